@@ -1,0 +1,59 @@
+"""The metric and event catalogue: canonical units, plausible ranges and dense ids for the alert core's arrays.
+
+The plausible ranges bound what a human body or a room can produce; a value outside is a sensor artefact, stored
+flagged and never alerted on (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Stream(StrEnum):
+    VITALS = "vitals"
+    MOTION = "motion"
+    EVENT = "event"
+    STATUS = "status"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    stream: Stream
+    unit: str
+    low: float  # plausible range, inclusive
+    high: float
+    label: str
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("hr", Stream.VITALS, "bpm", 20, 300, "heart rate"),
+    Metric("spo2", Stream.VITALS, "%", 50, 100, "SpO2"),
+    Metric("rr", Stream.VITALS, "/min", 2, 70, "respiratory rate"),
+    Metric("sbp", Stream.VITALS, "mmHg", 40, 300, "systolic blood pressure"),
+    Metric("dbp", Stream.VITALS, "mmHg", 20, 200, "diastolic blood pressure"),
+    Metric("temp", Stream.VITALS, "Cel", 30, 43, "body temperature"),
+    Metric("steps", Stream.VITALS, "1", 0, 100_000, "steps today"),
+    Metric("o2", Stream.VITALS, "1", 0, 1, "on supplemental oxygen"),
+    Metric("avpu", Stream.VITALS, "1", 0, 1, "new confusion or not alert"),
+    Metric("battery", Stream.STATUS, "%", 0, 100, "battery"),
+    Metric("worn", Stream.STATUS, "1", 0, 1, "wearable worn"),
+    Metric("rssi", Stream.STATUS, "dB", -130, 0, "signal strength"),
+    Metric("room_temp", Stream.STATUS, "Cel", -40, 70, "room temperature"),
+    Metric("humidity", Stream.STATUS, "%", 0, 100, "humidity"),
+)
+METRIC_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+METRIC_ID: dict[str, int] = {m.name: i for i, m in enumerate(METRICS)}
+
+EVENT_KINDS: tuple[str, ...] = (
+    "sos", "fall", "motion", "door", "bed", "chair", "bathroom", "smoke", "gas", "water_leak",
+)  # fmt: skip
+EVENT_ID: dict[str, int] = {k: i for i, k in enumerate(EVENT_KINDS)}
+
+FAHRENHEIT = "[degF]"
+FAHRENHEIT_CONVERTIBLE = frozenset({"temp", "room_temp"})
+
+
+def fahrenheit_to_celsius(value: float) -> float:
+    return (value - 32.0) * 5.0 / 9.0

@@ -1,0 +1,91 @@
+"""The embedded default: one SQLite file in WAL mode behind the storage contract, so a new user installs nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from carewatch.model import Batch, WriteResult
+from carewatch.storage.sql import Cursor, SqlStore
+
+BUSY_TIMEOUT_S = 30.0  # a writer waits this long for another connection's lock before failing
+
+
+class SqliteStore(SqlStore):
+    backend = "sqlite"
+
+    def __init__(self, path: Path | str) -> None:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._conn.execute("PRAGMA synchronous = NORMAL")  # durable across process crashes in WAL mode
+        self._lock = threading.Lock()  # one connection, shared by the ingest writer and the API threads
+
+    def init_schema(self) -> None:
+        script = files("carewatch.storage").joinpath("sqlite_schema.sql").read_text()
+        with self._lock:
+            self._conn.executescript(script)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Cursor]:
+        with self._lock, self._conn:
+            yield self._conn.cursor()
+
+    def _time_in(self, ts: float) -> Any:
+        return ts
+
+    def _time_out(self, value: Any) -> float:
+        return float(value)
+
+    def write_batch(self, batch: Batch) -> WriteResult:
+        with self._transaction() as cur:
+            readings = _insert_ignore(
+                cur,
+                "INSERT OR IGNORE INTO readings (time, site_id, device_id, resident_id, metric, value, seq, artefact)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                batch.readings,
+            )
+            events = _insert_ignore(
+                cur,
+                "INSERT OR IGNORE INTO events (time, site_id, device_id, resident_id, kind, value, seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                batch.events,
+            )
+            accel = _insert_ignore(
+                cur,
+                "INSERT OR IGNORE INTO accel (time, site_id, device_id, resident_id, seq, rate_hz, x, y, z)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*row[:6], *_axes_blobs(row.xyz)) for row in batch.accel],
+            )
+            cur.executemany(
+                "INSERT INTO dead_letters (received_at, topic, reason, detail, payload, payload_size)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                batch.dead_letters,
+            )
+        offered = len(batch.readings) + len(batch.events) + len(batch.accel)
+        return WriteResult(readings, events, accel, offered - readings - events - accel, len(batch.dead_letters))
+
+
+def _insert_ignore(cur: Cursor, statement: str, rows: list[Any]) -> int:
+    if not rows:
+        return 0
+    before = cur.execute("SELECT total_changes()").fetchone()[0]
+    cur.executemany(statement, rows)
+    return int(cur.execute("SELECT total_changes()").fetchone()[0] - before)
+
+
+def _axes_blobs(xyz: np.ndarray) -> tuple[bytes, bytes, bytes]:
+    axes = np.ascontiguousarray(xyz, dtype="<f4").T
+    return axes[0].tobytes(), axes[1].tobytes(), axes[2].tobytes()

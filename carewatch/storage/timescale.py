@@ -1,0 +1,131 @@
+"""Production storage: PostgreSQL + TimescaleDB through a psycopg 3 connection pool.
+
+Batches are written with binary COPY into per-connection staging tables, then moved into the hypertables with
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: COPY alone cannot skip the duplicates that at-least-once delivery
+brings (bench/ingest compares the two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from carewatch.model import Batch, WriteResult
+from carewatch.storage.base import StorageError, TransientStorageError
+from carewatch.storage.sql import Cursor, SqlStore
+
+POOL_MAX_SIZE = 8  # the ingest writer, the API's threads and the scheduler's jobs; PostgreSQL's default allows 100
+CONNECT_TIMEOUT_S = 5.0  # how long a caller waits for a connection before the database counts as down
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema.sql"
+
+STAGING_TABLES = """
+CREATE TEMP TABLE IF NOT EXISTS stage_readings (ts float8, site_id text, device_id text, resident_id text,
+    metric text, value float8, seq int8, artefact bool) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_events (ts float8, site_id text, device_id text, resident_id text,
+    kind text, value float8, seq int8) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_accel (ts float8, site_id text, device_id text, resident_id text,
+    seq int8, rate_hz float4, x float4[], y float4[], z float4[]) ON COMMIT DELETE ROWS;
+"""
+READING_TYPES = ["float8", "text", "text", "text", "text", "float8", "int8", "bool"]
+EVENT_TYPES = ["float8", "text", "text", "text", "text", "float8", "int8"]
+ACCEL_TYPES = ["float8", "text", "text", "text", "int8", "float4", "float4[]", "float4[]", "float4[]"]
+
+
+class TimescaleStore(SqlStore):
+    backend = "timescaledb"
+    paramstyle_format = True
+
+    def __init__(self, url: str) -> None:
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=POOL_MAX_SIZE, open=False, timeout=CONNECT_TIMEOUT_S,
+            configure=_create_staging_tables, kwargs={"connect_timeout": int(CONNECT_TIMEOUT_S)},
+        )  # fmt: skip
+        self._pool.open(wait=False)
+
+    def init_schema(self) -> None:
+        with self._transaction() as cur:
+            cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
+            if cur.fetchone() is None:
+                raise StorageError(
+                    "the timescaledb extension is not installed on this PostgreSQL server: install it "
+                    "(scripts/install-services does) and add it to shared_preload_libraries"
+                )
+        try:
+            with self._transaction() as cur:
+                cur.execute(SCHEMA_PATH.read_text())
+        except psycopg.errors.FeatureNotSupported as exc:
+            raise StorageError(f"TimescaleDB is not loaded: {exc}; set shared_preload_libraries = 'timescaledb'") from exc
+
+    def license(self) -> str:
+        """'apache' for the Debian build; 'timescale' where compression and continuous aggregates exist."""
+        return str(self._run("SHOW timescaledb.license")[0][0])
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Cursor]:
+        try:
+            with self._pool.connection() as conn, conn.cursor() as cur:
+                yield cur
+        except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
+            raise TransientStorageError(str(exc)) from exc
+
+    def _time_in(self, ts: float) -> Any:
+        return datetime.fromtimestamp(ts, UTC)
+
+    def _time_out(self, value: Any) -> float:
+        return float(value.timestamp())
+
+    def write_batch(self, batch: Batch) -> WriteResult:
+        with self._transaction() as cur:
+            readings = _copy_then_insert(
+                cur, "stage_readings", READING_TYPES, batch.readings,
+                "INSERT INTO readings (time, site_id, device_id, resident_id, metric, value, seq, artefact)"
+                " SELECT to_timestamp(ts), site_id, device_id, resident_id, metric, value, seq, artefact"
+                " FROM stage_readings ON CONFLICT DO NOTHING",
+            )  # fmt: skip
+            events = _copy_then_insert(
+                cur, "stage_events", EVENT_TYPES, batch.events,
+                "INSERT INTO events (time, site_id, device_id, resident_id, kind, value, seq)"
+                " SELECT to_timestamp(ts), site_id, device_id, resident_id, kind, value, seq"
+                " FROM stage_events ON CONFLICT DO NOTHING",
+            )  # fmt: skip
+            accel = _copy_then_insert(
+                cur, "stage_accel", ACCEL_TYPES,
+                [(*row[:6], *(axis.tolist() for axis in row.xyz.T)) for row in batch.accel],
+                "INSERT INTO accel (time, site_id, device_id, resident_id, seq, rate_hz, x, y, z)"
+                " SELECT to_timestamp(ts), site_id, device_id, resident_id, seq, rate_hz, x, y, z"
+                " FROM stage_accel ON CONFLICT DO NOTHING",
+            )  # fmt: skip
+            if batch.dead_letters:
+                cur.executemany(
+                    "INSERT INTO dead_letters (received_at, topic, reason, detail, payload, payload_size)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)",
+                    [(self._time_in(d.received_at), *d[1:]) for d in batch.dead_letters],
+                )
+        offered = len(batch.readings) + len(batch.events) + len(batch.accel)
+        return WriteResult(readings, events, accel, offered - readings - events - accel, len(batch.dead_letters))
+
+
+def _create_staging_tables(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(STAGING_TABLES)
+    conn.commit()
+
+
+def _copy_then_insert(cur: Cursor, stage: str, types: list[str], rows: list[Any], insert: str) -> int:
+    if not rows:
+        return 0
+    assert isinstance(cur, psycopg.Cursor)
+    with cur.copy(f"COPY {stage} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+    cur.execute(insert)
+    return int(cur.rowcount)
