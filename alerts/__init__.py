@@ -1,0 +1,1 @@
+"""The vectorised numpy rule core, the alert lifecycle, routing and notifiers."""

@@ -1,0 +1,147 @@
+"""Evaluate ``alerts.falls.FallDetector`` on SisFall trials, replayed as live data.
+
+Usage: ``python -m bench.eval_falls PATH [--rates 200 50 25]``, PATH holding ``MANIFEST.csv`` (for
+example ``../shared/data/sisfall-dev``).
+
+Every trial is one resident. Trials are cut into 1-second blocks (``rate_hz`` samples, like one MQTT
+``motion`` message) and streamed together: step ``k`` feeds block ``k`` of every trial that long, in
+one ``process_blocks`` call. The files are used as they are, nothing appended: an impact too close to
+the end of its recording cannot be confirmed and counts as missed. A trial is "fall detected" if the
+detector emits at least one event for it.
+
+Groups: falls (label ``fall``), elderly ADLs (age group ``elderly``) and hard ADLs (young adults' D11
+collapse into a chair, D13 lie down quickly, D18 stumble, D19 gentle jump). Sensitivity and
+specificities come with Wilson 95 % intervals. Latency runs from the impact sample to ``detected_ts``
+(data time); "as emitted" runs to the end of the 1-second block whose arrival produced the event,
+which is what a live system sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from alerts.falls import FallDetector, FallParams
+from simulators.sisfall import ManifestRow, iter_manifest, load_trial, resample
+
+START_TS = 1_764_412_800.0  # an arbitrary epoch (2025-11-29 UTC): the detector's frame grid is epoch-aligned
+BLOCK_S = 1.0  # one MQTT motion message per second
+HARD_ADL_CODES = frozenset({"D11", "D13", "D18", "D19"})
+Z_95 = 1.959963984540054  # two-sided 95 % normal quantile, for the Wilson interval
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """Outcome of streaming ``n`` trials: ``detected`` ``(n,)`` bool, and per detected trial ``(n,)`` float
+    (NaN where none) the first event's latency to ``detected_ts`` and to the end of the emitting block."""
+
+    detected: npt.NDArray[np.bool_]
+    latency_s: npt.NDArray[np.float64]
+    emitted_latency_s: npt.NDArray[np.float64]
+
+
+def wilson(k: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for ``k`` successes out of ``n`` (Wilson 1927); NaNs when ``n == 0``."""
+    if n == 0:
+        return math.nan, math.nan
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def replay(streams: Sequence[npt.NDArray[np.float32]], rate_hz: float, params: FallParams) -> Replay:
+    """Stream all ``streams`` (each ``(n_i, 3)`` g at ``rate_hz``) through one detector in 1-second blocks."""
+    n = len(streams)
+    detector = FallDetector(n, params)
+    per_block = max(1, round(rate_hz * BLOCK_S))
+    n_blocks = np.array([math.ceil(s.shape[0] / per_block) for s in streams])
+    first_impact = np.full(n, np.nan)
+    first_detected = np.full(n, np.nan)
+    emitted_at = np.full(n, np.nan)
+    for step in range(int(n_blocks.max(initial=0))):
+        who = np.flatnonzero(n_blocks > step)
+        blocks = [streams[i][step * per_block : (step + 1) * per_block] for i in who.tolist()]
+        start = START_TS + step * per_block / rate_hz
+        events = detector.process_blocks(
+            who, np.full(who.shape[0], start), np.full(who.shape[0], rate_hz), blocks
+        )
+        new = np.isnan(first_impact[events.resident])
+        res = events.resident[new]
+        # Several events of one resident in a call: keep the first (events are sorted by impact time).
+        res, first = np.unique(res, return_index=True)
+        first_impact[res] = events.impact_ts[new][first]
+        first_detected[res] = events.detected_ts[new][first]
+        block_len = np.array([b.shape[0] for b in blocks])
+        emitted_at[res] = start + block_len[np.searchsorted(who, res)] / rate_hz
+    detected = ~np.isnan(first_impact)
+    return Replay(detected, first_detected - first_impact, emitted_at - first_impact)
+
+
+def _line(name: str, hits: npt.NDArray[np.bool_], count_positive: bool) -> str:
+    k = int(hits.sum()) if count_positive else int((~hits).sum())
+    n = int(hits.shape[0])
+    lo, hi = wilson(k, n)
+    value = k / n if n else math.nan
+    return f"  {name:<28} {value:6.3f}  [{lo:.3f}, {hi:.3f}]  ({k}/{n})"
+
+
+def evaluate(root: Path, rates: Sequence[float], params: FallParams) -> None:
+    """Load every trial of ``root/MANIFEST.csv`` and print the figures for each rate."""
+    rows: list[ManifestRow] = list(iter_manifest(root))
+    raw = [load_trial(r.path) for r in rows]
+    is_fall = np.array([r.label == "fall" for r in rows])
+    elderly_adl = np.array([r.label == "adl" and r.age_group == "elderly" for r in rows])
+    hard_adl = np.array(
+        [
+            r.label == "adl" and r.age_group == "young_adult" and r.activity_code in HARD_ADL_CODES
+            for r in rows
+        ]
+    )
+    print(f"SisFall trials: {len(rows)} from {root}; {params}")
+    for rate in rates:
+        streams = [xyz if rate == hz else resample(xyz, hz, rate) for hz, xyz in raw]
+        out = replay(streams, rate, params)
+        fall_latency = out.latency_s[is_fall & out.detected]
+        emitted = out.emitted_latency_s[is_fall & out.detected]
+        print(f"\n{rate:g} Hz" + ("" if rate == raw[0][0] else f" (resampled from {raw[0][0]:g} Hz)"))
+        print("  " + f"{'':<28} {'value':>6}  {'Wilson 95 %':<16}  (k/n)")
+        print(_line("sensitivity (falls)", out.detected[is_fall], count_positive=True))
+        print(_line("specificity (elderly ADLs)", out.detected[elderly_adl], count_positive=False))
+        print(_line("specificity (hard ADLs)", out.detected[hard_adl], count_positive=False))
+        if fall_latency.size:
+            print(
+                f"  latency impact -> event      median {np.median(fall_latency):.2f} s "
+                f"(range {fall_latency.min():.2f}-{fall_latency.max():.2f}); "
+                f"as emitted with 1-s blocks: median {np.median(emitted):.2f} s"
+            )
+        missed = [rows[i].path.name for i in np.flatnonzero(is_fall & ~out.detected)]
+        false = [rows[i].path.name for i in np.flatnonzero(~is_fall & out.detected)]
+        print(f"  missed falls: {', '.join(missed) or 'none'}")
+        print(f"  ADLs flagged: {', '.join(false) or 'none'}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.eval_falls", description=__doc__.split("\n\n")[0])
+    parser.add_argument("path", type=Path, help="folder with MANIFEST.csv and the SisFall trial files")
+    parser.add_argument("--rates", type=float, nargs="+", default=[200.0, 50.0, 25.0], help="rates in Hz")
+    args = parser.parse_args(argv)
+    if not (args.path / "MANIFEST.csv").is_file():
+        print(
+            f"error: no SisFall data at {args.path} (expected {args.path / 'MANIFEST.csv'})", file=sys.stderr
+        )
+        return 2
+    evaluate(args.path, args.rates, FallParams())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

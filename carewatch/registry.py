@@ -1,0 +1,40 @@
+"""The in-memory view of the registry that the hot path consults: device -> site and resident, resident -> index.
+
+Dict reads are safe from any thread; `refresh` swaps whole dicts, so a reader never sees a half-built view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from carewatch.model import Contact, ContactLink, ContactRole, Device, DeviceKind, Resident, Site, SiteKind
+from carewatch.storage.base import Store
+
+
+@dataclass(slots=True)
+class Registry:
+    devices: dict[str, Device] = field(default_factory=dict)
+    by_friendly_name: dict[str, Device] = field(default_factory=dict)
+    residents: dict[str, Resident] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, store: Store) -> Registry:
+        registry = cls()
+        registry.refresh(store)
+        return registry
+
+    def refresh(self, store: Store) -> None:
+        devices = store.devices()
+        self.devices = {d.device_id: d for d in devices}
+        self.by_friendly_name = {d.friendly_name: d for d in devices if d.friendly_name}
+        self.residents = {r.resident_id: r for r in store.residents()}
+
+
+def apply_manifest(store: Store, manifest: dict[str, Any]) -> None:
+    """Register the sites, residents, devices and contacts of a JSON manifest (upserts: safe to apply again)."""
+    store.upsert_sites([Site(**{**s, "kind": SiteKind(s["kind"])}) for s in manifest.get("sites", [])])
+    store.upsert_residents([Resident(**r) for r in manifest.get("residents", [])])
+    store.upsert_devices([Device(**{**d, "kind": DeviceKind(d["kind"])}) for d in manifest.get("devices", [])])
+    contacts = [Contact(**{**c, "role": ContactRole(c["role"])}) for c in manifest.get("contacts", [])]
+    store.upsert_contacts(contacts, [ContactLink(**k) for k in manifest.get("contact_links", [])])

@@ -1,0 +1,1 @@
+"""The FastAPI app: REST API, websocket push, and the operators' and families' web pages."""

@@ -1,0 +1,93 @@
+"""The websocket hub: fans messages out to every connected dashboard, each through a bounded queue.
+
+A client that stops reading fills its queue and is dropped (it reconnects and gets a fresh snapshot): memory does
+not grow behind a slow tab. Vitals are coalesced per resident and flushed at most every VITALS_FLUSH_S.
+Other threads hand messages over with `*_threadsafe`; everything else runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CLIENT_QUEUE_SIZE = 256  # messages; at one vitals flush a second plus alerts, a client 4 minutes behind is dropped
+VITALS_FLUSH_S = 1.0  # a tile changes at most once a second: enough for a human, cheap for 2,000 tiles
+
+Message = dict[str, Any]
+
+
+class Client:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Message | None] = asyncio.Queue(CLIENT_QUEUE_SIZE)
+        self.dropped = False
+
+
+class Hub:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._clients: set[Client] = set()
+        self._vitals: dict[str, dict[str, list[float]]] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        self.dropped_clients = 0
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    def start(self) -> None:
+        self._flusher = self._loop.create_task(self._flush_vitals_forever())
+
+    async def stop(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        for client in list(self._clients):
+            self._drop(client)
+
+    def connect(self) -> Client:
+        client = Client()
+        self._clients.add(client)
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        self._clients.discard(client)
+
+    def broadcast_threadsafe(self, message: Message) -> None:
+        self._loop.call_soon_threadsafe(self.broadcast, message)
+
+    def vitals_threadsafe(self, latest: dict[str, dict[str, list[float]]]) -> None:
+        """resident_id -> metric -> [ts, value]; merged with what is waiting for the next flush."""
+        self._loop.call_soon_threadsafe(self._merge_vitals, latest)
+
+    def broadcast(self, message: Message) -> None:
+        for client in list(self._clients):
+            try:
+                client.queue.put_nowait(message)
+            except asyncio.QueueFull:
+                log.warning("dropping a dashboard client that stopped reading")
+                self._drop(client)
+
+    def _drop(self, client: Client) -> None:
+        self._clients.discard(client)
+        client.dropped = True
+        self.dropped_clients += 1
+        with contextlib.suppress(asyncio.QueueEmpty):
+            while True:
+                client.queue.get_nowait()
+        client.queue.put_nowait(None)  # wakes the sender, which closes the socket
+
+    def _merge_vitals(self, latest: dict[str, dict[str, list[float]]]) -> None:
+        for resident_id, metrics in latest.items():
+            self._vitals.setdefault(resident_id, {}).update(metrics)
+
+    async def _flush_vitals_forever(self) -> None:
+        while True:
+            await asyncio.sleep(VITALS_FLUSH_S)
+            if self._vitals and self._clients:
+                self.broadcast({"type": "vitals", "residents": self._vitals})
+            self._vitals = {}

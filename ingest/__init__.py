@@ -1,0 +1,1 @@
+"""MQTT subscription, decoding and validation, batching, and durable writes to storage."""

@@ -1,0 +1,125 @@
+"""The MQTT subscriber: paho's network thread, a persistent session, manual acknowledgements.
+
+`_on_message` runs on paho's thread: it decodes (pure) and hands the result to the batcher, nothing else. It never
+touches the database or the alert core. Subscriptions are made in `_on_connect`, so a reconnect resubscribes.
+Acknowledgements are sent by the writer after the batch is committed (`acknowledge`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
+
+from carewatch.model import DeadLetter
+from ingest.batcher import AckToken, Batcher
+from ingest.decode import Accepted, dead_letter
+from ingest.metrics import IngestMetrics
+
+log = logging.getLogger(__name__)
+
+TOPICS = ("carewatch/v1/+/+/+",)
+QOS = 1
+KEEPALIVE_S = 30
+SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our subscription and backlog this long while we are away
+RECEIVE_MAXIMUM = 65_535  # MQTT 5: unacknowledged messages in flight to us; the batcher bounds what we hold
+RECONNECT_MAX_DELAY_S = 10
+
+Decode = Callable[[str, bytes, float], Accepted | DeadLetter]
+
+
+class MqttReader:
+    def __init__(
+        self, host: str, port: int, client_id: str, decode: Decode, batcher: Batcher, metrics: IngestMetrics,
+        username: str | None = None, password: str | None = None, mqtt5: bool = True, share_group: str | None = None,
+    ) -> None:  # fmt: skip
+        self._host, self._port = host, port
+        self._decode = decode
+        self._batcher = batcher
+        self._metrics = metrics
+        self._mqtt5 = mqtt5
+        prefix = f"$share/{share_group}/" if share_group else ""
+        self._topics = [prefix + t for t in TOPICS]
+        self._generation = 0
+        self._stopping = threading.Event()
+        self.connected = threading.Event()
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=True,
+            protocol=MQTTProtocolVersion.MQTTv5 if mqtt5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if mqtt5 else False,
+        )  # fmt: skip
+        if username:
+            self._client.username_pw_set(username, password)
+        self._client.reconnect_delay_set(1, RECONNECT_MAX_DELAY_S)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    def start(self) -> None:
+        if self._mqtt5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = RECEIVE_MAXIMUM
+            self._client.connect_async(self._host, self._port, KEEPALIVE_S, clean_start=False, properties=props)
+        else:
+            self._client.connect_async(self._host, self._port, KEEPALIVE_S)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def acknowledge(self, tokens: list[AckToken]) -> None:
+        """Acknowledge committed messages (any thread). Tokens of an earlier connection are skipped: the broker
+        redelivers those messages on the new connection, and the store drops them as duplicates."""
+        generation = self._generation
+        for token in tokens:
+            if token.generation == generation:
+                self._client.ack(token.mid, QOS)
+
+    # paho's thread --------------------------------------------------------------------------------------------
+    def _on_connect(
+        self, client: paho.Client, userdata: object, flags: paho.ConnectFlags, reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:  # fmt: skip
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            if str(reason) in ("Bad user name or password", "Not authorized"):
+                self._stopping.set()  # wrong credentials do not fix themselves: fail fast, do not hammer the broker
+                client.disconnect()
+            return
+        self._generation += 1
+        client.subscribe([(topic, QOS) for topic in self._topics])
+        self._metrics.connected.set(1)
+        self.connected.set()
+        log.info("connected to mqtt://%s:%d (session present: %s)", self._host, self._port, flags.session_present)
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: object, flags: paho.DisconnectFlags, reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:  # fmt: skip
+        self._metrics.connected.set(0)
+        self.connected.clear()
+        if not self._stopping.is_set():
+            log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        self._metrics.received.inc()
+        token = AckToken(self._generation, message.mid)
+        try:
+            item = self._decode(message.topic, message.payload, time.time())
+        except Exception as exc:  # a decoder bug must not lose the message or kill paho's loop
+            self._metrics.callback_errors.inc()
+            log.exception("decoding failed on %s: %r", message.topic, message.payload[:200])
+            item = dead_letter(message.topic, message.payload, time.time(), "decoder_error", repr(exc))
+        while not self._batcher.add(item, token):
+            if self._stopping.is_set():
+                return  # not acknowledged: the broker redelivers it to the next session

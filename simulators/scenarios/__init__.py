@@ -1,0 +1,1 @@
+"""The scenario library: incidents injected into simulated residents, each with its ground truth."""

@@ -1,0 +1,26 @@
+"""A hypoxia episode: SpO2 falls over about 30 s to a low plateau, heart and breathing rates rise, then recovery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulators.scenarios.base import GroundTruth
+
+FALL_S = 30.0  # time to reach the plateau
+
+
+@dataclass(frozen=True, slots=True)
+class Hypoxia:
+    truth: GroundTruth
+    nadir: float = 84.0  # SpO2 at the plateau, %
+
+    @classmethod
+    def at(cls, resident_id: str, start: float, duration_s: float, nadir: float = 84.0) -> Hypoxia:
+        return cls(GroundTruth(resident_id, "hypoxia", start, start + duration_s, "spo2_low"), nadir)
+
+    def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
+        if not self.truth.start <= t < self.truth.end:
+            return values
+        depth = min(1.0, (t - self.truth.start) / FALL_S)
+        spo2 = values["spo2"] + depth * (self.nadir - values["spo2"])
+        return values | {"spo2": spo2, "hr": values["hr"] + 18 * depth, "rr": values["rr"] + 8 * depth}

@@ -1,0 +1,135 @@
+"""The sustained-threshold rule, and the invariances every rule must keep."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alerts.engine import AlertEngine
+from alerts.rules import default_rules
+from alerts.rules.threshold import ThresholdRule
+from carewatch.model import Alert, AlertState, Batch, ReadingRow, Resident, Severity
+
+T0 = 1_764_412_800.0
+RESIDENTS = [Resident(f"r{i}", "s1", f"Resident {i}", spo2_scale=2 if i == 3 else 1) for i in range(5)]
+
+
+def engine() -> AlertEngine:
+    e = AlertEngine(default_rules())
+    e.add_residents(RESIDENTS)
+    return e
+
+
+def spo2(resident: int, start: float, values: list[float], step: float = 5.0) -> list[ReadingRow]:
+    return [
+        ReadingRow(start + i * step, "s1", f"w{resident}", f"r{resident}", "spo2", v, i, False)
+        for i, v in enumerate(values)
+    ]
+
+
+def raised(e: AlertEngine, batch: Batch) -> list[tuple[str, str, float]]:
+    drafts, _ = e.process(batch)
+    return sorted((d.resident_id, d.rule, d.opened_at) for d in drafts)
+
+
+def test_sustained_low_spo2_alerts_once_after_persistence() -> None:
+    e = engine()
+    readings = spo2(0, T0, [97, 96] + [87] * 20 + [95] * 3) + spo2(1, T0, [97] * 25)
+    drafts, cleared = e.process(Batch(readings=readings))
+    assert [(d.resident_id, d.opened_at) for d in drafts] == [("r0", T0 + 10 + 60)]  # onset at T0+10, +60 s
+    assert drafts[0].evidence["readings"][0] == [T0 + 10, 87.0]
+    assert "below 90 %" in drafts[0].explanation
+    assert [(c.resident_id, c.at) for c in cleared] == [("r0", T0 + 110)]
+
+
+def test_short_dip_does_not_alert() -> None:
+    assert raised(engine(), Batch(readings=spo2(0, T0, [97] + [88] * 10 + [97] * 5))) == []
+
+
+def test_hysteresis_keeps_episode_between_enter_and_leave() -> None:
+    # 91 % is between enter (90) and leave (92): the episode continues and reaches 60 s.
+    values = [89, 89, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91]
+    assert raised(engine(), Batch(readings=spo2(0, T0, values))) == [("r0", "spo2_low", T0 + 60)]
+
+
+def test_gap_restarts_episode() -> None:
+    e = engine()
+    readings = spo2(0, T0, [88] * 6) + spo2(0, T0 + 600, [88] * 6)  # 25 s, 10 minutes off, 25 s
+    assert raised(e, Batch(readings=readings)) == []
+
+
+def test_scale2_resident_has_lower_target() -> None:
+    readings = spo2(3, T0, [88] * 20) + spo2(0, T0, [88] * 20)
+    assert raised(engine(), Batch(readings=readings)) == [("r0", "spo2_low", T0 + 60)]
+
+
+def test_artefacts_and_unknown_residents_are_ignored() -> None:
+    rows = [r._replace(artefact=True) for r in spo2(0, T0, [60] * 20)]
+    rows += [r._replace(resident_id="stranger") for r in spo2(1, T0, [80] * 20)]
+    assert raised(engine(), Batch(readings=rows)) == []
+
+
+def test_live_alert_loaded_at_start_is_not_raised_again() -> None:
+    e = engine()
+    e.mark_live([live_alert("r0", T0 - 30)])
+    drafts, cleared = e.process(Batch(readings=spo2(0, T0, [85] * 20 + [96])))
+    assert drafts == [] and [c.resident_id for c in cleared] == ["r0"]
+
+
+def test_hysteresis_must_be_on_safe_side() -> None:
+    from dataclasses import replace
+
+    from alerts.rules import SPO2_LOW
+
+    with pytest.raises(ValueError, match="hysteresis"):
+        ThresholdRule(replace(SPO2_LOW, leave=85.0))
+
+
+def live_alert(resident_id: str, opened_at: float) -> Alert:
+    return Alert(
+        1, resident_id, "s1", "spo2_low", Severity.URGENT, AlertState.OPEN, opened_at, opened_at, "t", "e", {}
+    )
+
+
+# Invariances over the whole registry ----------------------------------------------------------------------------
+
+
+def mixed_population(seed: int) -> list[ReadingRow]:
+    rng = np.random.default_rng(seed)
+    rows: list[ReadingRow] = []
+    for r in range(len(RESIDENTS)):
+        values = np.clip(rng.normal(96, 1.5, 120).round(), 80, 100)
+        for _ in range(3):  # hypoxic episodes of 25 s to 3 minutes, some long enough to alert
+            start, length = rng.integers(0, 100), rng.integers(5, 36)
+            values[start : start + length] = rng.normal(86, 2, len(values[start : start + length])).round()
+        rows += spo2(r, T0 + rng.uniform(0, 5), values.tolist())
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_order_within_batch_does_not_matter(seed: int) -> None:
+    rows = mixed_population(seed)
+    shuffled = [rows[i] for i in np.random.default_rng(seed).permutation(len(rows))]
+    assert raised(engine(), Batch(readings=rows)) == raised(engine(), Batch(readings=shuffled))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_splitting_a_batch_in_time_gives_the_same_alerts(seed: int) -> None:
+    rows = mixed_population(seed)
+    whole = engine()
+    expected = raised(whole, Batch(readings=rows))
+    assert expected, "the population should produce alerts, or this test proves nothing"
+    cut = T0 + np.random.default_rng(seed).uniform(50, 350)
+    split = engine()
+    got = raised(split, Batch(readings=[r for r in rows if r.ts < cut]))
+    got += raised(split, Batch(readings=[r for r in rows if r.ts >= cut]))
+    assert sorted(got) == expected
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_duplicated_readings_change_nothing(seed: int) -> None:
+    rows = mixed_population(seed)
+    doubled = engine()
+    expected = raised(engine(), Batch(readings=rows))
+    assert raised(doubled, Batch(readings=rows + rows[::3])) == expected
+    assert raised(doubled, Batch(readings=rows)) == []  # a redelivered batch: everything already seen
