@@ -76,8 +76,11 @@ class AlertEngine:
         for rule in self.rules:
             found = rule.evaluate(frame)
             for position, at, value, onset in zip(
-                found.raised_resident.tolist(), found.raised_ts.tolist(), found.raised_value.tolist(),
-                found.raised_onset.tolist(), strict=True,
+                found.raised_resident.tolist(),
+                found.raised_ts.tolist(),
+                found.raised_value.tolist(),
+                found.raised_onset.tolist(),
+                strict=True,
             ):  # fmt: skip  (a loop over alerts, which are rare, not over readings)
                 drafts.append(self._draft(rule, frame, position, at, value, onset))
             cleared.extend(
@@ -86,7 +89,9 @@ class AlertEngine:
             )
         return drafts, cleared
 
-    def _draft(self, rule: Rule, frame: VitalsFrame, position: int, at: float, value: float, onset: float) -> AlertDraft:
+    def _draft(
+        self, rule: Rule, frame: VitalsFrame, position: int, at: float, value: float, onset: float
+    ) -> AlertDraft:
         resident = self.index.residents[position]
         title, explanation = rule.explain(value, onset, at, position)
         return AlertDraft(
@@ -103,4 +108,4 @@ def _evidence(rule: Rule, frame: VitalsFrame, position: int, onset: float, at: f
         mask &= frame.metric == METRIC_ID[metric]
     order = np.argsort(frame.ts[mask])[-EVIDENCE_MAX_READINGS:]
     readings = np.column_stack([frame.ts[mask][order], frame.value[mask][order]]).tolist()
-    return {"metric": metric, "window": [onset, at], "readings": readings}
+    return {"metric": metric, "window": [onset, at], "readings": readings, "basis": rule.basis}

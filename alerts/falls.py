@@ -271,9 +271,7 @@ class FallDetector:
             raise ValueError("samples must be finite")
         return res, start, rate, np.array([a.shape[0] for a in arrays], dtype=np.int64), xyz
 
-    def _fresh_blocks(
-        self, res: IntArray, start: FloatArray, rate: FloatArray, counts: IntArray
-    ) -> BoolArray:
+    def _fresh_blocks(self, res: IntArray, start: FloatArray, rate: FloatArray, counts: IntArray) -> BoolArray:
         """Mask ``(b,)`` of non-empty blocks that start after all data kept before them for their resident.
 
         A block is compared with its resident's newest processed sample and with the end of the previous

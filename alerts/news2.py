@@ -100,9 +100,7 @@ class BandTable:
 
 
 # RCP 2017 Chart 1, "Respiration rate (per minute)": <=8 -> 3, 9-11 -> 1, 12-20 -> 0, 21-24 -> 2, >=25 -> 3.
-RR: Final = BandTable(
-    "RR", 0, (Band(-_INF, 8, 3), Band(9, 11, 1), Band(12, 20, 0), Band(21, 24, 2), Band(25, _INF, 3))
-)
+RR: Final = BandTable("RR", 0, (Band(-_INF, 8, 3), Band(9, 11, 1), Band(12, 20, 0), Band(21, 24, 2), Band(25, _INF, 3)))
 # Chart 1, "SpO2 Scale 1 (%)": <=91 -> 3, 92-93 -> 2, 94-95 -> 1, >=96 -> 0 (same on air or oxygen).
 SPO2_SCALE1: Final = BandTable(
     "SpO2 scale 1", 0, (Band(-_INF, 91, 3), Band(92, 93, 2), Band(94, 95, 1), Band(96, _INF, 0))
@@ -263,9 +261,7 @@ def _consciousness(x: npt.ArrayLike) -> FloatArray:
     out = _measure("confused", a)
     bad = np.flatnonzero(~(np.isnan(out) | (out == 0) | (out == 1)))
     if bad.size:
-        raise ValueError(
-            f"confused must be bool, or 0/1 with NaN = not assessed; index {int(bad[0])} is {out[bad[0]]}"
-        )
+        raise ValueError(f"confused must be bool, or 0/1 with NaN = not assessed; index {int(bad[0])} is {out[bad[0]]}")
     return out
 
 
@@ -300,9 +296,7 @@ def _readings(
 
 def _spo2_points(r: News2Readings) -> Int8Array:
     """SpO2 points (n,) int8: scale 1, or scale 2 for marked residents (its top depends on oxygen)."""
-    scale2 = np.where(
-        r.on_oxygen, band_points(SPO2_SCALE2_OXYGEN, r.spo2), band_points(SPO2_SCALE2_AIR, r.spo2)
-    )
+    scale2 = np.where(r.on_oxygen, band_points(SPO2_SCALE2_OXYGEN, r.spo2), band_points(SPO2_SCALE2_AIR, r.spo2))
     return np.where(r.spo2_scale2, scale2, band_points(SPO2_SCALE1, r.spo2)).astype(np.int8)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +17,9 @@ import typer
 
 from carewatch.config import Settings, mqtt_endpoint
 
-app = typer.Typer(help="carewatch: elderly-care monitoring (MQTT ingest, alert core, live dashboard).", no_args_is_help=True)
+app = typer.Typer(
+    help="carewatch: elderly-care monitoring (MQTT ingest, alert core, live dashboard).", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 registry_app = typer.Typer(help="Sites, residents and devices.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -36,7 +40,9 @@ def _settings() -> Settings:
 def demo(
     residents: Annotated[int, typer.Option(min=1, max=2000, help="simulated residents")] = 30,
     seed: Annotated[int, typer.Option(help="random seed of the simulated population")] = 1,
-    duration: Annotated[float | None, typer.Option(help="stop after this many seconds (default: run until Ctrl-C)")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="stop after this many seconds (default: run until Ctrl-C)")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="dashboard port (default: CAREWATCH_HTTP_PORT or 8000)")] = None,
 ) -> None:
     """Run the whole platform with simulated residents: embedded broker and SQLite unless configured otherwise.
@@ -116,7 +122,9 @@ def simulate(
     speed: Annotated[float, typer.Option(help="1 = real time; 60 = an hour a minute")] = 1.0,
     manifest: Annotated[Path | None, typer.Option(help="write the population's registry manifest (JSON) here")] = None,
     ground_truth: Annotated[Path | None, typer.Option(help="write injected incidents (JSON lines) here")] = None,
-    hypoxia_every: Annotated[int, typer.Option(help="inject a hypoxia episode into every n-th resident (0: none)")] = 10,
+    hypoxia_every: Annotated[
+        int, typer.Option(help="inject a hypoxia episode into every n-th resident (0: none)")
+    ] = 10,
 ) -> None:
     """Publish simulated residents' vitals over MQTT, exactly as real wearables would (docs/protocol.md).
 
@@ -147,7 +155,7 @@ def simulate(
     typer.echo(f"\npublished {sent} messages for {residents} residents")
 
 
-def _progress(duration: float) -> typer.CallbackParam:  # type: ignore[type-arg]
+def _progress(duration: float) -> Callable[[float, int], None]:
     last = [0.0]
 
     def show(elapsed: float, published: int) -> None:
@@ -155,7 +163,7 @@ def _progress(duration: float) -> typer.CallbackParam:  # type: ignore[type-arg]
             last[0] = time.monotonic()
             typer.echo(f"\r{elapsed / duration:6.1%} simulated, {published} messages", nl=False)
 
-    return show  # type: ignore[return-value]
+    return show
 
 
 @db_app.command("init")
@@ -193,7 +201,5 @@ async def _wait_for_stop(duration: float | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
+    with contextlib.suppress(TimeoutError):  # the --duration ran out
         await asyncio.wait_for(stop.wait(), duration)
-    except TimeoutError:
-        pass

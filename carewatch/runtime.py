@@ -132,7 +132,9 @@ class Platform:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while not self._server.started:
             if self._server_task.done() or time.monotonic() > deadline:
-                raise RuntimeError(f"the dashboard could not listen on {self.settings.http_host}:{self.settings.http_port}")
+                raise RuntimeError(
+                    f"the dashboard could not listen on {self.settings.http_host}:{self.settings.http_port}"
+                )
             await asyncio.sleep(0.02)
         port = self._server.servers[0].sockets[0].getsockname()[1]
         return f"http://{self.settings.http_host}:{port}/"

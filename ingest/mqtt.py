@@ -64,7 +64,7 @@ class MqttReader:
 
     def start(self) -> None:
         if self._mqtt5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY_S
             props.ReceiveMaximum = RECEIVE_MAXIMUM
             self._client.connect_async(self._host, self._port, KEEPALIVE_S, clean_start=False, properties=props)
@@ -114,12 +114,13 @@ class MqttReader:
     def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         self._metrics.received.inc()
         token = AckToken(self._generation, message.mid)
+        payload = bytes(message.payload)
         try:
-            item = self._decode(message.topic, message.payload, time.time())
+            item = self._decode(message.topic, payload, time.time())
         except Exception as exc:  # a decoder bug must not lose the message or kill paho's loop
             self._metrics.callback_errors.inc()
-            log.exception("decoding failed on %s: %r", message.topic, message.payload[:200])
-            item = dead_letter(message.topic, message.payload, time.time(), "decoder_error", repr(exc))
+            log.exception("decoding failed on %s: %r", message.topic, payload[:200])
+            item = dead_letter(message.topic, payload, time.time(), "decoder_error", repr(exc))
         while not self._batcher.add(item, token):
             if self._stopping.is_set():
                 return  # not acknowledged: the broker redelivers it to the next session

@@ -56,6 +56,7 @@ class Rule(Protocol):
     name: str
     severity: Severity
     metric: str | None  # the metric whose readings are the evidence of its alerts
+    basis: str  # the published source of its defaults, shown with each alert
 
     def grow(self, capacity: int, residents: list[Resident]) -> None:
         """Make room for `capacity` residents; set per-resident parameters of new ones from their registry entry."""

@@ -42,6 +42,7 @@ class ThresholdRule:
         self.name = spec.name
         self.severity = spec.severity
         self.metric: str | None = spec.metric
+        self.basis = spec.source
         self._metric_id = METRIC_ID[spec.metric]
         self.enter = np.empty(0)  # (capacity,) per-resident thresholds (a clinician may change them)
         self.leave = np.empty(0)
@@ -103,7 +104,12 @@ class ThresholdRule:
         last = np.ones(n, bool)
         last[:-1] = first[1:]
         r = res[last]
-        self.last_ts[r], self.inside[r], self.onset[r], self.active[r] = ts[last], inside[last], onset[last], active[last]
+        self.last_ts[r], self.inside[r], self.onset[r], self.active[r] = (
+            ts[last],
+            inside[last],
+            onset[last],
+            active[last],
+        )
         return Findings(res[raised], ts[raised], value[raised], onset[raised], res[cleared], ts[cleared])
 
     def _fresh_sorted(self, frame: VitalsFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -121,12 +127,10 @@ class ThresholdRule:
     def explain(self, value: float, onset: float, at: float, position: int) -> tuple[str, str]:
         metric = METRIC_BY_NAME[self.spec.metric]
         side = "below" if self.spec.below else "above"
-        threshold = self.enter[position]
         title = f"{metric.label} {value:g} {metric.unit}"
         text = (
-            f"{metric.label} {side} {threshold:g} {metric.unit} for {at - onset:.0f} s "
-            f"(alerting after {self.spec.persist_s:g} s; latest {value:g} {metric.unit}). Rule {self.name}: "
-            f"{self.spec.source}."
+            f"{metric.label} {side} {self.enter[position]:g} {metric.unit} for {at - onset:.0f} s "
+            f"(alerts after {self.spec.persist_s:g} s); latest {value:g} {metric.unit}."
         )
         return title, text
 

@@ -26,9 +26,9 @@ from carewatch.model import (
     Device,
     DeviceKind,
     Resident,
+    Severity,
     Site,
     SiteKind,
-    Severity,
 )
 from carewatch.storage.base import COUNTABLE_TABLES, MAX_HISTORY_ROWS, AlertConflict, Store
 
@@ -159,7 +159,8 @@ class SqlStore(Store):
             "SELECT r.resident_id, r.metric, r.time, r.value FROM readings r JOIN ("
             "  SELECT resident_id, metric, max(time) AS newest FROM readings"
             "  WHERE time >= ? AND NOT artefact AND resident_id IS NOT NULL GROUP BY resident_id, metric"
-            f") m ON r.resident_id = m.resident_id AND r.metric = m.metric AND r.time = m.newest WHERE NOT r.artefact{site}",
+            ") m ON r.resident_id = m.resident_id AND r.metric = m.metric AND r.time = m.newest"
+            f" WHERE NOT r.artefact{site}",
             (since, *((site_id,) if site_id is not None else ())),
         )
         latest: dict[str, dict[str, tuple[float, float]]] = {}
@@ -224,7 +225,9 @@ class SqlStore(Store):
             cur.execute(self._sql(f"SELECT state FROM alerts WHERE alert_id = ? AND {allowed}"), (alert_id,))
             before = cur.fetchone()
             cur.execute(
-                self._sql(f"UPDATE alerts SET {assignments} WHERE alert_id = ? AND {allowed} RETURNING {ALERT_COLUMNS}"),
+                self._sql(
+                    f"UPDATE alerts SET {assignments} WHERE alert_id = ? AND {allowed} RETURNING {ALERT_COLUMNS}"
+                ),
                 (self._time_in(at), actor, self._time_in(at), alert_id),
             )
             row = cur.fetchone()
@@ -235,7 +238,8 @@ class SqlStore(Store):
 
     def resolve_live(self, resident_id: str, rule: str, actor: str, at: float, note: str = "") -> Alert | None:
         rows = self._run(
-            "SELECT alert_id FROM alerts WHERE resident_id = ? AND rule = ? AND state <> 'resolved'", (resident_id, rule)
+            "SELECT alert_id FROM alerts WHERE resident_id = ? AND rule = ? AND state <> 'resolved'",
+            (resident_id, rule),
         )
         if not rows:
             return None
@@ -265,7 +269,9 @@ class SqlStore(Store):
             (alert_id,),
         )
         return [
-            AlertTransition(r[0], self._time_out(r[1]), AlertState(r[2]) if r[2] else None, AlertState(r[3]), r[4], r[5])
+            AlertTransition(
+                r[0], self._time_out(r[1]), AlertState(r[2]) if r[2] else None, AlertState(r[3]), r[4], r[5]
+            )
             for r in rows
         ]
 
@@ -279,7 +285,8 @@ class SqlStore(Store):
     ) -> None:
         cur.execute(
             self._sql(
-                "INSERT INTO alert_transitions (alert_id, at, from_state, to_state, actor, note) VALUES (?, ?, ?, ?, ?, ?)"
+                "INSERT INTO alert_transitions (alert_id, at, from_state, to_state, actor, note)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
             ),
             (alert_id, self._time_in(at), before.value if before else None, after.value, actor, note),
         )

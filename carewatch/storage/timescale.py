@@ -60,7 +60,9 @@ class TimescaleStore(SqlStore):
             with self._transaction() as cur:
                 cur.execute(SCHEMA_PATH.read_text())
         except psycopg.errors.FeatureNotSupported as exc:
-            raise StorageError(f"TimescaleDB is not loaded: {exc}; set shared_preload_libraries = 'timescaledb'") from exc
+            raise StorageError(
+                f"TimescaleDB is not loaded: {exc}; set shared_preload_libraries = 'timescaledb'"
+            ) from exc
 
     def license(self) -> str:
         """'apache' for the Debian build; 'timescale' where compression and continuous aggregates exist."""

@@ -30,4 +30,6 @@ def readings(
         raise HTTPException(422, f"unknown metric {metric!r}")
     end = end if end is not None else time.time()
     start = start if start is not None else end - window_s
-    return ReadingsPublic(resident_id=resident_id, metric=metric, points=store.readings(resident_id, metric, start, end))
+    return ReadingsPublic(
+        resident_id=resident_id, metric=metric, points=store.readings(resident_id, metric, start, end)
+    )

@@ -1,0 +1,74 @@
+"""The README's demo, as a user meets it: `carewatch demo` starts on embedded defaults, and headless Chromium shows
+the resident tiles and the scripted alert. The screenshot is kept in test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import CHROMIUM, IN_CI, free_port
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+RESIDENTS = 20
+START_TIMEOUT_S = 60.0
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[str]:
+    env = {**os.environ, "CAREWATCH_DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "carewatch", "demo", "--residents", str(RESIDENTS), "--port", str(free_port())]
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        url = None
+        output = []
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            found = re.search(r"dashboard at (http://\S+)", line)
+            url = found.group(1) if found else None
+        assert url is not None, "the demo did not print its URL:\n" + "".join(output)
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    assert proc.returncode == 0, "the demo did not stop cleanly on SIGTERM"
+
+
+@pytest.mark.browser
+def test_demo_board_shows_tiles_and_the_scripted_alert(demo: str) -> None:
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing: run scripts/install-services")
+        pytest.skip(f"{CHROMIUM} is not installed: run scripts/install-services")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(demo)
+            page.wait_for_function(f"document.querySelectorAll('.tile').length === {RESIDENTS}", timeout=30_000)
+            page.wait_for_selector("#alerts .alert", timeout=60_000)
+            page.wait_for_function("document.querySelector('.tile .v-hr').textContent !== '\u2013'", timeout=30_000)
+            alert_text = page.inner_text("#alerts .alert")
+            assert "SpO2" in alert_text
+            assert page.locator(".tile[data-status='urgent']").count() >= 1
+            page.screenshot(path=str(ARTIFACTS / "demo-board.png"), full_page=True)
+
+            page.click("#alerts .alert button:has-text('Acknowledge')")
+            page.wait_for_selector("#alerts .alert[data-state='acknowledged']", timeout=10_000)
+        finally:
+            browser.close()

@@ -1,0 +1,124 @@
+"""The whole data path, end to end: an MQTT client publishes readings -> ingest -> storage -> alert core -> stored
+alert -> websocket. Once on real services (Mosquitto, TimescaleDB), once on the embedded defaults (amqtt, SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from websockets.asyncio.client import connect
+
+from carewatch.config import Settings
+from carewatch.runtime import Platform
+
+SITE = "e2e-site"
+RESIDENTS = ("r1", "r2", "r3")
+WAIT_S = 30.0
+MANIFEST: dict[str, Any] = {
+    "sites": [{"site_id": SITE, "name": "End-to-end station", "kind": "community_station"}],
+    "residents": [{"resident_id": r, "site_id": SITE, "name": f"Resident {r}"} for r in RESIDENTS],
+    "devices": [{"device_id": f"w-{r}", "site_id": SITE, "kind": "wearable", "resident_id": r} for r in RESIDENTS],
+}
+
+
+def vitals_messages(now: float) -> list[tuple[str, bytes]]:
+    """Two minutes of vitals every 5 s; r1's SpO2 drops to 85 % after 30 s and stays there."""
+    messages = []
+    for resident in RESIDENTS:
+        for step in range(24):
+            ts = now - 120 + 5 * step
+            spo2 = 85 if resident == "r1" and step >= 6 else 97
+            body = {
+                "ts": ts,
+                "seq": step,
+                "readings": [
+                    {"metric": "spo2", "value": spo2, "unit": "%"},
+                    {"metric": "hr", "value": 72, "unit": "bpm"},
+                ],
+            }
+            messages.append((f"carewatch/v1/{SITE}/w-{resident}/vitals", json.dumps(body).encode()))
+    messages.append((f"carewatch/v1/{SITE}/stranger/vitals", b'{"ts": 1, "seq": 1, "readings": []}'))
+    return messages
+
+
+def publish(host: str, port: int, messages: list[tuple[str, bytes]]) -> None:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="e2e-device")
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        for topic, payload in messages:
+            client.publish(topic, payload, qos=1).wait_for_publish(timeout=10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+async def wait_until(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not await asyncio.to_thread(condition):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def run_path(settings: Settings) -> tuple[Platform, list[dict[str, Any]]]:
+    platform = Platform(settings)
+    endpoints = await platform.start()
+    try:
+        platform.register(MANIFEST)
+        ws_url = endpoints.dashboard_url.replace("http://", "ws://") + "ws"
+        async with connect(ws_url) as socket:
+            snapshot = json.loads(await socket.recv())
+            assert snapshot["type"] == "snapshot" and len(snapshot["residents"]) == len(RESIDENTS)
+            host, port = endpoints.mqtt_url.removeprefix("mqtt://").split(":")
+            await asyncio.to_thread(publish, host, int(port), vitals_messages(time.time()))
+            await wait_until(lambda: platform.store.count("readings") == 2 * 24 * len(RESIDENTS), "all readings")
+            await wait_until(lambda: platform.store.count("dead_letters") == 1, "the dead letter")
+            received = []
+            while not any(m["type"] == "alert" for m in received):
+                received.append(json.loads(await asyncio.wait_for(socket.recv(), WAIT_S)))
+        return platform, [m["alert"] for m in received if m["type"] == "alert"]
+    finally:
+        await platform.stop()
+
+
+def check_alerts(platform: Platform, pushed: list[dict[str, Any]]) -> None:
+    assert [(a["resident_id"], a["rule"], a["state"]) for a in pushed] == [("r1", "spo2_low", "open")]
+
+
+@pytest.mark.services
+def test_real_mosquitto_and_timescaledb(mosquitto: Any, pg_url: str) -> None:
+    settings = Settings(
+        mqtt_url=mosquitto.url, database_url=pg_url, http_port=0, secret_key="e2e-secret-key-0123456789"
+    )
+    platform, pushed = asyncio.run(run_path(settings))
+    check_alerts(platform, pushed)
+    with psycopg.connect(pg_url) as conn:
+        hypertables = {r[0] for r in conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables")}
+        assert {"readings", "events", "accel"} <= hypertables
+        assert conn.execute("SELECT count(*) FROM readings WHERE resident_id = 'r1' AND value = 85").fetchone() == (18,)
+        alerts = conn.execute("SELECT resident_id, rule, state FROM alerts").fetchall()
+        assert alerts == [("r1", "spo2_low", "open")]
+        reason = conn.execute("SELECT reason FROM dead_letters").fetchone()
+        assert reason == ("unknown_device",)
+
+
+def test_embedded_broker_and_sqlite(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, http_port=0)
+    platform, pushed = asyncio.run(run_path(settings))
+    check_alerts(platform, pushed)
+    from carewatch.storage.sqlite import SqliteStore
+
+    store = SqliteStore(settings.sqlite_path)
+    try:
+        assert [(a.resident_id, a.rule) for a in store.alerts()] == [("r1", "spo2_low")]
+        assert store.count("readings") == 2 * 24 * len(RESIDENTS)
+    finally:
+        store.close()
