@@ -71,9 +71,7 @@ def replay(streams: Sequence[npt.NDArray[np.float32]], rate_hz: float, params: F
         who = np.flatnonzero(n_blocks > step)
         blocks = [streams[i][step * per_block : (step + 1) * per_block] for i in who.tolist()]
         start = START_TS + step * per_block / rate_hz
-        events = detector.process_blocks(
-            who, np.full(who.shape[0], start), np.full(who.shape[0], rate_hz), blocks
-        )
+        events = detector.process_blocks(who, np.full(who.shape[0], start), np.full(who.shape[0], rate_hz), blocks)
         new = np.isnan(first_impact[events.resident])
         res = events.resident[new]
         # Several events of one resident in a call: keep the first (events are sorted by impact time).
@@ -101,10 +99,7 @@ def evaluate(root: Path, rates: Sequence[float], params: FallParams) -> None:
     is_fall = np.array([r.label == "fall" for r in rows])
     elderly_adl = np.array([r.label == "adl" and r.age_group == "elderly" for r in rows])
     hard_adl = np.array(
-        [
-            r.label == "adl" and r.age_group == "young_adult" and r.activity_code in HARD_ADL_CODES
-            for r in rows
-        ]
+        [r.label == "adl" and r.age_group == "young_adult" and r.activity_code in HARD_ADL_CODES for r in rows]
     )
     print(f"SisFall trials: {len(rows)} from {root}; {params}")
     for rate in rates:
@@ -135,9 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rates", type=float, nargs="+", default=[200.0, 50.0, 25.0], help="rates in Hz")
     args = parser.parse_args(argv)
     if not (args.path / "MANIFEST.csv").is_file():
-        print(
-            f"error: no SisFall data at {args.path} (expected {args.path / 'MANIFEST.csv'})", file=sys.stderr
-        )
+        print(f"error: no SisFall data at {args.path} (expected {args.path / 'MANIFEST.csv'})", file=sys.stderr)
         return 2
     evaluate(args.path, args.rates, FallParams())
     return 0

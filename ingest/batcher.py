@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from carewatch.model import Batch, DeadLetter
-from ingest.decode import Accepted
+from ingest.validate import Accepted
 
 
 class AckToken(NamedTuple):

@@ -11,10 +11,10 @@ class IngestMetrics:
         self.rejected = Counter(
             "carewatch_ingest_messages_rejected", "messages dead-lettered, by reason", ["reason"], registry=registry
         )
-        self.stored = Counter(
-            "carewatch_ingest_rows_stored", "rows inserted, by table", ["table"], registry=registry
+        self.stored = Counter("carewatch_ingest_rows_stored", "rows inserted, by table", ["table"], registry=registry)
+        self.duplicates = Counter(
+            "carewatch_ingest_rows_duplicate", "rows skipped as already stored", registry=registry
         )
-        self.duplicates = Counter("carewatch_ingest_rows_duplicate", "rows skipped as already stored", registry=registry)
         self.callback_errors = Counter(
             "carewatch_ingest_callback_errors", "unexpected errors inside MQTT callbacks", registry=registry
         )
@@ -30,4 +30,6 @@ class IngestMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )  # fmt: skip
         self.backlog = Gauge("carewatch_ingest_backlog", "messages received, not yet committed", registry=registry)
-        self.connected = Gauge("carewatch_ingest_broker_connected", "1 while connected to the broker", registry=registry)
+        self.connected = Gauge(
+            "carewatch_ingest_broker_connected", "1 while connected to the broker", registry=registry
+        )

@@ -14,18 +14,18 @@ from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from carewatch.model import DeadLetter
 from ingest.batcher import AckToken, Batcher
-from ingest.decode import Accepted, dead_letter
 from ingest.metrics import IngestMetrics
+from ingest.validate import Accepted, dead_letter
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("carewatch/v1/+/+/+",)
+TOPICS = ("carewatch/v1/+/+/+", "zigbee2mqtt/#")  # the carewatch protocol (and FHIR), Zigbee2MQTT (docs/protocol.md)
 QOS = 1
 KEEPALIVE_S = 30
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our subscription and backlog this long while we are away

@@ -22,20 +22,26 @@ RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 10.0  # a restarted database is noticed within this long
 TAKE_TIMEOUT_S = 0.5  # how often the thread checks that it should stop
 
+TICK_S = 1.0  # time-driven rules (no activity, device offline) are evaluated this often, on this thread
+
 Acknowledge = Callable[[list[AckToken]], None]
 OnCommitted = Callable[[Batch, WriteResult], None]
+OnTick = Callable[[float], None]
 
 
 class Writer:
     def __init__(
         self, store: Store, batcher: Batcher, acknowledge: Acknowledge, on_committed: OnCommitted,
-        metrics: IngestMetrics,
+        metrics: IngestMetrics, on_tick: OnTick | None = None, clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
         self._store = store
         self._batcher = batcher
         self._acknowledge = acknowledge
         self._on_committed = on_committed
         self._metrics = metrics
+        self._on_tick = on_tick
+        self._clock = clock
+        self._next_tick = 0.0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="carewatch-writer", daemon=True)
 
@@ -56,6 +62,7 @@ class Writer:
                 self._commit(pending)
             elif self._stopping.is_set():
                 return
+            self._tick()
 
     def _commit(self, pending: PendingBatch) -> None:
         result = self._write_with_retry(pending.batch)
@@ -67,6 +74,16 @@ class Writer:
             self._on_committed(pending.batch, result)
         except Exception:  # the batch is stored; a failing consumer must not stop ingest
             log.exception("processing a committed batch failed")
+
+    def _tick(self) -> None:
+        now = self._clock()
+        if self._on_tick is None or now < self._next_tick:
+            return
+        self._next_tick = now + TICK_S
+        try:
+            self._on_tick(now)
+        except Exception:  # a failing time-driven rule must not stop ingest
+            log.exception("the periodic alert evaluation failed")
 
     def _write_with_retry(self, batch: Batch) -> WriteResult | None:
         delay = RETRY_FIRST_S
