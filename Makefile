@@ -7,10 +7,11 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: demo test check lint services clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml package.json package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	npm ci --no-audit --no-fund --silent  # uPlot for the dashboard's charts (node_modules/, served by the dashboard)
 	touch $@
 
 demo: $(INSTALLED)

@@ -155,3 +155,144 @@ CREATE INDEX IF NOT EXISTS alert_transitions_alert ON alert_transitions (alert_i
 -- The Apache edition logs a licence error hourly from this built-in job; it has nothing to do on this edition.
 UPDATE _timescaledb_config.bgw_job SET scheduled = false
  WHERE proc_name = 'policy_job_stat_history_retention' AND scheduled;
+
+-- Dashboard: users, roles, sessions ---------------------------------------------------------------------------------
+-- Who may log in to the dashboard and what they may see (docs/architecture.md, "Users and roles").
+
+CREATE TABLE IF NOT EXISTS users (
+    username      text PRIMARY KEY,
+    display_name  text NOT NULL,
+    role          text NOT NULL CHECK (role IN ('admin', 'operator', 'clinician', 'family')),
+    password_hash text NOT NULL,  -- argon2id, PHC string
+    active        boolean NOT NULL DEFAULT true,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Operators and clinicians work for sites; family members are linked to residents.
+CREATE TABLE IF NOT EXISTS user_sites (
+    username text NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+    site_id  text NOT NULL REFERENCES sites (site_id),
+    PRIMARY KEY (username, site_id)
+);
+CREATE TABLE IF NOT EXISTS user_residents (
+    username    text NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+    resident_id text NOT NULL REFERENCES residents (resident_id),
+    PRIMARY KEY (username, resident_id)
+);
+
+-- Login sessions: the SHA-256 of an opaque random token (the token itself is only ever in the browser's cookie).
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash text PRIMARY KEY,
+    username   text NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (username);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+
+-- Per-resident limits a clinician sets (NULL = the rule's default on that side).
+CREATE TABLE IF NOT EXISTS resident_thresholds (
+    resident_id text NOT NULL REFERENCES residents (resident_id),
+    metric      text NOT NULL,
+    low         double precision,
+    high        double precision,
+    updated_at  timestamptz NOT NULL,
+    updated_by  text NOT NULL,
+    PRIMARY KEY (resident_id, metric),
+    CHECK (low IS NULL OR high IS NULL OR low < high)
+);
+
+-- Lifecycle: escalation, routing, deliveries --------------------------------------------------------------------------
+-- Owned by alerts/lifecycle.py, alerts/escalation.py, alerts/routing.py and alerts/notify/. Kept in step with the
+-- same section of carewatch/storage/sqlite_schema.sql (same tables, columns and keys).
+
+-- Where a contact can be reached: channel -> address (an e-mail address, a webhook URL, an MQTT topic).
+CREATE TABLE IF NOT EXISTS contact_channels (
+    contact_id  text NOT NULL REFERENCES contacts (contact_id),
+    channel     text NOT NULL CHECK (channel IN ('email', 'webhook', 'mqtt')),
+    address     text NOT NULL,
+    PRIMARY KEY (contact_id, channel)
+);
+
+-- A contact's local time zone and quiet hours (minutes after local midnight; start > end wraps past midnight).
+CREATE TABLE IF NOT EXISTS contact_preferences (
+    contact_id  text PRIMARY KEY REFERENCES contacts (contact_id),
+    timezone    text NOT NULL DEFAULT 'UTC',
+    quiet_start smallint CHECK (quiet_start BETWEEN 0 AND 1439),
+    quiet_end   smallint CHECK (quiet_end BETWEEN 0 AND 1439)
+);
+
+-- Which rules reach a family contact, from which severity up ('*' = any rule). No rows: urgent and critical alerts.
+CREATE TABLE IF NOT EXISTS contact_rules (
+    contact_id   text NOT NULL REFERENCES contacts (contact_id),
+    rule         text NOT NULL,
+    min_severity text NOT NULL CHECK (min_severity IN ('info', 'warning', 'urgent', 'critical')),
+    PRIMARY KEY (contact_id, rule)
+);
+
+-- The operators and the clinic of a site (residents' own contacts are in resident_contacts).
+CREATE TABLE IF NOT EXISTS site_contacts (
+    site_id     text NOT NULL REFERENCES sites (site_id),
+    contact_id  text NOT NULL REFERENCES contacts (contact_id),
+    PRIMARY KEY (site_id, contact_id)
+);
+
+-- The on-call rota: who answers for a site's clinical escalations in [starts_at, ends_at).
+CREATE TABLE IF NOT EXISTS on_call_shifts (
+    site_id     text NOT NULL REFERENCES sites (site_id),
+    contact_id  text NOT NULL REFERENCES contacts (contact_id),
+    starts_at   timestamptz NOT NULL,
+    ends_at     timestamptz NOT NULL CHECK (ends_at > starts_at),
+    PRIMARY KEY (site_id, contact_id, starts_at)
+);
+CREATE INDEX IF NOT EXISTS on_call_shifts_site ON on_call_shifts (site_id, starts_at);
+
+-- Escalation policies per site and severity: stage n goes to target after_s seconds after the alert opened.
+CREATE TABLE IF NOT EXISTS escalation_policies (
+    site_id     text NOT NULL REFERENCES sites (site_id),
+    severity    text NOT NULL CHECK (severity IN ('info', 'warning', 'urgent', 'critical')),
+    stage       smallint NOT NULL CHECK (stage >= 1),
+    after_s     double precision NOT NULL CHECK (after_s >= 0),
+    target      text NOT NULL CHECK (target IN ('operators', 'on_call', 'family', 'clinic')),
+    PRIMARY KEY (site_id, severity, stage)
+);
+
+-- The planned stages of each alert's escalation. A stage fires once: it is claimed with a conditional UPDATE
+-- (fired_at IS NULL); acknowledging or resolving the alert cancels the pending stages in the same transaction.
+CREATE TABLE IF NOT EXISTS escalations (
+    alert_id     bigint NOT NULL REFERENCES alerts (alert_id),
+    stage        smallint NOT NULL,
+    target       text NOT NULL,
+    due_at       timestamptz NOT NULL,
+    fired_at     timestamptz,
+    cancelled_at timestamptz,
+    PRIMARY KEY (alert_id, stage)
+);
+CREATE INDEX IF NOT EXISTS escalations_due ON escalations (due_at) WHERE fired_at IS NULL AND cancelled_at IS NULL;
+
+-- A snoozed alert keeps its state; its escalation waits until the snooze ends.
+CREATE TABLE IF NOT EXISTS alert_snoozes (
+    alert_id    bigint PRIMARY KEY REFERENCES alerts (alert_id),
+    until       timestamptz NOT NULL,
+    actor       text NOT NULL,
+    at          timestamptz NOT NULL,
+    note        text NOT NULL DEFAULT ''
+);
+
+-- Every delivery attempt on every channel (and every delivery held back by quiet hours or a full queue).
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              bigserial PRIMARY KEY,
+    at              timestamptz NOT NULL,
+    site_id         text NOT NULL,
+    alert_id        bigint REFERENCES alerts (alert_id),
+    contact_id      text NOT NULL,
+    channel         text NOT NULL,
+    address         text NOT NULL,
+    kind            text NOT NULL,
+    idempotency_key text NOT NULL,
+    attempt         smallint NOT NULL,
+    status          text NOT NULL CHECK (status IN ('delivered', 'retry', 'failed', 'dead', 'suppressed', 'dropped')),
+    error           text NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, at);
+CREATE INDEX IF NOT EXISTS deliveries_site ON deliveries (site_id, at);

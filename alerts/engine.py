@@ -1,22 +1,33 @@
 """The alert engine: a committed batch in, as numpy arrays; findings out, for every rule and all residents at once.
 
-Pure: no I/O. It runs on the ingest writer's thread, right after the commit, so only that thread touches its arrays.
+Pure apart from `rebuild` (which reads the store): it runs on the ingest writer's thread, right after the commit
+(`evaluate`) and about once a second (`tick`), so only that thread touches its arrays. Time is always an argument:
+no rule reads the clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from alerts.residents import MISSING, ResidentIndex
-from alerts.rules import Rule, VitalsFrame
-from carewatch.catalog import METRIC_ID, METRICS
-from carewatch.model import Alert, AlertDraft, Batch, ReadingRow, Resident
+from alerts.frame import Frame, build
+from alerts.residents import MISSING, Population, ResidentIndex
+from alerts.rules import Rule
+from alerts.rules.base import Findings
+from alerts.signals import Signals
+from carewatch.catalog import EVENT_KINDS, METRICS
+from carewatch.model import Alert, AlertDraft, Batch, Device, ReadingRow, Resident, Site
+from carewatch.storage.base import Store, Threshold
+
+log = logging.getLogger(__name__)
 
 EVIDENCE_MAX_READINGS = 120  # readings stored with an alert; the full window stays queryable in the history
+EVIDENCE_WINDOW_S = 15 * 60.0  # the batch's readings this far back from the alert are its evidence
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,83 +40,189 @@ class Cleared:
 class AlertEngine:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = list(rules)
-        self.index = ResidentIndex()
+        self.by_name = {rule.name: rule for rule in self.rules}
+        if len(self.by_name) != len(self.rules):
+            raise ValueError("rule names must be unique")
+        self.population = Population()
+        self.signals = Signals()
+        self.unattributed = 0  # rows of shared sensors that spoke for no single resident (alerts.frame)
+        self.replaying = False  # rebuild: state advances, nothing is reported
+        self._clinician: dict[tuple[str, int], float] = {}  # (rule, resident) -> a clinician's limit in force
 
-    def add_residents(self, residents: Sequence[Resident]) -> None:
-        if self.index.add(residents):
-            for rule in self.rules:
-                rule.grow(len(self.index), self.index.residents)
+    @property
+    def index(self) -> ResidentIndex:
+        return self.population.index
 
-    def mark_live(self, alerts: Sequence[Alert]) -> None:
-        """Live alerts loaded at start-up: their conditions continue, they are not raised again."""
+    # Registry ----------------------------------------------------------------------------------------------
+    def add_residents(
+        self, residents: Sequence[Resident], sites: Sequence[Site] = (), devices: Sequence[Device] = ()
+    ) -> None:
+        """Add or update residents, their sites (time zones) and devices; new ones get every rule's defaults."""
+        self.population.update(residents, sites, devices)
+        self.signals.grow(self.population)
         for rule in self.rules:
-            mine = [(self.index.position(a.resident_id), a.opened_at) for a in alerts if a.rule == rule.name]
-            known = [(p, t) for p, t in mine if p != MISSING]
-            if known:
-                positions, onsets = zip(*known, strict=True)
-                rule.mark_active(np.array(positions), np.array(onsets))
+            rule.grow(self.population)
 
-    def latest(self, frame: VitalsFrame) -> dict[str, dict[str, list[float]]]:
-        """resident_id -> metric -> [ts, value] of the newest reading of each in the frame."""
-        resident, metric, ts, value = frame.latest()
-        latest: dict[str, dict[str, list[float]]] = {}
-        for p, m, t, v in zip(resident.tolist(), metric.tolist(), ts.tolist(), value.tolist(), strict=True):
-            latest.setdefault(self.index.residents[p].resident_id, {})[METRICS[m].name] = [t, v]
-        return latest
+    def set_parameter(self, rule: str, resident_id: str, name: str, value: float) -> None:
+        """Set one resident's parameter of a rule (for a per-device parameter: on every device that speaks for
+        them). Raises KeyError for an unknown rule, resident or parameter."""
+        position = self.index.position(resident_id)
+        if position == MISSING:
+            raise KeyError(f"unknown resident {resident_id!r}")
+        parameter = self.by_name[rule].parameters()[name]
+        where = self.population.devices_of(position) if parameter.per_device else position
+        parameter.values[where] = value
 
-    def frame(self, readings: Sequence[ReadingRow]) -> VitalsFrame:
-        """The batch's plausible readings of known residents as arrays (artefacts never reach a rule)."""
-        if not readings:
-            return VitalsFrame.empty()
-        ts, _, _, resident, metric, value, _, artefact = zip(*readings, strict=True)
-        position = self.index.positions(resident)
-        usable = (position != MISSING) & ~np.array(artefact, dtype=bool)
-        return VitalsFrame(
-            resident=position[usable],
-            metric=np.fromiter((METRIC_ID[m] for m in metric), np.int16, len(metric))[usable],
-            ts=np.array(ts, dtype=np.float64)[usable],
-            value=np.array(value, dtype=np.float64)[usable],
-        )
+    def apply_thresholds(self, thresholds: Iterable[Threshold]) -> None:
+        """The clinicians' per-resident limits now in force (all of them: a limit missing here reverts to the
+        rule's default). Only changes are applied."""
+        wanted: dict[tuple[str, int], float] = {}
+        sides = {rule.threshold: rule.name for rule in self.rules if rule.threshold is not None}
+        for t in thresholds:
+            position = self.index.position(t.resident_id)
+            if position == MISSING:
+                continue
+            for side, value in (("low", t.low), ("high", t.high)):
+                name = sides.get((t.metric, side))
+                if name is not None and value is not None:
+                    wanted[(name, position)] = float(value)
+        for (name, position), value in wanted.items():
+            if self._clinician.get((name, position)) != value:
+                self.by_name[name].set_threshold(position, value)
+        for name, position in self._clinician.keys() - wanted.keys():
+            self.by_name[name].set_threshold(position, None)
+        self._clinician = wanted
+
+    # The batch path ----------------------------------------------------------------------------------------
+    def frame(self, batch: Batch | Sequence[ReadingRow]) -> Frame:
+        """The batch's rows as arrays (artefacts and unknown residents dropped; shared sensors attributed)."""
+        if not isinstance(batch, Batch):
+            batch = Batch(readings=list(batch))
+        return build(batch, self.population)
 
     def process(self, batch: Batch) -> tuple[list[AlertDraft], list[Cleared]]:
-        return self.evaluate(self.frame(batch.readings))
+        return self.evaluate(self.frame(batch))
 
-    def evaluate(self, frame: VitalsFrame) -> tuple[list[AlertDraft], list[Cleared]]:
+    def evaluate(self, frame: Frame) -> tuple[list[AlertDraft], list[Cleared]]:
+        """Run every rule on one batch. Returns the conditions that became alertable and those that cleared."""
+        frame = self.signals.derive(frame)
+        self.unattributed += frame.unattributed
         drafts: list[AlertDraft] = []
         cleared: list[Cleared] = []
         for rule in self.rules:
-            found = rule.evaluate(frame)
-            for position, at, value, onset in zip(
-                found.raised_resident.tolist(),
-                found.raised_ts.tolist(),
-                found.raised_value.tolist(),
-                found.raised_onset.tolist(),
-                strict=True,
-            ):  # fmt: skip  (a loop over alerts, which are rare, not over readings)
-                drafts.append(self._draft(rule, frame, position, at, value, onset))
-            cleared.extend(
-                Cleared(self.index.residents[p].resident_id, rule.name, t)
-                for p, t in zip(found.cleared_resident.tolist(), found.cleared_ts.tolist(), strict=True)
-            )
+            self._report(rule, rule.evaluate(frame), frame, drafts, cleared)
         return drafts, cleared
 
+    def tick(self, now: float) -> tuple[list[AlertDraft], list[Cleared]]:
+        """Time-driven evaluation (a device gone quiet, no activity when expected), about once a second."""
+        self.population.refresh_offsets(now)
+        drafts: list[AlertDraft] = []
+        cleared: list[Cleared] = []
+        empty = Frame()
+        for rule in self.rules:
+            self._report(rule, rule.tick(now), empty, drafts, cleared)
+        return drafts, cleared
+
+    def latest(self, frame: Frame) -> dict[str, dict[str, list[float]]]:
+        """resident_id -> metric -> [ts, value] of the newest reading of each in the frame."""
+        resident, metric, ts, value = frame.readings.latest()
+        residents = self.index.residents
+        latest: dict[str, dict[str, list[float]]] = {}
+        for p, m, t, v in zip(resident.tolist(), metric.tolist(), ts.tolist(), value.tolist(), strict=True):
+            latest.setdefault(residents[p].resident_id, {})[METRICS[m].name] = [t, v]
+        return latest
+
+    # Start-up ----------------------------------------------------------------------------------------------
+    def mark_live(self, alerts: Sequence[Alert], now: float | None = None) -> list[Cleared]:
+        """Live alerts loaded at start-up (after `rebuild` replayed recent data): their conditions continue and are
+        not raised again. Returns those whose replayed data shows the condition ended (at ``now``, else at the
+        alert's opening)."""
+        cleared: list[Cleared] = []
+        for rule in self.rules:
+            mine = [(self.index.position(a.resident_id), a.opened_at) for a in alerts if a.rule == rule.name]
+            known = [(p, t) for p, t in mine if p != MISSING]
+            if not known:
+                continue
+            positions, onsets = (np.array(x) for x in zip(*known, strict=True))
+            ended = rule.mark_active(positions.astype(np.int64), onsets.astype(np.float64))
+            if rule.clears:
+                at = {int(p): t for p, t in known}
+                for p in ended.tolist():
+                    resident_id = self.index.residents[p].resident_id
+                    cleared.append(Cleared(resident_id, rule.name, now if now is not None else at[p]))
+        return cleared
+
+    def rebuild(self, store: Store, now: float) -> list[Cleared]:
+        """Rebuild the state from recent stored data, then load the live alerts (alerts.rebuild)."""
+        from alerts.rebuild import rebuild
+
+        return rebuild(self, store, now)
+
+    def nbytes(self) -> dict[str, int]:
+        """Bytes of state by part: the signals (fall detector, sensor-off, activity) and each rule."""
+        parts = {"signals": self.signals.nbytes()}
+        parts.update((rule.name, rule.nbytes()) for rule in self.rules)
+        return parts
+
+    # Reporting ---------------------------------------------------------------------------------------------
+    def _report(
+        self, rule: Rule, found: Findings, frame: Frame, drafts: list[AlertDraft], cleared: list[Cleared]
+    ) -> None:
+        if self.replaying or not len(found):
+            return
+        residents = self.index.residents
+        for position, at, value, onset, detail in zip(
+            found.raised_resident.tolist(),
+            found.raised_ts.tolist(),
+            found.raised_value.tolist(),
+            found.raised_onset.tolist(),
+            found.raised_detail,
+            strict=True,
+        ):  # fmt: skip  (a loop over alerts, which are rare, not over readings)
+            drafts.append(self._draft(rule, frame, position, at, value, onset, detail))
+        if rule.clears:
+            cleared.extend(
+                Cleared(residents[p].resident_id, rule.name, t)
+                for p, t in zip(found.cleared_resident.tolist(), found.cleared_ts.tolist(), strict=True)
+            )
+
     def _draft(
-        self, rule: Rule, frame: VitalsFrame, position: int, at: float, value: float, onset: float
+        self, rule: Rule, frame: Frame, position: int, at: float, value: float, onset: float, detail: np.ndarray
     ) -> AlertDraft:
         resident = self.index.residents[position]
-        title, explanation = rule.explain(value, onset, at, position)
+        title, explanation = rule.explain(position, at, value, onset, detail)
         return AlertDraft(
             resident_id=resident.resident_id, site_id=resident.site_id, rule=rule.name, severity=rule.severity,
             opened_at=at, title=title, explanation=explanation,
-            evidence=_evidence(rule, frame, position, onset, at),
+            evidence=_evidence(rule, frame, position, onset, at, detail),
         )  # fmt: skip
 
 
-def _evidence(rule: Rule, frame: VitalsFrame, position: int, onset: float, at: float) -> dict[str, Any]:
-    metric = rule.metric
-    mask = (frame.resident == position) & (frame.ts >= onset) & (frame.ts <= at)
-    if metric is not None:
-        mask &= frame.metric == METRIC_ID[metric]
-    order = np.argsort(frame.ts[mask])[-EVIDENCE_MAX_READINGS:]
-    readings = np.column_stack([frame.ts[mask][order], frame.value[mask][order]]).tolist()
-    return {"metric": metric, "window": [onset, at], "readings": readings, "basis": rule.basis}
+def _evidence(rule: Rule, frame: Frame, position: int, onset: float, at: float, detail: np.ndarray) -> dict[str, Any]:
+    start = onset if math.isfinite(onset) and onset <= at else at - EVIDENCE_WINDOW_S
+    start = max(start, at - EVIDENCE_WINDOW_S)
+    r = frame.readings
+    series: dict[str, list[list[float]]] = {}
+    if rule.evidence_metrics:
+        mask = (r.resident == position) & (r.ts >= start) & (r.ts <= at) & np.isin(r.metric, rule.evidence_metrics)
+        for m in np.unique(r.metric[mask]).tolist():
+            mine = mask & (r.metric == m)
+            order = np.argsort(r.ts[mine], kind="stable")[-EVIDENCE_MAX_READINGS:]
+            series[METRICS[m].name] = np.column_stack([r.ts[mine][order], r.value[mine][order]]).tolist()
+    e = frame.events
+    events: list[list[Any]] = []
+    if rule.evidence_kinds:
+        mask = (e.resident == position) & (e.ts >= start) & (e.ts <= at) & np.isin(e.kind, rule.evidence_kinds)
+        order = np.argsort(e.ts[mask], kind="stable")[-EVIDENCE_MAX_READINGS:]
+        kinds, ts, values = e.kind[mask][order].tolist(), e.ts[mask][order].tolist(), e.value[mask][order].tolist()
+        events = [[t, EVENT_KINDS[k], v] for t, k, v in zip(ts, kinds, values, strict=True)]
+    metric = rule.primary_metric(detail)
+    evidence: dict[str, Any] = {
+        "metric": metric, "window": [start, at], "readings": series.get(metric, []) if metric else [],
+        "basis": rule.basis, "facts": rule.facts(position, detail),
+    }  # fmt: skip
+    if len(series) > 1 or (series and metric is None):
+        evidence["series"] = series
+    if events:
+        evidence["events"] = events
+    return evidence

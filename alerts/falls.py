@@ -219,7 +219,27 @@ class FallDetector:
         does not start after its resident's newest sample (a resend, or late) is ignored and counted
         in ``stale_blocks``; an empty block is ignored.
         """
-        res, start, rate, counts, xyz = self._validate(resident, start_ts, rate_hz, samples)
+        counts = np.fromiter(map(len, samples), dtype=np.int64, count=len(samples))
+        if not samples:
+            xyz: npt.NDArray[np.floating] = np.empty((0, 3))
+        else:
+            try:
+                xyz = np.concatenate(samples)
+            except ValueError:  # blocks of different shapes
+                raise ValueError("each block of samples must have shape (n, 3)") from None
+        return self.process(resident, start_ts, rate_hz, counts, xyz)
+
+    def process(
+        self,
+        resident: IntArray,
+        start_ts: FloatArray,
+        rate_hz: FloatArray,
+        counts: IntArray,
+        xyz: npt.NDArray[np.floating],
+    ) -> FallEvents:
+        """As `process_blocks`, with the blocks' samples laid one after the other: ``counts`` ``(b,)`` samples
+        per block and ``xyz`` ``(sum(counts), 3)`` in g (the alert engine's form: no list of arrays)."""
+        res, start, rate, counts, xyz = self._validate(resident, start_ts, rate_hz, counts, xyz)
         keep = self._fresh_blocks(res, start, rate, counts)
         self.stale_blocks += int(np.count_nonzero(~keep & (counts > 0)))
         if not keep.any():
@@ -246,14 +266,16 @@ class FallDetector:
         resident: IntArray,
         start_ts: FloatArray,
         rate_hz: FloatArray,
-        samples: list[npt.NDArray[np.floating]],
+        counts: IntArray,
+        samples: npt.NDArray[np.floating],
     ) -> tuple[IntArray, FloatArray, FloatArray, IntArray, FloatArray]:
         """Check the inputs once. Returns the three ``(b,)`` arrays, ``counts`` ``(b,)`` and all samples
         ``(sum n_i, 3)`` float64."""
         res = np.asarray(resident)
         start = np.asarray(start_ts, dtype=np.float64)
         rate = np.asarray(rate_hz, dtype=np.float64)
-        b = len(samples)
+        n = np.asarray(counts, dtype=np.int64)
+        b = n.shape[0]
         if res.shape != (b,) or start.shape != (b,) or rate.shape != (b,):
             raise ValueError(f"resident, start_ts and rate_hz must have shape ({b},), one per block")
         if b and not np.issubdtype(res.dtype, np.integer):
@@ -263,13 +285,12 @@ class FallDetector:
             raise ValueError(f"resident index out of range [0, {self.capacity})")
         if not (np.isfinite(start).all() and np.isfinite(rate).all() and (rate > 0).all()):
             raise ValueError("start_ts and rate_hz must be finite, rate_hz > 0")
-        arrays = [np.asarray(s, dtype=np.float64) for s in samples]
-        if any(a.ndim != 2 or a.shape[1] != 3 for a in arrays):
+        xyz = np.asarray(samples, dtype=np.float64)
+        if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.shape[0] != int(n.sum()) or (n < 0).any():
             raise ValueError("each block of samples must have shape (n, 3)")
-        xyz = np.concatenate(arrays) if b else np.empty((0, 3))
         if not np.isfinite(xyz).all():
             raise ValueError("samples must be finite")
-        return res, start, rate, np.array([a.shape[0] for a in arrays], dtype=np.int64), xyz
+        return res, start, rate, n, xyz
 
     def _fresh_blocks(self, res: IntArray, start: FloatArray, rate: FloatArray, counts: IntArray) -> BoolArray:
         """Mask ``(b,)`` of non-empty blocks that start after all data kept before them for their resident.

@@ -1,43 +1,113 @@
-"""The alert lifecycle: turns the engine's findings into stored alerts and tells the notifiers.
+"""The alert lifecycle: turns the engine's findings into stored alerts, and drives routing and escalation.
 
-The database enforces one live alert per resident and rule; a finding for a live alert changes nothing. A cleared
-condition resolves the live alert automatically. Every transition is audited by the store.
+Rules, all enforced with the store's transactions and an injected clock:
+
+- One live alert per resident and rule (the database's partial unique index): a repeat of a live alert changes nothing.
+- Auto-resolve with a hold: a cleared condition resolves its alert only once it has stayed clear for ``hold_s``
+  (checked by ``tick``); a re-raise within the hold cancels the pending resolution. Time-driven, never sleeping.
+- Flap suppression: a condition that returns within ``flap_window_s`` of its alert's automatic resolution reopens the
+  same alert (audited resolved -> open) instead of opening a new one; the dashboard sees the reopen, the family and
+  the clinic are not told again, and the escalation stages that have not fired are re-armed (the fired ones never
+  fire twice). An alert resolved by hand is never reopened: a new episode is a new alert.
+- Acknowledge (who, when, note), resolve by hand, snooze until a time (escalation waits). Every transition is written
+  to the audit trail by the store, in the transition's transaction, which also cancels pending escalation stages.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 
 from alerts.engine import Cleared
+from alerts.escalation import Escalator
 from alerts.notify.base import Notifier
+from alerts.routing import Router
 from carewatch.model import Alert, AlertDraft
 from carewatch.storage.base import Store
 
 log = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
+HOLD_S = 120.0  # a condition must stay clear 2 minutes before its alert resolves itself (vitals arrive every 5-60 s)
+FLAP_WINDOW_S = 15 * 60.0  # a condition back within 15 minutes of its automatic resolution is the same episode
 
 
 class Lifecycle:
-    def __init__(self, store: Store, notifiers: Sequence[Notifier]) -> None:
+    def __init__(
+        self, store: Store, notifiers: Sequence[Notifier], router: Router | None = None,
+        escalator: Escalator | None = None, clock: Callable[[], float] = time.time, hold_s: float = HOLD_S,
+        flap_window_s: float = FLAP_WINDOW_S,
+    ) -> None:  # fmt: skip
         self._store = store
         self._notifiers = list(notifiers)
+        self._router = router
+        self._escalator = escalator
+        self._clock = clock
+        self._hold_s = hold_s
+        self._flap_window_s = flap_window_s
+        self._clearing: dict[tuple[str, str], float] = {}  # (resident, rule) -> when the condition cleared
+        self._lock = threading.Lock()
 
+    # The writer's thread ------------------------------------------------------------------------------------
     def apply(self, drafts: Sequence[AlertDraft], cleared: Sequence[Cleared]) -> list[Alert]:
         changed: list[Alert] = []
         for draft in drafts:
-            alert = self._store.raise_alert(draft)
+            with self._lock:
+                self._clearing.pop((draft.resident_id, draft.rule), None)  # back within the hold: stays open
+            alert = self._open(draft)
             if alert is not None:
                 changed.append(alert)
         for done in cleared:
-            alert = self._store.resolve_live(done.resident_id, done.rule, SYSTEM_ACTOR, done.at, "condition cleared")
-            if alert is not None:
-                changed.append(alert)
+            if self._hold_s <= 0:
+                changed.extend(self._auto_resolve(done.resident_id, done.rule, done.at, done.at))
+            else:
+                with self._lock:
+                    self._clearing.setdefault((done.resident_id, done.rule), done.at)
         for alert in changed:
             self.notify(alert)
         return changed
 
+    def tick(self, now: float | None = None) -> list[Alert]:
+        """Resolve the alerts whose condition has stayed clear for the hold time."""
+        now = self._clock() if now is None else now
+        with self._lock:
+            held = [(key, at) for key, at in self._clearing.items() if now - at >= self._hold_s]
+            for key, _ in held:
+                del self._clearing[key]
+        changed = [a for (resident, rule), at in held for a in self._auto_resolve(resident, rule, at, now)]
+        for alert in changed:
+            self.notify(alert)
+        return changed
+
+    def pending_resolutions(self) -> dict[tuple[str, str], float]:
+        with self._lock:
+            return dict(self._clearing)
+
+    def _open(self, draft: AlertDraft) -> Alert | None:
+        reopened = self._store.reopen_recent(draft, draft.opened_at - self._flap_window_s)
+        if reopened is not None:
+            if self._escalator is not None:
+                self._escalator.plan(reopened, start=draft.opened_at)
+            return reopened
+        alert = self._store.raise_alert(draft)
+        if alert is None:
+            return None  # live already: a repeat
+        if self._escalator is not None:
+            self._escalator.plan(alert)
+        self._route(lambda router: router.raised(alert))
+        return alert
+
+    def _auto_resolve(self, resident_id: str, rule: str, cleared_at: float, now: float) -> list[Alert]:
+        note = f"condition cleared at {cleared_at:.0f} and stayed clear for {self._hold_s:.0f} s"
+        alert = self._store.resolve_live(resident_id, rule, SYSTEM_ACTOR, now, note)
+        if alert is None:
+            return []
+        self._route(lambda router: router.resolved(alert))
+        return [alert]
+
+    # API threads --------------------------------------------------------------------------------------------
     def acknowledge(self, alert_id: int, actor: str, at: float, note: str = "") -> Alert:
         """Raises AlertConflict when the alert is not open (another operator was first)."""
         alert = self._store.acknowledge_alert(alert_id, actor, at, note)
@@ -46,12 +116,32 @@ class Lifecycle:
 
     def resolve(self, alert_id: int, actor: str, at: float, note: str = "") -> Alert:
         alert = self._store.resolve_alert(alert_id, actor, at, note)
+        with self._lock:
+            self._clearing.pop((alert.resident_id, alert.rule), None)
+        self.notify(alert)
+        self._route(lambda router: router.resolved(alert))
+        return alert
+
+    def snooze(self, alert_id: int, actor: str, at: float, until: float, note: str = "") -> Alert:
+        """Escalation waits until ``until``; raises AlertConflict for a resolved alert, ValueError for a past end."""
+        if until <= at:
+            raise ValueError("a snooze must end in the future")
+        alert = self._store.snooze_alert(alert_id, actor, at, until, note)
         self.notify(alert)
         return alert
 
+    # Delivery -----------------------------------------------------------------------------------------------
     def notify(self, alert: Alert) -> None:
         for notifier in self._notifiers:
             try:
                 notifier.alert_changed(alert)
             except Exception:  # one failing channel must not keep the alert from the others
                 log.exception("notifier %s failed for alert %d", type(notifier).__name__, alert.alert_id)
+
+    def _route(self, action: Callable[[Router], object]) -> None:
+        if self._router is None:
+            return
+        try:
+            action(self._router)
+        except Exception:  # routing reads the registry: a failure must not undo the stored transition
+            log.exception("routing failed")

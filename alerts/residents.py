@@ -1,14 +1,27 @@
-"""Dense resident indexing: every per-resident array in the alert core is indexed by a resident's position here."""
+"""Dense indexing: every per-resident array in the alert core is indexed by a resident's position here, every
+per-device array by a device's position. `Population` adds what the rules need to know about them as arrays: each
+resident's UTC offset (their site's time zone) and, for each device, the residents it speaks for."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from itertools import repeat
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from carewatch.model import Resident
+from carewatch.model import Device, DeviceKind, Resident, Site, SiteKind
+
+log = logging.getLogger(__name__)
 
 MISSING = -1
+# A sensor that belongs to no resident (a hall motion sensor, a kitchen smoke detector) speaks for the residents of
+# its room, or, in a home, for the household; never for more than this many (a care home's corridor speaks for
+# nobody: the care home watches its shared spaces itself).
+MAX_SHARED_RESIDENTS = 4
+DEVICE_KINDS: tuple[DeviceKind, ...] = tuple(DeviceKind)
 
 
 class ResidentIndex:
@@ -36,6 +49,120 @@ class ResidentIndex:
         return self._position.get(resident_id, MISSING)
 
     def positions(self, resident_ids: Iterable[str | None]) -> np.ndarray:
-        """(n,) int64 positions; MISSING for unknown or absent residents."""
-        get = self._position.get
-        return np.fromiter((get(r, MISSING) if r else MISSING for r in resident_ids), dtype=np.int64)
+        """(n,) int64 positions; MISSING for unknown or absent residents (a C-level map, no Python loop per id)."""
+        get: Callable[[str | None, int], int] = self._position.get  # type: ignore[assignment]
+        return np.fromiter(map(get, resident_ids, repeat(MISSING)), dtype=np.int64)
+
+
+class Population:
+    """Residents, sites and devices as the rules see them.
+
+    - ``utc_offset`` (R,) float64 seconds: local time = UTC + offset, from the resident's site time zone, refreshed
+      by `refresh_offsets` (hourly, so daylight saving is followed).
+    - ``device_kind`` (D,) int8 index into ``DEVICE_KINDS``; ``device_ids`` (D,) names.
+    - ``speaks_ptr`` (D + 1,) int64 and ``speaks_for`` (E,) int64: device ``d`` speaks for residents
+      ``speaks_for[speaks_ptr[d]:speaks_ptr[d + 1]]`` (CSR): a personal device for its resident; a shared one for
+      the residents of its room, else (in a home) the household, at most ``MAX_SHARED_RESIDENTS``, else nobody.
+    """
+
+    def __init__(self) -> None:
+        self.index = ResidentIndex()
+        self.sites: dict[str, Site] = {}
+        self.utc_offset = np.empty(0)
+        self.device_ids: list[str] = []
+        self._device_position: dict[str, int] = {}
+        self.device_kind = np.empty(0, np.int8)
+        self.speaks_ptr = np.zeros(1, np.int64)
+        self.speaks_for = np.empty(0, np.int64)
+        self._devices: list[Device] = []
+        self._offset_hour = -1
+        self._offset_now: float | None = None  # the time offsets were last computed for
+
+    @property
+    def residents(self) -> list[Resident]:
+        return self.index.residents
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def device_count(self) -> int:
+        return len(self.device_ids)
+
+    def update(
+        self, residents: Sequence[Resident], sites: Sequence[Site] = (), devices: Sequence[Device] = ()
+    ) -> list[int]:
+        """Add or update residents, sites and devices (devices are only ever added: positions are stable)."""
+        self.sites.update((s.site_id, s) for s in sites)
+        added = self.index.add(residents)
+        known = {d.device_id: d for d in self._devices}
+        known.update((d.device_id, d) for d in devices)
+        for device_id in known:
+            if device_id not in self._device_position:
+                self._device_position[device_id] = len(self.device_ids)
+                self.device_ids.append(device_id)
+        self._devices = [known[d] for d in self.device_ids]
+        self.device_kind = np.array([DEVICE_KINDS.index(d.kind) for d in self._devices], np.int8)
+        self._link_devices()
+        self._offset_hour = -1  # time zones may have changed
+        # Until the first tick says what time it is, offsets are those of the wall clock (registration is no rule).
+        self.refresh_offsets(self._offset_now if self._offset_now is not None else datetime.now(UTC).timestamp())
+        return added
+
+    def device_positions(self, device_ids: Iterable[str]) -> np.ndarray:
+        """(n,) int64 device positions; MISSING for unknown devices."""
+        return np.fromiter(map(self._device_position.get, device_ids, repeat(MISSING)), dtype=np.int64)
+
+    def devices_of(self, position: int) -> np.ndarray:
+        """Positions of the devices that speak for resident ``position``."""
+        owner = np.repeat(np.arange(self.device_count), np.diff(self.speaks_ptr))
+        found: np.ndarray = owner[self.speaks_for == position]
+        return found
+
+    def refresh_offsets(self, now: float) -> None:
+        """Recompute every resident's UTC offset at ``now`` once per hour (one zoneinfo lookup per time zone)."""
+        self._offset_now = now
+        hour = int(now // 3600)
+        if hour == self._offset_hour and len(self.utc_offset) == len(self.index):
+            return
+        self._offset_hour = hour
+        zones = [self._zone(r.site_id) for r in self.index.residents]
+        at = datetime.fromtimestamp(now, UTC)
+        offset_of = {z: _offset(z, at) for z in set(zones)}
+        self.utc_offset = np.fromiter(map(offset_of.__getitem__, zones), np.float64, len(zones))
+
+    def _zone(self, site_id: str) -> str:
+        site = self.sites.get(site_id)
+        return site.timezone if site is not None else "UTC"
+
+    def _link_devices(self) -> None:
+        by_site: dict[str, list[int]] = {}
+        by_room: dict[tuple[str, str], list[int]] = {}
+        for p, r in enumerate(self.index.residents):
+            by_site.setdefault(r.site_id, []).append(p)
+            if r.room:
+                by_room.setdefault((r.site_id, r.room), []).append(p)
+        lists = [self._speaks_for(d, by_site, by_room) for d in self._devices]
+        self.speaks_ptr = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
+        self.speaks_for = np.array([p for x in lists for p in x], np.int64)
+
+    def _speaks_for(
+        self, device: Device, by_site: dict[str, list[int]], by_room: dict[tuple[str, str], list[int]]
+    ) -> list[int]:
+        if device.resident_id is not None:
+            p = self.index.position(device.resident_id)
+            return [] if p == MISSING else [p]
+        candidates = by_room.get((device.site_id, device.room or ""), [])
+        site = self.sites.get(device.site_id)
+        if not candidates and site is not None and site.kind is SiteKind.HOME:
+            candidates = by_site.get(device.site_id, [])
+        return candidates if len(candidates) <= MAX_SHARED_RESIDENTS else []
+
+
+def _offset(zone: str, at: datetime) -> float:
+    try:
+        delta = at.astimezone(ZoneInfo(zone)).utcoffset()
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown time zone %r: using UTC", zone)
+        return 0.0
+    return delta.total_seconds() if delta is not None else 0.0

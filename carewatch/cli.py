@@ -24,6 +24,8 @@ db_app = typer.Typer(help="Database administration.", no_args_is_help=True)
 registry_app = typer.Typer(help="Sites, residents and devices.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(registry_app, name="registry")
+user_app = typer.Typer(help="Dashboard users (the first admin; then the admin page or POST /api/users).")
+app.add_typer(user_app, name="user")
 
 DEMO_INCIDENT_LEAD_S = 80.0  # the demo's first hypoxia began this long before start-up: it alerts at once
 DEMO_BACKFILL_S = 90.0  # simulated history published at start-up, so the board is not empty
@@ -58,6 +60,7 @@ def demo(
 
 async def _demo(settings: Settings, count: int, seed: int, duration: float | None) -> None:
     from carewatch.runtime import Platform
+    from dashboard.demo import seed_demo_users
     from simulators.population import make_population
     from simulators.publisher import Publisher
     from simulators.runner import Simulation
@@ -69,6 +72,11 @@ async def _demo(settings: Settings, count: int, seed: int, duration: float | Non
     platform.register(population.manifest())
     now = time.time()
     first, second = population.residents[min(2, count - 1)], population.residents[min(7, count - 1)]
+    registered = await asyncio.to_thread(platform.store.residents)
+    relative = next(r for r in registered if r.resident_id == first.resident_id)
+    logins = []  # demo users with printed passwords only in an embedded store, never in a configured database
+    if settings.database_url is None:
+        logins = await asyncio.to_thread(seed_demo_users, platform.store, registered, relative)
     scenarios = [Hypoxia.at(first.resident_id, now - DEMO_INCIDENT_LEAD_S, 600.0)]
     if second is not first:
         scenarios.append(Hypoxia.at(second.resident_id, now + 120.0, 300.0))
@@ -85,7 +93,11 @@ async def _demo(settings: Settings, count: int, seed: int, duration: float | Non
     simulator = threading.Thread(target=simulate, name="carewatch-demo-simulator", daemon=True)
     simulator.start()
     print(f"\ncarewatch demo: {count} simulated residents, dashboard at {endpoints.dashboard_url}", flush=True)
-    print(f"  MQTT broker {endpoints.mqtt_url}, storage: {platform.store.backend}; Ctrl-C to stop\n", flush=True)
+    print(f"  MQTT broker {endpoints.mqtt_url}, storage: {platform.store.backend}; Ctrl-C to stop", flush=True)
+    print("  demo logins (made up for this run; the demo only):" if logins else "  log in as your users", flush=True)
+    for login in logins:
+        print(f"    login {login.username} / {login.password}  ({login.role}: {login.sees})", flush=True)
+    print(flush=True)
     await _wait_for_stop(duration)
     stop.set()
     await asyncio.to_thread(simulator.join, 10)
@@ -192,6 +204,32 @@ def registry_load(manifest: Annotated[Path, typer.Argument(exists=True, dir_okay
         store.init_schema()
         apply_manifest(store, json.loads(manifest.read_text()))
         typer.echo(f"registered {len(store.residents())} residents, {len(store.devices())} devices in all")
+    finally:
+        store.close()
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="login name")],
+    role: Annotated[str, typer.Option(help="admin, operator, clinician or family")] = "admin",
+    name: Annotated[str | None, typer.Option(help="display name (default: the username)")] = None,
+    site: Annotated[list[str] | None, typer.Option(help="operator, clinician: a site they work for (repeat)")] = None,
+    resident: Annotated[list[str] | None, typer.Option(help="family: a resident they are linked to (repeat)")] = None,
+) -> None:
+    """Create or update a dashboard user; the password is asked for (at least 10 characters)."""
+    from carewatch.storage import open_store
+    from carewatch.storage.base import Role, User
+    from dashboard.auth import hash_password
+
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        raise typer.BadParameter("use at least 10 characters")
+    user = User(username, name or username, Role(role), tuple(site or ()), tuple(resident or ()))
+    store = open_store(_settings())
+    try:
+        store.init_schema()
+        store.save_user(user, hash_password(password))
+        typer.echo(f"user {username} ({role}) saved")
     finally:
         store.close()
 

@@ -26,16 +26,53 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     secret_key: SecretStr = SecretStr(DEMO_SECRET)
+    session_ttl_s: float = Field(default=12 * 3600, gt=0, description="a dashboard login lasts this long (a shift)")
+    cookie_secure: bool = Field(default=False, description="mark the session cookie Secure (set it behind HTTPS)")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failed logins per user and address within login_window_s before a lock-out"
+    )
+    login_window_s: float = Field(default=300.0, gt=0, description="the login throttle's window (and lock-out)")
     embedded_mqtt_port: int = Field(default=0, description="port of the embedded broker; 0 = a free one")
     mqtt_client_id: str = "carewatch-ingest"
     mqtt_share_group: str | None = Field(
         default=None, description="MQTT 5 shared-subscription group; set it to split the load over several workers"
     )
+    partitions: int = Field(default=1, ge=1, description="workers own sites: site s is in partition crc32(s) mod P")
+    partition: int = Field(default=0, ge=0, description="this worker's partition, 0 .. partitions - 1")
+    registry_refresh_seconds: float = Field(default=30.0, gt=0, description="how often the registry is reread")
     ingest_batch_rows: int = Field(default=5_000, ge=1, description="commit a batch at this many rows ...")
     ingest_batch_seconds: float = Field(default=0.25, gt=0, description="... or after this long, whichever first")
     ingest_max_pending_messages: int = Field(
         default=20_000, ge=1, description="messages received but not yet committed; the MQTT reader waits beyond it"
     )
+    # Alert lifecycle, escalation and delivery. A channel left unset is off (the demo: the dashboard only).
+    alert_hold_seconds: float = Field(
+        default=120.0, ge=0, description="a cleared condition resolves its alert after staying clear this long"
+    )
+    alert_flap_window_seconds: float = Field(
+        default=900.0, ge=0, description="a condition back this soon after its alert auto-resolved reopens it"
+    )
+    escalation_on_call_minutes: float = Field(default=10, gt=0, description="urgent, unacknowledged: on-call after")
+    escalation_family_minutes: float = Field(default=20, gt=0, description="urgent, unacknowledged: family after")
+    escalation_reminder_minutes: float = Field(default=5, gt=0, description="operators are reminded this often")
+    escalation_reminders: int = Field(default=6, ge=0, description="reminders at most")
+    delivery_max_attempts: int = Field(default=6, ge=1, description="a delivery is dead-lettered after this many")
+    webhook_secret: SecretStr | None = Field(default=None, description="HMAC key of webhooks; unset = no webhooks")
+    smtp_host: str | None = Field(default=None, description="the SMTP relay for e-mail; unset = no e-mail")
+    smtp_port: int = 25
+    smtp_sender: str = "carewatch@localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    notify_mqtt_url: str | None = Field(
+        default=None, description="mqtt://host:port of the broker family apps use; unset = no MQTT notifications"
+    )
+
+    @model_validator(mode="after")
+    def _partition_in_range(self) -> Settings:
+        if self.partition >= self.partitions:
+            raise ValueError(f"CAREWATCH_PARTITION must be below CAREWATCH_PARTITIONS ({self.partitions})")
+        return self
 
     @model_validator(mode="after")
     def _refuse_demo_secret_in_production(self) -> Settings:

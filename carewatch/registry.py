@@ -17,6 +17,7 @@ class Registry:
     devices: dict[str, Device] = field(default_factory=dict)
     by_friendly_name: dict[str, Device] = field(default_factory=dict)
     residents: dict[str, Resident] = field(default_factory=dict)
+    site_ids: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, store: Store) -> Registry:
@@ -29,6 +30,7 @@ class Registry:
         self.devices = {d.device_id: d for d in devices}
         self.by_friendly_name = {d.friendly_name: d for d in devices if d.friendly_name}
         self.residents = {r.resident_id: r for r in store.residents()}
+        self.site_ids = frozenset(site.site_id for site in store.sites())
 
 
 def apply_manifest(store: Store, manifest: dict[str, Any]) -> None:

@@ -16,23 +16,34 @@ from functools import partial
 from typing import Any
 
 import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
 
 from alerts.engine import AlertEngine
+from alerts.escalation import Escalator, PolicyDefaults
 from alerts.lifecycle import Lifecycle
+from alerts.notify.base import Channel
 from alerts.notify.broadcast import BroadcastNotifier
+from alerts.notify.dispatch import Dispatcher, RetryPolicy
+from alerts.notify.email import EmailChannel
+from alerts.notify.mqtt import MqttChannel
+from alerts.notify.webhook import WebhookChannel
+from alerts.reports import send_weekly_digests
+from alerts.routing import Router
 from alerts.rules import default_rules
 from carewatch.config import Settings, mqtt_endpoint
-from carewatch.model import Batch, WriteResult
+from carewatch.model import Batch, Resident, WriteResult
 from carewatch.registry import Registry, apply_manifest
 from carewatch.storage import open_store
 from dashboard.app import DashboardContext, create_app
+from dashboard.auth import AuthConfig
 from dashboard.hub import Hub
 from ingest.batcher import Batcher
 from ingest.broker import EmbeddedBroker
 from ingest.decode import decode
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttReader
+from ingest.partition import partition_of, topic_filters
 from ingest.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -55,8 +66,10 @@ class Platform:
         self.metrics_registry = CollectorRegistry()
         self.metrics = IngestMetrics(self.metrics_registry)
         self.registry = Registry()
+        self._next_registry_refresh = 0.0
         self.engine = AlertEngine(default_rules())
         self._broker: EmbeddedBroker | None = None
+        self._notify_mqtt: MqttChannel | None = None
         self._server: uvicorn.Server | None = None
         self._server_task: asyncio.Task[None] | None = None
 
@@ -64,20 +77,28 @@ class Platform:
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.store.init_schema)
         self.reload_registry()
-        self.engine.mark_live(self.store.alerts(live_only=True, limit=100_000))
+        # The alert core: the registry, the clinicians' limits, then its state rebuilt from recent data and the live
+        # alerts loaded (conditions the replay shows ended are resolved on the first tick).
+        self._engine_view = (self.registry.residents, self.registry.devices)
+        self.engine.add_residents(self._owned_residents(), self.store.sites(), list(self.registry.devices.values()))
+        self.engine.apply_thresholds(self.store.all_thresholds())
+        self._engine_cleared = await asyncio.to_thread(self.engine.rebuild, self.store, time.time())
 
         self.hub = Hub(loop)
         self.hub.start()
-        self.lifecycle = Lifecycle(self.store, [BroadcastNotifier(self.hub.broadcast_threadsafe)])
+        self.lifecycle = self._start_lifecycle()
         mqtt_url = await self._start_broker()
         host, port, username, password = mqtt_endpoint(mqtt_url)
         s = self.settings
         self.batcher = Batcher(s.ingest_batch_rows, s.ingest_batch_seconds, s.ingest_max_pending_messages)
         self.reader = MqttReader(
             host, port, s.mqtt_client_id, partial(decode, registry=self.registry), self.batcher, self.metrics,
-            username, password, mqtt5=not s.embedded_broker, share_group=s.mqtt_share_group,
+            username, password, mqtt5=not s.embedded_broker,
         )  # fmt: skip
-        self.writer = Writer(self.store, self.batcher, self.reader.acknowledge, self._on_committed, self.metrics)
+        self.reader.subscribe(self._topic_filters())
+        self.writer = Writer(
+            self.store, self.batcher, self.reader.acknowledge, self._on_committed, self.metrics, self._on_tick
+        )
         self.writer.start()
         self.reader.start()
         dashboard_url = await self._start_dashboard()
@@ -90,6 +111,7 @@ class Platform:
                 await self._server_task
         await asyncio.to_thread(self.reader.stop)
         await asyncio.to_thread(self.writer.stop)
+        await asyncio.to_thread(self._stop_lifecycle)
         await self.hub.stop()
         if self._broker is not None:
             await self._broker.stop()
@@ -101,19 +123,91 @@ class Platform:
         self.reload_registry()
 
     def reload_registry(self) -> None:
+        """Reread sites, residents and devices; subscribe to the topics of sites this worker now owns."""
         self.registry.refresh(self.store)
+        self._next_registry_refresh = time.time() + self.settings.registry_refresh_seconds
+        if hasattr(self, "reader"):
+            self.reader.subscribe(self._topic_filters())
+
+    def _topic_filters(self) -> list[str]:
+        s = self.settings
+        return topic_filters(self.registry.site_ids, s.partition, s.partitions, s.mqtt_share_group)
+
+    def _owned_residents(self) -> list[Resident]:
+        s = self.settings
+        return [r for r in self.registry.residents.values() if partition_of(r.site_id, s.partitions) == s.partition]
 
     # The writer's thread ------------------------------------------------------------------------------------
     def _on_committed(self, batch: Batch, result: WriteResult) -> None:
-        if len(self.registry.residents) != len(self.engine.index):
-            self.engine.add_residents(list(self.registry.residents.values()))
-        frame = self.engine.frame(batch.readings)
+        view = (self.registry.residents, self.registry.devices)
+        if view[0] is not self._engine_view[0] or view[1] is not self._engine_view[1]:  # the registry was reloaded
+            self._engine_view = view
+            self.engine.add_residents(self._owned_residents(), self.store.sites(), list(view[1].values()))
+        frame = self.engine.frame(batch)
         drafts, cleared = self.engine.evaluate(frame)
         self.lifecycle.apply(drafts, cleared)
-        if len(frame.ts):
+        if len(frame.readings.ts):
             self.hub.vitals_threadsafe(self.engine.latest(frame))
 
+    def _on_tick(self, now: float) -> None:
+        if now >= self._next_registry_refresh:  # devices registered through another worker or the API
+            self.reload_registry()
+            self.engine.apply_thresholds(self.store.all_thresholds())  # limits clinicians set through the API
+        if self._engine_cleared:  # conditions the start-up replay found ended
+            cleared, self._engine_cleared = self._engine_cleared, []
+            self.lifecycle.apply([], cleared)
+        self.lifecycle.apply(*self.engine.tick(now))
+        self.lifecycle.tick(now)
+
     # Start-up helpers ---------------------------------------------------------------------------------------
+    def _start_lifecycle(self) -> Lifecycle:
+        """The lifecycle with routing, escalation (APScheduler as its clock) and the configured channels."""
+        s = self.settings
+        dashboard = BroadcastNotifier(self.hub.broadcast_threadsafe)
+        self.dispatcher = Dispatcher(
+            self.store, [dashboard, *self._channels()], RetryPolicy(max_attempts=s.delivery_max_attempts)
+        )
+        self.dispatcher.start()
+        router = Router(self.store, self.dispatcher)
+        defaults = PolicyDefaults(
+            s.escalation_on_call_minutes * 60, s.escalation_family_minutes * 60, s.escalation_reminder_minutes * 60,
+            s.escalation_reminders,
+        )  # fmt: skip
+        escalator = Escalator(self.store, router, defaults)
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        escalator.attach(self.scheduler)
+        self.scheduler.add_job(
+            lambda: send_weekly_digests(self.store, self.dispatcher, time.time()), "cron", day_of_week="mon", hour=8,
+            id="carewatch-family-digest", coalesce=True, max_instances=1,
+        )  # fmt: skip
+        self.scheduler.start()
+        return Lifecycle(
+            self.store, [dashboard], router, escalator, hold_s=s.alert_hold_seconds,
+            flap_window_s=s.alert_flap_window_seconds,
+        )  # fmt: skip
+
+    def _channels(self) -> list[Channel]:
+        s = self.settings
+        channels: list[Channel] = []
+        if s.webhook_secret is not None:
+            channels.append(WebhookChannel(s.webhook_secret.get_secret_value().encode()))
+        if s.smtp_host is not None:
+            password = s.smtp_password.get_secret_value() if s.smtp_password else None
+            channels.append(
+                EmailChannel(s.smtp_host, s.smtp_port, s.smtp_sender, s.smtp_username, password, s.smtp_starttls)
+            )
+        if s.notify_mqtt_url is not None:
+            host, port, username, mqtt_password = mqtt_endpoint(s.notify_mqtt_url)
+            self._notify_mqtt = MqttChannel(host, port, username, mqtt_password)
+            channels.append(self._notify_mqtt)
+        return channels
+
+    def _stop_lifecycle(self) -> None:
+        self.scheduler.shutdown(wait=True)
+        self.dispatcher.stop()
+        if self._notify_mqtt is not None:
+            self._notify_mqtt.close()
+
     async def _start_broker(self) -> str:
         if self.settings.mqtt_url is not None:
             return self.settings.mqtt_url
@@ -122,7 +216,12 @@ class Platform:
         return self._broker.url
 
     async def _start_dashboard(self) -> str:
-        context = DashboardContext(self.store, self.lifecycle, self.hub, self.metrics_registry)
+        s = self.settings
+        auth = AuthConfig(
+            s.secret_key.get_secret_value().encode(), s.session_ttl_s, s.cookie_secure, s.login_max_failures,
+            s.login_window_s,
+        )  # fmt: skip
+        context = DashboardContext(self.store, self.lifecycle, self.hub, self.metrics_registry, auth)
         config = uvicorn.Config(
             create_app(context), host=self.settings.http_host, port=self.settings.http_port, log_level="warning",
             lifespan="off", ws="websockets-sansio",

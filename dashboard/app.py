@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from alerts.lifecycle import Lifecycle
 from carewatch.storage.base import Store
+from dashboard.auth import AuthConfig, LoginThrottle, Sessions
+from dashboard.guard import RefuseNul
 from dashboard.hub import Hub
-from dashboard.routes import alerts, live, residents, system
+from dashboard.routes import (
+    alerts,
+    auth,
+    contacts,
+    devices,
+    escalation,
+    live,
+    pages,
+    reports,
+    residents,
+    sites,
+    system,
+    thresholds,
+    users,
+)
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+# uPlot, installed from npm by `make` (package.json). A checkout without it still serves every page, without charts.
+UPLOT_DIST = Path(__file__).resolve().parents[1] / "node_modules" / "uplot" / "dist"
+ROUTERS = (
+    auth, users, sites, residents, devices, contacts, thresholds, escalation, alerts, reports, live, system, pages,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,17 +47,23 @@ class DashboardContext:
     lifecycle: Lifecycle
     hub: Hub
     metrics_registry: CollectorRegistry
+    auth: AuthConfig = field(default_factory=AuthConfig)  # a random per-process secret unless the settings give one
 
 
 def create_app(context: DashboardContext) -> FastAPI:
-    app = FastAPI(title="carewatch", summary="Elderly-care monitoring: residents, vitals, alerts", version="0.1.0")
+    app = FastAPI(
+        title="carewatch", summary="Elderly-care monitoring: residents, vitals, alerts", version="0.1.0",
+        description="Log in with POST /api/auth/login; send the token as `Authorization: Bearer <token>`.",
+    )  # fmt: skip
     app.state.context = context
-    for module in (residents, alerts, live, system):
+    app.add_middleware(RefuseNul)
+    app.state.sessions = Sessions(context.store, context.auth)
+    app.state.login_throttle = LoginThrottle(context.auth.login_max_failures, context.auth.login_window_s)
+    for module in ROUTERS:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.get("/", include_in_schema=False)
-    def board() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
+    if UPLOT_DIST.is_dir():
+        app.mount("/vendor/uplot", StaticFiles(directory=UPLOT_DIST), name="uplot")
+    else:
+        log.warning("uPlot is not installed (run `make` or `npm ci`): the resident page shows no charts")
     return app

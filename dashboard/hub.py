@@ -1,8 +1,10 @@
 """The websocket hub: fans messages out to every connected dashboard, each through a bounded queue.
 
 A client that stops reading fills its queue and is dropped (it reconnects and gets a fresh snapshot): memory does
-not grow behind a slow tab. Vitals are coalesced per resident and flushed at most every VITALS_FLUSH_S.
-Other threads hand messages over with `*_threadsafe`; everything else runs on the event loop.
+not grow behind a slow tab. Vitals are coalesced per resident and flushed at most every VITALS_FLUSH_S, with the
+residents' NEWS2 recomputed from the newest value of every parameter. Each client sees only the residents its user
+may see (`Client.visible`; None = all). Other threads hand messages over with `*_threadsafe`; everything else runs
+on the event loop.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection
 from typing import Any
+
+from dashboard.scoring import news2
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +26,31 @@ Message = dict[str, Any]
 
 
 class Client:
-    def __init__(self) -> None:
+    def __init__(self, visible: frozenset[str] | None = None, username: str = "") -> None:
         self.queue: asyncio.Queue[Message | None] = asyncio.Queue(CLIENT_QUEUE_SIZE)
         self.dropped = False
+        self.visible = visible  # the resident ids this client may see; None = every resident
+        self.username = username
+
+    def view(self, message: Message) -> Message | None:
+        """The part of a message this client may see, or None for nothing."""
+        if self.visible is None:
+            return message
+        kind = message.get("type")
+        if kind == "alert":
+            return message if message["alert"]["resident_id"] in self.visible else None
+        if kind == "vitals":
+            residents = _only(message["residents"], self.visible)
+            if not residents:
+                return None
+            return {"type": "vitals", "residents": residents, "news2": _only(message.get("news2", {}), self.visible)}
+        return None  # a kind this filter does not know is not shown to a scoped user
+
+
+def _only(by_resident: dict[str, Any], visible: frozenset[str]) -> dict[str, Any]:
+    if len(visible) < len(by_resident):
+        return {rid: by_resident[rid] for rid in visible if rid in by_resident}
+    return {rid: value for rid, value in by_resident.items() if rid in visible}
 
 
 class Hub:
@@ -31,6 +58,8 @@ class Hub:
         self._loop = loop
         self._clients: set[Client] = set()
         self._vitals: dict[str, dict[str, list[float]]] = {}
+        self._latest: dict[str, dict[str, list[float]]] = {}  # one entry per resident that reported: bounded
+        self._scale2: frozenset[str] = frozenset()
         self._flusher: asyncio.Task[None] | None = None
         self.dropped_clients = 0
 
@@ -49,10 +78,19 @@ class Hub:
         for client in list(self._clients):
             self._drop(client)
 
-    def connect(self) -> Client:
-        client = Client()
+    def connect(self, visible: frozenset[str] | None = None, username: str = "") -> Client:
+        client = Client(visible, username)
         self._clients.add(client)
         return client
+
+    def drop_user(self, username: str) -> None:
+        """Close the sockets of a user who logged out or was deactivated."""
+        for client in [c for c in self._clients if c.username == username]:
+            self._drop(client)
+
+    def set_spo2_scale2(self, resident_ids: Collection[str]) -> None:
+        """The residents a clinician marked for NEWS2 SpO2 scale 2."""
+        self._scale2 = frozenset(resident_ids)
 
     def disconnect(self, client: Client) -> None:
         self._clients.discard(client)
@@ -66,8 +104,11 @@ class Hub:
 
     def broadcast(self, message: Message) -> None:
         for client in list(self._clients):
+            view = client.view(message)
+            if view is None:
+                continue
             try:
-                client.queue.put_nowait(message)
+                client.queue.put_nowait(view)
             except asyncio.QueueFull:
                 log.warning("dropping a dashboard client that stopped reading")
                 self._drop(client)
@@ -84,10 +125,12 @@ class Hub:
     def _merge_vitals(self, latest: dict[str, dict[str, list[float]]]) -> None:
         for resident_id, metrics in latest.items():
             self._vitals.setdefault(resident_id, {}).update(metrics)
+            self._latest.setdefault(resident_id, {}).update(metrics)
 
     async def _flush_vitals_forever(self) -> None:
         while True:
             await asyncio.sleep(VITALS_FLUSH_S)
             if self._vitals and self._clients:
-                self.broadcast({"type": "vitals", "residents": self._vitals})
+                scores = news2({rid: self._latest[rid] for rid in self._vitals}, self._scale2)
+                self.broadcast({"type": "vitals", "residents": self._vitals, "news2": scores})
             self._vitals = {}

@@ -1,10 +1,135 @@
-"""Request and response models of the API (pydantic at the edge; internal types stay dataclasses)."""
+"""Request and response models of the API (pydantic at the edge; internal types stay dataclasses).
+
+Requests are `...Create` / `...Update` / `...Set`, responses `...Public`: what a client may send is never what the
+server stores (a password hash, an actor taken from the session) and the two evolve separately.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated, Literal
 
-from carewatch.model import Alert, AlertState, Resident, Severity
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from carewatch.model import (
+    Alert,
+    AlertState,
+    AlertTransition,
+    Contact,
+    ContactLink,
+    ContactRole,
+    Device,
+    DeviceKind,
+    Resident,
+    Severity,
+    Site,
+    SiteKind,
+)
+from carewatch.storage.base import Bucket, EscalationStep, Role, Threshold, User
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("NUL characters are not allowed")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)  # PostgreSQL text cannot hold NUL: refuse it at the edge (422), not in the database
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=200), NoNul]
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="alert id")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# Auth and users ------------------------------------------------------------------------------------------------------
+
+
+class LoginRequest(Strict):
+    username: Annotated[str, Field(min_length=1, max_length=64), NoNul]
+    password: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class UserPublic(BaseModel):
+    username: str
+    display_name: str
+    role: Role
+    site_ids: list[str]
+    resident_ids: list[str]
+    active: bool
+
+    @classmethod
+    def of(cls, user: User) -> UserPublic:
+        return cls(
+            username=user.username, display_name=user.display_name, role=user.role, site_ids=list(user.site_ids),
+            resident_ids=list(user.resident_ids), active=user.active,
+        )  # fmt: skip
+
+
+class LoginPublic(BaseModel):
+    token: str = Field(description="send as `Authorization: Bearer <token>` (browsers get the same in a cookie)")
+    expires_at: float
+    user: UserPublic
+
+
+class UserCreate(Strict):
+    username: Id
+    display_name: Name
+    role: Role
+    password: Annotated[str, Field(min_length=10, max_length=200)]
+    site_ids: list[Id] = Field(default_factory=list, description="operator, clinician: the sites they work for")
+    resident_ids: list[Id] = Field(default_factory=list, description="family: their relatives")
+
+    @model_validator(mode="after")
+    def _scope_fits_role(self) -> UserCreate:
+        check_scope(self.role, self.site_ids, self.resident_ids)
+        return self
+
+
+class UserUpdate(Strict):
+    display_name: Name | None = None
+    role: Role | None = None
+    password: Annotated[str, Field(min_length=10, max_length=200)] | None = None
+    site_ids: list[Id] | None = None
+    resident_ids: list[Id] | None = None
+    active: bool | None = None
+
+
+def check_scope(role: Role, site_ids: list[str], resident_ids: list[str]) -> None:
+    if role is Role.FAMILY and site_ids:
+        raise ValueError("a family user is linked to residents, not sites")
+    if role in (Role.OPERATOR, Role.CLINICIAN) and resident_ids:
+        raise ValueError(f"a {role} works for sites, not single residents")
+    if role is Role.ADMIN and (site_ids or resident_ids):
+        raise ValueError("an admin sees every site: give no sites or residents")
+
+
+# Registry ------------------------------------------------------------------------------------------------------------
+
+
+class SitePublic(BaseModel):
+    site_id: str
+    name: str
+    kind: SiteKind
+    timezone: str
+
+    @classmethod
+    def of(cls, site: Site) -> SitePublic:
+        return cls.model_validate(site, from_attributes=True)
+
+
+class SiteUpsert(Strict):
+    name: Name
+    kind: SiteKind
+    timezone: Annotated[str, Field(min_length=1, max_length=64), NoNul] = "UTC"
+
+
+class News2Public(BaseModel):
+    score: int
+    response: Literal["low", "low_medium", "medium", "high"]
+    missing: int = Field(description="of RR, SpO2, systolic BP, HR, temperature: how many lack a recent reading")
 
 
 class ResidentPublic(BaseModel):
@@ -14,13 +139,129 @@ class ResidentPublic(BaseModel):
     room: str | None
     spo2_scale: int
     latest: dict[str, tuple[float, float]] = Field(description="metric -> (epoch seconds, value)")
+    news2: News2Public | None = None
 
     @classmethod
-    def of(cls, resident: Resident, latest: dict[str, tuple[float, float]]) -> ResidentPublic:
+    def of(
+        cls, resident: Resident, latest: dict[str, tuple[float, float]], news2: News2Public | None = None
+    ) -> ResidentPublic:
         return cls(
             resident_id=resident.resident_id, site_id=resident.site_id, name=resident.name, room=resident.room,
-            spo2_scale=resident.spo2_scale, latest=latest,
+            spo2_scale=resident.spo2_scale, latest=latest, news2=news2,
         )  # fmt: skip
+
+
+class ResidentUpsert(Strict):
+    site_id: Id
+    name: Name
+    room: Annotated[str, Field(max_length=32), NoNul] | None = None
+    birth_year: Annotated[int, Field(ge=1900, le=2100)] | None = None
+    spo2_scale: Literal[1, 2] = 1
+
+
+class DevicePublic(BaseModel):
+    device_id: str
+    site_id: str
+    kind: DeviceKind
+    resident_id: str | None
+    room: str | None
+    friendly_name: str | None
+
+    @classmethod
+    def of(cls, device: Device) -> DevicePublic:
+        return cls.model_validate(device, from_attributes=True)
+
+
+class DeviceUpsert(Strict):
+    site_id: Id
+    kind: DeviceKind
+    resident_id: Id | None = None
+    room: Annotated[str, Field(max_length=32), NoNul] | None = None
+    friendly_name: Annotated[str, Field(min_length=1, max_length=100), NoNul] | None = None
+
+
+class ContactPublic(BaseModel):
+    contact_id: str
+    name: str
+    role: ContactRole
+    email: str | None
+    phone: str | None
+    relation: str
+    priority: int
+
+    @classmethod
+    def of(cls, contact: Contact, link: ContactLink) -> ContactPublic:
+        return cls(
+            contact_id=contact.contact_id, name=contact.name, role=contact.role, email=contact.email,
+            phone=contact.phone, relation=link.relation, priority=link.priority,
+        )  # fmt: skip
+
+
+class ContactUpsert(Strict):
+    name: Name
+    role: ContactRole
+    email: Annotated[str, Field(max_length=200, pattern=r"^[^@\s]+@[^@\s]+$"), NoNul] | None = None
+    phone: Annotated[str, Field(max_length=32), NoNul] | None = None
+    relation: Annotated[str, Field(min_length=1, max_length=64), NoNul]
+    priority: Annotated[int, Field(ge=1, le=99)] = 1
+
+
+class ThresholdPublic(BaseModel):
+    metric: str
+    low: float | None
+    high: float | None
+    updated_at: float
+    updated_by: str
+
+    @classmethod
+    def of(cls, threshold: Threshold) -> ThresholdPublic:
+        return cls.model_validate(threshold, from_attributes=True)
+
+
+class ThresholdSet(Strict):
+    low: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    high: Annotated[float, Field(allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdSet:
+        if self.low is None and self.high is None:
+            raise ValueError("give low, high or both")
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError("low must be below high")
+        return self
+
+
+# Readings ------------------------------------------------------------------------------------------------------------
+
+
+class ReadingsPublic(BaseModel):
+    resident_id: str
+    metric: str
+    points: list[tuple[float, float]]
+
+
+class BucketPublic(BaseModel):
+    start: float
+    count: int
+    min: float
+    max: float
+    mean: float
+
+    @classmethod
+    def of(cls, bucket: Bucket) -> BucketPublic:
+        return cls(start=bucket.start, count=bucket.samples, min=bucket.min, max=bucket.max, mean=bucket.mean)
+
+
+class HistoryPublic(BaseModel):
+    resident_id: str
+    metric: str
+    start: float
+    end: float
+    bucket_s: int
+    buckets: list[BucketPublic] = Field(description="only buckets holding readings, oldest first")
+
+
+# Alerts --------------------------------------------------------------------------------------------------------------
 
 
 class AlertPublic(BaseModel):
@@ -45,12 +286,88 @@ class AlertPublic(BaseModel):
         return cls.model_validate(alert, from_attributes=True)
 
 
-class AlertAction(BaseModel):
-    actor: str = Field(min_length=1, max_length=100, description="who acts (until login lands: free text)")
-    note: str = Field(default="", max_length=2000)
+class TransitionPublic(BaseModel):
+    at: float
+    from_state: AlertState | None
+    to_state: AlertState
+    actor: str
+    note: str
+
+    @classmethod
+    def of(cls, transition: AlertTransition) -> TransitionPublic:
+        return cls.model_validate(transition, from_attributes=True)
 
 
-class ReadingsPublic(BaseModel):
-    resident_id: str
-    metric: str
-    points: list[tuple[float, float]]
+class AlertDetailPublic(AlertPublic):
+    transitions: list[TransitionPublic]
+
+
+class AlertAction(Strict):
+    note: Annotated[str, Field(max_length=2000, description="why; the actor is the logged-in user"), NoNul] = ""
+
+
+# System --------------------------------------------------------------------------------------------------------------
+
+
+class DeadLetterPublic(BaseModel):
+    received_at: float
+    topic: str
+    reason: str
+    detail: str
+    payload_size: int
+
+
+class SystemPublic(BaseModel):
+    storage: str
+    ingest: dict[str, float] = Field(description="counters since start: messages received, rows stored, ...")
+    rejected_by_reason: dict[str, float]
+    backlog: float = Field(description="messages received and not yet committed")
+    broker_connected: bool
+    websocket_clients: int
+    websocket_dropped: int
+    dead_letters_total: int
+    dead_letters: list[DeadLetterPublic]
+
+
+# Escalation policies and the on-call rota ----------------------------------------------------------------------------
+
+
+class EscalationStepSet(Strict):
+    after_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60, description="after the alert opened")]
+    target: Literal["operators", "on_call", "family", "clinic"]
+
+
+class EscalationPolicySet(Strict):
+    steps: Annotated[list[EscalationStepSet], Field(max_length=20, description="in order; empty = never escalate")]
+
+
+class EscalationPolicyPublic(BaseModel):
+    site_id: str
+    severity: Severity
+    configured: bool = Field(description="false: the site has no policy of its own; the defaults apply")
+    steps: list[EscalationStepSet]
+
+    @classmethod
+    def of(cls, site_id: str, severity: Severity, steps: list[EscalationStep] | None) -> EscalationPolicyPublic:
+        return cls(
+            site_id=site_id, severity=severity, configured=steps is not None,
+            steps=[EscalationStepSet(after_minutes=s.after_s / 60, target=s.target) for s in steps or []],  # type: ignore[arg-type]
+        )  # fmt: skip
+
+
+class OnCallShiftCreate(Strict):
+    contact_id: Id
+    starts_at: Annotated[float, Field(ge=0, le=1e11)]
+    ends_at: Annotated[float, Field(ge=0, le=1e11)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OnCallShiftCreate:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("a shift ends after it starts")
+        return self
+
+
+class OnCallPublic(BaseModel):
+    site_id: str
+    at: float
+    contact_ids: list[str] = Field(description="the contacts on call at that time")

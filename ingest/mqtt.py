@@ -25,7 +25,6 @@ from ingest.validate import Accepted, dead_letter
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("carewatch/v1/+/+/+", "zigbee2mqtt/#")  # the carewatch protocol (and FHIR), Zigbee2MQTT (docs/protocol.md)
 QOS = 1
 KEEPALIVE_S = 30
 SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our subscription and backlog this long while we are away
@@ -38,15 +37,14 @@ Decode = Callable[[str, bytes, float], Accepted | DeadLetter]
 class MqttReader:
     def __init__(
         self, host: str, port: int, client_id: str, decode: Decode, batcher: Batcher, metrics: IngestMetrics,
-        username: str | None = None, password: str | None = None, mqtt5: bool = True, share_group: str | None = None,
+        username: str | None = None, password: str | None = None, mqtt5: bool = True,
     ) -> None:  # fmt: skip
         self._host, self._port = host, port
         self._decode = decode
         self._batcher = batcher
         self._metrics = metrics
         self._mqtt5 = mqtt5
-        prefix = f"$share/{share_group}/" if share_group else ""
-        self._topics = [prefix + t for t in TOPICS]
+        self._topics: list[str] = []  # the topic filters to hold (set with `subscribe`, renewed on every connect)
         self._generation = 0
         self._stopping = threading.Event()
         self.connected = threading.Event()
@@ -77,6 +75,13 @@ class MqttReader:
         self._client.disconnect()
         self._client.loop_stop()
 
+    def subscribe(self, topics: list[str]) -> None:
+        """Hold these topic filters from now on (any thread): new ones are subscribed at once if connected."""
+        new = [t for t in topics if t not in self._topics]
+        self._topics = self._topics + new
+        if new and self.connected.is_set():
+            self._client.subscribe([(topic, QOS) for topic in new])
+
     def acknowledge(self, tokens: list[AckToken]) -> None:
         """Acknowledge committed messages (any thread). Tokens of an earlier connection are skipped: the broker
         redelivers those messages on the new connection, and the store drops them as duplicates."""
@@ -97,7 +102,8 @@ class MqttReader:
                 client.disconnect()
             return
         self._generation += 1
-        client.subscribe([(topic, QOS) for topic in self._topics])
+        if self._topics:
+            client.subscribe([(topic, QOS) for topic in self._topics])
         self._metrics.connected.set(1)
         self.connected.set()
         log.info("connected to mqtt://%s:%d (session present: %s)", self._host, self._port, flags.session_present)

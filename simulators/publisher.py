@@ -67,3 +67,50 @@ class Publisher:
 
     def _on_publish(self, client: paho.Client, userdata: object, mid: int, reason: object, properties: object) -> None:
         self._room.release()
+
+
+class PublisherPool:
+    """Several MQTT connections, as several home gateways hold them: each site's messages always take the same
+    connection (so a device's messages stay in order), sites are dealt round-robin as they first publish.
+
+    ``publish(topic, payload)`` like a `Publisher`; the site is the topic's ``<site>`` (carewatch protocol) or the
+    first part of the friendly name (``zigbee2mqtt/<site>/...``, as `simulators.floorplans` names them).
+    """
+
+    def __init__(self, host: str, port: int, client_id: str, connections: int = 4, username: str | None = None,
+                 password: str | None = None, max_in_flight: int = MAX_IN_FLIGHT) -> None:  # fmt: skip
+        if connections < 1:
+            raise ValueError("a pool needs at least one connection")
+        self.publishers: list[Publisher] = []
+        try:
+            for i in range(connections):
+                self.publishers.append(Publisher(host, port, f"{client_id}-{i}", username, password, max_in_flight))
+        except PublishError:
+            self.close()
+            raise
+        self._route: dict[str, Publisher] = {}
+
+    @property
+    def published(self) -> int:
+        return sum(p.published for p in self.publishers)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        site = _site_of(topic)
+        publisher = self._route.get(site)
+        if publisher is None:
+            publisher = self._route[site] = self.publishers[len(self._route) % len(self.publishers)]
+        publisher.publish(topic, payload)
+
+    def flush(self, timeout_s: float = PUBLISH_WAIT_S) -> None:
+        for publisher in self.publishers:
+            publisher.flush(timeout_s)
+
+    def close(self) -> None:
+        for publisher in self.publishers:
+            publisher.close()
+
+
+def _site_of(topic: str) -> str:
+    """The site a topic belongs to: ``carewatch/v1/<site>/...`` or ``zigbee2mqtt/<site>/...``."""
+    parts = topic.split("/", 3)
+    return parts[1] if parts[0] == "zigbee2mqtt" else parts[2] if len(parts) > 2 else topic

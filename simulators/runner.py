@@ -1,7 +1,16 @@
-"""Runs a simulated population: every `interval_s` of simulated time, each resident's wearable publishes vitals.
+"""Runs a simulated world: residents live their days, devices report, incidents happen, the truth is logged.
 
-Time is simulated: `speed` 1 is real time; a larger speed replays faster (a simulated day in minutes). Runs whose
-simulated time would run ahead of the clock are placed in the past, so timestamps stay believable to ingest.
+Every tick (``Streams.tick_s``, 1 s by default) the simulation, for all residents at once:
+
+1. follows each resident's daily routine (`routine`), the homes' visitors (`visitors`) and who wears their
+   wearable (`wearing`);
+2. lets the active incidents steer their resident, devices and rooms (`scenarios`);
+3. advances bodies (`physiology`), rooms (`climate`), batteries (`devices`) and room sensors (`sensors`);
+4. publishes what every device reports for the tick (`reports`), once the tick is over.
+
+Time is simulated: `run` paces ticks at ``speed`` (1 = real time, larger = faster, ``math.inf`` = as fast as
+possible). The same world, incidents, seed and start give byte-identical payloads, whatever the speed.
+Local times (routines, the outdoor day) use each site's timezone, taken at the first simulated instant.
 """
 
 from __future__ import annotations
@@ -10,67 +19,163 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from carewatch.catalog import Stream
-from simulators import physiology
-from simulators.population import Population
-from simulators.protocol import readings_payload, topic
-from simulators.scenarios.base import Scenario
+from simulators.accel import Accelerometer
+from simulators.climate import Climate
+from simulators.clock import Clock, utc_offset_s
+from simulators.devices import Fleet
+from simulators.emit import Outbox, Publish
+from simulators.index import WorldIndex
+from simulators.physiology import Body
+from simulators.reports import Reporter, Streams
+from simulators.routine import Routine
+from simulators.scenarios.base import NO_RULE, GroundTruth, Incident, Scenario, VitalsOnly
+from simulators.schedule import Schedule
+from simulators.sensors import HomeSensors
+from simulators.state import NO_DEVICE, FloatArray
+from simulators.tick import Tick
+from simulators.visitors import Visitors
+from simulators.wearing import Episode, Wearing
+from simulators.world import World
 
-Publish = Callable[[str, bytes], None]
+__all__ = ["Clock", "Publish", "Simulation", "Streams"]
 
-
-@dataclass(frozen=True, slots=True)
-class Clock:
-    """Maps simulated time to wall time: sim = start + (wall - wall_start) * speed."""
-
-    start: float
-    speed: float
-    wall_start: float
-
-    def wall_at(self, sim_t: float) -> float:
-        return self.wall_start + (sim_t - self.start) / self.speed
+Progress = Callable[[float, int], None]
+COMPONENTS = 10  # independent random streams, one per component: a change in one leaves the others' draws alone
 
 
 class Simulation:
-    def __init__(self, population: Population, scenarios: Sequence[Scenario], publish: Publish, seed: int = 1,
-                 interval_s: float = 5.0) -> None:  # fmt: skip
-        self.population = population
+    """``population``: a `World` (`floorplans.build_world`, `population.make_population`); ``scenarios``: incidents
+    (`Incident`s or `Scenario`s); ``publish(topic, payload)``: where messages go (a `Publisher`, a pool, a list);
+    ``interval_s``: the wearables' vitals period (default ``streams.vitals_s``, 5 s); ``streams``: report periods
+    and options (`simulators.reports.Streams`)."""
+
+    def __init__(self, population: World, scenarios: Sequence[Scenario | Incident], publish: Publish, seed: int = 1,
+                 interval_s: float | None = None, *, streams: Streams | None = None) -> None:  # fmt: skip
+        world = self.population = population
         self.scenarios = list(scenarios)
-        self._publish = publish
-        self._rng = np.random.default_rng(seed)
-        self.interval_s = interval_s
-        self._seq = dict.fromkeys((r.wearable_id for r in population.residents), 0)
-        self._by_resident = {s.truth.resident_id: s for s in self.scenarios}
+        self.streams = streams or Streams()
+        if interval_s is not None:
+            self.streams = replace(self.streams, vitals_s=interval_s)
+        self.interval_s = self.streams.vitals_s
+        self._index = WorldIndex(world)
+        incidents = [s if isinstance(s, Incident) else VitalsOnly(s) for s in self.scenarios]
+        unknown = {i.truth.resident_id for i in incidents} - set(self._index.residents)
+        if unknown:
+            raise ValueError(f"scenarios name residents not in the world: {sorted(unknown)[:5]}")
+        self._schedule = Schedule(incidents)
+        rng = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(COMPONENTS)]
+        n = len(world.residents)
+        self._utc_offset: FloatArray = np.zeros(n)  # filled in at the first step; components share this array
+        self._routine = Routine(world, rng[0], self._utc_offset)
+        self._visitors = Visitors(world, rng[1], self._utc_offset)
+        self._wearing = Wearing(n, rng[2])
+        self._body = Body(world, rng[3], self._utc_offset)
+        self._fleet = fleet = Fleet(world, rng[4])
+        self._climate = Climate(world, rng[5], self._utc_offset)
+        self._sensors = HomeSensors(world, fleet, rng[6])
+        self._accel = Accelerometer(n, rng[7], self._body.cadence_hz)
+        self._outbox = Outbox(world, fleet, publish, rng[8], self.streams.drop_p)
+        self._reporter = Reporter(world, self.streams, fleet, self._outbox, self._body, self._accel, self._climate,
+                                  self._sensors, rng[9])  # fmt: skip
+        self._has_wearable = fleet.wearable_of != NO_DEVICE
+        self._truths = [i.truth for i in incidents]
+        self._started = False
+        self.max_lag_s = 0.0  # the furthest a paced run fell behind its schedule (wall seconds)
+
+    @property
+    def published(self) -> int:
+        return self._outbox.published
 
     def step(self, t: float) -> int:
-        """Publish one vitals message per resident for simulated time t. Returns the number published."""
-        for resident in self.population.residents:
-            values = physiology.vitals(resident, t, self._rng)
-            scenario = self._by_resident.get(resident.resident_id)
-            if scenario is not None:
-                values = scenario.vitals(t, values)
-            seq = self._seq[resident.wearable_id] = self._seq[resident.wearable_id] + 1
-            self._publish(topic(resident.site_id, resident.wearable_id, Stream.VITALS), readings_payload(t, seq, values))
-        return len(self.population.residents)
+        """Simulate the tick ``[t, t + tick_s)`` and publish what devices report for it. Returns messages
+        published. Successive calls must move forward in time."""
+        before = self._outbox.published
+        if not self._started:
+            self._utc_offset[:] = _utc_offsets(self.population, t)
+            self._started = True
+        dt = self.streams.tick_s
+        incidents = self._schedule.active(t, dt)
+        tick = self._advance(t, dt, incidents)
+        online = self._fleet.alive & ~tick.offline
+        self._reporter.report(tick, round(t / dt), online, incidents)
+        self._log_artefacts()
+        return self._outbox.published - before
 
     def run(self, start: float, duration_s: float | None, speed: float = 1.0, stop: threading.Event | None = None,
-            progress: Callable[[float, int], None] | None = None) -> int:  # fmt: skip
-        """Step from `start` for `duration_s` simulated seconds (None: until stopped), paced at `speed`."""
+            progress: Progress | None = None) -> int:  # fmt: skip
+        """Step from ``start`` for ``duration_s`` simulated seconds (None: until stopped), paced at ``speed``; each
+        tick is published once it is over. Returns messages published; ``progress(elapsed_s, published)``."""
         stop = stop or threading.Event()
         clock = Clock(start, speed, time.time())
-        published, t = 0, start
+        dt, published, t = self.streams.tick_s, 0, start
         while (duration_s is None or t < start + duration_s) and not stop.is_set():
+            if stop.wait(max(0.0, clock.wall_at(t + dt) - time.time())):
+                break
             published += self.step(t)
+            self.max_lag_s = max(self.max_lag_s, time.time() - clock.wall_at(t + dt))
+            t += dt
             if progress is not None:
                 progress(t - start, published)
-            t += self.interval_s
-            stop.wait(max(0.0, clock.wall_at(t) - time.time()))
         return published
 
+    def ground_truth(self) -> list[GroundTruth]:
+        """The incidents injected, then the background episodes logged so far (charging, showers, visitors,
+        motion artefacts), in order of start."""
+        return sorted(self._truths, key=lambda truth: (truth.start, truth.resident_id))
+
     def write_ground_truth(self, path: Path) -> None:
-        path.write_text("".join(json.dumps(s.truth.as_json()) + "\n" for s in self.scenarios))
+        """The ground truth as JSON lines. Written before a run it holds the incidents only; after, the background
+        episodes too."""
+        path.write_text("".join(json.dumps(truth.as_json()) + "\n" for truth in self.ground_truth()))
+
+    def _advance(self, t: float, dt: float, incidents: list[Incident]) -> Tick:
+        world, fleet = self.population, self._fleet
+        behaviour = self._routine.advance(t, dt)
+        visitor_place, visitor_moving, visits = self._visitors.advance(t)
+        worn, episodes = self._wearing.update(t, behaviour.activity, self._wearable_battery())
+        self._log(episodes + visits)
+        d, p = len(world.devices), len(world.places)
+        tick = Tick(t, dt, behaviour, worn & self._has_wearable, np.zeros(d, bool), np.zeros(d, np.int8),
+                    fleet.battery, np.full(p, np.nan), np.zeros(p, bool), np.zeros(len(world.residents), np.int8),
+                    self._index, self._routine.places)  # fmt: skip
+        for incident in incidents:
+            incident.steer(tick)
+        self._routine.settle(behaviour.place)
+        self._body.update(t, dt, behaviour)
+        self._climate.update(t, dt, behaviour, tick.outdoor_c, tick.heating_off)
+        on_body, charging = np.zeros(d, bool), np.zeros(d, bool)
+        wearers = fleet.resident[fleet.wearable]
+        on_body[fleet.wearable], charging[fleet.wearable] = tick.worn[wearers], self._wearing.charging[wearers]
+        fleet.drain(dt, on_body, charging)
+        self._sensors.update(t, np.concatenate([behaviour.place, visitor_place]),
+                             np.concatenate([behaviour.moving, visitor_moving]), behaviour.place.shape[0],
+                             behaviour.in_bed, behaviour.in_chair, tick.alarm)  # fmt: skip
+        return tick
+
+    def _wearable_battery(self) -> FloatArray:
+        battery = np.full(self._has_wearable.shape[0], np.nan)
+        battery[self._has_wearable] = self._fleet.battery[self._fleet.wearable_of[self._has_wearable]]
+        return battery
+
+    def _log(self, episodes: list[Episode]) -> None:
+        residents, devices = self.population.residents, self.population.devices
+        for e in episodes:
+            wearable = self._fleet.wearable_of[e.resident]
+            device = devices[wearable].device_id if wearable != NO_DEVICE and e.what != "visitor" else None
+            self._truths.append(GroundTruth(residents[e.resident].resident_id, e.what, e.start, e.end, NO_RULE,
+                                            device_id=device, background=True))  # fmt: skip
+
+    def _log_artefacts(self) -> None:
+        period = self.streams.vitals_s
+        self._log([Episode(r, "motion_artefact", t, t + period) for r, t in self._reporter.motion_artefacts])
+
+
+def _utc_offsets(world: World, t: float) -> FloatArray:
+    """Each resident's site's UTC offset (seconds) at ``t``."""
+    seconds = {site.site_id: utc_offset_s(site.timezone, t) for site in world.sites}
+    return np.array([seconds.get(r.site_id, 0.0) for r in world.residents], dtype=np.float64)

@@ -3,17 +3,22 @@ directories, and small helpers. Fixtures live in conftest.py."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import psycopg
 import pytest
@@ -149,3 +154,59 @@ class Postgres:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
+
+
+# carewatch serve ------------------------------------------------------------------------------------------------
+
+SERVE_READY_TIMEOUT_S = 30.0
+
+
+@dataclass
+class ServeProcess:
+    """`carewatch serve` as its own process, against the test's Mosquitto and database."""
+
+    env: dict[str, str]
+    cwd: Path
+    process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "carewatch", "serve"], env=self.env, cwd=self.cwd,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + SERVE_READY_TIMEOUT_S
+        lines = []
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            lines.append(line)
+            if "carewatch serving" in line:
+                # keep the pipe from filling
+                threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True).start()
+                return
+            if not line:
+                break
+        self.stop()
+        raise AssertionError("carewatch serve did not start:\n" + "".join(lines))
+
+    @staticmethod
+    def _drain(stdout: IO[str]) -> None:
+        with contextlib.suppress(ValueError, OSError):  # closed when the process is stopped
+            for _ in stdout:
+                pass
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+        self._close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)
+        self._close()
+
+    def _close(self) -> None:
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()

@@ -20,7 +20,7 @@ START_TIMEOUT_S = 60.0
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[str]:
+def demo(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env = {**os.environ, "CAREWATCH_DATA_DIR": str(tmp_path / "data")}
     command = [sys.executable, "-m", "carewatch", "demo", "--residents", str(RESIDENTS), "--port", str(free_port())]
     with subprocess.Popen(
@@ -29,17 +29,22 @@ def demo(tmp_path: Path) -> Iterator[str]:
         assert proc.stdout is not None
         deadline = time.monotonic() + START_TIMEOUT_S
         url = None
+        logins: dict[str, str] = {}
         output = []
-        while url is None and time.monotonic() < deadline:
+        while (url is None or "family" not in logins) and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if not line:
                 break
             output.append(line)
             found = re.search(r"dashboard at (http://\S+)", line)
-            url = found.group(1) if found else None
+            url = found.group(1) if found else url
+            login = re.search(r"login (\S+) / (\S+)", line)
+            if login:
+                logins[login.group(1)] = login.group(2)
         assert url is not None, "the demo did not print its URL:\n" + "".join(output)
+        assert "operator" in logins, "the demo did not print its logins:\n" + "".join(output)
         try:
-            yield url
+            yield url, logins
         finally:
             proc.terminate()
             proc.wait(timeout=20)
@@ -47,7 +52,8 @@ def demo(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.browser
-def test_demo_board_shows_tiles_and_the_scripted_alert(demo: str) -> None:
+def test_demo_board_shows_tiles_and_the_scripted_alert(demo: tuple[str, dict[str, str]]) -> None:
+    url, logins = demo
     if not Path(CHROMIUM).exists():
         if IN_CI:
             pytest.fail(f"{CHROMIUM} is missing: run scripts/install-services")
@@ -59,7 +65,10 @@ def test_demo_board_shows_tiles_and_the_scripted_alert(demo: str) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(demo)
+            page.goto(url)  # not logged in: the login page first
+            page.fill("input[name=username]", "operator")
+            page.fill("input[name=password]", logins["operator"])
+            page.click("button[type=submit]")
             page.wait_for_function(f"document.querySelectorAll('.tile').length === {RESIDENTS}", timeout=30_000)
             page.wait_for_selector("#alerts .alert", timeout=60_000)
             page.wait_for_function("document.querySelector('.tile .v-hr').textContent !== '\u2013'", timeout=30_000)

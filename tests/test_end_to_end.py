@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import paho.mqtt.client as paho
 import psycopg
 import pytest
@@ -17,10 +18,13 @@ from websockets.asyncio.client import connect
 
 from carewatch.config import Settings
 from carewatch.runtime import Platform
+from carewatch.storage.base import Role, User
+from dashboard.auth import hash_password
 
 SITE = "e2e-site"
 RESIDENTS = ("r1", "r2", "r3")
 WAIT_S = 30.0
+OPERATOR_PASSWORD = "e2e operator password"
 MANIFEST: dict[str, Any] = {
     "sites": [{"site_id": SITE, "name": "End-to-end station", "kind": "community_station"}],
     "residents": [{"resident_id": r, "site_id": SITE, "name": f"Resident {r}"} for r in RESIDENTS],
@@ -68,12 +72,24 @@ async def wait_until(condition: Any, what: str) -> None:
         await asyncio.sleep(0.1)
 
 
+def log_in(platform: Platform, dashboard_url: str) -> str:
+    """The websocket needs a session: an operator of the site logs in."""
+    operator = User("e2e-operator", "End-to-end operator", Role.OPERATOR, site_ids=(SITE,))
+    platform.store.save_user(operator, hash_password(OPERATOR_PASSWORD))
+    response = httpx.post(
+        dashboard_url + "api/auth/login", json={"username": operator.username, "password": OPERATOR_PASSWORD}
+    )
+    response.raise_for_status()
+    return str(response.json()["token"])
+
+
 async def run_path(settings: Settings) -> tuple[Platform, list[dict[str, Any]]]:
     platform = Platform(settings)
     endpoints = await platform.start()
     try:
         platform.register(MANIFEST)
-        ws_url = endpoints.dashboard_url.replace("http://", "ws://") + "ws"
+        token = await asyncio.to_thread(log_in, platform, endpoints.dashboard_url)
+        ws_url = endpoints.dashboard_url.replace("http://", "ws://") + f"ws?token={token}"
         async with connect(ws_url) as socket:
             snapshot = json.loads(await socket.recv())
             assert snapshot["type"] == "snapshot" and len(snapshot["residents"]) == len(RESIDENTS)

@@ -1,72 +1,174 @@
-"""What a rule is: dense per-resident state, evaluated for all residents at once on each committed batch."""
+"""What a rule is: dense per-resident state, evaluated for all residents at once on each committed batch (and, for
+conditions that time alone can make true, on each tick of the clock)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any
 
 import numpy as np
 
-from carewatch.model import Resident, Severity
-
-
-@dataclass(frozen=True, slots=True)
-class VitalsFrame:
-    """One committed batch's plausible (non-artefact) readings of known residents, as arrays.
-
-    resident: (n,) int64 position in the ResidentIndex; metric: (n,) int16 catalogue id (carewatch.catalog.METRIC_ID);
-    ts: (n,) float64 epoch seconds; value: (n,) float64 in the metric's canonical unit. Any order.
-    """
-
-    resident: np.ndarray
-    metric: np.ndarray
-    ts: np.ndarray
-    value: np.ndarray
-
-    @classmethod
-    def empty(cls) -> VitalsFrame:
-        return cls(np.empty(0, np.int64), np.empty(0, np.int16), np.empty(0), np.empty(0))
-
-    def latest(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(resident, metric, ts, value), each (k,): the newest reading of every (resident, metric) pair."""
-        order = np.lexsort((self.ts, self.metric, self.resident))
-        resident, metric = self.resident[order], self.metric[order]
-        last = np.ones(len(order), bool)
-        last[:-1] = (resident[1:] != resident[:-1]) | (metric[1:] != metric[:-1])
-        return resident[last], metric[last], self.ts[order][last], self.value[order][last]
+from alerts._arrays import FloatArray, IntArray
+from alerts.frame import Frame
+from alerts.residents import Population
+from carewatch.catalog import METRICS
+from carewatch.model import Severity
 
 
 @dataclass(frozen=True, slots=True)
 class Findings:
-    """What a rule found in one batch: conditions that became alertable and conditions that cleared.
+    """What a rule found: conditions that became alertable and conditions that cleared.
 
-    raised_*: (k,) arrays: resident position, time the condition became alertable, the value then, and the
-    condition's onset; cleared_*: (m,) arrays: resident position and time the condition cleared.
+    raised_*: (k,) resident position, time the condition became alertable, the value then, the condition's onset,
+    and ``raised_detail`` (k, d) rule-specific numbers for the explanation; cleared_*: (m,) resident position and
+    time the condition cleared.
     """
 
-    raised_resident: np.ndarray
-    raised_ts: np.ndarray
-    raised_value: np.ndarray
-    raised_onset: np.ndarray
-    cleared_resident: np.ndarray
-    cleared_ts: np.ndarray
+    raised_resident: IntArray
+    raised_ts: FloatArray
+    raised_value: FloatArray
+    raised_onset: FloatArray
+    raised_detail: FloatArray
+    cleared_resident: IntArray
+    cleared_ts: FloatArray
+
+    @classmethod
+    def of(
+        cls,
+        raised_resident: np.ndarray | None = None,
+        raised_ts: np.ndarray | None = None,
+        raised_value: np.ndarray | None = None,
+        raised_onset: np.ndarray | None = None,
+        raised_detail: np.ndarray | None = None,
+        cleared_resident: np.ndarray | None = None,
+        cleared_ts: np.ndarray | None = None,
+    ) -> Findings:
+        """Findings with absent parts empty; value, onset and detail default to NaN, the raise time, no columns."""
+        res = np.empty(0, np.int64) if raised_resident is None else np.asarray(raised_resident, np.int64)
+        k = res.shape[0]
+        at = np.empty(0) if raised_ts is None else np.asarray(raised_ts, np.float64)
+        value = np.full(k, np.nan) if raised_value is None else np.asarray(raised_value, np.float64)
+        onset = at.copy() if raised_onset is None else np.asarray(raised_onset, np.float64)
+        if raised_detail is None:
+            detail = np.empty((k, 0))
+        else:
+            detail = np.asarray(raised_detail, np.float64)
+            detail = detail.reshape(k, 1) if detail.ndim == 1 else detail
+        cleared = np.empty(0, np.int64) if cleared_resident is None else np.asarray(cleared_resident, np.int64)
+        cleared_at = np.empty(0) if cleared_ts is None else np.asarray(cleared_ts, np.float64)
+        return cls(res, at, value, onset, detail, cleared, cleared_at)
+
+    @classmethod
+    def none(cls) -> Findings:
+        return cls.of()
+
+    def __len__(self) -> int:
+        return int(self.raised_resident.shape[0] + self.cleared_resident.shape[0])
+
+    def merge(self, other: Findings) -> Findings:
+        width = max(self.raised_detail.shape[1], other.raised_detail.shape[1])
+
+        def wide(d: np.ndarray) -> np.ndarray:
+            return np.pad(d, ((0, 0), (0, width - d.shape[1])), constant_values=np.nan)
+
+        return Findings(
+            np.concatenate([self.raised_resident, other.raised_resident]),
+            np.concatenate([self.raised_ts, other.raised_ts]),
+            np.concatenate([self.raised_value, other.raised_value]),
+            np.concatenate([self.raised_onset, other.raised_onset]),
+            np.concatenate([wide(self.raised_detail), wide(other.raised_detail)]),
+            np.concatenate([self.cleared_resident, other.cleared_resident]),
+            np.concatenate([self.cleared_ts, other.cleared_ts]),
+        )
 
 
-class Rule(Protocol):
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """A per-resident (or per-device) setting a clinician or an administrator may change. ``values`` is the rule's
+    own array (capacity,): writing to it changes the rule."""
+
+    values: np.ndarray
+    unit: str
+    about: str
+    per_device: bool = False
+
+
+class Rule:
+    """A family of alert rules; each instance is one registry entry with its own state.
+
+    Subclasses set ``name``, ``severity``, ``basis`` (the published source of the defaults), ``clears`` (False:
+    the alert stays until an operator resolves it), the evidence (catalogue ids of the metrics and event kinds whose
+    rows back an alert) and, for rules a clinician's per-resident limit overrides, ``threshold`` = (metric, side).
+    """
+
     name: str
     severity: Severity
-    metric: str | None  # the metric whose readings are the evidence of its alerts
-    basis: str  # the published source of its defaults, shown with each alert
+    basis: str
+    clears: bool = True
+    evidence_metrics: tuple[int, ...] = ()
+    evidence_kinds: tuple[int, ...] = ()
+    threshold: tuple[str, str] | None = None  # (metric, "low" | "high") of carewatch.storage.base.Threshold
+    detail_names: tuple[str, ...] = ()  # the columns of Findings.raised_detail, shown as facts with an alert
 
-    def grow(self, capacity: int, residents: list[Resident]) -> None:
-        """Make room for `capacity` residents; set per-resident parameters of new ones from their registry entry."""
+    def __init__(self) -> None:
+        self.population = Population()
 
-    def evaluate(self, frame: VitalsFrame) -> Findings:
+    def grow(self, population: Population) -> None:
+        """Make room for every resident and device of ``population`` (positions never change); set the parameters
+        of new ones from their registry entries."""
+        self.population = population
+
+    def evaluate(self, frame: Frame) -> Findings:
         """Advance the state of every resident in the frame and report what changed."""
+        raise NotImplementedError
 
-    def mark_active(self, positions: np.ndarray, onset: np.ndarray) -> None:
-        """These residents (k,) have a live alert of this rule since `onset` (k,) (loaded at start-up): the episode
-        continues, it is not raised again."""
+    def tick(self, now: float) -> Findings:
+        """Conditions that time alone made alertable by ``now`` (a device gone quiet, a bathroom still occupied)."""
+        return Findings.none()
 
-    def explain(self, value: float, onset: float, at: float, position: int) -> tuple[str, str]:
+    def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
+        """These residents (k,) have a live alert of this rule since ``onset`` (k,), loaded at start-up after the
+        replay of recent data: the episode continues and is not raised again. Returns the positions whose replayed
+        data shows the condition ended after the alert opened (the engine reports them cleared)."""
+        return np.empty(0, np.int64)
+
+    def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         """(title, explanation) for a raised condition, in words an operator understands."""
+        raise NotImplementedError
+
+    def parameters(self) -> dict[str, Parameter]:
+        """The settable per-resident (or per-device) parameters, by name."""
+        return {}
+
+    def primary_metric(self, detail: FloatArray) -> str | None:
+        """The metric whose readings are an alert's main evidence (None: several, or none)."""
+        return METRICS[self.evidence_metrics[0]].name if len(self.evidence_metrics) == 1 else None
+
+    def facts(self, position: int, detail: FloatArray) -> dict[str, Any]:
+        """The numbers behind a raised condition, by name, for its evidence."""
+        return {
+            n: (float(v) if np.isfinite(v) else None) for n, v in zip(self.detail_names, detail.tolist(), strict=False)
+        }
+
+    def set_threshold(self, position: int, value: float | None) -> None:
+        """A clinician's limit on ``threshold``'s side for this resident (None: back to the default)."""
+
+    def nbytes(self) -> int:
+        """Bytes of state (parameters included)."""
+        return 0
+
+
+def arrays_nbytes(*arrays: np.ndarray) -> int:
+    return sum(a.nbytes for a in arrays)
+
+
+def minutes(seconds: float) -> str:
+    """A duration as an operator reads it: 45 s, 12 min, 2 h 5 min."""
+    if not np.isfinite(seconds):
+        return "?"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    hours, rest = divmod(round(seconds / 60), 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"

@@ -2,8 +2,8 @@
 
 A condition *enters* when a reading crosses `enter`, stays while readings remain on the wrong side of `leave`
 (hysteresis: values between the two keep the previous state), and becomes alertable once it has lasted `persist_s`.
-A gap longer than `max_gap_s` between readings restarts it (no "sustained" across a device that was off).
-Everything is evaluated for all residents at once: no Python loop over readings.
+A gap longer than `max_gap_s` between readings restarts the persistence clock (no "sustained" across a device that was
+off). Sampled episodes (alerts.rules.episodes): everything is evaluated for all residents at once.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alerts.rules.base import Findings, VitalsFrame
+from alerts._arrays import FloatArray, IntArray, grown, sort_fresh
+from alerts.frame import Frame
+from alerts.residents import Population
+from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
+from alerts.rules.episodes import Episodes, codes
 from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
 from carewatch.model import Resident, Severity
-
-HOLD = -1  # a reading between `enter` and `leave`: the condition keeps its previous state
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,110 +36,85 @@ class ThresholdSpec:
     for_resident: Callable[[Resident], tuple[float, float]] | None = None  # per-resident (enter, leave) defaults
 
 
-class ThresholdRule:
+class ThresholdRule(Rule):
     def __init__(self, spec: ThresholdSpec) -> None:
+        super().__init__()
         if (spec.leave < spec.enter) if spec.below else (spec.leave > spec.enter):
             raise ValueError(f"{spec.name}: hysteresis must lie on the safe side of the threshold")
         self.spec = spec
         self.name = spec.name
         self.severity = spec.severity
-        self.metric: str | None = spec.metric
         self.basis = spec.source
-        self._metric_id = METRIC_ID[spec.metric]
+        self.metric = spec.metric
+        self.metric_id = METRIC_ID[spec.metric]
+        self.evidence_metrics = (self.metric_id,)
+        self.threshold = (spec.metric, "low" if spec.below else "high")
         self.enter = np.empty(0)  # (capacity,) per-resident thresholds (a clinician may change them)
         self.leave = np.empty(0)
-        self.last_ts = np.empty(0)  # (capacity,) newest reading evaluated; older ones are ignored
-        self.inside = np.empty(0, bool)  # (capacity,) condition present after the last reading
-        self.onset = np.empty(0)  # (capacity,) when the present condition began (NaN if none)
-        self.active = np.empty(0, bool)  # (capacity,) alertable (an alert was raised for this episode)
+        self.persist = np.empty(0)
+        self.episodes = Episodes(held=False)
 
-    def grow(self, capacity: int, residents: list[Resident]) -> None:
-        old = len(self.last_ts)
-        if capacity > old:
-            extra = capacity - old
-            self.enter = np.concatenate([self.enter, np.full(extra, self.spec.enter)])
-            self.leave = np.concatenate([self.leave, np.full(extra, self.spec.leave)])
-            self.last_ts = np.concatenate([self.last_ts, np.full(extra, -np.inf)])
-            self.inside = np.concatenate([self.inside, np.zeros(extra, bool)])
-            self.onset = np.concatenate([self.onset, np.full(extra, np.nan)])
-            self.active = np.concatenate([self.active, np.zeros(extra, bool)])
+    def grow(self, population: Population) -> None:
+        super().grow(population)
+        old, capacity = self.enter.shape[0], len(population)
+        self.enter = grown(self.enter, capacity, self.spec.enter)
+        self.leave = grown(self.leave, capacity, self.spec.leave)
+        self.persist = grown(self.persist, capacity, self.spec.persist_s)
+        self.episodes.grow(capacity)
         if self.spec.for_resident is not None:
-            for position in range(old, min(capacity, len(residents))):
-                self.set_thresholds(position, *self.spec.for_resident(residents[position]))
+            for position in range(old, capacity):  # registration, not the batch path
+                self.set_thresholds(position, *self.spec.for_resident(population.residents[position]))
 
     def set_thresholds(self, position: int, enter: float, leave: float) -> None:
         self.enter[position], self.leave[position] = enter, leave
 
-    def mark_active(self, positions: np.ndarray, onset: np.ndarray) -> None:
-        self.active[positions] = True
-        self.inside[positions] = True
-        self.onset[positions] = onset
+    def set_threshold(self, position: int, value: float | None) -> None:
+        if value is None:
+            spec = self.spec
+            default = (spec.enter, spec.leave)
+            if spec.for_resident is not None:
+                default = spec.for_resident(self.population.residents[position])
+            self.set_thresholds(position, *default)
+            return
+        gap = abs(self.spec.leave - self.spec.enter)  # keep the default hysteresis around the clinician's limit
+        self.set_thresholds(position, value, value + gap if self.spec.below else value - gap)
 
-    def evaluate(self, frame: VitalsFrame) -> Findings:
-        res, ts, value = self._fresh_sorted(frame)
-        n = len(res)
-        index = np.arange(n)
-        first = np.ones(n, bool)
-        first[1:] = res[1:] != res[:-1]
+    def parameters(self) -> dict[str, Parameter]:
+        side = "below" if self.spec.below else "above"
+        unit = METRIC_BY_NAME[self.metric].unit
+        return {
+            "enter": Parameter(self.enter, unit, f"the condition starts {side} this value"),
+            "leave": Parameter(self.leave, unit, "it ends on the safe side of this value (hysteresis)"),
+            "persist_s": Parameter(self.persist, "s", "it alerts once it has lasted this long"),
+        }
 
-        # Hysteresis: 1 in, 0 out, HOLD keeps the previous reading's state (or the stored one at a resident's first).
+    def evaluate(self, frame: Frame) -> Findings:
+        r = frame.readings
+        mine = np.flatnonzero(r.metric == self.metric_id)
+        res, ts, value = r.resident[mine], r.ts[mine], r.value[mine]
+        keep = sort_fresh(res, ts, self.episodes.last_ts, value)
+        res, ts, value = res[keep], ts[keep], value[keep]
         enter, leave = self.enter[res], self.leave[res]
         entered, left = (value < enter, value >= leave) if self.spec.below else (value > enter, value <= leave)
-        code = np.where(entered, 1, np.where(left, 0, HOLD))
-        code = np.where(first & (code == HOLD), self.inside[res].astype(code.dtype), code)
-        inside = code[np.maximum.accumulate(np.where(code != HOLD, index, 0))] == 1
+        gap = np.full(res.shape[0], self.spec.max_gap_s)
+        step = self.episodes.advance(res, ts, codes(entered, left), self.persist[res], gap)
+        return Findings.of(
+            res[step.raised], step.raised_at, value[step.raised], step.raised_onset,
+            cleared_resident=res[step.cleared], cleared_ts=ts[step.cleared],
+        )  # fmt: skip
 
-        prev_ts = _previous(ts, first, self.last_ts[res])
-        prev_inside = _previous(inside, first, self.inside[res])
-        gap = np.isfinite(prev_ts) & (ts - prev_ts > self.spec.max_gap_s)
-        restarted = inside & (~prev_inside | gap)
-        carried = inside & first & ~restarted  # an episode continuing from an earlier batch
-        episode_start = np.maximum.accumulate(np.where(restarted | carried, index, 0))
-        onset = np.where(inside, np.where(carried, self.onset[res], ts)[episode_start], np.nan)
-        was_active = (carried & self.active[res])[episode_start]  # alerted already, in an earlier batch
+    def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
+        return positions[self.episodes.force(positions, onset)]
 
-        active = inside & ((ts - onset >= self.spec.persist_s) | was_active)
-        prev_active = _previous(active, first, self.active[res])
-        raised = active & ~prev_active
-        cleared = ~active & prev_active
-
-        last = np.ones(n, bool)
-        last[:-1] = first[1:]
-        r = res[last]
-        self.last_ts[r], self.inside[r], self.onset[r], self.active[r] = (
-            ts[last],
-            inside[last],
-            onset[last],
-            active[last],
-        )
-        return Findings(res[raised], ts[raised], value[raised], onset[raised], res[cleared], ts[cleared])
-
-    def _fresh_sorted(self, frame: VitalsFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """This rule's readings sorted by (resident, time), without repeats and without readings older than
-        what was already evaluated: the order of readings in a batch, and duplicated readings, change nothing."""
-        mine = frame.metric == self._metric_id
-        res, ts, value = frame.resident[mine], frame.ts[mine], frame.value[mine]
-        order = np.lexsort((value, ts, res))
-        res, ts, value = res[order], ts[order], value[order]
-        repeat = np.zeros(len(res), bool)
-        repeat[1:] = (res[1:] == res[:-1]) & (ts[1:] == ts[:-1])
-        keep = ~repeat & (ts > self.last_ts[res])
-        return res[keep], ts[keep], value[keep]
-
-    def explain(self, value: float, onset: float, at: float, position: int) -> tuple[str, str]:
-        metric = METRIC_BY_NAME[self.spec.metric]
+    def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
+        metric = METRIC_BY_NAME[self.metric]
         side = "below" if self.spec.below else "above"
         title = f"{metric.label} {value:g} {metric.unit}"
         text = (
-            f"{metric.label} {side} {self.enter[position]:g} {metric.unit} for {at - onset:.0f} s "
-            f"(alerts after {self.spec.persist_s:g} s); latest {value:g} {metric.unit}."
+            f"{metric.label} {side} {self.enter[position]:g} {metric.unit} for {minutes(at - onset)} "
+            f"(alerts after {minutes(self.persist[position])}); latest {value:g} {metric.unit}."
         )
         return title, text
 
-
-def _previous(values: np.ndarray, first: np.ndarray, stored: np.ndarray) -> np.ndarray:
-    """values shifted by one within each resident's run; a resident's first takes its stored state."""
-    shifted = np.empty_like(values)
-    shifted[1:] = values[:-1]
-    shifted[first] = stored[first]
-    return shifted
+    def nbytes(self) -> int:
+        return arrays_nbytes(self.enter, self.leave, self.persist) + self.episodes.nbytes()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import NamedTuple
 
 from carewatch.model import (
     Alert,
@@ -16,6 +19,7 @@ from carewatch.model import (
     DeadLetter,
     Device,
     Resident,
+    Severity,
     Site,
     WriteResult,
 )
@@ -40,6 +44,130 @@ class AlertConflict(Exception):
         self.alert = alert
         state = alert.state if alert else "missing"
         super().__init__(f"alert {alert.alert_id if alert else '?'} is {state}, cannot become {wanted}")
+
+
+class Role(StrEnum):
+    """Dashboard roles (docs/architecture.md, "Users and roles", says who may do what)."""
+
+    ADMIN = "admin"  # everything, every site
+    OPERATOR = "operator"  # the sites assigned: read, acknowledge, resolve, snooze
+    CLINICIAN = "clinician"  # the sites assigned: read, acknowledge, set thresholds
+    FAMILY = "family"  # the residents linked: read only
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    username: str
+    display_name: str
+    role: Role
+    site_ids: tuple[str, ...] = ()  # operator, clinician: the sites they work for
+    resident_ids: tuple[str, ...] = ()  # family: their relatives
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A clinician's per-resident limits for one metric; None = no limit on that side (the rule's default)."""
+
+    resident_id: str
+    metric: str
+    low: float | None
+    high: float | None
+    updated_at: float
+    updated_by: str
+
+
+MAX_REPLAY_ROWS = 1_000_000  # one replay read per table at most: a minute of data for ~10,000 residents
+MAX_STATS_ROWS = 500_000  # aggregate rows of one rebuild read: e.g. 10,000 residents x 5 metrics x 8 days
+
+
+class ReadingStats(NamedTuple):
+    resident_id: str
+    metric: str
+    start: float  # bucket start, epoch-aligned
+    n: int  # readings in the bucket
+    total: float  # sum of the values
+    total_sq: float  # sum of their squares
+
+
+class ActivityBucket(NamedTuple):
+    device_id: str
+    resident_id: str | None  # None for a shared sensor
+    start: float  # bucket start, epoch-aligned
+    first: float  # the bucket's first event
+    last: float  # and its last
+    n: int  # events in the bucket
+
+
+class Bucket(NamedTuple):
+    start: float  # epoch seconds, aligned to multiples of the bucket width since the epoch
+    samples: int  # readings in the bucket
+    min: float
+    max: float
+    mean: float
+
+
+# Lifecycle records: escalation, routing, deliveries --------------------------------------------------------------
+ESCALATION_TARGETS = ("operators", "on_call", "family", "clinic")
+DELIVERY_STATUSES = ("delivered", "retry", "failed", "dead", "suppressed", "dropped")
+
+
+@dataclass(frozen=True, slots=True)
+class ContactChannel:
+    contact_id: str
+    channel: str  # "email", "webhook", "mqtt"
+    address: str  # an e-mail address, a webhook URL, an MQTT topic
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPreference:
+    """A contact's time zone, quiet hours (minutes after local midnight) and, for family, the rules they receive."""
+
+    contact_id: str
+    timezone: str = "UTC"
+    quiet_start: int | None = None
+    quiet_end: int | None = None
+    rules: tuple[tuple[str, Severity], ...] = ()  # (rule or "*", lowest severity); empty = urgent and up
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    stage: int  # 1, 2, ...
+    after_s: float  # after the alert opened
+    target: str  # one of ESCALATION_TARGETS
+
+
+@dataclass(frozen=True, slots=True)
+class OnCallShift:
+    site_id: str
+    contact_id: str
+    starts_at: float
+    ends_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStage:
+    alert_id: int
+    stage: int
+    target: str
+    due_at: float
+    fired_at: float | None = None
+    cancelled_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    at: float
+    site_id: str
+    alert_id: int | None  # None for a digest
+    contact_id: str
+    channel: str
+    address: str
+    kind: str  # "raised", "escalation:2", "resolved", "digest"
+    idempotency_key: str  # the same for every attempt of one delivery
+    attempt: int  # 1, 2, ...
+    status: str  # one of DELIVERY_STATUSES
+    error: str = ""
 
 
 class Store(ABC):
@@ -130,3 +258,186 @@ class Store(ABC):
     @abstractmethod
     def transitions(self, alert_id: int) -> list[AlertTransition]:
         """The audit trail of one alert, oldest first."""
+
+    # History ------------------------------------------------------------------------------------------------------
+    @abstractmethod
+    def readings_bucketed(
+        self, resident_id: str, metric: str, start: float, end: float, bucket_s: float
+    ) -> list[Bucket]:
+        """Non-artefact readings in [start, end) in buckets of bucket_s seconds (epoch-aligned), oldest first.
+
+        Only buckets holding readings are returned (no gap filling).
+        """
+
+    @abstractmethod
+    def alerts_matching(
+        self,
+        *,
+        site_ids: Sequence[str] | None = None,
+        resident_ids: Sequence[str] | None = None,
+        states: Sequence[AlertState] | None = None,
+        severities: Sequence[str] | None = None,
+        rule: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 200,
+    ) -> list[Alert]:
+        """Alerts opened in [since, until) matching every filter given (None = any), newest first."""
+
+    # Dashboard: users, roles, sessions, thresholds ----------------------------------------------------------------
+    @abstractmethod
+    def save_user(self, user: User, password_hash: str | None = None) -> None:
+        """Create or update a user and replace their sites and residents; None keeps the stored password hash.
+
+        Raises StorageError when a new user comes without a password hash.
+        """
+
+    @abstractmethod
+    def user(self, username: str) -> User | None: ...
+
+    @abstractmethod
+    def users(self) -> list[User]: ...
+
+    @abstractmethod
+    def password_hash(self, username: str) -> str | None:
+        """The stored hash of an active user (None: no such user, or deactivated)."""
+
+    @abstractmethod
+    def delete_user(self, username: str) -> bool:
+        """Remove a user and their sessions; False when there was none."""
+
+    @abstractmethod
+    def create_session(self, token_hash: str, username: str, created_at: float, expires_at: float) -> None: ...
+
+    @abstractmethod
+    def session_user(self, token_hash: str, now: float) -> User | None:
+        """The active user of an unexpired session, else None."""
+
+    @abstractmethod
+    def delete_session(self, token_hash: str) -> None: ...
+
+    @abstractmethod
+    def purge_sessions(self, now: float) -> int:
+        """Delete expired sessions; how many."""
+
+    @abstractmethod
+    def thresholds(self, resident_id: str) -> list[Threshold]:
+        """The resident's thresholds, by metric."""
+
+    @abstractmethod
+    def set_threshold(self, threshold: Threshold) -> None: ...
+
+    @abstractmethod
+    def delete_threshold(self, resident_id: str, metric: str) -> bool: ...
+
+    # Lifecycle: escalation, routing, deliveries ------------------------------------------------------------------
+    @abstractmethod
+    def reopen_recent(self, draft: AlertDraft, since: float) -> Alert | None:
+        """Flap suppression: reopen this resident's and rule's newest alert if the system resolved it at or after
+        ``since`` and no alert of theirs is live (audited resolved -> open); else None."""
+
+    @abstractmethod
+    def snooze_alert(self, alert_id: int, actor: str, at: float, until: float, note: str = "") -> Alert:
+        """Hold a live alert's escalation until ``until`` (audited; the state is unchanged).
+
+        Raises AlertConflict when the alert is resolved."""
+
+    @abstractmethod
+    def snoozed_until(self, alert_id: int) -> float | None: ...
+
+    @abstractmethod
+    def upsert_contact_channels(self, channels: Sequence[ContactChannel]) -> None: ...
+
+    @abstractmethod
+    def upsert_contact_preferences(self, preferences: Sequence[ContactPreference]) -> None:
+        """Replaces each contact's time zone, quiet hours and rule list."""
+
+    @abstractmethod
+    def contact_channels(self, contact_ids: Sequence[str]) -> list[ContactChannel]: ...
+
+    @abstractmethod
+    def contact_preferences(self, contact_ids: Sequence[str]) -> dict[str, ContactPreference]: ...
+
+    @abstractmethod
+    def add_site_contacts(self, site_id: str, contact_ids: Sequence[str]) -> None:
+        """The site's operators and clinic."""
+
+    @abstractmethod
+    def site_contacts(self, site_id: str) -> list[Contact]: ...
+
+    @abstractmethod
+    def add_on_call_shifts(self, shifts: Sequence[OnCallShift]) -> None: ...
+
+    @abstractmethod
+    def on_call(self, site_id: str, at: float) -> list[Contact]:
+        """The contacts whose shift for the site covers ``at``."""
+
+    @abstractmethod
+    def set_escalation_policy(self, site_id: str, severity: Severity, steps: Sequence[EscalationStep]) -> None:
+        """Replaces the site's policy for this severity."""
+
+    @abstractmethod
+    def escalation_policy(self, site_id: str, severity: Severity) -> list[EscalationStep] | None:
+        """The site's stages for this severity, by stage; None when the site has none configured."""
+
+    @abstractmethod
+    def plan_escalation(self, alert_id: int, stages: Sequence[EscalationStage]) -> None:
+        """Insert stages not yet planned; re-arm (new due time) planned stages that have not fired (a reopen)."""
+
+    @abstractmethod
+    def due_escalations(self, now: float, limit: int = 100) -> list[EscalationStage]:
+        """Pending stages due at ``now`` (not fired, not cancelled), oldest first."""
+
+    @abstractmethod
+    def claim_escalation(self, alert_id: int, stage: int, now: float) -> bool:
+        """Mark a due stage fired, only if it is still pending and the alert still open: of racing claimers (two
+        schedulers, a scheduler and an acknowledgement) exactly one wins."""
+
+    @abstractmethod
+    def escalations(self, alert_id: int) -> list[EscalationStage]: ...
+
+    @abstractmethod
+    def record_deliveries(self, attempts: Sequence[DeliveryAttempt]) -> None: ...
+
+    @abstractmethod
+    def deliveries(self, alert_id: int | None = None, limit: int = 500) -> list[DeliveryAttempt]:
+        """Oldest first; all alerts' when alert_id is None."""
+
+    @abstractmethod
+    def alerts_between(self, site_id: str | None, start: float, end: float) -> list[Alert]:
+        """Alerts opened in [start, end), oldest first (reports)."""
+
+    @abstractmethod
+    def escalations_between(self, site_id: str | None, start: float, end: float) -> list[EscalationStage]:
+        """Stages that fired in [start, end) (reports)."""
+
+    @abstractmethod
+    def deliveries_between(self, site_id: str | None, start: float, end: float) -> list[DeliveryAttempt]:
+        """Delivery attempts in [start, end) (reports)."""
+
+    # Alert core: rebuilding its state after a restart (alerts.rebuild) ------------------------------------------
+    @abstractmethod
+    def replay_batch(
+        self, start: float, end: float, metrics: Sequence[str] | None = None, events: bool = True, accel: bool = False
+    ) -> Batch:
+        """Stored rows with times in [start, end), oldest first, as a Batch to replay into the alert core: readings
+        (artefacts included, flagged; only ``metrics`` when given), events unless ``events`` is False, accelerometer
+        blocks when ``accel``. At most MAX_REPLAY_ROWS per table: read long ranges in chunks."""
+
+    @abstractmethod
+    def reading_stats(self, start: float, end: float, metrics: Sequence[str], bucket_s: float) -> list[ReadingStats]:
+        """Count, sum and sum of squares of non-artefact readings of residents in [start, end), per resident,
+        metric and epoch-aligned bucket of ``bucket_s`` seconds (at most MAX_STATS_ROWS)."""
+
+    @abstractmethod
+    def activity_buckets(self, start: float, end: float, kinds: Sequence[str], bucket_s: float) -> list[ActivityBucket]:
+        """First and last time and count of events of ``kinds`` with value >= 0.5 in [start, end), per device
+        and epoch-aligned bucket (at most MAX_STATS_ROWS)."""
+
+    @abstractmethod
+    def device_last_seen(self, since: float) -> dict[str, float]:
+        """device_id -> newest time of any stored row (readings, events, accelerometer) at or after ``since``."""
+
+    @abstractmethod
+    def all_thresholds(self) -> list[Threshold]:
+        """Every resident's thresholds (the alert core applies them all at once)."""

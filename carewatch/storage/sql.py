@@ -7,32 +7,68 @@ and JSON conversions. Writing batches differs (COPY on TimescaleDB) and lives in
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from abc import abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
+from dataclasses import astuple
 from functools import cache
 from typing import Any, Protocol
 
+import numpy as np
+
 from carewatch.model import (
+    AccelRow,
     Alert,
     AlertDraft,
     AlertState,
     AlertTransition,
+    Batch,
     Contact,
     ContactLink,
     ContactRole,
     DeadLetter,
     Device,
     DeviceKind,
+    EventRow,
+    ReadingRow,
     Resident,
     Severity,
     Site,
     SiteKind,
 )
-from carewatch.storage.base import COUNTABLE_TABLES, MAX_HISTORY_ROWS, AlertConflict, Store
+from carewatch.storage.base import (
+    COUNTABLE_TABLES,
+    MAX_HISTORY_ROWS,
+    MAX_REPLAY_ROWS,
+    MAX_STATS_ROWS,
+    ActivityBucket,
+    AlertConflict,
+    Bucket,
+    ContactChannel,
+    ContactPreference,
+    DeliveryAttempt,
+    EscalationStage,
+    EscalationStep,
+    OnCallShift,
+    ReadingStats,
+    Role,
+    StorageError,
+    Store,
+    Threshold,
+    User,
+)
 
 LATEST_LOOKBACK_S = 6 * 3600  # "latest" means within the last hours; older data is history, not the current state
+# The bucket start of `time`, epoch-aligned, so both backends cut the same buckets (time_bucket's default origin is
+# a Monday in 2000, which would shift 7-day buckets). {w}: the width in whole seconds, an int formatted in.
+BUCKET_EXPRESSIONS = {
+    "sqlite": "CAST(time / {w} AS INTEGER) * {w}",
+    "timescaledb": "time_bucket(make_interval(secs => {w}), time, to_timestamp(0))",
+}
+ESCALATION_COLUMNS = "alert_id, stage, target, due_at, fired_at, cancelled_at"
+DELIVERY_COLUMNS = "at, site_id, alert_id, contact_id, channel, address, kind, idempotency_key, attempt, status, error"
 ALERT_COLUMNS = (
     "alert_id, resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation, evidence,"
     " acknowledged_at, acknowledged_by, resolved_at, resolved_by"
@@ -234,6 +270,13 @@ class SqlStore(Store):
             if row is None or before is None:
                 raise AlertConflict(self._alert_by_id(cur, alert_id), to)
             self._audit(cur, alert_id, at, AlertState(before[0]), to, actor, note)
+            cur.execute(  # acknowledged or resolved: nobody else is called, in the same transaction
+                self._sql(
+                    "UPDATE escalations SET cancelled_at = ? WHERE alert_id = ? AND fired_at IS NULL"
+                    " AND cancelled_at IS NULL"
+                ),
+                (self._time_in(at), alert_id),
+            )
             return self._alert(row)
 
     def resolve_live(self, resident_id: str, rule: str, actor: str, at: float, note: str = "") -> Alert | None:
@@ -303,9 +346,569 @@ class SqlStore(Store):
     def _time_out_or_none(self, value: Any) -> float | None:
         return None if value is None else self._time_out(value)
 
+    # History --------------------------------------------------------------------------------------------------
+    def readings_bucketed(
+        self, resident_id: str, metric: str, start: float, end: float, bucket_s: float
+    ) -> list[Bucket]:
+        if bucket_s < 1:
+            raise ValueError(f"bucket_s must be at least 1 s, not {bucket_s}")
+        width = int(bucket_s)
+        bucket = BUCKET_EXPRESSIONS[self.backend].format(w=width)
+        rows = self._run(
+            f"SELECT {bucket} AS bucket, count(*), min(value), max(value), avg(value) FROM readings"
+            " WHERE resident_id = ? AND metric = ? AND time >= ? AND time < ? AND NOT artefact"
+            f" GROUP BY bucket ORDER BY bucket LIMIT {MAX_HISTORY_ROWS}",
+            (resident_id, metric, self._time_in(start), self._time_in(end)),
+        )
+        return [Bucket(self._time_out(b), int(n), float(lo), float(hi), float(mean)) for b, n, lo, hi, mean in rows]
+
+    def alerts_matching(
+        self,
+        *,
+        site_ids: Sequence[str] | None = None,
+        resident_ids: Sequence[str] | None = None,
+        states: Sequence[AlertState] | None = None,
+        severities: Sequence[str] | None = None,
+        rule: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 200,
+    ) -> list[Alert]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, values in (
+            ("site_id", site_ids), ("resident_id", resident_ids), ("severity", severities),
+            ("state", [AlertState(s).value for s in states] if states is not None else None),
+        ):  # fmt: skip
+            if values is None:
+                continue
+            if not values:
+                return []
+            clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+        if rule is not None:
+            clauses.append("rule = ?")
+            params.append(rule)
+        if since is not None:
+            clauses.append("opened_at >= ?")
+            params.append(self._time_in(since))
+        if until is not None:
+            clauses.append("opened_at < ?")
+            params.append(self._time_in(until))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._run(
+            f"SELECT {ALERT_COLUMNS} FROM alerts{where} ORDER BY opened_at DESC, alert_id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [self._alert(r) for r in rows]
+
+    # Dashboard: users, roles, sessions, thresholds ------------------------------------------------------------
+    def save_user(self, user: User, password_hash: str | None = None) -> None:
+        with self._transaction() as cur:
+            cur.execute(self._sql("SELECT 1 FROM users WHERE username = ?"), (user.username,))
+            exists = cur.fetchone() is not None
+            if not exists and password_hash is None:
+                raise StorageError(f"a new user ({user.username}) needs a password")
+            if exists:
+                cur.execute(
+                    self._sql("UPDATE users SET display_name = ?, role = ?, active = ? WHERE username = ?"),
+                    (user.display_name, user.role.value, user.active, user.username),
+                )
+                if password_hash is not None:
+                    cur.execute(
+                        self._sql("UPDATE users SET password_hash = ? WHERE username = ?"),
+                        (password_hash, user.username),
+                    )
+            else:
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO users (username, display_name, role, password_hash, active) VALUES (?, ?, ?, ?, ?)"
+                    ),
+                    (user.username, user.display_name, user.role.value, password_hash, user.active),
+                )
+            cur.execute(self._sql("DELETE FROM user_sites WHERE username = ?"), (user.username,))
+            cur.execute(self._sql("DELETE FROM user_residents WHERE username = ?"), (user.username,))
+            if user.site_ids:
+                cur.executemany(
+                    self._sql("INSERT INTO user_sites (username, site_id) VALUES (?, ?)"),
+                    [(user.username, s) for s in dict.fromkeys(user.site_ids)],
+                )
+            if user.resident_ids:
+                cur.executemany(
+                    self._sql("INSERT INTO user_residents (username, resident_id) VALUES (?, ?)"),
+                    [(user.username, r) for r in dict.fromkeys(user.resident_ids)],
+                )
+
+    def user(self, username: str) -> User | None:
+        found = self._users(" WHERE username = ?", (username,))
+        return found[0] if found else None
+
+    def users(self) -> list[User]:
+        return self._users("", ())
+
+    def _users(self, where: str, params: tuple[str, ...]) -> list[User]:
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(f"SELECT username, display_name, role, active FROM users{where} ORDER BY username"), params
+            )
+            rows = cur.fetchall()
+            cur.execute(self._sql(f"SELECT username, site_id FROM user_sites{where} ORDER BY site_id"), params)
+            sites = cur.fetchall()
+            cur.execute(
+                self._sql(f"SELECT username, resident_id FROM user_residents{where} ORDER BY resident_id"), params
+            )
+            residents = cur.fetchall()
+        site_ids: dict[str, list[str]] = {}
+        for username, site_id in sites:
+            site_ids.setdefault(username, []).append(site_id)
+        resident_ids: dict[str, list[str]] = {}
+        for username, resident_id in residents:
+            resident_ids.setdefault(username, []).append(resident_id)
+        return [
+            User(u, name, Role(role), tuple(site_ids.get(u, ())), tuple(resident_ids.get(u, ())), bool(active))
+            for u, name, role, active in rows
+        ]
+
+    def password_hash(self, username: str) -> str | None:
+        rows = self._run("SELECT password_hash FROM users WHERE username = ? AND active", (username,))
+        return str(rows[0][0]) if rows else None
+
+    def delete_user(self, username: str) -> bool:
+        with self._transaction() as cur:
+            for table in ("sessions", "user_sites", "user_residents"):
+                cur.execute(self._sql(f"DELETE FROM {table} WHERE username = ?"), (username,))
+            cur.execute(self._sql("DELETE FROM users WHERE username = ? RETURNING username"), (username,))
+            return cur.fetchone() is not None
+
+    def create_session(self, token_hash: str, username: str, created_at: float, expires_at: float) -> None:
+        self._run(
+            "INSERT INTO sessions (token_hash, username, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (token_hash, username, self._time_in(created_at), self._time_in(expires_at)),
+        )
+
+    def session_user(self, token_hash: str, now: float) -> User | None:
+        rows = self._run(
+            "SELECT u.username FROM sessions s JOIN users u ON u.username = s.username"
+            " WHERE s.token_hash = ? AND s.expires_at > ? AND u.active",
+            (token_hash, self._time_in(now)),
+        )
+        return self.user(rows[0][0]) if rows else None
+
+    def delete_session(self, token_hash: str) -> None:
+        self._run("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+
+    def purge_sessions(self, now: float) -> int:
+        return len(self._run("DELETE FROM sessions WHERE expires_at <= ? RETURNING token_hash", (self._time_in(now),)))
+
+    def thresholds(self, resident_id: str) -> list[Threshold]:
+        rows = self._run(
+            "SELECT resident_id, metric, low, high, updated_at, updated_by FROM resident_thresholds"
+            " WHERE resident_id = ? ORDER BY metric",
+            (resident_id,),
+        )
+        return [Threshold(r[0], r[1], r[2], r[3], self._time_out(r[4]), r[5]) for r in rows]
+
+    def set_threshold(self, threshold: Threshold) -> None:
+        t = threshold
+        self._run(
+            "INSERT INTO resident_thresholds (resident_id, metric, low, high, updated_at, updated_by)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (resident_id, metric) DO UPDATE SET low = excluded.low,"
+            " high = excluded.high, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            (t.resident_id, t.metric, t.low, t.high, self._time_in(t.updated_at), t.updated_by),
+        )
+
+    def delete_threshold(self, resident_id: str, metric: str) -> bool:
+        rows = self._run(
+            "DELETE FROM resident_thresholds WHERE resident_id = ? AND metric = ? RETURNING metric",
+            (resident_id, metric),
+        )
+        return bool(rows)
+
+    # Lifecycle: escalation, routing, deliveries ------------------------------------------------------------------
+    def reopen_recent(self, draft: AlertDraft, since: float) -> Alert | None:
+        try:
+            return self._reopen_recent(draft, since)
+        except _Lost:  # rolled back: the other worker's live alert stands
+            return None
+
+    def _reopen_recent(self, draft: AlertDraft, since: float) -> Alert | None:
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT alert_id FROM alerts a WHERE resident_id = ? AND rule = ? AND state = 'resolved'"
+                    " AND resolved_by = 'system' AND resolved_at >= ? AND NOT EXISTS (SELECT 1 FROM alerts l"
+                    " WHERE l.resident_id = a.resident_id AND l.rule = a.rule AND l.state <> 'resolved')"
+                    " ORDER BY resolved_at DESC LIMIT 1"
+                ),
+                (draft.resident_id, draft.rule, self._time_in(since)),
+            )
+            found = cur.fetchone()
+            if found is None:
+                return None
+            try:
+                cur.execute(
+                    self._sql(
+                        "UPDATE alerts SET state = 'open', resolved_at = NULL, resolved_by = NULL, acknowledged_at"
+                        " = NULL, acknowledged_by = NULL, updated_at = ? WHERE alert_id = ? AND state = 'resolved'"
+                        f" RETURNING {ALERT_COLUMNS}"
+                    ),
+                    (self._time_in(draft.opened_at), found[0]),
+                )
+            except Exception as exc:
+                if _unique_violation(exc):  # another worker opened a live alert meanwhile
+                    raise _Lost from exc
+                raise
+            row = cur.fetchone()
+            if row is None:
+                return None
+            alert = self._alert(row)
+            self._audit(
+                cur, alert.alert_id, draft.opened_at, AlertState.RESOLVED, AlertState.OPEN, "system",
+                f"reopened: the condition returned within the flap window ({draft.explanation})",
+            )  # fmt: skip
+            return alert
+
+    def snooze_alert(self, alert_id: int, actor: str, at: float, until: float, note: str = "") -> Alert:
+        with self._transaction() as cur:
+            alert = self._alert_by_id(cur, alert_id)
+            if alert is None or alert.state is AlertState.RESOLVED:
+                raise AlertConflict(alert, alert.state if alert else AlertState.OPEN)
+            cur.execute(
+                self._sql(
+                    "INSERT INTO alert_snoozes (alert_id, until, actor, at, note) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (alert_id) DO UPDATE SET until = excluded.until, actor = excluded.actor,"
+                    " at = excluded.at, note = excluded.note"
+                ),
+                (alert_id, self._time_in(until), actor, self._time_in(at), note),
+            )
+            cur.execute(
+                self._sql(
+                    "UPDATE escalations SET due_at = ? WHERE alert_id = ? AND fired_at IS NULL"
+                    " AND cancelled_at IS NULL AND due_at < ?"
+                ),
+                (self._time_in(until), alert_id, self._time_in(until)),
+            )
+            text = f"snoozed until {until:.0f}" + (f": {note}" if note else "")
+            self._audit(cur, alert_id, at, alert.state, alert.state, actor, text)
+            return alert
+
+    def snoozed_until(self, alert_id: int) -> float | None:
+        rows = self._run("SELECT until FROM alert_snoozes WHERE alert_id = ?", (alert_id,))
+        return self._time_out(rows[0][0]) if rows else None
+
+    def upsert_contact_channels(self, channels: Sequence[ContactChannel]) -> None:
+        self._upsert(
+            "INSERT INTO contact_channels (contact_id, channel, address) VALUES (?, ?, ?)"
+            " ON CONFLICT (contact_id, channel) DO UPDATE SET address = excluded.address",
+            [(c.contact_id, c.channel, c.address) for c in channels],
+        )
+
+    def upsert_contact_preferences(self, preferences: Sequence[ContactPreference]) -> None:
+        if not preferences:
+            return
+        with self._transaction() as cur:
+            cur.executemany(
+                self._sql(
+                    "INSERT INTO contact_preferences (contact_id, timezone, quiet_start, quiet_end) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (contact_id) DO UPDATE SET timezone = excluded.timezone,"
+                    " quiet_start = excluded.quiet_start, quiet_end = excluded.quiet_end"
+                ),
+                [(p.contact_id, p.timezone, p.quiet_start, p.quiet_end) for p in preferences],
+            )
+            cur.executemany(
+                self._sql("DELETE FROM contact_rules WHERE contact_id = ?"), [(p.contact_id,) for p in preferences]
+            )
+            rules = [(p.contact_id, rule, severity.value) for p in preferences for rule, severity in p.rules]
+            if rules:
+                cur.executemany(
+                    self._sql("INSERT INTO contact_rules (contact_id, rule, min_severity) VALUES (?, ?, ?)"), rules
+                )
+
+    def contact_channels(self, contact_ids: Sequence[str]) -> list[ContactChannel]:
+        if not contact_ids:
+            return []
+        rows = self._run(
+            f"SELECT contact_id, channel, address FROM contact_channels WHERE contact_id IN ({_marks(contact_ids)})"
+            " ORDER BY contact_id, channel",
+            tuple(contact_ids),
+        )
+        return [ContactChannel(*r) for r in rows]
+
+    def contact_preferences(self, contact_ids: Sequence[str]) -> dict[str, ContactPreference]:
+        if not contact_ids:
+            return {}
+        marks = _marks(contact_ids)
+        rules: dict[str, list[tuple[str, Severity]]] = {}
+        for contact_id, rule, severity in self._run(
+            f"SELECT contact_id, rule, min_severity FROM contact_rules WHERE contact_id IN ({marks}) ORDER BY rule",
+            tuple(contact_ids),
+        ):
+            rules.setdefault(contact_id, []).append((rule, Severity(severity)))
+        rows = self._run(
+            "SELECT contact_id, timezone, quiet_start, quiet_end FROM contact_preferences"
+            f" WHERE contact_id IN ({marks})",
+            tuple(contact_ids),
+        )
+        return {r[0]: ContactPreference(r[0], r[1], r[2], r[3], tuple(rules.get(r[0], ()))) for r in rows}
+
+    def add_site_contacts(self, site_id: str, contact_ids: Sequence[str]) -> None:
+        self._upsert(
+            "INSERT INTO site_contacts (site_id, contact_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(site_id, c) for c in contact_ids],
+        )
+
+    def site_contacts(self, site_id: str) -> list[Contact]:
+        rows = self._run(
+            "SELECT c.contact_id, c.name, c.role, c.email, c.phone FROM site_contacts s"
+            " JOIN contacts c ON c.contact_id = s.contact_id WHERE s.site_id = ? ORDER BY c.contact_id",
+            (site_id,),
+        )
+        return [Contact(r[0], r[1], ContactRole(r[2]), r[3], r[4]) for r in rows]
+
+    def add_on_call_shifts(self, shifts: Sequence[OnCallShift]) -> None:
+        self._upsert(
+            "INSERT INTO on_call_shifts (site_id, contact_id, starts_at, ends_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (site_id, contact_id, starts_at) DO UPDATE SET ends_at = excluded.ends_at",
+            [(s.site_id, s.contact_id, self._time_in(s.starts_at), self._time_in(s.ends_at)) for s in shifts],
+        )
+
+    def on_call(self, site_id: str, at: float) -> list[Contact]:
+        rows = self._run(
+            "SELECT c.contact_id, c.name, c.role, c.email, c.phone FROM on_call_shifts s"
+            " JOIN contacts c ON c.contact_id = s.contact_id WHERE s.site_id = ? AND s.starts_at <= ?"
+            " AND s.ends_at > ? ORDER BY s.starts_at, c.contact_id",
+            (site_id, self._time_in(at), self._time_in(at)),
+        )
+        return [Contact(r[0], r[1], ContactRole(r[2]), r[3], r[4]) for r in rows]
+
+    def set_escalation_policy(self, site_id: str, severity: Severity, steps: Sequence[EscalationStep]) -> None:
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql("DELETE FROM escalation_policies WHERE site_id = ? AND severity = ?"),
+                (site_id, severity.value),
+            )
+            if steps:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO escalation_policies (site_id, severity, stage, after_s, target)"
+                        " VALUES (?, ?, ?, ?, ?)"
+                    ),
+                    [(site_id, severity.value, s.stage, s.after_s, s.target) for s in steps],
+                )
+
+    def escalation_policy(self, site_id: str, severity: Severity) -> list[EscalationStep] | None:
+        rows = self._run(
+            "SELECT stage, after_s, target FROM escalation_policies WHERE site_id = ? AND severity = ? ORDER BY stage",
+            (site_id, severity.value),
+        )
+        return [EscalationStep(int(r[0]), float(r[1]), r[2]) for r in rows] or None
+
+    def plan_escalation(self, alert_id: int, stages: Sequence[EscalationStage]) -> None:
+        self._upsert(
+            "INSERT INTO escalations (alert_id, stage, target, due_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (alert_id, stage) DO UPDATE SET due_at = excluded.due_at, cancelled_at = NULL"
+            " WHERE escalations.fired_at IS NULL",
+            [(alert_id, s.stage, s.target, self._time_in(s.due_at)) for s in stages],
+        )
+
+    def due_escalations(self, now: float, limit: int = 100) -> list[EscalationStage]:
+        rows = self._run(
+            f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE fired_at IS NULL AND cancelled_at IS NULL"
+            " AND due_at <= ? ORDER BY due_at, alert_id, stage LIMIT ?",
+            (self._time_in(now), limit),
+        )
+        return [self._stage(r) for r in rows]
+
+    def claim_escalation(self, alert_id: int, stage: int, now: float) -> bool:
+        rows = self._run(
+            "UPDATE escalations SET fired_at = ? WHERE alert_id = ? AND stage = ? AND fired_at IS NULL"
+            " AND cancelled_at IS NULL AND due_at <= ?"
+            " AND EXISTS (SELECT 1 FROM alerts a WHERE a.alert_id = escalations.alert_id AND a.state = 'open')"
+            " RETURNING alert_id",
+            (self._time_in(now), alert_id, stage, self._time_in(now)),
+        )
+        return bool(rows)
+
+    def escalations(self, alert_id: int) -> list[EscalationStage]:
+        rows = self._run(f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE alert_id = ? ORDER BY stage", (alert_id,))
+        return [self._stage(r) for r in rows]
+
+    def record_deliveries(self, attempts: Sequence[DeliveryAttempt]) -> None:
+        self._upsert(
+            f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(self._time_in(a.at), *astuple(a)[1:]) for a in attempts],
+        )
+
+    def deliveries(self, alert_id: int | None = None, limit: int = 500) -> list[DeliveryAttempt]:
+        where, params = (" WHERE alert_id = ?", (alert_id,)) if alert_id is not None else ("", ())
+        rows = self._run(f"SELECT {DELIVERY_COLUMNS} FROM deliveries{where} ORDER BY at, id LIMIT ?", (*params, limit))
+        return [self._delivery(r) for r in rows]
+
+    def alerts_between(self, site_id: str | None, start: float, end: float) -> list[Alert]:
+        site, params = _and_site("site_id", site_id)
+        rows = self._run(
+            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE opened_at >= ? AND opened_at < ?{site}"
+            f" ORDER BY opened_at, alert_id LIMIT {MAX_HISTORY_ROWS}",
+            (self._time_in(start), self._time_in(end), *params),
+        )
+        return [self._alert(r) for r in rows]
+
+    def escalations_between(self, site_id: str | None, start: float, end: float) -> list[EscalationStage]:
+        site, params = _and_site("a.site_id", site_id)
+        columns = ", ".join(f"e.{c.strip()}" for c in ESCALATION_COLUMNS.split(","))
+        rows = self._run(
+            f"SELECT {columns} FROM escalations e JOIN alerts a ON a.alert_id = e.alert_id"
+            f" WHERE e.fired_at >= ? AND e.fired_at < ?{site} ORDER BY e.fired_at LIMIT {MAX_HISTORY_ROWS}",
+            (self._time_in(start), self._time_in(end), *params),
+        )
+        return [self._stage(r) for r in rows]
+
+    def deliveries_between(self, site_id: str | None, start: float, end: float) -> list[DeliveryAttempt]:
+        site, params = _and_site("site_id", site_id)
+        rows = self._run(
+            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE at >= ? AND at < ?{site}"
+            f" ORDER BY at, id LIMIT {MAX_HISTORY_ROWS}",
+            (self._time_in(start), self._time_in(end), *params),
+        )
+        return [self._delivery(r) for r in rows]
+
+    def _stage(self, r: Sequence[Any]) -> EscalationStage:
+        maybe_time = self._time_out_or_none
+        return EscalationStage(int(r[0]), int(r[1]), r[2], self._time_out(r[3]), maybe_time(r[4]), maybe_time(r[5]))
+
+    def _delivery(self, r: Sequence[Any]) -> DeliveryAttempt:
+        return DeliveryAttempt(
+            self._time_out(r[0]),
+            r[1],
+            None if r[2] is None else int(r[2]),
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            int(r[8]),
+            r[9],
+            r[10],
+        )
+
+    # Alert core: rebuilding its state after a restart -------------------------------------------------------
+    def replay_batch(
+        self, start: float, end: float, metrics: Sequence[str] | None = None, events: bool = True, accel: bool = False
+    ) -> Batch:
+        window = (self._time_in(start), self._time_in(end))
+        only = f" AND metric IN ({_marks(metrics)})" if metrics else ""
+        readings = self._run(
+            "SELECT time, site_id, device_id, resident_id, metric, value, seq, artefact FROM readings"
+            f" WHERE time >= ? AND time < ?{only} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+            (*window, *(metrics or ())),
+        )
+        batch = Batch(
+            readings=[
+                ReadingRow(self._time_out(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6]), bool(r[7]))
+                for r in readings
+            ]
+        )
+        if events:
+            rows = self._run(
+                "SELECT time, site_id, device_id, resident_id, kind, value, seq FROM events"
+                f" WHERE time >= ? AND time < ? ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+                window,
+            )
+            batch.events = [
+                EventRow(self._time_out(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6])) for r in rows
+            ]
+        if accel:
+            rows = self._run(
+                "SELECT time, site_id, device_id, resident_id, seq, rate_hz, x, y, z FROM accel"
+                f" WHERE time >= ? AND time < ? ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+                window,
+            )
+            batch.accel = [
+                AccelRow(self._time_out(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5]), _axes(r[6], r[7], r[8]))
+                for r in rows
+            ]
+        return batch
+
+    def reading_stats(self, start: float, end: float, metrics: Sequence[str], bucket_s: float) -> list[ReadingStats]:
+        bucket = BUCKET_EXPRESSIONS[self.backend].format(w=_width(bucket_s))
+        rows = self._run(
+            f"SELECT resident_id, metric, {bucket} AS bucket, count(*), sum(value), sum(value * value) FROM readings"
+            " WHERE time >= ? AND time < ? AND NOT artefact AND resident_id IS NOT NULL"
+            f" AND metric IN ({_marks(metrics)})"
+            f" GROUP BY resident_id, metric, bucket ORDER BY bucket LIMIT {MAX_STATS_ROWS}",
+            (self._time_in(start), self._time_in(end), *metrics),
+        )
+        return [ReadingStats(r[0], r[1], self._time_out(r[2]), int(r[3]), float(r[4]), float(r[5])) for r in rows]
+
+    def activity_buckets(self, start: float, end: float, kinds: Sequence[str], bucket_s: float) -> list[ActivityBucket]:
+        bucket = BUCKET_EXPRESSIONS[self.backend].format(w=_width(bucket_s))
+        rows = self._run(
+            f"SELECT device_id, resident_id, {bucket} AS bucket, min(time), max(time), count(*) FROM events"
+            f" WHERE time >= ? AND time < ? AND value >= 0.5 AND kind IN ({_marks(kinds)})"
+            f" GROUP BY device_id, resident_id, bucket ORDER BY bucket LIMIT {MAX_STATS_ROWS}",
+            (self._time_in(start), self._time_in(end), *kinds),
+        )
+        return [
+            ActivityBucket(r[0], r[1], self._time_out(r[2]), self._time_out(r[3]), self._time_out(r[4]), int(r[5]))
+            for r in rows
+        ]
+
+    def device_last_seen(self, since: float) -> dict[str, float]:
+        since_in = self._time_in(since)
+        rows = self._run(
+            "SELECT device_id, max(newest) FROM ("
+            " SELECT device_id, max(time) AS newest FROM readings WHERE time >= ? GROUP BY device_id"
+            " UNION ALL SELECT device_id, max(time) AS newest FROM events WHERE time >= ? GROUP BY device_id"
+            " UNION ALL SELECT device_id, max(time) AS newest FROM accel WHERE time >= ? GROUP BY device_id"
+            ") seen GROUP BY device_id",
+            (since_in, since_in, since_in),
+        )
+        return {r[0]: self._time_out(r[1]) for r in rows}
+
+    def all_thresholds(self) -> list[Threshold]:
+        rows = self._run(
+            "SELECT resident_id, metric, low, high, updated_at, updated_by FROM resident_thresholds"
+            " ORDER BY resident_id, metric"
+        )
+        return [Threshold(r[0], r[1], r[2], r[3], self._time_out(r[4]), r[5]) for r in rows]
+
 
 def _site_filter(site_id: str | None) -> tuple[str, tuple[str, ...]]:
     return (" WHERE site_id = ?", (site_id,)) if site_id is not None else ("", ())
+
+
+class _Lost(Exception):
+    """A race lost to another worker inside a transaction (rolled back)."""
+
+
+def _unique_violation(exc: Exception) -> bool:
+    """A unique-index violation on either backend (psycopg's SQLSTATE 23505, SQLite's IntegrityError)."""
+    return getattr(exc, "sqlstate", None) == "23505" or (
+        isinstance(exc, sqlite3.IntegrityError) and "UNIQUE" in str(exc)
+    )
+
+
+def _width(bucket_s: float) -> int:
+    if bucket_s < 1:
+        raise ValueError(f"bucket_s must be at least 1 s, not {bucket_s}")
+    return int(bucket_s)
+
+
+def _axes(x: Any, y: Any, z: Any) -> np.ndarray:
+    """Stored accelerometer axes (float32 blobs on SQLite, float4[] on TimescaleDB) as (n, 3) float32."""
+
+    def axis(a: Any) -> np.ndarray:
+        return np.frombuffer(a, dtype="<f4") if isinstance(a, bytes | memoryview) else np.asarray(a, np.float32)
+
+    return np.ascontiguousarray(np.column_stack([axis(x), axis(y), axis(z)]), dtype=np.float32)
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _and_site(column: str, site_id: str | None) -> tuple[str, tuple[str, ...]]:
+    return (f" AND {column} = ?", (site_id,)) if site_id is not None else ("", ())
 
 
 def _returns_rows(statement: str) -> bool:

@@ -75,3 +75,82 @@ CREATE TABLE IF NOT EXISTS alert_transitions (
     from_state TEXT, to_state TEXT NOT NULL, actor TEXT NOT NULL, note TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS alert_transitions_alert ON alert_transitions (alert_id, at);
+
+-- Dashboard: users, roles, sessions (the same tables as schema.sql's section of that name).
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY, display_name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'operator', 'clinician', 'family')),
+    password_hash TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
+);
+CREATE TABLE IF NOT EXISTS user_sites (
+    username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+    site_id TEXT NOT NULL REFERENCES sites (site_id), PRIMARY KEY (username, site_id)
+);
+CREATE TABLE IF NOT EXISTS user_residents (
+    username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+    resident_id TEXT NOT NULL REFERENCES residents (resident_id), PRIMARY KEY (username, resident_id)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY, username TEXT NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+    created_at REAL NOT NULL, expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (username);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
+CREATE TABLE IF NOT EXISTS resident_thresholds (
+    resident_id TEXT NOT NULL REFERENCES residents (resident_id), metric TEXT NOT NULL, low REAL, high REAL,
+    updated_at REAL NOT NULL, updated_by TEXT NOT NULL, PRIMARY KEY (resident_id, metric),
+    CHECK (low IS NULL OR high IS NULL OR low < high)
+);
+
+-- Lifecycle: escalation, routing, deliveries --------------------------------------------------------------------------
+-- The same tables, columns and keys as the same section of schema.sql (comments there).
+CREATE TABLE IF NOT EXISTS contact_channels (
+    contact_id TEXT NOT NULL REFERENCES contacts (contact_id),
+    channel TEXT NOT NULL CHECK (channel IN ('email', 'webhook', 'mqtt')), address TEXT NOT NULL,
+    PRIMARY KEY (contact_id, channel)
+);
+CREATE TABLE IF NOT EXISTS contact_preferences (
+    contact_id TEXT PRIMARY KEY REFERENCES contacts (contact_id), timezone TEXT NOT NULL DEFAULT 'UTC',
+    quiet_start INTEGER CHECK (quiet_start BETWEEN 0 AND 1439), quiet_end INTEGER CHECK (quiet_end BETWEEN 0 AND 1439)
+);
+CREATE TABLE IF NOT EXISTS contact_rules (
+    contact_id TEXT NOT NULL REFERENCES contacts (contact_id), rule TEXT NOT NULL,
+    min_severity TEXT NOT NULL CHECK (min_severity IN ('info', 'warning', 'urgent', 'critical')),
+    PRIMARY KEY (contact_id, rule)
+);
+CREATE TABLE IF NOT EXISTS site_contacts (
+    site_id TEXT NOT NULL REFERENCES sites (site_id), contact_id TEXT NOT NULL REFERENCES contacts (contact_id),
+    PRIMARY KEY (site_id, contact_id)
+);
+CREATE TABLE IF NOT EXISTS on_call_shifts (
+    site_id TEXT NOT NULL REFERENCES sites (site_id), contact_id TEXT NOT NULL REFERENCES contacts (contact_id),
+    starts_at REAL NOT NULL, ends_at REAL NOT NULL CHECK (ends_at > starts_at),
+    PRIMARY KEY (site_id, contact_id, starts_at)
+);
+CREATE INDEX IF NOT EXISTS on_call_shifts_site ON on_call_shifts (site_id, starts_at);
+CREATE TABLE IF NOT EXISTS escalation_policies (
+    site_id TEXT NOT NULL REFERENCES sites (site_id),
+    severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'urgent', 'critical')),
+    stage INTEGER NOT NULL CHECK (stage >= 1), after_s REAL NOT NULL CHECK (after_s >= 0),
+    target TEXT NOT NULL CHECK (target IN ('operators', 'on_call', 'family', 'clinic')),
+    PRIMARY KEY (site_id, severity, stage)
+);
+CREATE TABLE IF NOT EXISTS escalations (
+    alert_id INTEGER NOT NULL REFERENCES alerts (alert_id), stage INTEGER NOT NULL, target TEXT NOT NULL,
+    due_at REAL NOT NULL, fired_at REAL, cancelled_at REAL, PRIMARY KEY (alert_id, stage)
+);
+CREATE INDEX IF NOT EXISTS escalations_due ON escalations (due_at) WHERE fired_at IS NULL AND cancelled_at IS NULL;
+CREATE TABLE IF NOT EXISTS alert_snoozes (
+    alert_id INTEGER PRIMARY KEY REFERENCES alerts (alert_id), until REAL NOT NULL, actor TEXT NOT NULL,
+    at REAL NOT NULL, note TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, site_id TEXT NOT NULL,
+    alert_id INTEGER REFERENCES alerts (alert_id), contact_id TEXT NOT NULL, channel TEXT NOT NULL,
+    address TEXT NOT NULL, kind TEXT NOT NULL, idempotency_key TEXT NOT NULL, attempt INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('delivered', 'retry', 'failed', 'dead', 'suppressed', 'dropped')),
+    error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, at);
+CREATE INDEX IF NOT EXISTS deliveries_site ON deliveries (site_id, at);

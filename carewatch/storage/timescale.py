@@ -44,6 +44,7 @@ class TimescaleStore(SqlStore):
     def __init__(self, url: str) -> None:
         self._pool = ConnectionPool(
             url, min_size=1, max_size=POOL_MAX_SIZE, open=False, timeout=CONNECT_TIMEOUT_S,
+            check=ConnectionPool.check_connection,
             configure=_create_staging_tables, kwargs={"connect_timeout": int(CONNECT_TIMEOUT_S)},
         )  # fmt: skip
         self._pool.open(wait=False)

@@ -1,43 +1,117 @@
-"""Alerts: list, acknowledge, resolve."""
+"""Alerts: list with filters, one alert with its audit trail, acknowledge, resolve, snooze. The actor is the user."""
 
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
 
+from carewatch.model import AlertState, Severity
 from carewatch.storage.base import AlertConflict
-from dashboard.deps import LifecycleDep, StoreDep
-from dashboard.schemas import AlertAction, AlertPublic
+from dashboard.deps import (
+    Acknowledger,
+    LifecycleDep,
+    Reader,
+    Resolver,
+    ScopeDep,
+    Snoozer,
+    StoreDep,
+    visible_alert,
+)
+from dashboard.schemas import AlertAction, AlertDetailPublic, AlertId, AlertPublic, NoNul, TransitionPublic
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 
 @router.get("")
 def list_alerts(
-    store: StoreDep, site_id: str | None = None, live: bool = False, limit: int = Query(default=200, ge=1, le=1000)
-) -> list[AlertPublic]:
-    return [AlertPublic.of(a) for a in store.alerts(site_id, live_only=live, limit=limit)]
+    _: Reader, scope: ScopeDep, store: StoreDep,
+    site_id: str | None = None, resident_id: str | None = None,
+    state: Annotated[list[AlertState] | None, Query(description="any of these states")] = None,
+    severity: Annotated[list[Severity] | None, Query(description="any of these severities")] = None,
+    rule: str | None = None,
+    since: float | None = Query(default=None, ge=0, le=1e11, description="opened at or after (epoch seconds)"),
+    until: float | None = Query(default=None, ge=0, le=1e11, description="opened before"),
+    live: bool = Query(default=False, description="only alerts not yet resolved"),
+    limit: int = Query(default=200, ge=1, le=1000),
+) -> list[AlertPublic]:  # fmt: skip
+    site_ids = _narrow(scope.site_ids, site_id)
+    resident_ids = _narrow(scope.resident_ids, resident_id)
+    states = state
+    if live:
+        states = [s for s in (state or AlertState) if s is not AlertState.RESOLVED]
+    alerts = store.alerts_matching(
+        site_ids=site_ids, resident_ids=resident_ids, states=states,
+        severities=[s.value for s in severity] if severity else None, rule=rule, since=since, until=until,
+        limit=limit,
+    )  # fmt: skip
+    return [AlertPublic.of(a) for a in alerts]
+
+
+def _narrow(allowed: frozenset[str] | None, wanted: str | None) -> list[str] | None:
+    """The ids to filter by: the one asked for (if allowed), else all allowed; None = no restriction."""
+    if wanted is not None:
+        return [wanted] if allowed is None or wanted in allowed else []
+    return sorted(allowed) if allowed is not None else None
+
+
+@router.get("/{alert_id}")
+def get_alert(alert_id: AlertId, _: Reader, scope: ScopeDep, store: StoreDep) -> AlertDetailPublic:
+    alert = visible_alert(store, scope, alert_id)
+    transitions = [TransitionPublic.of(t) for t in store.transitions(alert_id)]
+    return AlertDetailPublic(**AlertPublic.of(alert).model_dump(), transitions=transitions)
 
 
 @router.post("/{alert_id}/acknowledge", responses={409: {"description": "not open (someone acknowledged first)"}})
-def acknowledge(alert_id: int, action: AlertAction, lifecycle: LifecycleDep, store: StoreDep) -> AlertPublic:
-    _exists(store, alert_id)
+def acknowledge(
+    alert_id: AlertId, action: AlertAction, user: Acknowledger, scope: ScopeDep, lifecycle: LifecycleDep,
+    store: StoreDep,
+) -> AlertPublic:  # fmt: skip
+    visible_alert(store, scope, alert_id)
     try:
-        return AlertPublic.of(lifecycle.acknowledge(alert_id, action.actor, time.time(), action.note))
+        return AlertPublic.of(lifecycle.acknowledge(alert_id, user.username, time.time(), action.note))
     except AlertConflict as exc:
         raise HTTPException(409, str(exc)) from None
 
 
 @router.post("/{alert_id}/resolve", responses={409: {"description": "already resolved"}})
-def resolve(alert_id: int, action: AlertAction, lifecycle: LifecycleDep, store: StoreDep) -> AlertPublic:
-    _exists(store, alert_id)
+def resolve(
+    alert_id: AlertId, action: AlertAction, user: Resolver, scope: ScopeDep, lifecycle: LifecycleDep, store: StoreDep
+) -> AlertPublic:
+    visible_alert(store, scope, alert_id)
     try:
-        return AlertPublic.of(lifecycle.resolve(alert_id, action.actor, time.time(), action.note))
+        return AlertPublic.of(lifecycle.resolve(alert_id, user.username, time.time(), action.note))
     except AlertConflict as exc:
         raise HTTPException(409, str(exc)) from None
 
 
-def _exists(store: StoreDep, alert_id: int) -> None:
-    if store.alert(alert_id) is None:
-        raise HTTPException(404, f"no alert {alert_id}")
+SNOOZE_MAX_MINUTES = 24 * 60  # longer than a day is not a snooze: resolve the alert, or fix the threshold
+
+
+class SnoozeAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: float = Field(ge=1, le=SNOOZE_MAX_MINUTES, description="escalation waits this long (a minute at least)")
+    note: Annotated[str, Field(max_length=2000, description="why; the actor is the logged-in user"), NoNul] = ""
+
+
+class SnoozePublic(BaseModel):
+    alert: AlertPublic
+    snoozed_until: float
+
+
+@router.post("/{alert_id}/snooze", responses={409: {"description": "already resolved"}})
+def snooze(
+    alert_id: AlertId, action: SnoozeAction, user: Snoozer, scope: ScopeDep, lifecycle: LifecycleDep, store: StoreDep
+) -> SnoozePublic:
+    """Hold the alert's escalation (reminders, on-call, family) for a while; its state does not change."""
+    visible_alert(store, scope, alert_id)
+    now = time.time()
+    until = now + action.minutes * 60
+    try:
+        alert = lifecycle.snooze(alert_id, user.username, now, until, action.note)
+    except AlertConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    return SnoozePublic(alert=AlertPublic.of(alert), snoozed_until=until)

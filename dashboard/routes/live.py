@@ -1,51 +1,117 @@
-"""The live websocket: a snapshot of the board first, then deltas (alert changes, coalesced vitals)."""
+"""The live websocket: a snapshot of the board first, then deltas (alert changes, coalesced vitals with NEWS2).
+
+Authenticated before the handshake is accepted (the session cookie, or `?token=` for API clients); an unknown session
+or a cross-site page is refused with close code 1008 (policy violation). Each user sees only their scope.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from carewatch.storage.base import Store
-from dashboard.deps import hub_of
-from dashboard.schemas import AlertPublic, ResidentPublic
+from carewatch.model import AlertState, Resident
+from carewatch.storage.base import Store, User
+from dashboard.access import Permission, Scope, allowed
+from dashboard.auth import COOKIE_NAME, Sessions
+from dashboard.deps import context_of, hub_of
+from dashboard.schemas import AlertPublic, News2Public, ResidentPublic
+from dashboard.scoring import news2
 
 router = APIRouter(tags=["live"])
 
 SNAPSHOT_ALERTS = 500
+ALERT_QUERY_IDS = 500  # resident ids per query: SQLite allows 32,766 parameters, PostgreSQL 65,535; stay far below
+LIVE_STATES = [s for s in AlertState if s is not AlertState.RESOLVED]
+POLICY_VIOLATION = 1008
 
 
-def snapshot(store: Store) -> dict[str, Any]:
+def visible_residents(store: Store, scope: Scope) -> tuple[list[Resident], frozenset[str] | None]:
+    """The residents a client may see, and their ids for the hub's filter (None: every resident, now and later)."""
+    residents = scope.residents(store.residents())
+    return residents, None if scope.everything else frozenset(r.resident_id for r in residents)
+
+
+def snapshot(store: Store, residents: list[Resident], everyone: bool) -> tuple[dict[str, Any], list[str]]:
+    """(the snapshot message, the residents marked for SpO2 scale 2). everyone: the residents are all there are."""
     latest = store.latest_readings()
-    return {
+    scale2 = [r.resident_id for r in residents if r.spo2_scale == 2]
+    scores = news2({r.resident_id: latest[r.resident_id] for r in residents if r.resident_id in latest}, scale2)
+    ids = [r.resident_id for r in residents]
+    if everyone:
+        alerts = store.alerts_matching(states=LIVE_STATES, limit=SNAPSHOT_ALERTS)
+    else:
+        alerts = [
+            a for chunk in range(0, len(ids), ALERT_QUERY_IDS)
+            for a in store.alerts_matching(
+                resident_ids=ids[chunk : chunk + ALERT_QUERY_IDS], states=LIVE_STATES, limit=SNAPSHOT_ALERTS
+            )
+        ]  # fmt: skip
+        alerts.sort(key=lambda a: (-a.opened_at, -a.alert_id))
+        del alerts[SNAPSHOT_ALERTS:]
+    message = {
         "type": "snapshot",
-        "residents": [ResidentPublic.of(r, latest.get(r.resident_id, {})).model_dump() for r in store.residents()],
-        "alerts": [AlertPublic.of(a).model_dump() for a in store.alerts(live_only=True, limit=SNAPSHOT_ALERTS)],
-    }
+        "residents": [
+            ResidentPublic.of(
+                r, latest.get(r.resident_id, {}),
+                News2Public.model_validate(scores[r.resident_id]) if r.resident_id in scores else None,
+            ).model_dump()
+            for r in residents
+        ],
+        "alerts": [AlertPublic.of(a).model_dump() for a in alerts],
+    }  # fmt: skip
+    return message, scale2
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    """Browsers send Origin: a page of another site must not ride on our session cookie (cross-site hijacking)."""
+    origin = websocket.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == websocket.headers.get("host")
+
+
+async def _authenticate(websocket: WebSocket) -> User | None:
+    token = websocket.query_params.get("token") or websocket.cookies.get(COOKIE_NAME)
+    sessions: Sessions = websocket.app.state.sessions
+    user = await run_in_threadpool(sessions.user, token)
+    if user is None or not allowed(user, Permission.READ):
+        return None
+    return user
 
 
 @router.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
+    user = await _authenticate(websocket) if _same_origin(websocket) else None
+    if user is None:
+        await websocket.close(code=POLICY_VIOLATION, reason="log in first")
+        return
     await websocket.accept()
+    context = context_of(websocket.app)
     hub = hub_of(websocket.app)
-    client = hub.connect()  # before the snapshot: no change between the two is missed
+    scope = Scope.of(user)
+    # Residents visible to a scoped user are fixed at connection: a resident registered later shows after reconnecting.
+    residents, visible = await run_in_threadpool(visible_residents, context.store, scope)
+    client = hub.connect(visible, user.username)  # before reading the snapshot: no change in between is missed
+    message, scale2 = await run_in_threadpool(snapshot, context.store, residents, visible is None)
+    if scope.everything:
+        hub.set_spo2_scale2(scale2)
     receiver = asyncio.create_task(_drain(websocket))
     try:
-        await websocket.send_json(await run_in_threadpool(snapshot, websocket.app.state.context.store))
+        await websocket.send_json(message)
         while not receiver.done():
             getter = asyncio.create_task(client.queue.get())
             done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
             if getter not in done:
                 getter.cancel()
                 break
-            message = getter.result()
-            if message is None:  # dropped as too slow
-                await websocket.close(code=1013, reason="too slow: reconnect for a fresh snapshot")
+            delta = getter.result()
+            if delta is None:  # dropped as too slow, or logged out
+                await websocket.close(code=1013, reason="dropped: reconnect for a fresh snapshot")
                 break
-            await websocket.send_json(message)
+            await websocket.send_json(delta)
     except (WebSocketDisconnect, RuntimeError):
         pass  # the browser went away mid-send
     finally:

@@ -1,24 +1,58 @@
-"""What a scenario is: an incident for one resident over a time window, changing what their devices report."""
+"""What a scenario is: an incident for one resident over a time window, changing what their devices report, and the
+ground truth that says which alert rule should fire for it.
+
+Two shapes are accepted by `simulators.runner.Simulation`:
+
+- `Scenario` (the original protocol): ``truth`` and ``vitals(t, values)``, changing vital signs only.
+- `Incident`, the base of the library's scenarios: also ``steer`` (behaviour, devices, rooms, events, every tick
+  while active) and ``motion`` (the accelerometer). Its hooks do nothing unless a subclass overrides them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from simulators.state import FloatArray
+from simulators.tick import Tick
+
+# The alert core's rule names (the ground truth's expected_rule); "none" where no alert should fire (artefacts,
+# background episodes such as a shower with the wearable off).
+RULES = ("spo2_low", "hr_high", "hr_low", "rr_high", "temp_high", "news2_urgent", "fall", "fall_long_lie", "sos",
+         "no_activity", "not_up", "bathroom_long", "night_wandering", "heat", "cold", "smoke", "gas", "water_leak",
+         "device_offline", "battery_low", "not_worn")  # fmt: skip
+NO_RULE = "none"
+
 
 @dataclass(frozen=True, slots=True)
 class GroundTruth:
-    """What a scenario injected, and which rule should fire for it."""
+    """What a scenario injected, and which rule should fire for it.
+
+    ``also`` lists rules that may rightly fire too (a long lie is also a fall); ``device_id`` names the device an
+    incident concerns (one that goes offline); ``background`` marks ordinary life that no rule should alert on
+    (charging, a shower, a visitor, a motion artefact), logged so that an evaluation can explain false alerts.
+    """
 
     resident_id: str
     scenario: str
     start: float
     end: float
     expected_rule: str
+    also: tuple[str, ...] = ()
+    device_id: str | None = None
+    background: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = {self.expected_rule, *self.also} - {*RULES, NO_RULE}
+        if unknown:
+            raise ValueError(f"unknown rule names {sorted(unknown)}; known: {RULES}")
+        if self.end < self.start:
+            raise ValueError(f"ground truth ends ({self.end}) before it starts ({self.start})")
 
     def as_json(self) -> dict[str, Any]:
         return {"resident_id": self.resident_id, "scenario": self.scenario, "start": self.start, "end": self.end,
-                "expected_rule": self.expected_rule}  # fmt: skip
+                "expected_rule": self.expected_rule, "also": list(self.also), "device_id": self.device_id,
+                "background": self.background}  # fmt: skip
 
 
 class Scenario(Protocol):
@@ -26,3 +60,54 @@ class Scenario(Protocol):
 
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
         """The resident's vitals at time t, given what they would have been without the incident."""
+
+
+class Incident:
+    """Base of the scenario library. Subclasses are frozen dataclasses with a ``truth`` field.
+
+    The simulation calls the hooks of an incident for every tick that overlaps ``[active_from, active_until)``:
+    ``steer`` first, ``vitals`` when the resident's wearable takes a reading, ``motion`` for its accelerometer
+    block.
+    """
+
+    __slots__ = ()
+    truth: GroundTruth
+
+    @property
+    def active_from(self) -> float:
+        return self.truth.start
+
+    @property
+    def active_until(self) -> float:
+        return self.truth.end
+
+    def steer(self, tick: Tick) -> None:
+        """Change this tick's behaviour, devices, rooms or events (see `simulators.tick.Tick`)."""
+
+    def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
+        """The resident's vitals at ``t`` (keys: the vitals metrics of carewatch.catalog), given what they would
+        have been without the incident. Keys added here (``avpu``, ``o2``) are sent too."""
+        return values
+
+    def motion(self, t: float, offsets: FloatArray, block: FloatArray, rate_hz: float) -> FloatArray:
+        """The resident's accelerometer block ``(n, 3)`` in g (canonical waist frame, `simulators.accel`) for the
+        tick at ``t``, sample ``i`` at ``t + offsets[i]``, given what it would have been."""
+        return block
+
+
+@dataclass(frozen=True, slots=True)
+class VitalsOnly(Incident):
+    """A `Scenario` of the original protocol, run as an incident."""
+
+    scenario: Scenario
+
+    @property
+    def truth(self) -> GroundTruth:  # type: ignore[override]
+        return self.scenario.truth
+
+    def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
+        return self.scenario.vitals(t, values)
+
+
+def within(truth: GroundTruth, t: float) -> bool:
+    return truth.start <= t < truth.end

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from simulators.scenarios.base import GroundTruth
+from simulators.scenarios.base import GroundTruth, Incident
 
 FALL_S = 30.0  # time to reach the plateau
+HR_RISE = 18.0  # bpm at the plateau: the heart compensates
+RR_RISE = 8.0  # breaths/min at the plateau
 
 
 @dataclass(frozen=True, slots=True)
-class Hypoxia:
+class Hypoxia(Incident):
     truth: GroundTruth
     nadir: float = 84.0  # SpO2 at the plateau, %
 
     @classmethod
     def at(cls, resident_id: str, start: float, duration_s: float, nadir: float = 84.0) -> Hypoxia:
-        return cls(GroundTruth(resident_id, "hypoxia", start, start + duration_s, "spo2_low"), nadir)
+        truth = GroundTruth(resident_id, "hypoxia", start, start + duration_s, "spo2_low", ("news2_urgent", "rr_high"))
+        return cls(truth, nadir)
 
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
         if not self.truth.start <= t < self.truth.end:
             return values
         depth = min(1.0, (t - self.truth.start) / FALL_S)
         spo2 = values["spo2"] + depth * (self.nadir - values["spo2"])
-        return values | {"spo2": spo2, "hr": values["hr"] + 18 * depth, "rr": values["rr"] + 8 * depth}
+        return values | {"spo2": round(spo2), "hr": values["hr"] + round(HR_RISE * depth),
+                         "rr": values["rr"] + round(RR_RISE * depth)}  # fmt: skip

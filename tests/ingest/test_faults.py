@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from support import Mosquitto, Postgres, free_port
+from support import Mosquitto, Postgres, ServeProcess, free_port
 
 from carewatch.registry import apply_manifest
 from carewatch.storage.timescale import TimescaleStore
@@ -29,7 +25,6 @@ SITE = "fault-site"
 DEVICES = 50
 MESSAGES = 12_000  # x 2 readings; at RATE this is about 6 s of load
 RATE = 2_000  # messages/s, paced: the faults land mid-stream
-READY_TIMEOUT_S = 30.0
 DRAIN_TIMEOUT_S = 90.0
 
 
@@ -43,50 +38,8 @@ def manifest() -> dict[str, Any]:
     }
 
 
-@dataclass
-class Ingest:
-    """`carewatch serve` as its own process, against the test's Mosquitto and database."""
-
-    env: dict[str, str]
-    cwd: Path
-    process: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "carewatch", "serve"], env=self.env, cwd=self.cwd,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        lines = []
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            lines.append(line)
-            if "carewatch serving" in line:
-                threading.Thread(target=self._drain, daemon=True).start()  # keep the pipe from filling
-                return
-            if not line:
-                break
-        raise AssertionError("carewatch serve did not start:\n" + "".join(lines))
-
-    def _drain(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for _ in self.process.stdout:
-            pass
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(20)
-
-
 @pytest.fixture
-def ingest(mosquitto: Mosquitto, pg_url: str, tmp_path: Path) -> Iterator[tuple[Ingest, str]]:
+def ingest(mosquitto: Mosquitto, pg_url: str, tmp_path: Path) -> Iterator[tuple[ServeProcess, str]]:
     store = TimescaleStore(pg_url)
     store.init_schema()
     apply_manifest(store, manifest())
@@ -96,7 +49,7 @@ def ingest(mosquitto: Mosquitto, pg_url: str, tmp_path: Path) -> Iterator[tuple[
         "CAREWATCH_SECRET_KEY": "fault-test-secret-0123456789", "CAREWATCH_HTTP_PORT": str(free_port()),
         "CAREWATCH_MQTT_CLIENT_ID": f"ingest-{tmp_path.name}",
     }  # fmt: skip
-    process = Ingest(env, tmp_path)
+    process = ServeProcess(env, tmp_path)
     process.start()
     yield process, pg_url
     process.stop()
@@ -143,7 +96,7 @@ def wait_for_all_readings(pg_url: str) -> tuple[int, int]:
         time.sleep(0.25)
 
 
-def test_ingest_killed_mid_stream_loses_nothing(ingest: tuple[Ingest, str], mosquitto: Mosquitto) -> None:
+def test_ingest_killed_mid_stream_loses_nothing(ingest: tuple[ServeProcess, str], mosquitto: Mosquitto) -> None:
     process, pg_url = ingest
 
     def kill_and_restart() -> None:
@@ -155,7 +108,7 @@ def test_ingest_killed_mid_stream_loses_nothing(ingest: tuple[Ingest, str], mosq
 
 
 def test_database_stopped_for_10_s_loses_nothing(
-    ingest: tuple[Ingest, str], mosquitto: Mosquitto, postgres: Postgres
+    ingest: tuple[ServeProcess, str], mosquitto: Mosquitto, postgres: Postgres
 ) -> None:
     _, pg_url = ingest
 
@@ -167,7 +120,7 @@ def test_database_stopped_for_10_s_loses_nothing(
     assert wait_for_all_readings(pg_url) == (2 * MESSAGES, 2 * MESSAGES)
 
 
-def test_broker_restarted_under_load_loses_nothing(ingest: tuple[Ingest, str], mosquitto: Mosquitto) -> None:
+def test_broker_restarted_under_load_loses_nothing(ingest: tuple[ServeProcess, str], mosquitto: Mosquitto) -> None:
     _, pg_url = ingest
 
     def restart_broker() -> None:

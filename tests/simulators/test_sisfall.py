@@ -10,9 +10,7 @@ import pytest
 
 from simulators.sisfall import ManifestRow, iter_manifest, load_trial, resample
 
-SISFALL = Path(
-    os.environ.get("CAREWATCH_SISFALL", Path(__file__).resolve().parents[3] / "shared/data/sisfall-dev")
-)
+SISFALL = Path(os.environ.get("CAREWATCH_SISFALL", Path(__file__).resolve().parents[3] / "shared/data/sisfall-dev"))
 
 TRIAL_TEXT = (
     "  11,-236,  87,  81,  29, -14,  32,-966, 384;\r\n"

@@ -25,7 +25,7 @@ from carewatch.model import (
     Site,
     SiteKind,
 )
-from carewatch.storage.base import AlertConflict, Store
+from carewatch.storage.base import AlertConflict, Role, StorageError, Store, Threshold, User
 
 T0 = 1_764_412_800.0
 
@@ -150,3 +150,171 @@ def test_racing_acknowledgements_have_one_winner(store: Store) -> None:
         t.join()
     assert sorted(outcomes) == ["conflict", "conflict", "conflict", "won"]
     assert len(store.transitions(alert.alert_id)) == 2
+
+
+# History, users, sessions, thresholds (the dashboard's part of the contract) ---------------------------------------
+
+
+def test_readings_bucketed_are_epoch_aligned(store: Store) -> None:
+    seed(store)
+    week = 7 * 86400
+    base = (
+        T0 // week + 1
+    ) * week + 3 * 86400  # a Sunday midnight: not on a 7-day boundary of time_bucket's default origin
+    rows = [reading(base + 60 * i, 90 + i % 5) for i in range(120)]  # two hours of one reading a minute
+    rows += [reading(base + 30, 40, artefact=True), reading(base + 30, 70, "hr")]
+    store.write_batch(Batch(readings=rows))
+    hourly = store.readings_bucketed("r1", "spo2", base - 3600, base + 7200, 3600)
+    assert [b.start for b in hourly] == [pytest.approx(base), pytest.approx(base + 3600)]  # no empty bucket
+    first = hourly[0]
+    assert (first.samples, first.min, first.max) == (60, 90, 94)
+    assert first.mean == pytest.approx(sum(90 + i % 5 for i in range(60)) / 60)
+    weekly = store.readings_bucketed("r1", "spo2", base - week, base + 86400, week)
+    assert [(b.start, b.samples) for b in weekly] == [(pytest.approx(base - 3 * 86400), 120)]
+    assert store.readings_bucketed("r1", "spo2", base + 7200, base + 9000, 60) == []
+
+
+def test_alerts_matching_filters(store: Store) -> None:
+    seed(store)
+    store.upsert_residents([Resident("r3", "s1", "Zhao Lei")])
+    a = store.raise_alert(draft("r1", "spo2_low", T0))
+    b = store.raise_alert(draft("r3", "hr_high", T0 + 10))
+    assert a is not None and b is not None
+    store.acknowledge_alert(b.alert_id, "operator:li", T0 + 20)
+    assert [x.alert_id for x in store.alerts_matching(site_ids=["s1"])] == [b.alert_id, a.alert_id]
+    assert [x.alert_id for x in store.alerts_matching(resident_ids=["r1"])] == [a.alert_id]
+    assert [x.alert_id for x in store.alerts_matching(states=[AlertState.ACKNOWLEDGED])] == [b.alert_id]
+    assert [x.alert_id for x in store.alerts_matching(rule="spo2_low", since=T0, until=T0 + 5)] == [a.alert_id]
+    assert store.alerts_matching(site_ids=[]) == [] and store.alerts_matching(site_ids=["h1"]) == []
+    assert store.alerts_matching(severities=["critical"]) == []
+
+
+def test_users_sessions_and_thresholds(store: Store) -> None:
+    seed(store)
+    family = User("min", "Wang Min", Role.FAMILY, resident_ids=("r1",))
+    with pytest.raises(StorageError):
+        store.save_user(family)  # a new user needs a password
+    store.save_user(family, "hash-1")
+    store.save_user(User("zhang", "Zhang Operator", Role.OPERATOR, site_ids=("s1", "h1")), "hash-2")
+    assert store.user("min") == family
+    assert store.password_hash("min") == "hash-1"
+    store.save_user(User("min", "Wang Min", Role.FAMILY, resident_ids=("r1", "r2")))  # None keeps the password
+    assert store.password_hash("min") == "hash-1"
+    assert [u.username for u in store.users()] == ["min", "zhang"]
+    assert store.user("zhang") == User("zhang", "Zhang Operator", Role.OPERATOR, site_ids=("h1", "s1"))
+
+    store.create_session("t1", "min", T0, T0 + 3600)
+    assert store.session_user("t1", T0 + 10) == User("min", "Wang Min", Role.FAMILY, resident_ids=("r1", "r2"))
+    assert store.session_user("t1", T0 + 3600) is None  # expired
+    assert store.session_user("nope", T0) is None
+    store.create_session("t2", "min", T0, T0 + 60)
+    assert store.purge_sessions(T0 + 3600) == 2
+    store.create_session("t3", "min", T0, T0 + 3600)
+    store.save_user(User("min", "Wang Min", Role.FAMILY, active=False))
+    assert store.session_user("t3", T0) is None and store.password_hash("min") is None  # deactivated
+    store.delete_session("t3")
+    assert store.delete_user("min") and not store.delete_user("min")
+
+    store.set_threshold(Threshold("r1", "spo2", 92, None, T0, "clinician:chen"))
+    store.set_threshold(Threshold("r1", "spo2", 90, None, T0 + 5, "clinician:chen"))  # replaced, not duplicated
+    store.set_threshold(Threshold("r1", "hr", 45, 110, T0, "clinician:chen"))
+    assert store.thresholds("r1") == [
+        Threshold("r1", "hr", 45, 110, pytest.approx(T0), "clinician:chen"),  # type: ignore[arg-type]
+        Threshold("r1", "spo2", 90, None, pytest.approx(T0 + 5), "clinician:chen"),  # type: ignore[arg-type]
+    ]
+    assert store.delete_threshold("r1", "hr") and not store.delete_threshold("r1", "hr")
+
+
+# Lifecycle: escalation, routing, deliveries ----------------------------------------------------------------------
+
+
+def test_contact_channels_preferences_site_contacts_and_rota(store: Store) -> None:
+    from carewatch.storage.base import ContactChannel, ContactPreference, OnCallShift
+
+    seed(store)
+    store.upsert_contacts(
+        [Contact("op", "Zhang", ContactRole.OPERATOR), Contact("doc", "Dr Chen", ContactRole.CLINICIAN),
+         Contact("fam", "Wang Min", ContactRole.FAMILY)],
+        [ContactLink("r1", "fam", "daughter")],
+    )  # fmt: skip
+    store.upsert_contact_channels([ContactChannel("fam", "mqtt", "t/fam"), ContactChannel("fam", "email", "a@b.c")])
+    store.upsert_contact_channels([ContactChannel("fam", "email", "min@b.c")])  # updated, not duplicated
+    assert store.contact_channels(["fam", "op"]) == [
+        ContactChannel("fam", "email", "min@b.c"), ContactChannel("fam", "mqtt", "t/fam")
+    ]  # fmt: skip
+    preference = ContactPreference(
+        "fam", "Asia/Shanghai", 1320, 420, (("*", Severity.CRITICAL), ("fall", Severity.INFO))
+    )
+    store.upsert_contact_preferences([preference])
+    store.upsert_contact_preferences([preference])  # replaced, rules not doubled
+    assert store.contact_preferences(["fam", "op"]) == {"fam": preference}
+    store.add_site_contacts("s1", ["op", "doc", "op"])
+    assert [c.contact_id for c in store.site_contacts("s1")] == ["doc", "op"]
+    store.add_on_call_shifts([OnCallShift("s1", "doc", T0, T0 + 3600)])
+    assert [c.contact_id for c in store.on_call("s1", T0 + 10)] == ["doc"]
+    assert store.on_call("s1", T0 + 3600) == [] and store.on_call("h1", T0 + 10) == []
+
+
+def test_escalation_stages_are_claimed_once_and_cancelled_by_acknowledgement(store: Store) -> None:
+    from carewatch.storage.base import EscalationStage, EscalationStep
+
+    seed(store)
+    assert store.escalation_policy("s1", Severity.URGENT) is None
+    store.set_escalation_policy(
+        "s1", Severity.URGENT, [EscalationStep(1, 60, "operators"), EscalationStep(2, 600, "on_call")]
+    )
+    assert [s.target for s in store.escalation_policy("s1", Severity.URGENT) or []] == ["operators", "on_call"]
+    alert = store.raise_alert(draft())
+    assert alert is not None
+    stages = [
+        EscalationStage(alert.alert_id, 1, "operators", T0 + 60),
+        EscalationStage(alert.alert_id, 2, "on_call", T0 + 600),
+    ]
+    store.plan_escalation(alert.alert_id, stages)
+    assert store.due_escalations(T0 + 59) == []
+    assert [s.stage for s in store.due_escalations(T0 + 60)] == [1]
+    assert store.claim_escalation(alert.alert_id, 1, T0 + 60) is True
+    assert store.claim_escalation(alert.alert_id, 1, T0 + 61) is False  # once
+    assert store.claim_escalation(alert.alert_id, 2, T0 + 61) is False  # not due yet
+    store.plan_escalation(alert.alert_id, stages)  # re-planning never re-arms a fired stage
+    assert store.escalations(alert.alert_id)[0].fired_at == pytest.approx(T0 + 60)
+    store.acknowledge_alert(alert.alert_id, "operator:zhang", T0 + 100)
+    assert store.due_escalations(T0 + 10_000) == []
+    assert store.claim_escalation(alert.alert_id, 2, T0 + 10_000) is False
+    assert store.escalations(alert.alert_id)[1].cancelled_at == pytest.approx(T0 + 100)
+    assert [e.stage for e in store.escalations_between("s1", T0, T0 + 100)] == [1]
+    assert store.escalations_between("h1", T0, T0 + 100) == []
+
+
+def test_snooze_reopen_and_deliveries(store: Store) -> None:
+    from carewatch.storage.base import DeliveryAttempt, EscalationStage
+
+    seed(store)
+    alert = store.raise_alert(draft())
+    assert alert is not None
+    store.plan_escalation(alert.alert_id, [EscalationStage(alert.alert_id, 1, "operators", T0 + 60)])
+    store.snooze_alert(alert.alert_id, "operator:li", T0 + 10, T0 + 900, "showering")
+    assert store.snoozed_until(alert.alert_id) == pytest.approx(T0 + 900)
+    assert store.due_escalations(T0 + 899) == [] and len(store.due_escalations(T0 + 900)) == 1
+    assert store.reopen_recent(draft(at=T0 + 950), T0) is None  # live: nothing to reopen
+    store.resolve_live("r1", "spo2_low", "system", T0 + 1000, "cleared")
+    assert store.reopen_recent(draft(at=T0 + 1200), T0 + 1001) is None  # resolved before the window
+    reopened = store.reopen_recent(draft(at=T0 + 1200), T0 + 500)
+    assert reopened is not None and reopened.alert_id == alert.alert_id and reopened.state is AlertState.OPEN
+    assert reopened.resolved_at is None and store.transitions(alert.alert_id)[-1].from_state is AlertState.RESOLVED
+    store.resolve_alert(alert.alert_id, "operator:li", T0 + 1300)
+    assert store.reopen_recent(draft(at=T0 + 1310), T0) is None  # resolved by hand: never reopened
+    with pytest.raises(AlertConflict):
+        store.snooze_alert(alert.alert_id, "operator:li", T0 + 1320, T0 + 2000)
+
+    attempts = [
+        DeliveryAttempt(T0 + 1, "s1", alert.alert_id, "fam", "webhook", "http://x", "raised", "k", 1, "retry", "503"),
+        DeliveryAttempt(T0 + 2, "s1", alert.alert_id, "fam", "webhook", "http://x", "raised", "k", 2, "delivered"),
+        DeliveryAttempt(T0 + 3, "h1", None, "fam", "email", "a@b.c", "digest", "d", 1, "delivered"),
+    ]
+    store.record_deliveries(attempts)
+    assert store.deliveries(alert.alert_id) == attempts[:2]
+    assert store.deliveries() == attempts
+    assert store.deliveries_between("h1", T0, T0 + 10) == attempts[2:]
+    assert [a.alert_id for a in store.alerts_between("s1", T0, T0 + 1)] == [alert.alert_id]
+    assert store.alerts_between("s1", T0 + 1, T0 + 2) == []

@@ -1,0 +1,90 @@
+"""Small vectorised building blocks shared by the rules: grouping sorted keys, shifting within groups, ragged ranges.
+
+Every function takes and returns 1-D arrays; "sorted by key" means equal keys are contiguous (``np.lexsort`` with the
+key as the last sort key). No function loops over elements in Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+NO_INDEX = -1
+
+
+def firsts(key: np.ndarray) -> BoolArray:
+    """(n,) True at the first element of each run of equal ``key`` values."""
+    first = np.ones(key.shape[0], bool)
+    first[1:] = key[1:] != key[:-1]
+    return first
+
+
+def lasts(key: np.ndarray) -> BoolArray:
+    """(n,) True at the last element of each run of equal ``key`` values."""
+    last = np.ones(key.shape[0], bool)
+    last[:-1] = key[1:] != key[:-1]
+    return last
+
+
+def previous(values: np.ndarray, first: BoolArray, stored: np.ndarray) -> np.ndarray:
+    """``values`` (n,) shifted by one within each run; a run's first element takes ``stored`` (n,) instead."""
+    shifted = np.empty_like(values)
+    shifted[1:] = values[:-1]
+    shifted[first] = stored[first]
+    return shifted
+
+
+def following(values: np.ndarray, last: BoolArray, fill: float | bool) -> np.ndarray:
+    """``values`` (n,) shifted back by one within each run; a run's last element takes ``fill``."""
+    shifted = np.empty_like(values)
+    shifted[:-1] = values[1:]
+    shifted[last] = fill
+    return shifted
+
+
+def last_index(mask: BoolArray) -> IntArray:
+    """(n,) index of the latest True at or before each position, NO_INDEX where there is none."""
+    return np.maximum.accumulate(np.where(mask, np.arange(mask.shape[0]), NO_INDEX))
+
+
+def run_start(first: BoolArray) -> IntArray:
+    """(n,) index of the first element of each element's run."""
+    return last_index(first)
+
+
+def ragged_arange(counts: IntArray) -> tuple[IntArray, IntArray]:
+    """``counts`` (u,) -> ``(owner, k)``, both (sum(counts),): k runs 0..counts[i]-1 for owner i."""
+    owner = np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts)
+    start = np.cumsum(counts) - counts
+    return owner, np.arange(owner.shape[0], dtype=np.int64) - start[owner]
+
+
+def sort_fresh(key: IntArray, ts: FloatArray, last_ts: FloatArray, *tiebreak: np.ndarray) -> IntArray:
+    """Indices that order observations by (key, ts) and keep one per (key, ts), newer than ``last_ts[key]``.
+
+    Among observations of one key at one instant the first in ``tiebreak`` order is kept (the smallest value), so
+    the result does not depend on the order of the input; observations at or before what was already evaluated
+    for their key (``last_ts``, indexed by key) are dropped: redelivered and late data change nothing.
+    """
+    order = np.lexsort((*tiebreak[::-1], ts, key))
+    k, t = key[order], ts[order]
+    repeat = np.zeros(order.shape[0], bool)
+    repeat[1:] = (k[1:] == k[:-1]) & (t[1:] == t[:-1])
+    return order[~repeat & (t > last_ts[k])]
+
+
+def grown(array: np.ndarray, capacity: int, fill: float | bool | int) -> np.ndarray:
+    """``array`` extended along its first axis to ``capacity`` rows filled with ``fill`` (unchanged if long enough)."""
+    extra = capacity - array.shape[0]
+    if extra <= 0:
+        return array
+    return np.concatenate([array, np.full((extra, *array.shape[1:]), fill, dtype=array.dtype)])
+
+
+def local_seconds(ts: FloatArray, offset: FloatArray) -> FloatArray:
+    """Local wall-clock seconds since the epoch (UTC seconds plus each resident's UTC offset)."""
+    return ts + offset

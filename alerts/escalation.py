@@ -1,0 +1,100 @@
+"""Escalation: when nobody acknowledges an alert in time, the next people are called, stage by stage.
+
+State lives in the database (the ``escalations`` table), not in the scheduler: when an alert opens, its stages are
+planned with their due times from the site's policy for the alert's severity (or the defaults below). APScheduler is
+only the clock that calls ``run_due`` every few seconds. Each due stage is claimed with a conditional UPDATE (not yet
+fired, not cancelled, the alert still open), so across a restart, a second worker or a racing acknowledgement every
+stage fires exactly once, or not at all once acknowledged; acknowledging or resolving cancels the pending stages in the
+transition's own transaction. Snoozing moves the pending stages to the snooze's end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.base import BaseScheduler
+
+from alerts.routing import Router
+from carewatch.model import Alert, Severity
+from carewatch.storage.base import EscalationStage, EscalationStep, Store
+
+log = logging.getLogger(__name__)
+
+TICK_S = 5.0  # how often the scheduler looks for due stages: a stage fires at most this late
+BATCH = 200  # due stages handled per look; the rest wait for the next tick
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDefaults:
+    """The policy of a site that has none of its own for a severity (minutes come from the settings)."""
+
+    on_call_after_s: float = 10 * 60  # urgent: the on-call clinician after 10 minutes without acknowledgement
+    family_after_s: float = 20 * 60  # urgent: the family's emergency contact after 20
+    reminder_every_s: float = 5 * 60  # the operators are reminded this often until someone acknowledges
+    reminders: int = 6
+    critical_factor: float = 0.5  # critical alerts escalate twice as fast
+
+    def steps(self, severity: Severity) -> list[EscalationStep]:
+        """info: none; warning: operator reminders; urgent and critical: reminders, on-call, family."""
+        if severity is Severity.INFO:
+            return []
+        factor = self.critical_factor if severity is Severity.CRITICAL else 1.0
+        timed = [(self.reminder_every_s * factor * k, "operators") for k in range(1, self.reminders + 1)]
+        if severity is not Severity.WARNING:
+            timed += [(self.on_call_after_s * factor, "on_call"), (self.family_after_s * factor, "family")]
+        timed.sort(key=lambda t: t[0])
+        return [EscalationStep(stage, after, target) for stage, (after, target) in enumerate(timed, start=1)]
+
+
+class Escalator:
+    def __init__(
+        self, store: Store, router: Router, defaults: PolicyDefaults | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self._store = store
+        self._router = router
+        self._defaults = defaults or PolicyDefaults()
+        self._clock = clock
+
+    def plan(self, alert: Alert, start: float | None = None) -> list[EscalationStage]:
+        """Plan (or, for a reopened alert, re-arm) the stages that have not fired, counted from ``start``."""
+        steps = self._store.escalation_policy(alert.site_id, alert.severity)
+        if steps is None:
+            steps = self._defaults.steps(alert.severity)
+        begin = alert.opened_at if start is None else start
+        stages = [EscalationStage(alert.alert_id, s.stage, s.target, begin + s.after_s) for s in steps]
+        self._store.plan_escalation(alert.alert_id, stages)
+        return stages
+
+    def run_due(self) -> list[EscalationStage]:
+        """Fire every due stage this process wins the claim of; the stages fired."""
+        now = self._clock()
+        fired = []
+        for stage in self._store.due_escalations(now, BATCH):
+            if not self._store.claim_escalation(stage.alert_id, stage.stage, now):
+                continue  # acknowledged, resolved or claimed by another worker meanwhile
+            alert = self._store.alert(stage.alert_id)
+            if alert is None:
+                continue
+            try:
+                self._router.escalate(alert, stage)
+            except Exception:  # claimed and recorded; one failing stage must not hold back the others
+                log.exception("escalation stage %d of alert %d failed to route", stage.stage, stage.alert_id)
+            fired.append(stage)
+        return fired
+
+    def attach(self, scheduler: BaseScheduler, every_s: float = TICK_S) -> None:
+        """Let APScheduler drive ``run_due`` (one run at a time; missed runs coalesce into one)."""
+        scheduler.add_job(
+            self._run_logged, "interval", seconds=every_s, id="carewatch-escalation", replace_existing=True,
+            max_instances=1, coalesce=True,
+        )  # fmt: skip
+
+    def _run_logged(self) -> None:
+        try:
+            self.run_due()
+        except Exception:  # the database may be restarting: the next tick tries again
+            log.exception("the escalation run failed")

@@ -1,0 +1,134 @@
+"""FHIR R4 for the clinic: an alert as a Bundle (type collection) of the Patient, a Flag, a Communication and the
+LOINC-coded vital-sign Observations behind it (the alert's evidence).
+
+Plain dicts, JSON-ready; tests validate them with fhir.resources. Resource ids derive from the alert's id, so a
+resend of the same alert is the same Bundle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from carewatch.model import Alert, AlertState, Resident, Severity
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+RESIDENT_SYSTEM = "urn:carewatch:resident"
+ALERT_SYSTEM = "urn:carewatch:alert"
+MAX_OBSERVATIONS = 30  # the newest readings of the evidence; the full series stays in carewatch's history
+NAMESPACE = uuid.UUID("6f0c3a43-8c7e-4e1b-9a43-2f2b8f0e6c11")  # fixed: the same alert gives the same ids
+
+# metric -> (LOINC code, display, UCUM unit); blood pressure travels as the 85354-9 panel with a component each.
+VITALS = {
+    "spo2": ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%"),
+    "hr": ("8867-4", "Heart rate", "/min"),
+    "rr": ("9279-1", "Respiratory rate", "/min"),
+    "temp": ("8310-5", "Body temperature", "Cel"),
+    "sbp": ("8480-6", "Systolic blood pressure", "mm[Hg]"),
+    "dbp": ("8462-4", "Diastolic blood pressure", "mm[Hg]"),
+}
+BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
+PRIORITY = {Severity.CRITICAL: "stat", Severity.URGENT: "asap", Severity.WARNING: "urgent", Severity.INFO: "routine"}
+
+
+def is_clinical(alert: Alert) -> bool:
+    """A vital-sign alert (its evidence is a vital) or an aggregate clinical score: the clinic's business."""
+    return alert.evidence.get("metric") in VITALS or alert.rule.startswith("news2")
+
+
+def alert_bundle(alert: Alert, resident: Resident | None) -> dict[str, Any]:
+    patient_url = _urn(f"patient:{alert.resident_id}")
+    flag_url = _urn(f"flag:{alert.alert_id}")
+    observations = [(_urn(f"obs:{alert.alert_id}:{i}"), o) for i, o in enumerate(_observations(alert, patient_url))]
+    communication = {
+        "resourceType": "Communication",
+        "identifier": [{"system": ALERT_SYSTEM, "value": str(alert.alert_id)}],
+        "status": "completed",
+        "category": [{"text": "alert"}],
+        "priority": PRIORITY[alert.severity],
+        "subject": {"reference": patient_url},
+        "about": [{"reference": flag_url}],
+        "sent": _instant(alert.updated_at),
+        "reasonReference": [{"reference": url} for url, _ in observations],
+        "payload": [{"contentString": f"{alert.title}: {alert.explanation}"}],
+    }
+    entries = [
+        (patient_url, _patient(alert, resident)),
+        (flag_url, _flag(alert, patient_url)),
+        (_urn(f"communication:{alert.alert_id}:{alert.state}"), communication),
+        *observations,
+    ]
+    return {
+        "resourceType": "Bundle",
+        "identifier": {"system": ALERT_SYSTEM, "value": f"{alert.alert_id}:{alert.state}"},
+        "type": "collection",
+        "timestamp": _instant(alert.updated_at),
+        "entry": [{"fullUrl": url, "resource": resource} for url, resource in entries],
+    }
+
+
+def _patient(alert: Alert, resident: Resident | None) -> dict[str, Any]:
+    patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "identifier": [{"system": RESIDENT_SYSTEM, "value": alert.resident_id}],
+    }
+    if resident is not None:
+        patient["name"] = [{"text": resident.name}]
+        if resident.birth_year is not None:
+            patient["birthDate"] = str(resident.birth_year)
+    return patient
+
+
+def _flag(alert: Alert, patient_url: str) -> dict[str, Any]:
+    period = {"start": _instant(alert.opened_at)}
+    if alert.resolved_at is not None:
+        period["end"] = _instant(alert.resolved_at)
+    return {
+        "resourceType": "Flag",
+        "identifier": [{"system": ALERT_SYSTEM, "value": str(alert.alert_id)}],
+        "status": "inactive" if alert.state is AlertState.RESOLVED else "active",
+        "category": [{"coding": [{"system": FLAG_CATEGORY, "code": "clinical", "display": "Clinical"}]}],
+        "code": {"coding": [{"system": "urn:carewatch:rule", "code": alert.rule}], "text": alert.title},
+        "subject": {"reference": patient_url},
+        "period": period,
+    }
+
+
+def _observations(alert: Alert, patient_url: str) -> list[dict[str, Any]]:
+    metric = alert.evidence.get("metric")
+    if metric not in VITALS:
+        return []
+    code, display, unit = VITALS[metric]
+    readings = alert.evidence.get("readings", [])[-MAX_OBSERVATIONS:]
+    observations = []
+    for ts, value in readings:
+        quantity = {"value": float(value), "unit": unit, "system": UCUM, "code": unit}
+        observation: dict[str, Any] = {
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
+            "subject": {"reference": patient_url},
+            "effectiveDateTime": _instant(float(ts)),
+        }
+        if metric in ("sbp", "dbp"):
+            observation["code"] = {"coding": [{"system": LOINC, "code": BP_PANEL[0], "display": BP_PANEL[1]}]}
+            observation["component"] = [
+                {"code": {"coding": [{"system": LOINC, "code": code, "display": display}]}, "valueQuantity": quantity}
+            ]
+        else:
+            observation["code"] = {"coding": [{"system": LOINC, "code": code, "display": display}]}
+            observation["valueQuantity"] = quantity
+        observations.append(observation)
+    return observations
+
+
+def _urn(name: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(NAMESPACE, name)}"
+
+
+def _instant(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

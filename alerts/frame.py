@@ -1,0 +1,245 @@
+"""A committed batch as arrays: what every rule receives. Built once per batch, with no Python loop per row (the
+row tuples are unzipped and mapped to ids at C level).
+
+Who a row is about: a row that names its resident is that resident's (unknown residents are dropped). A row of a
+shared sensor (no resident) is attributed through `Population.speaks_for`: hazards (smoke, gas, water, room
+temperature and humidity) to every resident the sensor speaks for; activity (motion, doors, bed, chair, bathroom,
+SOS and falls) only when it speaks for exactly one, since activity of a household cannot be told apart; the rest
+is counted in ``unattributed``. Artefacts (values outside the plausible range) never reach a rule, but they do show
+that their device is alive (``seen``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
+
+import numpy as np
+
+from alerts._arrays import ragged_arange
+from alerts.residents import MISSING, Population
+from carewatch.catalog import EVENT_ID, METRIC_ID
+from carewatch.model import AccelRow, Batch, EventRow, ReadingRow
+
+HAZARD_METRICS = frozenset({METRIC_ID["room_temp"], METRIC_ID["humidity"]})
+DEVICE_METRICS = frozenset({METRIC_ID["battery"], METRIC_ID["rssi"]})  # about the device, not its wearer
+HAZARD_KINDS = frozenset({EVENT_ID["smoke"], EVENT_ID["gas"], EVENT_ID["water_leak"]})
+
+T = TypeVar("T")
+
+
+def _empty(cls: type[T]) -> T:
+    kinds = {"resident": np.int64, "device": np.int64, "metric": np.int16, "kind": np.int16, "counts": np.int64}
+    arrays: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name == "xyz":
+            arrays[f.name] = np.empty((0, 3))
+        elif f.name == "reported":
+            arrays[f.name] = np.empty(0, bool)
+        else:
+            arrays[f.name] = np.empty(0, kinds.get(f.name, np.float64))
+    return cls(**arrays)
+
+
+@dataclass(frozen=True, slots=True)
+class Readings:
+    """Plausible readings about residents: resident (n,) int64 position; metric (n,) int16 catalogue id; ts (n,)
+    float64 epoch seconds; value (n,) float64 canonical unit; device (n,) int64 position (MISSING if unknown)."""
+
+    resident: np.ndarray
+    metric: np.ndarray
+    ts: np.ndarray
+    value: np.ndarray
+    device: np.ndarray
+
+    def latest(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(resident, metric, ts, value), each (k,): the newest reading of every (resident, metric) pair."""
+        order = np.lexsort((self.ts, self.metric, self.resident))
+        resident, metric = self.resident[order], self.metric[order]
+        last = np.ones(len(order), bool)
+        last[:-1] = (resident[1:] != resident[:-1]) | (metric[1:] != metric[:-1])
+        return resident[last], metric[last], self.ts[order][last], self.value[order][last]
+
+    def take(self, mask: np.ndarray) -> Readings:
+        return Readings(self.resident[mask], self.metric[mask], self.ts[mask], self.value[mask], self.device[mask])
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """Events about residents: resident (n,), kind (n,) int16 (carewatch.catalog.EVENT_ID), ts (n,), value (n,),
+    device (n,)."""
+
+    resident: np.ndarray
+    kind: np.ndarray
+    ts: np.ndarray
+    value: np.ndarray
+    device: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Accel:
+    """Accelerometer blocks: resident (b,), device (b,), ts (b,) first sample, rate (b,) Hz, counts (b,) samples;
+    xyz (sum(counts), 3) float in g, the blocks' samples one after the other."""
+
+    resident: np.ndarray
+    device: np.ndarray
+    ts: np.ndarray
+    rate: np.ndarray
+    counts: np.ndarray
+    xyz: np.ndarray
+
+    def take(self, mask: np.ndarray) -> Accel:
+        start = np.cumsum(self.counts) - self.counts
+        owner, k = ragged_arange(self.counts[mask])
+        rows = start[mask][owner] + k
+        return Accel(self.resident[mask], self.device[mask], self.ts[mask], self.rate[mask], self.counts[mask],
+                     self.xyz[rows])  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Plausible readings about devices (battery, signal): device (n,), metric (n,), ts (n,), value (n,)."""
+
+    device: np.ndarray
+    metric: np.ndarray
+    ts: np.ndarray
+    value: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """Every row of a known device, artefacts included: device (n,), ts (n,). A device that sends is alive."""
+
+    device: np.ndarray
+    ts: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Points:
+    """Instants about residents: resident (k,), ts (k,), sorted by (resident, ts), one per resident and instant."""
+
+    resident: np.ndarray
+    ts: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Falls:
+    """Falls: resident (k,), ts (k,) when known (detector: end of the stillness window; device: its event time),
+    impact_ts (k,), peak_g (k,), tilt_deg (k,) (NaN for device-reported falls), reported (k,) bool: by the device."""
+
+    resident: np.ndarray
+    ts: np.ndarray
+    impact_ts: np.ndarray
+    peak_g: np.ndarray
+    tilt_deg: np.ndarray
+    reported: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """Everything one batch tells the rules. ``activity`` and ``falls`` are derived (alerts.signals) before the
+    rules run; ``unattributed`` counts rows of shared sensors that could not be given to a resident."""
+
+    readings: Readings = field(default_factory=lambda: _empty(Readings))
+    events: Events = field(default_factory=lambda: _empty(Events))
+    accel: Accel = field(default_factory=lambda: _empty(Accel))
+    status: Status = field(default_factory=lambda: _empty(Status))
+    seen: Seen = field(default_factory=lambda: _empty(Seen))
+    activity: Points = field(default_factory=lambda: _empty(Points))
+    falls: Falls = field(default_factory=lambda: _empty(Falls))
+    unattributed: int = 0
+
+    @property
+    def ts(self) -> np.ndarray:
+        """Times of the readings (kept for callers that ask whether a frame holds any)."""
+        return self.readings.ts
+
+    def data_time(self) -> float:
+        """The newest time of any row, -inf for an empty frame."""
+        return float(
+            max((a.max() for a in (self.seen.ts, self.readings.ts, self.events.ts) if a.size), default=-np.inf)
+        )
+
+
+def build(batch: Batch, population: Population) -> Frame:
+    """The batch's rows as arrays (see the module docstring for attribution)."""
+    readings, status, seen_r, skipped_r = _readings(batch.readings, population)
+    events, seen_e, skipped_e = _events(batch.events, population)
+    accel, seen_a = _accel(batch.accel, population)
+    seen = Seen(*(np.concatenate(parts) for parts in zip(seen_r, seen_e, seen_a, strict=True)))
+    return Frame(readings, events, accel, status, seen, unattributed=skipped_r + skipped_e)
+
+
+def _attributed(
+    population: Population, resident_ids: tuple[str | None, ...], device: np.ndarray, fan_out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Row indices and their residents: rows naming a known resident as they are; rows of a shared sensor repeated
+    once per resident it speaks for, where ``fan_out`` (n,) allows (else at most one, where it speaks for one)."""
+    named = np.fromiter(map(bool, resident_ids), bool, len(resident_ids))
+    resident = population.index.positions(resident_ids)
+    own = np.flatnonzero(named & (resident != MISSING))
+    shared = np.flatnonzero(~named & (device != MISSING))
+    ptr = population.speaks_ptr
+    n_for = ptr[device[shared] + 1] - ptr[device[shared]]
+    allowed = np.where(fan_out[shared], n_for, np.where(n_for == 1, 1, 0))
+    owner, k = ragged_arange(allowed)
+    rows = shared[owner]
+    targets = population.speaks_for[ptr[device[rows]] + k]
+    skipped = int(np.count_nonzero(allowed == 0))
+    return np.concatenate([own, rows]), np.concatenate([resident[own], targets]), skipped
+
+
+def _readings(
+    rows: list[ReadingRow], population: Population
+) -> tuple[Readings, Status, tuple[np.ndarray, np.ndarray], int]:
+    if not rows:
+        return _empty(Readings), _empty(Status), (np.empty(0, np.int64), np.empty(0)), 0
+    ts_, _, device_ids, resident_ids, metrics, values, _, artefacts = zip(*rows, strict=True)
+    n = len(rows)
+    ts = np.array(ts_, np.float64)
+    value = np.array(values, np.float64)
+    metric = np.fromiter(map(METRIC_ID.__getitem__, metrics), np.int16, n)
+    device = population.device_positions(device_ids)
+    plausible = ~np.array(artefacts, bool)
+    about_device = np.isin(metric, list(DEVICE_METRICS))
+    known = device != MISSING
+    status_rows = plausible & about_device & known
+    status = Status(device[status_rows], metric[status_rows], ts[status_rows], value[status_rows])
+    index, resident, skipped = _attributed(population, resident_ids, device, np.isin(metric, list(HAZARD_METRICS)))
+    keep = plausible[index] & ~about_device[index]
+    index, resident = index[keep], resident[keep]
+    readings = Readings(resident, metric[index], ts[index], value[index], device[index])
+    return readings, status, (device[known], ts[known]), skipped
+
+
+def _events(rows: list[EventRow], population: Population) -> tuple[Events, tuple[np.ndarray, np.ndarray], int]:
+    if not rows:
+        return _empty(Events), (np.empty(0, np.int64), np.empty(0)), 0
+    ts_, _, device_ids, resident_ids, kinds, values, _ = zip(*rows, strict=True)
+    n = len(rows)
+    ts = np.array(ts_, np.float64)
+    kind = np.fromiter(map(EVENT_ID.__getitem__, kinds), np.int16, n)
+    device = population.device_positions(device_ids)
+    index, resident, skipped = _attributed(population, resident_ids, device, np.isin(kind, list(HAZARD_KINDS)))
+    value = np.array(values, np.float64)
+    events = Events(resident, kind[index], ts[index], value[index], device[index])
+    known = device != MISSING
+    return events, (device[known], ts[known]), skipped
+
+
+def _accel(rows: list[AccelRow], population: Population) -> tuple[Accel, tuple[np.ndarray, np.ndarray]]:
+    if not rows:
+        return _empty(Accel), (np.empty(0, np.int64), np.empty(0))
+    ts_, _, device_ids, resident_ids, _, rates, blocks = zip(*rows, strict=True)
+    n = len(rows)
+    ts = np.array(ts_, np.float64)
+    device = population.device_positions(device_ids)
+    resident = population.index.positions(resident_ids)
+    counts = np.fromiter(map(len, blocks), np.int64, n)
+    xyz = np.concatenate(blocks) if n > 1 else np.asarray(blocks[0])
+    if xyz.ndim != 2 or xyz.shape[1] != 3:  # ingest never produces one; fail loudly rather than misread axes
+        raise ValueError(f"accelerometer blocks must have shape (n, 3), got {xyz.shape}")
+    accel = Accel(resident, device, ts, np.array(rates, np.float64), counts, xyz)
+    known = device != MISSING
+    mine = resident != MISSING
+    return (accel if mine.all() else accel.take(mine)), (device[known], ts[known])

@@ -1,0 +1,174 @@
+"""Routing: who hears about an alert, on which channel, and when not.
+
+- The operators of the site see everything: the dashboard's websocket feed (the Notifier), plus the channels of the
+  site's operator contacts for new alerts and escalations.
+- Family contacts receive the alerts of their relative that their preferences select (rule and lowest severity;
+  without preferences: urgent and critical), not during their quiet hours (in their own time zone), except critical
+  alerts, which always go through. A message held back is audited as "suppressed".
+- The clinic (the site's clinician contacts) receives clinical alerts, as a FHIR R4 Bundle; the on-call clinician of
+  the rota receives escalations.
+- When an alert resolves, everyone who was told about it is told it is over.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from alerts.fhir import alert_bundle, is_clinical
+from alerts.notify.base import FHIR_JSON, JSON, Message
+from alerts.notify.dispatch import Dispatcher
+from carewatch.model import Alert, Contact, ContactRole, Resident, Severity
+from carewatch.storage.base import ContactPreference, EscalationStage, Store
+
+log = logging.getLogger(__name__)
+
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.URGENT: 2, Severity.CRITICAL: 3}
+FAMILY_DEFAULT_LOWEST = Severity.URGENT  # a family contact without preferences hears of urgent and critical alerts
+OPERATORS = "operators"  # the pseudo-contact of a site's dashboard notices
+DASHBOARD_CHANNEL = "websocket"
+
+
+def at_least(severity: Severity, lowest: Severity) -> bool:
+    return SEVERITY_RANK[severity] >= SEVERITY_RANK[lowest]
+
+
+def wants(preference: ContactPreference | None, alert: Alert) -> bool:
+    """Whether a family contact's preferences select this alert: the rule's own entry, else "*", else the default."""
+    rules = dict(preference.rules) if preference else {}
+    lowest = rules.get(alert.rule, rules.get("*", FAMILY_DEFAULT_LOWEST if not rules else None))
+    return lowest is not None and at_least(alert.severity, lowest)
+
+
+def in_quiet_hours(preference: ContactPreference | None, at: float) -> bool:
+    """Whether ``at`` falls in the contact's quiet hours, in the contact's own time zone (start > end wraps)."""
+    if preference is None or preference.quiet_start is None or preference.quiet_end is None:
+        return False
+    try:
+        zone = ZoneInfo(preference.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("contact %s has an unknown time zone %r: UTC", preference.contact_id, preference.timezone)
+        zone = ZoneInfo("UTC")
+    local = datetime.fromtimestamp(at, zone)
+    minute = local.hour * 60 + local.minute
+    start, end = preference.quiet_start, preference.quiet_end
+    return start <= minute < end if start <= end else minute >= start or minute < end
+
+
+class Router:
+    def __init__(self, store: Store, dispatcher: Dispatcher, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._dispatcher = dispatcher
+        self._clock = clock
+
+    # Who ------------------------------------------------------------------------------------------------------
+    def raised_contacts(self, alert: Alert) -> list[Contact]:
+        site = self._store.site_contacts(alert.site_id)
+        contacts = [c for c in site if c.role is ContactRole.OPERATOR]
+        if is_clinical(alert):
+            contacts += [c for c in site if c.role is ContactRole.CLINICIAN]
+        family = [c for c, _ in self._store.contacts_of(alert.resident_id) if c.role is ContactRole.FAMILY]
+        preferences = self._store.contact_preferences([c.contact_id for c in family])
+        contacts += [c for c in family if wants(preferences.get(c.contact_id), alert)]
+        return _unique(contacts)
+
+    def escalation_contacts(self, alert: Alert, target: str, at: float) -> list[Contact]:
+        site = self._store.site_contacts(alert.site_id)
+        if target == "operators":
+            return [c for c in site if c.role is ContactRole.OPERATOR]
+        if target == "clinic":
+            return [c for c in site if c.role is ContactRole.CLINICIAN]
+        if target == "on_call":  # nobody on the rota: the clinic answers
+            return self._store.on_call(alert.site_id, at) or [c for c in site if c.role is ContactRole.CLINICIAN]
+        if target == "family":  # the emergency contact: the family link called first
+            family = [(link.priority, c) for c, link in self._store.contacts_of(alert.resident_id)]
+            family = [(p, c) for p, c in family if c.role is ContactRole.FAMILY]
+            return [min(family, key=lambda pc: pc[0])[1]] if family else []
+        raise ValueError(f"unknown escalation target {target!r}")
+
+    # What -----------------------------------------------------------------------------------------------------
+    def raised(self, alert: Alert) -> int:
+        return self.deliver(alert, self.raised_contacts(alert), "raised")
+
+    def escalate(self, alert: Alert, stage: EscalationStage) -> int:
+        kind = f"escalation:{stage.stage}"
+        if stage.target == OPERATORS:
+            resident = self._resident(alert)
+            self._dispatcher.submit(self._message(alert, resident, None, DASHBOARD_CHANNEL, alert.site_id, kind))
+        return self.deliver(alert, self.escalation_contacts(alert, stage.target, stage.due_at), kind)
+
+    def resolved(self, alert: Alert) -> int:
+        """Tell everyone who was told of the alert (a delivered message) that it is over."""
+        told = {(d.contact_id, d.channel, d.address) for d in self._store.deliveries(alert.alert_id)}
+        told = {t for t in told if t[1] != DASHBOARD_CHANNEL}
+        contacts = {c.contact_id: c for c in self._store.site_contacts(alert.site_id)}
+        contacts.update({c.contact_id: c for c, _ in self._store.contacts_of(alert.resident_id)})
+        resident = self._resident(alert)
+        for contact_id, channel, address in sorted(told):
+            if contact_id in contacts:
+                message = self._message(alert, resident, contacts[contact_id], channel, address, "resolved")
+                self._dispatcher.submit(message)
+        return len(told)
+
+    def deliver(self, alert: Alert, contacts: Sequence[Contact], kind: str) -> int:
+        """Queue one message per contact and channel; family in quiet hours is held back unless critical."""
+        ids = [c.contact_id for c in contacts]
+        preferences = self._store.contact_preferences(ids)
+        by_contact = {c.contact_id: c for c in contacts}
+        resident = self._resident(alert)
+        now = self._clock()
+        sent = 0
+        for channel in self._store.contact_channels(ids):
+            contact = by_contact[channel.contact_id]
+            message = self._message(alert, resident, contact, channel.channel, channel.address, kind)
+            quiet = contact.role is ContactRole.FAMILY and in_quiet_hours(preferences.get(contact.contact_id), now)
+            if quiet and alert.severity is not Severity.CRITICAL:
+                self._dispatcher.suppress(message, "quiet hours")
+                continue
+            self._dispatcher.submit(message)
+            sent += 1
+        return sent
+
+    def _message(
+        self, alert: Alert, resident: Resident | None, contact: Contact | None, channel: str, address: str, kind: str
+    ) -> Message:
+        contact_id = contact.contact_id if contact else OPERATORS
+        subject = _subject(alert, resident, kind)
+        clinic = contact is not None and contact.role is ContactRole.CLINICIAN
+        payload: dict[str, Any] = alert_bundle(alert, resident) if clinic else {"kind": kind, "alert": asdict(alert)}
+        return Message(
+            site_id=alert.site_id, alert_id=alert.alert_id, contact_id=contact_id, channel=channel, address=address,
+            kind=kind, idempotency_key=f"alert-{alert.alert_id}-{kind}-{contact_id}-{channel}", subject=subject,
+            text=_text(alert, resident, kind), payload=payload, content_type=FHIR_JSON if clinic else JSON,
+        )  # fmt: skip
+
+    def _resident(self, alert: Alert) -> Resident | None:
+        return next((r for r in self._store.residents(alert.site_id) if r.resident_id == alert.resident_id), None)
+
+
+def _unique(contacts: Sequence[Contact]) -> list[Contact]:
+    return list({c.contact_id: c for c in contacts}.values())
+
+
+def _subject(alert: Alert, resident: Resident | None, kind: str) -> str:
+    who = resident.name if resident else alert.resident_id
+    prefix = {"raised": "", "resolved": "Resolved: "}.get(kind, "Not acknowledged: " if kind.startswith("esc") else "")
+    return f"{prefix}[{alert.severity.value}] {alert.title} - {who}"
+
+
+def _text(alert: Alert, resident: Resident | None, kind: str) -> str:
+    who = alert.resident_id if resident is None else resident.name
+    if resident is not None and resident.room:
+        who += f" (room {resident.room})"
+    opened = datetime.fromtimestamp(alert.opened_at, ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"{alert.title}: {who}, site {alert.site_id}.", alert.explanation, f"Opened {opened}; now {alert.state}."]
+    if kind.startswith("escalation"):
+        lines.insert(0, "Nobody has acknowledged this alert yet: you are being called as the next step.")
+    if kind == "resolved":
+        lines.insert(0, "This alert is over.")
+    return "\n".join(lines)

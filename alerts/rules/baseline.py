@@ -1,0 +1,205 @@
+"""Deviation from the resident's own baseline: a vital sign far from what is usual *for this person*, while still
+inside the population limits that the threshold rules watch (a resting pulse of 105 in someone whose usual is 62).
+
+The baseline of a metric is the mean and standard deviation of the resident's readings over the previous
+``DAYS`` days (UTC day slots of a `SlotRing`: count, sum and sum of squares per metric; the current day never counts,
+so a deviation does not teach itself). It is used once it has ``MIN_DAYS`` days and ``MIN_READINGS`` readings. A
+reading enters when it is ``z_enter`` standard deviations away and at least ``MIN_CHANGE`` (one NEWS2 band, so that a
+very stable resident does not alert on small changes), and leaves within ``z_leave`` SD or half that change. The
+episodes are sampled (persistence ``persist_s``, default 15 minutes), one per resident and metric, folded into one
+alert per resident (`Tally`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from alerts._arrays import FloatArray, IntArray, grown, sort_fresh
+from alerts.frame import Frame
+from alerts.residents import Population
+from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
+from alerts.rules.episodes import Episodes, Tally, codes, last_per_key
+from alerts.rules.ring import SlotRing
+from alerts.rules.threshold import ThresholdRule
+from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
+from carewatch.model import Severity
+
+METRICS = ("hr", "rr", "spo2", "temp", "sbp")
+METRIC_IDS = np.array([METRIC_ID[m] for m in METRICS], np.int16)
+COLUMN = np.full(len(METRIC_ID), -1, np.int64)
+COLUMN[METRIC_IDS] = np.arange(len(METRICS))
+# Typical adult values: sums are kept relative to them so that sums of squares stay well conditioned.
+REFERENCE = np.array([70.0, 16.0, 96.0, 36.8, 130.0])
+# One NEWS2 chart band of each parameter (pulse 20, RR 6-9, SpO2 2-4, temperature 1.0, systolic 10-20 mmHg; the
+# wider end where the chart varies): smaller changes are not clinically meaningful however unusual.
+MIN_CHANGE = np.array([20.0, 6.0, 4.0, 1.0, 30.0])
+MIN_SD = np.array([3.0, 1.5, 1.0, 0.2, 5.0])  # sensor resolution and beat-to-beat noise: no tighter baseline
+DAYS = 7
+MIN_DAYS = 3
+MIN_READINGS = 500
+DAY_S = 86_400.0
+Z_ENTER, Z_LEAVE = 4.0, 2.5
+PERSIST_S = 15 * 60.0
+MAX_GAP_S = 10 * 60.0
+BASIS = (
+    "the resident's own readings over the last 7 days (Shewhart control limits: 4 SD to enter, 2.5 SD to leave), "
+    "and at least one NEWS2 chart band of change (RCP 2017); no published default exists for personal baselines"
+)
+
+
+class BaselineRule(Rule):
+    def __init__(self, limits: Mapping[str, tuple[ThresholdRule | None, ThresholdRule | None]]) -> None:
+        super().__init__()
+        self.name = "baseline_deviation"
+        self.severity = Severity.WARNING
+        self.basis = BASIS
+        self.evidence_metrics = tuple(int(m) for m in METRIC_IDS)
+        self.limits = [limits.get(m, (None, None)) for m in METRICS]  # (low rule, high rule) per metric
+        self.ring = SlotRing(DAYS + 1, 3 * len(METRICS))  # per metric: count, sum, sum of squares (relative)
+        self.z_enter = np.empty(0)
+        self.persist = np.empty(0)
+        self.episodes = Episodes(held=False)  # key = resident * M + metric column
+        self.tally = Tally()
+
+    def grow(self, population: Population) -> None:
+        super().grow(population)
+        capacity = len(population)
+        self.ring.grow(capacity)
+        self.z_enter = grown(self.z_enter, capacity, Z_ENTER)
+        self.persist = grown(self.persist, capacity, PERSIST_S)
+        self.episodes.grow(capacity * len(METRICS))
+        self.tally.grow(capacity)
+
+    def parameters(self) -> dict[str, Parameter]:
+        return {
+            "z_enter": Parameter(self.z_enter, "SD", "standard deviations from the baseline that start a deviation"),
+            "persist_s": Parameter(self.persist, "s", "it alerts once it has lasted this long"),
+        }
+
+    def baseline(
+        self, resident: IntArray, column: IntArray, day: IntArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """(mean, sd, readings), each (n,), of metric ``column`` for residents (n,) before UTC ``day`` (n,), from
+        the stored ring (for explanations and tests)."""
+        L = self.ring.length
+        newest = self.ring.newest[resident][:, None]
+        days = day[:, None] - np.arange(1, DAYS + 1)[None, :]
+        valid = (days <= newest) & (days > newest - L)
+        per_day = np.where(valid[:, :, None], self.ring.sums[resident[:, None], days % L], 0.0)
+        mean, sd, count, _ = _stats(per_day.sum(axis=1), column, per_day)
+        return mean + REFERENCE[column], sd, count
+
+    def seed(self, resident: IntArray, column: IntArray, day: IntArray, numbers: FloatArray) -> None:
+        """Stored day aggregates (k,) for the restart rebuild: ``numbers`` (k, 3) = readings, sum, sum of squares
+        of metric ``column`` on UTC ``day``."""
+        L = self.ring.length
+        np.maximum.at(self.ring.newest, resident, day)
+        keep = day > self.ring.newest[resident] - L
+        resident, column, day, numbers = resident[keep], column[keep], day[keep], numbers[keep]
+        ref = REFERENCE[column]
+        n, total, total_sq = numbers[:, 0], numbers[:, 1], numbers[:, 2]
+        relative = np.column_stack([n, total - n * ref, total_sq - 2 * ref * total + n * ref * ref])
+        for k in range(3):  # count, sum, sum of squares
+            np.add.at(self.ring.sums, (resident, day % L, 3 * column + k), relative[:, k])
+
+    def evaluate(self, frame: Frame) -> Findings:
+        r = frame.readings
+        col = COLUMN[r.metric]
+        mine = np.flatnonzero(col >= 0)
+        m = len(METRICS)
+        key = r.resident[mine] * m + col[mine]
+        keep = sort_fresh(key, r.ts[mine], self.episodes.last_ts, r.value[mine])
+        idx = mine[keep]
+        if idx.shape[0] == 0:
+            return Findings.none()
+        key, ts, value, col, res = key[keep], r.ts[idx], r.value[idx], col[idx], r.resident[idx]
+        day = np.floor(ts / DAY_S).astype(np.int64)
+        # A reading of a day the resident's ring has moved past (another metric ran ahead) is too late to place.
+        current = day >= self.ring.newest[res]
+        if not current.all():
+            key, ts, value, col, res, day = (
+                key[current],
+                ts[current],
+                value[current],
+                col[current],
+                res[current],
+                day[current],
+            )
+        # The ring wants observations grouped by resident; keys (resident-major) already are.
+        x = value - REFERENCE[col]
+        rows = np.arange(key.shape[0])
+        values = np.zeros((key.shape[0], 3 * m))
+        values[rows, 3 * col], values[rows, 3 * col + 1], values[rows, 3 * col + 2] = 1.0, x, x * x
+        line = self.ring.timeline(res, day, values)
+        before = line.sums[line.position[:, None] - np.arange(1, DAYS + 1)[None, :]]  # (n, DAYS, F)
+        self.ring.store(line)
+        mean, sd, count, days = _stats(before.sum(axis=1), col, before)
+        mean += REFERENCE[col]
+        deviation = value - mean
+        mature = (count >= MIN_READINGS) & (days >= MIN_DAYS)
+        low, high = np.full(key.shape[0], -np.inf), np.full(key.shape[0], np.inf)
+        for c, (lo, hi) in enumerate(self.limits):  # five metrics, not readings
+            here = col == c
+            if lo is not None:
+                low[here] = lo.enter[res[here]]
+            if hi is not None:
+                high[here] = hi.enter[res[here]]
+        inside_limits = (value >= low) & (value <= high)
+        far = np.abs(deviation) >= np.maximum(self.z_enter[res] * sd, MIN_CHANGE[col])
+        near = np.abs(deviation) <= np.maximum(Z_LEAVE * sd, MIN_CHANGE[col] / 2)
+        code = codes(mature & inside_limits & far, mature & near)
+        step = self.episodes.advance(key, ts, code, self.persist[res], np.full(key.shape[0], MAX_GAP_S))
+        changed = np.concatenate([step.raised, step.cleared])
+        when = np.concatenate([step.raised_at, ts[step.cleared]])
+        delta = np.concatenate([np.ones(step.raised.shape[0], np.int64), -np.ones(step.cleared.shape[0], np.int64)])
+        freed, freed_at = self.tally.release(*last_per_key(res, ts))
+        who = np.concatenate([res[changed], freed])
+        raised, cleared = self.tally.apply(
+            who, np.concatenate([when, freed_at]), np.concatenate([delta, -np.ones(freed.shape[0], np.int64)])
+        )
+        src = changed[raised]
+        onset = np.concatenate([step.raised_onset, np.full(step.cleared.shape[0], np.nan)])[raised]
+        detail = np.column_stack([col[src], mean[src], sd[src], deviation[src]])
+        all_when = np.concatenate([when, freed_at])
+        return Findings.of(who[raised], all_when[raised], value[src], onset, detail, who[cleared], all_when[cleared])
+
+    def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
+        self.tally.force(positions)
+        return positions[:0]
+
+    def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
+        column, mean, sd, deviation = int(detail[0]), float(detail[1]), float(detail[2]), float(detail[3])
+        metric = METRIC_BY_NAME[METRICS[column]]
+        side = "above" if deviation > 0 else "below"
+        title = f"{metric.label} {value:g} {metric.unit}: unusual for this resident"
+        text = (
+            f"{metric.label} {value:g} {metric.unit} is {abs(deviation):.1f} {metric.unit} {side} this resident's "
+            f"usual {mean:.1f} +/- {sd:.1f} {metric.unit} (last {DAYS} days) for {minutes(at - onset)} "
+            f"(alerts at {self.z_enter[position]:g} SD and at least {MIN_CHANGE[column]:g} {metric.unit}, "
+            f"after {minutes(self.persist[position])})."
+        )
+        return title, text
+
+    def nbytes(self) -> int:
+        return (
+            self.ring.nbytes()
+            + arrays_nbytes(self.z_enter, self.persist)
+            + self.episodes.nbytes()
+            + self.tally.nbytes()
+        )
+
+
+def _stats(
+    sums: FloatArray, column: IntArray, per_day: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """(mean relative to REFERENCE, sd floored at MIN_SD, readings, days with readings), each (n,), of metric
+    ``column`` (n,) from ``sums`` (n, F) (and ``per_day`` (n, DAYS, F) for the day count)."""
+    rows = np.arange(column.shape[0])
+    count = sums[rows, 3 * column]
+    n = np.maximum(count, 1.0)
+    mean = sums[rows, 3 * column + 1] / n
+    sd = np.sqrt(np.maximum(sums[rows, 3 * column + 2] / n - mean * mean, 0.0))
+    days = (per_day[rows, :, 3 * column] > 0).sum(axis=1).astype(np.float64) if per_day is not None else count * 0
+    return mean, np.maximum(sd, MIN_SD[column]), count, days

@@ -1,0 +1,209 @@
+"""Episodes of a condition, for many keys at once: when a condition starts, when it becomes alertable, when it ends.
+
+Every observation carries a *code*: ``IN`` (the condition is present), ``OUT`` (it is absent) or ``HOLD`` (between
+the enter and leave thresholds: the previous state continues; this is the hysteresis). An *episode* runs from an
+observation that enters to the first one that leaves. It becomes alertable once it has lasted ``persist`` seconds.
+Two kinds of condition:
+
+- **sampled** (vital signs): the condition is known only where a reading says so. It becomes alertable at the first
+  reading at least ``persist`` after its onset; a gap longer than ``max_gap`` between readings restarts the
+  persistence clock of an episode that is not alertable yet (no "sustained" across a device that was off), while an
+  alertable episode carries over the gap if the next reading is still inside.
+- **held** (a bathroom occupied, a smoke detector in alarm): the condition holds between observations, until one
+  leaves. It becomes alertable at exactly ``onset + persist``, found either by a later observation or by ``tick(now)``;
+  both give the same time, so when a batch arrives relative to the clock changes nothing.
+
+State is four arrays indexed by key. Observations must come sorted by (key, time), one per key and instant, and
+newer than ``last_ts`` of their key (``_arrays.sort_fresh`` does this). Nothing loops per observation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from alerts._arrays import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    firsts,
+    grown,
+    last_index,
+    lasts,
+    previous,
+)
+
+IN, OUT, HOLD = 1, 0, -1
+
+
+def codes(entered: BoolArray, left: BoolArray) -> np.ndarray:
+    """(n,) int8 code from (n,) masks: IN where entered, else OUT where left, else HOLD."""
+    return np.where(entered, IN, np.where(left, OUT, HOLD)).astype(np.int8)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one batch did. ``raised`` (k,) indexes the observations at which an episode became alertable, at
+    ``raised_at`` (k,) with its ``raised_onset`` (k,) and ``raised_inside`` (k,): False where the observation that
+    found it alertable is the one that ended it (held conditions); ``cleared`` (m,) indexes the observations that
+    ended an alertable episode (at their own time)."""
+
+    raised: IntArray
+    raised_at: FloatArray
+    raised_onset: FloatArray
+    raised_inside: BoolArray
+    cleared: IntArray
+
+    @classmethod
+    def empty(cls) -> Step:
+        none = np.empty(0, np.int64)
+        return cls(none, np.empty(0), np.empty(0), np.empty(0, bool), none.copy())
+
+
+class Episodes:
+    """Per-key episode state: ``last_ts`` newest observation, ``inside`` present after it, ``onset`` (NaN when not
+    inside) and ``active`` (alertable: the episode has been raised). All (capacity,)."""
+
+    def __init__(self, held: bool) -> None:
+        self.held = held
+        self.last_ts = np.empty(0)
+        self.inside = np.empty(0, bool)
+        self.onset = np.empty(0)
+        self.active = np.empty(0, bool)
+
+    def grow(self, capacity: int) -> None:
+        self.last_ts = grown(self.last_ts, capacity, -np.inf)
+        self.inside = grown(self.inside, capacity, False)
+        self.onset = grown(self.onset, capacity, np.nan)
+        self.active = grown(self.active, capacity, False)
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.last_ts, self.inside, self.onset, self.active))
+
+    def advance(
+        self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray, max_gap: FloatArray | None = None
+    ) -> Step:
+        """Feed observations (n,) sorted by (key, ts): ``code`` IN/OUT/HOLD, ``persist`` and (sampled only)
+        ``max_gap`` per observation (its key's values)."""
+        n = key.shape[0]
+        if n == 0:
+            return Step.empty()
+        first, last = firsts(key), lasts(key)
+        stored_inside = self.inside[key]
+        code = np.where(first & (code == HOLD), stored_inside.astype(np.int8), code)
+        inside = code[last_index(code != HOLD)] == IN  # each key's first code is not HOLD: no leak across keys
+        prev_inside = previous(inside, first, stored_inside)
+        new_run = inside & ~prev_inside
+        restart = new_run
+        if not self.held:
+            assert max_gap is not None
+            prev_ts = previous(ts, first, self.last_ts[key])
+            restart = new_run | (inside & np.isfinite(prev_ts) & (ts - prev_ts > max_gap))
+        carried = inside & first & ~restart
+        stored_onset = self.onset[key]
+        onset = np.where(inside, np.where(carried, stored_onset, ts)[last_index(restart | carried)], np.nan)
+        carried_active = first & inside & ~new_run & self.active[key]
+        run_anchor = last_index(new_run | (first & inside))
+        reached = inside & (ts - onset >= persist)
+        active = inside & ((last_index(reached) >= run_anchor) | carried_active[run_anchor])
+        prev_active = previous(active, first, self.active[key])
+        if self.held:
+            prev_onset = previous(onset, first, stored_onset)
+            leave = ~inside & prev_inside
+            reached_leave = leave & (ts - prev_onset >= persist)
+            raised = ~prev_active & (reached | reached_leave)
+            raised_onset = np.where(inside, onset, prev_onset)[raised]
+            raised_at = raised_onset + persist[raised]
+            cleared = leave & (prev_active | reached_leave)
+        else:
+            raised = active & ~prev_active
+            raised_onset, raised_at = onset[raised], ts[raised]
+            cleared = ~active & prev_active
+        raised_inside = inside[raised]
+        k = key[last]
+        self.last_ts[k], self.inside[k], self.onset[k], self.active[k] = (
+            ts[last],
+            inside[last],
+            onset[last],
+            active[last],
+        )
+        return Step(np.flatnonzero(raised), raised_at, raised_onset, raised_inside, np.flatnonzero(cleared))
+
+    def tick(self, now: float, persist: FloatArray) -> tuple[IntArray, FloatArray, FloatArray]:
+        """Held conditions that have lasted ``persist`` (capacity,) by ``now``: (keys, raised_at, onset), each (k,).
+        They become active."""
+        due = np.flatnonzero(self.inside & ~self.active & (now - self.onset >= persist))
+        self.active[due] = True
+        return due, self.onset[due] + persist[due], self.onset[due]
+
+    def force(self, keys: IntArray, onset: FloatArray) -> BoolArray:
+        """Live alerts loaded at start-up for these keys (k,) since ``onset`` (k,). Returns (k,) True where the
+        replayed data shows the condition ended after the alert opened (the caller reports those cleared); the
+        others count as present and alerted, so a continuing condition is not raised again."""
+        ended = ~self.inside[keys] & (self.last_ts[keys] >= onset)
+        keep, since = keys[~ended], onset[~ended]
+        self.onset[keep] = np.where(self.inside[keep], np.fmin(self.onset[keep], since), since)
+        self.inside[keep] = True
+        self.active[keep] = True
+        return ended
+
+
+class Tally:
+    """Sub-conditions (one per device, or per metric) folded into one alert per resident: the resident's alert is
+    raised when their count of alertable sub-conditions leaves 0 and cleared when it returns to 0.
+
+    A live alert loaded at start-up whose sub-conditions the replay did not re-establish counts as one *virtual*
+    sub-condition until the resident's next observation, which releases it: the alert then clears unless a real
+    sub-condition holds by that time, and a condition that continues is not raised again."""
+
+    def __init__(self) -> None:
+        self.count = np.empty(0, np.int32)  # (capacity,) alertable sub-conditions per resident
+        self.virtual = np.empty(0, bool)  # (capacity,) one of them is a live alert's, awaiting new data
+
+    def grow(self, capacity: int) -> None:
+        self.count = grown(self.count, capacity, 0)
+        self.virtual = grown(self.virtual, capacity, False)
+
+    def nbytes(self) -> int:
+        return int(self.count.nbytes + self.virtual.nbytes)
+
+    def release(self, observed: IntArray, observed_at: FloatArray) -> tuple[IntArray, FloatArray]:
+        """Residents (o,) with new data at ``observed_at`` (o,): the virtual sub-conditions this releases, as
+        (residents, times) for the caller to apply as -1 changes."""
+        releasing = self.virtual[observed]
+        gone = observed[releasing]
+        self.virtual[gone] = False
+        return gone, observed_at[releasing]
+
+    def apply(self, resident: IntArray, at: FloatArray, delta: np.ndarray) -> tuple[IntArray, IntArray]:
+        """Changes (c,): +1 (a sub-condition raised) or -1 (cleared) for ``resident`` at ``at``. Returns indices
+        into the changes at which a resident's alert is raised and cleared. At one instant raises count first."""
+        if resident.shape[0] == 0:
+            none = np.empty(0, np.int64)
+            return none, none.copy()
+        order = np.lexsort((-delta, at, resident))
+        r, d = resident[order], delta[order].astype(np.int64)
+        first = firsts(r)
+        running = np.cumsum(d)
+        base = (running - d)[last_index(first)]
+        after = self.count[r] + running - base
+        before = after - d
+        last = lasts(r)
+        self.count[r[last]] = np.maximum(after[last], 0)
+        return order[(before <= 0) & (after > 0)], order[(before > 0) & (after <= 0)]
+
+    def force(self, residents: IntArray) -> None:
+        """Live alerts loaded at start-up for these residents (k,): those with no alertable sub-condition after the
+        replay get a virtual one."""
+        add = residents[(self.count[residents] <= 0) & ~self.virtual[residents]]
+        self.virtual[add] = True
+        self.count[add] += 1
+
+
+def last_per_key(key: IntArray, ts: FloatArray) -> tuple[IntArray, FloatArray]:
+    """For observations sorted by key: each key once (u,) with its newest time (u,)."""
+    if key.shape[0] == 0:
+        return key, ts
+    starts = np.flatnonzero(firsts(key))
+    return key[starts], np.maximum.reduceat(ts, starts)

@@ -1,0 +1,94 @@
+"""Ring buffers at a fixed resolution: per key, the sums of the last ``L`` slots (e.g. 10-second slots of SpO2 for a
+trend, day slots for a baseline), updated for a whole batch at once.
+
+A batch is laid out as one flat *timeline*: for every key it touches, its ring (the ``L`` slots ending at its newest
+slot) followed by the batch's new slots, so a window can look back ``L`` slots from any new slot with plain index
+arithmetic; after a gap longer than ``L`` slots only the last ``L`` empty ones are laid out (no window is longer).
+The newest ``L`` slots of each key are then written back. The same scheme as alerts.falls, for any sums.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from alerts._arrays import FloatArray, IntArray, firsts, grown, ragged_arange
+
+NEVER = np.iinfo(np.int64).min // 2  # the newest slot of a key that has no data yet
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Slots of the ``u`` keys of one batch laid end to end: key ``i`` owns positions ``base[i] ..
+    base[i] + length[i] - 1``, the first ``L`` its ring (slots ``old[i] - L + 1 .. old[i]``), then its new slots up
+    to ``new[i]``. ``sums`` (T, F); ``slot`` (T,) slot number at each position; ``position`` (n,) of each
+    observation."""
+
+    sums: FloatArray
+    slot: IntArray
+    key: IntArray
+    base: IntArray
+    length: IntArray
+    old: IntArray
+    new: IntArray
+    position: IntArray
+
+
+class SlotRing:
+    """``sums`` (capacity, L, F) float64: slot ``s`` of key ``k`` is ``sums[k, s % L]``; ``newest`` (capacity,)."""
+
+    def __init__(self, length: int, fields: int) -> None:
+        self.length = length
+        self.fields = fields
+        self.sums = np.zeros((0, length, fields))
+        self.newest = np.empty(0, np.int64)
+
+    def grow(self, capacity: int) -> None:
+        self.sums = grown(self.sums, capacity, 0.0)
+        self.newest = grown(self.newest, capacity, NEVER)
+
+    def nbytes(self) -> int:
+        return int(self.sums.nbytes + self.newest.nbytes)
+
+    def timeline(self, key: IntArray, slot: IntArray, values: FloatArray) -> Timeline:
+        """Lay out the keys of observations (n,) sorted by key and add ``values`` (n, F) to their slot's sums.
+        Every observation's slot must be at or after its key's newest slot."""
+        L = self.length
+        first = firsts(key)
+        starts = np.flatnonzero(first)
+        k = key[first]
+        if k.shape[0] == 0:
+            none = np.empty(0, np.int64)
+            return Timeline(np.zeros((0, self.fields)), none, none, none, none, none, none, none)
+        lo, hi = np.minimum.reduceat(slot, starts), np.maximum.reduceat(slot, starts)
+        old = self.newest[k]
+        seen = old != NEVER
+        old = np.where(seen, old, lo - 1)
+        after = np.maximum(old + 1, lo - L)  # first slot laid out after the ring (a long gap is shortened)
+        length = L + np.maximum(hi - after + 1, 0)
+        base = np.cumsum(length) - length
+        owner, j = ragged_arange(length)
+        in_ring = j < L
+        slot_at = np.where(in_ring, old[owner] - L + 1 + j, after[owner] + j - L)
+        sums = np.zeros((int(length.sum()), self.fields))
+        ring_rows = np.flatnonzero(in_ring & seen[owner])
+        sums[ring_rows] = self.sums[k[owner[ring_rows]], slot_at[ring_rows] % L]
+        group = np.cumsum(first) - 1
+        position = base[group] + np.where(slot <= old[group], L - 1 - (old[group] - slot), L + slot - after[group])
+        np.add.at(sums, position, values)
+        return Timeline(sums, slot_at, k, base, length, old, np.maximum(hi, old), position)
+
+    def store(self, line: Timeline) -> None:
+        """Write the newest ``L`` slots of each key's timeline back to the ring."""
+        L = self.length
+        pos = (line.base + line.length - L)[:, None] + np.arange(L)
+        self.sums[line.key[:, None], line.slot[pos] % L] = line.sums[pos]
+        self.newest[line.key] = line.new
+
+    def windows(self, line: Timeline, position: IntArray, width: int, count: int) -> FloatArray:
+        """Sums over ``count`` consecutive windows of ``width`` slots ending at each ``position`` (e,) and stepping
+        back: (e, count, F), window 0 = slots [p - width + 1, p]. Needs width * count <= L."""
+        back = position[:, None] - np.arange(width * count)[None, :]
+        sums: FloatArray = line.sums[back].reshape(position.shape[0], count, width, self.fields).sum(axis=2)
+        return sums

@@ -1,0 +1,132 @@
+"""Trends: a vital sign moving steadily in the wrong direction while still inside its normal range, e.g. SpO2
+falling by 4 points over 10 minutes, temperature rising by 1 degC over 2 hours.
+
+Readings are summed into slots of ``slot_s`` (a `SlotRing` per resident). When a slot is complete (a reading of a
+later slot has arrived) it is evaluated: the *level* now is the mean of the last ``window`` slots, compared with the
+highest (falling) or lowest (rising) level of the ``lookback`` windows before it, each needing ``min_count`` readings.
+A change of ``delta`` enters, one of ``leave_delta`` or less leaves (hysteresis). Entering also needs the level to be
+on the safe side of the matching threshold rule's limit (a trend is an early warning; past the limit the threshold
+alert speaks). Evaluating completed slots only makes the result independent of how readings were batched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from alerts._arrays import FloatArray, IntArray, grown, lasts, ragged_arange, sort_fresh
+from alerts.frame import Frame
+from alerts.residents import Population
+from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
+from alerts.rules.episodes import Episodes, codes
+from alerts.rules.ring import SlotRing
+from alerts.rules.threshold import ThresholdRule
+from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
+from carewatch.model import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class TrendSpec:
+    name: str
+    metric: str
+    falling: bool
+    slot_s: float
+    window: int  # slots per level
+    lookback: int  # windows compared with the latest one
+    delta: float
+    leave_delta: float
+    min_count: int  # readings a window needs to have a level
+    severity: Severity
+    source: str
+
+
+class TrendRule(Rule):
+    def __init__(self, spec: TrendSpec, limit: ThresholdRule) -> None:
+        super().__init__()
+        self.spec = spec
+        self.name, self.severity, self.basis = spec.name, spec.severity, spec.source
+        self.metric_id = METRIC_ID[spec.metric]
+        self.evidence_metrics = (self.metric_id,)
+        self.limit = limit  # its per-resident `enter` is the level a trend must not have crossed yet
+        self.ring = SlotRing(spec.window * (spec.lookback + 1), 2)  # (count, sum) per slot
+        self.last_ts = np.empty(0)  # (R,) newest reading summed
+        self.delta = np.empty(0)
+        self.persist = np.empty(0)
+        self.episodes = Episodes(held=False)
+        self.span_s = spec.slot_s * spec.window * (spec.lookback + 1)
+
+    def grow(self, population: Population) -> None:
+        super().grow(population)
+        capacity = len(population)
+        self.ring.grow(capacity)
+        self.last_ts = grown(self.last_ts, capacity, -np.inf)
+        self.delta = grown(self.delta, capacity, self.spec.delta)
+        self.persist = grown(self.persist, capacity, 0.0)
+        self.episodes.grow(capacity)
+
+    def parameters(self) -> dict[str, Parameter]:
+        unit = METRIC_BY_NAME[self.spec.metric].unit
+        return {
+            "delta": Parameter(self.delta, unit, "the change over the look-back that starts the condition"),
+            "persist_s": Parameter(self.persist, "s", "it alerts once it has lasted this long"),
+        }
+
+    def evaluate(self, frame: Frame) -> Findings:
+        r = frame.readings
+        mine = np.flatnonzero(r.metric == self.metric_id)
+        res, ts, value = r.resident[mine], r.ts[mine], r.value[mine]
+        keep = sort_fresh(res, ts, self.last_ts, value)
+        res, ts, value = res[keep], ts[keep], value[keep]
+        if res.shape[0] == 0:
+            return Findings.none()
+        spec, L = self.spec, self.ring.length
+        slot = np.floor(ts / spec.slot_s).astype(np.int64)
+        line = self.ring.timeline(res, slot, np.column_stack([np.ones_like(value), value]))
+        last = lasts(res)
+        self.last_ts[res[last]] = ts[last]
+        # Completed slots: from each key's previous newest slot up to (not including) its new newest one.
+        owner, j = ragged_arange(line.new - line.old)
+        pos = line.base[owner] + L - 1 + j
+        filled = line.sums[pos, 0] > 0
+        pos, key = pos[filled], line.key[owner[filled]]
+        at = (line.slot[pos] + 1) * spec.slot_s
+        sums = self.ring.windows(line, pos, spec.window, spec.lookback + 1)
+        self.ring.store(line)
+        count = sums[:, :, 0]
+        level = np.where(count >= spec.min_count, sums[:, :, 1] / np.maximum(count, 1), np.nan)
+        now, before = level[:, 0], level[:, 1:]
+        if spec.falling:
+            reference = np.where(np.isnan(before), -np.inf, before).max(axis=1)
+            change, safe = reference - now, now >= self.limit.enter[key]
+        else:
+            reference = np.where(np.isnan(before), np.inf, before).min(axis=1)
+            change, safe = now - reference, now <= self.limit.enter[key]
+        known = np.isfinite(reference) & np.isfinite(now)
+        code = codes(known & safe & (change >= self.delta[key]), known & (change <= spec.leave_delta))
+        gap = np.full(key.shape[0], self.span_s)
+        step = self.episodes.advance(key, at, code, self.persist[key], gap)
+        raised = step.raised
+        return Findings.of(
+            key[raised], step.raised_at, now[raised], step.raised_onset,
+            np.column_stack([reference[raised], change[raised]]), key[step.cleared], at[step.cleared],
+        )  # fmt: skip
+
+    def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
+        return positions[self.episodes.force(positions, onset)]
+
+    def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
+        metric = METRIC_BY_NAME[self.spec.metric]
+        reference, change = float(detail[0]), float(detail[1])
+        verb = "fell" if self.spec.falling else "rose"
+        span = minutes(self.spec.slot_s * self.spec.window * self.spec.lookback)
+        title = f"{metric.label} {verb} {abs(change):.1f} {metric.unit}"
+        text = (
+            f"{metric.label} {verb} from {reference:.1f} to {value:.1f} {metric.unit} within {span} "
+            f"(alerts at a change of {self.delta[position]:g} {metric.unit} while still "
+            f"{'at or above' if self.spec.falling else 'at or below'} {self.limit.enter[position]:g} {metric.unit})."
+        )
+        return title, text
+
+    def nbytes(self) -> int:
+        return self.ring.nbytes() + arrays_nbytes(self.last_ts, self.delta, self.persist) + self.episodes.nbytes()

@@ -1,0 +1,187 @@
+"""Signals derived from a batch before the rules run, each with its own small per-resident or per-device state.
+
+- **Sensor off.** Vital signs and accelerometer blocks of a wearable its resident is not wearing (the latest
+  ``worn`` reading at or before them is 0) are artefacts: dropped, like implausible values. An optical sensor off the
+  wrist reads noise, and a wearable dropped on the floor looks like a fall.
+- **Activity** (for no activity, not up, and recovery after a fall): PIR motion; a door, bed, chair or bathroom
+  sensor *changing* state (sensors may repeat their level, which is not activity); the step count going up; an
+  accelerometer block whose |a| varies by at least ``MOVING_SD_G``.
+- **Falls**: the accelerometer fall detector (alerts.falls) on the wearable's blocks, and falls the device reports.
+
+Everything is computed for the whole batch at once; `Signals` keeps the state that links batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from alerts._arrays import firsts, grown, last_index, lasts, previous, run_start, sort_fresh
+from alerts.falls import FallDetector
+from alerts.frame import Accel, Falls, Frame, Points, Readings
+from alerts.residents import DEVICE_KINDS, Population
+from carewatch.catalog import EVENT_ID, METRIC_ID
+from carewatch.model import DeviceKind
+
+WEARABLE = DEVICE_KINDS.index(DeviceKind.WEARABLE)
+BODY_METRICS = np.array([METRIC_ID[m] for m in ("hr", "spo2", "rr", "sbp", "dbp", "temp")], np.int16)
+WORN, STEPS = METRIC_ID["worn"], METRIC_ID["steps"]
+MOTION, FALL = EVENT_ID["motion"], EVENT_ID["fall"]
+CHANGE_KINDS = np.array([EVENT_ID[k] for k in ("door", "bed", "chair", "bathroom")], np.int16)
+# A body at rest shows an |a| SD of 0.01-0.02 g, walking or getting up 0.2-0.4 g; the fall detector calls a body
+# still below 0.15 g (FallParams.still_sd_g), and so a block at or above it is movement.
+MOVING_SD_G = 0.15
+MIN_BLOCK_SAMPLES = 5  # fewer samples say nothing about movement
+
+
+class Signals:
+    """State: ``worn`` (R,) latest worn value (NaN unknown) and its time; ``steps`` (R,) latest step count and its
+    time; ``event_value`` (D,) each device's latest event value and time (for changes); the fall detector's ring."""
+
+    def __init__(self) -> None:
+        self.worn = np.empty(0)
+        self.worn_ts = np.empty(0)
+        self.steps = np.empty(0)
+        self.steps_ts = np.empty(0)
+        self.event_value = np.empty(0)
+        self.event_ts = np.empty(0)
+        self.falls = FallDetector(0)
+        self._device_kind = np.empty(0, np.int8)
+
+    def grow(self, population: Population) -> None:
+        r, d = len(population), population.device_count
+        self.worn, self.worn_ts = grown(self.worn, r, np.nan), grown(self.worn_ts, r, -np.inf)
+        self.steps, self.steps_ts = grown(self.steps, r, np.nan), grown(self.steps_ts, r, -np.inf)
+        self.event_value, self.event_ts = grown(self.event_value, d, np.nan), grown(self.event_ts, d, -np.inf)
+        if r > self.falls.capacity:
+            self.falls.grow(r)
+        self._device_kind = population.device_kind
+
+    def nbytes(self) -> int:
+        arrays = (self.worn, self.worn_ts, self.steps, self.steps_ts, self.event_value, self.event_ts)
+        detector = self.falls
+        return sum(a.nbytes for a in arrays) + sum(
+            a.nbytes for a in (detector._frames, detector._hi, detector._last_ts)
+        )
+
+    def derive(self, frame: Frame) -> Frame:
+        readings, accel = self._drop_sensor_off(frame.readings, frame.accel)
+        activity = _points(
+            *self._motion_and_changes(frame),
+            self._step_increases(readings),
+            _moving_blocks(accel),
+        )
+        return replace(frame, readings=readings, accel=accel, activity=activity, falls=self._falls(frame, accel))
+
+    # -- sensor off --------------------------------------------------------------------------------------------
+    def _drop_sensor_off(self, readings: Readings, accel: Accel) -> tuple[Readings, Accel]:
+        is_worn = readings.metric == WORN
+        kind = np.append(self._device_kind, -1)[readings.device]  # MISSING (-1) picks the sentinel
+        wearable = kind == WEARABLE
+        body = np.isin(readings.metric, BODY_METRICS) & wearable
+        if not (body.any() or accel.resident.size):
+            self._store_worn(readings.resident[is_worn], readings.ts[is_worn], readings.value[is_worn])
+            return readings, accel
+        n_w, n_b = int(is_worn.sum()), int(body.sum())
+        res = np.concatenate([readings.resident[is_worn], readings.resident[body], accel.resident])
+        ts = np.concatenate([readings.ts[is_worn], readings.ts[body], accel.ts])
+        value = np.concatenate([readings.value[is_worn], np.zeros(res.shape[0] - n_w)])
+        target = np.arange(res.shape[0]) >= n_w  # worn readings sort before what they apply to at one instant
+        order = np.lexsort((value, target, ts, res))
+        r, w = res[order], ~target[order]
+        latest = last_index(w)
+        state = np.where(latest >= run_start(firsts(r)), value[order][latest], self.worn[r])
+        off = np.empty(res.shape[0], bool)
+        off[order] = state < 0.5  # NaN (never reported) counts as worn
+        self._store_worn(readings.resident[is_worn], readings.ts[is_worn], readings.value[is_worn])
+        drop = np.zeros(readings.ts.shape[0], bool)
+        drop[np.flatnonzero(body)] = off[n_w : n_w + n_b]
+        accel_off = off[n_w + n_b :]
+        return readings.take(~drop), (accel.take(~accel_off) if accel_off.any() else accel)
+
+    def _store_worn(self, res: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
+        order = np.lexsort((value, ts, res))
+        last = order[lasts(res[order])]
+        newer = last[ts[last] >= self.worn_ts[res[last]]]
+        self.worn[res[newer]], self.worn_ts[res[newer]] = value[newer], ts[newer]
+
+    # -- activity ----------------------------------------------------------------------------------------------
+    def _motion_and_changes(self, frame: Frame) -> tuple[Points, Points]:
+        ev = frame.events
+        motion = (ev.kind == MOTION) & (ev.value >= 0.5)
+        changing = np.flatnonzero(np.isin(ev.kind, CHANGE_KINDS) & (ev.device >= 0))
+        moved = Points(ev.resident[motion], ev.ts[motion])
+        if changing.size == 0:
+            return moved, _no_points()
+        device, ts, value = ev.device[changing], ev.ts[changing], ev.value[changing]
+        # One observation per (device, instant): a shared sensor's row appears once per resident it speaks for.
+        order = np.lexsort((value, ts, device))
+        d, t, v = device[order], ts[order], value[order]
+        group = np.ones(order.shape[0], bool)
+        group[1:] = (d[1:] != d[:-1]) | (t[1:] != t[:-1])
+        rep = np.flatnonzero(group)
+        fresh = rep[t[rep] > self.event_ts[d[rep]]]
+        first = firsts(d[fresh])
+        prev = previous(v[fresh], first, self.event_value[d[fresh]])
+        changed = np.zeros(order.shape[0], bool)
+        changed[fresh] = v[fresh] != prev  # NaN (no earlier report) counts as a change
+        changed = changed[last_index(group)]  # every copy of the observation shares its verdict
+        last = fresh[lasts(d[fresh])]
+        self.event_value[d[last]], self.event_ts[d[last]] = v[last], t[last]
+        rows = changing[order[changed]]
+        return moved, Points(ev.resident[rows], ev.ts[rows])
+
+    def _step_increases(self, readings: Readings) -> Points:
+        mine = np.flatnonzero(readings.metric == STEPS)
+        res, ts, value = readings.resident[mine], readings.ts[mine], readings.value[mine]
+        keep = sort_fresh(res, ts, self.steps_ts, value)
+        res, ts, value = res[keep], ts[keep], value[keep]
+        first, last = firsts(res), lasts(res)
+        up = value > previous(value, first, self.steps[res])  # NaN (no earlier count) is not an increase
+        self.steps[res[last]], self.steps_ts[res[last]] = value[last], ts[last]
+        return Points(res[up], ts[up])
+
+    def _falls(self, frame: Frame, accel: Accel) -> Falls:
+        found = self.falls.process(accel.resident, accel.ts, accel.rate, accel.counts, accel.xyz)
+        ev = frame.events
+        told = (ev.kind == FALL) & (ev.value >= 0.5)
+        k = int(told.sum())
+        nan = np.full(k, np.nan)
+        return Falls(
+            resident=np.concatenate([found.resident, ev.resident[told]]),
+            ts=np.concatenate([found.detected_ts, ev.ts[told]]),
+            impact_ts=np.concatenate([found.impact_ts, nan]),
+            peak_g=np.concatenate([found.peak_g, nan]),
+            tilt_deg=np.concatenate([found.tilt_deg, nan]),
+            reported=np.concatenate([np.zeros(len(found), bool), np.ones(k, bool)]),
+        )
+
+
+def _moving_blocks(accel: Accel) -> Points:
+    enough = accel.counts >= MIN_BLOCK_SAMPLES
+    if not enough.any():
+        return _no_points()
+    blocks = accel if enough.all() else accel.take(enough)
+    mag = np.sqrt(np.einsum("ij,ij->i", blocks.xyz, blocks.xyz))
+    starts = np.cumsum(blocks.counts) - blocks.counts
+    n = blocks.counts.astype(np.float64)
+    mean = np.add.reduceat(mag, starts) / n
+    sd = np.sqrt(np.maximum(np.add.reduceat(mag * mag, starts) / n - mean * mean, 0.0))
+    moving = sd >= MOVING_SD_G
+    return Points(blocks.resident[moving], blocks.ts[moving])
+
+
+def _no_points() -> Points:
+    return Points(np.empty(0, np.int64), np.empty(0))
+
+
+def _points(*parts: Points) -> Points:
+    """The union of instants, sorted by (resident, ts), one per resident and instant."""
+    res = np.concatenate([p.resident for p in parts])
+    ts = np.concatenate([p.ts for p in parts])
+    order = np.lexsort((ts, res))
+    res, ts = res[order], ts[order]
+    keep = np.ones(res.shape[0], bool)
+    keep[1:] = (res[1:] != res[:-1]) | (ts[1:] != ts[:-1])
+    return Points(res[keep], ts[keep])

@@ -1,0 +1,59 @@
+"""A site's escalation policies (per severity) and on-call rota. The lifecycle (alerts/escalation.py) applies them."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, HTTPException, Query
+
+from carewatch.model import Severity
+from carewatch.storage.base import EscalationStep, OnCallShift
+from dashboard.deps import Admin, CareTeam, ScopeDep, StoreDep
+from dashboard.schemas import EscalationPolicyPublic, EscalationPolicySet, OnCallPublic, OnCallShiftCreate
+
+router = APIRouter(prefix="/api/sites/{site_id}", tags=["escalation"])
+
+
+def _site(store: StoreDep, scope: ScopeDep, site_id: str) -> None:
+    if not scope.sees_site(site_id) or site_id not in {s.site_id for s in store.sites()}:
+        raise HTTPException(404, f"no site {site_id}")
+
+
+@router.get("/escalation-policies/{severity}")
+def get_policy(
+    site_id: str, severity: Severity, _: CareTeam, scope: ScopeDep, store: StoreDep
+) -> EscalationPolicyPublic:
+    _site(store, scope, site_id)
+    steps = store.escalation_policy(site_id, severity)
+    return EscalationPolicyPublic.of(site_id, severity, steps)
+
+
+@router.put("/escalation-policies/{severity}")
+def set_policy(
+    site_id: str, severity: Severity, body: EscalationPolicySet, _: Admin, scope: ScopeDep, store: StoreDep
+) -> EscalationPolicyPublic:
+    _site(store, scope, site_id)
+    steps = [EscalationStep(i + 1, s.after_minutes * 60, s.target) for i, s in enumerate(body.steps)]
+    store.set_escalation_policy(site_id, severity, steps)
+    return EscalationPolicyPublic.of(site_id, severity, steps)
+
+
+@router.get("/on-call")
+def on_call(
+    site_id: str, _: CareTeam, scope: ScopeDep, store: StoreDep,
+    at: float | None = Query(default=None, ge=0, le=1e11, description="epoch seconds; default now"),
+) -> OnCallPublic:  # fmt: skip
+    _site(store, scope, site_id)
+    at = time.time() if at is None else at
+    return OnCallPublic(site_id=site_id, at=at, contact_ids=[c.contact_id for c in store.on_call(site_id, at)])
+
+
+@router.post("/on-call", status_code=201, responses={422: {"description": "unknown contact"}})
+def add_shift(site_id: str, body: OnCallShiftCreate, _: Admin, scope: ScopeDep, store: StoreDep) -> OnCallShiftCreate:
+    _site(store, scope, site_id)
+    known = {c.contact_id for r in store.residents(site_id) for c, _link in store.contacts_of(r.resident_id)}
+    known |= {c.contact_id for c in store.site_contacts(site_id)}
+    if body.contact_id not in known:
+        raise HTTPException(422, f"contact {body.contact_id} is not a contact of site {site_id}")
+    store.add_on_call_shifts([OnCallShift(site_id, body.contact_id, body.starts_at, body.ends_at)])
+    return body

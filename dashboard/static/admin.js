@@ -1,0 +1,58 @@
+// Administration: users and roles, sites, residents, devices (escalation policies and the rota: see the alerts pages).
+"use strict";
+
+function rows(selector, items, cells) {
+  document.querySelector(`${selector} tbody`).replaceChildren(
+    ...items.map((item) => el("tr", {}, cells(item).map((c) => (c instanceof Node ? el("td", {}, [c]) : el("td", { textContent: c ?? "" }))))));
+}
+
+async function loadUsers(me) {
+  const users = await apiJson("/api/users");
+  rows("#users", users, (u) => [u.username, u.display_name, t(`role.${u.role}`), [...u.site_ids, ...u.resident_ids].join(", "),
+    u.active ? "✓" : "✗",
+    u.username === me.username ? "" : button(u.active ? t("admin.deactivate") : t("admin.activate"), async () => {
+      await apiJson(`/api/users/${encodeURIComponent(u.username)}`, { method: "PATCH", json: { active: !u.active } });
+      loadUsers(me);
+    })]);
+}
+
+async function loadRegistry() {
+  const [sites, residents, devices] = await Promise.all([apiJson("/api/sites"), apiJson("/api/residents"), apiJson("/api/devices")]);
+  rows("#sites", sites, (s) => [s.site_id, s.name, s.kind]);
+  rows("#residents", residents, (r) => [el("a", { href: `/residents/${r.resident_id}`, textContent: r.resident_id }), r.name, r.site_id, r.room]);
+  rows("#devices", devices, (d) => [d.device_id, d.kind, d.site_id, d.resident_id]);
+}
+
+function onSubmit(id, send) {
+  const form = document.getElementById(id);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const response = await send(form);
+    if (!response.ok) { window.alert(`${response.status}: ${await response.text()}`); return; }
+    form.reset();
+  });
+}
+
+startPage("page.admin").then((me) => {
+  loadUsers(me);
+  loadRegistry();
+  onSubmit("user-form", async (f) => {
+    const scope = f.scope.value.split(",").map((s) => s.trim()).filter(Boolean);
+    const body = { username: f.username.value, display_name: f.display_name.value, role: f.role.value, password: f.password.value,
+      site_ids: ["operator", "clinician"].includes(f.role.value) ? scope : [], resident_ids: f.role.value === "family" ? scope : [] };
+    const response = await api("/api/users", { method: "POST", json: body });
+    loadUsers(me);
+    return response;
+  });
+  onSubmit("site-form", async (f) => {
+    const response = await api(`/api/sites/${encodeURIComponent(f.site_id.value)}`, { method: "PUT", json: { name: f.name.value, kind: f.kind.value } });
+    loadRegistry();
+    return response;
+  });
+  onSubmit("resident-form", async (f) => {
+    const body = { site_id: f.site_id.value, name: f.name.value, room: f.room.value || null };
+    const response = await api(`/api/residents/${encodeURIComponent(f.resident_id.value)}`, { method: "PUT", json: body });
+    loadRegistry();
+    return response;
+  });
+});

@@ -1,0 +1,165 @@
+// Shared by every page: the API helper (a 401 sends you to the login page), the header with navigation, language
+// switching (en, zh-CN; stored in localStorage) and small DOM helpers. No framework.
+"use strict";
+
+const LANGS = { en: "English", "zh-CN": "中文" };
+const SEVERITY_RANK = { critical: 4, urgent: 3, warning: 2, info: 1 };
+const VITALS = [["hr", "bpm"], ["spo2", "%"], ["rr", "/min"], ["sbp", "mmHg"], ["temp", "°C"]];
+
+const i18n = { lang: "en", words: {} };
+
+function pickLang() {
+  const stored = localStorage.getItem("carewatch.lang");
+  if (stored && LANGS[stored]) return stored;
+  return (navigator.language || "en").toLowerCase().startsWith("zh") ? "zh-CN" : "en";
+}
+
+async function loadLang(lang) {
+  const response = await fetch(`/static/i18n/${lang}.json`);
+  i18n.words = await response.json();
+  i18n.lang = lang;
+  document.documentElement.lang = lang;
+  for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+  for (const node of document.querySelectorAll("[data-i18n-placeholder]")) {
+    node.placeholder = t(node.dataset.i18nPlaceholder);
+  }
+}
+
+// t("alerts.count", {n: 3}) -> the word in the current language, with {n} filled in; the key itself if missing.
+function t(key, vars = {}) {
+  const text = i18n.words[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+async function api(path, options = {}) {
+  const init = { credentials: "same-origin", ...options, headers: { ...(options.headers || {}) } };
+  if (options.json !== undefined) {
+    init.body = JSON.stringify(options.json);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(path, init);
+  if (response.status === 401) {
+    location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+    throw new Error("not logged in");
+  }
+  return response;
+}
+
+async function apiJson(path, options) {
+  const response = await api(path, options);
+  if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
+  return response.status === 204 ? null : response.json();
+}
+
+// Loads the language and the user, draws the header; resolves to the user. Every page starts with it.
+async function startPage(titleKey) {
+  await loadLang(pickLang());
+  const user = await apiJson("/api/auth/me");
+  const header = document.getElementById("top");
+  const nav = el("nav");
+  const links = [["/", "nav.board", user.role !== "family"], ["/family", "nav.family", user.role === "family"],
+    ["/system", "nav.system", ["admin", "operator"].includes(user.role)], ["/admin", "nav.admin", user.role === "admin"]];
+  for (const [href, key, shown] of links) {
+    if (shown) nav.append(el("a", { href, textContent: t(key), className: location.pathname === href ? "here" : "" }));
+  }
+  const lang = el("select", { id: "lang", title: "Language / 语言" });
+  for (const [code, name] of Object.entries(LANGS)) lang.append(el("option", { value: code, textContent: name }));
+  lang.value = i18n.lang;
+  lang.addEventListener("change", () => { localStorage.setItem("carewatch.lang", lang.value); location.reload(); });
+  const logout = button(t("nav.logout"), async () => {
+    await api("/api/auth/logout", { method: "POST" });
+    location.assign("/login");
+  });
+  logout.id = "logout";
+  header.replaceChildren(el("h1", { textContent: "carewatch" }), el("span", { className: "page", textContent: t(titleKey) }),
+    nav, el("span", { id: "connection", className: "connection", dataset: {} }), el("span", { id: "counts" }),
+    el("span", { className: "spacer" }), el("span", { id: "whoami", textContent: `${user.display_name} · ${t("role." + user.role)}` }),
+    lang, logout);
+  document.title = `carewatch · ${t(titleKey)}`;
+  return user;
+}
+
+// The live socket: calls onMessage with each parsed message; reconnects by itself with capped backoff.
+function liveSocket(onMessage) {
+  const RECONNECT_MAX_MS = 10000;
+  let delay = 500;
+  const stats = (window.carewatchStats = window.carewatchStats || { messages: 0, bytes: 0, connects: 0 });
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/ws`);
+    setConnection("connecting");
+    socket.onopen = () => { setConnection("open"); delay = 500; stats.connects += 1; };
+    socket.onmessage = (event) => {
+      stats.messages += 1;
+      stats.bytes += event.data.length;
+      onMessage(JSON.parse(event.data));
+    };
+    socket.onclose = (event) => {
+      setConnection("closed");
+      if (event.code === 1008) { location.assign(`/login?next=${encodeURIComponent(location.pathname)}`); return; }
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, RECONNECT_MAX_MS);
+    };
+  }
+  connect();
+}
+
+function setConnection(value) {
+  const node = document.getElementById("connection");
+  if (!node) return;
+  node.dataset.state = value;
+  node.textContent = t(`connection.${value}`);
+}
+
+function statusOf(alerts) {
+  let worst = "";
+  for (const a of alerts) if ((SEVERITY_RANK[a.severity] || 0) > (SEVERITY_RANK[worst] || 0)) worst = a.severity;
+  return worst || "ok";
+}
+
+function formatValue(metric, value) {
+  return metric === "temp" ? value.toFixed(1) : Math.round(value).toString();
+}
+
+function formatTime(epochSeconds) {
+  return new Date(epochSeconds * 1000).toLocaleString(i18n.lang);
+}
+
+function button(text, onClick) {
+  const b = el("button", { type: "button", textContent: text });
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function el(tag, props = {}, children = []) {
+  const { dataset, ...rest } = props;
+  const node = Object.assign(document.createElement(tag), rest);
+  if (dataset) Object.assign(node.dataset, dataset);
+  if (children.length) node.append(...children);
+  return node;
+}
+
+// An alert as a list item; actions appear only where the user's role allows them.
+function alertItem(alert, residentName, user, onAct) {
+  const li = el("li", { className: "alert", id: `alert-${alert.alert_id}`, dataset: { severity: alert.severity, state: alert.state } });
+  const by = alert.acknowledged_by ? ` · ${t("alert.by", { who: alert.acknowledged_by })}` : "";
+  li.append(
+    el("div", { className: "who", textContent: `${residentName} · ${alert.title}` }),
+    el("div", { className: "why", textContent: alert.explanation }),
+    el("div", { className: "muted", textContent:
+      `${t("severity." + alert.severity)} · ${t("state." + alert.state)}${by} · ${formatTime(alert.opened_at)}` }),
+  );
+  if (onAct && alert.state === "open" && ["admin", "operator", "clinician"].includes(user.role)) {
+    li.append(button(t("action.acknowledge"), () => onAct(alert.alert_id, "acknowledge")));
+  }
+  if (onAct && alert.state !== "resolved" && ["admin", "operator"].includes(user.role)) {
+    li.append(button(t("action.resolve"), () => onAct(alert.alert_id, "resolve")));
+  }
+  return li;
+}
+
+async function act(alertId, action) {
+  const response = await api(`/api/alerts/${alertId}/${action}`, { method: "POST", json: {} });
+  if (response.status === 409) window.alert(t("alert.conflict"));
+  else if (!response.ok) window.alert(`${response.status}: ${await response.text()}`);
+}

@@ -1,0 +1,114 @@
+// One resident: latest vitals, charts of the bucketed history (uPlot: mean with min/max), alert history with the
+// readings behind each alert, thresholds (clinicians set them) and contacts.
+"use strict";
+
+const residentId = decodeURIComponent(location.pathname.split("/").pop());
+const CHART_METRICS = ["hr", "spo2", "rr", "sbp", "temp"];
+const page = { user: null, view: localStorage.getItem("carewatch.view") || "1h", charts: [] };
+
+async function load() {
+  page.user = await startPage("page.resident");
+  const resident = await apiJson(`/api/residents/${encodeURIComponent(residentId)}`);
+  document.getElementById("resident-name").textContent = resident.name;
+  document.getElementById("resident-where").textContent =
+    [resident.room ? t("tile.room", { room: resident.room }) : "", resident.site_id].filter(Boolean).join(" · ");
+  const latest = document.getElementById("latest");
+  for (const [metric, unit] of VITALS) {
+    const reading = resident.latest[metric];
+    latest.append(el("dt", { textContent: t(`metric.${metric}`) }),
+      el("dd", { textContent: reading ? `${formatValue(metric, reading[1])} ${unit}` : "–" }));
+  }
+  if (resident.news2) {
+    const n2 = resident.news2;
+    latest.append(el("dt", { textContent: "NEWS2" }), el("dd", { textContent:
+      `${n2.score} (${t("news2." + n2.response)})${n2.missing ? " · " + t("news2.partial", { n: n2.missing }) : ""}` }));
+  }
+  for (const b of document.querySelectorAll("[data-view]")) {
+    b.addEventListener("click", () => { page.view = b.dataset.view; localStorage.setItem("carewatch.view", page.view); charts(); });
+  }
+  await Promise.all([charts(), history(), thresholds(), contacts()]);
+  document.body.dataset.loaded = "true";
+}
+
+async function charts() {
+  for (const b of document.querySelectorAll("[data-view]")) b.classList.toggle("here", b.dataset.view === page.view);
+  const holder = document.getElementById("charts");
+  if (typeof uPlot === "undefined") { document.getElementById("no-charts").hidden = false; return; }
+  const histories = await Promise.all(CHART_METRICS.map((metric) =>
+    apiJson(`/api/residents/${encodeURIComponent(residentId)}/history?metric=${metric}&view=${page.view}`)));
+  for (const chart of page.charts) chart.destroy();
+  page.charts = [];
+  holder.replaceChildren();
+  for (const h of histories) {
+    const box = el("div", { className: "chart", id: `chart-${h.metric}` });
+    holder.append(box);
+    const xs = h.buckets.map((b) => b.start + h.bucket_s / 2);
+    const data = [xs, h.buckets.map((b) => b.mean), h.buckets.map((b) => b.min), h.buckets.map((b) => b.max)];
+    page.charts.push(new uPlot({
+      title: `${t("metric." + h.metric)} (${h.buckets.length ? "" : t("resident.no_data")})`.replace(" ()", ""),
+      width: Math.min(holder.clientWidth || 600, 720), height: 160,
+      scales: { x: { time: true, min: h.start, max: h.end } },
+      series: [{}, { label: t("chart.mean"), stroke: "#12324a", width: 2 },
+        { label: t("chart.min"), stroke: "#9bb0c2", dash: [4, 4] }, { label: t("chart.max"), stroke: "#9bb0c2", dash: [4, 4] }],
+    }, data, box));
+  }
+}
+
+async function history() {
+  const alerts = await apiJson(`/api/alerts?resident_id=${encodeURIComponent(residentId)}&limit=50`);
+  const list = document.getElementById("history");
+  list.replaceChildren(...alerts.map((a) => {
+    const li = alertItem(a, a.rule, page.user, async (id, action) => { await act(id, action); history(); });
+    const readings = (a.evidence && a.evidence.readings) || [];
+    if (readings.length) {
+      const table = el("table", { className: "evidence" });
+      table.append(el("tr", {}, [el("th", { textContent: t("evidence.time") }), el("th", { textContent: a.evidence.metric || "" })]));
+      for (const [ts, value] of readings) {
+        table.append(el("tr", {}, [el("td", { textContent: formatTime(ts) }), el("td", { textContent: String(value) })]));
+      }
+      li.append(el("details", {}, [el("summary", { textContent: t("evidence.readings", { n: readings.length }) }), table]));
+    }
+    return li;
+  }));
+  if (!alerts.length) list.append(el("li", { className: "muted", textContent: t("resident.no_alerts") }));
+}
+
+async function thresholds() {
+  if (page.user.role === "family") return;
+  document.getElementById("thresholds-section").hidden = false;
+  const rows = await apiJson(`/api/residents/${encodeURIComponent(residentId)}/thresholds`);
+  const canSet = ["admin", "clinician"].includes(page.user.role);
+  document.querySelector("#thresholds tbody").replaceChildren(...rows.map((row) => el("tr", {}, [
+    el("td", { textContent: t(`metric.${row.metric}`) }), el("td", { textContent: row.low ?? "–" }),
+    el("td", { textContent: row.high ?? "–" }), el("td", { textContent: `${row.updated_by} · ${formatTime(row.updated_at)}` }),
+    el("td", {}, canSet ? [button(t("threshold.remove"), async () => {
+      await api(`/api/residents/${encodeURIComponent(residentId)}/thresholds/${row.metric}`, { method: "DELETE" });
+      thresholds();
+    })] : []),
+  ])));
+  const form = document.getElementById("threshold-form");
+  if (!canSet || !form.hidden) return;
+  form.hidden = false;
+  form.metric.replaceChildren(...VITALS.map(([m]) => el("option", { value: m, textContent: t(`metric.${m}`) })));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {};
+    if (form.low.value !== "") body.low = Number(form.low.value);
+    if (form.high.value !== "") body.high = Number(form.high.value);
+    const response = await api(`/api/residents/${encodeURIComponent(residentId)}/thresholds/${form.metric.value}`,
+      { method: "PUT", json: body });
+    if (!response.ok) window.alert((await response.json()).detail?.[0]?.msg || response.status);
+    thresholds();
+  });
+}
+
+async function contacts() {
+  if (page.user.role === "family") return;
+  document.getElementById("contacts-section").hidden = false;
+  const rows = await apiJson(`/api/residents/${encodeURIComponent(residentId)}/contacts`);
+  document.getElementById("contacts").replaceChildren(...rows.map((c) => el("li", {
+    textContent: `${c.priority}. ${c.name} (${c.relation}, ${t("contact." + c.role)}) ${c.phone || ""} ${c.email || ""}`,
+  })));
+}
+
+load();

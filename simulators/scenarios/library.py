@@ -1,0 +1,171 @@
+"""The scenario library by name, and a planner that schedules incidents at plausible times of day.
+
+`make_incident(name, ...)` builds one incident with typical parameters; `plan_incidents(world, start, duration_s,
+seed)` schedules a mix over a run: each at a local time where it happens in life (night wandering at night, not up
+at the usual wake-up time, falls while up and about, smoke at cooking times), at most one at a time per resident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulators.clock import utc_offset_s
+from simulators.routine import DAY_S, HOUR_S, MINUTE_S
+from simulators.scenarios.base import Incident
+from simulators.scenarios.behaviour import BathroomLong, NightWandering, NoActivity, NotUp
+from simulators.scenarios.devices import ArtefactBurst, BatteryLow, DeviceOffline, NotWorn
+from simulators.scenarios.falls import Fall, Syncope
+from simulators.scenarios.home import Alarm, Cold, HeatWave, Sos
+from simulators.scenarios.hypoxia import Hypoxia
+from simulators.scenarios.vitals import Bradycardia, Fever, Tachycardia
+from simulators.world import SimResident, World
+
+GAP_S = 30 * MINUTE_S  # between two incidents of one resident: let the first one's alerts clear
+ATTEMPTS = 50  # residents tried per incident before giving a scenario up (every resident busy, no fitting time)
+NOT_UP_AFTER_WAKE_H = (0.0, 0.1)  # "not up" starts at the usual wake-up time
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """``hours``: local hours within which the incident may start (None: any time); ``length_s``: its duration;
+    ``make(resident, start, length, rng)``."""
+
+    hours: tuple[float, float] | None
+    length_s: tuple[float, float]
+    make: Callable[[SimResident, float, float, np.random.Generator], Incident]
+
+
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(2**31))
+
+
+def _fall(r: SimResident, start: float, length: float, rng: np.random.Generator) -> Incident:
+    return Fall.at(r.resident_id, start, length, peak_g=float(rng.uniform(2.8, 5.5)), side=int(rng.integers(4)),
+                   device_reports=bool(rng.random() < 0.5), seed=_seed(rng))  # fmt: skip
+
+
+def _device(r: SimResident, world: World, rng: np.random.Generator) -> str:
+    own = world.devices_of(r.resident_id)
+    return own[int(rng.integers(len(own)))].device_id
+
+
+def library(world: World) -> dict[str, Recipe]:
+    """Every scenario the simulator knows, by name. Durations and parameters are typical, not extreme."""
+    h, m = HOUR_S, MINUTE_S
+    return {
+        "fall": Recipe((8, 21), (30, 180), _fall),
+        "fall_long_lie": Recipe((8, 21), (25 * m, 60 * m), _fall),
+        "syncope": Recipe((8, 21), (60, 180), lambda r, s, n, g: Syncope.faint(
+            r.resident_id, s, n, peak_g=float(g.uniform(2.7, 3.6)), side=int(g.integers(4)), seed=_seed(g))),
+        "hypoxia": Recipe(None, (5 * m, 20 * m), lambda r, s, n, g: Hypoxia.at(
+            r.resident_id, s, n, nadir=round(r.baseline["spo2"] - g.uniform(8, 13)))),
+        "fever": Recipe(None, (4 * h, 10 * h), lambda r, s, n, g: Fever.at(
+            r.resident_id, s, n, peak_c=float(g.uniform(38.3, 39.8)), confused=bool(g.random() < 0.3))),
+        "tachycardia": Recipe(None, (10 * m, 40 * m), lambda r, s, n, g: Tachycardia.at(
+            r.resident_id, s, n, rate_bpm=float(g.uniform(130, 170)), seed=_seed(g))),
+        "bradycardia": Recipe(None, (10 * m, 40 * m), lambda r, s, n, g: Bradycardia.at(
+            r.resident_id, s, n, rate_bpm=float(g.uniform(34, 42)))),
+        "night_wandering": Recipe((1, 4), (20 * m, 60 * m), lambda r, s, n, g: NightWandering.at(
+            r.resident_id, s, n, leaves_home=bool(g.random() < 0.3))),
+        "not_up": Recipe(NOT_UP_AFTER_WAKE_H, (2 * h, 4 * h), lambda r, s, n, g: NotUp.at(r.resident_id, s, n)),
+        "no_activity": Recipe((10, 15), (2 * h, 4 * h), lambda r, s, n, g: NoActivity.at(r.resident_id, s, n)),
+        "bathroom_long": Recipe((8, 20), (60 * m, 120 * m), lambda r, s, n, g: BathroomLong.at(r.resident_id, s, n)),
+        "heat_wave": Recipe((9, 12), (8 * h, 14 * h), lambda r, s, n, g: HeatWave.at(r.resident_id, s, n)),
+        "heating_failure": Recipe(None, (8 * h, 16 * h), lambda r, s, n, g: Cold.at(r.resident_id, s, n)),
+        "smoke": Recipe((11.5, 19), (5 * m, 20 * m), lambda r, s, n, g: Alarm.at(r.resident_id, "smoke", s, n)),
+        "gas": Recipe((8, 20), (10 * m, 30 * m), lambda r, s, n, g: Alarm.at(r.resident_id, "gas", s, n)),
+        "water_leak": Recipe(None, (10 * m, 60 * m), lambda r, s, n, g: Alarm.at(r.resident_id, "water_leak", s, n)),
+        "sos": Recipe((7, 22), (60, 60), lambda r, s, n, g: Sos.at(
+            r.resident_id, s, "sos_button" if g.random() < 0.7 else "wearable")),
+        "device_offline": Recipe(None, (1 * h, 4 * h), lambda r, s, n, g: DeviceOffline.at(
+            r.resident_id, _device(r, world, g), s, n)),
+        "battery_low": Recipe(None, (4 * h, 10 * h), lambda r, s, n, g: BatteryLow.at(
+            r.resident_id, _device(r, world, g), s, n)),
+        "not_worn": Recipe((9, 14), (3 * h, 6 * h), lambda r, s, n, g: NotWorn.at(r.resident_id, s, n)),
+        "artefact_burst": Recipe(None, (2 * m, 8 * m), lambda r, s, n, g: ArtefactBurst.at(
+            r.resident_id, s, n, seed=_seed(g))),
+    }  # fmt: skip
+
+
+SCENARIOS = tuple(library(World((), (), (), ())))
+
+
+def make_incident(name: str, world: World, resident_id: str, start: float, length_s: float | None = None,
+                  seed: int = 1) -> Incident:  # fmt: skip
+    """The library's ``name`` incident for a resident from ``start`` (length: typical unless given)."""
+    recipe = _recipe(name, world)
+    rng = np.random.default_rng(seed)
+    length = float(rng.uniform(*recipe.length_s)) if length_s is None else length_s
+    return recipe.make(world.resident(resident_id), start, length, rng)
+
+
+def plan_incidents(world: World, start: float, duration_s: float, seed: int = 1, *, count: int | None = None,
+                   names: Sequence[str] = SCENARIOS) -> list[Incident]:  # fmt: skip
+    """``count`` incidents (default: one of each of ``names``) cycling through ``names``, each for a random
+    resident at a random fitting time within ``[start, start + duration_s)``. A scenario that fits nowhere (night
+    wandering in a run that ends before night) is left out. Deterministic from ``seed``."""
+    rng = np.random.default_rng(seed)
+    recipes = {name: _recipe(name, world) for name in names}
+    busy: dict[int, list[tuple[float, float]]] = {}
+    planned: list[Incident] = []
+    for k in range(len(names) if count is None else count):
+        if not world.residents:
+            break
+        name = names[k % len(names)]
+        incident = _place(world, recipes[name], start, start + duration_s, busy, rng)
+        if incident is not None:
+            planned.append(incident)
+    return sorted(planned, key=lambda incident: incident.truth.start)
+
+
+def _recipe(name: str, world: World) -> Recipe:
+    recipes = library(world)
+    if name not in recipes:
+        raise ValueError(f"unknown scenario {name!r}; the library has {sorted(recipes)}")
+    return recipes[name]
+
+
+def _place(world: World, recipe: Recipe, lo: float, hi: float, busy: dict[int, list[tuple[float, float]]],
+           rng: np.random.Generator) -> Incident | None:  # fmt: skip
+    for _ in range(ATTEMPTS):
+        r = int(rng.integers(len(world.residents)))
+        resident = world.residents[r]
+        length = float(rng.uniform(*recipe.length_s))
+        hours = recipe.hours
+        if hours == NOT_UP_AFTER_WAKE_H:
+            hours = (resident.habits.wake_h + hours[0], resident.habits.wake_h + hours[1])
+        offset = utc_offset_s(world.site(resident.site_id).timezone, lo)
+        windows = _windows(lo, hi - length, hours, offset)
+        if not windows:
+            continue
+        start = _pick(windows, rng)
+        if any(start < end + GAP_S and b < start + length + GAP_S for b, end in busy.get(r, [])):
+            continue
+        busy.setdefault(r, []).append((start, start + length))
+        return recipe.make(resident, start, length, rng)
+    return None
+
+
+def _windows(lo: float, hi: float, hours: tuple[float, float] | None, offset_s: float) -> list[tuple[float, float]]:
+    """Intervals of ``[lo, hi]`` whose local time (UTC + ``offset_s``) lies within ``hours``."""
+    if hi < lo:
+        return []
+    if hours is None:
+        return [(lo, hi)]
+    first = np.floor((lo + offset_s) / DAY_S) * DAY_S - offset_s
+    windows = []
+    for day0 in np.arange(first, hi + DAY_S, DAY_S).tolist():
+        a, b = max(lo, day0 + hours[0] * HOUR_S), min(hi, day0 + hours[1] * HOUR_S)
+        if a <= b:
+            windows.append((a, b))
+    return windows
+
+
+def _pick(windows: list[tuple[float, float]], rng: np.random.Generator) -> float:
+    """A uniform random instant of the union of ``windows``."""
+    widths = np.array([b - a for a, b in windows])
+    k = int(rng.choice(len(windows), p=widths / widths.sum())) if widths.sum() > 0 else int(rng.integers(len(windows)))
+    return float(rng.uniform(*windows[k])) if widths[k] > 0 else windows[k][0]

@@ -1,0 +1,66 @@
+"""Visitors to homes (family, a carer, a neighbour): they come in through the front door, stay in the living room
+and leave. They move the living room's and hall's motion sensors and open the door, which a rule watching a single
+resident's home must tolerate. At most one visit a day per home; care sites' visitors are not modelled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulators.routine import DAY_S, HOUR_S
+from simulators.state import BoolArray, FloatArray, IntArray, Room
+from simulators.wearing import Episode
+from simulators.world import HOME, World
+
+VISIT_ARRIVAL_H = (10.0, 18.0)  # local hours at which visitors arrive
+VISIT_S = (30 * 60.0, 120 * 60.0)
+DOORWAY_S = 20.0  # in the hall on the way in and on the way out
+VISITOR_MOVE_P = 0.3  # per second: visitors move about more than a resident watching TV
+
+
+class Visitors:
+    """One visitor slot per home; ``(H,)`` arrays over the world's homes."""
+
+    def __init__(self, world: World, rng: np.random.Generator, utc_offset_s: FloatArray) -> None:
+        self._rng = rng
+        homes = {s.site_id for s in world.sites if s.kind == HOME}
+        first: dict[str, int] = {}
+        for i, r in enumerate(world.residents):
+            if r.site_id in homes:
+                first.setdefault(r.site_id, i)
+        self.host = np.array(list(first.values()), dtype=np.int64)  # a resident of each home
+        self._hosts = [[i for i, r in enumerate(world.residents) if r.site_id == s] for s in first]
+        places = np.array([world.residents[r].places for r in self.host.tolist()], dtype=np.int64)
+        self._hall = places[:, Room.HALL] if places.size else np.empty(0, np.int64)
+        self._living = places[:, Room.LIVING_ROOM] if places.size else np.empty(0, np.int64)
+        self.outside = places[:, Room.OUTSIDE] if places.size else np.empty(0, np.int64)
+        self._prob = np.array([world.residents[r].habits.visit_prob for r in self.host.tolist()], dtype=np.float64)
+        self._offset = utc_offset_s[self.host] if self.host.size else np.empty(0)
+        self._day = np.full(self.host.shape[0], np.iinfo(np.int64).min)
+        self._start = np.full(self.host.shape[0], -np.inf)
+        self._end = np.full(self.host.shape[0], -np.inf)
+
+    def advance(self, t: float) -> tuple[IntArray, BoolArray, list[Episode]]:
+        """Visitors' places ``(H,)`` (the home's outside place when none is there), whether each moves, and the
+        visits planned at this tick (one episode per resident of the home)."""
+        episodes = self._replan(t)
+        inside = (self._start <= t) & (t < self._end)
+        doorway = inside & ((t < self._start + DOORWAY_S) | (t >= self._end - DOORWAY_S))
+        place = np.where(doorway, self._hall, np.where(inside, self._living, self.outside))
+        moving = inside & (doorway | (self._rng.random(self.host.shape[0]) < VISITOR_MOVE_P))
+        return place, moving, episodes
+
+    def _replan(self, t: float) -> list[Episode]:
+        day = np.floor((t + self._offset) / DAY_S).astype(np.int64)
+        stale = np.flatnonzero(day != self._day)
+        if not stale.size:
+            return []
+        self._day[stale] = day[stale]
+        day0 = day[stale] * DAY_S - self._offset[stale]
+        comes = self._rng.random(stale.shape[0]) < self._prob[stale]
+        start = day0 + self._rng.uniform(*VISIT_ARRIVAL_H, stale.shape[0]) * HOUR_S
+        end = start + self._rng.uniform(*VISIT_S, stale.shape[0])
+        self._start[stale] = np.where(comes, start, -np.inf)
+        self._end[stale] = np.where(comes, end, -np.inf)
+        return [Episode(r, "visitor", float(start[k]), float(end[k]))
+                for k in np.flatnonzero(comes).tolist() for r in self._hosts[stale[k]]]  # fmt: skip

@@ -1,0 +1,124 @@
+"""The pages in a real browser (Debian's Chromium, headless, through Playwright) against a served dashboard: an
+operator logs in and sees a tile update live, acknowledges an alert and a second operator's page shows it; a family
+member sees their relative only; the resident page draws uPlot charts; the language switches to zh-CN. Screenshots
+go to test-artifacts/."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dashboard_support import PASSWORD, Served
+from support import CHROMIUM, IN_CI
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+TIMEOUT_MS = 15_000
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing: run scripts/install-services")
+        pytest.skip(f"{CHROMIUM} is not installed: run scripts/install-services")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def logged_in(browser: Any, served: Served, username: str, lang: str = "en") -> Any:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale=lang)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors
+    page.goto(served.url + "/")
+    page.wait_for_url("**/login?next=/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    return page
+
+
+def test_operator_sees_live_tiles_and_acknowledgements_reach_a_second_operator(browser: Any, served: Served) -> None:
+    first = logged_in(browser, served, "operator")
+    first.wait_for_function("document.querySelectorAll('.tile').length === 2", timeout=TIMEOUT_MS)
+    assert first.locator("#tile-r3").count() == 0  # another site's resident
+    first.wait_for_selector("#connection[data-state=open]", timeout=TIMEOUT_MS)
+    served.hub.vitals_threadsafe({"r1": {"hr": [time.time(), 123.0], "spo2": [time.time(), 91.0]}})
+    first.wait_for_function(
+        "document.querySelector('#tile-r1 .v-hr').textContent === '123 bpm'", timeout=TIMEOUT_MS
+    )  # the vitals flush reaches the tile within a second
+    assert first.locator("#tile-r1[data-status=urgent]").count() == 1
+    first.screenshot(path=str(ARTIFACTS / "board-operator.png"), full_page=True)
+
+    second = logged_in(browser, served, "operator2")
+    alert = f"#alert-{served.alerts['r1']}"
+    second.wait_for_selector(f"{alert}[data-state=open]", timeout=TIMEOUT_MS)
+    first.click(f"{alert} button:has-text('Acknowledge')")
+    second.wait_for_selector(f"{alert}[data-state=acknowledged]", timeout=TIMEOUT_MS)
+    assert "operator" in second.inner_text(alert)
+    second.screenshot(path=str(ARTIFACTS / "board-second-operator-sees-ack.png"), full_page=True)
+    assert first.errors == [] and second.errors == []
+    first.context.close()
+    second.context.close()
+
+
+def test_family_sees_only_their_relative(browser: Any, served: Served) -> None:
+    page = logged_in(browser, served, "family")
+    page.wait_for_url("**/family")
+    page.wait_for_selector("#relative-r1", timeout=TIMEOUT_MS)
+    assert page.locator(".relative").count() == 1
+    assert "Wang Fang" in page.inner_text("#relatives")
+    for other in ("Zhao Lei", "Li Wei"):
+        assert other not in page.content()
+    page.screenshot(path=str(ARTIFACTS / "family.png"), full_page=True)
+    page.goto(served.url + "/residents/r3")  # another resident's page: the API answers 404, nothing is shown
+    page.wait_for_timeout(500)
+    assert "Li Wei" not in page.content()
+    assert page.errors == [] or all("404" in e for e in page.errors)
+    page.context.close()
+
+
+def test_resident_page_charts_and_chinese(browser: Any, served: Served) -> None:
+    page = logged_in(browser, served, "clinician", lang="zh-CN")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    assert "实时看板" in page.inner_text("header")
+    page.screenshot(path=str(ARTIFACTS / "board-zh-CN.png"), full_page=True)
+    page.goto(served.url + "/residents/r1")
+    page.wait_for_selector("body[data-loaded=true]", timeout=TIMEOUT_MS)
+    assert page.locator(".chart .uplot").count() == 5  # HR, SpO2, RR, BP, temperature
+    assert page.locator("#threshold-form").is_visible()  # a clinician sets thresholds
+    page.select_option("#lang", "en")
+    page.wait_for_selector("body[data-loaded=true]", timeout=TIMEOUT_MS)
+    assert "Alert history" in page.inner_text("main")
+    page.click("button[data-view='24h']")
+    page.wait_for_selector("button[data-view='24h'].here", timeout=TIMEOUT_MS)
+    page.screenshot(path=str(ARTIFACTS / "resident.png"), full_page=True)
+    assert page.errors == []
+    page.context.close()
+
+
+def test_admin_and_system_pages(browser: Any, served: Served) -> None:
+    page = logged_in(browser, served, "admin")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/admin")
+    page.wait_for_function("document.querySelectorAll('#users tbody tr').length >= 4", timeout=TIMEOUT_MS)
+    page.screenshot(path=str(ARTIFACTS / "admin.png"), full_page=True)
+    page.goto(served.url + "/system")
+    page.wait_for_selector("#fig-storage", timeout=TIMEOUT_MS)
+    assert page.inner_text("#fig-storage") == "sqlite"
+    page.screenshot(path=str(ARTIFACTS / "system.png"), full_page=True)
+    assert page.errors == []
+    page.context.close()

@@ -1,0 +1,158 @@
+"""Support for tests/dashboard (whose conftest.py holds the fixtures): a dashboard served for real (uvicorn on a
+free loopback port, its own event loop and hub) over a SQLite store with two sites, three residents, one user per
+role and two live alerts. Tests talk to it with httpx and websockets."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from support import free_port
+
+from alerts.lifecycle import Lifecycle
+from alerts.notify.broadcast import BroadcastNotifier
+from carewatch.model import (
+    AlertDraft,
+    Batch,
+    Contact,
+    ContactLink,
+    ContactRole,
+    ReadingRow,
+    Resident,
+    Severity,
+    Site,
+    SiteKind,
+)
+from carewatch.storage.base import Role, Store, User
+from dashboard.app import DashboardContext, create_app
+from dashboard.auth import AuthConfig, hash_password
+from dashboard.hub import Hub
+
+PASSWORD = "correct horse battery"
+USERS = {
+    "admin": User("admin", "Admin", Role.ADMIN),
+    "operator": User("operator", "Operator of s1", Role.OPERATOR, site_ids=("s1",)),
+    "operator2": User("operator2", "Second operator of s1", Role.OPERATOR, site_ids=("s1",)),
+    "clinician": User("clinician", "Clinician of s1", Role.CLINICIAN, site_ids=("s1",)),
+    "family": User("family", "Daughter of r1", Role.FAMILY, resident_ids=("r1",)),
+}
+START_TIMEOUT_S = 15.0
+
+
+def seed(store: Store) -> dict[str, int]:
+    """The registry, users, some readings, and live alerts on r1 (s1) and r3 (s2): rule name -> alert id."""
+    store.upsert_sites(
+        [Site("s1", "Sunrise station", SiteKind.COMMUNITY_STATION), Site("s2", "Li home", SiteKind.HOME)]
+    )
+    store.upsert_residents(
+        [
+            Resident("r1", "s1", "Wang Fang", "101"),
+            Resident("r2", "s1", "Zhao Lei", "102"),
+            Resident("r3", "s2", "Li Wei"),
+        ]
+    )
+    store.upsert_contacts([Contact("c1", "Wang Min", ContactRole.FAMILY)], [ContactLink("r1", "c1", "daughter")])
+    password_hash = hash_password(PASSWORD)
+    for user in USERS.values():
+        store.save_user(user, password_hash)
+    now = time.time()
+    store.write_batch(
+        Batch(
+            readings=[
+                ReadingRow(now - 60 * i, site, "w-" + rid, rid, metric, value, i, False)
+                for i in range(30)
+                for rid, site in (("r1", "s1"), ("r2", "s1"), ("r3", "s2"))
+                for metric, value in (("hr", 70.0 + i % 3), ("spo2", 96.0))
+            ]
+        )
+    )
+    alerts = {}
+    for rid, site in (("r1", "s1"), ("r3", "s2")):
+        draft = AlertDraft(rid, site, "spo2_low", Severity.URGENT, now - 30, "SpO2 low", "SpO2 88 % for 60 s", {})
+        alert = store.raise_alert(draft)
+        assert alert is not None
+        alerts[rid] = alert.alert_id
+    return alerts
+
+
+@dataclass
+class Served:
+    url: str
+    app: FastAPI
+    store: Store
+    hub: Hub
+    loop: asyncio.AbstractEventLoop
+    alerts: dict[str, int]
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/ws"
+
+    def login(self, username: str, password: str = PASSWORD) -> httpx.Response:
+        return httpx.post(f"{self.url}/api/auth/login", json={"username": username, "password": password})
+
+    def token(self, username: str) -> str:
+        if username not in self.tokens:
+            response = self.login(username)
+            assert response.status_code == 200, response.text
+            self.tokens[username] = response.json()["token"]
+        return self.tokens[username]
+
+    def client(self, username: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token(username)}"} if username else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
+    def on_loop(self, function: Callable[[], object]) -> None:
+        """Run a function on the server's event loop (where the hub lives) and wait for it."""
+        done = threading.Event()
+
+        def run() -> None:
+            function()
+            done.set()
+
+        self.loop.call_soon_threadsafe(run)
+        assert done.wait(5)
+
+
+@contextmanager
+def serve(store: Store, auth: AuthConfig) -> Iterator[tuple[str, FastAPI, Hub, asyncio.AbstractEventLoop]]:
+    ready = threading.Event()
+    state: dict[str, object] = {}
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        hub = Hub(loop)
+        hub.start()
+        lifecycle = Lifecycle(store, [BroadcastNotifier(hub.broadcast_threadsafe)])
+        app = create_app(DashboardContext(store, lifecycle, hub, CollectorRegistry(), auth))
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", ws="websockets-sansio"
+            )
+        )
+        state.update(server=server, app=app, hub=hub, loop=loop, url=f"http://127.0.0.1:{port}")
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.01)
+        ready.set()
+        await task
+        await hub.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="dashboard-under-test", daemon=True)
+    thread.start()
+    assert ready.wait(START_TIMEOUT_S), "the dashboard did not start"
+    try:
+        yield str(state["url"]), state["app"], state["hub"], state["loop"]  # type: ignore[misc]
+    finally:
+        state["server"].should_exit = True  # type: ignore[attr-defined]
+        thread.join(10)

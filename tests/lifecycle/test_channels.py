@@ -1,0 +1,345 @@
+"""Every channel against a real receiver on loopback: a stdlib HTTP server (webhooks), aiosmtpd (e-mail), Mosquitto
+(MQTT); the dispatcher's retries, dead letters, bounded lanes and audit; the clinic's FHIR R4 Bundle, validated with
+fhir.resources."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import Message as EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import paho.mqtt.client as paho
+import pytest
+from aiosmtpd.controller import Controller
+from fhir.resources.R4B.bundle import Bundle
+from paho.mqtt.enums import CallbackAPIVersion
+from support import free_port
+
+from alerts.fhir import alert_bundle
+from alerts.notify.base import FHIR_JSON, Message, PermanentDeliveryError, TransientDeliveryError
+from alerts.notify.dispatch import Dispatcher, RetryPolicy
+from alerts.notify.email import EmailChannel
+from alerts.notify.mqtt import MqttChannel, contact_topic
+from alerts.notify.webhook import WebhookChannel
+from alerts.routing import Router
+from carewatch.model import Alert, AlertState, Resident, Severity
+from carewatch.storage.base import ContactChannel, Store
+
+SECRET = b"clinic-shared-secret"
+WAIT_S = 10.0
+FAST = RetryPolicy(max_attempts=4, first_s=0.01, cap_s=0.05)
+
+
+def message(address: str, channel: str = "webhook", key: str = "alert-7-raised-clinic-webhook") -> Message:
+    return Message(
+        site_id="s1", alert_id=None, contact_id="clinic", channel=channel, address=address, kind="raised",
+        idempotency_key=key, subject="[urgent] SpO2 low - Wang Fang", text="SpO2 below 90 % for 60 s",
+        payload={"kind": "raised", "alert": {"alert_id": 7}},
+    )  # fmt: skip
+
+
+def wait_for(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+# A webhook receiver ---------------------------------------------------------------------------------------------
+
+
+class Receiver:
+    """Answers the first ``failures`` requests with ``status``, then 200; keeps one copy per idempotency key."""
+
+    def __init__(self, failures: int = 0, status: int = 503, stall_first_s: float = 0.0) -> None:
+        self.failures, self.status, self.stall_first_s = failures, status, stall_first_s
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.accepted: dict[str, bytes] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                if len(receiver.requests) == 1 and receiver.stall_first_s:  # processed, but answers too late
+                    receiver.accepted.setdefault(self.headers["Idempotency-Key"], body)
+                    time.sleep(receiver.stall_first_s)
+                if len(receiver.requests) <= receiver.failures:
+                    self.send_response(receiver.status)
+                else:
+                    receiver.accepted.setdefault(self.headers["Idempotency-Key"], body)
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def __enter__(self) -> Receiver:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def dispatcher(store: Store) -> Iterator[Dispatcher]:
+    d = Dispatcher(store, [WebhookChannel(SECRET)], FAST)
+    d.start()
+    yield d
+    d.stop()
+
+
+def audit(store: Store) -> list[tuple[int, str]]:
+    return [(d.attempt, d.status) for d in store.deliveries()]
+
+
+def test_webhook_fails_then_recovers_and_is_delivered_exactly_once(store: Store, dispatcher: Dispatcher) -> None:
+    with Receiver(failures=2) as receiver:
+        dispatcher.submit(message(receiver.url))
+        wait_for(dispatcher.idle, "the delivery to settle")
+    assert len(receiver.requests) == 3 and len(receiver.accepted) == 1
+    assert {h["Idempotency-Key"] for h, _ in receiver.requests} == {"alert-7-raised-clinic-webhook"}
+    for headers, body in receiver.requests:  # every attempt is signed over timestamp.body
+        expected = hmac.new(SECRET, headers["X-Carewatch-Timestamp"].encode() + b"." + body, hashlib.sha256)
+        assert hmac.compare_digest(headers["X-Carewatch-Signature"], "sha256=" + expected.hexdigest())
+    assert json.loads(receiver.accepted["alert-7-raised-clinic-webhook"]) == {
+        "alert": {"alert_id": 7}, "kind": "raised"
+    }  # fmt: skip
+    assert audit(store) == [(1, "retry"), (2, "retry"), (3, "delivered")]
+    assert "HTTP 503" in store.deliveries()[0].error
+
+
+def test_a_lost_response_is_retried_and_the_receiver_dedupes_by_key(store: Store) -> None:
+    """The receiver processes the first request but answers after the sender gave up: the retry carries the same
+    idempotency key, so the receiver keeps one copy."""
+    d = Dispatcher(store, [WebhookChannel(SECRET, timeout_s=0.2)], FAST)
+    d.start()
+    try:
+        with Receiver(stall_first_s=0.5) as receiver:
+            d.submit(message(receiver.url))
+            wait_for(d.idle, "the delivery to settle")
+    finally:
+        d.stop()
+    assert len(receiver.requests) == 2 and len(receiver.accepted) == 1
+    assert audit(store) == [(1, "retry"), (2, "delivered")] and "timed out" in store.deliveries()[0].error
+
+
+def test_webhook_client_errors_are_not_retried(store: Store, dispatcher: Dispatcher) -> None:
+    with Receiver(failures=5, status=400) as receiver:
+        dispatcher.submit(message(receiver.url))
+        wait_for(dispatcher.idle, "the delivery to settle")
+    assert len(receiver.requests) == 1 and audit(store) == [(1, "failed")]
+
+
+def test_webhook_rate_limits_are_retried_then_dead_lettered(store: Store, dispatcher: Dispatcher) -> None:
+    with Receiver(failures=100, status=429) as receiver:
+        dispatcher.submit(message(receiver.url))
+        wait_for(dispatcher.idle, "the delivery to settle")
+    assert len(receiver.requests) == FAST.max_attempts
+    assert audit(store) == [(1, "retry"), (2, "retry"), (3, "retry"), (4, "dead")]
+
+
+def test_unreachable_and_malformed_receivers_are_classified() -> None:
+    channel = WebhookChannel(SECRET, timeout_s=2.0)
+    with pytest.raises(TransientDeliveryError):
+        channel.send(message(f"http://127.0.0.1:{free_port()}/nobody"))
+    with pytest.raises(PermanentDeliveryError):
+        channel.send(message("file:///etc/passwd"))
+    with pytest.raises(ValueError, match="secret"):
+        WebhookChannel(b"")
+
+
+def test_backoff_is_exponential_and_capped() -> None:
+    policy = RetryPolicy(max_attempts=10, first_s=5, cap_s=60)
+    assert [policy.delay(n) for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
+
+
+def test_a_stalled_channel_never_blocks_the_caller_and_its_lane_is_bounded(store: Store) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    class Stalled:
+        name = "email"
+
+        def send(self, message: Message) -> None:
+            entered.set()
+            release.wait(WAIT_S)
+
+    d = Dispatcher(store, [Stalled()], FAST, queue_size=2)
+    d.start()
+    try:
+        started = time.monotonic()
+        d.submit(message("a@example.org", "email", "k0"))
+        assert entered.wait(WAIT_S)  # k0 is being sent (and hangs); with k1 the lane holds its 2 ...
+        for i in range(1, 5):
+            d.submit(message("a@example.org", "email", f"k{i}"))
+        assert time.monotonic() - started < 1.0  # submit returned at once although the receiver hangs
+        release.set()
+        wait_for(d.idle, "the lane to drain")
+    finally:
+        release.set()
+        d.stop()
+    statuses = sorted((x.idempotency_key, x.status) for x in store.deliveries())
+    assert statuses == [
+        ("k0", "delivered"),
+        ("k1", "delivered"),
+        ("k2", "dropped"),
+        ("k3", "dropped"),
+        ("k4", "dropped"),
+    ]
+
+
+def test_an_unconfigured_channel_is_audited_as_failed(store: Store) -> None:
+    d = Dispatcher(store, [], FAST)
+    d.submit(message("carewatch/v1/notify/fam1", "mqtt"))
+    assert [(x.status, x.error) for x in store.deliveries()] == [("failed", "channel 'mqtt' is not configured")]
+
+
+# E-mail -------------------------------------------------------------------------------------------------------
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.mails: list[tuple[str, list[str], EmailMessage]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.mails.append((envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+def test_email_reaches_a_real_smtp_server_with_the_bundle_attached(smtp: tuple[Inbox, int]) -> None:
+    inbox, port = smtp
+    channel = EmailChannel("127.0.0.1", port, "carewatch@station.example")
+    bundle = alert_bundle(sample_alert(), None)
+    channel.send(
+        Message("s1", 7, "doc1", "email", "chen@clinic.example", "escalation:3", "alert-7-escalation:3-doc1-email",
+                "Not acknowledged: SpO2 low", "Nobody has acknowledged this alert yet.", bundle, FHIR_JSON)
+    )  # fmt: skip
+    [(sender, recipients, mail)] = inbox.mails
+    assert sender == "carewatch@station.example" and recipients == ["chen@clinic.example"]
+    assert mail["Subject"] == "Not acknowledged: SpO2 low"
+    assert mail["Message-ID"] == "<alert-7-escalation.3-doc1-email@carewatch>"
+    assert mail["X-Carewatch-Idempotency-Key"] == "alert-7-escalation:3-doc1-email"
+    parts = {part.get_content_type(): part for part in mail.walk()}
+    assert "Nobody has acknowledged" in parts["text/plain"].get_payload(decode=True).decode()
+    attached = json.loads(parts["application/fhir+json"].get_payload(decode=True))
+    assert Bundle.model_validate(attached).type == "collection"
+
+
+def test_email_to_a_server_that_is_down_is_transient() -> None:
+    channel = EmailChannel("127.0.0.1", free_port(), "carewatch@station.example", timeout_s=2.0)
+    with pytest.raises(TransientDeliveryError):
+        channel.send(message("min@example.org", "email"))
+    with pytest.raises(PermanentDeliveryError):
+        channel.send(message("not-an-address", "email"))
+
+
+# MQTT ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.services
+def test_mqtt_publishes_to_the_contacts_topic(mosquitto: Any) -> None:
+    received: list[dict[str, Any]] = []
+    subscribed = threading.Event()
+    app = paho.Client(CallbackAPIVersion.VERSION2, client_id="family-app")
+    app.on_connect = lambda c, *a: c.subscribe(contact_topic("fam1"), qos=1)
+    app.on_subscribe = lambda *a: subscribed.set()
+    app.on_message = lambda c, u, m: received.append(json.loads(m.payload))
+    app.connect("127.0.0.1", mosquitto.port)
+    app.loop_start()
+    channel = MqttChannel("127.0.0.1", mosquitto.port)
+    try:
+        assert subscribed.wait(WAIT_S)
+        channel.send(message(contact_topic("fam1"), "mqtt", "alert-7-raised-fam1-mqtt"))
+        wait_for(lambda: received, "the family app to receive the alert")
+    finally:
+        channel.close()
+        app.disconnect()
+        app.loop_stop()
+    assert received[0]["idempotency_key"] == "alert-7-raised-fam1-mqtt"
+    assert received[0]["payload"]["alert"] == {"alert_id": 7}
+
+
+def test_mqtt_with_no_broker_is_transient() -> None:
+    channel = MqttChannel("127.0.0.1", free_port(), connect_timeout_s=0.5)
+    try:
+        with pytest.raises(TransientDeliveryError):
+            channel.send(message(contact_topic("fam1"), "mqtt"))
+    finally:
+        channel.close()
+
+
+# FHIR ---------------------------------------------------------------------------------------------------------
+
+
+def sample_alert(metric: str = "spo2", state: AlertState = AlertState.OPEN) -> Alert:
+    t = 1_764_403_200.0
+    readings = [[t - 60 + 5 * i, 88.0 - i * 0.5] for i in range(13)]
+    return Alert(
+        7, "r1", "s1", "spo2_low" if metric == "spo2" else f"{metric}_high", Severity.URGENT, state, t, t + 30,
+        "SpO2 low", "SpO2 below 90 % for 60 s", {"metric": metric, "window": [t - 60, t], "readings": readings},
+        resolved_at=t + 30 if state is AlertState.RESOLVED else None,
+    )  # fmt: skip
+
+
+def test_the_clinic_bundle_is_valid_fhir_r4_with_loinc_observations() -> None:
+    bundle = Bundle.model_validate(alert_bundle(sample_alert(), Resident("r1", "s1", "Wang Fang", "101", 1938)))
+    kinds = [e.resource.get_resource_type() for e in bundle.entry]
+    assert kinds == ["Patient", "Flag", "Communication", *["Observation"] * 13]
+    patient_url = bundle.entry[0].fullUrl
+    flag, communication, observation = bundle.entry[1].resource, bundle.entry[2].resource, bundle.entry[3].resource
+    assert flag.subject.reference == patient_url and flag.status == "active"
+    assert communication.priority == "asap" and len(communication.reasonReference) == 13
+    assert observation.code.coding[0].system == "http://loinc.org" and observation.code.coding[0].code == "59408-5"
+    assert observation.valueQuantity.code == "%" and observation.subject.reference == patient_url
+    assert alert_bundle(sample_alert(), None) == alert_bundle(sample_alert(), None)  # resends are identical
+
+
+def test_blood_pressure_travels_as_the_loinc_panel() -> None:
+    bundle = Bundle.model_validate(alert_bundle(sample_alert("sbp", AlertState.RESOLVED), None))
+    observation = bundle.entry[3].resource
+    assert observation.code.coding[0].code == "85354-9"
+    assert observation.component[0].code.coding[0].code == "8480-6"
+    assert observation.component[0].valueQuantity.unit == "mm[Hg]"
+    assert bundle.entry[1].resource.status == "inactive"
+
+
+def test_the_clinic_receives_the_bundle_over_a_signed_webhook(harness: Any) -> None:
+    """Routing -> dispatcher -> webhook -> a real receiver: the clinic's copy of a clinical alert is FHIR."""
+    with Receiver() as receiver:
+        harness.store.upsert_contact_channels([ContactChannel("clinic", "webhook", receiver.url)])
+        dispatcher = Dispatcher(harness.store, [WebhookChannel(SECRET)], FAST, harness.clock)
+        dispatcher.start()
+        try:
+            harness.store.raise_alert(harness.draft(harness.T0))
+            [alert] = harness.store.alerts()
+            Router(harness.store, dispatcher, harness.clock).raised(alert)
+            wait_for(dispatcher.idle, "the deliveries to settle")
+        finally:
+            dispatcher.stop()
+    [(headers, body)] = [(h, b) for h, b in receiver.requests if h["Idempotency-Key"].endswith("-clinic-webhook")]
+    assert headers["Content-Type"] == FHIR_JSON
+    bundle = Bundle.model_validate_json(body)
+    assert bundle.entry[0].resource.name[0].text == "Wang Fang"
+    assert {e.resource.get_resource_type() for e in bundle.entry} == {"Patient", "Flag", "Communication", "Observation"}

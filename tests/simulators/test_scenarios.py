@@ -1,0 +1,233 @@
+"""Tests of the scenario library: each incident's effect on what devices report, and its ground truth."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from carewatch.catalog import METRIC_BY_NAME
+from simulators.capture import Capture
+from simulators.floorplans import build_world
+from simulators.runner import Simulation
+from simulators.scenarios.base import NO_RULE, RULES, GroundTruth
+from simulators.scenarios.behaviour import BathroomLong, NightWandering, NoActivity, NotUp
+from simulators.scenarios.devices import ArtefactBurst, BatteryLow, DeviceOffline, NotWorn
+from simulators.scenarios.home import Alarm, Cold, HeatWave, Sos
+from simulators.scenarios.hypoxia import Hypoxia
+from simulators.scenarios.library import SCENARIOS, make_incident, plan_incidents
+from simulators.scenarios.vitals import Bradycardia, Fever, Tachycardia
+from simulators.world import World
+
+T0 = 1_764_374_400.0  # 2025-11-29 00:00:00 UTC
+H = 3600.0
+Simulate = Callable[..., tuple[Simulation, Capture]]
+COARSE = {"tick_s": 30.0, "vitals_s": 60.0, "status_s": 60.0, "climate_s": 60.0, "heartbeat_s": 300.0}
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return build_world("home", 3, 1, seed=21)
+
+
+def site_of(world: World, k: int = 0) -> str:
+    return world.residents[k].site_id
+
+
+def rid(world: World, k: int = 0) -> str:
+    return world.residents[k].resident_id
+
+
+def within(samples: list[tuple[float, float]], lo: float, hi: float) -> list[float]:
+    return [v for ts, v in samples if lo <= ts < hi]
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_library_scenario_has_a_valid_ground_truth(world: World, name: str) -> None:
+    incident = make_incident(name, world, rid(world), T0 + 10 * H, seed=3)
+    truth = incident.truth
+    assert truth.resident_id == rid(world) and truth.start <= truth.end
+    assert truth.expected_rule in (*RULES, NO_RULE) and set(truth.also) <= set(RULES)
+    assert incident.active_from <= truth.start and incident.active_until >= truth.end
+    assert set(truth.as_json()) == {"resident_id", "scenario", "start", "end", "expected_rule", "also", "device_id",
+                                    "background"}  # fmt: skip
+
+
+def test_ground_truth_refuses_unknown_rules() -> None:
+    with pytest.raises(ValueError, match="unknown rule"):
+        GroundTruth("r", "x", 0.0, 1.0, "spo2_lo")
+
+
+def test_planner_places_incidents_at_their_times_of_day() -> None:
+    world = build_world("home", 60, 1, seed=4)
+    incidents = plan_incidents(world, T0, 2 * 24 * H, seed=5, count=3 * len(SCENARIOS))
+    assert {i.truth.scenario for i in incidents} >= {"fall", "fall_long_lie", "night_wandering", "not_up", "smoke"}
+    assert plan_incidents(world, T0, 2 * 24 * H, seed=5, count=3 * len(SCENARIOS))[0].truth == incidents[0].truth
+    wake = {r.resident_id: r.habits.wake_h for r in world.residents}
+    by_resident: dict[str, list[GroundTruth]] = {}
+    for incident in incidents:
+        truth = incident.truth
+        hour = (truth.start - T0) % (24 * H) / H
+        if truth.scenario == "night_wandering":
+            assert 1 <= hour <= 4
+        if truth.scenario in ("fall", "fall_long_lie", "syncope"):
+            assert 8 <= hour <= 21
+        if truth.scenario == "not_up":
+            assert wake[truth.resident_id] <= hour <= wake[truth.resident_id] + 0.1
+        assert truth.start >= T0 and truth.end <= T0 + 2 * 24 * H
+        by_resident.setdefault(truth.resident_id, []).append(truth)
+    for truths in by_resident.values():
+        ordered = sorted(truths, key=lambda t: t.start)
+        assert all(a.end <= b.start for a, b in itertools.pairwise(ordered))
+    assert plan_incidents(world, T0 + 10 * H, 600.0, names=("night_wandering",)) == []  # no night in the window
+
+
+def test_vital_sign_incidents(simulate: Simulate, world: World) -> None:
+    start = T0 + 10 * H
+    incidents = [Hypoxia.at(rid(world, 0), start + 300, 900.0, nadir=82),
+                 Fever.at(rid(world, 1), start, 2 * H, peak_c=39.2, rise_s=H, confused=True),
+                 Tachycardia.at(rid(world, 2), start + 600, 1200.0, rate_bpm=150.0)]  # fmt: skip
+    _, captured = simulate(world, incidents, start, 2 * H, artefacts=False, drop_p=0.0)
+    wearable = [r.wearable_id for r in world.residents]
+    during = within(captured.readings(wearable[0], "spo2"), start + 360, start + 1200)
+    after = within(captured.readings(wearable[0], "spo2"), start + 1300, start + 2 * H)
+    assert max(during) <= 85 and np.median(after) >= max(during) + 3
+    assert min(within(captured.readings(wearable[1], "temp"), start + H, start + 2 * H)) >= 38.5
+    assert within(captured.readings(wearable[1], "avpu"), start + H, start + 2 * H)[0] == 1
+    assert min(within(captured.readings(wearable[2], "hr"), start + 620, start + 1800)) >= 120
+    assert max(within(captured.readings(wearable[2], "hr"), start + 1900, start + 2 * H)) < 120
+
+
+def test_bradycardia(simulate: Simulate, world: World) -> None:
+    start = T0 + 15 * H
+    _, captured = simulate(world, [Bradycardia.at(rid(world), start, 900.0, rate_bpm=38)], start, 1200.0,
+                           artefacts=False)  # fmt: skip
+    hr = within(captured.readings(world.residents[0].wearable_id, "hr"), start + 90, start + 900)
+    assert max(hr) <= 45
+
+
+def test_night_wandering_empties_the_bed_and_opens_the_door(simulate: Simulate, world: World) -> None:
+    start = T0 + 2.5 * H
+    incident = NightWandering.at(rid(world), start, 1800.0, leaves_home=True)
+    _, captured = simulate(world, [incident], start - 600, 3000.0, tick_s=5.0)
+    site = site_of(world)
+    bed = captured.events(f"{site}-bedroom-bed", "bed")
+    assert (start, 0) in [(round(ts), v) for ts, v in bed] or any(v == 0 and start <= ts < start + 10 for ts, v in bed)
+    assert any(v == 1 and start + 1800 <= ts for ts, v in bed)  # back to bed afterwards
+    assert len([v for ts, v in captured.events(f"{site}-hall-door", "door") if v == 1 and start <= ts]) >= 2
+    moved = [v for ts, v in captured.events(f"{site}-kitchen-motion") if v == 1 and start <= ts < start + 1800]
+    assert moved
+
+
+def test_not_up_keeps_the_resident_in_bed_past_the_usual_time(simulate: Simulate, world: World) -> None:
+    resident = world.residents[0]
+    usual = T0 + resident.habits.wake_h * H
+    _, captured = simulate(world, [NotUp.at(resident.resident_id, usual, 2 * H)], usual - 2 * H, 4.5 * H, **COARSE)
+    site = resident.site_id
+    bed = captured.events(f"{site}-bedroom-bed")
+    assert [v for ts, v in bed if usual - 0.75 * H <= ts < usual + 2 * H - 1] == []  # held in bed from 45 min before
+    assert [v for ts, v in bed if ts < usual - 0.75 * H][-1] == 1
+    assert [v for ts, v in bed if ts >= usual + 2 * H - 1] == [0]  # then up
+    assert not within(captured.events(f"{site}-kitchen-motion"), usual - 0.5 * H, usual + 2 * H)
+
+
+def test_no_activity_silences_the_motion_sensors(simulate: Simulate, world: World) -> None:
+    start = T0 + 11 * H
+    _, captured = simulate(world, [NoActivity.at(rid(world), start, 2 * H)], start - H, 3.5 * H, **COARSE)
+    site = site_of(world)
+    motion = [d.device_id for d in world.devices if d.site_id == site and d.kind == "motion"]
+    late = [v for d in motion for v in within(captured.events(d), start + 120, start + 2 * H) if v == 1]
+    assert late == []
+    assert any(v == 1 for d in motion for v in within(captured.events(d), start + 2 * H, start + 3.5 * H))
+
+
+def test_long_bathroom_stay(simulate: Simulate, world: World) -> None:
+    start = T0 + 10 * H
+    _, captured = simulate(world, [BathroomLong.at(rid(world), start, 5400.0)], start - 600, 2 * H, **COARSE)
+    presence = captured.events(f"{site_of(world)}-bathroom-bathroom")
+    assert any(v == 1 and start <= ts < start + 60 for ts, v in presence)
+    assert not any(v == 0 and start + 60 <= ts < start + 5400 for ts, v in presence)
+    assert any(v == 0 and ts >= start + 5400 for ts, v in presence)
+
+
+@pytest.mark.parametrize(("make", "check"), [
+    (lambda r, s: HeatWave.at(r, s, 12 * H), lambda temps: max(temps) >= 28.0),
+    (lambda r, s: Cold.at(r, s, 12 * H), lambda temps: min(temps) <= 16.0),
+])  # fmt: skip
+def test_heat_wave_and_heating_failure(simulate: Simulate, world: World, make: Any, check: Any) -> None:
+    start = T0 + 9 * H
+    _, captured = simulate(world, [make(rid(world), start)], start, 12 * H, **COARSE)
+    temps = [v for _, v in captured.readings(f"{site_of(world)}-living_room-environment", "room_temp")]
+    other = [v for _, v in captured.readings(f"{site_of(world, 1)}-living_room-environment", "room_temp")]
+    assert check(temps) and 17 < np.median(other) < 27
+
+
+@pytest.mark.parametrize(("kind", "device"), [("smoke", "kitchen-smoke"), ("gas", "kitchen-gas"),
+                                              ("water_leak", "bathroom-water")])  # fmt: skip
+def test_detector_alarms(simulate: Simulate, world: World, kind: str, device: str) -> None:
+    start = T0 + 12 * H
+    _, captured = simulate(world, [Alarm.at(rid(world), kind, start, 600.0)], start - 60, 900.0, **COARSE)
+    events = captured.events(f"{site_of(world)}-{device}", kind)
+    assert [v for ts, v in events if ts >= start] == [1, 0]
+    assert next(ts for ts, v in events if v == 1) < start + 30
+
+
+def test_sos_from_the_pendant_and_through_zigbee(simulate: Simulate) -> None:
+    start = T0 + 14 * H + 0.5
+    world = build_world("home", 2, 1, seed=3, zigbee=True)
+    incidents = [Sos.at(rid(world, 0), start), Sos.at(rid(world, 1), start + 100, via="wearable")]
+    _, captured = simulate(world, incidents, start - 10, 200.0)
+    pressed = captured.zigbee(f"{site_of(world)}/bedroom_sos_button")
+    assert [body["action"] for _, body in pressed if "action" in body] == ["emergency"]
+    assert captured.events(world.residents[1].wearable_id, "sos") == [(start + 100, 1)]
+
+
+def test_device_offline_goes_silent_then_resumes(simulate: Simulate, world: World) -> None:
+    start = T0 + 10 * H
+    device = f"{site_of(world)}-bedroom-environment"
+    incident = DeviceOffline.at(rid(world), device, start, H)
+    assert incident.truth.device_id == device
+    _, captured = simulate(world, [incident], start - 600, 2 * H, **COARSE)
+    times = [body["ts"] for _, body in captured.decoded(device=device)]
+    assert not [ts for ts in times if start <= ts < start + H]
+    assert [ts for ts in times if ts < start] and [ts for ts in times if ts >= start + H]
+
+
+def test_battery_runs_low_then_dies_until_replaced(simulate: Simulate, world: World) -> None:
+    start = T0 + 10 * H
+    device = f"{site_of(world)}-hall-door"
+    _, captured = simulate(world, [BatteryLow.at(rid(world), device, start, 4 * H)], start - 600, 5 * H, **COARSE)
+    battery = captured.readings(device, "battery")
+    low = within(battery, start, start + 4 * H)
+    assert low and max(low) <= 18 and min(low) <= 10
+    silent = [
+        body["ts"] for _, body in captured.decoded(device=device) if start + 3.3 * H <= body["ts"] < start + 4 * H
+    ]
+    assert silent == []  # dead
+    assert within(battery, start + 4 * H, start + 5 * H)[0] == 100
+
+
+def test_wearable_left_off(simulate: Simulate, world: World) -> None:
+    start = T0 + 10 * H
+    _, captured = simulate(world, [NotWorn.at(rid(world), start, 2 * H)], start - 600, 2.5 * H, **COARSE)
+    wearable = world.residents[0].wearable_id
+    assert set(within(captured.readings(wearable, "worn"), start, start + 2 * H)) == {0}
+    assert within(captured.readings(wearable, "hr"), start, start + 2 * H) == []
+    assert within(captured.readings(wearable, "worn"), start + 2 * H, start + 2.5 * H)[-1] == 1
+
+
+def test_artefact_burst_is_all_implausible_and_expects_no_alert(simulate: Simulate, world: World) -> None:
+    start = T0 + 16 * H
+    incident = ArtefactBurst.at(rid(world), start, 300.0)
+    assert incident.truth.expected_rule == "none"
+    _, captured = simulate(world, [incident], start - 60, 420.0)
+    wearable = world.residents[0].wearable_id
+    for metric in ("hr", "spo2", "rr", "sbp", "dbp", "temp"):
+        m = METRIC_BY_NAME[metric]
+        burst = within(captured.readings(wearable, metric), start, start + 300)
+        assert burst and not any(m.low <= v <= m.high for v in burst), metric
+        after = within(captured.readings(wearable, metric), start + 300, start + 420)
+        assert all(m.low <= v <= m.high for v in after), metric
