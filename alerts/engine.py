@@ -48,6 +48,7 @@ class AlertEngine:
         self.unattributed = 0  # rows of shared sensors that spoke for no single resident (alerts.frame)
         self.replaying = False  # rebuild: state advances, nothing is reported
         self._clinician: dict[tuple[str, int], float] = {}  # (rule, resident) -> a clinician's limit in force
+        self._rows: _RowsByResident | None = None  # the evidence index of the latest batch that raised
 
     @property
     def index(self) -> ResidentIndex:
@@ -171,6 +172,7 @@ class AlertEngine:
         if self.replaying or not len(found):
             return
         residents = self.index.residents
+        rows = self._rows_of(frame) if found.raised_resident.shape[0] else None
         for position, at, value, onset, detail in zip(
             found.raised_resident.tolist(),
             found.raised_ts.tolist(),
@@ -179,42 +181,75 @@ class AlertEngine:
             found.raised_detail,
             strict=True,
         ):  # fmt: skip  (a loop over alerts, which are rare, not over readings)
-            drafts.append(self._draft(rule, frame, position, at, value, onset, detail))
+            assert rows is not None
+            drafts.append(self._draft(rule, rows, position, at, value, onset, detail))
         if rule.clears:
             cleared.extend(
                 Cleared(residents[p].resident_id, rule.name, t)
                 for p, t in zip(found.cleared_resident.tolist(), found.cleared_ts.tolist(), strict=True)
             )
 
+    def _rows_of(self, frame: Frame) -> _RowsByResident:
+        if self._rows is None or self._rows.frame is not frame:  # one index per batch, for all its alerts
+            self._rows = _RowsByResident.of(frame)
+        return self._rows
+
     def _draft(
-        self, rule: Rule, frame: Frame, position: int, at: float, value: float, onset: float, detail: np.ndarray
-    ) -> AlertDraft:
+        self, rule: Rule, rows: _RowsByResident, position: int, at: float, value: float, onset: float,
+        detail: np.ndarray,
+    ) -> AlertDraft:  # fmt: skip
         resident = self.index.residents[position]
         title, explanation = rule.explain(position, at, value, onset, detail)
         return AlertDraft(
             resident_id=resident.resident_id, site_id=resident.site_id, rule=rule.name, severity=rule.severity,
             opened_at=at, title=title, explanation=explanation,
-            evidence=_evidence(rule, frame, position, onset, at, detail),
+            evidence=_evidence(rule, rows, position, onset, at, detail),
         )  # fmt: skip
 
 
-def _evidence(rule: Rule, frame: Frame, position: int, onset: float, at: float, detail: np.ndarray) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _RowsByResident:
+    """A frame's readings and events ordered by (resident, time), with each resident's range: an alert's evidence
+    is found in O(log n) plus its own rows, however many alerts a batch raises."""
+
+    frame: Frame
+    readings: np.ndarray  # (n,) order of frame.readings by (resident, ts)
+    events: np.ndarray  # (m,) order of frame.events by (resident, ts)
+
+    @classmethod
+    def of(cls, frame: Frame) -> _RowsByResident:
+        r, e = frame.readings, frame.events
+        return cls(frame, np.lexsort((r.ts, r.resident)), np.lexsort((e.ts, e.resident)))
+
+    def readings_of(self, position: int) -> np.ndarray:
+        lo, hi = np.searchsorted(self.frame.readings.resident[self.readings], [position, position + 1])
+        return self.readings[lo:hi]
+
+    def events_of(self, position: int) -> np.ndarray:
+        lo, hi = np.searchsorted(self.frame.events.resident[self.events], [position, position + 1])
+        return self.events[lo:hi]
+
+
+def _evidence(
+    rule: Rule, rows: _RowsByResident, position: int, onset: float, at: float, detail: np.ndarray
+) -> dict[str, Any]:
     start = onset if math.isfinite(onset) and onset <= at else at - EVIDENCE_WINDOW_S
     start = max(start, at - EVIDENCE_WINDOW_S)
-    r = frame.readings
     series: dict[str, list[list[float]]] = {}
     if rule.evidence_metrics:
-        mask = (r.resident == position) & (r.ts >= start) & (r.ts <= at) & np.isin(r.metric, rule.evidence_metrics)
-        for m in np.unique(r.metric[mask]).tolist():
-            mine = mask & (r.metric == m)
-            order = np.argsort(r.ts[mine], kind="stable")[-EVIDENCE_MAX_READINGS:]
-            series[METRICS[m].name] = np.column_stack([r.ts[mine][order], r.value[mine][order]]).tolist()
-    e = frame.events
+        r = rows.frame.readings
+        mine = rows.readings_of(position)  # in time order
+        mine = mine[(r.ts[mine] >= start) & (r.ts[mine] <= at) & np.isin(r.metric[mine], rule.evidence_metrics)]
+        for m in np.unique(r.metric[mine]).tolist():
+            these = mine[r.metric[mine] == m][-EVIDENCE_MAX_READINGS:]
+            series[METRICS[m].name] = np.column_stack([r.ts[these], r.value[these]]).tolist()
     events: list[list[Any]] = []
     if rule.evidence_kinds:
-        mask = (e.resident == position) & (e.ts >= start) & (e.ts <= at) & np.isin(e.kind, rule.evidence_kinds)
-        order = np.argsort(e.ts[mask], kind="stable")[-EVIDENCE_MAX_READINGS:]
-        kinds, ts, values = e.kind[mask][order].tolist(), e.ts[mask][order].tolist(), e.value[mask][order].tolist()
+        e = rows.frame.events
+        mine = rows.events_of(position)
+        mine = mine[(e.ts[mine] >= start) & (e.ts[mine] <= at) & np.isin(e.kind[mine], rule.evidence_kinds)]
+        mine = mine[-EVIDENCE_MAX_READINGS:]
+        kinds, ts, values = e.kind[mine].tolist(), e.ts[mine].tolist(), e.value[mine].tolist()
         events = [[t, EVENT_KINDS[k], v] for t, k, v in zip(ts, kinds, values, strict=True)]
     metric = rule.primary_metric(detail)
     evidence: dict[str, Any] = {

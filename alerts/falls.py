@@ -57,6 +57,7 @@ _NF: Final = 9
 # on a frame edge. Moving the edges 0.1 ms earlier puts such samples firmly in the later frame, so the
 # frame of a sample does not depend on where the stream was cut into blocks.
 _EDGE_GUARD_S: Final = 1e-4
+_NO_FRAME: Final = np.iinfo(np.int64).min // 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +182,9 @@ class FallDetector:
       the ring holds frames ``_hi[r] - L + 1 .. _hi[r]``.
     - ``_hi`` ``(capacity,)`` int64: newest frame with data (possibly still incomplete).
     - ``_last_ts`` ``(capacity,)`` float64: time of the newest processed sample, ``-inf`` before any.
+    - ``_impact_hi`` ``(capacity,)`` int64: newest frame whose peak reached ``impact_g``. A resident with no
+      such frame awaiting its decision takes a fast path: its new frames are written to the ring directly, no
+      timeline is laid out (most calls, for most residents: impacts are rare).
     - ``stale_blocks``: blocks ignored because they were not newer than their resident's data.
     """
 
@@ -191,6 +195,7 @@ class FallDetector:
         self._frames = np.zeros((0, self._grid.ring, _NF), dtype=np.float64)
         self._hi = np.zeros(0, dtype=np.int64)
         self._last_ts = np.zeros(0, dtype=np.float64)
+        self._impact_hi = np.zeros(0, dtype=np.int64)  # newest frame with a peak >= impact_g
         self.stale_blocks = 0
         self.grow(capacity)
 
@@ -202,6 +207,7 @@ class FallDetector:
         self._frames = np.concatenate([self._frames, np.zeros((extra, *self._frames.shape[1:]))])
         self._hi = np.concatenate([self._hi, np.zeros(extra, dtype=np.int64)])
         self._last_ts = np.concatenate([self._last_ts, np.full(extra, -np.inf)])
+        self._impact_hi = np.concatenate([self._impact_hi, np.full(extra, _NO_FRAME, dtype=np.int64)])
         self.capacity = capacity
 
     def process_blocks(
@@ -252,9 +258,16 @@ class FallDetector:
         s_res = res[block]
         s_ts = start[block] + j / rate[block]
         frame_res, frame_no, values = self._to_frames(s_res, s_ts, xyz[first_sample[block] + j], rate[block])
-        line = self._timeline(frame_res, frame_no, values)
-        events = self._decide(line)
-        self._store(line)
+        slow = self._undecided_impact(frame_res, frame_no, values)
+        events = _no_events()
+        if slow.any():  # residents with an impact to decide: the full timeline
+            line = self._timeline(frame_res[slow], frame_no[slow], values[slow])
+            events = self._decide(line)
+            self._store(line)
+        if not slow.all():  # everyone else: nothing to decide, only new frames to write
+            self._write(frame_res[~slow], frame_no[~slow], values[~slow])
+        impact = values[:, _PK] >= self.params.impact_g
+        np.maximum.at(self._impact_hi, frame_res[impact], frame_no[impact])
         newest = np.flatnonzero(np.r_[s_res[1:] != s_res[:-1], True])
         self._last_ts[s_res[newest]] = s_ts[newest]
         return events
@@ -332,6 +345,42 @@ class FallDetector:
         at_peak = np.where(mag == values[segment, _PK], np.arange(mag.shape[0]), mag.shape[0])
         values[:, _PK_TS] = s_ts[np.minimum.reduceat(at_peak, starts)]
         return s_res[starts], frame[starts], values
+
+    def _undecided_impact(self, frame_res: IntArray, frame_no: IntArray, values: FloatArray) -> BoolArray:
+        """(K,) True for the frames of residents with an impact frame not decided yet: in their ring (newer than
+        ``_hi - post_hi``, the last decided frame) or among their new frames. Only those residents can fall in
+        this call; the others take the fast path (`_write`) with the same result."""
+        starts = np.flatnonzero(np.r_[True, frame_res[1:] != frame_res[:-1]])
+        r = frame_res[starts]
+        seen = np.isfinite(self._last_ts[r])
+        pending = seen & (self._impact_hi[r] > self._hi[r] - self._grid.post_hi)
+        new = np.maximum.reduceat((values[:, _PK] >= self.params.impact_g).astype(np.int8), starts) > 0
+        return np.repeat(pending | new, np.diff(np.r_[starts, frame_res.shape[0]]))
+
+    def _write(self, frame_res: IntArray, frame_no: IntArray, values: FloatArray) -> None:
+        """Add new frames ``(K,)`` (sorted by resident, then frame) to the rings, without a timeline: the slots of
+        each resident's frames after its old newest one are cleared first (they hold frames ``L`` older), the
+        old newest frame itself is continued."""
+        L = self._grid.ring
+        starts = np.flatnonzero(np.r_[True, frame_res[1:] != frame_res[:-1]])
+        ends = np.r_[starts[1:], frame_res.shape[0]] - 1
+        r, new_hi = frame_res[starts], frame_no[ends]
+        seen = np.isfinite(self._last_ts[r])
+        old_hi = np.where(seen, self._hi[r], frame_no[starts] - 1)
+        lo = np.maximum(old_hi + 1, new_hi - L + 1)
+        ring = self._frames.reshape(-1, _NF)  # a view: row r * L + slot is frame slot of resident r
+        owner, k = _ragged_arange(np.maximum(new_hi - lo + 1, 0))
+        ring[r[owner] * L + (lo[owner] + k) % L] = 0.0
+        group = np.repeat(np.arange(starts.shape[0]), ends - starts + 1)
+        recent = frame_no > new_hi[group] - L  # a call longer than the ring keeps its last L frames
+        rows, new = frame_res[recent] * L + frame_no[recent] % L, values[recent]
+        frames = ring[rows]
+        frames[:, :_N_ADDITIVE] += new[:, :_N_ADDITIVE]
+        higher = new[:, _PK] > frames[:, _PK]  # on a tie the earlier sample stays the peak
+        frames[higher, _PK] = new[higher, _PK]
+        frames[higher, _PK_TS] = new[higher, _PK_TS]
+        ring[rows] = frames
+        self._hi[r] = np.maximum(old_hi, new_hi)
 
     def _timeline(self, frame_res: IntArray, frame_no: IntArray, values: FloatArray) -> _Timeline:
         """Lay out ring + new frames ``(K,)`` per resident of the call (see :class:`_Timeline`)."""

@@ -1,8 +1,9 @@
 """Rebuilding the alert core's state after a restart from recent stored data, so that nothing fires twice.
 
 1. Learned state from aggregates, bounded by buckets rather than rows: the baselines' day slots (7 days of
-   per-day count, sum and sum of squares), the activity profiles (14 days of hourly activity buckets) and every
-   device's last-seen time (26 h).
+   per-day count, sum and sum of squares), the activity profiles (14 days of hourly activity buckets), every
+   device's last-seen time (26 h) and every wearable's newest ``worn`` reading (the sensor-off state). Falls with a
+   live alert restart their long-lie clock (the accelerometer blocks behind them are not replayed).
 2. Raw rows replayed through the ordinary batch path in one-minute chunks with reporting off: the last
    ``REPLAY_S`` of everything, before that (up to ``SLOW_REPLAY_S``) the sparse streams whose rules look back
    further (temperature and blood pressure, status, room temperature, events), and the last ``ACCEL_REPLAY_S`` of
@@ -13,8 +14,9 @@
 
 A condition that became alertable in the replayed data with no live alert (it was resolved by hand, or the process
 died between the commit and the alert) is not raised: it counts as handled. Known limits: accelerometer movement and
-step counts are not part of the learned activity profile's rebuild (only room-sensor events are aggregated), and a
-baseline's current day restarts from the replay.
+step counts are not part of the learned activity profile's rebuild (room-sensor events are aggregated, every sample
+of a door, bed, chair or bathroom sensor counting as a change), and a baseline's current day restarts from the
+replay.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from alerts.residents import MISSING
 from alerts.rules.baseline import DAY_S, DAYS, METRICS, BaselineRule
 from alerts.rules.behaviour import LEARN_DAYS, NoActivityRule, NotUpRule
 from alerts.rules.devices import DeviceOfflineRule
+from alerts.rules.safety import LongLieRule
+from carewatch.model import Alert
 from carewatch.storage.base import MAX_REPLAY_ROWS, Store
 
 if TYPE_CHECKING:
@@ -38,39 +42,50 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 REPLAY_S = 20 * 60.0  # the longest sampled window: baseline persistence 15 min, SpO2 trend 10 min, plus margin
-SLOW_REPLAY_S = 2 * 3600.0  # the temperature trend looks back 2 h, not-worn lasts 2 h, NEWS2 keeps BP an hour
+SLOW_REPLAY_S = 2.5 * 3600.0  # the temperature trend looks back 2 h 10 min, not-worn lasts 2 h, NEWS2 keeps BP 1 h
 SLOW_METRICS = ("temp", "sbp", "dbp", "o2", "avpu", "worn", "battery", "room_temp")
 ACCEL_REPLAY_S = 30.0  # the fall detector looks back 5.6 s
-CHUNK_S = 60.0  # one replayed batch: about a minute of a district's data
+# One replayed batch covers between a minute and an hour, sized from the previous one to hold about TARGET_ROWS rows:
+# a small site replays in a few reads, a district in bounded memory.
+CHUNK_S = (60.0, 3600.0)
+TARGET_ROWS = 200_000
 LAST_SEEN_S = 26 * 3600.0  # the longest offline timeout is 25 h
-ACTIVITY_KINDS = ("motion", "door", "chair", "bathroom")  # aggregated as events, not as changes: see signals
+ACTIVITY_KINDS = ("motion", "door", "bed", "chair", "bathroom")  # the kinds alerts.signals counts as activity
 LIVE_ALERTS_MAX = 100_000
 
 
 def rebuild(engine: AlertEngine, store: Store, now: float) -> list[Cleared]:
     engine.population.refresh_offsets(now)
+    live = store.alerts(live_only=True, limit=LIVE_ALERTS_MAX)
     engine.replaying = True
     try:
         _seed_baselines(engine, store, now)
         _seed_activity(engine, store, now)
         _seed_devices(engine, store, now)
-        _replay(engine, store, now - SLOW_REPLAY_S, now - REPLAY_S, SLOW_METRICS, now)
-        _replay(engine, store, now - REPLAY_S, now, None, now)
+        _seed_worn(engine, store)
+        _seed_falls(engine, [a for a in live if a.rule == "fall" and a.opened_at >= now - SLOW_REPLAY_S])
+        _replay(engine, store, now - SLOW_REPLAY_S, now - REPLAY_S, SLOW_METRICS, accel=False)
+        _replay(engine, store, now - REPLAY_S, now - ACCEL_REPLAY_S, None, accel=False)
+        _replay(engine, store, now - ACCEL_REPLAY_S, now, None, accel=True)
         engine.tick(now)
     finally:
         engine.replaying = False
-    return engine.mark_live(store.alerts(live_only=True, limit=LIVE_ALERTS_MAX), now)
+    return engine.mark_live(live, now)
 
 
 def _replay(
-    engine: AlertEngine, store: Store, start: float, end: float, metrics: tuple[str, ...] | None, now: float
+    engine: AlertEngine, store: Store, start: float, end: float, metrics: tuple[str, ...] | None, accel: bool
 ) -> None:
-    for chunk in np.arange(start, end, CHUNK_S).tolist():  # chunks of time, not rows
-        stop = min(chunk + CHUNK_S, end)
-        batch = store.replay_batch(chunk, stop, metrics, events=True, accel=stop > now - ACCEL_REPLAY_S)
-        if max(len(batch.readings), len(batch.events), len(batch.accel)) >= MAX_REPLAY_ROWS:
-            log.warning("replay of %.0f-%.0f truncated at %d rows per table", chunk, stop, MAX_REPLAY_ROWS)
+    at, span = start, CHUNK_S[0]
+    while at < end:  # chunks of time, not rows
+        stop = min(at + span, end)
+        batch = store.replay_batch(at, stop, metrics, events=True, accel=accel)
+        rows = max(len(batch.readings), len(batch.events), len(batch.accel))
+        if rows >= MAX_REPLAY_ROWS:
+            log.warning("replay of %.0f-%.0f truncated at %d rows per table", at, stop, MAX_REPLAY_ROWS)
         engine.evaluate(engine.frame(batch))
+        at = stop
+        span = float(np.clip(span * min(4.0, TARGET_ROWS / max(rows, 1)), *CHUNK_S))
 
 
 def _seed_baselines(engine: AlertEngine, store: Store, now: float) -> None:
@@ -121,6 +136,24 @@ def _seed_devices(engine: AlertEngine, store: Store, now: float) -> None:
     ts = np.fromiter(seen.values(), np.float64, len(seen))
     known = device != MISSING
     rule.seed(device[known], ts[known])
+
+
+def _seed_worn(engine: AlertEngine, store: Store) -> None:
+    latest = store.latest_readings()
+    worn = [(r, m["worn"]) for r, m in latest.items() if "worn" in m]
+    if worn:
+        resident = engine.index.positions(r for r, _ in worn)
+        ts, value = (np.array(x) for x in zip(*(tv for _, tv in worn), strict=True))
+        known = resident != MISSING
+        engine.signals.seed_worn(resident[known], ts[known], value[known])
+
+
+def _seed_falls(engine: AlertEngine, falls: list[Alert]) -> None:
+    rule = _find(engine, LongLieRule)
+    resident = engine.index.positions(a.resident_id for a in falls)
+    known = resident != MISSING
+    if rule is not None and known.any():
+        rule.seed_falls(resident[known], np.array([a.opened_at for a in falls])[known])
 
 
 def _find(engine: AlertEngine, kind: type[R]) -> R | None:

@@ -34,16 +34,21 @@ class ResidentIndex:
 
     def add(self, residents: Iterable[Resident]) -> list[int]:
         """Index new residents (known ones keep their position and take the new details). Returns new positions."""
-        added = []
-        for resident in residents:
+        return self.update(residents)[0]
+
+    def update(self, residents: Iterable[Resident]) -> tuple[list[int], bool]:
+        """As `add`; also says whether any known resident's details changed."""
+        added, changed = [], False
+        for resident in residents:  # registration, not the batch path
             position = self._position.get(resident.resident_id)
             if position is None:
                 position = self._position[resident.resident_id] = len(self.residents)
                 self.residents.append(resident)
                 added.append(position)
-            else:
+            elif self.residents[position] != resident:
                 self.residents[position] = resident
-        return added
+                changed = True
+        return added, changed
 
     def position(self, resident_id: str) -> int:
         return self._position.get(resident_id, MISSING)
@@ -92,21 +97,31 @@ class Population:
     def update(
         self, residents: Sequence[Resident], sites: Sequence[Site] = (), devices: Sequence[Device] = ()
     ) -> list[int]:
-        """Add or update residents, sites and devices (devices are only ever added: positions are stable)."""
-        self.sites.update((s.site_id, s) for s in sites)
-        added = self.index.add(residents)
-        known = {d.device_id: d for d in self._devices}
-        known.update((d.device_id, d) for d in devices)
-        for device_id in known:
-            if device_id not in self._device_position:
-                self._device_position[device_id] = len(self.device_ids)
-                self.device_ids.append(device_id)
-        self._devices = [known[d] for d in self.device_ids]
-        self.device_kind = np.array([DEVICE_KINDS.index(d.kind) for d in self._devices], np.int8)
-        self._link_devices()
-        self._offset_hour = -1  # time zones may have changed
-        # Until the first tick says what time it is, offsets are those of the wall clock (registration is no rule).
-        self.refresh_offsets(self._offset_now if self._offset_now is not None else datetime.now(UTC).timestamp())
+        """Add or update residents, sites and devices (devices are only ever added: positions are stable). The
+        arrays are rebuilt only when something changed: the runtime calls this at every registry refresh."""
+        changed = False
+        for site in sites:
+            if self.sites.get(site.site_id) != site:
+                self.sites[site.site_id] = site
+                changed = True
+        added, moved = self.index.update(residents)
+        changed |= bool(added) or moved
+        for device in devices:
+            position = self._device_position.get(device.device_id)
+            if position is None:
+                self._device_position[device.device_id] = len(self.device_ids)
+                self.device_ids.append(device.device_id)
+                self._devices.append(device)
+                changed = True
+            elif self._devices[position] != device:
+                self._devices[position] = device
+                changed = True
+        if changed:
+            self.device_kind = np.array([DEVICE_KINDS.index(d.kind) for d in self._devices], np.int8)
+            self._link_devices()
+            self._offset_hour = -1  # time zones may have changed
+            # Until a tick says what time it is, offsets are those of the wall clock (registration is no rule).
+            self.refresh_offsets(self._offset_now if self._offset_now is not None else datetime.now(UTC).timestamp())
         return added
 
     def device_positions(self, device_ids: Iterable[str]) -> np.ndarray:

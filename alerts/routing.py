@@ -148,7 +148,7 @@ class Router:
         )  # fmt: skip
 
     def _resident(self, alert: Alert) -> Resident | None:
-        return next((r for r in self._store.residents(alert.site_id) if r.resident_id == alert.resident_id), None)
+        return self._store.resident(alert.resident_id)
 
 
 def _unique(contacts: Sequence[Contact]) -> list[Contact]:

@@ -47,7 +47,7 @@ class Signals:
         self.event_value = np.empty(0)
         self.event_ts = np.empty(0)
         self.falls = FallDetector(0)
-        self._device_kind = np.empty(0, np.int8)
+        self._wearable = np.zeros(1, bool)
 
     def grow(self, population: Population) -> None:
         r, d = len(population), population.device_count
@@ -56,7 +56,7 @@ class Signals:
         self.event_value, self.event_ts = grown(self.event_value, d, np.nan), grown(self.event_ts, d, -np.inf)
         if r > self.falls.capacity:
             self.falls.grow(r)
-        self._device_kind = population.device_kind
+        self._wearable = np.append(population.device_kind == WEARABLE, False)  # (D + 1,) a sentinel for MISSING
 
     def nbytes(self) -> int:
         arrays = (self.worn, self.worn_ts, self.steps, self.steps_ts, self.event_value, self.event_ts)
@@ -77,8 +77,7 @@ class Signals:
     # -- sensor off --------------------------------------------------------------------------------------------
     def _drop_sensor_off(self, readings: Readings, accel: Accel) -> tuple[Readings, Accel]:
         is_worn = readings.metric == WORN
-        kind = np.append(self._device_kind, -1)[readings.device]  # MISSING (-1) picks the sentinel
-        wearable = kind == WEARABLE
+        wearable = self._wearable[readings.device]  # MISSING (-1) picks the sentinel at the end
         body = np.isin(readings.metric, BODY_METRICS) & wearable
         if not (body.any() or accel.resident.size):
             self._store_worn(readings.resident[is_worn], readings.ts[is_worn], readings.value[is_worn])
@@ -99,6 +98,10 @@ class Signals:
         drop[np.flatnonzero(body)] = off[n_w : n_w + n_b]
         accel_off = off[n_w + n_b :]
         return readings.take(~drop), (accel.take(~accel_off) if accel_off.any() else accel)
+
+    def seed_worn(self, res: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
+        """The newest stored ``worn`` reading (k,) of residents, for the restart rebuild."""
+        self._store_worn(res, ts, value)
 
     def _store_worn(self, res: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
         order = np.lexsort((value, ts, res))

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from alerts.engine import AlertEngine
 from alerts.escalation import Escalator, PolicyDefaults
 from alerts.lifecycle import Lifecycle
+from alerts.lifecycle_worker import LifecycleWorker
 from alerts.notify.base import Channel
 from alerts.notify.broadcast import BroadcastNotifier
 from alerts.notify.dispatch import Dispatcher, RetryPolicy
@@ -87,6 +88,8 @@ class Platform:
         self.hub = Hub(loop)
         self.hub.start()
         self.lifecycle = self._start_lifecycle()
+        self.lifecycle_worker = LifecycleWorker(self.lifecycle)
+        self.lifecycle_worker.start()
         mqtt_url = await self._start_broker()
         host, port, username, password = mqtt_endpoint(mqtt_url)
         s = self.settings
@@ -111,6 +114,7 @@ class Platform:
                 await self._server_task
         await asyncio.to_thread(self.reader.stop)
         await asyncio.to_thread(self.writer.stop)
+        await asyncio.to_thread(self.lifecycle_worker.stop)
         await asyncio.to_thread(self._stop_lifecycle)
         await self.hub.stop()
         if self._broker is not None:
@@ -145,7 +149,7 @@ class Platform:
             self.engine.add_residents(self._owned_residents(), self.store.sites(), list(view[1].values()))
         frame = self.engine.frame(batch)
         drafts, cleared = self.engine.evaluate(frame)
-        self.lifecycle.apply(drafts, cleared)
+        self.lifecycle_worker.submit(drafts, cleared)
         if len(frame.readings.ts):
             self.hub.vitals_threadsafe(self.engine.latest(frame))
 
@@ -155,9 +159,9 @@ class Platform:
             self.engine.apply_thresholds(self.store.all_thresholds())  # limits clinicians set through the API
         if self._engine_cleared:  # conditions the start-up replay found ended
             cleared, self._engine_cleared = self._engine_cleared, []
-            self.lifecycle.apply([], cleared)
-        self.lifecycle.apply(*self.engine.tick(now))
-        self.lifecycle.tick(now)
+            self.lifecycle_worker.submit([], cleared)
+        self.lifecycle_worker.submit(*self.engine.tick(now))
+        self.lifecycle_worker.tick(now)
 
     # Start-up helpers ---------------------------------------------------------------------------------------
     def _start_lifecycle(self) -> Lifecycle:

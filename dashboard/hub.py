@@ -113,6 +113,11 @@ class Hub:
                 log.warning("dropping a dashboard client that stopped reading")
                 self._drop(client)
 
+    def drop(self, client: Client) -> None:
+        """Stop serving a client (it is too slow or stuck); its sender closes the socket."""
+        if client in self._clients:
+            self._drop(client)
+
     def _drop(self, client: Client) -> None:
         self._clients.discard(client)
         client.dropped = True

@@ -25,7 +25,7 @@ WEARABLE = DEVICE_KINDS.index("wearable")
 class Fleet:
     """Per-device ``(D,)`` state. ``kind`` holds indices into `simulators.world.DEVICE_KINDS`."""
 
-    def __init__(self, world: World, rng: np.random.Generator) -> None:
+    def __init__(self, world: World, rng: np.random.Generator, phase_ticks: int = 1) -> None:
         d = len(world.devices)
         self._rng = rng
         self.kind = np.array([DEVICE_KINDS.index(x.kind) for x in world.devices], dtype=np.int64)
@@ -39,8 +39,10 @@ class Fleet:
         self.battery = rng.uniform(lo, hi)
         self._rssi = rng.uniform(*RSSI_DB, d)
         self.seq = np.zeros(d, dtype=np.int64)
-        self.phase = rng.random(d)  # fraction of each period by which this device's reports are offset
-        self._offsets: dict[int, IntArray] = {}  # period in ticks -> each device's offset in ticks
+        # Each device's reports are offset by up to ``phase_ticks`` (the longest report period): reports of every
+        # period spread evenly, and a device's shorter-period reports coincide with its longer-period ones (a
+        # climate sensor's battery report rides on one of its climate reports).
+        self._offset = np.floor(rng.random(d) * phase_ticks).astype(np.int64)
         self.wearable_of = np.full(len(world.residents), NO_DEVICE, dtype=np.int64)
         self.wearable_of[self.resident[self.wearable]] = np.flatnonzero(self.wearable)
 
@@ -59,10 +61,7 @@ class Fleet:
 
     def due(self, k: int, period_ticks: int) -> BoolArray:
         """Mask ``(D,)`` of devices whose report with a period of ``period_ticks`` falls on tick number ``k``."""
-        offset = self._offsets.get(period_ticks)
-        if offset is None:
-            offset = self._offsets[period_ticks] = np.floor(self.phase * period_ticks).astype(np.int64)
-        due: BoolArray = (k - offset) % period_ticks == 0
+        due: BoolArray = (k - self._offset) % period_ticks == 0
         return due
 
     def next_seq(self, rows: IntArray) -> IntArray:

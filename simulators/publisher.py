@@ -1,12 +1,20 @@
-"""A paho MQTT publisher with backpressure: at most `max_in_flight` unacknowledged QoS 1 publishes at a time.
+"""paho MQTT publishers with backpressure: at most `max_in_flight` unacknowledged QoS 1 publishes at a time.
 
 paho queues publishes without limit (or refuses them with MQTT_ERR_QUEUE_SIZE when capped): a tight loop loses
 messages either way (shared/MQTT.md). Here `publish` waits for room, and every result is checked.
+
+- `Publisher`: paho's network thread does the I/O; safe to call from any thread, reconnects by itself.
+- `InlinePublisher`: no network thread; the calling thread writes each publish to the socket and reads the
+  acknowledgements itself. paho's threaded mode hands every publish to its thread (a socket-pair wake-up and a GIL
+  hand-off per message); without it one connection carried about 3x the messages per second on this machine
+  (bench/sim_scale.py). For bulk simulation: one thread only, and a lost connection is an error (no reconnect).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -14,6 +22,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 MAX_IN_FLIGHT = 1_000
 PUBLISH_WAIT_S = 30.0  # longer than this without an acknowledgement: the broker is gone, stop with an error
 QOS = 1
+CONNECT_TIMEOUT_S = 10.0
+POLL_EVERY = 64  # InlinePublisher reads acknowledgements after this many publishes (1,000 may be in flight)...
+POLL_EVERY_S = 1.0  # ...or this long after its last read, so keep-alives and a slow trickle are served too
 
 
 class PublishError(RuntimeError):
@@ -69,48 +80,61 @@ class Publisher:
         self._room.release()
 
 
-class PublisherPool:
-    """Several MQTT connections, as several home gateways hold them: each site's messages always take the same
-    connection (so a device's messages stay in order), sites are dealt round-robin as they first publish.
+class InlinePublisher:
+    """One MQTT connection driven by the calling thread (see the module's docstring); `Publisher`'s interface."""
 
-    ``publish(topic, payload)`` like a `Publisher`; the site is the topic's ``<site>`` (carewatch protocol) or the
-    first part of the friendly name (``zigbee2mqtt/<site>/...``, as `simulators.floorplans` names them).
-    """
-
-    def __init__(self, host: str, port: int, client_id: str, connections: int = 4, username: str | None = None,
-                 password: str | None = None, max_in_flight: int = MAX_IN_FLIGHT) -> None:  # fmt: skip
-        if connections < 1:
-            raise ValueError("a pool needs at least one connection")
-        self.publishers: list[Publisher] = []
-        try:
-            for i in range(connections):
-                self.publishers.append(Publisher(host, port, f"{client_id}-{i}", username, password, max_in_flight))
-        except PublishError:
-            self.close()
-            raise
-        self._route: dict[str, Publisher] = {}
-
-    @property
-    def published(self) -> int:
-        return sum(p.published for p in self.publishers)
+    def __init__(self, host: str, port: int, client_id: str, username: str | None = None, password: str | None = None,
+                 max_in_flight: int = MAX_IN_FLIGHT) -> None:  # fmt: skip
+        self._max_in_flight = max_in_flight
+        self._acked = 0
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self._client.max_inflight_messages_set(max_in_flight)
+        if username:
+            self._client.username_pw_set(username, password)
+        self._client.on_publish = self._on_publish
+        self._client.connect(host, port, keepalive=30)
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while not self._client.is_connected():
+            if time.monotonic() > deadline:
+                raise PublishError(f"could not connect to mqtt://{host}:{port}")
+            self._serve(0.05)
+        self._served = time.monotonic()
+        self.published = 0
 
     def publish(self, topic: str, payload: bytes) -> None:
-        site = _site_of(topic)
-        publisher = self._route.get(site)
-        if publisher is None:
-            publisher = self._route[site] = self.publishers[len(self._route) % len(self.publishers)]
-        publisher.publish(topic, payload)
+        if self.published - self._acked >= self._max_in_flight:
+            self._wait(lambda: self.published - self._acked < self._max_in_flight, PUBLISH_WAIT_S)
+        info = self._client.publish(topic, payload, qos=QOS)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise PublishError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+        self.published += 1
+        if self.published % POLL_EVERY == 0 or time.monotonic() - self._served > POLL_EVERY_S:
+            self._serve(0.0)
 
     def flush(self, timeout_s: float = PUBLISH_WAIT_S) -> None:
-        for publisher in self.publishers:
-            publisher.flush(timeout_s)
+        """Wait until every publish so far is acknowledged."""
+        self._wait(lambda: self._acked >= self.published, timeout_s)
 
     def close(self) -> None:
-        for publisher in self.publishers:
-            publisher.close()
+        try:
+            self.flush()
+        finally:
+            self._client.disconnect()
+            self._client.loop(0.0)
 
+    def _wait(self, done: Callable[[], bool], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            if time.monotonic() > deadline:
+                raise PublishError(f"{self.published - self._acked} publishes unacknowledged after {timeout_s} s")
+            self._serve(0.01)
 
-def _site_of(topic: str) -> str:
-    """The site a topic belongs to: ``carewatch/v1/<site>/...`` or ``zigbee2mqtt/<site>/...``."""
-    parts = topic.split("/", 3)
-    return parts[1] if parts[0] == "zigbee2mqtt" else parts[2] if len(parts) > 2 else topic
+    def _serve(self, timeout_s: float) -> None:
+        """Send what is pending, read what arrived (acknowledgements), keep the connection alive."""
+        rc = self._client.loop(timeout_s)
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise PublishError(f"MQTT connection lost: {paho.error_string(rc)}")
+        self._served = time.monotonic()
+
+    def _on_publish(self, client: paho.Client, userdata: object, mid: int, reason: object, properties: object) -> None:
+        self._acked += 1

@@ -25,7 +25,7 @@ UTF-8 text with a header row naming the columns, in any order::
 Rows must be in time order. Rows of one device and stream with the same ``ts`` become one message (as a device
 sends its vitals together). Each device's messages are numbered from ``first_seq``. Accelerometer streams are not
 carried by the CSV: replay them from SisFall trial files (`replay_sisfall`). A malformed row stops the replay with a
-``ValueError`` naming its line, before anything of a later row is published.
+``ValueError`` naming its line; rows of earlier times have been published.
 
 Times: ``start`` places the first row at that instant (every row shifted alike); None keeps the recorded times.
 Ingest rejects readings more than 7 days old, so older recordings need a ``start`` (`simulators.clock.placed_start`
@@ -39,7 +39,7 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,11 +50,9 @@ import numpy as np
 
 from carewatch.catalog import EVENT_KINDS, FAHRENHEIT, FAHRENHEIT_CONVERTIBLE, METRIC_BY_NAME, Stream
 from simulators import protocol
-from simulators.clock import Clock
+from simulators.playback import Message, Progress, Publish, play
 from simulators.sisfall import load_trial, resample
 
-Publish = Callable[[str, bytes], None]
-Progress = Callable[[float, int], None]
 REQUIRED = ("ts", "device", "metric", "value")
 OPTIONAL = ("site", "unit")
 BLOCK_S = 1.0  # SisFall replay: one accelerometer message per second, as the simulated wearables send
@@ -74,13 +72,6 @@ class Row:
     @property
     def stream(self) -> Stream:
         return Stream.EVENT if self.metric in EVENT_KINDS else METRIC_BY_NAME[self.metric].stream
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    ts: float
-    topic: str
-    payload: bytes
 
 
 def read_csv(path: Path | str) -> Iterator[Row]:
@@ -162,23 +153,6 @@ def replay_sisfall(path: Path | str, publish: Publish, site_id: str, device_id: 
     """Publish a SisFall trial as a wearable's accelerometer stream (first sample at ``start``, default now)."""
     messages = sisfall_messages(path, site_id, device_id, rate_hz, time.time() if start is None else start)
     return play(messages, publish, speed, stop, progress)
-
-
-def play(messages: Iterable[Message], publish: Publish, speed: float = 1.0, stop: threading.Event | None = None,
-         progress: Progress | None = None) -> int:  # fmt: skip
-    """Publish messages (in ``ts`` order) when the clock reaches their ``ts``, paced at ``speed``."""
-    stop = stop or threading.Event()
-    clock: Clock | None = None
-    sent = 0
-    for message in messages:
-        clock = clock or Clock(message.ts, speed, time.time())
-        if stop.wait(max(0.0, clock.wall_at(message.ts) - time.time())):
-            break
-        publish(message.topic, message.payload)
-        sent += 1
-        if progress is not None:
-            progress(message.ts - clock.start, sent)
-    return sent
 
 
 def csv_rows(topic: str, payload: bytes) -> list[Row]:

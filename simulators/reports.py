@@ -58,11 +58,17 @@ class Streams:
         if self.motion_hz is not None and not 1 <= self.motion_hz * self.tick_s <= 1000:
             raise ValueError("an accelerometer block holds 1 to 1000 samples (docs/protocol.md)")
 
+    @property
+    def longest_s(self) -> float:
+        return max(self.vitals_s, self.status_s, self.climate_s, self.heartbeat_s)
+
     def ticks(self, period_s: float) -> int:
         return max(1, round(period_s / self.tick_s))
 
 
 class Reporter:
+    """Turns each tick's state into the devices' messages, through the `Outbox`."""
+
     def __init__(self, world: World, streams: Streams, fleet: Fleet, outbox: Outbox, body: Body,
                  accel: Accelerometer, climate: Climate, sensors: HomeSensors,
                  rng: np.random.Generator) -> None:  # fmt: skip

@@ -25,7 +25,7 @@ HOUR_S = 3_600.0
 MINUTE_S = 60.0
 NEVER = -1.0  # start and end of a slot that does not happen today
 TRANSIT_S = (8.0, 25.0)  # walking from one room to another through the hall, a small home or a corridor
-FIRST_SIDE_CHANGE_P = 0.5  # a movement in bed turns the sleeper over this often
+TURN_OVER_P = 0.5  # a movement in bed turns the sleeper over this often
 
 SLOTS: tuple[Activity, ...] = (
     Activity.TOILET, Activity.TOILET, Activity.TOILET,  # night visits: two after midnight, one before
@@ -95,12 +95,8 @@ class Routine:
         """``(N, len(Room))``: the place each resident uses for each kind of room."""
         return self._places
 
-    def usual_wake(self, resident: int, t: float) -> float:
-        """Epoch seconds of the resident's usual wake-up time on the local day containing ``t``."""
-        day0 = np.floor((t + self._offset[resident]) / DAY_S) * DAY_S - self._offset[resident]
-        return float(day0 + self._habits.wake_h[resident] * HOUR_S)
-
     def advance(self, t: float, dt: float) -> Behaviour:
+        """Everyone's behaviour during the tick ``[t, t + dt)``; ticks come in time order."""
         self._replan(t)
         activity = self._planned_activity(t)
         planned = np.take_along_axis(self._places, ROOM_OF[activity][:, None], axis=1)[:, 0]
@@ -145,7 +141,7 @@ class Routine:
 
     def _behave(self, t: float, dt: float, activity: IntArray, place: IntArray, walking: BoolArray) -> Behaviour:
         n = activity.shape[0]
-        u = self._rng.random((3, n))
+        u = self._rng.random((4, n))  # bout start, bout length, a PIR-visible movement, turning over
         starts = (self._bout_until <= t) & (u[0] < dt / BOUT_EVERY_S[activity])
         lo, hi = BOUT_S[activity, 0], BOUT_S[activity, 1]
         self._bout_until = np.where(starts, t + lo + (hi - lo) * u[1], self._bout_until)
@@ -153,7 +149,7 @@ class Routine:
         posture = np.where(walking, Posture.WALKING, np.where(bout, BOUT_POSTURE[activity], POSTURE[activity]))
         moving = walking | bout | (u[2] < 1.0 - (1.0 - MOVE_P[activity]) ** dt)
         asleep = activity == Activity.SLEEP
-        turns = asleep & moving & (u[1] < FIRST_SIDE_CHANGE_P)
+        turns = asleep & moving & (u[3] < TURN_OVER_P)
         self._side[turns] = self._rng.integers(0, 3, size=int(turns.sum()))
         settled = ~walking
         return Behaviour(

@@ -16,6 +16,7 @@ Local times (routines, the outdoor day) use each site's timezone, taken at the f
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -52,10 +53,13 @@ class Simulation:
     """``population``: a `World` (`floorplans.build_world`, `population.make_population`); ``scenarios``: incidents
     (`Incident`s or `Scenario`s); ``publish(topic, payload)``: where messages go (a `Publisher`, a pool, a list);
     ``interval_s``: the wearables' vitals period (default ``streams.vitals_s``, 5 s); ``streams``: report periods
-    and options (`simulators.reports.Streams`)."""
+    and options (`simulators.reports.Streams`); ``on_truth``: receives each background episode as it happens
+    (charging, showers, visitors, motion artefacts: about 20 a resident a day), for long or large runs; without it
+    they are kept for `ground_truth`."""
 
     def __init__(self, population: World, scenarios: Sequence[Scenario | Incident], publish: Publish, seed: int = 1,
-                 interval_s: float | None = None, *, streams: Streams | None = None) -> None:  # fmt: skip
+                 interval_s: float | None = None, *, streams: Streams | None = None,
+                 on_truth: Callable[[GroundTruth], None] | None = None) -> None:  # fmt: skip
         world = self.population = population
         self.scenarios = list(scenarios)
         self.streams = streams or Streams()
@@ -75,7 +79,7 @@ class Simulation:
         self._visitors = Visitors(world, rng[1], self._utc_offset)
         self._wearing = Wearing(n, rng[2])
         self._body = Body(world, rng[3], self._utc_offset)
-        self._fleet = fleet = Fleet(world, rng[4])
+        self._fleet = fleet = Fleet(world, rng[4], self.streams.ticks(self.streams.longest_s))
         self._climate = Climate(world, rng[5], self._utc_offset)
         self._sensors = HomeSensors(world, fleet, rng[6])
         self._accel = Accelerometer(n, rng[7], self._body.cadence_hz)
@@ -84,8 +88,9 @@ class Simulation:
                                   self._sensors, rng[9])  # fmt: skip
         self._has_wearable = fleet.wearable_of != NO_DEVICE
         self._truths = [i.truth for i in incidents]
+        self._on_truth = on_truth or self._truths.append
         self._started = False
-        self.max_lag_s = 0.0  # the furthest a paced run fell behind its schedule (wall seconds)
+        self.max_lag_s = 0.0  # the furthest the last paced run fell behind its schedule (wall seconds)
 
     @property
     def published(self) -> int:
@@ -113,19 +118,21 @@ class Simulation:
         stop = stop or threading.Event()
         clock = Clock(start, speed, time.time())
         dt, published, t = self.streams.tick_s, 0, start
+        self.max_lag_s = 0.0
         while (duration_s is None or t < start + duration_s) and not stop.is_set():
             if stop.wait(max(0.0, clock.wall_at(t + dt) - time.time())):
                 break
             published += self.step(t)
-            self.max_lag_s = max(self.max_lag_s, time.time() - clock.wall_at(t + dt))
+            if not math.isinf(speed):
+                self.max_lag_s = max(self.max_lag_s, time.time() - clock.wall_at(t + dt))
             t += dt
             if progress is not None:
                 progress(t - start, published)
         return published
 
     def ground_truth(self) -> list[GroundTruth]:
-        """The incidents injected, then the background episodes logged so far (charging, showers, visitors,
-        motion artefacts), in order of start."""
+        """The incidents injected and the background episodes logged so far (unless sent to ``on_truth``), in order
+        of start."""
         return sorted(self._truths, key=lambda truth: (truth.start, truth.resident_id))
 
     def write_ground_truth(self, path: Path) -> None:
@@ -144,6 +151,9 @@ class Simulation:
                     fleet.battery, np.full(p, np.nan), np.zeros(p, bool), np.zeros(len(world.residents), np.int8),
                     self._index, self._routine.places)  # fmt: skip
         for incident in incidents:
+            if incident.needs_wearable:
+                r = self._index.resident(incident.truth.resident_id)
+                tick.worn[r] = self._has_wearable[r]
             incident.steer(tick)
         self._routine.settle(behaviour.place)
         self._body.update(t, dt, behaviour)
@@ -167,8 +177,8 @@ class Simulation:
         for e in episodes:
             wearable = self._fleet.wearable_of[e.resident]
             device = devices[wearable].device_id if wearable != NO_DEVICE and e.what != "visitor" else None
-            self._truths.append(GroundTruth(residents[e.resident].resident_id, e.what, e.start, e.end, NO_RULE,
-                                            device_id=device, background=True))  # fmt: skip
+            self._on_truth(GroundTruth(residents[e.resident].resident_id, e.what, e.start, e.end, NO_RULE,
+                                       device_id=device, background=True))  # fmt: skip
 
     def _log_artefacts(self) -> None:
         period = self.streams.vitals_s

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulators.devices import Fleet
-from simulators.state import BoolArray, FloatArray, IntArray
+from simulators.state import BoolArray, IntArray
 from simulators.world import DEVICE_KINDS, World
 
 PIR_HOLD_S = 60.0  # occupancy clears this long after the last movement (Aqara/Hue-type PIRs: 60-90 s)
@@ -39,10 +39,9 @@ class HomeSensors:
         self._pir, self._door = _of_kind(fleet, "motion"), _of_kind(fleet, "door")
         self._bed, self._chair = _of_kind(fleet, "bed"), _of_kind(fleet, "chair")
         self._bathroom, self._alarm = _of_kind(fleet, "bathroom"), _of_kind(fleet, "smoke", "gas", "water")
-        self.reporting = np.zeros(d, dtype=bool)
-        self.reporting[np.concatenate([self._pir, self._door, self._bed, self._chair, self._bathroom, self._alarm])] = (
-            True
-        )
+        self.reporting = np.zeros(d, dtype=bool)  # devices with a state to report as events
+        for devices in (self._pir, self._door, self._bed, self._chair, self._bathroom, self._alarm):
+            self.reporting[devices] = True
         self.state = np.zeros(d, dtype=np.int8)
         self.reported = np.full(d, UNREPORTED, dtype=np.int8)
         self._open_until = np.full(d, -np.inf)
@@ -84,6 +83,3 @@ class HomeSensors:
         for agent in np.flatnonzero(place != previous).tolist():
             for door in self._doors_of[previous[agent]] ^ self._doors_of[place[agent]]:
                 self._open_until[door] = t + float(self._rng.uniform(*DOOR_OPEN_S))
-
-    def open_until(self) -> FloatArray:
-        return self._open_until

@@ -155,7 +155,7 @@ def default_rules() -> list[Rule]:
         News2Rule("news2_emergency", scorer, emergency=True),
         BaselineRule(limits),
         TrendRule(SPO2_FALLING, t["spo2_low"]),
-        TrendRule(TEMP_RISING, t["temp_high"]),
+        TrendRule(TEMP_RISING, t["temp_high"], origin=t["temp_low"]),  # not a recovery from hypothermia
         FallRule(),
         LongLieRule(),
         SosRule(),

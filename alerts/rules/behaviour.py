@@ -12,7 +12,8 @@ few more than learned, so that a silence spanning midnight still sees the 14 day
 
 The profile that judges a moment is always the one *as of that moment's day*, computed from the stamped ring, and a
 batch is learned day by day (a loop over the few local days in a batch, not over readings): so how data was cut
-into batches and when the clock ticked change nothing. Both conditions are gaps in time, found two ways with the
+into batches and when the clock ticked change nothing. No activity alerts once a silence has covered ``quiet_s`` of the resident's expected-active hours (a silence at
+night, or in hours this resident is often quiet, does not count). Both conditions are gaps in time, found two ways with the
 same result: by the clock (`tick`) while the silence lasts, and by the next activity when data arrives late. An
 alert opens at the deterministic instant the condition became true and clears at the next activity.
 """
@@ -31,7 +32,6 @@ from carewatch.model import Severity
 LEARN_DAYS = 14
 RING_DAYS = LEARN_DAYS + 3
 DAY_S, HOUR_S = 86_400.0, 3600.0
-NO_HOUR = 99  # hours to the next expected-active hour when there is none
 NO_DAY = np.iinfo(np.int64).min // 2
 
 
@@ -74,8 +74,8 @@ class NoActivityRule(Rule):
         self.quiet = np.empty(0)
         self.share = np.empty(0)
         self.min_days = np.empty(0)
-        self._cache_day = np.empty(0, np.int64)  # tick's cache: next_expected rows valid for this day
-        self._cache = np.zeros((0, 24), np.int16)
+        self._due = np.empty(0)  # tick's cache: when the silence since `_due_for` becomes alertable
+        self._due_for = np.empty(0)
 
     def grow(self, population: Population) -> None:
         super().grow(population)
@@ -87,8 +87,8 @@ class NoActivityRule(Rule):
         self.quiet = grown(self.quiet, n, 2 * HOUR_S)
         self.share = grown(self.share, n, 0.8)
         self.min_days = grown(self.min_days, n, 7.0)
-        self._cache_day = grown(self._cache_day, n, NO_DAY)
-        self._cache = grown(self._cache, n, NO_HOUR)
+        self._due = grown(self._due, n, np.inf)
+        self._due_for = grown(self._due_for, n, np.nan)
 
     def parameters(self) -> dict[str, Parameter]:
         return {
@@ -117,44 +117,44 @@ class NoActivityRule(Rule):
         self.stamp[r, s] = owner
         keep = day == owner[inverse]
         np.bitwise_or.at(self.hours, (resident[keep], slot[keep]), np.left_shift(np.uint32(1), hour[keep]))
-        self._cache_day[resident] = NO_DAY
+        self._due_for[resident] = np.nan
 
     def seed(self, resident: IntArray, first: FloatArray, last: FloatArray) -> None:
         """Stored hourly activity (k,): first and last event of each bucket, for the restart rebuild."""
         self.learn(resident, first)
         np.maximum.at(self.seen.last, resident, last)
 
-    def next_expected(self, resident: IntArray, day: IntArray) -> np.ndarray:
-        """(k, 24) int16: for residents (k,) as of local ``day`` (k,), hours from each hour of the day to the next
-        expected-active one (0: this one; NO_HOUR: none, or not learned enough)."""
+    def expected(self, resident: IntArray, day: IntArray) -> np.ndarray:
+        """(k, 24) bool: the expected-active local hours of residents (k,) as of local ``day`` (k,); none until
+        ``min_days`` days are learned."""
         stamp, hours = self.stamp[resident], self.hours[resident]
         learned = _learned(stamp, day) & (hours != 0)
         n_days = learned.sum(axis=1)
         enough = (n_days >= self.min_days[resident]) & (n_days > 0)
         need = self.share[resident] * n_days
-        expected = np.empty((resident.shape[0], 48), bool)
+        expected = np.empty((resident.shape[0], 24), bool)
         for h in range(24):  # hours of the day, not residents
             active = ((hours >> np.uint32(h)) & np.uint32(1)).astype(bool) & learned
-            expected[:, h] = expected[:, h + 24] = enough & (active.sum(axis=1) >= need)
-        ahead = np.empty((resident.shape[0], 48), np.int16)
-        following = np.full(resident.shape[0], NO_HOUR, np.int16)
-        for h in range(47, -1, -1):  # 48 columns, not residents
-            following = np.where(expected[:, h], 0, np.minimum(following + 1, NO_HOUR)).astype(np.int16)
-            ahead[:, h] = following
-        return ahead[:, :24]
+            expected[:, h] = enough & (active.sum(axis=1) >= need)
+        return expected
 
-    def _raise_at(self, resident: IntArray, last: FloatArray, rows: np.ndarray) -> FloatArray:
-        """When a silence that began at ``last`` (k,) becomes alertable, given ``rows`` (k, 24) from
-        `next_expected` as of the day it reaches ``quiet_s``: then, or at the start of the next expected hour."""
+    def raise_at(self, resident: IntArray, last: FloatArray, expected: np.ndarray) -> FloatArray:
+        """When a silence that began at ``last`` (k,) becomes alertable: once it has covered ``quiet_s`` of the
+        resident's expected-active hours (``expected`` (k, 24), as of the day it began); inf if not within 48 h."""
         offset = self.population.utc_offset[resident]
-        reach = last + self.quiet[resident]
-        hour_no = np.floor((reach + offset) / HOUR_S)
-        ahead = rows[np.arange(resident.shape[0]), np.mod(hour_no, 24).astype(np.int64)].astype(np.float64)
-        at = np.where(ahead == 0, reach, (hour_no + ahead) * HOUR_S - offset)
-        return np.where(ahead < NO_HOUR, at, np.inf)
-
-    def _reach_day(self, resident: IntArray, last: FloatArray) -> IntArray:
-        return local_day(last + self.quiet[resident], self.population.utc_offset[resident])
+        local = last + offset
+        hour_no = np.floor(local / HOUR_S)
+        need = self.quiet[resident].copy()
+        at = np.full(resident.shape[0], np.inf)
+        rows = np.arange(resident.shape[0])
+        for j in range(48):  # hours ahead, not residents
+            start = np.where(j == 0, local, (hour_no + j) * HOUR_S)
+            span = (hour_no + j + 1) * HOUR_S - start
+            open_ = expected[rows, np.mod(hour_no + j, 24).astype(np.int64)] & np.isinf(at)
+            done = open_ & (need <= span)
+            at[done] = start[done] + need[done] - offset[done]
+            need = np.where(open_ & ~done, need - span, need)
+        return at
 
     def evaluate(self, frame: Frame) -> Findings:
         res, ts = self.seen.fresh(frame)
@@ -164,13 +164,14 @@ class NoActivityRule(Rule):
         prev = previous(ts, first, self.seen.last[res])
         due = np.full(res.shape[0], np.inf)
         candidate = np.isfinite(prev) & (prev + self.quiet[res] < ts)  # a silence long enough to matter
-        day = local_day(ts, self.population.utc_offset[res])
+        offset = self.population.utc_offset[res]
+        day = local_day(ts, offset)
         for d in np.unique(day).tolist():  # the batch's local days (one or two), learned in order
             mine = day == d
             c = np.flatnonzero(mine & candidate)
             if c.shape[0]:
-                rows = self.next_expected(res[c], self._reach_day(res[c], prev[c]))
-                due[c] = self._raise_at(res[c], prev[c], rows)
+                expected = self.expected(res[c], local_day(prev[c], offset[c]))
+                due[c] = self.raise_at(res[c], prev[c], expected)
             self.learn(res[mine], ts[mine])
         gap = ts > due
         already = first & self.active[res]  # raised by the clock; this activity ends it
@@ -185,16 +186,15 @@ class NoActivityRule(Rule):
         silent = np.flatnonzero(~self.active & np.isfinite(last) & (last + self.quiet < now))
         if silent.shape[0] == 0:
             return Findings.none()
-        day = self._reach_day(silent, last[silent])
-        stale = silent[self._cache_day[silent] != day]
+        stale = silent[self._due_for[silent] != last[silent]]  # a new silence, or relearned: compute its time
         if stale.shape[0]:
-            self._cache[stale] = self.next_expected(stale, day[self._cache_day[silent] != day])
-            self._cache_day[stale] = day[self._cache_day[silent] != day]
-        due = self._raise_at(silent, last[silent], self._cache[silent])
-        fire = due < now
+            expected = self.expected(stale, local_day(last[stale], self.population.utc_offset[stale]))
+            self._due[stale] = self.raise_at(stale, last[stale], expected)
+            self._due_for[stale] = last[stale]
+        fire = self._due[silent] < now
         who = silent[fire]
         self.active[who] = True
-        return Findings.of(who, due[fire], last[who], last[who])
+        return Findings.of(who, self._due[who], last[who], last[who])
 
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
         moved = self.seen.last[positions] > onset
@@ -204,15 +204,15 @@ class NoActivityRule(Rule):
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         offset = self.population.utc_offset[position]
         text = (
-            f"No activity since {clock(value, offset)} ({minutes(at - value)}), at {clock(at, offset)}: a time of "
-            f"day when this resident is usually active (activity in that hour on at least "
-            f"{self.share[position]:.0%} of the last {LEARN_DAYS} days); alerts after {minutes(self.quiet[position])}."
+            f"No activity since {clock(value, offset)}: by {clock(at, offset)} the silence has covered "
+            f"{minutes(self.quiet[position])} of the hours in which this resident is usually active (activity in the "
+            f"hour on at least {self.share[position]:.0%} of the last {LEARN_DAYS} days)."
         )
         return "No activity when usually active", text
 
     def nbytes(self) -> int:
         arrays = (self.hours, self.stamp, self.active, self.quiet, self.share, self.min_days)
-        return arrays_nbytes(*arrays, self.seen.last, self._cache_day, self._cache)
+        return arrays_nbytes(*arrays, self.seen.last, self._due, self._due_for)
 
 
 class NotUpRule(Rule):

@@ -179,6 +179,17 @@ class LongLieRule(Rule):
         keys, at, onset = self.episodes.tick(now, self.persist)
         return Findings.of(keys, at, raised_onset=onset)
 
+    def seed_falls(self, resident: IntArray, ts: FloatArray) -> None:
+        """Falls with a live alert (k,), for the restart rebuild: their long-lie clock runs from the fall."""
+        order = np.lexsort((ts, resident))
+        res, at = resident[order], ts[order]
+        keep = np.ones(res.shape[0], bool)
+        keep[1:] = res[1:] != res[:-1]  # the first fall of a resident starts the clock
+        res, at = res[keep], at[keep]
+        fresh = at > self.episodes.last_ts[res]
+        res, at = res[fresh], at[fresh]
+        self.episodes.advance(res, at, np.full(res.shape[0], IN, np.int8), self.persist[res])
+
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
         self.episodes.force(positions, onset)
         return positions[:0]

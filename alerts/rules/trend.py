@@ -5,8 +5,8 @@ Readings are summed into slots of ``slot_s`` (a `SlotRing` per resident). When a
 later slot has arrived) it is evaluated: the *level* now is the mean of the last ``window`` slots, compared with the
 highest (falling) or lowest (rising) level of the ``lookback`` windows before it, each needing ``min_count`` readings.
 A change of ``delta`` enters, one of ``leave_delta`` or less leaves (hysteresis). Entering also needs the level to be
-on the safe side of the matching threshold rule's limit (a trend is an early warning; past the limit the threshold
-alert speaks). Evaluating completed slots only makes the result independent of how readings were batched.
+on the safe side of the matching threshold rule's limit in the evaluated slot itself (a trend is an early warning;
+past the limit the threshold alert speaks, and a sudden drop is not also a trend). Evaluating completed slots only makes the result independent of how readings were batched.
 """
 
 from __future__ import annotations
@@ -42,13 +42,14 @@ class TrendSpec:
 
 
 class TrendRule(Rule):
-    def __init__(self, spec: TrendSpec, limit: ThresholdRule) -> None:
+    def __init__(self, spec: TrendSpec, limit: ThresholdRule, origin: ThresholdRule | None = None) -> None:
         super().__init__()
         self.spec = spec
         self.name, self.severity, self.basis = spec.name, spec.severity, spec.source
         self.metric_id = METRIC_ID[spec.metric]
         self.evidence_metrics = (self.metric_id,)
         self.limit = limit  # its per-resident `enter` is the level a trend must not have crossed yet
+        self.origin = origin  # the reference level must be on the safe side of its `enter` (no "recovery" trend)
         self.ring = SlotRing(spec.window * (spec.lookback + 1), 2)  # (count, sum) per slot
         self.last_ts = np.empty(0)  # (R,) newest reading summed
         self.delta = np.empty(0)
@@ -85,8 +86,9 @@ class TrendRule(Rule):
         line = self.ring.timeline(res, slot, np.column_stack([np.ones_like(value), value]))
         last = lasts(res)
         self.last_ts[res[last]] = ts[last]
-        # Completed slots: from each key's previous newest slot up to (not including) its new newest one.
-        owner, j = ragged_arange(line.new - line.old)
+        # Completed slots: each key's previous newest slot (the ring's last), then its new slots but the newest
+        # (a gap longer than the ring is shortened in the timeline: those slots are empty anyway).
+        owner, j = ragged_arange(line.length - L)
         pos = line.base[owner] + L - 1 + j
         filled = line.sums[pos, 0] > 0
         pos, key = pos[filled], line.key[owner[filled]]
@@ -96,12 +98,16 @@ class TrendRule(Rule):
         count = sums[:, :, 0]
         level = np.where(count >= spec.min_count, sums[:, :, 1] / np.maximum(count, 1), np.nan)
         now, before = level[:, 0], level[:, 1:]
+        latest = line.sums[pos, 1] / line.sums[pos, 0]  # the completed slot alone: is the value still in range?
         if spec.falling:
             reference = np.where(np.isnan(before), -np.inf, before).max(axis=1)
-            change, safe = reference - now, now >= self.limit.enter[key]
+            change, safe = reference - now, latest >= self.limit.enter[key]
         else:
             reference = np.where(np.isnan(before), np.inf, before).min(axis=1)
-            change, safe = now - reference, now <= self.limit.enter[key]
+            change, safe = now - reference, latest <= self.limit.enter[key]
+        if self.origin is not None:
+            start = self.origin.enter[key]
+            safe &= (reference <= start) if self.origin.spec.below is False else (reference >= start)
         known = np.isfinite(reference) & np.isfinite(now)
         code = codes(known & safe & (change >= self.delta[key]), known & (change <= spec.leave_delta))
         gap = np.full(key.shape[0], self.span_s)

@@ -202,6 +202,9 @@ class Store(ABC):
     def residents(self, site_id: str | None = None) -> list[Resident]: ...
 
     @abstractmethod
+    def resident(self, resident_id: str) -> Resident | None: ...
+
+    @abstractmethod
     def devices(self) -> list[Device]: ...
 
     @abstractmethod
@@ -431,8 +434,8 @@ class Store(ABC):
 
     @abstractmethod
     def activity_buckets(self, start: float, end: float, kinds: Sequence[str], bucket_s: float) -> list[ActivityBucket]:
-        """First and last time and count of events of ``kinds`` with value >= 0.5 in [start, end), per device
-        and epoch-aligned bucket (at most MAX_STATS_ROWS)."""
+        """First and last time and count of events of ``kinds`` in [start, end) (``motion`` only with value >= 0.5:
+        a PIR clearing is no movement), per device and epoch-aligned bucket (at most MAX_STATS_ROWS)."""
 
     @abstractmethod
     def device_last_seen(self, since: float) -> dict[str, float]:

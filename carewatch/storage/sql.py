@@ -162,6 +162,13 @@ class SqlStore(Store):
         )
         return [Resident(*r) for r in rows]
 
+    def resident(self, resident_id: str) -> Resident | None:
+        rows = self._run(
+            "SELECT resident_id, site_id, name, room, birth_year, spo2_scale FROM residents WHERE resident_id = ?",
+            (resident_id,),
+        )
+        return Resident(*rows[0]) if rows else None
+
     def devices(self) -> list[Device]:
         rows = self._run(
             "SELECT device_id, site_id, kind, resident_id, room, friendly_name FROM devices ORDER BY device_id"
@@ -844,7 +851,7 @@ class SqlStore(Store):
         bucket = BUCKET_EXPRESSIONS[self.backend].format(w=_width(bucket_s))
         rows = self._run(
             f"SELECT device_id, resident_id, {bucket} AS bucket, min(time), max(time), count(*) FROM events"
-            f" WHERE time >= ? AND time < ? AND value >= 0.5 AND kind IN ({_marks(kinds)})"
+            f" WHERE time >= ? AND time < ? AND kind IN ({_marks(kinds)}) AND (kind <> 'motion' OR value >= 0.5)"
             f" GROUP BY device_id, resident_id, bucket ORDER BY bucket LIMIT {MAX_STATS_ROWS}",
             (self._time_in(start), self._time_in(end), *kinds),
         )

@@ -28,6 +28,7 @@ SNAPSHOT_ALERTS = 500
 ALERT_QUERY_IDS = 500  # resident ids per query: SQLite allows 32,766 parameters, PostgreSQL 65,535; stay far below
 LIVE_STATES = [s for s in AlertState if s is not AlertState.RESOLVED]
 POLICY_VIOLATION = 1008
+SEND_TIMEOUT_S = 10.0  # a client whose socket takes no message for this long is stuck: close it, free its task
 
 
 def visible_residents(store: Store, scope: Scope) -> tuple[list[Resident], frozenset[str] | None]:
@@ -111,7 +112,9 @@ async def live(websocket: WebSocket) -> None:
             if delta is None:  # dropped as too slow, or logged out
                 await websocket.close(code=1013, reason="dropped: reconnect for a fresh snapshot")
                 break
-            await websocket.send_json(delta)
+            await asyncio.wait_for(websocket.send_json(delta), SEND_TIMEOUT_S)
+    except TimeoutError:
+        hub.drop(client)  # its TCP buffers are full and it does not read: the connection is of no more use
     except (WebSocketDisconnect, RuntimeError):
         pass  # the browser went away mid-send
     finally:

@@ -23,19 +23,66 @@ async function loadRegistry() {
   rows("#devices", devices, (d) => [d.device_id, d.kind, d.site_id, d.resident_id]);
 }
 
-function onSubmit(id, send) {
+// Escalation steps as text: "10:on_call, 20:family" (minutes after the alert opened : target).
+function parseSteps(text) {
+  return text.split(",").map((s) => s.trim()).filter(Boolean).map((step) => {
+    const [minutes, target] = step.split(":").map((x) => x.trim());
+    return { after_minutes: Number(minutes), target };
+  });
+}
+
+async function loadPolicy() {
+  const f = document.getElementById("policy-form");
+  const policy = await apiJson(`/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`);
+  f.steps.value = policy.steps.map((s) => `${s.after_minutes}:${s.target}`).join(", ");
+  document.getElementById("policy-state").textContent = policy.configured ? "" : t("admin.defaults");
+}
+
+async function loadOnCall() {
+  const f = document.getElementById("shift-form");
+  const now = await apiJson(`/api/sites/${encodeURIComponent(f.site_id.value)}/on-call`);
+  document.getElementById("on-call").textContent = t("admin.on_call_now", { who: now.contact_ids.join(", ") || "–" });
+}
+
+async function escalationForms() {
+  const sites = await apiJson("/api/sites");
+  for (const select of document.querySelectorAll(".site-select")) {
+    select.replaceChildren(...sites.map((s) => el("option", { value: s.site_id, textContent: s.name })));
+  }
+  if (!sites.length) return;
+  document.getElementById("policy-load").addEventListener("click", loadPolicy);
+  document.querySelector("#shift-form [name=site_id]").addEventListener("change", loadOnCall);
+  onSubmit("policy-form", async (f) => {
+    const response = await api(`/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`,
+      { method: "PUT", json: { steps: parseSteps(f.steps.value) } });
+    if (response.ok) setTimeout(loadPolicy);
+    return response;
+  }, false);
+  onSubmit("shift-form", async (f) => {
+    const epoch = (value) => new Date(value).getTime() / 1000;
+    const response = await api(`/api/sites/${encodeURIComponent(f.site_id.value)}/on-call`, { method: "POST",
+      json: { contact_id: f.contact_id.value, starts_at: epoch(f.starts_at.value), ends_at: epoch(f.ends_at.value) } });
+    if (response.ok) setTimeout(loadOnCall);
+    return response;
+  });
+  loadPolicy();
+  loadOnCall();
+}
+
+function onSubmit(id, send, reset = true) {
   const form = document.getElementById(id);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const response = await send(form);
     if (!response.ok) { window.alert(`${response.status}: ${await response.text()}`); return; }
-    form.reset();
+    if (reset) form.reset();
   });
 }
 
 startPage("page.admin").then((me) => {
   loadUsers(me);
   loadRegistry();
+  escalationForms();
   onSubmit("user-form", async (f) => {
     const scope = f.scope.value.split(",").map((s) => s.trim()).filter(Boolean);
     const body = { username: f.username.value, display_name: f.display_name.value, role: f.role.value, password: f.password.value,

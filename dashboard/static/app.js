@@ -1,34 +1,57 @@
-// The operators' live board: a snapshot over the websocket, then deltas. Built for thousands of tiles: each tile is
-// built once and then only its changed fields are written, at most once per animation frame; the order (most severe
-// first, then by name) is the CSS `order` of each tile, so re-sorting moves no DOM nodes. Tiles off screen only note
-// that their values changed (status and order are kept current) and write them when they scroll into view.
+// The operators' live board: a snapshot over the websocket, then deltas. Built for thousands of residents:
+// - windowed: only the rows on screen (plus a margin) exist as DOM tiles; the rest is an empty spacer of the right
+//   height, so the cost of a frame does not grow with the board (docs/performance.md has the figures);
+// - each update is applied to the data at once and written to the visible tiles at most once per animation frame,
+//   field by field, only where the text changed;
+// - the order is most severe alert first, then name; it is recomputed only when some tile's status changes.
 "use strict";
+
+const WINDOW_MARGIN_ROWS = 3; // rows built above and below the screen, so a scroll shows no blank rows
 
 const board = {
   user: null,
   residents: new Map(), // resident_id -> resident (latest, news2)
   alerts: new Map(), // alert_id -> live alert
-  tiles: new Map(), // resident_id -> {root, values: {metric: dd}, news2, open}
+  alertsByResident: new Map(), // resident_id -> [live alert]
+  status: new Map(), // resident_id -> "ok" | severity
+  order: [], // resident ids in board order
   nameRank: new Map(), // resident_id -> position by name
+  tiles: new Map(), // resident_id -> {root, values: {metric: dd}, news2, open}: the tiles in the window only
+  shown: "", // the ids in the window, joined: the window is rebuilt only when it changes
   dirty: new Set(), // resident ids whose tile needs writing
-  stale: new Set(), // resident ids off screen whose values changed since last written
-  visible: new Set(), // resident ids whose tile is on screen (IntersectionObserver)
-  observer: null,
+  orderDirty: false,
   alertsDirty: false,
   frame: 0,
+  rendered: false, // the first snapshot has been drawn (marks time to first render)
+  rowHeight: 0,
+  columns: 1,
+  site: localStorage.getItem("carewatch.site") || "", // "" = every site the user may see
 };
 
 function handle(message) {
   if (message.type === "snapshot") {
     board.residents = new Map(message.residents.map((r) => [r.resident_id, r]));
     board.alerts = new Map(message.alerts.map((a) => [a.alert_id, a]));
-    buildTiles();
+    const byName = [...board.residents.values()].sort((a, b) => a.name.localeCompare(b.name));
+    board.nameRank = new Map(byName.map((r, i) => [r.resident_id, i]));
+    regroupAlerts();
+    board.status = new Map(byName.map((r) => [r.resident_id, statusOf(board.alertsByResident.get(r.resident_id) || [])]));
+    board.orderDirty = true;
+    board.alertsDirty = true;
+    board.shown = "";
+    schedule();
     return;
   }
   if (message.type === "alert") {
     const alert = message.alert;
     if (alert.state === "resolved") board.alerts.delete(alert.alert_id);
     else board.alerts.set(alert.alert_id, alert);
+    regroupAlerts();
+    const status = statusOf(board.alertsByResident.get(alert.resident_id) || []);
+    if (board.status.get(alert.resident_id) !== status) {
+      board.status.set(alert.resident_id, status);
+      board.orderDirty = true;
+    }
     board.dirty.add(alert.resident_id);
     board.alertsDirty = true;
   } else if (message.type === "vitals") {
@@ -37,10 +60,18 @@ function handle(message) {
       if (!resident) continue;
       Object.assign(resident.latest, metrics);
       if (message.news2 && message.news2[id]) resident.news2 = message.news2[id];
-      board.dirty.add(id);
+      if (board.tiles.has(id)) board.dirty.add(id);
     }
   }
   schedule();
+}
+
+function regroupAlerts() {
+  board.alertsByResident = new Map();
+  for (const a of board.alerts.values()) {
+    if (!board.alertsByResident.has(a.resident_id)) board.alertsByResident.set(a.resident_id, []);
+    board.alertsByResident.get(a.resident_id).push(a);
+  }
 }
 
 function schedule() {
@@ -50,67 +81,78 @@ function schedule() {
 function flush() {
   board.frame = 0;
   const started = performance.now();
-  const alertsByResident = groupAlerts();
-  for (const id of board.dirty) {
-    if (board.visible.has(id)) writeTile(id, alertsByResident.get(id) || []);
-    else {
-      writeStatus(id, alertsByResident.get(id) || []);  // the order must stay right for tiles off screen too
-      board.stale.add(id);
-    }
+  const first = !board.rendered && board.residents.size > 0;
+  board.rendered = board.rendered || first;
+  if (board.orderDirty) {
+    const rank = (id) => SEVERITY_RANK[board.status.get(id)] || 0;
+    const shown = [...board.residents.values()].filter((r) => !board.site || r.site_id === board.site);
+    board.order = shown.map((r) => r.resident_id).sort((a, b) => (rank(b) - rank(a)) || (board.nameRank.get(a) - board.nameRank.get(b)));
+    board.orderDirty = false;
+    board.shown = "";
   }
+  renderWindow();
+  for (const id of board.dirty) writeTile(id);
   board.dirty.clear();
   if (board.alertsDirty) renderAlerts();
   board.alertsDirty = false;
-  const took = performance.now() - started;  // script time of one frame's updates (bench/board.py reads these)
+  const took = performance.now() - started; // script time of one frame's updates (bench/board.py reads these)
   const stats = window.carewatchStats;
-  stats.flushes = (stats.flushes || 0) + 1;
-  stats.flushMs = (stats.flushMs || 0) + took;
-  stats.flushMaxMs = Math.max(stats.flushMaxMs || 0, took);
+  if (first) {
+    performance.mark("carewatch:board-rendered");
+    stats.firstRenderMs = performance.now();
+    stats.buildMs = took;
+  } else {
+    stats.flushes = (stats.flushes || 0) + 1;
+    stats.flushMs = (stats.flushMs || 0) + took;
+    stats.flushMaxMs = Math.max(stats.flushMaxMs || 0, took);
+  }
 }
 
-function groupAlerts() {
-  const byResident = new Map();
-  for (const a of board.alerts.values()) {
-    if (!byResident.has(a.resident_id)) byResident.set(a.resident_id, []);
-    byResident.get(a.resident_id).push(a);
+// Builds the tiles of the rows on screen (and a margin), reusing those already built; sizes the spacer.
+function renderWindow() {
+  const container = document.getElementById("tiles");
+  const grid = document.getElementById("tiles-window");
+  if (!board.rowHeight) measureRows(grid);
+  const rows = Math.ceil(board.order.length / board.columns);
+  container.style.height = `${rows * board.rowHeight}px`;
+  container.dataset.count = String(board.order.length);
+  const top = container.getBoundingClientRect().top;
+  const firstRow = Math.max(0, Math.floor(-top / board.rowHeight) - WINDOW_MARGIN_ROWS);
+  const lastRow = Math.min(rows, Math.ceil((innerHeight - top) / board.rowHeight) + WINDOW_MARGIN_ROWS);
+  const ids = board.order.slice(firstRow * board.columns, Math.max(firstRow, lastRow) * board.columns);
+  const key = `${firstRow}:${ids.join(",")}`;
+  if (key === board.shown) return;
+  board.shown = key;
+  const tiles = new Map();
+  for (const id of ids) {
+    let tile = board.tiles.get(id);
+    if (!tile) {
+      tile = makeTile(board.residents.get(id));
+      board.dirty.add(id);
+    }
+    tiles.set(id, tile);
   }
-  return byResident;
+  board.tiles = tiles; // tiles that left the window are dropped: memory stays bounded by the screen
+  grid.style.transform = `translateY(${firstRow * board.rowHeight}px)`;
+  grid.replaceChildren(...ids.map((id) => tiles.get(id).root));
 }
 
-function buildTiles() {
-  const started = performance.now();
-  const names = [...board.residents.values()].sort((a, b) => a.name.localeCompare(b.name));
-  board.nameRank = new Map(names.map((r, i) => [r.resident_id, i]));
-  board.tiles = new Map();
-  board.visible.clear();
-  board.stale.clear();
-  if (board.observer) board.observer.disconnect();
-  board.observer = new IntersectionObserver(onVisibility, { rootMargin: "200px" });
-  const fragment = document.createDocumentFragment();
-  const alertsByResident = groupAlerts();
-  for (const resident of names) {
-    const tile = makeTile(resident);
-    board.tiles.set(resident.resident_id, tile);
-    writeTile(resident.resident_id, alertsByResident.get(resident.resident_id) || []);
-    fragment.append(tile.root);
-    board.observer.observe(tile.root);
-  }
-  document.getElementById("tiles").replaceChildren(fragment);
-  board.dirty.clear();
-  renderAlerts();
-  performance.mark("carewatch:board-rendered");
-  window.carewatchStats.firstRenderMs = window.carewatchStats.firstRenderMs ?? performance.now();
-  window.carewatchStats.buildMs = performance.now() - started;
+// The row height and column count of the tile grid, from a probe tile (tiles have a fixed height in style.css).
+function measureRows(grid) {
+  const probe = makeTile({ resident_id: "probe", name: "probe", room: "1", latest: {} });
+  grid.replaceChildren(probe.root);
+  const style = getComputedStyle(grid);
+  board.columns = Math.max(1, style.gridTemplateColumns.split(" ").length);
+  board.rowHeight = probe.root.getBoundingClientRect().height + parseFloat(style.rowGap || "0");
+  grid.replaceChildren();
 }
 
-function onVisibility(entries) {
-  const alertsByResident = entries.some((e) => e.isIntersecting) ? groupAlerts() : null;
-  for (const entry of entries) {
-    const id = entry.target.id.slice("tile-".length);
-    if (!entry.isIntersecting) { board.visible.delete(id); continue; }
-    board.visible.add(id);
-    if (board.stale.delete(id)) writeTile(id, alertsByResident.get(id) || []);
+function onViewportChange(remeasure) {
+  if (remeasure) {
+    board.rowHeight = 0;
+    board.shown = "";
   }
+  schedule();
 }
 
 function makeTile(resident) {
@@ -127,10 +169,10 @@ function makeTile(resident) {
     el("div", { className: "head" }, [el("span", { className: "name", textContent: resident.name }), news2]),
     el("div", { className: "room", textContent: resident.room ? t("tile.room", { room: resident.room }) : "" }),
     dl, open);
-  return { root, values, news2, open, status: null };
+  return { root, values, news2, open };
 }
 
-function writeTile(id, alerts) {
+function writeTile(id) {
   const tile = board.tiles.get(id);
   const resident = board.residents.get(id);
   if (!tile || !resident) return;
@@ -141,28 +183,20 @@ function writeTile(id, alerts) {
   }
   const n2 = resident.news2;
   const news2Text = n2 ? `NEWS2 ${n2.score}${n2.missing ? "*" : ""}` : "";
-  if (tile.news2.textContent !== news2Text) {  // writes only what changed: an unchanged tile costs no layout
+  if (tile.news2.textContent !== news2Text) {
     tile.news2.textContent = news2Text;
     tile.news2.dataset.response = n2 ? n2.response : "";
     tile.news2.title = n2 && n2.missing ? t("news2.partial", { n: n2.missing }) : "";
   }
-  tile.news2.dataset.response = n2 ? n2.response : "";
-  writeStatus(id, alerts);
+  const status = board.status.get(id) || "ok";
+  if (tile.root.dataset.status !== status) tile.root.dataset.status = status;
+  const alerts = board.alertsByResident.get(id) || [];
   const openText = alerts.length ? alerts.map((a) => a.title).join(" · ") : "";
   if (tile.open.textContent !== openText) tile.open.textContent = openText;
 }
 
-function writeStatus(id, alerts) {
-  const tile = board.tiles.get(id);
-  const status = statusOf(alerts);
-  if (!tile || status === tile.status) return;
-  tile.status = status;
-  tile.root.dataset.status = status;
-  tile.root.style.order = String((4 - (SEVERITY_RANK[status] || 0)) * 100000 + board.nameRank.get(id));
-}
-
 function renderAlerts() {
-  const alerts = [...board.alerts.values()].sort(
+  const alerts = [...board.alerts.values()].filter((a) => !board.site || a.site_id === board.site).sort(
     (a, b) => (SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]) || (b.opened_at - a.opened_at));
   document.getElementById("alerts").replaceChildren(...alerts.map((a) => {
     const resident = board.residents.get(a.resident_id);
@@ -170,10 +204,34 @@ function renderAlerts() {
   }));
   document.getElementById("no-alerts").hidden = alerts.length > 0;
   document.getElementById("counts").textContent =
-    t("board.counts", { residents: board.residents.size, alerts: board.alerts.size });
+    t("board.counts", { residents: board.order.length, alerts: board.alerts.size });
 }
 
-startPage("page.board").then((user) => {
+// A site filter for users who see more than one site (kept in localStorage).
+async function siteFilter() {
+  const sites = board.user.role === "family" ? [] : await apiJson("/api/sites");
+  if (sites.length < 2) { board.site = ""; return; }
+  const select = el("select", { id: "site", title: t("board.site") });
+  select.append(el("option", { value: "", textContent: t("board.all_sites") }),
+    ...sites.map((s) => el("option", { value: s.site_id, textContent: s.name })));
+  select.value = sites.some((s) => s.site_id === board.site) ? board.site : "";
+  board.site = select.value;
+  select.addEventListener("change", () => {
+    board.site = select.value;
+    localStorage.setItem("carewatch.site", board.site);
+    board.orderDirty = true;
+    board.alertsDirty = true;
+    scrollTo(0, 0);
+    schedule();
+  });
+  document.getElementById("board-title").after(select);
+}
+
+addEventListener("scroll", () => onViewportChange(false), { passive: true });
+addEventListener("resize", () => onViewportChange(true));
+
+startPage("page.board").then(async (user) => {
   board.user = user;
+  await siteFilter();
   liveSocket(handle);
 });

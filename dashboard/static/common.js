@@ -25,7 +25,7 @@ async function loadLang(lang) {
   }
 }
 
-// t("alerts.count", {n: 3}) -> the word in the current language, with {n} filled in; the key itself if missing.
+// t("board.counts", {residents: 3, alerts: 1}) -> the text in the current language, filled in; the key if missing.
 function t(key, vars = {}) {
   const text = i18n.words[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));

@@ -1,7 +1,8 @@
 // The family page: their relative's status, latest vitals and alerts, live. Read only: the care station acts.
 "use strict";
 
-const family = { user: null, residents: new Map(), alerts: new Map() };
+const FAMILY_HISTORY = 20; // recent alerts shown, resolved ones included
+const family = { user: null, residents: new Map(), alerts: new Map(), history: new Map() };
 
 function handle(message) {
   if (message.type === "snapshot") {
@@ -38,7 +39,7 @@ function render() {
     ]);
   });
   document.getElementById("relatives").replaceChildren(...cards);
-  const alerts = [...family.alerts.values()].sort((a, b) => b.opened_at - a.opened_at);
+  const alerts = [...new Map([...family.history, ...family.alerts]).values()].sort((a, b) => b.opened_at - a.opened_at);
   document.getElementById("alerts").replaceChildren(...alerts.map((a) => {
     const resident = family.residents.get(a.resident_id);
     return alertItem(a, resident ? resident.name : "", family.user, null);
@@ -46,7 +47,10 @@ function render() {
   document.getElementById("no-alerts").hidden = alerts.length > 0;
 }
 
-startPage("page.family").then((user) => {
+startPage("page.family").then(async (user) => {
   family.user = user;
   liveSocket(handle);
+  const recent = await apiJson(`/api/alerts?limit=${FAMILY_HISTORY}`);
+  family.history = new Map(recent.map((a) => [a.alert_id, a]));
+  render();
 });

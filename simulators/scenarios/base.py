@@ -11,7 +11,7 @@ Two shapes are accepted by `simulators.runner.Simulation`:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from simulators.state import FloatArray
 from simulators.tick import Tick
@@ -65,13 +65,17 @@ class Scenario(Protocol):
 class Incident:
     """Base of the scenario library. Subclasses are frozen dataclasses with a ``truth`` field.
 
-    The simulation calls the hooks of an incident for every tick that overlaps ``[active_from, active_until)``:
+    The simulation calls the hooks of an incident for every tick that overlaps ``[active_from, active_until)``
+    (so the tick holding the start is affected as a whole, and an instant such as an SOS press is never missed):
     ``steer`` first, ``vitals`` when the resident's wearable takes a reading, ``motion`` for its accelerometer
     block.
     """
 
     __slots__ = ()
     truth: GroundTruth
+    # Seen through the wearable: the resident wears it while the incident is active (not in the shower, not charging),
+    # or no rule could see it and the ground truth would be wrong.
+    needs_wearable: ClassVar[bool] = False
 
     @property
     def active_from(self) -> float:
@@ -100,6 +104,7 @@ class VitalsOnly(Incident):
     """A `Scenario` of the original protocol, run as an incident."""
 
     scenario: Scenario
+    needs_wearable: ClassVar[bool] = True
 
     @property
     def truth(self) -> GroundTruth:  # type: ignore[override]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -77,6 +78,7 @@ class ArtefactBurst(Incident):
 
     truth: GroundTruth
     seed: int = 0
+    needs_wearable: ClassVar[bool] = True
 
     @classmethod
     def at(cls, resident_id: str, start: float, duration_s: float = 300.0, seed: int = 0) -> ArtefactBurst:

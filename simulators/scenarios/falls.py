@@ -12,6 +12,7 @@ The ground truth's start is the impact; its end is when the resident is up again
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -32,6 +33,7 @@ SYNCOPE_HR, SYNCOPE_SBP = 42.0, 82.0  # vasovagal syncope at its lowest
 @dataclass(frozen=True, slots=True)
 class Fall(Incident):
     truth: GroundTruth
+    needs_wearable: ClassVar[bool] = True
     peak_g: float = 4.0
     side: int = 0  # how the resident lies afterwards: 0 on the back, 1 left, 2 right, 3 face down
     device_reports: bool = True
@@ -60,13 +62,13 @@ class Fall(Incident):
 
     @property
     def pre_posture(self) -> Posture:
+        """Upright before the fall: walking (a trip), or standing (a faint)."""
         return Posture.WALKING
 
     def steer(self, tick: Tick) -> None:
         r = tick.index.resident(self.truth.resident_id)
         b = tick.behaviour
         b.in_bed[r] = b.in_chair[r] = False
-        tick.worn[r] = True  # the incident is of a resident wearing their device (not one in the shower)
         if tick.t < self.impact:
             b.posture[r], b.moving[r] = self.pre_posture, True
             return
@@ -85,8 +87,7 @@ class Fall(Incident):
         if tau[-1] < -self.descent_s:
             return block
         rng = np.random.default_rng([self.seed, round(t * 1000)])
-        before = UPRIGHT if self.pre_posture != Posture.LYING else LYING_SIDES[0]
-        fall = fall_pattern(tau, rate_hz, before, LYING_SIDES[self.side], self.peak_g, self.descent_s,
+        fall = fall_pattern(tau, rate_hz, UPRIGHT, LYING_SIDES[self.side], self.peak_g, self.descent_s,
                             self.free_fall_g, rng)  # fmt: skip
         return np.where(np.isnan(fall), block, fall)
 

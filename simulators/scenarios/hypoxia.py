@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from simulators.scenarios.base import GroundTruth, Incident
 
@@ -15,6 +16,7 @@ RR_RISE = 8.0  # breaths/min at the plateau
 class Hypoxia(Incident):
     truth: GroundTruth
     nadir: float = 84.0  # SpO2 at the plateau, %
+    needs_wearable: ClassVar[bool] = True
 
     @classmethod
     def at(cls, resident_id: str, start: float, duration_s: float, nadir: float = 84.0) -> Hypoxia:

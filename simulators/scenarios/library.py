@@ -25,17 +25,17 @@ from simulators.world import SimResident, World
 
 GAP_S = 30 * MINUTE_S  # between two incidents of one resident: let the first one's alerts clear
 ATTEMPTS = 50  # residents tried per incident before giving a scenario up (every resident busy, no fitting time)
-NOT_UP_AFTER_WAKE_H = (0.0, 0.1)  # "not up" starts at the usual wake-up time
 
 
 @dataclass(frozen=True, slots=True)
 class Recipe:
-    """``hours``: local hours within which the incident may start (None: any time); ``length_s``: its duration;
-    ``make(resident, start, length, rng)``."""
+    """``hours``: local hours within which the incident may start (None: any time), counted from the resident's
+    usual wake-up time when ``from_wake``; ``length_s``: its duration; ``make(resident, start, length, rng)``."""
 
     hours: tuple[float, float] | None
     length_s: tuple[float, float]
     make: Callable[[SimResident, float, float, np.random.Generator], Incident]
+    from_wake: bool = False
 
 
 def _seed(rng: np.random.Generator) -> int:
@@ -70,7 +70,7 @@ def library(world: World) -> dict[str, Recipe]:
             r.resident_id, s, n, rate_bpm=float(g.uniform(34, 42)))),
         "night_wandering": Recipe((1, 4), (20 * m, 60 * m), lambda r, s, n, g: NightWandering.at(
             r.resident_id, s, n, leaves_home=bool(g.random() < 0.3))),
-        "not_up": Recipe(NOT_UP_AFTER_WAKE_H, (2 * h, 4 * h), lambda r, s, n, g: NotUp.at(r.resident_id, s, n)),
+        "not_up": Recipe((0.0, 0.1), (2 * h, 4 * h), lambda r, s, n, g: NotUp.at(r.resident_id, s, n), from_wake=True),
         "no_activity": Recipe((10, 15), (2 * h, 4 * h), lambda r, s, n, g: NoActivity.at(r.resident_id, s, n)),
         "bathroom_long": Recipe((8, 20), (60 * m, 120 * m), lambda r, s, n, g: BathroomLong.at(r.resident_id, s, n)),
         "heat_wave": Recipe((9, 12), (8 * h, 14 * h), lambda r, s, n, g: HeatWave.at(r.resident_id, s, n)),
@@ -135,7 +135,7 @@ def _place(world: World, recipe: Recipe, lo: float, hi: float, busy: dict[int, l
         resident = world.residents[r]
         length = float(rng.uniform(*recipe.length_s))
         hours = recipe.hours
-        if hours == NOT_UP_AFTER_WAKE_H:
+        if hours is not None and recipe.from_wake:
             hours = (resident.habits.wake_h + hours[0], resident.habits.wake_h + hours[1])
         offset = utc_offset_s(world.site(resident.site_id).timezone, lo)
         windows = _windows(lo, hi - length, hours, offset)

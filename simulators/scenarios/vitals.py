@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -23,6 +24,7 @@ class Fever(Incident):
     (``avpu`` = 1, NEWS2's "new confusion") from the peak when ``confused``."""
 
     truth: GroundTruth
+    needs_wearable: ClassVar[bool] = True
     peak_c: float = 39.0
     rise_s: float = 2 * 3600.0
     confused: bool = False
@@ -53,6 +55,7 @@ class Tachycardia(Incident):
     """A paroxysmal fast arrhythmia (e.g. AF with a fast ventricular response): abrupt onset and end."""
 
     truth: GroundTruth
+    needs_wearable: ClassVar[bool] = True
     rate_bpm: float = 150.0
     seed: int = 0
 
@@ -75,6 +78,7 @@ class Bradycardia(Incident):
     """A slow rhythm (heart block, beta-blocker excess): the rate sinks over a minute to ``rate_bpm``."""
 
     truth: GroundTruth
+    needs_wearable: ClassVar[bool] = True
     rate_bpm: float = 38.0
 
     @classmethod

@@ -110,11 +110,24 @@ def test_resident_page_charts_and_chinese(browser: Any, served: Served) -> None:
     page.context.close()
 
 
-def test_admin_and_system_pages(browser: Any, served: Served) -> None:
+def test_admin_site_filter_admin_and_system_pages(browser: Any, served: Served) -> None:
     page = logged_in(browser, served, "admin")
-    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.wait_for_function("document.querySelectorAll('.tile').length === 3", timeout=TIMEOUT_MS)
+    page.select_option("#site", "s2")  # an admin sees both sites and may narrow the board to one
+    page.wait_for_function("document.querySelectorAll('.tile').length === 1", timeout=TIMEOUT_MS)
+    assert page.locator("#tile-r3").count() == 1
     page.goto(served.url + "/admin")
     page.wait_for_function("document.querySelectorAll('#users tbody tr').length >= 4", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#policy-form [name=site_id] option[value=s1]", state="attached", timeout=TIMEOUT_MS)
+    page.select_option("#policy-form [name=site_id]", "s1")
+    page.fill("#policy-form [name=steps]", "5:on_call, 15:family")
+    page.click("#policy-form button[type=submit]")
+    page.wait_for_function("document.querySelector('#policy-form [name=steps]').value === '5:on_call, 15:family'")
+    with served.client("operator") as client:  # what the admin set is what the care team reads
+        policy = client.get("/api/sites/s1/escalation-policies/urgent").json()
+    assert policy["configured"] and [(s["after_minutes"], s["target"]) for s in policy["steps"]] == [
+        (5, "on_call"), (15, "family"),
+    ]  # fmt: skip
     page.screenshot(path=str(ARTIFACTS / "admin.png"), full_page=True)
     page.goto(served.url + "/system")
     page.wait_for_selector("#fig-storage", timeout=TIMEOUT_MS)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from carewatch.storage.base import Store
 from dashboard.auth import AuthConfig
 
-MAX_EXAMPLES = 20  # per operation: about 30 operations, some 15 s per backend
+MAX_EXAMPLES = 10  # per operation: about 35 operations, some 10 s per backend on an idle machine
 
 
 @pytest.fixture

@@ -81,4 +81,6 @@ def test_normal_life_is_not_a_fall(simulate: Simulate, hour: float) -> None:
     _, captured = simulate(world, (), T0 + hour * H, 1800.0, motion_hz=25.0)
     postures = {b["y"][0] < -0.8 for _, b in captured.decoded("motion")}
     assert postures == {True, False}  # both upright and reclined or lying samples were seen
+    beds = [d.device_id for d in world.devices if d.kind == "bed"]
+    assert any(captured.events(bed)[1:] for bed in beds)  # someone got up, or went to bed
     assert detect(world, captured) == []

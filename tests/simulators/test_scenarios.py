@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from carewatch.catalog import METRIC_BY_NAME
 from simulators.capture import Capture
 from simulators.floorplans import build_world
+from simulators.reports import Streams
 from simulators.runner import Simulation
 from simulators.scenarios.base import NO_RULE, RULES, GroundTruth
 from simulators.scenarios.behaviour import BathroomLong, NightWandering, NoActivity, NotUp
@@ -90,7 +92,7 @@ def test_vital_sign_incidents(simulate: Simulate, world: World) -> None:
     incidents = [Hypoxia.at(rid(world, 0), start + 300, 900.0, nadir=82),
                  Fever.at(rid(world, 1), start, 2 * H, peak_c=39.2, rise_s=H, confused=True),
                  Tachycardia.at(rid(world, 2), start + 600, 1200.0, rate_bpm=150.0)]  # fmt: skip
-    _, captured = simulate(world, incidents, start, 2 * H, artefacts=False, drop_p=0.0)
+    _, captured = simulate(world, incidents, start, 2 * H, tick_s=5.0, artefacts=False, drop_p=0.0)
     wearable = [r.wearable_id for r in world.residents]
     during = within(captured.readings(wearable[0], "spo2"), start + 360, start + 1200)
     after = within(captured.readings(wearable[0], "spo2"), start + 1300, start + 2 * H)
@@ -231,3 +233,17 @@ def test_artefact_burst_is_all_implausible_and_expects_no_alert(simulate: Simula
         assert burst and not any(m.low <= v <= m.high for v in burst), metric
         after = within(captured.readings(wearable, metric), start + 300, start + 420)
         assert all(m.low <= v <= m.high for v in after), metric
+
+
+def test_incidents_seen_through_the_wearable_keep_it_on() -> None:
+    """A hypoxia during the resident's shower would be invisible, and its ground truth wrong: it is worn meanwhile."""
+    world = build_world("home", 40, 1, seed=8)
+    start = T0 + 6 * H
+    capture = Capture()
+    incidents = [Hypoxia.at(r.resident_id, start, 4 * H) for r in world.residents]
+    Simulation(world, incidents, capture, 1, streams=Streams(**COARSE)).run(start, 4 * H, math.inf)
+    for r in world.residents:
+        assert set(v for _, v in capture.readings(r.wearable_id, "worn")) == {1}
+    bare = Capture()
+    Simulation(world, [], bare, 1, streams=Streams(**COARSE)).run(start, 4 * H, math.inf)
+    assert any(v == 0 for r in world.residents for _, v in bare.readings(r.wearable_id, "worn"))

@@ -57,6 +57,8 @@ def test_registry_round_trip_and_upsert(store: Store) -> None:
     assert [s.site_id for s in store.sites()] == ["h1", "s1"]
     assert store.residents("s1") == [Resident("r1", "s1", "Wang Fang", "102", 1938)]
     assert len(store.residents()) == 2
+    assert store.resident("r2") == Resident("r2", "h1", "Li Wei", spo2_scale=2)
+    assert store.resident("nobody") is None
     assert store.devices()[0] == Device("door1", "h1", DeviceKind.DOOR, None, "hall", "front_door")
     store.upsert_contacts(
         [Contact("c1", "Wang Min", ContactRole.FAMILY, email="min@example.org")],
@@ -318,3 +320,74 @@ def test_snooze_reopen_and_deliveries(store: Store) -> None:
     assert store.deliveries_between("h1", T0, T0 + 10) == attempts[2:]
     assert [a.alert_id for a in store.alerts_between("s1", T0, T0 + 1)] == [alert.alert_id]
     assert store.alerts_between("s1", T0 + 1, T0 + 2) == []
+
+
+# The alert core's restart rebuild (alerts.rebuild) ----------------------------------------------------------------
+
+
+def test_replay_batch_returns_rows_oldest_first(store: Store) -> None:
+    seed(store)
+    xyz = np.array([[0.0, -1.0, 0.02], [0.1, -0.9, 0.0]], dtype=np.float32)
+    store.write_batch(
+        Batch(
+            readings=[
+                reading(T0 + 20, 95),
+                reading(T0, 97),
+                reading(T0 + 10, 30, artefact=True),
+                reading(T0, 71, "hr"),
+            ],
+            events=[EventRow(T0 + 5, "h1", "door1", None, "door", 1.0, 3)],
+            accel=[AccelRow(T0 + 1, "s1", "w1", "r1", 9, 50.0, xyz)],
+        )
+    )
+    batch = store.replay_batch(T0, T0 + 20)
+    assert [(r.ts, r.metric, r.value, r.artefact) for r in batch.readings if r.metric == "spo2"] == [
+        (T0, "spo2", 97.0, False),
+        (T0 + 10, "spo2", 30.0, True),  # artefacts come back flagged: they still show the device is alive
+    ]
+    assert [r.ts for r in batch.readings] == sorted(r.ts for r in batch.readings)
+    assert batch.events == [EventRow(T0 + 5, "h1", "door1", None, "door", 1.0, 3)] and batch.accel == []
+    only = store.replay_batch(T0, T0 + 60, metrics=["hr"], events=False, accel=True)
+    assert [(r.metric, r.resident_id) for r in only.readings] == [("hr", "r1")] and only.events == []
+    [block] = only.accel
+    assert (block.ts, block.device_id, block.rate_hz) == (T0 + 1, "w1", 50.0)
+    np.testing.assert_array_equal(block.xyz, xyz)
+    assert block.xyz.dtype == np.float32 and block.xyz.shape == (2, 3)
+
+
+def test_rebuild_aggregates(store: Store) -> None:
+    seed(store)
+    day = np.floor(T0 / 86_400) * 86_400
+    store.write_batch(
+        Batch(
+            readings=[
+                reading(day + 60, 96),
+                reading(day + 120, 98),
+                reading(day + 180, 20, artefact=True),
+                reading(day + 86_460, 94),
+                reading(day + 60, 70, "hr"),
+            ],
+            events=[
+                EventRow(day + 100, "h1", "door1", None, "door", 0.0, 1),
+                EventRow(day + 200, "h1", "door1", None, "door", 1.0, 2),
+                EventRow(day + 3700, "h1", "door1", None, "door", 1.0, 3),
+                EventRow(day + 300, "h1", "w2", "r2", "motion", 0.0, 4),  # a PIR clearing is no activity
+            ],
+        )
+    )
+    stats = store.reading_stats(day, day + 2 * 86_400, ["spo2"], 86_400)
+    assert [(s.resident_id, s.metric, s.start, s.n) for s in stats] == [
+        ("r1", "spo2", day, 2),
+        ("r1", "spo2", day + 86_400, 1),
+    ]
+    assert stats[0].total == pytest.approx(194.0) and stats[0].total_sq == pytest.approx(96.0**2 + 98.0**2)
+    buckets = store.activity_buckets(day, day + 7200, ["door", "motion"], 3600)
+    assert [(b.device_id, b.resident_id, b.start, b.first, b.last, b.n) for b in buckets] == [
+        ("door1", None, day, day + 100, day + 200, 2),
+        ("door1", None, day + 3600, day + 3700, day + 3700, 1),
+    ]
+    assert store.device_last_seen(day + 150) == {"door1": day + 3700, "w1": day + 86_460, "w2": day + 300}
+    assert store.device_last_seen(day + 100_000) == {}
+    limit = Threshold("r1", "spo2", 88.0, None, T0, "dr:li")
+    store.set_threshold(limit)
+    assert store.all_thresholds() == [limit]

@@ -1,0 +1,984 @@
+"""The same rules as `alerts.rules.default_rules()`, written the straightforward way: one reading at a time, plain
+Python loops and per-resident state in dicts and lists. Never used to alert: it is the oracle of
+tests/alerts/test_reference.py (both implementations must raise and clear the same alerts) and the baseline that
+bench/alerts.py measures the vectorised engine against.
+
+It shares the rules' parameters (the specs and named constants) and the registry view (`Population`), nothing of
+their array code. Each rule's observations are sorted by (key, time) and walked one by one, as the obvious
+implementation would; where the engine's semantics are subtle (an episode that becomes alertable at onset +
+persist, a per-device condition folded into one alert per resident per batch) this file spells them out.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerts import news2
+from alerts.falls import _EDGE_GUARD_S, FallParams, _Grid
+from alerts.residents import DEVICE_KINDS, MISSING, Population
+from alerts.rules import (
+    BATHROOM_LONG,
+    BATTERY_LOW,
+    COLD,
+    GAS,
+    HEAT,
+    NOT_WORN,
+    SMOKE,
+    SPO2_FALLING,
+    TEMP_RISING,
+    THRESHOLDS,
+    WATER_LEAK,
+)
+from alerts.rules import baseline as bl
+from alerts.rules import behaviour as bh
+from alerts.rules import devices as dv
+from alerts.rules import early_warning as ew
+from alerts.rules.held import HeldSpec
+from alerts.rules.safety import REARM_S
+from alerts.rules.threshold import ThresholdSpec
+from alerts.rules.trend import TrendSpec
+from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G
+from carewatch.catalog import METRIC_BY_NAME
+from carewatch.model import Batch, Device, DeviceKind, Resident, Site
+
+Finding = tuple[str, str, float]  # (resident_id, rule, time)
+Block = tuple[int, float, float, list[tuple[float, float, float]]]  # resident, start, rate, samples
+INF = math.inf
+NAN = math.nan
+VITALS = frozenset({"hr", "spo2", "rr", "sbp", "dbp", "temp"})
+HAZARD_METRICS = frozenset({"room_temp", "humidity"})
+DEVICE_METRICS = frozenset({"battery", "rssi"})
+HAZARD_KINDS = frozenset({"smoke", "gas", "water_leak"})
+CHANGE_KINDS = frozenset({"door", "bed", "chair", "bathroom"})
+DAY_S, HOUR_S = 86_400.0, 3600.0
+
+
+@dataclass
+class Out:
+    raised: list[Finding] = field(default_factory=list)
+    cleared: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class Rows:
+    """One batch, attributed: readings (resident, metric, ts, value, device); events (resident, kind, ts, value,
+    device); accel (resident, ts, rate, samples); status (device, metric, ts, value); seen (device, ts)."""
+
+    readings: list[tuple[int, str, float, float, int]] = field(default_factory=list)
+    events: list[tuple[int, str, float, float, int]] = field(default_factory=list)
+    accel: list[Block] = field(default_factory=list)
+    status: list[tuple[int, str, float, float]] = field(default_factory=list)
+    seen: list[tuple[int, float]] = field(default_factory=list)
+    activity: list[tuple[int, float]] = field(default_factory=list)
+    falls: list[tuple[int, float, bool]] = field(default_factory=list)  # resident, ts, reported by the device
+
+
+def _fresh(obs: list[tuple[Any, ...]], last: Callable[[Any], float]) -> list[tuple[Any, ...]]:
+    """Sort (key, ts, tiebreak...) tuples; keep the first per (key, ts); drop those at or before ``last(key)``."""
+    out: list[tuple[Any, ...]] = []
+    for o in sorted(obs):
+        if out and out[-1][0] == o[0] and out[-1][1] == o[1]:
+            continue
+        if o[1] > last(o[0]):
+            out.append(o)
+    return out
+
+
+# Episodes, one observation at a time ------------------------------------------------------------------------------
+@dataclass
+class Episode:
+    last_ts: float = -INF
+    inside: bool = False
+    onset: float = NAN
+    active: bool = False
+    value: float = NAN
+
+
+def sampled(e: Episode, ts: float, code: int, persist: float, max_gap: float) -> tuple[float | None, bool]:
+    """One reading of a sampled condition: (raise time or None, cleared)."""
+    inside = e.inside if code == -1 else code == 1
+    gap = math.isfinite(e.last_ts) and ts - e.last_ts > max_gap
+    raised, cleared = None, False
+    if inside:
+        if not e.inside or gap:
+            e.onset = ts
+        active = (e.active and e.inside) or ts - e.onset >= persist
+        if active and not e.active:
+            raised = ts
+    else:
+        active = False
+        cleared = e.active
+        e.onset = NAN
+    e.inside, e.active, e.last_ts = inside, active, ts
+    return raised, cleared
+
+
+def held(e: Episode, ts: float, code: int, persist: float, value: float) -> tuple[float | None, float, bool]:
+    """One observation of a held condition: (raise time or None, the value shown with it, cleared)."""
+    inside = e.inside if code == -1 else code == 1
+    raised: float | None = None
+    shown, cleared = value, False
+    if inside:
+        if not e.inside:
+            e.onset, e.active = ts, False
+        if not e.active and ts - e.onset >= persist:
+            raised, e.active = e.onset + persist, True
+    elif e.inside:
+        if not e.active and ts - e.onset >= persist:
+            raised, shown = e.onset + persist, e.value
+        cleared = e.active or raised is not None
+        e.onset, e.active = NAN, False
+    e.inside, e.last_ts, e.value = inside, ts, value
+    return raised, shown, cleared
+
+
+def held_tick(e: Episode, now: float, persist: float) -> float | None:
+    if e.inside and not e.active and now - e.onset >= persist:
+        e.active = True
+        return e.onset + persist
+    return None
+
+
+def code_of(value: float, below: bool, enter: float, leave: float) -> int:
+    if below:
+        return 1 if value < enter else 0 if value >= leave else -1
+    return 1 if value > enter else 0 if value <= leave else -1
+
+
+class Tally:
+    """Per-batch folding of sub-conditions into one alert per resident (as the engine does)."""
+
+    def __init__(self) -> None:
+        self.count: dict[int, int] = defaultdict(int)
+
+    def apply(self, changes: list[tuple[int, float, int]]) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        raised: list[tuple[int, float]] = []
+        cleared: list[tuple[int, float]] = []
+        for resident, at, delta in sorted(changes, key=lambda c: (c[0], c[1], -c[2])):
+            before = self.count[resident]
+            after = before + delta
+            if before <= 0 < after:
+                raised.append((resident, at))
+            if before > 0 >= after:
+                cleared.append((resident, at))
+            self.count[resident] = max(after, 0)
+        return raised, cleared
+
+
+# The rules -----------------------------------------------------------------------------------------------------------
+class Ref:
+    name: str
+    clears = True
+
+    def __init__(self, world: ReferenceEngine) -> None:
+        self.world = world
+
+    def id(self, position: int) -> str:
+        return self.world.population.residents[position].resident_id
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        raise NotImplementedError
+
+    def tick(self, now: float, out: Out) -> None:
+        return None
+
+    def report(self, out: Out, raised: list[tuple[int, float]], cleared: list[tuple[int, float]]) -> None:
+        out.raised += [(self.id(p), self.name, t) for p, t in raised]
+        if self.clears:
+            out.cleared += [(self.id(p), self.name, t) for p, t in cleared]
+
+
+class Threshold(Ref):
+    def __init__(self, world: ReferenceEngine, spec: ThresholdSpec) -> None:
+        super().__init__(world)
+        self.spec, self.name = spec, spec.name
+        self.ep: dict[int, Episode] = defaultdict(Episode)
+
+    def limits(self, position: int) -> tuple[float, float]:
+        s = self.spec
+        return s.for_resident(self.world.population.residents[position]) if s.for_resident else (s.enter, s.leave)
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        obs = [(r, ts, v) for r, m, ts, v, _ in rows.readings if m == self.spec.metric]
+        raised: list[tuple[int, float]] = []
+        cleared: list[tuple[int, float]] = []
+        for r, ts, v in _fresh(obs, lambda k: self.ep[k].last_ts):
+            enter, leave = self.limits(r)
+            at, gone = sampled(self.ep[r], ts, code_of(v, self.spec.below, enter, leave), self.spec.persist_s,
+                               self.spec.max_gap_s)  # fmt: skip
+            if at is not None:
+                raised.append((r, at))
+            if gone:
+                cleared.append((r, ts))
+        self.report(out, raised, cleared)
+
+
+class Held(Ref):
+    def __init__(self, world: ReferenceEngine, spec: HeldSpec) -> None:
+        super().__init__(world)
+        self.spec, self.name, self.clears = spec, spec.name, spec.clears
+        self.ep: dict[int, Episode] = defaultdict(Episode)
+        self.tally = Tally()
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        s = self.spec
+        if s.events:
+            obs = [(r, ts, v) for r, k, ts, v, _ in rows.events if k == s.signal]
+        elif s.per_device:
+            obs = [(d, ts, v) for d, m, ts, v in rows.status if m == s.signal]
+        else:
+            obs = [(r, ts, v) for r, m, ts, v, _ in rows.readings if m == s.signal]
+        raised: list[tuple[int, float]] = []
+        cleared: list[tuple[int, float]] = []
+        for key, ts, v in _fresh(obs, lambda k: self.ep[k].last_ts):
+            at, _, gone = held(self.ep[key], ts, code_of(v, s.below, s.enter, s.leave), s.persist_s, v)
+            if at is not None:
+                raised.append((key, at))
+            if gone:
+                cleared.append((key, ts))
+        self._out(out, raised, cleared)
+
+    def tick(self, now: float, out: Out) -> None:
+        raised = []
+        for key, e in self.ep.items():
+            at = held_tick(e, now, self.spec.persist_s)
+            if at is not None:
+                raised.append((key, at))
+        self._out(out, sorted(raised), [])
+
+    def _out(self, out: Out, raised: list[tuple[int, float]], cleared: list[tuple[int, float]]) -> None:
+        if not self.spec.per_device:
+            self.report(out, raised, cleared)
+            return
+        speaks = self.world.speaks_for
+        changes = [(r, at, 1) for d, at in raised for r in speaks[d]]
+        changes += [(r, at, -1) for d, at in cleared for r in speaks[d]]
+        self.report(out, *self.tally.apply(changes))
+
+
+class News2(Ref):
+    """Both levels share one scorer (as in the engine), scored at each instant with a new NEWS2 reading."""
+
+    def __init__(self, world: ReferenceEngine) -> None:
+        super().__init__(world)
+        self.latest: dict[int, list[float]] = defaultdict(lambda: [NAN] * 7)
+        self.latest_ts: dict[int, list[float]] = defaultdict(lambda: [-INF] * 7)
+        self.last_ts: dict[int, float] = defaultdict(lambda: -INF)
+        self.levels: dict[str, dict[int, Episode]] = {
+            "news2_urgent": defaultdict(Episode),
+            "news2_emergency": defaultdict(Episode),
+        }
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        column = {m: i for i, m in enumerate(ew.METRICS)}
+        obs = sorted((r, ts, column[m], v) for r, m, ts, v, _ in rows.readings if m in column)
+        kept: list[tuple[int, float, int, float]] = []
+        for o in obs:
+            if kept and kept[-1][:3] == o[:3]:
+                continue
+            if o[1] > self.last_ts[o[0]]:
+                kept.append(o)
+        found: dict[str, list[tuple[int, float]]] = {"news2_urgent": [], "news2_emergency": []}
+        lost: dict[str, list[tuple[int, float]]] = {"news2_urgent": [], "news2_emergency": []}
+        for i, (r, ts, c, v) in enumerate(kept):
+            self.latest[r][c], self.latest_ts[r][c] = v, ts
+            self.last_ts[r] = ts
+            if i + 1 < len(kept) and kept[i + 1][:2] == (r, ts):
+                continue  # score once all readings of the instant are in
+            values = [self.latest[r][k] if ts - self.latest_ts[r][k] <= ew.MAX_AGE_S[k] else NAN for k in range(7)]
+            total, red, complete = self.score(r, values)
+            for name, (enter, leave) in (("news2_urgent", (5, 3)), ("news2_emergency", (7, 5))):
+                if name == "news2_urgent":
+                    code = 1 if total >= enter or red else 0 if total <= leave and not red else -1
+                else:
+                    code = 1 if total >= enter else 0 if total <= leave else -1
+                at, gone = sampled(self.levels[name][r], ts, code if complete else -1, ew.PERSIST_S, ew.MAX_GAP_S)
+                if at is not None:
+                    found[name].append((r, at))
+                if gone:
+                    lost[name].append((r, ts))
+        for name in found:
+            out.raised += [(self.id(p), name, t) for p, t in found[name]]
+            out.cleared += [(self.id(p), name, t) for p, t in lost[name]]
+
+    def score(self, r: int, v: list[float]) -> tuple[int, bool, bool]:
+        rr, spo2, o2, sbp, hr, avpu, temp = v
+        oxygen = o2 >= 0.5
+        scale2 = self.world.population.residents[r].spo2_scale == 2
+
+        def band(table: news2.BandTable, x: float) -> int:
+            return 0 if math.isnan(x) else int(table.points[bisect_right(table.edges.tolist(), x)])
+
+        if scale2:
+            spo2_points = band(news2.SPO2_SCALE2_OXYGEN if oxygen else news2.SPO2_SCALE2_AIR, spo2)
+        else:
+            spo2_points = band(news2.SPO2_SCALE1, spo2)
+        points = [band(news2.RR, rr), spo2_points, 2 if oxygen else 0, band(news2.SBP, sbp), band(news2.HR, hr),
+                  3 if avpu == 1 else 0, band(news2.TEMP, temp)]  # fmt: skip
+        complete = not any(math.isnan(x) for x in (rr, spo2, sbp, hr, temp))
+        return sum(points), max(points) >= news2.RED_SCORE, complete
+
+
+class Baseline(Ref):
+    name = "baseline_deviation"
+
+    def __init__(self, world: ReferenceEngine) -> None:
+        super().__init__(world)
+        self.days: dict[int, dict[int, list[float]]] = defaultdict(dict)  # resident -> day -> 3 per metric
+        self.newest: dict[int, float] = defaultdict(lambda: -INF)
+        self.ep: dict[tuple[int, int], Episode] = defaultdict(Episode)
+        self.tally = Tally()
+        self.limits = {m: self.world.limits(m) for m in bl.METRICS}
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        m_count = len(bl.METRICS)
+        obs = [(r * m_count + bl.METRICS.index(m), ts, v) for r, m, ts, v, _ in rows.readings if m in bl.METRICS]
+        kept = _fresh(obs, lambda k: self.ep[divmod(k, m_count)].last_ts)
+        newest = dict(self.newest)
+        changes: list[tuple[int, float, int]] = []
+        for key, ts, v in kept:
+            r, c = divmod(key, m_count)
+            day = math.floor(ts / bl.DAY_S)
+            if day < newest.get(r, -INF):
+                continue
+            x = v - float(bl.REFERENCE[c])
+            slot = self.days[r].setdefault(day, [0.0] * (3 * m_count))
+            slot[3 * c] += 1.0
+            slot[3 * c + 1] += x
+            slot[3 * c + 2] += x * x
+            self.newest[r] = max(self.newest[r], day)
+            n = s1 = s2 = 0.0
+            days = 0
+            for back in range(1, bl.DAYS + 1):
+                past = self.days[r].get(day - back)
+                if past is not None:
+                    n, s1, s2 = n + past[3 * c], s1 + past[3 * c + 1], s2 + past[3 * c + 2]
+                    days += past[3 * c] > 0
+            mean = s1 / max(n, 1.0)
+            sd = max(math.sqrt(max(s2 / max(n, 1.0) - mean * mean, 0.0)), float(bl.MIN_SD[c]))
+            deviation = v - (mean + float(bl.REFERENCE[c]))
+            mature = n >= bl.MIN_READINGS and days >= bl.MIN_DAYS
+            low, high = self.limits[bl.METRICS[c]]
+            within = low(r) <= v <= high(r)
+            change = float(bl.MIN_CHANGE[c])
+            far = abs(deviation) >= max(bl.Z_ENTER * sd, change)
+            near = abs(deviation) <= max(bl.Z_LEAVE * sd, change / 2)
+            code = 1 if mature and within and far else 0 if mature and near else -1
+            at, gone = sampled(self.ep[(r, c)], ts, code, bl.PERSIST_S, bl.MAX_GAP_S)
+            if at is not None:
+                changes.append((r, at, 1))
+            if gone:
+                changes.append((r, ts, -1))
+        for r in list(self.days):  # only the last 8 days can ever be looked at again
+            for day in [d for d in self.days[r] if d <= self.newest[r] - bl.DAYS - 1]:
+                del self.days[r][day]
+        self.report(out, *self.tally.apply(changes))
+
+
+class Trend(Ref):
+    def __init__(self, world: ReferenceEngine, spec: TrendSpec, limit: str, origin: str | None) -> None:
+        super().__init__(world)
+        self.spec, self.name = spec, spec.name
+        self.limit, self.origin = world.threshold(limit), world.threshold(origin) if origin else None
+        self.slots: dict[int, dict[int, list[float]]] = defaultdict(dict)
+        self.newest: dict[int, int | None] = defaultdict(lambda: None)
+        self.last_ts: dict[int, float] = defaultdict(lambda: -INF)
+        self.ep: dict[int, Episode] = defaultdict(Episode)
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        s = self.spec
+        obs = [(r, ts, v) for r, m, ts, v, _ in rows.readings if m == s.metric]
+        raised: list[tuple[int, float]] = []
+        cleared: list[tuple[int, float]] = []
+        for r, ts, v in _fresh(obs, lambda k: self.last_ts[k]):
+            slot = math.floor(ts / s.slot_s)
+            newest = self.newest[r]
+            if newest is not None and slot > newest and self.slots[r].get(newest, [0.0])[0] > 0:
+                self.evaluate_slot(r, newest, raised, cleared)
+            sums = self.slots[r].setdefault(slot, [0.0, 0.0])
+            sums[0] += 1.0
+            sums[1] += v
+            self.newest[r] = slot if newest is None else max(newest, slot)
+            self.last_ts[r] = ts
+            span = s.window * (s.lookback + 1)
+            for old in [k for k in self.slots[r] if k <= self.newest[r] - span]:  # type: ignore[operator]
+                del self.slots[r][old]
+        self.report(out, raised, cleared)
+
+    def evaluate_slot(self, r: int, p: int, raised: list[tuple[int, float]], cleared: list[tuple[int, float]]) -> None:
+        s = self.spec
+        levels = []
+        for k in range(s.lookback + 1):
+            n = total = 0.0
+            for back in range(s.window):
+                slot = self.slots[r].get(p - k * s.window - back)
+                if slot is not None:
+                    n, total = n + slot[0], total + slot[1]
+            levels.append(total / max(n, 1.0) if n >= s.min_count else NAN)
+        now, before = levels[0], [x for x in levels[1:] if not math.isnan(x)]
+        latest = self.slots[r][p][1] / self.slots[r][p][0]
+        enter_limit = self.limit(r)
+        if s.falling:
+            reference = max(before) if before else -INF
+            change, safe = reference - now, latest >= enter_limit
+        else:
+            reference = min(before) if before else INF
+            change, safe = now - reference, latest <= enter_limit
+        if self.origin is not None:
+            safe = safe and reference >= self.origin(r)
+        known = math.isfinite(reference) and not math.isnan(now)
+        code = 1 if known and safe and change >= s.delta else 0 if known and change <= s.leave_delta else -1
+        at_ts = (p + 1) * s.slot_s
+        at, gone = sampled(self.ep[r], at_ts, code, 0.0, s.slot_s * s.window * (s.lookback + 1))
+        if at is not None:
+            raised.append((r, at))
+        if gone:
+            cleared.append((r, at_ts))
+
+
+class Incidents:
+    def __init__(self) -> None:
+        self.last: dict[int, float] = defaultdict(lambda: -INF)
+
+    def new(self, r: int, ts: float, rearm: float) -> bool:
+        fresh = ts - self.last[r] > rearm
+        self.last[r] = max(self.last[r], ts)
+        return fresh
+
+
+class Sos(Ref):
+    name, clears = "sos", False
+
+    def __init__(self, world: ReferenceEngine) -> None:
+        super().__init__(world)
+        self.incidents = Incidents()
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        presses = sorted((r, ts) for r, k, ts, v, _ in rows.events if k == "sos" and v >= 0.5)
+        self.report(out, [(r, ts) for r, ts in presses if self.incidents.new(r, ts, REARM_S)], [])
+
+
+class Fall(Ref):
+    name, clears = "fall", False
+
+    def __init__(self, world: ReferenceEngine) -> None:
+        super().__init__(world)
+        self.incidents = Incidents()
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        falls = sorted(rows.falls)
+        self.report(out, [(r, ts) for r, ts, _ in falls if self.incidents.new(r, ts, REARM_S)], [])
+
+
+class LongLie(Ref):
+    name, clears = "fall_long_lie", False
+    PERSIST = 600.0
+
+    def __init__(self, world: ReferenceEngine) -> None:
+        super().__init__(world)
+        self.ep: dict[int, Episode] = defaultdict(Episode)
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        obs = [(r, ts, -1) for r, ts, _ in rows.falls] + [(r, ts, 0) for r, ts in rows.activity]
+        raised = []
+        for r, ts, negative_code in _fresh(obs, lambda k: self.ep[k].last_ts):
+            at, _, _ = held(self.ep[r], ts, -negative_code, self.PERSIST, 0.0)
+            if at is not None:
+                raised.append((r, at))
+        self.report(out, raised, [])
+
+    def tick(self, now: float, out: Out) -> None:
+        raised = [(r, at) for r, e in self.ep.items() if (at := held_tick(e, now, self.PERSIST)) is not None]
+        self.report(out, sorted(raised), [])
+
+
+class NightWandering(Ref):
+    name, clears = "night_wandering", False
+    START, END, BED_EMPTY, REARM = 23 * 3600.0, 5 * 3600.0, 1800.0, 1800.0
+
+    def __init__(self, world: ReferenceEngine) -> None:
+        super().__init__(world)
+        self.ep: dict[int, Episode] = defaultdict(Episode)
+        self.incidents = Incidents()
+
+    def night(self, r: int, ts: float) -> bool:
+        of_day = (ts + self.world.offset(r)) % DAY_S
+        return of_day >= self.START or of_day < self.END
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        beds = [(r, ts, v) for r, k, ts, v, _ in rows.events if k == "bed"]
+        candidates = []
+        for r, ts, v in _fresh(beds, lambda k: self.ep[k].last_ts):
+            code = 0 if v >= 0.5 else 1 if self.night(r, ts) else -1
+            at, _, _ = held(self.ep[r], ts, code, self.BED_EMPTY, v)
+            if at is not None:
+                candidates.append((r, at, 1))
+        candidates += [(r, ts, 0) for r, k, ts, v, _ in rows.events if k == "door" and v >= 0.5 and self.night(r, ts)]
+        self._incidents(out, candidates)
+
+    def tick(self, now: float, out: Out) -> None:
+        due = [(r, at, 1) for r, e in self.ep.items() if (at := held_tick(e, now, self.BED_EMPTY)) is not None]
+        self._incidents(out, due)
+
+    def _incidents(self, out: Out, candidates: list[tuple[int, float, int]]) -> None:
+        self.report(out, [(r, at) for r, at, _ in sorted(candidates) if self.incidents.new(r, at, self.REARM)], [])
+
+
+class NoActivity(Ref):
+    name = "no_activity"
+    QUIET, SHARE, MIN_DAYS = 2 * HOUR_S, 0.8, 7
+
+    def __init__(self, world: ReferenceEngine) -> None:
+        super().__init__(world)
+        self.last: dict[int, float] = defaultdict(lambda: -INF)
+        self.active: dict[int, bool] = defaultdict(bool)
+        self.hours: dict[int, list[int]] = defaultdict(lambda: [0] * bh.RING_DAYS)
+        self.stamp: dict[int, list[float]] = defaultdict(lambda: [-INF] * bh.RING_DAYS)
+
+    def day(self, r: int, ts: float) -> int:
+        return math.floor((ts + self.world.offset(r)) / DAY_S)
+
+    def learn(self, r: int, ts: float) -> None:
+        local = ts + self.world.offset(r)
+        day, hour = math.floor(local / DAY_S), int((local % DAY_S) // HOUR_S)
+        slot = day % bh.RING_DAYS
+        if day > self.stamp[r][slot]:
+            self.hours[r][slot], self.stamp[r][slot] = 0, day
+        if day == self.stamp[r][slot]:
+            self.hours[r][slot] |= 1 << hour
+
+    def expected(self, r: int, day: int) -> list[bool]:
+        learned = [i for i in range(bh.RING_DAYS) if day - bh.LEARN_DAYS <= self.stamp[r][i] < day and self.hours[r][i]]
+        n = len(learned)
+        if n < self.MIN_DAYS or n == 0:
+            return [False] * 24
+        return [sum((self.hours[r][i] >> h) & 1 for i in learned) >= self.SHARE * n for h in range(24)]
+
+    def raise_at(self, r: int, last: float) -> float:
+        expected = self.expected(r, self.day(r, last))
+        offset = self.world.offset(r)
+        local = last + offset
+        hour_no = math.floor(local / HOUR_S)
+        need = self.QUIET
+        for j in range(48):
+            start = local if j == 0 else (hour_no + j) * HOUR_S
+            span = (hour_no + j + 1) * HOUR_S - start
+            if expected[(hour_no + j) % 24]:
+                if need <= span:
+                    return start + need - offset
+                need -= span
+        return INF
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        raised: list[tuple[int, float]] = []
+        cleared: list[tuple[int, float]] = []
+        seen: set[int] = set()
+        for r, ts in rows.activity:
+            prev = self.last[r]
+            if ts <= prev:
+                continue
+            first = r not in seen
+            seen.add(r)
+            due = self.raise_at(r, prev) if math.isfinite(prev) and prev + self.QUIET < ts else INF
+            self.learn(r, ts)
+            already = first and self.active[r]
+            if ts > due and not already:
+                raised.append((r, due))
+            if ts > due or already:
+                cleared.append((r, ts))
+            self.last[r] = ts
+        for r in seen:
+            self.active[r] = False
+        self.report(out, raised, cleared)
+
+    def tick(self, now: float, out: Out) -> None:
+        raised = []
+        for r, last in self.last.items():
+            if not self.active[r] and math.isfinite(last) and last + self.QUIET < now:
+                due = self.raise_at(r, last)
+                if due < now:
+                    self.active[r] = True
+                    raised.append((r, due))
+        self.report(out, sorted(raised), [])
+
+
+class NotUp(Ref):
+    name = "not_up"
+    GRACE, MORNING, MIN_DAYS = HOUR_S, 4 * HOUR_S, 5
+
+    def __init__(self, world: ReferenceEngine) -> None:
+        super().__init__(world)
+        self.last: dict[int, float] = defaultdict(lambda: -INF)
+        self.active: dict[int, bool] = defaultdict(bool)
+        self.up: dict[int, list[float]] = defaultdict(lambda: [NAN] * bh.RING_DAYS)
+        self.stamp: dict[int, list[float]] = defaultdict(lambda: [-INF] * bh.RING_DAYS)
+
+    def usual(self, r: int, day: int) -> float:
+        ups = sorted(
+            self.up[r][i]
+            for i in range(bh.RING_DAYS)
+            if day - bh.LEARN_DAYS <= self.stamp[r][i] < day and not math.isnan(self.up[r][i])
+        )
+        n = len(ups)
+        if n < self.MIN_DAYS or n == 0:
+            return NAN
+        return (ups[(n - 1) // 2] + ups[n // 2]) / 2
+
+    def deadline(self, r: int, day: int, usual: float) -> float:
+        return day * DAY_S - self.world.offset(r) + usual * 60 + self.GRACE
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        raised: list[tuple[int, float]] = []
+        cleared: list[tuple[int, float]] = []
+        ongoing_checked: set[int] = set()
+        for r, ts in rows.activity:
+            if ts <= self.last[r]:
+                continue
+            self.last[r] = ts
+            local = ts + self.world.offset(r)
+            day, of_day = math.floor(local / DAY_S), local % DAY_S
+            slot = day % bh.RING_DAYS
+            if of_day < self.MORNING or self.stamp[r][slot] >= day:
+                continue
+            usual = self.usual(r, day)
+            self.up[r][slot], self.stamp[r][slot] = of_day / 60, day
+            due = self.deadline(r, day, usual)
+            ongoing = r not in ongoing_checked and self.active[r]
+            ongoing_checked.add(r)
+            late = ts > due
+            if late and not ongoing:
+                raised.append((r, due))
+            if late or ongoing:
+                cleared.append((r, ts))
+        for r in ongoing_checked:
+            self.active[r] = False
+        self.report(out, raised, cleared)
+
+    def tick(self, now: float, out: Out) -> None:
+        raised = []
+        for r in range(len(self.world.population)):
+            local = now + self.world.offset(r)
+            today, of_day = math.floor(local / DAY_S), local % DAY_S
+            if self.active[r] or self.stamp[r][today % bh.RING_DAYS] == today or of_day < self.MORNING:
+                continue
+            due = self.deadline(r, today, self.usual(r, today))
+            if due < now:
+                self.active[r] = True
+                raised.append((r, due))
+        self.report(out, raised, [])
+
+
+class DeviceOffline(Ref):
+    name = "device_offline"
+
+    def __init__(self, world: ReferenceEngine) -> None:
+        super().__init__(world)
+        self.last_seen: dict[int, float] = defaultdict(lambda: -INF)
+        self.active: dict[int, bool] = defaultdict(bool)
+        self.tally = Tally()
+
+    def offline(self, d: int) -> float:
+        kind = DEVICE_KINDS[self.world.population.device_kind[d]]
+        return dv.OFFLINE_S.get(kind, dv.SENSOR_OFFLINE_S)
+
+    def evaluate(self, rows: Rows, out: Out) -> None:
+        changes: list[tuple[int, float, int]] = []
+        touched: set[int] = set()
+        for d, ts in _fresh([(d, ts) for d, ts in rows.seen], lambda k: self.last_seen[k]):
+            prev = self.last_seen[d]
+            due = prev + self.offline(d)
+            gap = math.isfinite(prev) and ts > due
+            already = d not in touched and self.active[d]
+            touched.add(d)
+            if gap and not already:
+                changes += [(r, due, 1) for r in self.world.speaks_for[d]]
+            if gap or already:
+                changes += [(r, ts, -1) for r in self.world.speaks_for[d]]
+            self.last_seen[d] = ts
+        for d in touched:
+            self.active[d] = False
+        self.report(out, *self.tally.apply(changes))
+
+    def tick(self, now: float, out: Out) -> None:
+        changes = []
+        for d, last in self.last_seen.items():
+            due = last + self.offline(d)
+            if not self.active[d] and math.isfinite(last) and due < now:
+                self.active[d] = True
+                changes += [(r, due, 1) for r in self.world.speaks_for[d]]
+        self.report(out, *self.tally.apply(changes))
+
+
+# Signals and the engine ------------------------------------------------------------------------------------------
+class Falls:
+    """The accelerometer fall detector (alerts.falls), one sample at a time: per resident, frames of sums in a dict
+    and the decision of each frame once its post-impact window is complete."""
+
+    def __init__(self, params: FallParams) -> None:
+        self.p, self.g = params, _Grid.of(params)
+        self.frames: dict[int, dict[int, list[float]]] = defaultdict(dict)
+        self.hi: dict[int, int] = {}
+        self.last_ts: dict[int, float] = defaultdict(lambda: -INF)
+
+    def blocks(self, accel: list[Block]) -> list[tuple[int, float]]:
+        found = []
+        ends: dict[int, float] = {}
+        for r, start, rate, samples in sorted(accel, key=lambda b: (b[0], b[1])):
+            if not samples:
+                continue
+            end = start + (len(samples) - 1) / rate
+            if start <= max(self.last_ts[r], ends.get(r, -INF)):
+                continue  # a resend, or late
+            ends[r] = end
+            for j, (x, y, z) in enumerate(samples):
+                found += self.sample(r, start + j / rate, rate, x, y, z)
+        return found
+
+    def sample(self, r: int, ts: float, rate: float, x: float, y: float, z: float) -> list[tuple[int, float]]:
+        frame = math.floor((ts + _EDGE_GUARD_S) / self.p.frame_s)
+        found = []
+        if r in self.hi and frame > self.hi[r]:  # frames up to frame - 1 are complete: decide those now due
+            lo, hi = self.hi[r] - self.g.post_hi + 1, frame - self.g.post_hi
+            due = sorted(f for f, s in self.frames[r].items() if lo <= f <= hi and s[7] >= self.p.impact_g)
+            for f in due:
+                if (at := self.decide(r, f)) is not None:
+                    found.append((r, at))
+            for old in [f for f in self.frames[r] if f <= frame - self.g.ring]:
+                del self.frames[r][old]
+        self.hi[r] = max(self.hi.get(r, frame), frame)
+        mag = math.sqrt(x * x + y * y + z * z)
+        sums = self.frames[r].setdefault(frame, [0.0] * 9)
+        for k, v in enumerate((1.0, 1.0 / rate, x, y, z, mag, mag * mag)):
+            sums[k] += v
+        if mag > sums[7] or sums[0] == 1.0:
+            sums[7], sums[8] = mag, ts
+        self.last_ts[r] = ts
+        return found
+
+    def decide(self, r: int, f: int) -> float | None:
+        p, g = self.p, self.g
+        empty = [0.0] * 9
+        frames = self.frames[r]
+        peak = frames.get(f, empty)[7]
+        if peak < p.impact_g:
+            return None
+        before = max((frames.get(f - k, empty)[7] for k in range(1, g.merge + 1)), default=0.0)
+        after = max((frames.get(f + k, empty)[7] for k in range(1, g.merge + 1)), default=0.0)
+        if not (peak > max(before, 0.0) and peak >= max(after, 0.0)):
+            return None
+
+        def window(lo: int, hi: int) -> list[float]:
+            total = [0.0] * 7
+            for k in range(lo, hi):
+                for i, v in enumerate(frames.get(f + k, empty)[:7]):
+                    total[i] += v
+            return total
+
+        pre, post = window(-g.pre_lo, -g.pre_hi), window(g.post_lo, g.post_hi)
+        covered = pre[1] >= p.min_coverage * (g.pre_lo - g.pre_hi) * p.frame_s and (
+            post[1] >= p.min_coverage * (g.post_hi - g.post_lo) * p.frame_s
+        )
+        g_pre = [v / max(pre[0], 1.0) for v in pre[2:5]]
+        n_post = max(post[0], 1.0)
+        g_post = [v / n_post for v in post[2:5]]
+        norms = math.hypot(*g_pre) * math.hypot(*g_post)
+        cos = sum(a * b for a, b in zip(g_pre, g_post, strict=True)) / (norms if norms > 0 else 1.0)
+        tilt = math.degrees(math.acos(min(1.0, max(-1.0, cos))))
+        mean = post[5] / n_post
+        sd = math.sqrt(max(post[6] / n_post - mean * mean, 0.0))
+        if covered and norms > 0 and tilt >= p.min_tilt_deg and sd <= p.still_sd_g:
+            return (f + g.post_hi) * p.frame_s
+        return None
+
+
+class ReferenceEngine:
+    """Batches in, (raised, cleared) lists of (resident_id, rule, time) out, like `AlertEngine.process`/`tick`."""
+
+    def __init__(self) -> None:
+        self.population = Population()
+        self.speaks_for: list[list[int]] = []
+        self.worn: dict[int, tuple[float, float]] = {}  # resident -> (ts, value) of the newest worn reading
+        self.steps: dict[int, tuple[float, float]] = {}
+        self.device_event: dict[int, tuple[float, float]] = {}
+        self.falls = Falls(FallParams())
+        self.rules: list[Ref] = []
+
+    def add_residents(self, residents: Sequence[Resident], sites: Sequence[Site], devices: Sequence[Device]) -> None:
+        self.population.update(residents, sites, devices)
+        ptr, targets = self.population.speaks_ptr.tolist(), self.population.speaks_for.tolist()
+        self.speaks_for = [targets[ptr[d] : ptr[d + 1]] for d in range(self.population.device_count)]
+        if not self.rules:
+            self.rules = [
+                *(Threshold(self, spec) for spec in THRESHOLDS), News2(self), Baseline(self),
+                Trend(self, SPO2_FALLING, "spo2_low", None), Trend(self, TEMP_RISING, "temp_high", "temp_low"),
+                Fall(self), LongLie(self), Sos(self), NoActivity(self), NotUp(self), Held(self, BATHROOM_LONG),
+                NightWandering(self), Held(self, HEAT), Held(self, COLD), Held(self, SMOKE), Held(self, GAS),
+                Held(self, WATER_LEAK), DeviceOffline(self), Held(self, BATTERY_LOW), Held(self, NOT_WORN),
+            ]  # fmt: skip
+
+    def offset(self, r: int) -> float:
+        return float(self.population.utc_offset[r])
+
+    def seed_baselines(self, resident: Sequence[int], column: Sequence[int], day: Sequence[int],
+                       numbers: Sequence[Sequence[float]]) -> None:  # fmt: skip
+        """As `BaselineRule.seed`: stored day aggregates (readings, sum, sum of squares)."""
+        rule = next(r for r in self.rules if isinstance(r, Baseline))
+        for r, c, d, (n, total, total_sq) in zip(resident, column, day, numbers, strict=True):
+            ref = float(bl.REFERENCE[c])
+            slot = rule.days[r].setdefault(d, [0.0] * (3 * len(bl.METRICS)))
+            slot[3 * c] += n
+            slot[3 * c + 1] += total - n * ref
+            slot[3 * c + 2] += total_sq - 2 * ref * total + n * ref * ref
+            rule.newest[r] = max(rule.newest[r], d)
+
+    def seed_activity(self, resident: Sequence[int], first: Sequence[float], last: Sequence[float]) -> None:
+        """As `NoActivityRule.seed` and `NotUpRule.seed`: hourly activity, sorted by (resident, first)."""
+        quiet = next(r for r in self.rules if isinstance(r, NoActivity))
+        up = next(r for r in self.rules if isinstance(r, NotUp))
+        for r, f, seen in zip(resident, first, last, strict=True):
+            quiet.learn(r, f)
+            quiet.last[r] = max(quiet.last[r], seen)
+            local = f + self.offset(r)
+            day, of_day = math.floor(local / DAY_S), local % DAY_S
+            slot = day % bh.RING_DAYS
+            if of_day >= up.MORNING and up.stamp[r][slot] < day:
+                up.up[r][slot], up.stamp[r][slot] = of_day / 60, day
+            up.last[r] = max(up.last[r], seen)
+
+    def threshold(self, name: str) -> Callable[[int], float]:
+        spec = next(s for s in THRESHOLDS if s.name == name)
+        residents = self.population.residents
+        return lambda r: spec.for_resident(residents[r])[0] if spec.for_resident else spec.enter
+
+    def limits(self, metric: str) -> tuple[Callable[[int], float], Callable[[int], float]]:
+        low = next((s.name for s in THRESHOLDS if s.metric == metric and s.below), None)
+        high = next((s.name for s in THRESHOLDS if s.metric == metric and not s.below), None)
+        return (self.threshold(low) if low else lambda r: -INF), (self.threshold(high) if high else lambda r: INF)
+
+    def process(self, batch: Batch) -> tuple[list[Finding], list[Finding]]:
+        rows = self.attribute(batch)
+        self.derive(rows)
+        out = Out()
+        for rule in self.rules:
+            rule.evaluate(rows, out)
+        return out.raised, out.cleared
+
+    def tick(self, now: float) -> tuple[list[Finding], list[Finding]]:
+        out = Out()
+        for rule in self.rules:
+            rule.tick(now, out)
+        return out.raised, out.cleared
+
+    # Attribution (alerts.frame) ------------------------------------------------------------------------------
+    def attribute(self, batch: Batch) -> Rows:
+        rows = Rows()
+        index, devices = self.population.index, self.population.device_positions
+        for reading in batch.readings:
+            d = int(devices([reading.device_id])[0])
+            if d != MISSING:
+                rows.seen.append((d, reading.ts))
+            if reading.artefact:
+                continue
+            if reading.metric in DEVICE_METRICS:
+                if d != MISSING:
+                    rows.status.append((d, reading.metric, reading.ts, reading.value))
+                continue
+            for r in self.residents_of(reading.resident_id, d, reading.metric in HAZARD_METRICS):
+                rows.readings.append((r, reading.metric, reading.ts, reading.value, d))
+        for event in batch.events:
+            d = int(devices([event.device_id])[0])
+            if d != MISSING:
+                rows.seen.append((d, event.ts))
+            for r in self.residents_of(event.resident_id, d, event.kind in HAZARD_KINDS):
+                rows.events.append((r, event.kind, event.ts, event.value, d))
+        for block in batch.accel:
+            d = int(devices([block.device_id])[0])
+            if d != MISSING:
+                rows.seen.append((d, block.ts))
+            r = index.position(block.resident_id) if block.resident_id else MISSING
+            if r != MISSING:
+                samples = [(float(x), float(y), float(z)) for x, y, z in block.xyz.tolist()]
+                rows.accel.append((r, block.ts, block.rate_hz, samples))
+        return rows
+
+    def residents_of(self, resident_id: str | None, device: int, hazard: bool) -> list[int]:
+        if resident_id:
+            r = self.population.index.position(resident_id)
+            return [] if r == MISSING else [r]
+        if device == MISSING:
+            return []
+        targets = self.speaks_for[device]
+        return targets if hazard or len(targets) == 1 else []
+
+    # Signals (alerts.signals) --------------------------------------------------------------------------------
+    def derive(self, rows: Rows) -> None:
+        wearable = DEVICE_KINDS.index(DeviceKind.WEARABLE)
+        worn = defaultdict(list)
+        for r, m, ts, v, _ in rows.readings:
+            if m == "worn":
+                worn[r].append((ts, v))
+        for r in worn:
+            worn[r].sort()
+
+        def off(r: int, ts: float) -> bool:
+            before = [v for t, v in worn.get(r, []) if t <= ts]
+            value = before[-1] if before else self.worn.get(r, (-INF, NAN))[1]
+            return value < 0.5
+
+        kind = self.population.device_kind
+        rows.readings = [
+            x for x in rows.readings
+            if not (x[1] in VITALS and x[4] != MISSING and kind[x[4]] == wearable and off(x[0], x[2]))
+        ]  # fmt: skip
+        rows.accel = [b for b in rows.accel if not off(b[0], b[1])]
+        for r, values in worn.items():
+            ts, v = values[-1]
+            if ts >= self.worn.get(r, (-INF, NAN))[0]:
+                self.worn[r] = (ts, v)
+        activity = [(r, ts) for r, k, ts, v, _ in rows.events if k == "motion" and v >= 0.5]
+        activity += self.changes(rows)
+        activity += self.step_increases(rows)
+        for r, ts, _, samples in rows.accel:
+            if len(samples) >= MIN_BLOCK_SAMPLES:
+                mags = [math.sqrt(x * x + y * y + z * z) for x, y, z in samples]
+                mean = sum(mags) / len(mags)
+                if math.sqrt(max(sum(m * m for m in mags) / len(mags) - mean * mean, 0.0)) >= MOVING_SD_G:
+                    activity.append((r, ts))
+        rows.activity = sorted(set(activity))
+        rows.falls = [(r, ts, False) for r, ts in self.falls.blocks(rows.accel)]
+        rows.falls += [(r, ts, True) for r, k, ts, v, _ in rows.events if k == "fall" and v >= 0.5]
+
+    def changes(self, rows: Rows) -> list[tuple[int, float]]:
+        by_observation: dict[tuple[int, float], list[tuple[float, int]]] = defaultdict(list)
+        for r, k, ts, v, d in rows.events:
+            if k in CHANGE_KINDS and d != MISSING:
+                by_observation[(d, ts)].append((v, r))
+        out = []
+        for (d, ts), copies in sorted(by_observation.items()):
+            value = min(v for v, _ in copies)
+            last_ts, last_value = self.device_event.get(d, (-INF, NAN))
+            if ts <= last_ts:
+                continue
+            if value != last_value:
+                out += [(r, ts) for _, r in copies]
+            self.device_event[d] = (ts, value)
+        return out
+
+    def step_increases(self, rows: Rows) -> list[tuple[int, float]]:
+        steps = [(r, ts, v) for r, m, ts, v, _ in rows.readings if m == "steps"]
+        out = []
+        for r, ts, v in _fresh(steps, lambda k: self.steps.get(k, (-INF, NAN))[0]):
+            if v > self.steps.get(r, (-INF, NAN))[1]:
+                out.append((r, ts))
+            self.steps[r] = (ts, v)
+        return out
+
+
+def units() -> dict[str, str]:
+    """The metric units (for the benchmark's report)."""
+    return {name: m.unit for name, m in METRIC_BY_NAME.items()}

@@ -1,0 +1,261 @@
+"""How many devices one simulator process drives, and through how many MQTT connections, against a real Mosquitto.
+
+Usage: ``python -m bench.sim_scale [--homes 600] [--motion-hz 25] [--connections 1 8] [--modes threaded inline]
+[--messages 60000] [--max-seconds 60] [--repeat 3] [--realtime-seconds 30] [--no-subscriber]``
+
+It starts its own Mosquitto (``/usr/sbin/mosquitto``) on a free loopback port in a temporary directory, builds a
+world of ``--homes`` homes (17 devices each: 600 homes = 10,200 devices; wearables stream the accelerometer at
+``--motion-hz``), and measures, each run bounded by a message count and a wall-clock limit:
+
+1. generation only: the simulator publishing into a counter (its own ceiling, no MQTT);
+2. for each ``--modes`` and ``--connections`` value: the simulation as fast as it goes (speed = inf) through a
+   `PublisherPool` (QoS 1, 1,000 unacknowledged publishes per connection; ``threaded``: paho's network thread per
+   connection, ``inline``: the simulation's thread does the I/O), every publish acknowledged (flushed) before the
+   clock stops, and a QoS 1 subscriber counting what the broker delivers (nothing may be missing); ratios compare
+   the configurations; each figure is the median of ``--repeat`` runs;
+3. real time: the same world at speed 1 for ``--realtime-seconds`` through the faster configuration; it is
+   sustained when the run never falls a tick (1 s) behind.
+
+"Devices sustainable" divides the measured rate by the world's real-time message rate per device. Publisher, broker
+and subscriber share the machine's cores (as in shared/MQTT.md), so figures are for the whole path on this box; the
+load average is printed first, since other work on the machine moves them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from simulators.floorplans import build_world
+from simulators.pool import PublisherPool
+from simulators.reports import Streams
+from simulators.runner import Simulation
+from simulators.world import World
+
+START = 1_764_410_400.0  # 2025-11-29 10:00 UTC: a busy morning in the simulated homes
+WARM_UP_S = 30.0  # simulated seconds before measuring: the first tick reports every sensor's initial state
+MOSQUITTO_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+max_inflight_messages 0
+max_queued_messages 0
+max_queued_bytes 0
+persistence false
+log_dest file {dir}/mosquitto.log
+"""
+DELIVERY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    label: str
+    published: int
+    seconds: float
+    simulated_s: float
+    received: int | None = None  # by the subscriber; None without one
+
+    @property
+    def rate(self) -> float:
+        return self.published / self.seconds
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def mosquitto() -> Iterator[int]:
+    """A private Mosquitto on a free loopback port; yields the port."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(binary).exists():
+        sys.exit("mosquitto is not installed (scripts/install-services)")
+    directory = Path(tempfile.mkdtemp(prefix="carewatch-bench-mosquitto-"))
+    port = free_port()
+    conf = directory / "mosquitto.conf"
+    conf.write_text(MOSQUITTO_CONF.format(port=port, dir=directory))
+    if os.geteuid() == 0:  # mosquitto drops root privileges to its own user
+        shutil.chown(directory, "mosquitto")
+    broker = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield port
+    finally:
+        broker.terminate()
+        broker.wait(10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class Subscriber:
+    """Counts every message under the simulator's topics, at QoS 1 like ingest."""
+
+    def __init__(self, port: int) -> None:
+        self.count = 0
+        self._ready = threading.Event()
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-counter")
+        self._client.on_connect = lambda c, *_: c.subscribe([("carewatch/v1/#", 1), ("zigbee2mqtt/#", 1)])
+        self._client.on_subscribe = lambda *_: self._ready.set()
+        self._client.on_message = self._on_message
+        self._client.connect("127.0.0.1", port)
+        self._client.loop_start()
+        if not self._ready.wait(10):
+            raise RuntimeError("the subscriber could not subscribe")
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self.count += 1  # paho's network thread is the only writer
+
+    def wait_for(self, count: int) -> int:
+        deadline = time.monotonic() + DELIVERY_TIMEOUT_S
+        while self.count < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.count
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def bounded_run(simulation: Simulation, speed: float, messages: int, max_seconds: float,
+                start: float = START + WARM_UP_S) -> tuple[int, float, float]:  # fmt: skip
+    """Run until ``messages`` were published or ``max_seconds`` passed. Returns (published, wall s, simulated s)."""
+    stop = threading.Event()
+    began = time.perf_counter()
+    simulated = [0.0]
+
+    def check(elapsed: float, published: int) -> None:
+        simulated[0] = elapsed
+        if published >= messages or time.perf_counter() - began >= max_seconds:
+            stop.set()
+
+    published = simulation.run(start, None, speed, stop=stop, progress=check)
+    return published, time.perf_counter() - began, simulated[0]
+
+
+def simulation(world: World, publish: Any, motion_hz: float | None) -> Simulation:
+    sim = Simulation(world, [], publish, seed=1, streams=Streams(motion_hz=motion_hz))
+    sim.run(START, WARM_UP_S, speed=math.inf)
+    return sim
+
+
+def generation_only(world: World, motion_hz: float | None, messages: int, max_seconds: float) -> Run:
+    sink = simulation(world, lambda topic, payload: None, motion_hz)
+    published, seconds, simulated = bounded_run(sink, math.inf, messages, max_seconds)
+    return Run("generation only (no MQTT)", published, seconds, simulated)
+
+
+def through_mqtt(world: World, port: int, connections: int, inline: bool, motion_hz: float | None, messages: int,
+                 max_seconds: float, subscribe: bool, speed: float = math.inf) -> Run:  # fmt: skip
+    subscriber = Subscriber(port) if subscribe else None
+    pool = PublisherPool("127.0.0.1", port, f"bench-sim-{connections}-{time.monotonic_ns()}", connections,
+                         inline=inline)  # fmt: skip
+    try:
+        sim = simulation(world, pool.publish, motion_hz)
+        warm = pool.published
+        pool.flush()  # the warm-up drains before the clock starts: a backlog in the broker would slow the run
+        if subscriber:
+            subscriber.wait_for(warm)
+        published, seconds, simulated = bounded_run(sim, speed, messages, max_seconds)
+        began_flush = time.perf_counter()
+        pool.flush()  # count only what the broker acknowledged
+        seconds += time.perf_counter() - began_flush
+        received = subscriber.wait_for(warm + published) - warm if subscriber else None
+        label = f"{connections} connection{'s' if connections > 1 else ''}, {'inline' if inline else 'threaded'}"
+        run = Run(label, published, seconds, simulated, received)
+        if speed != math.inf:
+            verdict = "sustained" if sim.max_lag_s < sim.streams.tick_s else "FELL BEHIND"
+            print(
+                f"  {len(world.devices):,} devices in real time: {run.published:,} msgs in {run.seconds:.1f} s = "
+                f"{run.rate:,.0f} msg/s, {run.received} received; worst lag {sim.max_lag_s:.2f} s: {verdict}"
+            )
+        return run
+    finally:
+        pool.close()
+        if subscriber:
+            subscriber.close()
+
+
+def median(runs: list[Run]) -> Run:
+    return sorted(runs, key=lambda run: run.rate)[len(runs) // 2]
+
+
+def report(run: Run, per_device_rate: float, devices: int) -> None:
+    sustainable = run.rate / per_device_rate
+    delivered = "" if run.received is None else f", {run.received:,} received ({run.received - run.published:+,})"
+    print(f"  {run.label:28s} {run.published:>9,} msgs in {run.seconds:6.2f} s = {run.rate:>8,.0f} msg/s "
+          f"({run.simulated_s:,.0f} simulated s, {run.simulated_s * devices / run.seconds:,.0f} device-s/s); "
+          f"sustains ~{sustainable:,.0f} devices{delivered}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--homes", type=int, default=600)
+    parser.add_argument("--motion-hz", type=float, default=25.0, help="0: no accelerometer stream")
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--modes", nargs="+", choices=("threaded", "inline"), default=["threaded", "inline"])
+    parser.add_argument("--messages", type=int, default=60_000, help="bound of each measured run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per configuration (the median is reported)")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="bound of each measured run")
+    parser.add_argument("--realtime-seconds", type=float, default=30.0, help="0: skip the real-time check")
+    parser.add_argument("--no-subscriber", action="store_true", help="do not count deliveries")
+    args = parser.parse_args()
+    motion = args.motion_hz or None
+    world = build_world("home", args.homes, 1, seed=1)
+    devices = len(world.devices)
+    print("load average before: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+    print(f"world: {args.homes} homes, {len(world.residents)} residents, {devices:,} devices; accelerometer "
+          f"{'off' if motion is None else f'{motion:g} Hz'}; {os.cpu_count()} cores")  # fmt: skip
+    baseline = median([generation_only(world, motion, args.messages, args.max_seconds) for _ in range(args.repeat)])
+    per_device_rate = baseline.published / baseline.simulated_s / devices  # messages per device-second of life
+    print(f"load model: {per_device_rate * devices:,.0f} msg/s in real time for this world "
+          f"({per_device_rate * 1000:.1f} msg/s per 1,000 devices)\n")  # fmt: skip
+    report(baseline, per_device_rate, devices)
+    runs: dict[tuple[bool, int], Run] = {}
+    with mosquitto() as port:
+        for inline in (mode == "inline" for mode in args.modes):
+            for connections in args.connections:
+                runs[inline, connections] = median([
+                    through_mqtt(world, port, connections, inline, motion, args.messages, args.max_seconds,
+                                 not args.no_subscriber) for _ in range(args.repeat)
+                ])  # fmt: skip
+                report(runs[inline, connections], per_device_rate, devices)
+        print()
+        for (inline, connections), run in runs.items():
+            for (other_inline, other_connections), other in runs.items():
+                if (inline == other_inline and connections > other_connections) or (
+                    inline and not other_inline and connections == other_connections
+                ):
+                    print(f"  ratio {run.label} / {other.label}: {run.rate / other.rate:.2f}x")
+        if args.realtime_seconds:
+            inline, best = max(runs, key=lambda key: runs[key].rate)
+            print(f"\nreal time, {devices:,} devices, {runs[inline, best].label}, {args.realtime_seconds:g} s:")
+            through_mqtt(world, port, best, inline, motion, sys.maxsize, args.realtime_seconds, not args.no_subscriber,
+                         speed=1.0)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Restart: the state is rebuilt from stored data and the live alerts are loaded, so nothing fires twice. On both
+storage backends (the `store` fixture: SQLite and a real TimescaleDB)."""
+
+from __future__ import annotations
+
+import numpy as np
+from alerts_support import DAY, HOUR, RESIDENTS, SITES, T0, TEST_DAY, Stream, devices, end_of, engine, scenario, split
+
+from alerts.engine import AlertEngine, Cleared
+from carewatch.model import AlertDraft, Batch, EventRow
+from carewatch.storage.base import Store
+
+NOW = T0 + TEST_DAY * DAY + 9 * HOUR  # 09:00 UTC on the test day (r0 lives in UTC)
+
+
+def register(store: Store) -> None:
+    store.upsert_sites(SITES)
+    store.upsert_residents(RESIDENTS)
+    store.upsert_devices(devices())
+
+
+def apply(store: Store, drafts: list[AlertDraft], cleared: list[Cleared]) -> None:
+    """What the lifecycle does with findings, without its notifications."""
+    for draft in drafts:
+        store.raise_alert(draft)
+    for done in cleared:
+        store.resolve_live(done.resident_id, done.rule, "system", done.at)
+
+
+def spo2(start: float, seconds: float, value: float) -> Batch:
+    s = Stream(np.random.default_rng(0))
+    for k in range(int(seconds // 5)):
+        s.vital("r0", start + 5 * k, "spo2", value)
+    return s.batch()
+
+
+def live(store: Store) -> set[tuple[str, str]]:
+    return {(a.resident_id, a.rule) for a in store.alerts(live_only=True)}
+
+
+def test_conditions_alerted_before_a_restart_do_not_alert_again(store: Store) -> None:
+    register(store)
+    before = engine()
+    history = [
+        spo2(NOW - 300, 300, 85.0),  # hypoxic for 5 minutes: spo2_low is live
+        Batch(events=[EventRow(NOW - 40, "c1", "sos-r5", "r5", "sos", 1.0, 1)]),  # SOS pressed: live
+        Batch(events=[EventRow(NOW - 200, "h1", "water-h1", None, "water_leak", 1.0, 1)]),  # leak: live ...
+    ]
+    for batch in history:
+        store.write_batch(batch)
+        apply(store, *before.process(batch))
+    # ... and dry again, stored, but the process died before the engine saw it.
+    store.write_batch(Batch(events=[EventRow(NOW - 50, "h1", "water-h1", None, "water_leak", 0.0, 2)]))
+    assert live(store) == {("r0", "spo2_low"), ("r5", "sos"), ("r1", "water_leak")}
+
+    after = engine()
+    cleared = after.rebuild(store, NOW)
+    assert [(c.resident_id, c.rule) for c in cleared] == [("r1", "water_leak")]
+    apply(store, [], cleared)
+    drafts, cleared = after.process(spo2(NOW, 120, 85.0))  # the hypoxia goes on: not raised again
+    assert drafts == [] and cleared == []
+    drafts, _ = after.process(Batch(events=[EventRow(NOW + 10, "c1", "sos-r5", "r5", "sos", 1.0, 2)]))
+    assert drafts == []  # the same call for help, pressed again within a minute
+    drafts, cleared = after.process(spo2(NOW + 120, 60, 97.0))  # recovered: the live alert clears
+    assert drafts == [] and [(c.resident_id, c.rule) for c in cleared] == [("r0", "spo2_low")]
+    # Time-driven: r1's wearable went quiet an hour ago and was alerted by the clock.
+    quiet = Batch(readings=[r._replace(resident_id="r1", device_id="w-r1") for r in spo2(NOW - 3600, 10, 97).readings])
+    quiet.readings[:] = [r._replace(site_id="h1") for r in quiet.readings]
+    store.write_batch(quiet)
+    apply(store, *before.process(quiet))
+    apply(store, *before.tick(NOW + 180))
+    assert ("r1", "device_offline") in live(store)
+    again = engine()
+    assert again.rebuild(store, NOW + 240) == []
+    assert again.tick(NOW + 300) == ([], [])  # still quiet: already alerted
+    drafts, cleared = again.process(Batch(readings=[quiet.readings[0]._replace(ts=NOW + 360)]))
+    assert drafts == [] and ("r1", "device_offline") in {(c.resident_id, c.rule) for c in cleared}
+
+
+def test_a_restarted_engine_alerts_like_one_that_never_stopped(store: Store) -> None:
+    """A week of data and the test day up to a restart at 18:05 UTC, when r0 lies on the floor after a fall, r1 is
+    in the bathroom and NEWS2 or baseline episodes of others run; then both engines get the rest of the day."""
+    register(store)
+    s = scenario(0)
+    cut = T0 + TEST_DAY * DAY + 18 * HOUR + 5 * 60
+    end = end_of(s)
+    (first, _), (rest, _) = split(s.batch(), [cut])
+    steady = engine()
+    store.write_batch(first)
+    apply(store, *steady.process(first))
+    apply(store, *steady.tick(cut))
+
+    restarted: AlertEngine = engine()
+    assert restarted.rebuild(store, cut) == []
+    expected = steady.process(rest), steady.tick(end)
+    got = restarted.process(rest), restarted.tick(end)
+    assert outcome(*got) == outcome(*expected)
+    assert ("r0", "fall_long_lie") in {(d[0], d[1]) for d in outcome(*expected)[0]}
+
+
+def outcome(
+    found: tuple[list[AlertDraft], list[Cleared]], ticked: tuple[list[AlertDraft], list[Cleared]]
+) -> tuple[list[tuple[str, str, float]], list[tuple[str, str, float]]]:
+    drafts, cleared = found[0] + ticked[0], found[1] + ticked[1]
+    return (
+        sorted((d.resident_id, d.rule, round(d.opened_at, 6)) for d in drafts),
+        sorted((c.resident_id, c.rule, round(c.at, 6)) for c in cleared),
+    )
