@@ -337,10 +337,16 @@ class FallDetector:
         frame = np.floor((s_ts + _EDGE_GUARD_S) / self.params.frame_s).astype(np.int64)
         mag = np.sqrt(np.einsum("ij,ij->i", s_xyz, s_xyz))
         starts = np.flatnonzero(np.r_[True, (s_res[1:] != s_res[:-1]) | (frame[1:] != frame[:-1])])
-        segment = np.repeat(np.arange(starts.shape[0]), np.diff(np.r_[starts, mag.shape[0]]))
-        values = np.empty((starts.shape[0], _NF))
-        columns = np.column_stack([np.ones_like(mag), 1.0 / s_rate, s_xyz, mag, mag * mag])
-        values[:, :_N_ADDITIVE] = np.add.reduceat(columns, starts, axis=0)
+        k = starts.shape[0]
+        counts = np.diff(np.r_[starts, mag.shape[0]])
+        segment = np.repeat(np.arange(k), counts)
+        values = np.empty((k, _NF))
+        values[:, _N] = counts
+        # Per-segment sums with bincount: faster than reduceat for many short segments, and the same sums (each
+        # bin adds its samples in order, starting from zero).
+        for column, weights in ((_COVER, 1.0 / s_rate), (_SX, s_xyz[:, 0]), (_SY, s_xyz[:, 1]), (_SZ, s_xyz[:, 2]),
+                                (_SM, mag), (_SM2, mag * mag)):  # fmt: skip
+            values[:, column] = np.bincount(segment, weights=weights, minlength=k)
         values[:, _PK] = np.maximum.reduceat(mag, starts)
         at_peak = np.where(mag == values[segment, _PK], np.arange(mag.shape[0]), mag.shape[0])
         values[:, _PK_TS] = s_ts[np.minimum.reduceat(at_peak, starts)]
@@ -369,16 +375,25 @@ class FallDetector:
         old_hi = np.where(seen, self._hi[r], frame_no[starts] - 1)
         lo = np.maximum(old_hi + 1, new_hi - L + 1)
         ring = self._frames.reshape(-1, _NF)  # a view: row r * L + slot is frame slot of resident r
-        owner, k = _ragged_arange(np.maximum(new_hi - lo + 1, 0))
-        ring[r[owner] * L + (lo[owner] + k) % L] = 0.0
         group = np.repeat(np.arange(starts.shape[0]), ends - starts + 1)
-        recent = frame_no > new_hi[group] - L  # a call longer than the ring keeps its last L frames
-        rows, new = frame_res[recent] * L + frame_no[recent] % L, values[recent]
-        frames = ring[rows]
-        frames[:, :_N_ADDITIVE] += new[:, :_N_ADDITIVE]
-        higher = new[:, _PK] > frames[:, _PK]  # on a tie the earlier sample stays the peak
-        frames[higher, _PK] = new[higher, _PK]
-        frames[higher, _PK_TS] = new[higher, _PK_TS]
+        fresh = frame_no > old_hi[group]
+        recent = fresh & (frame_no > new_hi[group] - L)  # a call longer than the ring keeps its last L frames
+        # Slots of new frames without data (a lost block) still hold a frame L older: clear the range [lo, new_hi]
+        # of residents with such gaps (rare: with data in every frame, the new frames overwrite their slots).
+        gaps = np.bincount(group[recent], minlength=starts.shape[0]) < new_hi - lo + 1
+        owner, k = _ragged_arange(np.where(gaps, np.maximum(new_hi - lo + 1, 0), 0))
+        ring[r[owner] * L + (lo[owner] + k) % L] = 0.0
+        new = values[recent].copy()
+        new[new[:, _PK] <= 0.0, _PK_TS] = 0.0  # as if added to a cleared frame: a peak of 0 keeps time 0
+        ring[frame_res[recent] * L + frame_no[recent] % L] = new
+        more = ~fresh  # the old newest frame, continued: add to it
+        rows = frame_res[more] * L + frame_no[more] % L
+        frames = np.take(ring, rows, axis=0)  # take: a row gather faster than fancy indexing
+        cont = values[more]
+        frames[:, :_N_ADDITIVE] += cont[:, :_N_ADDITIVE]
+        higher = cont[:, _PK] > frames[:, _PK]  # on a tie the earlier sample stays the peak
+        frames[higher, _PK] = cont[higher, _PK]
+        frames[higher, _PK_TS] = cont[higher, _PK_TS]
         ring[rows] = frames
         self._hi[r] = np.maximum(old_hi, new_hi)
 

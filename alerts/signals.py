@@ -167,10 +167,10 @@ def _moving_blocks(accel: Accel) -> Points:
         return _no_points()
     blocks = accel if enough.all() else accel.take(enough)
     mag = np.sqrt(np.einsum("ij,ij->i", blocks.xyz, blocks.xyz))
-    starts = np.cumsum(blocks.counts) - blocks.counts
+    block = np.repeat(np.arange(blocks.counts.shape[0]), blocks.counts)
     n = blocks.counts.astype(np.float64)
-    mean = np.add.reduceat(mag, starts) / n
-    sd = np.sqrt(np.maximum(np.add.reduceat(mag * mag, starts) / n - mean * mean, 0.0))
+    mean = np.bincount(block, weights=mag, minlength=n.shape[0]) / n
+    sd = np.sqrt(np.maximum(np.bincount(block, weights=mag * mag, minlength=n.shape[0]) / n - mean * mean, 0.0))
     moving = sd >= MOVING_SD_G
     return Points(blocks.resident[moving], blocks.ts[moving])
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -33,7 +32,7 @@ from alerts.engine import AlertEngine
 from alerts.reference import ReferenceEngine
 from alerts.rules import default_rules
 from alerts.rules.baseline import DAY_S, DAYS, METRICS, BaselineRule
-from alerts.rules.behaviour import LEARN_DAYS, NoActivityRule, NotUpRule
+from alerts.rules.behaviour import NoActivityRule, NotUpRule
 from carewatch.model import (
     AccelRow,
     Batch,
@@ -128,18 +127,27 @@ class Workload:
         ts = (t + self.phase[who]).tolist()
         battery = np.where(np.isin(who, self.battery), 10.0, 80.0).tolist()
         site, dev, ids = self.site[who], self.wearable[who], self.ids[who]
-        out = [(a, "r", ReadingRow(a, b, c, d, "worn", 1.0, 0, False)) for a, b, c, d in zip(ts, site, dev, ids, strict=True)]
+        out = [
+            (a, "r", ReadingRow(a, b, c, d, "worn", 1.0, 0, False))
+            for a, b, c, d in zip(ts, site, dev, ids, strict=True)
+        ]
         out += [(a, "r", ReadingRow(a, b, c, d, "battery", v, 0, False))
                 for a, b, c, d, v in zip(ts, site, dev, ids, battery, strict=True)]  # fmt: skip
         env = self.room[DeviceKind.ENVIRONMENT][who]
-        out += [(a, "r", ReadingRow(a, b, c, None, "room_temp", 21.0, 0, False)) for a, b, c in zip(ts, site, env, strict=True)]
+        out += [
+            (a, "r", ReadingRow(a, b, c, None, "room_temp", 21.0, 0, False))
+            for a, b, c in zip(ts, site, env, strict=True)
+        ]
         return out
 
     def _events(self, s: int, t: float) -> list[tuple[float, str, tuple[object, ...]]]:
         who = np.flatnonzero(self.minute_slot == (s + 30) % 60)
         ts = (t + self.phase[who]).tolist()
         motion = self.room[DeviceKind.MOTION][who]
-        out = [(a, "e", EventRow(a, b, c, None, "motion", 1.0, 0)) for a, b, c in zip(ts, self.site[who], motion, strict=True)]
+        out = [
+            (a, "e", EventRow(a, b, c, None, "motion", 1.0, 0))
+            for a, b, c in zip(ts, self.site[who], motion, strict=True)
+        ]
         for group, at, device, kind in (
             (self.sos, 1, self.wearable, "sos"), (self.smoke, 3, self.room[DeviceKind.SMOKE], "smoke"),
             (self.door, 2, self.room[DeviceKind.DOOR], "door"),
@@ -208,7 +216,9 @@ def learned(n: int, offset: np.ndarray, rng: np.random.Generator) -> Learned:
     numbers = np.column_stack([count, count * mean, count * (mean * mean + sd * sd)])
     # Activity every other hour from 08:00 to 20:00 local on the last eight days, up to now.
     hours = np.arange(8, 21, 2)
-    a_res, a_day, a_hour = (x.ravel() for x in np.meshgrid(np.arange(n), np.arange(today - 7, today + 1), hours, indexing="ij"))
+    a_res, a_day, a_hour = (
+        x.ravel() for x in np.meshgrid(np.arange(n), np.arange(today - 7, today + 1), hours, indexing="ij")
+    )
     first = a_day * DAY_S + a_hour * 3600.0 - offset[a_res] + rng.uniform(0, 600, a_res.shape[0])
     keep = first < START - 120
     a_res, first = a_res[keep], first[keep]
@@ -255,7 +265,9 @@ class Run:
     found: list[tuple[Found, bool]]  # per batch and per tick, in order; True for a tick
 
 
-def run_vectorised(engine: AlertEngine, batches: Iterator[tuple[Batch, int]], keep: int) -> tuple[Run, list[tuple[Batch, int]]]:
+def run_vectorised(
+    engine: AlertEngine, batches: Iterator[tuple[Batch, int]], keep: int
+) -> tuple[Run, list[tuple[Batch, int]]]:
     """Every batch through the engine, a tick at each simulated second's end; the first ``keep`` seconds' batches
     are kept for the reference."""
     out = Run([], [], 0, 0, [])
@@ -322,17 +334,22 @@ def bench(n: int, seconds: int, rows_per_batch: int, reference_seconds: int) -> 
     ms = np.array(run.batch_s) * 1000
     memory = engine.nbytes()
     total = sum(memory.values())
+    per_resident_s = seconds * n
     print(f"\n{n:,} residents, {seconds} s simulated, batches of {rows_per_batch:,} rows "
-          f"({run.rows / seconds / n:.2f} rows and {run.samples / seconds / n:.1f} accelerometer samples per resident per s)")  # fmt: skip
+          f"({run.rows / per_resident_s:.2f} rows and {run.samples / per_resident_s:.1f} accelerometer samples "
+          "per resident per s)")  # fmt: skip
     print(f"  set-up (registry + a week of learned state): {setup_s:.1f} s")
-    print(f"  vectorised: {len(ms)} batches, per batch median {np.median(ms):.1f} ms, p95 {np.percentile(ms, 95):.1f} ms, "
-          f"max {ms.max():.1f} ms; per row {ms.sum() * 1000 / run.rows:.2f} us, per row or sample "
-          f"{ms.sum() * 1e6 / (run.rows + run.samples):.0f} ns")  # fmt: skip
+    print(f"  vectorised: {len(ms)} batches, per batch median {np.median(ms):.1f} ms, p95 "
+          f"{np.percentile(ms, 95):.1f} ms, max {ms.max():.1f} ms; per row {ms.sum() * 1000 / run.rows:.2f} us, "
+          f"per row or sample {ms.sum() * 1e6 / (run.rows + run.samples):.0f} ns")  # fmt: skip
     ticks = np.array(run.tick_s) * 1000
     print(f"  tick (once per simulated second): median {np.median(ticks):.1f} ms, max {ticks.max():.1f} ms")
     top = sorted(memory.items(), key=lambda kv: -kv[1])[:4]
-    print(f"  memory: {total / n:,.0f} bytes per resident ({total / 2**20:,.0f} MiB of state arrays; largest: "
-          + ", ".join(f"{k} {v / n:,.0f}" for k, v in top) + ")")
+    print(
+        f"  memory: {total / n:,.0f} bytes per resident ({total / 2**20:,.0f} MiB of state arrays; largest: "
+        + ", ".join(f"{k} {v / n:,.0f}" for k, v in top)
+        + ")"
+    )
     raised = sorted(x for f, _ in run.found for x in f[0])
     counts: dict[str, int] = {}
     for _, rule, _ in raised:
@@ -374,7 +391,6 @@ def _prefix(run: Run, kept: list[tuple[Batch, int]]) -> Found:
         raised += found[0]
         cleared += found[1]
     return sorted(raised), sorted(cleared)
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,19 +1,22 @@
-"""Evaluate ``alerts.falls.FallDetector`` on SisFall trials, replayed as live data.
+"""Evaluate fall detection on SisFall trials, replayed as live data through the alert engine.
 
 Usage: ``python -m bench.eval_falls PATH [--rates 200 50 25]``, PATH holding ``MANIFEST.csv`` (for
 example ``../shared/data/sisfall-dev``).
 
-Every trial is one resident. Trials are cut into 1-second blocks (``rate_hz`` samples, like one MQTT
-``motion`` message) and streamed together: step ``k`` feeds block ``k`` of every trial that long, in
-one ``process_blocks`` call. The files are used as they are, nothing appended: an impact too close to
-the end of its recording cannot be confirmed and counts as missed. A trial is "fall detected" if the
-detector emits at least one event for it.
+Every trial is one resident with a wearable. Trials are cut into 1-second blocks (``rate_hz`` samples,
+one ``AccelRow`` as ingest makes from one MQTT ``motion`` message) and streamed together: step ``k``
+commits block ``k`` of every trial that long as one ``Batch``, which goes through
+``AlertEngine.process`` exactly as a committed batch does live (arrays, sensor-off filter, the
+accelerometer detector of alerts.falls inside alerts.signals, the ``fall`` rule with every other rule
+of ``default_rules()``). The files are used as they are, nothing appended: an impact too close to the
+end of its recording cannot be confirmed and counts as missed. A trial is "fall detected" if the
+engine raises at least one ``fall`` alert for it.
 
 Groups: falls (label ``fall``), elderly ADLs (age group ``elderly``) and hard ADLs (young adults' D11
 collapse into a chair, D13 lie down quickly, D18 stumble, D19 gentle jump). Sensitivity and
-specificities come with Wilson 95 % intervals. Latency runs from the impact sample to ``detected_ts``
-(data time); "as emitted" runs to the end of the 1-second block whose arrival produced the event,
-which is what a live system sees.
+specificities come with Wilson 95 % intervals. Latency runs from the impact sample to the alert's
+time (the end of the stillness window, data time); "as emitted" runs to the end of the 1-second block
+whose batch produced the alert, which is what a live system sees.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from alerts.falls import FallDetector, FallParams
+from alerts.engine import AlertEngine
+from alerts.falls import FallParams
+from alerts.rules import default_rules
+from carewatch.model import AccelRow, Batch, Device, DeviceKind, Resident, Site, SiteKind
 from simulators.sisfall import ManifestRow, iter_manifest, load_trial, resample
 
 START_TS = 1_764_412_800.0  # an arbitrary epoch (2025-11-29 UTC): the detector's frame grid is epoch-aligned
@@ -58,28 +64,52 @@ def wilson(k: int, n: int, z: float = Z_95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def engine_for(n: int) -> AlertEngine:
+    """An engine with every rule and ``n`` residents, one per trial, each wearing a wearable."""
+    engine = AlertEngine(default_rules())
+    engine.population.refresh_offsets(START_TS)
+    engine.add_residents(
+        [Resident(f"trial{i}", "sisfall", f"Trial {i}") for i in range(n)],
+        [Site("sisfall", "SisFall", SiteKind.CARE_INSTITUTION)],
+        [Device(f"w{i}", "sisfall", DeviceKind.WEARABLE, f"trial{i}") for i in range(n)],
+    )
+    return engine
+
+
 def replay(streams: Sequence[npt.NDArray[np.float32]], rate_hz: float, params: FallParams) -> Replay:
-    """Stream all ``streams`` (each ``(n_i, 3)`` g at ``rate_hz``) through one detector in 1-second blocks."""
+    """Stream all ``streams`` (each ``(n_i, 3)`` g at ``rate_hz``) through the engine in 1-second blocks."""
+    if params != FallParams():
+        raise ValueError("the engine's detector uses the default FallParams")
     n = len(streams)
-    detector = FallDetector(n, params)
+    engine = engine_for(n)
     per_block = max(1, round(rate_hz * BLOCK_S))
     n_blocks = np.array([math.ceil(s.shape[0] / per_block) for s in streams])
     first_impact = np.full(n, np.nan)
     first_detected = np.full(n, np.nan)
     emitted_at = np.full(n, np.nan)
     for step in range(int(n_blocks.max(initial=0))):
-        who = np.flatnonzero(n_blocks > step)
-        blocks = [streams[i][step * per_block : (step + 1) * per_block] for i in who.tolist()]
+        who = np.flatnonzero(n_blocks > step).tolist()
         start = START_TS + step * per_block / rate_hz
-        events = detector.process_blocks(who, np.full(who.shape[0], start), np.full(who.shape[0], rate_hz), blocks)
-        new = np.isnan(first_impact[events.resident])
-        res = events.resident[new]
-        # Several events of one resident in a call: keep the first (events are sorted by impact time).
-        res, first = np.unique(res, return_index=True)
-        first_impact[res] = events.impact_ts[new][first]
-        first_detected[res] = events.detected_ts[new][first]
-        block_len = np.array([b.shape[0] for b in blocks])
-        emitted_at[res] = start + block_len[np.searchsorted(who, res)] / rate_hz
+        blocks = [
+            AccelRow(
+                start,
+                "sisfall",
+                f"w{i}",
+                f"trial{i}",
+                step,
+                rate_hz,
+                streams[i][step * per_block : (step + 1) * per_block],
+            )
+            for i in who
+        ]  # building the input (one row per trial and second), not the path under test
+        drafts, _ = engine.process(Batch(accel=blocks))
+        for draft in drafts:  # alerts, not samples
+            i = int(draft.resident_id.removeprefix("trial"))
+            if draft.rule != "fall" or not np.isnan(first_impact[i]):
+                continue
+            first_impact[i] = draft.evidence["facts"]["impact_ts"]
+            first_detected[i] = draft.opened_at
+            emitted_at[i] = start + streams[i][step * per_block : (step + 1) * per_block].shape[0] / rate_hz
     detected = ~np.isnan(first_impact)
     return Replay(detected, first_detected - first_impact, emitted_at - first_impact)
 

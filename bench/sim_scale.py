@@ -44,6 +44,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.floorplans import build_world
 from simulators.pool import PublisherPool
+from simulators.publisher import PublishError
 from simulators.reports import Streams
 from simulators.runner import Simulation
 from simulators.world import World
@@ -60,6 +61,7 @@ persistence false
 log_dest file {dir}/mosquitto.log
 """
 DELIVERY_TIMEOUT_S = 60.0
+RETRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,34 +83,55 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def mosquitto() -> Iterator[int]:
-    """A private Mosquitto on a free loopback port; yields the port."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(binary).exists():
-        sys.exit("mosquitto is not installed (scripts/install-services)")
-    directory = Path(tempfile.mkdtemp(prefix="carewatch-bench-mosquitto-"))
-    port = free_port()
-    conf = directory / "mosquitto.conf"
-    conf.write_text(MOSQUITTO_CONF.format(port=port, dir=directory))
-    if os.geteuid() == 0:  # mosquitto drops root privileges to its own user
-        shutil.chown(directory, "mosquitto")
-    broker = subprocess.Popen([binary, "-c", str(conf)], stderr=subprocess.PIPE)
-    try:
+class Broker:
+    """A private Mosquitto on a free loopback port, in a temporary directory."""
+
+    def __init__(self) -> None:
+        self._binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(self._binary).exists():
+            sys.exit("mosquitto is not installed (scripts/install-services)")
+        self._directory = Path(tempfile.mkdtemp(prefix="carewatch-bench-mosquitto-"))
+        if os.geteuid() == 0:  # mosquitto drops root privileges to its own user
+            shutil.chown(self._directory, "mosquitto")
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.port = free_port()
+        conf = self._directory / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port, dir=self._directory))
+        self._process = subprocess.Popen([self._binary, "-c", str(conf)], stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        yield port
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive() and self._process is not None:
+            self._process.terminate()
+            self._process.wait(10)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+
+@contextmanager
+def mosquitto() -> Iterator[Broker]:
+    broker = Broker()
+    try:
+        yield broker
     finally:
-        broker.terminate()
-        broker.wait(10)
-        shutil.rmtree(directory, ignore_errors=True)
+        broker.close()
 
 
 class Subscriber:
@@ -168,8 +191,23 @@ def generation_only(world: World, motion_hz: float | None, messages: int, max_se
     return Run("generation only (no MQTT)", published, seconds, simulated)
 
 
-def through_mqtt(world: World, port: int, connections: int, inline: bool, motion_hz: float | None, messages: int,
-                 max_seconds: float, subscribe: bool, speed: float = math.inf) -> Run:  # fmt: skip
+def through_mqtt(broker: Broker, world: World, connections: int, inline: bool, motion_hz: float | None,
+                 messages: int, max_seconds: float, subscribe: bool, speed: float = math.inf) -> Run:  # fmt: skip
+    """One bounded run; repeated on a fresh broker if this one died meanwhile (killed from outside)."""
+    for _ in range(RETRIES):
+        try:
+            return _through_mqtt(broker.port, world, connections, inline, motion_hz, messages, max_seconds, subscribe,
+                                 speed)  # fmt: skip
+        except PublishError:
+            if broker.alive():
+                raise
+            print("  (the broker died during the run: restarting it and repeating the run)")
+            broker.start()
+    raise RuntimeError(f"the broker died in {RETRIES} runs in a row")
+
+
+def _through_mqtt(port: int, world: World, connections: int, inline: bool, motion_hz: float | None, messages: int,
+                  max_seconds: float, subscribe: bool, speed: float) -> Run:  # fmt: skip
     subscriber = Subscriber(port) if subscribe else None
     pool = PublisherPool("127.0.0.1", port, f"bench-sim-{connections}-{time.monotonic_ns()}", connections,
                          inline=inline)  # fmt: skip
@@ -235,11 +273,11 @@ def main() -> None:
           f"({per_device_rate * 1000:.1f} msg/s per 1,000 devices)\n")  # fmt: skip
     report(baseline, per_device_rate, devices)
     runs: dict[tuple[bool, int], Run] = {}
-    with mosquitto() as port:
+    with mosquitto() as broker:
         for inline in (mode == "inline" for mode in args.modes):
             for connections in args.connections:
                 runs[inline, connections] = median([
-                    through_mqtt(world, port, connections, inline, motion, args.messages, args.max_seconds,
+                    through_mqtt(broker, world, connections, inline, motion, args.messages, args.max_seconds,
                                  not args.no_subscriber) for _ in range(args.repeat)
                 ])  # fmt: skip
                 report(runs[inline, connections], per_device_rate, devices)
@@ -253,8 +291,8 @@ def main() -> None:
         if args.realtime_seconds:
             inline, best = max(runs, key=lambda key: runs[key].rate)
             print(f"\nreal time, {devices:,} devices, {runs[inline, best].label}, {args.realtime_seconds:g} s:")
-            through_mqtt(world, port, best, inline, motion, sys.maxsize, args.realtime_seconds, not args.no_subscriber,
-                         speed=1.0)  # fmt: skip
+            through_mqtt(broker, world, best, inline, motion, sys.maxsize, args.realtime_seconds,
+                         not args.no_subscriber, speed=1.0)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -41,9 +41,11 @@ class Climate:
         self._outdoor_mean = rng.uniform(*OUTDOOR_MEAN_C, len(world.sites))[site_of]
         self._setpoint = rng.uniform(*SETPOINT_C, len(world.sites))[site_of]
         self._humidity_base = rng.uniform(*BASE_HUMIDITY, len(world.sites))[site_of]
-        self._offset = np.zeros(len(world.places))
-        resident_offset = {r.site_id: utc_offset_s[i] for i, r in enumerate(world.residents)}
-        self._offset = np.array([resident_offset.get(p.site_id, 0.0) for p in world.places])
+        # Local time of a place: its site's UTC offset, read through one of the site's residents (the simulation
+        # fills the shared offsets at its first step); a site without residents keeps UTC.
+        resident_of_site = {r.site_id: i for i, r in enumerate(world.residents)}
+        self._utc = utc_offset_s
+        self._resident = np.array([resident_of_site.get(p.site_id, -1) for p in world.places], dtype=np.int64)
         self.building = self._setpoint.copy()
         self._warmth = np.zeros(len(world.places))
         self._steam = np.zeros(len(world.places))
@@ -52,7 +54,8 @@ class Climate:
                heating_off: BoolArray) -> None:  # fmt: skip
         """Advance over the tick; ``outdoor_c`` (a day's mean outdoor temperature, NaN for the site's own) and
         ``heating_off`` ``(P,)`` come from scenarios."""
-        hour = ((t + self._offset) % DAY_S) / HOUR_S
+        offset = np.where(self._resident >= 0, self._utc[self._resident], 0.0)
+        hour = ((t + offset) % DAY_S) / HOUR_S
         mean = np.where(np.isnan(outdoor_c), self._outdoor_mean, outdoor_c)
         outdoor = mean + OUTDOOR_SWING_C * np.cos(2 * np.pi * (hour - 15.0) / 24.0)
         target = np.where(heating_off, outdoor + RETAINED_C, np.maximum(self._setpoint, outdoor))

@@ -52,7 +52,8 @@ class Publisher:
 
     def publish(self, topic: str, payload: bytes) -> None:
         if not self._room.acquire(timeout=PUBLISH_WAIT_S):
-            raise PublishError(f"no acknowledgement from the broker for {PUBLISH_WAIT_S} s")
+            state = "connected" if self._client.is_connected() else "disconnected"
+            raise PublishError(f"no acknowledgement from the broker for {PUBLISH_WAIT_S} s ({state})")
         info = self._client.publish(topic, payload, qos=QOS)
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS and info.rc != MQTTErrorCode.MQTT_ERR_NO_CONN:
             self._room.release()
@@ -72,9 +73,11 @@ class Publisher:
             raise PublishError(f"{self._max_in_flight - taken} publishes unacknowledged after {timeout_s} s")
 
     def close(self) -> None:
-        self.flush()
-        self._client.disconnect()
-        self._client.loop_stop()
+        try:
+            self.flush()
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
 
     def _on_publish(self, client: paho.Client, userdata: object, mid: int, reason: object, properties: object) -> None:
         self._room.release()

@@ -106,15 +106,15 @@ def csv_messages(rows: Iterable[Row], sites: Mapping[str, str] | None = None, de
     """Wire messages of the rows, in order: one per device, stream and ``ts``."""
     sites = sites or {}
     seq: dict[str, int] = {}
-    shift: float | None = None if start is not None else 0.0
-    group: dict[tuple[str, Stream], list[Row]] = {}
+    shift = 0.0  # added to every recorded time: start - the first row's ts, when a start is given
+    group: dict[tuple[str, Stream], list[Row]] = {}  # the rows of the current ts, by device and stream
     for row in itertools.chain(rows, [None]):
-        if row is not None and shift is None:
-            shift = (start or 0.0) - row.ts
+        if row is not None and start is not None and not seq and not group:
+            shift = start - row.ts
         if group and (row is None or row.ts != next(iter(group.values()))[0].ts):
             for (device, stream), members in group.items():
                 seq[device] = seq.get(device, first_seq - 1) + 1
-                yield _message(members, stream, _site(members[0], sites, default_site), seq[device], shift or 0.0)
+                yield _message(members, stream, _site(members[0], sites, default_site), seq[device], shift)
             group = {}
         if row is not None:
             group.setdefault((row.device, row.stream), []).append(row)

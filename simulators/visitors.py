@@ -35,7 +35,7 @@ class Visitors:
         self._living = places[:, Room.LIVING_ROOM] if places.size else np.empty(0, np.int64)
         self.outside = places[:, Room.OUTSIDE] if places.size else np.empty(0, np.int64)
         self._prob = np.array([world.residents[r].habits.visit_prob for r in self.host.tolist()], dtype=np.float64)
-        self._offset = utc_offset_s[self.host] if self.host.size else np.empty(0)
+        self._utc = utc_offset_s  # shared with the simulation, which fills it at its first step
         self._day = np.full(self.host.shape[0], np.iinfo(np.int64).min)
         self._start = np.full(self.host.shape[0], -np.inf)
         self._end = np.full(self.host.shape[0], -np.inf)
@@ -51,12 +51,13 @@ class Visitors:
         return place, moving, episodes
 
     def _replan(self, t: float) -> list[Episode]:
-        day = np.floor((t + self._offset) / DAY_S).astype(np.int64)
+        offset = self._utc[self.host]
+        day = np.floor((t + offset) / DAY_S).astype(np.int64)
         stale = np.flatnonzero(day != self._day)
         if not stale.size:
             return []
         self._day[stale] = day[stale]
-        day0 = day[stale] * DAY_S - self._offset[stale]
+        day0 = day[stale] * DAY_S - offset[stale]
         comes = self._rng.random(stale.shape[0]) < self._prob[stale]
         start = day0 + self._rng.uniform(*VISIT_ARRIVAL_H, stale.shape[0]) * HOUR_S
         end = start + self._rng.uniform(*VISIT_S, stale.shape[0])

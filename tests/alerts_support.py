@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -321,7 +322,7 @@ def end_of(s: Stream) -> float:
 def split(batch: Batch, cuts: list[float]) -> Iterator[tuple[Batch, float]]:
     """The batch cut in time at ``cuts`` (ascending): each part with the time up to which it has data."""
     edges = [-np.inf, *cuts, np.inf]
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in pairwise(edges):
         yield (
             Batch(
                 readings=[r for r in batch.readings if lo <= r.ts < hi],

@@ -8,9 +8,19 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from support import Mosquitto, Postgres, free_port, missing_service, postgres_bindir, service_directory
+from support import (
+    ARTIFACTS,
+    CHROMIUM,
+    Mosquitto,
+    Postgres,
+    free_port,
+    missing_service,
+    postgres_bindir,
+    service_directory,
+)
 
 from carewatch.storage.base import Store
 
@@ -64,3 +74,22 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     backend.init_schema()
     yield backend
     backend.close()
+
+
+# Browser ------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        missing_service(CHROMIUM)
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -26,6 +26,7 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SERVICE_START_TIMEOUT_S = 30.0
 CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"  # screenshots of the browser tests
 
 
 def missing_service(what: str) -> None:

@@ -10,11 +10,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from support import CHROMIUM, IN_CI, free_port
+from support import ARTIFACTS, free_port
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 RESIDENTS = 20
 START_TIMEOUT_S = 60.0
 
@@ -52,32 +52,24 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 
 @pytest.mark.browser
-def test_demo_board_shows_tiles_and_the_scripted_alert(demo: tuple[str, dict[str, str]]) -> None:
+def test_demo_board_shows_tiles_and_the_scripted_alert(demo: tuple[str, dict[str, str]], browser: Any) -> None:
     url, logins = demo
-    if not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing: run scripts/install-services")
-        pytest.skip(f"{CHROMIUM} is not installed: run scripts/install-services")
-    from playwright.sync_api import sync_playwright
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(url)  # not logged in: the login page first
+        page.fill("input[name=username]", "operator")
+        page.fill("input[name=password]", logins["operator"])
+        page.click("button[type=submit]")
+        page.wait_for_function(f"document.querySelectorAll('.tile').length === {RESIDENTS}", timeout=30_000)
+        page.wait_for_selector("#alerts .alert", timeout=60_000)
+        page.wait_for_function("document.querySelector('.tile .v-hr').textContent !== '\u2013'", timeout=30_000)
+        alert_text = page.inner_text("#alerts .alert")
+        assert "SpO2" in alert_text
+        assert page.locator(".tile[data-status='urgent']").count() >= 1
+        page.screenshot(path=str(ARTIFACTS / "demo-board.png"), full_page=True)
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(url)  # not logged in: the login page first
-            page.fill("input[name=username]", "operator")
-            page.fill("input[name=password]", logins["operator"])
-            page.click("button[type=submit]")
-            page.wait_for_function(f"document.querySelectorAll('.tile').length === {RESIDENTS}", timeout=30_000)
-            page.wait_for_selector("#alerts .alert", timeout=60_000)
-            page.wait_for_function("document.querySelector('.tile .v-hr').textContent !== '\u2013'", timeout=30_000)
-            alert_text = page.inner_text("#alerts .alert")
-            assert "SpO2" in alert_text
-            assert page.locator(".tile[data-status='urgent']").count() >= 1
-            page.screenshot(path=str(ARTIFACTS / "demo-board.png"), full_page=True)
-
-            page.click("#alerts .alert button:has-text('Acknowledge')")
-            page.wait_for_selector("#alerts .alert[data-state='acknowledged']", timeout=10_000)
-        finally:
-            browser.close()
+        page.click("#alerts .alert button:has-text('Acknowledge')")
+        page.wait_for_selector("#alerts .alert[data-state='acknowledged']", timeout=10_000)
+    finally:
+        context.close()

@@ -13,6 +13,7 @@ alert per resident (`Tally`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +57,7 @@ class BaselineRule(Rule):
         self.severity = Severity.WARNING
         self.basis = BASIS
         self.evidence_metrics = tuple(int(m) for m in METRIC_IDS)
+        self.detail_names = ("metric", "mean", "sd", "deviation")
         self.limits = [limits.get(m, (None, None)) for m in METRICS]  # (low rule, high rule) per metric
         self.ring = SlotRing(DAYS + 1, 3 * len(METRICS))  # per metric: count, sum, sum of squares (relative)
         self.z_enter = np.empty(0)
@@ -168,6 +170,12 @@ class BaselineRule(Rule):
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
         self.tally.force(positions)
         return positions[:0]
+
+    def primary_metric(self, detail: FloatArray) -> str | None:
+        return METRICS[int(detail[0])]
+
+    def facts(self, position: int, detail: FloatArray) -> dict[str, Any]:
+        return super().facts(position, detail) | {"metric": METRICS[int(detail[0])]}
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         column, mean, sd, deviation = int(detail[0]), float(detail[1]), float(detail[2]), float(detail[3])

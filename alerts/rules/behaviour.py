@@ -12,10 +12,11 @@ few more than learned, so that a silence spanning midnight still sees the 14 day
 
 The profile that judges a moment is always the one *as of that moment's day*, computed from the stamped ring, and a
 batch is learned day by day (a loop over the few local days in a batch, not over readings): so how data was cut
-into batches and when the clock ticked change nothing. No activity alerts once a silence has covered ``quiet_s`` of the resident's expected-active hours (a silence at
-night, or in hours this resident is often quiet, does not count). Both conditions are gaps in time, found two ways with the
-same result: by the clock (`tick`) while the silence lasts, and by the next activity when data arrives late. An
-alert opens at the deterministic instant the condition became true and clears at the next activity.
+into batches and when the clock ticked change nothing. No activity alerts once a silence has covered ``quiet_s`` of
+the resident's expected-active hours (a silence at night, or in hours this resident is often quiet, does not count).
+Both conditions are gaps in time, found two ways with the same result: by the clock (`tick`) while the silence lasts,
+and by the next activity when data arrives late. An alert opens at the deterministic instant the condition became
+true and clears at the next activity.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ device speaks for (alerts.residents) hear about it. A device never heard from is
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from alerts._arrays import FloatArray, IntArray, firsts, grown, lasts, previous, ragged_arange, sort_fresh
@@ -113,6 +115,9 @@ class DeviceOfflineRule(Rule):
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
         self.tally.force(positions)
         return positions[:0]
+
+    def facts(self, position: int, detail: FloatArray) -> dict[str, Any]:
+        return {"device": self.population.device_ids[int(detail[0])], "last_seen": float(detail[1])}
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         device = int(detail[0])

@@ -10,6 +10,7 @@ held episodes). A per-device condition (a battery) is kept per device and folded
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -157,6 +158,11 @@ class HeldRule(Rule):
             return positions[:0]
         ended = self.episodes.force(positions, onset)
         return positions[ended] if self.clears else positions[:0]
+
+    def facts(self, position: int, detail: FloatArray) -> dict[str, Any]:
+        if self.spec.per_device and detail.shape[0]:
+            return {"device": self.population.device_ids[int(detail[0])]}
+        return {}
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         device = ""

@@ -36,20 +36,33 @@ class Timeline:
 
 
 class SlotRing:
-    """``sums`` (capacity, L, F) float64: slot ``s`` of key ``k`` is ``sums[k, s % L]``; ``newest`` (capacity,)."""
+    """``flat`` (capacity * L + 1, F) float64: slot ``s`` of key ``k`` is row ``k * L + s % L``; the last row is
+    always zero (what a slot without data reads as, so a whole timeline is one ``np.take``). ``sums`` is the same
+    memory as (capacity, L, F); ``newest`` (capacity,) each key's newest slot."""
 
     def __init__(self, length: int, fields: int) -> None:
         self.length = length
         self.fields = fields
-        self.sums = np.zeros((0, length, fields))
+        self.flat = np.zeros((1, fields))
         self.newest = np.empty(0, np.int64)
 
+    @property
+    def sums(self) -> FloatArray:
+        view: FloatArray = self.flat[:-1].reshape(-1, self.length, self.fields)
+        return view
+
+    @property
+    def zero_row(self) -> int:
+        return self.flat.shape[0] - 1
+
     def grow(self, capacity: int) -> None:
-        self.sums = grown(self.sums, capacity, 0.0)
+        extra = capacity - self.newest.shape[0]
+        if extra > 0:
+            self.flat = np.concatenate([self.flat[:-1], np.zeros((extra * self.length + 1, self.fields))])
         self.newest = grown(self.newest, capacity, NEVER)
 
     def nbytes(self) -> int:
-        return int(self.sums.nbytes + self.newest.nbytes)
+        return int(self.flat.nbytes + self.newest.nbytes)
 
     def timeline(self, key: IntArray, slot: IntArray, values: FloatArray) -> Timeline:
         """Lay out the keys of observations (n,) sorted by key and add ``values`` (n, F) to their slot's sums.
@@ -71,24 +84,27 @@ class SlotRing:
         owner, j = ragged_arange(length)
         in_ring = j < L
         slot_at = np.where(in_ring, old[owner] - L + 1 + j, after[owner] + j - L)
-        sums = np.zeros((int(length.sum()), self.fields))
-        ring_rows = np.flatnonzero(in_ring & seen[owner])
-        sums[ring_rows] = self.sums[k[owner[ring_rows]], slot_at[ring_rows] % L]
+        source = np.where(in_ring & seen[owner], k[owner] * L + slot_at % L, self.zero_row)
+        sums = np.take(self.flat, source, axis=0)
         group = np.cumsum(first) - 1
         position = base[group] + np.where(slot <= old[group], L - 1 - (old[group] - slot), L + slot - after[group])
         np.add.at(sums, position, values)
         return Timeline(sums, slot_at, k, base, length, old, np.maximum(hi, old), position)
 
     def store(self, line: Timeline) -> None:
-        """Write the newest ``L`` slots of each key's timeline back to the ring."""
+        """Write back what the batch changed: each key's slots from its old newest one on (at most ``L``; older
+        slots in the ring are as they were)."""
         L = self.length
-        pos = (line.base + line.length - L)[:, None] + np.arange(L)
-        self.sums[line.key[:, None], line.slot[pos] % L] = line.sums[pos]
+        first = np.maximum(line.base + L - 1, line.base + line.length - L)
+        owner, j = ragged_arange(line.base + line.length - first)
+        pos = first[owner] + j
+        self.flat[line.key[owner] * L + line.slot[pos] % L] = line.sums[pos]
         self.newest[line.key] = line.new
 
     def windows(self, line: Timeline, position: IntArray, width: int, count: int) -> FloatArray:
         """Sums over ``count`` consecutive windows of ``width`` slots ending at each ``position`` (e,) and stepping
         back: (e, count, F), window 0 = slots [p - width + 1, p]. Needs width * count <= L."""
         back = position[:, None] - np.arange(width * count)[None, :]
-        sums: FloatArray = line.sums[back].reshape(position.shape[0], count, width, self.fields).sum(axis=2)
+        gathered = np.take(line.sums, back, axis=0)
+        sums: FloatArray = gathered.reshape(position.shape[0], count, width, self.fields).sum(axis=2)
         return sums

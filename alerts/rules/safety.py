@@ -102,6 +102,7 @@ class FallRule(Rule):
             "2007; Kangas et al. 2008; checked on SisFall, Sucerquia et al. 2017); or a fall the wearable reports"
         )
         self.evidence_kinds = (EVENT_ID["fall"],)
+        self.detail_names = ("impact_ts", "peak_g", "tilt_deg", "reported")
         self.incidents = Incidents()
         self.rearm = np.empty(0)
 
@@ -215,8 +216,9 @@ class NightWanderingRule(Rule):
         super().__init__()
         self.name, self.severity, self.clears = "night_wandering", Severity.URGENT, False
         self.basis = (
-            "night-time exit seeking in dementia (NICE NG97, 2018, on wandering risk); 23:00-05:00 and 30 minutes "
-            "out of bed (longer than a night-time toilet visit) are set per resident; no published default"
+            "door and bed-exit sensors at night are the usual telecare answer to wandering in dementia; the window "
+            "23:00-05:00 and 30 minutes out of bed (longer than a night-time toilet visit) are set per resident; no "
+            "published default"
         )
         self.evidence_kinds = (DOOR, BED)
         self.night_start = np.empty(0)

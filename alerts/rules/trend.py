@@ -6,7 +6,8 @@ later slot has arrived) it is evaluated: the *level* now is the mean of the last
 highest (falling) or lowest (rising) level of the ``lookback`` windows before it, each needing ``min_count`` readings.
 A change of ``delta`` enters, one of ``leave_delta`` or less leaves (hysteresis). Entering also needs the level to be
 on the safe side of the matching threshold rule's limit in the evaluated slot itself (a trend is an early warning;
-past the limit the threshold alert speaks, and a sudden drop is not also a trend). Evaluating completed slots only makes the result independent of how readings were batched.
+past the limit the threshold alert speaks, and a sudden drop is not also a trend). Evaluating completed slots only
+makes the result independent of how readings were batched.
 """
 
 from __future__ import annotations

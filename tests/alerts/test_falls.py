@@ -17,9 +17,7 @@ T0 = 1_764_412_800.0  # an epoch in 2025; blocks below start at T0 + whole sampl
 UPRIGHT = np.array([0.0, -1.0, 0.0])  # gravity seen by a waist device with its y axis pointing up
 LYING = np.array([0.0, 0.0, -1.0])  # after a fall onto the back: turned by 90 degrees
 IMPACT_AT_S = 6.0
-SISFALL = Path(
-    os.environ.get("CAREWATCH_SISFALL", Path(__file__).resolve().parents[3] / "shared/data/sisfall-dev")
-)
+SISFALL = Path(os.environ.get("CAREWATCH_SISFALL", Path(__file__).resolve().parents[3] / "shared/data/sisfall-dev"))
 # Measured with bench.eval_falls at 50 Hz: sensitivity 105/105, elderly-ADL specificity 168/168.
 SISFALL_50HZ_FLOOR = {"sensitivity": 0.98, "elderly_specificity": 0.98}
 
@@ -160,15 +158,10 @@ def test_many_residents_vectorised_match_one_by_one() -> None:
         who = np.array([i for i in rng.permutation(n_res) if streams[i].shape[0] > step * 25])
         if who.size:
             blocks = [streams[i][step * 25 : (step + 1) * 25] for i in who]
-            events.append(
-                detector.process_blocks(who, np.full(who.size, T0 + step), np.full(who.size, rate), blocks)
-            )
+            events.append(detector.process_blocks(who, np.full(who.size, T0 + step), np.full(who.size, rate), blocks))
     got = merged(events)
     expected = merged(
-        [
-            as_resident(merged(feed(FallDetector(1), 0, s, rate, [0, s.shape[0]])), i)
-            for i, s in enumerate(streams)
-        ]
+        [as_resident(merged(feed(FallDetector(1), 0, s, rate, [0, s.shape[0]])), i) for i, s in enumerate(streams)]
     )
     order = np.argsort(got.resident, kind="stable")
     assert_same_events(FallEvents(*(getattr(got, f)[order] for f in FallEvents.__slots__)), expected)
@@ -228,16 +221,12 @@ def test_stale_and_duplicate_blocks_are_ignored_and_counted() -> None:
         start = T0 + a / rate
         # The same block twice in one call, then resent in the next call, plus a block from the past.
         events.append(
-            detector.process_blocks(
-                np.zeros(2, np.int64), np.full(2, start), np.full(2, rate), [block, block]
-            )
+            detector.process_blocks(np.zeros(2, np.int64), np.full(2, start), np.full(2, rate), [block, block])
         )
         late = [stream[max(a - 25, 0) : max(a - 20, 1)]]
         events.append(detector.process_blocks(np.array([0]), np.array([start]), np.array([rate]), [block]))
         events.append(
-            detector.process_blocks(
-                np.array([0]), np.array([T0 + max(a - 25, 0) / rate]), np.array([rate]), late
-            )
+            detector.process_blocks(np.array([0]), np.array([T0 + max(a - 25, 0) / rate]), np.array([rate]), late)
         )
     assert_same_events(merged(events), reference)
     assert detector.stale_blocks == 3 * (len(cuts) - 1)
@@ -300,3 +289,28 @@ def test_sisfall_regression_at_50hz() -> None:
     sensitivity, specificity = sisfall_50hz()
     assert sensitivity >= SISFALL_50HZ_FLOOR["sensitivity"]
     assert specificity >= SISFALL_50HZ_FLOOR["elderly_specificity"]
+
+
+def test_lost_blocks_match_the_straightforward_per_sample_detector() -> None:
+    """Falls among walking and lying, one-second blocks of which some never arrive: the vectorised detector (its
+    fast path writes frames straight into the ring) finds exactly the falls alerts.reference's per-sample one does."""
+    from alerts.reference import Falls
+
+    rate, total, lost = 50.0, 0, 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        parts = [walking(rate, 6.0), synthetic_fall(rate, seed=seed), still(UPRIGHT, 8.0, rate, rng),
+                 synthetic_fall(rate, seed=seed + 1), walking(rate, 4.0), synthetic_fall(rate, seed=9)]  # fmt: skip
+        stream = np.concatenate(parts)
+        cuts = [*range(0, stream.shape[0], 50), stream.shape[0]]
+        kept = [(a, b) for a, b in itertools.pairwise(cuts) if rng.random() > 0.1]  # one block in ten is lost
+        detector, reference = FallDetector(1), Falls(FallParams())
+        found, expected = [], []
+        for a, b in kept:
+            start = np.array([T0 + a / rate])
+            found += detector.process_blocks(np.array([0]), start, np.array([rate]), [stream[a:b]]).detected_ts.tolist()
+            samples = [(float(x), float(y), float(z)) for x, y, z in stream[a:b].tolist()]
+            expected += [ts for _, ts in reference.blocks([(0, T0 + a / rate, rate, samples)])]
+        assert found == pytest.approx(expected, abs=1e-9)
+        total, lost = total + len(found), lost + len(cuts) - 1 - len(kept)
+    assert total >= 6 and lost >= 10  # falls survived the losses, and blocks were lost

@@ -91,7 +91,7 @@ def test_duplicated_rows_change_nothing() -> None:
 
 
 def test_a_redelivered_batch_raises_nothing_new() -> None:
-    batch, end, _ = reference(0)
+    batch, _, _ = reference(0)
     e: AlertEngine = engine()
     e.process(batch)
     drafts, cleared = e.process(batch)

@@ -232,9 +232,7 @@ AGGREGATE_CASES = [
     pytest.param(Row(spo2_scale2=True, on_oxygen=False, spo2=97), 0, 0, 0, id="scale2-air-97"),
     pytest.param(Row(spo2_scale2=True, on_oxygen=True, spo2=90), 2, 2, 0, id="scale2-oxygen-target"),
     pytest.param(Row(temp=39.5, hr=95, sbp=105), 4, 2, 0, id="temp-2-not-red"),
-    pytest.param(
-        Row(rr=5, spo2=80, on_oxygen=True, sbp=80, hr=140, confused=True, temp=40), 19, 3, 3, id="worst"
-    ),
+    pytest.param(Row(rr=5, spo2=80, on_oxygen=True, sbp=80, hr=140, confused=True, temp=40), 19, 3, 3, id="worst"),
 ]
 
 
@@ -328,19 +326,15 @@ def chart_points(table: str, value: float) -> int:
         return 0
     step, rows = CHART[table]
     v = Decimal(repr(value)).quantize(Decimal(step), rounding=ROUND_HALF_UP)
-    hits = [
-        pts for lo, hi, pts in rows if (lo is None or v >= Decimal(lo)) and (hi is None or v <= Decimal(hi))
-    ]
+    hits = [pts for lo, hi, pts in rows if (lo is None or v >= Decimal(lo)) and (hi is None or v <= Decimal(hi))]
     assert len(hits) == 1, (table, value)
     return hits[0]
 
 
 def reference(row: Row) -> tuple[int, int, int]:
     """(total, max_single, response) for one row, straight from the chart."""
-    if not row.spo2_scale2:
-        spo2_table = "spo2_scale1"
-    else:
-        spo2_table = "spo2_scale2_oxygen" if row.on_oxygen else "spo2_scale2_air"
+    scale2 = "spo2_scale2_oxygen" if row.on_oxygen else "spo2_scale2_air"
+    spo2_table = scale2 if row.spo2_scale2 else "spo2_scale1"
     points = [
         chart_points("rr", row.rr),
         chart_points(spo2_table, row.spo2),

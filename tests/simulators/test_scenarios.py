@@ -237,7 +237,7 @@ def test_artefact_burst_is_all_implausible_and_expects_no_alert(simulate: Simula
 
 def test_incidents_seen_through_the_wearable_keep_it_on() -> None:
     """A hypoxia during the resident's shower would be invisible, and its ground truth wrong: it is worn meanwhile."""
-    world = build_world("home", 40, 1, seed=8)
+    world = build_world("home", 20, 1, seed=8)
     start = T0 + 6 * H
     capture = Capture()
     incidents = [Hypoxia.at(r.resident_id, start, 4 * H) for r in world.residents]

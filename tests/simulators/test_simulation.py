@@ -23,6 +23,7 @@ from simulators.floorplans import build_world
 from simulators.population import make_population
 from simulators.reports import Streams
 from simulators.runner import Simulation
+from simulators.scenarios.home import HeatWave
 from simulators.scenarios.hypoxia import Hypoxia
 from simulators.scenarios.library import plan_incidents
 from simulators.world import World
@@ -241,3 +242,23 @@ def test_background_truth_can_stream_out() -> None:
     simulation.run(T0 + 6 * 3600, 3 * 3600, speed=math.inf)
     assert streamed and all(t.background for t in streamed)
     assert [t.scenario for t in simulation.ground_truth()] == ["hypoxia"]
+
+
+def test_local_time_follows_the_site_timezone(simulate: Simulate) -> None:
+    """Shanghai is UTC+8: at 19:00 UTC its residents are in bed, visitors come in the local day, and in a heat wave
+    the home is warmest in the local afternoon or evening."""
+    world = build_world("home", 6, 1, 4, timezone="Asia/Shanghai")
+    world = replace(world, residents=tuple(replace(r, habits=replace(r.habits, visit_prob=1.0))
+                                           for r in world.residents))  # fmt: skip
+    local = T0 - 8 * 3600  # local midnight
+    heat = HeatWave.at(world.residents[0].resident_id, local, 24 * 3600)
+    simulation, captured = simulate(world, [heat], local, 24 * 3600, tick_s=30.0, vitals_s=60.0, status_s=60.0,
+                                    climate_s=60.0, heartbeat_s=300.0)  # fmt: skip
+    for resident in world.residents:
+        bed = captured.events(f"{resident.site_id}-bedroom-bed")
+        assert [v for ts, v in bed if ts <= local + 3 * 3600][-1] == 1  # asleep at 03:00 local
+    visits = [t for t in simulation.ground_truth() if t.scenario == "visitor"]
+    assert visits and all(10 <= (t.start - local) / 3600 <= 18 for t in visits)
+    temps = captured.readings(f"{world.sites[0].site_id}-living_room-environment", "room_temp")
+    warmest = max(temps, key=lambda sample: sample[1])[0]
+    assert 15 <= (warmest - local) / 3600 <= 23  # outdoors peaks at 15:00, the building lags by hours
