@@ -296,3 +296,47 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, at);
 CREATE INDEX IF NOT EXISTS deliveries_site ON deliveries (site_id, at);
+
+-- History: roll-ups ---------------------------------------------------------------------------------------------------
+-- Owned by carewatch/storage/rollups.py (kept in step with the same section of carewatch/storage/sqlite_schema.sql).
+-- Per-resident, per-metric aggregates of non-artefact readings, kept up to date incrementally by a scheduled job
+-- (the Apache edition has no continuous aggregates). Sums, not means, so hours are exact sums of minutes and the
+-- baselines get count, sum and sum of squares. A bucket is recomputed whole on every pass over it: idempotent.
+-- 1-minute roll-up: 1-day chunks (10,000 residents x 5 metrics x 1,440 minutes = 72M rows, ~6 GB with the index: the
+-- newest chunk stays within a quarter of memory); kept months, so retention drops whole days.
+CREATE TABLE IF NOT EXISTS readings_1m (
+    bucket      timestamptz NOT NULL,  -- bucket start, epoch-aligned
+    resident_id text NOT NULL,
+    metric      text NOT NULL,
+    samples     integer NOT NULL,
+    min         double precision NOT NULL,
+    max         double precision NOT NULL,
+    total       double precision NOT NULL,  -- sum of the values
+    total_sq    double precision NOT NULL   -- sum of their squares
+);
+SELECT create_hypertable('readings_1m', by_range('bucket', INTERVAL '1 day'), create_default_indexes => FALSE,
+                         if_not_exists => TRUE);  -- the unique index below is the only one needed
+CREATE UNIQUE INDEX IF NOT EXISTS readings_1m_key ON readings_1m (resident_id, metric, bucket);
+
+-- 1-hour roll-up, computed from the 1-minute one: 60 times fewer rows, kept years; 30-day chunks (10,000 residents
+-- x 5 metrics x 720 hours = 36M rows) so a 30-day chart touches one or two chunks.
+CREATE TABLE IF NOT EXISTS readings_1h (
+    bucket      timestamptz NOT NULL,
+    resident_id text NOT NULL,
+    metric      text NOT NULL,
+    samples     integer NOT NULL,
+    min         double precision NOT NULL,
+    max         double precision NOT NULL,
+    total       double precision NOT NULL,
+    total_sq    double precision NOT NULL
+);
+SELECT create_hypertable('readings_1h', by_range('bucket', INTERVAL '30 days'), create_default_indexes => FALSE,
+                         if_not_exists => TRUE);
+CREATE UNIQUE INDEX IF NOT EXISTS readings_1h_key ON readings_1h (resident_id, metric, bucket);
+
+-- How far each roll-up is complete: every bucket before done_until is aggregated (up to the late margin).
+CREATE TABLE IF NOT EXISTS rollup_watermarks (
+    rollup      text PRIMARY KEY,
+    done_until  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL
+);

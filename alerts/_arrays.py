@@ -38,14 +38,6 @@ def previous(values: np.ndarray, first: BoolArray, stored: np.ndarray) -> np.nda
     return shifted
 
 
-def following(values: np.ndarray, last: BoolArray, fill: float | bool) -> np.ndarray:
-    """``values`` (n,) shifted back by one within each run; a run's last element takes ``fill``."""
-    shifted = np.empty_like(values)
-    shifted[:-1] = values[1:]
-    shifted[last] = fill
-    return shifted
-
-
 def last_index(mask: BoolArray) -> IntArray:
     """(n,) index of the latest True at or before each position, NO_INDEX where there is none."""
     return np.maximum.accumulate(np.where(mask, np.arange(mask.shape[0]), NO_INDEX))
@@ -83,8 +75,3 @@ def grown(array: np.ndarray, capacity: int, fill: float | bool | int) -> np.ndar
     if extra <= 0:
         return array
     return np.concatenate([array, np.full((extra, *array.shape[1:]), fill, dtype=array.dtype)])
-
-
-def local_seconds(ts: FloatArray, offset: FloatArray) -> FloatArray:
-    """Local wall-clock seconds since the epoch (UTC seconds plus each resident's UTC offset)."""
-    return ts + offset

@@ -149,17 +149,6 @@ class Frame:
     falls: Falls = field(default_factory=lambda: _empty(Falls))
     unattributed: int = 0
 
-    @property
-    def ts(self) -> np.ndarray:
-        """Times of the readings (kept for callers that ask whether a frame holds any)."""
-        return self.readings.ts
-
-    def data_time(self) -> float:
-        """The newest time of any row, -inf for an empty frame."""
-        return float(
-            max((a.max() for a in (self.seen.ts, self.readings.ts, self.events.ts) if a.size), default=-np.inf)
-        )
-
 
 def build(batch: Batch, population: Population) -> Frame:
     """The batch's rows as arrays (see the module docstring for attribution)."""
@@ -176,7 +165,7 @@ def _attributed(
     """Row indices and their residents: rows naming a known resident as they are; rows of a shared sensor repeated
     once per resident it speaks for, where ``fan_out`` (n,) allows (else at most one, where it speaks for one)."""
     named = np.fromiter(map(bool, resident_ids), bool, len(resident_ids))
-    resident = population.index.positions(resident_ids)
+    resident = population.residents_of_devices(device, resident_ids)
     own = np.flatnonzero(named & (resident != MISSING))
     shared = np.flatnonzero(~named & (device != MISSING))
     ptr = population.speaks_ptr
@@ -234,7 +223,7 @@ def _accel(rows: list[AccelRow], population: Population) -> tuple[Accel, tuple[n
     n = len(rows)
     ts = np.array(ts_, np.float64)
     device = population.device_positions(device_ids)
-    resident = population.index.positions(resident_ids)
+    resident = population.residents_of_devices(device, resident_ids)
     counts = np.fromiter(map(len, blocks), np.int64, n)
     xyz = np.concatenate(blocks) if n > 1 else np.asarray(blocks[0])
     if xyz.ndim != 2 or xyz.shape[1] != 3:  # ingest never produces one; fail loudly rather than misread axes

@@ -43,7 +43,6 @@ from alerts.rules.safety import REARM_S
 from alerts.rules.threshold import ThresholdSpec
 from alerts.rules.trend import TrendSpec
 from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G
-from carewatch.catalog import METRIC_BY_NAME
 from carewatch.model import Batch, Device, DeviceKind, Resident, Site
 
 Finding = tuple[str, str, float]  # (resident_id, rule, time)
@@ -977,8 +976,3 @@ class ReferenceEngine:
                 out.append((r, ts))
             self.steps[r] = (ts, v)
         return out
-
-
-def units() -> dict[str, str]:
-    """The metric units (for the benchmark's report)."""
-    return {name: m.unit for name, m in METRIC_BY_NAME.items()}

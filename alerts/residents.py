@@ -80,6 +80,8 @@ class Population:
         self.speaks_ptr = np.zeros(1, np.int64)
         self.speaks_for = np.empty(0, np.int64)
         self._devices: list[Device] = []
+        self.owner = np.full(1, MISSING, np.int64)  # (D + 1,) each device's registered resident, MISSING if shared
+        self.owner_id = np.array([None], dtype=object)
         self._offset_hour = -1
         self._offset_now: float | None = None  # the time offsets were last computed for
 
@@ -150,6 +152,22 @@ class Population:
         site = self.sites.get(site_id)
         return site.timezone if site is not None else "UTC"
 
+    def residents_of_devices(self, device: np.ndarray, resident_ids: tuple[str | None, ...]) -> np.ndarray:
+        """Positions (n,) of the residents that rows (n,) name, MISSING where unknown or unnamed. A row's device
+        is looked up already; a row naming its device's registered owner (nearly all) takes the owner's position
+        after a C-level comparison of the ids, so only the others cost a second dictionary lookup."""
+        named = np.array(resident_ids, dtype=object)
+        owner = self.owner[device]  # MISSING device: the sentinel at the end
+        same = np.flatnonzero(self.owner_id[device] == named)
+        resident = np.full(device.shape[0], MISSING, np.int64)
+        resident[same] = owner[same]
+        other = np.ones(device.shape[0], bool)
+        other[same] = False
+        if other.any():
+            rest = np.flatnonzero(other)
+            resident[rest] = self.index.positions(named[rest].tolist())
+        return resident
+
     def _link_devices(self) -> None:
         by_site: dict[str, list[int]] = {}
         by_room: dict[tuple[str, str], list[int]] = {}
@@ -158,6 +176,9 @@ class Population:
             if r.room:
                 by_room.setdefault((r.site_id, r.room), []).append(p)
         lists = [self._speaks_for(d, by_site, by_room) for d in self._devices]
+        # Each device's registered owner (its position and id), with a sentinel after the last device for MISSING.
+        self.owner = np.array([*(self.index.position(d.resident_id or "") for d in self._devices), MISSING], np.int64)
+        self.owner_id = np.array([*(d.resident_id for d in self._devices), None], dtype=object)
         self.speaks_ptr = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
         self.speaks_for = np.array([p for x in lists for p in x], np.int64)
 

@@ -1,11 +1,13 @@
 """How many devices one simulator process drives, and through how many MQTT connections, against a real Mosquitto.
 
-Usage: ``python -m bench.sim_scale [--homes 600] [--motion-hz 25] [--connections 1 8] [--modes threaded inline]
-[--messages 60000] [--max-seconds 60] [--repeat 3] [--realtime-seconds 30] [--no-subscriber]``
+Usage: ``python -m bench.sim_scale [--kind home] [--homes 600] [--residents-per-site 1] [--motion-hz 25]
+[--connections 1 8] [--modes threaded inline] [--messages 60000] [--max-seconds 60] [--repeat 3]
+[--realtime-seconds 30] [--no-subscriber]``
 
 It starts its own Mosquitto (``/usr/sbin/mosquitto``) on a free loopback port in a temporary directory, builds a
-world of ``--homes`` homes (17 devices each: 600 homes = 10,200 devices; wearables stream the accelerometer at
-``--motion-hz``), and measures, each run bounded by a message count and a wall-clock limit:
+world of ``--homes`` sites of ``--kind`` (homes have 17 devices for one resident: 600 homes = 10,200 devices; a care
+site 9 per resident; wearables stream the accelerometer at ``--motion-hz``), and measures, each run bounded by a
+message count and a wall-clock limit:
 
 1. generation only: the simulator publishing into a counter (its own ceiling, no MQTT);
 2. for each ``--modes`` and ``--connections`` value: the simulation as fast as it goes (speed = inf) through a
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import shutil
 import socket
@@ -135,22 +138,23 @@ def mosquitto() -> Iterator[Broker]:
 
 
 class Subscriber:
-    """Counts every message under the simulator's topics, at QoS 1 like ingest."""
+    """Counts every message under the simulator's topics at QoS 1, like ingest, in a process of its own (in the
+    simulator's process its network thread would compete with the simulator for the GIL)."""
 
     def __init__(self, port: int) -> None:
-        self.count = 0
-        self._ready = threading.Event()
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-counter")
-        self._client.on_connect = lambda c, *_: c.subscribe([("carewatch/v1/#", 1), ("zigbee2mqtt/#", 1)])
-        self._client.on_subscribe = lambda *_: self._ready.set()
-        self._client.on_message = self._on_message
-        self._client.connect("127.0.0.1", port)
-        self._client.loop_start()
+        self._count = multiprocessing.Value("q", 0, lock=False)  # one writer: the child's network thread
+        self._ready = multiprocessing.Event()
+        self._stop = multiprocessing.Event()
+        self._process = multiprocessing.Process(target=_count, args=(port, self._count, self._ready, self._stop),
+                                                daemon=True)  # fmt: skip
+        self._process.start()
         if not self._ready.wait(10):
+            self.close()
             raise RuntimeError("the subscriber could not subscribe")
 
-    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
-        self.count += 1  # paho's network thread is the only writer
+    @property
+    def count(self) -> int:
+        return int(self._count.value)
 
     def wait_for(self, count: int) -> int:
         deadline = time.monotonic() + DELIVERY_TIMEOUT_S
@@ -159,8 +163,27 @@ class Subscriber:
         return self.count
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._stop.set()
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.terminate()
+
+
+def _count(port: int, count: Any, ready: Any, stop: Any) -> None:
+    """The subscriber process: count deliveries until told to stop."""
+
+    def on_message(client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        count.value += 1
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-counter-{os.getpid()}")
+    client.on_connect = lambda c, *_: c.subscribe([("carewatch/v1/#", 1), ("zigbee2mqtt/#", 1)])
+    client.on_subscribe = lambda *_: ready.set()
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    stop.wait()
+    client.disconnect()
+    client.loop_stop()
 
 
 def bounded_run(simulation: Simulation, speed: float, messages: int, max_seconds: float,
@@ -251,7 +274,9 @@ def report(run: Run, per_device_rate: float, devices: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--homes", type=int, default=600)
+    parser.add_argument("--kind", choices=("home", "community_station", "care_institution"), default="home")
+    parser.add_argument("--homes", type=int, default=600, help="sites of that kind")
+    parser.add_argument("--residents-per-site", type=int, default=1)
     parser.add_argument("--motion-hz", type=float, default=25.0, help="0: no accelerometer stream")
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--modes", nargs="+", choices=("threaded", "inline"), default=["threaded", "inline"])
@@ -262,11 +287,12 @@ def main() -> None:
     parser.add_argument("--no-subscriber", action="store_true", help="do not count deliveries")
     args = parser.parse_args()
     motion = args.motion_hz or None
-    world = build_world("home", args.homes, 1, seed=1)
+    world = build_world(args.kind, args.homes, args.residents_per_site, seed=1)
     devices = len(world.devices)
     print("load average before: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
-    print(f"world: {args.homes} homes, {len(world.residents)} residents, {devices:,} devices; accelerometer "
-          f"{'off' if motion is None else f'{motion:g} Hz'}; {os.cpu_count()} cores")  # fmt: skip
+    accelerometer = "off" if motion is None else f"{motion:g} Hz"
+    print(f"world: {args.homes} {args.kind} sites, {len(world.residents)} residents, {devices:,} devices; "
+          f"accelerometer {accelerometer}; {os.cpu_count()} cores")  # fmt: skip
     baseline = median([generation_only(world, motion, args.messages, args.max_seconds) for _ in range(args.repeat)])
     per_device_rate = baseline.published / baseline.simulated_s / devices  # messages per device-second of life
     print(f"load model: {per_device_rate * devices:,.0f} msg/s in real time for this world "

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import signal
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -126,56 +126,97 @@ async def _serve(settings: Settings) -> None:
 
 @app.command()
 def simulate(
-    mqtt_url: Annotated[str, typer.Option(help="broker to publish to, mqtt://host:port")],
-    residents: Annotated[int, typer.Option(min=1, help="simulated residents")] = 30,
-    seed: Annotated[int, typer.Option(help="random seed (the same seed gives the same population and readings)")] = 1,
-    site: Annotated[str, typer.Option(help="site id of the simulated care station")] = "sim-station",
+    mqtt_url: Annotated[str, typer.Option(help="broker to publish to, mqtt://user:password@host:port")],
+    kind: Annotated[str, typer.Option(help="site kind: home, community_station or care_institution")] = "home",
+    sites: Annotated[int, typer.Option(min=1, help="number of simulated sites")] = 20,
+    residents_per_site: Annotated[int, typer.Option(min=1, help="residents per site (a home: 1 or 2)")] = 1,
+    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same world and messages")] = 1,
     duration: Annotated[float, typer.Option(help="simulated seconds to run")] = 600.0,
-    speed: Annotated[float, typer.Option(help="1 = real time; 60 = an hour a minute")] = 1.0,
-    manifest: Annotated[Path | None, typer.Option(help="write the population's registry manifest (JSON) here")] = None,
-    ground_truth: Annotated[Path | None, typer.Option(help="write injected incidents (JSON lines) here")] = None,
-    hypoxia_every: Annotated[
-        int, typer.Option(help="inject a hypoxia episode into every n-th resident (0: none)")
-    ] = 10,
+    speed: Annotated[float, typer.Option(help="1 = real time; 60 = an hour a minute; 0 = as fast as possible")] = 1.0,
+    incidents: Annotated[int | None, typer.Option(help="incidents to inject (default: one of each scenario)")] = None,
+    accelerometer_hz: Annotated[float | None, typer.Option(help="wearables stream 25 or 50 Hz blocks")] = None,
+    zigbee: Annotated[bool, typer.Option(help="home sensors publish as a Zigbee2MQTT bridge")] = False,
+    connections: Annotated[int, typer.Option(min=1, help="MQTT connections, like home gateways")] = 4,
+    manifest: Annotated[Path | None, typer.Option(help="write the world's registry manifest (JSON) here")] = None,
+    ground_truth: Annotated[Path | None, typer.Option(help="write the injected incidents (JSON lines) here")] = None,
 ) -> None:
-    """Publish simulated residents' vitals over MQTT, exactly as real wearables would (docs/protocol.md).
+    """Publish simulated residents and homes over MQTT, exactly as real wearables and home sensors would.
 
-    Register the population first (`carewatch registry load` with the --manifest file), or ingest dead-letters
-    its messages as unknown devices. Runs that would end in the future are placed in the past.
+    Every resident has a daily routine, physiology and devices (wearable, SOS button, motion, door, bed, bathroom,
+    climate, smoke, gas, water sensors); incidents from the scenario library (falls, hypoxia, fever, wandering, SOS,
+    device offline, ...) are injected with ground truth. Register the world first (`carewatch registry load` with
+    the --manifest file), or ingest dead-letters its messages as unknown devices. Accelerated runs are placed in the
+    past, so that no timestamp runs ahead of the clock.
     """
-    from simulators.population import make_population
-    from simulators.publisher import Publisher
+    from simulators.clock import placed_start
+    from simulators.floorplans import build_world
+    from simulators.pool import PublisherPool
+    from simulators.progress import ProgressLine
+    from simulators.reports import Streams
     from simulators.runner import Simulation
-    from simulators.scenarios.hypoxia import Hypoxia
+    from simulators.scenarios.library import plan_incidents
 
     logging.basicConfig(level=logging.INFO)
-    population = make_population(residents, seed, site_id=site, site_name=f"Simulated station {site}")
-    start = min(time.time(), time.time() - duration) if speed > 1 else time.time()
-    scenarios = [
-        Hypoxia.at(r.resident_id, start + 60.0 + 7 * i, 240.0)
-        for i, r in enumerate(population.residents) if hypoxia_every and i % hypoxia_every == 0
-    ]  # fmt: skip
+    pace = math.inf if speed == 0 else speed
+    world = build_world(kind, sites, residents_per_site, seed, zigbee=zigbee)
+    start = placed_start(duration, pace, time.time())
+    planned = plan_incidents(world, start, duration, seed, count=incidents)
     if manifest is not None:
-        manifest.write_text(json.dumps(population.manifest(), indent=2))
+        manifest.write_text(json.dumps(world.manifest(), indent=2))
     host, port, user, password = mqtt_endpoint(mqtt_url)
-    publisher = Publisher(host, port, f"carewatch-sim-{site}-{seed}", user, password)
-    simulation = Simulation(population, scenarios, publisher.publish, seed)
+    pool = PublisherPool(host, port, f"carewatch-sim-{seed}", connections, user, password)
+    simulation = Simulation(world, planned, pool.publish, seed, streams=Streams(motion_hz=accelerometer_hz))
+    progress = ProgressLine(duration)
+    try:
+        sent = simulation.run(start, duration, pace, progress=progress)
+    finally:
+        progress.close()
+        pool.close()
     if ground_truth is not None:
         simulation.write_ground_truth(ground_truth)
-    sent = simulation.run(start, duration, speed, progress=_progress(duration))
-    publisher.close()
-    typer.echo(f"\npublished {sent} messages for {residents} residents")
+    typer.echo(f"published {sent} messages for {len(world.residents)} residents, {len(planned)} incidents")
 
 
-def _progress(duration: float) -> Callable[[float, int], None]:
-    last = [0.0]
+@app.command()
+def replay(
+    mqtt_url: Annotated[str, typer.Option(help="broker to publish to, mqtt://user:password@host:port")],
+    csv: Annotated[
+        Path | None, typer.Option(exists=True, help="a replay CSV (docs/protocol.md): ts,device,metric,value")
+    ] = None,
+    manifest: Annotated[
+        Path | None, typer.Option(exists=True, help="registry manifest: the sites of the CSV's devices")
+    ] = None,
+    sisfall: Annotated[
+        Path | None, typer.Option(exists=True, help="a SisFall trial file, replayed as a wearable")
+    ] = None,
+    site: Annotated[str | None, typer.Option(help="site of the devices (SisFall, or CSV without a manifest)")] = None,
+    device: Annotated[str | None, typer.Option(help="the wearable that replays the SisFall trial")] = None,
+    speed: Annotated[float, typer.Option(help="1 = as recorded; 0 = as fast as possible")] = 1.0,
+) -> None:
+    """Publish recorded data through the wire protocol, so real recordings take the same path as live data."""
+    from simulators.pool import PublisherPool
+    from simulators.progress import ProgressLine
+    from simulators.replay import replay_csv, replay_sisfall, sites_of
 
-    def show(elapsed: float, published: int) -> None:
-        if time.monotonic() - last[0] >= 1.0:
-            last[0] = time.monotonic()
-            typer.echo(f"\r{elapsed / duration:6.1%} simulated, {published} messages", nl=False)
-
-    return show
+    if (csv is None) == (sisfall is None):
+        raise typer.BadParameter("give either --csv or --sisfall")
+    pace = math.inf if speed == 0 else speed
+    host, port, user, password = mqtt_endpoint(mqtt_url)
+    pool = PublisherPool(host, port, f"carewatch-replay-{time.monotonic_ns()}", 1, user, password)
+    progress = ProgressLine()
+    try:
+        if csv is not None:
+            device_sites = sites_of(json.loads(manifest.read_text())) if manifest is not None else None
+            sent = replay_csv(csv, pool.publish, pace, sites=device_sites, default_site=site, progress=progress)
+        else:
+            if site is None or device is None:
+                raise typer.BadParameter("--sisfall needs --site and --device")
+            assert sisfall is not None
+            sent = replay_sisfall(sisfall, pool.publish, site, device, speed=pace, progress=progress)
+    finally:
+        progress.close()
+        pool.close()
+    typer.echo(f"published {sent} messages")
 
 
 @db_app.command("init")

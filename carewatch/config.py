@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     notify_mqtt_url: str | None = Field(
         default=None, description="mqtt://host:port of the broker family apps use; unset = no MQTT notifications"
     )
+    # History at scale: roll-up and retention jobs (carewatch.storage.rollups, .retention; docs/operations.md).
+    rollup_interval_seconds: float = Field(default=60.0, gt=0, description="how often the roll-up job runs")
+    retention_interval_seconds: float = Field(default=3600.0, gt=0, description="how often retention is applied")
+    retention_accel_days: float = Field(default=7, gt=0, description="raw accelerometer blocks are kept this long")
+    retention_readings_days: float = Field(default=42, gt=0, description="raw vitals and sensor readings")
+    retention_events_days: float = Field(default=365, gt=0, description="door, bed, motion and other events")
+    retention_rollup_minutes_days: float = Field(default=400, gt=0, description="the 1-minute roll-up")
+    retention_rollup_hours_days: float = Field(default=3650, gt=0, description="the 1-hour roll-up")
+    retention_dead_letters_days: float = Field(default=30, gt=0, description="rejected messages")
+    retention_alerts_days: float = Field(
+        default=3650, gt=0, description="resolved alerts and their audit trail (the legal period; live ones stay)"
+    )
 
     @model_validator(mode="after")
     def _partition_in_range(self) -> Settings:

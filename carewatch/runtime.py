@@ -36,6 +36,7 @@ from carewatch.config import Settings, mqtt_endpoint
 from carewatch.model import Batch, Resident, WriteResult
 from carewatch.registry import Registry, apply_manifest
 from carewatch.storage import open_store
+from carewatch.storage.retention import RetentionPolicy
 from dashboard.app import DashboardContext, create_app
 from dashboard.auth import AuthConfig
 from dashboard.hub import Hub
@@ -180,6 +181,7 @@ class Platform:
         escalator = Escalator(self.store, router, defaults)
         self.scheduler = BackgroundScheduler(timezone="UTC")
         escalator.attach(self.scheduler)
+        self._schedule_history_jobs(self.scheduler)
         self.scheduler.add_job(
             lambda: send_weekly_digests(self.store, self.dispatcher, time.time()), "cron", day_of_week="mon", hour=8,
             id="carewatch-family-digest", coalesce=True, max_instances=1,
@@ -188,6 +190,23 @@ class Platform:
         return Lifecycle(
             self.store, [dashboard], router, escalator, hold_s=s.alert_hold_seconds,
             flap_window_s=s.alert_flap_window_seconds,
+        )  # fmt: skip
+
+    def _schedule_history_jobs(self, scheduler: BackgroundScheduler) -> None:
+        """Roll-ups and retention (docs/operations.md): jobs of ours on SQLite and TimescaleDB's Apache edition."""
+        s = self.settings
+        policy = RetentionPolicy(
+            s.retention_accel_days, s.retention_readings_days, s.retention_events_days,
+            s.retention_rollup_minutes_days, s.retention_rollup_hours_days, s.retention_dead_letters_days,
+            s.retention_alerts_days,
+        )  # fmt: skip
+        scheduler.add_job(
+            lambda: self.store.refresh_rollups(time.time()), "interval", seconds=s.rollup_interval_seconds,
+            id="carewatch-rollups", coalesce=True, max_instances=1,
+        )  # fmt: skip
+        scheduler.add_job(
+            lambda: self.store.apply_retention(policy, time.time()), "interval", seconds=s.retention_interval_seconds,
+            id="carewatch-retention", coalesce=True, max_instances=1,
         )  # fmt: skip
 
     def _channels(self) -> list[Channel]:

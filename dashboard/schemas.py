@@ -243,13 +243,17 @@ class ReadingsPublic(BaseModel):
 class BucketPublic(BaseModel):
     start: float
     count: int
-    min: float
-    max: float
-    mean: float
+    min: float | None = Field(description="None in an empty bucket (fill=true): a gap, e.g. a device offline")
+    max: float | None
+    mean: float | None
 
     @classmethod
     def of(cls, bucket: Bucket) -> BucketPublic:
         return cls(start=bucket.start, count=bucket.samples, min=bucket.min, max=bucket.max, mean=bucket.mean)
+
+    @classmethod
+    def gap(cls, start: float) -> BucketPublic:
+        return cls(start=start, count=0, min=None, max=None, mean=None)
 
 
 class HistoryPublic(BaseModel):
@@ -258,7 +262,9 @@ class HistoryPublic(BaseModel):
     start: float
     end: float
     bucket_s: int
-    buckets: list[BucketPublic] = Field(description="only buckets holding readings, oldest first")
+    buckets: list[BucketPublic] = Field(
+        description="oldest first; only buckets holding readings, or with fill=true every bucket (count 0 = a gap)"
+    )
 
 
 # Alerts --------------------------------------------------------------------------------------------------------------

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from carewatch.cli import app
@@ -19,6 +23,7 @@ runner = CliRunner()
         (["demo"], "simulated residents"),
         (["serve"], "CAREWATCH_MQTT_URL"),
         (["simulate"], "real wearables"),
+        (["replay"], "recorded data"),
         (["db", "init"], "idempotent"),
         (["registry", "load"], "manifest"),
     ],
@@ -58,3 +63,45 @@ def test_production_refuses_the_demo_secret(monkeypatch: pytest.MonkeyPatch) -> 
     result = runner.invoke(app, ["db", "init"])
     assert result.exit_code != 0
     assert "CAREWATCH_SECRET_KEY" in str(result.exception)
+
+
+@pytest.mark.services
+def test_simulate_publishes_a_registered_world_with_ground_truth(mosquitto: Any, tmp_path: Path) -> None:
+    received: list[str] = []
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="cli-test-counter")
+    client.on_connect = lambda c, *_: c.subscribe([("carewatch/v1/#", 1), ("zigbee2mqtt/#", 1)])
+    client.on_message = lambda _c, _u, m: received.append(m.topic)
+    client.connect("127.0.0.1", mosquitto.port)
+    client.loop_start()
+    try:
+        args = [
+            "simulate",
+            "--mqtt-url",
+            mosquitto.url,
+            "--sites",
+            "2",
+            "--duration",
+            "120",
+            "--speed",
+            "0",
+            "--manifest",
+            str(tmp_path / "m.json"),
+            "--ground-truth",
+            str(tmp_path / "gt.jsonl"),
+            "--zigbee",
+        ]
+        result = runner.invoke(app, args)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        sent = int(result.output.split("published ")[1].split()[0])
+        deadline = time.monotonic() + 20
+        while len(received) < sent and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert sent > 0 and len(received) == sent
+    world = json.loads((tmp_path / "m.json").read_text())
+    assert len(world["sites"]) == 2 and any(d.get("friendly_name") for d in world["devices"])
+    assert any(t.startswith("zigbee2mqtt/") for t in received)
+    truth = [json.loads(line) for line in (tmp_path / "gt.jsonl").read_text().splitlines()]
+    assert truth and all({"resident_id", "scenario", "start", "end", "expected_rule"} <= t.keys() for t in truth)

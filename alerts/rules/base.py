@@ -65,22 +65,6 @@ class Findings:
     def __len__(self) -> int:
         return int(self.raised_resident.shape[0] + self.cleared_resident.shape[0])
 
-    def merge(self, other: Findings) -> Findings:
-        width = max(self.raised_detail.shape[1], other.raised_detail.shape[1])
-
-        def wide(d: np.ndarray) -> np.ndarray:
-            return np.pad(d, ((0, 0), (0, width - d.shape[1])), constant_values=np.nan)
-
-        return Findings(
-            np.concatenate([self.raised_resident, other.raised_resident]),
-            np.concatenate([self.raised_ts, other.raised_ts]),
-            np.concatenate([self.raised_value, other.raised_value]),
-            np.concatenate([self.raised_onset, other.raised_onset]),
-            np.concatenate([wide(self.raised_detail), wide(other.raised_detail)]),
-            np.concatenate([self.cleared_resident, other.cleared_resident]),
-            np.concatenate([self.cleared_ts, other.cleared_ts]),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Parameter:

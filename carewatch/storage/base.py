@@ -23,6 +23,7 @@ from carewatch.model import (
     Site,
     WriteResult,
 )
+from carewatch.storage.retention import Purged, RetentionPolicy
 
 TIME_SERIES_TABLES = ("readings", "events", "accel")
 COUNTABLE_TABLES = (*TIME_SERIES_TABLES, "dead_letters", "alerts", "alert_transitions")
@@ -444,3 +445,25 @@ class Store(ABC):
     @abstractmethod
     def all_thresholds(self) -> list[Threshold]:
         """Every resident's thresholds (the alert core applies them all at once)."""
+
+    # History at scale: roll-ups, retention (carewatch.storage.rollups, .retention, .history) ----------------------
+    @abstractmethod
+    def refresh_rollups(self, now: float) -> dict[str, int]:
+        """Bring every roll-up up to date to ``now`` (incremental, idempotent); roll-up -> buckets written."""
+
+    @abstractmethod
+    def rollup_watermark(self, rollup: str) -> float | None:
+        """Every bucket of this roll-up before the returned time is aggregated; None: never run."""
+
+    @abstractmethod
+    def history(self, resident_id: str, metric: str, start: float, end: float, bucket_s: float) -> list[Bucket]:
+        """Like readings_bucketed, from raw readings for short windows and from a roll-up (then raw readings after
+        its watermark) for long ones. A roll-up's first bucket may start before ``start`` (by less than its width)."""
+
+    @abstractmethod
+    def alert_counts(self, site_id: str | None, start: float, end: float, bucket_s: float) -> list[tuple[float, int]]:
+        """(bucket start, alerts opened) per epoch-aligned bucket of [start, end) holding any, oldest first."""
+
+    @abstractmethod
+    def apply_retention(self, policy: RetentionPolicy, now: float) -> dict[str, Purged]:
+        """Remove what the policy no longer keeps (carewatch.storage.retention states the guarantee)."""

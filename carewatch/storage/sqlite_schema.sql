@@ -154,3 +154,20 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, at);
 CREATE INDEX IF NOT EXISTS deliveries_site ON deliveries (site_id, at);
+
+-- History: roll-ups (the same tables, columns and keys as the same section of schema.sql, comments there).
+CREATE TABLE IF NOT EXISTS readings_1m (
+    bucket REAL NOT NULL, resident_id TEXT NOT NULL, metric TEXT NOT NULL, samples INTEGER NOT NULL,
+    min REAL NOT NULL, max REAL NOT NULL, total REAL NOT NULL, total_sq REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS readings_1m_key ON readings_1m (resident_id, metric, bucket);
+CREATE TABLE IF NOT EXISTS readings_1h (
+    bucket REAL NOT NULL, resident_id TEXT NOT NULL, metric TEXT NOT NULL, samples INTEGER NOT NULL,
+    min REAL NOT NULL, max REAL NOT NULL, total REAL NOT NULL, total_sq REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS readings_1h_key ON readings_1h (resident_id, metric, bucket);
+CREATE TABLE IF NOT EXISTS rollup_watermarks (
+    rollup TEXT PRIMARY KEY, done_until REAL NOT NULL, updated_at REAL NOT NULL
+);
+-- The roll-up job and retention read readings by time alone (TimescaleDB has this index on every hypertable).
+CREATE INDEX IF NOT EXISTS readings_time ON readings (time);

@@ -7,6 +7,7 @@ brings (bench/ingest compares the two).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,9 +17,11 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from carewatch.catalog import METRIC_BY_NAME
 from carewatch.model import Batch, WriteResult
 from carewatch.storage.base import StorageError, TransientStorageError
-from carewatch.storage.sql import Cursor, SqlStore
+from carewatch.storage.retention import HYPERTABLES, Purged
+from carewatch.storage.sql import LATEST_LOOKBACK_S, Cursor, SqlStore
 
 POOL_MAX_SIZE = 8  # the ingest writer, the API's threads and the scheduler's jobs; PostgreSQL's default allows 100
 CONNECT_TIMEOUT_S = 5.0  # how long a caller waits for a connection before the database counts as down
@@ -71,6 +74,32 @@ class TimescaleStore(SqlStore):
 
     def close(self) -> None:
         self._pool.close()
+
+    def latest_readings(self, site_id: str | None = None) -> dict[str, dict[str, tuple[float, float]]]:
+        """For one site: one index probe per resident and catalogue metric (newest first, LIMIT 1), so the cost
+        follows the site's residents, not the rows of the last hours (the shared query aggregates those)."""
+        if site_id is None:
+            return super().latest_readings(None)
+        rows = self._run(
+            "SELECT r.resident_id, m.metric, l.time, l.value FROM residents r CROSS JOIN unnest(?::text[]) m(metric)"
+            " CROSS JOIN LATERAL (SELECT time, value FROM readings WHERE resident_id = r.resident_id"
+            " AND metric = m.metric AND time >= ? AND NOT artefact ORDER BY time DESC LIMIT 1) l WHERE r.site_id = ?",
+            (list(METRIC_BY_NAME), self._time_in(time.time() - LATEST_LOOKBACK_S), site_id),
+        )
+        latest: dict[str, dict[str, tuple[float, float]]] = {}
+        for resident_id, metric, at, value in rows:
+            latest.setdefault(resident_id, {})[metric] = (self._time_out(at), value)
+        return latest
+
+    def _purge_older(self, cur: Cursor, table: str, column: str, cutoff: float) -> Purged:
+        """drop_chunks for the chunks wholly before the cutoff, then a DELETE of the older rows of the one chunk
+        that straddles it (chunk exclusion confines the DELETE to that chunk)."""
+        chunks = 0
+        if table in HYPERTABLES:
+            cur.execute("SELECT count(*) FROM drop_chunks(%s::regclass, older_than => %s::timestamptz)",
+                        (table, self._time_in(cutoff)))  # fmt: skip
+            chunks = int(cur.fetchone()[0])
+        return Purged(chunks, super()._purge_older(cur, table, column, cutoff).rows)
 
     @contextmanager
     def _transaction(self) -> Iterator[Cursor]:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from carewatch.catalog import METRIC_BY_NAME
 from carewatch.model import Resident
+from carewatch.storage.history import fill_gaps
 from dashboard.deps import Admin, Reader, ScopeDep, StoreDep, visible_resident
 from dashboard.schemas import (
     BucketPublic,
@@ -25,8 +26,10 @@ router = APIRouter(prefix="/api/residents", tags=["residents"])
 
 MAX_WINDOW_S = 7 * 24 * 3600
 # The chart views: window -> bucket width. About 60-170 points each: one per pixel column is plenty.
-VIEWS: dict[str, tuple[int, int]] = {"1h": (3600, 60), "24h": (86400, 600), "7d": (7 * 86400, 3600)}
-View = Literal["1h", "24h", "7d"]
+VIEWS: dict[str, tuple[int, int]] = {
+    "1h": (3600, 60), "24h": (86400, 600), "7d": (7 * 86400, 3600), "30d": (30 * 86400, 6 * 3600),
+}  # fmt: skip
+View = Literal["1h", "24h", "7d", "30d"]
 
 
 def _public(residents: list[Resident], latest: dict[str, dict[str, tuple[float, float]]]) -> list[ResidentPublic]:
@@ -84,13 +87,20 @@ def readings(
 def history(
     resident_id: str, metric: str, _: Reader, scope: ScopeDep, store: StoreDep, view: View = "1h",
     end: float | None = Query(default=None, ge=0, le=1e11, description="default: now"),
+    fill: bool = Query(default=False, description="list every bucket of the window; empty ones (gaps) have count 0"),
 ) -> HistoryPublic:  # fmt: skip
-    """Bucketed history for the charts: 1 h in 1-minute buckets, 24 h in 10-minute, 7 d in hourly ones."""
+    """Bucketed history for the charts: 1 h in 1-minute buckets, 24 h in 10-minute, 7 d in hourly ones, 30 d in
+    6-hourly ones. Raw readings for short windows, roll-ups for long ones (``Store.history`` chooses)."""
     visible_resident(store, scope, resident_id)
     window_s, bucket_s = VIEWS[view]
     end = end if end is not None else time.time()
-    buckets = store.readings_bucketed(resident_id, _metric(metric), end - window_s, end, bucket_s)
+    start = end - window_s
+    buckets = store.history(resident_id, _metric(metric), start, end, bucket_s)
+    public = (
+        [BucketPublic.of(b) if b else BucketPublic.gap(at) for at, b in fill_gaps(buckets, start, end, bucket_s)]
+        if fill
+        else [BucketPublic.of(b) for b in buckets]
+    )
     return HistoryPublic(
-        resident_id=resident_id, metric=metric, start=end - window_s, end=end, bucket_s=bucket_s,
-        buckets=[BucketPublic.of(b) for b in buckets],
+        resident_id=resident_id, metric=metric, start=start, end=end, bucket_s=bucket_s, buckets=public,
     )  # fmt: skip

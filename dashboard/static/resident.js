@@ -35,7 +35,7 @@ async function charts() {
   const holder = document.getElementById("charts");
   if (typeof uPlot === "undefined") { document.getElementById("no-charts").hidden = false; return; }
   const histories = await Promise.all(CHART_METRICS.map((metric) =>
-    apiJson(`/api/residents/${encodeURIComponent(residentId)}/history?metric=${metric}&view=${page.view}`)));
+    apiJson(`/api/residents/${encodeURIComponent(residentId)}/history?metric=${metric}&view=${page.view}&fill=true`)));
   for (const chart of page.charts) chart.destroy();
   page.charts = [];
   holder.replaceChildren();
@@ -45,7 +45,7 @@ async function charts() {
     const xs = h.buckets.map((b) => b.start + h.bucket_s / 2);
     const data = [xs, h.buckets.map((b) => b.mean), h.buckets.map((b) => b.min), h.buckets.map((b) => b.max)];
     page.charts.push(new uPlot({
-      title: `${t("metric." + h.metric)} (${h.buckets.length ? "" : t("resident.no_data")})`.replace(" ()", ""),
+      title: `${t("metric." + h.metric)} (${h.buckets.some((b) => b.count) ? "" : t("resident.no_data")})`.replace(" ()", ""),
       width: Math.min(holder.clientWidth || 600, 720), height: 160,
       scales: { x: { time: true, min: h.start, max: h.end } },
       series: [{}, { label: t("chart.mean"), stroke: "#12324a", width: 2 },

@@ -1,0 +1,124 @@
+"""Roll-ups: per-resident, per-metric aggregates of readings (1 minute from the raw readings, 1 hour from the minutes).
+
+A scheduled job (``SqlStore.refresh_rollups``) brings each roll-up up to date incrementally. Its watermark
+(``rollup_watermarks.done_until``) says up to where every bucket is aggregated; a pass recomputes whole buckets in
+[watermark - late_margin, now - settle), rounded to the bucket width, with ``INSERT ... ON CONFLICT DO UPDATE``. A
+bucket recomputed from the same rows gets the same values, so a pass that runs twice, or again after a crash (the
+upsert and the watermark commit together), changes nothing; a reading that arrives up to ``late_margin`` late is
+picked up by the next pass. This module holds the plan (pure) and the SQL; the store runs them.
+
+Where the server is the full TimescaleDB edition (``SHOW timescaledb.license`` = 'timescale'), continuous
+aggregates and compression do this natively: ``rollup_mode`` chooses, ``NATIVE_STATEMENTS`` is that set-up.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+ROLLUP_SLICE_S = 86_400  # one transaction aggregates at most a day of source rows: a catch-up is many small commits
+MAX_SLICES_PER_PASS = 400  # a pass stops after this many (a 400-day backlog); the next pass continues
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    name: str  # the table
+    width_s: int  # bucket width
+    source: str  # "readings" or another roll-up's table
+    late_margin_s: int  # recompute this far behind the watermark: readings that arrive this late still count
+    settle_s: int  # leave buckets this close to now for the next pass (the writer's batches are still arriving)
+
+
+MINUTE = Rollup("readings_1m", 60, "readings", late_margin_s=600, settle_s=30)
+# The hour roll-up reads the minutes, so it must stay behind them: it runs to the minute roll-up's watermark.
+HOUR = Rollup("readings_1h", 3600, "readings_1m", late_margin_s=3600, settle_s=0)
+ROLLUPS = (MINUTE, HOUR)
+
+
+def floor_to(ts: float, width: int) -> float:
+    return float(math.floor(ts / width) * width)
+
+
+def plan(rollup: Rollup, watermark: float | None, oldest: float | None, limit: float) -> list[tuple[float, float]]:
+    """The [start, end) slices of one pass, each aligned to the roll-up's width, oldest first.
+
+    watermark: the stored done_until (None: never run); oldest: the oldest source row (None: no rows);
+    limit: the newest instant the pass may aggregate up to (now - settle, or the source roll-up's watermark).
+    """
+    end = floor_to(limit, rollup.width_s)
+    if watermark is None:
+        if oldest is None:
+            return []
+        start = floor_to(oldest, rollup.width_s)
+    else:
+        start = floor_to(watermark - rollup.late_margin_s, rollup.width_s)
+    slices: list[tuple[float, float]] = []
+    slice_s = max(ROLLUP_SLICE_S - ROLLUP_SLICE_S % rollup.width_s, rollup.width_s)
+    while start < end and len(slices) < MAX_SLICES_PER_PASS:
+        slices.append((start, min(start + slice_s, end)))
+        start += slice_s
+    return slices
+
+
+# The bucket start of {col}, epoch-aligned: the same cut as sql.BUCKET_EXPRESSIONS (readings_bucketed).
+BUCKETS = {
+    "sqlite": "CAST({col} / {w} AS INTEGER) * {w}",
+    "timescaledb": "time_bucket(make_interval(secs => {w}), {col}, to_timestamp(0))",
+}
+
+
+def bucket_expression(backend: str, column: str, width_s: int) -> str:
+    return BUCKETS[backend].format(col=column, w=int(width_s))
+
+
+def upsert_statement(rollup: Rollup, backend: str) -> str:
+    """INSERT ... SELECT ... ON CONFLICT DO UPDATE for one slice (parameters: slice start, slice end), ``?`` style."""
+    if rollup.source == "readings":
+        bucket = bucket_expression(backend, "time", rollup.width_s)
+        select = (
+            f"SELECT {bucket} AS b, resident_id, metric, count(*), min(value), max(value), sum(value),"
+            " sum(value * value) FROM readings WHERE time >= ? AND time < ? AND NOT artefact"
+            " AND resident_id IS NOT NULL GROUP BY b, resident_id, metric"
+        )
+    else:
+        bucket = bucket_expression(backend, "bucket", rollup.width_s)
+        select = (
+            f"SELECT {bucket} AS b, resident_id, metric, sum(samples), min(min), max(max), sum(total),"
+            f" sum(total_sq) FROM {rollup.source} WHERE bucket >= ? AND bucket < ? GROUP BY b, resident_id, metric"
+        )
+    return (
+        f"INSERT INTO {rollup.name} (bucket, resident_id, metric, samples, min, max, total, total_sq) {select}"
+        " ON CONFLICT (resident_id, metric, bucket) DO UPDATE SET samples = excluded.samples, min = excluded.min,"
+        " max = excluded.max, total = excluded.total, total_sq = excluded.total_sq"
+    )
+
+
+# The full edition ---------------------------------------------------------------------------------------------------
+RollupMode = Literal["native", "jobs"]
+
+
+def rollup_mode(license_: str | None) -> RollupMode:
+    """'native' (continuous aggregates, compression) on the full TimescaleDB edition; 'jobs' (ours) on the Apache
+    edition (Debian's build) and on SQLite (``None``)."""
+    return "native" if license_ == "timescale" else "jobs"
+
+
+# Run once on the full edition instead of scheduling our roll-up job. NOT executed on these machines (Apache edition
+# only): written from TimescaleDB's documentation, untested here. The aggregates keep the same columns as our tables.
+NATIVE_STATEMENTS = (
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS readings_1m_native WITH (timescaledb.continuous) AS"
+    " SELECT time_bucket(INTERVAL '1 minute', time) AS bucket, resident_id, metric, count(*)::integer AS samples,"
+    " min(value) AS min, max(value) AS max, sum(value) AS total, sum(value * value) AS total_sq FROM readings"
+    " WHERE NOT artefact AND resident_id IS NOT NULL GROUP BY 1, resident_id, metric WITH NO DATA",
+    "SELECT add_continuous_aggregate_policy('readings_1m_native', start_offset => INTERVAL '1 hour',"
+    " end_offset => INTERVAL '1 minute', schedule_interval => INTERVAL '1 minute', if_not_exists => TRUE)",
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS readings_1h_native WITH (timescaledb.continuous) AS"
+    " SELECT time_bucket(INTERVAL '1 hour', bucket) AS bucket, resident_id, metric, sum(samples)::integer AS samples,"
+    " min(min) AS min, max(max) AS max, sum(total) AS total, sum(total_sq) AS total_sq FROM readings_1m_native"
+    " GROUP BY 1, resident_id, metric WITH NO DATA",
+    "SELECT add_continuous_aggregate_policy('readings_1h_native', start_offset => INTERVAL '3 hours',"
+    " end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes', if_not_exists => TRUE)",
+    "ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'resident_id, metric')",
+    "SELECT add_compression_policy('readings', INTERVAL '1 day', if_not_exists => TRUE)",
+)

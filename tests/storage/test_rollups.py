@@ -1,0 +1,120 @@
+"""Roll-ups on both backends (SQLite and a real TimescaleDB, Apache edition): incremental, idempotent, late rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from carewatch.model import Batch, ReadingRow, Resident, Site, SiteKind
+from carewatch.storage import rollups
+from carewatch.storage.base import Store
+from carewatch.storage.rollups import HOUR, MINUTE, plan, rollup_mode
+
+T0 = 1_764_374_400.0  # a midnight UTC
+COLUMNS = "resident_id, metric, bucket, samples, min, max, total, total_sq"
+
+
+def seed(store: Store) -> None:
+    store.upsert_sites([Site("s1", "Sunrise Home", SiteKind.CARE_INSTITUTION)])
+    store.upsert_residents([Resident("r1", "s1", "Wang Fang"), Resident("r2", "s1", "Li Wei")])
+
+
+def reading(ts: float, value: float, resident: str = "r1", metric: str = "hr", artefact: bool = False) -> ReadingRow:
+    return ReadingRow(ts, "s1", f"w-{resident}", resident, metric, value, int(ts), artefact)
+
+
+def three_hours() -> list[ReadingRow]:
+    rows = [reading(T0 + 10 * i, 60 + i % 17) for i in range(3 * 360)]  # hr every 10 s
+    rows += [reading(T0 + 30 * i, 95 - i % 4, "r2", "spo2") for i in range(3 * 120)]
+    rows += [reading(T0 + 15, 250, artefact=True)]  # never aggregated
+    return rows
+
+
+def table(store: Store, name: str) -> list[tuple[Any, ...]]:
+    rows = store._run(f"SELECT {COLUMNS} FROM {name} ORDER BY resident_id, metric, bucket")  # type: ignore[attr-defined]
+    return [(r[0], r[1], store._time_out(r[2]), *(round(float(v), 6) for v in r[3:])) for r in rows]  # type: ignore[attr-defined]
+
+
+def test_minute_and_hour_rollups_equal_the_raw_aggregates(store: Store) -> None:
+    seed(store)
+    store.write_batch(Batch(readings=three_hours()))
+    now = T0 + 3 * 3600 + 120
+    written = store.refresh_rollups(now)
+    assert written == {"readings_1m": 180 * 2, "readings_1h": 3 * 2}
+    assert store.rollup_watermark("readings_1m") == T0 + 3 * 3600 + 60  # now - settle, floored to the minute
+    assert store.rollup_watermark("readings_1h") == T0 + 3 * 3600
+    for rollup, width in (("readings_1m", 60), ("readings_1h", 3600)):
+        for resident, metric in (("r1", "hr"), ("r2", "spo2")):
+            raw = store.readings_bucketed(resident, metric, T0, T0 + 3 * 3600, width)
+            rows = [r for r in table(store, rollup) if r[0] == resident]
+            assert [(r[2], r[3], r[4], r[5]) for r in rows] == [(b.start, b.samples, b.min, b.max) for b in raw]
+            assert [r[6] / r[3] for r in rows] == pytest.approx([b.mean for b in raw])
+    minute = table(store, "readings_1m")
+    assert all(r[4] < 250 for r in minute)  # the artefact is left out
+
+
+def test_a_second_run_and_a_run_after_a_crash_change_nothing(store: Store) -> None:
+    seed(store)
+    store.write_batch(Batch(readings=three_hours()))
+    now = T0 + 3 * 3600 + 120
+    store.refresh_rollups(now)
+    before = {name: table(store, name) for name in ("readings_1m", "readings_1h")}
+    store.refresh_rollups(now)  # twice: the late margin is recomputed to the same values
+    assert {name: table(store, name) for name in before} == before
+    # A crash that committed buckets but not the watermark (or lost the watermark): recomputing gives the same.
+    store._run("DELETE FROM rollup_watermarks")  # type: ignore[attr-defined]
+    store.refresh_rollups(now)
+    assert {name: table(store, name) for name in before} == before
+
+
+def test_a_late_reading_within_the_margin_is_picked_up(store: Store) -> None:
+    seed(store)
+    store.write_batch(Batch(readings=three_hours()))
+    now = T0 + 3 * 3600 + 120
+    store.refresh_rollups(now)
+    late = T0 + 3 * 3600 - 300 + 5  # five minutes behind the watermark (the margin is ten)
+    store.write_batch(Batch(readings=[reading(late, 140)]))
+    store.refresh_rollups(now + 60)
+    bucket = next(r for r in table(store, "readings_1m") if r[0] == "r1" and r[2] == late - 5)
+    assert (bucket[3], bucket[5]) == (7, 140)  # six readings a minute, and the late one
+    hour = next(r for r in table(store, "readings_1h") if r[0] == "r1" and r[2] == T0 + 2 * 3600)
+    assert (hour[3], hour[5]) == (361, 140)
+
+
+def test_history_reads_rollups_for_long_windows_and_raw_rows_after_the_watermark(store: Store) -> None:
+    seed(store)
+    store.write_batch(Batch(readings=three_hours()))
+    store.refresh_rollups(T0 + 2 * 3600)  # the minutes up to 2 h - settle; the third hour is raw only
+    store._run("DELETE FROM readings WHERE time < ?", (store._time_in(T0 + 1800),))  # type: ignore[attr-defined]
+    end = T0 + 86400
+    history = store.history("r1", "hr", end - 86400, end, 600)
+    raw = store.readings_bucketed("r1", "hr", T0, end, 600)
+    # The first half hour now exists only in the roll-up; the rest agrees with the raw readings.
+    assert [b.start for b in history] == [T0 + 600 * i for i in range(18)]
+    assert [b.samples for b in history] == [60] * 18
+    assert history[3:] == [pytest.approx(b) for b in raw]
+    hourly = store.history("r1", "hr", end - 7 * 86400, end, 3600)
+    assert [(b.start, b.samples) for b in hourly] == [(T0, 360), (T0 + 3600, 360), (T0 + 7200, 360)]
+
+
+def test_plan_slices_are_aligned_and_bounded() -> None:
+    assert plan(MINUTE, None, None, T0) == []
+    assert plan(MINUTE, None, T0 + 61, T0 + 200) == [(T0 + 60, T0 + 180)]
+    assert plan(MINUTE, T0 + 3600, None, T0 + 3661) == [(T0 + 3000, T0 + 3660)]  # watermark - 10 min margin
+    assert plan(MINUTE, T0 + 3600, None, T0 + 3000) == []  # nothing to do (the clock went back)
+    days = plan(HOUR, None, T0, T0 + 3 * 86400 + 10)
+    assert days == [(T0 + d * 86400, T0 + (d + 1) * 86400) for d in range(3)]
+    assert len(plan(MINUTE, None, T0, T0 + 1000 * 86400)) == rollups.MAX_SLICES_PER_PASS
+
+
+def test_the_full_edition_uses_native_aggregates_and_the_apache_edition_our_jobs() -> None:
+    assert rollup_mode("timescale") == "native"
+    assert rollup_mode("apache") == "jobs"
+    assert rollup_mode(None) == "jobs"  # SQLite
+    assert any("timescaledb.continuous" in s for s in rollups.NATIVE_STATEMENTS)
+
+
+@pytest.mark.parametrize("store", ["timescaledb"], indirect=True)
+def test_this_server_is_the_apache_edition(store: Store) -> None:
+    assert rollup_mode(store.license()) == "jobs"  # type: ignore[attr-defined]
