@@ -79,9 +79,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 # Browser ------------------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's headless Chromium driven by Playwright (no browser download)."""
+    """Debian's headless Chromium driven by Playwright (no browser download). Module-scoped: Playwright's sync API
+    holds an event loop on the main thread while it runs, which `asyncio.run` in other tests must not meet."""
     if not Path(CHROMIUM).exists():
         missing_service(CHROMIUM)
     from playwright.sync_api import sync_playwright
