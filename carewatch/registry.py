@@ -1,6 +1,7 @@
 """The in-memory view of the registry that the hot path consults: device -> site and resident, resident -> index.
 
-Dict reads are safe from any thread; `refresh` swaps whole dicts, so a reader never sees a half-built view.
+Dict reads are safe from any thread; `refresh` swaps whole dicts, so a reader never sees a half-built view, and
+keeps the old dicts when nothing changed, so that a consumer can tell a change by identity (`is`), cheaply.
 """
 
 from __future__ import annotations
@@ -26,10 +27,13 @@ class Registry:
         return registry
 
     def refresh(self, store: Store) -> None:
-        devices = store.devices()
-        self.devices = {d.device_id: d for d in devices}
-        self.by_friendly_name = {d.friendly_name: d for d in devices if d.friendly_name}
-        self.residents = {r.resident_id: r for r in store.residents()}
+        devices = {d.device_id: d for d in store.devices()}
+        if devices != self.devices:
+            self.devices = devices
+            self.by_friendly_name = {d.friendly_name: d for d in devices.values() if d.friendly_name}
+        residents = {r.resident_id: r for r in store.residents()}
+        if residents != self.residents:
+            self.residents = residents
         self.site_ids = frozenset(site.site_id for site in store.sites())
 
 

@@ -44,6 +44,8 @@ class Client:
             if not residents:
                 return None
             return {"type": "vitals", "residents": residents, "news2": _only(message.get("news2", {}), self.visible)}
+        if kind == "notice":  # an escalation of an alert of a resident this client sees
+            return message if message.get("resident_id") in self.visible else None
         return None  # a kind this filter does not know is not shown to a scoped user
 
 

@@ -54,6 +54,12 @@ function handle(message) {
     }
     board.dirty.add(alert.resident_id);
     board.alertsDirty = true;
+  } else if (message.type === "notice") {
+    const alert = board.alerts.get(message.alert_id);
+    if (alert) {  // nobody acknowledged in time: the next stage was called; the feed says so
+      alert.escalation = message.kind;
+      board.alertsDirty = true;
+    }
   } else if (message.type === "vitals") {
     for (const [id, metrics] of Object.entries(message.residents)) {
       const resident = board.residents.get(id);

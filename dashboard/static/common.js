@@ -149,6 +149,7 @@ function alertItem(alert, residentName, user, onAct) {
     el("div", { className: "muted", textContent:
       `${t("severity." + alert.severity)} · ${t("state." + alert.state)}${by} · ${formatTime(alert.opened_at)}` }),
   );
+  if (alert.escalation) li.append(el("div", { className: "escalated", textContent: t("alert.escalated") }));
   if (onAct && alert.state === "open" && ["admin", "operator", "clinician"].includes(user.role)) {
     li.append(button(t("action.acknowledge"), () => onAct(alert.alert_id, "acknowledge")));
   }

@@ -12,7 +12,7 @@ import httpx
 from dashboard_support import Served
 from websockets.asyncio.client import connect
 
-from dashboard.hub import CLIENT_QUEUE_SIZE, Hub
+from dashboard.hub import CLIENT_QUEUE_SIZE, Client, Hub
 
 BIG_VITALS = {f"x{i}": {"hr": [0.0, 70.0], "spo2": [0.0, 97.0]} for i in range(4000)}  # ~200 kB once encoded
 
@@ -72,3 +72,14 @@ def test_an_acknowledgement_reaches_the_other_operator(served: Served) -> None:
     alert = asyncio.run(run())
     assert alert["alert_id"] == alert_id and alert["state"] == "acknowledged"
     assert alert["acknowledged_by"] == "clinician"
+
+
+def test_a_scoped_client_sees_only_its_residents_messages() -> None:
+    client = Client(frozenset({"r1"}), "family")
+    mine = {"type": "notice", "resident_id": "r1", "alert_id": 7, "kind": "escalation-1"}
+    other = {**mine, "resident_id": "r2"}
+    assert client.view(mine) == mine
+    assert client.view(other) is None
+    assert client.view({"type": "alert", "alert": {"resident_id": "r2"}}) is None
+    assert client.view({"type": "something-new"}) is None  # unknown kinds are not shown to a scoped user
+    assert Client(None, "admin").view(other) == other

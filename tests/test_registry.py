@@ -1,0 +1,27 @@
+"""The registry view: a refresh that finds nothing new keeps the same dicts (the alert core then skips its resize)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from carewatch.model import Device, DeviceKind, Resident, Site, SiteKind
+from carewatch.registry import Registry
+from carewatch.storage.sqlite import SqliteStore
+
+
+def test_refresh_keeps_unchanged_views_and_replaces_changed_ones(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "r.db")
+    store.init_schema()
+    store.upsert_sites([Site("h1", "Home", SiteKind.HOME)])
+    store.upsert_residents([Resident("r1", "h1", "Li Wei")])
+    store.upsert_devices([Device("w1", "h1", DeviceKind.WEARABLE, "r1")])
+    registry = Registry.load(store)
+    devices, residents = registry.devices, registry.residents
+    registry.refresh(store)
+    assert registry.devices is devices and registry.residents is residents
+    store.upsert_devices([Device("door1", "h1", DeviceKind.DOOR, None, "hall", "h1/front_door")])
+    registry.refresh(store)
+    assert registry.devices is not devices and set(registry.devices) == {"w1", "door1"}
+    assert registry.by_friendly_name["h1/front_door"].device_id == "door1"
+    assert registry.residents is residents and registry.site_ids == {"h1"}
+    store.close()
