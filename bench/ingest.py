@@ -16,8 +16,9 @@ import json
 import os
 import subprocess
 import sys
-import threading
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -170,13 +171,15 @@ def carewatch_run(broker_port: int, url: str, residents: int, seconds: int) -> d
     env = {**os.environ, "CAREWATCH_MQTT_URL": f"mqtt://127.0.0.1:{broker_port}", "CAREWATCH_DATABASE_URL": url,
            "CAREWATCH_SECRET_KEY": SECRET, "CAREWATCH_HTTP_PORT": str(free_port()),
            "CAREWATCH_MQTT_CLIENT_ID": f"bench-ingest-{residents}"}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "carewatch", "serve"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if "carewatch serving" in line:
-            break
-    threading.Thread(target=lambda: [None for _ in proc.stdout or []], daemon=True).start()
+    log = Path(tempfile.mkdtemp(prefix="carewatch-bench-")) / "serve.log"
+    with log.open("w") as out:  # a file, not a pipe: reading a pipe here would take CPU from the publisher
+        proc = subprocess.Popen([sys.executable, "-m", "carewatch", "serve"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 30
+    while "carewatch serving" not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("carewatch serve did not start:\n" + log.read_text())
+        time.sleep(0.1)
     try:
         base = time.time()  # live: the readings are stamped as they are sent (device-offline rules watch this)
         sent, took = publish_paced(broker_port, residents, seconds, base)
@@ -202,6 +205,7 @@ def carewatch_run(broker_port: int, url: str, residents: int, seconds: int) -> d
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    print(f"  (carewatch serve wrote {len(log.read_text().splitlines())} log lines: {log})")
     return {"messages": sent, "publish_s": took, "expected": expected, "stored": stored, "drain_s": lags[-1],
             "alerts": alerts}  # fmt: skip
 
