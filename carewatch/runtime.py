@@ -78,7 +78,7 @@ class Platform:
     async def start(self) -> Endpoints:
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.store.init_schema)
-        self.reload_registry()
+        self.registry.refresh(self.store)  # before the reader exists; it subscribes once made
         # The alert core: the registry, the clinicians' limits, then its state rebuilt from recent data and the live
         # alerts loaded (conditions the replay shows ended are resolved on the first tick).
         self._engine_view = (self.registry.residents, self.registry.devices)
@@ -131,8 +131,7 @@ class Platform:
         """Reread sites, residents and devices; subscribe to the topics of sites this worker now owns."""
         self.registry.refresh(self.store)
         self._next_registry_refresh = time.time() + self.settings.registry_refresh_seconds
-        if hasattr(self, "reader"):
-            self.reader.subscribe(self._topic_filters())
+        self.reader.subscribe(self._topic_filters())
 
     def _topic_filters(self) -> list[str]:
         s = self.settings
