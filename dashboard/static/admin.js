@@ -31,11 +31,18 @@ function parseSteps(text) {
   });
 }
 
+// Shows the saved policy of the chosen site and severity; data-loaded names the pair once the latest load arrived.
+let policyLoads = 0;
 async function loadPolicy() {
   const f = document.getElementById("policy-form");
+  const key = `${f.site_id.value}/${f.severity.value}`;
+  const load = ++policyLoads;
+  delete f.dataset.loaded;
   const policy = await apiJson(`/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`);
+  if (load !== policyLoads) return;  // a later load supersedes this one
   f.steps.value = policy.steps.map((s) => `${s.after_minutes}:${s.target}`).join(", ");
   document.getElementById("policy-state").textContent = policy.configured ? "" : t("admin.defaults");
+  f.dataset.loaded = key;
 }
 
 async function loadOnCall() {
@@ -51,6 +58,7 @@ async function escalationForms() {
   }
   if (!sites.length) return;
   document.getElementById("policy-load").addEventListener("click", loadPolicy);
+  for (const name of ["site_id", "severity"]) document.querySelector(`#policy-form [name=${name}]`).addEventListener("change", loadPolicy);
   document.querySelector("#shift-form [name=site_id]").addEventListener("change", loadOnCall);
   onSubmit("policy-form", async (f) => {
     const response = await api(`/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`,
