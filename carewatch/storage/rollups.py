@@ -104,8 +104,13 @@ def rollup_mode(license_: str | None) -> RollupMode:
     return "native" if license_ == "timescale" else "jobs"
 
 
-# Run once on the full edition instead of scheduling our roll-up job. NOT executed on these machines (Apache edition
-# only): written from TimescaleDB's documentation, untested here. The aggregates keep the same columns as our tables.
+# The continuous aggregate that replaces each roll-up table on the full edition (the same columns).
+NATIVE_VIEWS = {MINUTE.name: "readings_1m_native", HOUR.name: "readings_1h_native"}
+
+# Run by ``db init`` on the full edition; its policies then refresh the aggregates and compress old chunks, so our
+# roll-up job has nothing to do. Not executable on these machines (Debian's build is the Apache edition, the source
+# package has no TSL code): tests/storage/test_rollups.py checks that the server refuses these statements for the
+# license, not for their syntax. The rest follows TimescaleDB's documentation.
 NATIVE_STATEMENTS = (
     "CREATE MATERIALIZED VIEW IF NOT EXISTS readings_1m_native WITH (timescaledb.continuous) AS"
     " SELECT time_bucket(INTERVAL '1 minute', time) AS bucket, resident_id, metric, count(*)::integer AS samples,"
@@ -119,6 +124,15 @@ NATIVE_STATEMENTS = (
     " GROUP BY 1, resident_id, metric WITH NO DATA",
     "SELECT add_continuous_aggregate_policy('readings_1h_native', start_offset => INTERVAL '3 hours',"
     " end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes', if_not_exists => TRUE)",
-    "ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'resident_id, metric')",
+    # Every column of the dedupe key must be a segment-by or order-by column of the compressed chunks.
+    "ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'resident_id, device_id, metric',"
+    " timescaledb.compress_orderby = 'time DESC')",
     "SELECT add_compression_policy('readings', INTERVAL '1 day', if_not_exists => TRUE)",
+)
+# Up to where a continuous aggregate is materialised (the analogue of our rollup_watermarks.done_until).
+# Seconds since the epoch, or NULL while nothing is materialised (the watermark is then the minimum time).
+NATIVE_WATERMARK = (
+    "SELECT CASE WHEN isfinite(w) AND w > to_timestamp(0) THEN extract(epoch FROM w)::float8 END FROM (SELECT"
+    " _timescaledb_functions.to_timestamp(_timescaledb_functions.cagg_watermark(mat_hypertable_id)) AS w"
+    " FROM _timescaledb_catalog.continuous_agg WHERE user_view_name = ?) m"
 )

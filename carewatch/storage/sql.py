@@ -917,6 +917,10 @@ class SqlStore(Store):
                     )
         return written
 
+    def _rollup_table(self, rollup: rollups.Rollup) -> str:
+        """Where a roll-up's buckets are read from: our table (the full edition reads its continuous aggregate)."""
+        return rollup.name
+
     def rollup_watermark(self, rollup: str) -> float | None:
         rows = self._run("SELECT done_until FROM rollup_watermarks WHERE rollup = ?", (rollup,))
         return self._time_out(rows[0][0]) if rows else None
@@ -931,7 +935,7 @@ class SqlStore(Store):
         if split > start:
             bucket = rollups.bucket_expression(self.backend, "bucket", _width(bucket_s))
             rows = self._run(
-                f"SELECT {bucket} AS b, sum(samples), min(min), max(max), sum(total) FROM {rollup.name}"
+                f"SELECT {bucket} AS b, sum(samples), min(min), max(max), sum(total) FROM {self._rollup_table(rollup)}"
                 " WHERE resident_id = ? AND metric = ? AND bucket >= ? AND bucket < ?"
                 f" GROUP BY b ORDER BY b LIMIT {MAX_HISTORY_ROWS}",
                 (

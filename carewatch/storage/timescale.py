@@ -7,6 +7,7 @@ brings (bench/ingest compares the two).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,10 @@ from carewatch.catalog import METRIC_BY_NAME
 from carewatch.model import Batch, WriteResult
 from carewatch.storage.base import StorageError, TransientStorageError
 from carewatch.storage.retention import HYPERTABLES, Purged
+from carewatch.storage.rollups import NATIVE_STATEMENTS, NATIVE_VIEWS, NATIVE_WATERMARK, Rollup, rollup_mode
 from carewatch.storage.sql import LATEST_LOOKBACK_S, Cursor, SqlStore
+
+log = logging.getLogger(__name__)
 
 POOL_MAX_SIZE = 8  # the ingest writer, the API's threads and the scheduler's jobs; PostgreSQL's default allows 100
 CONNECT_TIMEOUT_S = 5.0  # how long a caller waits for a connection before the database counts as down
@@ -56,6 +60,7 @@ class TimescaleStore(SqlStore):
             kwargs={"connect_timeout": int(CONNECT_TIMEOUT_S), "options": f"-c plan_cache_mode={PLAN_CACHE_MODE}"},
         )  # fmt: skip
         self._pool.open(wait=False)
+        self._native: bool | None = None  # the full edition's roll-ups; asked of the server on first use
 
     def init_schema(self) -> None:
         with self._transaction() as cur:
@@ -72,10 +77,36 @@ class TimescaleStore(SqlStore):
             raise StorageError(
                 f"TimescaleDB is not loaded: {exc}; set shared_preload_libraries = 'timescaledb'"
             ) from exc
+        if self.native_rollups:
+            for statement in NATIVE_STATEMENTS:
+                with self._transaction() as cur:
+                    cur.execute(statement)
+        log.info("roll-ups: %s", "continuous aggregates and compression" if self.native_rollups else "our jobs")
 
     def license(self) -> str:
         """'apache' for the Debian build; 'timescale' where compression and continuous aggregates exist."""
         return str(self._run("SHOW timescaledb.license")[0][0])
+
+    @property
+    def native_rollups(self) -> bool:
+        """On the full edition continuous aggregates and compression replace our roll-up job (storage.rollups)."""
+        if self._native is None:
+            self._native = rollup_mode(self.license()) == "native"
+        return self._native
+
+    def refresh_rollups(self, now: float) -> dict[str, int]:
+        if self.native_rollups:
+            return {}  # the continuous aggregates' own policies refresh them
+        return super().refresh_rollups(now)
+
+    def rollup_watermark(self, rollup: str) -> float | None:
+        if not self.native_rollups:
+            return super().rollup_watermark(rollup)
+        rows = self._run(NATIVE_WATERMARK, (NATIVE_VIEWS[rollup],))
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def _rollup_table(self, rollup: Rollup) -> str:
+        return NATIVE_VIEWS[rollup.name] if self.native_rollups else rollup.name
 
     def close(self) -> None:
         self._pool.close()
@@ -99,6 +130,10 @@ class TimescaleStore(SqlStore):
     def _purge_older(self, cur: Cursor, table: str, column: str, cutoff: float) -> Purged:
         """drop_chunks for the chunks wholly before the cutoff, then a DELETE of the older rows of the one chunk
         that straddles it (chunk exclusion confines the DELETE to that chunk)."""
+        if self.native_rollups and table in NATIVE_VIEWS:  # a continuous aggregate: its chunks, no DELETE
+            cur.execute("SELECT count(*) FROM drop_chunks(%s::regclass, older_than => %s::timestamptz)",
+                        (NATIVE_VIEWS[table], self._time_in(cutoff)))  # fmt: skip
+            return Purged(int(cur.fetchone()[0]), 0)
         chunks = 0
         if table in HYPERTABLES:
             cur.execute("SELECT count(*) FROM drop_chunks(%s::regclass, older_than => %s::timestamptz)",
