@@ -124,9 +124,12 @@ NATIVE_STATEMENTS = (
     " GROUP BY 1, resident_id, metric WITH NO DATA",
     "SELECT add_continuous_aggregate_policy('readings_1h_native', start_offset => INTERVAL '3 hours',"
     " end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '15 minutes', if_not_exists => TRUE)",
-    # Every column of the dedupe key must be a segment-by or order-by column of the compressed chunks.
-    "ALTER TABLE readings SET (timescaledb.compress, timescaledb.compress_segmentby = 'resident_id, device_id, metric',"
-    " timescaledb.compress_orderby = 'time DESC')",
+    # Every column of the dedupe key must be a segment-by or order-by column of the compressed chunks. Only once:
+    # the settings cannot change while compressed chunks exist, and db init runs at every start.
+    "DO $$ BEGIN IF NOT (SELECT compression_enabled FROM timescaledb_information.hypertables"
+    " WHERE hypertable_name = 'readings') THEN ALTER TABLE readings SET (timescaledb.compress,"
+    " timescaledb.compress_segmentby = 'resident_id, device_id, metric', timescaledb.compress_orderby = 'time DESC');"
+    " END IF; END $$",
     "SELECT add_compression_policy('readings', INTERVAL '1 day', if_not_exists => TRUE)",
 )
 # Up to where a continuous aggregate is materialised (the analogue of our rollup_watermarks.done_until).
