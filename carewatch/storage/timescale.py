@@ -21,6 +21,7 @@ from psycopg_pool import ConnectionPool
 from carewatch.catalog import METRIC_BY_NAME
 from carewatch.model import Batch, WriteResult
 from carewatch.storage.base import StorageError, TransientStorageError
+from carewatch.storage.copy_binary import accel_copy_data
 from carewatch.storage.retention import HYPERTABLES, Purged
 from carewatch.storage.rollups import NATIVE_STATEMENTS, NATIVE_VIEWS, NATIVE_WATERMARK, Rollup, rollup_mode
 from carewatch.storage.sql import LATEST_LOOKBACK_S, Cursor, SqlStore
@@ -45,7 +46,6 @@ CREATE TEMP TABLE IF NOT EXISTS stage_accel (ts float8, site_id text, device_id 
 """
 READING_TYPES = ["float8", "text", "text", "text", "text", "float8", "int8", "bool"]
 EVENT_TYPES = ["float8", "text", "text", "text", "text", "float8", "int8"]
-ACCEL_TYPES = ["float8", "text", "text", "text", "int8", "float4", "float4[]", "float4[]", "float4[]"]
 
 
 class TimescaleStore(SqlStore):
@@ -169,13 +169,17 @@ class TimescaleStore(SqlStore):
                 " SELECT to_timestamp(ts), site_id, device_id, resident_id, kind, value, seq"
                 " FROM stage_events ON CONFLICT DO NOTHING",
             )  # fmt: skip
-            accel = _copy_then_insert(
-                cur, "stage_accel", ACCEL_TYPES,
-                [(*row[:6], *(axis.tolist() for axis in row.xyz.T)) for row in batch.accel],
-                "INSERT INTO accel (time, site_id, device_id, resident_id, seq, rate_hz, x, y, z)"
-                " SELECT to_timestamp(ts), site_id, device_id, resident_id, seq, rate_hz, x, y, z"
-                " FROM stage_accel ON CONFLICT DO NOTHING",
-            )  # fmt: skip
+            accel = 0
+            if batch.accel:
+                assert isinstance(cur, psycopg.Cursor)
+                with cur.copy("COPY stage_accel FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.write(accel_copy_data(batch.accel))
+                cur.execute(
+                    "INSERT INTO accel (time, site_id, device_id, resident_id, seq, rate_hz, x, y, z)"
+                    " SELECT to_timestamp(ts), site_id, device_id, resident_id, seq, rate_hz, x, y, z"
+                    " FROM stage_accel ON CONFLICT DO NOTHING"
+                )
+                accel = int(cur.rowcount)
             if batch.dead_letters:
                 cur.executemany(
                     "INSERT INTO dead_letters (received_at, topic, reason, detail, payload, payload_size)"
