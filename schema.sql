@@ -297,6 +297,33 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, at);
 CREATE INDEX IF NOT EXISTS deliveries_site ON deliveries (site_id, at);
 
+-- The durable outbox (alerts/notify/dispatch.py): every message routing submits is written here first, in the
+-- transaction that claims its escalation stage where there is one; each channel's lane works from it. One row per
+-- idempotency key (submitting a key again is a no-op); a message stays "pending" (attempt = the next attempt's number,
+-- due_at = when it may go) until it settles with the status of its last attempt, in the transaction that writes that
+-- attempt's row in deliveries. A dispatcher leases the row it is sending (lease_owner, lease_until), so of several
+-- workers one sends it; a crashed worker's lease runs out and another takes the message over. A plain table, not a
+-- hypertable: a small queue updated by key; settled rows are kept (they hold the keys) and purged with the alert.
+CREATE TABLE IF NOT EXISTS outbox (
+    idempotency_key text PRIMARY KEY,
+    channel         text NOT NULL,
+    site_id         text NOT NULL,
+    alert_id        bigint REFERENCES alerts (alert_id),  -- NULL for a digest
+    contact_id      text NOT NULL,
+    address         text NOT NULL,
+    kind            text NOT NULL,
+    message         jsonb NOT NULL,  -- the whole serialised Message: subject, text, payload, content type ...
+    state           text NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'dead', 'suppressed', 'dropped')),
+    attempt         smallint NOT NULL,  -- pending: the number of the next attempt; settled: of the last one
+    due_at          timestamptz NOT NULL,
+    lease_owner     text,
+    lease_until     timestamptz,
+    created_at      timestamptz NOT NULL,
+    settled_at      timestamptz
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (channel, due_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_alert ON outbox (alert_id);
+
 -- History: roll-ups ---------------------------------------------------------------------------------------------------
 -- Owned by carewatch/storage/rollups.py (kept in step with the same section of carewatch/storage/sqlite_schema.sql).
 -- Per-resident, per-metric aggregates of non-artefact readings, kept up to date incrementally by a scheduled job

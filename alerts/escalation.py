@@ -6,6 +6,17 @@ only the clock that calls ``run_due`` every few seconds. Each due stage is claim
 fired, not cancelled, the alert still open), so across a restart, a second worker or a racing acknowledgement every
 stage fires exactly once, or not at all once acknowledged; acknowledging or resolving cancels the pending stages in the
 transition's own transaction. Snoozing moves the pending stages to the snooze's end.
+
+Claim and messages commit together. The stage's messages are worked out first (who, on which channel, held back or
+not), then one transaction claims the stage and writes them to the dispatcher's durable outbox
+(``Router.escalate(..., fired_at=now)`` -> ``Store.enqueue_outbox(..., claim=...)``). A crash before the commit leaves
+the stage unclaimed, so the next run (after the restart, or in another worker) fires it; a crash after it leaves the
+messages in the outbox, where the restarted dispatcher finds them. So no stage is fired without its messages, and none
+is routed twice. The alternative, a ``routed_at`` mark on the stage written after routing with a sweep that routes
+again what was claimed but not marked, needs a column added to existing databases, a grace period before the sweep
+(or it races the worker still routing), and a rule for stages acknowledged in between; the single transaction needs
+none of that. Routing that fails (the database restarting, a bug) leaves the stage due: it is tried again on the next
+run, and logged each time.
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.base import BaseScheduler
 
 from alerts.routing import Router
-from carewatch.model import Alert, Severity
+from carewatch.model import Alert, AlertState, Severity
 from carewatch.storage.base import EscalationStage, EscalationStep, Store
 
 log = logging.getLogger(__name__)
@@ -74,15 +85,15 @@ class Escalator:
         now = self._clock()
         fired = []
         for stage in self._store.due_escalations(now, BATCH):
-            if not self._store.claim_escalation(stage.alert_id, stage.stage, now):
-                continue  # acknowledged, resolved or claimed by another worker meanwhile
             alert = self._store.alert(stage.alert_id)
-            if alert is None:
-                continue
+            if alert is None or alert.state is not AlertState.OPEN:
+                continue  # the claim would fail: acknowledging or resolving cancels the stage
             try:
-                self._router.escalate(alert, stage)
-            except Exception:  # claimed and recorded; one failing stage must not hold back the others
+                if not self._router.escalate(alert, stage, fired_at=now):
+                    continue  # acknowledged, resolved or claimed by another worker meanwhile
+            except Exception:  # not claimed: the next run tries again; one failing stage must not hold back the rest
                 log.exception("escalation stage %d of alert %d failed to route", stage.stage, stage.alert_id)
+                continue
             fired.append(stage)
         return fired
 

@@ -8,6 +8,9 @@
 - The clinic (the site's clinician contacts) receives clinical alerts, as a FHIR R4 Bundle; the on-call clinician of
   the rota receives escalations.
 - When an alert resolves, everyone who was told about it is told it is over.
+
+Each routing hands its messages to the dispatcher at once, so they reach its durable outbox in one transaction; an
+escalation stage's messages commit with the stage's claim (alerts/escalation.py says why).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from alerts.fhir import alert_bundle, is_clinical
 from alerts.notify.base import FHIR_JSON, JSON, Message
 from alerts.notify.dispatch import Dispatcher
 from carewatch.model import Alert, Contact, ContactRole, Resident, Severity
-from carewatch.storage.base import ContactPreference, EscalationStage, Store
+from carewatch.storage.base import ContactPreference, EscalationStage, StageClaim, Store
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +96,20 @@ class Router:
 
     # What -----------------------------------------------------------------------------------------------------
     def raised(self, alert: Alert) -> int:
-        return self.deliver(alert, self.raised_contacts(alert), "raised")
+        messages, held = self.messages(alert, self.raised_contacts(alert), "raised")
+        self._dispatcher.submit_all(messages, held)
+        return len(messages)
 
-    def escalate(self, alert: Alert, stage: EscalationStage) -> int:
+    def escalate(self, alert: Alert, stage: EscalationStage, fired_at: float | None = None) -> bool:
+        """Queue a stage's messages. With ``fired_at`` the stage is claimed (fired at that time) in the transaction
+        that writes them: False, and nothing queued, when it was acknowledged or claimed by another worker first."""
         kind = f"escalation:{stage.stage}"
+        messages, held = self.messages(alert, self.escalation_contacts(alert, stage.target, stage.due_at), kind)
         if stage.target == OPERATORS:
-            resident = self._resident(alert)
-            self._dispatcher.submit(self._message(alert, resident, None, DASHBOARD_CHANNEL, alert.site_id, kind))
-        return self.deliver(alert, self.escalation_contacts(alert, stage.target, stage.due_at), kind)
+            notice = self._message(alert, self._resident(alert), None, DASHBOARD_CHANNEL, alert.site_id, kind)
+            messages.insert(0, notice)
+        claim = None if fired_at is None else StageClaim(stage.alert_id, stage.stage, fired_at)
+        return self._dispatcher.submit_all(messages, held, claim)
 
     def resolved(self, alert: Alert) -> int:
         """Tell everyone who was told of the alert (a delivered message) that it is over."""
@@ -109,30 +118,36 @@ class Router:
         contacts = {c.contact_id: c for c in self._store.site_contacts(alert.site_id)}
         contacts.update({c.contact_id: c for c, _ in self._store.contacts_of(alert.resident_id)})
         resident = self._resident(alert)
-        for contact_id, channel, address in sorted(told):
-            if contact_id in contacts:
-                message = self._message(alert, resident, contacts[contact_id], channel, address, "resolved")
-                self._dispatcher.submit(message)
+        self._dispatcher.submit_all(
+            [
+                self._message(alert, resident, contacts[contact_id], channel, address, "resolved")
+                for contact_id, channel, address in sorted(told)
+                if contact_id in contacts
+            ]
+        )
         return len(told)
 
-    def deliver(self, alert: Alert, contacts: Sequence[Contact], kind: str) -> int:
-        """Queue one message per contact and channel; family in quiet hours is held back unless critical."""
+    def messages(
+        self, alert: Alert, contacts: Sequence[Contact], kind: str
+    ) -> tuple[list[Message], list[tuple[Message, str]]]:
+        """One message per contact and channel, and the ones held back with the reason: family in quiet hours,
+        unless the alert is critical."""
         ids = [c.contact_id for c in contacts]
         preferences = self._store.contact_preferences(ids)
         by_contact = {c.contact_id: c for c in contacts}
         resident = self._resident(alert)
         now = self._clock()
-        sent = 0
+        messages: list[Message] = []
+        held: list[tuple[Message, str]] = []
         for channel in self._store.contact_channels(ids):
             contact = by_contact[channel.contact_id]
             message = self._message(alert, resident, contact, channel.channel, channel.address, kind)
             quiet = contact.role is ContactRole.FAMILY and in_quiet_hours(preferences.get(contact.contact_id), now)
             if quiet and alert.severity is not Severity.CRITICAL:
-                self._dispatcher.suppress(message, "quiet hours")
-                continue
-            self._dispatcher.submit(message)
-            sent += 1
-        return sent
+                held.append((message, "quiet hours"))
+            else:
+                messages.append(message)
+        return messages, held
 
     def _message(
         self, alert: Alert, resident: Resident | None, contact: Contact | None, channel: str, address: str, kind: str

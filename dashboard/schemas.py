@@ -25,7 +25,7 @@ from carewatch.model import (
     Site,
     SiteKind,
 )
-from carewatch.storage.base import Bucket, EscalationStep, Role, Threshold, User
+from carewatch.storage.base import Bucket, EscalationStep, OnCallShift, Role, Threshold, User
 
 
 def _no_nul(value: str) -> str:
@@ -35,7 +35,8 @@ def _no_nul(value: str) -> str:
 
 
 NoNul = AfterValidator(_no_nul)  # PostgreSQL text cannot hold NUL: refuse it at the edge (422), not in the database
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=200), NoNul]
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="alert id")]
 
@@ -377,3 +378,14 @@ class OnCallPublic(BaseModel):
     site_id: str
     at: float
     contact_ids: list[str] = Field(description="the contacts on call at that time")
+
+
+class OnCallShiftPublic(BaseModel):
+    site_id: str
+    contact_id: str
+    starts_at: float = Field(description="epoch seconds; with site and contact, the shift's key")
+    ends_at: float
+
+    @classmethod
+    def of(cls, shift: OnCallShift) -> OnCallShiftPublic:
+        return cls(site_id=shift.site_id, contact_id=shift.contact_id, starts_at=shift.starts_at, ends_at=shift.ends_at)

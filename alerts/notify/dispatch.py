@@ -1,31 +1,55 @@
-"""The dispatcher: delivers messages off the writer's thread, retries what is transient, audits every attempt.
+"""The dispatcher: delivers messages off the caller's thread from a durable outbox, retries what is transient, audits
+every attempt.
 
-Each channel has its own lane (a bounded queue and one worker thread), so a slow SMTP server delays e-mail only and
-never the ingest writer, the scheduler or the webhooks. A transient failure is retried with capped exponential
-backoff; after ``max_attempts`` the message is dead-lettered (status "dead"). A permanent failure ("failed") is not
-retried. Every attempt, and every message held back (quiet hours) or dropped (a full lane), is a row in the
-``deliveries`` table.
+Submitting writes the messages to the ``outbox`` table in one transaction (``Store.enqueue_outbox``) and wakes their
+channels' lanes; it never waits for a channel. Each channel has its own lane (one worker thread), so a slow SMTP
+server delays e-mail only and never the ingest writer, the scheduler or the webhooks. A lane leases the channel's next
+due message (a conditional UPDATE: of several workers on one database exactly one gets it), tries it once and, in one
+transaction, writes the attempt to ``deliveries`` and moves the message on: settled ("delivered", "failed", "dead") or
+pending again with its next attempt due after a capped exponential backoff. After ``max_attempts`` a transiently
+failing message is dead-lettered ("dead"); a permanent failure ("failed") is not retried. Messages held back (quiet
+hours: "suppressed"), refused by a full channel ("dropped": ``queue_size`` messages of the channel already pending)
+or meant for a channel this process has no settings for ("failed") are settled on submission, audited in the same
+transaction.
+
+Guarantees. A submitted message is not lost before it settles: after a restart (or in another worker) the pending
+messages resume with their attempt numbers and due times, and one whose retry fell due during the downtime goes at
+once. Each message is sent by one worker at a time and, unless a worker dies during an attempt or an attempt outlasts
+LEASE_S, once per attempt; every attempt carries the same idempotency key, so a receiver that saw it already answers
+200 and does nothing. Submitting a key again is a no-op. Due times are on the injected clock (epoch seconds); a test
+that moves its clock calls ``wake`` rather than waiting for the next look.
 """
 
 from __future__ import annotations
 
-import contextlib
-import heapq
 import logging
-import queue
+import os
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from alerts.notify.base import Channel, Message, PermanentDeliveryError, TransientDeliveryError
-from carewatch.storage.base import DeliveryAttempt, Store
+from carewatch.storage.base import (
+    OUTBOX_PENDING,
+    QUEUED,
+    DeliveryAttempt,
+    OutboxItem,
+    StageClaim,
+    Store,
+    TransientStorageError,
+)
 
 log = logging.getLogger(__name__)
 
-LANE_QUEUE_SIZE = 5_000  # messages waiting per channel; a district's burst of alerts fits, a dead receiver cannot
-# grow memory without end (beyond it messages are dropped and audited as "dropped")
-IDLE_WAIT_S = 0.5  # how often an idle lane checks that it should stop
+LANE_QUEUE_SIZE = 5_000  # pending messages per channel (all workers together); a district's burst of alerts fits, a
+# dead receiver cannot grow the outbox without end (beyond it messages are dropped and audited as "dropped")
+LEASE_S = 120.0  # a message in an attempt is free again after this long: well beyond any channel's attempt (their
+# timeouts are 10-15 s per operation), short enough that a crashed worker's message goes again within minutes
+POLL_S = 1.0  # an idle lane looks at the outbox this often: messages other workers queued, leases that ran out
+ERROR_WAIT_S = 5.0  # a lane whose database is unavailable looks again after this long
 ERROR_TEXT_MAX = 500  # characters of an error kept in the audit row
 
 
@@ -40,6 +64,20 @@ class RetryPolicy:
         return float(min(self.cap_s, self.first_s * 2 ** (attempt - 1)))
 
 
+def encode(
+    message: Message, due_at: float, state: str = OUTBOX_PENDING, attempt: int = 1, note: str = ""
+) -> OutboxItem:
+    """The outbox row of a message: its audit fields and the whole message."""
+    return OutboxItem(
+        message.idempotency_key, message.channel, message.site_id, message.alert_id, message.contact_id,
+        message.address, message.kind, asdict(message), state, attempt, due_at, note,
+    )  # fmt: skip
+
+
+def decode(item: OutboxItem) -> Message:
+    return Message(**item.message)
+
+
 class Dispatcher:
     def __init__(
         self, store: Store, channels: Sequence[Channel], retry: RetryPolicy | None = None,
@@ -48,80 +86,111 @@ class Dispatcher:
         self._store = store
         self._clock = clock
         self._retry = retry or RetryPolicy()
-        self._lanes = {c.name: _Lane(c, self, queue_size) for c in channels}
+        self._queue_size = queue_size
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"  # whose lease (diagnostics)
+        self._lanes = {c.name: _Lane(c, self) for c in channels}
 
     @property
     def channels(self) -> frozenset[str]:
         return frozenset(self._lanes)
 
     def start(self) -> None:
+        """Start the lanes; their first look at the outbox resumes what an earlier run left pending."""
         for lane in self._lanes.values():
             lane.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the attempts in progress; pending messages stay in the outbox for the next start."""
         for lane in self._lanes.values():
             lane.stop(timeout)
 
+    def wake(self) -> None:
+        """Look at the outbox now rather than at the next poll (a test that moved its clock)."""
+        for lane in self._lanes.values():
+            lane.wake()
+
     def submit(self, message: Message) -> None:
-        """Queue a message for its channel; never blocks (a full lane drops it, audited)."""
-        lane = self._lanes.get(message.channel)
-        if lane is None:
-            self._record(message, 1, "failed", f"channel {message.channel!r} is not configured")
-        elif not lane.offer(message):
-            log.error("the %s lane is full: dropped %s", message.channel, message.idempotency_key)
-            self._record(message, 1, "dropped", "the delivery queue is full")
+        """Queue a message for its channel; never blocks on a channel (a full channel drops it, audited)."""
+        self.submit_all([message])
 
     def suppress(self, message: Message, reason: str) -> None:
         """Audit a message routing held back (quiet hours)."""
-        self._record(message, 0, "suppressed", reason)
+        self.submit_all([], [(message, reason)])
+
+    def submit_all(
+        self, messages: Sequence[Message], held: Sequence[tuple[Message, str]] = (), claim: StageClaim | None = None
+    ) -> bool:
+        """Write messages (and the ones held back, with the reason) to the outbox in one transaction, which with
+        ``claim`` first claims that escalation stage; False when the claim was lost (nothing written)."""
+        now = self._clock()
+        items = [self._item(m, now) for m in messages]
+        items += [encode(m, now, "suppressed", 0, reason) for m, reason in held]
+        outcomes = self._store.enqueue_outbox(items, now, self._queue_size, claim)
+        if outcomes is None:
+            return False
+        for item, outcome in zip(items, outcomes, strict=True):
+            if outcome == QUEUED:
+                self._lanes[item.channel].wake()
+            elif outcome == "dropped":
+                log.error("the %s channel has %d pending: dropped %s", item.channel, self._queue_size,
+                          item.idempotency_key)  # fmt: skip
+        return True
+
+    def _item(self, message: Message, now: float) -> OutboxItem:
+        if message.channel not in self._lanes:
+            return encode(message, now, "failed", 1, f"channel {message.channel!r} is not configured")
+        return encode(message, now)
 
     def idle(self) -> bool:
-        """Nothing queued, waiting for a retry or being sent."""
-        return all(lane.idle() for lane in self._lanes.values())
+        """Nothing of this dispatcher's channels pending: queued, waiting for a retry or being sent."""
+        return not any(self._store.outbox(name, pending_only=True, limit=1) for name in self._lanes)
 
-    def attempt(self, channel: Channel, message: Message, attempt: int) -> float | None:
-        """Try once and audit it; the delay before the next try, or None when done (delivered, failed or dead)."""
+    # The lanes' threads -------------------------------------------------------------------------------------
+    def work(self, channel: Channel) -> bool:
+        """Lease the channel's next due message and try it once; whether there was one."""
+        claimed = self._store.claim_outbox(channel.name, self._clock(), self.owner, LEASE_S)
+        for item in claimed:
+            self._attempt(channel, item)
+        return bool(claimed)
+
+    def next_look(self, channel: str) -> float:
+        """Seconds until the channel's next message falls due, at most POLL_S."""
+        due = self._store.outbox_next_due(channel)
+        return POLL_S if due is None else min(POLL_S, max(0.0, due - self._clock()))
+
+    def _attempt(self, channel: Channel, item: OutboxItem) -> None:
+        attempt, retry_at = item.attempt, None
         try:
-            channel.send(message)
+            channel.send(decode(item))
         except TransientDeliveryError as exc:
-            if attempt >= self._retry.max_attempts:
-                self._record(message, attempt, "dead", str(exc))
-                return None
-            self._record(message, attempt, "retry", str(exc))
-            return self._retry.delay(attempt)
+            status, error = ("dead" if attempt >= self._retry.max_attempts else "retry"), str(exc)
+            if status == "retry":
+                retry_at = self._clock() + self._retry.delay(attempt)
         except PermanentDeliveryError as exc:
-            self._record(message, attempt, "failed", str(exc))
-            return None
-        except Exception as exc:  # a channel bug: audited as a failure, the lane goes on
+            status, error = "failed", str(exc)
+        except Exception as exc:  # a channel bug or a message it cannot read: audited as a failure, the lane goes on
             log.exception("channel %s failed unexpectedly", channel.name)
-            self._record(message, attempt, "failed", f"{type(exc).__name__}: {exc}")
-            return None
-        self._record(message, attempt, "delivered")
-        return None
-
-    def _record(self, message: Message, attempt: int, status: str, error: str = "") -> None:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+        else:
+            status, error = "delivered", ""
         row = DeliveryAttempt(
-            self._clock(), message.site_id, message.alert_id, message.contact_id, message.channel, message.address,
-            message.kind, message.idempotency_key, attempt, status, error[:ERROR_TEXT_MAX],
+            self._clock(), item.site_id, item.alert_id, item.contact_id, item.channel, item.address, item.kind,
+            item.idempotency_key, attempt, status, error[:ERROR_TEXT_MAX],
         )  # fmt: skip
         try:
-            self._store.record_deliveries([row])
-        except Exception:  # the audit must not kill a lane; the log keeps the attempt
-            log.exception("could not audit delivery %s: %s", message.idempotency_key, status)
+            if not self._store.settle_outbox(row, self.owner, retry_at):
+                log.warning("%s outlasted its lease: another worker took it over", item.idempotency_key)
+        except Exception:  # the message stays leased and goes again when the lease runs out (same key)
+            log.exception("could not record attempt %d of %s (%s)", attempt, item.idempotency_key, status)
 
 
 class _Lane:
-    """One channel's bounded queue, retry heap and worker thread."""
+    """One channel's worker thread. Its queue is the channel's pending messages in the outbox."""
 
-    def __init__(self, channel: Channel, dispatcher: Dispatcher, size: int) -> None:
+    def __init__(self, channel: Channel, dispatcher: Dispatcher) -> None:
         self._channel = channel
         self._dispatcher = dispatcher
-        self._size = size
-        self._queue: queue.Queue[Message | None] = queue.Queue(maxsize=size + 1)  # + 1: room for the stop marker
-        self._retries: list[tuple[float, int, int, Message]] = []  # (due on the monotonic clock, n, attempt, msg)
-        self._pending = 0  # accepted and not yet settled: queued, in flight or waiting for a retry
-        self._counter = 0
-        self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"carewatch-deliver-{channel.name}", daemon=True)
 
@@ -130,45 +199,24 @@ class _Lane:
 
     def stop(self, timeout: float) -> None:
         self._stopping.set()
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)  # wakes the worker now rather than at its next idle check
+        self._wake.set()  # stops the wait now rather than at the next look
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def offer(self, message: Message) -> bool:
-        with self._lock:
-            if self._pending >= self._size:
-                return False
-            self._pending += 1
-            self._queue.put_nowait(message)  # never full: it holds at most _pending + the stop marker
-        return True
-
-    def idle(self) -> bool:
-        with self._lock:
-            return self._pending == 0
+    def wake(self) -> None:
+        self._wake.set()
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            now = time.monotonic()
-            with self._lock:
-                due = heapq.heappop(self._retries) if self._retries and self._retries[0][0] <= now else None
-                wait = self._retries[0][0] - now if self._retries else IDLE_WAIT_S
-            if due is not None:
-                self._send(due[3], due[2])
-                continue
+            self._wake.clear()  # before looking: a wake during the look ends the wait below at once
             try:
-                message = self._queue.get(timeout=max(0.0, min(wait, IDLE_WAIT_S)))
-            except queue.Empty:
-                continue
-            if message is None:
-                return
-            self._send(message, 1)
-
-    def _send(self, message: Message, attempt: int) -> None:
-        delay = self._dispatcher.attempt(self._channel, message, attempt)
-        with self._lock:
-            if delay is None:
-                self._pending -= 1
-            else:
-                self._counter += 1
-                heapq.heappush(self._retries, (time.monotonic() + delay, self._counter, attempt + 1, message))
+                if self._dispatcher.work(self._channel):
+                    continue
+                wait = self._dispatcher.next_look(self._channel.name)
+            except TransientStorageError as exc:
+                log.warning("the %s lane cannot reach the database (%s)", self._channel.name, str(exc)[:200])
+                wait = ERROR_WAIT_S
+            except Exception:  # a bug: logged, and the lane keeps serving
+                log.exception("the %s lane failed", self._channel.name)
+                wait = ERROR_WAIT_S
+            self._wake.wait(wait)

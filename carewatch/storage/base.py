@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from carewatch.model import (
     Alert,
@@ -169,6 +169,39 @@ class DeliveryAttempt:
     attempt: int  # 1, 2, ...
     status: str  # one of DELIVERY_STATUSES
     error: str = ""
+
+
+OUTBOX_PENDING = "pending"  # an outbox message's state until it settles with one of DELIVERY_STATUSES
+OUTBOX_STATES = (OUTBOX_PENDING, "delivered", "failed", "dead", "suppressed", "dropped")
+QUEUED, DUPLICATE = "queued", "duplicate"  # outcomes of enqueue_outbox besides the settled states
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """One message of the durable outbox: the fields its audit rows need, the whole message (serialised by
+    alerts/notify, which owns its shape) and where it stands. Pending: ``attempt`` is the next attempt's number, due at
+    ``due_at``. Settled (one of DELIVERY_STATUSES): ``attempt`` is the last one's."""
+
+    idempotency_key: str
+    channel: str
+    site_id: str
+    alert_id: int | None  # None for a digest
+    contact_id: str
+    address: str
+    kind: str
+    message: dict[str, Any]
+    state: str = OUTBOX_PENDING
+    attempt: int = 1
+    due_at: float = 0.0
+    note: str = ""  # for an item settled on submission (suppressed, failed): its audit row's error text
+
+
+class StageClaim(NamedTuple):
+    """Claim this escalation stage at ``at`` in the transaction that writes its messages (Store.enqueue_outbox)."""
+
+    alert_id: int
+    stage: int
+    at: float
 
 
 class Store(ABC):
@@ -377,6 +410,14 @@ class Store(ABC):
         """The contacts whose shift for the site covers ``at``."""
 
     @abstractmethod
+    def on_call_shifts(self, site_id: str, since: float) -> list[OnCallShift]:
+        """The site's shifts that end after ``since`` (current and upcoming), by start."""
+
+    @abstractmethod
+    def delete_on_call_shift(self, site_id: str, contact_id: str, starts_at: float) -> bool:
+        """Remove one shift (its key: site, contact, start); False when there was none."""
+
+    @abstractmethod
     def set_escalation_policy(self, site_id: str, severity: Severity, steps: Sequence[EscalationStep]) -> None:
         """Replaces the site's policy for this severity."""
 
@@ -406,6 +447,39 @@ class Store(ABC):
     @abstractmethod
     def deliveries(self, alert_id: int | None = None, limit: int = 500) -> list[DeliveryAttempt]:
         """Oldest first; all alerts' when alert_id is None."""
+
+    # The durable outbox of deliveries (alerts/notify/dispatch.py) ----------------------------------------------------
+    @abstractmethod
+    def enqueue_outbox(
+        self, items: Sequence[OutboxItem], now: float, limit: int, claim: StageClaim | None = None
+    ) -> list[str] | None:
+        """Write messages to the outbox in one transaction; the outcome of each, in order.
+
+        With ``claim``, first claim that escalation stage as claim_escalation does: when the claim is lost, nothing
+        is written and the result is None. Then each item: a key already in the outbox -> DUPLICATE (nothing
+        written); an item settled on submission (state suppressed or failed) -> stored settled, with its audit row;
+        a pending item whose channel already has ``limit`` or more pending messages -> "dropped" (stored settled,
+        audited); else QUEUED. Racing writers may overshoot ``limit`` by their own items.
+        """
+
+    @abstractmethod
+    def claim_outbox(self, channel: str, now: float, owner: str, lease_s: float, limit: int = 1) -> list[OutboxItem]:
+        """Lease to ``owner`` until ``now + lease_s`` up to ``limit`` pending messages of the channel that are due
+        at ``now`` and not leased (or whose lease ran out), soonest due first: of racing claimers one gets each."""
+
+    @abstractmethod
+    def settle_outbox(self, attempt: DeliveryAttempt, owner: str, retry_at: float | None = None) -> bool:
+        """Write the attempt's audit row and, in the same transaction, move its message on and end the lease:
+        ``retry_at`` given -> pending, attempt + 1 due then; else settled with the attempt's status. False when the
+        lease was no longer ``owner``'s (another dispatcher took the message over): only the audit row is written."""
+
+    @abstractmethod
+    def outbox(self, channel: str | None = None, pending_only: bool = False, limit: int = 500) -> list[OutboxItem]:
+        """Outbox messages (of one channel; only the pending ones), oldest first."""
+
+    @abstractmethod
+    def outbox_next_due(self, channel: str) -> float | None:
+        """When the channel's next pending message may go (its due time, or the end of a lease on it); None: none."""
 
     @abstractmethod
     def alerts_between(self, site_id: str | None, start: float, end: float) -> list[Alert]:

@@ -42,9 +42,12 @@ from carewatch.model import (
 from carewatch.storage import retention, rollups
 from carewatch.storage.base import (
     COUNTABLE_TABLES,
+    DUPLICATE,
     MAX_HISTORY_ROWS,
     MAX_REPLAY_ROWS,
     MAX_STATS_ROWS,
+    OUTBOX_PENDING,
+    QUEUED,
     ActivityBucket,
     AlertConflict,
     Bucket,
@@ -54,8 +57,10 @@ from carewatch.storage.base import (
     EscalationStage,
     EscalationStep,
     OnCallShift,
+    OutboxItem,
     ReadingStats,
     Role,
+    StageClaim,
     StorageError,
     Store,
     Threshold,
@@ -74,6 +79,11 @@ BUCKET_EXPRESSIONS = {
 }
 ESCALATION_COLUMNS = "alert_id, stage, target, due_at, fired_at, cancelled_at"
 DELIVERY_COLUMNS = "at, site_id, alert_id, contact_id, channel, address, kind, idempotency_key, attempt, status, error"
+OUTBOX_COLUMNS = (
+    "idempotency_key, channel, site_id, alert_id, contact_id, address, kind, message, state, attempt, due_at"
+)
+OUTBOX_FULL = "the delivery queue is full"  # the audit's error text of a message dropped at a full channel
+MAX_SHIFTS = 1_000  # a site's current and upcoming shifts listed at most: months of a busy rota
 ALERT_COLUMNS = (
     "alert_id, resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation, evidence,"
     " acknowledged_at, acknowledged_by, resolved_at, resolved_by"
@@ -695,6 +705,21 @@ class SqlStore(Store):
         )
         return [Contact(r[0], r[1], ContactRole(r[2]), r[3], r[4]) for r in rows]
 
+    def on_call_shifts(self, site_id: str, since: float) -> list[OnCallShift]:
+        rows = self._run(
+            "SELECT site_id, contact_id, starts_at, ends_at FROM on_call_shifts WHERE site_id = ? AND ends_at > ?"
+            f" ORDER BY starts_at, contact_id LIMIT {MAX_SHIFTS}",
+            (site_id, self._time_in(since)),
+        )
+        return [OnCallShift(r[0], r[1], self._time_out(r[2]), self._time_out(r[3])) for r in rows]
+
+    def delete_on_call_shift(self, site_id: str, contact_id: str, starts_at: float) -> bool:
+        rows = self._run(
+            "DELETE FROM on_call_shifts WHERE site_id = ? AND contact_id = ? AND starts_at = ? RETURNING contact_id",
+            (site_id, contact_id, self._time_in(starts_at)),
+        )
+        return bool(rows)
+
     def set_escalation_policy(self, site_id: str, severity: Severity, steps: Sequence[EscalationStep]) -> None:
         with self._transaction() as cur:
             cur.execute(
@@ -734,22 +759,33 @@ class SqlStore(Store):
         return [self._stage(r) for r in rows]
 
     def claim_escalation(self, alert_id: int, stage: int, now: float) -> bool:
-        rows = self._run(
-            "UPDATE escalations SET fired_at = ? WHERE alert_id = ? AND stage = ? AND fired_at IS NULL"
-            " AND cancelled_at IS NULL AND due_at <= ?"
-            " AND EXISTS (SELECT 1 FROM alerts a WHERE a.alert_id = escalations.alert_id AND a.state = 'open')"
-            " RETURNING alert_id",
-            (self._time_in(now), alert_id, stage, self._time_in(now)),
+        with self._transaction() as cur:
+            return self._claim_escalation(cur, StageClaim(alert_id, stage, now))
+
+    def _claim_escalation(self, cur: Cursor, claim: StageClaim) -> bool:
+        cur.execute(
+            self._sql(
+                "UPDATE escalations SET fired_at = ? WHERE alert_id = ? AND stage = ? AND fired_at IS NULL"
+                " AND cancelled_at IS NULL AND due_at <= ?"
+                " AND EXISTS (SELECT 1 FROM alerts a WHERE a.alert_id = escalations.alert_id AND a.state = 'open')"
+                " RETURNING alert_id"
+            ),
+            (self._time_in(claim.at), claim.alert_id, claim.stage, self._time_in(claim.at)),
         )
-        return bool(rows)
+        return cur.fetchone() is not None
 
     def escalations(self, alert_id: int) -> list[EscalationStage]:
         rows = self._run(f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE alert_id = ? ORDER BY stage", (alert_id,))
         return [self._stage(r) for r in rows]
 
     def record_deliveries(self, attempts: Sequence[DeliveryAttempt]) -> None:
-        self._upsert(
-            f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        if attempts:
+            with self._transaction() as cur:
+                self._insert_deliveries(cur, attempts)
+
+    def _insert_deliveries(self, cur: Cursor, attempts: Sequence[DeliveryAttempt]) -> None:
+        cur.executemany(
+            self._sql(f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
             [(self._time_in(a.at), *astuple(a)[1:]) for a in attempts],
         )
 
@@ -757,6 +793,115 @@ class SqlStore(Store):
         where, params = (" WHERE alert_id = ?", (alert_id,)) if alert_id is not None else ("", ())
         rows = self._run(f"SELECT {DELIVERY_COLUMNS} FROM deliveries{where} ORDER BY at, id LIMIT ?", (*params, limit))
         return [self._delivery(r) for r in rows]
+
+    # The durable outbox -----------------------------------------------------------------------------------------
+    def enqueue_outbox(
+        self, items: Sequence[OutboxItem], now: float, limit: int, claim: StageClaim | None = None
+    ) -> list[str] | None:
+        with self._transaction() as cur:
+            if claim is not None and not self._claim_escalation(cur, claim):
+                return None
+            pending: dict[str, int] = {}  # channel -> its pending messages, counted once per call
+            outcomes = []
+            for item in items:
+                state, note = item.state, item.note
+                if state == OUTBOX_PENDING:
+                    if item.channel not in pending:
+                        pending[item.channel] = self._pending_in(cur, item.channel, limit)
+                    if pending[item.channel] >= limit:
+                        state, note = "dropped", OUTBOX_FULL
+                if not self._insert_outbox(cur, item, state, now):
+                    outcomes.append(DUPLICATE)
+                elif state == OUTBOX_PENDING:
+                    pending[item.channel] += 1
+                    outcomes.append(QUEUED)
+                else:
+                    self._insert_deliveries(cur, [_attempt_of(item, now, item.attempt, state, note)])
+                    outcomes.append(state)
+            return outcomes
+
+    def _pending_in(self, cur: Cursor, channel: str, limit: int) -> int:
+        cur.execute(
+            self._sql("SELECT count(*) FROM (SELECT 1 FROM outbox WHERE channel = ? AND state = 'pending' LIMIT ?) p"),
+            (channel, limit),
+        )
+        return int(cur.fetchone()[0])
+
+    def _insert_outbox(self, cur: Cursor, item: OutboxItem, state: str, now: float) -> bool:
+        cur.execute(
+            self._sql(
+                f"INSERT INTO outbox ({OUTBOX_COLUMNS}, created_at, settled_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key"
+            ),
+            (
+                item.idempotency_key, item.channel, item.site_id, item.alert_id, item.contact_id, item.address,
+                item.kind, json.dumps(item.message), state, item.attempt, self._time_in(item.due_at),
+                self._time_in(now), None if state == OUTBOX_PENDING else self._time_in(now),
+            ),
+        )  # fmt: skip
+        return cur.fetchone() is not None
+
+    def claim_outbox(self, channel: str, now: float, owner: str, lease_s: float, limit: int = 1) -> list[OutboxItem]:
+        free = "state = 'pending' AND (lease_until IS NULL OR lease_until <= ?)"
+        at = self._time_in(now)
+        rows = self._run(
+            f"UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE {free} AND idempotency_key IN ("
+            f" SELECT idempotency_key FROM outbox WHERE channel = ? AND due_at <= ? AND {free}"
+            f" ORDER BY due_at, created_at LIMIT ?) RETURNING {OUTBOX_COLUMNS}",
+            (owner, self._time_in(now + lease_s), at, channel, at, at, limit),
+        )  # the outer condition again: of racing claimers, the later re-reads the row and finds it leased
+        return sorted((self._outbox_item(r) for r in rows), key=lambda item: item.due_at)
+
+    def settle_outbox(self, attempt: DeliveryAttempt, owner: str, retry_at: float | None = None) -> bool:
+        mine = "WHERE idempotency_key = ? AND state = 'pending' AND lease_owner = ? RETURNING idempotency_key"
+        with self._transaction() as cur:
+            self._insert_deliveries(cur, [attempt])
+            if retry_at is None:
+                cur.execute(
+                    self._sql(
+                        "UPDATE outbox SET state = ?, attempt = ?, settled_at = ?, lease_owner = NULL,"
+                        f" lease_until = NULL {mine}"
+                    ),
+                    (attempt.status, attempt.attempt, self._time_in(attempt.at), attempt.idempotency_key, owner),
+                )
+            else:
+                cur.execute(
+                    self._sql(
+                        f"UPDATE outbox SET attempt = ?, due_at = ?, lease_owner = NULL, lease_until = NULL {mine}"
+                    ),
+                    (attempt.attempt + 1, self._time_in(retry_at), attempt.idempotency_key, owner),
+                )
+            return cur.fetchone() is not None
+
+    def outbox(self, channel: str | None = None, pending_only: bool = False, limit: int = 500) -> list[OutboxItem]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if channel is not None:
+            clauses.append("channel = ?")
+            params.append(channel)
+        if pending_only:
+            clauses.append("state = 'pending'")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._run(
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox{where} ORDER BY created_at, idempotency_key LIMIT ?",
+            (*params, limit),
+        )
+        return [self._outbox_item(r) for r in rows]
+
+    def outbox_next_due(self, channel: str) -> float | None:
+        rows = self._run(
+            "SELECT min(CASE WHEN lease_until > due_at THEN lease_until ELSE due_at END) FROM outbox"
+            " WHERE channel = ? AND state = 'pending'",
+            (channel,),
+        )
+        return self._time_out_or_none(rows[0][0])
+
+    def _outbox_item(self, r: Sequence[Any]) -> OutboxItem:
+        return OutboxItem(
+            r[0], r[1], r[2], None if r[3] is None else int(r[3]), r[4], r[5], r[6], self._json_out(r[7]), r[8],
+            int(r[9]), self._time_out(r[10]),
+        )  # fmt: skip
 
     def alerts_between(self, site_id: str | None, start: float, end: float) -> list[Alert]:
         site, params = _and_site("site_id", site_id)
@@ -988,14 +1133,25 @@ class SqlStore(Store):
         at = self._time_in(cutoff)
         audit = 0
         with self._transaction() as cur:
-            for table in ("deliveries", "escalations", "alert_snoozes", "alert_transitions"):
+            for table in ("deliveries", "outbox", "escalations", "alert_snoozes", "alert_transitions"):
                 cur.execute(self._sql(f"DELETE FROM {table} WHERE alert_id IN ({old})"), (at,))
                 audit += max(int(cur.rowcount), 0)
             cur.execute(self._sql("DELETE FROM deliveries WHERE alert_id IS NULL AND at < ?"), (at,))  # digests
             audit += max(int(cur.rowcount), 0)
+            cur.execute(
+                self._sql("DELETE FROM outbox WHERE alert_id IS NULL AND state <> 'pending' AND created_at < ?"), (at,)
+            )
+            audit += max(int(cur.rowcount), 0)
             cur.execute(self._sql(f"DELETE FROM alerts WHERE alert_id IN ({old})"), (at,))
             alerts = max(int(cur.rowcount), 0)
         return {"alerts": Purged(0, alerts), "alert_audit": Purged(0, audit)}
+
+
+def _attempt_of(item: OutboxItem, at: float, attempt: int, status: str, error: str) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        at, item.site_id, item.alert_id, item.contact_id, item.channel, item.address, item.kind,
+        item.idempotency_key, attempt, status, error,
+    )  # fmt: skip
 
 
 def _site_filter(site_id: str | None) -> tuple[str, tuple[str, ...]]:

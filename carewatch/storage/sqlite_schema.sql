@@ -154,6 +154,16 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, at);
 CREATE INDEX IF NOT EXISTS deliveries_site ON deliveries (site_id, at);
+CREATE TABLE IF NOT EXISTS outbox (
+    idempotency_key TEXT PRIMARY KEY, channel TEXT NOT NULL, site_id TEXT NOT NULL,
+    alert_id INTEGER REFERENCES alerts (alert_id), contact_id TEXT NOT NULL, address TEXT NOT NULL, kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'dead', 'suppressed', 'dropped')),
+    attempt INTEGER NOT NULL, due_at REAL NOT NULL, lease_owner TEXT, lease_until REAL, created_at REAL NOT NULL,
+    settled_at REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (channel, due_at) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_alert ON outbox (alert_id);
 
 -- History: roll-ups (the same tables, columns and keys as the same section of schema.sql, comments there).
 CREATE TABLE IF NOT EXISTS readings_1m (

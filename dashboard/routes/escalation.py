@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
 from carewatch.model import Severity
 from carewatch.storage.base import EscalationStep, OnCallShift
 from dashboard.deps import Admin, CareTeam, ScopeDep, StoreDep
-from dashboard.schemas import EscalationPolicyPublic, EscalationPolicySet, OnCallPublic, OnCallShiftCreate
+from dashboard.schemas import (
+    ID_PATTERN,
+    EscalationPolicyPublic,
+    EscalationPolicySet,
+    OnCallPublic,
+    OnCallShiftCreate,
+    OnCallShiftPublic,
+)
 
 router = APIRouter(prefix="/api/sites/{site_id}", tags=["escalation"])
 
@@ -57,3 +65,21 @@ def add_shift(site_id: str, body: OnCallShiftCreate, _: Admin, scope: ScopeDep, 
         raise HTTPException(422, f"contact {body.contact_id} is not a contact of site {site_id}")
     store.add_on_call_shifts([OnCallShift(site_id, body.contact_id, body.starts_at, body.ends_at)])
     return body
+
+
+@router.get("/on-call/shifts")
+def list_shifts(site_id: str, _: CareTeam, scope: ScopeDep, store: StoreDep) -> list[OnCallShiftPublic]:
+    """The rota: the site's current and upcoming shifts, by start."""
+    _site(store, scope, site_id)
+    return [OnCallShiftPublic.of(s) for s in store.on_call_shifts(site_id, time.time())]
+
+
+@router.delete("/on-call/shifts", status_code=204, responses={404: {"description": "no such shift"}})
+def delete_shift(
+    site_id: str, _: Admin, scope: ScopeDep, store: StoreDep,
+    contact_id: Annotated[str, Query(min_length=1, max_length=64, pattern=ID_PATTERN, description="the contact")],
+    starts_at: Annotated[float, Query(ge=0, le=1e11, description="the shift's start as listed (epoch seconds)")],
+) -> None:  # fmt: skip
+    _site(store, scope, site_id)
+    if not store.delete_on_call_shift(site_id, contact_id, starts_at):
+        raise HTTPException(404, f"no shift of {contact_id} starting at {starts_at} at site {site_id}")

@@ -1,4 +1,4 @@
-// Administration: users and roles, sites, residents, devices (escalation policies and the rota: see the alerts pages).
+// Administration: users and roles, sites, residents, devices, escalation policies and the on-call rota.
 "use strict";
 
 function rows(selector, items, cells) {
@@ -51,6 +51,31 @@ async function loadOnCall() {
   document.getElementById("on-call").textContent = t("admin.on_call_now", { who: now.contact_ids.join(", ") || "–" });
 }
 
+// The chosen site's current and upcoming shifts, each removable; data-loaded names the site once its latest load arrived.
+let shiftLoads = 0;
+async function loadShifts() {
+  const site = document.getElementById("shift-form").site_id.value;
+  const table = document.getElementById("shifts");
+  const load = ++shiftLoads;
+  delete table.dataset.loaded;
+  const shifts = await apiJson(`/api/sites/${encodeURIComponent(site)}/on-call/shifts`);
+  if (load !== shiftLoads) return;  // a later load supersedes this one
+  rows("#shifts", shifts, (s) => [s.contact_id, formatTime(s.starts_at), formatTime(s.ends_at),
+    button(t("admin.remove"), async () => {
+      const shift = new URLSearchParams({ contact_id: s.contact_id, starts_at: String(s.starts_at) });
+      const response = await api(`/api/sites/${encodeURIComponent(site)}/on-call/shifts?${shift}`, { method: "DELETE" });
+      if (!response.ok) window.alert(`${response.status}: ${await response.text()}`);
+      loadRota();
+    })]);
+  document.getElementById("no-shifts").hidden = shifts.length > 0;
+  table.dataset.loaded = site;
+}
+
+function loadRota() {
+  loadOnCall();
+  loadShifts();
+}
+
 async function escalationForms() {
   const sites = await apiJson("/api/sites");
   for (const select of document.querySelectorAll(".site-select")) {
@@ -59,7 +84,7 @@ async function escalationForms() {
   if (!sites.length) return;
   document.getElementById("policy-load").addEventListener("click", loadPolicy);
   for (const name of ["site_id", "severity"]) document.querySelector(`#policy-form [name=${name}]`).addEventListener("change", loadPolicy);
-  document.querySelector("#shift-form [name=site_id]").addEventListener("change", loadOnCall);
+  document.querySelector("#shift-form [name=site_id]").addEventListener("change", loadRota);
   onSubmit("policy-form", async (f) => {
     const response = await api(`/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`,
       { method: "PUT", json: { steps: parseSteps(f.steps.value) } });
@@ -70,11 +95,11 @@ async function escalationForms() {
     const epoch = (value) => new Date(value).getTime() / 1000;
     const response = await api(`/api/sites/${encodeURIComponent(f.site_id.value)}/on-call`, { method: "POST",
       json: { contact_id: f.contact_id.value, starts_at: epoch(f.starts_at.value), ends_at: epoch(f.ends_at.value) } });
-    if (response.ok) setTimeout(loadOnCall);
+    if (response.ok) setTimeout(loadRota);
     return response;
   });
   loadPolicy();
-  loadOnCall();
+  loadRota();
 }
 
 function onSubmit(id, send, reset = true) {

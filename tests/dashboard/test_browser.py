@@ -109,7 +109,22 @@ def test_admin_site_filter_admin_and_system_pages(browser: Any, served: Served) 
     assert policy["configured"] and [(s["after_minutes"], s["target"]) for s in policy["steps"]] == [
         (5, "on_call"), (15, "family"),
     ]  # fmt: skip
+    page.select_option("#shift-form [name=site_id]", "s1")  # the rota: add a shift, see it listed, remove it
+    page.wait_for_selector("#shifts[data-loaded=s1]", state="attached", timeout=TIMEOUT_MS)
+    page.fill("#shift-form [name=contact_id]", "c1")
+    page.fill("#shift-form [name=starts_at]", "2096-01-01T08:00")
+    page.fill("#shift-form [name=ends_at]", "2096-01-01T20:00")
+    page.click("#shift-form button[type=submit]")
+    c1_rows = "[...document.querySelectorAll('#shifts tbody tr')].filter((r) => r.cells[0].textContent === 'c1')"
+    page.wait_for_function(f"{c1_rows}.length === 1", timeout=TIMEOUT_MS)
+    with served.client("operator") as client:
+        [shift] = [s for s in client.get("/api/sites/s1/on-call/shifts").json() if s["contact_id"] == "c1"]
+    assert shift["ends_at"] - shift["starts_at"] == 12 * 3600
     page.screenshot(path=str(ARTIFACTS / "admin.png"), full_page=True)
+    page.click("#shifts tbody tr:has(td:text-is('c1')) button")
+    page.wait_for_function(f"{c1_rows}.length === 0", timeout=TIMEOUT_MS)
+    with served.client("operator") as client:
+        assert [s for s in client.get("/api/sites/s1/on-call/shifts").json() if s["contact_id"] == "c1"] == []
     page.goto(served.url + "/system")
     page.wait_for_selector("#fig-storage", timeout=TIMEOUT_MS)
     assert page.inner_text("#fig-storage") == "sqlite"

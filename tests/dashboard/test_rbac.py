@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from carewatch.storage.base import Threshold, User
+from carewatch.storage.base import OnCallShift, Threshold, User
 
 ROLES = ("family", "clinician", "operator", "admin")  # admin last: its writes must not change what others see
 EVERYONE = set(ROLES)
@@ -62,6 +62,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/sites/{site_id}/escalation-policies/{severity}"): ADMINS,
     ("GET", "/api/sites/{site_id}/on-call"): STAFF,
     ("POST", "/api/sites/{site_id}/on-call"): ADMINS,
+    ("GET", "/api/sites/{site_id}/on-call/shifts"): STAFF,
+    ("DELETE", "/api/sites/{site_id}/on-call/shifts"): ADMINS,
     ("GET", "/api/reports/service"): STAFF,
     ("GET", "/api/reports/digest/{contact_id}"): STAFF,
 }
@@ -88,7 +90,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/alerts/{alert_id}/resolve"): {},
     ("POST", "/api/alerts/{alert_id}/snooze"): {"minutes": 15},
 }  # fmt: skip
+SHIFT_START = 4e9  # a shift in 2096: always upcoming
 QUERIES = {
+    "/api/sites/{site_id}/on-call/shifts": {"contact_id": "c1", "starts_at": SHIFT_START},
     "/api/reports/service": {"site_id": "s1"},
     "/api/residents/{resident_id}/readings": {"metric": "hr"},
     "/api/residents/{resident_id}/history": {"metric": "hr"},
@@ -132,6 +136,8 @@ def prepare(served: Served, method: str, path: str) -> None:
     """Put back what an earlier allowed call changed, so every role meets the same state."""
     served.store.save_user(User("temp", "Temporary", USERS["operator"].role, site_ids=("s1",)), "x")
     served.store.delete_user("new")
+    if path.endswith("/on-call/shifts"):  # the shift an allowed DELETE removes
+        served.store.add_on_call_shifts([OnCallShift(s, "c1", SHIFT_START, SHIFT_START + 3600) for s in ("s1", "s2")])
     if path.endswith("/thresholds/{metric}"):
         for rid in ("r1", "r3"):
             served.store.set_threshold(Threshold(rid, "spo2", 90, None, time.time(), "test"))

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
+from lifecycle_support import second_store
 
 from alerts.escalation import PolicyDefaults
 from carewatch.model import Severity
@@ -110,9 +111,10 @@ def test_a_restart_in_the_middle_fires_each_stage_once(
     [alert] = harness.lifecycle.apply([harness.draft(t0)], [])
     clock.now = t0 + 650
     assert [s.stage for s in harness.escalator.run_due()] == [1, 2, 3]
+    harness.settle()  # their messages went out (tests/lifecycle/test_outbox.py stops with messages pending)
     harness.dispatcher.stop()  # the process stops ...
 
-    restarted_store = _second_store(store, tmp_path, request)  # ... and starts again: new connections, new objects
+    restarted_store = second_store(store, tmp_path, request)  # ... and starts again: new connections, new objects
     restarted = type(harness)(restarted_store, clock)
     restarted.dispatcher.start()
     try:
@@ -135,7 +137,7 @@ def test_two_schedulers_racing_fire_each_stage_once(
 ) -> None:
     t0, clock = harness.T0, harness.clock
     harness.lifecycle.apply([harness.draft(t0), harness.draft(t0, resident="r2")], [])
-    other_store = _second_store(store, tmp_path, request)
+    other_store = second_store(store, tmp_path, request)
     other = type(harness)(other_store, clock)
     clock.now = t0 + 5000
     barrier = threading.Barrier(2)
@@ -204,13 +206,3 @@ def test_apscheduler_drives_the_runs(harness: Any) -> None:
     finally:
         scheduler.shutdown()
     assert [s.stage for s in harness.store.escalations(alert.alert_id) if s.fired_at] == [1]
-
-
-def _second_store(store: Store, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
-    if store.backend == "sqlite":
-        from carewatch.storage.sqlite import SqliteStore
-
-        return SqliteStore(tmp_path / "carewatch.db")
-    from carewatch.storage.timescale import TimescaleStore
-
-    return TimescaleStore(request.getfixturevalue("pg_url"))

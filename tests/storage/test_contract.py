@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +26,18 @@ from carewatch.model import (
     Site,
     SiteKind,
 )
-from carewatch.storage.base import AlertConflict, Role, StorageError, Store, Threshold, User
+from carewatch.storage.base import (
+    DUPLICATE,
+    QUEUED,
+    AlertConflict,
+    DeliveryAttempt,
+    OutboxItem,
+    Role,
+    StorageError,
+    Store,
+    Threshold,
+    User,
+)
 
 T0 = 1_764_412_800.0
 
@@ -320,6 +332,162 @@ def test_snooze_reopen_and_deliveries(store: Store) -> None:
     assert store.deliveries_between("h1", T0, T0 + 10) == attempts[2:]
     assert [a.alert_id for a in store.alerts_between("s1", T0, T0 + 1)] == [alert.alert_id]
     assert store.alerts_between("s1", T0 + 1, T0 + 2) == []
+
+
+def test_the_rota_lists_current_and_upcoming_shifts_and_deletes_one(store: Store) -> None:
+    from carewatch.storage.base import OnCallShift
+
+    seed(store)
+    store.upsert_contacts(
+        [Contact("doc", "Dr Chen", ContactRole.CLINICIAN), Contact("nur", "Nurse Li", ContactRole.CLINICIAN)], []
+    )
+    past, now, later = (
+        OnCallShift("s1", "doc", T0 - 7200, T0 - 3600),
+        OnCallShift("s1", "doc", T0, T0 + 3600),
+        OnCallShift("s1", "nur", T0 + 3600.25, T0 + 7200),
+    )
+    store.add_on_call_shifts([later, past, now, OnCallShift("h1", "doc", T0, T0 + 60)])
+    assert store.on_call_shifts("s1", T0 + 10) == [now, later]  # the finished shift is not listed
+    assert store.on_call_shifts("h1", T0 + 60) == []
+    assert store.delete_on_call_shift("s1", "nur", later.starts_at) is True  # the start read back finds it
+    assert store.delete_on_call_shift("s1", "nur", later.starts_at) is False
+    assert store.delete_on_call_shift("h1", "doc", now.starts_at + 1) is False
+    assert store.on_call_shifts("s1", T0 - 7200) == [past, now]
+
+
+# The durable outbox (alerts/notify/dispatch.py) -----------------------------------------------------------------
+
+
+def outbox_item(
+    key: str, channel: str = "webhook", alert_id: int | None = None, due: float = T0, **kw: Any
+) -> OutboxItem:
+    message = {"idempotency_key": key, "payload": {"resourceType": "Bundle", "entry": [{"n": 1.5}]}, "text": "SpO2 low"}
+    return OutboxItem(key, channel, "s1", alert_id, "fam", f"http://x/{key}", "raised", message, due_at=due, **kw)
+
+
+def test_outbox_enqueue_is_idempotent_bounded_and_audits_what_settles_at_once(store: Store) -> None:
+    seed(store)
+    alert = store.raise_alert(draft())
+    assert alert is not None
+    items = [
+        outbox_item("a", alert_id=alert.alert_id), outbox_item("b"),
+        outbox_item("c", "email", state="suppressed", attempt=0, note="quiet hours"),
+        outbox_item("d", "mqtt", state="failed", note="channel 'mqtt' is not configured"),
+        outbox_item("e"),  # a third pending webhook: over the limit of 2
+        outbox_item("f", "email"),  # another channel has room
+    ]  # fmt: skip
+    assert store.enqueue_outbox(items, T0, limit=2) == [QUEUED, QUEUED, "suppressed", "failed", "dropped", QUEUED]
+    assert store.enqueue_outbox(items, T0 + 1, limit=100) == [DUPLICATE] * 6  # the same keys again: no-ops
+    assert [i.idempotency_key for i in store.outbox(pending_only=True)] == ["a", "b", "f"]
+    assert store.outbox("webhook", pending_only=True)[0] == items[0]  # the message round-trips, payload and all
+    assert {i.idempotency_key: i.state for i in store.outbox()} == {
+        "a": "pending", "b": "pending", "c": "suppressed", "d": "failed", "e": "dropped", "f": "pending"
+    }  # fmt: skip
+    assert [(d.idempotency_key, d.attempt, d.status, d.error) for d in store.deliveries()] == [
+        ("c", 0, "suppressed", "quiet hours"), ("d", 1, "failed", "channel 'mqtt' is not configured"),
+        ("e", 1, "dropped", "the delivery queue is full"),
+    ]  # fmt: skip
+    assert store.outbox_next_due("webhook") == pytest.approx(T0) and store.outbox_next_due("mqtt") is None
+
+
+def test_outbox_leases_retries_and_settles_with_the_audit(store: Store) -> None:
+    seed(store)
+    store.enqueue_outbox([outbox_item("a"), outbox_item("b", due=T0 + 10)], T0, limit=10)
+    [a] = store.claim_outbox("webhook", T0, "w1", lease_s=60, limit=5)  # b is not due yet
+    assert a.idempotency_key == "a" and a.attempt == 1
+    assert store.claim_outbox("webhook", T0 + 20, "w2", lease_s=60, limit=5) == [outbox_item("b", due=T0 + 10)]
+    assert store.outbox_next_due("webhook") == pytest.approx(T0 + 60)  # both leased: a's lease ends first
+
+    def attempt(key: str, n: int, status: str, at: float) -> DeliveryAttempt:
+        return DeliveryAttempt(at, "s1", None, "fam", "webhook", f"http://x/{key}", "raised", key, n, status)
+
+    assert store.settle_outbox(attempt("a", 1, "retry", T0 + 1), "w1", retry_at=T0 + 30) is True
+    [pending_a] = [i for i in store.outbox(pending_only=True) if i.idempotency_key == "a"]
+    assert (pending_a.attempt, pending_a.due_at) == (2, pytest.approx(T0 + 30))
+    assert store.claim_outbox("webhook", T0 + 29, "w2", lease_s=60) == []  # a not due, b leased
+    [again] = store.claim_outbox("webhook", T0 + 30, "w2", lease_s=60)
+    assert (again.idempotency_key, again.attempt) == ("a", 2)
+    assert store.settle_outbox(attempt("a", 2, "delivered", T0 + 31), "w1") is False  # a is w2's now
+    assert store.settle_outbox(attempt("a", 2, "delivered", T0 + 31), "w2") is True
+    [b] = store.claim_outbox("webhook", T0 + 80, "w3", lease_s=60)  # w2's lease on b ran out
+    assert b.idempotency_key == "b"
+    assert store.settle_outbox(attempt("b", 1, "dead", T0 + 81), "w3") is True
+    assert store.outbox(pending_only=True) == [] and store.outbox_next_due("webhook") is None
+    assert [(i.idempotency_key, i.state, i.attempt) for i in store.outbox()] == [
+        ("a", "delivered", 2),
+        ("b", "dead", 1),
+    ]
+    assert [(d.idempotency_key, d.attempt, d.status) for d in store.deliveries()] == [
+        ("a", 1, "retry"), ("a", 2, "delivered"), ("a", 2, "delivered"), ("b", 1, "dead")
+    ]  # every attempt is audited, also the one whose lease was lost  # fmt: skip
+
+
+def test_racing_claimers_get_each_message_once(store: Store) -> None:
+    seed(store)
+    store.enqueue_outbox([outbox_item(f"k{i:02}") for i in range(40)], T0, limit=100)
+    barrier = threading.Barrier(4)
+    claimed: list[str] = []
+
+    def claim(owner: str) -> None:
+        barrier.wait()
+        while batch := store.claim_outbox("webhook", T0, owner, lease_s=60, limit=3):
+            claimed.extend(i.idempotency_key for i in batch)
+
+    threads = [threading.Thread(target=claim, args=(f"w{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == [f"k{i:02}" for i in range(40)]  # all of them, none twice
+
+
+def test_a_stage_claim_and_its_messages_commit_together(store: Store) -> None:
+    from carewatch.storage.base import EscalationStage, StageClaim
+
+    seed(store)
+    alert = store.raise_alert(draft())
+    assert alert is not None
+    store.plan_escalation(
+        alert.alert_id, [EscalationStage(alert.alert_id, n, "operators", T0 + 60 * n) for n in (1, 2)]
+    )
+    assert (
+        store.enqueue_outbox(
+            [outbox_item("s1", alert_id=alert.alert_id)], T0 + 59, 10, StageClaim(alert.alert_id, 1, T0 + 59)
+        )
+        is None
+    )  # not due
+    assert store.outbox() == []  # nothing written
+    assert store.enqueue_outbox(
+        [outbox_item("s1", alert_id=alert.alert_id)], T0 + 60, 10, StageClaim(alert.alert_id, 1, T0 + 60)
+    ) == [QUEUED]
+    assert (
+        store.enqueue_outbox(
+            [outbox_item("s1b", alert_id=alert.alert_id)], T0 + 61, 10, StageClaim(alert.alert_id, 1, T0 + 61)
+        )
+        is None
+    )  # once
+    assert store.escalations(alert.alert_id)[0].fired_at == pytest.approx(T0 + 60)
+    assert (
+        store.enqueue_outbox([], T0 + 200, 10, StageClaim(alert.alert_id, 2, T0 + 200)) == []
+    )  # a stage nobody hears of still fires
+    assert [i.idempotency_key for i in store.outbox()] == ["s1"]
+
+
+def test_retention_takes_the_outbox_with_its_alert(store: Store) -> None:
+    from carewatch.storage.retention import RetentionPolicy
+
+    seed(store)
+    old, live = store.raise_alert(draft()), store.raise_alert(draft(rule="fall"))
+    assert old is not None and live is not None
+    store.enqueue_outbox(
+        [outbox_item("old", alert_id=old.alert_id), outbox_item("live", alert_id=live.alert_id),
+         outbox_item("digest", "email", state="failed", note="no e-mail settings")],
+        T0, limit=10,
+    )  # fmt: skip
+    store.resolve_alert(old.alert_id, "op", T0 + 60)
+    purged = store.apply_retention(RetentionPolicy(alerts_days=1), T0 + 2 * 86_400)
+    assert purged["alerts"].rows == 1  # the outbox row did not hold the alert back (it references it)
+    assert [i.idempotency_key for i in store.outbox()] == ["live"]  # the live alert's stays, even pending
 
 
 # The alert core's restart rebuild (alerts.rebuild) ----------------------------------------------------------------
