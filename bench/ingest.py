@@ -5,6 +5,8 @@
                                          # the standard load model through `carewatch serve`, vs a bare subscriber
     python -m bench.ingest batched -r 4000 --seconds 30
                                          # 50-sample accelerometer blocks: readings/s committed, vs a bare subscriber
+    python -m bench.ingest load -r 10000 --workers 2
+                                         # two workers, one per partition of the sites (docs/deploy.md)
 
 The standard load model (shared/MQTT.md), per resident: a vitals message every 5 s (4 readings), an accelerometer
 message every second (25 samples at 25 Hz), a home-sensor event every 20 s. Publisher, broker, carewatch and
@@ -92,9 +94,10 @@ PROBE_DEVICE = "probe"  # a wearable of its own whose messages carry their send 
 PROBE_EVERY_S = 0.2
 POLL_EVERY_S = 0.02  # how often the database is asked for new probe rows: the latency's resolution
 SUSTAINED_DRAIN_S = 2.0  # a load is sustained when its last reading is stored within this of the last publish
+SITES = 100  # care homes of 100 residents at 10,000; workers split them 48/52 (crc32 partitions)
 
 
-def manifest(residents: int, sites: int = 10) -> dict[str, Any]:
+def manifest(residents: int, sites: int = SITES) -> dict[str, Any]:
     site_ids = [f"bench-{s}" for s in range(sites)]
     return {
         "sites": [{"site_id": s, "name": s, "kind": "care_institution"} for s in site_ids],
@@ -127,7 +130,7 @@ class LoadModel:
         accel = np.round(rng.normal(0, 0.02, (self.samples, 3)) + upright, 3).T.tolist()
         out = []
         for i in range(residents):
-            site = f"bench-{i % 10}"
+            site = f"bench-{i % SITES}"
             ts = base + second + (i % 1000) / 1000
             out.append((f"carewatch/v1/{site}/w{i}/motion", json.dumps(
                 {"ts": ts, "seq": second, "rate_hz": self.samples, "unit": "g", "x": accel[0], "y": accel[1],
@@ -282,25 +285,56 @@ def stored_rows(conn: psycopg.Connection[Any]) -> int:
     return sum(c[0] for c in counts if c is not None)
 
 
-def carewatch_run(broker_port: int, url: str, model: LoadModel, residents: int, seconds: int) -> LoadResult:
+def start_workers(broker_port: int, url: str, workers: int, tag: str) -> list[tuple[subprocess.Popen[bytes], Path]]:
+    """``workers`` carewatch serve processes, one per partition (docs/deploy.md, "Several workers"), started."""
+    started = []
+    for k in range(workers):
+        env = {**os.environ, "CAREWATCH_MQTT_URL": f"mqtt://127.0.0.1:{broker_port}", "CAREWATCH_DATABASE_URL": url,
+               "CAREWATCH_SECRET_KEY": SECRET, "CAREWATCH_HTTP_PORT": str(free_port()),
+               "CAREWATCH_MQTT_CLIENT_ID": f"bench-ingest-{tag}-{k}", "CAREWATCH_PARTITIONS": str(workers),
+               "CAREWATCH_PARTITION": str(k)}  # fmt: skip
+        log = Path(tempfile.mkdtemp(prefix="carewatch-bench-")) / "serve.log"
+        with log.open("w") as out:  # a file, not a pipe: reading a pipe here would take CPU from the publisher
+            proc = subprocess.Popen([sys.executable, "-m", "carewatch", "serve"], env=env, stdout=out,
+                                    stderr=subprocess.STDOUT)  # fmt: skip
+        started.append((proc, log))
+    deadline = time.monotonic() + 30
+    for proc, log in started:
+        while "carewatch serving" not in log.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_workers(started)
+                raise SystemExit("carewatch serve did not start:\n" + log.read_text())
+            time.sleep(0.1)
+    return started
+
+
+def stop_workers(started: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
+    for proc, _ in started:
+        proc.terminate()
+    for proc, log in started:
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        print(f"  (carewatch serve wrote {len(log.read_text().splitlines())} log lines: {log})")
+
+
+def total_usage(started: list[tuple[subprocess.Popen[bytes], Path]]) -> Usage:
+    each = [usage(proc.pid) for proc, _ in started]
+    return Usage(sum(u.cpu_s for u in each), sum(u.peak_rss_bytes for u in each))
+
+
+def carewatch_run(
+    broker_port: int, url: str, model: LoadModel, residents: int, seconds: int, workers: int
+) -> LoadResult:
     store = TimescaleStore(url)
     store.init_schema()
     apply_manifest(store, manifest(residents))
     store.close()
-    env = {**os.environ, "CAREWATCH_MQTT_URL": f"mqtt://127.0.0.1:{broker_port}", "CAREWATCH_DATABASE_URL": url,
-           "CAREWATCH_SECRET_KEY": SECRET, "CAREWATCH_HTTP_PORT": str(free_port()),
-           "CAREWATCH_MQTT_CLIENT_ID": f"bench-ingest-{residents}"}  # fmt: skip
-    log = Path(tempfile.mkdtemp(prefix="carewatch-bench-")) / "serve.log"
-    with log.open("w") as out:  # a file, not a pipe: reading a pipe here would take CPU from the publisher
-        proc = subprocess.Popen([sys.executable, "-m", "carewatch", "serve"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 30
-    while "carewatch serving" not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("carewatch serve did not start:\n" + log.read_text())
-        time.sleep(0.1)
+    started = start_workers(broker_port, url, workers, f"{residents}")
     try:
-        before = usage(proc.pid)
+        before = total_usage(started)
         expected = model.expected_rows(residents, seconds)
         with LatencyProbe(broker_port, url) as probe:
             base = time.time()  # live: the readings are stamped as they are sent (device-offline rules watch this)
@@ -310,30 +344,24 @@ def carewatch_run(broker_port: int, url: str, model: LoadModel, residents: int, 
                 while (stored := stored_rows(conn)) < expected and time.monotonic() - published_at < DRAIN_TIMEOUT_S:
                     time.sleep(0.2)
             drain_s = time.monotonic() - published_at
-        after = usage(proc.pid)
+        after = total_usage(started)
         with psycopg.connect(url) as conn:
             rows = conn.execute("SELECT rule, count(*) FROM alerts GROUP BY rule ORDER BY 2 DESC").fetchall()
             alerts: dict[str, int] = dict(rows)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    print(f"  (carewatch serve wrote {len(log.read_text().splitlines())} log lines: {log})")
+        stop_workers(started)
     return LoadResult(sent, took, expected, stored, drain_s, after.cpu_s - before.cpu_s, after.peak_rss_bytes,
                       probe.latencies_s, alerts)  # fmt: skip
 
 
-def bench_load(model: LoadModel, residents: list[int], seconds: int) -> None:
+def bench_load(model: LoadModel, residents: list[int], seconds: int, workers: int) -> None:
     with mosquitto() as broker, postgres() as server:
-        print(f"{model.name}, {seconds} s of load, real time (publisher, broker, carewatch, PostgreSQL on"
-              f" {os.cpu_count()} cores)")  # fmt: skip
+        print(f"{model.name}, {seconds} s of load, real time (publisher, broker, {workers} carewatch worker(s),"
+              f" PostgreSQL on {os.cpu_count()} cores)")  # fmt: skip
         sustained = []
         for count in residents:
             bare = bare_subscriber_rate(broker.port, model, count, min(seconds, 10))
-            result = carewatch_run(broker.port, server.create_database(), model, count, seconds)
+            result = carewatch_run(broker.port, server.create_database(), model, count, seconds, workers)
             report(model, count, seconds, bare, result)
             if result.stored == result.expected and result.drain_s <= SUSTAINED_DRAIN_S:
                 sustained.append(count)
@@ -361,8 +389,8 @@ def report(model: LoadModel, residents: int, seconds: int, bare: float, result: 
         p50, p99 = np.percentile(ms, [50, 99])
         print(f"  publish -> commit latency ({ms.size} probe messages, +-{POLL_EVERY_S * 1000:.0f} ms): p50"
               f" {p50:,.0f} ms, p99 {p99:,.0f} ms, max {ms.max():,.0f} ms")  # fmt: skip
-    print(f"  carewatch serve: CPU {result.cpu_s / wall * 100:.0f} % of one core over the run, peak RSS"
-          f" {result.peak_rss_bytes / 2**20:,.0f} MiB")  # fmt: skip
+    print(f"  carewatch serve (all workers): CPU {result.cpu_s / wall * 100:.0f} % of one core over the run, peak"
+          f" RSS {result.peak_rss_bytes / 2**20:,.0f} MiB")  # fmt: skip
     print(f"  alerts raised (the load is of healthy residents): {result.alerts or 'none'}")
 
 
@@ -374,13 +402,14 @@ def main() -> None:
         load = sub.add_parser(name)
         load.add_argument("-r", "--residents", type=int, action="append", help="resident counts (repeat)")
         load.add_argument("--seconds", type=int, default=30)
+        load.add_argument("--workers", type=int, default=1, help="carewatch serve processes, one per partition")
     args = parser.parse_args()
     if args.what == "write":
         bench_write()
-    elif args.what == "load":
-        bench_load(STANDARD, args.residents or [2500], args.seconds)
     else:
-        bench_load(BATCHED, args.residents or [4000], args.seconds)
+        model = STANDARD if args.what == "load" else BATCHED
+        default = [2500] if args.what == "load" else [4000]
+        bench_load(model, args.residents or default, args.seconds, args.workers)
 
 
 if __name__ == "__main__":
