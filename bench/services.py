@@ -10,6 +10,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support import Mosquitto, Postgres, free_port, postgres_bindir, service_directory
 
+__all__ = ["Mosquitto", "Postgres", "free_port", "mosquitto", "postgres"]
+
 
 @contextmanager
 def mosquitto() -> Iterator[Mosquitto]:

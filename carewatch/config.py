@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
@@ -39,6 +40,11 @@ class Settings(BaseSettings):
     )
     partitions: int = Field(default=1, ge=1, description="workers own sites: site s is in partition crc32(s) mod P")
     partition: int = Field(default=0, ge=0, description="this worker's partition, 0 .. partitions - 1")
+    clock: Literal["wall", "data"] = Field(
+        default="wall",
+        description="what 'now' is for validation and the time-driven rules: the wall clock (live), or the newest "
+        "data time (accelerated evaluations and replays; ingest/clock.py)",
+    )
     registry_refresh_seconds: float = Field(default=30.0, gt=0, description="how often the registry is reread")
     ingest_batch_rows: int = Field(default=5_000, ge=1, description="commit a batch at this many rows ...")
     ingest_batch_seconds: float = Field(default=0.25, gt=0, description="... or after this long, whichever first")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -42,10 +43,12 @@ from dashboard.auth import AuthConfig
 from dashboard.hub import Hub
 from ingest.batcher import Batcher
 from ingest.broker import EmbeddedBroker
+from ingest.clock import DataClock
 from ingest.decode import decode
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttReader
 from ingest.partition import partition_of, topic_filters
+from ingest.validate import MAX_PAST_S
 from ingest.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ class Platform:
         self.registry = Registry()
         self._next_registry_refresh = 0.0
         self.engine = AlertEngine(default_rules())
+        self.data_clock: DataClock | None = None  # settings.clock "data": set at start
         self._broker: EmbeddedBroker | None = None
         self._notify_mqtt: MqttChannel | None = None
         self._server: uvicorn.Server | None = None
@@ -84,7 +88,9 @@ class Platform:
         self._engine_view = (self.registry.residents, self.registry.devices)
         self.engine.add_residents(self._owned_residents(), self.store.sites(), list(self.registry.devices.values()))
         self.engine.apply_thresholds(self.store.all_thresholds())
-        self._engine_cleared = await asyncio.to_thread(self.engine.rebuild, self.store, time.time())
+        self.data_clock = await asyncio.to_thread(self._data_clock)
+        started_at = time.time() if self.data_clock is None else self.data_clock.reference(time.time())
+        self._engine_cleared = await asyncio.to_thread(self.engine.rebuild, self.store, started_at)
 
         self.hub = Hub(loop)
         self.hub.start()
@@ -95,14 +101,16 @@ class Platform:
         host, port, username, password = mqtt_endpoint(mqtt_url)
         s = self.settings
         self.batcher = Batcher(s.ingest_batch_rows, s.ingest_batch_seconds, s.ingest_max_pending_messages)
+        decoder = partial(decode, registry=self.registry)
         self.reader = MqttReader(
-            host, port, s.mqtt_client_id, partial(decode, registry=self.registry), self.batcher, self.metrics,
-            username, password, mqtt5=not s.embedded_broker,
+            host, port, s.mqtt_client_id, decoder if self.data_clock is None else self.data_clock.decoding(decoder),
+            self.batcher, self.metrics, username, password, mqtt5=not s.embedded_broker,
         )  # fmt: skip
         self.reader.subscribe(self._topic_filters())
         self.writer = Writer(
-            self.store, self.batcher, self.reader.acknowledge, self._on_committed, self.metrics, self._on_tick
-        )
+            self.store, self.batcher, self.reader.acknowledge, self._on_committed, self.metrics, self._on_tick,
+            clock=time.time if self.data_clock is None else self.data_clock.now,
+        )  # fmt: skip
         self.writer.start()
         self.reader.start()
         dashboard_url = await self._start_dashboard()
@@ -143,6 +151,8 @@ class Platform:
 
     # The writer's thread ------------------------------------------------------------------------------------
     def _on_committed(self, batch: Batch, result: WriteResult) -> None:
+        if self.data_clock is not None:
+            self.data_clock.committed(batch)
         view = (self.registry.residents, self.registry.devices)
         if view[0] is not self._engine_view[0] or view[1] is not self._engine_view[1]:  # the registry was reloaded
             self._engine_view = view
@@ -154,7 +164,8 @@ class Platform:
             self.hub.vitals_threadsafe(self.engine.latest(frame))
 
     def _on_tick(self, now: float) -> None:
-        if now >= self._next_registry_refresh:  # devices registered through another worker or the API
+        """``now``: the engine's clock (the wall clock, or the newest committed data time on the data clock)."""
+        if time.time() >= self._next_registry_refresh:  # devices registered through another worker or the API
             self.reload_registry()
             self.engine.apply_thresholds(self.store.all_thresholds())  # limits clinicians set through the API
         if self._engine_cleared:  # conditions the start-up replay found ended
@@ -164,6 +175,13 @@ class Platform:
         self.lifecycle_worker.tick(now)
 
     # Start-up helpers ---------------------------------------------------------------------------------------
+    def _data_clock(self) -> DataClock | None:
+        """On the data clock (settings.clock "data"), one that resumes at the newest stored data time."""
+        if self.settings.clock == "wall":
+            return None
+        stored = self.store.device_last_seen(time.time() - MAX_PAST_S).values()
+        return DataClock(max(stored, default=-math.inf))
+
     def _start_lifecycle(self) -> Lifecycle:
         """The lifecycle with routing, escalation (APScheduler as its clock) and the configured channels."""
         s = self.settings

@@ -71,10 +71,12 @@ def decode_json(decoder: msgspec.json.Decoder[T], payload: bytes) -> T:
 
 
 def check_time(ts: float, received_at: float) -> float:
+    """``ts`` within the bounds around ``received_at``: the platform's clock, the wall clock live or the newest
+    accepted data time on the data clock (ingest/clock.py); the bounds are the same on both."""
     if not math.isfinite(ts):
         raise Rejected("not_finite", "ts is not a finite number")
     if ts > received_at + MAX_FUTURE_S or ts < received_at - MAX_PAST_S:
-        raise Rejected("ts_out_of_range", f"ts {ts} is {ts - received_at:+.0f} s from the server's clock")
+        raise Rejected("ts_out_of_range", f"ts {ts} is {ts - received_at:+.0f} s from the platform's clock")
     return ts
 
 

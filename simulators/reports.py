@@ -1,6 +1,7 @@
 """What every device reports at one tick, and how often (`Streams`).
 
-- Wearables: vitals every ``vitals_s``, an accelerometer block every tick when ``motion_hz`` is set, status
+- Wearables: vitals every ``vitals_s``, an accelerometer block every tick when ``motion_hz`` is set (only those of
+  ``motion_devices`` when that is set: not every wearable streams its accelerometer), status
   (battery, worn, rssi) every ``status_s``; only while worn and online, except status, which an online wearable
   sends off the body too (worn = 0). A wearable's own events (a detected fall, an SOS key) whenever they happen.
 - Room sensors: an event on every change of state; environment sensors' room temperature and humidity every
@@ -47,6 +48,7 @@ class Streams:
     climate_s: float = 60.0
     heartbeat_s: float = 300.0  # room sensors' battery report: often enough for an offline rule to act in minutes
     motion_hz: float | None = None  # accelerometer blocks at 25 or 50 Hz; off by default (the heaviest stream)
+    motion_devices: frozenset[str] | None = None  # the wearables that stream them (None: all); the others do not
     tick_s: float = 1.0  # simulation step; an accelerometer block spans one tick
     drop_p: float = 0.002  # wearable messages lost on the radio link
     artefacts: bool = True  # background motion artefacts in wearable vitals
@@ -77,6 +79,8 @@ class Reporter:
         self._climate, self._sensors, self._rng = climate, sensors, rng
         self._on_oxygen = np.array([r.on_oxygen for r in world.residents], dtype=bool)
         self._env = fleet.kind == ENVIRONMENT
+        chosen = streams.motion_devices
+        self._streams_motion = np.array([chosen is None or d.device_id in chosen for d in world.devices], dtype=bool)
         self.motion_artefacts: list[tuple[int, float]] = []  # (resident, ts) of this tick's, for the ground truth
 
     def report(self, tick: Tick, k: int, online: BoolArray, incidents: list[Incident]) -> None:
@@ -86,7 +90,7 @@ class Reporter:
         streaming = fleet.wearable & online & tick.worn[fleet.resident]
         self._vitals(tick, np.flatnonzero(streaming & fleet.due(k, streams.ticks(streams.vitals_s))), incidents)
         if streams.motion_hz:
-            self._motion(tick, np.flatnonzero(streaming), incidents)
+            self._motion(tick, np.flatnonzero(streaming & self._streams_motion), incidents)
         self._events_and_status(tick, k, online)
 
     def _vitals(self, tick: Tick, devices: IntArray, incidents: list[Incident]) -> None:

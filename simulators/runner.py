@@ -143,7 +143,9 @@ class Simulation:
     def _advance(self, t: float, dt: float, incidents: list[Incident]) -> Tick:
         world, fleet = self.population, self._fleet
         behaviour = self._routine.advance(t, dt)
-        visitor_place, visitor_moving, visits = self._visitors.advance(t)
+        alone = np.zeros(len(world.residents), bool)
+        alone[[self._index.resident(i.truth.resident_id) for i in incidents if i.alone]] = True
+        visitor_place, visitor_moving, visits = self._visitors.advance(t, alone)
         worn, episodes = self._wearing.update(t, behaviour.activity, self._wearable_battery())
         self._log(episodes + visits)
         d, p = len(world.devices), len(world.places)

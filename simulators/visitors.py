@@ -1,6 +1,8 @@
 """Visitors to homes (family, a carer, a neighbour): they come in through the front door, stay in the living room
 and leave. They move the living room's and hall's motion sensors and open the door, which a rule watching a single
-resident's home must tolerate. At most one visit a day per home; care sites' visitors are not modelled.
+resident's home must tolerate. At most one visit a day per home; care sites' visitors are not modelled. Nobody visits
+a home while one of its residents is in an incident that happens alone (`Incident.alone`: a visitor would find a
+fallen resident, and would be the activity a no-activity incident lacks): a visit due then is called off.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class Visitors:
                 first.setdefault(r.site_id, i)
         self.host = np.array(list(first.values()), dtype=np.int64)  # a resident of each home
         self._hosts = [[i for i, r in enumerate(world.residents) if r.site_id == s] for s in first]
+        self._home_of = np.full(len(world.residents), len(first), dtype=np.int64)  # len(first): no home of ours
+        for k, hosts in enumerate(self._hosts):
+            self._home_of[hosts] = k
         places = np.array([world.residents[r].places for r in self.host.tolist()], dtype=np.int64)
         self._hall = places[:, Room.HALL] if places.size else np.empty(0, np.int64)
         self._living = places[:, Room.LIVING_ROOM] if places.size else np.empty(0, np.int64)
@@ -40,11 +45,16 @@ class Visitors:
         self._start = np.full(self.host.shape[0], -np.inf)
         self._end = np.full(self.host.shape[0], -np.inf)
 
-    def advance(self, t: float) -> tuple[IntArray, BoolArray, list[Episode]]:
+    def advance(self, t: float, alone: BoolArray | None = None) -> tuple[IntArray, BoolArray, list[Episode]]:
         """Visitors' places ``(H,)`` (the home's outside place when none is there), whether each moves, and the
-        visits planned at this tick (one episode per resident of the home)."""
+        visits planned at this tick (one episode per resident of the home). ``alone`` ``(N,)``: residents who must
+        not be visited now."""
         episodes = self._replan(t)
         inside = (self._start <= t) & (t < self._end)
+        if alone is not None and alone.any():
+            busy = np.zeros(self.host.shape[0] + 1, bool)
+            busy[self._home_of[alone]] = True
+            inside &= ~busy[:-1]
         doorway = inside & ((t < self._start + DOORWAY_S) | (t >= self._end - DOORWAY_S))
         place = np.where(doorway, self._hall, np.where(inside, self._living, self.outside))
         moving = inside & (doorway | (self._rng.random(self.host.shape[0]) < VISITOR_MOVE_P))

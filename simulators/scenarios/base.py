@@ -16,11 +16,12 @@ from typing import Any, ClassVar, Protocol
 from simulators.state import FloatArray
 from simulators.tick import Tick
 
-# The alert core's rule names (the ground truth's expected_rule); "none" where no alert should fire (artefacts,
-# background episodes such as a shower with the wearable off).
-RULES = ("spo2_low", "hr_high", "hr_low", "rr_high", "temp_high", "news2_urgent", "fall", "fall_long_lie", "sos",
-         "no_activity", "not_up", "bathroom_long", "night_wandering", "heat", "cold", "smoke", "gas", "water_leak",
-         "device_offline", "battery_low", "not_worn")  # fmt: skip
+# The alert core's rule names (docs/rules.md; the ground truth's expected_rule and also); "none" where no alert should
+# fire (artefacts, background episodes such as a shower with the wearable off).
+RULES = ("spo2_low", "hr_high", "hr_low", "rr_high", "rr_low", "sbp_high", "sbp_low", "dbp_high", "temp_high",
+         "temp_low", "news2_urgent", "news2_emergency", "baseline_deviation", "spo2_falling", "temp_rising", "fall",
+         "fall_long_lie", "sos", "no_activity", "not_up", "bathroom_long", "night_wandering", "heat", "cold", "smoke",
+         "gas", "water_leak", "device_offline", "battery_low", "not_worn")  # fmt: skip
 NO_RULE = "none"
 
 
@@ -76,6 +77,9 @@ class Incident:
     # Seen through the wearable: the resident wears it while the incident is active (not in the shower, not charging),
     # or no rule could see it and the ground truth would be wrong.
     needs_wearable: ClassVar[bool] = False
+    # Happens alone: nobody visits the home meanwhile (a visitor would find a fallen resident, or be the very activity
+    # a no-activity incident lacks, and the ground truth would be wrong).
+    alone: ClassVar[bool] = False
 
     @property
     def active_from(self) -> float:

@@ -4,6 +4,7 @@ in the bathroom."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from simulators.scenarios.base import GroundTruth, Incident
 from simulators.state import Activity, Posture, Room
@@ -44,6 +45,7 @@ class NotUp(Incident):
     in bed from ``NOT_UP_HOLD_S`` before, so that an early riser does not get up first)."""
 
     truth: GroundTruth
+    alone: ClassVar[bool] = True
 
     @property
     def active_from(self) -> float:
@@ -64,6 +66,7 @@ class NoActivity(Incident):
     """Motionless in the living-room chair during the day (unwell, drowsy): no room sensor sees a movement."""
 
     truth: GroundTruth
+    alone: ClassVar[bool] = True
 
     @classmethod
     def at(cls, resident_id: str, start: float, duration_s: float = 3 * 3600.0) -> NoActivity:

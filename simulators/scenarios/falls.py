@@ -3,8 +3,11 @@
 The accelerometer shows what a waist-worn device records (`simulators.accel.fall_pattern`): upright activity for
 ``PRE_FALL_S`` before, loss of balance with the body turning, an impact of ``peak_g`` (2.5-6 g at the waist), damped
 rebounds, then lying still on the floor at more than 45 degrees from upright. Room sensors agree: no movement, the
-bed and chair empty. The wearable's own fall detection reports a ``fall`` event ``DEVICE_DELAY_S`` after the impact
-when ``device_reports`` (not all wearables detect falls, so a rule must work from the stream too).
+bed and chair empty. The resident falls in the hall (``FALL_ROOM``) and stays there: without that, the daily routine
+went on moving them from room to room while they lay on the floor, and a room sensor that saw them "walk" into the
+bathroom looked like recovery to the long-lie rule. The wearable's own fall detection reports a ``fall`` event
+``DEVICE_DELAY_S`` after the impact when ``device_reports`` (not all wearables detect falls, so a rule must work
+from the stream too).
 
 The ground truth's start is the impact; its end is when the resident is up again (or found).
 """
@@ -18,9 +21,10 @@ import numpy as np
 
 from simulators.accel import LYING_SIDES, UPRIGHT, fall_pattern
 from simulators.scenarios.base import GroundTruth, Incident
-from simulators.state import Activity, FloatArray, Posture
+from simulators.state import Activity, FloatArray, Posture, Room
 from simulators.tick import Tick
 
+FALL_ROOM = Room.HALL  # where the resident walks before the fall and lies after it
 PRE_FALL_S = 10.0  # upright and active before the fall: the detector compares the posture 1-2.5 s before impact
 DEVICE_DELAY_S = 3.0  # a wearable confirms its own detection after a few seconds of stillness
 LONG_LIE_S = 20 * 60.0  # on the floor this long is a "long lie" (the literature's threshold is often an hour)
@@ -34,6 +38,7 @@ SYNCOPE_HR, SYNCOPE_SBP = 42.0, 82.0  # vasovagal syncope at its lowest
 class Fall(Incident):
     truth: GroundTruth
     needs_wearable: ClassVar[bool] = True
+    alone: ClassVar[bool] = True
     peak_g: float = 4.0
     side: int = 0  # how the resident lies afterwards: 0 on the back, 1 left, 2 right, 3 face down
     device_reports: bool = True
@@ -69,6 +74,7 @@ class Fall(Incident):
         r = tick.index.resident(self.truth.resident_id)
         b = tick.behaviour
         b.in_bed[r] = b.in_chair[r] = False
+        b.place[r] = tick.place_of(r, FALL_ROOM)
         if tick.t < self.impact:
             b.posture[r], b.moving[r] = self.pre_posture, True
             return
@@ -100,7 +106,8 @@ class Syncope(Fall):
     @classmethod
     def faint(cls, resident_id: str, collapse: float, lie_s: float = 120.0, *, peak_g: float = 3.0, side: int = 1,
               device_reports: bool = False, seed: int = 0) -> Syncope:  # fmt: skip
-        truth = GroundTruth(resident_id, "syncope", collapse, collapse + lie_s, "fall", ("hr_low", "news2_urgent"))
+        truth = GroundTruth(resident_id, "syncope", collapse, collapse + lie_s, "fall",
+                            ("hr_low", "sbp_low", "news2_urgent", "news2_emergency"))  # fmt: skip
         return cls(truth, peak_g, side, device_reports, seed, descent_s=1.2, free_fall_g=0.6)
 
     @property

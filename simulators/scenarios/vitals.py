@@ -33,7 +33,7 @@ class Fever(Incident):
     def at(cls, resident_id: str, start: float, duration_s: float, peak_c: float = 39.0, rise_s: float = 7200.0,
            confused: bool = False) -> Fever:  # fmt: skip
         truth = GroundTruth(resident_id, "fever", start, start + duration_s, "temp_high",
-                            ("news2_urgent", "hr_high", "rr_high"))  # fmt: skip
+                            ("news2_urgent", "news2_emergency", "hr_high", "rr_high", "temp_rising"))  # fmt: skip
         return cls(truth, peak_c, rise_s, confused)
 
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
@@ -62,7 +62,8 @@ class Tachycardia(Incident):
     @classmethod
     def at(cls, resident_id: str, start: float, duration_s: float, rate_bpm: float = 150.0,
            seed: int = 0) -> Tachycardia:  # fmt: skip
-        return cls(GroundTruth(resident_id, "tachycardia", start, start + duration_s, "hr_high", ("news2_urgent",)),
+        return cls(GroundTruth(resident_id, "tachycardia", start, start + duration_s, "hr_high",
+                               ("news2_urgent", "news2_emergency")),
                    rate_bpm, seed)  # fmt: skip
 
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
@@ -83,7 +84,8 @@ class Bradycardia(Incident):
 
     @classmethod
     def at(cls, resident_id: str, start: float, duration_s: float, rate_bpm: float = 38.0) -> Bradycardia:
-        return cls(GroundTruth(resident_id, "bradycardia", start, start + duration_s, "hr_low", ("news2_urgent",)),
+        return cls(GroundTruth(resident_id, "bradycardia", start, start + duration_s, "hr_low",
+                               ("news2_urgent", "news2_emergency")),
                    rate_bpm)  # fmt: skip
 
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:

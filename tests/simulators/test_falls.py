@@ -84,3 +84,29 @@ def test_normal_life_is_not_a_fall(simulate: Simulate, hour: float) -> None:
     beds = [d.device_id for d in world.devices if d.kind == "bed"]
     assert any(captured.events(bed)[1:] for bed in beds)  # someone got up, or went to bed
     assert detect(world, captured) == []
+
+
+ROOM_ACTIVITY = ("motion", "bathroom", "bed", "chair", "door")
+
+
+def test_a_fallen_resident_stays_where_they_fell(simulate: Simulate) -> None:
+    """Lying on the floor, the resident is in no other room: no room sensor of the home sees them move, enter the
+    bathroom or sit down (which the long-lie rule would take for recovery), whatever the routine had planned."""
+    world = build_world("home", 4, 1, seed=13)
+    start = T0 + 6.5 * H
+    incidents: list[Incident] = [
+        Fall.at(r.resident_id, start + (0.5 + 0.75 * k) * H, 40 * 60.0, peak_g=4.0, side=k % 4, seed=k)
+        for k, r in enumerate(world.residents)
+    ]  # from 07:00 to 10:55: getting up, breakfast, toilet visits
+    _, captured = simulate(world, incidents, start, 4.5 * H, vitals_s=60.0)
+    for incident in incidents:
+        site = world.resident(incident.truth.resident_id).site_id
+        sensors = [d.device_id for d in world.devices if d.site_id == site and d.kind in ROOM_ACTIVITY]
+        seen = [
+            (device, ts)
+            for device in sensors
+            for kind in ROOM_ACTIVITY
+            for ts, value in captured.events(device, kind)
+            if value == 1 and incident.truth.start + 5.0 <= ts < incident.truth.end
+        ]
+        assert seen == [], f"{incident.truth.resident_id} seen while lying on the floor: {seen[:3]}"

@@ -23,6 +23,7 @@ from simulators.floorplans import build_world
 from simulators.population import make_population
 from simulators.reports import Streams
 from simulators.runner import Simulation
+from simulators.scenarios.behaviour import NoActivity
 from simulators.scenarios.home import HeatWave
 from simulators.scenarios.hypoxia import Hypoxia
 from simulators.scenarios.library import plan_incidents
@@ -108,7 +109,8 @@ def test_the_original_api_still_works(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines[0] == {
         "resident_id": population.residents[2].resident_id, "scenario": "hypoxia", "start": T0 + 20,
-        "end": T0 + 620, "expected_rule": "spo2_low", "also": ["news2_urgent", "rr_high"], "device_id": None,
+        "end": T0 + 620, "expected_rule": "spo2_low",
+        "also": ["news2_urgent", "news2_emergency", "rr_high", "spo2_falling"], "device_id": None,
         "background": False}  # fmt: skip
 
 
@@ -262,3 +264,31 @@ def test_local_time_follows_the_site_timezone(simulate: Simulate) -> None:
     temps = captured.readings(f"{world.sites[0].site_id}-living_room-environment", "room_temp")
     warmest = max(temps, key=lambda sample: sample[1])[0]
     assert 15 <= (warmest - local) / 3600 <= 23  # outdoors peaks at 15:00, the building lags by hours
+
+
+def test_only_the_chosen_wearables_stream_the_accelerometer(simulate: Simulate) -> None:
+    world = build_world("home", 4, 1, seed=3)
+    chosen = frozenset({world.residents[1].wearable_id, world.residents[3].wearable_id})
+    _, captured = simulate(world, [], T0 + 10 * 3600, 60.0, motion_hz=25.0, motion_devices=chosen)
+    streaming = {topic.split("/")[3] for topic, _ in captured.decoded("motion")}
+    assert streaming == chosen
+    assert {topic.split("/")[3] for topic, _ in captured.decoded("vitals")} == {r.wearable_id for r in world.residents}
+
+
+def test_nobody_visits_a_resident_in_an_incident_that_happens_alone(simulate: Simulate) -> None:
+    """A visit due during a no-activity incident is called off: the visitor would be the very activity it lacks."""
+    world = build_world("home", 3, 1, 5)
+    world = replace(world, residents=tuple(replace(r, habits=replace(r.habits, visit_prob=1.0))
+                                           for r in world.residents))  # fmt: skip
+    start, hours = T0 + 6 * 3600, 12 * 3600
+    plain, _ = simulate(world, (), start, hours, tick_s=10.0, vitals_s=10.0)
+    visits = [t for t in plain.ground_truth() if t.scenario == "visitor" and t.end < start + hours - 600]
+    assert len(visits) >= 2
+    still = [NoActivity.at(v.resident_id, v.start - 600, v.end - v.start + 1200) for v in visits]
+    _, captured = simulate(world, still, start, hours, tick_s=10.0, vitals_s=10.0)
+    for v in visits:
+        site = v.resident_id.rsplit("-r", 1)[0]
+        seen = [(device, ts) for device in (f"{site}-living_room-motion", f"{site}-hall-motion", f"{site}-hall-door")
+                for kind in ("motion", "door") for ts, value in captured.events(device, kind)
+                if value == 1 and v.start - 300 <= ts < v.end + 300]  # fmt: skip
+        assert seen == [], f"{v.resident_id} visited during a no-activity incident: {seen[:3]}"

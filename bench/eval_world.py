@@ -1,0 +1,135 @@
+"""The evaluation's population (bench/eval_scenarios.py): cohorts of simulated homes, their incidents, and the stored
+history that the learned behaviour rules need.
+
+One resident per home; each cohort is a `build_world` with its own id prefix and seed:
+
+| cohort | prefix | share | incidents | accelerometer | history |
+|---|---|---|---|---|---|
+| falls | ``evf`` | 1/16, at least 2 | fall, fall with a long lie, syncope | 25 Hz | |
+| moving | ``evg`` | 1/16, at least 2 | none | 25 Hz | |
+| learned | ``evl`` | 1/12, at least 2 | no activity, not up (from the first local midnight) | | 7 days |
+| learned, quiet | ``evm`` | 1/16, at least 1 | none | | 7 days |
+| incident | ``evi`` | 1/4, at least 2 | every other scenario of the library | | |
+| quiet | ``evq`` | the rest | none | | |
+
+Only an eighth of the wearables stream the accelerometer (the heaviest stream, a message a second; not every
+wearable does): those of the residents who fall, and as many who do not, for false falls. The quiet cohorts give
+the false-alert figure. The history is simulated (every room-sensor event, vitals and status every 5 minutes, 5-s
+steps), decoded by ingest's own decoder and written with the store's batch write, as if carewatch had been running
+for a week; the platform learns from it through its restart rebuild (alerts/rebuild.py): `no_activity` needs 7
+days, `not_up` 5.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from carewatch.model import AccelRow, Batch, DeadLetter, EventRow, ReadingRow
+from carewatch.registry import Registry
+from carewatch.storage.base import Store
+from ingest.decode import decode
+from simulators.floorplans import build_world
+from simulators.reports import Streams
+from simulators.runner import Simulation
+from simulators.scenarios.base import Incident
+from simulators.scenarios.library import SCENARIOS, plan_incidents
+from simulators.world import World
+
+DAY_S = 86_400.0
+HISTORY_DAYS = 7.0  # no_activity learns for 7 local days, not_up for 5
+LEARNED_SCENARIOS = ("no_activity", "not_up")
+FALL_SCENARIOS = ("fall", "fall_long_lie", "syncope")
+MOTION_HZ = 25.0
+HISTORY_STREAMS = Streams(vitals_s=300.0, status_s=300.0, climate_s=300.0, tick_s=5.0, artefacts=False)
+HISTORY_BATCH_ROWS = 20_000
+MIN_RESIDENTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Cohort:
+    world: World
+    scenarios: tuple[str, ...] = ()  # planned here; starting from the first local midnight when learned
+    accelerometer: bool = False
+    learned: bool = False
+
+
+def cohorts(residents: int, seed: int, names: Sequence[str] = SCENARIOS) -> list[Cohort]:
+    """The cohorts of a population of ``residents`` homes (at least 10), for the scenarios ``names``."""
+    if residents < MIN_RESIDENTS:
+        raise ValueError(f"the evaluation needs at least {MIN_RESIDENTS} residents (every cohort)")
+    falls, learned = tuple(n for n in names if n in FALL_SCENARIOS), tuple(n for n in names if n in LEARNED_SCENARIOS)
+    plain = tuple(n for n in names if n not in FALL_SCENARIOS + LEARNED_SCENARIOS)
+    sizes = [max(2, residents // 16), max(2, residents // 16), max(2, residents // 12), max(1, residents // 16),
+             max(2, residents // 4)]  # fmt: skip
+    sizes.append(residents - sum(sizes))
+    spec = [("evf", falls, True, False), ("evg", (), True, False), ("evl", learned, False, True),
+            ("evm", (), False, True), ("evi", plain, False, False), ("evq", (), False, False)]  # fmt: skip
+    return [
+        Cohort(build_world("home", n, 1, seed + k, prefix=prefix), scenarios, motion, history)
+        for k, (n, (prefix, scenarios, motion, history)) in enumerate(zip(sizes, spec, strict=True))
+    ]
+
+
+def merged(parts: Sequence[Cohort]) -> World:
+    return World.merge([c.world for c in parts])
+
+
+def streams(parts: Sequence[Cohort]) -> Streams:
+    """The live run's report periods: the standard load model, the accelerometer on the chosen cohorts' wearables."""
+    wearables = frozenset(r.wearable_id for c in parts if c.accelerometer for r in c.world.residents)
+    return Streams(motion_hz=MOTION_HZ, motion_devices=wearables)
+
+
+def plan(parts: Sequence[Cohort], start: float, duration_s: float, seed: int, per_scenario: int) -> list[Incident]:
+    """``per_scenario`` incidents of each cohort's scenarios within ``[start, start + duration_s)``; on learned
+    cohorts from the first local midnight (UTC, the homes' time zone), when 7 whole days are learned."""
+    planned: list[Incident] = []
+    for k, c in enumerate(parts):
+        if not c.scenarios:
+            continue
+        lo = math.ceil(start / DAY_S) * DAY_S if c.learned else start
+        if lo < start + duration_s:
+            planned += plan_incidents(c.world, lo, start + duration_s - lo, seed + k,
+                                      count=per_scenario * len(c.scenarios), names=c.scenarios)  # fmt: skip
+    return sorted(planned, key=lambda incident: incident.truth.start)
+
+
+def write_history(store: Store, world: World, start: float, end: float, seed: int) -> int:
+    """Simulate ``world`` over ``[start, end)`` and store it through ingest's decoder; returns rows written. Raises
+    if any message is rejected (the history must be clean)."""
+    registry = Registry()
+    registry.refresh(store)
+    pending = _Pending()
+
+    def publish(topic: str, payload: bytes) -> None:
+        item = decode(topic, payload, end, registry)
+        if isinstance(item, DeadLetter):
+            raise RuntimeError(f"history message rejected: {item.reason} {item.detail}")
+        pending.readings += item.readings
+        pending.events += item.events
+        pending.accel += item.accel
+        if pending.rows >= HISTORY_BATCH_ROWS:
+            pending.flush(store)
+
+    Simulation(world, [], publish, seed, streams=HISTORY_STREAMS).run(start, end - start, math.inf)
+    pending.flush(store)
+    return pending.written
+
+
+class _Pending:
+    def __init__(self) -> None:
+        self.readings: list[ReadingRow] = []
+        self.events: list[EventRow] = []
+        self.accel: list[AccelRow] = []
+        self.written = 0
+
+    @property
+    def rows(self) -> int:
+        return len(self.readings) + len(self.events) + len(self.accel)
+
+    def flush(self, store: Store) -> None:
+        result = store.write_batch(Batch(self.readings, self.events, self.accel))
+        self.written += result.readings + result.events + result.accel
+        self.readings, self.events, self.accel = [], [], []

@@ -1,0 +1,90 @@
+"""The detection evaluation's matching and figures (bench/eval_scoring.py), on hand-made alerts and ground truth."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench.eval_scoring import DAY_S, EARLY_S, GRACE_S, Opening, poisson_upper, report, score
+from simulators.scenarios.base import NO_RULE, GroundTruth
+
+START, END = 0.0, 2 * DAY_S
+RESIDENTS = ("r1", "r2", "r3", "r4", "r5")
+HYPOXIA = GroundTruth("r1", "hypoxia", 1000.0, 1600.0, "spo2_low", ("news2_urgent",))
+FALL = GroundTruth("r2", "fall", 5000.0, 5100.0, "fall")
+BURST = GroundTruth("r3", "artefact_burst", 9000.0, 9300.0, NO_RULE)
+SHOWER = GroundTruth("r4", "shower", 3000.0, 3600.0, NO_RULE, background=True)
+
+
+def test_detection_latency_and_precision() -> None:
+    openings = [
+        Opening(1, "r1", "spo2_low", 1075.0),  # detects the hypoxia, 75 s in
+        Opening(2, "r1", "news2_urgent", 1200.0),  # allowed by `also`
+        Opening(3, "r1", "hr_high", 1200.0),  # neither expected nor allowed: false
+        Opening(4, "r2", "spo2_low", 1075.0),  # another resident: false
+        Opening(1, "r1", "spo2_low", 1500.0),  # the same alert reopened: a second, matched opening
+    ]
+    s = score(openings, [HYPOXIA, FALL], RESIDENTS, START, END)
+    spo2 = s.rules["spo2_low"]
+    assert (spo2.incidents, spo2.detected, spo2.openings, spo2.matched) == (1, 1, 3, 2)
+    assert spo2.latencies == [75.0] and spo2.recall == 1.0 and spo2.precision == pytest.approx(2 / 3)
+    assert s.rules["news2_urgent"].precision == 1.0 and math.isnan(s.rules["news2_urgent"].recall)
+    assert s.rules["hr_high"].precision == 0.0
+    assert s.rules["fall"].recall == 0.0 and s.missed == [FALL]
+    assert (s.incidents, s.detected) == (2, 1) and s.recall == 0.5
+    assert sorted(o.alert_id for o in s.false_alerts) == [3, 4]
+
+
+@pytest.mark.parametrize(
+    ("at", "matched"),
+    [
+        (HYPOXIA.start - EARLY_S, True),
+        (HYPOXIA.start - EARLY_S - 0.5, False),
+        (HYPOXIA.end + GRACE_S, True),
+        (HYPOXIA.end + GRACE_S + 0.5, False),
+    ],
+)
+def test_the_window_is_start_minus_a_tick_to_end_plus_grace(at: float, matched: bool) -> None:
+    s = score([Opening(1, "r1", "spo2_low", at)], [HYPOXIA], RESIDENTS, START, END)
+    assert s.rules["spo2_low"].detected == int(matched)
+    assert len(s.false_alerts) == int(not matched)
+
+
+def test_incidents_still_open_at_the_end_are_not_scored_and_their_alerts_not_false() -> None:
+    late = GroundTruth("r2", "fall_long_lie", END - 1000.0, END - 100.0, "fall_long_lie", ("fall",))
+    s = score([Opening(7, "r2", "fall", END - 990.0)], [late], RESIDENTS, START, END)
+    assert s.unscored == 1 and s.incidents == 0 and s.false_alerts == []
+    assert s.rules["fall"].matched == 1
+
+
+def test_false_alerts_per_resident_day_count_incident_free_residents_only() -> None:
+    openings = [
+        Opening(1, "r4", "rr_high", 3100.0),  # r4 has no incident: false, and counted per resident-day
+        Opening(2, "r5", "battery_low", 7000.0),
+        Opening(3, "r1", "hr_high", 200.0),  # false, but r1 had an incident in the run
+    ]
+    s = score(openings, [HYPOXIA, FALL, BURST, SHOWER], RESIDENTS, START, END)
+    assert s.quiet_false == 2 and s.quiet_resident_days == 2 * 2.0  # r4 and r5 (a shower is ordinary life)
+    assert s.false_per_resident_day == 0.5 and s.resident_days == 10.0 and len(s.false_alerts) == 3
+    assert not s.goals_met
+
+
+def test_an_alert_during_an_artefact_burst_is_false_and_noted() -> None:
+    s = score([Opening(1, "r3", "spo2_low", 9100.0)], [BURST], RESIDENTS, START, END)
+    assert len(s.false_alerts) == 1 and s.silent == [BURST] and s.silent_alerted == 1
+    assert s.incidents == 0  # nothing to detect
+
+
+def test_goals() -> None:
+    openings = [Opening(1, "r1", "spo2_low", 1010.0), Opening(2, "r2", "fall", 5001.0)]
+    s = score(openings, [HYPOXIA, FALL], RESIDENTS, START, END)
+    assert s.recall == 1.0 and s.quiet_false == 0 and s.goals_met
+    text = report(s)
+    assert "recall: 2/2 = 1.000 (goal >= 0.99: met)" in text
+    assert "0 in 6.0 resident-days" in text
+
+
+@pytest.mark.parametrize(("k", "upper"), [(0, 3.689), (1, 5.572), (10, 18.39)])
+def test_poisson_upper_limit(k: int, upper: float) -> None:
+    assert poisson_upper(k) == pytest.approx(upper, abs=0.01)  # Garwood 95 % (published tables)
