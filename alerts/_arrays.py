@@ -63,10 +63,14 @@ def sort_fresh(key: IntArray, ts: FloatArray, last_ts: FloatArray, *tiebreak: np
     for their key (``last_ts``, indexed by key) are dropped: redelivered and late data change nothing.
     """
     order = np.lexsort((*tiebreak[::-1], ts, key))
-    k, t = key[order], ts[order]
-    repeat = np.zeros(order.shape[0], bool)
-    repeat[1:] = (k[1:] == k[:-1]) & (t[1:] == t[:-1])
-    return order[~repeat & (t > last_ts[k])]
+    return order[fresh(key[order], ts[order], last_ts)]
+
+
+def fresh(key: IntArray, ts: FloatArray, last_ts: FloatArray) -> IntArray:
+    """`sort_fresh` of observations already sorted by (key, ts, tiebreak): the indices to keep."""
+    repeat = np.zeros(key.shape[0], bool)
+    repeat[1:] = (key[1:] == key[:-1]) & (ts[1:] == ts[:-1])
+    return np.flatnonzero(~repeat & (ts > last_ts[key]))
 
 
 def grown(array: np.ndarray, capacity: int, fill: float | bool | int) -> np.ndarray:

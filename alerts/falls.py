@@ -42,6 +42,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from alerts._arrays import firsts, ragged_arange
+
 __all__ = ["FallDetector", "FallEvents", "FallParams"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -166,13 +168,6 @@ class _Timeline:
     new_hi: IntArray  # (u,)
 
 
-def _ragged_arange(counts: IntArray) -> tuple[IntArray, IntArray]:
-    """``counts`` ``(u,)`` -> ``(owner, k)``, both ``(sum(counts),)``: k runs 0..counts[i]-1 for owner i."""
-    owner = np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts)
-    first = np.cumsum(counts) - counts
-    return owner, np.arange(owner.shape[0], dtype=np.int64) - first[owner]
-
-
 class FallDetector:
     """Streaming fall detector; resident ``r`` is row ``r`` of every state array.
 
@@ -233,7 +228,7 @@ class FallDetector:
                 xyz = np.concatenate(samples)
             except ValueError:  # blocks of different shapes
                 raise ValueError("each block of samples must have shape (n, 3)") from None
-        return self.process(resident, start_ts, rate_hz, counts, xyz)
+        return self.process(resident, start_ts, rate_hz, counts, xyz.T)
 
     def process(
         self,
@@ -241,33 +236,31 @@ class FallDetector:
         start_ts: FloatArray,
         rate_hz: FloatArray,
         counts: IntArray,
-        xyz: npt.NDArray[np.floating],
+        axes: npt.NDArray[np.floating],
     ) -> FallEvents:
-        """As `process_blocks`, with the blocks' samples laid one after the other: ``counts`` ``(b,)`` samples
-        per block and ``xyz`` ``(sum(counts), 3)`` in g (the alert engine's form: no list of arrays)."""
-        res, start, rate, counts, xyz = self._validate(resident, start_ts, rate_hz, counts, xyz)
-        keep = self._fresh_blocks(res, start, rate, counts)
-        self.stale_blocks += int(np.count_nonzero(~keep & (counts > 0)))
-        if not keep.any():
+        """As `process_blocks`, with the blocks' samples laid one after the other, axis by axis: ``counts``
+        ``(b,)`` samples per block and ``axes`` ``(3, sum(counts))`` x, y, z in g (the alert engine's form: no list
+        of arrays; blocks already in (resident, time) order skip a gather)."""
+        res, start, rate, counts, axes = self._validate(resident, start_ts, rate_hz, counts, axes)
+        order = self._fresh_blocks(res, start, rate, counts)
+        self.stale_blocks += int(np.count_nonzero(counts > 0)) - order.shape[0]
+        if order.shape[0] == 0:
             return _no_events()
         # Samples in (resident, time) order: blocks sorted, and kept blocks of a resident never overlap.
-        order = np.flatnonzero(keep)[np.lexsort((start[keep], res[keep]))]
-        owner, j = _ragged_arange(counts[order])
-        block = order[owner]
-        first_sample = np.cumsum(counts) - counts
-        s_res = res[block]
-        s_ts = start[block] + j / rate[block]
-        frame_res, frame_no, values = self._to_frames(s_res, s_ts, xyz[first_sample[block] + j], rate[block])
+        s_res, s_ts, s_rate, s_axes = self._samples(res, start, rate, counts, axes, order)
+        frame_res, frame_no, values = self._to_frames(s_res, s_ts, s_axes, s_rate)
         slow = self._undecided_impact(frame_res, frame_no, values)
+        impact = np.flatnonzero(values[:, _PK] >= self.params.impact_g)
+        np.maximum.at(self._impact_hi, frame_res[impact], frame_no[impact])
         events = _no_events()
         if slow.any():  # residents with an impact to decide: the full timeline
             line = self._timeline(frame_res[slow], frame_no[slow], values[slow])
             events = self._decide(line)
             self._store(line)
-        if not slow.all():  # everyone else: nothing to decide, only new frames to write
-            self._write(frame_res[~slow], frame_no[~slow], values[~slow])
-        impact = values[:, _PK] >= self.params.impact_g
-        np.maximum.at(self._impact_hi, frame_res[impact], frame_no[impact])
+            fast = np.flatnonzero(~slow)
+            frame_res, frame_no, values = frame_res[fast], frame_no[fast], np.take(values, fast, axis=0)
+        if frame_res.shape[0]:  # everyone else: nothing to decide, only new frames to write
+            self._write(frame_res, frame_no, values)
         newest = np.flatnonzero(np.r_[s_res[1:] != s_res[:-1], True])
         self._last_ts[s_res[newest]] = s_ts[newest]
         return events
@@ -280,10 +273,10 @@ class FallDetector:
         start_ts: FloatArray,
         rate_hz: FloatArray,
         counts: IntArray,
-        samples: npt.NDArray[np.floating],
+        axes: npt.NDArray[np.floating],
     ) -> tuple[IntArray, FloatArray, FloatArray, IntArray, FloatArray]:
         """Check the inputs once. Returns the three ``(b,)`` arrays, ``counts`` ``(b,)`` and all samples
-        ``(sum n_i, 3)`` float64."""
+        ``(3, sum n_i)`` float64, each axis contiguous."""
         res = np.asarray(resident)
         start = np.asarray(start_ts, dtype=np.float64)
         rate = np.asarray(rate_hz, dtype=np.float64)
@@ -298,15 +291,16 @@ class FallDetector:
             raise ValueError(f"resident index out of range [0, {self.capacity})")
         if not (np.isfinite(start).all() and np.isfinite(rate).all() and (rate > 0).all()):
             raise ValueError("start_ts and rate_hz must be finite, rate_hz > 0")
-        xyz = np.asarray(samples, dtype=np.float64)
-        if xyz.ndim != 2 or xyz.shape[1] != 3 or xyz.shape[0] != int(n.sum()) or (n < 0).any():
+        xyz = np.ascontiguousarray(axes, dtype=np.float64)
+        if xyz.ndim != 2 or xyz.shape[0] != 3 or xyz.shape[1] != int(n.sum()) or (n < 0).any():
             raise ValueError("each block of samples must have shape (n, 3)")
         if not np.isfinite(xyz).all():
             raise ValueError("samples must be finite")
         return res, start, rate, n, xyz
 
-    def _fresh_blocks(self, res: IntArray, start: FloatArray, rate: FloatArray, counts: IntArray) -> BoolArray:
-        """Mask ``(b,)`` of non-empty blocks that start after all data kept before them for their resident.
+    def _fresh_blocks(self, res: IntArray, start: FloatArray, rate: FloatArray, counts: IntArray) -> IntArray:
+        """Indices ``(k,)`` in (resident, start) order of the non-empty blocks that start after all data kept
+        before them for their resident.
 
         A block is compared with its resident's newest processed sample and with the end of the previous
         kept block of this call (in start order). Dropping a block can make the next one fresh again,
@@ -323,33 +317,56 @@ class FallDetector:
             prev_end[same] = np.maximum(prev_end[same], end[idx][:-1][same[1:]])
             stale = start[idx] <= prev_end
             if not stale.any():
-                return keep
+                return idx
             keep[idx[stale]] = False
 
+    @staticmethod
+    def _samples(
+        res: IntArray, start: FloatArray, rate: FloatArray, counts: IntArray, axes: FloatArray, order: IntArray
+    ) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
+        """The samples of blocks ``order`` ``(k,)``, one after the other: resident, time and rate ``(S,)``, and
+        ``(3, S)`` axes (``axes`` itself when ``order`` is every block as they are)."""
+        n = counts[order]
+        first = np.cumsum(n) - n
+        j = np.arange(int(first[-1] + n[-1]), dtype=np.int64) - np.repeat(first, n)
+        s_rate = np.repeat(rate[order], n)
+        s_ts = np.repeat(start[order], n) + j / s_rate
+        if order.shape[0] < counts.shape[0] or (order[1:] < order[:-1]).any():
+            axes = np.take(axes, np.repeat((np.cumsum(counts) - counts)[order], n) + j, axis=1)
+        return np.repeat(res[order], n), s_ts, s_rate, axes
+
     def _to_frames(
-        self, s_res: IntArray, s_ts: FloatArray, s_xyz: FloatArray, s_rate: FloatArray
+        self, s_res: IntArray, s_ts: FloatArray, s_axes: FloatArray, s_rate: FloatArray
     ) -> tuple[IntArray, IntArray, FloatArray]:
         """Sum ``S`` samples, sorted by (resident, time), into frames.
 
-        ``s_res``, ``s_ts``, ``s_rate`` have shape ``(S,)`` and ``s_xyz`` ``(S, 3)``. Returns resident
+        ``s_res``, ``s_ts``, ``s_rate`` have shape ``(S,)`` and ``s_axes`` ``(3, S)``. Returns resident
         ``(K,)``, frame number ``(K,)`` and values ``(K, 9)`` of the ``K`` distinct (resident, frame).
         """
         frame = np.floor((s_ts + _EDGE_GUARD_S) / self.params.frame_s).astype(np.int64)
-        mag = np.sqrt(np.einsum("ij,ij->i", s_xyz, s_xyz))
-        starts = np.flatnonzero(np.r_[True, (s_res[1:] != s_res[:-1]) | (frame[1:] != frame[:-1])])
+        x, y, z = s_axes
+        mag = x * x
+        mag += y * y
+        mag += z * z
+        np.sqrt(mag, out=mag)
+        cut = np.empty(mag.shape[0], bool)
+        cut[0] = True
+        np.not_equal(s_res[1:], s_res[:-1], out=cut[1:])
+        cut[1:] |= frame[1:] != frame[:-1]
+        starts = np.flatnonzero(cut)
+        segment = np.cumsum(cut) - 1
         k = starts.shape[0]
-        counts = np.diff(np.r_[starts, mag.shape[0]])
-        segment = np.repeat(np.arange(k), counts)
         values = np.empty((k, _NF))
-        values[:, _N] = counts
+        values[:, _N] = np.diff(np.append(starts, mag.shape[0]))
         # Per-segment sums with bincount: faster than reduceat for many short segments, and the same sums (each
-        # bin adds its samples in order, starting from zero).
-        for column, weights in ((_COVER, 1.0 / s_rate), (_SX, s_xyz[:, 0]), (_SY, s_xyz[:, 1]), (_SZ, s_xyz[:, 2]),
-                                (_SM, mag), (_SM2, mag * mag)):  # fmt: skip
+        # bin adds its samples in order, starting from zero, as the reference's per-sample sums do).
+        for column, weights in ((_COVER, 1.0 / s_rate), (_SX, x), (_SY, y), (_SZ, z), (_SM, mag), (_SM2, mag * mag)):
             values[:, column] = np.bincount(segment, weights=weights, minlength=k)
-        values[:, _PK] = np.maximum.reduceat(mag, starts)
-        at_peak = np.where(mag == values[segment, _PK], np.arange(mag.shape[0]), mag.shape[0])
-        values[:, _PK_TS] = s_ts[np.minimum.reduceat(at_peak, starts)]
+        peak = np.zeros(k)
+        np.maximum.at(peak, segment, mag)  # |a| >= 0
+        at_peak = np.flatnonzero(mag == peak[segment])
+        values[:, _PK] = peak
+        values[:, _PK_TS] = s_ts[at_peak[firsts(segment[at_peak])]]  # on a tie the earlier sample
         return s_res[starts], frame[starts], values
 
     def _undecided_impact(self, frame_res: IntArray, frame_no: IntArray, values: FloatArray) -> BoolArray:
@@ -381,15 +398,15 @@ class FallDetector:
         # Slots of new frames without data (a lost block) still hold a frame L older: clear the range [lo, new_hi]
         # of residents with such gaps (rare: with data in every frame, the new frames overwrite their slots).
         gaps = np.bincount(group[recent], minlength=starts.shape[0]) < new_hi - lo + 1
-        owner, k = _ragged_arange(np.where(gaps, np.maximum(new_hi - lo + 1, 0), 0))
+        owner, k = ragged_arange(np.where(gaps, np.maximum(new_hi - lo + 1, 0), 0))
         ring[r[owner] * L + (lo[owner] + k) % L] = 0.0
-        new = values[recent].copy()
+        new = values if recent.all() else np.take(values, np.flatnonzero(recent), axis=0)  # values: the caller's copy
         new[new[:, _PK] <= 0.0, _PK_TS] = 0.0  # as if added to a cleared frame: a peak of 0 keeps time 0
-        ring[frame_res[recent] * L + frame_no[recent] % L] = new
+        np.put(_rows(ring), frame_res[recent] * L + frame_no[recent] % L, _rows(new))
         more = ~fresh  # the old newest frame, continued: add to it
         rows = frame_res[more] * L + frame_no[more] % L
         frames = np.take(ring, rows, axis=0)  # take: a row gather faster than fancy indexing
-        cont = values[more]
+        cont = np.take(values, np.flatnonzero(more), axis=0)
         frames[:, :_N_ADDITIVE] += cont[:, :_N_ADDITIVE]
         higher = cont[:, _PK] > frames[:, _PK]  # on a tie the earlier sample stays the peak
         frames[higher, _PK] = cont[higher, _PK]
@@ -410,7 +427,7 @@ class FallDetector:
         after_ring = np.where(seen, np.maximum(old_hi + 1, new_first - L), new_first - L)
         length = L + new_hi - after_ring + 1
         base = np.cumsum(length) - length
-        owner, k = _ragged_arange(length)
+        owner, k = ragged_arange(length)
         in_ring = k < L
         frame_at = np.where(in_ring, old_hi[owner] - L + 1 + k, after_ring[owner] + k - L)
         frames = np.zeros((base[-1] + length[-1], _NF))
@@ -427,7 +444,7 @@ class FallDetector:
         """Test the frames whose post window was completed by this call: for each resident, the
         ``length - L`` frames from ring position ``L - post_hi`` on (frame ``old_hi - post_hi + 1``)."""
         grid, L = self._grid, self._grid.ring
-        owner, k = _ragged_arange(line.length - L)
+        owner, k = ragged_arange(line.length - L)
         pos = line.base[owner] + L - grid.post_hi + k
         candidate = line.frames[pos, _PK] >= self.params.impact_g
         return self._test_impacts(line, pos[candidate], line.resident[owner[candidate]])
@@ -471,3 +488,8 @@ class FallDetector:
         pos = last[:, None] + np.arange(L)
         self._frames[line.resident[:, None], line.frame_no[pos] % L] = line.frames[pos]
         self._hi[line.resident] = line.new_hi
+
+
+def _rows(frames: FloatArray) -> npt.NDArray[np.void]:
+    """``frames`` ``(n, 9)`` C-contiguous as ``(n,)`` opaque rows: a row scatter is then one flat copy per row."""
+    return frames.view(np.dtype((np.void, _NF * frames.itemsize))).reshape(-1)

@@ -32,8 +32,8 @@ def _empty(cls: type[T]) -> T:
     kinds = {"resident": np.int64, "device": np.int64, "metric": np.int16, "kind": np.int16, "counts": np.int64}
     arrays: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
-        if f.name == "xyz":
-            arrays[f.name] = np.empty((0, 3))
+        if f.name == "axes":
+            arrays[f.name] = np.empty((3, 0))
         elif f.name == "reported":
             arrays[f.name] = np.empty(0, bool)
         else:
@@ -43,14 +43,34 @@ def _empty(cls: type[T]) -> T:
 
 @dataclass(frozen=True, slots=True)
 class Readings:
-    """Plausible readings about residents: resident (n,) int64 position; metric (n,) int16 catalogue id; ts (n,)
-    float64 epoch seconds; value (n,) float64 canonical unit; device (n,) int64 position (MISSING if unknown)."""
+    """Plausible readings about residents, sorted by (metric, resident, ts, value): resident (n,) int64 position;
+    metric (n,) int16 catalogue id; ts (n,) float64 epoch seconds; value (n,) float64 canonical unit; device (n,)
+    int64 position (MISSING if unknown)."""
 
     resident: np.ndarray
     metric: np.ndarray
     ts: np.ndarray
     value: np.ndarray
     device: np.ndarray
+
+    @classmethod
+    def sorted(cls, resident: np.ndarray, metric: np.ndarray, ts: np.ndarray, value: np.ndarray,
+               device: np.ndarray) -> Readings:  # fmt: skip
+        order = np.lexsort((value, ts, resident, metric))
+        return cls(resident[order], metric[order], ts[order], value[order], device[order])
+
+    def of_metric(self, metric: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(resident, ts, value), each (k,), of one metric's readings, sorted by (resident, ts, value): views."""
+        lo, hi = np.searchsorted(self.metric, (metric, metric + 1)).tolist()
+        return self.resident[lo:hi], self.ts[lo:hi], self.value[lo:hi]
+
+    def of_metrics(self, metrics: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(resident, ts, value, column), each (k,), of the readings of ``metrics`` (c,) (column: the index in
+        ``metrics``), one metric after the other, each sorted by (resident, ts, value)."""
+        bounds = np.searchsorted(self.metric, np.stack([metrics, metrics + 1]))
+        rows = np.concatenate([np.arange(lo, hi) for lo, hi in bounds.T.tolist()])
+        column = np.repeat(np.arange(metrics.shape[0]), bounds[1] - bounds[0])
+        return self.resident[rows], self.ts[rows], self.value[rows], column
 
     def latest(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(resident, metric, ts, value), each (k,): the newest reading of every (resident, metric) pair."""
@@ -78,22 +98,23 @@ class Events:
 
 @dataclass(frozen=True, slots=True)
 class Accel:
-    """Accelerometer blocks: resident (b,), device (b,), ts (b,) first sample, rate (b,) Hz, counts (b,) samples;
-    xyz (sum(counts), 3) float in g, the blocks' samples one after the other."""
+    """Accelerometer blocks of known residents, sorted by (resident, ts): resident (b,), device (b,), ts (b,) first
+    sample, rate (b,) Hz, counts (b,) samples; axes (3, sum(counts)) float64 x, y, z in g, the blocks' samples one
+    after the other (each axis contiguous: what the fall detector and the movement test read)."""
 
     resident: np.ndarray
     device: np.ndarray
     ts: np.ndarray
     rate: np.ndarray
     counts: np.ndarray
-    xyz: np.ndarray
+    axes: np.ndarray
 
     def take(self, mask: np.ndarray) -> Accel:
         start = np.cumsum(self.counts) - self.counts
         owner, k = ragged_arange(self.counts[mask])
-        rows = start[mask][owner] + k
+        samples = start[mask][owner] + k
         return Accel(self.resident[mask], self.device[mask], self.ts[mask], self.rate[mask], self.counts[mask],
-                     self.xyz[rows])  # fmt: skip
+                     np.take(self.axes, samples, axis=1))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +185,9 @@ def _attributed(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Row indices and their residents: rows naming a known resident as they are; rows of a shared sensor repeated
     once per resident it speaks for, where ``fan_out`` (n,) allows (else at most one, where it speaks for one)."""
-    named = np.fromiter(map(bool, resident_ids), bool, len(resident_ids))
-    resident = population.residents_of_devices(device, resident_ids)
+    ids = np.array(resident_ids, dtype=object)
+    named = ids.astype(bool)  # None (and "") name nobody
+    resident = population.residents_of_devices(device, ids)
     own = np.flatnonzero(named & (resident != MISSING))
     shared = np.flatnonzero(~named & (device != MISSING))
     ptr = population.speaks_ptr
@@ -197,7 +219,7 @@ def _readings(
     index, resident, skipped = _attributed(population, resident_ids, device, np.isin(metric, list(HAZARD_METRICS)))
     keep = plausible[index] & ~about_device[index]
     index, resident = index[keep], resident[keep]
-    readings = Readings(resident, metric[index], ts[index], value[index], device[index])
+    readings = Readings.sorted(resident, metric[index], ts[index], value[index], device[index])
     return readings, status, (device[known], ts[known]), skipped
 
 
@@ -220,15 +242,22 @@ def _accel(rows: list[AccelRow], population: Population) -> tuple[Accel, tuple[n
     if not rows:
         return _empty(Accel), (np.empty(0, np.int64), np.empty(0))
     ts_, _, device_ids, resident_ids, _, rates, blocks = zip(*rows, strict=True)
-    n = len(rows)
     ts = np.array(ts_, np.float64)
     device = population.device_positions(device_ids)
-    resident = population.residents_of_devices(device, resident_ids)
-    counts = np.fromiter(map(len, blocks), np.int64, n)
-    xyz = np.concatenate(blocks) if n > 1 else np.asarray(blocks[0])
+    resident = population.residents_of_devices(device, np.array(resident_ids, dtype=object))
+    known = device != MISSING
+    mine = np.flatnonzero(resident != MISSING)
+    order = mine[np.lexsort((ts[mine], resident[mine]))]
+    picked = [blocks[i] for i in order.tolist()]
+    axes = _axes(picked)
+    counts = np.fromiter(map(len, picked), np.int64, len(picked))  # after the join: the blocks are in cache now
+    rate = np.array(rates, np.float64)[order]
+    return Accel(resident[order], device[order], ts[order], rate, counts, axes), (device[known], ts[known])
+
+
+def _axes(blocks: list[np.ndarray]) -> np.ndarray:
+    """Blocks (n_i, 3) one after the other as (3, sum n_i) float64."""
+    xyz = np.concatenate(blocks) if blocks else np.empty((0, 3))
     if xyz.ndim != 2 or xyz.shape[1] != 3:  # ingest never produces one; fail loudly rather than misread axes
         raise ValueError(f"accelerometer blocks must have shape (n, 3), got {xyz.shape}")
-    accel = Accel(resident, device, ts, np.array(rates, np.float64), counts, xyz)
-    known = device != MISSING
-    mine = resident != MISSING
-    return (accel if mine.all() else accel.take(mine)), (device[known], ts[known])
+    return np.ascontiguousarray(xyz.T, np.float64)

@@ -152,11 +152,11 @@ class Population:
         site = self.sites.get(site_id)
         return site.timezone if site is not None else "UTC"
 
-    def residents_of_devices(self, device: np.ndarray, resident_ids: tuple[str | None, ...]) -> np.ndarray:
-        """Positions (n,) of the residents that rows (n,) name, MISSING where unknown or unnamed. A row's device
-        is looked up already; a row naming its device's registered owner (nearly all) takes the owner's position
-        after a C-level comparison of the ids, so only the others cost a second dictionary lookup."""
-        named = np.array(resident_ids, dtype=object)
+    def residents_of_devices(self, device: np.ndarray, named: np.ndarray) -> np.ndarray:
+        """Positions (n,) of the residents that rows (n,) name (``named`` (n,) object: ids or None), MISSING where
+        unknown or unnamed. A row's device is looked up already; a row naming its device's registered owner (nearly
+        all) takes the owner's position after a C-level comparison of the ids, so only the others cost a second
+        dictionary lookup."""
         owner = self.owner[device]  # MISSING device: the sentinel at the end
         same = np.flatnonzero(self.owner_id[device] == named)
         resident = np.full(device.shape[0], MISSING, np.int64)

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from alerts._arrays import firsts, grown, last_index, lasts, previous, run_start, sort_fresh
+from alerts._arrays import firsts, fresh, grown, last_index, lasts, previous, run_start
 from alerts.falls import FallDetector
 from alerts.frame import Accel, Falls, Frame, Points, Readings
 from alerts.residents import DEVICE_KINDS, Population
@@ -77,27 +77,41 @@ class Signals:
     # -- sensor off --------------------------------------------------------------------------------------------
     def _drop_sensor_off(self, readings: Readings, accel: Accel) -> tuple[Readings, Accel]:
         is_worn = readings.metric == WORN
+        w_res, w_ts, w_value = readings.resident[is_worn], readings.ts[is_worn], readings.value[is_worn]
         wearable = self._wearable[readings.device]  # MISSING (-1) picks the sentinel at the end
-        body = np.isin(readings.metric, BODY_METRICS) & wearable
-        if not (body.any() or accel.resident.size):
-            self._store_worn(readings.resident[is_worn], readings.ts[is_worn], readings.value[is_worn])
+        body = np.flatnonzero(np.isin(readings.metric, BODY_METRICS) & wearable)
+        res = np.concatenate([readings.resident[body], accel.resident])
+        off = self._worn_at(res, np.concatenate([readings.ts[body], accel.ts]), w_res, w_ts, w_value) < 0.5
+        self._store_worn(w_res, w_ts, w_value)  # NaN (never reported) counts as worn
+        if not off.any():
             return readings, accel
-        n_w, n_b = int(is_worn.sum()), int(body.sum())
-        res = np.concatenate([readings.resident[is_worn], readings.resident[body], accel.resident])
-        ts = np.concatenate([readings.ts[is_worn], readings.ts[body], accel.ts])
-        value = np.concatenate([readings.value[is_worn], np.zeros(res.shape[0] - n_w)])
-        target = np.arange(res.shape[0]) >= n_w  # worn readings sort before what they apply to at one instant
-        order = np.lexsort((value, target, ts, res))
-        r, w = res[order], ~target[order]
-        latest = last_index(w)
-        state = np.where(latest >= run_start(firsts(r)), value[order][latest], self.worn[r])
-        off = np.empty(res.shape[0], bool)
-        off[order] = state < 0.5  # NaN (never reported) counts as worn
-        self._store_worn(readings.resident[is_worn], readings.ts[is_worn], readings.value[is_worn])
         drop = np.zeros(readings.ts.shape[0], bool)
-        drop[np.flatnonzero(body)] = off[n_w : n_w + n_b]
-        accel_off = off[n_w + n_b :]
+        drop[body] = off[: body.shape[0]]
+        accel_off = off[body.shape[0] :]
         return readings.take(~drop), (accel.take(~accel_off) if accel_off.any() else accel)
+
+    def _worn_at(
+        self, res: np.ndarray, ts: np.ndarray, w_res: np.ndarray, w_ts: np.ndarray, w_value: np.ndarray
+    ) -> np.ndarray:
+        """The worn value (n,) in force for residents ``res`` (n,) at ``ts`` (n,): their latest worn reading of the
+        batch (k,) at or before it (the highest value at one instant), else the stored one. Only residents with a
+        worn reading in the batch (a few: it comes once a minute) need sorting."""
+        state: np.ndarray = self.worn[res]
+        mine = np.flatnonzero(np.isin(res, w_res, kind="table")) if w_res.shape[0] else w_res
+        if mine.shape[0] == 0:
+            return state
+        n_w = w_res.shape[0]
+        r_all = np.concatenate([w_res, res[mine]])
+        ts_all = np.concatenate([w_ts, ts[mine]])
+        value = np.concatenate([w_value, np.zeros(mine.shape[0])])
+        target = np.arange(r_all.shape[0]) >= n_w  # worn readings sort before what they apply to at one instant
+        order = np.lexsort((value, target, ts_all, r_all))
+        r, w = r_all[order], ~target[order]
+        latest = last_index(w)
+        found = np.empty(r_all.shape[0])
+        found[order] = np.where(latest >= run_start(firsts(r)), value[order][latest], self.worn[r])
+        state[mine] = found[n_w:]
+        return state
 
     def seed_worn(self, res: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
         """The newest stored ``worn`` reading (k,) of residents, for the restart rebuild."""
@@ -136,9 +150,8 @@ class Signals:
         return moved, Points(ev.resident[rows], ev.ts[rows])
 
     def _step_increases(self, readings: Readings) -> Points:
-        mine = np.flatnonzero(readings.metric == STEPS)
-        res, ts, value = readings.resident[mine], readings.ts[mine], readings.value[mine]
-        keep = sort_fresh(res, ts, self.steps_ts, value)
+        res, ts, value = readings.of_metric(STEPS)
+        keep = fresh(res, ts, self.steps_ts)
         res, ts, value = res[keep], ts[keep], value[keep]
         first, last = firsts(res), lasts(res)
         up = value > previous(value, first, self.steps[res])  # NaN (no earlier count) is not an increase
@@ -146,7 +159,7 @@ class Signals:
         return Points(res[up], ts[up])
 
     def _falls(self, frame: Frame, accel: Accel) -> Falls:
-        found = self.falls.process(accel.resident, accel.ts, accel.rate, accel.counts, accel.xyz)
+        found = self.falls.process(accel.resident, accel.ts, accel.rate, accel.counts, accel.axes)
         ev = frame.events
         told = (ev.kind == FALL) & (ev.value >= 0.5)
         k = int(told.sum())
@@ -166,7 +179,8 @@ def _moving_blocks(accel: Accel) -> Points:
     if not enough.any():
         return _no_points()
     blocks = accel if enough.all() else accel.take(enough)
-    mag = np.sqrt(np.einsum("ij,ij->i", blocks.xyz, blocks.xyz))
+    x, y, z = blocks.axes
+    mag = np.sqrt(x * x + y * y + z * z)
     block = np.repeat(np.arange(blocks.counts.shape[0]), blocks.counts)
     n = blocks.counts.astype(np.float64)
     mean = np.bincount(block, weights=mag, minlength=n.shape[0]) / n

@@ -55,6 +55,9 @@ ROOM_SENSORS = (DeviceKind.MOTION, DeviceKind.DOOR, DeviceKind.BED, DeviceKind.B
                 DeviceKind.SMOKE)  # fmt: skip
 
 
+Timed = tuple[float, str, tuple[object, ...]]  # (time, "r" | "e" | "a", row): a row in arrival order
+
+
 @dataclass(frozen=True, slots=True)
 class World:
     sites: list[Site]
@@ -98,7 +101,7 @@ class Workload:
     def second(self, s: int) -> list[tuple[str, tuple[object, ...]]]:
         """All rows of second ``s`` after START, sorted by time, as ("r"|"e"|"a", row)."""
         t = START + s
-        rows: list[tuple[float, str, tuple[object, ...]]] = []
+        rows: list[Timed] = []
         rows += self._vitals(s, t)
         rows += self._status(s, t)
         rows += self._events(s, t)
@@ -106,10 +109,10 @@ class Workload:
         rows.sort(key=lambda r: r[0])
         return [(kind, row) for _, kind, row in rows]
 
-    def _vitals(self, s: int, t: float) -> list[tuple[float, str, tuple[object, ...]]]:
+    def _vitals(self, s: int, t: float) -> list[Timed]:
         who = np.flatnonzero(self.vitals_slot == s % 5)
         ts = t + self.phase[who]
-        out = []
+        out: list[Timed] = []
         ill = np.isin(who, self.hypoxic)
         for metric, (mean, sd) in VITALS.items():  # six metrics, not readings
             value = np.round(mean + self.rng.normal(0, sd, who.shape[0]), 1)
@@ -123,12 +126,12 @@ class Workload:
             ]
         return out
 
-    def _status(self, s: int, t: float) -> list[tuple[float, str, tuple[object, ...]]]:
+    def _status(self, s: int, t: float) -> list[Timed]:
         who = np.flatnonzero(self.minute_slot == s % 60)
         ts = (t + self.phase[who]).tolist()
         battery = np.where(np.isin(who, self.battery), 10.0, 80.0).tolist()
         site, dev, ids = self.site[who], self.wearable[who], self.ids[who]
-        out = [
+        out: list[Timed] = [
             (a, "r", ReadingRow(a, b, c, d, "worn", 1.0, 0, False))
             for a, b, c, d in zip(ts, site, dev, ids, strict=True)
         ]
@@ -141,11 +144,11 @@ class Workload:
         ]
         return out
 
-    def _events(self, s: int, t: float) -> list[tuple[float, str, tuple[object, ...]]]:
+    def _events(self, s: int, t: float) -> list[Timed]:
         who = np.flatnonzero(self.minute_slot == (s + 30) % 60)
         ts = (t + self.phase[who]).tolist()
         motion = self.room[DeviceKind.MOTION][who]
-        out = [
+        out: list[Timed] = [
             (a, "e", EventRow(a, b, c, None, "motion", 1.0, 0))
             for a, b, c in zip(ts, self.site[who], motion, strict=True)
         ]
@@ -159,7 +162,7 @@ class Workload:
                         for b, c, d in zip(self.site[group], device[group], owner, strict=True)]  # fmt: skip
         return out
 
-    def _accel(self, s: int, t: float) -> list[tuple[float, str, tuple[object, ...]]]:
+    def _accel(self, s: int, t: float) -> list[Timed]:
         per = int(RATE_HZ)
         xyz = np.empty((self.n, per, 3), np.float32)
         xyz[:] = (0.0, -1.0, 0.0)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from alerts._arrays import FloatArray, IntArray, grown, sort_fresh
+from alerts._arrays import FloatArray, IntArray, firsts, fresh, grown
 from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
@@ -29,8 +29,6 @@ from carewatch.model import Severity
 
 METRICS = ("hr", "rr", "spo2", "temp", "sbp")
 METRIC_IDS = np.array([METRIC_ID[m] for m in METRICS], np.int16)
-COLUMN = np.full(len(METRIC_ID), -1, np.int64)
-COLUMN[METRIC_IDS] = np.arange(len(METRICS))
 # Typical adult values: sums are kept relative to them so that sums of squares stay well conditioned.
 REFERENCE = np.array([70.0, 16.0, 96.0, 36.8, 130.0])
 # One NEWS2 chart band of each parameter (pulse 20, RR 6-9, SpO2 2-4, temperature 1.0, systolic 10-20 mmHg; the
@@ -90,7 +88,7 @@ class BaselineRule(Rule):
         days = day[:, None] - np.arange(1, DAYS + 1)[None, :]
         valid = (days <= newest) & (days > newest - L)
         per_day = np.where(valid[:, :, None], self.ring.sums[resident[:, None], days % L], 0.0)
-        mean, sd, count, _ = _stats(per_day.sum(axis=1), column, per_day)
+        mean, sd, count = _stats(per_day.sum(axis=1), column)
         return mean + REFERENCE[column], sd, count
 
     def seed(self, resident: IntArray, column: IntArray, day: IntArray, numbers: FloatArray) -> None:
@@ -107,16 +105,13 @@ class BaselineRule(Rule):
             np.add.at(self.ring.sums, (resident, day % L, 3 * column + k), relative[:, k])
 
     def evaluate(self, frame: Frame) -> Findings:
-        r = frame.readings
-        col = COLUMN[r.metric]
-        mine = np.flatnonzero(col >= 0)
-        m = len(METRICS)
-        key = r.resident[mine] * m + col[mine]
-        keep = sort_fresh(key, r.ts[mine], self.episodes.last_ts, r.value[mine])
-        idx = mine[keep]
-        if idx.shape[0] == 0:
+        res, ts, value, col = frame.readings.of_metrics(METRIC_IDS)
+        key = res * len(METRICS) + col
+        order = np.argsort(key, kind="stable")  # merges the metrics' runs, each sorted by (resident, ts, value)
+        order = order[fresh(key[order], ts[order], self.episodes.last_ts)]
+        if order.shape[0] == 0:
             return Findings.none()
-        key, ts, value, col, res = key[keep], r.ts[idx], r.value[idx], col[idx], r.resident[idx]
+        key, ts, value, col, res = key[order], ts[order], value[order], col[order], res[order]
         day = np.floor(ts / DAY_S).astype(np.int64)
         # A reading of a day the resident's ring has moved past (another metric ran ahead) is too late to place.
         current = day >= self.ring.newest[res]
@@ -129,15 +124,12 @@ class BaselineRule(Rule):
                 res[current],
                 day[current],
             )
+            if key.shape[0] == 0:
+                return Findings.none()
         # The ring wants observations grouped by resident; keys (resident-major) already are.
-        x = value - REFERENCE[col]
-        rows = np.arange(key.shape[0])
-        values = np.zeros((key.shape[0], 3 * m))
-        values[rows, 3 * col], values[rows, 3 * col + 1], values[rows, 3 * col + 2] = 1.0, x, x * x
-        line = self.ring.timeline(res, day, values)
-        before = line.sums[line.position[:, None] - np.arange(1, DAYS + 1)[None, :]]  # (n, DAYS, F)
-        self.ring.store(line)
-        mean, sd, count, days = _stats(before.sum(axis=1), col, before)
+        before, of = self._add_and_look_back(res, day, col, value - REFERENCE[col])
+        mean, sd, count = _stats(before.sum(axis=1)[of], col)
+        days = _days(before)[of, col]
         mean += REFERENCE[col]
         deviation = value - mean
         mature = (count >= MIN_READINGS) & (days >= MIN_DAYS)
@@ -166,6 +158,35 @@ class BaselineRule(Rule):
         detail = np.column_stack([col[src], mean[src], sd[src], deviation[src]])
         all_when = np.concatenate([when, freed_at])
         return Findings.of(who[raised], all_when[raised], value[src], onset, detail, who[cleared], all_when[cleared])
+
+    def _add_and_look_back(
+        self, res: IntArray, day: IntArray, col: IntArray, x: FloatArray
+    ) -> tuple[FloatArray, IntArray]:
+        """Add readings (n,) (grouped by resident; ``x`` relative to REFERENCE) to their day slots. Returns the
+        ``DAYS`` day slots before each reading's day, once per (resident, day) of the batch (u, DAYS, F), and each
+        reading's row in it (n,). Residents whose readings are all of their newest day (nearly always) are read and
+        added in place; the others go through a timeline (a new day)."""
+        ring, fields = self.ring, self.ring.fields
+        back = np.arange(1, DAYS + 1)
+        stays = ring.in_newest(res, day)
+        parts: list[FloatArray] = []
+        of = np.empty(res.shape[0], np.int64)
+        here = np.flatnonzero(stays)
+        if here.shape[0]:
+            first = firsts(res[here])
+            u = res[here][first]
+            parts.append(np.take(ring.flat, ring.rows(u[:, None], ring.newest[u][:, None] - back), axis=0))
+            of[here] = np.cumsum(first) - 1
+            _add(ring.flat.reshape(-1), ring.rows(res[here], day[here]) * fields + 3 * col[here], x[here])
+        moved = np.flatnonzero(~stays)
+        if moved.shape[0]:
+            line = ring.timeline(res[moved], day[moved])
+            _add(line.sums.reshape(-1), line.position * fields + 3 * col[moved], x[moved])
+            slots, inverse = np.unique(line.position, return_inverse=True)
+            of[moved] = inverse + sum(p.shape[0] for p in parts)
+            parts.append(np.take(line.sums, slots[:, None] - back, axis=0))
+            ring.store(line)
+        return (parts[0] if len(parts) == 1 else np.concatenate(parts)), of
 
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
         self.tally.force(positions)
@@ -199,15 +220,26 @@ class BaselineRule(Rule):
         )
 
 
-def _stats(
-    sums: FloatArray, column: IntArray, per_day: FloatArray | None = None
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
-    """(mean relative to REFERENCE, sd floored at MIN_SD, readings, days with readings), each (n,), of metric
-    ``column`` (n,) from ``sums`` (n, F) (and ``per_day`` (n, DAYS, F) for the day count)."""
+def _stats(sums: FloatArray, column: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(mean relative to REFERENCE, sd floored at MIN_SD, readings), each (n,), of metric ``column`` (n,) from
+    ``sums`` (n, F)."""
     rows = np.arange(column.shape[0])
     count = sums[rows, 3 * column]
     n = np.maximum(count, 1.0)
     mean = sums[rows, 3 * column + 1] / n
     sd = np.sqrt(np.maximum(sums[rows, 3 * column + 2] / n - mean * mean, 0.0))
-    days = (per_day[rows, :, 3 * column] > 0).sum(axis=1).astype(np.float64) if per_day is not None else count * 0
-    return mean, np.maximum(sd, MIN_SD[column]), count, days
+    return mean, np.maximum(sd, MIN_SD[column]), count
+
+
+def _add(flat: FloatArray, cell: IntArray, x: FloatArray) -> None:
+    """Add readings (n,) to the (count, sum, sum of squares) fields from ``cell`` (n,) of ``flat``, in order, as
+    one reading at a time adds them."""
+    np.add.at(flat, cell, 1.0)
+    np.add.at(flat, cell + 1, x)
+    np.add.at(flat, cell + 2, x * x)
+
+
+def _days(per_day: FloatArray) -> FloatArray:
+    """(u, M) days with readings of each metric, from ``per_day`` (u, DAYS, F) sums."""
+    days: FloatArray = (per_day[:, :, 0::3] > 0).sum(axis=1).astype(np.float64)
+    return days

@@ -148,7 +148,10 @@ class NoActivityRule(Rule):
         need = self.quiet[resident].copy()
         at = np.full(resident.shape[0], np.inf)
         rows = np.arange(resident.shape[0])
+        never = ~expected.any(axis=1)  # no expected hour: stays inf
         for j in range(48):  # hours ahead, not residents
+            if (never | np.isfinite(at)).all():
+                break
             start = np.where(j == 0, local, (hour_no + j) * HOUR_S)
             span = (hour_no + j + 1) * HOUR_S - start
             open_ = expected[rows, np.mod(hour_no + j, 24).astype(np.int64)] & np.isinf(at)

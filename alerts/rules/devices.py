@@ -73,7 +73,8 @@ class DeviceOfflineRule(Rule):
         cleared = np.flatnonzero(gap | already)
         self.last_seen[device[last]] = ts[last]
         self.active[device[last]] = False
-        freed = last_per_key(*self._residents(device, ts))
+        none = np.empty(0, np.int64)
+        freed = last_per_key(*self._residents(device, ts)) if self.tally.holds_virtual else (none, np.empty(0))
         return self._fold(device[raised], due[raised], prev[raised], device[cleared], ts[cleared], *freed)
 
     def tick(self, now: float) -> Findings:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alerts import news2
-from alerts._arrays import FloatArray, IntArray, firsts, grown, last_index, lasts, run_start
+from alerts._arrays import FloatArray, IntArray, firsts, grown, lasts, run_start
 from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
@@ -37,8 +37,6 @@ from carewatch.model import Severity
 # Column order: news2.PARAMETERS ("rr", "spo2", "air_or_oxygen", "sbp", "hr", "consciousness", "temp").
 METRICS = ("rr", "spo2", "o2", "sbp", "hr", "avpu", "temp")
 METRIC_IDS = np.array([METRIC_ID[m] for m in METRICS], np.int16)
-COLUMN = np.full(len(METRIC_ID), -1, np.int64)  # catalogue id -> column
-COLUMN[METRIC_IDS] = np.arange(len(METRICS))
 MEASURED = np.array([0, 1, 3, 4, 6])  # the columns that must all be present for a score
 # A wearable reports RR, SpO2 and pulse every few seconds: older than 10 minutes is no longer the patient's state.
 # Blood pressure and temperature are taken less often (cuff, thermometer): an hour-old value still counts, as the
@@ -98,32 +96,30 @@ class News2Scorer:
         return self._scored
 
     def _score(self, frame: Frame) -> Scored:
-        r = frame.readings
-        column = COLUMN[r.metric]
-        mine = np.flatnonzero(column >= 0)
-        res, ts, value, col = r.resident[mine], r.ts[mine], r.value[mine], column[mine]
-        order = np.lexsort((value, col, ts, res))
+        res, ts, value, col = frame.readings.of_metrics(METRIC_IDS)
+        order = np.lexsort((ts, res))  # stable: at one instant, by column, then value (each run's order)
         res, ts, value, col = res[order], ts[order], value[order], col[order]
         repeat = np.zeros(res.shape[0], bool)
         repeat[1:] = (res[1:] == res[:-1]) & (ts[1:] == ts[:-1]) & (col[1:] == col[:-1])
         keep = ~repeat & (ts > self.last_ts[res])
         res, ts, value, col = res[keep], ts[keep], value[keep], col[keep]
-        first = firsts(res)
-        start = run_start(first)
         instant = np.ones(res.shape[0], bool)
         instant[:-1] = (res[1:] != res[:-1]) | (ts[1:] != ts[:-1])  # the last row of each (resident, ts)
         at = np.flatnonzero(instant)
         p_res, p_ts = res[at], ts[at]
-        values = np.empty((at.shape[0], len(METRICS)))
-        for c in range(len(METRICS)):  # seven parameters, not readings
-            latest = last_index(col == c)
-            here = latest[at]
-            found = here >= start[at]
-            v = np.where(found, value[np.maximum(here, 0)], self.latest[p_res, c])
-            t = np.where(found, ts[np.maximum(here, 0)], self.latest_ts[p_res, c])
-            values[:, c] = np.where(p_ts - t <= MAX_AGE_S[c], v, np.nan)
-            rows = np.flatnonzero((col == c) & _last_of_column(res, col, c))
-            self.latest[res[rows], c], self.latest_ts[res[rows], c] = value[rows], ts[rows]
+        # Each instant's reading rows in a row of (p, 7), then forward-filled down a resident's instants, all
+        # parameters at once: the newest reading of each at or before the instant (else the stored value).
+        starts = np.ones(res.shape[0], bool)
+        starts[1:] = instant[:-1]
+        here = np.full((at.shape[0], len(METRICS)), -1)
+        here[np.cumsum(starts) - 1, col] = np.arange(res.shape[0])  # one per (instant, parameter): no repeats
+        src = np.maximum.accumulate(here, axis=0)
+        found = src >= run_start(firsts(res))[at][:, None]
+        v = np.where(found, value[src], self.latest[p_res])
+        t = np.where(found, ts[src], self.latest_ts[p_res])
+        values = np.where(p_ts[:, None] - t <= MAX_AGE_S, v, np.nan)
+        newest = lasts(p_res)
+        self.latest[p_res[newest]], self.latest_ts[p_res[newest]] = v[newest], t[newest]
         last = lasts(res)
         self.last_ts[res[last]] = ts[last]
         oxygen = values[:, 2] >= 0.5
@@ -137,14 +133,6 @@ class News2Scorer:
             scores.total,
         ])  # fmt: skip
         return Scored(p_res, p_ts, scores.total.astype(np.int64), scores.max_single.astype(np.int64), complete, detail)
-
-
-def _last_of_column(res: IntArray, col: np.ndarray, c: int) -> np.ndarray:
-    """(n,) True at each resident's last row of column ``c`` (rows sorted by resident, then time)."""
-    rows = np.flatnonzero(col == c)
-    mask = np.zeros(res.shape[0], bool)
-    mask[rows[lasts(res[rows])]] = True
-    return mask
 
 
 class News2Rule(Rule):

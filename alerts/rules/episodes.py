@@ -89,7 +89,10 @@ class Episodes:
         n = key.shape[0]
         if n == 0:
             return Step.empty()
-        first, last = firsts(key), lasts(key)
+        first = firsts(key)
+        if first.all():
+            return self._advance_once(key, ts, code, persist, max_gap)
+        last = lasts(key)
         stored_inside = self.inside[key]
         code = np.where(first & (code == HOLD), stored_inside.astype(np.int8), code)
         inside = code[last_index(code != HOLD)] == IN  # each key's first code is not HOLD: no leak across keys
@@ -130,6 +133,37 @@ class Episodes:
         )
         return Step(np.flatnonzero(raised), raised_at, raised_onset, raised_inside, np.flatnonzero(cleared))
 
+    def _advance_once(
+        self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray, max_gap: FloatArray | None
+    ) -> Step:
+        """`advance` where every key has one observation (the common case: a batch spans less than the interval
+        between a device's readings): the same steps with each run one long, so no shifts or runs to find."""
+        stored_inside, stored_onset, stored_active = self.inside[key], self.onset[key], self.active[key]
+        inside = np.where(code == HOLD, stored_inside, code == IN)
+        new_run = inside & ~stored_inside
+        restart = new_run
+        if not self.held:
+            assert max_gap is not None
+            prev_ts = self.last_ts[key]
+            restart = new_run | (inside & np.isfinite(prev_ts) & (ts - prev_ts > max_gap))
+        onset = np.where(inside, np.where(restart, ts, stored_onset), np.nan)
+        reached = inside & (ts - onset >= persist)
+        active = reached | (inside & ~new_run & stored_active)
+        if self.held:
+            leave = ~inside & stored_inside
+            reached_leave = leave & (ts - stored_onset >= persist)
+            raised = ~stored_active & (reached | reached_leave)
+            raised_onset = np.where(inside, onset, stored_onset)[raised]
+            raised_at = raised_onset + persist[raised]
+            cleared = leave & (stored_active | reached_leave)
+        else:
+            raised = active & ~stored_active
+            raised_onset, raised_at = onset[raised], ts[raised]
+            cleared = ~active & stored_active
+        raised_inside = inside[raised]
+        self.last_ts[key], self.inside[key], self.onset[key], self.active[key] = ts, inside, onset, active
+        return Step(np.flatnonzero(raised), raised_at, raised_onset, raised_inside, np.flatnonzero(cleared))
+
     def tick(self, now: float, persist: FloatArray) -> tuple[IntArray, FloatArray, FloatArray]:
         """Held conditions that have lasted ``persist`` (capacity,) by ``now``: (keys, raised_at, onset), each (k,).
         They become active."""
@@ -167,6 +201,11 @@ class Tally:
 
     def nbytes(self) -> int:
         return int(self.count.nbytes + self.virtual.nbytes)
+
+    @property
+    def holds_virtual(self) -> bool:
+        """Whether any virtual sub-condition awaits release (only after a start-up with live alerts)."""
+        return bool(self.virtual.any())
 
     def release(self, observed: IntArray, observed_at: FloatArray) -> tuple[IntArray, FloatArray]:
         """Residents (o,) with new data at ``observed_at`` (o,): the virtual sub-conditions this releases, as

@@ -98,12 +98,12 @@ class HeldRule(Rule):
             s = frame.status
             mine = np.flatnonzero((s.metric == self.signal_id) & (s.device >= 0))
             return s.device[mine], s.ts[mine], s.value[mine]
-        r = frame.readings
-        mine = np.flatnonzero(r.metric == self.signal_id)
-        return r.resident[mine], r.ts[mine], r.value[mine]
+        return frame.readings.of_metric(self.signal_id)
 
     def evaluate(self, frame: Frame) -> Findings:
         key, ts, value = self._observations(frame)
+        if key.shape[0] == 0:  # most batches, for event-driven conditions
+            return Findings.none()
         keep = sort_fresh(key, ts, self.episodes.last_ts, value)
         key, ts, value = key[keep], ts[keep], value[keep]
         enter, leave = self.enter[key], self.leave[key]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alerts._arrays import FloatArray, IntArray, firsts, grown, ragged_arange
+from alerts._arrays import BoolArray, FloatArray, IntArray, firsts, grown, ragged_arange
 
 NEVER = np.iinfo(np.int64).min // 2  # the newest slot of a key that has no data yet
 
@@ -64,9 +64,24 @@ class SlotRing:
     def nbytes(self) -> int:
         return int(self.flat.nbytes + self.newest.nbytes)
 
-    def timeline(self, key: IntArray, slot: IntArray, values: FloatArray) -> Timeline:
-        """Lay out the keys of observations (n,) sorted by key and add ``values`` (n, F) to their slot's sums.
-        Every observation's slot must be at or after its key's newest slot."""
+    def in_newest(self, key: IntArray, slot: IntArray) -> BoolArray:
+        """(n,) True for the observations (grouped by key) of keys whose observations all lie in the key's newest
+        slot: no slot of theirs is completed or moved past, so they need no timeline (`add` them in place)."""
+        starts = np.flatnonzero(firsts(key))
+        stays = np.maximum.reduceat(slot, starts) == self.newest[key[starts]] if starts.shape[0] else starts > 0
+        return np.repeat(stays, np.diff(np.append(starts, key.shape[0])))
+
+    def rows(self, key: IntArray, slot: IntArray) -> IntArray:
+        """(n,) rows of ``flat`` holding slot ``slot`` of key ``key`` (slots within the ring)."""
+        return key * self.length + slot % self.length
+
+    def add(self, key: IntArray, slot: IntArray, values: FloatArray) -> None:
+        """Add ``values`` (n, F) of observations in their key's newest slot (`in_newest`) to the ring in place."""
+        _add_rows(self.flat, self.rows(key, slot), values)
+
+    def timeline(self, key: IntArray, slot: IntArray, values: FloatArray | None = None) -> Timeline:
+        """Lay out the keys of observations (n,) sorted by key and add ``values`` (n, F) (if given) to their slot's
+        sums. Every observation's slot must be at or after its key's newest slot."""
         L = self.length
         first = firsts(key)
         starts = np.flatnonzero(first)
@@ -88,7 +103,8 @@ class SlotRing:
         sums = np.take(self.flat, source, axis=0)
         group = np.cumsum(first) - 1
         position = base[group] + np.where(slot <= old[group], L - 1 - (old[group] - slot), L + slot - after[group])
-        np.add.at(sums, position, values)
+        if values is not None:
+            _add_rows(sums, position, values)
         return Timeline(sums, slot_at, k, base, length, old, np.maximum(hi, old), position)
 
     def store(self, line: Timeline) -> None:
@@ -108,3 +124,10 @@ class SlotRing:
         gathered = np.take(line.sums, back, axis=0)
         sums: FloatArray = gathered.reshape(position.shape[0], count, width, self.fields).sum(axis=2)
         return sums
+
+
+def _add_rows(sums: FloatArray, rows: IntArray, values: FloatArray) -> None:
+    """``sums[rows] += values`` (n, F) with repeated rows adding up, in observation order: a 1-D ``add.at`` per
+    field (numpy's fast path)."""
+    for f in range(values.shape[1]):
+        np.add.at(sums[:, f], rows, values[:, f])

@@ -72,6 +72,8 @@ class SosRule(Rule):
     def evaluate(self, frame: Frame) -> Findings:
         e = frame.events
         mine = np.flatnonzero((e.kind == SOS) & (e.value >= 0.5))
+        if mine.shape[0] == 0:
+            return Findings.none()
         res, ts = e.resident[mine], e.ts[mine]
         order = np.lexsort((ts, res))
         res, ts = res[order], ts[order]
@@ -113,6 +115,8 @@ class FallRule(Rule):
 
     def evaluate(self, frame: Frame) -> Findings:
         f = frame.falls
+        if f.resident.shape[0] == 0:
+            return Findings.none()
         order = np.lexsort((f.reported, f.ts, f.resident))
         res, ts = f.resident[order], f.ts[order]
         new = self.incidents.new(res, ts, self.rearm[res])

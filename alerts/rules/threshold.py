@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alerts._arrays import FloatArray, IntArray, grown, sort_fresh
+from alerts._arrays import FloatArray, IntArray, fresh, grown
 from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
@@ -89,10 +89,8 @@ class ThresholdRule(Rule):
         }
 
     def evaluate(self, frame: Frame) -> Findings:
-        r = frame.readings
-        mine = np.flatnonzero(r.metric == self.metric_id)
-        res, ts, value = r.resident[mine], r.ts[mine], r.value[mine]
-        keep = sort_fresh(res, ts, self.episodes.last_ts, value)
+        res, ts, value = frame.readings.of_metric(self.metric_id)
+        keep = fresh(res, ts, self.episodes.last_ts)
         res, ts, value = res[keep], ts[keep], value[keep]
         enter, leave = self.enter[res], self.leave[res]
         entered, left = (value < enter, value >= leave) if self.spec.below else (value > enter, value <= leave)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alerts._arrays import FloatArray, IntArray, grown, lasts, ragged_arange, sort_fresh
+from alerts._arrays import FloatArray, IntArray, fresh, grown, lasts, ragged_arange
 from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
@@ -75,18 +75,24 @@ class TrendRule(Rule):
         }
 
     def evaluate(self, frame: Frame) -> Findings:
-        r = frame.readings
-        mine = np.flatnonzero(r.metric == self.metric_id)
-        res, ts, value = r.resident[mine], r.ts[mine], r.value[mine]
-        keep = sort_fresh(res, ts, self.last_ts, value)
+        res, ts, value = frame.readings.of_metric(self.metric_id)
+        keep = fresh(res, ts, self.last_ts)
         res, ts, value = res[keep], ts[keep], value[keep]
         if res.shape[0] == 0:
             return Findings.none()
         spec, L = self.spec, self.ring.length
         slot = np.floor(ts / spec.slot_s).astype(np.int64)
-        line = self.ring.timeline(res, slot, np.column_stack([np.ones_like(value), value]))
         last = lasts(res)
         self.last_ts[res[last]] = ts[last]
+        values = np.column_stack([np.ones_like(value), value])
+        stays = self.ring.in_newest(res, slot)  # most readings: still in the slot being filled, nothing to decide
+        if stays.any():
+            self.ring.add(res[stays], slot[stays], values[stays])
+            moves = np.flatnonzero(~stays)
+            if moves.shape[0] == 0:
+                return Findings.none()
+            res, slot, values = res[moves], slot[moves], values[moves]
+        line = self.ring.timeline(res, slot, values)
         # Completed slots: each key's previous newest slot (the ring's last), then its new slots but the newest
         # (a gap longer than the ring is shortened in the timeline: those slots are empty anyway).
         owner, j = ragged_arange(line.length - L)
