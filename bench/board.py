@@ -139,15 +139,15 @@ def drive(
             next_alert += 1 / alert_changes
             who = rng.choice(people)
             if live and rng.random() < 0.5:
-                alert = lifecycle.acknowledge(live.pop(), "bench", now)  # an operator acknowledges one
+                lifecycle.acknowledge(live.pop(), "bench", now)  # an operator acknowledges one
             else:
                 draft = AlertDraft(who.resident_id, who.site_id, f"bench_{rng.randrange(1000)}", Severity.WARNING, now,
                                    "Bench alert", "bench", {})  # fmt: skip
-                alert = store.raise_alert(draft)
-                if alert is None:
+                raised = store.raise_alert(draft)
+                if raised is None:
                     continue
-                live.add(alert.alert_id)
-                lifecycle.notify(alert)
+                live.add(raised.alert_id)
+                lifecycle.notify(raised)
         stop.wait(1 / UPDATES_PER_S)
 
 
