@@ -99,21 +99,21 @@ class Episode:
 
 
 def sampled(e: Episode, ts: float, code: int, persist: float, max_gap: float) -> tuple[float | None, bool]:
-    """One reading of a sampled condition: (raise time or None, cleared)."""
-    inside = e.inside if code == -1 else code == 1
+    """One reading of a sampled condition: (raise time or None, cleared). The persistence clock runs only while
+    readings are beyond the entry limit (code 1); the hysteresis band (code -1) only keeps a raised alert."""
+    beyond = code == 1
     gap = math.isfinite(e.last_ts) and ts - e.last_ts > max_gap
     raised, cleared = None, False
-    if inside:
+    if beyond:
         if not e.inside or gap:
             e.onset = ts
-        active = (e.active and e.inside) or ts - e.onset >= persist
-        if active and not e.active:
-            raised = ts
+        if not e.active and ts - e.onset >= persist:
+            e.active, raised = True, ts
     else:
-        active = False
-        cleared = e.active
         e.onset = NAN
-    e.inside, e.active, e.last_ts = inside, active, ts
+        if code == 0 and e.active:
+            e.active, cleared = False, True
+    e.inside, e.last_ts = beyond, ts
     return raised, cleared
 
 

@@ -46,10 +46,45 @@ def test_short_dip_does_not_alert() -> None:
     assert raised(engine(), Batch(readings=spo2(0, T0, [97] + [88] * 10 + [97] * 5))) == []
 
 
-def test_hysteresis_keeps_episode_between_enter_and_leave() -> None:
-    # 91 % is between enter (90) and leave (92): the episode continues and reaches 60 s.
-    values = [89, 89, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91]
-    assert raised(engine(), Batch(readings=spo2(0, T0, values))) == [("r0", "spo2_low", T0 + 60)]
+def readings(resident: int, metric: str, values: list[float], step: float = 5.0) -> list[ReadingRow]:
+    return [
+        ReadingRow(T0 + i * step, "s1", f"w{resident}", f"r{resident}", metric, v, i, False)
+        for i, v in enumerate(values)
+    ]
+
+
+# One reading past the entry limit, then ordinary values inside the hysteresis band for longer than the persistence:
+# the clock runs only beyond the limit, so none of these is a sustained condition (each alerted before the fix).
+HYSTERESIS_ONLY = [
+    ("spo2_low", 0, "spo2", [89] + [91] * 20),  # scale 1: enters < 90, leaves >= 92
+    ("spo2_low", 3, "spo2", [85] + [87] * 20),  # scale 2: enters < 86, leaves >= 88 (asleep at 86-88 %)
+    ("rr_high", 0, "rr", [25] + [22] * 70),  # COPD breathing 21-23/min: enters > 24, leaves <= 20
+    ("rr_low", 0, "rr", [8] + [11] * 30),  # asleep at 10-11/min: enters < 9, leaves >= 12
+    ("sbp_low", 0, "sbp", [89] + [96] * 30),  # asleep at 95-100 mmHg: enters < 90, leaves >= 100
+    ("hr_high", 0, "hr", [131, 131] + [125] * 70),
+]
+
+
+@pytest.mark.parametrize(("rule", "resident", "metric", "values"), HYSTERESIS_ONLY)
+def test_readings_inside_the_hysteresis_band_do_not_count_toward_persistence(
+    rule: str, resident: int, metric: str, values: list[float]
+) -> None:
+    assert [r for r in raised(engine(), Batch(readings=readings(resident, metric, values))) if r[1] == rule] == []
+
+
+def test_a_reading_back_within_the_limit_restarts_the_persistence() -> None:
+    # 89 for 55 s, one 91, 89 again: the run restarts at T0 + 65 and reaches 60 s at T0 + 125.
+    values = [89] * 12 + [91] + [89] * 13
+    assert raised(engine(), Batch(readings=spo2(0, T0, values))) == [("r0", "spo2_low", T0 + 125)]
+
+
+def test_hysteresis_keeps_a_raised_alert_until_the_leave_limit() -> None:
+    # Raised after 60 s below 90; values of 91 (between enter and leave) keep it; 92 clears it.
+    e = engine()
+    values = [89] * 13 + [91] * 10 + [92]
+    drafts, cleared = e.process(Batch(readings=spo2(0, T0, values)))
+    assert [(d.rule, d.opened_at) for d in drafts] == [("spo2_low", T0 + 60)]
+    assert [(c.rule, c.at) for c in cleared] == [("spo2_low", T0 + 23 * 5)]
 
 
 def test_gap_restarts_episode() -> None:
