@@ -40,7 +40,7 @@ from alerts.rules import devices as dv
 from alerts.rules import early_warning as ew
 from alerts.rules.held import HeldSpec
 from alerts.rules.safety import REARM_S
-from alerts.rules.threshold import ThresholdSpec
+from alerts.rules.threshold import RECOVERY_S, ThresholdSpec
 from alerts.rules.trend import TrendSpec
 from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G
 from carewatch.model import Batch, Device, DeviceKind, Resident, Site
@@ -74,6 +74,9 @@ class Rows:
     status: list[tuple[int, str, float, float]] = field(default_factory=list)
     seen: list[tuple[int, float]] = field(default_factory=list)
     activity: list[tuple[int, float]] = field(default_factory=list)
+    up: list[tuple[int, float]] = field(default_factory=list)  # leaving the bed, activity outside the bedroom
+    exertion: list[tuple[int, float]] = field(default_factory=list)  # steps going up, accelerometer movement
+    exerted_before: dict[int, float] = field(default_factory=dict)  # newest exertion of earlier batches
     falls: list[tuple[int, float, bool]] = field(default_factory=list)  # resident, ts, reported by the device
 
 
@@ -208,13 +211,22 @@ class Threshold(Ref):
         cleared: list[tuple[int, float]] = []
         for r, ts, v in _fresh(obs, lambda k: self.ep[k].last_ts):
             enter, leave = self.limits(r)
-            at, gone = sampled(self.ep[r], ts, code_of(v, self.spec.below, enter, leave), self.spec.persist_s,
-                               self.spec.max_gap_s)  # fmt: skip
+            code = code_of(v, self.spec.below, enter, leave)
+            if code == 1 and self.spec.at_rest and ts - self.exerted(rows, r, ts) <= RECOVERY_S:
+                code = -1  # exertion or its recovery: neither starts nor continues the persistence
+            at, gone = sampled(self.ep[r], ts, code, self.spec.persist_s, self.spec.max_gap_s)
             if at is not None:
                 raised.append((r, at))
             if gone:
                 cleared.append((r, ts))
         self.report(out, raised, cleared)
+
+    @staticmethod
+    def exerted(rows: Rows, r: int, ts: float) -> float:
+        """The newest exertion of resident ``r`` at or before ``ts`` (this batch's, else the earlier batches')."""
+        known = [t for x, t in rows.exertion if x == r and t <= ts]
+        before = rows.exerted_before.get(r, -INF)
+        return max([*known, before if before <= ts else -INF])
 
 
 class Held(Ref):
@@ -635,7 +647,7 @@ class NotUp(Ref):
         raised: list[tuple[int, float]] = []
         cleared: list[tuple[int, float]] = []
         ongoing_checked: set[int] = set()
-        for r, ts in rows.activity:
+        for r, ts in rows.up:
             if ts <= self.last[r]:
                 continue
             self.last[r] = ts
@@ -804,6 +816,7 @@ class ReferenceEngine:
         self.worn: dict[int, tuple[float, float]] = {}  # resident -> (ts, value) of the newest worn reading
         self.steps: dict[int, tuple[float, float]] = {}
         self.device_event: dict[int, tuple[float, float]] = {}
+        self.exerted: dict[int, float] = {}  # resident -> newest exertion instant
         self.falls = Falls(FallParams())
         self.rules: list[Ref] = []
 
@@ -939,32 +952,42 @@ class ReferenceEngine:
             ts, v = values[-1]
             if ts >= self.worn.get(r, (-INF, NAN))[0]:
                 self.worn[r] = (ts, v)
-        activity = [(r, ts) for r, k, ts, v, _ in rows.events if k == "motion" and v >= 0.5]
-        activity += self.changes(rows)
-        activity += self.step_increases(rows)
+        bedroom = self.population.device_bedroom
+        motion = [(r, ts, d) for r, k, ts, v, d in rows.events if k == "motion" and v >= 0.5]
+        changes = self.changes(rows)
+        up = [(r, ts) for r, ts, d in motion if d == MISSING or not bedroom[d]]
+        up += [(r, ts) for r, ts, k, v, d in changes if (v < 0.5 if k == "bed" else not bedroom[d])]
+        exertion = self.step_increases(rows)
         for r, ts, _, samples in rows.accel:
             if len(samples) >= MIN_BLOCK_SAMPLES:
                 mags = [math.sqrt(x * x + y * y + z * z) for x, y, z in samples]
                 mean = sum(mags) / len(mags)
                 if math.sqrt(max(sum(m * m for m in mags) / len(mags) - mean * mean, 0.0)) >= MOVING_SD_G:
-                    activity.append((r, ts))
+                    exertion.append((r, ts))
+        activity = [(r, ts) for r, ts, _ in motion] + [(r, ts) for r, ts, *_ in changes] + exertion
         rows.activity = sorted(set(activity))
+        rows.up = sorted(set(up))
+        rows.exertion = sorted(set(exertion))
+        rows.exerted_before = dict(self.exerted)
+        for r, ts in rows.exertion:
+            self.exerted[r] = max(self.exerted.get(r, -INF), ts)
         rows.falls = [(r, ts, False) for r, ts in self.falls.blocks(rows.accel)]
         rows.falls += [(r, ts, True) for r, k, ts, v, _ in rows.events if k == "fall" and v >= 0.5]
 
-    def changes(self, rows: Rows) -> list[tuple[int, float]]:
-        by_observation: dict[tuple[int, float], list[tuple[float, int]]] = defaultdict(list)
+    def changes(self, rows: Rows) -> list[tuple[int, float, str, float, int]]:
+        """Door, bed, chair and bathroom sensors changing state: (resident, ts, kind, value, device)."""
+        by_observation: dict[tuple[int, float], list[tuple[float, int, str]]] = defaultdict(list)
         for r, k, ts, v, d in rows.events:
             if k in CHANGE_KINDS and d != MISSING:
-                by_observation[(d, ts)].append((v, r))
+                by_observation[(d, ts)].append((v, r, k))
         out = []
         for (d, ts), copies in sorted(by_observation.items()):
-            value = min(v for v, _ in copies)
+            value = min(v for v, _, _ in copies)
             last_ts, last_value = self.device_event.get(d, (-INF, NAN))
             if ts <= last_ts:
                 continue
             if value != last_value:
-                out += [(r, ts) for _, r in copies]
+                out += [(r, ts, k, v, d) for v, r, k in copies]
             self.device_event[d] = (ts, value)
         return out
 

@@ -160,7 +160,8 @@ class Episodes:
         raised = active & ~prev_active
         cleared = ~active & prev_active
         k = key[last]
-        self.last_ts[k], self.inside[k], self.onset[k], self.active[k] = ts[last], beyond[last], onset[last], active[last]
+        self.last_ts[k], self.inside[k] = ts[last], beyond[last]
+        self.onset[k], self.active[k] = onset[last], active[last]
         return Step(
             np.flatnonzero(raised), ts[raised], onset[raised], np.ones(int(raised.sum()), bool), np.flatnonzero(cleared)
         )

@@ -166,3 +166,50 @@ def test_duplicated_readings_change_nothing(seed: int) -> None:
     expected = raised(engine(), Batch(readings=rows))
     assert raised(doubled, Batch(readings=rows + rows[::3])) == expected
     assert raised(doubled, Batch(readings=rows)) == []  # a redelivered batch: everything already seen
+
+
+def walking(resident: int, start: float, seconds: float, step: float = 5.0) -> list[ReadingRow]:
+    """The wearable's step count going up every ``step`` seconds: exertion (alerts.signals)."""
+    n = int(seconds // step)
+    return [
+        ReadingRow(start + i * step, "s1", f"w{resident}", f"r{resident}", "steps", 100.0 + 8 * i, i, False)
+        for i in range(n)
+    ]
+
+
+# (rule, metric, value): limits meant for a person at rest, a value past them for 20 minutes. Walking for the first
+# 6 minutes defers the persistence until 5 minutes after the last step (RECOVERY_S): the run starts at 11:00 (the
+# first reading more than 300 s after the last step at 5:55) and alerts 5 minutes later.
+AT_REST = [("rr_high", "rr", 28.0), ("hr_high", "hr", 140.0), ("sbp_high", "sbp", 190.0), ("dbp_high", "dbp", 125.0)]
+
+
+@pytest.mark.parametrize(("rule", "metric", "value"), AT_REST)
+def test_exertion_and_recovery_defer_the_at_rest_limits(rule: str, metric: str, value: float) -> None:
+    steps = walking(0, T0, 360)
+    vitals = readings(0, metric, [value] * 240)  # 20 minutes
+    found = [r for r in raised(engine(), Batch(readings=vitals + steps)) if r[1] == rule]
+    last_step = T0 + 355
+    assert found == [("r0", rule, last_step + 305 + 300)]
+    assert [r for r in raised(engine(), Batch(readings=vitals)) if r[1] == rule] == [("r0", rule, T0 + 300)]
+
+
+def test_exertion_is_the_same_however_the_data_is_cut() -> None:
+    steps = walking(0, T0, 360)
+    vitals = readings(0, "rr", [28.0] * 240)
+    whole = [r for r in raised(engine(), Batch(readings=vitals + steps)) if r[1] == "rr_high"]
+    e = engine()
+    parts = []
+    for lo, hi in ((0, 200), (200, 500), (500, 2000)):
+        part = [r for r in vitals + steps if T0 + lo <= r.ts < T0 + hi]
+        parts += [r for r in raised(e, Batch(readings=part)) if r[1] == "rr_high"]
+    assert parts == whole
+
+
+def test_exertion_does_not_defer_low_limits_or_keep_a_raised_alert_from_clearing() -> None:
+    steps = walking(0, T0, 600)
+    assert [r for r in raised(engine(), Batch(readings=readings(0, "sbp", [85.0] * 40) + steps)) if r[1] == "sbp_low"]
+    e = engine()
+    assert raised(e, Batch(readings=readings(0, "rr", [28.0] * 62))) == [("r0", "rr_high", T0 + 300)]
+    later = [ReadingRow(T0 + 400 + i * 5, "s1", "w0", "r0", "rr", v, i, False) for i, v in enumerate([28.0, 16.0])]
+    drafts, cleared = e.process(Batch(readings=later + walking(0, T0 + 390, 30)))
+    assert drafts == [] and [(c.rule, c.at) for c in cleared] == [("rr_high", T0 + 405)]
