@@ -273,13 +273,18 @@ class Held(Ref):
 
 
 class News2(Ref):
-    """Both levels share one scorer (as in the engine), scored at each instant with a new NEWS2 reading."""
+    """Both levels share one scorer (as in the engine). Each resident's NEWS2 readings are walked in time order; when
+    one falls in a later minute than the resident's newest, the newest minute (if it had a measured reading) is
+    scored at its end: each measured parameter from the median of its readings of the last WINDOW_SLOTS minutes
+    (the lower score of the two middle readings), else its newest value if recent enough."""
 
     def __init__(self, world: ReferenceEngine) -> None:
         super().__init__(world)
         self.latest: dict[int, list[float]] = defaultdict(lambda: [NAN] * 7)
         self.latest_ts: dict[int, list[float]] = defaultdict(lambda: [-INF] * 7)
         self.last_ts: dict[int, float] = defaultdict(lambda: -INF)
+        self.slot: dict[int, int | None] = defaultdict(lambda: None)  # the resident's newest minute
+        self.window: dict[int, list[tuple[int, int, float]]] = defaultdict(list)  # (minute, column, value)
         self.levels: dict[str, dict[int, Episode]] = {
             "news2_urgent": defaultdict(Episode),
             "news2_emergency": defaultdict(Episode),
@@ -296,28 +301,50 @@ class News2(Ref):
                 kept.append(o)
         found: dict[str, list[tuple[int, float]]] = {"news2_urgent": [], "news2_emergency": []}
         lost: dict[str, list[tuple[int, float]]] = {"news2_urgent": [], "news2_emergency": []}
-        for i, (r, ts, c, v) in enumerate(kept):
+        measured = set(ew.MEASURED.tolist())
+        for r, ts, c, v in kept:
+            slot = math.floor(ts / ew.SLOT_S)
+            newest = self.slot[r]
+            if newest is not None and slot > newest:
+                if any(s == newest and k in measured for s, k, _ in self.window[r]):
+                    self.score_minute(r, newest, found, lost)
+                self.window[r] = [x for x in self.window[r] if x[0] > slot - ew.WINDOW_SLOTS]
+            self.slot[r] = slot
+            self.window[r].append((slot, c, v))
             self.latest[r][c], self.latest_ts[r][c] = v, ts
             self.last_ts[r] = ts
-            if i + 1 < len(kept) and kept[i + 1][:2] == (r, ts):
-                continue  # score once all readings of the instant are in
-            values = [self.latest[r][k] if ts - self.latest_ts[r][k] <= ew.MAX_AGE_S[k] else NAN for k in range(7)]
-            total, red, complete = self.score(r, values)
-            for name, (enter, leave) in (("news2_urgent", (5, 3)), ("news2_emergency", (7, 5))):
-                if name == "news2_urgent":
-                    code = 1 if total >= enter or red else 0 if total <= leave and not red else -1
-                else:
-                    code = 1 if total >= enter else 0 if total <= leave else -1
-                at, gone = sampled(self.levels[name][r], ts, code if complete else -1, ew.PERSIST_S, ew.MAX_GAP_S)
-                if at is not None:
-                    found[name].append((r, at))
-                if gone:
-                    lost[name].append((r, ts))
         for name in found:
             out.raised += [(self.id(p), name, t) for p, t in found[name]]
             out.cleared += [(self.id(p), name, t) for p, t in lost[name]]
 
-    def score(self, r: int, v: list[float]) -> tuple[int, bool, bool]:
+    def score_minute(
+        self, r: int, p: int, found: dict[str, list[tuple[int, float]]], lost: dict[str, list[tuple[int, float]]]
+    ) -> None:
+        at = (p + 1) * ew.SLOT_S
+        newest = [self.latest[r][k] if at - self.latest_ts[r][k] <= ew.MAX_AGE_S[k] else NAN for k in range(7)]
+        low, high = list(newest), list(newest)
+        for c in ew.MEASURED.tolist():
+            values = sorted(v for s, k, v in self.window[r] if k == c and p - ew.WINDOW_SLOTS < s <= p)
+            if values:
+                low[c], high[c] = values[(len(values) - 1) // 2], values[len(values) // 2]
+        points = [min(a, b) for a, b in zip(self.points(r, low), self.points(r, high), strict=True)]
+        total, red = sum(points), max(points) >= news2.RED_SCORE
+        if any(math.isnan(low[k]) for k in ew.MEASURED.tolist()):
+            return  # incomplete: says nothing
+        for name, (enter, leave), persist in (
+            ("news2_urgent", (5, 3), ew.URGENT_PERSIST_S), ("news2_emergency", (7, 5), ew.EMERGENCY_PERSIST_S)
+        ):  # fmt: skip
+            if name == "news2_urgent":
+                code = 1 if total >= enter or red else 0 if total <= leave and not red else -1
+            else:
+                code = 1 if total >= enter else 0 if total <= leave else -1
+            raised, gone = sampled(self.levels[name][r], at, code, persist, ew.MAX_GAP_S)
+            if raised is not None:
+                found[name].append((r, raised))
+            if gone:
+                lost[name].append((r, at))
+
+    def points(self, r: int, v: list[float]) -> list[int]:
         rr, spo2, o2, sbp, hr, avpu, temp = v
         oxygen = o2 >= 0.5
         scale2 = self.world.population.residents[r].spo2_scale == 2
@@ -329,10 +356,8 @@ class News2(Ref):
             spo2_points = band(news2.SPO2_SCALE2_OXYGEN if oxygen else news2.SPO2_SCALE2_AIR, spo2)
         else:
             spo2_points = band(news2.SPO2_SCALE1, spo2)
-        points = [band(news2.RR, rr), spo2_points, 2 if oxygen else 0, band(news2.SBP, sbp), band(news2.HR, hr),
-                  3 if avpu == 1 else 0, band(news2.TEMP, temp)]  # fmt: skip
-        complete = not any(math.isnan(x) for x in (rr, spo2, sbp, hr, temp))
-        return sum(points), max(points) >= news2.RED_SCORE, complete
+        return [band(news2.RR, rr), spo2_points, 2 if oxygen else 0, band(news2.SBP, sbp), band(news2.HR, hr),
+                3 if avpu == 1 else 0, band(news2.TEMP, temp)]  # fmt: skip
 
 
 class Baseline(Ref):
