@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from alerts.engine import AlertEngine
@@ -74,3 +76,22 @@ def test_what_counts_as_getting_up(device: str, kind: str, value: float, up: boo
     frame = e.signals.derive(e.frame(Batch(events=[*start, event(1, 6.0, device, kind, value)])))
     assert (T0 + DAY + 6 * HOUR in frame.up.ts.tolist()) is up
     assert T0 + DAY + 6 * HOUR in frame.activity.ts.tolist()  # all of them are activity (no activity, long lie)
+
+
+def test_the_restart_rebuild_learns_getting_up_the_same_way(tmp_path: Path) -> None:
+    from carewatch.storage.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "carewatch.db")
+    store.init_schema()
+    store.upsert_sites([HOME])
+    store.upsert_residents([Resident("r0", "h", "R0")])
+    store.upsert_devices(DEVICES)
+    test_day = 9
+    store.write_batch(Batch(events=[x for day in range(1, test_day) for x in night_and_morning(day)]))
+    e = engine()
+    e.rebuild(store, T0 + test_day * DAY + 4.5 * HOUR)
+    e.process(Batch(events=[event(test_day, 4 + 10 / 60, "pir-bedroom", "motion")]))  # turning over: not up
+    drafts, _ = e.tick(T0 + test_day * DAY + 8.6 * HOUR)
+    assert [(d.rule, d.opened_at) for d in drafts if d.rule == "not_up"] == [
+        ("not_up", T0 + test_day * DAY + 8.5 * HOUR)
+    ]
