@@ -75,7 +75,7 @@ class Rows:
     seen: list[tuple[int, float]] = field(default_factory=list)
     activity: list[tuple[int, float]] = field(default_factory=list)
     up: list[tuple[int, float]] = field(default_factory=list)  # leaving the bed, activity outside the bedroom
-    exertion: list[tuple[int, float]] = field(default_factory=list)  # steps going up, accelerometer movement
+    exertion: dict[int, list[float]] = field(default_factory=dict)  # resident -> sorted instants of body movement
     exerted_before: dict[int, float] = field(default_factory=dict)  # newest exertion of earlier batches
     falls: list[tuple[int, float, bool]] = field(default_factory=list)  # resident, ts, reported by the device
 
@@ -224,9 +224,10 @@ class Threshold(Ref):
     @staticmethod
     def exerted(rows: Rows, r: int, ts: float) -> float:
         """The newest exertion of resident ``r`` at or before ``ts`` (this batch's, else the earlier batches')."""
-        known = [t for x, t in rows.exertion if x == r and t <= ts]
+        mine = rows.exertion.get(r, [])
+        k = bisect_right(mine, ts)
         before = rows.exerted_before.get(r, -INF)
-        return max([*known, before if before <= ts else -INF])
+        return max(mine[k - 1] if k else -INF, before if before <= ts else -INF)
 
 
 class Held(Ref):
@@ -992,10 +993,11 @@ class ReferenceEngine:
         activity = [(r, ts) for r, ts, _ in motion] + [(r, ts) for r, ts, *_ in changes] + exertion
         rows.activity = sorted(set(activity))
         rows.up = sorted(set(up))
-        rows.exertion = sorted(set(exertion))
+        for r, ts in sorted(set(exertion)):
+            rows.exertion.setdefault(r, []).append(ts)
         rows.exerted_before = dict(self.exerted)
-        for r, ts in rows.exertion:
-            self.exerted[r] = max(self.exerted.get(r, -INF), ts)
+        for r, instants in rows.exertion.items():
+            self.exerted[r] = max(self.exerted.get(r, -INF), instants[-1])
         rows.falls = [(r, ts, False) for r, ts in self.falls.blocks(rows.accel)]
         rows.falls += [(r, ts, True) for r, k, ts, v, _ in rows.events if k == "fall" and v >= 0.5]
 
