@@ -15,8 +15,8 @@
 A condition that became alertable in the replayed data with no live alert (it was resolved by hand, or the process
 died between the commit and the alert) is not raised: it counts as handled. Known limits: accelerometer movement and
 step counts are not part of the learned activity profile's rebuild (room-sensor events are aggregated, every sample
-of a door, bed, chair or bathroom sensor counting as a change), and a baseline's current day restarts from the
-replay.
+of a door, bed, chair or bathroom sensor counting as a change; for not up, every "empty" sample of a bed sensor
+counts as leaving it, and bedroom sensors are left out), and a baseline's current day restarts from the replay.
 """
 
 from __future__ import annotations

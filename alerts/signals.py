@@ -3,7 +3,7 @@
 - **Sensor off.** Vital signs and accelerometer blocks of a wearable its resident is not wearing (the latest
   ``worn`` reading at or before them is 0) are artefacts: dropped, like implausible values. An optical sensor off the
   wrist reads noise, and a wearable dropped on the floor looks like a fall.
-- **Activity** (for no activity, not up, and recovery after a fall): PIR motion; a door, bed, chair or bathroom
+- **Activity** (for no activity and recovery after a fall): PIR motion; a door, bed, chair or bathroom
   sensor *changing* state (sensors may repeat their level, which is not activity); the step count going up; an
   accelerometer block whose |a| varies by at least ``MOVING_SD_G``.
 - **Up** (for not up): leaving the bed (a bed sensor changing to empty) or activity of a room sensor outside the
