@@ -158,8 +158,9 @@ class Falls:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """Everything one batch tells the rules. ``activity`` and ``falls`` are derived (alerts.signals) before the
-    rules run; ``unattributed`` counts rows of shared sensors that could not be given to a resident."""
+    """Everything one batch tells the rules. ``activity``, ``up``, ``exertion`` and ``falls`` are derived
+    (alerts.signals) before the rules run; ``unattributed`` counts rows of shared sensors that could not be given to
+    a resident."""
 
     readings: Readings = field(default_factory=lambda: _empty(Readings))
     events: Events = field(default_factory=lambda: _empty(Events))
@@ -167,6 +168,8 @@ class Frame:
     status: Status = field(default_factory=lambda: _empty(Status))
     seen: Seen = field(default_factory=lambda: _empty(Seen))
     activity: Points = field(default_factory=lambda: _empty(Points))
+    up: Points = field(default_factory=lambda: _empty(Points))  # signs of being up: a bed exit, activity elsewhere
+    exertion: Points = field(default_factory=lambda: _empty(Points))  # body movement, with each resident's last known
     falls: Falls = field(default_factory=lambda: _empty(Falls))
     unattributed: int = 0
 

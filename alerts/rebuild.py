@@ -15,8 +15,8 @@
 A condition that became alertable in the replayed data with no live alert (it was resolved by hand, or the process
 died between the commit and the alert) is not raised: it counts as handled. Known limits: accelerometer movement and
 step counts are not part of the learned activity profile's rebuild (room-sensor events are aggregated, every sample
-of a door, bed, chair or bathroom sensor counting as a change), and a baseline's current day restarts from the
-replay.
+of a door, bed, chair or bathroom sensor counting as a change; for not up, every "empty" sample of a bed sensor
+counts as leaving it, and bedroom sensors are left out), and a baseline's current day restarts from the replay.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from alerts.residents import MISSING
+from alerts.residents import DEVICE_KINDS, MISSING
 from alerts.rules.baseline import DAY_S, DAYS, METRICS, BaselineRule
 from alerts.rules.behaviour import LEARN_DAYS, NoActivityRule, NotUpRule
 from alerts.rules.devices import DeviceOfflineRule
 from alerts.rules.safety import LongLieRule
-from carewatch.model import Alert
-from carewatch.storage.base import MAX_REPLAY_ROWS, Store
+from carewatch.model import Alert, DeviceKind
+from carewatch.storage.base import MAX_REPLAY_ROWS, ActivityBucket, Store
 
 if TYPE_CHECKING:
     from alerts.engine import AlertEngine, Cleared
@@ -52,6 +52,7 @@ TARGET_ROWS = 200_000
 LAST_SEEN_S = 26 * 3600.0  # the longest offline timeout is 25 h
 ACTIVITY_KINDS = ("motion", "door", "bed", "chair", "bathroom")  # the kinds alerts.signals counts as activity
 LIVE_ALERTS_MAX = 100_000
+BED_SENSOR = DEVICE_KINDS.index(DeviceKind.BED)
 
 
 def rebuild(engine: AlertEngine, store: Store, now: float) -> list[Cleared]:
@@ -105,10 +106,18 @@ def _seed_baselines(engine: AlertEngine, store: Store, now: float) -> None:
 
 
 def _seed_activity(engine: AlertEngine, store: Store, now: float) -> None:
-    rules = [r for r in engine.rules if isinstance(r, NoActivityRule | NotUpRule)]
-    if not rules:
-        return
-    buckets = store.activity_buckets(now - LEARN_DAYS * DAY_S, now, ACTIVITY_KINDS, 3600.0)
+    start = now - LEARN_DAYS * DAY_S
+    for rule in engine.rules:
+        if isinstance(rule, NotUpRule):
+            # Getting up: a bed left (bed sensors' "empty" samples only), or activity of a sensor outside the bedroom
+            # (a bedroom PIR also sees a sleeper turning over).
+            buckets = store.activity_buckets(start, now, ACTIVITY_KINDS, 3600.0, emptied=("bed",))
+            _seed(rule, engine, buckets, up=True)
+        elif isinstance(rule, NoActivityRule):
+            _seed(rule, engine, store.activity_buckets(start, now, ACTIVITY_KINDS, 3600.0), up=False)
+
+
+def _seed(rule: NoActivityRule | NotUpRule, engine: AlertEngine, buckets: list[ActivityBucket], up: bool) -> None:
     if not buckets:
         return
     population = engine.population
@@ -121,10 +130,12 @@ def _seed_activity(engine: AlertEngine, store: Store, now: float) -> None:
     first = np.array([b.first for b in buckets])
     last = np.array([b.last for b in buckets])
     keep = resident != MISSING
+    if up:  # MISSING (-1) picks the sentinel of device_bedroom (not a bedroom); bed sensors sent only exits
+        bed = (device != MISSING) & (population.device_kind[np.maximum(device, 0)] == BED_SENSOR)
+        keep &= bed | ~population.device_bedroom[device]
     resident, first, last = resident[keep], first[keep], last[keep]
     order = np.lexsort((first, resident))
-    for rule in rules:
-        rule.seed(resident[order], first[order], last[order])
+    rule.seed(resident[order], first[order], last[order])
 
 
 def _seed_devices(engine: AlertEngine, store: Store, now: float) -> None:

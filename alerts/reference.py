@@ -40,7 +40,7 @@ from alerts.rules import devices as dv
 from alerts.rules import early_warning as ew
 from alerts.rules.held import HeldSpec
 from alerts.rules.safety import REARM_S
-from alerts.rules.threshold import ThresholdSpec
+from alerts.rules.threshold import RECOVERY_S, ThresholdSpec
 from alerts.rules.trend import TrendSpec
 from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G
 from carewatch.model import Batch, Device, DeviceKind, Resident, Site
@@ -74,6 +74,9 @@ class Rows:
     status: list[tuple[int, str, float, float]] = field(default_factory=list)
     seen: list[tuple[int, float]] = field(default_factory=list)
     activity: list[tuple[int, float]] = field(default_factory=list)
+    up: list[tuple[int, float]] = field(default_factory=list)  # leaving the bed, activity outside the bedroom
+    exertion: dict[int, list[float]] = field(default_factory=dict)  # resident -> sorted instants of body movement
+    exerted_before: dict[int, float] = field(default_factory=dict)  # newest exertion of earlier batches
     falls: list[tuple[int, float, bool]] = field(default_factory=list)  # resident, ts, reported by the device
 
 
@@ -99,21 +102,21 @@ class Episode:
 
 
 def sampled(e: Episode, ts: float, code: int, persist: float, max_gap: float) -> tuple[float | None, bool]:
-    """One reading of a sampled condition: (raise time or None, cleared)."""
-    inside = e.inside if code == -1 else code == 1
+    """One reading of a sampled condition: (raise time or None, cleared). The persistence clock runs only while
+    readings are beyond the entry limit (code 1); the hysteresis band (code -1) only keeps a raised alert."""
+    beyond = code == 1
     gap = math.isfinite(e.last_ts) and ts - e.last_ts > max_gap
     raised, cleared = None, False
-    if inside:
+    if beyond:
         if not e.inside or gap:
             e.onset = ts
-        active = (e.active and e.inside) or ts - e.onset >= persist
-        if active and not e.active:
-            raised = ts
+        if not e.active and ts - e.onset >= persist:
+            e.active, raised = True, ts
     else:
-        active = False
-        cleared = e.active
         e.onset = NAN
-    e.inside, e.active, e.last_ts = inside, active, ts
+        if code == 0 and e.active:
+            e.active, cleared = False, True
+    e.inside, e.last_ts = beyond, ts
     return raised, cleared
 
 
@@ -208,13 +211,23 @@ class Threshold(Ref):
         cleared: list[tuple[int, float]] = []
         for r, ts, v in _fresh(obs, lambda k: self.ep[k].last_ts):
             enter, leave = self.limits(r)
-            at, gone = sampled(self.ep[r], ts, code_of(v, self.spec.below, enter, leave), self.spec.persist_s,
-                               self.spec.max_gap_s)  # fmt: skip
+            code = code_of(v, self.spec.below, enter, leave)
+            if code == 1 and self.spec.at_rest and ts - self.exerted(rows, r, ts) <= RECOVERY_S:
+                code = -1  # exertion or its recovery: neither starts nor continues the persistence
+            at, gone = sampled(self.ep[r], ts, code, self.spec.persist_s, self.spec.max_gap_s)
             if at is not None:
                 raised.append((r, at))
             if gone:
                 cleared.append((r, ts))
         self.report(out, raised, cleared)
+
+    @staticmethod
+    def exerted(rows: Rows, r: int, ts: float) -> float:
+        """The newest exertion of resident ``r`` at or before ``ts`` (this batch's, else the earlier batches')."""
+        mine = rows.exertion.get(r, [])
+        k = bisect_right(mine, ts)
+        before = rows.exerted_before.get(r, -INF)
+        return max(mine[k - 1] if k else -INF, before if before <= ts else -INF)
 
 
 class Held(Ref):
@@ -261,13 +274,18 @@ class Held(Ref):
 
 
 class News2(Ref):
-    """Both levels share one scorer (as in the engine), scored at each instant with a new NEWS2 reading."""
+    """Both levels share one scorer (as in the engine). Each resident's NEWS2 readings are walked in time order; when
+    one falls in a later minute than the resident's newest, the newest minute (if it had a measured reading) is
+    scored at its end: each measured parameter from the median of its readings of the last WINDOW_SLOTS minutes
+    (the lower score of the two middle readings), else its newest value if recent enough."""
 
     def __init__(self, world: ReferenceEngine) -> None:
         super().__init__(world)
         self.latest: dict[int, list[float]] = defaultdict(lambda: [NAN] * 7)
         self.latest_ts: dict[int, list[float]] = defaultdict(lambda: [-INF] * 7)
         self.last_ts: dict[int, float] = defaultdict(lambda: -INF)
+        self.slot: dict[int, int | None] = defaultdict(lambda: None)  # the resident's newest minute
+        self.window: dict[int, list[tuple[int, int, float]]] = defaultdict(list)  # (minute, column, value)
         self.levels: dict[str, dict[int, Episode]] = {
             "news2_urgent": defaultdict(Episode),
             "news2_emergency": defaultdict(Episode),
@@ -284,28 +302,50 @@ class News2(Ref):
                 kept.append(o)
         found: dict[str, list[tuple[int, float]]] = {"news2_urgent": [], "news2_emergency": []}
         lost: dict[str, list[tuple[int, float]]] = {"news2_urgent": [], "news2_emergency": []}
-        for i, (r, ts, c, v) in enumerate(kept):
+        measured = set(ew.MEASURED.tolist())
+        for r, ts, c, v in kept:
+            slot = math.floor(ts / ew.SLOT_S)
+            newest = self.slot[r]
+            if newest is not None and slot > newest:
+                if any(s == newest and k in measured for s, k, _ in self.window[r]):
+                    self.score_minute(r, newest, found, lost)
+                self.window[r] = [x for x in self.window[r] if x[0] > slot - ew.WINDOW_SLOTS]
+            self.slot[r] = slot
+            self.window[r].append((slot, c, v))
             self.latest[r][c], self.latest_ts[r][c] = v, ts
             self.last_ts[r] = ts
-            if i + 1 < len(kept) and kept[i + 1][:2] == (r, ts):
-                continue  # score once all readings of the instant are in
-            values = [self.latest[r][k] if ts - self.latest_ts[r][k] <= ew.MAX_AGE_S[k] else NAN for k in range(7)]
-            total, red, complete = self.score(r, values)
-            for name, (enter, leave) in (("news2_urgent", (5, 3)), ("news2_emergency", (7, 5))):
-                if name == "news2_urgent":
-                    code = 1 if total >= enter or red else 0 if total <= leave and not red else -1
-                else:
-                    code = 1 if total >= enter else 0 if total <= leave else -1
-                at, gone = sampled(self.levels[name][r], ts, code if complete else -1, ew.PERSIST_S, ew.MAX_GAP_S)
-                if at is not None:
-                    found[name].append((r, at))
-                if gone:
-                    lost[name].append((r, ts))
         for name in found:
             out.raised += [(self.id(p), name, t) for p, t in found[name]]
             out.cleared += [(self.id(p), name, t) for p, t in lost[name]]
 
-    def score(self, r: int, v: list[float]) -> tuple[int, bool, bool]:
+    def score_minute(
+        self, r: int, p: int, found: dict[str, list[tuple[int, float]]], lost: dict[str, list[tuple[int, float]]]
+    ) -> None:
+        at = (p + 1) * ew.SLOT_S
+        newest = [self.latest[r][k] if at - self.latest_ts[r][k] <= ew.MAX_AGE_S[k] else NAN for k in range(7)]
+        low, high = list(newest), list(newest)
+        for c in ew.MEASURED.tolist():
+            values = sorted(v for s, k, v in self.window[r] if k == c and p - ew.WINDOW_SLOTS < s <= p)
+            if values:
+                low[c], high[c] = values[(len(values) - 1) // 2], values[len(values) // 2]
+        points = [min(a, b) for a, b in zip(self.points(r, low), self.points(r, high), strict=True)]
+        total, red = sum(points), max(points) >= news2.RED_SCORE
+        if any(math.isnan(low[k]) for k in ew.MEASURED.tolist()):
+            return  # incomplete: says nothing
+        for name, (enter, leave), persist in (
+            ("news2_urgent", (5, 3), ew.URGENT_PERSIST_S), ("news2_emergency", (7, 5), ew.EMERGENCY_PERSIST_S)
+        ):  # fmt: skip
+            if name == "news2_urgent":
+                code = 1 if total >= enter or red else 0 if total <= leave and not red else -1
+            else:
+                code = 1 if total >= enter else 0 if total <= leave else -1
+            raised, gone = sampled(self.levels[name][r], at, code, persist, ew.MAX_GAP_S)
+            if raised is not None:
+                found[name].append((r, raised))
+            if gone:
+                lost[name].append((r, at))
+
+    def points(self, r: int, v: list[float]) -> list[int]:
         rr, spo2, o2, sbp, hr, avpu, temp = v
         oxygen = o2 >= 0.5
         scale2 = self.world.population.residents[r].spo2_scale == 2
@@ -317,10 +357,8 @@ class News2(Ref):
             spo2_points = band(news2.SPO2_SCALE2_OXYGEN if oxygen else news2.SPO2_SCALE2_AIR, spo2)
         else:
             spo2_points = band(news2.SPO2_SCALE1, spo2)
-        points = [band(news2.RR, rr), spo2_points, 2 if oxygen else 0, band(news2.SBP, sbp), band(news2.HR, hr),
-                  3 if avpu == 1 else 0, band(news2.TEMP, temp)]  # fmt: skip
-        complete = not any(math.isnan(x) for x in (rr, spo2, sbp, hr, temp))
-        return sum(points), max(points) >= news2.RED_SCORE, complete
+        return [band(news2.RR, rr), spo2_points, 2 if oxygen else 0, band(news2.SBP, sbp), band(news2.HR, hr),
+                3 if avpu == 1 else 0, band(news2.TEMP, temp)]  # fmt: skip
 
 
 class Baseline(Ref):
@@ -635,7 +673,7 @@ class NotUp(Ref):
         raised: list[tuple[int, float]] = []
         cleared: list[tuple[int, float]] = []
         ongoing_checked: set[int] = set()
-        for r, ts in rows.activity:
+        for r, ts in rows.up:
             if ts <= self.last[r]:
                 continue
             self.last[r] = ts
@@ -804,6 +842,7 @@ class ReferenceEngine:
         self.worn: dict[int, tuple[float, float]] = {}  # resident -> (ts, value) of the newest worn reading
         self.steps: dict[int, tuple[float, float]] = {}
         self.device_event: dict[int, tuple[float, float]] = {}
+        self.exerted: dict[int, float] = {}  # resident -> newest exertion instant
         self.falls = Falls(FallParams())
         self.rules: list[Ref] = []
 
@@ -939,32 +978,43 @@ class ReferenceEngine:
             ts, v = values[-1]
             if ts >= self.worn.get(r, (-INF, NAN))[0]:
                 self.worn[r] = (ts, v)
-        activity = [(r, ts) for r, k, ts, v, _ in rows.events if k == "motion" and v >= 0.5]
-        activity += self.changes(rows)
-        activity += self.step_increases(rows)
+        bedroom = self.population.device_bedroom
+        motion = [(r, ts, d) for r, k, ts, v, d in rows.events if k == "motion" and v >= 0.5]
+        changes = self.changes(rows)
+        up = [(r, ts) for r, ts, d in motion if d == MISSING or not bedroom[d]]
+        up += [(r, ts) for r, ts, k, v, d in changes if (v < 0.5 if k == "bed" else not bedroom[d])]
+        exertion = self.step_increases(rows)
         for r, ts, _, samples in rows.accel:
             if len(samples) >= MIN_BLOCK_SAMPLES:
                 mags = [math.sqrt(x * x + y * y + z * z) for x, y, z in samples]
                 mean = sum(mags) / len(mags)
                 if math.sqrt(max(sum(m * m for m in mags) / len(mags) - mean * mean, 0.0)) >= MOVING_SD_G:
-                    activity.append((r, ts))
+                    exertion.append((r, ts))
+        activity = [(r, ts) for r, ts, _ in motion] + [(r, ts) for r, ts, *_ in changes] + exertion
         rows.activity = sorted(set(activity))
+        rows.up = sorted(set(up))
+        for r, ts in sorted(set(exertion)):
+            rows.exertion.setdefault(r, []).append(ts)
+        rows.exerted_before = dict(self.exerted)
+        for r, instants in rows.exertion.items():
+            self.exerted[r] = max(self.exerted.get(r, -INF), instants[-1])
         rows.falls = [(r, ts, False) for r, ts in self.falls.blocks(rows.accel)]
         rows.falls += [(r, ts, True) for r, k, ts, v, _ in rows.events if k == "fall" and v >= 0.5]
 
-    def changes(self, rows: Rows) -> list[tuple[int, float]]:
-        by_observation: dict[tuple[int, float], list[tuple[float, int]]] = defaultdict(list)
+    def changes(self, rows: Rows) -> list[tuple[int, float, str, float, int]]:
+        """Door, bed, chair and bathroom sensors changing state: (resident, ts, kind, value, device)."""
+        by_observation: dict[tuple[int, float], list[tuple[float, int, str]]] = defaultdict(list)
         for r, k, ts, v, d in rows.events:
             if k in CHANGE_KINDS and d != MISSING:
-                by_observation[(d, ts)].append((v, r))
+                by_observation[(d, ts)].append((v, r, k))
         out = []
         for (d, ts), copies in sorted(by_observation.items()):
-            value = min(v for v, _ in copies)
+            value = min(v for v, _, _ in copies)
             last_ts, last_value = self.device_event.get(d, (-INF, NAN))
             if ts <= last_ts:
                 continue
             if value != last_value:
-                out += [(r, ts) for _, r in copies]
+                out += [(r, ts, k, v, d) for v, r, k in copies]
             self.device_event[d] = (ts, value)
         return out
 

@@ -81,6 +81,7 @@ class Population:
         self.speaks_for = np.empty(0, np.int64)
         self._devices: list[Device] = []
         self.owner = np.full(1, MISSING, np.int64)  # (D + 1,) each device's registered resident, MISSING if shared
+        self.device_bedroom = np.zeros(1, bool)  # (D + 1,) the device is in a bedroom (a bed sensor always is)
         self.owner_id = np.array([None], dtype=object)
         self._offset_hour = -1
         self._offset_now: float | None = None  # the time offsets were last computed for
@@ -179,6 +180,7 @@ class Population:
         # Each device's registered owner (its position and id), with a sentinel after the last device for MISSING.
         self.owner = np.array([*(self.index.position(d.resident_id or "") for d in self._devices), MISSING], np.int64)
         self.owner_id = np.array([*(d.resident_id for d in self._devices), None], dtype=object)
+        self.device_bedroom = np.array([*map(_in_bedroom, self._devices), False], bool)
         self.speaks_ptr = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
         self.speaks_for = np.array([p for x in lists for p in x], np.int64)
 
@@ -193,6 +195,12 @@ class Population:
         if not candidates and site is not None and site.kind is SiteKind.HOME:
             candidates = by_site.get(device.site_id, [])
         return candidates if len(candidates) <= MAX_SHARED_RESIDENTS else []
+
+
+def _in_bedroom(device: Device) -> bool:
+    """A bed sensor, or a device whose registry room is a bedroom ("bedroom" at home, "101/bedroom" in a care home)."""
+    room = (device.room or "").rsplit("/", 1)[-1].lower()
+    return device.kind is DeviceKind.BED or "bedroom" in room
 
 
 def _offset(zone: str, at: datetime) -> float:

@@ -3,9 +3,14 @@
 - **Sensor off.** Vital signs and accelerometer blocks of a wearable its resident is not wearing (the latest
   ``worn`` reading at or before them is 0) are artefacts: dropped, like implausible values. An optical sensor off the
   wrist reads noise, and a wearable dropped on the floor looks like a fall.
-- **Activity** (for no activity, not up, and recovery after a fall): PIR motion; a door, bed, chair or bathroom
+- **Activity** (for no activity and recovery after a fall): PIR motion; a door, bed, chair or bathroom
   sensor *changing* state (sensors may repeat their level, which is not activity); the step count going up; an
   accelerometer block whose |a| varies by at least ``MOVING_SD_G``.
+- **Up** (for not up): leaving the bed (a bed sensor changing to empty) or activity of a room sensor outside the
+  bedroom (the device registry's room). Movement in bed seen by a bedroom PIR is activity but not getting up.
+- **Exertion** (for the at-rest vital-sign rules): the body moving, as the wearable says (steps going up, an
+  accelerometer block that moves). The frame carries the batch's instants plus, for each resident with readings,
+  the newest one before the batch, so that a rule can find the latest exertion at or before any reading.
 - **Falls**: the accelerometer fall detector (alerts.falls) on the wearable's blocks, and falls the device reports.
 
 Everything is computed for the whole batch at once; `Signals` keeps the state that links batches.
@@ -29,6 +34,7 @@ BODY_METRICS = np.array([METRIC_ID[m] for m in ("hr", "spo2", "rr", "sbp", "dbp"
 WORN, STEPS = METRIC_ID["worn"], METRIC_ID["steps"]
 MOTION, FALL = EVENT_ID["motion"], EVENT_ID["fall"]
 CHANGE_KINDS = np.array([EVENT_ID[k] for k in ("door", "bed", "chair", "bathroom")], np.int16)
+BED = EVENT_ID["bed"]
 # A body at rest shows an |a| SD of 0.01-0.02 g, walking or getting up 0.2-0.4 g; the fall detector calls a body
 # still below 0.15 g (FallParams.still_sd_g), and so a block at or above it is movement.
 MOVING_SD_G = 0.15
@@ -46,20 +52,24 @@ class Signals:
         self.steps_ts = np.empty(0)
         self.event_value = np.empty(0)
         self.event_ts = np.empty(0)
+        self.exerted = np.empty(0)  # (R,) newest exertion instant (-inf: none)
         self.falls = FallDetector(0)
         self._wearable = np.zeros(1, bool)
+        self._bedroom = np.zeros(1, bool)
 
     def grow(self, population: Population) -> None:
         r, d = len(population), population.device_count
         self.worn, self.worn_ts = grown(self.worn, r, np.nan), grown(self.worn_ts, r, -np.inf)
         self.steps, self.steps_ts = grown(self.steps, r, np.nan), grown(self.steps_ts, r, -np.inf)
         self.event_value, self.event_ts = grown(self.event_value, d, np.nan), grown(self.event_ts, d, -np.inf)
+        self.exerted = grown(self.exerted, r, -np.inf)
         if r > self.falls.capacity:
             self.falls.grow(r)
         self._wearable = np.append(population.device_kind == WEARABLE, False)  # (D + 1,) a sentinel for MISSING
+        self._bedroom = population.device_bedroom
 
     def nbytes(self) -> int:
-        arrays = (self.worn, self.worn_ts, self.steps, self.steps_ts, self.event_value, self.event_ts)
+        arrays = (self.worn, self.worn_ts, self.steps, self.steps_ts, self.event_value, self.event_ts, self.exerted)
         detector = self.falls
         return sum(a.nbytes for a in arrays) + sum(
             a.nbytes for a in (detector._frames, detector._hi, detector._last_ts)
@@ -67,12 +77,24 @@ class Signals:
 
     def derive(self, frame: Frame) -> Frame:
         readings, accel = self._drop_sensor_off(frame.readings, frame.accel)
-        activity = _points(
-            *self._motion_and_changes(frame),
-            self._step_increases(readings),
-            _moving_blocks(accel),
-        )
-        return replace(frame, readings=readings, accel=accel, activity=activity, falls=self._falls(frame, accel))
+        moved, changed, up = self._motion_and_changes(frame)
+        steps, blocks = self._step_increases(readings), _moving_blocks(accel)
+        return replace(
+            frame, readings=readings, accel=accel, activity=_points(moved, changed, steps, blocks), up=up,
+            exertion=self._exertion(readings, steps, blocks), falls=self._falls(frame, accel),
+        )  # fmt: skip
+
+    def _exertion(self, readings: Readings, *moving: Points) -> Points:
+        """The batch's exertion instants, and the newest earlier one of every resident with readings."""
+        batch = _points(*moving)
+        with_readings = np.unique(readings.resident)
+        before = with_readings[np.isfinite(self.exerted[with_readings])]
+        both = _points(Points(before, self.exerted[before]), batch)
+        if batch.resident.shape[0]:
+            last = lasts(batch.resident)
+            res = batch.resident[last]
+            self.exerted[res] = np.maximum(self.exerted[res], batch.ts[last])
+        return both
 
     # -- sensor off --------------------------------------------------------------------------------------------
     def _drop_sensor_off(self, readings: Readings, accel: Accel) -> tuple[Readings, Accel]:
@@ -124,13 +146,16 @@ class Signals:
         self.worn[res[newer]], self.worn_ts[res[newer]] = value[newer], ts[newer]
 
     # -- activity ----------------------------------------------------------------------------------------------
-    def _motion_and_changes(self, frame: Frame) -> tuple[Points, Points]:
+    def _motion_and_changes(self, frame: Frame) -> tuple[Points, Points, Points]:
+        """Motion, state changes, and the signs of being up among them (see the module docstring)."""
         ev = frame.events
         motion = (ev.kind == MOTION) & (ev.value >= 0.5)
         changing = np.flatnonzero(np.isin(ev.kind, CHANGE_KINDS) & (ev.device >= 0))
         moved = Points(ev.resident[motion], ev.ts[motion])
+        elsewhere = motion & ~self._bedroom[ev.device]  # MISSING (-1) picks the sentinel: not a bedroom
+        up_moved = Points(ev.resident[elsewhere], ev.ts[elsewhere])
         if changing.size == 0:
-            return moved, _no_points()
+            return moved, _no_points(), _points(up_moved)
         device, ts, value = ev.device[changing], ev.ts[changing], ev.value[changing]
         # One observation per (device, instant): a shared sensor's row appears once per resident it speaks for.
         order = np.lexsort((value, ts, device))
@@ -147,7 +172,9 @@ class Signals:
         last = fresh[lasts(d[fresh])]
         self.event_value[d[last]], self.event_ts[d[last]] = v[last], t[last]
         rows = changing[order[changed]]
-        return moved, Points(ev.resident[rows], ev.ts[rows])
+        bed = ev.kind[rows] == BED
+        up = rows[np.where(bed, ev.value[rows] < 0.5, ~self._bedroom[ev.device[rows]])]
+        return moved, Points(ev.resident[rows], ev.ts[rows]), _points(up_moved, Points(ev.resident[up], ev.ts[up]))
 
     def _step_increases(self, readings: Readings) -> Points:
         res, ts, value = readings.of_metric(STEPS)
@@ -191,6 +218,22 @@ def _moving_blocks(accel: Accel) -> Points:
 
 def _no_points() -> Points:
     return Points(np.empty(0, np.int64), np.empty(0))
+
+
+def latest_at(points: Points, resident: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """(n,) the newest of ``points`` of each resident (n,) at or before ``ts`` (n,); -inf where there is none."""
+    k, n = points.resident.shape[0], resident.shape[0]
+    res = np.concatenate([points.resident, resident])
+    at = np.concatenate([points.ts, ts])
+    query = np.arange(k + n) >= k
+    order = np.lexsort((query, at, res))  # a point at a query's instant comes before it
+    latest = last_index(~query[order])
+    found = latest >= run_start(firsts(res[order]))
+    value = np.where(found, at[order][np.maximum(latest, 0)], -np.inf)
+    out = np.empty(n)
+    asked = query[order]
+    out[order[asked] - k] = value[asked]
+    return out
 
 
 def _points(*parts: Points) -> Points:

@@ -34,8 +34,8 @@ SPO2_LOW = ThresholdSpec(
 )  # fmt: skip
 HR_HIGH = ThresholdSpec(
     name="hr_high", metric="hr", below=False, enter=130.0, leave=120.0, persist_s=300.0, max_gap_s=VITALS_GAP_S,
-    severity=Severity.URGENT,
-    source=f"{NEWS2}: pulse >= 131/min scores 3; 5 min persistence so that exertion does not alert",
+    at_rest=True, severity=Severity.URGENT,
+    source=f"{NEWS2}: pulse >= 131/min scores 3; 5 min persistence at rest (exertion and 5 min after it defer it)",
 )  # fmt: skip
 HR_LOW = ThresholdSpec(
     name="hr_low", metric="hr", below=True, enter=40.0, leave=45.0, persist_s=120.0, max_gap_s=VITALS_GAP_S,
@@ -43,7 +43,7 @@ HR_LOW = ThresholdSpec(
 )  # fmt: skip
 RR_HIGH = ThresholdSpec(
     name="rr_high", metric="rr", below=False, enter=24.0, leave=20.0, persist_s=300.0, max_gap_s=VITALS_GAP_S,
-    severity=Severity.URGENT,
+    at_rest=True, severity=Severity.URGENT,
     source=f"{NEWS2}: respiration >= 25/min scores 3; 5 min persistence for wearable-derived rates",
 )  # fmt: skip
 RR_LOW = ThresholdSpec(
@@ -52,7 +52,7 @@ RR_LOW = ThresholdSpec(
 )  # fmt: skip
 SBP_HIGH = ThresholdSpec(
     name="sbp_high", metric="sbp", below=False, enter=180.0, leave=170.0, persist_s=300.0, max_gap_s=SPOT_GAP_S,
-    severity=Severity.URGENT,
+    at_rest=True, severity=Severity.URGENT,
     source="NICE NG136 (2019): blood pressure of 180/120 mmHg or more is severe hypertension needing same-day "
     "assessment; a second reading 5 minutes later confirms it",
 )  # fmt: skip
@@ -62,7 +62,8 @@ SBP_LOW = ThresholdSpec(
 )  # fmt: skip
 DBP_HIGH = ThresholdSpec(
     name="dbp_high", metric="dbp", below=False, enter=120.0, leave=110.0, persist_s=300.0, max_gap_s=SPOT_GAP_S,
-    severity=Severity.URGENT, source="NICE NG136 (2019): diastolic 120 mmHg or more is severe hypertension",
+    at_rest=True, severity=Severity.URGENT,
+    source="NICE NG136 (2019): diastolic 120 mmHg or more is severe hypertension",
 )  # fmt: skip
 TEMP_HIGH = ThresholdSpec(
     name="temp_high", metric="temp", below=False, enter=37.8, leave=37.5, persist_s=600.0, max_gap_s=SPOT_GAP_S,

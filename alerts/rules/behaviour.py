@@ -7,8 +7,10 @@ few more than learned, so that a silence spanning midnight still sees the 14 day
 - ``hours`` (R, RING_DAYS) uint32: bit h set when there was activity in local hour h of that day. An hour is
   *expected active* on day d when it had activity on at least ``share`` of the learned days before d (days with
   any activity), once there are ``min_days`` of them.
-- ``up`` (R, RING_DAYS): local minute of the day's first activity after ``morning`` (04:00); the usual time on
-  day d is the median over the learned days before d.
+- ``up`` (R, RING_DAYS): local minute of the day's first sign of being up after ``morning`` (04:00); the usual
+  time on day d is the median over the learned days before d. Being up is leaving the bed or activity outside the
+  bedroom (alerts.signals, ``Frame.up``), in learning and in the check alike: a sleeper turning over is seen by the
+  bedroom PIR, and counting that made the learned time the small hours and the rule unable to fire.
 
 The profile that judges a moment is always the one *as of that moment's day*, computed from the stamped ring, and a
 batch is learned day by day (a loop over the few local days in a batch, not over readings): so how data was cut
@@ -24,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from alerts._arrays import FloatArray, IntArray, firsts, grown, lasts, previous
-from alerts.frame import Frame
+from alerts.frame import Frame, Points
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.safety import clock
@@ -54,8 +56,8 @@ class _Activity:
     def grow(self, capacity: int) -> None:
         self.last = grown(self.last, capacity, -np.inf)
 
-    def fresh(self, frame: Frame) -> tuple[IntArray, FloatArray]:
-        a = frame.activity  # sorted by (resident, ts), one per instant
+    def fresh(self, a: Points) -> tuple[IntArray, FloatArray]:
+        """Instants (sorted by (resident, ts), one per instant) newer than ``last``."""
         keep = a.ts > self.last[a.resident]
         return a.resident[keep], a.ts[keep]
 
@@ -161,7 +163,7 @@ class NoActivityRule(Rule):
         return at
 
     def evaluate(self, frame: Frame) -> Findings:
-        res, ts = self.seen.fresh(frame)
+        res, ts = self.seen.fresh(frame.activity)
         if res.shape[0] == 0:
             return Findings.none()
         first, last = firsts(res), lasts(res)
@@ -224,8 +226,9 @@ class NotUpRule(Rule):
         super().__init__()
         self.name, self.severity = "not_up", Severity.WARNING
         self.basis = (
-            "learned from the resident's own last 14 days: median time of the first activity after 04:00, plus 60 "
-            "minutes (a morning-check telecare practice; no published default)"
+            "learned from the resident's own last 14 days: median time of getting up (leaving the bed, or activity "
+            "outside the bedroom) after 04:00, plus 60 minutes (a morning-check telecare practice; no published "
+            "default)"
         )
         self.detail_names = ("usual_minute",)
         self.seen = _Activity()
@@ -304,7 +307,7 @@ class NotUpRule(Rule):
         np.maximum.at(self.seen.last, resident, last)
 
     def evaluate(self, frame: Frame) -> Findings:
-        res, ts = self.seen.fresh(frame)
+        res, ts = self.seen.fresh(frame.up)
         if res.shape[0] == 0:
             return Findings.none()
         self.seen.last[res[lasts(res)]] = ts[lasts(res)]

@@ -1,22 +1,37 @@
-"""NEWS2 triggers (Royal College of Physicians 2017), scored at every reading time for all residents at once.
+"""NEWS2 triggers (Royal College of Physicians 2017) on continuous data, for all residents at once.
 
-At each instant a resident has a new reading of any NEWS2 parameter, the newest value of every parameter is taken
-(forward-filled within the batch, continuing from the stored newest values) if it is recent enough
-(``MAX_AGE_S``); the set is scored with alerts.news2 when the five measured parameters (RR, SpO2, systolic BP,
-pulse, temperature) are all present: a partial set under-scores, and the RCP scores complete sets. Supplemental
-oxygen (``o2`` = 1) adds its 2 points and switches SpO2 scale 2 to its oxygen column for residents a clinician marked
-for scale 2; consciousness (``avpu`` = 1: new confusion or not alert) adds 3 points where it is reported.
+NEWS2 scores a set of *observations*: the vital signs a nurse records at one time from a patient at rest, repeated
+12-hourly at a score of 0, 4-6-hourly at 1-4, at least hourly at 5-6 or a single 3, and continuously only from 7
+(RCP 2017, Chart 2 and "Frequency of monitoring"). A wearable gives a reading every few seconds; scored one by one,
+the noise of each sample, a sleeper's low-normal values for a few minutes and an arm moving under the optical sensor
+each reach a band edge, and a resident with a pulse of 58 and a systolic pressure of 116 awake scores 5 several times
+a night. Two design choices make a score of continuous data stand for an observation (design reasoning, not a
+published standard; NEWS2 has not been validated on continuous wearable data):
 
-Chart 2's response levels become two rules:
+- **Each parameter is scored from the median of its last 5 minutes** (``WINDOW_SLOTS`` slots of ``SLOT_S``): the
+  value a nurse's observation of a minute or so would see, robust to single samples (half of them would have to be
+  past a band edge). A parameter with no reading in the window (a cuff or thermometer every 15-60 minutes) takes its
+  newest value if recent enough (``MAX_AGE_S``), as before; supplemental oxygen and consciousness are flags and take
+  their newest value. With an even number of readings the two middle readings may lie in different bands; the
+  parameter then scores the lower of their two scores (half of the window must reach a band to score it).
+- **The response level must persist**: ``news2_urgent`` (aggregate 5-6, or 3 in any single parameter) for
+  ``URGENT_PERSIST_S`` (10 minutes: the RCP's observation interval at this level is an hour, so a 10-minute
+  confirmation delays the response by a fraction of it), ``news2_emergency`` (7 or more) for
+  ``EMERGENCY_PERSIST_S`` (2 minutes: kept prompt, as the RCP's response to 7+ is an emergency one). The persistence
+  counts only scoring instants at the level (alerts.rules.episodes): a minute below it restarts the clock.
+
+A score is computed once a minute per resident, when the minute is complete (a later reading has arrived), at the
+minute's end, from the five measured parameters (RR, SpO2, systolic BP, pulse, temperature), and only when all five
+are present: a partial set under-scores, and the RCP scores complete sets. Supplemental oxygen (``o2`` = 1) adds its
+2 points and switches SpO2 scale 2 to its oxygen column for residents a clinician marked for scale 2; consciousness
+(``avpu`` = 1: new confusion or not alert) adds 3 points where it is reported. Chart 2's levels become two rules:
 
 - ``news2_urgent``: aggregate 5 or more, or a single parameter scoring 3 ("urgent response" / "urgent ward-based
-  response"). Clears when the aggregate is 3 or less with no parameter at 3 (4 keeps the state: hysteresis).
-- ``news2_emergency``: aggregate 7 or more ("emergency response"). Clears at 5 or less (6 keeps the state).
+  response"). Clears when the aggregate is 3 or less with no parameter at 3 (4 keeps a raised alert: hysteresis).
+- ``news2_emergency``: aggregate 7 or more ("emergency response"). Clears at 5 or less (6 keeps it).
 
 An emergency is an escalation inside an urgent episode: both stay open while the score is 7+, and the emergency
-clears first when it falls back to 5-6. Each must persist ``persist_s`` (default 120 s: two minutes of continuous
-monitoring, so that one noisy reading at a band edge does not alert); a resident observed by spot checks only can
-be given persist_s = 0. Scale 2 and supplemental oxygen follow the resident's registry entry and ``o2`` readings.
+clears first when it falls back to 5-6. A resident observed by spot checks only can be given persist_s = 0.
 """
 
 from __future__ import annotations
@@ -26,36 +41,65 @@ from dataclasses import dataclass
 import numpy as np
 
 from alerts import news2
-from alerts._arrays import FloatArray, IntArray, firsts, grown, lasts, run_start
+from alerts._arrays import FloatArray, IntArray, firsts, grown, last_index, lasts, ragged_arange, run_start
 from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
+from alerts.rules.ring import SlotRing
 from carewatch.catalog import METRIC_ID
 from carewatch.model import Severity
 
 # Column order: news2.PARAMETERS ("rr", "spo2", "air_or_oxygen", "sbp", "hr", "consciousness", "temp").
 METRICS = ("rr", "spo2", "o2", "sbp", "hr", "avpu", "temp")
 METRIC_IDS = np.array([METRIC_ID[m] for m in METRICS], np.int16)
-MEASURED = np.array([0, 1, 3, 4, 6])  # the columns that must all be present for a score
+MEASURED = np.array([0, 1, 3, 4, 6])  # the columns that must all be present for a score (scored from a median)
 # A wearable reports RR, SpO2 and pulse every few seconds: older than 10 minutes is no longer the patient's state.
 # Blood pressure and temperature are taken less often (cuff, thermometer): an hour-old value still counts, as the
 # RCP's minimum observation frequency for low scores is 12-hourly and 1-hourly for urgent ones.
 MAX_AGE_S = np.array([600.0, 600.0, 3600.0, 3600.0, 600.0, 3600.0, 3600.0])
-PERSIST_S = 120.0
+SLOT_S = 60.0  # one score a minute
+WINDOW_SLOTS = 5  # each parameter's median over the last 5 minutes
+URGENT_PERSIST_S = 600.0
+EMERGENCY_PERSIST_S = 120.0
 MAX_GAP_S = 900.0  # scoring instants further apart than this restart the persistence clock
 BASIS = (
     "Royal College of Physicians. National Early Warning Score (NEWS) 2, London: RCP, 2017: Chart 1 (scoring, SpO2 "
     "scale 2 for hypercapnic respiratory failure, +2 for supplemental oxygen, +3 for new confusion) and Chart 2 "
-    "(aggregate 5-6 or a single 3: urgent response; 7 or more: emergency response)"
+    "(aggregate 5-6 or a single 3: urgent response; 7 or more: emergency response); on continuous data each "
+    "parameter is scored from its 5-minute median and the level must persist (10 min urgent, 2 min emergency)"
 )
 DETAIL = ("rr", "spo2", "scale2", "o2", "sbp", "hr", "confused", "temp", "total")
+
+
+def _fine_edges() -> tuple[FloatArray, ...]:
+    """Per measured column, the union of its charts' band edges: every bin lies inside one band of each chart (SpO2
+    has three: scale 1, scale 2 on air and on oxygen), so a bin's lowest value scores what any value in it does."""
+    spo2 = np.unique(
+        np.concatenate([news2.SPO2_SCALE1.edges, news2.SPO2_SCALE2_AIR.edges, news2.SPO2_SCALE2_OXYGEN.edges])
+    )
+    return (news2.RR.edges, spo2, news2.SBP.edges, news2.HR.edges, news2.TEMP.edges)
+
+
+FINE_EDGES = _fine_edges()
+BINS = np.array([e.shape[0] + 1 for e in FINE_EDGES])
+BIN_START = np.cumsum(BINS) - BINS
+N_BINS = int(BINS.sum())
+# A value standing for each bin: its lowest chart value (an edge belongs to the upper band), below the first edge
+# anything lower.
+BIN_VALUE = np.concatenate([np.concatenate([[e[0] - 1.0], e]) for e in FINE_EDGES])
+
+
+def fine_bin(m: int, value: FloatArray) -> IntArray:
+    """(n,) the bin (0 .. BINS[m] - 1) of values (n,) of the m-th measured column."""
+    return np.searchsorted(FINE_EDGES[m], value, side="right").astype(np.int64)
 
 
 @dataclass(frozen=True, slots=True)
 class Scored:
     """The scoring instants of one frame, (p,) each, sorted by (resident, ts): ``complete`` sets only have
-    meaningful ``total``/``max_single``; ``detail`` (p, 9) the inputs in DETAIL order."""
+    meaningful ``total``/``max_single``; ``detail`` (p, 9) the scored values in DETAIL order (a measured parameter
+    scored from its median shows the lowest value of the scored band)."""
 
     resident: IntArray
     ts: FloatArray
@@ -66,10 +110,12 @@ class Scored:
 
 
 class News2Scorer:
-    """Shared by both NEWS2 rules (scored once per frame). State: ``latest`` (R, 7) newest value per parameter and
-    ``latest_ts`` (R, 7) its time (-inf: never); ``last_ts`` (R,) newest scoring instant; ``scale2`` (R,) bool."""
+    """Shared by both NEWS2 rules (scored once per frame). State: ``ring`` the last WINDOW_SLOTS minutes of each
+    resident as counts per fine bin of each measured parameter; ``latest`` (R, 7) newest value per parameter and
+    ``latest_ts`` (R, 7) its time (-inf: never); ``last_ts`` (R,) newest reading; ``scale2`` (R,) bool."""
 
     def __init__(self) -> None:
+        self.ring = SlotRing(WINDOW_SLOTS, N_BINS)
         self.latest = np.empty((0, len(METRICS)))
         self.latest_ts = np.empty((0, len(METRICS)))
         self.last_ts = np.empty(0)
@@ -79,6 +125,7 @@ class News2Scorer:
 
     def grow(self, population: Population) -> None:
         old, capacity = self.last_ts.shape[0], len(population)
+        self.ring.grow(capacity)
         self.latest = grown(self.latest, capacity, np.nan)
         self.latest_ts = grown(self.latest_ts, capacity, -np.inf)
         self.last_ts = grown(self.last_ts, capacity, -np.inf)
@@ -87,7 +134,7 @@ class News2Scorer:
         self.scale2[old:] = np.fromiter((r.spo2_scale == 2 for r in residents[old:]), bool, capacity - old)
 
     def nbytes(self) -> int:
-        return arrays_nbytes(self.latest, self.latest_ts, self.last_ts, self.scale2)
+        return self.ring.nbytes() + arrays_nbytes(self.latest, self.latest_ts, self.last_ts, self.scale2)
 
     def score(self, frame: Frame) -> Scored:
         if frame is self._frame and self._scored is not None:
@@ -103,36 +150,82 @@ class News2Scorer:
         repeat[1:] = (res[1:] == res[:-1]) & (ts[1:] == ts[:-1]) & (col[1:] == col[:-1])
         keep = ~repeat & (ts > self.last_ts[res])
         res, ts, value, col = res[keep], ts[keep], value[keep], col[keep]
-        instant = np.ones(res.shape[0], bool)
-        instant[:-1] = (res[1:] != res[:-1]) | (ts[1:] != ts[:-1])  # the last row of each (resident, ts)
-        at = np.flatnonzero(instant)
-        p_res, p_ts = res[at], ts[at]
-        # Each instant's reading rows in a row of (p, 7), then forward-filled down a resident's instants, all
-        # parameters at once: the newest reading of each at or before the instant (else the stored value).
-        starts = np.ones(res.shape[0], bool)
-        starts[1:] = instant[:-1]
-        here = np.full((at.shape[0], len(METRICS)), -1)
-        here[np.cumsum(starts) - 1, col] = np.arange(res.shape[0])  # one per (instant, parameter): no repeats
-        src = np.maximum.accumulate(here, axis=0)
-        found = src >= run_start(firsts(res))[at][:, None]
-        v = np.where(found, value[src], self.latest[p_res])
-        t = np.where(found, ts[src], self.latest_ts[p_res])
-        values = np.where(p_ts[:, None] - t <= MAX_AGE_S, v, np.nan)
-        newest = lasts(p_res)
-        self.latest[p_res[newest]], self.latest_ts[p_res[newest]] = v[newest], t[newest]
-        last = lasts(res)
-        self.last_ts[res[last]] = ts[last]
-        oxygen = values[:, 2] >= 0.5
-        scale2 = self.scale2[p_res]
-        scores = news2.score_parameters(
-            values[:, 0], values[:, 1], scale2, oxygen, values[:, 3], values[:, 4], values[:, 5], values[:, 6]
-        )
+        if res.shape[0] == 0:
+            none = np.empty(0, np.int64)
+            return Scored(none, np.empty(0), none, none, np.empty(0, bool), np.empty((0, len(DETAIL))))
+        # Counts per fine bin, laid out per resident and minute (alerts.rules.ring).
+        counts = np.zeros((res.shape[0], N_BINS))
+        for m, c in enumerate(MEASURED.tolist()):  # five parameters, not readings
+            rows = np.flatnonzero(col == c)
+            counts[rows, BIN_START[m] + fine_bin(m, value[rows])] = 1.0
+        slot = np.floor(ts / SLOT_S).astype(np.int64)
+        line = self.ring.timeline(res, slot, counts)
+        L = self.ring.length
+        owner, j = ragged_arange(line.length - L)  # completed minutes: the previous newest, then all but the newest
+        pos = line.base[owner] + L - 1 + j
+        filled = line.sums[pos].sum(axis=1) > 0
+        pos, key = pos[filled], line.key[owner[filled]]
+        at = (line.slot[pos] + 1) * SLOT_S
+        window = self.ring.windows(line, pos, L, 1)[:, 0, :]  # (p, N_BINS)
+        self.ring.store(line)
+        newest = self._newest_before(res, ts, value, col, key, at)  # (p, 7), NaN where none is recent enough
+        self._remember(res, ts, value, col)
+        low, high = newest.copy(), newest.copy()  # the two middle readings' values (their bins' lowest)
+        for m, c in enumerate(MEASURED.tolist()):
+            bins = window[:, BIN_START[m] : BIN_START[m] + BINS[m]]
+            n = bins.sum(axis=1)
+            cum = np.cumsum(bins, axis=1)
+            for values, k in ((low, (n - 1) // 2), (high, n // 2)):
+                b = (cum <= k[:, None]).sum(axis=1)
+                median = BIN_VALUE[BIN_START[m] + np.minimum(b, BINS[m] - 1)]
+                values[:, c] = np.where(n > 0, median, values[:, c])
+        scale2 = self.scale2[key]
+        oxygen = low[:, 2] >= 0.5
+        a, b = (news2.score_parameters(v[:, 0], v[:, 1], scale2, oxygen, v[:, 3], v[:, 4], v[:, 5], v[:, 6])
+                for v in (low, high))  # fmt: skip
+        points_a = np.stack([a.rr, a.spo2, a.air_or_oxygen, a.sbp, a.hr, a.consciousness, a.temp], axis=1)
+        points_b = np.stack([b.rr, b.spo2, b.air_or_oxygen, b.sbp, b.hr, b.consciousness, b.temp], axis=1)
+        points = np.minimum(points_a, points_b)
+        values = np.where(points_a <= points_b, low, high)
         complete = np.asarray(~np.isnan(values[:, MEASURED]).any(axis=1))
+        total = points.sum(axis=1)
         detail = np.column_stack([
-            values[:, 0], values[:, 1], scale2, oxygen, values[:, 3], values[:, 4], values[:, 5], values[:, 6],
-            scores.total,
+            values[:, 0], values[:, 1], scale2, oxygen, values[:, 3], values[:, 4], values[:, 5], values[:, 6], total,
         ])  # fmt: skip
-        return Scored(p_res, p_ts, scores.total.astype(np.int64), scores.max_single.astype(np.int64), complete, detail)
+        return Scored(key, at, total.astype(np.int64), points.max(axis=1).astype(np.int64), complete, detail)
+
+    def _newest_before(
+        self, res: IntArray, ts: FloatArray, value: FloatArray, col: np.ndarray, key: IntArray, at: FloatArray
+    ) -> FloatArray:
+        """(p, 7) each parameter's newest value before each scoring instant (``key``, ``at``) (p,), from the batch's
+        rows (sorted by resident, time) or the stored newest; NaN if older than MAX_AGE_S."""
+        out = np.full((key.shape[0], len(METRICS)), np.nan)
+        for c in range(len(METRICS)):  # seven parameters, not readings
+            rows = np.flatnonzero(col == c)
+            k, n = rows.shape[0], key.shape[0]
+            who = np.concatenate([res[rows], key])
+            when = np.concatenate([ts[rows], at])
+            query = np.arange(k + n) >= k
+            order = np.lexsort((~query, when, who))  # a query at a reading's instant comes first (strictly before)
+            latest = last_index(~query[order])
+            found = latest >= run_start(firsts(who[order]))
+            src = order[np.maximum(latest, 0)]
+            asked = query[order]
+            q = order[asked] - k
+            in_batch = found[asked]
+            row = rows[np.clip(src[asked], 0, max(k - 1, 0))] if k else np.zeros(n, np.int64)
+            v = np.where(in_batch, value[row] if k else np.nan, self.latest[key[q], c])
+            t = np.where(in_batch, ts[row] if k else -np.inf, self.latest_ts[key[q], c])
+            out[q, c] = np.where(at[q] - t <= MAX_AGE_S[c], v, np.nan)
+        return out
+
+    def _remember(self, res: IntArray, ts: FloatArray, value: FloatArray, col: np.ndarray) -> None:
+        for c in range(len(METRICS)):
+            rows = np.flatnonzero(col == c)
+            last = rows[lasts(res[rows])]
+            self.latest[res[last], c], self.latest_ts[res[last], c] = value[last], ts[last]
+        newest = lasts(res)
+        self.last_ts[res[newest]] = ts[newest]
 
 
 class News2Rule(Rule):
@@ -147,6 +240,7 @@ class News2Rule(Rule):
         self.basis = BASIS
         self.evidence_metrics = tuple(int(m) for m in METRIC_IDS)
         self.enter_total, self.leave_total = (7, 5) if emergency else (5, 3)
+        self.persist_s = EMERGENCY_PERSIST_S if emergency else URGENT_PERSIST_S
         self.persist = np.empty(0)
         self.episodes = Episodes(held=False)
 
@@ -154,7 +248,7 @@ class News2Rule(Rule):
         super().grow(population)
         if not self.emergency:  # the urgent rule owns the shared scorer
             self.scorer.grow(population)
-        self.persist = grown(self.persist, len(population), PERSIST_S)
+        self.persist = grown(self.persist, len(population), self.persist_s)
         self.episodes.grow(len(population))
 
     def parameters(self) -> dict[str, Parameter]:
@@ -167,12 +261,14 @@ class News2Rule(Rule):
         else:
             red = s.max_single >= news2.RED_SCORE
             entered, left = (s.total >= self.enter_total) | red, (s.total <= self.leave_total) & ~red
-        code = codes(entered & s.complete, left & s.complete)
-        gap = np.full(s.resident.shape[0], MAX_GAP_S)
-        step = self.episodes.advance(s.resident, s.ts, code, self.persist[s.resident], gap)
+        ok = np.flatnonzero(s.complete)  # an incomplete set says nothing (it neither continues nor ends a level)
+        res, ts = s.resident[ok], s.ts[ok]
+        gap = np.full(ok.shape[0], MAX_GAP_S)
+        step = self.episodes.advance(res, ts, codes(entered[ok], left[ok]), self.persist[res], gap)
+        raised = ok[step.raised]
         return Findings.of(
-            s.resident[step.raised], step.raised_at, s.total[step.raised], step.raised_onset,
-            s.detail[step.raised], s.resident[step.cleared], s.ts[step.cleared],
+            res[step.raised], step.raised_at, s.total[raised], step.raised_onset, s.detail[raised],
+            res[step.cleared], ts[step.cleared],
         )  # fmt: skip
 
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
@@ -186,7 +282,11 @@ class News2Rule(Rule):
         level = "7 or more" if self.emergency else "5 or more, or 3 in one parameter"
         title = f"NEWS2 {int(d[8])}" + (" (emergency response)" if self.emergency else " (urgent response)")
         persist = minutes(self.persist[position])
-        text = f"{news2.explain(one, 0)}. NEWS2 {level} for {minutes(at - onset)} (alerts after {persist})."
+        text = (
+            f"{news2.explain(one, 0)}; each vital sign scored from its median over the last {WINDOW_SLOTS} minutes "
+            f"(shown: the lowest value of the scored band). NEWS2 {level} for {minutes(at - onset)} (alerts after "
+            f"{persist})."
+        )
         return title, text
 
     def nbytes(self) -> int:

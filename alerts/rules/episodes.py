@@ -5,10 +5,14 @@ the enter and leave thresholds: the previous state continues; this is the hyster
 observation that enters to the first one that leaves. It becomes alertable once it has lasted ``persist`` seconds.
 Two kinds of condition:
 
-- **sampled** (vital signs): the condition is known only where a reading says so. It becomes alertable at the first
-  reading at least ``persist`` after its onset; a gap longer than ``max_gap`` between readings restarts the
-  persistence clock of an episode that is not alertable yet (no "sustained" across a device that was off), while an
-  alertable episode carries over the gap if the next reading is still inside.
+- **sampled** (vital signs): the condition is known only where a reading says so. Its persistence clock runs only
+  while readings are *beyond the entry limit* (``IN``): a reading back within it (``HOLD`` or ``OUT``) ends the run,
+  and so does a gap longer than ``max_gap`` between readings (no "sustained" across a device that was off). The
+  episode becomes alertable at the first reading at least ``persist`` after its run began. Hysteresis applies only
+  to clearing: an alertable episode stays so through ``HOLD`` readings and gaps, and clears at the first ``OUT``.
+  This is how patient monitors delay alarms (the delay counts time beyond the limit, e.g. Welch, Biomed Instrum
+  Technol 2011;45(s1):46-52; Taenzer et al., Anesthesiology 2010;112:282-7, a 15-s delay beyond the SpO2 limit):
+  one reading past the limit followed by ordinary values inside the hysteresis band is not a sustained condition.
 - **held** (a bathroom occupied, a smoke detector in alarm): the condition holds between observations, until one
   leaves. It becomes alertable at exactly ``onset + persist``, found either by a later observation or by ``tick(now)``;
   both give the same time, so when a batch arrives relative to the clock changes nothing.
@@ -32,6 +36,7 @@ from alerts._arrays import (
     last_index,
     lasts,
     previous,
+    run_start,
 )
 
 IN, OUT, HOLD = 1, 0, -1
@@ -89,9 +94,12 @@ class Episodes:
         n = key.shape[0]
         if n == 0:
             return Step.empty()
+        if not self.held:
+            assert max_gap is not None
+            return self._advance_sampled(key, ts, code, persist, max_gap)
         first = firsts(key)
         if first.all():
-            return self._advance_once(key, ts, code, persist, max_gap)
+            return self._advance_once(key, ts, code, persist)
         last = lasts(key)
         stored_inside = self.inside[key]
         code = np.where(first & (code == HOLD), stored_inside.astype(np.int8), code)
@@ -99,10 +107,6 @@ class Episodes:
         prev_inside = previous(inside, first, stored_inside)
         new_run = inside & ~prev_inside
         restart = new_run
-        if not self.held:
-            assert max_gap is not None
-            prev_ts = previous(ts, first, self.last_ts[key])
-            restart = new_run | (inside & np.isfinite(prev_ts) & (ts - prev_ts > max_gap))
         carried = inside & first & ~restart
         stored_onset = self.onset[key]
         onset = np.where(inside, np.where(carried, stored_onset, ts)[last_index(restart | carried)], np.nan)
@@ -111,18 +115,13 @@ class Episodes:
         reached = inside & (ts - onset >= persist)
         active = inside & ((last_index(reached) >= run_anchor) | carried_active[run_anchor])
         prev_active = previous(active, first, self.active[key])
-        if self.held:
-            prev_onset = previous(onset, first, stored_onset)
-            leave = ~inside & prev_inside
-            reached_leave = leave & (ts - prev_onset >= persist)
-            raised = ~prev_active & (reached | reached_leave)
-            raised_onset = np.where(inside, onset, prev_onset)[raised]
-            raised_at = raised_onset + persist[raised]
-            cleared = leave & (prev_active | reached_leave)
-        else:
-            raised = active & ~prev_active
-            raised_onset, raised_at = onset[raised], ts[raised]
-            cleared = ~active & prev_active
+        prev_onset = previous(onset, first, stored_onset)
+        leave = ~inside & prev_inside
+        reached_leave = leave & (ts - prev_onset >= persist)
+        raised = ~prev_active & (reached | reached_leave)
+        raised_onset = np.where(inside, onset, prev_onset)[raised]
+        raised_at = raised_onset + persist[raised]
+        cleared = leave & (prev_active | reached_leave)
         raised_inside = inside[raised]
         k = key[last]
         self.last_ts[k], self.inside[k], self.onset[k], self.active[k] = (
@@ -133,36 +132,52 @@ class Episodes:
         )
         return Step(np.flatnonzero(raised), raised_at, raised_onset, raised_inside, np.flatnonzero(cleared))
 
-    def _advance_once(
-        self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray, max_gap: FloatArray | None
-    ) -> Step:
-        """`advance` where every key has one observation (the common case: a batch spans less than the interval
+    def _advance_once(self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray) -> Step:
+        """Held `advance` where every key has one observation (the common case: a batch spans less than the interval
         between a device's readings): the same steps with each run one long, so no shifts or runs to find."""
         stored_inside, stored_onset, stored_active = self.inside[key], self.onset[key], self.active[key]
         inside = np.where(code == HOLD, stored_inside, code == IN)
         new_run = inside & ~stored_inside
-        restart = new_run
-        if not self.held:
-            assert max_gap is not None
-            prev_ts = self.last_ts[key]
-            restart = new_run | (inside & np.isfinite(prev_ts) & (ts - prev_ts > max_gap))
-        onset = np.where(inside, np.where(restart, ts, stored_onset), np.nan)
+        onset = np.where(inside, np.where(new_run, ts, stored_onset), np.nan)
         reached = inside & (ts - onset >= persist)
         active = reached | (inside & ~new_run & stored_active)
-        if self.held:
-            leave = ~inside & stored_inside
-            reached_leave = leave & (ts - stored_onset >= persist)
-            raised = ~stored_active & (reached | reached_leave)
-            raised_onset = np.where(inside, onset, stored_onset)[raised]
-            raised_at = raised_onset + persist[raised]
-            cleared = leave & (stored_active | reached_leave)
-        else:
-            raised = active & ~stored_active
-            raised_onset, raised_at = onset[raised], ts[raised]
-            cleared = ~active & stored_active
+        leave = ~inside & stored_inside
+        reached_leave = leave & (ts - stored_onset >= persist)
+        raised = ~stored_active & (reached | reached_leave)
+        raised_onset = np.where(inside, onset, stored_onset)[raised]
+        raised_at = raised_onset + persist[raised]
+        cleared = leave & (stored_active | reached_leave)
         raised_inside = inside[raised]
         self.last_ts[key], self.inside[key], self.onset[key], self.active[key] = ts, inside, onset, active
         return Step(np.flatnonzero(raised), raised_at, raised_onset, raised_inside, np.flatnonzero(cleared))
+
+    def _advance_sampled(
+        self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray, max_gap: FloatArray
+    ) -> Step:
+        """Sampled conditions: ``inside`` is a run of readings beyond the entry limit, ``onset`` its start; ``active``
+        is a latch set where a run reaches ``persist`` and reset by an ``OUT`` reading."""
+        first, last = firsts(key), lasts(key)
+        beyond = code == IN
+        prev_beyond = previous(beyond, first, self.inside[key])
+        prev_ts = previous(ts, first, self.last_ts[key])
+        restart = beyond & (~prev_beyond | (np.isfinite(prev_ts) & (ts - prev_ts > max_gap)))
+        carried = beyond & first & ~restart
+        # Within a key every run of IN begins with a restart or a carried first reading: no leak across keys.
+        onset = np.where(beyond, np.where(carried, self.onset[key], ts)[last_index(restart | carried)], np.nan)
+        reached = beyond & (ts - onset >= persist)
+        stored_active = self.active[key]
+        set_at, reset_at = last_index(reached), last_index(code == OUT)
+        decided = np.maximum(set_at, reset_at) >= run_start(first)
+        active = np.where(decided, set_at > reset_at, stored_active)
+        prev_active = previous(active, first, stored_active)
+        raised = active & ~prev_active
+        cleared = ~active & prev_active
+        k = key[last]
+        self.last_ts[k], self.inside[k] = ts[last], beyond[last]
+        self.onset[k], self.active[k] = onset[last], active[last]
+        return Step(
+            np.flatnonzero(raised), ts[raised], onset[raised], np.ones(int(raised.sum()), bool), np.flatnonzero(cleared)
+        )
 
     def tick(self, now: float, persist: FloatArray) -> tuple[IntArray, FloatArray, FloatArray]:
         """Held conditions that have lasted ``persist`` (capacity,) by ``now``: (keys, raised_at, onset), each (k,).
@@ -175,6 +190,10 @@ class Episodes:
         """Live alerts loaded at start-up for these keys (k,) since ``onset`` (k,). Returns (k,) True where the
         replayed data shows the condition ended after the alert opened (the caller reports those cleared); the
         others count as present and alerted, so a continuing condition is not raised again."""
+        if not self.held:  # a run beyond the limit that has not reached its persistence yet also continues
+            ended = ~self.inside[keys] & ~self.active[keys] & (self.last_ts[keys] >= onset)
+            self.active[keys[~ended]] = True
+            return ended
         ended = ~self.inside[keys] & (self.last_ts[keys] >= onset)
         keep, since = keys[~ended], onset[~ended]
         self.onset[keep] = np.where(self.inside[keep], np.fmin(self.onset[keep], since), since)

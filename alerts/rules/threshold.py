@@ -3,7 +3,15 @@
 A condition *enters* when a reading crosses `enter`, stays while readings remain on the wrong side of `leave`
 (hysteresis: values between the two keep the previous state), and becomes alertable once it has lasted `persist_s`.
 A gap longer than `max_gap_s` between readings restarts the persistence clock (no "sustained" across a device that was
-off). Sampled episodes (alerts.rules.episodes): everything is evaluated for all residents at once.
+off). Sampled episodes (alerts.rules.episodes): everything is evaluated for all residents at once. The persistence
+clock runs only while readings are beyond `enter`; the band between `enter` and `leave` only keeps a raised alert.
+
+*At rest.* Pulse, respiration and blood pressure rise with exertion, and their limits are for a resting person: a
+walk of a few minutes takes a COPD resident's respiration, or a hypertensive resident's systolic pressure, past
+them. For the "high" rules marked ``at_rest``, a reading while the wearable says the body is moving (alerts.signals,
+exertion: steps, a moving accelerometer block) or within ``RECOVERY_S`` after does not count toward the
+persistence (it neither starts nor continues a run); it still clears a raised alert, and an alert already raised
+stays raised through it.
 """
 
 from __future__ import annotations
@@ -18,8 +26,14 @@ from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
+from alerts.signals import latest_at
 from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
 from carewatch.model import Resident, Severity
+
+# Blood pressure is measured after at least 5 minutes of quiet rest (2017 ACC/AHA hypertension guideline, Whelton et
+# al., Hypertension 2018;71:e13-e115, Table 8; NICE NG136 asks for the person seated and relaxed), and respiration and
+# pulse are counted at rest; a design choice to use the same 5 minutes as the recovery after any body movement.
+RECOVERY_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +48,7 @@ class ThresholdSpec:
     severity: Severity
     source: str  # where the default threshold comes from
     for_resident: Callable[[Resident], tuple[float, float]] | None = None  # per-resident (enter, leave) defaults
+    at_rest: bool = False  # readings during exertion and RECOVERY_S after do not count toward the persistence
 
 
 class ThresholdRule(Rule):
@@ -94,6 +109,8 @@ class ThresholdRule(Rule):
         res, ts, value = res[keep], ts[keep], value[keep]
         enter, leave = self.enter[res], self.leave[res]
         entered, left = (value < enter, value >= leave) if self.spec.below else (value > enter, value <= leave)
+        if self.spec.at_rest:
+            entered &= ts - latest_at(frame.exertion, res, ts) > RECOVERY_S
         gap = np.full(res.shape[0], self.spec.max_gap_s)
         step = self.episodes.advance(res, ts, codes(entered, left), self.persist[res], gap)
         return Findings.of(

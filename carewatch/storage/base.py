@@ -508,9 +508,12 @@ class Store(ABC):
         metric and epoch-aligned bucket of ``bucket_s`` seconds (at most MAX_STATS_ROWS)."""
 
     @abstractmethod
-    def activity_buckets(self, start: float, end: float, kinds: Sequence[str], bucket_s: float) -> list[ActivityBucket]:
+    def activity_buckets(
+        self, start: float, end: float, kinds: Sequence[str], bucket_s: float, emptied: Sequence[str] = ()
+    ) -> list[ActivityBucket]:
         """First and last time and count of events of ``kinds`` in [start, end) (``motion`` only with value >= 0.5:
-        a PIR clearing is no movement), per device and epoch-aligned bucket (at most MAX_STATS_ROWS)."""
+        a PIR clearing is no movement; kinds in ``emptied`` only with value < 0.5: a bed left), per device and
+        epoch-aligned bucket (at most MAX_STATS_ROWS)."""
 
     @abstractmethod
     def device_last_seen(self, since: float) -> dict[str, float]:

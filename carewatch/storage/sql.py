@@ -999,13 +999,16 @@ class SqlStore(Store):
         )
         return [ReadingStats(r[0], r[1], self._time_out(r[2]), int(r[3]), float(r[4]), float(r[5])) for r in rows]
 
-    def activity_buckets(self, start: float, end: float, kinds: Sequence[str], bucket_s: float) -> list[ActivityBucket]:
+    def activity_buckets(
+        self, start: float, end: float, kinds: Sequence[str], bucket_s: float, emptied: Sequence[str] = ()
+    ) -> list[ActivityBucket]:
         bucket = BUCKET_EXPRESSIONS[self.backend].format(w=_width(bucket_s))
+        left = f" AND (kind NOT IN ({_marks(emptied)}) OR value < 0.5)" if emptied else ""
         rows = self._run(
             f"SELECT device_id, resident_id, {bucket} AS bucket, min(time), max(time), count(*) FROM events"
             f" WHERE time >= ? AND time < ? AND kind IN ({_marks(kinds)}) AND (kind <> 'motion' OR value >= 0.5)"
-            f" GROUP BY device_id, resident_id, bucket ORDER BY bucket LIMIT {MAX_STATS_ROWS}",
-            (self._time_in(start), self._time_in(end), *kinds),
+            f"{left} GROUP BY device_id, resident_id, bucket ORDER BY bucket LIMIT {MAX_STATS_ROWS}",
+            (self._time_in(start), self._time_in(end), *kinds, *emptied),
         )
         return [
             ActivityBucket(r[0], r[1], self._time_out(r[2]), self._time_out(r[3]), self._time_out(r[4]), int(r[5]))

@@ -162,23 +162,72 @@ def test_news2_needs_a_complete_set() -> None:
     ],
 )
 def test_news2_response_levels(values: dict[str, float], expected: list[str]) -> None:
-    drafts, _ = engine().process(news2_set("r0", 200, **values))
+    drafts, _ = engine().process(news2_set("r0", 900, **values))
     found = sorted(d.rule for d in drafts if d.rule.startswith("news2"))
     assert found == expected
     for d in drafts:
         if d.rule.startswith("news2"):
-            assert d.opened_at == NOW + 120  # two minutes of persistence
+            # Scored at the end of each minute; the first minute at the level ends at NOW + 60, and the level must
+            # persist 10 minutes (urgent) or 2 minutes (emergency).
+            assert d.opened_at == NOW + 60 + (600 if d.rule == "news2_urgent" else 120)
             assert "NEWS2" in d.explanation and "Royal College of Physicians" in d.evidence["basis"]
+            assert "median" in d.explanation
+
+
+def rotating(seconds: float, bad: dict[str, float]) -> Batch:
+    """Normal values, but each sample one parameter of ``bad`` in turn takes its bad value."""
+    s = stream()
+    normal = {"rr": 16.0, "spo2": 97.0, "sbp": 125.0, "hr": 72.0, "temp": 36.8}
+    names = list(bad)
+    for k in range(int(seconds // 5)):
+        turn = names[k % len(names)]
+        for metric, value in normal.items():
+            s.vital("r0", NOW + 5 * k, metric, bad[metric] if metric == turn else value)
+    return s.batch()
+
+
+def excursion(minutes_at_level: float, **values: float) -> Batch:
+    """Normal for 10 minutes, ``values`` for ``minutes_at_level``, then normal again until 40 minutes."""
+    s = stream()
+    normal = {"rr": 16.0, "spo2": 97.0, "sbp": 125.0, "hr": 72.0, "temp": 36.8}
+    for k in range(40 * 12):
+        t = 5 * k
+        inside = 600 <= t < 600 + minutes_at_level * 60
+        for metric, value in (normal | (values if inside else {})).items():
+            s.vital("r0", NOW + t, metric, value)
+    return s.batch()
+
+
+# Continuous data: what a nurse's observation would not see does not alert; what it would, does.
+CONTINUOUS = [
+    # Single samples at band edges: every sample has a parameter scoring 3 (per-sample NEWS2 was "red" throughout),
+    # but each parameter only one sample in three: every 5-minute median is normal.
+    (rotating(1200, {"rr": 26.0, "spo2": 90.0, "hr": 135.0}), []),
+    # Low-normal values asleep, each parameter in a worse band on one sample of five: every median is normal.
+    (rotating(1200, {"sbp": 95.0, "rr": 10.0, "hr": 45.0, "temp": 35.9, "spo2": 93.0}), []),
+    # Aggregate 5-6 for 8 minutes: under the 10 minutes urgent needs.
+    (excursion(8, rr=22.0, hr=115.0, temp=38.5), []),
+    # Aggregate 5-6 for 20 minutes: urgent.
+    (excursion(20, rr=22.0, hr=115.0, temp=38.5), ["news2_urgent"]),
+    # Aggregate 8 for 8 minutes: the emergency path stays prompt (and urgent is not raised: under 10 minutes).
+    (excursion(8, rr=26.0, hr=135.0, spo2=93.0), ["news2_emergency"]),
+]
+
+
+@pytest.mark.parametrize(("batch", "expected"), CONTINUOUS)
+def test_news2_scores_5_minute_medians_and_needs_the_level_to_persist(batch: Batch, expected: list[str]) -> None:
+    drafts, _ = engine().process(batch)
+    assert sorted(d.rule for d in drafts if d.rule.startswith("news2")) == expected
 
 
 def test_news2_scale_2_on_oxygen() -> None:
     # r3 (scale 2) at 97 % on oxygen scores 3 for SpO2 and 2 for the oxygen: 5, urgent; on air 97 % scores 0.
     s = stream()
-    for k in range(40):
+    for k in range(180):
         s.vital("r3", NOW + 5 * k, "o2", 1.0)
-    on_oxygen = engine().process(merge(news2_set("r3", 200), s.batch()))[0]
+    on_oxygen = engine().process(merge(news2_set("r3", 900), s.batch()))[0]
     assert [d.rule for d in on_oxygen if d.rule.startswith("news2")] == ["news2_urgent"]
-    assert [d.rule for d in engine().process(news2_set("r3", 200))[0] if d.rule.startswith("news2")] == []
+    assert [d.rule for d in engine().process(news2_set("r3", 900))[0] if d.rule.startswith("news2")] == []
 
 
 # Baseline and trends ------------------------------------------------------------------------------------------------

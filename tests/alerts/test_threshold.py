@@ -46,10 +46,45 @@ def test_short_dip_does_not_alert() -> None:
     assert raised(engine(), Batch(readings=spo2(0, T0, [97] + [88] * 10 + [97] * 5))) == []
 
 
-def test_hysteresis_keeps_episode_between_enter_and_leave() -> None:
-    # 91 % is between enter (90) and leave (92): the episode continues and reaches 60 s.
-    values = [89, 89, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91, 91]
-    assert raised(engine(), Batch(readings=spo2(0, T0, values))) == [("r0", "spo2_low", T0 + 60)]
+def readings(resident: int, metric: str, values: list[float], step: float = 5.0) -> list[ReadingRow]:
+    return [
+        ReadingRow(T0 + i * step, "s1", f"w{resident}", f"r{resident}", metric, v, i, False)
+        for i, v in enumerate(values)
+    ]
+
+
+# One reading past the entry limit, then ordinary values inside the hysteresis band for longer than the persistence:
+# the clock runs only beyond the limit, so none of these is a sustained condition (each alerted before the fix).
+HYSTERESIS_ONLY = [
+    ("spo2_low", 0, "spo2", [89] + [91] * 20),  # scale 1: enters < 90, leaves >= 92
+    ("spo2_low", 3, "spo2", [85] + [87] * 20),  # scale 2: enters < 86, leaves >= 88 (asleep at 86-88 %)
+    ("rr_high", 0, "rr", [25] + [22] * 70),  # COPD breathing 21-23/min: enters > 24, leaves <= 20
+    ("rr_low", 0, "rr", [8] + [11] * 30),  # asleep at 10-11/min: enters < 9, leaves >= 12
+    ("sbp_low", 0, "sbp", [89] + [96] * 30),  # asleep at 95-100 mmHg: enters < 90, leaves >= 100
+    ("hr_high", 0, "hr", [131, 131] + [125] * 70),
+]
+
+
+@pytest.mark.parametrize(("rule", "resident", "metric", "values"), HYSTERESIS_ONLY)
+def test_readings_inside_the_hysteresis_band_do_not_count_toward_persistence(
+    rule: str, resident: int, metric: str, values: list[float]
+) -> None:
+    assert [r for r in raised(engine(), Batch(readings=readings(resident, metric, values))) if r[1] == rule] == []
+
+
+def test_a_reading_back_within_the_limit_restarts_the_persistence() -> None:
+    # 89 for 55 s, one 91, 89 again: the run restarts at T0 + 65 and reaches 60 s at T0 + 125.
+    values = [89] * 12 + [91] + [89] * 13
+    assert raised(engine(), Batch(readings=spo2(0, T0, values))) == [("r0", "spo2_low", T0 + 125)]
+
+
+def test_hysteresis_keeps_a_raised_alert_until_the_leave_limit() -> None:
+    # Raised after 60 s below 90; values of 91 (between enter and leave) keep it; 92 clears it.
+    e = engine()
+    values = [89] * 13 + [91] * 10 + [92]
+    drafts, cleared = e.process(Batch(readings=spo2(0, T0, values)))
+    assert [(d.rule, d.opened_at) for d in drafts] == [("spo2_low", T0 + 60)]
+    assert [(c.rule, c.at) for c in cleared] == [("spo2_low", T0 + 23 * 5)]
 
 
 def test_gap_restarts_episode() -> None:
@@ -131,3 +166,50 @@ def test_duplicated_readings_change_nothing(seed: int) -> None:
     expected = raised(engine(), Batch(readings=rows))
     assert raised(doubled, Batch(readings=rows + rows[::3])) == expected
     assert raised(doubled, Batch(readings=rows)) == []  # a redelivered batch: everything already seen
+
+
+def walking(resident: int, start: float, seconds: float, step: float = 5.0) -> list[ReadingRow]:
+    """The wearable's step count going up every ``step`` seconds: exertion (alerts.signals)."""
+    n = int(seconds // step)
+    return [
+        ReadingRow(start + i * step, "s1", f"w{resident}", f"r{resident}", "steps", 100.0 + 8 * i, i, False)
+        for i in range(n)
+    ]
+
+
+# (rule, metric, value): limits meant for a person at rest, a value past them for 20 minutes. Walking for the first
+# 6 minutes defers the persistence until 5 minutes after the last step (RECOVERY_S): the run starts at 11:00 (the
+# first reading more than 300 s after the last step at 5:55) and alerts 5 minutes later.
+AT_REST = [("rr_high", "rr", 28.0), ("hr_high", "hr", 140.0), ("sbp_high", "sbp", 190.0), ("dbp_high", "dbp", 125.0)]
+
+
+@pytest.mark.parametrize(("rule", "metric", "value"), AT_REST)
+def test_exertion_and_recovery_defer_the_at_rest_limits(rule: str, metric: str, value: float) -> None:
+    steps = walking(0, T0, 360)
+    vitals = readings(0, metric, [value] * 240)  # 20 minutes
+    found = [r for r in raised(engine(), Batch(readings=vitals + steps)) if r[1] == rule]
+    last_step = T0 + 355
+    assert found == [("r0", rule, last_step + 305 + 300)]
+    assert [r for r in raised(engine(), Batch(readings=vitals)) if r[1] == rule] == [("r0", rule, T0 + 300)]
+
+
+def test_exertion_is_the_same_however_the_data_is_cut() -> None:
+    steps = walking(0, T0, 360)
+    vitals = readings(0, "rr", [28.0] * 240)
+    whole = [r for r in raised(engine(), Batch(readings=vitals + steps)) if r[1] == "rr_high"]
+    e = engine()
+    parts = []
+    for lo, hi in ((0, 200), (200, 500), (500, 2000)):
+        part = [r for r in vitals + steps if T0 + lo <= r.ts < T0 + hi]
+        parts += [r for r in raised(e, Batch(readings=part)) if r[1] == "rr_high"]
+    assert parts == whole
+
+
+def test_exertion_does_not_defer_low_limits_or_keep_a_raised_alert_from_clearing() -> None:
+    steps = walking(0, T0, 600)
+    assert [r for r in raised(engine(), Batch(readings=readings(0, "sbp", [85.0] * 40) + steps)) if r[1] == "sbp_low"]
+    e = engine()
+    assert raised(e, Batch(readings=readings(0, "rr", [28.0] * 62))) == [("r0", "rr_high", T0 + 300)]
+    later = [ReadingRow(T0 + 400 + i * 5, "s1", "w0", "r0", "rr", v, i, False) for i, v in enumerate([28.0, 16.0])]
+    drafts, cleared = e.process(Batch(readings=later + walking(0, T0 + 390, 30)))
+    assert drafts == [] and [(c.rule, c.at) for c in cleared] == [("rr_high", T0 + 405)]
