@@ -42,6 +42,11 @@ class Opening:
     at: float
 
 
+def ratio(part: float, whole: float) -> float:
+    """part / whole, NaN where there is nothing to divide by."""
+    return part / whole if whole else math.nan
+
+
 @dataclass(slots=True)
 class RuleFigures:
     incidents: int = 0
@@ -52,11 +57,11 @@ class RuleFigures:
 
     @property
     def recall(self) -> float:
-        return self.detected / self.incidents if self.incidents else math.nan
+        return ratio(self.detected, self.incidents)
 
     @property
     def precision(self) -> float:
-        return self.matched / self.openings if self.openings else math.nan
+        return ratio(self.matched, self.openings)
 
     def latency(self, q: float) -> float:
         return float(np.percentile(self.latencies, q)) if self.latencies else math.nan
@@ -84,11 +89,11 @@ class Score:
 
     @property
     def recall(self) -> float:
-        return self.detected / self.incidents if self.incidents else math.nan
+        return ratio(self.detected, self.incidents)
 
     @property
     def false_per_resident_day(self) -> float:
-        return self.quiet_false / self.quiet_resident_days if self.quiet_resident_days else math.nan
+        return ratio(self.quiet_false, self.quiet_resident_days)
 
     @property
     def goals_met(self) -> bool:

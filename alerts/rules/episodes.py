@@ -106,31 +106,21 @@ class Episodes:
         inside = code[last_index(code != HOLD)] == IN  # each key's first code is not HOLD: no leak across keys
         prev_inside = previous(inside, first, stored_inside)
         new_run = inside & ~prev_inside
-        restart = new_run
-        carried = inside & first & ~restart
+        carried = inside & first & ~new_run
         stored_onset = self.onset[key]
-        onset = np.where(inside, np.where(carried, stored_onset, ts)[last_index(restart | carried)], np.nan)
+        onset = np.where(inside, np.where(carried, stored_onset, ts)[last_index(new_run | carried)], np.nan)
         carried_active = first & inside & ~new_run & self.active[key]
         run_anchor = last_index(new_run | (first & inside))
         reached = inside & (ts - onset >= persist)
         active = inside & ((last_index(reached) >= run_anchor) | carried_active[run_anchor])
-        prev_active = previous(active, first, self.active[key])
-        prev_onset = previous(onset, first, stored_onset)
-        leave = ~inside & prev_inside
-        reached_leave = leave & (ts - prev_onset >= persist)
-        raised = ~prev_active & (reached | reached_leave)
-        raised_onset = np.where(inside, onset, prev_onset)[raised]
-        raised_at = raised_onset + persist[raised]
-        cleared = leave & (prev_active | reached_leave)
-        raised_inside = inside[raised]
+        step = _held_step(
+            ts, persist, inside, onset, reached, prev_inside, previous(onset, first, stored_onset),
+            previous(active, first, self.active[key]),
+        )  # fmt: skip
         k = key[last]
-        self.last_ts[k], self.inside[k], self.onset[k], self.active[k] = (
-            ts[last],
-            inside[last],
-            onset[last],
-            active[last],
-        )
-        return Step(np.flatnonzero(raised), raised_at, raised_onset, raised_inside, np.flatnonzero(cleared))
+        self.last_ts[k], self.inside[k] = ts[last], inside[last]
+        self.onset[k], self.active[k] = onset[last], active[last]
+        return step
 
     def _advance_once(self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray) -> Step:
         """Held `advance` where every key has one observation (the common case: a batch spans less than the interval
@@ -141,15 +131,9 @@ class Episodes:
         onset = np.where(inside, np.where(new_run, ts, stored_onset), np.nan)
         reached = inside & (ts - onset >= persist)
         active = reached | (inside & ~new_run & stored_active)
-        leave = ~inside & stored_inside
-        reached_leave = leave & (ts - stored_onset >= persist)
-        raised = ~stored_active & (reached | reached_leave)
-        raised_onset = np.where(inside, onset, stored_onset)[raised]
-        raised_at = raised_onset + persist[raised]
-        cleared = leave & (stored_active | reached_leave)
-        raised_inside = inside[raised]
+        step = _held_step(ts, persist, inside, onset, reached, stored_inside, stored_onset, stored_active)
         self.last_ts[key], self.inside[key], self.onset[key], self.active[key] = ts, inside, onset, active
-        return Step(np.flatnonzero(raised), raised_at, raised_onset, raised_inside, np.flatnonzero(cleared))
+        return step
 
     def _advance_sampled(
         self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray, max_gap: FloatArray
@@ -265,3 +249,25 @@ def last_per_key(key: IntArray, ts: FloatArray) -> tuple[IntArray, FloatArray]:
         return key, ts
     starts = np.flatnonzero(firsts(key))
     return key[starts], np.maximum.reduceat(ts, starts)
+
+
+def _held_step(
+    ts: FloatArray,
+    persist: FloatArray,
+    inside: np.ndarray,
+    onset: FloatArray,
+    reached: np.ndarray,
+    prev_inside: np.ndarray,
+    prev_onset: FloatArray,
+    prev_active: np.ndarray,
+) -> Step:
+    """A held condition's alerts from each observation and its predecessor's state: raised where it has lasted
+    ``persist`` (also where it ended having lasted that long), at onset + persist; cleared where it ends."""
+    leave = ~inside & prev_inside
+    reached_leave = leave & (ts - prev_onset >= persist)
+    raised = ~prev_active & (reached | reached_leave)
+    raised_onset = np.where(inside, onset, prev_onset)[raised]
+    cleared = leave & (prev_active | reached_leave)
+    return Step(
+        np.flatnonzero(raised), raised_onset + persist[raised], raised_onset, inside[raised], np.flatnonzero(cleared)
+    )

@@ -131,15 +131,14 @@ class TimescaleStore(SqlStore):
         """drop_chunks for the chunks wholly before the cutoff, then a DELETE of the older rows of the one chunk
         that straddles it (chunk exclusion confines the DELETE to that chunk)."""
         if self.native_rollups and table in NATIVE_VIEWS:  # a continuous aggregate: its chunks, no DELETE
-            cur.execute("SELECT count(*) FROM drop_chunks(%s::regclass, older_than => %s::timestamptz)",
-                        (NATIVE_VIEWS[table], self._time_in(cutoff)))  # fmt: skip
-            return Purged(int(cur.fetchone()[0]), 0)
-        chunks = 0
-        if table in HYPERTABLES:
-            cur.execute("SELECT count(*) FROM drop_chunks(%s::regclass, older_than => %s::timestamptz)",
-                        (table, self._time_in(cutoff)))  # fmt: skip
-            chunks = int(cur.fetchone()[0])
+            return Purged(self._drop_chunks(cur, NATIVE_VIEWS[table], cutoff), 0)
+        chunks = self._drop_chunks(cur, table, cutoff) if table in HYPERTABLES else 0
         return Purged(chunks, super()._purge_older(cur, table, column, cutoff).rows)
+
+    def _drop_chunks(self, cur: Cursor, relation: str, cutoff: float) -> int:
+        cur.execute("SELECT count(*) FROM drop_chunks(%s::regclass, older_than => %s::timestamptz)",
+                    (relation, self._time_in(cutoff)))  # fmt: skip
+        return int(cur.fetchone()[0])
 
     @contextmanager
     def _transaction(self) -> Iterator[Cursor]:
