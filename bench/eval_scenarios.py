@@ -54,6 +54,7 @@ DRAIN_NEWEST_S = 10.0  # drained when a reading this close to the end is stored 
 DRAIN_SETTLE_S = 3.0  # ...the row count stood still for a second, and then this long for the lifecycle
 SECRET = "eval-secret-0123456789abcdef"  # a private throwaway database
 CONNECTIONS = 2
+EXPLANATION_CHARS = 240  # of an unmatched alert's explanation, printed under it
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,11 +242,12 @@ def _openings(database_url: str) -> list[Opening]:
     """Every alert's opening, and every reopening of an automatically resolved alert (the flap window)."""
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "SELECT alert_id, resident_id, rule, extract(epoch FROM opened_at) FROM alerts"
-            " UNION ALL SELECT t.alert_id, a.resident_id, a.rule, extract(epoch FROM t.at) FROM alert_transitions t"
-            " JOIN alerts a USING (alert_id) WHERE t.from_state = 'resolved' AND t.to_state = 'open'"
+            "SELECT alert_id, resident_id, rule, extract(epoch FROM opened_at), explanation FROM alerts"
+            " UNION ALL SELECT t.alert_id, a.resident_id, a.rule, extract(epoch FROM t.at), a.explanation"
+            " FROM alert_transitions t JOIN alerts a USING (alert_id)"
+            " WHERE t.from_state = 'resolved' AND t.to_state = 'open'"
         ).fetchall()
-    return sorted(Opening(int(a), r, rule, float(at)) for a, r, rule, at in rows)
+    return sorted(Opening(int(a), r, rule, float(at), text) for a, r, rule, at, text in rows)
 
 
 def _counts(database_url: str) -> tuple[int, dict[str, int]]:
@@ -298,6 +300,7 @@ def print_result(r: Result, plan: Plan) -> None:
         for o in r.score.false_alerts:
             print(f"  {o.resident_id} {o.rule} day {(o.at - r.start) / DAY_S:.2f} {_hms(o.at)} UTC;"
                   f" {_context(o, r.truths, r.world)}")  # fmt: skip
+            print(f"    {o.explanation[:EXPLANATION_CHARS]}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,8 +10,11 @@ Pure: no I/O. The rules of the match (docs/detection.md):
   expected or ``also``; *precision* of a rule = its matched openings / all its openings. Unmatched openings are
   false alerts.
 - Incidents whose window has not closed when the run ends are not scored (and their openings are not false).
+- Ordinary life that rightly raises an alert (a background episode naming a rule: a wearable's battery running
+  low before its morning charge) is not an incident: an opening in its window is matched (not false), but it does
+  not count toward recall, and its resident stays incident-free.
 - *False alerts per resident-day* are counted on the residents with no incident in the run: every opening there
-  is false, over their number times the simulated days.
+  that ordinary life does not explain is false, over their number times the simulated days.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ GOAL_FALSE_PER_WEEK = 1.0
 
 @dataclass(frozen=True, slots=True, order=True)
 class Opening:
-    """One raise of a rule for a resident, at data time ``at``."""
+    """One raise of a rule for a resident, at data time ``at``, with the alert's explanation (for a post-mortem)."""
 
     alert_id: int
     resident_id: str
     rule: str
     at: float
+    explanation: str = field(default="", compare=False)
 
 
 def ratio(part: float, whole: float) -> float:
@@ -78,6 +82,8 @@ class Score:
     unscored: int  # incidents still open (window not closed) when the run ended
     silent: list[GroundTruth]  # incidents that expect no alert (artefact bursts)
     silent_alerted: int  # of those, how many had an unmatched opening during them
+    ordinary: list[GroundTruth]  # background episodes that rightly raise an alert (a battery running low)
+    ordinary_alerted: int  # of those, how many did
 
     @property
     def incidents(self) -> int:
@@ -109,17 +115,21 @@ def score(openings: Sequence[Opening], truths: Sequence[GroundTruth], residents:
     """Match ``openings`` against the incidents of ``truths`` (background episodes are ignored) for a run of
     ``residents`` over ``[start, end)``."""
     incidents = [t for t in truths if not t.background]
-    by_resident: dict[str, list[GroundTruth]] = {}
-    for t in incidents:
-        by_resident.setdefault(t.resident_id, []).append(t)
+    ordinary = [t for t in truths if t.background and t.expected_rule != NO_RULE]
+    by_resident = _by_resident(incidents)
+    ordinary_of = _by_resident(ordinary)
     rules: dict[str, RuleFigures] = {}
     false_alerts: list[Opening] = []
+    explained: set[Opening] = set()  # openings ordinary life accounts for
     for o in openings:
         figures = rules.setdefault(o.rule, RuleFigures())
         figures.openings += 1
         mine = by_resident.get(o.resident_id, [])
-        if any(o.rule in (t.expected_rule, *t.also) and within(t, o.at) for t in mine):
+        if _expects(mine, o):
             figures.matched += 1
+        elif _expects(ordinary_of.get(o.resident_id, []), o):
+            figures.matched += 1
+            explained.add(o)
         elif not any(t.end + GRACE_S > end and within(t, o.at) for t in mine):  # not an unfinished incident's
             false_alerts.append(o)
     scored = [t for t in incidents if t.end + GRACE_S <= end]
@@ -143,10 +153,24 @@ def score(openings: Sequence[Opening], truths: Sequence[GroundTruth], residents:
     days = (end - start) / DAY_S
     return Score(
         rules=dict(sorted(rules.items())), missed=missed, false_alerts=false_alerts,
-        quiet_false=sum(o.resident_id in quiet for o in openings), quiet_resident_days=len(quiet) * days,
-        resident_days=len(residents) * days, unscored=len(incidents) - len(scored), silent=silent,
-        silent_alerted=silent_alerted,
+        quiet_false=sum(o.resident_id in quiet and o not in explained for o in openings),
+        quiet_resident_days=len(quiet) * days, resident_days=len(residents) * days,
+        unscored=len(incidents) - len(scored), silent=silent, silent_alerted=silent_alerted, ordinary=ordinary,
+        ordinary_alerted=sum(any(o in explained and _expects([t], o) for o in openings) for t in ordinary),
     )  # fmt: skip
+
+
+def _by_resident(truths: Sequence[GroundTruth]) -> dict[str, list[GroundTruth]]:
+    grouped: dict[str, list[GroundTruth]] = {}
+    for t in truths:
+        grouped.setdefault(t.resident_id, []).append(t)
+    return grouped
+
+
+def _expects(truths: Sequence[GroundTruth], o: Opening) -> bool:
+    """Whether one of ``truths`` (the resident's) names the opening's rule and holds its time."""
+    return any(o.resident_id == t.resident_id and o.rule in (t.expected_rule, *t.also) and within(t, o.at)
+               for t in truths)  # fmt: skip
 
 
 def poisson_upper(k: int, confidence: float = 0.95) -> float:
@@ -196,5 +220,7 @@ def report(s: Score) -> str:
         f" goal <= {GOAL_FALSE_PER_WEEK}: {false_ok})",
         f"unmatched alerts, all residents: {len(s.false_alerts)} in {s.resident_days:.1f} resident-days;"
         f" artefact bursts (no alert expected): {s.silent_alerted} of {len(s.silent)} raised one",
+        f"ordinary life that rightly alerts (batteries running low before their charge, not incidents):"
+        f" {s.ordinary_alerted} of {len(s.ordinary)} alerted",
     ]
     return "\n".join(lines)

@@ -17,6 +17,7 @@ OFF_BODY_DRAIN_SHARE = 0.3  # a wearable off the body stops its optical sensor
 CHARGE_PER_H = 90.0
 START_BATTERY = {"wearable": (20.0, 100.0)}  # anywhere in the charge cycle (charged below 25 %)
 SENSOR_START_BATTERY = (30.0, 100.0)
+LOW_BATTERY_PCT = 15.0  # carewatch's battery_low limit (docs/rules.md): a battery crossing it is logged
 RSSI_DB = (-88.0, -48.0)  # typical indoor links, BLE or Zigbee
 RSSI_JITTER_DB = 3.0
 WEARABLE = DEVICE_KINDS.index("wearable")
@@ -37,6 +38,7 @@ class Fleet:
         self._drain_per_h = rng.uniform(lo, hi)
         lo, hi = np.array([START_BATTERY.get(x.kind, SENSOR_START_BATTERY) for x in world.devices]).reshape(d, 2).T
         self.battery = rng.uniform(lo, hi)
+        self._low = self._reported_low()
         self._rssi = rng.uniform(*RSSI_DB, d)
         self.seq = np.zeros(d, dtype=np.int64)
         # Each device's reports are offset by up to ``phase_ticks`` (the longest report period): reports of every
@@ -51,6 +53,18 @@ class Fleet:
         rate = np.where(self.wearable & ~on_body, OFF_BODY_DRAIN_SHARE, 1.0) * self._drain_per_h
         rate = np.where(charging, -CHARGE_PER_H, rate)
         np.clip(self.battery - rate * dt / 3600.0, 0.0, 100.0, out=self.battery)
+
+    def ran_low(self) -> IntArray:
+        """Devices whose battery fell under ``LOW_BATTERY_PCT`` since the last call (one that is charged or replaced
+        above it can run low again)."""
+        low = self._reported_low()
+        crossed = np.flatnonzero(low & ~self._low)
+        self._low = low
+        return crossed
+
+    def _reported_low(self) -> BoolArray:
+        low: BoolArray = np.round(self.battery) < LOW_BATTERY_PCT  # batteries report whole per cent
+        return low
 
     @property
     def alive(self) -> BoolArray:

@@ -34,7 +34,7 @@ from simulators.index import WorldIndex
 from simulators.physiology import Body
 from simulators.reports import Reporter, Streams
 from simulators.routine import Routine
-from simulators.scenarios.base import NO_RULE, GroundTruth, Incident, Scenario, VitalsOnly
+from simulators.scenarios.base import GroundTruth, Incident, Scenario, VitalsOnly
 from simulators.schedule import Schedule
 from simulators.sensors import HomeSensors
 from simulators.state import NO_DEVICE, FloatArray
@@ -164,6 +164,9 @@ class Simulation:
         wearers = fleet.resident[fleet.wearable]
         on_body[fleet.wearable], charging[fleet.wearable] = tick.worn[wearers], self._wearing.charging[wearers]
         fleet.drain(dt, on_body, charging)
+        low = fleet.ran_low()
+        low = low[fleet.resident[low] != NO_DEVICE]  # a shared sensor's battery alert is nobody's incident here
+        self._log([Episode(int(fleet.resident[x]), "battery_ran_low", t, t, x, "battery_low") for x in low.tolist()])
         self._sensors.update(t, np.concatenate([behaviour.place, visitor_place]),
                              np.concatenate([behaviour.moving, visitor_moving]), behaviour.place.shape[0],
                              behaviour.in_bed, behaviour.in_chair, tick.alarm)  # fmt: skip
@@ -177,10 +180,11 @@ class Simulation:
     def _log(self, episodes: list[Episode]) -> None:
         residents, devices = self.population.residents, self.population.devices
         for e in episodes:
-            wearable = self._fleet.wearable_of[e.resident]
-            device = devices[wearable].device_id if wearable != NO_DEVICE and e.what != "visitor" else None
-            self._on_truth(GroundTruth(residents[e.resident].resident_id, e.what, e.start, e.end, NO_RULE,
-                                       device_id=device, background=True))  # fmt: skip
+            wearable = self._fleet.wearable_of[e.resident] if e.what != "visitor" else NO_DEVICE
+            device = e.device if e.device != NO_DEVICE else wearable
+            device_id = devices[device].device_id if device != NO_DEVICE else None
+            self._on_truth(GroundTruth(residents[e.resident].resident_id, e.what, e.start, e.end, e.rule,
+                                       device_id=device_id, background=True))  # fmt: skip
 
     def _log_artefacts(self) -> None:
         period = self.streams.vitals_s

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulators.devices import CHARGE_PER_H
-from simulators.state import Activity, BoolArray, FloatArray, IntArray
+from simulators.scenarios.base import NO_RULE
+from simulators.state import NO_DEVICE, Activity, BoolArray, FloatArray, IntArray
 
 CHARGE_BELOW = 25.0  # % at which a resident puts the wearable on its charger during the morning wash
 CHARGED = 95.0  # % at which it goes back on
@@ -20,12 +21,16 @@ SHOWER_OFF_S = (10 * 60.0, 25 * 60.0)
 
 @dataclass(frozen=True, slots=True)
 class Episode:
-    """A background episode for the ground truth: resident row, what, and its interval."""
+    """A background episode for the ground truth: resident row, what, and its interval; the device it concerns
+    (``NO_DEVICE``: the resident's wearable, if any) and the rule it rightly raises (``NO_RULE`` for most ordinary
+    life; a battery running low before its charge does raise ``battery_low``)."""
 
     resident: int
     what: str
     start: float
     end: float
+    device: int = NO_DEVICE
+    rule: str = NO_RULE
 
 
 class Wearing:

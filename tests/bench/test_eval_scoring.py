@@ -70,6 +70,20 @@ def test_false_alerts_per_resident_day_count_incident_free_residents_only() -> N
     assert not s.goals_met
 
 
+def test_ordinary_life_that_rightly_alerts_is_neither_false_nor_an_incident() -> None:
+    low = GroundTruth("r5", "battery_ran_low", 7000.0, 7000.0, "battery_low", device_id="w5", background=True)
+    openings = [
+        Opening(1, "r5", "battery_low", 7060.0),  # the battery really ran low: right, not false
+        Opening(2, "r5", "battery_low", 7000.0 + GRACE_S + 1),  # too late for it: false
+        Opening(3, "r5", "sos", 7060.0),  # another rule: false
+    ]
+    s = score(openings, [HYPOXIA, low], RESIDENTS, START, END)
+    assert sorted(o.alert_id for o in s.false_alerts) == [2, 3] and s.quiet_false == 2
+    assert s.quiet_resident_days == 4 * 2.0  # r5 stays incident-free
+    assert s.incidents == 1 and s.rules["battery_low"].incidents == 0
+    assert s.rules["battery_low"].matched == 1 and (s.ordinary, s.ordinary_alerted) == ([low], 1)
+
+
 def test_an_alert_during_an_artefact_burst_is_false_and_noted() -> None:
     s = score([Opening(1, "r3", "spo2_low", 9100.0)], [BURST], RESIDENTS, START, END)
     assert len(s.false_alerts) == 1 and s.silent == [BURST] and s.silent_alerted == 1

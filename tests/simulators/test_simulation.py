@@ -172,7 +172,19 @@ def test_wearables_drain_and_get_charged(simulate: Simulate) -> None:
     assert np.median(levels[:, 0] - levels[:, -1]) >= 2  # about 0.6 % an hour
 
 
-def test_background_episodes_are_logged_as_expecting_no_alert(simulate: Simulate) -> None:
+def test_a_battery_running_low_before_its_charge_is_logged_as_rightly_alerting(simulate: Simulate) -> None:
+    world = make_population(60, seed=2)
+    simulation, captured = simulate(world, (), T0 + 9 * 3600, 15 * 3600, tick_s=60.0, vitals_s=60.0, artefacts=False)
+    ran_low = [t for t in simulation.ground_truth() if t.scenario == "battery_ran_low"]
+    assert ran_low, "someone's wearable falls under 15 % before its morning charge"
+    for low in ran_low:  # ordinary life, but the battery_low alert is right
+        assert low.background and low.expected_rule == "battery_low"
+        battery = captured.readings(low.device_id or "", "battery")
+        assert [v for ts, v in battery if ts < low.start - 60][-1] >= 15.0
+        assert next(v for ts, v in battery if ts > low.start) < 15.0
+
+
+def test_background_episodes_are_logged_as_ordinary_life(simulate: Simulate) -> None:
     world = build_world("home", 3, 1, 5)
     world = replace(world, residents=tuple(replace(r, habits=replace(r.habits, visit_prob=1.0))
                                            for r in world.residents))  # fmt: skip
@@ -180,7 +192,8 @@ def test_background_episodes_are_logged_as_expecting_no_alert(simulate: Simulate
     truths = simulation.ground_truth()
     kinds = {t.scenario for t in truths}
     assert {"visitor", "motion_artefact", "shower_off_wrist"} <= kinds
-    assert all(t.background and t.expected_rule == "none" for t in truths)
+    assert all(t.background for t in truths)
+    assert all(t.expected_rule == "none" for t in truths if t.scenario != "battery_ran_low")
     visit = next(t for t in truths if t.scenario == "visitor" and t.end < T0 + 18 * 3600 - 60)
     site = visit.resident_id.rsplit("-r", 1)[0]
     opened = [ts for ts, v in captured.events(f"{site}-hall-door", "door") if v == 1]
