@@ -44,7 +44,7 @@ from alerts.rules.threshold import RECOVERY_S, ThresholdSpec
 from alerts.rules.trend import TrendSpec
 from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G
 from carewatch.model import Batch, Device, DeviceKind, Resident, Site
-from carewatch.storage.base import News2Escalation
+from carewatch.storage.base import NEWS2_EMERGENCY_FROM, NEWS2_URGENT_FROM, News2Escalation
 
 Finding = tuple[str, str, float]  # (resident_id, rule, time)
 Block = tuple[int, float, float, list[tuple[float, float, float]]]  # resident, start, rate, samples
@@ -330,16 +330,17 @@ class News2(Ref):
             if values:
                 low[c], high[c] = values[(len(values) - 1) // 2], values[len(values) // 2]
         points = [min(a, b) for a, b in zip(self.points(r, low), self.points(r, high), strict=True)]
-        escalation = self.world.news2_escalations.get(r)  # a clinician's levels for this resident, else the RCP's
-        urgent, emergency = (escalation.urgent_from, escalation.emergency_from) if escalation else (5, 7)
+        e = self.world.news2_escalations.get(r)  # a clinician's levels for this resident, else the RCP's
+        urgent = e.urgent_from if e else NEWS2_URGENT_FROM
+        emergency = e.emergency_from if e else NEWS2_EMERGENCY_FROM
         total = sum(points)
-        red = max(points) >= news2.RED_SCORE and (escalation is None or escalation.red_score)
+        red = max(points) >= news2.RED_SCORE and (e is None or e.red_score)
         if any(math.isnan(low[k]) for k in ew.MEASURED.tolist()):
             return  # incomplete: says nothing
         for name, enter, persist in (
             ("news2_urgent", urgent, ew.URGENT_PERSIST_S), ("news2_emergency", emergency, ew.EMERGENCY_PERSIST_S)
         ):  # fmt: skip
-            leave = max(enter - 2, 0)
+            leave = max(enter - ew.HYSTERESIS, 0)
             if name == "news2_urgent":
                 code = 1 if total >= enter or red else 0 if total <= leave and not red else -1
             else:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -153,7 +154,7 @@ class Escalations:
         self.red_score[position] = red_score
 
     def describe(self, position: int) -> str:
-        """ "" for the defaults, else "; this resident's escalation: ..." for an alert's explanation."""
+        """The end of an alert's explanation: nothing for the defaults, else "; this resident's escalation: ..."."""
         e = self.documented.get(position)
         if e is None:
             return ""
@@ -356,6 +357,16 @@ class News2Rule(Rule):
             f"{persist}){levels.describe(position)}."
         )
         return title, text
+
+    def facts(self, position: int, detail: FloatArray) -> dict[str, Any]:
+        facts = super().facts(position, detail)
+        e = self.scorer.escalations.documented.get(position)
+        if e is not None:  # the clinician's levels in force, for machine-readable consumers too
+            facts["escalation"] = {
+                "urgent_from": e.urgent_from, "emergency_from": e.emergency_from, "red_score": e.red_score,
+                "reason": e.reason, "set_by": e.set_by, "set_at": e.set_at,
+            }  # fmt: skip
+        return facts
 
     def nbytes(self) -> int:
         own = arrays_nbytes(self.persist) + self.episodes.nbytes()

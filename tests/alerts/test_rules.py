@@ -249,7 +249,9 @@ def test_a_clinicians_news2_escalation_changes_the_levels_and_says_so() -> None:
     assert f"this resident's escalation: urgent from 4, emergency from 6 (dr:li, {day}: sepsis risk)" in (
         draft.explanation
     )
-    assert "escalation" not in next(d for d in engine().process(five)[0] if d.rule == "news2_urgent").explanation
+    assert draft.evidence["facts"]["escalation"]["reason"] == "sepsis risk"
+    default = next(d for d in engine().process(five)[0] if d.rule == "news2_urgent")
+    assert "escalation" not in default.explanation and "escalation" not in default.evidence["facts"]
 
 
 def test_a_news2_escalation_without_the_single_3_trigger_reverts_when_removed() -> None:
