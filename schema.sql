@@ -202,6 +202,30 @@ CREATE TABLE IF NOT EXISTS resident_thresholds (
     CHECK (low IS NULL OR high IS NULL OR low < high)
 );
 
+-- A clinician's documented NEWS2 escalation for one resident (no row: the RCP defaults, urgent from 5, emergency
+-- from 7, a single 3 alerts), and its audit trail (every set and removal; escalation columns NULL on a removal).
+CREATE TABLE IF NOT EXISTS news2_escalations (
+    resident_id     text PRIMARY KEY REFERENCES residents (resident_id),
+    urgent_from     smallint NOT NULL,
+    emergency_from  smallint NOT NULL,
+    red_score       boolean NOT NULL,
+    reason          text NOT NULL,
+    set_by          text NOT NULL,
+    set_at          timestamptz NOT NULL,
+    CHECK (urgent_from >= 1 AND emergency_from > urgent_from AND emergency_from <= 20 AND reason <> '')
+);
+CREATE TABLE IF NOT EXISTS news2_escalation_changes (
+    id              bigserial PRIMARY KEY,
+    resident_id     text NOT NULL REFERENCES residents (resident_id),
+    at              timestamptz NOT NULL,
+    actor           text NOT NULL,
+    urgent_from     smallint,
+    emergency_from  smallint,
+    red_score       boolean,
+    reason          text
+);
+CREATE INDEX IF NOT EXISTS news2_escalation_changes_resident ON news2_escalation_changes (resident_id, at);
+
 -- Lifecycle: escalation, routing, deliveries --------------------------------------------------------------------------
 -- Owned by alerts/lifecycle.py, alerts/escalation.py, alerts/routing.py and alerts/notify/. Kept in step with the
 -- same section of carewatch/storage/sqlite_schema.sql (same tables, columns and keys).

@@ -19,10 +19,11 @@ from alerts.frame import Frame, build
 from alerts.residents import MISSING, Population, ResidentIndex
 from alerts.rules import Rule
 from alerts.rules.base import Findings
+from alerts.rules.early_warning import News2Rule
 from alerts.signals import Signals
 from carewatch.catalog import EVENT_KINDS, METRICS
 from carewatch.model import Alert, AlertDraft, Batch, Device, ReadingRow, Resident, Site
-from carewatch.storage.base import Store, Threshold
+from carewatch.storage.base import News2Escalation, Store, Threshold
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,15 @@ class AlertEngine:
         for name, position in self._clinician.keys() - wanted.keys():
             self.by_name[name].set_threshold(position, None)
         self._clinician = wanted
+
+    def apply_news2_escalations(self, escalations: Iterable[News2Escalation]) -> None:
+        """The clinicians' per-resident NEWS2 escalations now in force (all of them: a resident missing here
+        reverts to the RCP's levels). Only changes are applied."""
+        wanted = {self.index.position(e.resident_id): e for e in escalations}
+        wanted.pop(MISSING, None)
+        for rule in self.rules:
+            if isinstance(rule, News2Rule) and not rule.emergency:  # one scorer (and its levels) for both rules
+                rule.scorer.escalations.apply(wanted)
 
     # The batch path ----------------------------------------------------------------------------------------
     def frame(self, batch: Batch | Sequence[ReadingRow]) -> Frame:

@@ -44,6 +44,7 @@ from alerts.rules.threshold import RECOVERY_S, ThresholdSpec
 from alerts.rules.trend import TrendSpec
 from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G
 from carewatch.model import Batch, Device, DeviceKind, Resident, Site
+from carewatch.storage.base import NEWS2_EMERGENCY_FROM, NEWS2_URGENT_FROM, News2Escalation
 
 Finding = tuple[str, str, float]  # (resident_id, rule, time)
 Block = tuple[int, float, float, list[tuple[float, float, float]]]  # resident, start, rate, samples
@@ -329,12 +330,17 @@ class News2(Ref):
             if values:
                 low[c], high[c] = values[(len(values) - 1) // 2], values[len(values) // 2]
         points = [min(a, b) for a, b in zip(self.points(r, low), self.points(r, high), strict=True)]
-        total, red = sum(points), max(points) >= news2.RED_SCORE
+        e = self.world.news2_escalations.get(r)  # a clinician's levels for this resident, else the RCP's
+        urgent = e.urgent_from if e else NEWS2_URGENT_FROM
+        emergency = e.emergency_from if e else NEWS2_EMERGENCY_FROM
+        total = sum(points)
+        red = max(points) >= news2.RED_SCORE and (e is None or e.red_score)
         if any(math.isnan(low[k]) for k in ew.MEASURED.tolist()):
             return  # incomplete: says nothing
-        for name, (enter, leave), persist in (
-            ("news2_urgent", (5, 3), ew.URGENT_PERSIST_S), ("news2_emergency", (7, 5), ew.EMERGENCY_PERSIST_S)
+        for name, enter, persist in (
+            ("news2_urgent", urgent, ew.URGENT_PERSIST_S), ("news2_emergency", emergency, ew.EMERGENCY_PERSIST_S)
         ):  # fmt: skip
+            leave = max(enter - ew.HYSTERESIS, 0)
             if name == "news2_urgent":
                 code = 1 if total >= enter or red else 0 if total <= leave and not red else -1
             else:
@@ -845,6 +851,7 @@ class ReferenceEngine:
         self.exerted: dict[int, float] = {}  # resident -> newest exertion instant
         self.falls = Falls(FallParams())
         self.rules: list[Ref] = []
+        self.news2_escalations: dict[int, News2Escalation] = {}  # position -> a clinician's NEWS2 levels
 
     def add_residents(self, residents: Sequence[Resident], sites: Sequence[Site], devices: Sequence[Device]) -> None:
         self.population.update(residents, sites, devices)
@@ -858,6 +865,14 @@ class ReferenceEngine:
                 NightWandering(self), Held(self, HEAT), Held(self, COLD), Held(self, SMOKE), Held(self, GAS),
                 Held(self, WATER_LEAK), DeviceOffline(self), Held(self, BATTERY_LOW), Held(self, NOT_WORN),
             ]  # fmt: skip
+
+    def apply_news2_escalations(self, escalations: Sequence[News2Escalation]) -> None:
+        """As `AlertEngine.apply_news2_escalations`: those in force, all of them."""
+        by_id = {e.resident_id: e for e in escalations}
+        self.news2_escalations = {}
+        for r, resident in enumerate(self.population.residents):
+            if resident.resident_id in by_id:
+                self.news2_escalations[r] = by_id[resident.resident_id]
 
     def offset(self, r: int) -> float:
         return float(self.population.utc_offset[r])

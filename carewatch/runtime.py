@@ -83,11 +83,12 @@ class Platform:
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.store.init_schema)
         self.registry.refresh(self.store)  # before the reader exists; it subscribes once made
-        # The alert core: the registry, the clinicians' limits, then its state rebuilt from recent data and the live
-        # alerts loaded (conditions the replay shows ended are resolved on the first tick).
+        # The alert core: the registry, the clinicians' limits and NEWS2 escalations, then its state rebuilt from
+        # recent data and the live alerts loaded (conditions the replay shows ended are resolved on the first tick).
         self._engine_view = (self.registry.residents, self.registry.devices)
         self.engine.add_residents(self._owned_residents(), self.store.sites(), list(self.registry.devices.values()))
         self.engine.apply_thresholds(self.store.all_thresholds())
+        self.engine.apply_news2_escalations(self.store.all_news2_escalations())
         self.data_clock = await asyncio.to_thread(self._data_clock)
         started_at = time.time() if self.data_clock is None else self.data_clock.reference(time.time())
         self._engine_cleared = await asyncio.to_thread(self.engine.rebuild, self.store, started_at)
@@ -168,6 +169,7 @@ class Platform:
         if time.time() >= self._next_registry_refresh:  # devices registered through another worker or the API
             self.reload_registry()
             self.engine.apply_thresholds(self.store.all_thresholds())  # limits clinicians set through the API
+            self.engine.apply_news2_escalations(self.store.all_news2_escalations())  # and NEWS2 escalations
         if self._engine_cleared:  # conditions the start-up replay found ended
             cleared, self._engine_cleared = self._engine_cleared, []
             self.lifecycle_worker.submit([], cleared)

@@ -22,6 +22,7 @@ from dashboard.routes import (
     devices,
     escalation,
     live,
+    news2,
     pages,
     reports,
     residents,
@@ -37,7 +38,8 @@ STATIC = Path(__file__).parent / "static"
 # uPlot, installed from npm by `make` (package.json). A checkout without it still serves every page, without charts.
 UPLOT_DIST = Path(__file__).resolve().parents[1] / "node_modules" / "uplot" / "dist"
 ROUTERS = (
-    auth, users, sites, residents, devices, contacts, thresholds, escalation, alerts, reports, live, system, pages,
+    auth, users, sites, residents, devices, contacts, thresholds, news2, escalation, alerts, reports, live, system,
+    pages,
 )  # fmt: skip
 
 

@@ -25,7 +25,21 @@ from carewatch.model import (
     Site,
     SiteKind,
 )
-from carewatch.storage.base import Bucket, EscalationStep, OnCallShift, Role, Threshold, User
+from carewatch.storage.base import (
+    NEWS2_EMERGENCY_FROM,
+    NEWS2_MAX_SCORE,
+    NEWS2_REASON_MAX,
+    NEWS2_URGENT_FROM,
+    Bucket,
+    EscalationStep,
+    News2Escalation,
+    News2EscalationChange,
+    OnCallShift,
+    Role,
+    Threshold,
+    User,
+    news2_escalation_problem,
+)
 
 
 def _no_nul(value: str) -> str:
@@ -229,6 +243,63 @@ class ThresholdSet(Strict):
             raise ValueError("give low, high or both")
         if self.low is not None and self.high is not None and self.low >= self.high:
             raise ValueError("low must be below high")
+        return self
+
+
+class News2EscalationPublic(BaseModel):
+    """The NEWS2 levels in force for a resident: the RCP's (``resident_specific`` false; no reason, setter or time)
+    or a clinician's documented escalation."""
+
+    resident_specific: bool
+    urgent_from: int
+    emergency_from: int
+    red_score: bool
+    reason: str | None = None
+    set_by: str | None = None
+    set_at: float | None = None
+
+    @classmethod
+    def of(cls, escalation: News2Escalation | None) -> News2EscalationPublic:
+        e = escalation
+        if e is None:
+            return cls(
+                resident_specific=False, urgent_from=NEWS2_URGENT_FROM, emergency_from=NEWS2_EMERGENCY_FROM,
+                red_score=True,
+            )  # fmt: skip
+        return cls(
+            resident_specific=True, urgent_from=e.urgent_from, emergency_from=e.emergency_from,
+            red_score=e.red_score, reason=e.reason, set_by=e.set_by, set_at=e.set_at,
+        )  # fmt: skip
+
+
+class News2EscalationChangePublic(BaseModel):
+    at: float
+    by: str
+    escalation: News2EscalationPublic | None  # None: removed (back to the RCP's levels)
+
+    @classmethod
+    def of(cls, change: News2EscalationChange) -> News2EscalationChangePublic:
+        escalation = News2EscalationPublic.of(change.escalation) if change.escalation is not None else None
+        return cls(at=change.at, by=change.by, escalation=escalation)
+
+
+News2Level = Annotated[int, Field(ge=1, le=NEWS2_MAX_SCORE)]
+
+
+class News2EscalationSet(Strict):
+    """A clinician's decision for one resident, documented by its reason (RCP NEWS2 2017: the response to a score
+    persistently raised by a chronic condition is a competent clinical decision-maker's, recorded in the plan)."""
+
+    urgent_from: News2Level = NEWS2_URGENT_FROM
+    emergency_from: News2Level = NEWS2_EMERGENCY_FROM
+    red_score: bool = True
+    reason: Annotated[str, Field(min_length=1, max_length=NEWS2_REASON_MAX), NoNul]
+
+    @model_validator(mode="after")
+    def _acceptable(self) -> News2EscalationSet:
+        problem = news2_escalation_problem(self.urgent_from, self.emergency_from, self.reason)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 

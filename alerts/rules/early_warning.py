@@ -32,11 +32,18 @@ are present: a partial set under-scores, and the RCP scores complete sets. Suppl
 
 An emergency is an escalation inside an urgent episode: both stay open while the score is 7+, and the emergency
 clears first when it falls back to 5-6. A resident observed by spot checks only can be given persist_s = 0.
+
+A clinician may document a resident-specific escalation (``carewatch.storage.base.News2Escalation``: a chronic
+condition, e.g. COPD on home oxygen, that keeps the score at 5-7): the aggregate from which that resident's NEWS2 is
+urgent and an emergency, and whether a single 3 alerts by itself (``Escalations``). Each level then clears 2 below
+its entry, as the defaults do, and the alert's explanation names the escalation, who set it, when and why.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +56,7 @@ from alerts.rules.episodes import Episodes, codes
 from alerts.rules.ring import SlotRing
 from carewatch.catalog import METRIC_ID
 from carewatch.model import Severity
+from carewatch.storage.base import NEWS2_EMERGENCY_FROM, NEWS2_URGENT_FROM, News2Escalation
 
 # Column order: news2.PARAMETERS ("rr", "spo2", "air_or_oxygen", "sbp", "hr", "consciousness", "temp").
 METRICS = ("rr", "spo2", "o2", "sbp", "hr", "avpu", "temp")
@@ -63,6 +71,7 @@ WINDOW_SLOTS = 5  # each parameter's median over the last 5 minutes
 URGENT_PERSIST_S = 600.0
 EMERGENCY_PERSIST_S = 120.0
 MAX_GAP_S = 900.0  # scoring instants further apart than this restart the persistence clock
+HYSTERESIS = 2  # a level clears this far below its entry: 7 -> 5 or less, 5 -> 3 or less (the defaults' gaps)
 BASIS = (
     "Royal College of Physicians. National Early Warning Score (NEWS) 2, London: RCP, 2017: Chart 1 (scoring, SpO2 "
     "scale 2 for hypercapnic respiratory failure, +2 for supplemental oxygen, +3 for new confusion) and Chart 2 "
@@ -109,10 +118,62 @@ class Scored:
     detail: FloatArray
 
 
+def leave_level(enter: IntArray) -> IntArray:
+    """(n,) the aggregate at or below which a level entered at ``enter`` (n,) clears (not below 0)."""
+    return np.maximum(enter - HYSTERESIS, 0).astype(np.int64)
+
+
+class Escalations:
+    """The aggregate from which each resident's NEWS2 is urgent and an emergency, and whether a single 3 alerts:
+    ``urgent_from``, ``emergency_from`` (R,) int, ``red_score`` (R,) bool; ``documented`` the clinicians'
+    escalations in force by position (the defaults elsewhere)."""
+
+    def __init__(self) -> None:
+        self.urgent_from = np.empty(0, np.int64)
+        self.emergency_from = np.empty(0, np.int64)
+        self.red_score = np.empty(0, bool)
+        self.documented: dict[int, News2Escalation] = {}
+
+    def grow(self, capacity: int) -> None:
+        self.urgent_from = grown(self.urgent_from, capacity, NEWS2_URGENT_FROM)
+        self.emergency_from = grown(self.emergency_from, capacity, NEWS2_EMERGENCY_FROM)
+        self.red_score = grown(self.red_score, capacity, True)
+
+    def apply(self, wanted: dict[int, News2Escalation]) -> None:
+        """The escalations now in force by position (all of them: a resident missing here reverts to the
+        defaults). Only changes are written."""
+        for position in self.documented.keys() - wanted.keys():
+            self._set(position, NEWS2_URGENT_FROM, NEWS2_EMERGENCY_FROM, True)
+        for position, e in wanted.items():
+            if self.documented.get(position) != e:
+                self._set(position, e.urgent_from, e.emergency_from, e.red_score)
+        self.documented = dict(wanted)
+
+    def _set(self, position: int, urgent_from: int, emergency_from: int, red_score: bool) -> None:
+        self.urgent_from[position], self.emergency_from[position] = urgent_from, emergency_from
+        self.red_score[position] = red_score
+
+    def describe(self, position: int) -> str:
+        """The end of an alert's explanation: nothing for the defaults, else "; this resident's escalation: ..."."""
+        e = self.documented.get(position)
+        if e is None:
+            return ""
+        single = "" if e.red_score else ", a single 3 does not alert by itself"
+        day = time.strftime("%Y-%m-%d", time.gmtime(e.set_at))
+        return (
+            f"; this resident's escalation: urgent from {e.urgent_from}, emergency from {e.emergency_from}{single}"
+            f" ({e.set_by}, {day}: {e.reason})"
+        )
+
+    def nbytes(self) -> int:
+        return arrays_nbytes(self.urgent_from, self.emergency_from, self.red_score)
+
+
 class News2Scorer:
     """Shared by both NEWS2 rules (scored once per frame). State: ``ring`` the last WINDOW_SLOTS minutes of each
     resident as counts per fine bin of each measured parameter; ``latest`` (R, 7) newest value per parameter and
-    ``latest_ts`` (R, 7) its time (-inf: never); ``last_ts`` (R,) newest reading; ``scale2`` (R,) bool."""
+    ``latest_ts`` (R, 7) its time (-inf: never); ``last_ts`` (R,) newest reading; ``scale2`` (R,) bool; and the
+    levels both rules alert at (``escalations``)."""
 
     def __init__(self) -> None:
         self.ring = SlotRing(WINDOW_SLOTS, N_BINS)
@@ -120,6 +181,7 @@ class News2Scorer:
         self.latest_ts = np.empty((0, len(METRICS)))
         self.last_ts = np.empty(0)
         self.scale2 = np.empty(0, bool)
+        self.escalations = Escalations()
         self._frame: Frame | None = None
         self._scored: Scored | None = None
 
@@ -130,11 +192,13 @@ class News2Scorer:
         self.latest_ts = grown(self.latest_ts, capacity, -np.inf)
         self.last_ts = grown(self.last_ts, capacity, -np.inf)
         self.scale2 = grown(self.scale2, capacity, False)
+        self.escalations.grow(capacity)
         residents = population.residents
         self.scale2[old:] = np.fromiter((r.spo2_scale == 2 for r in residents[old:]), bool, capacity - old)
 
     def nbytes(self) -> int:
-        return self.ring.nbytes() + arrays_nbytes(self.latest, self.latest_ts, self.last_ts, self.scale2)
+        own = arrays_nbytes(self.latest, self.latest_ts, self.last_ts, self.scale2)
+        return self.ring.nbytes() + own + self.escalations.nbytes()
 
     def score(self, frame: Frame) -> Scored:
         if frame is self._frame and self._scored is not None:
@@ -239,7 +303,6 @@ class News2Rule(Rule):
         self.severity = Severity.CRITICAL if emergency else Severity.URGENT
         self.basis = BASIS
         self.evidence_metrics = tuple(int(m) for m in METRIC_IDS)
-        self.enter_total, self.leave_total = (7, 5) if emergency else (5, 3)
         self.persist_s = EMERGENCY_PERSIST_S if emergency else URGENT_PERSIST_S
         self.persist = np.empty(0)
         self.episodes = Episodes(held=False)
@@ -256,11 +319,12 @@ class News2Rule(Rule):
 
     def evaluate(self, frame: Frame) -> Findings:
         s = self.scorer.score(frame)
-        if self.emergency:
-            entered, left = s.total >= self.enter_total, s.total <= self.leave_total
-        else:
-            red = s.max_single >= news2.RED_SCORE
-            entered, left = (s.total >= self.enter_total) | red, (s.total <= self.leave_total) & ~red
+        levels = self.scorer.escalations
+        enter = (levels.emergency_from if self.emergency else levels.urgent_from)[s.resident]
+        entered, left = s.total >= enter, s.total <= leave_level(enter)
+        if not self.emergency:
+            red = (s.max_single >= news2.RED_SCORE) & levels.red_score[s.resident]
+            entered, left = entered | red, left & ~red
         ok = np.flatnonzero(s.complete)  # an incomplete set says nothing (it neither continues nor ends a level)
         res, ts = s.resident[ok], s.ts[ok]
         gap = np.full(ok.shape[0], MAX_GAP_S)
@@ -279,15 +343,30 @@ class News2Rule(Rule):
         one = news2.score_parameters(
             d[0:1], d[1:2], d[2:3] >= 0.5, d[3:4] >= 0.5, d[4:5], d[5:6], d[6:7], d[7:8]
         )  # fmt: skip
-        level = "7 or more" if self.emergency else "5 or more, or 3 in one parameter"
+        levels = self.scorer.escalations
+        if self.emergency:
+            level = f"{levels.emergency_from[position]} or more"
+        else:
+            red = ", or 3 in one parameter" if levels.red_score[position] else ""
+            level = f"{levels.urgent_from[position]} or more{red}"
         title = f"NEWS2 {int(d[8])}" + (" (emergency response)" if self.emergency else " (urgent response)")
         persist = minutes(self.persist[position])
         text = (
             f"{news2.explain(one, 0)}; each vital sign scored from its median over the last {WINDOW_SLOTS} minutes "
             f"(shown: the lowest value of the scored band). NEWS2 {level} for {minutes(at - onset)} (alerts after "
-            f"{persist})."
+            f"{persist}){levels.describe(position)}."
         )
         return title, text
+
+    def facts(self, position: int, detail: FloatArray) -> dict[str, Any]:
+        facts = super().facts(position, detail)
+        e = self.scorer.escalations.documented.get(position)
+        if e is not None:  # the clinician's levels in force, for machine-readable consumers too
+            facts["escalation"] = {
+                "urgent_from": e.urgent_from, "emergency_from": e.emergency_from, "red_score": e.red_score,
+                "reason": e.reason, "set_by": e.set_by, "set_at": e.set_at,
+            }  # fmt: skip
+        return facts
 
     def nbytes(self) -> int:
         own = arrays_nbytes(self.persist) + self.episodes.nbytes()

@@ -78,6 +78,61 @@ class Threshold:
     updated_by: str
 
 
+# NEWS2 (RCP 2017): the aggregate runs from 0 to 20 (3 for each of six parameters, 2 for supplemental oxygen); Chart
+# 2 calls 5 the key threshold for an urgent response and 7 an emergency one.
+NEWS2_MAX_SCORE = 20
+NEWS2_URGENT_FROM = 5
+NEWS2_EMERGENCY_FROM = 7
+NEWS2_REASON_MAX = 500  # characters: a line of the resident's plan, not the plan itself
+
+
+def news2_escalation_problem(urgent_from: int, emergency_from: int, reason: str) -> str | None:
+    """Why a NEWS2 escalation is not acceptable (None: it is)."""
+    if not 1 <= urgent_from <= NEWS2_MAX_SCORE or not 1 <= emergency_from <= NEWS2_MAX_SCORE:
+        return (
+            f"NEWS2 levels run from 1 to {NEWS2_MAX_SCORE} (urgent_from {urgent_from}, emergency_from {emergency_from})"
+        )
+    if emergency_from <= urgent_from:
+        return f"emergency_from ({emergency_from}) must be above urgent_from ({urgent_from})"
+    if not reason.strip():
+        return "give the clinical reason (the decision documented in the resident's plan)"
+    if len(reason) > NEWS2_REASON_MAX:
+        return f"the reason is longer than {NEWS2_REASON_MAX} characters"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class News2Escalation:
+    """A clinician's documented decision to change when one resident's NEWS2 alerts: the aggregate from which it is
+    urgent and an emergency, and whether a single parameter scoring 3 alerts on its own. The RCP (NEWS2, 2017)
+    leaves the response to a score persistently raised by a chronic condition to a competent clinical decision-maker,
+    documented in the patient's plan. Raises ValueError when not acceptable (`news2_escalation_problem`)."""
+
+    resident_id: str
+    urgent_from: int
+    emergency_from: int
+    red_score: bool  # False: a single 3 does not alert by itself (the aggregate still does)
+    reason: str
+    set_by: str
+    set_at: float
+
+    def __post_init__(self) -> None:
+        problem = news2_escalation_problem(self.urgent_from, self.emergency_from, self.reason)
+        if problem is not None:
+            raise ValueError(problem)
+
+
+@dataclass(frozen=True, slots=True)
+class News2EscalationChange:
+    """One entry of a resident's NEWS2 escalation audit trail: set (the escalation then in force) or removed
+    (``escalation`` None: back to the defaults)."""
+
+    resident_id: str
+    at: float
+    by: str
+    escalation: News2Escalation | None
+
+
 MAX_REPLAY_ROWS = 1_000_000  # one replay read per table at most: a minute of data for ~10,000 residents
 MAX_STATS_ROWS = 500_000  # aggregate rows of one rebuild read: e.g. 10,000 residents x 5 metrics x 8 days
 
@@ -367,6 +422,22 @@ class Store(ABC):
     @abstractmethod
     def delete_threshold(self, resident_id: str, metric: str) -> bool: ...
 
+    @abstractmethod
+    def news2_escalation(self, resident_id: str) -> News2Escalation | None:
+        """The resident's NEWS2 escalation in force (None: the defaults)."""
+
+    @abstractmethod
+    def set_news2_escalation(self, escalation: News2Escalation) -> None:
+        """Set or replace a resident's NEWS2 escalation, with its audit row (one transaction)."""
+
+    @abstractmethod
+    def delete_news2_escalation(self, resident_id: str, by: str, at: float) -> bool:
+        """Back to the defaults, with its audit row; False when the resident had none (nothing written)."""
+
+    @abstractmethod
+    def news2_escalation_changes(self, resident_id: str) -> list[News2EscalationChange]:
+        """The audit trail of a resident's NEWS2 escalation, oldest first."""
+
     # Lifecycle: escalation, routing, deliveries ------------------------------------------------------------------
     @abstractmethod
     def reopen_recent(self, draft: AlertDraft, since: float) -> Alert | None:
@@ -522,6 +593,10 @@ class Store(ABC):
     @abstractmethod
     def all_thresholds(self) -> list[Threshold]:
         """Every resident's thresholds (the alert core applies them all at once)."""
+
+    @abstractmethod
+    def all_news2_escalations(self) -> list[News2Escalation]:
+        """Every resident's NEWS2 escalation (the alert core applies them all at once)."""
 
     # History at scale: roll-ups, retention (carewatch.storage.rollups, .retention, .history) ----------------------
     @abstractmethod

@@ -56,6 +56,8 @@ from carewatch.storage.base import (
     DeliveryAttempt,
     EscalationStage,
     EscalationStep,
+    News2Escalation,
+    News2EscalationChange,
     OnCallShift,
     OutboxItem,
     ReadingStats,
@@ -84,6 +86,7 @@ OUTBOX_COLUMNS = (
 )
 OUTBOX_FULL = "the delivery queue is full"  # the audit's error text of a message dropped at a full channel
 MAX_SHIFTS = 1_000  # a site's current and upcoming shifts listed at most: months of a busy rota
+NEWS2_ESCALATION_COLUMNS = "resident_id, urgent_from, emergency_from, red_score, reason, set_by, set_at"
 ALERT_COLUMNS = (
     "alert_id, resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation, evidence,"
     " acknowledged_at, acknowledged_by, resolved_at, resolved_by"
@@ -547,6 +550,61 @@ class SqlStore(Store):
             (resident_id, metric),
         )
         return bool(rows)
+
+    def news2_escalation(self, resident_id: str) -> News2Escalation | None:
+        rows = self._run(
+            f"SELECT {NEWS2_ESCALATION_COLUMNS} FROM news2_escalations WHERE resident_id = ?", (resident_id,)
+        )
+        return self._escalation_out(rows[0]) if rows else None
+
+    def set_news2_escalation(self, escalation: News2Escalation) -> None:
+        e, at = escalation, self._time_in(escalation.set_at)
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    f"INSERT INTO news2_escalations ({NEWS2_ESCALATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (resident_id) DO UPDATE SET urgent_from = excluded.urgent_from,"
+                    " emergency_from = excluded.emergency_from, red_score = excluded.red_score,"
+                    " reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at"
+                ),
+                (e.resident_id, e.urgent_from, e.emergency_from, e.red_score, e.reason, e.set_by, at),
+            )
+            cur.execute(
+                self._sql(
+                    "INSERT INTO news2_escalation_changes (resident_id, at, actor, urgent_from, emergency_from,"
+                    " red_score, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                ),
+                (e.resident_id, at, e.set_by, e.urgent_from, e.emergency_from, e.red_score, e.reason),
+            )
+
+    def delete_news2_escalation(self, resident_id: str, by: str, at: float) -> bool:
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql("DELETE FROM news2_escalations WHERE resident_id = ? RETURNING resident_id"), (resident_id,)
+            )
+            if not cur.fetchall():
+                return False
+            cur.execute(
+                self._sql("INSERT INTO news2_escalation_changes (resident_id, at, actor) VALUES (?, ?, ?)"),
+                (resident_id, self._time_in(at), by),
+            )
+            return True
+
+    def news2_escalation_changes(self, resident_id: str) -> list[News2EscalationChange]:
+        rows = self._run(
+            "SELECT resident_id, at, actor, urgent_from, emergency_from, red_score, reason"
+            " FROM news2_escalation_changes WHERE resident_id = ? ORDER BY at, id",
+            (resident_id,),
+        )
+        changes = []
+        for r in rows:
+            at = self._time_out(r[1])
+            escalation = None if r[3] is None else News2Escalation(r[0], r[3], r[4], bool(r[5]), r[6], r[2], at)
+            changes.append(News2EscalationChange(r[0], at, r[2], escalation))
+        return changes
+
+    def _escalation_out(self, row: Sequence[Any]) -> News2Escalation:
+        return News2Escalation(row[0], row[1], row[2], bool(row[3]), row[4], row[5], self._time_out(row[6]))
 
     # Lifecycle: escalation, routing, deliveries ------------------------------------------------------------------
     def reopen_recent(self, draft: AlertDraft, since: float) -> Alert | None:
@@ -1033,6 +1091,10 @@ class SqlStore(Store):
             " ORDER BY resident_id, metric"
         )
         return [Threshold(r[0], r[1], r[2], r[3], self._time_out(r[4]), r[5]) for r in rows]
+
+    def all_news2_escalations(self) -> list[News2Escalation]:
+        rows = self._run(f"SELECT {NEWS2_ESCALATION_COLUMNS} FROM news2_escalations ORDER BY resident_id")
+        return [self._escalation_out(r) for r in rows]
 
     # History at scale: roll-ups, retention ---------------------------------------------------------------------
     def refresh_rollups(self, now: float) -> dict[str, int]:

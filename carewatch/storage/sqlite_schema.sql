@@ -102,6 +102,17 @@ CREATE TABLE IF NOT EXISTS resident_thresholds (
     updated_at REAL NOT NULL, updated_by TEXT NOT NULL, PRIMARY KEY (resident_id, metric),
     CHECK (low IS NULL OR high IS NULL OR low < high)
 );
+CREATE TABLE IF NOT EXISTS news2_escalations (
+    resident_id TEXT PRIMARY KEY REFERENCES residents (resident_id), urgent_from INTEGER NOT NULL,
+    emergency_from INTEGER NOT NULL, red_score INTEGER NOT NULL, reason TEXT NOT NULL, set_by TEXT NOT NULL,
+    set_at REAL NOT NULL,
+    CHECK (urgent_from >= 1 AND emergency_from > urgent_from AND emergency_from <= 20 AND reason <> '')
+);
+CREATE TABLE IF NOT EXISTS news2_escalation_changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, resident_id TEXT NOT NULL REFERENCES residents (resident_id),
+    at REAL NOT NULL, actor TEXT NOT NULL, urgent_from INTEGER, emergency_from INTEGER, red_score INTEGER, reason TEXT
+);
+CREATE INDEX IF NOT EXISTS news2_escalation_changes_resident ON news2_escalation_changes (resident_id, at);
 
 -- Lifecycle: escalation, routing, deliveries --------------------------------------------------------------------------
 -- The same tables, columns and keys as the same section of schema.sql (comments there).

@@ -1,5 +1,5 @@
 // One resident: latest vitals, charts of the bucketed history (uPlot: mean with min/max), alert history with the
-// readings behind each alert, thresholds (clinicians set them) and contacts.
+// readings behind each alert, thresholds and the NEWS2 escalation (clinicians set them) and contacts.
 "use strict";
 
 const residentId = decodeURIComponent(location.pathname.split("/").pop());
@@ -26,7 +26,7 @@ async function load() {
   for (const b of document.querySelectorAll("[data-view]")) {
     b.addEventListener("click", () => { page.view = b.dataset.view; localStorage.setItem("carewatch.view", page.view); charts(); });
   }
-  await Promise.all([charts(), history(), thresholds(), contacts()]);
+  await Promise.all([charts(), history(), thresholds(), news2Escalation(), contacts()]);
   document.body.dataset.loaded = "true";
 }
 
@@ -100,6 +100,46 @@ async function thresholds() {
     if (!response.ok) window.alert((await response.json()).detail?.[0]?.msg || response.status);
     thresholds();
   });
+}
+
+// The NEWS2 levels in force: the RCP's, or the escalation a clinician documented (with its reason, who and when).
+async function news2Escalation() {
+  if (page.user.role === "family") return;
+  const url = `/api/residents/${encodeURIComponent(residentId)}/news2-escalation`;
+  const e = await apiJson(url);
+  const section = document.getElementById("news2-section");
+  section.hidden = false;
+  section.dataset.specific = String(e.resident_specific);
+  document.getElementById("news2-levels").textContent = t("news2_escalation.levels", {
+    urgent: e.urgent_from, emergency: e.emergency_from,
+    single: t(e.red_score ? "news2_escalation.single_on" : "news2_escalation.single_off"),
+  });
+  document.getElementById("news2-documented").textContent = e.resident_specific
+    ? t("news2_escalation.documented", { by: e.set_by, when: formatTime(e.set_at), reason: e.reason })
+    : t("news2_escalation.defaults");
+  const form = document.getElementById("news2-form");
+  if (!["admin", "clinician"].includes(page.user.role)) return;
+  form.urgent_from.value = e.urgent_from;
+  form.emergency_from.value = e.emergency_from;
+  form.red_score.checked = e.red_score;
+  form.reason.value = e.reason ?? "";
+  form.revert.hidden = !e.resident_specific;
+  if (!form.hidden) return;
+  form.hidden = false;
+  const error = document.getElementById("news2-error");
+  const done = async (response) => {  // refused: the message, and what the clinician typed stays for them to fix
+    error.hidden = response.ok;
+    if (response.ok) return news2Escalation();
+    const detail = (await response.json()).detail;
+    error.textContent = Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : String(detail ?? response.status);
+  };
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { urgent_from: Number(form.urgent_from.value), emergency_from: Number(form.emergency_from.value),
+      red_score: form.red_score.checked, reason: form.reason.value };
+    await done(await api(url, { method: "PUT", json: body }));
+  });
+  form.revert.addEventListener("click", async () => done(await api(url, { method: "DELETE" })));
 }
 
 async function contacts() {

@@ -10,6 +10,7 @@ from alerts_support import RESIDENTS, SITES, T0, devices, end_of, engine, scenar
 
 from alerts.reference import ReferenceEngine
 from carewatch.model import Batch
+from carewatch.storage.base import News2Escalation
 
 Findings = tuple[list[tuple[str, str, float]], list[tuple[str, str, float]]]
 
@@ -21,8 +22,11 @@ def reference_engine() -> ReferenceEngine:
     return e
 
 
-def vectorised(batches: list[tuple[Batch, float]], end: float) -> Findings:
+def vectorised(
+    batches: list[tuple[Batch, float]], end: float, escalations: tuple[News2Escalation, ...] = ()
+) -> Findings:
     e = engine()
+    e.apply_news2_escalations(escalations)
     raised, cleared = [], []
     for batch, until in batches:
         for drafts, gone in (e.process(batch), e.tick(min(until, end))):
@@ -31,8 +35,11 @@ def vectorised(batches: list[tuple[Batch, float]], end: float) -> Findings:
     return sorted(raised), sorted(cleared)
 
 
-def straightforward(batches: list[tuple[Batch, float]], end: float) -> Findings:
+def straightforward(
+    batches: list[tuple[Batch, float]], end: float, escalations: tuple[News2Escalation, ...] = ()
+) -> Findings:
     e = reference_engine()
+    e.apply_news2_escalations(escalations)
     raised, cleared = [], []
     for batch, until in batches:
         for found, gone in (e.process(batch), e.tick(min(until, end))):
@@ -41,13 +48,34 @@ def straightforward(batches: list[tuple[Batch, float]], end: float) -> Findings:
     return sorted(raised), sorted(cleared)
 
 
-@pytest.mark.parametrize("parts", [1, 6])
-def test_vectorised_and_straightforward_rules_agree(parts: int) -> None:
+# Clinicians' NEWS2 escalations: higher levels (r0), lower ones (r1, r5), no single-3 trigger (r4).
+ESCALATIONS = (
+    News2Escalation("r0", 6, 9, False, "COPD on home oxygen, baseline 5", "dr:li", T0),
+    News2Escalation("r1", 3, 4, True, "post-operative, watch closely", "dr:li", T0),
+    News2Escalation("r4", 5, 7, False, "chronic tachypnoea", "dr:li", T0),
+    News2Escalation("r5", 1, 2, True, "the lowest levels allowed", "dr:li", T0),
+)
+
+
+def cut(parts: int) -> tuple[list[tuple[Batch, float]], float]:
+    """The simulated week in ``parts`` batches at random instants, and its end."""
     s = scenario(2)
     batch, end = s.batch(), end_of(s)
     times = np.array([r.ts for r in batch.readings])
     cuts = sorted(np.random.default_rng(parts).uniform(times.min(), times.max(), parts - 1).tolist())
-    batches = list(split(batch, cuts))
-    expected = straightforward(batches, end)
+    return list(split(batch, cuts)), end
+
+
+@pytest.mark.parametrize("escalations", [(), ESCALATIONS], ids=["rcp", "escalated"])
+@pytest.mark.parametrize("parts", [1, 6])
+def test_vectorised_and_straightforward_rules_agree(parts: int, escalations: tuple[News2Escalation, ...]) -> None:
+    batches, end = cut(parts)
+    expected = straightforward(batches, end, escalations)
     assert len(expected[0]) > 40  # every rule raised at least once (tests/alerts/test_invariance.py)
-    assert vectorised(batches, end) == expected
+    assert vectorised(batches, end, escalations) == expected
+
+
+def test_the_escalations_change_news2_alerts() -> None:
+    batches, end = cut(1)
+    news2 = [[x for x in straightforward(batches, end, e)[0] if x[1].startswith("news2")] for e in ((), ESCALATIONS)]
+    assert news2[0] != news2[1]

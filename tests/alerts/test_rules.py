@@ -7,6 +7,7 @@ r4 and r5 live in a care home in New York). `NOW` is a Tuesday 09:00 UTC, after 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from alerts_support import DAY, HOUR, T0, TEST_DAY, Stream, end_of, engine, rout
 from alerts.engine import AlertEngine
 from alerts.rules import default_rules
 from carewatch.model import AccelRow, AlertDraft, Batch, EventRow, ReadingRow, Severity
-from carewatch.storage.base import Threshold
+from carewatch.storage.base import News2Escalation, Threshold
 
 NOW = T0 + TEST_DAY * DAY + 9 * HOUR
 
@@ -228,6 +229,44 @@ def test_news2_scale_2_on_oxygen() -> None:
     on_oxygen = engine().process(merge(news2_set("r3", 900), s.batch()))[0]
     assert [d.rule for d in on_oxygen if d.rule.startswith("news2")] == ["news2_urgent"]
     assert [d.rule for d in engine().process(news2_set("r3", 900))[0] if d.rule.startswith("news2")] == []
+
+
+def news2_rules(drafts: list[AlertDraft]) -> list[str]:
+    return sorted(d.rule for d in drafts if d.rule.startswith("news2"))
+
+
+def test_a_clinicians_news2_escalation_changes_the_levels_and_says_so() -> None:
+    five = news2_set("r0", 900, rr=22.0, hr=115.0, temp=38.5)  # 2 + 2 + 1 = 5
+    copd = News2Escalation("r0", 7, 9, True, "COPD on home oxygen, baseline 5", "dr:li", NOW)
+    e = engine()
+    e.apply_news2_escalations([copd])
+    assert news2_rules(e.process(five)[0]) == []  # 5 is this resident's usual: not urgent
+    e = engine()
+    e.apply_news2_escalations([News2Escalation("r0", 4, 6, True, "sepsis risk", "dr:li", NOW)])
+    [draft] = [d for d in e.process(five)[0] if d.rule.startswith("news2")]
+    day = datetime.fromtimestamp(NOW, UTC).date().isoformat()
+    assert draft.rule == "news2_urgent" and "NEWS2 4 or more, or 3 in one parameter for" in draft.explanation
+    assert f"this resident's escalation: urgent from 4, emergency from 6 (dr:li, {day}: sepsis risk)" in (
+        draft.explanation
+    )
+    assert draft.evidence["facts"]["escalation"]["reason"] == "sepsis risk"
+    default = next(d for d in engine().process(five)[0] if d.rule == "news2_urgent")
+    assert "escalation" not in default.explanation and "escalation" not in default.evidence["facts"]
+
+
+def test_a_news2_escalation_without_the_single_3_trigger_reverts_when_removed() -> None:
+    red = news2_set("r0", 900, rr=26.0)  # a single 3, aggregate 3
+    e = engine()
+    e.apply_news2_escalations([News2Escalation("r0", 5, 7, False, "chronic tachypnoea", "dr:li", NOW)])
+    e.apply_news2_escalations([News2Escalation("r0", 5, 7, False, "chronic tachypnoea", "dr:li", NOW)])  # unchanged
+    assert news2_rules(e.process(red)[0]) == []
+    e.apply_news2_escalations([])  # removed: the RCP's triggers again
+    later = news2_set("r0", 900, rr=26.0)
+    later = Batch(readings=[r._replace(ts=r.ts + 3600) for r in later.readings])
+    assert news2_rules(e.process(later)[0]) == ["news2_urgent"]
+    other = engine()  # another resident's escalation changes nothing for r0
+    other.apply_news2_escalations([News2Escalation("r1", 5, 7, False, "chronic tachypnoea", "dr:li", NOW)])
+    assert news2_rules(other.process(red)[0]) == ["news2_urgent"]
 
 
 # Baseline and trends ------------------------------------------------------------------------------------------------

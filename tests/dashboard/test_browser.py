@@ -131,3 +131,49 @@ def test_admin_site_filter_admin_and_system_pages(browser: Any, served: Served) 
     page.screenshot(path=str(ARTIFACTS / "system.png"), full_page=True)
     assert page.errors == []
     page.context.close()
+
+
+def test_a_clinician_documents_a_news2_escalation_on_the_resident_page(browser: Any, served: Served) -> None:
+    with served.client("clinician") as client:
+        client.delete("/api/residents/r2/news2-escalation")  # whatever an earlier test left
+    page = logged_in(browser, served, "clinician")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/residents/r2")
+    page.wait_for_selector("#news2-section[data-specific=false]", timeout=TIMEOUT_MS)
+    assert "Urgent from 5, emergency from 7; a single 3 alerts." in page.inner_text("#news2-levels")
+    form = "#news2-form"
+    page.fill(f"{form} [name=urgent_from]", "7")
+    page.fill(f"{form} [name=emergency_from]", "9")
+    page.uncheck(f"{form} [name=red_score]")
+    page.click(f"{form} button[type=submit]")  # no reason: the browser does not send it
+    page.fill(f"{form} [name=reason]", "   ")  # a blank one: the API refuses it, the page says why
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector("#news2-error:not([hidden])", timeout=TIMEOUT_MS)
+    assert "clinical reason" in page.inner_text("#news2-error")
+    with served.client("operator") as client:
+        assert client.get("/api/residents/r2/news2-escalation").json()["resident_specific"] is False
+    page.fill(f"{form} [name=reason]", "COPD on home oxygen, baseline 5")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector("#news2-section[data-specific=true]", timeout=TIMEOUT_MS)
+    assert page.locator("#news2-error").is_hidden()
+    assert "Urgent from 7, emergency from 9; a single 3 does not alert by itself." in page.inner_text("#news2-levels")
+    assert "Set by clinician" in page.inner_text("#news2-documented")
+    assert "COPD on home oxygen, baseline 5" in page.inner_text("#news2-documented")
+    page.screenshot(path=str(ARTIFACTS / "resident-news2-escalation.png"), full_page=True)
+    with served.client("operator") as client:  # what the clinician set is what the care team reads
+        got = client.get("/api/residents/r2/news2-escalation").json()
+    assert (got["urgent_from"], got["emergency_from"], got["red_score"], got["set_by"]) == (7, 9, False, "clinician")
+
+    operator = logged_in(browser, served, "operator")  # reads it, cannot change it
+    operator.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    operator.goto(served.url + "/residents/r2")
+    operator.wait_for_selector("#news2-section[data-specific=true]", timeout=TIMEOUT_MS)
+    assert operator.locator("#news2-form").is_hidden()
+    assert "COPD on home oxygen" in operator.inner_text("#news2-documented")
+
+    page.click(f"{form} button[name=revert]")  # back to the RCP's levels
+    page.wait_for_selector("#news2-section[data-specific=false]", timeout=TIMEOUT_MS)
+    assert "Urgent from 5, emergency from 7" in page.inner_text("#news2-levels")
+    assert page.errors == [] and operator.errors == []
+    page.context.close()
+    operator.context.close()

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from carewatch.storage.base import OnCallShift, Threshold, User
+from carewatch.storage.base import News2Escalation, OnCallShift, Threshold, User
 
 ROLES = ("family", "clinician", "operator", "admin")  # admin last: its writes must not change what others see
 EVERYONE = set(ROLES)
@@ -52,6 +52,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/residents/{resident_id}/thresholds"): STAFF,
     ("PUT", "/api/residents/{resident_id}/thresholds/{metric}"): THRESHOLD_SETTERS,
     ("DELETE", "/api/residents/{resident_id}/thresholds/{metric}"): THRESHOLD_SETTERS,
+    ("GET", "/api/residents/{resident_id}/news2-escalation"): STAFF,
+    ("PUT", "/api/residents/{resident_id}/news2-escalation"): THRESHOLD_SETTERS,
+    ("DELETE", "/api/residents/{resident_id}/news2-escalation"): THRESHOLD_SETTERS,
+    ("GET", "/api/residents/{resident_id}/news2-escalation/changes"): STAFF,
     ("GET", "/api/alerts"): EVERYONE,
     ("GET", "/api/alerts/{alert_id}"): EVERYONE,
     ("POST", "/api/alerts/{alert_id}/acknowledge"): ACKNOWLEDGERS,
@@ -82,6 +86,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "name": "Wang Min", "role": "family", "relation": "daughter",
     },
     ("PUT", "/api/residents/{resident_id}/thresholds/{metric}"): {"low": 90},
+    ("PUT", "/api/residents/{resident_id}/news2-escalation"): {"urgent_from": 7, "emergency_from": 9, "reason": "COPD"},
     ("PUT", "/api/sites/{site_id}/escalation-policies/{severity}"): {
         "steps": [{"after_minutes": 10, "target": "on_call"}],
     },
@@ -141,6 +146,9 @@ def prepare(served: Served, method: str, path: str) -> None:
     if path.endswith("/thresholds/{metric}"):
         for rid in ("r1", "r3"):
             served.store.set_threshold(Threshold(rid, "spo2", 90, None, time.time(), "test"))
+    if path.endswith("/news2-escalation"):  # the escalation an allowed DELETE removes
+        for rid in ("r1", "r3"):
+            served.store.set_news2_escalation(News2Escalation(rid, 6, 8, True, "COPD", "test", time.time()))
 
 
 def request(served: Served, role: str | None, method: str, path: str, in_scope: bool = True) -> httpx.Response:

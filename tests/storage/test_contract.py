@@ -31,6 +31,8 @@ from carewatch.storage.base import (
     QUEUED,
     AlertConflict,
     DeliveryAttempt,
+    News2Escalation,
+    News2EscalationChange,
     OutboxItem,
     Role,
     StorageError,
@@ -237,6 +239,36 @@ def test_users_sessions_and_thresholds(store: Store) -> None:
         Threshold("r1", "spo2", 90, None, pytest.approx(T0 + 5), "clinician:chen"),  # type: ignore[arg-type]
     ]
     assert store.delete_threshold("r1", "hr") and not store.delete_threshold("r1", "hr")
+
+
+def test_news2_escalation_is_set_replaced_removed_and_audited(store: Store) -> None:
+    seed(store)
+    assert store.news2_escalation("r2") is None and store.all_news2_escalations() == []
+    first = News2Escalation("r2", 6, 8, True, "COPD, baseline 4", "dr:chen", T0)
+    second = News2Escalation("r2", 7, 9, False, "COPD on home oxygen, baseline 5", "dr:li", T0 + 60)
+    store.set_news2_escalation(first)
+    store.set_news2_escalation(second)  # replaced, not duplicated
+    assert store.news2_escalation("r2") == second
+    assert store.all_news2_escalations() == [second] and store.news2_escalation("r1") is None
+    assert store.delete_news2_escalation("r2", "dr:wu", T0 + 120)
+    assert not store.delete_news2_escalation("r2", "dr:wu", T0 + 180)  # nothing to remove: no audit row either
+    assert store.news2_escalation("r2") is None and store.all_news2_escalations() == []
+    assert store.news2_escalation_changes("r2") == [
+        News2EscalationChange("r2", T0, "dr:chen", first),
+        News2EscalationChange("r2", T0 + 60, "dr:li", second),
+        News2EscalationChange("r2", T0 + 120, "dr:wu", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("urgent", "emergency", "reason", "problem"),
+    [(0, 7, "x", "from 1 to 20"), (5, 21, "x", "from 1 to 20"), (7, 7, "x", "must be above"), (5, 7, "  ", "reason")],
+)
+def test_a_news2_escalation_out_of_range_or_without_a_reason_is_refused(
+    urgent: int, emergency: int, reason: str, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        News2Escalation("r1", urgent, emergency, True, reason, "dr:chen", T0)
 
 
 # Lifecycle: escalation, routing, deliveries ----------------------------------------------------------------------

@@ -1,0 +1,55 @@
+"""The platform applies the clinicians' NEWS2 escalations at start and picks up those set or removed later (through
+the API, by another worker) on its registry refresh, as it does their thresholds. Embedded broker and SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from alerts.rules.early_warning import News2Rule
+from carewatch.config import Settings
+from carewatch.registry import apply_manifest
+from carewatch.runtime import Platform
+from carewatch.storage.base import News2Escalation
+
+SITE = "rt-site"
+MANIFEST = {
+    "sites": [{"site_id": SITE, "name": "Runtime station", "kind": "community_station"}],
+    "residents": [{"resident_id": r, "site_id": SITE, "name": f"Resident {r}"} for r in ("r1", "r2")],
+}
+WAIT_S = 30.0
+
+
+def levels(platform: Platform, resident_id: str) -> tuple[int, int, bool]:
+    """The NEWS2 levels the engine alerts at for one resident: (urgent from, emergency from, single 3 alerts)."""
+    [escalations] = {rule.scorer.escalations for rule in platform.engine.rules if isinstance(rule, News2Rule)}
+    p = platform.engine.index.position(resident_id)
+    return int(escalations.urgent_from[p]), int(escalations.emergency_from[p]), bool(escalations.red_score[p])
+
+
+async def refreshed(platform: Platform, resident_id: str, expected: tuple[int, int, bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while levels(platform, resident_id) != expected:
+        assert time.monotonic() < deadline, f"{resident_id} still at {levels(platform, resident_id)}"
+        await asyncio.sleep(0.05)
+
+
+async def start_change_stop(settings: Settings) -> None:
+    platform = Platform(settings)
+    platform.store.init_schema()
+    apply_manifest(platform.store, MANIFEST)
+    platform.store.set_news2_escalation(News2Escalation("r1", 7, 9, False, "COPD, baseline 5", "dr:li", time.time()))
+    await platform.start()
+    try:
+        assert levels(platform, "r1") == (7, 9, False) and levels(platform, "r2") == (5, 7, True)
+        platform.store.set_news2_escalation(News2Escalation("r2", 6, 8, True, "COPD, baseline 4", "dr:li", time.time()))
+        platform.store.delete_news2_escalation("r1", "dr:li", time.time())
+        await refreshed(platform, "r2", (6, 8, True))
+        await refreshed(platform, "r1", (5, 7, True))
+    finally:
+        await platform.stop()
+
+
+def test_news2_escalations_are_applied_at_start_and_refreshed(tmp_path: Path) -> None:
+    asyncio.run(start_change_stop(Settings(data_dir=tmp_path, http_port=0, registry_refresh_seconds=0.2)))
