@@ -31,7 +31,7 @@ from pathlib import Path
 import psycopg
 
 from bench.eval_scoring import Opening, Score, report, score
-from bench.eval_world import DAY_S, HISTORY_DAYS, cohorts, merged, streams, write_history
+from bench.eval_world import DAY_S, HISTORY_DAYS, care_plans, cohorts, merged, streams, write_history
 from bench.eval_world import plan as plan_incidents
 from bench.services import free_port, mosquitto, postgres
 from carewatch.config import mqtt_endpoint
@@ -66,6 +66,7 @@ class Plan:
     per_scenario: int = 1
     scenarios: tuple[str, ...] = SCENARIOS
     history: bool = True  # store HISTORY_DAYS for the learned cohort (no_activity, not_up)
+    care_plans: bool = True  # the clinicians' NEWS2 escalations for scale-2 residents (eval_world.care_plans)
     max_wall_s: float = 15 * 60.0  # stop the simulation after this long; the run is scored as far as it got
     start: float | None = None  # where the simulation starts (None: now); at most HISTORY_DAYS in the past
 
@@ -84,6 +85,7 @@ class Result:
     stored_rows: int
     dead_letters: dict[str, int]
     history_rows: int
+    care_plans: list[str]  # the NEWS2 escalations in force, described
     wall_s: dict[str, float]  # by phase
 
 
@@ -98,6 +100,9 @@ def evaluate(plan: Plan, mqtt_url: str, database_url: str, log_dir: Path) -> Res
     try:
         store.init_schema()
         apply_manifest(store, world.manifest())
+        plans = care_plans(world, start) if plan.care_plans else []
+        for escalation in plans:
+            store.set_news2_escalation(escalation)
         history = 0
         learned = merged([c for c in parts if c.learned])
         if plan.history and learned.residents:
@@ -129,7 +134,9 @@ def evaluate(plan: Plan, mqtt_url: str, database_url: str, log_dir: Path) -> Res
     residents = [r.resident_id for r in world.residents]
     result = score(openings, truths, residents, start, end)
     return Result(result, world, start, end, len(residents), [t for t in truths if not t.background], truths, openings,
-                  simulation.published, stored, dead, history, phases)  # fmt: skip
+                  simulation.published, stored, dead, history,
+                  [f"{p.resident_id} urgent from {p.urgent_from}, emergency from {p.emergency_from} ({p.reason})"
+                   for p in plans], phases)  # fmt: skip
 
 
 @contextmanager
@@ -286,6 +293,7 @@ def print_result(r: Result, plan: Plan) -> None:
           f" {r.residents * days:.1f} resident-days; seed {plan.seed}")  # fmt: skip
     print(f"  {len(r.incidents)} incidents injected ({r.score.unscored} still open at the end); history of"
           f" {HISTORY_DAYS:.0f} days stored for the learned cohort: {r.history_rows:,} rows")  # fmt: skip
+    print(f"  care plans (NEWS2 escalations): {'; '.join(r.care_plans) if r.care_plans else 'none'}")
     walls = ", ".join(f"{phase} {s:.0f} s" for phase, s in r.wall_s.items())
     print(f"  published {r.published:,} messages ({r.published / r.wall_s['simulation']:,.0f}/s), stored"
           f" {r.stored_rows:,} rows, dead letters: {r.dead_letters or 'none'}; wall time {walls}")  # fmt: skip
@@ -312,9 +320,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=Plan().seed)
     parser.add_argument("--per-scenario", type=int, default=Plan().per_scenario, help="incidents of each scenario")
     parser.add_argument("--max-minutes", type=float, default=Plan().max_wall_s / 60, help="stop the run after this")
+    parser.add_argument("--no-care-plans", action="store_true", help="every resident on the RCP's NEWS2 levels")
     args = parser.parse_args(argv)
     plan = Plan(residents=args.residents, days=args.days, speed=args.speed or math.inf, seed=args.seed,
-                per_scenario=args.per_scenario, max_wall_s=args.max_minutes * 60)  # fmt: skip
+                per_scenario=args.per_scenario, max_wall_s=args.max_minutes * 60,
+                care_plans=not args.no_care_plans)  # fmt: skip
     with mosquitto() as broker, postgres() as server:
         log_dir = Path(tempfile.mkdtemp(prefix="carewatch-eval-"))
         result = evaluate(plan, f"mqtt://127.0.0.1:{broker.port}", server.create_database(), log_dir)

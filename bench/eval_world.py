@@ -18,6 +18,12 @@ the false-alert figure. The history is simulated (every room-sensor event, vital
 steps), decoded by ingest's own decoder and written with the store's batch write, as if carewatch had been running
 for a week; the platform learns from it through its restart rebuild (alerts/rebuild.py): `no_activity` needs 7
 days, `not_up` 5.
+
+Care plans (`care_plans`): the clinician who puts a resident on SpO2 scale 2 documents their usual NEWS2 (their
+resting, awake observations: the simulator's profile) and, where a chronic condition raises it, an individualised
+escalation through carewatch's NEWS2 escalation (docs/rules.md): urgent from two points above that baseline,
+emergency two above urgent, never below the RCP's 5 and 7; a single parameter scoring 3 still alerts. The +2 is
+this evaluation's assumption of a typical plan (no published figure), fixed before any run used it.
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from alerts.news2 import score_parameters
 from carewatch.model import AccelRow, Batch, DeadLetter, EventRow, ReadingRow
 from carewatch.registry import Registry
-from carewatch.storage.base import Store
+from carewatch.storage.base import News2Escalation, Store
 from ingest.decode import decode
 from simulators.floorplans import build_world
 from simulators.reports import Streams
@@ -45,6 +54,8 @@ MOTION_HZ = 25.0
 HISTORY_STREAMS = Streams(vitals_s=300.0, status_s=300.0, climate_s=300.0, tick_s=5.0, artefacts=False)
 HISTORY_BATCH_ROWS = 20_000
 MIN_RESIDENTS = 10
+CARE_PLAN_RISE = 2  # NEWS2 points above a scale-2 resident's documented baseline from which their plan escalates
+DEFAULT_URGENT, DEFAULT_EMERGENCY = 5, 7  # the RCP's aggregate levels
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,26 @@ def plan(parts: Sequence[Cohort], start: float, duration_s: float, seed: int, pe
             planned += plan_incidents(c.world, lo, start + duration_s - lo, seed + k,
                                       count=per_scenario * len(c.scenarios), names=c.scenarios)  # fmt: skip
     return sorted(planned, key=lambda incident: incident.truth.start)
+
+
+def care_plans(world: World, at: float) -> list[News2Escalation]:
+    """The individualised NEWS2 escalations a clinician documents for the residents on SpO2 scale 2 whose usual
+    score raises the RCP's levels (see the module docstring)."""
+    chosen = [r for r in world.residents if r.spo2_scale == 2]
+    if not chosen:
+        return []
+    usual = {v: np.array([r.baseline[v] for r in chosen]) for v in ("rr", "spo2", "sbp", "hr", "temp")}
+    scores = score_parameters(usual["rr"], usual["spo2"], np.ones(len(chosen), bool),
+                              np.array([r.on_oxygen for r in chosen]), usual["sbp"], usual["hr"],
+                              np.zeros(len(chosen)), usual["temp"])  # fmt: skip
+    plans = []
+    for r, baseline in zip(chosen, scores.total.tolist(), strict=True):
+        urgent = max(DEFAULT_URGENT, baseline + CARE_PLAN_RISE)
+        emergency = max(DEFAULT_EMERGENCY, urgent + 2)
+        if (urgent, emergency) != (DEFAULT_URGENT, DEFAULT_EMERGENCY):
+            reason = f"COPD on SpO2 scale 2{' and home oxygen' if r.on_oxygen else ''}: usual NEWS2 {baseline}"
+            plans.append(News2Escalation(r.resident_id, urgent, emergency, True, reason, "eval-clinician", at))
+    return plans
 
 
 def write_history(store: Store, world: World, start: float, end: float, seed: int) -> int:
