@@ -1,7 +1,8 @@
 """Rebuilding the alert core's state after a restart from recent stored data, so that nothing fires twice.
 
 1. Learned state from aggregates, bounded by buckets rather than rows: the baselines' day slots (7 days of
-   per-day count, sum and sum of squares), the activity profiles (14 days of hourly activity buckets), every
+   per-day count, sum and sum of squares), the activity profiles (14 days of hourly activity buckets; for getting
+   up also the bed sensors' own events, a few to a few tens a day each, read a day at a time), every
    device's last-seen time (26 h) and every wearable's newest ``worn`` reading (the sensor-off state). Falls with a
    live alert restart their long-lie clock (the accelerometer blocks behind them are not replayed).
 2. Raw rows replayed through the ordinary batch path in one-minute chunks with reporting off: the last
@@ -15,8 +16,9 @@
 A condition that became alertable in the replayed data with no live alert (it was resolved by hand, or the process
 died between the commit and the alert) is not raised: it counts as handled. Known limits: accelerometer movement and
 step counts are not part of the learned activity profile's rebuild (room-sensor events are aggregated, every sample
-of a door, bed, chair or bathroom sensor counting as a change; for not up, every "empty" sample of a bed sensor
-counts as leaving it, and bedroom sensors are left out), and a baseline's current day restarts from the replay.
+of a door, bed, chair or bathroom sensor counting as a change; for not up, bedroom sensors are left out and the
+other sensors' buckets give their first and last event as signs of being up, so getting up is rebuilt exactly
+where a bed exit starts each stretch out of bed), and a baseline's current day restarts from the replay.
 """
 
 from __future__ import annotations

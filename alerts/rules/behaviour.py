@@ -7,18 +7,27 @@ few more than learned, so that a silence spanning midnight still sees the 14 day
 - ``hours`` (R, RING_DAYS) uint32: bit h set when there was activity in local hour h of that day. An hour is
   *expected active* on day d when it had activity on at least ``share`` of the learned days before d (days with
   any activity), once there are ``min_days`` of them.
-- ``up`` (R, RING_DAYS): local minute of the day's first sign of being up after ``morning`` (04:00); the usual
-  time on day d is the median over the learned days before d. Being up is leaving the bed or activity outside the
-  bedroom (alerts.signals, ``Frame.up``), in learning and in the check alike: a sleeper turning over is seen by the
-  bedroom PIR, and counting that made the learned time the small hours and the rule unable to fire.
+- ``up`` (R, RING_DAYS): local minute of the day's getting up; the usual time on day d is the median over the
+  learned days before d. Getting up is being out of bed *and staying out*. A *candidate* is the first sign of being
+  up (leaving the bed, or activity outside the bedroom: alerts.signals, ``Frame.up``; a sleeper turning over is
+  seen by the bedroom PIR and is not one) after ``morning`` (04:00) and after the last return to bed (a bed
+  sensor's occupied sample). It is the day's getting up, at its own time, unless the resident is back in bed
+  before ``confirm_s`` (30 min) has passed: a night toilet visit after 04:00 is not getting up (counting it made
+  the learned time early and let a visit on a not-up morning count as being up). A resident without a bed sensor
+  of their own cannot be seen going back to bed: their candidates are confirmed at once. ``pending`` (R,) holds a
+  candidate not yet confirmed (at most one per resident: the wait ends at the next morning start at the latest).
 
 The profile that judges a moment is always the one *as of that moment's day*, computed from the stamped ring, and a
 batch is learned day by day (a loop over the few local days in a batch, not over readings): so how data was cut
 into batches and when the clock ticked change nothing. No activity alerts once a silence has covered ``quiet_s`` of
 the resident's expected-active hours (a silence at night, or in hours this resident is often quiet, does not count).
 Both conditions are gaps in time, found two ways with the same result: by the clock (`tick`) while the silence lasts,
-and by the next activity when data arrives late. An alert opens at the deterministic instant the condition became
-true and clears at the next activity.
+and by later data when it arrives late. An alert opens at the deterministic instant the condition became true (for
+not up, the deadline: the usual time plus ``grace_s``) and clears at the next activity (for not up, at the
+getting-up time, once confirmed). Not up is confirmed or cancelled by the resident's later observations or by the
+clock (`tick` at the candidate's confirmation time); while a candidate from before the deadline may still be
+confirmed, the rule does not alert, and a later observation or tick that finds the resident still not up (no
+candidate, or one back in bed) raises the alert at the deadline.
 """
 
 from __future__ import annotations
