@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from alerts.engine import AlertEngine, Cleared
+from alerts.reference import ReferenceEngine
 from alerts.rules import default_rules
 from alerts.rules.behaviour import NotUpRule
 from carewatch.model import AlertDraft, Batch, Device, DeviceKind, EventRow, Resident, Site, SiteKind
@@ -207,3 +208,89 @@ def test_without_a_bed_sensor_getting_up_counts_at_once() -> None:
         e.process(Batch(events=[event(day, 7.5, "pir-kitchen", "motion"), event(day, 12.0, "pir-kitchen", "motion")]))
     assert not_up(e.tick(at(9, 8.6))) == ([at(9, 8.5)], [])
     assert not_up(e.process(Batch(events=[event(9, 8.7, "door-bathroom", "bathroom")]))) == ([], [at(9, 8.7)])
+
+
+# Random mornings: the vectorised rule, the per-reading reference and any batching agree. --------------------------
+FUZZ_SITES = [HOME, Site("k", "Kolkata home", SiteKind.HOME, "Asia/Kolkata")]
+FUZZ_RESIDENTS = [Resident("r0", "h", "R0"), Resident("r1", "k", "R1")]  # r1 has no bed sensor
+FUZZ_DEVICES = [*DEVICES, Device("pir-k", "k", DeviceKind.MOTION, None, "kitchen")]
+
+
+def random_days(rng: np.random.Generator, days: int = 9) -> list[EventRow]:
+    """Mornings with 0-3 trips out of bed (back after 3-50 minutes, or not), getting up between 06:30 and 08:30 (or
+    at 15:00), activity after it, sometimes a lie-down soon after getting up, bed at night."""
+    rows = []
+    for d, (resident, site, offset, pir) in itertools.product(
+        range(days), [("r0", "h", 0.0, "pir-kitchen"), ("r1", "k", 5.5 * HOUR, "pir-k")]
+    ):
+        base = T0 + d * DAY - offset
+        bed = resident == "r0"
+
+        def add(t: float, device: str, kind: str, value: float = 1.0, site: str = site, who: str = resident) -> None:
+            rows.append(EventRow(t, site, device, who if device == "bed" else None, kind, value, 0))
+
+        wake = base + (15 * HOUR if rng.random() < 0.1 else rng.uniform(6.5, 8.5) * HOUR)
+        for _ in range(int(rng.integers(0, 4))):
+            t = base + rng.uniform(3.5, 10) * HOUR
+            add(t + rng.uniform(10, 200), pir, "motion")
+            if bed:
+                add(t, "bed", "bed", 0.0)
+                add(t + rng.uniform(200, 3000), "bed", "bed", 1.0)
+        for _ in range(int(rng.integers(1, 6))):
+            add(wake + rng.uniform(30, 5 * HOUR), pir, "motion")
+        if bed:
+            add(wake, "bed", "bed", 0.0)
+            add(base + rng.uniform(21, 23.5) * HOUR, "bed", "bed", 1.0)
+            if rng.random() < 0.3:
+                add(wake + rng.uniform(0, 2400), "bed", "bed", 1.0)
+    return sorted(rows, key=lambda x: x.ts)
+
+
+Findings = tuple[list[tuple[str, float]], list[tuple[str, float]]]
+
+
+def outcome_of(engine: AlertEngine | ReferenceEngine, batches: list[tuple[Batch, float]], end: float) -> Findings:
+    """The not_up alerts raised and cleared (resident, time), the clock ticking after each batch and at ``end``."""
+    raised: list[tuple[str, float]] = []
+    cleared: list[tuple[str, float]] = []
+    for batch, until in [*batches, (Batch(), end)]:
+        for found, gone in (engine.process(batch), engine.tick(until)):
+            raised += [(r, t) for r, rule, t in map(_finding, found) if rule == "not_up"]
+            cleared += [(r, t) for r, rule, t in map(_finding, gone) if rule == "not_up"]
+    return sorted(raised), sorted(cleared)
+
+
+def _finding(x: AlertDraft | Cleared | tuple[str, str, float]) -> tuple[str, str, float]:
+    if isinstance(x, AlertDraft):
+        return x.resident_id, x.rule, x.opened_at
+    return (x.resident_id, x.rule, x.at) if isinstance(x, Cleared) else x
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_mornings_alert_alike_in_both_implementations_and_any_batching(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows, end = random_days(rng), T0 + 10 * DAY
+    cuts = sorted(rng.uniform(rows[0].ts, rows[-1].ts, int(rng.integers(1, 30))).tolist())
+    batches = [
+        (Batch(events=[x for x in rows if lo <= x.ts < hi]), min(hi, end))
+        for lo, hi in itertools.pairwise([-np.inf, *cuts, np.inf])
+    ]
+    expected = outcome_of(fuzz_engine(), [(Batch(events=rows), end)], end)
+    assert expected[0]  # the rule raised
+    assert outcome_of(fuzz_engine(), batches, end) == expected
+    assert outcome_of(fuzz_reference(), [(Batch(events=rows), end)], end) == expected
+    assert outcome_of(fuzz_reference(), batches, end) == expected
+
+
+def fuzz_engine() -> AlertEngine:
+    e = AlertEngine(default_rules())
+    e.population.refresh_offsets(T0)
+    e.add_residents(FUZZ_RESIDENTS, FUZZ_SITES, FUZZ_DEVICES)
+    return e
+
+
+def fuzz_reference() -> ReferenceEngine:
+    e = ReferenceEngine()
+    e.population.refresh_offsets(T0)
+    e.add_residents(FUZZ_RESIDENTS, FUZZ_SITES, FUZZ_DEVICES)
+    return e
