@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from alerts._arrays import IntArray, firsts, lasts, previous
+from alerts._arrays import FloatArray, IntArray, firsts, lasts, previous
 from alerts.residents import DEVICE_KINDS, MISSING
 from alerts.rules.baseline import DAY_S, DAYS, METRICS, BaselineRule
 from alerts.rules.behaviour import LEARN_DAYS, NoActivityRule, NotUpRule
@@ -121,9 +121,7 @@ def _seed_activity(engine: AlertEngine, store: Store, now: float) -> None:
 
 
 def _seed(rule: NoActivityRule, engine: AlertEngine, buckets: list[ActivityBucket]) -> None:
-    resident, _ = _attributed(engine, [b.resident_id for b in buckets], [b.device_id for b in buckets])
-    first = np.array([b.first for b in buckets])
-    last = np.array([b.last for b in buckets])
+    resident, _, first, last = _bucket_arrays(engine, buckets)
     keep = resident != MISSING
     resident, first, last = resident[keep], first[keep], last[keep]
     order = np.lexsort((first, resident))
@@ -137,11 +135,10 @@ def _seed_up(
     few tens a day each: their exits are up signs, their occupied samples returns to bed), read a day at a time,
     with the first and last activity of each hour of the sensors outside the bedroom as up signs."""
     population = engine.population
-    resident, device = _attributed(engine, [b.resident_id for b in buckets], [b.device_id for b in buckets])
+    resident, device, first, last = _bucket_arrays(engine, buckets)
     outside = (resident != MISSING) & ~population.device_bedroom[device]  # MISSING: the sentinel, not a bedroom
     up_res = np.tile(resident[outside], 2)
-    up_ts = np.concatenate([[b.first for b, o in zip(buckets, outside, strict=True) if o],
-                            [b.last for b, o in zip(buckets, outside, strict=True) if o]])  # fmt: skip
+    up_ts = np.concatenate([first[outside], last[outside]])
     beds = [population.device_ids[d] for d in np.flatnonzero(population.device_kind == BED_SENSOR).tolist()]
     state = np.full(population.device_count + 1, np.nan)  # each bed sensor's latest value (NaN: none yet)
     for at in np.arange(start, now, DAY_S).tolist():  # days, not rows
@@ -166,6 +163,15 @@ def _seed_up(
         )
 
 
+def _bucket_arrays(
+    engine: AlertEngine, buckets: list[ActivityBucket]
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """Each bucket's resident (MISSING if none), device, first and last event (k,)."""
+    resident, device = _attributed(engine, [b.resident_id for b in buckets], [b.device_id for b in buckets])
+    first = np.array([b.first for b in buckets], np.float64)
+    return resident, device, first, np.array([b.last for b in buckets], np.float64)
+
+
 def _attributed(
     engine: AlertEngine, resident_ids: list[str | None], device_ids: list[str]
 ) -> tuple[IntArray, IntArray]:
@@ -176,7 +182,7 @@ def _attributed(
     ptr = population.speaks_ptr
     at = np.maximum(device, 0)
     single = (device != MISSING) & (ptr[at + 1] - ptr[at] == 1)
-    shared = population.speaks_for[ptr[at]] if population.speaks_for.size else named
+    shared = population.speaks_for[np.minimum(ptr[at], population.speaks_for.size - 1)] if single.any() else named
     return np.where(named != MISSING, named, np.where(single, shared, MISSING)), device
 
 

@@ -482,6 +482,8 @@ class NotUpRule(Rule):
             f"No sign of getting up by {clock(at, offset)}: this resident is usually up by {clock(usual, 0)} "
             f"(median of the last {LEARN_DAYS} days); alerts {minutes(self.grace[position])} later."
         )
+        if self.has_bed[position]:
+            text += f" Out of bed and back in it within {minutes(self.confirm[position])} (a toilet visit) is not up."
         return "Not up by the usual time", text
 
     def nbytes(self) -> int:
