@@ -344,60 +344,19 @@ class NotUpRule(Rule):
         return resident[keep], ts[keep], in_bed[keep]
 
     def _advance(self, res: IntArray, ts: FloatArray, in_bed: BoolArray) -> Findings:
-        """The day-by-day walk of observations (n,) sorted by (resident, ts): candidates, their confirmation or
-        cancellation, the getting-up times learned and what that says about alerts (see the module docstring)."""
+        """The walk of observations (n,) sorted by (resident, ts), one per instant: candidates, their confirmation
+        or cancellation, the getting-up times learned and what they say about alerts, day by day."""
         if res.shape[0] == 0:
             return Findings.none()
         self.seen.last[res[lasts(res)]] = ts[lasts(res)]
-        # The pending candidates of these residents go first, as the up sign they were.
-        carried = np.unique(res)
-        carried = carried[~np.isnan(self.pending[carried])]
-        real = np.concatenate([np.ones(res.shape[0], bool), np.zeros(carried.shape[0], bool)])
-        res = np.concatenate([res, carried])
-        ts = np.concatenate([ts, self.pending[carried]])
-        in_bed = np.concatenate([in_bed, np.zeros(carried.shape[0], bool)])
-        order = np.lexsort((ts, res))
-        res, ts, in_bed, real = res[order], ts[order], in_bed[order], real[order]
-        self.pending[carried] = np.nan
-        n = res.shape[0]
+        res, ts, in_bed, real = self._with_pending(res, ts, in_bed)
         offset = self.population.utc_offset[res]
         day = local_day(ts, offset)
-        morning = np.mod(ts + offset, DAY_S) >= self.morning[res]
-        unseen = self.stamp[res, day % RING_DAYS] < day
-        # A candidate: the first up sign of a stretch out of bed (after the last return to bed) on a day not learned.
-        eligible = np.flatnonzero(~in_bed & morning & unseen)
-        stretch = np.cumsum(in_bed)[eligible]
-        r_e, d_e = res[eligible], day[eligible]
-        first = np.ones(eligible.shape[0], bool)
-        first[1:] = (r_e[1:] != r_e[:-1]) | (d_e[1:] != d_e[:-1]) | (stretch[1:] != stretch[:-1])
-        c = eligible[first]
-        # Cancelled by the next occupied sample before its confirmation time; confirmed by a later observation.
-        next_bed = np.minimum.accumulate(np.where(in_bed, np.arange(n), n)[::-1])[::-1]
-        nb = np.minimum(next_bed[c], n - 1)
-        ends = self.confirmed_at(res[c], ts[c])
-        cancelled = (next_bed[c] < n) & (res[nb] == res[c]) & (ts[nb] < ends)
-        newest = ts[np.flatnonzero(lasts(res))][np.cumsum(firsts(res)) - 1]  # (n,) each resident's newest observation
-        confirmed = ~cancelled & (newest[c] >= ends)
-        # A day's getting up is its first confirmed candidate; later ones that day are not candidates at all.
-        before = np.cumsum(confirmed) - confirmed
-        keep = before == before[run_start(firsts(res[c]) | firsts(day[c]))]
-        c, ends, cancelled, confirmed = c[keep], ends[keep], cancelled[keep], confirmed[keep]
-        waiting = ~cancelled & ~confirmed
-        self.pending[res[c[waiting]]] = ts[c[waiting]]
-        # Each observation's current candidate (the latest one at or before it), and until when it is unresolved:
-        # while a candidate from before the deadline may still be confirmed, "not up" is not known.
-        resolved = np.append(
-            np.where(cancelled, ts[np.minimum(next_bed[c], n - 1)], np.where(confirmed, ends, np.inf)), -np.inf
-        )
-        is_c = np.zeros(n, bool)
-        is_c[c] = True
-        current = last_index(is_c)
-        mine = (current != NO_INDEX) & (res[np.maximum(current, 0)] == res)
-        rank = np.cumsum(is_c) - 1  # position in ``c`` of the current candidate
-        unresolved_from = np.where(mine, ts[np.maximum(current, 0)], np.inf)
-        unresolved_until = np.where(mine, resolved[rank], -np.inf)  # rank -1: the sentinel
+        judged = (np.mod(ts + offset, DAY_S) >= self.morning[res]) & (self.stamp[res, day % RING_DAYS] < day)
+        c, resolved, confirmed = self._candidates(res, ts, in_bed, day, judged)
+        unresolved_from, unresolved_until = _open_candidate(res, ts, c, resolved)
         ups = c[confirmed]
-        judged = real & morning & unseen
+        judged &= real
         parts: list[Findings] = []
         for x in np.unique(np.concatenate([day[judged], day[ups]])).tolist():  # the batch's local days, in order
             obs = np.flatnonzero(judged & (day == x))
@@ -405,6 +364,7 @@ class NotUpRule(Rule):
             who = np.unique(np.concatenate([res[obs], res[g]]))
             due, usual = self._due(who, np.full(who.shape[0], x))
             at = np.searchsorted(who, res[obs])
+            # Not up is known at an observation after the deadline, unless a candidate from before it is unresolved.
             blocked = (ts[obs] < unresolved_until[obs]) & (unresolved_from[obs] <= due[at])
             noticed = np.zeros(who.shape[0], bool)
             noticed[at[(ts[obs] > due[at]) & ~blocked]] = True
@@ -412,6 +372,48 @@ class NotUpRule(Rule):
             up[np.searchsorted(who, res[g])] = ts[g]
             parts.append(self._settle(who, np.full(who.shape[0], x), up, due, usual, noticed))
         return _joined(parts)
+
+    def _with_pending(
+        self, res: IntArray, ts: FloatArray, in_bed: BoolArray
+    ) -> tuple[IntArray, FloatArray, BoolArray, BoolArray]:
+        """The observations with these residents' pending candidates first, as the up signs they were; (n,) each,
+        sorted by (resident, ts), and ``real`` (n,): False for the pending ones (judged when they came)."""
+        carried = np.unique(res)
+        carried = carried[~np.isnan(self.pending[carried])]
+        real = np.concatenate([np.ones(res.shape[0], bool), np.zeros(carried.shape[0], bool)])
+        res = np.concatenate([res, carried])
+        ts = np.concatenate([ts, self.pending[carried]])
+        in_bed = np.concatenate([in_bed, np.zeros(carried.shape[0], bool)])
+        self.pending[carried] = np.nan
+        order = np.lexsort((ts, res))
+        return res[order], ts[order], in_bed[order], real[order]
+
+    def _candidates(
+        self, res: IntArray, ts: FloatArray, in_bed: BoolArray, day: IntArray, judged: BoolArray
+    ) -> tuple[IntArray, FloatArray, BoolArray]:
+        """The candidates among observations (n,) (``judged``: after the morning start of a day not learned yet):
+        indices (c,), when each was resolved (c,) (back in bed, or confirmed; inf: still pending, kept in
+        ``pending``), and which were confirmed (c,). Only a day's first confirmed candidate and those before it."""
+        n = res.shape[0]
+        eligible = np.flatnonzero(~in_bed & judged)
+        stretch = np.cumsum(in_bed)[eligible]  # out of bed since the last return to bed
+        r_e, d_e = res[eligible], day[eligible]
+        first = np.ones(eligible.shape[0], bool)
+        first[1:] = (r_e[1:] != r_e[:-1]) | (d_e[1:] != d_e[:-1]) | (stretch[1:] != stretch[:-1])
+        c = eligible[first]
+        # Cancelled by the next occupied sample before its confirmation time; confirmed by a later observation.
+        next_bed = np.minimum.accumulate(np.where(in_bed, np.arange(n), n)[::-1])[::-1][c]
+        back = ts[np.minimum(next_bed, n - 1)]
+        ends = self.confirmed_at(res[c], ts[c])
+        cancelled = (next_bed < n) & (res[np.minimum(next_bed, n - 1)] == res[c]) & (back < ends)
+        newest = ts[np.flatnonzero(lasts(res))][np.cumsum(firsts(res)) - 1]  # (n,) each resident's newest
+        confirmed = ~cancelled & (newest[c] >= ends)
+        before = np.cumsum(confirmed) - confirmed
+        keep = before == before[run_start(firsts(res[c]) | firsts(day[c]))]  # no confirmed one earlier that day
+        c, back, ends, cancelled, confirmed = c[keep], back[keep], ends[keep], cancelled[keep], confirmed[keep]
+        waiting = ~cancelled & ~confirmed
+        self.pending[res[c[waiting]]] = ts[c[waiting]]
+        return c, np.where(cancelled, back, np.where(confirmed, ends, np.inf)), confirmed
 
     def _due(self, resident: IntArray, day: IntArray) -> tuple[FloatArray, FloatArray]:
         usual = self.usual(resident, day)
@@ -490,6 +492,19 @@ class NotUpRule(Rule):
         arrays = (self.up, self.stamp, self.up_ts, self.pending, self.active, self.grace, self.morning)
         return arrays_nbytes(*arrays, self.confirm, self.min_days, self.has_bed, self.seen.last, self._cache_day,
                              self._cache)  # fmt: skip
+
+
+def _open_candidate(res: IntArray, ts: FloatArray, c: IntArray, resolved: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """For observations (n,) sorted by (resident, ts): the time of each one's current candidate (the resident's
+    latest at or before it, indices ``c`` (k,)) and when that was resolved (``resolved`` (k,)); inf and -inf where
+    there is none."""
+    is_c = np.zeros(res.shape[0], bool)
+    is_c[c] = True
+    current = last_index(is_c)
+    mine = (current != NO_INDEX) & (res[np.maximum(current, 0)] == res)
+    rank = np.cumsum(is_c) - 1  # the current candidate's position in ``c``
+    unresolved_from = np.where(mine, ts[np.maximum(current, 0)], np.inf)
+    return unresolved_from, np.where(mine, np.append(resolved, -np.inf)[rank], -np.inf)
 
 
 def _joined(parts: list[Findings]) -> Findings:
