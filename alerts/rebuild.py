@@ -1,7 +1,8 @@
 """Rebuilding the alert core's state after a restart from recent stored data, so that nothing fires twice.
 
 1. Learned state from aggregates, bounded by buckets rather than rows: the baselines' day slots (7 days of
-   per-day count, sum and sum of squares), the activity profiles (14 days of hourly activity buckets), every
+   per-day count, sum and sum of squares), the activity profiles (14 days of hourly activity buckets; for getting
+   up also the bed sensors' own events, a few to a few tens a day each, read a day at a time), every
    device's last-seen time (26 h) and every wearable's newest ``worn`` reading (the sensor-off state). Falls with a
    live alert restart their long-lie clock (the accelerometer blocks behind them are not replayed).
 2. Raw rows replayed through the ordinary batch path in one-minute chunks with reporting off: the last
@@ -15,8 +16,9 @@
 A condition that became alertable in the replayed data with no live alert (it was resolved by hand, or the process
 died between the commit and the alert) is not raised: it counts as handled. Known limits: accelerometer movement and
 step counts are not part of the learned activity profile's rebuild (room-sensor events are aggregated, every sample
-of a door, bed, chair or bathroom sensor counting as a change; for not up, every "empty" sample of a bed sensor
-counts as leaving it, and bedroom sensors are left out), and a baseline's current day restarts from the replay.
+of a door, bed, chair or bathroom sensor counting as a change; for not up, bedroom sensors are left out and the
+other sensors' buckets give their first and last event as signs of being up, so getting up is rebuilt exactly
+where a bed exit starts each stretch out of bed), and a baseline's current day restarts from the replay.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from alerts._arrays import FloatArray, IntArray, firsts, lasts, previous
 from alerts.residents import DEVICE_KINDS, MISSING
 from alerts.rules.baseline import DAY_S, DAYS, METRICS, BaselineRule
 from alerts.rules.behaviour import LEARN_DAYS, NoActivityRule, NotUpRule
 from alerts.rules.devices import DeviceOfflineRule
 from alerts.rules.safety import LongLieRule
 from carewatch.model import Alert, DeviceKind
-from carewatch.storage.base import MAX_REPLAY_ROWS, ActivityBucket, Store
+from carewatch.storage.base import MAX_REPLAY_ROWS, MAX_STATS_ROWS, ActivityBucket, Store
 
 if TYPE_CHECKING:
     from alerts.engine import AlertEngine, Cleared
@@ -107,35 +110,80 @@ def _seed_baselines(engine: AlertEngine, store: Store, now: float) -> None:
 
 def _seed_activity(engine: AlertEngine, store: Store, now: float) -> None:
     start = now - LEARN_DAYS * DAY_S
+    buckets: list[ActivityBucket] | None = None
     for rule in engine.rules:
-        if isinstance(rule, NotUpRule):
-            # Getting up: a bed left (bed sensors' "empty" samples only), or activity of a sensor outside the bedroom
-            # (a bedroom PIR also sees a sleeper turning over).
-            buckets = store.activity_buckets(start, now, ACTIVITY_KINDS, 3600.0, emptied=("bed",))
-            _seed(rule, engine, buckets, up=True)
-        elif isinstance(rule, NoActivityRule):
-            _seed(rule, engine, store.activity_buckets(start, now, ACTIVITY_KINDS, 3600.0), up=False)
+        if isinstance(rule, NotUpRule | NoActivityRule):
+            buckets = store.activity_buckets(start, now, ACTIVITY_KINDS, 3600.0) if buckets is None else buckets
+            if isinstance(rule, NotUpRule):
+                _seed_up(rule, engine, store, buckets, start, now)
+            else:
+                _seed(rule, engine, buckets)
 
 
-def _seed(rule: NoActivityRule | NotUpRule, engine: AlertEngine, buckets: list[ActivityBucket], up: bool) -> None:
-    if not buckets:
-        return
-    population = engine.population
-    named = engine.index.positions(b.resident_id for b in buckets)
-    device = population.device_positions(b.device_id for b in buckets)
-    ptr = population.speaks_ptr
-    single = (device != MISSING) & (ptr[np.maximum(device, 0) + 1] - ptr[np.maximum(device, 0)] == 1)
-    shared = population.speaks_for[ptr[np.maximum(device, 0)]] if population.speaks_for.size else named
-    resident = np.where(named != MISSING, named, np.where(single, shared, MISSING))
-    first = np.array([b.first for b in buckets])
-    last = np.array([b.last for b in buckets])
+def _seed(rule: NoActivityRule, engine: AlertEngine, buckets: list[ActivityBucket]) -> None:
+    resident, _, first, last = _bucket_arrays(engine, buckets)
     keep = resident != MISSING
-    if up:  # MISSING (-1) picks the sentinel of device_bedroom (not a bedroom); bed sensors sent only exits
-        bed = (device != MISSING) & (population.device_kind[np.maximum(device, 0)] == BED_SENSOR)
-        keep &= bed | ~population.device_bedroom[device]
     resident, first, last = resident[keep], first[keep], last[keep]
     order = np.lexsort((first, resident))
     rule.seed(resident[order], first[order], last[order])
+
+
+def _seed_up(
+    rule: NotUpRule, engine: AlertEngine, store: Store, buckets: list[ActivityBucket], start: float, now: float
+) -> None:
+    """Getting up needs the returns to bed, which hourly buckets cannot show: the bed sensors' own events (a few to a
+    few tens a day each: their exits are up signs, their occupied samples returns to bed), read a day at a time,
+    with the first and last activity of each hour of the sensors outside the bedroom as up signs."""
+    population = engine.population
+    resident, device, first, last = _bucket_arrays(engine, buckets)
+    outside = (resident != MISSING) & ~population.device_bedroom[device]  # MISSING: the sentinel, not a bedroom
+    up_res = np.tile(resident[outside], 2)
+    up_ts = np.concatenate([first[outside], last[outside]])
+    beds = [population.device_ids[d] for d in np.flatnonzero(population.device_kind == BED_SENSOR).tolist()]
+    state = np.full(population.device_count + 1, np.nan)  # each bed sensor's latest value (NaN: none yet)
+    for at in np.arange(start, now, DAY_S).tolist():  # days, not rows
+        until = min(at + DAY_S, now)
+        rows = store.device_events(beds, "bed", at, until) if beds else []
+        if len(rows) >= MAX_STATS_ROWS:
+            log.warning("bed events of %.0f-%.0f truncated at %d rows", at, until, MAX_STATS_ROWS)
+        b_res, b_dev = _attributed(engine, [e.resident_id for e in rows], [e.device_id for e in rows])
+        ts = np.array([e.ts for e in rows], np.float64)
+        value = np.array([e.value for e in rows], np.float64)
+        order = np.lexsort((ts, b_dev))  # by device and time (as stored)
+        b_res, b_dev, ts, value = b_res[order], b_dev[order], ts[order], value[order]
+        before = previous(value, firsts(b_dev), state[b_dev])
+        state[b_dev[lasts(b_dev)]] = value[lasts(b_dev)]
+        occupied = value >= 0.5
+        sign = (occupied | (value != before)) & (b_res != MISSING)  # a change to empty is a bed exit (NaN: a change)
+        mine = (up_ts >= at) & (up_ts < until)
+        rule.seed(
+            np.concatenate([b_res[sign], up_res[mine]]),
+            np.concatenate([ts[sign], up_ts[mine]]),
+            np.concatenate([occupied[sign], np.zeros(int(mine.sum()), bool)]),
+        )
+
+
+def _bucket_arrays(
+    engine: AlertEngine, buckets: list[ActivityBucket]
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """Each bucket's resident (MISSING if none), device, first and last event (k,)."""
+    resident, device = _attributed(engine, [b.resident_id for b in buckets], [b.device_id for b in buckets])
+    first = np.array([b.first for b in buckets], np.float64)
+    return resident, device, first, np.array([b.last for b in buckets], np.float64)
+
+
+def _attributed(
+    engine: AlertEngine, resident_ids: list[str | None], device_ids: list[str]
+) -> tuple[IntArray, IntArray]:
+    """Stored rows' residents (the one they name, else the one their device alone speaks for; MISSING) and devices."""
+    population = engine.population
+    named = engine.index.positions(resident_ids)
+    device = population.device_positions(device_ids)
+    ptr = population.speaks_ptr
+    at = np.maximum(device, 0)
+    single = (device != MISSING) & (ptr[at + 1] - ptr[at] == 1)
+    shared = population.speaks_for[np.minimum(ptr[at], population.speaks_for.size - 1)] if single.any() else named
+    return np.where(named != MISSING, named, np.where(single, shared, MISSING)), device
 
 
 def _seed_devices(engine: AlertEngine, store: Store, now: float) -> None:

@@ -651,15 +651,27 @@ class NoActivity(Ref):
 
 
 class NotUp(Ref):
+    """Getting up = out of bed and staying out: the first up sign after the morning start and after the last return
+    to bed is a candidate; a bed sensor's occupied sample before its confirmation time cancels it; an observation
+    at or after that time (or the clock) confirms it, and its time is the day's getting up."""
+
     name = "not_up"
-    GRACE, MORNING, MIN_DAYS = HOUR_S, 4 * HOUR_S, 5
+    GRACE, MORNING, MIN_DAYS, CONFIRM = HOUR_S, 4 * HOUR_S, 5, bh.CONFIRM_S
 
     def __init__(self, world: ReferenceEngine) -> None:
         super().__init__(world)
         self.last: dict[int, float] = defaultdict(lambda: -INF)
         self.active: dict[int, bool] = defaultdict(bool)
+        self.pending: dict[int, float] = {}  # resident -> a candidate out of bed, not yet confirmed
         self.up: dict[int, list[float]] = defaultdict(lambda: [NAN] * bh.RING_DAYS)
         self.stamp: dict[int, list[float]] = defaultdict(lambda: [-INF] * bh.RING_DAYS)
+
+    def day(self, r: int, ts: float) -> tuple[int, float]:
+        local = ts + self.world.offset(r)
+        return math.floor(local / DAY_S), local % DAY_S
+
+    def recorded(self, r: int, day: int) -> bool:
+        return self.stamp[r][day % bh.RING_DAYS] >= day
 
     def usual(self, r: int, day: int) -> float:
         ups = sorted(
@@ -672,48 +684,78 @@ class NotUp(Ref):
             return NAN
         return (ups[(n - 1) // 2] + ups[n // 2]) / 2
 
-    def deadline(self, r: int, day: int, usual: float) -> float:
-        return day * DAY_S - self.world.offset(r) + usual * 60 + self.GRACE
+    def deadline(self, r: int, day: int) -> float:
+        return day * DAY_S - self.world.offset(r) + self.usual(r, day) * 60 + self.GRACE
+
+    def confirmed_at(self, r: int, candidate: float) -> float:
+        day, _ = self.day(r, candidate)
+        next_morning = (day + 1) * DAY_S - self.world.offset(r) + self.MORNING
+        return min(candidate + (self.CONFIRM if r in self.world.bed_owners else 0.0), next_morning)
+
+    def confirm(self, r: int, raised: list[tuple[int, float]], cleared: list[tuple[int, float]]) -> None:
+        """The pending candidate is the day's getting up: raise at the deadline if it came after it, clear."""
+        up = self.pending.pop(r)
+        day, of_day = self.day(r, up)
+        due = self.deadline(r, day)
+        late = up > due
+        if late and not self.active[r]:
+            raised.append((r, due))
+        if late or self.active[r]:
+            cleared.append((r, up))
+        self.active[r] = False
+        slot = day % bh.RING_DAYS
+        if day > self.stamp[r][slot]:
+            self.up[r][slot], self.stamp[r][slot] = of_day / 60, day
+
+    def not_up(self, r: int, at: float, raised: list[tuple[int, float]]) -> None:
+        """At ``at``, with the data before it seen: not up today by the deadline (nothing pending from before it)."""
+        day, of_day = self.day(r, at)
+        if self.active[r] or self.recorded(r, day) or of_day < self.MORNING:
+            return
+        due = self.deadline(r, day)
+        if due < at and not self.pending.get(r, INF) <= due:
+            self.active[r] = True
+            raised.append((r, due))
+
+    def observe(self, r: int, ts: float, in_bed: bool, raised: list[tuple[int, float]],
+                cleared: list[tuple[int, float]]) -> None:  # fmt: skip
+        if r in self.pending and ts >= self.confirmed_at(r, self.pending[r]):
+            self.confirm(r, raised, cleared)
+        day, of_day = self.day(r, ts)
+        if in_bed:
+            self.pending.pop(r, None)  # back in bed: the candidate was a visit
+        elif r not in self.pending and of_day >= self.MORNING and not self.recorded(r, day):
+            self.pending[r] = ts
+            if self.confirmed_at(r, ts) <= ts:  # no bed sensor: a return to bed cannot be seen
+                self.confirm(r, raised, cleared)
+        self.not_up(r, ts, raised)
 
     def evaluate(self, rows: Rows, out: Out) -> None:
+        signs = [(r, ts, 1) for r, ts in rows.up]
+        signs += [(r, ts, 0) for r, k, ts, v, _ in rows.events if k == "bed" and v >= 0.5]
         raised: list[tuple[int, float]] = []
         cleared: list[tuple[int, float]] = []
-        ongoing_checked: set[int] = set()
-        for r, ts in rows.up:
-            if ts <= self.last[r]:
-                continue
+        for r, ts, up in _fresh(signs, lambda k: self.last[k]):  # at one instant, in bed (0) wins
             self.last[r] = ts
-            local = ts + self.world.offset(r)
-            day, of_day = math.floor(local / DAY_S), local % DAY_S
-            slot = day % bh.RING_DAYS
-            if of_day < self.MORNING or self.stamp[r][slot] >= day:
-                continue
-            usual = self.usual(r, day)
-            self.up[r][slot], self.stamp[r][slot] = of_day / 60, day
-            due = self.deadline(r, day, usual)
-            ongoing = r not in ongoing_checked and self.active[r]
-            ongoing_checked.add(r)
-            late = ts > due
-            if late and not ongoing:
-                raised.append((r, due))
-            if late or ongoing:
-                cleared.append((r, ts))
-        for r in ongoing_checked:
-            self.active[r] = False
+            self.observe(r, ts, up == 0, raised, cleared)
         self.report(out, raised, cleared)
 
+    def seed(self, resident: Sequence[int], ts: Sequence[float], in_bed: Sequence[bool]) -> None:
+        """As `NotUpRule.seed`: stored up signs and occupied bed samples, learned as a batch, nothing reported."""
+        signs = [(r, t, 0 if b else 1) for r, t, b in zip(resident, ts, in_bed, strict=True)]
+        for r, t, up in _fresh(signs, lambda k: self.last[k]):
+            self.last[r] = t
+            self.observe(r, t, up == 0, [], [])
+
     def tick(self, now: float, out: Out) -> None:
-        raised = []
+        raised: list[tuple[int, float]] = []
+        cleared: list[tuple[int, float]] = []
+        for r in sorted(self.pending):
+            if now >= self.confirmed_at(r, self.pending[r]):
+                self.confirm(r, raised, cleared)
         for r in range(len(self.world.population)):
-            local = now + self.world.offset(r)
-            today, of_day = math.floor(local / DAY_S), local % DAY_S
-            if self.active[r] or self.stamp[r][today % bh.RING_DAYS] == today or of_day < self.MORNING:
-                continue
-            due = self.deadline(r, today, self.usual(r, today))
-            if due < now:
-                self.active[r] = True
-                raised.append((r, due))
-        self.report(out, raised, [])
+            self.not_up(r, now, raised)
+        self.report(out, raised, cleared)
 
 
 class DeviceOffline(Ref):
@@ -845,6 +887,7 @@ class ReferenceEngine:
     def __init__(self) -> None:
         self.population = Population()
         self.speaks_for: list[list[int]] = []
+        self.bed_owners: set[int] = set()  # residents a bed sensor speaks for alone
         self.worn: dict[int, tuple[float, float]] = {}  # resident -> (ts, value) of the newest worn reading
         self.steps: dict[int, tuple[float, float]] = {}
         self.device_event: dict[int, tuple[float, float]] = {}
@@ -857,6 +900,8 @@ class ReferenceEngine:
         self.population.update(residents, sites, devices)
         ptr, targets = self.population.speaks_ptr.tolist(), self.population.speaks_for.tolist()
         self.speaks_for = [targets[ptr[d] : ptr[d + 1]] for d in range(self.population.device_count)]
+        bed, kind = DEVICE_KINDS.index(DeviceKind.BED), self.population.device_kind
+        self.bed_owners = {t[0] for d, t in enumerate(self.speaks_for) if kind[d] == bed and len(t) == 1}
         if not self.rules:
             self.rules = [
                 *(Threshold(self, spec) for spec in THRESHOLDS), News2(self), Baseline(self),
@@ -890,18 +935,15 @@ class ReferenceEngine:
             rule.newest[r] = max(rule.newest[r], d)
 
     def seed_activity(self, resident: Sequence[int], first: Sequence[float], last: Sequence[float]) -> None:
-        """As `NoActivityRule.seed` and `NotUpRule.seed`: hourly activity, sorted by (resident, first)."""
+        """As `NoActivityRule.seed`: hourly activity, sorted by (resident, first)."""
         quiet = next(r for r in self.rules if isinstance(r, NoActivity))
-        up = next(r for r in self.rules if isinstance(r, NotUp))
         for r, f, seen in zip(resident, first, last, strict=True):
             quiet.learn(r, f)
             quiet.last[r] = max(quiet.last[r], seen)
-            local = f + self.offset(r)
-            day, of_day = math.floor(local / DAY_S), local % DAY_S
-            slot = day % bh.RING_DAYS
-            if of_day >= up.MORNING and up.stamp[r][slot] < day:
-                up.up[r][slot], up.stamp[r][slot] = of_day / 60, day
-            up.last[r] = max(up.last[r], seen)
+
+    def seed_up(self, resident: Sequence[int], ts: Sequence[float], in_bed: Sequence[bool]) -> None:
+        """As `NotUpRule.seed`: stored up signs and bed sensors' occupied samples."""
+        next(r for r in self.rules if isinstance(r, NotUp)).seed(resident, ts, in_bed)
 
     def threshold(self, name: str) -> Callable[[int], float]:
         spec = next(s for s in THRESHOLDS if s.name == name)

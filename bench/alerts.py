@@ -235,13 +235,22 @@ def seed(engine: AlertEngine, past: Learned) -> None:
     for rule in engine.rules:
         if isinstance(rule, BaselineRule):
             rule.seed(past.resident, past.column, past.day, past.numbers)
-        if isinstance(rule, NoActivityRule | NotUpRule):
+        if isinstance(rule, NoActivityRule):
             rule.seed(past.active, past.first, past.last)
+        if isinstance(rule, NotUpRule):
+            rule.seed(*_up_signs(past))
 
 
 def seed_reference(engine: ReferenceEngine, past: Learned) -> None:
     engine.seed_baselines(past.resident.tolist(), past.column.tolist(), past.day.tolist(), past.numbers.tolist())
     engine.seed_activity(past.active.tolist(), past.first.tolist(), past.last.tolist())
+    engine.seed_up(*(x.tolist() for x in _up_signs(past)))
+
+
+def _up_signs(past: Learned) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The learned activity's first and last instants as up signs (no bed samples)."""
+    resident = np.concatenate([past.active, past.active])
+    return resident, np.concatenate([past.first, past.last]), np.zeros(resident.shape[0], bool)
 
 
 def engine_for(w: World) -> AlertEngine:

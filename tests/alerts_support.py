@@ -143,9 +143,25 @@ class Stream:
         return Batch(readings=list(self.readings), events=list(self.events), accel=list(self.accel))
 
 
+def toilet_visit(s: Stream, resident: str, day: int, hours: float) -> None:
+    """Out of bed at ``hours``, to the bathroom (the motion sensor sees it: a bathroom sensor that reports on some
+    days only would go offline in between), back in bed 6 minutes later."""
+    t = s.at(resident, day, hours)
+    s.event(resident, t, "bed", 0.0, personal="bed")
+    s.event(resident, t + 60, "motion")
+    s.event(resident, t + 300, "motion")
+    s.event(resident, t + 360, "bed", 1.0, personal="bed")
+
+
 def routine(s: Stream, resident: str, day: int, vitals_every_min: float = 10.0) -> None:
-    """An ordinary day: up at about 07:00, about until 22:00 (motion every half hour), in bed at night, vitals every
-    ``vitals_every_min`` minutes, the wearable worn and charged."""
+    """An ordinary day: on half the nights a toilet visit between 04:15 and 06:30, up at about 07:00, about until
+    22:00 (motion every half hour), in bed at night, vitals every ``vitals_every_min`` minutes, the wearable worn and
+    charged."""
+    visit = np.random.default_rng([day, int(resident[1:])])  # its own stream: the rest of the week stays as it was
+    if visit.random() < 0.5:
+        hours = visit.uniform(4.25, 6.5)
+        if s.active(resident, s.at(resident, day, hours)):
+            toilet_visit(s, resident, day, hours)
     rng = s.rng
     wake = 7.0 + rng.uniform(-0.25, 0.25)
     if s.active(resident, s.at(resident, day, wake)):
@@ -248,8 +264,10 @@ def incidents() -> list[Incident]:
     def quiet_day(s: Stream) -> None:  # no_activity (r1: nothing from 10:00 to 14:00)
         s.silent("r1", s.at("r1", d, 9.9), s.at("r1", d, 14.0))
 
-    def late_riser(s: Stream) -> None:  # not_up (r4: first activity at 10:30, usually 07:00)
+    def late_riser(s: Stream) -> None:  # not_up (r4: up at 10:30, usually 07:00; to the toilet and back twice)
         s.silent("r4", s.at("r4", d, 4.0), s.at("r4", d, 10.5))
+        toilet_visit(s, "r4", d, 6.5)
+        toilet_visit(s, "r4", d, 8.5)
 
     def bathroom(s: Stream) -> None:  # bathroom_long (r1: an hour)
         s.event("r1", s.at("r1", d, 19.0), "bathroom", 1.0)

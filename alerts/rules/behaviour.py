@@ -7,35 +7,62 @@ few more than learned, so that a silence spanning midnight still sees the 14 day
 - ``hours`` (R, RING_DAYS) uint32: bit h set when there was activity in local hour h of that day. An hour is
   *expected active* on day d when it had activity on at least ``share`` of the learned days before d (days with
   any activity), once there are ``min_days`` of them.
-- ``up`` (R, RING_DAYS): local minute of the day's first sign of being up after ``morning`` (04:00); the usual
-  time on day d is the median over the learned days before d. Being up is leaving the bed or activity outside the
-  bedroom (alerts.signals, ``Frame.up``), in learning and in the check alike: a sleeper turning over is seen by the
-  bedroom PIR, and counting that made the learned time the small hours and the rule unable to fire.
+- ``up`` (R, RING_DAYS): local minute of the day's getting up; the usual time on day d is the median over the
+  learned days before d. Getting up is being out of bed *and staying out*. A *candidate* is the first sign of being
+  up (leaving the bed, or activity outside the bedroom: alerts.signals, ``Frame.up``; a sleeper turning over is
+  seen by the bedroom PIR and is not one) after ``morning`` (04:00) and after the last return to bed (a bed
+  sensor's occupied sample). It is the day's getting up, at its own time, unless the resident is back in bed
+  before ``confirm_s`` (30 min) has passed: a night toilet visit after 04:00 is not getting up (counting it made
+  the learned time early and let a visit on a not-up morning count as being up). A resident without a bed sensor
+  of their own cannot be seen going back to bed: their candidates are confirmed at once. ``pending`` (R,) holds a
+  candidate not yet confirmed (at most one per resident: the wait ends at the next morning start at the latest).
 
 The profile that judges a moment is always the one *as of that moment's day*, computed from the stamped ring, and a
 batch is learned day by day (a loop over the few local days in a batch, not over readings): so how data was cut
 into batches and when the clock ticked change nothing. No activity alerts once a silence has covered ``quiet_s`` of
 the resident's expected-active hours (a silence at night, or in hours this resident is often quiet, does not count).
 Both conditions are gaps in time, found two ways with the same result: by the clock (`tick`) while the silence lasts,
-and by the next activity when data arrives late. An alert opens at the deterministic instant the condition became
-true and clears at the next activity.
+and by later data when it arrives late. An alert opens at the deterministic instant the condition became true (for
+not up, the deadline: the usual time plus ``grace_s``) and clears at the next activity (for not up, at the
+getting-up time, once confirmed). Not up is confirmed or cancelled by the resident's later observations or by the
+clock (`tick` at the candidate's confirmation time); while a candidate from before the deadline may still be
+confirmed, the rule does not alert, and a later observation or tick that finds the resident still not up (no
+candidate, or one back in bed) raises the alert at the deadline.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from alerts._arrays import FloatArray, IntArray, firsts, grown, lasts, previous
+from alerts._arrays import (
+    NO_INDEX,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    firsts,
+    grown,
+    last_index,
+    lasts,
+    previous,
+    run_start,
+    sort_fresh,
+)
 from alerts.frame import Frame, Points
-from alerts.residents import Population
+from alerts.residents import DEVICE_KINDS, Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.safety import clock
-from carewatch.model import Severity
+from carewatch.catalog import EVENT_ID
+from carewatch.model import DeviceKind, Severity
 
 LEARN_DAYS = 14
 RING_DAYS = LEARN_DAYS + 3
 DAY_S, HOUR_S = 86_400.0, 3600.0
 NO_DAY = np.iinfo(np.int64).min // 2
+# Getting up is out of bed and staying out: a night toilet visit (out of bed, to the bathroom, back within minutes)
+# is not. Half an hour is several times such a visit, and short against the hour of grace (a design choice).
+CONFIRM_S = 30 * 60.0
+BED = EVENT_ID["bed"]
+BED_SENSOR = DEVICE_KINDS.index(DeviceKind.BED)
 
 
 def local_day(ts: FloatArray, offset: FloatArray) -> IntArray:
@@ -226,19 +253,23 @@ class NotUpRule(Rule):
         super().__init__()
         self.name, self.severity = "not_up", Severity.WARNING
         self.basis = (
-            "learned from the resident's own last 14 days: median time of getting up (leaving the bed, or activity "
-            "outside the bedroom) after 04:00, plus 60 minutes (a morning-check telecare practice; no published "
-            "default)"
+            "learned from the resident's own last 14 days: median time of getting up after 04:00 (leaving the bed, "
+            "or activity outside the bedroom, and not back in bed within 30 minutes: a night toilet visit takes a "
+            "few minutes and is not getting up), plus 60 minutes (a morning-check telecare practice; no published "
+            "default; the 30 minutes are a design choice)"
         )
         self.detail_names = ("usual_minute",)
         self.seen = _Activity()
-        self.up = np.zeros((0, RING_DAYS))  # local minute of the day's first activity after `morning`
+        self.up = np.zeros((0, RING_DAYS))  # local minute of the day's getting up (a confirmed candidate)
         self.stamp = np.zeros((0, RING_DAYS), np.int64)
-        self.up_ts = np.empty(0)  # (R,) time of the latest day's first activity
+        self.up_ts = np.empty(0)  # (R,) time of the latest getting up
+        self.pending = np.empty(0)  # (R,) a candidate out of bed, not yet confirmed (NaN: none)
         self.active = np.empty(0, bool)
         self.grace = np.empty(0)
         self.morning = np.empty(0)
+        self.confirm = np.empty(0)
         self.min_days = np.empty(0)
+        self.has_bed = np.empty(0, bool)  # (R,) a bed sensor speaks for the resident alone
         self._cache_day = np.empty(0, np.int64)  # tick's cache: the usual time valid for this day
         self._cache = np.empty(0)
 
@@ -249,17 +280,24 @@ class NotUpRule(Rule):
         self.up = grown(self.up, n, np.nan)
         self.stamp = grown(self.stamp, n, NO_DAY)
         self.up_ts = grown(self.up_ts, n, -np.inf)
+        self.pending = grown(self.pending, n, np.nan)
         self.active = grown(self.active, n, False)
         self.grace = grown(self.grace, n, HOUR_S)
         self.morning = grown(self.morning, n, 4 * HOUR_S)
+        self.confirm = grown(self.confirm, n, CONFIRM_S)
         self.min_days = grown(self.min_days, n, 5.0)
         self._cache_day = grown(self._cache_day, n, NO_DAY)
         self._cache = grown(self._cache, n, np.nan)
+        ptr = population.speaks_ptr
+        alone = (population.device_kind == BED_SENSOR) & (np.diff(ptr) == 1)
+        self.has_bed = np.zeros(n, bool)
+        self.has_bed[population.speaks_for[ptr[:-1][alone]]] = True
 
     def parameters(self) -> dict[str, Parameter]:
         return {
             "grace_s": Parameter(self.grace, "s", "time after the usual getting-up time before alerting"),
             "morning_s": Parameter(self.morning, "s", "local time from which activity counts as getting up"),
+            "confirm_s": Parameter(self.confirm, "s", "out of bed this long (not back in bed) to count as up"),
             "min_days": Parameter(self.min_days, "d", "days of learning before the rule alerts"),
         }
 
@@ -277,20 +315,125 @@ class NotUpRule(Rule):
         """When not being up on local ``day`` becomes alertable (NaN while the usual time is not learned)."""
         return day * DAY_S - self.population.utc_offset[resident] + usual * 60 + self.grace[resident]
 
-    def _first_up(self, resident: IntArray, ts: FloatArray) -> tuple[np.ndarray, IntArray, FloatArray]:
-        """For instants (n,) sorted by (resident, ts): (n,) True at each day's first activity after the morning
-        start that the ring has not recorded yet, with every instant's local day and minute of the day."""
-        local = ts + self.population.utc_offset[resident]
-        day = np.floor(local / DAY_S).astype(np.int64)
-        of_day = np.mod(local, DAY_S)
-        unseen = self.stamp[resident, day % RING_DAYS] < day
-        candidate = np.flatnonzero((of_day >= self.morning[resident]) & unseen)
-        r, d = resident[candidate], day[candidate]
-        first = np.ones(candidate.shape[0], bool)
-        first[1:] = (r[1:] != r[:-1]) | (d[1:] != d[:-1])
-        marked = np.zeros(resident.shape[0], bool)
-        marked[candidate[first]] = True
-        return marked, day, of_day / 60
+    def confirmed_at(self, resident: IntArray, candidate: FloatArray) -> FloatArray:
+        """(k,) when candidates (k,) are confirmed unless the resident is back in bed before: ``confirm_s`` later,
+        at once without a bed sensor (a return to bed is invisible), and at the latest at the next morning start
+        (so that one day's getting up is settled before the next day's can begin)."""
+        offset = self.population.utc_offset[resident]
+        next_morning = (local_day(candidate, offset) + 1) * DAY_S - offset + self.morning[resident]
+        wait = np.where(self.has_bed[resident], self.confirm[resident], 0.0)
+        return np.minimum(candidate + wait, next_morning)
+
+    def seed(self, resident: IntArray, ts: FloatArray, in_bed: BoolArray) -> None:
+        """Stored signs (k,), any order, for the restart rebuild: up signs (``in_bed`` False: a bed exit, activity
+        outside the bedroom) and bed sensors' occupied samples (True). Learned as a batch is; nothing reported."""
+        self._advance(*self._fresh(resident, ts, in_bed))
+
+    def evaluate(self, frame: Frame) -> Findings:
+        ev = frame.events
+        bed = (ev.kind == BED) & (ev.value >= 0.5)
+        resident = np.concatenate([frame.up.resident, ev.resident[bed]])
+        ts = np.concatenate([frame.up.ts, ev.ts[bed]])
+        in_bed = np.repeat([False, True], [frame.up.ts.shape[0], int(bed.sum())])
+        return self._advance(*self._fresh(resident, ts, in_bed))
+
+    def _fresh(self, resident: IntArray, ts: FloatArray, in_bed: BoolArray) -> tuple[IntArray, FloatArray, BoolArray]:
+        """Observations sorted by (resident, ts), one per instant (in bed wins: a sign of being up at the instant
+        of a return to bed starts nothing), newer than what was evaluated."""
+        keep = sort_fresh(resident, ts, self.seen.last, ~in_bed)
+        return resident[keep], ts[keep], in_bed[keep]
+
+    def _advance(self, res: IntArray, ts: FloatArray, in_bed: BoolArray) -> Findings:
+        """The walk of observations (n,) sorted by (resident, ts), one per instant: candidates, their confirmation
+        or cancellation, the getting-up times learned and what they say about alerts, day by day."""
+        if res.shape[0] == 0:
+            return Findings.none()
+        self.seen.last[res[lasts(res)]] = ts[lasts(res)]
+        res, ts, in_bed, real = self._with_pending(res, ts, in_bed)
+        offset = self.population.utc_offset[res]
+        day = local_day(ts, offset)
+        judged = (np.mod(ts + offset, DAY_S) >= self.morning[res]) & (self.stamp[res, day % RING_DAYS] < day)
+        c, resolved, confirmed = self._candidates(res, ts, in_bed, day, judged)
+        unresolved_from, unresolved_until = _open_candidate(res, ts, c, resolved)
+        ups = c[confirmed]
+        judged &= real
+        parts: list[Findings] = []
+        for x in np.unique(np.concatenate([day[judged], day[ups]])).tolist():  # the batch's local days, in order
+            obs = np.flatnonzero(judged & (day == x))
+            g = ups[day[ups] == x]
+            who = np.unique(np.concatenate([res[obs], res[g]]))
+            due, usual = self._due(who, np.full(who.shape[0], x))
+            at = np.searchsorted(who, res[obs])
+            # Not up is known at an observation after the deadline, unless a candidate from before it is unresolved.
+            blocked = (ts[obs] < unresolved_until[obs]) & (unresolved_from[obs] <= due[at])
+            noticed = np.zeros(who.shape[0], bool)
+            noticed[at[(ts[obs] > due[at]) & ~blocked]] = True
+            up = np.full(who.shape[0], np.nan)
+            up[np.searchsorted(who, res[g])] = ts[g]
+            parts.append(self._settle(who, np.full(who.shape[0], x), up, due, usual, noticed))
+        return _joined(parts)
+
+    def _with_pending(
+        self, res: IntArray, ts: FloatArray, in_bed: BoolArray
+    ) -> tuple[IntArray, FloatArray, BoolArray, BoolArray]:
+        """The observations with these residents' pending candidates first, as the up signs they were; (n,) each,
+        sorted by (resident, ts), and ``real`` (n,): False for the pending ones (judged when they came)."""
+        carried = np.unique(res)
+        carried = carried[~np.isnan(self.pending[carried])]
+        real = np.concatenate([np.ones(res.shape[0], bool), np.zeros(carried.shape[0], bool)])
+        res = np.concatenate([res, carried])
+        ts = np.concatenate([ts, self.pending[carried]])
+        in_bed = np.concatenate([in_bed, np.zeros(carried.shape[0], bool)])
+        self.pending[carried] = np.nan
+        order = np.lexsort((ts, res))
+        return res[order], ts[order], in_bed[order], real[order]
+
+    def _candidates(
+        self, res: IntArray, ts: FloatArray, in_bed: BoolArray, day: IntArray, judged: BoolArray
+    ) -> tuple[IntArray, FloatArray, BoolArray]:
+        """The candidates among observations (n,) (``judged``: after the morning start of a day not learned yet):
+        indices (c,), when each was resolved (c,) (back in bed, or confirmed; inf: still pending, kept in
+        ``pending``), and which were confirmed (c,). Only a day's first confirmed candidate and those before it."""
+        n = res.shape[0]
+        eligible = np.flatnonzero(~in_bed & judged)
+        stretch = np.cumsum(in_bed)[eligible]  # out of bed since the last return to bed
+        r_e, d_e = res[eligible], day[eligible]
+        first = np.ones(eligible.shape[0], bool)
+        first[1:] = (r_e[1:] != r_e[:-1]) | (d_e[1:] != d_e[:-1]) | (stretch[1:] != stretch[:-1])
+        c = eligible[first]
+        # Cancelled by the next occupied sample before its confirmation time; confirmed by a later observation.
+        next_bed = np.minimum.accumulate(np.where(in_bed, np.arange(n), n)[::-1])[::-1][c]
+        back = ts[np.minimum(next_bed, n - 1)]
+        ends = self.confirmed_at(res[c], ts[c])
+        cancelled = (next_bed < n) & (res[np.minimum(next_bed, n - 1)] == res[c]) & (back < ends)
+        newest = ts[np.flatnonzero(lasts(res))][np.cumsum(firsts(res)) - 1]  # (n,) each resident's newest
+        confirmed = ~cancelled & (newest[c] >= ends)
+        before = np.cumsum(confirmed) - confirmed
+        keep = before == before[run_start(firsts(res[c]) | firsts(day[c]))]  # no confirmed one earlier that day
+        c, back, ends, cancelled, confirmed = c[keep], back[keep], ends[keep], cancelled[keep], confirmed[keep]
+        waiting = ~cancelled & ~confirmed
+        self.pending[res[c[waiting]]] = ts[c[waiting]]
+        return c, np.where(cancelled, back, np.where(confirmed, ends, np.inf)), confirmed
+
+    def _due(self, resident: IntArray, day: IntArray) -> tuple[FloatArray, FloatArray]:
+        usual = self.usual(resident, day)
+        return self.deadline(resident, day, usual), usual
+
+    def _settle(self, resident: IntArray, day: IntArray, up: FloatArray, due: FloatArray, usual: FloatArray,
+                noticed: np.ndarray) -> Findings:  # fmt: skip
+        """Residents (k,) on local ``day`` (k,): getting up at ``up`` (NaN: none known), and whether later data or
+        the clock has shown them still not up after the deadline ``due`` (``noticed``). Raises at the deadline,
+        clears at getting up, records it."""
+        known = ~np.isnan(up)
+        not_up = np.where(known, up > due, noticed)
+        raised = not_up & ~self.active[resident]
+        cleared = known & (not_up | self.active[resident])
+        self.active[resident] = np.where(known, False, self.active[resident] | raised)
+        r, t = resident[known], up[known]
+        self._record(r, day[known], np.mod(t + self.population.utc_offset[r], DAY_S) / 60, t)
+        return Findings.of(
+            resident[raised], due[raised], up[raised], due[raised], usual[raised], resident[cleared], up[cleared]
+        )
 
     def _record(self, resident: IntArray, day: IntArray, minute: FloatArray, ts: FloatArray) -> None:
         slot = day % RING_DAYS
@@ -300,35 +443,19 @@ class NotUpRule(Rule):
         np.maximum.at(self.up_ts, r, ts[newer])
         self._cache_day[r] = NO_DAY
 
-    def seed(self, resident: IntArray, first: FloatArray, last: FloatArray) -> None:
-        """Stored hourly activity (k,) sorted by (resident, first), for the restart rebuild."""
-        marked, day, minute = self._first_up(resident, first)
-        self._record(resident[marked], day[marked], minute[marked], first[marked])
-        np.maximum.at(self.seen.last, resident, last)
-
-    def evaluate(self, frame: Frame) -> Findings:
-        res, ts = self.seen.fresh(frame.up)
-        if res.shape[0] == 0:
-            return Findings.none()
-        self.seen.last[res[lasts(res)]] = ts[lasts(res)]
-        marked, day, minute = self._first_up(res, ts)
-        up = np.flatnonzero(marked)
-        r, t, d = res[up], ts[up], day[up]
-        usual = np.full(up.shape[0], np.nan)
-        for x in np.unique(d).tolist():  # the batch's local days, learned in order
-            mine = d == x
-            usual[mine] = self.usual(r[mine], d[mine])
-            self._record(r[mine], d[mine], minute[up][mine], t[mine])
-        due = self.deadline(r, d, usual)
-        ongoing = firsts(r) & self.active[r]  # raised earlier (by the clock, or on an earlier day): this ends it
-        late = t > due  # NaN (not learned): never late
-        raised = late & ~ongoing
-        cleared = late | ongoing
-        self.active[r] = False
-        return Findings.of(r[raised], due[raised], t[raised], due[raised], usual[raised], r[cleared], t[cleared])
-
     def tick(self, now: float) -> Findings:
         offset = self.population.utc_offset
+        # Candidates the clock confirms: nobody back in bed by their confirmation time.
+        due_now = np.flatnonzero(~np.isnan(self.pending))
+        if due_now.shape[0]:
+            due_now = due_now[self.confirmed_at(due_now, self.pending[due_now]) <= now]
+        settled = Findings.none()
+        if due_now.shape[0]:
+            up = self.pending[due_now]
+            self.pending[due_now] = np.nan
+            day = local_day(up, offset[due_now])
+            due, usual = self._due(due_now, day)
+            settled = self._settle(due_now, day, up, due, usual, np.zeros(due_now.shape[0], bool))
         everyone = np.arange(offset.shape[0])
         today = local_day(np.full(offset.shape[0], now), offset)
         waiting = ~self.active & (self.stamp[everyone, today % RING_DAYS] != today)
@@ -339,10 +466,11 @@ class NotUpRule(Rule):
             self._cache[stale] = self.usual(stale, today[stale])
             self._cache_day[stale] = today[stale]
         due = self.deadline(who, today[who], self._cache[who])
-        fire = due < now
+        fire = (due < now) & ~(self.pending[who] <= due)  # a candidate out of bed before the deadline may be up
         firing = who[fire]
         self.active[firing] = True
-        return Findings.of(firing, due[fire], raised_onset=due[fire], raised_detail=self._cache[firing])
+        ticked = Findings.of(firing, due[fire], raised_onset=due[fire], raised_detail=self._cache[firing])
+        return _joined([settled, ticked])
 
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
         up = self.up_ts[positions] > onset
@@ -356,8 +484,34 @@ class NotUpRule(Rule):
             f"No sign of getting up by {clock(at, offset)}: this resident is usually up by {clock(usual, 0)} "
             f"(median of the last {LEARN_DAYS} days); alerts {minutes(self.grace[position])} later."
         )
+        if self.has_bed[position]:
+            text += f" Out of bed and back in it within {minutes(self.confirm[position])} (a toilet visit) is not up."
         return "Not up by the usual time", text
 
     def nbytes(self) -> int:
-        arrays = (self.up, self.stamp, self.up_ts, self.active, self.grace, self.morning, self.min_days)
-        return arrays_nbytes(*arrays, self.seen.last, self._cache_day, self._cache)
+        arrays = (self.up, self.stamp, self.up_ts, self.pending, self.active, self.grace, self.morning)
+        return arrays_nbytes(*arrays, self.confirm, self.min_days, self.has_bed, self.seen.last, self._cache_day,
+                             self._cache)  # fmt: skip
+
+
+def _open_candidate(res: IntArray, ts: FloatArray, c: IntArray, resolved: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """For observations (n,) sorted by (resident, ts): the time of each one's current candidate (the resident's
+    latest at or before it, indices ``c`` (k,)) and when that was resolved (``resolved`` (k,)); inf and -inf where
+    there is none."""
+    is_c = np.zeros(res.shape[0], bool)
+    is_c[c] = True
+    current = last_index(is_c)
+    mine = (current != NO_INDEX) & (res[np.maximum(current, 0)] == res)
+    rank = np.cumsum(is_c) - 1  # the current candidate's position in ``c``
+    unresolved_from = np.where(mine, ts[np.maximum(current, 0)], np.inf)
+    return unresolved_from, np.where(mine, np.append(resolved, -np.inf)[rank], -np.inf)
+
+
+def _joined(parts: list[Findings]) -> Findings:
+    """Findings of several steps, one after the other."""
+    parts = [f for f in parts if len(f)]
+    if not parts:
+        return Findings.none()
+    fields = zip(*((f.raised_resident, f.raised_ts, f.raised_value, f.raised_onset, f.raised_detail,
+                    f.cleared_resident, f.cleared_ts) for f in parts), strict=True)  # fmt: skip
+    return Findings.of(*(np.concatenate(x) for x in fields))

@@ -18,6 +18,7 @@ from carewatch.model import (
     ContactLink,
     DeadLetter,
     Device,
+    EventRow,
     Resident,
     Severity,
     Site,
@@ -579,12 +580,15 @@ class Store(ABC):
         metric and epoch-aligned bucket of ``bucket_s`` seconds (at most MAX_STATS_ROWS)."""
 
     @abstractmethod
-    def activity_buckets(
-        self, start: float, end: float, kinds: Sequence[str], bucket_s: float, emptied: Sequence[str] = ()
-    ) -> list[ActivityBucket]:
+    def activity_buckets(self, start: float, end: float, kinds: Sequence[str], bucket_s: float) -> list[ActivityBucket]:
         """First and last time and count of events of ``kinds`` in [start, end) (``motion`` only with value >= 0.5:
-        a PIR clearing is no movement; kinds in ``emptied`` only with value < 0.5: a bed left), per device and
-        epoch-aligned bucket (at most MAX_STATS_ROWS)."""
+        a PIR clearing is no movement), per device and epoch-aligned bucket (at most MAX_STATS_ROWS)."""
+
+    @abstractmethod
+    def device_events(self, device_ids: Sequence[str], kind: str, start: float, end: float) -> list[EventRow]:
+        """Stored events of one ``kind`` from ``device_ids`` in [start, end), by device and time, at most
+        MAX_STATS_ROWS: for sensors that report a few changes a day (a bed sensor: a few to a few tens of rows per
+        resident-day), read through the (device, kind, time) index; read a long range in chunks of time."""
 
     @abstractmethod
     def device_last_seen(self, since: float) -> dict[str, float]:

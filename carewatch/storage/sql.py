@@ -85,6 +85,7 @@ OUTBOX_COLUMNS = (
     "idempotency_key, channel, site_id, alert_id, contact_id, address, kind, message, state, attempt, due_at"
 )
 OUTBOX_FULL = "the delivery queue is full"  # the audit's error text of a message dropped at a full channel
+IDS_PER_QUERY = 500  # ids bound in one IN list: far below SQLite's host-parameter limit (32,766; 999 before 3.32)
 MAX_SHIFTS = 1_000  # a site's current and upcoming shifts listed at most: months of a busy rota
 NEWS2_ESCALATION_COLUMNS = "resident_id, urgent_from, emergency_from, red_score, reason, set_by, set_at"
 ALERT_COLUMNS = (
@@ -1057,21 +1058,32 @@ class SqlStore(Store):
         )
         return [ReadingStats(r[0], r[1], self._time_out(r[2]), int(r[3]), float(r[4]), float(r[5])) for r in rows]
 
-    def activity_buckets(
-        self, start: float, end: float, kinds: Sequence[str], bucket_s: float, emptied: Sequence[str] = ()
-    ) -> list[ActivityBucket]:
+    def activity_buckets(self, start: float, end: float, kinds: Sequence[str], bucket_s: float) -> list[ActivityBucket]:
         bucket = BUCKET_EXPRESSIONS[self.backend].format(w=_width(bucket_s))
-        left = f" AND (kind NOT IN ({_marks(emptied)}) OR value < 0.5)" if emptied else ""
         rows = self._run(
             f"SELECT device_id, resident_id, {bucket} AS bucket, min(time), max(time), count(*) FROM events"
             f" WHERE time >= ? AND time < ? AND kind IN ({_marks(kinds)}) AND (kind <> 'motion' OR value >= 0.5)"
-            f"{left} GROUP BY device_id, resident_id, bucket ORDER BY bucket LIMIT {MAX_STATS_ROWS}",
-            (self._time_in(start), self._time_in(end), *kinds, *emptied),
+            f" GROUP BY device_id, resident_id, bucket ORDER BY bucket LIMIT {MAX_STATS_ROWS}",
+            (self._time_in(start), self._time_in(end), *kinds),
         )
         return [
             ActivityBucket(r[0], r[1], self._time_out(r[2]), self._time_out(r[3]), self._time_out(r[4]), int(r[5]))
             for r in rows
         ]
+
+    def device_events(self, device_ids: Sequence[str], kind: str, start: float, end: float) -> list[EventRow]:
+        rows: list[Any] = []
+        for at in range(0, len(device_ids), IDS_PER_QUERY):
+            ids = device_ids[at : at + IDS_PER_QUERY]
+            rows += self._run(
+                "SELECT time, site_id, device_id, resident_id, kind, value, seq FROM events"
+                f" WHERE device_id IN ({_marks(ids)}) AND kind = ? AND time >= ? AND time < ?"
+                f" ORDER BY device_id, time LIMIT {MAX_STATS_ROWS - len(rows)}",
+                (*ids, kind, self._time_in(start), self._time_in(end)),
+            )
+            if len(rows) >= MAX_STATS_ROWS:
+                break
+        return [EventRow(self._time_out(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6])) for r in rows]
 
     def device_last_seen(self, since: float) -> dict[str, float]:
         since_in = self._time_in(since)

@@ -42,7 +42,10 @@ class NightWandering(Incident):
 @dataclass(frozen=True, slots=True)
 class NotUp(Incident):
     """Still in bed, barely moving, past the usual time of getting up (start it at that time; the resident is kept
-    in bed from ``NOT_UP_HOLD_S`` before, so that an early riser does not get up first)."""
+    in bed from ``NOT_UP_HOLD_S`` before, so that an early riser does not get up first). A toilet visit the routine
+    plans meanwhile still happens: unwell or not, the resident gets up for it, walks there and back, and goes back
+    to bed (a not-up morning often looks like that: out of bed for minutes, then in bed again). The ground truth
+    stays: the resident does not get up for the day."""
 
     truth: GroundTruth
     alone: ClassVar[bool] = True
@@ -57,6 +60,9 @@ class NotUp(Incident):
 
     def steer(self, tick: Tick) -> None:
         r, b = tick.index.resident(self.truth.resident_id), tick.behaviour
+        to_bed = b.activity[r] == Activity.SLEEP and b.posture[r] == Posture.WALKING  # back from the toilet at night
+        if b.activity[r] == Activity.TOILET or to_bed:
+            return
         b.activity[r], b.posture[r], b.moving[r] = Activity.SLEEP, Posture.LYING, False
         b.place[r], b.in_bed[r], b.in_chair[r] = tick.place_of(r, Room.BEDROOM), True, False
 

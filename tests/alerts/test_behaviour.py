@@ -1,14 +1,19 @@
-"""Not up: getting up is leaving the bed or activity outside the bedroom, in learning and in the check alike."""
+"""Not up: getting up is leaving the bed or activity outside the bedroom and not being back in bed within 30 minutes,
+in learning, in the check and in the restart rebuild alike."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from alerts.engine import AlertEngine
+from alerts.engine import AlertEngine, Cleared
+from alerts.reference import ReferenceEngine
 from alerts.rules import default_rules
-from carewatch.model import Batch, Device, DeviceKind, EventRow, Resident, Site, SiteKind
+from alerts.rules.behaviour import NotUpRule
+from carewatch.model import AlertDraft, Batch, Device, DeviceKind, EventRow, Resident, Site, SiteKind
 
 T0 = 1_764_374_400.0  # a UTC midnight
 DAY, HOUR = 86_400.0, 3600.0
@@ -26,6 +31,10 @@ def engine() -> AlertEngine:
     e.add_residents([Resident("r0", "h", "R0")], [HOME], DEVICES)
     e.tick(T0)  # the clock's time zone offsets
     return e
+
+
+def at(day: int, hours: float) -> float:
+    return T0 + day * DAY + hours * HOUR
 
 
 def event(day: int, hours: float, device: str, kind: str, value: float = 1.0) -> EventRow:
@@ -57,6 +66,8 @@ def test_turning_over_in_bed_is_not_getting_up() -> None:
         ("not_up", T0 + test_day * DAY + 8.5 * HOUR)  # usually up at 07:30, alerted 60 minutes later
     ]
     _, cleared = e.process(Batch(events=[event(test_day, 8.7, "bed", "bed", 0.0)]))
+    assert cleared == []  # out of bed: up once not back in bed within 30 minutes
+    _, cleared = e.tick(T0 + test_day * DAY + 9.2 * HOUR)
     assert [(c.rule, c.at) for c in cleared if c.rule == "not_up"] == [("not_up", T0 + test_day * DAY + 8.7 * HOUR)]
 
 
@@ -95,3 +106,191 @@ def test_the_restart_rebuild_learns_getting_up_the_same_way(tmp_path: Path) -> N
     assert [(d.rule, d.opened_at) for d in drafts if d.rule == "not_up"] == [
         ("not_up", T0 + test_day * DAY + 8.5 * HOUR)
     ]
+
+
+# Getting up is out of bed and staying out: a night toilet visit is not. -------------------------------------------
+def toilet(day: int, hours: float, back_min: float = 6.0) -> list[EventRow]:
+    """Out of bed at ``hours``, to the bathroom, back in bed ``back_min`` minutes later."""
+    return [
+        event(day, hours, "bed", "bed", 0.0),
+        event(day, hours + 1 / 60, "door-bathroom", "bathroom", 1.0),
+        event(day, hours + (back_min - 1) / 60, "door-bathroom", "bathroom", 0.0),
+        event(day, hours + back_min / 60, "bed", "bed", 1.0),
+    ]
+
+
+def learned_with_visits(e: AlertEngine, days: int = 8) -> None:
+    """Days like `night_and_morning` with a toilet visit at 05:00 (after the 04:00 morning start)."""
+    for day in range(1, days + 1):
+        e.process(Batch(events=sorted(night_and_morning(day) + toilet(day, 5.0), key=lambda x: x.ts)))
+
+
+BEDTIME = event(8, 22.5, "bed", "bed", 1.0)  # the test day's night
+
+
+def not_up(found: tuple[list[AlertDraft], list[Cleared]]) -> tuple[list[float], list[float]]:
+    return [d.opened_at for d in found[0] if d.rule == "not_up"], [c.at for c in found[1] if c.rule == "not_up"]
+
+
+def test_the_usual_time_is_learned_past_night_toilet_visits() -> None:
+    e = engine()
+    learned_with_visits(e)
+    rule = e.by_name["not_up"]
+    assert isinstance(rule, NotUpRule)
+    assert rule.usual(np.array([0]), np.array([T0 // DAY + 9], np.int64)).tolist() == [
+        7.5 * 60
+    ]  # 07:30, not the 05:00 visits
+
+
+def test_a_toilet_visit_on_a_not_up_morning_is_not_getting_up() -> None:
+    e = engine()
+    learned_with_visits(e)
+    assert not_up(e.process(Batch(events=[BEDTIME, *toilet(9, 6.0)]))) == ([], [])
+    assert not_up(e.tick(at(9, 8.6))) == ([at(9, 8.5)], [])  # usually up at 07:30: alerted at 08:30
+    assert not_up(e.process(Batch(events=toilet(9, 8.7)))) == ([], [])  # to the toilet and back: still not up
+    assert not_up(e.tick(at(9, 9.5))) == ([], [])
+    e.process(Batch(events=[event(9, 9.6, "bed", "bed", 0.0), event(9, 9.7, "pir-kitchen", "motion")]))
+    assert not_up(e.tick(at(9, 10.1))) == ([], [at(9, 9.6)])  # up for good: cleared at getting up
+
+
+def test_an_unconfirmed_exit_before_the_deadline_holds_the_alert_back() -> None:
+    e = engine()
+    learned_with_visits(e)
+    e.process(Batch(events=[BEDTIME, event(9, 8.4, "bed", "bed", 0.0)]))  # out of bed 6 minutes before the deadline
+    assert not_up(e.tick(at(9, 8.6))) == ([], [])  # may be up: not known before 08:54
+    assert not_up(e.process(Batch(events=[event(9, 8.7, "bed", "bed", 1.0)]))) == ([at(9, 8.5)], [])  # back
+
+
+KITCHEN = [event(9, 8.9, "pir-kitchen", "motion"), event(9, 9.5, "pir-kitchen", "motion")]
+MORNING = sorted(
+    [BEDTIME, *toilet(9, 6.0), *toilet(9, 8.4, back_min=12), event(9, 8.8, "bed", "bed", 0.0), *KITCHEN],
+    key=lambda x: x.ts,
+)  # fmt: skip
+
+
+def morning(cuts: list[float], tick_every_s: float | None) -> tuple[list[float], list[float]]:
+    """The morning cut into batches at ``cuts`` (hours), the clock ticking at each cut and every ``tick_every_s``
+    between data, then at 11:00."""
+    e = engine()
+    learned_with_visits(e)
+    raised: list[float] = []
+    cleared: list[float] = []
+    edges = [-np.inf, *(at(9, c) for c in cuts), np.inf]
+    for lo, hi in itertools.pairwise(edges):
+        part = [x for x in MORNING if lo <= x.ts < hi]
+        for found in (e.process(Batch(events=part)), e.tick(min(hi, at(9, 11.0)))):
+            raised += not_up(found)[0]
+            cleared += not_up(found)[1]
+        if tick_every_s is not None and np.isfinite(hi):
+            nxt = min([x.ts for x in MORNING if x.ts >= hi], default=at(9, 11.0))
+            for now in np.arange(hi, nxt, tick_every_s).tolist():
+                r, c = not_up(e.tick(now))
+                raised, cleared = raised + r, cleared + c
+    r, c = not_up(e.tick(at(9, 11.0)))
+    return sorted(raised + r), sorted(cleared + c)
+
+
+@pytest.mark.parametrize("tick_every_s", [None, 60.0])
+def test_confirmation_by_data_or_by_the_clock_gives_the_same_alerts(tick_every_s: float | None) -> None:
+    expected = morning([], None)
+    assert expected == ([at(9, 8.5)], [at(9, 8.8)])  # raised at the deadline, cleared at getting up (08:48)
+    times = sorted({(x.ts - T0 - 9 * DAY) / HOUR for x in MORNING})
+    for a, b in itertools.pairwise([5.5, *times, 10.5]):
+        assert morning([(a + b) / 2], tick_every_s) == expected, (a, b)
+    assert morning([6.05, 8.45, 8.85, 9.0], tick_every_s) == expected
+
+
+def test_without_a_bed_sensor_getting_up_counts_at_once() -> None:
+    e = AlertEngine(default_rules())
+    e.add_residents([Resident("r0", "h", "R0")], [HOME], [d for d in DEVICES if d.kind is not DeviceKind.BED])
+    e.tick(T0)
+    for day in range(1, 9):
+        e.process(Batch(events=[event(day, 7.5, "pir-kitchen", "motion"), event(day, 12.0, "pir-kitchen", "motion")]))
+    assert not_up(e.tick(at(9, 8.6))) == ([at(9, 8.5)], [])
+    assert not_up(e.process(Batch(events=[event(9, 8.7, "door-bathroom", "bathroom")]))) == ([], [at(9, 8.7)])
+
+
+# Random mornings: the vectorised rule, the per-reading reference and any batching agree. --------------------------
+FUZZ_SITES = [HOME, Site("k", "Kolkata home", SiteKind.HOME, "Asia/Kolkata")]
+FUZZ_RESIDENTS = [Resident("r0", "h", "R0"), Resident("r1", "k", "R1")]  # r1 has no bed sensor
+FUZZ_DEVICES = [*DEVICES, Device("pir-k", "k", DeviceKind.MOTION, None, "kitchen")]
+
+
+def random_days(rng: np.random.Generator, days: int = 9) -> list[EventRow]:
+    """Mornings with 0-3 trips out of bed (back after 3-50 minutes, or not), getting up between 06:30 and 08:30 (or
+    at 15:00), activity after it, sometimes a lie-down soon after getting up, bed at night."""
+    rows = []
+    for d, (resident, site, offset, pir) in itertools.product(
+        range(days), [("r0", "h", 0.0, "pir-kitchen"), ("r1", "k", 5.5 * HOUR, "pir-k")]
+    ):
+        base = T0 + d * DAY - offset
+        bed = resident == "r0"
+
+        def add(t: float, device: str, kind: str, value: float = 1.0, site: str = site, who: str = resident) -> None:
+            rows.append(EventRow(t, site, device, who if device == "bed" else None, kind, value, 0))
+
+        wake = base + (15 * HOUR if rng.random() < 0.1 else rng.uniform(6.5, 8.5) * HOUR)
+        for _ in range(int(rng.integers(0, 4))):
+            t = base + rng.uniform(3.5, 10) * HOUR
+            add(t + rng.uniform(10, 200), pir, "motion")
+            if bed:
+                add(t, "bed", "bed", 0.0)
+                add(t + rng.uniform(200, 3000), "bed", "bed", 1.0)
+        for _ in range(int(rng.integers(1, 6))):
+            add(wake + rng.uniform(30, 5 * HOUR), pir, "motion")
+        if bed:
+            add(wake, "bed", "bed", 0.0)
+            add(base + rng.uniform(21, 23.5) * HOUR, "bed", "bed", 1.0)
+            if rng.random() < 0.3:
+                add(wake + rng.uniform(0, 2400), "bed", "bed", 1.0)
+    return sorted(rows, key=lambda x: x.ts)
+
+
+Findings = tuple[list[tuple[str, float]], list[tuple[str, float]]]
+
+
+def outcome_of(engine: AlertEngine | ReferenceEngine, batches: list[tuple[Batch, float]], end: float) -> Findings:
+    """The not_up alerts raised and cleared (resident, time), the clock ticking after each batch and at ``end``."""
+    raised: list[tuple[str, float]] = []
+    cleared: list[tuple[str, float]] = []
+    for batch, until in [*batches, (Batch(), end)]:
+        for found, gone in (engine.process(batch), engine.tick(until)):
+            raised += [(r, t) for r, rule, t in map(_finding, found) if rule == "not_up"]
+            cleared += [(r, t) for r, rule, t in map(_finding, gone) if rule == "not_up"]
+    return sorted(raised), sorted(cleared)
+
+
+def _finding(x: AlertDraft | Cleared | tuple[str, str, float]) -> tuple[str, str, float]:
+    if isinstance(x, AlertDraft):
+        return x.resident_id, x.rule, x.opened_at
+    return (x.resident_id, x.rule, x.at) if isinstance(x, Cleared) else x
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_mornings_alert_alike_in_both_implementations_and_any_batching(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows, end = random_days(rng), T0 + 10 * DAY
+    cuts = sorted(rng.uniform(rows[0].ts, rows[-1].ts, int(rng.integers(1, 30))).tolist())
+    batches = [
+        (Batch(events=[x for x in rows if lo <= x.ts < hi]), min(hi, end))
+        for lo, hi in itertools.pairwise([-np.inf, *cuts, np.inf])
+    ]
+    expected = outcome_of(fuzz_engine(), [(Batch(events=rows), end)], end)
+    assert expected[0]  # the rule raised
+    assert outcome_of(fuzz_engine(), batches, end) == expected
+    assert outcome_of(fuzz_reference(), [(Batch(events=rows), end)], end) == expected
+    assert outcome_of(fuzz_reference(), batches, end) == expected
+
+
+def fuzz_engine() -> AlertEngine:
+    e = AlertEngine(default_rules())
+    e.population.refresh_offsets(T0)
+    e.add_residents(FUZZ_RESIDENTS, FUZZ_SITES, FUZZ_DEVICES)
+    return e
+
+
+def fuzz_reference() -> ReferenceEngine:
+    e = ReferenceEngine()
+    e.population.refresh_offsets(T0)
+    e.add_residents(FUZZ_RESIDENTS, FUZZ_SITES, FUZZ_DEVICES)
+    return e

@@ -10,7 +10,7 @@ from functools import cache
 
 import numpy as np
 import pytest
-from alerts_support import end_of, engine, scenario, split
+from alerts_support import DAY, HOUR, T0, TEST_DAY, end_of, engine, scenario, split
 
 from alerts.engine import AlertEngine, Cleared
 from alerts.rules import default_rules
@@ -63,6 +63,16 @@ def test_every_rule_raises_in_the_scenario() -> None:
     raised = {rule for _, rule, _ in drafts}
     assert raised == {rule.name for rule in default_rules()}
     assert {rule for _, rule, _ in cleared} >= {"spo2_low", "bathroom_long", "device_offline", "water_leak"}
+
+
+def test_toilet_visits_on_the_not_up_morning_are_not_getting_up() -> None:
+    """r4 stays in bed until 10:30 (usually up at about 07:00) but goes to the toilet and back at 06:30 and 08:30."""
+    _, _, (drafts, cleared) = reference(0)
+    day = T0 + TEST_DAY * DAY + 5 * HOUR  # local midnight in New York
+    [opened] = [t for r, rule, t in drafts if (r, rule) == ("r4", "not_up") and t > day]
+    [ended] = [t for r, rule, t in cleared if (r, rule) == ("r4", "not_up") and t > day]
+    assert day + 7.5 * HOUR < opened < day + 8.5 * HOUR  # the usual time plus an hour
+    assert day + 10.5 * HOUR <= ended < day + 11 * HOUR  # up for good at 10:30, not at a visit
 
 
 def test_order_within_a_batch_does_not_matter() -> None:

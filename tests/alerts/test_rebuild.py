@@ -4,9 +4,24 @@ storage backends (the `store` fixture: SQLite and a real TimescaleDB)."""
 from __future__ import annotations
 
 import numpy as np
-from alerts_support import DAY, HOUR, RESIDENTS, SITES, T0, TEST_DAY, Stream, devices, end_of, engine, scenario, split
+from alerts_support import (
+    DAY,
+    HOUR,
+    RESIDENTS,
+    SITES,
+    T0,
+    TEST_DAY,
+    Stream,
+    devices,
+    end_of,
+    engine,
+    routine,
+    scenario,
+    split,
+)
 
 from alerts.engine import AlertEngine, Cleared
+from alerts.rules.behaviour import NotUpRule, local_day
 from carewatch.model import AlertDraft, Batch, EventRow
 from carewatch.storage.base import Store
 
@@ -106,3 +121,30 @@ def outcome(
         sorted((d.resident_id, d.rule, round(d.opened_at, 6)) for d in drafts),
         sorted((c.resident_id, c.rule, round(c.at, 6)) for c in cleared),
     )
+
+
+def test_the_rebuild_learns_getting_up_like_live_learning_past_toilet_visits(store: Store) -> None:
+    """A week of routine with toilet visits after 04:00 on half the nights: the rebuild (bed sensors' events, hourly
+    activity buckets) learns the same getting-up times as an engine that saw every row, and they are the real ones
+    (about 07:00), not the visits."""
+    register(store)
+    s = Stream(np.random.default_rng(3))
+    for day in range(TEST_DAY):
+        for r in RESIDENTS:
+            routine(s, r.resident_id, day)
+    history = s.batch()
+    assert sum(e.kind == "bed" and e.value == 0.0 for e in history.events) > 1.4 * TEST_DAY * len(RESIDENTS)
+    store.write_batch(history)
+    live = engine()
+    live.process(history)
+    restarted = engine()
+    restarted.rebuild(store, T0 + TEST_DAY * DAY + 6 * HOUR)  # after the last night, before anyone's next morning
+    learned, rebuilt = live.by_name["not_up"], restarted.by_name["not_up"]
+    assert isinstance(learned, NotUpRule) and isinstance(rebuilt, NotUpRule)
+    np.testing.assert_array_equal(rebuilt.stamp, learned.stamp)
+    np.testing.assert_allclose(rebuilt.up, learned.up)
+    residents = np.arange(len(RESIDENTS))
+    days = local_day(np.full(len(RESIDENTS), T0 + TEST_DAY * DAY + 12 * HOUR), learned.population.utc_offset)
+    usual = learned.usual(residents, days)
+    np.testing.assert_allclose(rebuilt.usual(residents, days), usual)
+    assert np.all(np.abs(usual - 7 * 60) <= 15), usual  # up at 07:00 +- 15 min; the visits were 04:15-06:30

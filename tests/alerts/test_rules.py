@@ -403,7 +403,9 @@ def test_not_up_by_the_usual_time() -> None:
     assert abs(drafts[0].opened_at - s.at("r4", TEST_DAY, 8.0)) < 0.3 * HOUR
     assert "usually up by 0" in drafts[0].explanation
     s.event("r4", at + 60, "motion")
-    assert ("r4", "not_up") in {(c.resident_id, c.rule) for c in e.process(s.batch())[1]}
+    assert ("r4", "not_up") not in {(c.resident_id, c.rule) for c in e.process(s.batch())[1]}  # not back in bed ...
+    cleared = {(c.resident_id, c.rule): c.at for c in e.tick(at + 60 + 30 * 60)[1]}  # ... within 30 minutes: up
+    assert cleared[("r4", "not_up")] == at + 60
 
 
 def test_bathroom_occupied_too_long_by_the_clock_or_by_the_data() -> None:

@@ -586,8 +586,10 @@ def test_rebuild_aggregates(store: Store) -> None:
         ("door1", None, day, day + 100, day + 200, 2),
         ("door1", None, day + 3600, day + 3700, day + 3700, 1),
     ]
-    emptied = store.activity_buckets(day, day + 7200, ["door", "motion"], 3600, emptied=["door"])
-    assert [(b.device_id, b.first, b.last, b.n) for b in emptied] == [("door1", day + 100, day + 100, 1)]
+    rows = store.device_events(["door1", "nobody"], "door", day + 100, day + 3700)  # [start, end)
+    assert [(e.device_id, e.ts, e.value) for e in rows] == [("door1", day + 100, 0.0), ("door1", day + 200, 1.0)]
+    assert store.device_events(["w2"], "door", day, day + 7200) == []  # one kind only
+    assert store.device_events([], "door", day, day + 7200) == []
     assert store.device_last_seen(day + 150) == {"door1": day + 3700, "w1": day + 86_460, "w2": day + 300}
     assert store.device_last_seen(day + 100_000) == {}
     limit = Threshold("r1", "spo2", 88.0, None, T0, "dr:li")
