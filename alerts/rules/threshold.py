@@ -6,12 +6,12 @@ A gap longer than `max_gap_s` between readings restarts the persistence clock (n
 off). Sampled episodes (alerts.rules.episodes): everything is evaluated for all residents at once. The persistence
 clock runs only while readings are beyond `enter`; the band between `enter` and `leave` only keeps a raised alert.
 
-*At rest.* Pulse, respiration and blood pressure rise with exertion, and their limits are for a resting person: a
-walk of a few minutes takes a COPD resident's respiration, or a hypertensive resident's systolic pressure, past
-them. For the "high" rules marked ``at_rest``, a reading while the wearable says the body is moving (alerts.signals,
-exertion: steps, a moving accelerometer block) or within ``RECOVERY_S`` after does not count toward the
-persistence (it neither starts nor continues a run); it still clears a raised alert, and an alert already raised
-stays raised through it.
+*At rest.* Respiration and blood pressure rise with exertion, and their limits are for a resting person: a walk of
+a few minutes takes a COPD resident's respiration, or a hypertensive resident's systolic pressure, past them (the
+pulse limit, 130/min, is not one ordinary walking reaches: docs/rules.md). For the "high" rules marked
+``at_rest``, a reading while the wearable says the body is moving (alerts.signals, exertion: steps, a moving
+accelerometer block) or within ``RECOVERY_S`` after does not count toward the persistence (it neither starts nor
+continues a run); it still clears a raised alert, and an alert already raised stays raised through it.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
 from carewatch.model import Resident, Severity
 
 # Blood pressure is measured after at least 5 minutes of quiet rest (2017 ACC/AHA hypertension guideline, Whelton et
-# al., Hypertension 2018;71:e13-e115, Table 8; NICE NG136 asks for the person seated and relaxed), and respiration and
-# pulse are counted at rest; a design choice to use the same 5 minutes as the recovery after any body movement.
+# al., Hypertension 2018;71:e13-e115, Table 8; NICE NG136 asks for the person seated and relaxed), and respiration is
+# counted at rest; a design choice to use the same 5 minutes as the recovery after any body movement.
 RECOVERY_S = 300.0
 
 
