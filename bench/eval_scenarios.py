@@ -60,14 +60,14 @@ EXPLANATION_CHARS = 240  # of an unmatched alert's explanation, printed under it
 @dataclass(frozen=True, slots=True)
 class Plan:
     residents: int = 36
-    days: float = 1.0
+    days: float = 2.0  # a run from the afternoon needs a second day for the heat wave (a morning, 8-14 hours)
     speed: float = math.inf
     seed: int = 1
     per_scenario: int = 1
     scenarios: tuple[str, ...] = SCENARIOS
     history: bool = True  # store HISTORY_DAYS for the learned cohort (no_activity, not_up)
     care_plans: bool = True  # the clinicians' NEWS2 escalations for scale-2 residents (eval_world.care_plans)
-    max_wall_s: float = 15 * 60.0  # stop the simulation after this long; the run is scored as far as it got
+    max_wall_s: float = 40 * 60.0  # stop the simulation after this long; the run is scored as far as it got
     start: float | None = None  # where the simulation starts (None: now); at most HISTORY_DAYS in the past
 
 
