@@ -335,8 +335,11 @@ def _accel(b: _Blocks) -> tuple[Accel, tuple[np.ndarray, np.ndarray]]:
     mine = np.flatnonzero(b.resident != MISSING)
     order = mine[np.lexsort((b.ts[mine], b.resident[mine]))]
     counts = b.counts[order]
+    n = int(b.counts[0]) if b.counts.shape[0] else 0
     if order.shape[0] == b.ts.shape[0] and not (order[1:] < order[:-1]).any():
         samples = b.samples  # every block, already in order
+    elif n and (b.counts == n).all():  # blocks of one length (the usual case): gather whole blocks
+        samples = np.take(b.samples.reshape(-1, 3 * n), order, axis=0).reshape(-1, 3)
     else:
         owner, k = ragged_arange(counts)
         samples = np.take(b.samples, (np.cumsum(b.counts) - b.counts)[order][owner] + k, axis=0)

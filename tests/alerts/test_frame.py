@@ -46,9 +46,16 @@ def odd_rows() -> Batch:
     )
 
 
+def uniform_blocks() -> Batch:
+    """Blocks of one length in arrival order (by time, residents mixed), one of an unknown device."""
+    xyz = np.random.default_rng(4).normal(0, 1, (6, 25, 3)).astype(np.float32)
+    who = ("r2", "r0", "r1", "r0", "r2", "r9")
+    return Batch(accel=[AccelRow(T + k / 2, "h", f"w-{r}", r, k, 25.0, xyz[k]) for k, r in enumerate(who)])
+
+
 def test_columns_give_the_frame_rows_give() -> None:
     e = engine()
-    for batch in (scenario(3).batch(), odd_rows(), Batch()):
+    for batch in (scenario(3).batch(), odd_rows(), uniform_blocks(), Batch()):
         assert_same(e.frame(columnar(batch)), e.frame(batch))
 
 
