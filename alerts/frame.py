@@ -222,18 +222,19 @@ def _frame(readings: tuple[_Rows, np.ndarray], events: _Rows, blocks: _Blocks, p
 
 
 def _from_columns(c: Columns, population: Population) -> Frame:
-    def rows(
-        ts: array[float], value: array[float], code: array[int], device: array[int], resident: array[int]
-    ) -> _Rows:
-        numbers = np.frombuffer(resident, np.int64)
+    def rows(ts: array[float], value: array[float], code: array[int], per_message: tuple[array[int], ...]) -> _Rows:
+        count, device, resident = (np.frombuffer(a, np.int64) for a in per_message)
+        numbers = np.repeat(resident, count)
         return _Rows(
             np.frombuffer(ts), np.frombuffer(value), np.frombuffer(code, np.int16),
-            population.device_by_number.at(np.frombuffer(device, np.int64)),
-            population.index.by_number.at(numbers), numbers != NOBODY,
+            population.device_by_number.at(np.repeat(device, count)), population.index.by_number.at(numbers),
+            numbers != NOBODY,
         )  # fmt: skip
 
-    readings = rows(c.reading_ts, c.reading_value, c.reading_metric, c.reading_device, c.reading_resident)
-    events = rows(c.event_ts, c.event_value, c.event_kind, c.event_device, c.event_resident)
+    readings = rows(
+        c.reading_ts, c.reading_value, c.reading_metric, (c.reading_rows, c.reading_device, c.reading_resident)
+    )
+    events = rows(c.event_ts, c.event_value, c.event_kind, (c.event_rows, c.event_device, c.event_resident))
     blocks = _Blocks(
         np.frombuffer(c.accel_ts), np.frombuffer(c.accel_rate), np.frombuffer(c.accel_count, np.int64),
         population.device_by_number.at(np.frombuffer(c.accel_device, np.int64)),

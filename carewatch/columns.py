@@ -54,11 +54,12 @@ RESIDENT_NUMBERS = Numbers()
 
 
 class Columns:
-    """Append-only columns of one batch; `arrays` hands them to numpy once the batch is complete.
+    """Append-only columns of one batch, filled one message at a time.
 
-    Readings: ts, value, metric (catalogue id), device, resident (numbers), artefact. Events: ts, value, kind,
-    device, resident. Accelerometer blocks: ts (first sample), rate, count, device, resident, and ``samples``: all
-    blocks' float32 x, y, z interleaved, block after block, in arrival order.
+    Readings: ts, value, metric (catalogue id), artefact per row, and per message its row count (``reading_rows``)
+    and its device's and resident's numbers. Events: ts, value, kind per row; rows, device, resident per message.
+    Accelerometer blocks: ts (first sample), rate, count, device, resident per block, and ``samples``: all blocks'
+    float32 x, y, z interleaved, block after block, in arrival order.
     """
 
     __slots__ = (
@@ -70,57 +71,65 @@ class Columns:
         "event_device",
         "event_kind",
         "event_resident",
+        "event_rows",
         "event_ts",
         "event_value",
         "reading_artefact",
         "reading_device",
         "reading_metric",
         "reading_resident",
+        "reading_rows",
         "reading_ts",
         "reading_value",
         "samples",
-    )  # fmt: skip
+    )
 
     def __init__(self) -> None:
         self.reading_ts, self.reading_value = array("d"), array("d")
         self.reading_metric, self.reading_artefact = array("h"), array("b")
-        self.reading_device, self.reading_resident = array("q"), array("q")
+        self.reading_rows, self.reading_device, self.reading_resident = array("q"), array("q"), array("q")
         self.event_ts, self.event_value, self.event_kind = array("d"), array("d"), array("h")
-        self.event_device, self.event_resident = array("q"), array("q")
+        self.event_rows, self.event_device, self.event_resident = array("q"), array("q"), array("q")
         self.accel_ts, self.accel_rate, self.accel_count = array("d"), array("d"), array("q")
         self.accel_device, self.accel_resident = array("q"), array("q")
         self.samples = array("f")
 
     def add(self, readings: Sequence[ReadingRow], events: Sequence[EventRow], accel: Sequence[AccelRow]) -> None:
-        """Append the rows of one message (any rows: nothing assumes they share a device)."""
+        """Append the rows of one message. They are one device's, about one resident: ingest's decoders build every
+        row of a message from its source (ingest.validate.Source), so the ids are numbered once per message."""
+        first = readings[0] if readings else events[0] if events else accel[0] if accel else None
+        if first is None:
+            return
+        device, resident = DEVICE_NUMBERS.of(first.device_id), RESIDENT_NUMBERS.of(first.resident_id)
         if readings:
-            ts, _, devices, residents, metrics, values, _, artefacts = zip(*readings, strict=True)
+            ts, _, _, _, metrics, values, _, artefacts = zip(*readings, strict=True)
             self.reading_ts.extend(ts)
             self.reading_value.extend(values)
             self.reading_metric.extend(map(METRIC_ID.__getitem__, metrics))
             self.reading_artefact.extend(artefacts)
-            self.reading_device.extend(map(DEVICE_NUMBERS.of, devices))
-            self.reading_resident.extend(map(RESIDENT_NUMBERS.of, residents))
+            self.reading_rows.append(len(readings))
+            self.reading_device.append(device)
+            self.reading_resident.append(resident)
         if events:
-            ts, _, devices, residents, kinds, values, _ = zip(*events, strict=True)
+            ts, _, _, _, kinds, values, _ = zip(*events, strict=True)
             self.event_ts.extend(ts)
             self.event_value.extend(values)
             self.event_kind.extend(map(EVENT_ID.__getitem__, kinds))
-            self.event_device.extend(map(DEVICE_NUMBERS.of, devices))
-            self.event_resident.extend(map(RESIDENT_NUMBERS.of, residents))
+            self.event_rows.append(len(events))
+            self.event_device.append(device)
+            self.event_resident.append(resident)
         for block in accel:
-            self._add_block(block)
-
-    def _add_block(self, block: AccelRow) -> None:
-        xyz = np.ascontiguousarray(block.xyz, np.float32)
-        if xyz.ndim != 2 or xyz.shape[1] != 3:  # ingest never produces one; fail loudly rather than misread axes
-            raise ValueError(f"accelerometer blocks must have shape (n, 3), got {xyz.shape}")
-        self.accel_ts.append(block.ts)
-        self.accel_rate.append(block.rate_hz)
-        self.accel_count.append(xyz.shape[0])
-        self.accel_device.append(DEVICE_NUMBERS.of(block.device_id))
-        self.accel_resident.append(RESIDENT_NUMBERS.of(block.resident_id))
-        self.samples.frombytes(xyz.tobytes())
+            xyz = block.xyz  # (n, 3) float32 from ingest; anything else is converted, a wrong shape refused
+            if xyz.dtype != np.float32 or not xyz.flags.c_contiguous:
+                xyz = np.ascontiguousarray(xyz, np.float32)
+            if xyz.ndim != 2 or xyz.shape[1] != 3:
+                raise ValueError(f"accelerometer blocks must have shape (n, 3), got {xyz.shape}")
+            self.accel_ts.append(block.ts)
+            self.accel_rate.append(block.rate_hz)
+            self.accel_count.append(len(xyz))
+            self.accel_device.append(device)
+            self.accel_resident.append(resident)
+            self.samples.frombytes(xyz.tobytes())
 
 
 def extend(batch: Batch, readings: Sequence[ReadingRow], events: Sequence[EventRow], accel: Sequence[AccelRow]) -> None:
@@ -133,7 +142,13 @@ def extend(batch: Batch, readings: Sequence[ReadingRow], events: Sequence[EventR
 
 
 def columnar(batch: Batch) -> Batch:
-    """A copy of ``batch`` (its row lists shared) with columns: for batches built without ingest's batcher."""
+    """A copy of ``batch`` with columns, each row added as a message of its own: for batches built without ingest's
+    batcher (tests, replays)."""
     out = Batch(dead_letters=batch.dead_letters, columns=Columns())
-    extend(out, batch.readings, batch.events, batch.accel)
+    for reading in batch.readings:
+        extend(out, (reading,), (), ())
+    for event in batch.events:
+        extend(out, (), (event,), ())
+    for block in batch.accel:
+        extend(out, (), (), (block,))
     return out

@@ -34,8 +34,13 @@ def message(k: int) -> Accepted:
     return Accepted([], [], [AccelRow(T + k, "h", device, resident, k, 25.0, xyz)])
 
 
-def same_columns(a: Columns, b: Columns) -> bool:
-    return all(getattr(a, name) == getattr(b, name) for name in Columns.__slots__)
+def per_row(c: Columns) -> list[list[float]]:
+    """Every column with the per-message numbers repeated for each row of their message."""
+    out = [list(getattr(c, name)) for name in Columns.__slots__ if not name.endswith(("_rows", "_device", "_resident"))]
+    for kind in ("reading", "event"):
+        rows = getattr(c, f"{kind}_rows")
+        out += [list(np.repeat(getattr(c, f"{kind}_{who}"), rows)) for who in ("device", "resident")]
+    return [*out, list(c.accel_device), list(c.accel_resident)]
 
 
 def test_batches_close_at_max_rows_and_carry_equal_columns() -> None:
@@ -46,7 +51,8 @@ def test_batches_close_at_max_rows_and_carry_equal_columns() -> None:
     first = batcher.take(0.0)
     assert first is not None and [t.mid for t in first.tokens] == [0, 1, 2, 3]  # 2 + 1 + 1 + 2 rows
     assert first.batch.columns is not None
-    assert same_columns(first.batch.columns, columnar(first.batch).columns)  # type: ignore[arg-type]
+    assert per_row(first.batch.columns) == per_row(columnar(first.batch).columns)  # type: ignore[arg-type]
+    assert list(first.batch.columns.reading_rows) == [2, 2]  # numbered once per message
     second = batcher.take(0.0)
     assert second is not None and [t.mid for t in second.tokens] == [4, 5, 6, 7]
     assert batcher.take(0.0) is None  # the rest is neither full nor old
