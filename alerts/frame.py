@@ -11,7 +11,6 @@ that their device is alive (``seen``).
 
 from __future__ import annotations
 
-from array import array
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -20,7 +19,6 @@ import numpy as np
 from alerts._arrays import ragged_arange
 from alerts.residents import MISSING, Population
 from carewatch.catalog import EVENT_ID, METRIC_ID
-from carewatch.columns import NOBODY, Columns
 from carewatch.model import AccelRow, Batch, EventRow, ReadingRow
 
 HAZARD_METRICS = frozenset({METRIC_ID["room_temp"], METRIC_ID["humidity"]})
@@ -177,181 +175,92 @@ class Frame:
 
 
 def build(batch: Batch, population: Population) -> Frame:
-    """The batch's rows as arrays (see the module docstring for attribution); from its columns when it has them
-    (ingest's batches), else from its rows."""
-    if batch.columns is not None:
-        return _from_columns(batch.columns, population)
-    return _frame(
-        _reading_rows(batch.readings, population), _event_rows(batch.events, population),
-        _accel_rows(batch.accel, population), population,
-    )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class _Rows:
-    """One kind of row as arrays, in batch order: ts (n,), value (n,), code (n,) int16 metric or event kind,
-    device (n,) position, resident (n,) position of the resident the row names, named (n,) bool: it names one."""
-
-    ts: np.ndarray
-    value: np.ndarray
-    code: np.ndarray
-    device: np.ndarray
-    resident: np.ndarray
-    named: np.ndarray
-
-
-@dataclass(frozen=True, slots=True)
-class _Blocks:
-    """Accelerometer blocks in batch order: ts, rate, counts, device, resident (b,); samples (sum(counts), 3)."""
-
-    ts: np.ndarray
-    rate: np.ndarray
-    counts: np.ndarray
-    device: np.ndarray
-    resident: np.ndarray
-    samples: np.ndarray
-
-
-def _frame(readings: tuple[_Rows, np.ndarray], events: _Rows, blocks: _Blocks, population: Population) -> Frame:
-    r, plausible = readings
-    readings_, status, seen_r, skipped_r = _readings(r, plausible, population)
-    events_, seen_e, skipped_e = _events(events, population)
-    accel, seen_a = _accel(blocks)
+    """The batch's rows as arrays (see the module docstring for attribution)."""
+    readings, status, seen_r, skipped_r = _readings(batch.readings, population)
+    events, seen_e, skipped_e = _events(batch.events, population)
+    accel, seen_a = _accel(batch.accel, population)
     seen = Seen(*(np.concatenate(parts) for parts in zip(seen_r, seen_e, seen_a, strict=True)))
-    return Frame(readings_, events_, accel, status, seen, unattributed=skipped_r + skipped_e)
+    return Frame(readings, events, accel, status, seen, unattributed=skipped_r + skipped_e)
 
 
-def _from_columns(c: Columns, population: Population) -> Frame:
-    def rows(ts: array[float], value: array[float], code: array[int], per_message: tuple[array[int], ...]) -> _Rows:
-        count, device, resident = (np.frombuffer(a, np.int64) for a in per_message)
-        numbers = np.repeat(resident, count)
-        return _Rows(
-            np.frombuffer(ts), np.frombuffer(value), np.frombuffer(code, np.int16),
-            population.device_by_number.at(np.repeat(device, count)), population.index.by_number.at(numbers),
-            numbers != NOBODY,
-        )  # fmt: skip
-
-    readings = rows(
-        c.reading_ts, c.reading_value, c.reading_metric, (c.reading_rows, c.reading_device, c.reading_resident)
-    )
-    events = rows(c.event_ts, c.event_value, c.event_kind, (c.event_rows, c.event_device, c.event_resident))
-    blocks = _Blocks(
-        np.frombuffer(c.accel_ts), np.frombuffer(c.accel_rate), np.frombuffer(c.accel_count, np.int64),
-        population.device_by_number.at(np.frombuffer(c.accel_device, np.int64)),
-        population.index.by_number.at(np.frombuffer(c.accel_resident, np.int64)),
-        np.frombuffer(c.samples, np.float32).reshape(-1, 3),
-    )  # fmt: skip
-    return _frame((readings, np.frombuffer(c.reading_artefact, np.int8) == 0), events, blocks, population)
-
-
-def _named(population: Population, device: np.ndarray, resident_ids: tuple[str | None, ...]) -> tuple[np.ndarray, ...]:
-    ids = np.array(resident_ids, dtype=object)
-    return population.residents_of_devices(device, ids), ids.astype(bool)  # None (and "") name nobody
-
-
-def _reading_rows(rows: list[ReadingRow], population: Population) -> tuple[_Rows, np.ndarray]:
-    if not rows:
-        return _no_rows(), np.empty(0, bool)
-    ts, _, device_ids, resident_ids, metrics, values, _, artefacts = zip(*rows, strict=True)
-    device = population.device_positions(device_ids)
-    metric = np.fromiter(map(METRIC_ID.__getitem__, metrics), np.int16, len(rows))
-    r = _Rows(
-        np.array(ts, np.float64),
-        np.array(values, np.float64),
-        metric,
-        device,
-        *_named(population, device, resident_ids),
-    )
-    return r, ~np.array(artefacts, bool)
-
-
-def _event_rows(rows: list[EventRow], population: Population) -> _Rows:
-    if not rows:
-        return _no_rows()
-    ts, _, device_ids, resident_ids, kinds, values, _ = zip(*rows, strict=True)
-    device = population.device_positions(device_ids)
-    kind = np.fromiter(map(EVENT_ID.__getitem__, kinds), np.int16, len(rows))
-    return _Rows(
-        np.array(ts, np.float64), np.array(values, np.float64), kind, device, *_named(population, device, resident_ids)
-    )
-
-
-def _accel_rows(rows: list[AccelRow], population: Population) -> _Blocks:
-    if not rows:
-        f, i = np.empty(0), np.empty(0, np.int64)
-        return _Blocks(f, f, i, i, i, np.empty((0, 3)))
-    ts, _, device_ids, resident_ids, _, rates, blocks = zip(*rows, strict=True)
-    device = population.device_positions(device_ids)
-    resident = population.residents_of_devices(device, np.array(resident_ids, dtype=object))
-    counts = np.fromiter(map(len, blocks), np.int64, len(blocks))
-    return _Blocks(np.array(ts, np.float64), np.array(rates, np.float64), counts, device, resident, _joined(blocks))
-
-
-def _no_rows() -> _Rows:
-    empty = np.empty(0, np.int64)
-    return _Rows(np.empty(0), np.empty(0), np.empty(0, np.int16), empty, empty, np.empty(0, bool))
-
-
-def _attributed(population: Population, rows: _Rows, fan_out: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def _attributed(
+    population: Population, resident_ids: tuple[str | None, ...], device: np.ndarray, fan_out: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Row indices and their residents: rows naming a known resident as they are; rows of a shared sensor repeated
     once per resident it speaks for, where ``fan_out`` (n,) allows (else at most one, where it speaks for one)."""
-    device = rows.device
-    own = np.flatnonzero(rows.named & (rows.resident != MISSING))
-    shared = np.flatnonzero(~rows.named & (device != MISSING))
+    ids = np.array(resident_ids, dtype=object)
+    named = ids.astype(bool)  # None (and "") name nobody
+    resident = population.residents_of_devices(device, ids)
+    own = np.flatnonzero(named & (resident != MISSING))
+    shared = np.flatnonzero(~named & (device != MISSING))
     ptr = population.speaks_ptr
     n_for = ptr[device[shared] + 1] - ptr[device[shared]]
     allowed = np.where(fan_out[shared], n_for, np.where(n_for == 1, 1, 0))
     owner, k = ragged_arange(allowed)
-    index = shared[owner]
-    targets = population.speaks_for[ptr[device[index]] + k]
+    rows = shared[owner]
+    targets = population.speaks_for[ptr[device[rows]] + k]
     skipped = int(np.count_nonzero(allowed == 0))
-    return np.concatenate([own, index]), np.concatenate([rows.resident[own], targets]), skipped
+    return np.concatenate([own, rows]), np.concatenate([resident[own], targets]), skipped
 
 
 def _readings(
-    r: _Rows, plausible: np.ndarray, population: Population
+    rows: list[ReadingRow], population: Population
 ) -> tuple[Readings, Status, tuple[np.ndarray, np.ndarray], int]:
-    metric, device, ts, value = r.code, r.device, r.ts, r.value
+    if not rows:
+        return _empty(Readings), _empty(Status), (np.empty(0, np.int64), np.empty(0)), 0
+    ts_, _, device_ids, resident_ids, metrics, values, _, artefacts = zip(*rows, strict=True)
+    n = len(rows)
+    ts = np.array(ts_, np.float64)
+    value = np.array(values, np.float64)
+    metric = np.fromiter(map(METRIC_ID.__getitem__, metrics), np.int16, n)
+    device = population.device_positions(device_ids)
+    plausible = ~np.array(artefacts, bool)
     about_device = np.isin(metric, list(DEVICE_METRICS))
     known = device != MISSING
     status_rows = plausible & about_device & known
     status = Status(device[status_rows], metric[status_rows], ts[status_rows], value[status_rows])
-    index, resident, skipped = _attributed(population, r, np.isin(metric, list(HAZARD_METRICS)))
+    index, resident, skipped = _attributed(population, resident_ids, device, np.isin(metric, list(HAZARD_METRICS)))
     keep = plausible[index] & ~about_device[index]
     index, resident = index[keep], resident[keep]
     readings = Readings.sorted(resident, metric[index], ts[index], value[index], device[index])
     return readings, status, (device[known], ts[known]), skipped
 
 
-def _events(e: _Rows, population: Population) -> tuple[Events, tuple[np.ndarray, np.ndarray], int]:
-    index, resident, skipped = _attributed(population, e, np.isin(e.code, list(HAZARD_KINDS)))
-    events = Events(resident, e.code[index], e.ts[index], e.value[index], e.device[index])
-    known = e.device != MISSING
-    return events, (e.device[known], e.ts[known]), skipped
+def _events(rows: list[EventRow], population: Population) -> tuple[Events, tuple[np.ndarray, np.ndarray], int]:
+    if not rows:
+        return _empty(Events), (np.empty(0, np.int64), np.empty(0)), 0
+    ts_, _, device_ids, resident_ids, kinds, values, _ = zip(*rows, strict=True)
+    n = len(rows)
+    ts = np.array(ts_, np.float64)
+    kind = np.fromiter(map(EVENT_ID.__getitem__, kinds), np.int16, n)
+    device = population.device_positions(device_ids)
+    index, resident, skipped = _attributed(population, resident_ids, device, np.isin(kind, list(HAZARD_KINDS)))
+    value = np.array(values, np.float64)
+    events = Events(resident, kind[index], ts[index], value[index], device[index])
+    known = device != MISSING
+    return events, (device[known], ts[known]), skipped
 
 
-def _accel(b: _Blocks) -> tuple[Accel, tuple[np.ndarray, np.ndarray]]:
-    """The blocks of known residents sorted by (resident, ts), their samples gathered into (3, S) axes."""
-    known = b.device != MISSING
-    mine = np.flatnonzero(b.resident != MISSING)
-    order = mine[np.lexsort((b.ts[mine], b.resident[mine]))]
-    counts = b.counts[order]
-    n = int(b.counts[0]) if b.counts.shape[0] else 0
-    if order.shape[0] == b.ts.shape[0] and not (order[1:] < order[:-1]).any():
-        samples = b.samples  # every block, already in order
-    elif n and (b.counts == n).all():  # blocks of one length (the usual case): gather whole blocks
-        samples = np.take(b.samples.reshape(-1, 3 * n), order, axis=0).reshape(-1, 3)
-    else:
-        owner, k = ragged_arange(counts)
-        samples = np.take(b.samples, (np.cumsum(b.counts) - b.counts)[order][owner] + k, axis=0)
-    axes = np.ascontiguousarray(samples.T, np.float64)
-    accel = Accel(b.resident[order], b.device[order], b.ts[order], b.rate[order], counts, axes)
-    return accel, (b.device[known], b.ts[known])
+def _accel(rows: list[AccelRow], population: Population) -> tuple[Accel, tuple[np.ndarray, np.ndarray]]:
+    if not rows:
+        return _empty(Accel), (np.empty(0, np.int64), np.empty(0))
+    ts_, _, device_ids, resident_ids, _, rates, blocks = zip(*rows, strict=True)
+    ts = np.array(ts_, np.float64)
+    device = population.device_positions(device_ids)
+    resident = population.residents_of_devices(device, np.array(resident_ids, dtype=object))
+    known = device != MISSING
+    mine = np.flatnonzero(resident != MISSING)
+    order = mine[np.lexsort((ts[mine], resident[mine]))]
+    picked = [blocks[i] for i in order.tolist()]
+    axes = _axes(picked)
+    counts = np.fromiter(map(len, picked), np.int64, len(picked))  # after the join: the blocks are in cache now
+    rate = np.array(rates, np.float64)[order]
+    return Accel(resident[order], device[order], ts[order], rate, counts, axes), (device[known], ts[known])
 
 
-def _joined(blocks: tuple[np.ndarray, ...]) -> np.ndarray:
-    """Blocks (n_i, 3) one after the other as (sum n_i, 3)."""
+def _axes(blocks: list[np.ndarray]) -> np.ndarray:
+    """Blocks (n_i, 3) one after the other as (3, sum n_i) float64."""
     xyz = np.concatenate(blocks) if blocks else np.empty((0, 3))
     if xyz.ndim != 2 or xyz.shape[1] != 3:  # ingest never produces one; fail loudly rather than misread axes
         raise ValueError(f"accelerometer blocks must have shape (n, 3), got {xyz.shape}")
-    return xyz
+    return np.ascontiguousarray(xyz.T, np.float64)

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
-from carewatch.columns import DEVICE_NUMBERS, RESIDENT_NUMBERS, Numbers
 from carewatch.model import Device, DeviceKind, Resident, Site, SiteKind
 
 log = logging.getLogger(__name__)
@@ -25,37 +24,10 @@ MAX_SHARED_RESIDENTS = 4
 DEVICE_KINDS: tuple[DeviceKind, ...] = tuple(DeviceKind)
 
 
-class NumberMap:
-    """Positions by process-wide number (carewatch.columns): ``at(numbers)`` is one gather, MISSING for numbers
-    of ids not indexed here (or NOBODY)."""
-
-    def __init__(self, numbers: Numbers) -> None:
-        self._numbers = numbers
-        self._position = np.full(1, MISSING, np.int64)  # (N + 1,) the last slot for NOBODY (-1)
-
-    def assign(self, ids: Sequence[str | None], positions: np.ndarray) -> None:
-        numbers = self._numbers.many(ids)
-        self._grow(len(self._numbers))
-        self._position[numbers] = positions
-
-    def at(self, numbers: np.ndarray) -> np.ndarray:
-        """(n,) positions of ``numbers`` (n,) int64."""
-        if numbers.shape[0] and int(numbers.max()) >= self._position.shape[0] - 1:
-            self._grow(len(self._numbers))  # ids numbered since the last `assign`: not indexed here
-        positions: np.ndarray = self._position[numbers]
-        return positions
-
-    def _grow(self, n: int) -> None:
-        extra = n + 1 - self._position.shape[0]
-        if extra > 0:
-            self._position = np.concatenate([self._position[:-1], np.full(extra + 1, MISSING, np.int64)])
-
-
 class ResidentIndex:
     def __init__(self) -> None:
         self._position: dict[str, int] = {}
         self.residents: list[Resident] = []
-        self.by_number = NumberMap(RESIDENT_NUMBERS)
 
     def __len__(self) -> int:
         return len(self.residents)
@@ -76,8 +48,6 @@ class ResidentIndex:
             elif self.residents[position] != resident:
                 self.residents[position] = resident
                 changed = True
-        if added:
-            self.by_number.assign([self.residents[p].resident_id for p in added], np.array(added, np.int64))
         return added, changed
 
     def position(self, resident_id: str) -> int:
@@ -113,7 +83,6 @@ class Population:
         self.owner = np.full(1, MISSING, np.int64)  # (D + 1,) each device's registered resident, MISSING if shared
         self.device_bedroom = np.zeros(1, bool)  # (D + 1,) the device is in a bedroom (a bed sensor always is)
         self.owner_id = np.array([None], dtype=object)
-        self.device_by_number = NumberMap(DEVICE_NUMBERS)
         self._offset_hour = -1
         self._offset_now: float | None = None  # the time offsets were last computed for
 
@@ -140,7 +109,6 @@ class Population:
                 changed = True
         added, moved = self.index.update(residents)
         changed |= bool(added) or moved
-        new_devices = len(self.device_ids)
         for device in devices:
             position = self._device_position.get(device.device_id)
             if position is None:
@@ -151,8 +119,6 @@ class Population:
             elif self._devices[position] != device:
                 self._devices[position] = device
                 changed = True
-        if new_devices < len(self.device_ids):
-            self.device_by_number.assign(self.device_ids[new_devices:], np.arange(new_devices, len(self.device_ids)))
         if changed:
             self.device_kind = np.array([DEVICE_KINDS.index(d.kind) for d in self._devices], np.int8)
             self._link_devices()

@@ -13,23 +13,19 @@ incidents are planted (hypoxia with a full NEWS2 set, falls, SOS, smoke, low bat
 
 Both implementations get the same batches and ticks. The reference is run on the first ``--reference-seconds``
 seconds (all of them for 10,000 residents) and both must raise and clear exactly the same alerts there; the ratio
-compares their time per batch over those batches; ingest's filling of each batch's columns (done on its reader
-thread as messages arrive, not by the engine) is timed too and given as a second ratio. Printed: time per batch
-(median, p95, max), cost per row and per accelerometer sample, tick time, memory per resident, the ratios, and the
-alerts raised.
+compares their time per batch over those batches. Printed: time per batch (median, p95, max), cost per row and per
+accelerometer sample, tick time, memory per resident, the ratio, and the alerts raised.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import itertools
 import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -38,7 +34,6 @@ from alerts.reference import ReferenceEngine
 from alerts.rules import default_rules
 from alerts.rules.baseline import DAY_S, DAYS, METRICS, BaselineRule
 from alerts.rules.behaviour import NoActivityRule, NotUpRule
-from carewatch.columns import Columns, extend
 from carewatch.model import (
     AccelRow,
     Batch,
@@ -102,7 +97,6 @@ class Workload:
         early = pick[14 * k :]
         self.battery = early[self.minute_slot[early] < 5][:k]  # a low battery in their first status message
         self.seq = 0
-        self.fill_s: list[float] = []  # per batch: filling its row lists and columns, as ingest does
 
     def second(self, s: int) -> list[tuple[str, tuple[object, ...]]]:
         """All rows of second ``s`` after START, sorted by time, as ("r"|"e"|"a", row)."""
@@ -193,23 +187,14 @@ class Workload:
             pending += self.second(s)
             while len(pending) >= rows_per_batch or (s in (seconds - 1, flush_at - 1) and pending):
                 chunk, pending = pending[:rows_per_batch], pending[rows_per_batch:]
-                batch, fill_s = _batch(chunk)
-                self.fill_s.append(fill_s)
-                yield batch, s
+                yield _batch(chunk), s
 
 
-def _batch(rows: list[tuple[str, tuple[object, ...]]]) -> tuple[Batch, float]:
-    """The rows as ingest's batcher hands them to the writer: row lists and columns, filled message by message (a
-    device's rows of one instant, as it sends them), and the seconds that filling took (ingest's work, on its
-    reader thread: not part of the engine's time)."""
-    batch = Batch(columns=Columns())
-    spent = 0.0
-    for (kind, _, _), group in itertools.groupby(rows, key=lambda r: (r[0], r[1][2], r[1][0])):
-        message: list[Any] = [row for _, row in group]
-        started = time.perf_counter()
-        extend(batch, *(message if kind == k else [] for k in "rea"))
-        spent += time.perf_counter() - started
-    return batch, spent
+def _batch(rows: list[tuple[str, tuple[object, ...]]]) -> Batch:
+    batch = Batch()
+    for kind, row in rows:  # building the input, not timed
+        getattr(batch, {"r": "readings", "e": "events", "a": "accel"}[kind]).append(row)
+    return batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,8 +343,7 @@ def bench(n: int, seconds: int, rows_per_batch: int, reference_seconds: int) -> 
         del straightforward
     gc.collect()
     gc.freeze()
-    workload = Workload(n)
-    run = run_vectorised(engine, workload.batches(seconds, rows_per_batch, flush_at=keep))
+    run = run_vectorised(engine, Workload(n).batches(seconds, rows_per_batch, flush_at=keep))
     ms = np.array(run.batch_s) * 1000
     memory = engine.nbytes()
     total = sum(memory.values())
@@ -371,9 +355,6 @@ def bench(n: int, seconds: int, rows_per_batch: int, reference_seconds: int) -> 
     print(f"  vectorised: {len(ms)} batches, per batch median {np.median(ms):.1f} ms, p95 "
           f"{np.percentile(ms, 95):.1f} ms, max {ms.max():.1f} ms; per row {ms.sum() * 1000 / run.rows:.2f} us, "
           f"per row or sample {ms.sum() * 1e6 / (run.rows + run.samples):.0f} ns")  # fmt: skip
-    fill = np.array(workload.fill_s) * 1000
-    print(f"  ingest, filling each batch's row lists and columns as messages arrive (reader thread, not in the "
-          f"engine's time above): median {np.median(fill):.1f} ms per batch")  # fmt: skip
     ticks = np.array(run.tick_s) * 1000
     print(f"  tick (once per simulated second): median {np.median(ticks):.1f} ms, max {ticks.max():.1f} ms")
     top = sorted(memory.items(), key=lambda kv: -kv[1])[:4]
@@ -392,12 +373,10 @@ def bench(n: int, seconds: int, rows_per_batch: int, reference_seconds: int) -> 
     ref_s, ref_found, ref_seconds = reference
     prefix = _prefix(run, len(ref_s), ref_seconds)
     vec_s = float(np.sum(run.batch_s[: len(ref_s)]))
-    fill_s = float(np.sum(workload.fill_s[: len(ref_s)]))
     same = prefix == ref_found
     print(f"  straightforward per-reading Python, first {keep} s ({len(ref_s)} batches): per batch "
           f"{np.median(ref_s) * 1000:.0f} ms median, total {sum(ref_s):.1f} s; vectorised on the same batches "
-          f"{vec_s:.2f} s: ratio {sum(ref_s) / vec_s:.0f}x; counting ingest's filling of the columns too "
-          f"({fill_s:.2f} s): {sum(ref_s) / (vec_s + fill_s):.0f}x")  # fmt: skip
+          f"{vec_s:.2f} s: ratio {sum(ref_s) / vec_s:.0f}x")  # fmt: skip
     print(f"  same alerts: {'yes' if same else 'NO'} ({len(ref_found[0])} raised, {len(ref_found[1])} cleared)")
     if not same:
         print("    only vectorised:", sorted(set(prefix[0]) - set(ref_found[0]))[:5])

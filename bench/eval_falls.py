@@ -34,7 +34,6 @@ import numpy.typing as npt
 from alerts.engine import AlertEngine
 from alerts.falls import FallParams
 from alerts.rules import default_rules
-from carewatch.columns import columnar
 from carewatch.model import AccelRow, Batch, Device, DeviceKind, Resident, Site, SiteKind
 from simulators.sisfall import ManifestRow, iter_manifest, load_trial, resample
 
@@ -103,7 +102,7 @@ def replay(streams: Sequence[npt.NDArray[np.float32]], rate_hz: float, params: F
             )
             for i in who
         ]  # building the input (one row per trial and second), not the path under test
-        drafts, _ = engine.process(columnar(Batch(accel=blocks)))  # with columns, as ingest's batcher hands it
+        drafts, _ = engine.process(Batch(accel=blocks))
         for draft in drafts:  # alerts, not samples
             i = int(draft.resident_id.removeprefix("trial"))
             if draft.rule != "fall" or not np.isnan(first_impact[i]):

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from carewatch.columns import Columns
 
 
 class SiteKind(StrEnum):
@@ -125,14 +122,12 @@ class DeadLetter(NamedTuple):
 
 @dataclass(slots=True)
 class Batch:
-    """What one storage transaction writes: rows from many messages, and the rejections among them. Ingest's
-    batches also carry the same rows in ``columns`` (carewatch.columns), for the alert core."""
+    """What one storage transaction writes: rows from many messages, and the rejections among them."""
 
     readings: list[ReadingRow] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
     accel: list[AccelRow] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    columns: Columns | None = None
 
     def __len__(self) -> int:
         return len(self.readings) + len(self.events) + len(self.accel) + len(self.dead_letters)

@@ -3,9 +3,6 @@
 The reader adds decoded messages with their acknowledgement tokens; the writer takes a batch when it holds
 `max_rows` rows or its oldest message has waited `max_delay_s`. When `max_pending` messages are waiting (the
 database is slow or down), `add` blocks: the reader stops reading, and the broker holds the backlog.
-
-Batches are filled as messages arrive (on the reader's thread): each message's rows go to the open batch's row
-lists and to its columns (carewatch.columns) at once, and a batch that reaches `max_rows` is closed and queued.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from carewatch.columns import Columns, extend
 from carewatch.model import Batch, DeadLetter
 from ingest.validate import Accepted
 
@@ -29,18 +25,8 @@ class AckToken(NamedTuple):
 
 @dataclass(slots=True)
 class PendingBatch:
-    batch: Batch = field(default_factory=lambda: Batch(columns=Columns()))
+    batch: Batch = field(default_factory=Batch)
     tokens: list[AckToken] = field(default_factory=list)
-    opened_at: float = 0.0  # when its first message was added (the batcher's clock)
-    messages: int = 0
-
-    def add(self, item: Accepted | DeadLetter, token: AckToken) -> None:
-        if isinstance(item, DeadLetter):
-            self.batch.dead_letters.append(item)
-        else:
-            extend(self.batch, item.readings, item.events, item.accel)
-        self.tokens.append(token)
-        self.messages += 1
 
 
 class Batcher:
@@ -51,27 +37,22 @@ class Batcher:
         self.max_delay_s = max_delay_s
         self.max_pending = max_pending
         self._clock = clock
-        self._full: deque[PendingBatch] = deque()  # closed batches, oldest first
-        self._open: PendingBatch | None = None
-        self._messages = 0  # in all of them
+        self._items: deque[tuple[float, Accepted | DeadLetter, AckToken]] = deque()
+        self._rows = 0
         self._closed = False
         self._cond = threading.Condition()
 
     def __len__(self) -> int:
-        return self._messages
+        return len(self._items)
 
     def add(self, item: Accepted | DeadLetter, token: AckToken, wait_s: float = 1.0) -> bool:
         """Queue one message; wait up to `wait_s` for room. False if there was none (the caller tries again)."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self._messages < self.max_pending or self._closed, wait_s):
+            if not self._cond.wait_for(lambda: len(self._items) < self.max_pending or self._closed, wait_s):
                 return False
-            if self._open is None:
-                self._open = PendingBatch(opened_at=self._clock())
-            self._open.add(item, token)
-            self._messages += 1
-            if len(self._open.batch) >= self.max_rows:
-                self._full.append(self._open)
-                self._open = None
+            self._items.append((self._clock(), item, token))
+            self._rows += _rows(item)
+            if self._rows >= self.max_rows:
                 self._cond.notify_all()
             return True
 
@@ -83,15 +64,16 @@ class Batcher:
                 remaining = deadline - self._clock()
                 if self._closed or remaining <= 0:
                     break
-                oldest_due = self._open.opened_at + self.max_delay_s - self._clock() if self._open else remaining
+                oldest_due = self._items[0][0] + self.max_delay_s - self._clock() if self._items else remaining
                 self._cond.wait(max(0.0, min(remaining, oldest_due)))
-            if not (self._due() or (self._closed and self._open)):
+            if not self._items or not (self._due() or self._closed):
                 return None
-            pending = self._full.popleft() if self._full else self._open
-            assert pending is not None
-            if pending is self._open:
-                self._open = None
-            self._messages -= pending.messages
+            pending = PendingBatch()
+            while self._items and len(pending.batch) < self.max_rows:
+                _, item, token = self._items.popleft()
+                self._rows -= _rows(item)
+                _append(pending.batch, item)
+                pending.tokens.append(token)
             self._cond.notify_all()
             return pending
 
@@ -102,4 +84,21 @@ class Batcher:
             self._cond.notify_all()
 
     def _due(self) -> bool:
-        return bool(self._full) or (self._open is not None and self._clock() - self._open.opened_at >= self.max_delay_s)
+        return bool(self._items) and (
+            self._rows >= self.max_rows or self._clock() - self._items[0][0] >= self.max_delay_s
+        )
+
+
+def _rows(item: Accepted | DeadLetter) -> int:
+    if isinstance(item, DeadLetter):
+        return 1
+    return len(item.readings) + len(item.events) + len(item.accel)
+
+
+def _append(batch: Batch, item: Accepted | DeadLetter) -> None:
+    if isinstance(item, DeadLetter):
+        batch.dead_letters.append(item)
+    else:
+        batch.readings.extend(item.readings)
+        batch.events.extend(item.events)
+        batch.accel.extend(item.accel)

@@ -14,7 +14,6 @@ from alerts_support import end_of, engine, scenario, split
 
 from alerts.engine import AlertEngine, Cleared
 from alerts.rules import default_rules
-from carewatch.columns import columnar
 from carewatch.model import AlertDraft, Batch
 
 Outcome = tuple[list[tuple[str, str, float]], list[tuple[str, str, float]]]
@@ -78,13 +77,6 @@ def test_cutting_into_batches_with_ticks_between_gives_the_same_alerts(seed: int
     rng = np.random.default_rng(seed + parts)
     cuts = sorted(rng.uniform(times.min(), times.max(), parts - 1).tolist())
     assert run(list(split(batch, cuts)), end) == expected
-
-
-def test_columns_as_ingest_builds_them_give_the_same_alerts() -> None:
-    batch, end, expected = reference(1)
-    times = np.array([r.ts for r in batch.readings])
-    cuts = sorted(np.random.default_rng(5).uniform(times.min(), times.max(), 3).tolist())
-    assert run([(columnar(part), until) for part, until in split(batch, cuts)], end) == expected
 
 
 def test_duplicated_rows_change_nothing() -> None:
