@@ -248,8 +248,10 @@ class FallDetector:
             return _no_events()
         # Samples in (resident, time) order: blocks sorted, and kept blocks of a resident never overlap.
         s_res, s_ts, s_rate, s_axes = self._samples(res, start, rate, counts, axes, order)
-        frame_res, frame_no, values = self._to_frames(s_res, s_ts, s_axes, s_rate)
-        slow = self._undecided_impact(frame_res, frame_no, values)
+        mag = _magnitude(s_axes)
+        slow = self._undecided_impact(s_res, mag)  # (S,) samples of residents with an impact to decide
+        frame_res, frame_no, values, starts = self._to_frames(s_res, s_ts, s_axes, s_rate, mag, np.flatnonzero(slow))
+        slow = slow[starts]  # (K,) per frame
         impact = np.flatnonzero(values[:, _PK] >= self.params.impact_g)
         np.maximum.at(self._impact_hi, frame_res[impact], frame_no[impact])
         events = _no_events()
@@ -336,49 +338,56 @@ class FallDetector:
         return np.repeat(res[order], n), s_ts, s_rate, axes
 
     def _to_frames(
-        self, s_res: IntArray, s_ts: FloatArray, s_axes: FloatArray, s_rate: FloatArray
-    ) -> tuple[IntArray, IntArray, FloatArray]:
+        self,
+        s_res: IntArray,
+        s_ts: FloatArray,
+        s_axes: FloatArray,
+        s_rate: FloatArray,
+        mag: FloatArray,
+        detail: IntArray,
+    ) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
         """Sum ``S`` samples, sorted by (resident, time), into frames.
 
-        ``s_res``, ``s_ts``, ``s_rate`` have shape ``(S,)`` and ``s_axes`` ``(3, S)``. Returns resident
-        ``(K,)``, frame number ``(K,)`` and values ``(K, 9)`` of the ``K`` distinct (resident, frame).
-        """
+        ``s_res``, ``s_ts``, ``s_rate``, ``mag`` (|a|) have shape ``(S,)`` and ``s_axes`` ``(3, S)``. Returns
+        resident ``(K,)``, frame number ``(K,)``, values ``(K, 9)`` and first sample ``(K,)`` of the ``K``
+        distinct (resident, frame). Only the samples ``detail`` (those of residents with an impact to decide) get
+        the |a| sums and the peak; other frames keep 0 there, which decides nothing: a peak below ``impact_g`` is
+        never an impact nor beats one, and the |a| sums are read only after an impact, from frames its resident
+        summed while the impact awaited its decision."""
         frame = np.floor((s_ts + _EDGE_GUARD_S) / self.params.frame_s).astype(np.int64)
-        x, y, z = s_axes
-        mag = x * x
-        mag += y * y
-        mag += z * z
-        np.sqrt(mag, out=mag)
-        cut = np.empty(mag.shape[0], bool)
-        cut[0] = True
-        np.not_equal(s_res[1:], s_res[:-1], out=cut[1:])
+        cut = firsts(s_res)
         cut[1:] |= frame[1:] != frame[:-1]
         starts = np.flatnonzero(cut)
         segment = np.cumsum(cut) - 1
         k = starts.shape[0]
-        values = np.empty((k, _NF))
+        values = np.zeros((k, _NF))
         values[:, _N] = np.diff(np.append(starts, mag.shape[0]))
         # Per-segment sums with bincount: faster than reduceat for many short segments, and the same sums (each
         # bin adds its samples in order, starting from zero, as the reference's per-sample sums do).
-        for column, weights in ((_COVER, 1.0 / s_rate), (_SX, x), (_SY, y), (_SZ, z), (_SM, mag), (_SM2, mag * mag)):
+        x, y, z = s_axes
+        for column, weights in ((_COVER, 1.0 / s_rate), (_SX, x), (_SY, y), (_SZ, z)):
             values[:, column] = np.bincount(segment, weights=weights, minlength=k)
-        peak = np.zeros(k)
-        np.maximum.at(peak, segment, mag)  # |a| >= 0
-        at_peak = np.flatnonzero(mag == peak[segment])
-        values[:, _PK] = peak
-        values[:, _PK_TS] = s_ts[at_peak[firsts(segment[at_peak])]]  # on a tie the earlier sample
-        return s_res[starts], frame[starts], values
+        if detail.shape[0]:
+            seg, m = segment[detail], mag[detail]
+            values[:, _SM] = np.bincount(seg, weights=m, minlength=k)
+            values[:, _SM2] = np.bincount(seg, weights=m * m, minlength=k)
+            peak = values[:, _PK]
+            np.maximum.at(peak, seg, m)  # |a| >= 0
+            at_peak = detail[m == peak[seg]]
+            first = at_peak[firsts(segment[at_peak])]  # on a tie the earlier sample
+            values[segment[first], _PK_TS] = s_ts[first]
+        return s_res[starts], frame[starts], values, starts
 
-    def _undecided_impact(self, frame_res: IntArray, frame_no: IntArray, values: FloatArray) -> BoolArray:
-        """(K,) True for the frames of residents with an impact frame not decided yet: in their ring (newer than
-        ``_hi - post_hi``, the last decided frame) or among their new frames. Only those residents can fall in
+    def _undecided_impact(self, s_res: IntArray, mag: FloatArray) -> BoolArray:
+        """(S,) True for the samples of residents with an impact frame not decided yet: in their ring (newer than
+        ``_hi - post_hi``, the last decided frame) or among their new samples. Only those residents can fall in
         this call; the others take the fast path (`_write`) with the same result."""
-        starts = np.flatnonzero(np.r_[True, frame_res[1:] != frame_res[:-1]])
-        r = frame_res[starts]
+        starts = np.flatnonzero(firsts(s_res))
+        r = s_res[starts]
         seen = np.isfinite(self._last_ts[r])
         pending = seen & (self._impact_hi[r] > self._hi[r] - self._grid.post_hi)
-        new = np.maximum.reduceat((values[:, _PK] >= self.params.impact_g).astype(np.int8), starts) > 0
-        return np.repeat(pending | new, np.diff(np.r_[starts, frame_res.shape[0]]))
+        new = np.maximum.reduceat(mag >= self.params.impact_g, starts)
+        return np.repeat(pending | new, np.diff(np.r_[starts, s_res.shape[0]]))
 
     def _write(self, frame_res: IntArray, frame_no: IntArray, values: FloatArray) -> None:
         """Add new frames ``(K,)`` (sorted by resident, then frame) to the rings, without a timeline: the slots of
@@ -488,6 +497,16 @@ class FallDetector:
         pos = last[:, None] + np.arange(L)
         self._frames[line.resident[:, None], line.frame_no[pos] % L] = line.frames[pos]
         self._hi[line.resident] = line.new_hi
+
+
+def _magnitude(axes: FloatArray) -> FloatArray:
+    """|a| ``(S,)`` of ``axes`` ``(3, S)``, as x*x + y*y + z*z (the reference's formula)."""
+    x, y, z = axes
+    mag: FloatArray = x * x
+    mag += y * y
+    mag += z * z
+    np.sqrt(mag, out=mag)
+    return mag
 
 
 def _rows(frames: FloatArray) -> npt.NDArray[np.void]:

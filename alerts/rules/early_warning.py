@@ -245,10 +245,11 @@ class News2Scorer:
                 values[:, c] = np.where(n > 0, median, values[:, c])
         scale2 = self.scale2[key]
         oxygen = low[:, 2] >= 0.5
-        a, b = (news2.score_parameters(v[:, 0], v[:, 1], scale2, oxygen, v[:, 3], v[:, 4], v[:, 5], v[:, 6])
-                for v in (low, high))  # fmt: skip
-        points_a = np.stack([a.rr, a.spo2, a.air_or_oxygen, a.sbp, a.hr, a.consciousness, a.temp], axis=1)
-        points_b = np.stack([b.rr, b.spo2, b.air_or_oxygen, b.sbp, b.hr, b.consciousness, b.temp], axis=1)
+        v, p = np.concatenate([low, high]), key.shape[0]  # both middles scored in one call
+        s = news2.score_parameters(v[:, 0], v[:, 1], np.tile(scale2, 2), np.tile(oxygen, 2), v[:, 3], v[:, 4],
+                                   v[:, 5], v[:, 6])  # fmt: skip
+        both = np.stack([s.rr, s.spo2, s.air_or_oxygen, s.sbp, s.hr, s.consciousness, s.temp], axis=1)
+        points_a, points_b = both[:p], both[p:]
         points = np.minimum(points_a, points_b)
         values = np.where(points_a <= points_b, low, high)
         complete = np.asarray(~np.isnan(values[:, MEASURED]).any(axis=1))
@@ -262,25 +263,26 @@ class News2Scorer:
         self, res: IntArray, ts: FloatArray, value: FloatArray, col: np.ndarray, key: IntArray, at: FloatArray
     ) -> FloatArray:
         """(p, 7) each parameter's newest value before each scoring instant (``key``, ``at``) (p,), from the batch's
-        rows (sorted by resident, time) or the stored newest; NaN if older than MAX_AGE_S."""
-        out = np.full((key.shape[0], len(METRICS)), np.nan)
-        for c in range(len(METRICS)):  # seven parameters, not readings
-            rows = np.flatnonzero(col == c)
-            k, n = rows.shape[0], key.shape[0]
-            who = np.concatenate([res[rows], key])
-            when = np.concatenate([ts[rows], at])
-            query = np.arange(k + n) >= k
-            order = np.lexsort((~query, when, who))  # a query at a reading's instant comes first (strictly before)
-            latest = last_index(~query[order])
-            found = latest >= run_start(firsts(who[order]))
-            src = order[np.maximum(latest, 0)]
-            asked = query[order]
-            q = order[asked] - k
-            in_batch = found[asked]
-            row = rows[np.clip(src[asked], 0, max(k - 1, 0))] if k else np.zeros(n, np.int64)
-            v = np.where(in_batch, value[row] if k else np.nan, self.latest[key[q], c])
-            t = np.where(in_batch, ts[row] if k else -np.inf, self.latest_ts[key[q], c])
-            out[q, c] = np.where(at[q] - t <= MAX_AGE_S[c], v, np.nan)
+        rows (k >= 1, sorted by resident, time) or the stored newest; NaN if older than MAX_AGE_S. Every
+        (parameter, instant) pair is one query, all answered by one sort."""
+        k, n, c_n = res.shape[0], key.shape[0], len(METRICS)
+        span = int(max(res.max(), key.max(initial=0))) + 1
+        q_col = np.repeat(np.arange(c_n), n)
+        group = np.concatenate([col * span + res, q_col * span + np.tile(key, c_n)])
+        when = np.concatenate([ts, np.tile(at, c_n)])
+        query = np.arange(k + n * c_n) >= k
+        order = np.lexsort((~query, when, group))  # a query at a reading's instant comes first (strictly before)
+        latest = last_index(~query[order])
+        found = latest >= run_start(firsts(group[order]))
+        asked = query[order]
+        q = order[asked] - k
+        c, i = q_col[q], q % max(n, 1)
+        row = np.minimum(order[np.maximum(latest, 0)][asked], k - 1)
+        in_batch = found[asked]
+        v = np.where(in_batch, value[row], self.latest[key[i], c])
+        t = np.where(in_batch, ts[row], self.latest_ts[key[i], c])
+        out = np.full((n, c_n), np.nan)
+        out[i, c] = np.where(at[i] - t <= MAX_AGE_S[c], v, np.nan)
         return out
 
     def _remember(self, res: IntArray, ts: FloatArray, value: FloatArray, col: np.ndarray) -> None:

@@ -94,10 +94,12 @@ class Episodes:
         n = key.shape[0]
         if n == 0:
             return Step.empty()
+        first = firsts(key)
         if not self.held:
             assert max_gap is not None
+            if first.all():
+                return self._advance_sampled_once(key, ts, code, persist, max_gap)
             return self._advance_sampled(key, ts, code, persist, max_gap)
-        first = firsts(key)
         if first.all():
             return self._advance_once(key, ts, code, persist)
         last = lasts(key)
@@ -159,6 +161,24 @@ class Episodes:
         k = key[last]
         self.last_ts[k], self.inside[k] = ts[last], beyond[last]
         self.onset[k], self.active[k] = onset[last], active[last]
+        return Step(
+            np.flatnonzero(raised), ts[raised], onset[raised], np.ones(int(raised.sum()), bool), np.flatnonzero(cleared)
+        )
+
+    def _advance_sampled_once(
+        self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray, max_gap: FloatArray
+    ) -> Step:
+        """`_advance_sampled` where every key has one observation (the common case): each observation's
+        predecessor is its key's stored state, so no shifts or runs to find."""
+        beyond = code == IN
+        prev_beyond, prev_ts, stored_active = self.inside[key], self.last_ts[key], self.active[key]
+        restart = beyond & (~prev_beyond | (np.isfinite(prev_ts) & (ts - prev_ts > max_gap)))
+        onset = np.where(beyond, np.where(restart, ts, self.onset[key]), np.nan)
+        reached = beyond & (ts - onset >= persist)
+        active = reached | (stored_active & (code != OUT))
+        raised = active & ~stored_active
+        cleared = ~active & stored_active
+        self.last_ts[key], self.inside[key], self.onset[key], self.active[key] = ts, beyond, onset, active
         return Step(
             np.flatnonzero(raised), ts[raised], onset[raised], np.ones(int(raised.sum()), bool), np.flatnonzero(cleared)
         )
