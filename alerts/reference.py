@@ -305,6 +305,8 @@ class News2(Ref):
         lost: dict[str, list[tuple[int, float]]] = {"news2_urgent": [], "news2_emergency": []}
         measured = set(ew.MEASURED.tolist())
         for r, ts, c, v in kept:
+            if c in measured and ts - Threshold.exerted(rows, r, ts) <= RECOVERY_S:
+                continue  # observations are taken at rest
             slot = math.floor(ts / ew.SLOT_S)
             newest = self.slot[r]
             if newest is not None and slot > newest:

@@ -19,6 +19,12 @@ published standard; NEWS2 has not been validated on continuous wearable data):
   confirmation delays the response by a fraction of it), ``news2_emergency`` (7 or more) for
   ``EMERGENCY_PERSIST_S`` (2 minutes: kept prompt, as the RCP's response to 7+ is an emergency one). The persistence
   counts only scoring instants at the level (alerts.rules.episodes): a minute below it restarts the clock.
+- **Observations at rest.** A nurse takes them from a resting patient; walking takes a COPD resident's
+  respiration to 25 or more (a red score) and a hypertensive resident's systolic pressure up. The five measured
+  parameters' readings during exertion and for ``RECOVERY_S`` after (alerts.signals, as for the threshold rules
+  at rest) are left out of the medians and of the newest values; a minute with none scores nothing, and a pause in
+  the scores longer than ``MAX_GAP_S`` restarts the persistence. Low values on exertion (a COPD resident's
+  desaturation on effort) are the threshold rules' to alert (``spo2_low`` is never deferred).
 
 A score is computed once a minute per resident, when the minute is complete (a later reading has arrived), at the
 minute's end, from the five measured parameters (RR, SpO2, systolic BP, pulse, temperature), and only when all five
@@ -54,6 +60,8 @@ from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
 from alerts.rules.ring import SlotRing
+from alerts.rules.threshold import RECOVERY_S
+from alerts.signals import latest_at
 from carewatch.catalog import METRIC_ID
 from carewatch.model import Severity
 from carewatch.storage.base import NEWS2_EMERGENCY_FROM, NEWS2_URGENT_FROM, News2Escalation
@@ -213,6 +221,7 @@ class News2Scorer:
         repeat = np.zeros(res.shape[0], bool)
         repeat[1:] = (res[1:] == res[:-1]) & (ts[1:] == ts[:-1]) & (col[1:] == col[:-1])
         keep = ~repeat & (ts > self.last_ts[res])
+        keep &= ~np.isin(col, MEASURED) | (ts - latest_at(frame.exertion, res, ts) > RECOVERY_S)  # at rest
         res, ts, value, col = res[keep], ts[keep], value[keep], col[keep]
         if res.shape[0] == 0:
             none = np.empty(0, np.int64)

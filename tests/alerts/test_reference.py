@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alerts_support import RESIDENTS, SITES, T0, devices, end_of, engine, scenario, split
+from alerts_support import RESIDENTS, SITES, T0, Stream, devices, end_of, engine, scenario, split
 
 from alerts.reference import ReferenceEngine
 from carewatch.model import Batch
@@ -79,3 +79,32 @@ def test_the_escalations_change_news2_alerts() -> None:
     batches, end = cut(1)
     news2 = [[x for x in straightforward(batches, end, e)[0] if x[1].startswith("news2")] for e in ((), ESCALATIONS)]
     assert news2[0] != news2[1]
+
+
+def walks_with_raised_vitals() -> Batch:
+    """Two residents breathless and hypertensive for an hour, with walks (steps going up) of 3 to 14 minutes in it:
+    the rules at rest (rr_high, sbp_high, NEWS2's observations) and the one that is not (hr_high)."""
+    s, rng = Stream(np.random.default_rng(7)), np.random.default_rng(8)
+    start = T0 + 2 * 86_400.0 + 10 * 3600.0
+    for resident in ("r0", "r1"):
+        walks = [(start + a, start + a + d) for a, d in ((300, 180), (1500, 840), (2700, 420))]
+        steps = 100.0
+        for k in range(720):
+            t = start + 5 * k
+            s.vitals(resident, t, rr=float(rng.integers(26, 30)), sbp=float(rng.integers(182, 196)),
+                     hr=float(rng.integers(132, 141)))  # fmt: skip
+            if any(lo <= t < hi for lo, hi in walks):
+                steps += 8
+                s.vital(resident, t, "steps", steps)
+    return s.batch()
+
+
+@pytest.mark.parametrize("parts", [1, 3, 7])
+def test_the_rules_at_rest_agree_however_the_walks_are_cut(parts: int) -> None:
+    batch = walks_with_raised_vitals()
+    times = sorted(r.ts for r in batch.readings)
+    cuts = sorted(np.random.default_rng(parts).uniform(times[0], times[-1], parts - 1).tolist())
+    batches, end = list(split(batch, cuts)), times[-1] + 60
+    expected = straightforward(batches, end)
+    assert {rule for _, rule, _ in expected[0]} >= {"rr_high", "sbp_high", "hr_high", "news2_urgent"}
+    assert vectorised(batches, end) == expected

@@ -221,6 +221,20 @@ def test_news2_scores_5_minute_medians_and_needs_the_level_to_persist(batch: Bat
     assert sorted(d.rule for d in drafts if d.rule.startswith("news2")) == expected
 
 
+def test_news2_scores_observations_at_rest() -> None:
+    """A walk takes respiration to 26 (a red score): not an observation. The same values at rest are one."""
+    breathless = news2_set("r0", 1500, rr=26.0)  # 25 minutes
+    walk = stream()
+    for k in range(300):  # steps going up for the whole 25 minutes: exertion
+        walk.vital("r0", NOW + 5 * k, "steps", 100.0 + 8 * k)
+    e = engine()
+    assert news2_rules(e.process(merge(breathless, walk.batch()))[0]) == []
+    assert news2_rules(engine().process(breathless)[0]) == ["news2_urgent"]
+    later = news2_set("r0", 1500, rr=26.0)  # the same 25 minutes again, an hour later, sitting down
+    rested = Batch(readings=[r._replace(ts=r.ts + 3600) for r in later.readings])
+    assert news2_rules(e.process(rested)[0]) == ["news2_urgent"]
+
+
 def test_news2_scale_2_on_oxygen() -> None:
     # r3 (scale 2) at 97 % on oxygen scores 3 for SpO2 and 2 for the oxygen: 5, urgent; on air 97 % scores 0.
     s = stream()
