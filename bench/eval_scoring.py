@@ -156,7 +156,7 @@ def score(openings: Sequence[Opening], truths: Sequence[GroundTruth], residents:
         quiet_false=sum(o.resident_id in quiet and o not in explained for o in openings),
         quiet_resident_days=len(quiet) * days, resident_days=len(residents) * days,
         unscored=len(incidents) - len(scored), silent=silent, silent_alerted=silent_alerted, ordinary=ordinary,
-        ordinary_alerted=sum(any(o in explained and _expects([t], o) for o in openings) for t in ordinary),
+        ordinary_alerted=sum(any(_expects([t], o) for o in explained) for t in ordinary),
     )  # fmt: skip
 
 
