@@ -66,6 +66,17 @@ def sort_fresh(key: IntArray, ts: FloatArray, last_ts: FloatArray, *tiebreak: np
     return order[fresh(key[order], ts[order], last_ts)]
 
 
+def arrival_sort(key: IntArray, ts: FloatArray, value: FloatArray) -> IntArray:
+    """``np.lexsort((value, ts, key))`` for integer ``key``: one stable sort of ``key`` alone when the rows of each
+    key already come in (ts, value) order (rows that arrive in time order), else the full sort."""
+    order = np.argsort(key, kind="stable")
+    k, t, v = key[order], ts[order], value[order]
+    in_order = (t[1:] > t[:-1]) | ((t[1:] == t[:-1]) & (v[1:] >= v[:-1]))  # False for NaN
+    if (~in_order & (k[1:] == k[:-1])).any():
+        return np.lexsort((value, ts, key))
+    return order
+
+
 def fresh(key: IntArray, ts: FloatArray, last_ts: FloatArray) -> IntArray:
     """`sort_fresh` of observations already sorted by (key, ts, tiebreak): the indices to keep."""
     repeat = np.zeros(key.shape[0], bool)
@@ -73,8 +84,9 @@ def fresh(key: IntArray, ts: FloatArray, last_ts: FloatArray) -> IntArray:
     return np.flatnonzero(~repeat & (ts > last_ts[key]))
 
 
-def grown(array: np.ndarray, capacity: int, fill: float | bool | int) -> np.ndarray:
-    """``array`` extended along its first axis to ``capacity`` rows filled with ``fill`` (unchanged if long enough)."""
+def grown(array: np.ndarray, capacity: int, fill: float | bool | int | np.ndarray) -> np.ndarray:
+    """``array`` extended along its first axis to ``capacity`` rows filled with ``fill`` (a scalar, or one row),
+    unchanged if long enough."""
     extra = capacity - array.shape[0]
     if extra <= 0:
         return array

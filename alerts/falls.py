@@ -309,7 +309,7 @@ class FallDetector:
         hence the loop; it runs once unless blocks of one call overlap.
         """
         end = start + np.maximum(counts - 1, 0) / rate
-        order = np.lexsort((start, res))
+        order = _order_by(res, start)
         keep = counts > 0
         while True:
             idx = order[keep[order]]
@@ -392,7 +392,8 @@ class FallDetector:
     def _write(self, frame_res: IntArray, frame_no: IntArray, values: FloatArray) -> None:
         """Add new frames ``(K,)`` (sorted by resident, then frame) to the rings, without a timeline: the slots of
         each resident's frames after its old newest one are cleared first (they hold frames ``L`` older), the
-        old newest frame itself is continued."""
+        old newest frame itself is continued. The frames are those of residents with no impact to decide, whose
+        peak and its time `_to_frames` leaves at 0: a frame's peak is never replaced here."""
         L = self._grid.ring
         starts = np.flatnonzero(np.r_[True, frame_res[1:] != frame_res[:-1]])
         ends = np.r_[starts[1:], frame_res.shape[0]] - 1
@@ -409,17 +410,12 @@ class FallDetector:
         gaps = np.bincount(group[recent], minlength=starts.shape[0]) < new_hi - lo + 1
         owner, k = ragged_arange(np.where(gaps, np.maximum(new_hi - lo + 1, 0), 0))
         ring[r[owner] * L + (lo[owner] + k) % L] = 0.0
-        new = values if recent.all() else np.take(values, np.flatnonzero(recent), axis=0)  # values: the caller's copy
-        new[new[:, _PK] <= 0.0, _PK_TS] = 0.0  # as if added to a cleared frame: a peak of 0 keeps time 0
+        new = values if recent.all() else np.take(values, recent.nonzero()[0], axis=0)
         np.put(_rows(ring), frame_res[recent] * L + frame_no[recent] % L, _rows(new))
         more = ~fresh  # the old newest frame, continued: add to it
         rows = frame_res[more] * L + frame_no[more] % L
         frames = np.take(ring, rows, axis=0)  # take: a row gather faster than fancy indexing
-        cont = np.take(values, np.flatnonzero(more), axis=0)
-        frames[:, :_N_ADDITIVE] += cont[:, :_N_ADDITIVE]
-        higher = cont[:, _PK] > frames[:, _PK]  # on a tie the earlier sample stays the peak
-        frames[higher, _PK] = cont[higher, _PK]
-        frames[higher, _PK_TS] = cont[higher, _PK_TS]
+        frames[:, :_N_ADDITIVE] += np.take(values, more.nonzero()[0], axis=0)[:, :_N_ADDITIVE]
         ring[rows] = frames
         self._hi[r] = np.maximum(old_hi, new_hi)
 
@@ -497,6 +493,15 @@ class FallDetector:
         pos = last[:, None] + np.arange(L)
         self._frames[line.resident[:, None], line.frame_no[pos] % L] = line.frames[pos]
         self._hi[line.resident] = line.new_hi
+
+
+def _order_by(res: IntArray, start: FloatArray) -> IntArray:
+    """``np.lexsort((start, res))``, without the sort when the blocks already come in that order (the engine's do)."""
+    if not (res[1:] > res[:-1]).all():
+        unordered = (res[1:] < res[:-1]) | ((res[1:] == res[:-1]) & (start[1:] < start[:-1]))
+        if unordered.any():
+            return np.lexsort((start, res))
+    return np.arange(res.shape[0])
 
 
 def _magnitude(axes: FloatArray) -> FloatArray:

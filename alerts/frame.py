@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from alerts._arrays import ragged_arange
+from alerts._arrays import arrival_sort, ragged_arange
 from alerts.residents import MISSING, Population
 from carewatch.catalog import EVENT_ID, METRIC_ID
 from carewatch.model import AccelRow, Batch, EventRow, ReadingRow
@@ -56,7 +56,8 @@ class Readings:
     @classmethod
     def sorted(cls, resident: np.ndarray, metric: np.ndarray, ts: np.ndarray, value: np.ndarray,
                device: np.ndarray) -> Readings:  # fmt: skip
-        order = np.lexsort((value, ts, resident, metric))
+        span = int(resident.max(initial=0)) + 1
+        order = arrival_sort(metric.astype(np.int64) * span + resident, ts, value)
         return cls(resident[order], metric[order], ts[order], value[order], device[order])
 
     def of_metric(self, metric: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ from alerts.rules.devices import DeviceOfflineRule
 from alerts.rules.early_warning import News2Rule, News2Scorer
 from alerts.rules.held import HeldRule, HeldSpec
 from alerts.rules.safety import FallRule, LongLieRule, NightWanderingRule, SosRule
-from alerts.rules.threshold import ThresholdRule, ThresholdSpec
+from alerts.rules.threshold import ThresholdBank, ThresholdRule, ThresholdSpec
 from alerts.rules.trend import TrendRule, TrendSpec
 from carewatch.model import Resident, Severity
 
@@ -144,7 +144,8 @@ WATER_LEAK = HeldSpec(
 
 def default_rules() -> list[Rule]:
     """A fresh instance of every rule (each holds its own per-resident state)."""
-    thresholds = {spec.name: ThresholdRule(spec) for spec in THRESHOLDS}
+    bank = ThresholdBank()  # the ten evaluated in one pass
+    thresholds = {spec.name: ThresholdRule(spec, bank) for spec in THRESHOLDS}
     t = thresholds
     limits = {
         "hr": (t["hr_low"], t["hr_high"]), "rr": (t["rr_low"], t["rr_high"]), "spo2": (t["spo2_low"], None),

@@ -3,8 +3,9 @@
 A condition *enters* when a reading crosses `enter`, stays while readings remain on the wrong side of `leave`
 (hysteresis: values between the two keep the previous state), and becomes alertable once it has lasted `persist_s`.
 A gap longer than `max_gap_s` between readings restarts the persistence clock (no "sustained" across a device that was
-off). Sampled episodes (alerts.rules.episodes): everything is evaluated for all residents at once. The persistence
-clock runs only while readings are beyond `enter`; the band between `enter` and `leave` only keeps a raised alert.
+off). Sampled episodes (alerts.rules.episodes): everything is evaluated for all residents, and all the rules of one
+`ThresholdBank` (the ten defaults), at once. The persistence clock runs only while readings are beyond `enter`; the
+band between `enter` and `leave` only keeps a raised alert.
 
 *At rest.* Respiration and blood pressure rise with exertion, and their limits are for a resting person: a walk of
 a few minutes takes a COPD resident's respiration, or a hypertensive resident's systolic pressure, past them (the
@@ -51,8 +52,95 @@ class ThresholdSpec:
     at_rest: bool = False  # readings during exertion and RECOVERY_S after do not count toward the persistence
 
 
+class ThresholdBank:
+    """Threshold rules evaluated together: when the first of them is evaluated on a frame, one pass over all their
+    metrics' readings advances every rule, and each rule then reports its share (the ten default rules cost about
+    what one did alone: the cost of a pass is its numpy calls, not its readings).
+
+    A rule is a column ``c`` of the state: per-resident limits ``enter``, ``leave`` and ``persist`` (capacity, n)
+    and sampled episodes keyed by ``resident * n + c``."""
+
+    def __init__(self) -> None:
+        self.specs: list[ThresholdSpec] = []
+        self.metric_ids = np.empty(0, np.int16)  # (n,) each rule's metric
+        self.below = np.empty(0, bool)  # (n,)
+        self.at_rest = np.empty(0, bool)  # (n,)
+        self.max_gap = np.empty(0)  # (n,)
+        self.enter = np.empty((0, 0))
+        self.leave = np.empty((0, 0))
+        self.persist = np.empty((0, 0))
+        self.episodes = Episodes(held=False)
+        self._frame: Frame | None = None
+        self._pending: dict[int, Findings] = {}  # each rule's findings on _frame, until it takes them
+
+    def join(self, spec: ThresholdSpec) -> int:
+        """Add a rule; returns its column. Rules join before the bank has residents."""
+        if self.enter.shape[0]:
+            raise ValueError("threshold rules join a bank before it has residents")
+        self.specs.append(spec)
+        self.metric_ids = np.array([METRIC_ID[s.metric] for s in self.specs], np.int16)
+        self.below = np.array([s.below for s in self.specs])
+        self.at_rest = np.array([s.at_rest for s in self.specs])
+        self.max_gap = np.array([s.max_gap_s for s in self.specs])
+        self.enter, self.leave, self.persist = (np.empty((0, len(self.specs))) for _ in range(3))
+        return len(self.specs) - 1
+
+    def grow(self, capacity: int) -> None:
+        """Room for ``capacity`` residents, new ones at the rules' default limits (unchanged if there is room)."""
+        n = len(self.specs)
+        self.enter = grown(self.enter, capacity, np.array([s.enter for s in self.specs]))
+        self.leave = grown(self.leave, capacity, np.array([s.leave for s in self.specs]))
+        self.persist = grown(self.persist, capacity, np.array([s.persist_s for s in self.specs]))
+        self.episodes.grow(capacity * n)
+
+    def nbytes(self) -> int:
+        return arrays_nbytes(self.enter, self.leave, self.persist) + self.episodes.nbytes()
+
+    def findings(self, column: int, frame: Frame) -> Findings:
+        """Rule ``column``'s findings on ``frame``. A rule that asks twice about one frame gets a new pass, which
+        finds nothing new there (its readings are no longer fresh); the other rules keep their share."""
+        if frame is not self._frame or column not in self._pending:
+            found = self._evaluate(frame)
+            if frame is self._frame:
+                found.update(self._pending)
+            self._frame, self._pending = frame, found
+        return self._pending.pop(column)
+
+    def _evaluate(self, frame: Frame) -> dict[int, Findings]:
+        n = len(self.specs)
+        # Each rule's readings, one rule after the other, each by (resident, ts, value): the keys of one rule are
+        # contiguous and no key spans two rules, as the episodes need.
+        res, ts, value, column = frame.readings.of_metrics(self.metric_ids)
+        key = res * n + column
+        keep = fresh(key, ts, self.episodes.last_ts)
+        res, ts, value, column, key = res[keep], ts[keep], value[keep], column[keep], key[keep]
+        # (capacity, n) C-contiguous: row res, column c is flat element res * n + c, the key.
+        enter, leave, below = np.take(self.enter, key), np.take(self.leave, key), self.below[column]
+        entered = np.where(below, value < enter, value > enter)
+        left = np.where(below, value >= leave, value <= leave)
+        rest = self.at_rest[column].nonzero()[0]
+        if rest.shape[0]:
+            entered[rest] &= ts[rest] - latest_at(frame.exertion, res[rest], ts[rest]) > RECOVERY_S
+        code = codes(entered, left)
+        step = self.episodes.advance(key, ts, code, np.take(self.persist, key), self.max_gap[column])
+        if not (step.raised.shape[0] or step.cleared.shape[0]):
+            nothing = Findings.none()
+            return dict.fromkeys(range(n), nothing)
+        raised, cleared = step.raised, step.cleared
+        found: dict[int, Findings] = {}
+        for c in range(n):  # the rules, not readings
+            mine, gone = column[raised] == c, column[cleared] == c
+            found[c] = Findings.of(
+                res[raised][mine], step.raised_at[mine], value[raised][mine], step.raised_onset[mine],
+                cleared_resident=res[cleared][gone], cleared_ts=ts[cleared][gone],
+            )  # fmt: skip
+        return found
+
+
 class ThresholdRule(Rule):
-    def __init__(self, spec: ThresholdSpec) -> None:
+    """One sustained-threshold rule: a column of a `ThresholdBank` (its own bank if none is given)."""
+
+    def __init__(self, spec: ThresholdSpec, bank: ThresholdBank | None = None) -> None:
         super().__init__()
         if (spec.leave < spec.enter) if spec.below else (spec.leave > spec.enter):
             raise ValueError(f"{spec.name}: hysteresis must lie on the safe side of the threshold")
@@ -64,24 +152,33 @@ class ThresholdRule(Rule):
         self.metric_id = METRIC_ID[spec.metric]
         self.evidence_metrics = (self.metric_id,)
         self.threshold = (spec.metric, "low" if spec.below else "high")
-        self.enter = np.empty(0)  # (capacity,) per-resident thresholds (a clinician may change them)
-        self.leave = np.empty(0)
-        self.persist = np.empty(0)
-        self.episodes = Episodes(held=False)
+        self.bank = bank if bank is not None else ThresholdBank()
+        self.column = self.bank.join(spec)
+        self._capacity = 0
+
+    @property
+    def enter(self) -> FloatArray:
+        """(capacity,) per-resident entry limits (a clinician may change them): a view of the bank's column."""
+        return self.bank.enter[:, self.column]
+
+    @property
+    def leave(self) -> FloatArray:
+        return self.bank.leave[:, self.column]
+
+    @property
+    def persist(self) -> FloatArray:
+        return self.bank.persist[:, self.column]
 
     def grow(self, population: Population) -> None:
         super().grow(population)
-        old, capacity = self.enter.shape[0], len(population)
-        self.enter = grown(self.enter, capacity, self.spec.enter)
-        self.leave = grown(self.leave, capacity, self.spec.leave)
-        self.persist = grown(self.persist, capacity, self.spec.persist_s)
-        self.episodes.grow(capacity)
+        old, self._capacity = self._capacity, len(population)
+        self.bank.grow(self._capacity)
         if self.spec.for_resident is not None:
-            for position in range(old, capacity):  # registration, not the batch path
+            for position in range(old, self._capacity):  # registration, not the batch path
                 self.set_thresholds(position, *self.spec.for_resident(population.residents[position]))
 
     def set_thresholds(self, position: int, enter: float, leave: float) -> None:
-        self.enter[position], self.leave[position] = enter, leave
+        self.bank.enter[position, self.column], self.bank.leave[position, self.column] = enter, leave
 
     def set_threshold(self, position: int, value: float | None) -> None:
         if value is None:
@@ -104,22 +201,10 @@ class ThresholdRule(Rule):
         }
 
     def evaluate(self, frame: Frame) -> Findings:
-        res, ts, value = frame.readings.of_metric(self.metric_id)
-        keep = fresh(res, ts, self.episodes.last_ts)
-        res, ts, value = res[keep], ts[keep], value[keep]
-        enter, leave = self.enter[res], self.leave[res]
-        entered, left = (value < enter, value >= leave) if self.spec.below else (value > enter, value <= leave)
-        if self.spec.at_rest:
-            entered &= ts - latest_at(frame.exertion, res, ts) > RECOVERY_S
-        gap = np.full(res.shape[0], self.spec.max_gap_s)
-        step = self.episodes.advance(res, ts, codes(entered, left), self.persist[res], gap)
-        return Findings.of(
-            res[step.raised], step.raised_at, value[step.raised], step.raised_onset,
-            cleared_resident=res[step.cleared], cleared_ts=ts[step.cleared],
-        )  # fmt: skip
+        return self.bank.findings(self.column, frame)
 
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
-        return positions[self.episodes.force(positions, onset)]
+        return positions[self.bank.episodes.force(positions * len(self.bank.specs) + self.column, onset)]
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         metric = METRIC_BY_NAME[self.metric]
@@ -132,4 +217,4 @@ class ThresholdRule(Rule):
         return title, text
 
     def nbytes(self) -> int:
-        return arrays_nbytes(self.enter, self.leave, self.persist) + self.episodes.nbytes()
+        return self.bank.nbytes() // len(self.bank.specs)  # its share: every part of the state has n columns
