@@ -6,6 +6,8 @@ key as the last sort key). No function loops over elements in Python.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -48,6 +50,14 @@ def run_start(first: BoolArray) -> IntArray:
     return last_index(first)
 
 
+def member_table(ids: Iterable[int], size: int) -> BoolArray:
+    """(size,) True at ``ids``: ``table[x]`` tests small non-negative ids (catalogue metrics, event kinds) for
+    membership with one gather, where ``np.isin`` sorts."""
+    table = np.zeros(size, bool)
+    table[list(ids)] = True
+    return table
+
+
 def ragged_arange(counts: IntArray) -> tuple[IntArray, IntArray]:
     """``counts`` (u,) -> ``(owner, k)``, both (sum(counts),): k runs 0..counts[i]-1 for owner i."""
     owner = np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts)
@@ -81,7 +91,7 @@ def fresh(key: IntArray, ts: FloatArray, last_ts: FloatArray) -> IntArray:
     """`sort_fresh` of observations already sorted by (key, ts, tiebreak): the indices to keep."""
     repeat = np.zeros(key.shape[0], bool)
     repeat[1:] = (key[1:] == key[:-1]) & (ts[1:] == ts[:-1])
-    return np.flatnonzero(~repeat & (ts > last_ts[key]))
+    return (~repeat & (ts > last_ts[key])).nonzero()[0]
 
 
 def grown(array: np.ndarray, capacity: int, fill: float | bool | int | np.ndarray) -> np.ndarray:

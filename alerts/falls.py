@@ -250,20 +250,20 @@ class FallDetector:
         s_res, s_ts, s_rate, s_axes = self._samples(res, start, rate, counts, axes, order)
         mag = _magnitude(s_axes)
         slow = self._undecided_impact(s_res, mag)  # (S,) samples of residents with an impact to decide
-        frame_res, frame_no, values, starts = self._to_frames(s_res, s_ts, s_axes, s_rate, mag, np.flatnonzero(slow))
+        frame_res, frame_no, values, starts = self._to_frames(s_res, s_ts, s_axes, s_rate, mag, slow.nonzero()[0])
         slow = slow[starts]  # (K,) per frame
-        impact = np.flatnonzero(values[:, _PK] >= self.params.impact_g)
+        impact = (values[:, _PK] >= self.params.impact_g).nonzero()[0]
         np.maximum.at(self._impact_hi, frame_res[impact], frame_no[impact])
         events = _no_events()
         if slow.any():  # residents with an impact to decide: the full timeline
             line = self._timeline(frame_res[slow], frame_no[slow], values[slow])
             events = self._decide(line)
             self._store(line)
-            fast = np.flatnonzero(~slow)
+            fast = (~slow).nonzero()[0]
             frame_res, frame_no, values = frame_res[fast], frame_no[fast], np.take(values, fast, axis=0)
         if frame_res.shape[0]:  # everyone else: nothing to decide, only new frames to write
             self._write(frame_res, frame_no, values)
-        newest = np.flatnonzero(np.r_[s_res[1:] != s_res[:-1], True])
+        newest = np.r_[s_res[1:] != s_res[:-1], True].nonzero()[0]
         self._last_ts[s_res[newest]] = s_ts[newest]
         return events
 
@@ -357,7 +357,7 @@ class FallDetector:
         frame = np.floor((s_ts + _EDGE_GUARD_S) / self.params.frame_s).astype(np.int64)
         cut = firsts(s_res)
         cut[1:] |= frame[1:] != frame[:-1]
-        starts = np.flatnonzero(cut)
+        starts = cut.nonzero()[0]
         segment = np.cumsum(cut) - 1
         k = starts.shape[0]
         values = np.zeros((k, _NF))
@@ -382,7 +382,7 @@ class FallDetector:
         """(S,) True for the samples of residents with an impact frame not decided yet: in their ring (newer than
         ``_hi - post_hi``, the last decided frame) or among their new samples. Only those residents can fall in
         this call; the others take the fast path (`_write`) with the same result."""
-        starts = np.flatnonzero(firsts(s_res))
+        starts = firsts(s_res).nonzero()[0]
         r = s_res[starts]
         seen = np.isfinite(self._last_ts[r])
         pending = seen & (self._impact_hi[r] > self._hi[r] - self._grid.post_hi)
@@ -395,7 +395,7 @@ class FallDetector:
         old newest frame itself is continued. The frames are those of residents with no impact to decide, whose
         peak and its time `_to_frames` leaves at 0: a frame's peak is never replaced here."""
         L = self._grid.ring
-        starts = np.flatnonzero(np.r_[True, frame_res[1:] != frame_res[:-1]])
+        starts = np.r_[True, frame_res[1:] != frame_res[:-1]].nonzero()[0]
         ends = np.r_[starts[1:], frame_res.shape[0]] - 1
         r, new_hi = frame_res[starts], frame_no[ends]
         seen = np.isfinite(self._last_ts[r])
@@ -422,7 +422,7 @@ class FallDetector:
     def _timeline(self, frame_res: IntArray, frame_no: IntArray, values: FloatArray) -> _Timeline:
         """Lay out ring + new frames ``(K,)`` per resident of the call (see :class:`_Timeline`)."""
         L = self._grid.ring
-        firsts = np.flatnonzero(np.r_[True, frame_res[1:] != frame_res[:-1]])
+        firsts = np.r_[True, frame_res[1:] != frame_res[:-1]].nonzero()[0]
         lasts = np.r_[firsts[1:], frame_res.shape[0]] - 1
         r = frame_res[firsts]
         new_first, new_hi = frame_no[firsts], frame_no[lasts]

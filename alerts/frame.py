@@ -16,14 +16,15 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from alerts._arrays import arrival_sort, ragged_arange
+from alerts._arrays import arrival_sort, member_table, ragged_arange
 from alerts.residents import MISSING, Population
-from carewatch.catalog import EVENT_ID, METRIC_ID
+from carewatch.catalog import EVENT_ID, EVENT_KINDS, METRIC_ID, METRICS
 from carewatch.model import AccelRow, Batch, EventRow, ReadingRow
 
-HAZARD_METRICS = frozenset({METRIC_ID["room_temp"], METRIC_ID["humidity"]})
-DEVICE_METRICS = frozenset({METRIC_ID["battery"], METRIC_ID["rssi"]})  # about the device, not its wearer
-HAZARD_KINDS = frozenset({EVENT_ID["smoke"], EVENT_ID["gas"], EVENT_ID["water_leak"]})
+# Membership tables by catalogue id (alerts._arrays.member_table).
+HAZARD_METRIC = member_table((METRIC_ID["room_temp"], METRIC_ID["humidity"]), len(METRICS))
+DEVICE_METRIC = member_table((METRIC_ID["battery"], METRIC_ID["rssi"]), len(METRICS))  # not about its wearer
+HAZARD_KIND = member_table((EVENT_ID["smoke"], EVENT_ID["gas"], EVENT_ID["water_leak"]), len(EVENT_KINDS))
 
 T = TypeVar("T")
 
@@ -192,8 +193,8 @@ def _attributed(
     ids = np.array(resident_ids, dtype=object)
     named = ids.astype(bool)  # None (and "") name nobody
     resident = population.residents_of_devices(device, ids)
-    own = np.flatnonzero(named & (resident != MISSING))
-    shared = np.flatnonzero(~named & (device != MISSING))
+    own = (named & (resident != MISSING)).nonzero()[0]
+    shared = (~named & (device != MISSING)).nonzero()[0]
     ptr = population.speaks_ptr
     n_for = ptr[device[shared] + 1] - ptr[device[shared]]
     allowed = np.where(fan_out[shared], n_for, np.where(n_for == 1, 1, 0))
@@ -216,11 +217,11 @@ def _readings(
     metric = np.fromiter(map(METRIC_ID.__getitem__, metrics), np.int16, n)
     device = population.device_positions(device_ids)
     plausible = ~np.array(artefacts, bool)
-    about_device = np.isin(metric, list(DEVICE_METRICS))
+    about_device = DEVICE_METRIC[metric]
     known = device != MISSING
     status_rows = plausible & about_device & known
     status = Status(device[status_rows], metric[status_rows], ts[status_rows], value[status_rows])
-    index, resident, skipped = _attributed(population, resident_ids, device, np.isin(metric, list(HAZARD_METRICS)))
+    index, resident, skipped = _attributed(population, resident_ids, device, HAZARD_METRIC[metric])
     keep = plausible[index] & ~about_device[index]
     index, resident = index[keep], resident[keep]
     readings = Readings.sorted(resident, metric[index], ts[index], value[index], device[index])
@@ -235,7 +236,7 @@ def _events(rows: list[EventRow], population: Population) -> tuple[Events, tuple
     ts = np.array(ts_, np.float64)
     kind = np.fromiter(map(EVENT_ID.__getitem__, kinds), np.int16, n)
     device = population.device_positions(device_ids)
-    index, resident, skipped = _attributed(population, resident_ids, device, np.isin(kind, list(HAZARD_KINDS)))
+    index, resident, skipped = _attributed(population, resident_ids, device, HAZARD_KIND[kind])
     value = np.array(values, np.float64)
     events = Events(resident, kind[index], ts[index], value[index], device[index])
     known = device != MISSING
@@ -250,7 +251,7 @@ def _accel(rows: list[AccelRow], population: Population) -> tuple[Accel, tuple[n
     device = population.device_positions(device_ids)
     resident = population.residents_of_devices(device, np.array(resident_ids, dtype=object))
     known = device != MISSING
-    mine = np.flatnonzero(resident != MISSING)
+    mine = (resident != MISSING).nonzero()[0]
     order = mine[np.lexsort((ts[mine], resident[mine]))]
     picked = [blocks[i] for i in order.tolist()]
     axes = _axes(picked)

@@ -239,7 +239,7 @@ def _measure(name: str, x: npt.ArrayLike) -> FloatArray:
     if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise ValueError(f"{name} must be a float or integer array (NaN = missing), got dtype {a.dtype}")
     out = a.astype(np.float64)
-    bad = np.flatnonzero(np.isinf(out))
+    bad = np.isinf(out).nonzero()[0]
     if bad.size:
         raise ValueError(f"{name} is infinite at index {int(bad[0])}; use NaN for a missing value")
     return out
@@ -259,7 +259,7 @@ def _consciousness(x: npt.ArrayLike) -> FloatArray:
     if a.dtype == np.bool_:
         return _measure("confused", a.astype(np.float64))
     out = _measure("confused", a)
-    bad = np.flatnonzero(~(np.isnan(out) | (out == 0) | (out == 1)))
+    bad = (~(np.isnan(out) | (out == 0) | (out == 1))).nonzero()[0]
     if bad.size:
         raise ValueError(f"confused must be bool, or 0/1 with NaN = not assessed; index {int(bad[0])} is {out[bad[0]]}")
     return out

@@ -159,13 +159,13 @@ class Population:
         all) takes the owner's position after a C-level comparison of the ids, so only the others cost a second
         dictionary lookup."""
         owner = self.owner[device]  # MISSING device: the sentinel at the end
-        same = np.flatnonzero(self.owner_id[device] == named)
+        same = (self.owner_id[device] == named).nonzero()[0]
         resident = np.full(device.shape[0], MISSING, np.int64)
         resident[same] = owner[same]
         other = np.ones(device.shape[0], bool)
         other[same] = False
         if other.any():
-            rest = np.flatnonzero(other)
+            rest = other.nonzero()[0]
             resident[rest] = self.index.positions(named[rest].tolist())
         return resident
 

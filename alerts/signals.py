@@ -22,18 +22,18 @@ from dataclasses import replace
 
 import numpy as np
 
-from alerts._arrays import firsts, fresh, grown, last_index, lasts, previous, run_start
+from alerts._arrays import firsts, fresh, grown, last_index, lasts, member_table, previous, run_start
 from alerts.falls import FallDetector
 from alerts.frame import Accel, Falls, Frame, Points, Readings
 from alerts.residents import DEVICE_KINDS, Population
-from carewatch.catalog import EVENT_ID, METRIC_ID
+from carewatch.catalog import EVENT_ID, EVENT_KINDS, METRIC_ID, METRICS
 from carewatch.model import DeviceKind
 
 WEARABLE = DEVICE_KINDS.index(DeviceKind.WEARABLE)
-BODY_METRICS = np.array([METRIC_ID[m] for m in ("hr", "spo2", "rr", "sbp", "dbp", "temp")], np.int16)
+BODY_METRIC = member_table([METRIC_ID[m] for m in ("hr", "spo2", "rr", "sbp", "dbp", "temp")], len(METRICS))
 WORN, STEPS = METRIC_ID["worn"], METRIC_ID["steps"]
 MOTION, FALL = EVENT_ID["motion"], EVENT_ID["fall"]
-CHANGE_KINDS = np.array([EVENT_ID[k] for k in ("door", "bed", "chair", "bathroom")], np.int16)
+CHANGE_KIND = member_table([EVENT_ID[k] for k in ("door", "bed", "chair", "bathroom")], len(EVENT_KINDS))
 BED = EVENT_ID["bed"]
 # A body at rest shows an |a| SD of 0.01-0.02 g, walking or getting up 0.2-0.4 g; the fall detector calls a body
 # still below 0.15 g (FallParams.still_sd_g), and so a block at or above it is movement.
@@ -101,7 +101,7 @@ class Signals:
         is_worn = readings.metric == WORN
         w_res, w_ts, w_value = readings.resident[is_worn], readings.ts[is_worn], readings.value[is_worn]
         wearable = self._wearable[readings.device]  # MISSING (-1) picks the sentinel at the end
-        body = np.flatnonzero(np.isin(readings.metric, BODY_METRICS) & wearable)
+        body = (BODY_METRIC[readings.metric] & wearable).nonzero()[0]
         res = np.concatenate([readings.resident[body], accel.resident])
         off = self._worn_at(res, np.concatenate([readings.ts[body], accel.ts]), w_res, w_ts, w_value) < 0.5
         self._store_worn(w_res, w_ts, w_value)  # NaN (never reported) counts as worn
@@ -119,7 +119,7 @@ class Signals:
         batch (k,) at or before it (the highest value at one instant), else the stored one. Only residents with a
         worn reading in the batch (a few: it comes once a minute) need sorting."""
         state: np.ndarray = self.worn[res]
-        mine = np.flatnonzero(np.isin(res, w_res, kind="table")) if w_res.shape[0] else w_res
+        mine = np.isin(res, w_res, kind="table").nonzero()[0] if w_res.shape[0] else w_res
         if mine.shape[0] == 0:
             return state
         n_w = w_res.shape[0]
@@ -150,7 +150,7 @@ class Signals:
         """Motion, state changes, and the signs of being up among them (see the module docstring)."""
         ev = frame.events
         motion = (ev.kind == MOTION) & (ev.value >= 0.5)
-        changing = np.flatnonzero(np.isin(ev.kind, CHANGE_KINDS) & (ev.device >= 0))
+        changing = (CHANGE_KIND[ev.kind] & (ev.device >= 0)).nonzero()[0]
         moved = Points(ev.resident[motion], ev.ts[motion])
         elsewhere = motion & ~self._bedroom[ev.device]  # MISSING (-1) picks the sentinel: not a bedroom
         up_moved = Points(ev.resident[elsewhere], ev.ts[elsewhere])
@@ -162,7 +162,7 @@ class Signals:
         d, t, v = device[order], ts[order], value[order]
         group = np.ones(order.shape[0], bool)
         group[1:] = (d[1:] != d[:-1]) | (t[1:] != t[:-1])
-        rep = np.flatnonzero(group)
+        rep = group.nonzero()[0]
         fresh = rep[t[rep] > self.event_ts[d[rep]]]
         first = firsts(d[fresh])
         prev = previous(v[fresh], first, self.event_value[d[fresh]])

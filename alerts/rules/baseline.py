@@ -171,14 +171,14 @@ class BaselineRule(Rule):
         stays = ring.in_newest(res, day)
         parts: list[FloatArray] = []
         of = np.empty(res.shape[0], np.int64)
-        here = np.flatnonzero(stays)
+        here = stays.nonzero()[0]
         if here.shape[0]:
             first = firsts(res[here])
             u = res[here][first]
             parts.append(np.take(ring.flat, ring.rows(u[:, None], ring.newest[u][:, None] - back), axis=0))
             of[here] = np.cumsum(first) - 1
             _add(ring.flat.reshape(-1), ring.rows(res[here], day[here]) * fields + 3 * col[here], x[here])
-        moved = np.flatnonzero(~stays)
+        moved = (~stays).nonzero()[0]
         if moved.shape[0]:
             line = ring.timeline(res[moved], day[moved])
             _add(line.sums.reshape(-1), line.position * fields + 3 * col[moved], x[moved])

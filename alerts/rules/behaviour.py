@@ -201,7 +201,7 @@ class NoActivityRule(Rule):
         day = local_day(ts, offset)
         for d in np.unique(day).tolist():  # the batch's local days (one or two), learned in order
             mine = day == d
-            c = np.flatnonzero(mine & candidate)
+            c = (mine & candidate).nonzero()[0]
             if c.shape[0]:
                 expected = self.expected(res[c], local_day(prev[c], offset[c]))
                 due[c] = self.raise_at(res[c], prev[c], expected)
@@ -216,7 +216,7 @@ class NoActivityRule(Rule):
 
     def tick(self, now: float) -> Findings:
         last = self.seen.last
-        silent = np.flatnonzero(~self.active & np.isfinite(last) & (last + self.quiet < now))
+        silent = (~self.active & np.isfinite(last) & (last + self.quiet < now)).nonzero()[0]
         if silent.shape[0] == 0:
             return Findings.none()
         stale = silent[self._due_for[silent] != last[silent]]  # a new silence, or relearned: compute its time
@@ -359,7 +359,7 @@ class NotUpRule(Rule):
         judged &= real
         parts: list[Findings] = []
         for x in np.unique(np.concatenate([day[judged], day[ups]])).tolist():  # the batch's local days, in order
-            obs = np.flatnonzero(judged & (day == x))
+            obs = (judged & (day == x)).nonzero()[0]
             g = ups[day[ups] == x]
             who = np.unique(np.concatenate([res[obs], res[g]]))
             due, usual = self._due(who, np.full(who.shape[0], x))
@@ -395,7 +395,7 @@ class NotUpRule(Rule):
         indices (c,), when each was resolved (c,) (back in bed, or confirmed; inf: still pending, kept in
         ``pending``), and which were confirmed (c,). Only a day's first confirmed candidate and those before it."""
         n = res.shape[0]
-        eligible = np.flatnonzero(~in_bed & judged)
+        eligible = (~in_bed & judged).nonzero()[0]
         stretch = np.cumsum(in_bed)[eligible]  # out of bed since the last return to bed
         r_e, d_e = res[eligible], day[eligible]
         first = np.ones(eligible.shape[0], bool)
@@ -406,7 +406,7 @@ class NotUpRule(Rule):
         back = ts[np.minimum(next_bed, n - 1)]
         ends = self.confirmed_at(res[c], ts[c])
         cancelled = (next_bed < n) & (res[np.minimum(next_bed, n - 1)] == res[c]) & (back < ends)
-        newest = ts[np.flatnonzero(lasts(res))][np.cumsum(firsts(res)) - 1]  # (n,) each resident's newest
+        newest = ts[lasts(res).nonzero()[0]][np.cumsum(firsts(res)) - 1]  # (n,) each resident's newest
         confirmed = ~cancelled & (newest[c] >= ends)
         before = np.cumsum(confirmed) - confirmed
         keep = before == before[run_start(firsts(res[c]) | firsts(day[c]))]  # no confirmed one earlier that day
@@ -446,7 +446,7 @@ class NotUpRule(Rule):
     def tick(self, now: float) -> Findings:
         offset = self.population.utc_offset
         # Candidates the clock confirms: nobody back in bed by their confirmation time.
-        due_now = np.flatnonzero(~np.isnan(self.pending))
+        due_now = (~np.isnan(self.pending)).nonzero()[0]
         if due_now.shape[0]:
             due_now = due_now[self.confirmed_at(due_now, self.pending[due_now]) <= now]
         settled = Findings.none()
@@ -460,7 +460,7 @@ class NotUpRule(Rule):
         today = local_day(np.full(offset.shape[0], now), offset)
         waiting = ~self.active & (self.stamp[everyone, today % RING_DAYS] != today)
         waiting &= np.mod(now + offset, DAY_S) >= self.morning
-        who = np.flatnonzero(waiting)
+        who = waiting.nonzero()[0]
         stale = who[self._cache_day[who] != today[who]]
         if stale.shape[0]:
             self._cache[stale] = self.usual(stale, today[stale])

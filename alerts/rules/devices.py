@@ -69,8 +69,8 @@ class DeviceOfflineRule(Rule):
         due = prev + self.offline[device]
         gap = np.isfinite(prev) & (ts > due)
         already = first & self.active[device]  # raised by the clock; this row ends it
-        raised = np.flatnonzero(gap & ~already)
-        cleared = np.flatnonzero(gap | already)
+        raised = (gap & ~already).nonzero()[0]
+        cleared = (gap | already).nonzero()[0]
         self.last_seen[device[last]] = ts[last]
         self.active[device[last]] = False
         none = np.empty(0, np.int64)
@@ -79,7 +79,7 @@ class DeviceOfflineRule(Rule):
 
     def tick(self, now: float) -> Findings:
         due = self.last_seen + self.offline
-        fire = np.flatnonzero(~self.active & np.isfinite(self.last_seen) & (due < now))
+        fire = (~self.active & np.isfinite(self.last_seen) & (due < now)).nonzero()[0]
         self.active[fire] = True
         none = np.empty(0, np.int64)
         return self._fold(fire, due[fire], self.last_seen[fire], none, np.empty(0), none, np.empty(0))

@@ -54,7 +54,17 @@ from typing import Any
 import numpy as np
 
 from alerts import news2
-from alerts._arrays import FloatArray, IntArray, firsts, grown, last_index, lasts, ragged_arange, run_start
+from alerts._arrays import (
+    FloatArray,
+    IntArray,
+    firsts,
+    grown,
+    last_index,
+    lasts,
+    member_table,
+    ragged_arange,
+    run_start,
+)
 from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
@@ -70,6 +80,7 @@ from carewatch.storage.base import NEWS2_EMERGENCY_FROM, NEWS2_URGENT_FROM, News
 METRICS = ("rr", "spo2", "o2", "sbp", "hr", "avpu", "temp")
 METRIC_IDS = np.array([METRIC_ID[m] for m in METRICS], np.int16)
 MEASURED = np.array([0, 1, 3, 4, 6])  # the columns that must all be present for a score (scored from a median)
+IS_MEASURED = member_table(MEASURED.tolist(), len(METRICS))
 # A wearable reports RR, SpO2 and pulse every few seconds: older than 10 minutes is no longer the patient's state.
 # Blood pressure and temperature are taken less often (cuff, thermometer): an hour-old value still counts, as the
 # RCP's minimum observation frequency for low scores is 12-hourly and 1-hourly for urgent ones.
@@ -221,7 +232,8 @@ class News2Scorer:
         repeat = np.zeros(res.shape[0], bool)
         repeat[1:] = (res[1:] == res[:-1]) & (ts[1:] == ts[:-1]) & (col[1:] == col[:-1])
         keep = ~repeat & (ts > self.last_ts[res])
-        keep &= ~np.isin(col, MEASURED) | (ts - latest_at(frame.exertion, res, ts) > RECOVERY_S)  # at rest
+        measured = IS_MEASURED[col].nonzero()[0]  # at rest: the measured parameters' readings, not o2 or avpu
+        keep[measured] &= ts[measured] - latest_at(frame.exertion, res[measured], ts[measured]) > RECOVERY_S
         res, ts, value, col = res[keep], ts[keep], value[keep], col[keep]
         if res.shape[0] == 0:
             none = np.empty(0, np.int64)
@@ -229,7 +241,7 @@ class News2Scorer:
         # Counts per fine bin, laid out per resident and minute (alerts.rules.ring).
         counts = np.zeros((res.shape[0], N_BINS))
         for m, c in enumerate(MEASURED.tolist()):  # five parameters, not readings
-            rows = np.flatnonzero(col == c)
+            rows = (col == c).nonzero()[0]
             counts[rows, BIN_START[m] + fine_bin(m, value[rows])] = 1.0
         slot = np.floor(ts / SLOT_S).astype(np.int64)
         line = self.ring.timeline(res, slot, counts)
@@ -296,7 +308,7 @@ class News2Scorer:
 
     def _remember(self, res: IntArray, ts: FloatArray, value: FloatArray, col: np.ndarray) -> None:
         for c in range(len(METRICS)):
-            rows = np.flatnonzero(col == c)
+            rows = (col == c).nonzero()[0]
             last = rows[lasts(res[rows])]
             self.latest[res[last], c], self.latest_ts[res[last], c] = value[last], ts[last]
         newest = lasts(res)
@@ -336,7 +348,7 @@ class News2Rule(Rule):
         if not self.emergency:
             red = (s.max_single >= news2.RED_SCORE) & levels.red_score[s.resident]
             entered, left = entered | red, left & ~red
-        ok = np.flatnonzero(s.complete)  # an incomplete set says nothing (it neither continues nor ends a level)
+        ok = s.complete.nonzero()[0]  # an incomplete set says nothing (it neither continues nor ends a level)
         res, ts = s.resident[ok], s.ts[ok]
         gap = np.full(ok.shape[0], MAX_GAP_S)
         step = self.episodes.advance(res, ts, codes(entered[ok], left[ok]), self.persist[res], gap)

@@ -162,7 +162,7 @@ class Episodes:
         self.last_ts[k], self.inside[k] = ts[last], beyond[last]
         self.onset[k], self.active[k] = onset[last], active[last]
         return Step(
-            np.flatnonzero(raised), ts[raised], onset[raised], np.ones(int(raised.sum()), bool), np.flatnonzero(cleared)
+            raised.nonzero()[0], ts[raised], onset[raised], np.ones(int(raised.sum()), bool), cleared.nonzero()[0]
         )
 
     def _advance_sampled_once(
@@ -180,13 +180,13 @@ class Episodes:
         cleared = ~active & stored_active
         self.last_ts[key], self.inside[key], self.onset[key], self.active[key] = ts, beyond, onset, active
         return Step(
-            np.flatnonzero(raised), ts[raised], onset[raised], np.ones(int(raised.sum()), bool), np.flatnonzero(cleared)
+            raised.nonzero()[0], ts[raised], onset[raised], np.ones(int(raised.sum()), bool), cleared.nonzero()[0]
         )
 
     def tick(self, now: float, persist: FloatArray) -> tuple[IntArray, FloatArray, FloatArray]:
         """Held conditions that have lasted ``persist`` (capacity,) by ``now``: (keys, raised_at, onset), each (k,).
         They become active."""
-        due = np.flatnonzero(self.inside & ~self.active & (now - self.onset >= persist))
+        due = (self.inside & ~self.active & (now - self.onset >= persist)).nonzero()[0]
         self.active[due] = True
         return due, self.onset[due] + persist[due], self.onset[due]
 
@@ -267,7 +267,7 @@ def last_per_key(key: IntArray, ts: FloatArray) -> tuple[IntArray, FloatArray]:
     """For observations sorted by key: each key once (u,) with its newest time (u,)."""
     if key.shape[0] == 0:
         return key, ts
-    starts = np.flatnonzero(firsts(key))
+    starts = firsts(key).nonzero()[0]
     return key[starts], np.maximum.reduceat(ts, starts)
 
 
@@ -288,6 +288,4 @@ def _held_step(
     raised = ~prev_active & (reached | reached_leave)
     raised_onset = np.where(inside, onset, prev_onset)[raised]
     cleared = leave & (prev_active | reached_leave)
-    return Step(
-        np.flatnonzero(raised), raised_onset + persist[raised], raised_onset, inside[raised], np.flatnonzero(cleared)
-    )
+    return Step(raised.nonzero()[0], raised_onset + persist[raised], raised_onset, inside[raised], cleared.nonzero()[0])

@@ -92,11 +92,11 @@ class HeldRule(Rule):
     def _observations(self, frame: Frame) -> tuple[IntArray, FloatArray, FloatArray]:
         if self.spec.events:
             e = frame.events
-            mine = np.flatnonzero(e.kind == self.signal_id)
+            mine = (e.kind == self.signal_id).nonzero()[0]
             return e.resident[mine], e.ts[mine], e.value[mine]
         if self.spec.per_device:
             s = frame.status
-            mine = np.flatnonzero((s.metric == self.signal_id) & (s.device >= 0))
+            mine = ((s.metric == self.signal_id) & (s.device >= 0)).nonzero()[0]
             return s.device[mine], s.ts[mine], s.value[mine]
         return frame.readings.of_metric(self.signal_id)
 

@@ -67,7 +67,7 @@ class SlotRing:
     def in_newest(self, key: IntArray, slot: IntArray) -> BoolArray:
         """(n,) True for the observations (grouped by key) of keys whose observations all lie in the key's newest
         slot: no slot of theirs is completed or moved past, so they need no timeline (`add` them in place)."""
-        starts = np.flatnonzero(firsts(key))
+        starts = firsts(key).nonzero()[0]
         stays = np.maximum.reduceat(slot, starts) == self.newest[key[starts]] if starts.shape[0] else starts > 0
         return np.repeat(stays, np.diff(np.append(starts, key.shape[0])))
 
@@ -84,7 +84,7 @@ class SlotRing:
         sums. Every observation's slot must be at or after its key's newest slot."""
         L = self.length
         first = firsts(key)
-        starts = np.flatnonzero(first)
+        starts = first.nonzero()[0]
         k = key[first]
         if k.shape[0] == 0:
             none = np.empty(0, np.int64)

@@ -71,7 +71,7 @@ class SosRule(Rule):
 
     def evaluate(self, frame: Frame) -> Findings:
         e = frame.events
-        mine = np.flatnonzero((e.kind == SOS) & (e.value >= 0.5))
+        mine = ((e.kind == SOS) & (e.value >= 0.5)).nonzero()[0]
         if mine.shape[0] == 0:
             return Findings.none()
         res, ts = e.resident[mine], e.ts[mine]
@@ -256,13 +256,13 @@ class NightWanderingRule(Rule):
 
     def evaluate(self, frame: Frame) -> Findings:
         e = frame.events
-        beds = np.flatnonzero(e.kind == BED)
+        beds = (e.kind == BED).nonzero()[0]
         res, ts, value = e.resident[beds], e.ts[beds], e.value[beds]
         keep = sort_fresh(res, ts, self.out_of_bed.last_ts, value)
         res, ts, value = res[keep], ts[keep], value[keep]
         code = np.where(value >= 0.5, OUT, np.where(self._night(res, ts), IN, HOLD)).astype(np.int8)
         step = self.out_of_bed.advance(res, ts, code, self.bed_empty[res])
-        doors = np.flatnonzero((e.kind == DOOR) & (e.value >= 0.5))
+        doors = ((e.kind == DOOR) & (e.value >= 0.5)).nonzero()[0]
         at_night = self._night(e.resident[doors], e.ts[doors])
         doors = doors[at_night]
         return self._incidents(

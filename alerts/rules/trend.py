@@ -88,7 +88,7 @@ class TrendRule(Rule):
         stays = self.ring.in_newest(res, slot)  # most readings: still in the slot being filled, nothing to decide
         if stays.any():
             self.ring.add(res[stays], slot[stays], values[stays])
-            moves = np.flatnonzero(~stays)
+            moves = (~stays).nonzero()[0]
             if moves.shape[0] == 0:
                 return Findings.none()
             res, slot, values = res[moves], slot[moves], values[moves]
