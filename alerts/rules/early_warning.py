@@ -54,17 +54,7 @@ from typing import Any
 import numpy as np
 
 from alerts import news2
-from alerts._arrays import (
-    FloatArray,
-    IntArray,
-    firsts,
-    grown,
-    last_index,
-    lasts,
-    member_table,
-    ragged_arange,
-    run_start,
-)
+from alerts._arrays import FloatArray, IntArray, firsts, grown, last_index, lasts, ragged_arange, run_start
 from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
@@ -80,7 +70,7 @@ from carewatch.storage.base import NEWS2_EMERGENCY_FROM, NEWS2_URGENT_FROM, News
 METRICS = ("rr", "spo2", "o2", "sbp", "hr", "avpu", "temp")
 METRIC_IDS = np.array([METRIC_ID[m] for m in METRICS], np.int16)
 MEASURED = np.array([0, 1, 3, 4, 6])  # the columns that must all be present for a score (scored from a median)
-IS_MEASURED = member_table(MEASURED.tolist(), len(METRICS))
+IS_MEASURED = np.isin(np.arange(len(METRICS)), MEASURED)  # (7,) by column
 # A wearable reports RR, SpO2 and pulse every few seconds: older than 10 minutes is no longer the patient's state.
 # Blood pressure and temperature are taken less often (cuff, thermometer): an hour-old value still counts, as the
 # RCP's minimum observation frequency for low scores is 12-hourly and 1-hourly for urgent ones.
