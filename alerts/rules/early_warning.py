@@ -297,10 +297,12 @@ class News2Scorer:
         return out
 
     def _remember(self, res: IntArray, ts: FloatArray, value: FloatArray, col: np.ndarray) -> None:
-        for c in range(len(METRICS)):
-            rows = (col == c).nonzero()[0]
-            last = rows[lasts(res[rows])]
-            self.latest[res[last], c], self.latest_ts[res[last], c] = value[last], ts[last]
+        """Store the newest value of every (resident, parameter) among readings sorted by (resident, time)."""
+        cell = res * len(METRICS) + col  # the flat index into latest (R, 7)
+        by_cell = np.argsort(cell, kind="stable")  # in time order within each cell
+        last = by_cell[lasts(cell[by_cell])]
+        np.put(self.latest, cell[last], value[last])
+        np.put(self.latest_ts, cell[last], ts[last])
         newest = lasts(res)
         self.last_ts[res[newest]] = ts[newest]
 

@@ -540,3 +540,16 @@ def test_rules_never_read_the_clock() -> None:
     for path in [*sources.glob("rules/*.py"), sources / "signals.py", sources / "frame.py", sources / "engine.py"]:
         text = path.read_text()
         assert "time.time(" not in text and "datetime.now(" not in text, path
+
+
+@pytest.mark.parametrize(("first", "then", "expected"), [(1.0, 0.0, []), (0.0, 1.0, ["news2_urgent"])])
+def test_news2_remembers_each_parameters_newest_reading_for_later_batches(
+    first: float, then: float, expected: list[str]
+) -> None:
+    # Oxygen is reported twice in one batch, then not again: the later report is in force (r3: scale 2, 97 %).
+    s = stream()
+    s.vital("r3", NOW - 10, "o2", first)
+    s.vital("r3", NOW - 5, "o2", then)
+    e = engine()
+    e.process(s.batch())
+    assert news2_rules(e.process(news2_set("r3", 900))[0]) == expected
