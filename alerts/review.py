@@ -23,7 +23,8 @@ review proposes; a clinician decides (docs/rules.md, "Settling-in review"). The 
    from their readings); the usual score is the 98th percentile. From the RCP's urgent level less one (4), suggest
    urgent from the usual score + ``NEWS2_RISE``, emergency from 2 above that (never below the RCP's 5 and 7); a
    single parameter scoring 3 stops alerting by itself only when one parameter habitually scores 3 (its 98th
-   percentile), named in the reason. A usual score at the emergency level (7) gets no suggestion: a note instead.
+   percentile), named in the reason. A usual score at the emergency level (7) is flagged (``assessment_due``);
+   above it (``MAX_USUAL_NEWS2``) there is no suggestion but a note.
 
 Too few windows (``MIN_WINDOWS`` at rest, spread over ``MIN_SPAN_S``) give no suggestion, with a note saying why.
 Pure apart from reading the store; arrays are 1-D, one entry per reading or per window.
@@ -63,6 +64,10 @@ MIN_WINDOWS = 288
 MIN_SPAN_S = 3 * 86_400.0
 NEWS2_RISE = 2  # urgent from this many points above the usual score (as the evaluation's care plans had it)
 NEWS2_EMERGENCY_GAP = 2  # emergency this many points above urgent (the RCP's 5 -> 7)
+# The NEWS2 safety bound: chronic respiratory failure on home oxygen alone can score 7 at rest at night (oxygen 2,
+# respiration 21-24 2, SpO2 84-85 % on scale 2 2, one more point asleep): the chronic picture the RCP leaves to a
+# documented clinical decision. A usual score above it is more than that picture: no wider escalation, a note.
+MAX_USUAL_NEWS2 = NEWS2_EMERGENCY_FROM
 MAX_READS = 1_000  # store reads per metric at most (MAX_HISTORY_ROWS each: 50 million readings)
 STEPS = "steps"
 VITALS = ("hr", "spo2", "rr", "sbp", "dbp", "temp")
@@ -118,6 +123,7 @@ class News2Suggestion:
     red_score: bool  # False: a single parameter scoring 3 no longer alerts by itself
     usual_score: int
     reason: str
+    assessment_due: bool = False  # the usual score is at the RCP's emergency level (7): accept only after assessment
 
     def escalation(self, resident_id: str, by: str, at: float) -> News2Escalation:
         return News2Escalation(resident_id, self.urgent_from, self.emergency_from, self.red_score,
@@ -127,7 +133,7 @@ class News2Suggestion:
 @dataclass(frozen=True, slots=True)
 class LimitReview:
     """What the review of ``[start, end)`` found for one resident: suggestions, and notes on what it could not
-    suggest (too few windows, usual values at an emergency level)."""
+    suggest (too few windows, usual values past the emergency level)."""
 
     resident_id: str
     start: float
@@ -300,10 +306,10 @@ def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray) 
     usual = int(_usual(scores.total.astype(np.float64), high=True))
     habitual = [PARAMETER_LABELS[name] for name in news2.PARAMETERS
                 if _usual(getattr(scores, name).astype(np.float64), high=True) >= news2.RED_SCORE]  # fmt: skip
-    if usual >= NEWS2_EMERGENCY_FROM:
+    if usual > MAX_USUAL_NEWS2:
         return None, (f"NEWS2 at rest usually reaches {usual} ({USUAL_PERCENTILE:g} % of {n} observation sets at or "
-                      f"above): an emergency level as a usual state needs a clinical assessment, not a wider "
-                      f"escalation",)  # fmt: skip
+                      f"above), beyond the RCP's emergency level {NEWS2_EMERGENCY_FROM}: a clinical assessment is "
+                      f"due, not a wider escalation",)  # fmt: skip
     if usual < NEWS2_URGENT_FROM - 1 and not habitual:
         return None, ()
     urgent = max(NEWS2_URGENT_FROM, usual + NEWS2_RISE)
@@ -313,4 +319,7 @@ def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray) 
     if habitual:
         reason += (f"; {' and '.join(habitual)} habitually score{'s' if len(habitual) == 1 else ''} 3, so a single "
                    f"3 no longer alerts by itself (the aggregate still does)")  # fmt: skip
-    return News2Suggestion(urgent, emergency, not habitual, usual, reason), ()
+    due = usual >= NEWS2_EMERGENCY_FROM
+    if due:
+        reason += "; the usual score is at the RCP's emergency level: a clinical assessment is due"
+    return News2Suggestion(urgent, emergency, not habitual, usual, reason, due), ()

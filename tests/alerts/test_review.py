@@ -142,9 +142,15 @@ def test_news2_red_score_is_lifted_only_for_a_parameter_that_habitually_scores_3
     assert run(rare).news2 is None  # 1 % of the windows is not habitual
 
 
-def test_an_emergency_level_as_usual_gets_a_note_not_a_suggestion() -> None:
-    sick = {**HEALTHY, "rr": 23.0, "spo2": 93.0, "hr": 112.0, "temp": 35.9, "sbp": 105.0}  # 2 + 2 + 2 + 1 + 1 = 8
-    result = run(week(awake=sick))
+def test_an_emergency_level_as_usual_is_flagged_and_beyond_it_gets_a_note_not_a_suggestion() -> None:
+    seven = {**HEALTHY, "rr": 23.0, "spo2": 93.0, "hr": 112.0, "temp": 36.5, "sbp": 105.0}  # 2 + 2 + 2 + 0 + 1 = 7
+    result = run(week(awake=seven))
+    assert result.news2 is not None and result.news2.usual_score == 7
+    assert (result.news2.urgent_from, result.news2.emergency_from) == (9, 11)
+    assert result.news2.assessment_due and "assessment is due" in result.news2.reason
+    assert not run(week(awake={**seven, "rr": 19.0, "spo2": 97.0})).news2  # 0 + 0 + 2 + 0 + 1 = 3: no suggestion
+    eight = {**seven, "temp": 35.9}  # + 1
+    result = run(week(awake=eight))
     assert result.news2 is None
     assert any("clinical assessment" in note for note in result.notes)
 
