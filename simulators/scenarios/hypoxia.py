@@ -21,7 +21,8 @@ class Hypoxia(Incident):
     @classmethod
     def at(cls, resident_id: str, start: float, duration_s: float, nadir: float = 84.0) -> Hypoxia:
         truth = GroundTruth(resident_id, "hypoxia", start, start + duration_s, "spo2_low",
-                            ("news2_urgent", "news2_emergency", "rr_high", "spo2_falling"))  # fmt: skip
+                            ("news2_urgent", "news2_emergency", "rr_high", "spo2_falling",
+                             "baseline_deviation"))  # fmt: skip
         return cls(truth, nadir)
 
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:

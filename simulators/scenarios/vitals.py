@@ -33,7 +33,8 @@ class Fever(Incident):
     def at(cls, resident_id: str, start: float, duration_s: float, peak_c: float = 39.0, rise_s: float = 7200.0,
            confused: bool = False) -> Fever:  # fmt: skip
         truth = GroundTruth(resident_id, "fever", start, start + duration_s, "temp_high",
-                            ("news2_urgent", "news2_emergency", "hr_high", "rr_high", "temp_rising"))  # fmt: skip
+                            ("news2_urgent", "news2_emergency", "hr_high", "rr_high", "temp_rising",
+                             "baseline_deviation"))  # fmt: skip
         return cls(truth, peak_c, rise_s, confused)
 
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
@@ -63,7 +64,7 @@ class Tachycardia(Incident):
     def at(cls, resident_id: str, start: float, duration_s: float, rate_bpm: float = 150.0,
            seed: int = 0) -> Tachycardia:  # fmt: skip
         return cls(GroundTruth(resident_id, "tachycardia", start, start + duration_s, "hr_high",
-                               ("news2_urgent", "news2_emergency")),
+                               ("news2_urgent", "news2_emergency", "baseline_deviation")),
                    rate_bpm, seed)  # fmt: skip
 
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
@@ -85,7 +86,7 @@ class Bradycardia(Incident):
     @classmethod
     def at(cls, resident_id: str, start: float, duration_s: float, rate_bpm: float = 38.0) -> Bradycardia:
         return cls(GroundTruth(resident_id, "bradycardia", start, start + duration_s, "hr_low",
-                               ("news2_urgent", "news2_emergency")),
+                               ("news2_urgent", "news2_emergency", "baseline_deviation")),
                    rate_bpm)  # fmt: skip
 
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
