@@ -101,6 +101,17 @@ def settling_in_week(store: Store, resident_id: str, site_id: str, end: float, d
     store.write_batch(Batch(readings=rows))
 
 
+def late_low_spo2(store: Store, resident_id: str, site_id: str, end: float) -> None:
+    """Readings arriving late for ``settling_in_week``'s period (a device uploading its backlog): SpO2 80 % between
+    the readings of a quarter of its 10-minute steps, which changes what the review of that week suggests."""
+    device = "w-" + resident_id
+    rows = [
+        ReadingRow(end - SETTLING_IN_STEP_S * (i + 0.5), site_id, device, resident_id, "spo2", 80.0, 50_000 + i, False)
+        for i in range(0, 1000, 4)
+    ]
+    store.write_batch(Batch(readings=rows))
+
+
 @dataclass
 class Served:
     url: str

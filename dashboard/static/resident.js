@@ -166,9 +166,10 @@ function limitReview() {
     event.preventDefault();
     const { body, count } = reviewChoice();
     if (!count) return;
+    choices.apply.disabled = true;  // one apply per click
     const response = await api(`${url}/apply`, { method: "POST", json: body });
     error.hidden = response.ok;
-    if (!response.ok) { error.textContent = await refusal(response); return; }
+    if (!response.ok) { error.textContent = await refusal(response); choices.apply.disabled = false; return; }
     const applied = await response.json();
     choices.hidden = true;
     reviewStatus(t(applied.news2 ? "review.applied_news2" : "review.applied", { n: applied.thresholds.length }));

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from dashboard_support import PASSWORD, Served, settling_in_week
+from dashboard_support import PASSWORD, Served, late_low_spo2, settling_in_week
 from support import ARTIFACTS
 
 TIMEOUT_MS = 15_000
@@ -181,7 +181,8 @@ def test_a_clinician_documents_a_news2_escalation_on_the_resident_page(browser: 
 
 
 def test_a_clinician_applies_the_settling_in_review_on_the_resident_page(browser: Any, served: Served) -> None:
-    settling_in_week(served.store, "r2", "s1", time.time() - 3600)  # a COPD resident's first week
+    end = time.time() - 3600
+    settling_in_week(served.store, "r2", "s1", end)  # a COPD resident's first week
     with served.client("clinician") as client:  # whatever an earlier test left
         for metric in ("spo2", "rr"):
             client.delete(f"/api/residents/r2/thresholds/{metric}")
@@ -199,10 +200,23 @@ def test_a_clinician_applies_the_settling_in_review_on_the_resident_page(browser
     assert "a single 3 does not alert by itself" in page.inner_text("#review-news2")
     apply = page.get_by_role("button", name="Apply the ticked suggestions")
     assert apply.is_disabled()  # nothing ticked yet
-    page.get_by_role("checkbox", name=re.compile("spo2_low")).check()  # each box is named by its rule
-    page.get_by_role("checkbox", name=re.compile("rr_high")).check()
-    page.check("#review-news2 [name=news2]")
+
+    def tick() -> None:
+        page.get_by_role("checkbox", name=re.compile("spo2_low")).check()  # each box is named by its rule
+        page.get_by_role("checkbox", name=re.compile("rr_high")).check()
+        page.check("#review-news2 [name=news2]")
+
+    tick()
     page.screenshot(path=str(ARTIFACTS / "resident-settling-in-review.png"), full_page=True)
+    late_low_spo2(served.store, "r2", "s1", end)  # readings arrive late for the period shown
+    apply.click()  # the review changed: refused, the page says so, nothing is set
+    page.wait_for_selector("#review-error:not([hidden])", timeout=TIMEOUT_MS)
+    assert "compute it again" in page.inner_text("#review-error")
+    assert page.locator("#thresholds tbody tr").count() == 0
+    page.get_by_role("button", name="Compute the review").click()
+    page.wait_for_selector("#review-error", state="hidden", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#review-limits tr[data-rule=spo2_low][data-bound=true]", timeout=TIMEOUT_MS)
+    tick()
     apply.click()
     page.wait_for_selector("#news2-section[data-specific=true]", timeout=TIMEOUT_MS)
     page.wait_for_function("document.querySelectorAll('#thresholds tbody tr').length === 2", timeout=TIMEOUT_MS)

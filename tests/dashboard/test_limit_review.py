@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from dashboard_support import Served, settling_in_week
+from dashboard_support import Served, late_low_spo2, settling_in_week
 
-from carewatch.model import Batch, ReadingRow, Resident
+from carewatch.model import Resident
 
 URL = "/api/residents/{}/limit-review"
 WEEK_S = 7 * 86_400
@@ -197,15 +197,9 @@ def test_a_review_changed_by_later_readings_is_refused_as_stale(served: Served) 
     settling_in_week(served.store, "r4", "s1", end)
     with served.client("clinician") as clinician:
         shown = review(clinician, "r4")
-        late = [(end - 600 * i - 300, 80.0) for i in range(0, 1000, 4)]  # a quarter of the windows lower
-        served.store.write_batch(backlog("r4", late))
+        late_low_spo2(served.store, "r4", "s1", end)
         assert review(clinician, "r4")["thresholds"] != shown["thresholds"]
     refused(served, "r4", choice(shown, "spo2_low"), 409, "the review has changed since it was shown")
-
-
-def backlog(resident_id: str, spo2: list[tuple[float, float]]) -> Batch:
-    return Batch(readings=[ReadingRow(ts, "s1", "w-" + resident_id, resident_id, "spo2", v, 50_000 + i, False)
-                           for i, (ts, v) in enumerate(spo2)])  # fmt: skip
 
 
 def utc(epoch: float) -> datetime:
