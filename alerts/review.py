@@ -1,0 +1,316 @@
+"""The settling-in review: limits for one resident from their own first days, for a clinician to accept or not.
+
+Default alarm limits are population limits; a resident whose ordinary values lie past one (a COPD resident whose
+SpO2 sits at 84 % asleep, a fit sleeper whose pulse is 45) alerts on their ordinary nights. Individualising alarm
+limits to the patient is recommended practice (AACN Practice Alert "Managing Alarms in Acute Care Across the Life
+Span: Electrocardiography and Pulse Oximetry", 2018; AAMI Foundation, "Customizing Alarm Limits Based on Specific
+Needs of Patients", Biomed Instrum Technol 2017;51(3):227-34), and the RCP leaves the response to a NEWS2 score
+that a chronic condition keeps raised to a clinical decision documented in the patient's plan (NEWS2, 2017). The
+review proposes; a clinician decides (docs/rules.md, "Settling-in review"). The method, simple and explainable:
+
+1. Read the resident's readings over the review period; take each vital's **median per 5-minute window**
+   (``WINDOW_S``, the window NEWS2 scores on continuous data: alerts.rules.early_warning).
+2. Keep the windows **at rest**: the step count did not go up in the window or the ``RECOVERY_S`` before it (the
+   alert core's recovery after movement, alerts.rules.threshold). Exertion is not the resident's usual state.
+3. The resident's **usual extremes**: the 2nd and 98th percentiles of those medians (``USUAL_PERCENTILE``), an
+   observed median each ("in 2 % of the windows at or below this").
+4. For each threshold rule (alerts.rules.THRESHOLDS) whose default limit for this resident (``for_resident``
+   included, e.g. SpO2 scale 2) lies within ``BOUNDS[...].margin`` of the usual extreme or inside the usual range,
+   suggest a limit ``margin`` beyond the usual extreme, never past the rule's hard **safety bound** (said so when
+   reached: the resident's usual values then still alert, and need a clinical assessment, not a limit). Limits are
+   only ever widened: the review never tightens a default.
+5. **NEWS2**: score each at-rest window's medians with the core's ``score_parameters`` (oxygen and consciousness
+   from their readings); the usual score is the 98th percentile. From the RCP's urgent level less one (4), suggest
+   urgent from the usual score + ``NEWS2_RISE``, emergency from 2 above that (never below the RCP's 5 and 7); a
+   single parameter scoring 3 stops alerting by itself only when one parameter habitually scores 3 (its 98th
+   percentile), named in the reason. A usual score at the emergency level (7) gets no suggestion: a note instead.
+
+Too few windows (``MIN_WINDOWS`` at rest, spread over ``MIN_SPAN_S``) give no suggestion, with a note saying why.
+Pure apart from reading the store; arrays are 1-D, one entry per reading or per window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from alerts import news2
+from alerts._arrays import BoolArray, FloatArray, IntArray
+from alerts.rules import THRESHOLDS
+from alerts.rules.early_warning import MAX_AGE_S
+from alerts.rules.early_warning import METRICS as NEWS2_METRICS
+from alerts.rules.threshold import RECOVERY_S, ThresholdSpec
+from carewatch.catalog import METRIC_BY_NAME
+from carewatch.model import Resident
+from carewatch.storage.base import (
+    MAX_HISTORY_ROWS,
+    NEWS2_EMERGENCY_FROM,
+    NEWS2_REASON_MAX,
+    NEWS2_URGENT_FROM,
+    News2Escalation,
+    Store,
+    Threshold,
+)
+
+WINDOW_S = 300.0  # NEWS2's 5-minute medians (alerts.rules.early_warning: WINDOW_SLOTS x SLOT_S)
+USUAL_PERCENTILE = 2.0  # the usual low is the 2nd percentile of the windows, the usual high the 98th
+# A day's worth of 5-minute windows at rest, spread over at least 3 days (3 nights): the 2nd percentile then rests
+# on 6 windows or more, and one bad night cannot make the usual extreme.
+MIN_WINDOWS = 288
+MIN_SPAN_S = 3 * 86_400.0
+NEWS2_RISE = 2  # urgent from this many points above the usual score (as the evaluation's care plans had it)
+NEWS2_EMERGENCY_GAP = 2  # emergency this many points above urgent (the RCP's 5 -> 7)
+MAX_READS = 1_000  # store reads per metric at most (MAX_HISTORY_ROWS each: 50 million readings)
+STEPS = "steps"
+VITALS = ("hr", "spo2", "rr", "sbp", "dbp", "temp")
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """How far beyond the usual extreme a suggested limit lies, and the hard bound it never passes."""
+
+    margin: float  # about twice a reading's noise, so that ordinary noise around the usual extreme stays inside
+    safety: float
+    why: str  # the safety bound's reasoning
+
+
+# The safety bounds are design choices, each beyond the RCP NEWS2 red-score edge the defaults sit at, and at values
+# that are not a settled state for anyone living at home: a resident whose usual values reach them needs assessment.
+BOUNDS: dict[str, Bound] = {
+    "spo2_low": Bound(2.0, 80.0, "below 80 % is severe hypoxaemia, far under even the 88-92 % target of "
+                      "hypercapnic patients (BTS 2017)"),
+    "hr_low": Bound(5.0, 35.0, "a pulse under 35/min is a bradycardia to assess even in a fit sleeper"),
+    "hr_high": Bound(5.0, 140.0, "a resting pulse over 140/min is an uncontrolled tachyarrhythmia"),
+    "rr_low": Bound(2.0, 6.0, "respiration under 6/min is hypoventilation"),
+    "rr_high": Bound(2.0, 30.0, "respiration over 30/min at rest is respiratory distress, whatever the usual rate"),
+    "sbp_low": Bound(10.0, 80.0, "a systolic pressure under 80 mmHg is shock-range hypotension"),
+    "sbp_high": Bound(10.0, 200.0, "a systolic pressure over 200 mmHg is a hypertensive emergency range"),
+    "dbp_high": Bound(10.0, 130.0, "a diastolic pressure over 130 mmHg is a hypertensive emergency range"),
+    "temp_low": Bound(0.3, 34.5, "under 34.5 degC is hypothermia whatever the usual temperature"),
+    "temp_high": Bound(0.3, 38.3, "over 38.3 degC is fever whatever the usual temperature"),
+}  # fmt: skip
+PARAMETER_LABELS = {"rr": "respiration", "spo2": "SpO2", "air_or_oxygen": "oxygen", "sbp": "systolic pressure",
+                    "hr": "pulse", "consciousness": "consciousness", "temp": "temperature"}  # fmt: skip
+DECIMALS = {"temp": 1}  # limits are suggested at the readings' resolution: whole units, tenths of a degree
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSuggestion:
+    """One threshold rule's limit: the default in force for this resident and the suggested one."""
+
+    rule: str  # e.g. "spo2_low"
+    metric: str  # e.g. "spo2"
+    side: str  # "low" | "high", as carewatch.storage.base.Threshold's low / high
+    default: float  # the rule's limit for this resident by default (its spec, for_resident included)
+    suggested: float
+    usual: float  # the resident's usual extreme the suggestion rests on
+    reason: str  # the evidence and the margin, in words
+    at_safety_bound: bool = False  # the suggestion stopped at the hard bound: usual values still alert there
+
+
+@dataclass(frozen=True, slots=True)
+class News2Suggestion:
+    urgent_from: int
+    emergency_from: int
+    red_score: bool  # False: a single parameter scoring 3 no longer alerts by itself
+    usual_score: int
+    reason: str
+
+    def escalation(self, resident_id: str, by: str, at: float) -> News2Escalation:
+        return News2Escalation(resident_id, self.urgent_from, self.emergency_from, self.red_score,
+                               self.reason[:NEWS2_REASON_MAX], by, at)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class LimitReview:
+    """What the review of ``[start, end)`` found for one resident: suggestions, and notes on what it could not
+    suggest (too few windows, usual values at an emergency level)."""
+
+    resident_id: str
+    start: float
+    end: float
+    windows: int  # 5-minute windows at rest that had readings
+    thresholds: tuple[LimitSuggestion, ...]
+    news2: News2Suggestion | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.thresholds) or self.news2 is not None
+
+    def thresholds_to_set(self, by: str, at: float, existing: Sequence[Threshold] = ()) -> list[Threshold]:
+        """The thresholds to store for accepting every limit suggestion, one per metric; a side the review does not
+        change keeps ``existing``'s value (the resident's stored thresholds)."""
+        current = {t.metric: t for t in existing if t.resident_id == self.resident_id}
+        limits: dict[str, dict[str, float | None]] = {}
+        for s in self.thresholds:
+            stored = current.get(s.metric)
+            sides = limits.setdefault(s.metric, {"low": stored.low if stored else None,
+                                                 "high": stored.high if stored else None})  # fmt: skip
+            sides[s.side] = s.suggested
+        return [Threshold(self.resident_id, metric, sides["low"], sides["high"], at, by)
+                for metric, sides in limits.items()]  # fmt: skip
+
+    def news2_escalation(self, by: str, at: float) -> News2Escalation | None:
+        return None if self.news2 is None else self.news2.escalation(self.resident_id, by, at)
+
+    def describe(self) -> str:
+        """One line: every suggestion's reason, then the notes."""
+        parts = [s.reason for s in self.thresholds]
+        parts += [self.news2.reason] if self.news2 is not None else []
+        return "; ".join(parts + list(self.notes)) or f"no change ({self.windows} windows at rest)"
+
+
+def review_limits(store: Store, resident: Resident, start: float, end: float) -> LimitReview:
+    """Review ``resident``'s readings in ``[start, end)`` (see the module docstring)."""
+    if not end > start:
+        raise ValueError(f"the review period must end after it starts (start {start}, end {end})")
+    grid = Windows(start, end)
+    rest = grid.at_rest(*_series(store, resident.resident_id, STEPS, start, end))
+    medians = {m: grid.medians(*_series(store, resident.resident_id, m, start, end), rest)
+               for m in sorted({*VITALS, *NEWS2_METRICS})}  # fmt: skip
+    had = np.zeros(grid.count, bool)
+    for m in VITALS:
+        had |= ~np.isnan(medians[m])
+    windows = int(had.sum())
+    span = (np.flatnonzero(had)[-1] - np.flatnonzero(had)[0] + 1) * WINDOW_S if windows else 0.0
+    if windows < MIN_WINDOWS or span < MIN_SPAN_S:
+        note = (f"too few readings at rest to review: {windows} 5-minute windows over {span / 86_400:.1f} days; "
+                f"the review needs {MIN_WINDOWS} spread over {MIN_SPAN_S / 86_400:.0f} days")  # fmt: skip
+        return LimitReview(resident.resident_id, start, end, windows, (), None, (note,))
+    suggestions = [s for spec in THRESHOLDS if (s := _suggest(spec, resident, medians[spec.metric])) is not None]
+    news2_suggestion, notes = _news2(resident, medians, rest)
+    return LimitReview(resident.resident_id, start, end, windows, tuple(suggestions), news2_suggestion, notes)
+
+
+class Windows:
+    """The ``count`` 5-minute windows of ``[start, end)``, aligned on ``start``."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start = start
+        self.count = math.ceil((end - start) / WINDOW_S)
+
+    def index(self, ts: FloatArray) -> IntArray:
+        return ((ts - self.start) // WINDOW_S).astype(np.int64)
+
+    def at_rest(self, ts: FloatArray, steps: FloatArray) -> BoolArray:
+        """(count,) bool: no step-count increase in the window or the RECOVERY_S before it. The count restarts at
+        midnight (a drop is not a step); the first reading has nothing to rise from."""
+        moved = np.sort(ts[1:][np.diff(steps) > 0])
+        begins = self.start + np.arange(self.count) * WINDOW_S
+        first = np.searchsorted(moved, begins - RECOVERY_S, side="left")
+        rest: BoolArray = np.searchsorted(moved, begins + WINDOW_S, side="left") == first
+        return rest
+
+    def medians(self, ts: FloatArray, values: FloatArray, rest: BoolArray) -> FloatArray:
+        """(count,) the median reading of each window at rest, NaN where it had none (vectorised per group)."""
+        out = np.full(self.count, np.nan)
+        k = self.index(ts)
+        ok = (k >= 0) & (k < self.count)
+        k, values = k[ok], values[ok]
+        order = np.lexsort((values, k))
+        k, values = k[order], values[order]
+        groups, first, sizes = np.unique(k, return_index=True, return_counts=True)
+        middle = (values[first + (sizes - 1) // 2] + values[first + sizes // 2]) / 2.0
+        out[groups] = middle
+        out[~rest] = np.nan
+        return out
+
+
+def _series(store: Store, resident_id: str, metric: str, start: float, end: float) -> tuple[FloatArray, FloatArray]:
+    """(ts, values) of the resident's readings of one metric, read in pieces of MAX_HISTORY_ROWS."""
+    times: list[float] = []
+    values: list[float] = []
+    at = start
+    for _ in range(MAX_READS):
+        rows = store.readings(resident_id, metric, at, end)
+        if len(rows) < MAX_HISTORY_ROWS:
+            times += [t for t, _ in rows]
+            values += [v for _, v in rows]
+            return np.array(times, dtype=np.float64), np.array(values, dtype=np.float64)
+        last = rows[-1][0]
+        if last == rows[0][0]:
+            raise ValueError(f"{resident_id} {metric}: {len(rows)} readings at one instant, {last}")
+        kept = [(t, v) for t, v in rows if t < last]  # the last instant's readings come again with the next read
+        times += [t for t, _ in kept]
+        values += [v for _, v in kept]
+        at = last
+    raise ValueError(f"{resident_id} {metric}: more than {MAX_READS} reads of readings over the review period")
+
+
+def _usual(values: FloatArray, high: bool) -> float:
+    """The usual extreme: an observed median, 2 % of the windows at or beyond it."""
+    q = 100.0 - USUAL_PERCENTILE if high else USUAL_PERCENTILE
+    return float(np.percentile(values, q, method="inverted_cdf"))
+
+
+def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray) -> LimitSuggestion | None:
+    present = medians[~np.isnan(medians)]
+    if present.size < MIN_WINDOWS:
+        return None
+    bound = BOUNDS[spec.name]
+    default = spec.for_resident(resident)[0] if spec.for_resident is not None else spec.enter
+    high = not spec.below
+    usual = _usual(present, high)
+    wanted = usual + bound.margin if high else usual - bound.margin
+    if (wanted <= default) if high else (wanted >= default):
+        return None  # the usual extreme lies at least a margin inside the default limit
+    scale = 10 ** DECIMALS.get(spec.metric, 0)
+    rounded = (math.ceil(wanted * scale) if high else math.floor(wanted * scale)) / scale  # outward
+    suggested = min(rounded, bound.safety) if high else max(rounded, bound.safety)
+    if suggested == default:
+        return None
+    metric = METRIC_BY_NAME[spec.metric]
+    word, beyond = ("above", "at or above") if high else ("below", "at or below")
+    reason = (f"{spec.name}: {metric.label} at rest was {beyond} {usual:g} {metric.unit} in {USUAL_PERCENTILE:g} % "
+              f"of {present.size} 5-minute medians, against the default {word} {default:g}; suggested {word} "
+              f"{suggested:g}, {bound.margin:g} {metric.unit} beyond the usual")  # fmt: skip
+    at_bound = suggested == bound.safety and rounded != suggested
+    if at_bound:
+        reason += f", held at the safety bound ({bound.why}): usual values still alert, a clinical assessment is due"
+    side = "high" if high else "low"
+    return LimitSuggestion(spec.name, spec.metric, side, default, suggested, usual, reason, at_bound)
+
+
+def _filled(medians: FloatArray, max_age_s: float) -> FloatArray:
+    """(count,) each window's median, else the newest earlier one no older than ``max_age_s`` (as the NEWS2 rule
+    takes a spot-measured parameter's newest value)."""
+    k = np.arange(medians.shape[0])
+    newest = np.maximum.accumulate(np.where(np.isnan(medians), -1, k))
+    value = np.where(newest >= 0, medians[np.maximum(newest, 0)], np.nan)
+    return np.where((k - newest) * WINDOW_S <= max_age_s, value, np.nan)
+
+
+def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray) -> tuple[News2Suggestion | None,
+                                                                                          tuple[str, ...]]:  # fmt: skip
+    v = {m: _filled(medians[m], float(age)) for m, age in zip(NEWS2_METRICS, MAX_AGE_S, strict=True)}
+    complete = rest & ~np.isnan(v["rr"]) & ~np.isnan(v["spo2"]) & ~np.isnan(v["sbp"]) & ~np.isnan(v["hr"])
+    complete &= ~np.isnan(v["temp"])
+    n = int(complete.sum())
+    if n < MIN_WINDOWS:
+        return None, (f"NEWS2 not reviewed: {n} complete observation sets at rest, {MIN_WINDOWS} needed",)
+    on_oxygen = np.nan_to_num(v["o2"][complete], nan=0.0) >= 0.5
+    confused = np.where(np.isnan(v["avpu"][complete]), np.nan, v["avpu"][complete] >= 0.5)
+    scores = news2.score_parameters(v["rr"][complete], v["spo2"][complete], np.full(n, resident.spo2_scale == 2),
+                                    on_oxygen, v["sbp"][complete], v["hr"][complete], confused,
+                                    v["temp"][complete])  # fmt: skip
+    usual = int(_usual(scores.total.astype(np.float64), high=True))
+    habitual = [PARAMETER_LABELS[name] for name in news2.PARAMETERS
+                if _usual(getattr(scores, name).astype(np.float64), high=True) >= news2.RED_SCORE]  # fmt: skip
+    if usual >= NEWS2_EMERGENCY_FROM:
+        return None, (f"NEWS2 at rest usually reaches {usual} ({USUAL_PERCENTILE:g} % of {n} observation sets at or "
+                      f"above): an emergency level as a usual state needs a clinical assessment, not a wider "
+                      f"escalation",)  # fmt: skip
+    if usual < NEWS2_URGENT_FROM - 1 and not habitual:
+        return None, ()
+    urgent = max(NEWS2_URGENT_FROM, usual + NEWS2_RISE)
+    emergency = max(NEWS2_EMERGENCY_FROM, urgent + NEWS2_EMERGENCY_GAP)
+    reason = (f"NEWS2: at rest it reached {usual} in {USUAL_PERCENTILE:g} % of {n} 5-minute observation sets; "
+              f"suggested urgent from {urgent} ({NEWS2_RISE} above), emergency from {emergency}")  # fmt: skip
+    if habitual:
+        reason += (f"; {' and '.join(habitual)} habitually score{'s' if len(habitual) == 1 else ''} 3, so a single "
+                   f"3 no longer alerts by itself (the aggregate still does)")  # fmt: skip
+    return News2Suggestion(urgent, emergency, not habitual, usual, reason), ()

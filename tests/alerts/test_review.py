@@ -1,0 +1,201 @@
+"""The settling-in review (alerts/review.py): synthetic weeks of readings, each built so that a wrong method fails."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+import alerts.review as review
+from alerts.review import MIN_WINDOWS, WINDOW_S, review_limits
+from carewatch.model import Batch, Device, DeviceKind, ReadingRow, Resident, Site, SiteKind
+from carewatch.storage.base import Store, Threshold
+
+T0 = 1_764_374_400.0  # 2025-11-29 00:00 UTC
+DAY, HOUR = 86_400.0, 3600.0
+HEALTHY = {"hr": 70.0, "spo2": 97.0, "rr": 16.0, "sbp": 125.0, "dbp": 78.0, "temp": 36.7}
+NOISE = {"hr": 1.5, "spo2": 0.5, "rr": 0.6, "sbp": 3.0, "dbp": 2.0, "temp": 0.05}
+Series = dict[str, list[tuple[float, float]]]
+
+
+def week(
+    night: dict[str, float] | None = None,
+    walking: dict[str, float] | None = None,
+    days: float = 7.0,
+    step_s: float = 60.0,
+    seed: int = 0,
+    awake: dict[str, float] | None = None,
+) -> Series:
+    """Readings every ``step_s`` over ``days``: ``awake`` values (HEALTHY by default), ``night`` ones from 00:00 to
+    06:00 UTC, and from 10:00 to 10:30 a walk (steps going up) with ``walking`` values when given."""
+    rng = np.random.default_rng(seed)
+    ts = T0 + np.arange(0.0, days * DAY, step_s)
+    hour = (ts % DAY) / HOUR
+    asleep, walk = hour < 6.0, (hour >= 10.0) & (hour < 10.5)
+    series: Series = {}
+    for metric, usual in (awake or HEALTHY).items():
+        values = np.full(ts.shape, usual)
+        if night and metric in night:
+            values[asleep] = night[metric]
+        if walking and metric in walking:
+            values[walk] = walking[metric]
+        values = values + rng.normal(0.0, NOISE[metric], ts.shape)
+        values = np.round(values, 1 if metric == "temp" else 0)
+        series[metric] = list(zip(ts.tolist(), values.tolist(), strict=True))
+    steps = np.cumsum(np.where(walk, 100.0, 0.0)) % 100_000
+    series["steps"] = list(zip(ts.tolist(), steps.tolist(), strict=True))
+    return series
+
+
+class FakeStore:
+    """Only what the review reads: one resident's readings, MAX_HISTORY_ROWS at a time like the real stores."""
+
+    def __init__(self, series: Series) -> None:
+        self.series = series
+
+    def readings(self, resident_id: str, metric: str, start: float, end: float) -> list[tuple[float, float]]:
+        rows = [(t, v) for t, v in self.series.get(metric, []) if start <= t < end]
+        return rows[: review.MAX_HISTORY_ROWS]
+
+
+def run(series: Series, resident: Resident | None = None, days: float = 7.0) -> review.LimitReview:
+    who = resident or Resident("r1", "s1", "R1")
+    return review_limits(FakeStore(series), who, T0, T0 + days * DAY)  # type: ignore[arg-type]
+
+
+def by_rule(result: review.LimitReview) -> dict[str, review.LimitSuggestion]:
+    return {s.rule: s for s in result.thresholds}
+
+
+def test_a_resident_within_the_defaults_gets_no_suggestion() -> None:
+    result = run(week(night={"hr": 62.0, "rr": 14.0, "sbp": 112.0, "spo2": 96.0}))
+    assert result.thresholds == ()
+    assert result.news2 is None
+    assert not result.changes
+    day_windows = DAY / WINDOW_S
+    assert result.windows == pytest.approx(7 * day_windows * 0.98, rel=0.02)  # the walks and recoveries left out
+
+
+def test_nocturnal_desaturation_gives_a_lower_spo2_limit_on_scale_2() -> None:
+    copd = Resident("r1", "s1", "R1", spo2_scale=2)
+    result = run(week(awake={**HEALTHY, "spo2": 90.0, "rr": 19.0}, night={"spo2": 84.0}), copd)
+    spo2 = by_rule(result)["spo2_low"]
+    assert spo2.default == 86.0  # scale 2's default, not scale 1's 90
+    assert spo2.side == "low" and spo2.metric == "spo2"
+    assert spo2.usual in (83.0, 84.0)
+    assert spo2.suggested == spo2.usual - review.BOUNDS["spo2_low"].margin
+    assert not spo2.at_safety_bound
+    assert "spo2_low" in spo2.reason and f"{spo2.usual:g} %" in spo2.reason
+    assert set(by_rule(result)) == {"spo2_low"}  # nothing else moved
+
+
+def test_the_safety_bound_holds_and_says_so() -> None:
+    copd = Resident("r1", "s1", "R1", spo2_scale=2)
+    spo2 = by_rule(run(week(awake={**HEALTHY, "spo2": 90.0}, night={"spo2": 79.0}), copd))["spo2_low"]
+    assert spo2.usual < 80.0
+    assert spo2.suggested == 80.0
+    assert spo2.at_safety_bound
+    assert "safety bound" in spo2.reason
+
+
+def test_a_high_limit_is_widened_upwards_and_bounded() -> None:
+    rr = by_rule(run(week(awake={**HEALTHY, "rr": 25.0})))["rr_high"]
+    assert rr.side == "high" and rr.default == 24.0
+    assert rr.suggested == rr.usual + 2 and rr.suggested > 24.0
+    rr = by_rule(run(week(awake={**HEALTHY, "rr": 31.0})))["rr_high"]
+    assert rr.suggested == 30.0 and rr.at_safety_bound
+
+
+def test_exertion_windows_are_ignored() -> None:
+    walks = {"rr": 29.0, "spo2": 85.0, "hr": 125.0, "sbp": 175.0}
+    assert run(week(walking=walks)).thresholds == ()
+    # The same values with the step count standing still are the resident at rest: then they count.
+    still = week(walking=walks)
+    still["steps"] = [(t, 0.0) for t, _ in still["steps"]]
+    assert {"rr_high", "spo2_low"} <= set(by_rule(run(still)))
+
+
+def test_news2_usually_raised_suggests_a_later_escalation() -> None:
+    # Respiration 22 (2), SpO2 94 (1), pulse 95 (1), temperature 36.0 (1): 5 at rest, all day.
+    raised = {**HEALTHY, "rr": 22.0, "spo2": 94.0, "hr": 95.0, "temp": 36.0}
+    result = run(week(awake=raised))
+    assert result.news2 is not None
+    assert result.news2.usual_score in (5, 6)
+    assert result.news2.urgent_from == result.news2.usual_score + 2
+    assert result.news2.emergency_from == result.news2.urgent_from + 2
+    assert result.news2.red_score  # no single parameter habitually scores 3
+    escalation = result.news2_escalation("clinician", T0)
+    assert escalation is not None and escalation.urgent_from == result.news2.urgent_from
+
+
+def test_news2_red_score_is_lifted_only_for_a_parameter_that_habitually_scores_3() -> None:
+    result = run(week(awake={**HEALTHY, "rr": 26.0}))  # respiration 25+ scores 3 at rest
+    assert result.news2 is not None
+    assert not result.news2.red_score
+    assert "respiration" in result.news2.reason
+    assert result.news2.urgent_from >= 5 and result.news2.emergency_from >= 7
+    nightly = run(week(night={"rr": 26.0}))  # every night: a quarter of the windows is habitual
+    assert nightly.news2 is not None and not nightly.news2.red_score
+    rare = week()
+    rare["rr"][: int(0.01 * len(rare["rr"]))] = [(t, 26.0) for t, _ in rare["rr"][: int(0.01 * len(rare["rr"]))]]
+    assert run(rare).news2 is None  # 1 % of the windows is not habitual
+
+
+def test_an_emergency_level_as_usual_gets_a_note_not_a_suggestion() -> None:
+    sick = {**HEALTHY, "rr": 23.0, "spo2": 93.0, "hr": 112.0, "temp": 35.9, "sbp": 105.0}  # 2 + 2 + 2 + 1 + 1 = 8
+    result = run(week(awake=sick))
+    assert result.news2 is None
+    assert any("clinical assessment" in note for note in result.notes)
+
+
+def test_too_few_windows_give_no_suggestion_and_say_what_is_needed() -> None:
+    result = run(week(awake={**HEALTHY, "spo2": 85.0}, days=2.0), days=2.0)
+    assert result.thresholds == () and result.news2 is None
+    assert any(str(MIN_WINDOWS) in note for note in result.notes)
+
+
+def test_readings_beyond_one_read_are_all_reviewed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(review, "MAX_HISTORY_ROWS", 1000)
+    doubled = week(awake={**HEALTHY, "spo2": 88.0})
+    doubled["spo2"] = sorted(doubled["spo2"] + [(t, v) for t, v in doubled["spo2"][::7]])  # repeats at instants
+    ts, values = review._series(FakeStore(doubled), "r1", "spo2", T0, T0 + 7 * DAY)  # type: ignore[arg-type]
+    assert len(ts) == len(doubled["spo2"])
+    assert sorted(values) == sorted(v for _, v in doubled["spo2"])
+    assert np.all(np.diff(ts) >= 0)
+
+
+def test_accepting_merges_sides_and_keeps_stored_values() -> None:
+    result = run(week(awake={**HEALTHY, "sbp": 95.0, "hr": 44.0}))
+    rules = by_rule(result)
+    assert {"sbp_low", "hr_low"} <= set(rules)
+    stored = [Threshold("r1", "hr", None, 120.0, T0, "dr")]
+    chosen = {t.metric: t for t in result.thresholds_to_set("eval-clinician", T0 + 7 * DAY, stored)}
+    assert chosen["hr"].low == rules["hr_low"].suggested and chosen["hr"].high == 120.0
+    assert chosen["sbp"].low == rules["sbp_low"].suggested and chosen["sbp"].high is None
+    assert chosen["hr"].updated_by == "eval-clinician"
+
+
+def test_a_bad_period_is_refused() -> None:
+    with pytest.raises(ValueError, match="end after it starts"):
+        review_limits(FakeStore({}), Resident("r1", "s1", "R1"), T0, T0)  # type: ignore[arg-type]
+
+
+def _stored(store: Store, series: Series) -> None:
+    store.upsert_sites([Site("s1", "Home", SiteKind.HOME, "UTC")])
+    store.upsert_residents([Resident("r1", "s1", "R1", spo2_scale=2)])
+    store.upsert_devices([Device("w1", "s1", DeviceKind.WEARABLE, "r1")])
+    rows = [ReadingRow(t, "s1", "w1", "r1", metric, v, int(t), False) for metric, points in series.items()
+            for t, v in points]  # fmt: skip
+    store.write_batch(Batch(readings=rows))
+
+
+def test_the_review_reads_a_real_store(store: Store) -> None:
+    reviewed: Callable[[], review.LimitReview] = lambda: review_limits(  # noqa: E731
+        store, Resident("r1", "s1", "R1", spo2_scale=2), T0, T0 + 7 * DAY
+    )
+    _stored(store, week(awake={**HEALTHY, "spo2": 90.0}, night={"spo2": 83.0}, step_s=300.0))
+    result = reviewed()
+    spo2 = by_rule(result)["spo2_low"]
+    assert spo2.default == 86.0 and spo2.suggested < 83.0
+    assert result.windows > MIN_WINDOWS
