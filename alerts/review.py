@@ -15,10 +15,10 @@ review proposes; a clinician decides (docs/rules.md, "Settling-in review"). The 
 3. The resident's **usual extremes**: the 2nd and 98th percentiles of those medians (``USUAL_PERCENTILE``), an
    observed median each ("in 2 % of the windows at or below this").
 4. For each threshold rule (alerts.rules.THRESHOLDS) whose default limit for this resident (``for_resident``
-   included, e.g. SpO2 scale 2) lies within ``BOUNDS[...].margin`` of the usual extreme or inside the usual range,
-   suggest a limit ``margin`` beyond the usual extreme, never past the rule's hard **safety bound** (said so when
-   reached: the resident's usual values then still alert, and need a clinical assessment, not a limit). Limits are
-   only ever widened: the review never tightens a default.
+   included, e.g. SpO2 scale 2) lies inside the resident's usual range (the usual extreme past the limit, where
+   the rule would alert on ordinary days), suggest a limit ``BOUNDS[...].margin`` beyond the usual extreme, never
+   past the rule's hard **safety bound** (said so when reached: the resident's usual values then still alert, and
+   need a clinical assessment, not a limit). Limits are only ever widened: the review never tightens a default.
 5. **NEWS2**: score each at-rest window's medians with the core's ``score_parameters`` (oxygen and consciousness
    from their readings); the usual score is the 98th percentile. From the RCP's urgent level less one (4), suggest
    urgent from the usual score + ``NEWS2_RISE``, emergency from 2 above that (never below the RCP's 5 and 7); a
@@ -255,9 +255,9 @@ def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray) -> Li
     default = spec.for_resident(resident)[0] if spec.for_resident is not None else spec.enter
     high = not spec.below
     usual = _usual(present, high)
+    if (usual <= default) if high else (usual >= default):
+        return None  # the usual extreme does not reach past the default: the default stays
     wanted = usual + bound.margin if high else usual - bound.margin
-    if (wanted <= default) if high else (wanted >= default):
-        return None  # the usual extreme lies at least a margin inside the default limit
     scale = 10 ** DECIMALS.get(spec.metric, 0)
     rounded = (math.ceil(wanted * scale) if high else math.floor(wanted * scale)) / scale  # outward
     suggested = min(rounded, bound.safety) if high else max(rounded, bound.safety)

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import psycopg
 
-from bench.eval_scoring import Opening, Score, report, score
-from bench.eval_world import DAY_S, HISTORY_DAYS, care_plans, cohorts, merged, streams, write_history
+from alerts.review import LimitReview
+from bench.eval_scoring import Opening, Score, on_residents, report, score
+from bench.eval_world import CLINICIAN, DAY_S, HISTORY_DAYS, cohorts, merged, settle_in, streams, write_history
 from bench.eval_world import plan as plan_incidents
 from bench.services import free_port, mosquitto, postgres
 from carewatch.config import mqtt_endpoint
@@ -65,8 +66,8 @@ class Plan:
     seed: int = 1
     per_scenario: int = 1
     scenarios: tuple[str, ...] = SCENARIOS
-    history: bool = True  # store HISTORY_DAYS for the learned cohort (no_activity, not_up)
-    care_plans: bool = True  # the clinicians' NEWS2 escalations for scale-2 residents (eval_world.care_plans)
+    history: bool = True  # store HISTORY_DAYS for every resident before the scored days
+    review: bool = True  # the settling-in review of that week, every suggestion accepted (eval_world.settle_in)
     max_wall_s: float = 40 * 60.0  # stop the simulation after this long; the run is scored as far as it got
     start: float | None = None  # where the simulation starts (None: now); at most HISTORY_DAYS in the past
 
@@ -85,7 +86,7 @@ class Result:
     stored_rows: int
     dead_letters: dict[str, int]
     history_rows: int
-    care_plans: list[str]  # the NEWS2 escalations in force, described
+    reviews: list[LimitReview]  # the settling-in review of every resident (empty: not run)
     wall_s: dict[str, float]  # by phase
 
 
@@ -100,14 +101,13 @@ def evaluate(plan: Plan, mqtt_url: str, database_url: str, log_dir: Path) -> Res
     try:
         store.init_schema()
         apply_manifest(store, world.manifest())
-        plans = care_plans(world, start) if plan.care_plans else []
-        for escalation in plans:
-            store.set_news2_escalation(escalation)
-        history = 0
-        learned = merged([c for c in parts if c.learned])
-        if plan.history and learned.residents:
-            history = write_history(store, learned, start - HISTORY_DAYS * DAY_S, start, plan.seed)
+        history, reviews = 0, []
+        if plan.history:
+            history = write_history(store, world, start - HISTORY_DAYS * DAY_S, start, plan.seed)
         phases = {"history": time.monotonic() - began}
+        if plan.review:
+            reviews = settle_in(store, world, start - HISTORY_DAYS * DAY_S, start)
+            phases["review"] = time.monotonic() - began - sum(phases.values())
         duration = plan.days * DAY_S
         incidents = plan_incidents(parts, start, duration, plan.seed, plan.per_scenario)
         host, port, user, password = mqtt_endpoint(mqtt_url)
@@ -134,9 +134,7 @@ def evaluate(plan: Plan, mqtt_url: str, database_url: str, log_dir: Path) -> Res
     residents = [r.resident_id for r in world.residents]
     result = score(openings, truths, residents, start, end)
     return Result(result, world, start, end, len(residents), [t for t in truths if not t.background], truths, openings,
-                  simulation.published, stored, dead, history,
-                  [f"{p.resident_id} urgent from {p.urgent_from}, emergency from {p.emergency_from} ({p.reason})"
-                   for p in plans], phases)  # fmt: skip
+                  simulation.published, stored, dead, history, reviews, phases)  # fmt: skip
 
 
 @contextmanager
@@ -287,18 +285,38 @@ def _context(o: Opening, truths: Sequence[GroundTruth], world: World) -> str:
     return f"{conditions or 'no chronic condition'}; {', '.join(sorted(set(near))) or 'ordinary life'}"
 
 
+def _print_reviews(reviews: Sequence[LimitReview]) -> None:
+    if not reviews:
+        print("  settling-in review: not run (every resident on the default limits and the RCP's NEWS2 levels)")
+        return
+    changed = [v for v in reviews if v.changes]
+    print(f"  settling-in review of the {HISTORY_DAYS:.0f} days before the start, every suggestion accepted by"
+          f" {CLINICIAN}: {len(changed)} of {len(reviews)} residents changed")  # fmt: skip
+    for v in changed:
+        print(f"    {v.resident_id}: {v.describe()}")
+    for v in reviews:
+        if v.notes and not v.changes:
+            print(f"    {v.resident_id} (unchanged): {'; '.join(v.notes)}")
+
+
 def print_result(r: Result, plan: Plan) -> None:
     days = (r.end - r.start) / DAY_S
     print(f"detection evaluation: {r.residents} residents (homes, one resident each) x {days:.2f} simulated days ="
           f" {r.residents * days:.1f} resident-days; seed {plan.seed}")  # fmt: skip
     print(f"  {len(r.incidents)} incidents injected ({r.score.unscored} still open at the end); history of"
-          f" {HISTORY_DAYS:.0f} days stored for the learned cohort: {r.history_rows:,} rows")  # fmt: skip
-    print(f"  care plans (NEWS2 escalations): {'; '.join(r.care_plans) if r.care_plans else 'none'}")
+          f" {HISTORY_DAYS:.0f} days stored for every resident: {r.history_rows:,} rows")  # fmt: skip
+    _print_reviews(r.reviews)
     walls = ", ".join(f"{phase} {s:.0f} s" for phase, s in r.wall_s.items())
     print(f"  published {r.published:,} messages ({r.published / r.wall_s['simulation']:,.0f}/s), stored"
           f" {r.stored_rows:,} rows, dead letters: {r.dead_letters or 'none'}; wall time {walls}")  # fmt: skip
     print()
     print(report(r.score))
+    if r.reviews:
+        changed = {v.resident_id for v in r.reviews if v.changes}
+        found = on_residents(r.truths, r.score.missed, changed, r.end)
+        print(f"incidents on residents whose limits the review changed: {sum(hit for _, hit in found)} of"
+              f" {len(found)} found{': ' if found else ''}"
+              + "; ".join(f"{_describe(t, r.start)} {'found' if hit else 'MISSED'}" for t, hit in found))  # fmt: skip
     if r.score.missed:
         print("\nmissed:")
         for t in r.score.missed:
@@ -320,11 +338,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=Plan().seed)
     parser.add_argument("--per-scenario", type=int, default=Plan().per_scenario, help="incidents of each scenario")
     parser.add_argument("--max-minutes", type=float, default=Plan().max_wall_s / 60, help="stop the run after this")
-    parser.add_argument("--no-care-plans", action="store_true", help="every resident on the RCP's NEWS2 levels")
+    parser.add_argument("--no-review", action="store_true", help="no settling-in review: every resident on the"
+                        " default limits and the RCP's NEWS2 levels")  # fmt: skip
     args = parser.parse_args(argv)
     plan = Plan(residents=args.residents, days=args.days, speed=args.speed or math.inf, seed=args.seed,
                 per_scenario=args.per_scenario, max_wall_s=args.max_minutes * 60,
-                care_plans=not args.no_care_plans)  # fmt: skip
+                review=not args.no_review)  # fmt: skip
     with mosquitto() as broker, postgres() as server:
         log_dir = Path(tempfile.mkdtemp(prefix="carewatch-eval-"))
         result = evaluate(plan, f"mqtt://127.0.0.1:{broker.port}", server.create_database(), log_dir)

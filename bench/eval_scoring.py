@@ -20,7 +20,7 @@ Pure: no I/O. The rules of the match (docs/detection.md):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -134,9 +134,7 @@ def score(openings: Sequence[Opening], truths: Sequence[GroundTruth], residents:
             false_alerts.append(o)
     scored = [t for t in incidents if t.end + GRACE_S <= end]
     missed: list[GroundTruth] = []
-    for t in scored:
-        if t.expected_rule == NO_RULE:
-            continue
+    for t in alerting(scored):
         figures = rules.setdefault(t.expected_rule, RuleFigures())
         figures.incidents += 1
         hits = [
@@ -158,6 +156,19 @@ def score(openings: Sequence[Opening], truths: Sequence[GroundTruth], residents:
         unscored=len(incidents) - len(scored), silent=silent, silent_alerted=silent_alerted, ordinary=ordinary,
         ordinary_alerted=sum(any(_expects([t], o) for o in explained) for t in ordinary),
     )  # fmt: skip
+
+
+def alerting(truths: Sequence[GroundTruth]) -> list[GroundTruth]:
+    """The truths that expect an alert."""
+    return [t for t in truths if t.expected_rule != NO_RULE]
+
+
+def on_residents(truths: Sequence[GroundTruth], missed: Sequence[GroundTruth], residents: Collection[str],
+                 end: float) -> list[tuple[GroundTruth, bool]]:  # fmt: skip
+    """The scored incidents expecting an alert on ``residents`` (a run ending at ``end``), each with whether it was
+    found (not in ``missed``), by start."""
+    mine = [t for t in alerting(truths) if not t.background and t.resident_id in residents and t.end + GRACE_S <= end]
+    return [(t, t not in missed) for t in sorted(mine, key=lambda t: t.start)]
 
 
 def _by_resident(truths: Sequence[GroundTruth]) -> dict[str, list[GroundTruth]]:

@@ -1,29 +1,28 @@
-"""The evaluation's population (bench/eval_scenarios.py): cohorts of simulated homes, their incidents, and the stored
-history that the learned behaviour rules need.
+"""The evaluation's population (bench/eval_scenarios.py): cohorts of simulated homes, their incidents, the week of
+history stored before the scored days, and the settling-in review of it.
 
 One resident per home; each cohort is a `build_world` with its own id prefix and seed:
 
 | cohort | prefix | share | incidents | accelerometer | history |
 |---|---|---|---|---|---|
-| falls | ``evf`` | 1/16, at least 2 | fall, fall with a long lie, syncope | 25 Hz | |
-| moving | ``evg`` | 1/16, at least 2 | none | 25 Hz | |
+| falls | ``evf`` | 1/16, at least 2 | fall, fall with a long lie, syncope | 25 Hz | 7 days |
+| moving | ``evg`` | 1/16, at least 2 | none | 25 Hz | 7 days |
 | learned | ``evl`` | 1/12, at least 2 | no activity, not up (from the first local midnight) | | 7 days |
 | learned, quiet | ``evm`` | 1/16, at least 1 | none | | 7 days |
-| incident | ``evi`` | 1/4, at least 2 | every other scenario of the library | | |
-| quiet | ``evq`` | the rest | none | | |
+| incident | ``evi`` | 1/4, at least 2 | every other scenario of the library | | 7 days |
+| quiet | ``evq`` | the rest | none | | 7 days |
 
 Only an eighth of the wearables stream the accelerometer (the heaviest stream, a message a second; not every
 wearable does): those of the residents who fall, and as many who do not, for false falls. The quiet cohorts give
-the false-alert figure. The history is simulated (every room-sensor event, vitals and status every 5 minutes, 5-s
-steps), decoded by ingest's own decoder and written with the store's batch write, as if carewatch had been running
-for a week; the platform learns from it through its restart rebuild (alerts/rebuild.py): `no_activity` needs 7
-days, `not_up` 5.
+the false-alert figure. The history is simulated (every room-sensor event, vitals every minute, status every 5
+minutes, 5-s steps), decoded by ingest's own decoder and written with the store's batch write, as if carewatch had
+been running for a week; the platform learns from it through its restart rebuild (alerts/rebuild.py):
+`no_activity` needs 7 days, `not_up` 5, so the learned cohort's incidents start after the first local midnight.
 
-Care plans (`care_plans`): the clinician who puts a resident on SpO2 scale 2 documents their usual NEWS2 (their
-resting, awake observations: the simulator's profile) and, where a chronic condition raises it, an individualised
-escalation through carewatch's NEWS2 escalation (docs/rules.md): urgent from two points above that baseline,
-emergency two above urgent, never below the RCP's 5 and 7; a single parameter scoring 3 still alerts. The +2 is
-this evaluation's assumption of a typical plan (no published figure), fixed before any run used it.
+The settling-in review (`settle_in`): every resident has a week of history before the scored period; at its start
+a clinician reviews each resident's week with carewatch's own review (alerts/review.py) and accepts every suggestion,
+as thresholds and NEWS2 escalations set by ``CLINICIAN``. The scored days come after the week the limits were
+derived from, so recall on residents whose limits changed is measured honestly.
 """
 
 from __future__ import annotations
@@ -32,12 +31,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from alerts.news2 import score_parameters
+from alerts.review import LimitReview, review_limits
 from carewatch.model import AccelRow, Batch, DeadLetter, EventRow, ReadingRow
 from carewatch.registry import Registry
-from carewatch.storage.base import News2Escalation, Store
+from carewatch.storage.base import Store
 from ingest.decode import decode
 from simulators.floorplans import build_world
 from simulators.reports import Streams
@@ -51,11 +48,14 @@ HISTORY_DAYS = 7.0  # no_activity learns for 7 local days, not_up for 5
 LEARNED_SCENARIOS = ("no_activity", "not_up")
 FALL_SCENARIOS = ("fall", "fall_long_lie", "syncope")
 MOTION_HZ = 25.0
-HISTORY_STREAMS = Streams(vitals_s=300.0, status_s=300.0, climate_s=300.0, tick_s=5.0, artefacts=False)
+# The history: vitals every minute (each 5-minute window of the settling-in review a median of five readings; the
+# live wearables send every 5 s, so a production review's medians are steadier still), status and climate every 5
+# minutes, room sensors' battery reports hourly (nothing learned reads them; their offline limit is 25 hours).
+HISTORY_STREAMS = Streams(vitals_s=60.0, status_s=300.0, climate_s=300.0, heartbeat_s=3600.0, tick_s=5.0,
+                          artefacts=False)  # fmt: skip
 HISTORY_BATCH_ROWS = 20_000
 MIN_RESIDENTS = 10
-CARE_PLAN_RISE = 2  # NEWS2 points above a scale-2 resident's documented baseline from which their plan escalates
-DEFAULT_URGENT, DEFAULT_EMERGENCY = 5, 7  # the RCP's aggregate levels
+CLINICIAN = "eval-clinician"  # who accepts the settling-in review's suggestions
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ class Cohort:
     world: World
     scenarios: tuple[str, ...] = ()  # planned here; starting from the first local midnight when learned
     accelerometer: bool = False
-    learned: bool = False
+    learned: bool = False  # incidents of behaviour learned from the history: from the first local midnight
 
 
 def cohorts(residents: int, seed: int, names: Sequence[str] = SCENARIOS) -> list[Cohort]:
@@ -107,24 +107,20 @@ def plan(parts: Sequence[Cohort], start: float, duration_s: float, seed: int, pe
     return sorted(planned, key=lambda incident: incident.truth.start)
 
 
-def care_plans(world: World, at: float) -> list[News2Escalation]:
-    """The individualised NEWS2 escalations a clinician documents for the residents on SpO2 scale 2 whose usual
-    score raises the RCP's levels (see the module docstring)."""
-    chosen = [r for r in world.residents if r.spo2_scale == 2]
-    if not chosen:
-        return []
-    usual = {v: np.array([r.baseline[v] for r in chosen]) for v in ("rr", "spo2", "sbp", "hr", "temp")}
-    scores = score_parameters(usual["rr"], usual["spo2"], np.ones(len(chosen), bool),
-                              np.array([r.on_oxygen for r in chosen]), usual["sbp"], usual["hr"],
-                              np.zeros(len(chosen)), usual["temp"])  # fmt: skip
-    plans = []
-    for r, baseline in zip(chosen, scores.total.tolist(), strict=True):
-        urgent = max(DEFAULT_URGENT, baseline + CARE_PLAN_RISE)
-        emergency = max(DEFAULT_EMERGENCY, urgent + 2)
-        if (urgent, emergency) != (DEFAULT_URGENT, DEFAULT_EMERGENCY):
-            reason = f"COPD on SpO2 scale 2{' and home oxygen' if r.on_oxygen else ''}: usual NEWS2 {baseline}"
-            plans.append(News2Escalation(r.resident_id, urgent, emergency, True, reason, "eval-clinician", at))
-    return plans
+def settle_in(store: Store, world: World, start: float, end: float) -> list[LimitReview]:
+    """The settling-in review of every resident of ``world`` over ``[start, end)``, every suggestion accepted at
+    ``end`` by ``CLINICIAN`` (thresholds merged with any stored ones, NEWS2 escalations); the reviews, by resident."""
+    registered = {r.resident_id: r for r in store.residents()}
+    reviews = []
+    for resident_id in sorted(r.resident_id for r in world.residents):
+        review = review_limits(store, registered[resident_id], start, end)
+        for threshold in review.thresholds_to_set(CLINICIAN, end, store.thresholds(resident_id)):
+            store.set_threshold(threshold)
+        escalation = review.news2_escalation(CLINICIAN, end)
+        if escalation is not None:
+            store.set_news2_escalation(escalation)
+        reviews.append(review)
+    return reviews
 
 
 def write_history(store: Store, world: World, start: float, end: float, seed: int) -> int:

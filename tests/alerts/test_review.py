@@ -166,7 +166,7 @@ def test_readings_beyond_one_read_are_all_reviewed(monkeypatch: pytest.MonkeyPat
 
 
 def test_accepting_merges_sides_and_keeps_stored_values() -> None:
-    result = run(week(awake={**HEALTHY, "sbp": 95.0, "hr": 44.0}))
+    result = run(week(awake={**HEALTHY, "sbp": 88.0, "hr": 41.0}))
     rules = by_rule(result)
     assert {"sbp_low", "hr_low"} <= set(rules)
     stored = [Threshold("r1", "hr", None, 120.0, T0, "dr")]
@@ -199,3 +199,11 @@ def test_the_review_reads_a_real_store(store: Store) -> None:
     spo2 = by_rule(result)["spo2_low"]
     assert spo2.default == 86.0 and spo2.suggested < 83.0
     assert result.windows > MIN_WINDOWS
+
+
+def test_a_usual_extreme_short_of_the_default_changes_nothing() -> None:
+    # Systolic 96 at night, noise 3: the usual low (2nd percentile of the medians) stays above 90, close as it is.
+    result = run(week(night={"sbp": 96.0}))
+    assert "sbp_low" not in by_rule(result)
+    near = run(week(night={"sbp": 91.0}))  # now the usual low lies under 90: the rule would alert on ordinary nights
+    assert by_rule(near)["sbp_low"].usual < 90.0

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.eval_scoring import DAY_S, EARLY_S, GRACE_S, Opening, poisson_upper, report, score
+from bench.eval_scoring import DAY_S, EARLY_S, GRACE_S, Opening, on_residents, poisson_upper, report, score
 from simulators.scenarios.base import NO_RULE, GroundTruth
 
 START, END = 0.0, 2 * DAY_S
@@ -102,3 +102,12 @@ def test_goals() -> None:
 @pytest.mark.parametrize(("k", "upper"), [(0, 3.689), (1, 5.572), (10, 18.39)])
 def test_poisson_upper_limit(k: int, upper: float) -> None:
     assert poisson_upper(k) == pytest.approx(upper, abs=0.01)  # Garwood 95 % (published tables)
+
+
+def test_incidents_on_chosen_residents_say_whether_they_were_found() -> None:
+    late = GroundTruth("r1", "fall", END - 100.0, END - 50.0, "fall")  # its window closes after the end
+    truths = [FALL, HYPOXIA, BURST, SHOWER, late]
+    s = score([Opening(1, "r1", "spo2_low", 1075.0)], truths, RESIDENTS, START, END)
+    found = on_residents(truths, s.missed, {"r1", "r2", "r3", "r4"}, END)
+    assert found == [(HYPOXIA, True), (FALL, False)]  # no artefact burst, background or unscored incident
+    assert on_residents(truths, s.missed, {"r5"}, END) == []
