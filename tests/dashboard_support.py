@@ -88,14 +88,14 @@ SETTLING_IN_STEP_S = 600.0  # a reading of each vital every 10 minutes
 
 def settling_in_week(store: Store, resident_id: str, site_id: str, end: float, days: int = 7) -> None:
     """A COPD resident's first days, at rest (no steps), through the store's write path: a reading of each vital
-    every 10 minutes up to ``end``. SpO2 86-88 % on scale 1 (under spo2_low's 90), respiration 22-24/min (at
-    rr_high's 24; NEWS2 2 points), SpO2 scoring 3 throughout, pulse, systolic pressure and temperature ordinary."""
+    every 10 minutes up to ``end``. SpO2 86-88 % on scale 1 (under spo2_low's 90), respiration 22-25/min (a quarter
+    of it past rr_high's 24), both scoring NEWS2 3 habitually; pulse, systolic pressure and temperature ordinary."""
     count, device = int(days * 86_400 / SETTLING_IN_STEP_S), "w-" + resident_id
     rows = [
         ReadingRow(end - SETTLING_IN_STEP_S * i, site_id, device, resident_id, metric, value, 10_000 + i, False)
         for i in range(count)
         for metric, value in (
-            ("spo2", 86.0 + i % 3), ("rr", 22.0 + i % 3), ("hr", 78.0 + i % 5), ("sbp", 128.0 + i % 7), ("temp", 36.8),
+            ("spo2", 86.0 + i % 3), ("rr", 22.0 + i % 4), ("hr", 78.0 + i % 5), ("sbp", 128.0 + i % 7), ("temp", 36.8),
         )
     ]  # fmt: skip
     store.write_batch(Batch(readings=rows))

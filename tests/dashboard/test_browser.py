@@ -226,7 +226,7 @@ def test_a_clinician_applies_the_settling_in_review_on_the_resident_page(browser
         review = client.get("/api/residents/r2/thresholds").json()
         escalation = client.get("/api/residents/r2/news2-escalation").json()
     limits = {t["metric"]: (t["low"], t["high"]) for t in review}
-    assert set(limits) == {"spo2", "rr"} and limits["spo2"][0] < 86 and limits["rr"][1] > 24
+    assert set(limits) == {"spo2", "rr"} and limits["spo2"][0] < 86 and limits["rr"][1] > 25
     shown = page.inner_text("#thresholds")
     assert str(round(limits["spo2"][0])) in shown and str(round(limits["rr"][1])) in shown
     assert "settling-in review" in page.inner_text("#news2-documented") and escalation["set_by"] == "clinician"

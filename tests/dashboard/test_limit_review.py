@@ -65,9 +65,9 @@ def test_the_review_suggests_limits_from_the_residents_own_week(served: Served, 
         assert (spo2["metric"], spo2["side"], spo2["default"], spo2["usual"]) == ("spo2", "low", 90, 86)
         assert spo2["suggested"] < 86 and "spo2_low" in spo2["reason"] and spo2["at_safety_bound"] is False
         rr = limits["rr_high"]
-        assert (rr["metric"], rr["side"], rr["default"], rr["usual"]) == ("rr", "high", 24, 24) and rr["suggested"] > 24
-        assert shown["news2"] is not None and shown["news2"]["usual_score"] == 5  # RR 2 + SpO2 3
-        assert shown["news2"]["urgent_from"] > 5 and shown["news2"]["red_score"] is False  # SpO2 habitually 3
+        assert (rr["metric"], rr["side"], rr["default"], rr["usual"]) == ("rr", "high", 24, 25) and rr["suggested"] > 25
+        assert shown["news2"] is not None and shown["news2"]["usual_score"] == 6  # RR 3 + SpO2 3
+        assert shown["news2"]["urgent_from"] > 6 and shown["news2"]["red_score"] is False  # habitual 3s
         month = clinician.get(URL.format("r2"), params={"days": 30}).json()
         assert month["end"] - month["start"] == pytest.approx(30 * 86_400)
         accept_nothing = {"start": month["start"], "end": month["end"]}  # the longest period shown is accepted back
