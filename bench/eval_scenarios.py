@@ -25,14 +25,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
 
 import psycopg
 
 from alerts.review import LimitReview
 from bench.eval_scoring import Opening, Score, on_residents, report, score
-from bench.eval_world import CLINICIAN, DAY_S, HISTORY_DAYS, cohorts, merged, settle_in, streams, write_history
+from bench.eval_world import CLINICIAN, DAY_S, HISTORY_DAYS, cohorts, merged, probe, settle_in, streams, write_history
 from bench.eval_world import plan as plan_incidents
 from bench.services import free_port, mosquitto, postgres
 from carewatch.config import mqtt_endpoint
@@ -41,7 +41,7 @@ from carewatch.storage.timescale import TimescaleStore
 from simulators.pool import PublisherPool
 from simulators.progress import ProgressLine
 from simulators.runner import Simulation
-from simulators.scenarios.base import GroundTruth
+from simulators.scenarios.base import GroundTruth, Incident
 from simulators.scenarios.library import SCENARIOS
 from simulators.world import World
 
@@ -68,6 +68,7 @@ class Plan:
     scenarios: tuple[str, ...] = SCENARIOS
     history: bool = True  # store HISTORY_DAYS for every resident before the scored days
     review: bool = True  # the settling-in review of that week, every suggestion accepted (eval_world.settle_in)
+    probe: bool = False  # instead of the cohorts' incidents, vital-sign ones on every resident the review changed
     max_wall_s: float = 40 * 60.0  # stop the simulation after this long; the run is scored as far as it got
     start: float | None = None  # where the simulation starts (None: now); at most HISTORY_DAYS in the past
 
@@ -80,6 +81,7 @@ class Result:
     end: float
     residents: int
     incidents: list[GroundTruth]
+    planned: list[Incident]  # the incidents as planned (their parameters: a hypoxia's nadir, a bradycardia's rate)
     truths: list[GroundTruth]
     openings: list[Opening]
     published: int
@@ -93,6 +95,8 @@ class Result:
 def evaluate(plan: Plan, mqtt_url: str, database_url: str, log_dir: Path) -> Result:
     """Run the evaluation against a broker and an empty database; ``carewatch serve``'s log, the ground truth and
     the alert openings are left in ``log_dir``."""
+    if plan.probe and not plan.review:
+        raise ValueError("the probe plans its incidents on the residents the review changed: it needs the review")
     began = time.monotonic()
     start = float(math.floor(time.time() if plan.start is None else plan.start))
     parts = cohorts(plan.residents, plan.seed, plan.scenarios)
@@ -109,7 +113,10 @@ def evaluate(plan: Plan, mqtt_url: str, database_url: str, log_dir: Path) -> Res
             reviews = settle_in(store, world, start - HISTORY_DAYS * DAY_S, start)
             phases["review"] = time.monotonic() - began - sum(phases.values())
         duration = plan.days * DAY_S
-        incidents = plan_incidents(parts, start, duration, plan.seed, plan.per_scenario)
+        if plan.probe:
+            incidents = probe(world, reviews, start, duration, plan.seed)
+        else:
+            incidents = plan_incidents(parts, start, duration, plan.seed, plan.per_scenario)
         host, port, user, password = mqtt_endpoint(mqtt_url)
         with serving(mqtt_url, database_url, log_dir):
             pool = PublisherPool(host, port, f"eval-sim-{time.monotonic_ns()}", CONNECTIONS, user, password,
@@ -133,8 +140,8 @@ def evaluate(plan: Plan, mqtt_url: str, database_url: str, log_dir: Path) -> Res
     (log_dir / "openings.jsonl").write_text("".join(json.dumps(asdict(o)) + "\n" for o in openings))
     residents = [r.resident_id for r in world.residents]
     result = score(openings, truths, residents, start, end)
-    return Result(result, world, start, end, len(residents), [t for t in truths if not t.background], truths, openings,
-                  simulation.published, stored, dead, history, reviews, phases)  # fmt: skip
+    return Result(result, world, start, end, len(residents), [t for t in truths if not t.background], incidents,
+                  truths, openings, simulation.published, stored, dead, history, reviews, phases)  # fmt: skip
 
 
 @contextmanager
@@ -277,6 +284,15 @@ def _describe(truth: GroundTruth, start: float) -> str:
             f" {_hms(truth.start)}-{_hms(truth.end)} UTC")  # fmt: skip
 
 
+def _parameters(incident: Incident) -> str:
+    """What an incident was, beyond its ground truth: `` (nadir 78.0)``."""
+    if not is_dataclass(incident):
+        return ""
+    shown = [f"{f.name} {getattr(incident, f.name):.4g}" for f in fields(incident)
+             if f.name not in ("truth", "seed") and type(getattr(incident, f.name)) in (int, float)]  # fmt: skip
+    return f" ({', '.join(shown)})" if shown else ""
+
+
 def _context(o: Opening, truths: Sequence[GroundTruth], world: World) -> str:
     """Who the resident is and what was going on: conditions, overlapping incidents and background episodes."""
     near = [t.scenario for t in truths if t.resident_id == o.resident_id and t.start - 600 <= o.at <= t.end + 600]
@@ -314,9 +330,11 @@ def print_result(r: Result, plan: Plan) -> None:
     if r.reviews:
         changed = {v.resident_id for v in r.reviews if v.changes}
         found = on_residents(r.truths, r.score.missed, changed, r.end)
+        parameters = {i.truth: _parameters(i) for i in r.planned}
         print(f"incidents on residents whose limits the review changed: {sum(hit for _, hit in found)} of"
-              f" {len(found)} found{': ' if found else ''}"
-              + "; ".join(f"{_describe(t, r.start)} {'found' if hit else 'MISSED'}" for t, hit in found))  # fmt: skip
+              f" {len(found)} found")  # fmt: skip
+        for t, hit in found:
+            print(f"  {_describe(t, r.start)}{parameters.get(t, '')}: {'found' if hit else 'MISSED'}")
     if r.score.missed:
         print("\nmissed:")
         for t in r.score.missed:
@@ -340,10 +358,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-minutes", type=float, default=Plan().max_wall_s / 60, help="stop the run after this")
     parser.add_argument("--no-review", action="store_true", help="no settling-in review: every resident on the"
                         " default limits and the RCP's NEWS2 levels")  # fmt: skip
+    parser.add_argument("--probe-reviewed", action="store_true", help="instead of the cohorts' incidents, one of"
+                        " each vital-sign scenario on every resident the review changed (what their limits still"
+                        " find); the false-alert figure then covers the unchanged residents only")  # fmt: skip
     args = parser.parse_args(argv)
     plan = Plan(residents=args.residents, days=args.days, speed=args.speed or math.inf, seed=args.seed,
                 per_scenario=args.per_scenario, max_wall_s=args.max_minutes * 60,
-                review=not args.no_review)  # fmt: skip
+                review=not args.no_review, probe=args.probe_reviewed)  # fmt: skip
     with mosquitto() as broker, postgres() as server:
         log_dir = Path(tempfile.mkdtemp(prefix="carewatch-eval-"))
         result = evaluate(plan, f"mqtt://127.0.0.1:{broker.port}", server.create_database(), log_dir)

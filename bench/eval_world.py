@@ -22,14 +22,15 @@ been running for a week; the platform learns from it through its restart rebuild
 The settling-in review (`settle_in`): every resident has a week of history before the scored period; at its start
 a clinician reviews each resident's week with carewatch's own review (alerts/review.py) and accepts every suggestion,
 as thresholds and NEWS2 escalations set by ``CLINICIAN``. The scored days come after the week the limits were
-derived from, so recall on residents whose limits changed is measured honestly.
+derived from, so recall on residents whose limits changed is measured honestly; `probe` plans the library's
+vital-sign incidents on exactly those residents, to measure what their new limits still find.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from alerts.review import LimitReview, review_limits
 from carewatch.model import AccelRow, Batch, DeadLetter, EventRow, ReadingRow
@@ -56,6 +57,7 @@ HISTORY_STREAMS = Streams(vitals_s=60.0, status_s=300.0, climate_s=300.0, heartb
 HISTORY_BATCH_ROWS = 20_000
 MIN_RESIDENTS = 10
 CLINICIAN = "eval-clinician"  # who accepts the settling-in review's suggestions
+PROBE_SCENARIOS = ("hypoxia", "bradycardia", "tachycardia", "fever")  # the library's vital-sign incidents
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +123,17 @@ def settle_in(store: Store, world: World, start: float, end: float) -> list[Limi
             store.set_news2_escalation(escalation)
         reviews.append(review)
     return reviews
+
+
+def probe(world: World, reviews: Sequence[LimitReview], start: float, duration_s: float, seed: int) -> list[Incident]:
+    """One of each of PROBE_SCENARIOS on every resident whose limits the review changed, within ``[start, start +
+    duration_s)``: what their new limits still find."""
+    changed = {v.resident_id for v in reviews if v.changes}
+    planned: list[Incident] = []
+    for k, resident in enumerate(r for r in world.residents if r.resident_id in changed):
+        planned += plan_incidents(replace(world, residents=(resident,)), start, duration_s, seed + k,
+                                  names=PROBE_SCENARIOS)  # fmt: skip
+    return sorted(planned, key=lambda incident: incident.truth.start)
 
 
 def write_history(store: Store, world: World, start: float, end: float, seed: int) -> int:

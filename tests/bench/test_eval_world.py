@@ -1,12 +1,16 @@
 """The evaluation's settling-in review (bench/eval_world.py): a small world's simulated days of history, reviewed
-with carewatch's own review, every suggestion stored as the clinician's."""
+with carewatch's own review, every suggestion stored as the clinician's; the probe of the changed residents."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
-from bench.eval_world import CLINICIAN, DAY_S, settle_in, write_history
+import pytest
+
+from alerts.review import LimitReview, LimitSuggestion
+from bench.eval_scenarios import Plan, evaluate
+from bench.eval_world import CLINICIAN, DAY_S, PROBE_SCENARIOS, probe, settle_in, write_history
 from carewatch.registry import apply_manifest
 from carewatch.storage.sqlite import SqliteStore
 from simulators.floorplans import build_world
@@ -45,3 +49,20 @@ def test_the_review_of_the_history_is_accepted_for_the_residents_who_need_it(tmp
         assert escalation.urgent_from > 5 and escalation.reason == reviews[copd].news2.reason  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_the_probe_plans_each_vital_sign_incident_on_the_changed_residents_only() -> None:
+    world = build_world("home", 4, 1, 3)
+    changed, unchanged = world.residents[1].resident_id, world.residents[2].resident_id
+    suggestion = LimitSuggestion("spo2_low", "spo2", "low", 86.0, 83.0, 85.0, "usual 85 %")
+    reviews = [LimitReview(changed, 0.0, 1.0, 300, (suggestion,), None),
+               LimitReview(unchanged, 0.0, 1.0, 300, (), None)]  # fmt: skip
+    incidents = probe(world, reviews, START, 2 * DAY_S, seed=1)
+    assert sorted(i.truth.scenario for i in incidents) == sorted(PROBE_SCENARIOS)
+    assert {i.truth.resident_id for i in incidents} == {changed}
+    assert all(START <= i.truth.start < START + 2 * DAY_S for i in incidents)
+
+
+def test_the_probe_needs_the_review(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="needs the review"):
+        evaluate(Plan(probe=True, review=False), "mqtt://127.0.0.1:1", "postgresql://127.0.0.1:1/x", tmp_path)
