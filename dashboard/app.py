@@ -21,6 +21,7 @@ from dashboard.routes import (
     contacts,
     devices,
     escalation,
+    limit_review,
     live,
     news2,
     pages,
@@ -38,8 +39,8 @@ STATIC = Path(__file__).parent / "static"
 # uPlot, installed from npm by `make` (package.json). A checkout without it still serves every page, without charts.
 UPLOT_DIST = Path(__file__).resolve().parents[1] / "node_modules" / "uplot" / "dist"
 ROUTERS = (
-    auth, users, sites, residents, devices, contacts, thresholds, news2, escalation, alerts, reports, live, system,
-    pages,
+    auth, users, sites, residents, devices, contacts, thresholds, news2, limit_review, escalation, alerts, reports,
+    live, system, pages,
 )  # fmt: skip
 
 

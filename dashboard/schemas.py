@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from alerts.review import LimitReview
 from carewatch.model import (
     Alert,
     AlertState,
@@ -301,6 +302,89 @@ class News2EscalationSet(Strict):
         if problem is not None:
             raise ValueError(problem)
         return self
+
+
+# The settling-in review of a resident's limits ---------------------------------------------------------------------
+
+
+DAY_S = 86_400.0
+REVIEW_DEFAULT_DAYS = 7  # the settling-in week
+REVIEW_MAX_DAYS = 30  # bounds the readings one request reads back: a month
+APPLY_MAX_CHOICES = 32  # more than there are threshold rules
+
+
+class LimitSuggestionPublic(BaseModel):
+    rule: str
+    metric: str
+    side: Literal["low", "high"]
+    default: float = Field(description="the rule's limit for this resident without a clinician's threshold")
+    usual: float = Field(description="the resident's usual value at rest over the review's period")
+    suggested: float = Field(description="the individual limit the review suggests")
+    reason: str
+    at_safety_bound: bool = Field(description="held at the rule's hard bound: usual values still alert there")
+
+
+class News2SuggestionPublic(BaseModel):
+    urgent_from: int
+    emergency_from: int
+    red_score: bool
+    usual_score: int = Field(description="the resident's usual NEWS2 aggregate at rest over the review's period")
+    reason: str
+
+
+class LimitReviewPublic(BaseModel):
+    """What a resident's own readings at rest say about the default limits: the ones their usual values cross, with
+    an individual limit for each, and a NEWS2 escalation where their usual score would alert."""
+
+    resident_id: str
+    start: float = Field(description="the period reviewed, epoch seconds; send it back to apply the review")
+    end: float
+    windows: int = Field(description="how many 5-minute windows of readings at rest the review drew on")
+    thresholds: list[LimitSuggestionPublic]
+    news2: News2SuggestionPublic | None
+    notes: list[str] = Field(description="what the review could not suggest, and why (e.g. too few readings)")
+
+    @classmethod
+    def of(cls, review: LimitReview) -> LimitReviewPublic:
+        return cls.model_validate(review, from_attributes=True)  # the suggestions too
+
+
+class LimitChoice(Strict):
+    rule: Id
+    suggested: Annotated[float, Field(allow_inf_nan=False, description="as the review showed it (409 if it changed)")]
+
+
+class News2Choice(Strict):
+    urgent_from: News2Level
+    emergency_from: News2Level
+    red_score: bool
+
+
+Epoch = Annotated[float, Field(ge=0, le=1e11)]
+
+
+class LimitReviewApply(Strict):
+    """The suggestions a clinician accepts, echoed from the review of ``start``..``end`` they were shown. The server
+    reviews that period again: a choice it no longer suggests, or suggests differently, is refused."""
+
+    start: Epoch
+    end: Epoch
+    thresholds: Annotated[list[LimitChoice], Field(max_length=APPLY_MAX_CHOICES)] = Field(default_factory=list)
+    news2: News2Choice | None = Field(default=None, description="the NEWS2 suggestion as shown; None: not taken")
+
+    @model_validator(mode="after")
+    def _acceptable(self) -> LimitReviewApply:
+        if not 0 < self.end - self.start <= REVIEW_MAX_DAYS * DAY_S + 1:  # a second for the floats' rounding
+            raise ValueError(f"a review covers more than 0 and at most {REVIEW_MAX_DAYS} days (start before end)")
+        rules = [choice.rule for choice in self.thresholds]
+        if len(set(rules)) < len(rules):
+            raise ValueError("each rule at most once")
+        return self
+
+
+class LimitReviewApplied(BaseModel):
+    thresholds: list[ThresholdPublic] = Field(description="the resident's thresholds the review set, as now in force")
+    news2: News2EscalationPublic | None = Field(description="the NEWS2 escalation it set; None: not taken")
 
 
 # Readings ------------------------------------------------------------------------------------------------------------

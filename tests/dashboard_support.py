@@ -83,6 +83,35 @@ def seed(store: Store) -> dict[str, int]:
     return alerts
 
 
+SETTLING_IN_STEP_S = 600.0  # a reading of each vital every 10 minutes
+
+
+def settling_in_week(store: Store, resident_id: str, site_id: str, end: float, days: int = 7) -> None:
+    """A COPD resident's first days, at rest (no steps), through the store's write path: a reading of each vital
+    every 10 minutes up to ``end``. SpO2 86-88 % on scale 1 (under spo2_low's 90), respiration 22-25/min (a quarter
+    of it past rr_high's 24), both scoring NEWS2 3 habitually; pulse, systolic pressure and temperature ordinary."""
+    count, device = int(days * 86_400 / SETTLING_IN_STEP_S), "w-" + resident_id
+    rows = [
+        ReadingRow(end - SETTLING_IN_STEP_S * i, site_id, device, resident_id, metric, value, 10_000 + i, False)
+        for i in range(count)
+        for metric, value in (
+            ("spo2", 86.0 + i % 3), ("rr", 22.0 + i % 4), ("hr", 78.0 + i % 5), ("sbp", 128.0 + i % 7), ("temp", 36.8),
+        )
+    ]  # fmt: skip
+    store.write_batch(Batch(readings=rows))
+
+
+def late_low_spo2(store: Store, resident_id: str, site_id: str, end: float) -> None:
+    """Readings arriving late for ``settling_in_week``'s period (a device uploading its backlog): SpO2 80 % between
+    the readings of a quarter of its 10-minute steps, which changes what the review of that week suggests."""
+    device = "w-" + resident_id
+    rows = [
+        ReadingRow(end - SETTLING_IN_STEP_S * (i + 0.5), site_id, device, resident_id, "spo2", 80.0, 50_000 + i, False)
+        for i in range(0, 1000, 4)
+    ]
+    store.write_batch(Batch(readings=rows))
+
+
 @dataclass
 class Served:
     url: str

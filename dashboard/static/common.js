@@ -51,6 +51,12 @@ async function apiJson(path, options) {
   return response.status === 204 ? null : response.json();
 }
 
+// Why the API refused a request: FastAPI's validation messages joined, or the detail text.
+async function refusal(response) {
+  const detail = (await response.json().catch(() => ({}))).detail;
+  return Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : String(detail ?? response.status);
+}
+
 // Loads the language and the user, draws the header; resolves to the user. Every page starts with it.
 async function startPage(titleKey) {
   await loadLang(pickLang());

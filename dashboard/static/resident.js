@@ -1,10 +1,12 @@
 // One resident: latest vitals, charts of the bucketed history (uPlot: mean with min/max), alert history with the
-// readings behind each alert, thresholds and the NEWS2 escalation (clinicians set them) and contacts.
+// readings behind each alert, thresholds and the NEWS2 escalation (clinicians set them, by hand or from the
+// settling-in review of the resident's own readings) and contacts.
 "use strict";
 
 const residentId = decodeURIComponent(location.pathname.split("/").pop());
 const CHART_METRICS = ["hr", "spo2", "rr", "sbp", "temp"];
-const page = { user: null, view: localStorage.getItem("carewatch.view") || "1h", charts: [] };
+const UNITS = { ...Object.fromEntries(VITALS), dbp: "mmHg" };
+const page = { user: null, view: localStorage.getItem("carewatch.view") || "1h", charts: [], review: null };
 
 async function load() {
   page.user = await startPage("page.resident");
@@ -26,6 +28,7 @@ async function load() {
   for (const b of document.querySelectorAll("[data-view]")) {
     b.addEventListener("click", () => { page.view = b.dataset.view; localStorage.setItem("carewatch.view", page.view); charts(); });
   }
+  limitReview();
   await Promise.all([charts(), history(), thresholds(), news2Escalation(), contacts()]);
   document.body.dataset.loaded = "true";
 }
@@ -130,8 +133,7 @@ async function news2Escalation() {
   const done = async (response) => {  // refused: the message, and what the clinician typed stays for them to fix
     error.hidden = response.ok;
     if (response.ok) return news2Escalation();
-    const detail = (await response.json()).detail;
-    error.textContent = Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : String(detail ?? response.status);
+    error.textContent = await refusal(response);
   };
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -140,6 +142,88 @@ async function news2Escalation() {
     await done(await api(url, { method: "PUT", json: body }));
   });
   form.revert.addEventListener("click", async () => done(await api(url, { method: "DELETE" })));
+}
+
+// The settling-in review: what the resident's own readings at rest say about the default limits. The clinician ticks
+// the suggestions to accept; they become the resident's thresholds and NEWS2 escalation, shown in the sections above.
+function limitReview() {
+  if (!["admin", "clinician"].includes(page.user.role)) return;
+  document.getElementById("review-section").hidden = false;
+  const url = `/api/residents/${encodeURIComponent(residentId)}/limit-review`;
+  const form = document.getElementById("review-form");
+  const choices = document.getElementById("review-choices");
+  const error = document.getElementById("review-error");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    reviewStatus(t("review.computing"));
+    document.getElementById("review-notes").replaceChildren();
+    const response = await api(`${url}?days=${encodeURIComponent(form.days.value)}`);
+    if (!response.ok) { choices.hidden = true; return reviewStatus(await refusal(response)); }
+    showReview(await response.json());
+  });
+  choices.addEventListener("change", () => { choices.apply.disabled = !reviewChoice().count; });
+  choices.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const { body, count } = reviewChoice();
+    if (!count) return;
+    choices.apply.disabled = true;  // one apply per click
+    const response = await api(`${url}/apply`, { method: "POST", json: body });
+    error.hidden = response.ok;
+    if (!response.ok) { error.textContent = await refusal(response); choices.apply.disabled = false; return; }
+    const applied = await response.json();
+    choices.hidden = true;
+    reviewStatus(t(applied.news2 ? "review.applied_news2" : "review.applied", { n: applied.thresholds.length }));
+    await Promise.all([thresholds(), news2Escalation()]);
+  });
+}
+
+function showReview(review) {
+  page.review = review;
+  const choices = document.getElementById("review-choices");
+  const news2 = review.news2;
+  reviewStatus(t("review.period", { from: formatTime(review.start), to: formatTime(review.end), windows: review.windows })
+    + (review.thresholds.length || news2 ? "" : " " + t("review.nothing")));
+  document.getElementById("review-notes").replaceChildren(...review.notes.map((note) => el("li", { textContent: note })));
+  choices.hidden = !review.thresholds.length && !news2;
+  document.getElementById("review-error").hidden = true;
+  choices.apply.disabled = true;
+  document.getElementById("review-limits").hidden = !review.thresholds.length;
+  document.querySelector("#review-limits tbody").replaceChildren(...review.thresholds.map((s) => {
+    const rule = el("th", { scope: "row", id: `review-rule-${s.rule}` }, [
+      `${t("metric." + s.metric)} · ${t("threshold." + s.side)} `, el("span", { className: "muted", textContent: s.rule })]);
+    const box = el("input", { type: "checkbox", name: "rule", value: s.rule });
+    box.setAttribute("aria-labelledby", rule.id);
+    return el("tr", { dataset: { rule: s.rule, bound: s.at_safety_bound } }, [el("td", {}, [box]), rule,
+      ...[s.default, s.usual, s.suggested].map((v) => el("td", { className: "num", textContent: limitText(s.metric, v) })),
+      el("td", { textContent: s.reason })]);
+  }));
+  document.getElementById("review-news2").hidden = !news2;
+  choices.news2.checked = false;
+  if (!news2) return;
+  document.getElementById("review-news2-levels").textContent = t("news2_escalation.levels", {
+    urgent: news2.urgent_from, emergency: news2.emergency_from,
+    single: t(news2.red_score ? "news2_escalation.single_on" : "news2_escalation.single_off"),
+  });
+  document.getElementById("review-news2-reason").textContent =
+    `${t("review.usual_score", { score: news2.usual_score })}: ${news2.reason}`;
+}
+
+// The ticked suggestions as the apply request: each echoed as shown, so the server can tell if the review changed.
+function reviewChoice() {
+  const choices = document.getElementById("review-choices");
+  const ticked = new Set([...choices.querySelectorAll("input[name=rule]:checked")].map((box) => box.value));
+  const limits = page.review.thresholds.filter((s) => ticked.has(s.rule)).map((s) => ({ rule: s.rule, suggested: s.suggested }));
+  const n2 = choices.news2.checked ? page.review.news2 : null;
+  const news2 = n2 && { urgent_from: n2.urgent_from, emergency_from: n2.emergency_from, red_score: n2.red_score };
+  return { count: limits.length + (news2 ? 1 : 0), body: { start: page.review.start, end: page.review.end, thresholds: limits, news2 } };
+}
+
+function reviewStatus(text) {
+  document.getElementById("review-status").textContent = text;
+}
+
+function limitText(metric, value) {
+  return `${Number(value.toFixed(1))} ${UNITS[metric] ?? ""}`.trim();
 }
 
 async function contacts() {

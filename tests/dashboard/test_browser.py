@@ -1,15 +1,16 @@
 """The pages in a real browser (Debian's Chromium, headless, through Playwright) against a served dashboard: an
 operator logs in and sees a tile update live, acknowledges an alert and a second operator's page shows it; a family
-member sees their relative only; the resident page draws uPlot charts; the language switches to zh-CN. Screenshots
-go to test-artifacts/."""
+member sees their relative only; the resident page draws uPlot charts; the language switches to zh-CN; a clinician
+documents a NEWS2 escalation and applies a settling-in review. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 import pytest
-from dashboard_support import PASSWORD, Served
+from dashboard_support import PASSWORD, Served, late_low_spo2, settling_in_week
 from support import ARTIFACTS
 
 TIMEOUT_MS = 15_000
@@ -174,6 +175,71 @@ def test_a_clinician_documents_a_news2_escalation_on_the_resident_page(browser: 
     page.click(f"{form} button[name=revert]")  # back to the RCP's levels
     page.wait_for_selector("#news2-section[data-specific=false]", timeout=TIMEOUT_MS)
     assert "Urgent from 5, emergency from 7" in page.inner_text("#news2-levels")
+    assert page.errors == [] and operator.errors == []
+    page.context.close()
+    operator.context.close()
+
+
+def test_a_clinician_applies_the_settling_in_review_on_the_resident_page(browser: Any, served: Served) -> None:
+    end = time.time() - 3600
+    settling_in_week(served.store, "r2", "s1", end)  # a COPD resident's first week
+    with served.client("clinician") as client:  # whatever an earlier test left
+        for metric in ("spo2", "rr"):
+            client.delete(f"/api/residents/r2/thresholds/{metric}")
+        client.delete("/api/residents/r2/news2-escalation")
+    page = logged_in(browser, served, "clinician")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/residents/r2")
+    page.wait_for_selector("#news2-section[data-specific=false]", timeout=TIMEOUT_MS)
+    assert page.locator("#thresholds tbody tr").count() == 0
+    page.get_by_role("button", name="Compute the review").click()
+    page.wait_for_selector("#review-limits tr[data-rule=spo2_low]", timeout=TIMEOUT_MS)
+    assert "5-minute windows of readings at rest" in page.inner_text("#review-status")
+    spo2 = page.inner_text("#review-limits tr[data-rule=spo2_low]")
+    assert "90 %" in spo2 and "86 %" in spo2  # the default, the resident's usual
+    assert "a single 3 does not alert by itself" in page.inner_text("#review-news2")
+    apply = page.get_by_role("button", name="Apply the ticked suggestions")
+    assert apply.is_disabled()  # nothing ticked yet
+
+    def tick() -> None:
+        page.get_by_role("checkbox", name=re.compile("spo2_low")).check()  # each box is named by its rule
+        page.get_by_role("checkbox", name=re.compile("rr_high")).check()
+        page.check("#review-news2 [name=news2]")
+
+    tick()
+    page.screenshot(path=str(ARTIFACTS / "resident-settling-in-review.png"), full_page=True)
+    late_low_spo2(served.store, "r2", "s1", end)  # readings arrive late for the period shown
+    apply.click()  # the review changed: refused, the page says so, nothing is set
+    page.wait_for_selector("#review-error:not([hidden])", timeout=TIMEOUT_MS)
+    assert "compute it again" in page.inner_text("#review-error")
+    assert page.locator("#thresholds tbody tr").count() == 0
+    page.get_by_role("button", name="Compute the review").click()
+    page.wait_for_selector("#review-error", state="hidden", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#review-limits tr[data-rule=spo2_low][data-bound=true]", timeout=TIMEOUT_MS)
+    tick()
+    apply.click()
+    page.wait_for_selector("#news2-section[data-specific=true]", timeout=TIMEOUT_MS)
+    page.wait_for_function("document.querySelectorAll('#thresholds tbody tr').length === 2", timeout=TIMEOUT_MS)
+    assert "Set 2 limits and the NEWS2 escalation" in page.inner_text("#review-status")
+    assert page.locator("#review-choices").is_hidden()
+    with served.client("operator") as client:  # what the clinician accepted is what the care team reads
+        review = client.get("/api/residents/r2/thresholds").json()
+        escalation = client.get("/api/residents/r2/news2-escalation").json()
+    limits = {t["metric"]: (t["low"], t["high"]) for t in review}
+    assert set(limits) == {"spo2", "rr"} and limits["spo2"][0] < 86 and limits["rr"][1] > 25
+    shown = page.inner_text("#thresholds")
+    assert str(round(limits["spo2"][0])) in shown and str(round(limits["rr"][1])) in shown
+    assert "settling-in review" in page.inner_text("#news2-documented") and escalation["set_by"] == "clinician"
+    assert f"Urgent from {escalation['urgent_from']}, emergency from {escalation['emergency_from']}" in page.inner_text(
+        "#news2-levels"
+    )
+    page.screenshot(path=str(ARTIFACTS / "resident-settling-in-review-applied.png"), full_page=True)
+
+    operator = logged_in(browser, served, "operator")  # may not set thresholds: no review section
+    operator.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    operator.goto(served.url + "/residents/r2")
+    operator.wait_for_selector("body[data-loaded=true]", timeout=TIMEOUT_MS)
+    assert operator.locator("#review-section").is_hidden()
     assert page.errors == [] and operator.errors == []
     page.context.close()
     operator.context.close()

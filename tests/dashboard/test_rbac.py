@@ -56,6 +56,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/residents/{resident_id}/news2-escalation"): THRESHOLD_SETTERS,
     ("DELETE", "/api/residents/{resident_id}/news2-escalation"): THRESHOLD_SETTERS,
     ("GET", "/api/residents/{resident_id}/news2-escalation/changes"): STAFF,
+    ("GET", "/api/residents/{resident_id}/limit-review"): THRESHOLD_SETTERS,
+    ("POST", "/api/residents/{resident_id}/limit-review/apply"): THRESHOLD_SETTERS,
     ("GET", "/api/alerts"): EVERYONE,
     ("GET", "/api/alerts/{alert_id}"): EVERYONE,
     ("POST", "/api/alerts/{alert_id}/acknowledge"): ACKNOWLEDGERS,
@@ -87,6 +89,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("PUT", "/api/residents/{resident_id}/thresholds/{metric}"): {"low": 90},
     ("PUT", "/api/residents/{resident_id}/news2-escalation"): {"urgent_from": 7, "emergency_from": 9, "reason": "COPD"},
+    ("POST", "/api/residents/{resident_id}/limit-review/apply"): {"start": 1e9, "end": 1e9 + 86400},  # accept nothing
     ("PUT", "/api/sites/{site_id}/escalation-policies/{severity}"): {
         "steps": [{"after_minutes": 10, "target": "on_call"}],
     },
