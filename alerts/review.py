@@ -114,6 +114,7 @@ class LimitSuggestion:
     usual: float  # the resident's usual extreme the suggestion rests on
     reason: str  # the evidence and the margin, in words
     at_safety_bound: bool = False  # the suggestion stopped at the hard bound: usual values still alert there
+    in_force: float | None = None  # a clinician's limit in force instead of the default (None: the default is)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +188,11 @@ def review_limits(store: Store, resident: Resident, start: float, end: float) ->
         note = (f"too few readings at rest to review: {windows} 5-minute windows over {span / 86_400:.1f} days; "
                 f"the review needs {MIN_WINDOWS} spread over {MIN_SPAN_S / 86_400:.0f} days")  # fmt: skip
         return LimitReview(resident.resident_id, start, end, windows, (), None, (note,))
-    suggestions = [s for spec in THRESHOLDS if (s := _suggest(spec, resident, medians[spec.metric])) is not None]
-    news2_suggestion, notes = _news2(resident, medians, rest)
+    limits = {(t.metric, side): value for t in store.thresholds(resident.resident_id)
+              for side, value in (("low", t.low), ("high", t.high)) if value is not None}  # fmt: skip
+    suggestions = [s for spec in THRESHOLDS
+                   if (s := _suggest(spec, resident, medians[spec.metric], limits)) is not None]  # fmt: skip
+    news2_suggestion, notes = _news2(resident, medians, rest, store.news2_escalation(resident.resident_id))
     return LimitReview(resident.resident_id, start, end, windows, tuple(suggestions), news2_suggestion, notes)
 
 
@@ -253,32 +257,39 @@ def _usual(values: FloatArray, high: bool) -> float:
     return float(np.percentile(values, q, method="inverted_cdf"))
 
 
-def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray) -> LimitSuggestion | None:
+def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray,
+             limits: dict[tuple[str, str], float]) -> LimitSuggestion | None:  # fmt: skip
+    """The rule's suggestion, measured against the limit in force: a clinician's (``limits``, by (metric, side))
+    or else the default. It only ever widens that limit."""
     present = medians[~np.isnan(medians)]
     if present.size < MIN_WINDOWS:
         return None
     bound = BOUNDS[spec.name]
     default = spec.for_resident(resident)[0] if spec.for_resident is not None else spec.enter
     high = not spec.below
+    side = "high" if high else "low"
+    in_force = limits.get((spec.metric, side))
+    limit = default if in_force is None else in_force
     usual = _usual(present, high)
-    if (usual <= default) if high else (usual >= default):
-        return None  # the usual extreme does not reach past the default: the default stays
+    if (usual <= limit) if high else (usual >= limit):
+        return None  # the usual extreme does not reach past the limit in force: it stays
     wanted = usual + bound.margin if high else usual - bound.margin
     scale = 10 ** DECIMALS.get(spec.metric, 0)
     rounded = (math.ceil(wanted * scale) if high else math.floor(wanted * scale)) / scale  # outward
     suggested = min(rounded, bound.safety) if high else max(rounded, bound.safety)
-    if suggested == default:
-        return None
+    if (suggested <= limit) if high else (suggested >= limit):
+        return None  # held at the bound inside a limit already wider: never tighten
     metric = METRIC_BY_NAME[spec.metric]
     word, beyond = ("above", "at or above") if high else ("below", "at or below")
+    against = f"the default {word} {default:g}" if in_force is None else (
+        f"the clinician's limit {word} {in_force:g} (default {default:g})")  # fmt: skip
     reason = (f"{spec.name}: {metric.label} at rest was {beyond} {usual:g} {metric.unit} in {USUAL_PERCENTILE:g} % "
-              f"of {present.size} 5-minute medians, against the default {word} {default:g}; suggested {word} "
+              f"of {present.size} 5-minute medians, against {against}; suggested {word} "
               f"{suggested:g}, {bound.margin:g} {metric.unit} beyond the usual")  # fmt: skip
     at_bound = suggested == bound.safety and rounded != suggested
     if at_bound:
         reason += f", held at the safety bound ({bound.why}): usual values still alert, a clinical assessment is due"
-    side = "high" if high else "low"
-    return LimitSuggestion(spec.name, spec.metric, side, default, suggested, usual, reason, at_bound)
+    return LimitSuggestion(spec.name, spec.metric, side, default, suggested, usual, reason, at_bound, in_force)
 
 
 def _filled(medians: FloatArray, max_age_s: float) -> FloatArray:
@@ -290,8 +301,10 @@ def _filled(medians: FloatArray, max_age_s: float) -> FloatArray:
     return np.where((k - newest) * WINDOW_S <= max_age_s, value, np.nan)
 
 
-def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray) -> tuple[News2Suggestion | None,
-                                                                                          tuple[str, ...]]:  # fmt: skip
+def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray,
+           in_force: News2Escalation | None) -> tuple[News2Suggestion | None, tuple[str, ...]]:  # fmt: skip
+    """The NEWS2 suggestion; with an escalation ``in_force``, each of its levels is kept where it is wider (never
+    tightened), and no suggestion is made when nothing would widen."""
     v = {m: _filled(medians[m], float(age)) for m, age in zip(NEWS2_METRICS, MAX_AGE_S, strict=True)}
     complete = rest & ~np.isnan(v["rr"]) & ~np.isnan(v["spo2"]) & ~np.isnan(v["sbp"]) & ~np.isnan(v["hr"])
     complete &= ~np.isnan(v["temp"])
@@ -319,7 +332,18 @@ def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray) 
     if habitual:
         reason += (f"; {' and '.join(habitual)} habitually score{'s' if len(habitual) == 1 else ''} 3, so a single "
                    f"3 no longer alerts by itself (the aggregate still does)")  # fmt: skip
+    red_score = not habitual
+    if in_force is not None:
+        kept = (max(urgent, in_force.urgent_from), max(emergency, in_force.emergency_from),
+                red_score and in_force.red_score)  # fmt: skip
+        if kept == (in_force.urgent_from, in_force.emergency_from, in_force.red_score):
+            return None, ()  # the escalation in force is already as wide
+        urgent, emergency, red_score = kept
+        reason += (
+            f"; the escalation in force (urgent from {in_force.urgent_from}, emergency from "
+            f"{in_force.emergency_from}) is kept where wider: urgent from {urgent}, emergency from {emergency}"
+        )
     due = usual >= NEWS2_EMERGENCY_FROM
     if due:
         reason += "; the usual score is at the RCP's emergency level: a clinical assessment is due"
-    return News2Suggestion(urgent, emergency, not habitual, usual, reason, due), ()
+    return News2Suggestion(urgent, emergency, red_score, usual, reason, due), ()

@@ -318,6 +318,7 @@ class LimitSuggestionPublic(BaseModel):
     metric: str
     side: Literal["low", "high"]
     default: float = Field(description="the rule's limit for this resident without a clinician's threshold")
+    in_force: float | None = Field(description="the clinician's limit in force instead of the default, if any")
     usual: float = Field(description="the resident's usual value at rest over the review's period")
     suggested: float = Field(description="the individual limit the review suggests")
     reason: str

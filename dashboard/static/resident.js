@@ -194,7 +194,7 @@ function showReview(review) {
     const box = el("input", { type: "checkbox", name: "rule", value: s.rule });
     box.setAttribute("aria-labelledby", rule.id);
     return el("tr", { dataset: { rule: s.rule, bound: s.at_safety_bound } }, [el("td", {}, [box]), rule,
-      ...[s.default, s.usual, s.suggested].map((v) => el("td", { className: "num", textContent: limitText(s.metric, v) })),
+      ...[s.in_force ?? s.default, s.usual, s.suggested].map((v) => el("td", { className: "num", textContent: limitText(s.metric, v) })),
       el("td", { textContent: s.reason })]);
   }));
   document.getElementById("review-news2").hidden = !news2;

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ import pytest
 import alerts.review as review
 from alerts.review import MIN_WINDOWS, WINDOW_S, review_limits
 from carewatch.model import Batch, Device, DeviceKind, ReadingRow, Resident, Site, SiteKind
-from carewatch.storage.base import Store, Threshold
+from carewatch.storage.base import News2Escalation, Store, Threshold
 
 T0 = 1_764_374_400.0  # 2025-11-29 00:00 UTC
 DAY, HOUR = 86_400.0, 3600.0
@@ -49,19 +49,30 @@ def week(
 
 
 class FakeStore:
-    """Only what the review reads: one resident's readings, MAX_HISTORY_ROWS at a time like the real stores."""
+    """Only what the review reads: one resident's readings, MAX_HISTORY_ROWS at a time like the real stores, and
+    the limits in force."""
 
-    def __init__(self, series: Series) -> None:
+    def __init__(self, series: Series, limits: Sequence[Threshold] = (), escalation: News2Escalation | None = None):
         self.series = series
+        self.limits = list(limits)
+        self.escalation = escalation
+
+    def thresholds(self, resident_id: str) -> list[Threshold]:
+        return [t for t in self.limits if t.resident_id == resident_id]
+
+    def news2_escalation(self, resident_id: str) -> News2Escalation | None:
+        return self.escalation
 
     def readings(self, resident_id: str, metric: str, start: float, end: float) -> list[tuple[float, float]]:
         rows = [(t, v) for t, v in self.series.get(metric, []) if start <= t < end]
         return rows[: review.MAX_HISTORY_ROWS]
 
 
-def run(series: Series, resident: Resident | None = None, days: float = 7.0) -> review.LimitReview:
+def run(series: Series, resident: Resident | None = None, days: float = 7.0, limits: Sequence[Threshold] = (),
+        escalation: News2Escalation | None = None) -> review.LimitReview:  # fmt: skip
     who = resident or Resident("r1", "s1", "R1")
-    return review_limits(FakeStore(series), who, T0, T0 + days * DAY)  # type: ignore[arg-type]
+    store = FakeStore(series, limits, escalation)
+    return review_limits(store, who, T0, T0 + days * DAY)  # type: ignore[arg-type]
 
 
 def by_rule(result: review.LimitReview) -> dict[str, review.LimitSuggestion]:
@@ -213,3 +224,29 @@ def test_a_usual_extreme_short_of_the_default_changes_nothing() -> None:
     assert "sbp_low" not in by_rule(result)
     near = run(week(night={"sbp": 91.0}))  # now the usual low lies under 90: the rule would alert on ordinary nights
     assert by_rule(near)["sbp_low"].usual < 90.0
+
+
+def test_a_clinicians_limit_in_force_is_what_the_review_measures_against_and_never_tightens() -> None:
+    copd = Resident("r1", "s1", "R1", spo2_scale=2)
+    nights = week(awake={**HEALTHY, "spo2": 90.0}, night={"spo2": 84.0})
+    wide = Threshold("r1", "spo2", 78.0, None, T0, "dr")  # wider than the review would suggest
+    assert "spo2_low" not in by_rule(run(nights, copd, limits=[wide]))
+    crossed = Threshold("r1", "spo2", 86.0 - 1.0, None, T0, "dr")  # the usual still reaches past it
+    spo2 = by_rule(run(nights, copd, limits=[crossed]))["spo2_low"]
+    assert spo2.in_force == 85.0 and spo2.default == 86.0
+    assert spo2.suggested < 85.0 and "clinician's limit below 85" in spo2.reason
+    assert by_rule(run(nights, copd))["spo2_low"].in_force is None
+
+
+def test_a_news2_escalation_in_force_is_only_ever_widened() -> None:
+    raised = {**HEALTHY, "rr": 22.0, "spo2": 94.0, "hr": 95.0, "temp": 36.0}
+    suggested = run(week(awake=raised)).news2
+    assert suggested is not None
+    wider = News2Escalation("r1", suggested.urgent_from + 1, suggested.emergency_from + 1, True, "plan", "dr", T0)
+    assert run(week(awake=raised), escalation=wider).news2 is None
+    narrower = News2Escalation("r1", 5, suggested.emergency_from + 3, False, "plan", "dr", T0)
+    mixed = run(week(awake=raised), escalation=narrower).news2
+    assert mixed is not None
+    assert (mixed.urgent_from, mixed.emergency_from) == (suggested.urgent_from, suggested.emergency_from + 3)
+    assert not mixed.red_score  # the clinician's choice is kept
+    assert "kept where wider" in mixed.reason
