@@ -40,7 +40,7 @@ from alerts.rules import devices as dv
 from alerts.rules import early_warning as ew
 from alerts.rules.held import HeldSpec
 from alerts.rules.safety import REARM_S
-from alerts.rules.threshold import RECOVERY_S, ThresholdSpec
+from alerts.rules.threshold import DIP_FRACTION, RECOVERY_S, ThresholdSpec
 from alerts.rules.trend import TrendSpec
 from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G
 from carewatch.model import Batch, Device, DeviceKind, Resident, Site
@@ -100,24 +100,34 @@ class Episode:
     onset: float = NAN
     active: bool = False
     value: float = NAN
+    beyond_ts: float = NAN  # sampled: the current run's last reading beyond the entry limit
+    lead: int = 0  # sampled: the current run's readings beyond the entry limit less its others
 
 
-def sampled(e: Episode, ts: float, code: int, persist: float, max_gap: float) -> tuple[float | None, bool]:
-    """One reading of a sampled condition: (raise time or None, cleared). The persistence clock runs only while
-    readings are beyond the entry limit (code 1); the hysteresis band (code -1) only keeps a raised alert."""
+def sampled(
+    e: Episode, ts: float, code: int, persist: float, max_gap: float, tolerance: float = 0.0
+) -> tuple[float | None, bool]:
+    """One reading of a sampled condition: (raise time or None, cleared). The persistence clock runs while readings
+    are beyond the entry limit (code 1) and through a dip (codes -1 and 0) of at most ``tolerance`` since the run's
+    last reading beyond; it alerts at a reading beyond once the run has lasted ``persist`` with more than half its
+    readings beyond. Outside a run the hysteresis band (code -1) only keeps a raised alert, and code 0 clears it."""
     beyond = code == 1
     gap = math.isfinite(e.last_ts) and ts - e.last_ts > max_gap
     raised, cleared = None, False
     if beyond:
         if not e.inside or gap:
             e.onset = ts
-        if not e.active and ts - e.onset >= persist:
+            e.lead = 0
+        e.inside, e.beyond_ts, e.lead = True, ts, e.lead + 1
+        if not e.active and ts - e.onset >= persist and e.lead > 0:
             e.active, raised = True, ts
+    elif e.inside and ts - e.beyond_ts <= tolerance:
+        e.lead -= 1  # a short dip: the run continues, and a raised alert stays
     else:
-        e.onset = NAN
+        e.inside, e.onset, e.beyond_ts, e.lead = False, NAN, NAN, 0
         if code == 0 and e.active:
             e.active, cleared = False, True
-    e.inside, e.last_ts = beyond, ts
+    e.last_ts = ts
     return raised, cleared
 
 
@@ -215,7 +225,8 @@ class Threshold(Ref):
             code = code_of(v, self.spec.below, enter, leave)
             if code == 1 and self.spec.at_rest and ts - self.exerted(rows, r, ts) <= RECOVERY_S:
                 code = -1  # exertion or its recovery: neither starts nor continues the persistence
-            at, gone = sampled(self.ep[r], ts, code, self.spec.persist_s, self.spec.max_gap_s)
+            tolerance = min(DIP_FRACTION * self.spec.persist_s, self.spec.max_gap_s)
+            at, gone = sampled(self.ep[r], ts, code, self.spec.persist_s, self.spec.max_gap_s, tolerance)
             if at is not None:
                 raised.append((r, at))
             if gone:

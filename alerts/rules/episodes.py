@@ -5,11 +5,17 @@ the enter and leave thresholds: the previous state continues; this is the hyster
 observation that enters to the first one that leaves. It becomes alertable once it has lasted ``persist`` seconds.
 Two kinds of condition:
 
-- **sampled** (vital signs): the condition is known only where a reading says so. Its persistence clock runs only
-  while readings are *beyond the entry limit* (``IN``): a reading back within it (``HOLD`` or ``OUT``) ends the run,
-  and so does a gap longer than ``max_gap`` between readings (no "sustained" across a device that was off). The
-  episode becomes alertable at the first reading at least ``persist`` after its run began. Hysteresis applies only
-  to clearing: an alertable episode stays so through ``HOLD`` readings and gaps, and clears at the first ``OUT``.
+- **sampled** (vital signs): the condition is known only where a reading says so. Its persistence clock runs while
+  readings are *beyond the entry limit* (``IN``) and through a *dip* (readings not beyond: ``HOLD`` or ``OUT``) of at
+  most the key's ``tolerance`` since the run's last ``IN`` reading (0 unless the caller gives one: then any reading
+  not beyond ends the run); a longer dip ends the run, and so does a gap longer than ``max_gap`` between readings (no
+  "sustained" across a device that was off). A short dip is beat-to-beat or measurement noise around a sustained
+  value beyond the limit. The episode becomes alertable at the first ``IN`` reading at least ``persist`` after its
+  run began at which more than half the run's readings are ``IN`` (the run's median is beyond the limit: values
+  that hover in the band with a reading beyond every few dips do not alert; without a tolerance every reading of a
+  run is ``IN``). Hysteresis applies only to clearing: an alertable episode stays so through ``HOLD`` readings, short
+  dips and gaps, and clears at the first ``OUT`` reading outside a run (so, with a tolerance, at most ``tolerance``
+  later than at the first ``OUT``; a raised alert does not flap on one noisy reading).
   This is how patient monitors delay alarms (the delay counts time beyond the limit, e.g. Welch, Biomed Instrum
   Technol 2011;45(s1):46-52; Taenzer et al., Anesthesiology 2010;112:282-7, a 15-s delay beyond the SpO2 limit):
   one reading past the limit followed by ordinary values inside the hysteresis band is not a sustained condition.
@@ -17,8 +23,9 @@ Two kinds of condition:
   leaves. It becomes alertable at exactly ``onset + persist``, found either by a later observation or by ``tick(now)``;
   both give the same time, so when a batch arrives relative to the clock changes nothing.
 
-State is four arrays indexed by key. Observations must come sorted by (key, time), one per key and instant, and
-newer than ``last_ts`` of their key (``_arrays.sort_fresh`` does this). Nothing loops per observation.
+State is four arrays indexed by key (six for sampled conditions: ``beyond_ts``, the run's last ``IN`` reading, and
+``lead``, its ``IN`` readings less its others). Observations must come sorted by (key, time), one per key and
+instant, and newer than ``last_ts`` of their key (``_arrays.sort_fresh`` does this). Nothing loops per observation.
 """
 
 from __future__ import annotations
@@ -76,30 +83,42 @@ class Episodes:
         self.inside = np.empty(0, bool)
         self.onset = np.empty(0)
         self.active = np.empty(0, bool)
+        self.beyond_ts = np.empty(0)  # sampled: the time of the current run's last IN reading (NaN: no run)
+        self.lead = np.empty(0, np.int64)  # sampled: the current run's IN readings less its others (0: no run)
 
     def grow(self, capacity: int) -> None:
         self.last_ts = grown(self.last_ts, capacity, -np.inf)
         self.inside = grown(self.inside, capacity, False)
         self.onset = grown(self.onset, capacity, np.nan)
         self.active = grown(self.active, capacity, False)
+        self.beyond_ts = grown(self.beyond_ts, capacity, np.nan)
+        self.lead = grown(self.lead, capacity, 0)
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.last_ts, self.inside, self.onset, self.active))
+        return sum(a.nbytes for a in (self.last_ts, self.inside, self.onset, self.active, self.beyond_ts, self.lead))
 
     def advance(
-        self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray, max_gap: FloatArray | None = None
+        self,
+        key: IntArray,
+        ts: FloatArray,
+        code: np.ndarray,
+        persist: FloatArray,
+        max_gap: FloatArray | None = None,
+        tolerance: FloatArray | None = None,
     ) -> Step:
         """Feed observations (n,) sorted by (key, ts): ``code`` IN/OUT/HOLD, ``persist`` and (sampled only)
-        ``max_gap`` per observation (its key's values)."""
+        ``max_gap`` and ``tolerance`` (the longest dip into the band a run continues through; at most ``max_gap``;
+        default 0) per observation (its key's values)."""
         n = key.shape[0]
         if n == 0:
             return Step.empty()
         first = firsts(key)
         if not self.held:
             assert max_gap is not None
+            tol = np.zeros(n) if tolerance is None else tolerance
             if first.all():
-                return self._advance_sampled_once(key, ts, code, persist, max_gap)
-            return self._advance_sampled(key, ts, code, persist, max_gap)
+                return self._advance_sampled_once(key, ts, code, persist, max_gap, tol)
+            return self._advance_sampled(key, ts, code, persist, max_gap, tol)
         if first.all():
             return self._advance_once(key, ts, code, persist)
         last = lasts(key)
@@ -137,48 +156,63 @@ class Episodes:
         self.last_ts[key], self.inside[key], self.onset[key], self.active[key] = ts, inside, onset, active
         return step
 
-    def _advance_sampled(
-        self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray, max_gap: FloatArray
-    ) -> Step:
-        """Sampled conditions: ``inside`` is a run of readings beyond the entry limit, ``onset`` its start; ``active``
-        is a latch set where a run reaches ``persist`` and reset by an ``OUT`` reading."""
+    def _advance_sampled(self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray,
+                         max_gap: FloatArray, tolerance: FloatArray) -> Step:  # fmt: skip
+        """Sampled conditions: ``inside`` is a run of readings beyond the entry limit with dips no longer than
+        ``tolerance``, ``onset`` its start; ``active`` is a latch set where a run reaches ``persist`` at an ``IN``
+        reading and reset by an ``OUT`` reading outside a run."""
         first, last = firsts(key), lasts(key)
+        start = run_start(first)
         beyond = code == IN
-        prev_beyond = previous(beyond, first, self.inside[key])
+        # A reading not beyond continues the run of the key's latest IN reading (this batch's, else the stored one)
+        # while the dip has lasted no longer than the tolerance (<= max_gap, so no gap within it).
+        in_at = last_index(beyond)
+        since = np.where(in_at >= start, ts[np.maximum(in_at, 0)], self.beyond_ts[key])  # NaN: no run
+        counting = beyond | (ts - since <= tolerance)
+        prev_counting = previous(counting, first, self.inside[key])
         prev_ts = previous(ts, first, self.last_ts[key])
-        restart = beyond & (~prev_beyond | (np.isfinite(prev_ts) & (ts - prev_ts > max_gap)))
-        carried = beyond & first & ~restart
-        # Within a key every run of IN begins with a restart or a carried first reading: no leak across keys.
-        onset = np.where(beyond, np.where(carried, self.onset[key], ts)[last_index(restart | carried)], np.nan)
-        reached = beyond & (ts - onset >= persist)
+        restart = beyond & (~prev_counting | (np.isfinite(prev_ts) & (ts - prev_ts > max_gap)))
+        carried = counting & first & ~restart
+        # Within a key every run begins with a restart or a carried first reading: no leak across keys.
+        anchor = last_index(restart | carried)
+        onset = np.where(counting, np.where(carried, self.onset[key], ts)[anchor], np.nan)
+        vote = np.where(beyond, 1, -1)
+        votes = np.cumsum(vote)
+        base = np.where(carried, self.lead[key], 0)[anchor] - (votes - vote)[anchor]
+        lead = np.where(counting, base + votes, 0)
+        reached = beyond & (ts - onset >= persist) & (lead > 0)
         stored_active = self.active[key]
-        set_at, reset_at = last_index(reached), last_index(code == OUT)
-        decided = np.maximum(set_at, reset_at) >= run_start(first)
+        set_at, reset_at = last_index(reached), last_index((code == OUT) & ~counting)
+        decided = np.maximum(set_at, reset_at) >= start
         active = np.where(decided, set_at > reset_at, stored_active)
         prev_active = previous(active, first, stored_active)
         raised = active & ~prev_active
         cleared = ~active & prev_active
         k = key[last]
-        self.last_ts[k], self.inside[k] = ts[last], beyond[last]
+        self.last_ts[k], self.inside[k] = ts[last], counting[last]
         self.onset[k], self.active[k] = onset[last], active[last]
+        self.beyond_ts[k], self.lead[k] = np.where(counting[last], since[last], np.nan), lead[last]
         return Step(
             raised.nonzero()[0], ts[raised], onset[raised], np.ones(int(raised.sum()), bool), cleared.nonzero()[0]
         )
 
-    def _advance_sampled_once(
-        self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray, max_gap: FloatArray
-    ) -> Step:
+    def _advance_sampled_once(self, key: IntArray, ts: FloatArray, code: np.ndarray, persist: FloatArray,
+                              max_gap: FloatArray, tolerance: FloatArray) -> Step:  # fmt: skip
         """`_advance_sampled` where every key has one observation (the common case): each observation's
         predecessor is its key's stored state, so no shifts or runs to find."""
         beyond = code == IN
-        prev_beyond, prev_ts, stored_active = self.inside[key], self.last_ts[key], self.active[key]
-        restart = beyond & (~prev_beyond | (np.isfinite(prev_ts) & (ts - prev_ts > max_gap)))
-        onset = np.where(beyond, np.where(restart, ts, self.onset[key]), np.nan)
-        reached = beyond & (ts - onset >= persist)
-        active = reached | (stored_active & (code != OUT))
+        prev_counting, prev_ts, stored_active = self.inside[key], self.last_ts[key], self.active[key]
+        since = np.where(beyond, ts, self.beyond_ts[key])  # NaN: no run
+        counting = beyond | (ts - since <= tolerance)
+        restart = beyond & (~prev_counting | (np.isfinite(prev_ts) & (ts - prev_ts > max_gap)))
+        onset = np.where(counting, np.where(restart, ts, self.onset[key]), np.nan)
+        lead = np.where(counting, np.where(restart, 0, self.lead[key]) + np.where(beyond, 1, -1), 0)
+        reached = beyond & (ts - onset >= persist) & (lead > 0)
+        active = reached | (stored_active & ((code != OUT) | counting))
         raised = active & ~stored_active
         cleared = ~active & stored_active
-        self.last_ts[key], self.inside[key], self.onset[key], self.active[key] = ts, beyond, onset, active
+        self.last_ts[key], self.inside[key], self.onset[key], self.active[key] = ts, counting, onset, active
+        self.beyond_ts[key], self.lead[key] = np.where(counting, since, np.nan), lead
         return Step(
             raised.nonzero()[0], ts[raised], onset[raised], np.ones(int(raised.sum()), bool), cleared.nonzero()[0]
         )

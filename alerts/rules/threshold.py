@@ -4,8 +4,12 @@ A condition *enters* when a reading crosses `enter`, stays while readings remain
 (hysteresis: values between the two keep the previous state), and becomes alertable once it has lasted `persist_s`.
 A gap longer than `max_gap_s` between readings restarts the persistence clock (no "sustained" across a device that was
 off). Sampled episodes (alerts.rules.episodes): everything is evaluated for all residents, and all the rules of one
-`ThresholdBank` (the ten defaults), at once. The persistence clock runs only while readings are beyond `enter`; the
-band between `enter` and `leave` only keeps a raised alert.
+`ThresholdBank` (the ten defaults), at once. The persistence clock runs while readings are beyond `enter`, and
+through a *dip* (readings back within it) of at most ``DIP_FRACTION`` of the persistence (60 s for the 5-minute
+rules); a longer dip restarts it. A run alerts at a reading beyond `enter` once it has lasted the persistence with
+more than half its readings beyond (its median is beyond the limit), so values that hover in the band between
+`enter` and `leave`, with a reading beyond now and then, do not alert; the band keeps a raised alert, and a reading
+past `leave` outside a run (more than the dip's tolerance after the last reading beyond) clears it.
 
 *At rest.* Respiration and blood pressure rise with exertion, and their limits are for a resting person: a walk of
 a few minutes takes a COPD resident's respiration, or a hypertensive resident's systolic pressure, past them (the
@@ -35,6 +39,12 @@ from carewatch.model import Resident, Severity
 # al., Hypertension 2018;71:e13-e115, Table 8; NICE NG136 asks for the person seated and relaxed), and respiration is
 # counted at rest; a design choice to use the same 5 minutes as the recovery after any body movement.
 RECOVERY_S = 300.0
+# A sustained rate read every few seconds is noisy: a tachyarrhythmia around 135/min with 8/min beat-to-beat
+# irregularity reads 130 or under about one time in four, and under 120 one in twenty; restarting the persistence
+# at each such reading hid every tachycardia under 141/min (docs/detection.md). A design choice: a run continues
+# through dips of up to a fifth of the persistence (60 s, twelve 5-s readings, for the 5-minute rules; 12 s for
+# SpO2's 60 s), never more than the rule's maximum gap, and must have more than half its readings beyond the limit.
+DIP_FRACTION = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +132,9 @@ class ThresholdBank:
         if rest.shape[0]:
             entered[rest] &= ts[rest] - latest_at(frame.exertion, res[rest], ts[rest]) > RECOVERY_S
         code = codes(entered, left)
-        step = self.episodes.advance(key, ts, code, np.take(self.persist, key), self.max_gap[column])
+        persist, max_gap = np.take(self.persist, key), self.max_gap[column]
+        tolerance = np.minimum(DIP_FRACTION * persist, max_gap)
+        step = self.episodes.advance(key, ts, code, persist, max_gap, tolerance)
         if not (step.raised.shape[0] or step.cleared.shape[0]):
             nothing = Findings.none()
             return dict.fromkeys(range(n), nothing)

@@ -66,8 +66,9 @@ def library(world: World) -> dict[str, Recipe]:
             r.resident_id, s, n, peak_c=float(g.uniform(38.3, 39.8)), confused=bool(g.random() < 0.3))),
         "tachycardia": Recipe(None, (10 * m, 40 * m), lambda r, s, n, g: Tachycardia.at(
             r.resident_id, s, n, rate_bpm=float(g.uniform(130, 170)), seed=_seed(g))),
+        # A symptomatic bradycardia is typically 30-40/min; its truth claims hr_low, which enters below 40/min.
         "bradycardia": Recipe(None, (10 * m, 40 * m), lambda r, s, n, g: Bradycardia.at(
-            r.resident_id, s, n, rate_bpm=float(g.uniform(34, 42)))),
+            r.resident_id, s, n, rate_bpm=float(g.uniform(30, 39)))),
         "night_wandering": Recipe((1, 4), (20 * m, 60 * m), lambda r, s, n, g: NightWandering.at(
             r.resident_id, s, n, leaves_home=bool(g.random() < 0.3))),
         "not_up": Recipe((0.0, 0.1), (2 * h, 4 * h), lambda r, s, n, g: NotUp.at(r.resident_id, s, n), from_wake=True),

@@ -13,7 +13,7 @@ KEYS = 40
 
 
 def state(e: Episodes) -> list[np.ndarray]:
-    return [e.last_ts, e.inside, e.onset, e.active]
+    return [e.last_ts, e.inside, e.onset, e.active, e.beyond_ts, e.lead]
 
 
 def same(a: Step, b: Step) -> bool:
@@ -34,7 +34,8 @@ def test_sampled_once_equals_the_general_path(seed: int) -> None:
         code = rng.choice(np.array([1, 0, -1], np.int8), key.shape[0], p=[0.5, 0.2, 0.3])
         persist = rng.choice([0.0, 30.0, 60.0], key.shape[0])
         gap = np.full(key.shape[0], 50.0)
-        a = fast.advance(key, ts, code, persist, gap)
-        b = general._advance_sampled(key, ts, code, persist, gap)
+        tolerance = rng.choice([0.0, 20.0, 50.0], key.shape[0])  # dips into the band a run continues through
+        a = fast.advance(key, ts, code, persist, gap, tolerance)
+        b = general._advance_sampled(key, ts, code, persist, gap, tolerance)
         assert same(a, b)
         assert all(np.array_equal(x, y, equal_nan=True) for x, y in zip(state(fast), state(general), strict=True))

@@ -81,7 +81,7 @@ def test_threshold_alerts_after_its_persistence_and_clears(
 ) -> None:
     e = engine()
     n = int(persist // 5) + 2
-    drafts, cleared = e.process(vital("r0", NOW, metric, [bad] * n + [good] * 3))
+    drafts, cleared = e.process(vital("r0", NOW, metric, [bad] * n + [good] * 30))  # clears after a dip's tolerance
     assert [(d.rule, d.opened_at) for d in drafts if d.rule == rule] == [(rule, NOW + persist)]
     draft = next(d for d in drafts if d.rule == rule)
     readings = draft.evidence["readings"]

@@ -111,6 +111,14 @@ def test_bradycardia(simulate: Simulate, world: World) -> None:
     assert max(hr) <= 45
 
 
+def test_every_library_bradycardia_takes_the_pulse_below_hr_low(world: World) -> None:
+    # Its truth claims hr_low, which enters below 40/min (NEWS2 scores <= 40 as 3): a planned rate that reads 40 or
+    # more could never alert (the library drew 34-42 until the evaluation's probe run of 2026-11-29 found three).
+    incidents = [make_incident("bradycardia", world, rid(world), T0, seed=s) for s in range(200)]
+    rates = [i.rate_bpm for i in incidents if isinstance(i, Bradycardia)]
+    assert len(rates) == 200 and min(rates) >= 30 and max(round(r) for r in rates) < 40
+
+
 def test_night_wandering_empties_the_bed_and_opens_the_door(simulate: Simulate, world: World) -> None:
     start = T0 + 2.5 * H
     incident = NightWandering.at(rid(world), start, 1800.0, leaves_home=True)
