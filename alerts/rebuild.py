@@ -2,9 +2,10 @@
 
 1. Learned state from aggregates, bounded by buckets rather than rows: the baselines' day slots (7 days of
    per-day count, sum and sum of squares), the activity profiles (14 days of hourly activity buckets; for getting
-   up also the bed sensors' own events, a few to a few tens a day each, read a day at a time), every
-   device's last-seen time (26 h) and every wearable's newest ``worn`` reading (the sensor-off state). Falls with a
-   live alert restart their long-lie clock (the accelerometer blocks behind them are not replayed).
+   up also the bed sensors' own events, a few to a few tens a day each, read a day at a time, which also say who
+   is in bed now: no activity's clock stops in bed), every device's last-seen time (26 h) and every wearable's
+   newest ``worn`` reading (the sensor-off state). Falls with a live alert restart their long-lie clock (the
+   accelerometer blocks behind them are not replayed).
 2. Raw rows replayed through the ordinary batch path in one-minute chunks with reporting off: the last
    ``REPLAY_S`` of everything, before that (up to ``SLOW_REPLAY_S``) the sparse streams whose rules look back
    further (temperature and blood pressure, status, room temperature, events), and the last ``ACCEL_REPLAY_S`` of
@@ -25,11 +26,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from alerts._arrays import FloatArray, IntArray, firsts, lasts, previous
+from alerts._arrays import BoolArray, FloatArray, IntArray, firsts, lasts, previous
 from alerts.residents import DEVICE_KINDS, MISSING
 from alerts.rules.baseline import DAY_S, DAYS, METRICS, BaselineRule
 from alerts.rules.behaviour import LEARN_DAYS, NoActivityRule, NotUpRule
@@ -109,15 +111,27 @@ def _seed_baselines(engine: AlertEngine, store: Store, now: float) -> None:
 
 
 def _seed_activity(engine: AlertEngine, store: Store, now: float) -> None:
+    up, quiet = _find(engine, NotUpRule), _find(engine, NoActivityRule)
+    if up is None and quiet is None:
+        return
     start = now - LEARN_DAYS * DAY_S
-    buckets: list[ActivityBucket] | None = None
-    for rule in engine.rules:
-        if isinstance(rule, NotUpRule | NoActivityRule):
-            buckets = store.activity_buckets(start, now, ACTIVITY_KINDS, 3600.0) if buckets is None else buckets
-            if isinstance(rule, NotUpRule):
-                _seed_up(rule, engine, store, buckets, start, now)
-            else:
-                _seed(rule, engine, buckets)
+    buckets = store.activity_buckets(start, now, ACTIVITY_KINDS, 3600.0)
+    if quiet is not None:
+        _seed(quiet, engine, buckets)
+    up_res, up_ts = _up_signs(engine, buckets)
+    for at, until, b_res, ts, value, sign in _bed_days(engine, store, start, now):
+        occupied = value >= 0.5
+        mine = (up_ts >= at) & (up_ts < until)
+        up_now = np.zeros(int(mine.sum()), bool)
+        if quiet is not None:  # in bed unless a sign of being up came after the last occupied sample
+            quiet.seed_bed(np.concatenate([b_res, up_res[mine]]), np.concatenate([ts, up_ts[mine]]),
+                           np.concatenate([occupied, up_now]))  # fmt: skip
+        if up is not None:
+            up.seed(
+                np.concatenate([b_res[sign], up_res[mine]]),
+                np.concatenate([ts[sign], up_ts[mine]]),
+                np.concatenate([occupied[sign], up_now]),
+            )
 
 
 def _seed(rule: NoActivityRule, engine: AlertEngine, buckets: list[ActivityBucket]) -> None:
@@ -128,17 +142,22 @@ def _seed(rule: NoActivityRule, engine: AlertEngine, buckets: list[ActivityBucke
     rule.seed(resident[order], first[order], last[order])
 
 
-def _seed_up(
-    rule: NotUpRule, engine: AlertEngine, store: Store, buckets: list[ActivityBucket], start: float, now: float
-) -> None:
-    """Getting up needs the returns to bed, which hourly buckets cannot show: the bed sensors' own events (a few to a
-    few tens a day each: their exits are up signs, their occupied samples returns to bed), read a day at a time,
-    with the first and last activity of each hour of the sensors outside the bedroom as up signs."""
-    population = engine.population
+def _up_signs(engine: AlertEngine, buckets: list[ActivityBucket]) -> tuple[IntArray, FloatArray]:
+    """Getting up's signs besides bed exits: the first and last activity of each hour of the sensors outside the
+    bedroom (k,)."""
     resident, device, first, last = _bucket_arrays(engine, buckets)
-    outside = (resident != MISSING) & ~population.device_bedroom[device]  # MISSING: the sentinel, not a bedroom
-    up_res = np.tile(resident[outside], 2)
-    up_ts = np.concatenate([first[outside], last[outside]])
+    outside = (resident != MISSING) & ~engine.population.device_bedroom[device]  # MISSING: the sentinel, no bedroom
+    return np.tile(resident[outside], 2), np.concatenate([first[outside], last[outside]])
+
+
+def _bed_days(
+    engine: AlertEngine, store: Store, start: float, now: float
+) -> Iterator[tuple[float, float, IntArray, FloatArray, FloatArray, BoolArray]]:
+    """The bed sensors' own events (a few to a few tens a day each), read a day at a time: the day's start and end,
+    each attributed event's resident, time and value (k,), and which are signs for getting up (``sign``: occupied
+    samples are returns to bed, changes to empty are bed exits). Hourly buckets cannot show returns to bed, nor
+    whether the resident is in bed now."""
+    population = engine.population
     beds = [population.device_ids[d] for d in np.flatnonzero(population.device_kind == BED_SENSOR).tolist()]
     state = np.full(population.device_count + 1, np.nan)  # each bed sensor's latest value (NaN: none yet)
     for at in np.arange(start, now, DAY_S).tolist():  # days, not rows
@@ -153,14 +172,9 @@ def _seed_up(
         b_res, b_dev, ts, value = b_res[order], b_dev[order], ts[order], value[order]
         before = previous(value, firsts(b_dev), state[b_dev])
         state[b_dev[lasts(b_dev)]] = value[lasts(b_dev)]
-        occupied = value >= 0.5
-        sign = (occupied | (value != before)) & (b_res != MISSING)  # a change to empty is a bed exit (NaN: a change)
-        mine = (up_ts >= at) & (up_ts < until)
-        rule.seed(
-            np.concatenate([b_res[sign], up_res[mine]]),
-            np.concatenate([ts[sign], up_ts[mine]]),
-            np.concatenate([occupied[sign], np.zeros(int(mine.sum()), bool)]),
-        )
+        known = b_res != MISSING
+        sign = (value >= 0.5) | (value != before)  # a change to empty is a bed exit (NaN: a change)
+        yield at, until, b_res[known], ts[known], value[known], sign[known]
 
 
 def _bucket_arrays(

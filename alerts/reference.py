@@ -595,6 +595,17 @@ class NoActivity(Ref):
         self.active: dict[int, bool] = defaultdict(bool)
         self.hours: dict[int, list[int]] = defaultdict(lambda: [0] * bh.RING_DAYS)
         self.stamp: dict[int, list[float]] = defaultdict(lambda: [-INF] * bh.RING_DAYS)
+        self.bed: dict[int, tuple[float, bool]] = defaultdict(lambda: (-INF, False))  # newest bed sample: ts, occupied
+
+    def note_bed(self, r: int, ts: float, occupied: bool) -> None:
+        if ts > self.bed[r][0]:  # samples come sorted, occupied first at an instant
+            self.bed[r] = (ts, occupied)
+
+    def in_bed_at(self, r: int, ts: float, beds: list[tuple[int, float, bool]]) -> bool:
+        """In bed at ``ts``: the newest of the batch's fresh bed samples and up signs ``beds`` (an up sign is not
+        occupied) at or before it, else the carried one."""
+        mine = [b for b in beds if b[0] == r and b[1] <= ts]
+        return mine[-1][2] if mine else self.bed[r][1]
 
     def day(self, r: int, ts: float) -> int:
         return math.floor((ts + self.world.offset(r)) / DAY_S)
@@ -634,13 +645,16 @@ class NoActivity(Ref):
         raised: list[tuple[int, float]] = []
         cleared: list[tuple[int, float]] = []
         seen: set[int] = set()
+        samples = [(r, ts, v < 0.5) for r, k, ts, v, _ in rows.events if k == "bed"] + [(*u, True) for u in rows.up]
+        beds = [(r, ts, not empty) for r, ts, empty in _fresh(samples, lambda k: self.last[k])]
         for r, ts in rows.activity:
             prev = self.last[r]
             if ts <= prev:
                 continue
             first = r not in seen
             seen.add(r)
-            due = self.raise_at(r, prev) if math.isfinite(prev) and prev + self.QUIET < ts else INF
+            silent = math.isfinite(prev) and prev + self.QUIET < ts and not self.in_bed_at(r, prev, beds)
+            due = self.raise_at(r, prev) if silent else INF
             self.learn(r, ts)
             already = first and self.active[r]
             if ts > due and not already:
@@ -650,12 +664,14 @@ class NoActivity(Ref):
             self.last[r] = ts
         for r in seen:
             self.active[r] = False
+        for r, ts, occupied in beds:
+            self.note_bed(r, ts, occupied)
         self.report(out, raised, cleared)
 
     def tick(self, now: float, out: Out) -> None:
         raised = []
         for r, last in self.last.items():
-            if not self.active[r] and math.isfinite(last) and last + self.QUIET < now:
+            if not self.active[r] and not self.bed[r][1] and math.isfinite(last) and last + self.QUIET < now:
                 due = self.raise_at(r, last)
                 if due < now:
                     self.active[r] = True
@@ -953,6 +969,12 @@ class ReferenceEngine:
         for r, f, seen in zip(resident, first, last, strict=True):
             quiet.learn(r, f)
             quiet.last[r] = max(quiet.last[r], seen)
+
+    def seed_bed(self, resident: Sequence[int], ts: Sequence[float], occupied: Sequence[bool]) -> None:
+        """As `NoActivityRule.seed_bed`: stored bed samples, the newest per resident sets the state."""
+        quiet = next(r for r in self.rules if isinstance(r, NoActivity))
+        for r, t, empty in sorted(zip(resident, ts, [not o for o in occupied], strict=True)):
+            quiet.note_bed(r, t, not empty)
 
     def seed_up(self, resident: Sequence[int], ts: Sequence[float], in_bed: Sequence[bool]) -> None:
         """As `NotUpRule.seed`: stored up signs and bed sensors' occupied samples."""

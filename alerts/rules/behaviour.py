@@ -20,7 +20,13 @@ few more than learned, so that a silence spanning midnight still sees the 14 day
 The profile that judges a moment is always the one *as of that moment's day*, computed from the stamped ring, and a
 batch is learned day by day (a loop over the few local days in a batch, not over readings): so how data was cut
 into batches and when the clock ticked change nothing. No activity alerts once a silence has covered ``quiet_s`` of
-the resident's expected-active hours (a silence at night, or in hours this resident is often quiet, does not count).
+the resident's expected-active hours (a silence at night, or in hours this resident is often quiet, does not count)
+and the resident is not in bed: a silence that began with them in bed does not run the clock at all, and leaving
+the bed is activity, so the clock starts again then. In bed (``in_bed`` (R,), as of ``bed_ts`` (R,)): a bed sensor
+attributed to them alone said occupied, and no sign of being up came after it (an empty sample, or activity outside
+the bedroom: a missed exit or a sensor stuck at occupied does not silence the rule past the next such activity).
+The state changes only at activity (a level repeat changes nothing), so the state at a silence's start is the state
+throughout it.
 Both conditions are gaps in time, found two ways with the same result: by the clock (`tick`) while the silence lasts,
 and by later data when it arrives late. An alert opens at the deterministic instant the condition became true (for
 not up, the deadline: the usual time plus ``grace_s``) and clears at the next activity (for not up, at the
@@ -51,6 +57,7 @@ from alerts.frame import Frame, Points
 from alerts.residents import DEVICE_KINDS, Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.safety import clock
+from alerts.signals import latest_at
 from carewatch.catalog import EVENT_ID
 from carewatch.model import DeviceKind, Severity
 
@@ -95,12 +102,16 @@ class NoActivityRule(Rule):
         self.name, self.severity = "no_activity", Severity.WARNING
         self.basis = (
             "learned from the resident's own last 14 days: silence of 2 h in an hour of the day that had activity on "
-            "at least 80 % of them (an activity-pattern telecare practice; no published default)"
+            "at least 80 % of them, not counting time in bed (their own bed sensor occupied, no activity elsewhere "
+            "since: an early night is not a silence; an activity-pattern telecare practice with bed occupancy "
+            "sensors; no published default)"
         )
         self.seen = _Activity()
         self.hours = np.zeros((0, RING_DAYS), np.uint32)
         self.stamp = np.zeros((0, RING_DAYS), np.int64)
         self.active = np.empty(0, bool)
+        self.in_bed = np.empty(0, bool)  # (R,) the newest bed sample (at ``bed_ts``) said occupied
+        self.bed_ts = np.empty(0)
         self.quiet = np.empty(0)
         self.share = np.empty(0)
         self.min_days = np.empty(0)
@@ -114,6 +125,8 @@ class NoActivityRule(Rule):
         self.hours = grown(self.hours, n, 0)
         self.stamp = grown(self.stamp, n, NO_DAY)
         self.active = grown(self.active, n, False)
+        self.in_bed = grown(self.in_bed, n, False)
+        self.bed_ts = grown(self.bed_ts, n, -np.inf)
         self.quiet = grown(self.quiet, n, 2 * HOUR_S)
         self.share = grown(self.share, n, 0.8)
         self.min_days = grown(self.min_days, n, 7.0)
@@ -154,6 +167,21 @@ class NoActivityRule(Rule):
         self.learn(resident, first)
         np.maximum.at(self.seen.last, resident, last)
 
+    def seed_bed(self, resident: IntArray, ts: FloatArray, occupied: BoolArray) -> None:
+        """Stored bed samples and signs of being up (``occupied`` False) (k,), any order, for the restart rebuild:
+        the newest sets whether the resident is in bed (occupied wins at one instant)."""
+        keep = sort_fresh(resident, ts, self.bed_ts, ~occupied)
+        newest = keep[lasts(resident[keep])]
+        r = resident[newest]
+        self.in_bed[r], self.bed_ts[r] = occupied[newest], ts[newest]
+
+    def bed_at(self, beds: Points, occupied: BoolArray, resident: IntArray, ts: FloatArray) -> BoolArray:
+        """(k,) whether residents (k,) are in bed at ``ts`` (k,), given fresh bed samples and up signs ``beds`` (n,)
+        (``occupied`` (n,), one per resident and instant) and, before them, the state carried from earlier batches."""
+        full = latest_at(Points(beds.resident[occupied], beds.ts[occupied]), resident, ts)
+        empty = latest_at(Points(beds.resident[~occupied], beds.ts[~occupied]), resident, ts)
+        return np.where(np.isinf(full) & np.isinf(empty), self.in_bed[resident], full > empty)
+
     def expected(self, resident: IntArray, day: IntArray) -> np.ndarray:
         """(k, 24) bool: the expected-active local hours of residents (k,) as of local ``day`` (k,); none until
         ``min_days`` days are learned."""
@@ -190,13 +218,17 @@ class NoActivityRule(Rule):
         return at
 
     def evaluate(self, frame: Frame) -> Findings:
+        beds, occupied = self._fresh_beds(frame)
         res, ts = self.seen.fresh(frame.activity)
         if res.shape[0] == 0:
+            self.seed_bed(beds.resident, beds.ts, occupied)
             return Findings.none()
         first, last = firsts(res), lasts(res)
         prev = previous(ts, first, self.seen.last[res])
         due = np.full(res.shape[0], np.inf)
         candidate = np.isfinite(prev) & (prev + self.quiet[res] < ts)  # a silence long enough to matter
+        candidate[candidate] = ~self.bed_at(beds, occupied, res[candidate], prev[candidate])  # in bed: not a silence
+        self.seed_bed(beds.resident, beds.ts, occupied)
         offset = self.population.utc_offset[res]
         day = local_day(ts, offset)
         for d in np.unique(day).tolist():  # the batch's local days (one or two), learned in order
@@ -214,9 +246,20 @@ class NoActivityRule(Rule):
         self.active[res[last]] = False
         return Findings.of(res[raised], due[raised], prev[raised], prev[raised], None, res[cleared], ts[cleared])
 
+    def _fresh_beds(self, frame: Frame) -> tuple[Points, BoolArray]:
+        """The batch's bed samples and signs of being up newer than the activity evaluated, one per resident and
+        instant (occupied wins), sorted by (resident, ts), and whether each says occupied."""
+        ev = frame.events
+        bed = (ev.kind == BED).nonzero()[0]
+        res = np.concatenate([ev.resident[bed], frame.up.resident])
+        ts = np.concatenate([ev.ts[bed], frame.up.ts])
+        occupied = np.concatenate([ev.value[bed] >= 0.5, np.zeros(frame.up.ts.shape[0], bool)])
+        keep = sort_fresh(res, ts, self.seen.last, ~occupied)
+        return Points(res[keep], ts[keep]), occupied[keep]
+
     def tick(self, now: float) -> Findings:
         last = self.seen.last
-        silent = (~self.active & np.isfinite(last) & (last + self.quiet < now)).nonzero()[0]
+        silent = (~self.active & ~self.in_bed & np.isfinite(last) & (last + self.quiet < now)).nonzero()[0]
         if silent.shape[0] == 0:
             return Findings.none()
         stale = silent[self._due_for[silent] != last[silent]]  # a new silence, or relearned: compute its time
@@ -244,8 +287,8 @@ class NoActivityRule(Rule):
         return "No activity when usually active", text
 
     def nbytes(self) -> int:
-        arrays = (self.hours, self.stamp, self.active, self.quiet, self.share, self.min_days)
-        return arrays_nbytes(*arrays, self.seen.last, self._due, self._due_for)
+        arrays = (self.hours, self.stamp, self.active, self.in_bed, self.bed_ts, self.quiet, self.share)
+        return arrays_nbytes(*arrays, self.min_days, self.seen.last, self._due, self._due_for)
 
 
 class NotUpRule(Rule):

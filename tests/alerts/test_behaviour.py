@@ -1,5 +1,6 @@
 """Not up: getting up is leaving the bed or activity outside the bedroom and not being back in bed within 30 minutes,
-in learning, in the check and in the restart rebuild alike."""
+in learning, in the check and in the restart rebuild alike. No activity: time in the resident's own bed is not a
+silence."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 from alerts.engine import AlertEngine, Cleared
 from alerts.reference import ReferenceEngine
 from alerts.rules import default_rules
-from alerts.rules.behaviour import NotUpRule
+from alerts.rules.behaviour import NoActivityRule, NotUpRule
 from carewatch.model import AlertDraft, Batch, Device, DeviceKind, EventRow, Resident, Site, SiteKind
+from carewatch.storage.base import Store
 
 T0 = 1_764_374_400.0  # a UTC midnight
 DAY, HOUR = 86_400.0, 3600.0
@@ -249,14 +251,16 @@ def random_days(rng: np.random.Generator, days: int = 9) -> list[EventRow]:
 Findings = tuple[list[tuple[str, float]], list[tuple[str, float]]]
 
 
-def outcome_of(engine: AlertEngine | ReferenceEngine, batches: list[tuple[Batch, float]], end: float) -> Findings:
-    """The not_up alerts raised and cleared (resident, time), the clock ticking after each batch and at ``end``."""
+def outcome_of(
+    engine: AlertEngine | ReferenceEngine, batches: list[tuple[Batch, float]], end: float, rule: str = "not_up"
+) -> Findings:
+    """The ``rule``'s alerts raised and cleared (resident, time), the clock ticking after each batch and at ``end``."""
     raised: list[tuple[str, float]] = []
     cleared: list[tuple[str, float]] = []
     for batch, until in [*batches, (Batch(), end)]:
         for found, gone in (engine.process(batch), engine.tick(until)):
-            raised += [(r, t) for r, rule, t in map(_finding, found) if rule == "not_up"]
-            cleared += [(r, t) for r, rule, t in map(_finding, gone) if rule == "not_up"]
+            raised += [(r, t) for r, name, t in map(_finding, found) if name == rule]
+            cleared += [(r, t) for r, name, t in map(_finding, gone) if name == rule]
     return sorted(raised), sorted(cleared)
 
 
@@ -294,3 +298,122 @@ def fuzz_reference() -> ReferenceEngine:
     e.population.refresh_offsets(T0)
     e.add_residents(FUZZ_RESIDENTS, FUZZ_SITES, FUZZ_DEVICES)
     return e
+
+
+# No activity: time in bed is not a silence. -------------------------------------------------------------------------
+def active_day(day: int, until: float = 23.5, bed_at: float | None = 23.75) -> list[EventRow]:
+    """Out of bed at 07:00, kitchen motion every half hour until ``until``, in bed at ``bed_at`` (None: not)."""
+    rows = [event(day, 7.0, "bed", "bed", 0.0)]
+    rows += [event(day, 7.0 + k / 2, "pir-kitchen", "motion") for k in range(1, round((until - 7.0) * 2) + 1)]
+    return rows + ([event(day, bed_at, "bed", "bed", 1.0)] if bed_at is not None else [])
+
+
+def quiet_evening(in_bed: bool) -> list[EventRow]:
+    """Eight ordinary days (active 07:00-23:30, so those hours are usually active), then a last motion at 19:30 and
+    either an early night (in bed at 19:40) or a quiet evening out of bed; out of bed at 07:00 the next day (with the
+    bed empty all along, not a change: not activity), nothing until 10:00."""
+    rows = [x for day in range(1, 9) for x in active_day(day)]
+    rows += active_day(9, until=19.5, bed_at=19.5 + 10 / 60 if in_bed else None)
+    return [*rows, event(10, 7.0, "bed", "bed", 0.0), event(10, 10.0, "pir-kitchen", "motion")]
+
+
+def in_batches(rows: list[EventRow], step_s: float | None) -> list[tuple[Batch, float]]:
+    """The rows in one batch, or cut every ``step_s`` from the test day's 19:00 (the clock ticking at each cut, with
+    no data in most of them)."""
+    if step_s is None:
+        return [(Batch(events=rows), at(10, 12.0))]
+    cuts = np.arange(at(9, 19.0), at(10, 12.0), step_s).tolist()
+    return [
+        (Batch(events=[x for x in rows if lo <= x.ts < hi]), min(hi, at(10, 12.0)))
+        for lo, hi in itertools.pairwise([-np.inf, *cuts, np.inf])
+    ]
+
+
+def bed_reference(devices: list[Device]) -> ReferenceEngine:
+    e = ReferenceEngine()
+    e.population.refresh_offsets(T0)
+    e.add_residents([Resident("r0", "h", "R0")], [HOME], devices)
+    return e
+
+
+def bed_engine(devices: list[Device]) -> AlertEngine:
+    e = AlertEngine(default_rules())
+    e.population.refresh_offsets(T0)
+    e.add_residents([Resident("r0", "h", "R0")], [HOME], devices)
+    return e
+
+
+def no_activity(rows: list[EventRow], step_s: float | None, devices: list[Device] = DEVICES) -> list[Findings]:
+    """The no_activity alerts of the vectorised rule and of the reference."""
+    batches = in_batches(rows, step_s)
+    return [outcome_of(e, batches, at(10, 12.0), "no_activity") for e in (bed_engine(devices), bed_reference(devices))]
+
+
+@pytest.mark.parametrize("step_s", [None, 600.0, 3000.0, 4 * HOUR])
+def test_an_early_night_in_bed_is_not_a_silence(step_s: float | None) -> None:
+    """In bed from 19:40: no alert in the evening or at night; the clock starts again at 07:00, out of bed, and the
+    morning's silence alerts at 09:00 (07:00 and 08:00 are usually active hours)."""
+    expected = ([("r0", at(10, 9.0))], [("r0", at(10, 10.0))])
+    assert no_activity(quiet_evening(in_bed=True), step_s) == [expected, expected]
+
+
+@pytest.mark.parametrize("step_s", [None, 600.0, 3000.0])
+def test_the_same_silence_out_of_bed_alerts(step_s: float | None) -> None:
+    expected = ([("r0", at(9, 21.5))], [("r0", at(10, 10.0))])  # 2 h after the last motion at 19:30
+    assert no_activity(quiet_evening(in_bed=False), step_s) == [expected, expected]
+
+
+@pytest.mark.parametrize("step_s", [None, 600.0])
+def test_without_a_bed_sensor_an_early_night_is_a_silence(step_s: float | None) -> None:
+    """A resident without a bed sensor of their own: nothing tells an early night from a silence (unchanged)."""
+    rows = [x for x in quiet_evening(in_bed=True) if x.kind != "bed"]
+    no_bed = [d for d in DEVICES if d.kind is not DeviceKind.BED]
+    expected = ([("r0", at(9, 21.5))], [("r0", at(10, 10.0))])
+    assert no_activity(rows, step_s, no_bed) == [expected, expected]
+
+
+def test_a_night_toilet_visit_restarts_the_clock_only_out_of_bed() -> None:
+    """A visit at 01:00 (out of bed, bathroom, back in bed 6 minutes later) after the early night: still no alert."""
+    rows = sorted(quiet_evening(in_bed=True) + toilet(10, 1.0), key=lambda x: x.ts)
+    expected = ([("r0", at(10, 9.0))], [("r0", at(10, 10.0))])
+    assert no_activity(rows, 600.0) == [expected, expected]
+
+
+@pytest.mark.parametrize(
+    ("device", "expected"),
+    [
+        ("pir-bedroom", ([("r0", at(10, 9.0))], [("r0", at(10, 10.0))])),  # turning over in bed: still in bed
+        ("pir-kitchen", ([("r0", at(9, 22.5)), ("r0", at(10, 9.0))], [("r0", at(10, 7.0)), ("r0", at(10, 10.0))])),
+    ],
+)
+def test_activity_outside_the_bedroom_ends_being_in_bed(device: str, expected: Findings) -> None:
+    """Motion at 20:30 with the bed still occupied: in the bedroom, a sleeper turning over; in the kitchen, the
+    resident is up (an exit missed, or a sensor stuck at occupied), and the silence from then alerts at 22:30."""
+    rows = sorted([*quiet_evening(in_bed=True), event(9, 20.5, device, "motion")], key=lambda x: x.ts)
+    assert no_activity(rows, 600.0) == [expected, expected]
+
+
+@pytest.mark.parametrize("up_at_2030", [False, True])
+def test_the_restart_rebuild_restores_being_in_bed(store: Store, up_at_2030: bool) -> None:
+    """Restarted at 23:00 (the bed sample of 19:40 is older than the raw replay): the rebuilt rule knows whether the
+    resident is in bed, like the engine that never stopped; in bed it has raised nothing, up (kitchen motion at
+    20:30, the bed still occupied) it has raised at 22:30. On SQLite and TimescaleDB."""
+    store.upsert_sites([HOME])
+    store.upsert_residents([Resident("r0", "h", "R0")])
+    store.upsert_devices(DEVICES)
+    rows = [x for x in quiet_evening(in_bed=True) if x.ts < at(9, 23.0)]
+    rows += [event(9, 20.5, "pir-kitchen", "motion")] if up_at_2030 else []
+    store.write_batch(Batch(events=rows))
+    live, restarted = engine(), engine()
+    raised = no_activity_drafts(live.process(Batch(events=rows)), live.tick(at(9, 23.0)))
+    assert raised == ([at(9, 22.5)] if up_at_2030 else [])
+    restarted.rebuild(store, at(9, 23.0))
+    for e in (live, restarted):
+        rule = e.by_name["no_activity"]
+        assert isinstance(rule, NoActivityRule)
+        assert rule.in_bed.tolist() == [not up_at_2030]
+        assert rule.active.tolist() == [up_at_2030]  # in bed: not silently raised by the rebuild's tick either
+
+
+def no_activity_drafts(*found: tuple[list[AlertDraft], list[Cleared]]) -> list[float]:
+    return [d.opened_at for f in found for d in f[0] if d.rule == "no_activity"]
