@@ -40,7 +40,7 @@ from alerts.rules import devices as dv
 from alerts.rules import early_warning as ew
 from alerts.rules.held import HeldSpec
 from alerts.rules.safety import REARM_S
-from alerts.rules.threshold import DIP_FRACTION, RECOVERY_S, ThresholdSpec
+from alerts.rules.threshold import RECOVERY_S, ThresholdSpec
 from alerts.rules.trend import TrendSpec
 from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G
 from carewatch.model import Batch, Device, DeviceKind, Resident, Site
@@ -225,7 +225,7 @@ class Threshold(Ref):
             code = code_of(v, self.spec.below, enter, leave)
             if code == 1 and self.spec.at_rest and ts - self.exerted(rows, r, ts) <= RECOVERY_S:
                 code = -1  # exertion or its recovery: neither starts nor continues the persistence
-            tolerance = min(DIP_FRACTION * self.spec.persist_s, self.spec.max_gap_s)
+            tolerance = min(self.spec.dip_fraction * self.spec.persist_s, self.spec.max_gap_s)
             at, gone = sampled(self.ep[r], ts, code, self.spec.persist_s, self.spec.max_gap_s, tolerance)
             if at is not None:
                 raised.append((r, at))

@@ -10,7 +10,7 @@ from alerts.rules.devices import DeviceOfflineRule
 from alerts.rules.early_warning import News2Rule, News2Scorer
 from alerts.rules.held import HeldRule, HeldSpec
 from alerts.rules.safety import FallRule, LongLieRule, NightWanderingRule, SosRule
-from alerts.rules.threshold import ThresholdBank, ThresholdRule, ThresholdSpec
+from alerts.rules.threshold import DIP_FRACTION, ThresholdBank, ThresholdRule, ThresholdSpec
 from alerts.rules.trend import TrendRule, TrendSpec
 from carewatch.model import Resident, Severity
 
@@ -34,13 +34,13 @@ SPO2_LOW = ThresholdSpec(
 )  # fmt: skip
 HR_HIGH = ThresholdSpec(
     name="hr_high", metric="hr", below=False, enter=130.0, leave=120.0, persist_s=300.0, max_gap_s=VITALS_GAP_S,
-    severity=Severity.URGENT,
+    severity=Severity.URGENT, dip_fraction=DIP_FRACTION,
     source=f"{NEWS2}: pulse >= 131/min scores 3; 5 min persistence, also while walking: 130/min is about 90 % of "
     "the age-predicted maximum (220 - age) at 75, which an older adult's ordinary walking stays well under",
 )  # fmt: skip
 HR_LOW = ThresholdSpec(
     name="hr_low", metric="hr", below=True, enter=40.0, leave=45.0, persist_s=120.0, max_gap_s=VITALS_GAP_S,
-    severity=Severity.URGENT, source=f"{NEWS2}: pulse <= 40/min scores 3",
+    severity=Severity.URGENT, dip_fraction=DIP_FRACTION, source=f"{NEWS2}: pulse <= 40/min scores 3",
 )  # fmt: skip
 RR_HIGH = ThresholdSpec(
     name="rr_high", metric="rr", below=False, enter=24.0, leave=20.0, persist_s=300.0, max_gap_s=VITALS_GAP_S,

@@ -39,11 +39,13 @@ from carewatch.model import Resident, Severity
 # al., Hypertension 2018;71:e13-e115, Table 8; NICE NG136 asks for the person seated and relaxed), and respiration is
 # counted at rest; a design choice to use the same 5 minutes as the recovery after any body movement.
 RECOVERY_S = 300.0
-# A sustained rate read every few seconds is noisy: a tachyarrhythmia around 135/min with 8/min beat-to-beat
-# irregularity reads 130 or under about one time in four, and under 120 one in twenty; restarting the persistence
-# at each such reading hid every tachycardia under 141/min (docs/detection.md). A design choice: a run continues
-# through dips of up to a fifth of the persistence (60 s, twelve 5-s readings, for the 5-minute rules; 12 s for
-# SpO2's 60 s), never more than the rule's maximum gap, and must have more than half its readings beyond the limit.
+# A pulse read every few seconds is noisy: a tachyarrhythmia around 135/min with 8/min beat-to-beat irregularity
+# reads 130 or under about one time in four, and under 120 one in twenty; restarting the persistence at each such
+# reading hid every tachycardia under 141/min (docs/detection.md). A design choice for the pulse rules
+# (``ThresholdSpec.dip_fraction``): a run continues through dips of up to a fifth of the persistence (60 s, twelve
+# 5-s readings, for hr_high), never more than the rule's maximum gap, and must have more than half its readings
+# beyond the limit. Not for the others: a sleeping systolic pressure hovering around 90 mmHg with 4 mmHg of reading
+# noise then formed runs with a majority below 90 by chance (14 night-time sbp_low alerts in one evaluation run).
 DIP_FRACTION = 0.2
 
 
@@ -60,6 +62,7 @@ class ThresholdSpec:
     source: str  # where the default threshold comes from
     for_resident: Callable[[Resident], tuple[float, float]] | None = None  # per-resident (enter, leave) defaults
     at_rest: bool = False  # readings during exertion and RECOVERY_S after do not count toward the persistence
+    dip_fraction: float = 0.0  # a run continues through dips of this share of the persistence (DIP_FRACTION)
 
 
 class ThresholdBank:
@@ -92,6 +95,7 @@ class ThresholdBank:
         self.below = np.array([s.below for s in self.specs])
         self.at_rest = np.array([s.at_rest for s in self.specs])
         self.max_gap = np.array([s.max_gap_s for s in self.specs])
+        self.dip_fraction = np.array([s.dip_fraction for s in self.specs])
         self.enter, self.leave, self.persist = (np.empty((0, len(self.specs))) for _ in range(3))
         return len(self.specs) - 1
 
@@ -133,7 +137,7 @@ class ThresholdBank:
             entered[rest] &= ts[rest] - latest_at(frame.exertion, res[rest], ts[rest]) > RECOVERY_S
         code = codes(entered, left)
         persist, max_gap = np.take(self.persist, key), self.max_gap[column]
-        tolerance = np.minimum(DIP_FRACTION * persist, max_gap)
+        tolerance = np.minimum(self.dip_fraction[column] * persist, max_gap)
         step = self.episodes.advance(key, ts, code, persist, max_gap, tolerance)
         if not (step.raised.shape[0] or step.cleared.shape[0]):
             nothing = Findings.none()

@@ -40,8 +40,7 @@ def test_sustained_low_spo2_alerts_once_after_persistence() -> None:
     assert [(d.resident_id, d.opened_at) for d in drafts] == [("r0", T0 + 10 + 60)]  # onset at T0+10, +60 s
     assert drafts[0].evidence["readings"][0] == [T0 + 10, 87.0]
     assert "below 90 %" in drafts[0].explanation
-    # Cleared at the first 95 more than 12 s (a fifth of the persistence: a dip's tolerance) after the last 87.
-    assert [(c.resident_id, c.at) for c in cleared] == [("r0", T0 + 120)]
+    assert [(c.resident_id, c.at) for c in cleared] == [("r0", T0 + 110)]  # no dip tolerance: only the pulse has one
 
 
 def test_short_dip_does_not_alert() -> None:
@@ -74,20 +73,29 @@ def test_readings_inside_the_hysteresis_band_do_not_count_toward_persistence(
     assert [r for r in raised(engine(), Batch(readings=readings(resident, metric, values))) if r[1] == rule] == []
 
 
-def test_a_dip_longer_than_a_fifth_of_the_persistence_restarts_it() -> None:
-    # 89 for 55 s, three readings back within the limit (15 s after the last 89, more than 12 s), 89 again: the run
-    # restarts at T0 + 75 and reaches 60 s at T0 + 135. Past the leave limit or not, the same.
-    for back in (91, 95):
-        values = [89] * 12 + [back] * 3 + [89] * 13
-        assert raised(engine(), Batch(readings=spo2(0, T0, values))) == [("r0", "spo2_low", T0 + 135)]
+def test_a_reading_back_within_the_limit_restarts_the_persistence() -> None:
+    # Rules other than the pulse have no dip tolerance: 89 for 55 s, one 91, 89 again: the run restarts at T0 + 65
+    # and reaches 60 s at T0 + 125.
+    values = [89] * 12 + [91] + [89] * 13
+    assert raised(engine(), Batch(readings=spo2(0, T0, values))) == [("r0", "spo2_low", T0 + 125)]
 
 
-@pytest.mark.parametrize("back", [91, 95])
-def test_a_short_dip_does_not_restart_the_persistence(back: float) -> None:
-    # 89 for 55 s, two readings back within the limit (10 s), 89 again from T0 + 70: one run from T0, alerted at
-    # its first reading below 90 after 60 s.
-    values = [89] * 12 + [back] * 2 + [89] * 13
-    assert raised(engine(), Batch(readings=spo2(0, T0, values))) == [("r0", "spo2_low", T0 + 70)]
+def hr_low(values: list[float]) -> list[tuple[str, str, float]]:
+    return [r for r in raised(engine(), Batch(readings=readings(0, "hr", values))) if r[1] == "hr_low"]
+
+
+@pytest.mark.parametrize("back", [41, 46])
+def test_a_pulse_dip_longer_than_a_fifth_of_the_persistence_restarts_it(back: float) -> None:
+    # hr_low (2 min, so a dip of up to 24 s): 38 for 55 s, five readings back within the limit (the last 25 s after
+    # the last 38), 38 again from T0 + 85: the run restarts there and reaches 2 min at T0 + 205. Past leave or not.
+    assert hr_low([38] * 12 + [back] * 5 + [38] * 30) == [("r0", "hr_low", T0 + 205)]
+
+
+@pytest.mark.parametrize("back", [41, 46])
+def test_a_short_pulse_dip_does_not_restart_the_persistence(back: float) -> None:
+    # 38 for 55 s, two readings back within the limit (10 s), 38 again from T0 + 70: one run from T0, alerted at its
+    # first reading below 40 after 2 min.
+    assert hr_low([38] * 12 + [back] * 2 + [38] * 20) == [("r0", "hr_low", T0 + 120)]
 
 
 def jittering(mean: float, sd: float, n: int, seed: int = 0) -> list[float]:
