@@ -970,12 +970,6 @@ class ReferenceEngine:
             quiet.learn(r, f)
             quiet.last[r] = max(quiet.last[r], seen)
 
-    def seed_bed(self, resident: Sequence[int], ts: Sequence[float], occupied: Sequence[bool]) -> None:
-        """As `NoActivityRule.seed_bed`: stored bed samples, the newest per resident sets the state."""
-        quiet = next(r for r in self.rules if isinstance(r, NoActivity))
-        for r, t, empty in sorted(zip(resident, ts, [not o for o in occupied], strict=True)):
-            quiet.note_bed(r, t, not empty)
-
     def seed_up(self, resident: Sequence[int], ts: Sequence[float], in_bed: Sequence[bool]) -> None:
         """As `NotUpRule.seed`: stored up signs and bed sensors' occupied samples."""
         next(r for r in self.rules if isinstance(r, NotUp)).seed(resident, ts, in_bed)
