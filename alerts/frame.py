@@ -160,7 +160,7 @@ class Falls:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """Everything one batch tells the rules. ``activity``, ``up``, ``exertion`` and ``falls`` are derived
+    """Everything one batch tells the rules. ``activity``, ``recovery``, ``up``, ``exertion`` and ``falls`` are derived
     (alerts.signals) before the rules run; ``unattributed`` counts rows of shared sensors that could not be given to
     a resident."""
 
@@ -170,6 +170,7 @@ class Frame:
     status: Status = field(default_factory=lambda: _empty(Status))
     seen: Seen = field(default_factory=lambda: _empty(Seen))
     activity: Points = field(default_factory=lambda: _empty(Points))
+    recovery: Points = field(default_factory=lambda: _empty(Points))  # activity, a step count's rise at its start
     up: Points = field(default_factory=lambda: _empty(Points))  # signs of being up: a bed exit, activity elsewhere
     exertion: Points = field(default_factory=lambda: _empty(Points))  # body movement, with each resident's last known
     falls: Falls = field(default_factory=lambda: _empty(Falls))

@@ -75,6 +75,7 @@ class Rows:
     status: list[tuple[int, str, float, float]] = field(default_factory=list)
     seen: list[tuple[int, float]] = field(default_factory=list)
     activity: list[tuple[int, float]] = field(default_factory=list)
+    recovery: list[tuple[int, float]] = field(default_factory=list)  # activity, a step count's rise at its start
     up: list[tuple[int, float]] = field(default_factory=list)  # leaving the bed, activity outside the bedroom
     exertion: dict[int, list[float]] = field(default_factory=dict)  # resident -> sorted instants of body movement
     exerted_before: dict[int, float] = field(default_factory=dict)  # newest exertion of earlier batches
@@ -540,7 +541,7 @@ class LongLie(Ref):
         self.ep: dict[int, Episode] = defaultdict(Episode)
 
     def evaluate(self, rows: Rows, out: Out) -> None:
-        obs = [(r, ts, -1) for r, ts, _ in rows.falls] + [(r, ts, 0) for r, ts in rows.activity]
+        obs = [(r, ts, -1) for r, ts, _ in rows.falls] + [(r, ts, 0) for r, ts in rows.recovery]
         raised = []
         for r, ts, negative_code in _fresh(obs, lambda k: self.ep[k].last_ts):
             at, _, _ = held(self.ep[r], ts, -negative_code, self.PERSIST, 0.0)
@@ -1069,15 +1070,19 @@ class ReferenceEngine:
         changes = self.changes(rows)
         up = [(r, ts) for r, ts, d in motion if d == MISSING or not bedroom[d]]
         up += [(r, ts) for r, ts, k, v, d in changes if (v < 0.5 if k == "bed" else not bedroom[d])]
-        exertion = self.step_increases(rows)
+        increases = self.step_increases(rows)
+        exertion = [(r, ts) for r, ts, _ in increases]
+        moving = []
         for r, ts, _, samples in rows.accel:
             if len(samples) >= MIN_BLOCK_SAMPLES:
                 mags = [math.sqrt(x * x + y * y + z * z) for x, y, z in samples]
                 mean = sum(mags) / len(mags)
                 if math.sqrt(max(sum(m * m for m in mags) / len(mags) - mean * mean, 0.0)) >= MOVING_SD_G:
-                    exertion.append((r, ts))
-        activity = [(r, ts) for r, ts, _ in motion] + [(r, ts) for r, ts, *_ in changes] + exertion
-        rows.activity = sorted(set(activity))
+                    moving.append((r, ts))
+        exertion += moving
+        seen = [(r, ts) for r, ts, _ in motion] + [(r, ts) for r, ts, *_ in changes] + moving
+        rows.activity = sorted(set(seen + exertion))
+        rows.recovery = sorted(set(seen + [(r, since) for r, _, since in increases]))
         rows.up = sorted(set(up))
         for r, ts in sorted(set(exertion)):
             rows.exertion.setdefault(r, []).append(ts)
@@ -1104,11 +1109,13 @@ class ReferenceEngine:
             self.device_event[d] = (ts, value)
         return out
 
-    def step_increases(self, rows: Rows) -> list[tuple[int, float]]:
+    def step_increases(self, rows: Rows) -> list[tuple[int, float, float]]:
+        """Step counts going up: (resident, ts, ts of the report before)."""
         steps = [(r, ts, v) for r, m, ts, v, _ in rows.readings if m == "steps"]
         out = []
         for r, ts, v in _fresh(steps, lambda k: self.steps.get(k, (-INF, NAN))[0]):
-            if v > self.steps.get(r, (-INF, NAN))[1]:
-                out.append((r, ts))
+            since, before = self.steps.get(r, (-INF, NAN))
+            if v > before:
+                out.append((r, ts, since))
             self.steps[r] = (ts, v)
         return out

@@ -5,7 +5,9 @@
   wrist reads noise, and a wearable dropped on the floor looks like a fall.
 - **Activity** (for no activity and recovery after a fall): PIR motion; a door, bed, chair or bathroom
   sensor *changing* state (sensors may repeat their level, which is not activity); the step count going up; an
-  accelerometer block whose |a| varies by at least ``MOVING_SD_G``.
+  accelerometer block whose |a| varies by at least ``MOVING_SD_G``. For *recovery* a rise of the step count is
+  timed at the report before it: the count is cumulative, so the steps may have been taken before a fall that
+  happened between the two reports (a resident who falls while walking reports their last steps after the fall).
 - **Up** (for not up): leaving the bed (a bed sensor changing to empty) or activity of a room sensor outside the
   bedroom (the device registry's room). Movement in bed seen by a bedroom PIR is activity but not getting up.
 - **Exertion** (for the at-rest vital-sign rules): the body moving, as the wearable says (steps going up, an
@@ -78,9 +80,10 @@ class Signals:
     def derive(self, frame: Frame) -> Frame:
         readings, accel = self._drop_sensor_off(frame.readings, frame.accel)
         moved, changed, up = self._motion_and_changes(frame)
-        steps, blocks = self._step_increases(readings), _moving_blocks(accel)
+        (steps, steps_since), blocks = self._step_increases(readings), _moving_blocks(accel)
         return replace(
-            frame, readings=readings, accel=accel, activity=_points(moved, changed, steps, blocks), up=up,
+            frame, readings=readings, accel=accel, activity=_points(moved, changed, steps, blocks),
+            recovery=_points(moved, changed, steps_since, blocks), up=up,
             exertion=self._exertion(readings, steps, blocks), falls=self._falls(frame, accel),
         )  # fmt: skip
 
@@ -176,14 +179,16 @@ class Signals:
         up = rows[np.where(bed, ev.value[rows] < 0.5, ~self._bedroom[ev.device[rows]])]
         return moved, Points(ev.resident[rows], ev.ts[rows]), _points(up_moved, Points(ev.resident[up], ev.ts[up]))
 
-    def _step_increases(self, readings: Readings) -> Points:
+    def _step_increases(self, readings: Readings) -> tuple[Points, Points]:
+        """Step counts going up, at their report and at the report before it: the steps were taken in between."""
         res, ts, value = readings.of_metric(STEPS)
         keep = fresh(res, ts, self.steps_ts)
         res, ts, value = res[keep], ts[keep], value[keep]
         first, last = firsts(res), lasts(res)
         up = value > previous(value, first, self.steps[res])  # NaN (no earlier count) is not an increase
+        since = previous(ts, first, self.steps_ts[res])
         self.steps[res[last]], self.steps_ts[res[last]] = value[last], ts[last]
-        return Points(res[up], ts[up])
+        return Points(res[up], ts[up]), Points(res[up], since[up])
 
     def _falls(self, frame: Frame, accel: Accel) -> Falls:
         found = self.falls.process(accel.resident, accel.ts, accel.rate, accel.counts, accel.axes)

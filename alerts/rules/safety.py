@@ -146,9 +146,9 @@ class FallRule(Rule):
 
 
 class LongLieRule(Rule):
-    """``fall_long_lie``: no sign of recovery ``long_lie_s`` after a fall. A fall enters a held episode; any
-    activity (alerts.signals: movement on the wearable, a room sensor, steps) leaves it; it alerts at exactly
-    fall + long_lie_s, found by later data or by the clock."""
+    """``fall_long_lie``: no sign of recovery ``long_lie_s`` after a fall. A fall enters a held episode; any sign
+    of recovery (alerts.signals: movement on the wearable, a room sensor, steps taken since the fall) leaves it; it
+    alerts at exactly fall + long_lie_s, found by later data or by the clock."""
 
     def __init__(self, long_lie_s: float = 600.0) -> None:
         super().__init__()
@@ -171,7 +171,7 @@ class LongLieRule(Rule):
         return {"persist_s": Parameter(self.persist, "s", "time after a fall without recovery before alerting")}
 
     def evaluate(self, frame: Frame) -> Findings:
-        f, a = frame.falls, frame.activity
+        f, a = frame.falls, frame.recovery
         res = np.concatenate([f.resident, a.resident])
         ts = np.concatenate([f.ts, a.ts])
         code = np.concatenate([np.full(f.ts.shape[0], IN, np.int8), np.full(a.ts.shape[0], OUT, np.int8)])

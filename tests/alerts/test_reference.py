@@ -9,7 +9,7 @@ import pytest
 from alerts_support import RESIDENTS, SITES, T0, Stream, devices, end_of, engine, scenario, split
 
 from alerts.reference import ReferenceEngine
-from carewatch.model import Batch
+from carewatch.model import Batch, EventRow
 from carewatch.storage.base import News2Escalation
 
 Findings = tuple[list[tuple[str, str, float]], list[tuple[str, str, float]]]
@@ -107,4 +107,33 @@ def test_the_rules_at_rest_agree_however_the_walks_are_cut(parts: int) -> None:
     batches, end = list(split(batch, cuts)), times[-1] + 60
     expected = straightforward(batches, end)
     assert {rule for _, rule, _ in expected[0]} >= {"rr_high", "sbp_high", "hr_high", "news2_urgent"}
+    assert vectorised(batches, end) == expected
+
+
+def falls_while_walking() -> Batch:
+    """Three residents fall (device-reported), the step count reported every 5 s: r0 stood still before, r1
+    walks again two minutes later, r2 fell while walking (its last steps are reported 3 s after the fall)."""
+    s = Stream(np.random.default_rng(9))
+    start = T0 + 2 * 86_400.0 + 11 * 3600.0
+    for n, resident in enumerate(("r0", "r1", "r2")):
+        fall = start + 600 * n + 7
+        steps = 100.0
+        for k in range(300):
+            t = start + 600 * n + 5 * k
+            walking = t < fall - 5 or (resident == "r2" and t <= fall + 3)
+            if walking or (resident == "r1" and fall + 120 < t < fall + 300):
+                steps += 4
+            s.vital(resident, t, "steps", steps)
+        s.events.append(EventRow(fall, "h0", f"w-{resident}", resident, "fall", 1.0, 1))
+    return s.batch()
+
+
+@pytest.mark.parametrize("parts", [1, 5])
+def test_recovery_after_a_fall_agrees_however_the_steps_are_cut(parts: int) -> None:
+    batch = falls_while_walking()
+    times = sorted(r.ts for r in batch.readings)
+    cuts = sorted(np.random.default_rng(parts).uniform(times[0], times[-1], parts - 1).tolist())
+    batches, end = list(split(batch, cuts)), times[-1] + 60
+    expected = straightforward(batches, end)
+    assert sorted(r for r, rule, _ in expected[0] if rule == "fall_long_lie") == ["r0", "r2"]
     assert vectorised(batches, end) == expected

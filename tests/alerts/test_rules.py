@@ -355,6 +355,29 @@ def test_moving_again_after_a_fall_is_recovery() -> None:
     assert only(e.tick(drafts[0].opened_at + 3600), "fall_long_lie") == []
 
 
+def walking_then_fallen(steps_after: list[float]) -> Batch:
+    """Walking until a device-reported fall at NOW + 7; the step count is reported every 5 s (cumulative), so the
+    last steps before the fall are reported at NOW + 10, after it; then counts ``steps_after`` every 5 s."""
+    s = stream()
+    for k, count in enumerate([100.0, 104.0, 108.0, *steps_after]):
+        s.vital("r0", NOW + 5 * k, "steps", count)
+    s.events.append(EventRow(NOW + 7, "h0", "w-r0", "r0", "fall", 1.0, 1))
+    return s.batch()
+
+
+def test_steps_taken_before_a_fall_and_reported_after_it_are_not_recovery() -> None:
+    e = engine()
+    [fall] = only(e.process(walking_then_fallen([108.0] * 12)), "fall")
+    [lie] = only(e.tick(NOW + 7 + 601), "fall_long_lie")
+    assert lie.opened_at == NOW + 7 + 600 == fall.opened_at + 600
+
+
+def test_steps_taken_after_a_fall_are_recovery() -> None:
+    e = engine()
+    e.process(walking_then_fallen([108.0, 112.0]))  # counted between NOW + 10 and NOW + 15: up again
+    assert only(e.tick(NOW + 3600), "fall_long_lie") == []
+
+
 def test_device_reported_fall_and_detector_fall_are_one_incident() -> None:
     e = engine()
     blocks = fall_blocks("r0", NOW)
