@@ -1,12 +1,12 @@
 """Acute illness seen in several vital signs: sepsis, hypotension, tachypnoea. The unwell resident rests.
 
 Each incident takes its resident's readings over an onset ramp to a plateau drawn for it (the recipes in
-`simulators.scenarios.library` draw them), where each reading scatters around the plateau by ``SCATTER_SD``, clipped
-to ``CLIP_SD`` deviations: a plateau drawn ``CLIP_SD`` deviations inside a limit keeps every reading inside it,
-which is what lets a recipe promise that its expected rule's condition holds for the whole plateau.
+`simulators.scenarios.library` draw them), where each reading scatters around the plateau (``HR_SD``, ``RR_SD``,
+``SBP_SD``), clipped to ``CLIP_SD`` deviations: a plateau drawn ``CLIP_SD`` deviations inside a limit keeps every
+reading inside it, which is what lets a recipe promise that its expected rule's condition holds for the whole plateau.
 
-*Resting.* The alert core scores respiration, blood pressure (``*_high``) and NEWS2 at rest only (readings during
-body movement and 5 minutes after do not count: alerts.rules.threshold, alerts.rules.early_warning). A breathless,
+*Resting.* The alert core counts readings at rest only for ``rr_high``, ``sbp_high``, ``dbp_high`` and NEWS2
+(readings during body movement and 5 minutes after do not count: alerts.rules.threshold, early_warning). A breathless,
 dizzy or septic older adult rests, so during these incidents the resident does not walk: in bed when the routine has
 them asleep, else in the living-room chair, awake and shifting now and then (a PIR sees them, the wearable counts no
 step). A night-time toilet visit becomes a few minutes in that chair (too unwell to go further), shorter than the
@@ -15,8 +15,9 @@ night-wandering rule's 30 minutes out of bed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 
 from simulators.scenarios.base import GroundTruth, Incident, jitter, progress, within
 from simulators.state import Activity, Posture, Room
@@ -30,11 +31,40 @@ TACHYPNOEA_RAMP_S = 5 * 60.0
 TACHYPNOEA_HR_RISE = 10.0  # bpm: the work of breathing and hypoxaemia raise the pulse
 
 
+@dataclass(frozen=True, slots=True)
+class Course:
+    """A kind of illness: its scenario name and rules for the ground truth, and how long its onset ramp takes."""
+
+    scenario: str
+    expected_rule: str
+    also: tuple[str, ...]
+    ramp_s: float
+
+
 class Resting(Incident):
-    """An incident during which its resident rests (module docstring) and wears the wearable."""
+    """An incident during which its resident rests (module docstring) and wears the wearable; its readings come
+    from ``unwell`` while it is active, ``onset`` going from 0 to 1 over its course's ramp."""
 
     __slots__ = ()
     needs_wearable: ClassVar[bool] = True
+    course: ClassVar[Course]
+
+    @classmethod
+    def at(cls, resident_id: str, start: float, duration_s: float, **parameters: Any) -> Self:
+        """The incident of ``resident_id`` from ``start`` for ``duration_s``; ``parameters``: its fields by name
+        (the plateau, ``seed``), each with a typical default."""
+        c = cls.course
+        make: Callable[..., Self] = cls
+        return make(GroundTruth(resident_id, c.scenario, start, start + duration_s, c.expected_rule, c.also),
+                    **parameters)  # fmt: skip
+
+    def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
+        if not within(self.truth, t):
+            return values
+        return self.unwell(t, progress(self.truth, t, self.course.ramp_s), values)
+
+    def unwell(self, t: float, onset: float, values: dict[str, float]) -> dict[str, float]:
+        raise NotImplementedError
 
     def steer(self, tick: Tick) -> None:
         r, b = tick.index.resident(self.truth.resident_id), tick.behaviour
@@ -71,6 +101,9 @@ class Sepsis(Resting):
     think of sepsis from an aggregate of 5, its urgent response."""
 
     truth: GroundTruth
+    course: ClassVar[Course] = Course("sepsis", "news2_urgent", ("news2_emergency", "rr_high", "sbp_low", "temp_high",
+                                      "temp_rising", "spo2_low", "spo2_falling", "baseline_deviation"),
+                                      SEPSIS_RAMP_S)  # fmt: skip
     rr: float = 26.0
     sbp: float = 92.0
     hr: float = 110.0
@@ -79,19 +112,7 @@ class Sepsis(Resting):
     confused: bool = False
     seed: int = 0
 
-    @classmethod
-    def at(cls, resident_id: str, start: float, duration_s: float, rr: float = 26.0, sbp: float = 92.0,
-           hr: float = 110.0, temp_c: float = 38.8, spo2_drop: float = 3.0, confused: bool = False,
-           seed: int = 0) -> Sepsis:  # fmt: skip
-        truth = GroundTruth(resident_id, "sepsis", start, start + duration_s, "news2_urgent",
-                            ("news2_emergency", "rr_high", "sbp_low", "temp_high", "temp_rising", "spo2_low",
-                             "spo2_falling", "baseline_deviation"))  # fmt: skip
-        return cls(truth, rr, sbp, hr, temp_c, spo2_drop, confused, seed)
-
-    def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
-        if not within(self.truth, t):
-            return values
-        onset = progress(self.truth, t, SEPSIS_RAMP_S)
+    def unwell(self, t: float, onset: float, values: dict[str, float]) -> dict[str, float]:
         hr, rr, sbp = scatter(self.seed, t, HR_SD, RR_SD, SBP_SD)
         systolic = round(toward(values["sbp"], self.sbp, onset, sbp))
         temp = round(toward(values["temp"], self.temp_c, onset, 0.0), 1)
@@ -111,21 +132,13 @@ class Hypotension(Resting):
     that age and beta-blockers blunt)."""
 
     truth: GroundTruth
+    course: ClassVar[Course] = Course("hypotension", "sbp_low", ("news2_urgent", "news2_emergency",
+                                      "baseline_deviation"), HYPOTENSION_RAMP_S)  # fmt: skip
     sbp: float = 80.0
     hr_rise: float = 10.0
     seed: int = 0
 
-    @classmethod
-    def at(cls, resident_id: str, start: float, duration_s: float, sbp: float = 80.0, hr_rise: float = 10.0,
-           seed: int = 0) -> Hypotension:  # fmt: skip
-        truth = GroundTruth(resident_id, "hypotension", start, start + duration_s, "sbp_low",
-                            ("news2_urgent", "news2_emergency", "baseline_deviation"))  # fmt: skip
-        return cls(truth, sbp, hr_rise, seed)
-
-    def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
-        if not within(self.truth, t):
-            return values
-        onset = progress(self.truth, t, HYPOTENSION_RAMP_S)
+    def unwell(self, t: float, onset: float, values: dict[str, float]) -> dict[str, float]:
         (sbp,) = scatter(self.seed, t, SBP_SD)
         systolic = round(toward(values["sbp"], self.sbp, onset, sbp))
         return values | {"sbp": systolic, "dbp": _diastolic(values, systolic),
@@ -139,22 +152,13 @@ class Tachypnoea(Resting):
     pneumonia (CURB-65: Lim et al., Thorax 2003;58:377-82); NEWS2 scores 25/min or more 3."""
 
     truth: GroundTruth
+    course: ClassVar[Course] = Course("tachypnoea", "rr_high", ("news2_urgent", "news2_emergency", "spo2_low",
+                                      "spo2_falling", "baseline_deviation"), TACHYPNOEA_RAMP_S)  # fmt: skip
     rr: float = 30.0
     spo2_drop: float = 3.0
     seed: int = 0
 
-    @classmethod
-    def at(cls, resident_id: str, start: float, duration_s: float, rr: float = 30.0, spo2_drop: float = 3.0,
-           seed: int = 0) -> Tachypnoea:  # fmt: skip
-        truth = GroundTruth(resident_id, "tachypnoea", start, start + duration_s, "rr_high",
-                            ("news2_urgent", "news2_emergency", "spo2_low", "spo2_falling",
-                             "baseline_deviation"))  # fmt: skip
-        return cls(truth, rr, spo2_drop, seed)
-
-    def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
-        if not within(self.truth, t):
-            return values
-        onset = progress(self.truth, t, TACHYPNOEA_RAMP_S)
+    def unwell(self, t: float, onset: float, values: dict[str, float]) -> dict[str, float]:
         (rr,) = scatter(self.seed, t, RR_SD)
         return values | {"rr": round(toward(values["rr"], self.rr, onset, rr)),
                          "spo2": values["spo2"] - round(onset * self.spo2_drop),

@@ -1,4 +1,5 @@
-"""Vital-sign incidents: fever, tachycardia, bradycardia. (Hypoxia has its own module, the oldest scenario.)"""
+"""Vital-sign incidents: fever, tachycardia, bradycardia. (Hypoxia has its own module, the oldest scenario; sepsis,
+hypotension and tachypnoea, in which the resident rests, are in illness.py.)"""
 
 from __future__ import annotations
 
