@@ -15,9 +15,8 @@ night-wandering rule's 30 minutes out of bed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import ClassVar
 
 from simulators.scenarios.base import GroundTruth, Incident, jitter, progress, within
 from simulators.state import Activity, Posture, Room
@@ -50,13 +49,10 @@ class Resting(Incident):
     course: ClassVar[Course]
 
     @classmethod
-    def at(cls, resident_id: str, start: float, duration_s: float, **parameters: Any) -> Self:
-        """The incident of ``resident_id`` from ``start`` for ``duration_s``; ``parameters``: its fields by name
-        (the plateau, ``seed``), each with a typical default."""
+    def truth_of(cls, resident_id: str, start: float, duration_s: float) -> GroundTruth:
+        """The ground truth of this course's incident for ``resident_id`` from ``start`` for ``duration_s``."""
         c = cls.course
-        make: Callable[..., Self] = cls
-        return make(GroundTruth(resident_id, c.scenario, start, start + duration_s, c.expected_rule, c.also),
-                    **parameters)  # fmt: skip
+        return GroundTruth(resident_id, c.scenario, start, start + duration_s, c.expected_rule, c.also)
 
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
         if not within(self.truth, t):

@@ -57,8 +57,8 @@ def _sepsis(r: SimResident, start: float, length: float, rng: np.random.Generato
     temp_c = rng.uniform(35.2, 35.9) if rng.random() < 0.2 else rng.uniform(38.2, 39.5)
     rr, sbp, hr = (float(rng.uniform(lo, hi)) for lo, hi in ((23, 32), (85, 96), (95, 125)))
     drop, confused = float(rng.uniform(1, 4)), bool(rng.random() < 0.5)
-    return Sepsis.at(r.resident_id, start, length, rr=rr, sbp=sbp, hr=hr, temp_c=round(float(temp_c), 1),
-                     spo2_drop=drop, confused=confused, seed=_seed(rng))  # fmt: skip
+    return Sepsis(Sepsis.truth_of(r.resident_id, start, length), rr=rr, sbp=sbp, hr=hr,
+                  temp_c=round(float(temp_c), 1), spo2_drop=drop, confused=confused, seed=_seed(rng))  # fmt: skip
 
 
 def _device(r: SimResident, world: World, rng: np.random.Generator) -> str:
@@ -85,11 +85,11 @@ def library(world: World) -> dict[str, Recipe]:
             r.resident_id, s, n, rate_bpm=float(g.uniform(30, 39)))),
         "sepsis": Recipe(None, (60 * m, 180 * m), _sepsis),
         # Systolic 70-85 mmHg, its readings 89 or less: under sbp_low's 90 from the end of the 5-minute ramp.
-        "hypotension": Recipe(None, (20 * m, 60 * m), lambda r, s, n, g: Hypotension.at(
-            r.resident_id, s, n, sbp=float(g.uniform(70, 85)), hr_rise=float(g.uniform(5, 20)), seed=_seed(g))),
+        "hypotension": Recipe(None, (20 * m, 60 * m), lambda r, s, n, g: Hypotension(Hypotension.truth_of(
+            r.resident_id, s, n), sbp=float(g.uniform(70, 85)), hr_rise=float(g.uniform(5, 20)), seed=_seed(g))),
         # Respiration 27-35/min, its readings 25 or more: above rr_high's 24, at rest (the resident rests).
-        "tachypnoea": Recipe(None, (20 * m, 60 * m), lambda r, s, n, g: Tachypnoea.at(
-            r.resident_id, s, n, rr=float(g.uniform(27, 35)), spo2_drop=float(g.uniform(2, 4)), seed=_seed(g))),
+        "tachypnoea": Recipe(None, (20 * m, 60 * m), lambda r, s, n, g: Tachypnoea(Tachypnoea.truth_of(
+            r.resident_id, s, n), rr=float(g.uniform(27, 35)), spo2_drop=float(g.uniform(2, 4)), seed=_seed(g))),
         "night_wandering": Recipe((1, 4), (20 * m, 60 * m), lambda r, s, n, g: NightWandering.at(
             r.resident_id, s, n, leaves_home=bool(g.random() < 0.3))),
         "not_up": Recipe((0.0, 0.1), (2 * h, 4 * h), lambda r, s, n, g: NotUp.at(r.resident_id, s, n), from_wake=True),

@@ -43,9 +43,10 @@ def within(samples: list[tuple[float, float]], lo: float, hi: float) -> list[flo
 def test_the_readings_reach_the_plateaus_then_recover(simulate: Simulate, world: World) -> None:
     start = T0 + 10 * H
     a, b, c = (r.resident_id for r in world.residents)
-    incidents = [Sepsis.at(a, start, 1.5 * H, rr=24, sbp=95, hr=100, temp_c=38.4, spo2_drop=2, confused=True),
-                 Hypotension.at(b, start, H, sbp=84, hr_rise=10),
-                 Tachypnoea.at(c, start, H, rr=28, spo2_drop=3)]  # fmt: skip
+    incidents = [Sepsis(Sepsis.truth_of(a, start, 1.5 * H), rr=24, sbp=95, hr=100, temp_c=38.4, spo2_drop=2,
+                        confused=True),
+                 Hypotension(Hypotension.truth_of(b, start, H), sbp=84, hr_rise=10),
+                 Tachypnoea(Tachypnoea.truth_of(c, start, H), rr=28, spo2_drop=3)]  # fmt: skip
     _, captured = simulate(world, incidents, start - 600, 2.5 * H, tick_s=5.0, artefacts=False, drop_p=0.0)
     septic, low, fast = (r.wearable_id for r in world.residents)
 
@@ -71,7 +72,9 @@ def test_the_readings_reach_the_plateaus_then_recover(simulate: Simulate, world:
 def test_the_unwell_resident_rests(simulate: Simulate, world: World) -> None:
     """No step during the incident, whatever the routine planned (an outing, cooking, a night toilet visit)."""
     starts = [T0 + 2 * H, T0 + 9 * H, T0 + 17 * H]
-    incidents = [Tachypnoea.at(r.resident_id, s, 2 * H) for r, s in zip(world.residents, starts, strict=True)]
+    incidents = [
+        Tachypnoea(Tachypnoea.truth_of(r.resident_id, s, 2 * H)) for r, s in zip(world.residents, starts, strict=True)
+    ]
     _, captured = simulate(world, incidents, T0, 20 * H, tick_s=5.0, vitals_s=60.0, status_s=300.0,
                            climate_s=300.0, heartbeat_s=3600.0)  # fmt: skip
     for resident, start in zip(world.residents, starts, strict=True):
