@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+import numpy as np
+
 from simulators.state import FloatArray
 from simulators.tick import Tick
 
@@ -120,3 +122,14 @@ class VitalsOnly(Incident):
 
 def within(truth: GroundTruth, t: float) -> bool:
     return truth.start <= t < truth.end
+
+
+def progress(truth: GroundTruth, t: float, ramp_s: float) -> float:
+    """How far an incident's onset ramp has come at ``t``: 0 at its start, 1 from ``ramp_s`` after it on."""
+    return min(1.0, (t - truth.start) / ramp_s)
+
+
+def jitter(seed: int, t: float, size: int) -> FloatArray:
+    """``size`` standard normal draws for the reading at ``t``: the same for the same ``seed`` and ``t``, so that a
+    run is reproducible however it is paced."""
+    return np.random.default_rng([seed, round(t * 1000)]).normal(size=size)

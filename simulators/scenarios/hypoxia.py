@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from simulators.scenarios.base import GroundTruth, Incident
+from simulators.scenarios.base import GroundTruth, Incident, progress
 
 FALL_S = 30.0  # time to reach the plateau
 HR_RISE = 18.0  # bpm at the plateau: the heart compensates
@@ -28,7 +28,7 @@ class Hypoxia(Incident):
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
         if not self.truth.start <= t < self.truth.end:
             return values
-        depth = min(1.0, (t - self.truth.start) / FALL_S)
+        depth = progress(self.truth, t, FALL_S)
         spo2 = values["spo2"] + depth * (self.nadir - values["spo2"])
         return values | {"spo2": round(spo2), "hr": values["hr"] + round(HR_RISE * depth),
                          "rr": values["rr"] + round(RR_RISE * depth)}  # fmt: skip

@@ -20,6 +20,7 @@ from simulators.scenarios.devices import ArtefactBurst, BatteryLow, DeviceOfflin
 from simulators.scenarios.falls import Fall, Syncope
 from simulators.scenarios.home import Alarm, Cold, HeatWave, Sos
 from simulators.scenarios.hypoxia import Hypoxia
+from simulators.scenarios.illness import Hypotension, Sepsis, Tachypnoea
 from simulators.scenarios.vitals import Bradycardia, Fever, Tachycardia
 from simulators.world import SimResident, World
 
@@ -47,6 +48,19 @@ def _fall(r: SimResident, start: float, length: float, rng: np.random.Generator)
                    device_reports=bool(rng.random() < 0.5), seed=_seed(rng))  # fmt: skip
 
 
+def _sepsis(r: SimResident, start: float, length: float, rng: np.random.Generator) -> Incident:
+    # Every reading of the plateau scores NEWS2 6 or more (RCP 2017, Chart 1): respiration 23-32/min, its readings 21
+    # or more (2 points); systolic 85-96 mmHg, readings 100 or less (2); pulse 95-125/min, readings 91 or more (1);
+    # temperature 38.2-39.5 degC or, in a fifth (older adults may turn cold instead), 35.2-35.9 (1). So news2_urgent's
+    # aggregate of 5 holds from the plateau on (illness.CLIP_SD keeps readings within two SDs of it), and the recipe's
+    # hour at least leaves room for the 30-minute ramp, the 5-minute medians and the 10-minute persistence.
+    temp_c = rng.uniform(35.2, 35.9) if rng.random() < 0.2 else rng.uniform(38.2, 39.5)
+    rr, sbp, hr = (float(rng.uniform(lo, hi)) for lo, hi in ((23, 32), (85, 96), (95, 125)))
+    drop, confused = float(rng.uniform(1, 4)), bool(rng.random() < 0.5)
+    return Sepsis(Sepsis.truth_of(r.resident_id, start, length), rr=rr, sbp=sbp, hr=hr,
+                  temp_c=round(float(temp_c), 1), spo2_drop=drop, confused=confused, seed=_seed(rng))  # fmt: skip
+
+
 def _device(r: SimResident, world: World, rng: np.random.Generator) -> str:
     own = world.devices_of(r.resident_id)
     return own[int(rng.integers(len(own)))].device_id
@@ -69,6 +83,13 @@ def library(world: World) -> dict[str, Recipe]:
         # A symptomatic bradycardia is typically 30-40/min; its truth claims hr_low, which enters below 40/min.
         "bradycardia": Recipe(None, (10 * m, 40 * m), lambda r, s, n, g: Bradycardia.at(
             r.resident_id, s, n, rate_bpm=float(g.uniform(30, 39)))),
+        "sepsis": Recipe(None, (60 * m, 180 * m), _sepsis),
+        # Systolic 70-85 mmHg, its readings 89 or less: under sbp_low's 90 from the end of the 5-minute ramp.
+        "hypotension": Recipe(None, (20 * m, 60 * m), lambda r, s, n, g: Hypotension(Hypotension.truth_of(
+            r.resident_id, s, n), sbp=float(g.uniform(70, 85)), hr_rise=float(g.uniform(5, 20)), seed=_seed(g))),
+        # Respiration 27-35/min, its readings 25 or more: above rr_high's 24, at rest (the resident rests).
+        "tachypnoea": Recipe(None, (20 * m, 60 * m), lambda r, s, n, g: Tachypnoea(Tachypnoea.truth_of(
+            r.resident_id, s, n), rr=float(g.uniform(27, 35)), spo2_drop=float(g.uniform(2, 4)), seed=_seed(g))),
         "night_wandering": Recipe((1, 4), (20 * m, 60 * m), lambda r, s, n, g: NightWandering.at(
             r.resident_id, s, n, leaves_home=bool(g.random() < 0.3))),
         "not_up": Recipe((0.0, 0.1), (2 * h, 4 * h), lambda r, s, n, g: NotUp.at(r.resident_id, s, n), from_wake=True),

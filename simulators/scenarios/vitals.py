@@ -1,4 +1,5 @@
-"""Vital-sign incidents: fever, tachycardia, bradycardia. (Hypoxia has its own module, the oldest scenario.)"""
+"""Vital-sign incidents: fever, tachycardia, bradycardia. (Hypoxia has its own module, the oldest scenario; sepsis,
+hypotension and tachypnoea, in which the resident rests, are in illness.py.)"""
 
 from __future__ import annotations
 
@@ -6,9 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
-from simulators.scenarios.base import GroundTruth, Incident, within
+from simulators.scenarios.base import GroundTruth, Incident, jitter, progress, within
 
 HR_PER_C = 10.0  # bpm per degree of fever (Liebermeister's rule)
 RR_PER_C = 3.0  # breaths/min per degree of fever
@@ -70,9 +69,9 @@ class Tachycardia(Incident):
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
         if not within(self.truth, t):
             return values
-        onset = min(1.0, (t - self.truth.start) / ONSET_S)
-        jitter = ARRHYTHMIA_SD_BPM * np.random.default_rng([self.seed, round(t * 1000)]).normal()
-        return values | {"hr": round(values["hr"] + onset * (self.rate_bpm + jitter - values["hr"]))}
+        onset = progress(self.truth, t, ONSET_S)
+        irregular = ARRHYTHMIA_SD_BPM * float(jitter(self.seed, t, 1)[0])
+        return values | {"hr": round(values["hr"] + onset * (self.rate_bpm + irregular - values["hr"]))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,5 +91,5 @@ class Bradycardia(Incident):
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
         if not within(self.truth, t):
             return values
-        onset = min(1.0, (t - self.truth.start) / BRADY_ONSET_S)
+        onset = progress(self.truth, t, BRADY_ONSET_S)
         return values | {"hr": round(values["hr"] + onset * (self.rate_bpm - values["hr"]))}
