@@ -34,7 +34,7 @@ from simulators.zigbee import SOS_ACTION
 VITALS_METRICS = tuple(m.name for m in METRICS if m.stream is Stream.VITALS)
 STATUS_METRICS = ("battery", "worn", "rssi", "room_temp", "humidity")
 BATTERY, WORN, RSSI, ROOM_TEMP, HUMIDITY = range(len(STATUS_METRICS))
-O2 = VITALS_METRICS.index("o2")
+O2, AVPU = VITALS_METRICS.index("o2"), VITALS_METRICS.index("avpu")
 assert VITALS_METRICS[: len(READINGS)] == READINGS, "physiology's readings lead the catalogue's vitals metrics"
 ENVIRONMENT = DEVICE_KINDS.index("environment")
 
@@ -78,6 +78,7 @@ class Reporter:
         self._fleet, self._outbox, self._body, self._accel = fleet, outbox, body, accel
         self._climate, self._sensors, self._rng = climate, sensors, rng
         self._on_oxygen = np.array([r.on_oxygen for r in world.residents], dtype=bool)
+        self._not_alert = np.zeros(len(world.residents), dtype=bool)  # their last consciousness report: not alert
         self._env = fleet.kind == ENVIRONMENT
         chosen = streams.motion_devices
         self._streams_motion = np.array([chosen is None or d.device_id in chosen for d in world.devices], dtype=bool)
@@ -102,12 +103,21 @@ class Reporter:
         values[:, : len(READINGS)], present[:, : len(READINGS)] = self._body.vitals(tick.t, rows), True
         values[:, O2], present[:, O2] = 1.0, self._on_oxygen[rows]
         _apply_vitals(tick, rows, values, present, incidents)
+        self._report_alert_again(rows, values, present)
         if self.streams.artefacts:
             walking = tick.behaviour.posture[rows] == Posture.WALKING
             hit = motion_artefacts(values, walking, self._body.cadence_hz[rows], self._rng)
             self.motion_artefacts = [(int(r), tick.t) for r in rows[hit]]
         garble(values, np.flatnonzero(tick.artefact[rows] == 1), self._rng)
         self._outbox.readings(tick.t, Stream.VITALS, devices, VITALS_METRICS, values, present)
+
+    def _report_alert_again(self, rows: IntArray, values: np.ndarray, present: np.ndarray) -> None:
+        """Consciousness is reported only while an incident changes it (``avpu`` = 1: confused or not alert); the
+        first reading after one carries ``avpu`` = 0, as the carer or the resident's check-in records them alert
+        again. Without it the last "not alert" would stay the resident's newest consciousness report."""
+        recovered = self._not_alert[rows] & ~present[:, AVPU]
+        values[recovered, AVPU], present[recovered, AVPU] = 0.0, True
+        self._not_alert[rows] = present[:, AVPU] & (values[:, AVPU] >= 0.5)
 
     def _motion(self, tick: Tick, devices: IntArray, incidents: list[Incident]) -> None:
         if not devices.size:

@@ -103,6 +103,17 @@ def test_vital_sign_incidents(simulate: Simulate, world: World) -> None:
     assert max(within(captured.readings(wearable[2], "hr"), start + 1900, start + 2 * H)) < 120
 
 
+def test_consciousness_is_reported_alert_again_when_an_incident_ends(simulate: Simulate, world: World) -> None:
+    start = T0 + 10 * H
+    fever = Fever.at(rid(world, 1), start, 1.5 * H, peak_c=39.2, rise_s=H, confused=True)
+    _, captured = simulate(world, [fever], start, 2 * H, tick_s=5.0, artefacts=False, drop_p=0.0)
+    reports = captured.readings(world.residents[1].wearable_id, "avpu")
+    assert [v for _, v in reports[:-1]] == [1.0] * (len(reports) - 1) and len(reports) > 100
+    last_ts, last = reports[-1]
+    assert last == 0.0 and start + 1.5 * H <= last_ts <= start + 1.5 * H + 10  # the first reading after it
+    assert captured.readings(world.residents[0].wearable_id, "avpu") == []  # nobody else's is reported
+
+
 def test_bradycardia(simulate: Simulate, world: World) -> None:
     start = T0 + 15 * H
     _, captured = simulate(world, [Bradycardia.at(rid(world), start, 900.0, rate_bpm=38)], start, 1200.0,
