@@ -15,8 +15,10 @@ review proposes; a clinician decides (docs/rules.md, "Settling-in review"). The 
 3. The resident's **usual extremes**: the 2nd and 98th percentiles of those medians (``USUAL_PERCENTILE``), an
    observed median each ("in 2 % of the windows at or below this").
 4. For each threshold rule (alerts.rules.THRESHOLDS) whose default limit for this resident (``for_resident``
-   included, e.g. SpO2 scale 2) lies inside the resident's usual range (the usual extreme past the limit, where
-   the rule would alert on ordinary days), suggest a limit ``BOUNDS[...].margin`` beyond the usual extreme, never
+   included, e.g. SpO2 scale 2) lies inside the resident's usual range or within a reading's noise of its edge
+   (the usual extreme past the limit or less than half the margin short of it: the 5-second readings around a
+   5-minute median at the usual extreme then cross the limit on ordinary days, as a pulse whose usual low is 40-41
+   crosses a limit of 40), suggest a limit ``BOUNDS[...].margin`` beyond the usual extreme, never
    past the rule's hard **safety bound** (said so when reached: the resident's usual values then still alert, and
    need a clinical assessment, not a limit). Limits are only ever widened: the review never tightens a default.
 5. **NEWS2**: score each at-rest window's medians with the core's ``score_parameters`` (oxygen and consciousness
@@ -78,6 +80,12 @@ class Bound:
     """How far beyond the usual extreme a suggested limit lies, and the hard bound it never passes."""
 
     margin: float  # about twice a reading's noise, so that ordinary noise around the usual extreme stays inside
+
+    @property
+    def near(self) -> float:
+        """A usual extreme this close to a limit (about a reading's noise) is crossed by ordinary readings."""
+        return self.margin / 2.0
+
     safety: float
     why: str  # the safety bound's reasoning
 
@@ -271,8 +279,8 @@ def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray,
     in_force = limits.get((spec.metric, side))
     limit = default if in_force is None else in_force
     usual = _usual(present, high)
-    if (usual <= limit) if high else (usual >= limit):
-        return None  # the usual extreme does not reach past the limit in force: it stays
+    if (usual + bound.near <= limit) if high else (usual - bound.near >= limit):
+        return None  # the usual extreme stays clear of the limit in force, by more than a reading's noise
     wanted = usual + bound.margin if high else usual - bound.margin
     scale = 10 ** DECIMALS.get(spec.metric, 0)
     rounded = (math.ceil(wanted * scale) if high else math.floor(wanted * scale)) / scale  # outward
@@ -284,12 +292,20 @@ def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray,
     against = f"the default {word} {default:g}" if in_force is None else (
         f"the clinician's limit {word} {in_force:g} (default {default:g})")  # fmt: skip
     reason = (f"{spec.name}: {metric.label} at rest was {beyond} {usual:g} {metric.unit} in {USUAL_PERCENTILE:g} % "
-              f"of {present.size} 5-minute medians, against {against}; suggested {word} "
+              f"of {present.size} 5-minute medians, against {against}{_near(usual, limit, high, bound, metric.unit)}; "
+              f"suggested {word} "
               f"{suggested:g}, {bound.margin:g} {metric.unit} beyond the usual")  # fmt: skip
     at_bound = suggested == bound.safety and rounded != suggested
     if at_bound:
         reason += f", held at the safety bound ({bound.why}): usual values still alert, a clinical assessment is due"
     return LimitSuggestion(spec.name, spec.metric, side, default, suggested, usual, reason, at_bound, in_force)
+
+
+def _near(usual: float, limit: float, high: bool, bound: Bound, unit: str) -> str:
+    """Why a usual extreme short of the limit still moves it ("" when it lies past the limit)."""
+    if (usual > limit) if high else (usual < limit):
+        return ""
+    return f" (within {bound.near:g} {unit} of it: ordinary readings cross it)"
 
 
 def _filled(medians: FloatArray, max_age_s: float) -> FloatArray:

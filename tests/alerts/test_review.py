@@ -218,12 +218,19 @@ def test_the_review_reads_a_real_store(store: Store) -> None:
     assert result.windows > MIN_WINDOWS
 
 
-def test_a_usual_extreme_short_of_the_default_changes_nothing() -> None:
-    # Systolic 96 at night, noise 3: the usual low (2nd percentile of the medians) stays above 90, close as it is.
-    result = run(week(night={"sbp": 96.0}))
+def test_a_usual_extreme_clear_of_the_default_changes_nothing_one_near_it_moves_it() -> None:
+    # Systolic 101 at night, noise 3: the usual low (2nd percentile of the medians) stays over 95, more than half the
+    # margin (5 mmHg) above 90.
+    result = run(week(night={"sbp": 101.0}))
     assert "sbp_low" not in by_rule(result)
-    near = run(week(night={"sbp": 91.0}))  # now the usual low lies under 90: the rule would alert on ordinary nights
-    assert by_rule(near)["sbp_low"].usual < 90.0
+    near = by_rule(run(week(night={"sbp": 94.0})))["sbp_low"]  # the usual low 90-95: readings cross 90
+    assert 90.0 <= near.usual < 95.0
+    assert near.suggested == near.usual - 10.0 and "within 5 mmHg of it" in near.reason
+    past = by_rule(run(week(night={"sbp": 89.0})))["sbp_low"]  # the usual low lies under 90
+    assert past.usual < 90.0 and "within" not in past.reason
+    # A sleeping pulse whose usual low is 40-42 (noise 1.5): half its readings there are under 40.
+    pulse = by_rule(run(week(night={"hr": 42.0})))["hr_low"]
+    assert 40.0 <= pulse.usual <= 42.0 and pulse.suggested == pulse.usual - 5.0
 
 
 def test_a_clinicians_limit_in_force_is_what_the_review_measures_against_and_never_tightens() -> None:
