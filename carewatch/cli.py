@@ -133,6 +133,13 @@ def simulate(
     seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same world and messages")] = 1,
     duration: Annotated[float, typer.Option(help="simulated seconds to run")] = 600.0,
     speed: Annotated[float, typer.Option(help="1 = real time; 60 = an hour a minute; 0 = as fast as possible")] = 1.0,
+    start: Annotated[
+        float | None,
+        typer.Option(
+            help="simulated start, epoch seconds (default: now in real time, "
+            "the duration ago when accelerated); not in the future"
+        ),
+    ] = None,
     incidents: Annotated[int | None, typer.Option(help="incidents to inject (default: one of each scenario)")] = None,
     accelerometer_hz: Annotated[float | None, typer.Option(help="wearables stream 25 or 50 Hz blocks")] = None,
     zigbee: Annotated[bool, typer.Option(help="home sensors publish as a Zigbee2MQTT bridge")] = False,
@@ -159,7 +166,12 @@ def simulate(
     logging.basicConfig(level=logging.INFO)
     pace = math.inf if speed == 0 else speed
     world = build_world(kind, sites, residents_per_site, seed, zigbee=zigbee)
-    start = placed_start(duration, pace, time.time())
+    now = time.time()
+    if start is None:
+        start = placed_start(duration, pace, now)
+    elif start > now or (pace > 1.0 and start + duration > now):
+        raise typer.BadParameter("the run would publish timestamps ahead of the clock (ingest rejects the future)",
+                                 param_hint="--start")  # fmt: skip
     planned = plan_incidents(world, start, duration, seed, count=incidents)
     if manifest is not None:
         manifest.write_text(json.dumps(world.manifest(), indent=2))

@@ -73,6 +73,7 @@ def test_simulate_publishes_a_registered_world_with_ground_truth(mosquitto: Any,
     client.on_message = lambda _c, _u, m: received.append(m.topic)
     client.connect("127.0.0.1", mosquitto.port)
     client.loop_start()
+    yesterday_noon = (time.time() // 86_400 - 1) * 86_400 + 12 * 3600
     try:
         args = [
             "simulate",
@@ -84,6 +85,8 @@ def test_simulate_publishes_a_registered_world_with_ground_truth(mosquitto: Any,
             "120",
             "--speed",
             "0",
+            "--start",
+            str(yesterday_noon),  # the falls, faints and SOS that fit 120 s happen by day
             "--manifest",
             str(tmp_path / "m.json"),
             "--ground-truth",
@@ -105,3 +108,12 @@ def test_simulate_publishes_a_registered_world_with_ground_truth(mosquitto: Any,
     assert any(t.startswith("zigbee2mqtt/") for t in received)
     truth = [json.loads(line) for line in (tmp_path / "gt.jsonl").read_text().splitlines()]
     assert truth and all({"resident_id", "scenario", "start", "end", "expected_rule"} <= t.keys() for t in truth)
+
+
+def test_simulate_refuses_a_start_that_would_run_ahead_of_the_clock() -> None:
+    url = "mqtt://127.0.0.1:1"  # never reached: the start is refused first
+    for start, speed in ((time.time() + 3600, "1"), (time.time() - 60, "0")):  # the future; ends in the future
+        result = runner.invoke(app, ["simulate", "--mqtt-url", url, "--duration", "600", "--speed", speed,
+                                     "--start", str(start)])  # fmt: skip
+        said = " ".join(result.output.replace("│", " ").split())  # the message, unwrapped from its box
+        assert result.exit_code == 2 and "--start" in said and "ahead of the clock" in said
