@@ -81,6 +81,13 @@ def test_the_escalations_change_news2_alerts() -> None:
     assert news2[0] != news2[1]
 
 
+def cut_readings(batch: Batch, parts: int) -> tuple[list[tuple[Batch, float]], float]:
+    """``batch`` in ``parts`` batches cut at random instants between its readings, and a minute after the last."""
+    times = sorted(r.ts for r in batch.readings)
+    cuts = sorted(np.random.default_rng(parts).uniform(times[0], times[-1], parts - 1).tolist())
+    return list(split(batch, cuts)), times[-1] + 60
+
+
 def walks_with_raised_vitals() -> Batch:
     """Two residents breathless and hypertensive for an hour, with walks (steps going up) of 3 to 14 minutes in it:
     the rules at rest (rr_high, sbp_high, NEWS2's observations) and the one that is not (hr_high)."""
@@ -101,10 +108,7 @@ def walks_with_raised_vitals() -> Batch:
 
 @pytest.mark.parametrize("parts", [1, 3, 7])
 def test_the_rules_at_rest_agree_however_the_walks_are_cut(parts: int) -> None:
-    batch = walks_with_raised_vitals()
-    times = sorted(r.ts for r in batch.readings)
-    cuts = sorted(np.random.default_rng(parts).uniform(times[0], times[-1], parts - 1).tolist())
-    batches, end = list(split(batch, cuts)), times[-1] + 60
+    batches, end = cut_readings(walks_with_raised_vitals(), parts)
     expected = straightforward(batches, end)
     assert {rule for _, rule, _ in expected[0]} >= {"rr_high", "sbp_high", "hr_high", "news2_urgent"}
     assert vectorised(batches, end) == expected
@@ -130,10 +134,7 @@ def falls_while_walking() -> Batch:
 
 @pytest.mark.parametrize("parts", [1, 5])
 def test_recovery_after_a_fall_agrees_however_the_steps_are_cut(parts: int) -> None:
-    batch = falls_while_walking()
-    times = sorted(r.ts for r in batch.readings)
-    cuts = sorted(np.random.default_rng(parts).uniform(times[0], times[-1], parts - 1).tolist())
-    batches, end = list(split(batch, cuts)), times[-1] + 60
+    batches, end = cut_readings(falls_while_walking(), parts)
     expected = straightforward(batches, end)
     assert sorted(r for r, rule, _ in expected[0] if rule == "fall_long_lie") == ["r0", "r2"]
     assert vectorised(batches, end) == expected
