@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 
 from carewatch.model import (
@@ -255,6 +257,18 @@ def test_thresholds_are_set_replaced_removed_and_audited(store: Store) -> None:
         ThresholdChange("r1", "hr", T0 + 20, "dr:wu", None),
     ]
     assert store.threshold_changes("r2") == [ThresholdChange("r2", "hr", T0 + 15, "dr:li", other)]
+
+
+def test_a_threshold_and_its_audit_row_are_written_together(store: Store) -> None:
+    seed(store)
+    kept = Threshold("r1", "hr", 45, 110, "fit sleeper: pulse 45 asleep", T0, "dr:chen")
+    store.set_threshold(kept)
+    store._run("DROP TABLE resident_threshold_changes")  # type: ignore[attr-defined]  # every audit write fails
+    with pytest.raises((sqlite3.Error, psycopg.Error), match="resident_threshold_changes"):
+        store.set_threshold(Threshold("r1", "spo2", 88, None, "COPD", T0 + 5, "dr:li"))
+    with pytest.raises((sqlite3.Error, psycopg.Error), match="resident_threshold_changes"):
+        store.delete_threshold("r1", "hr", "dr:li", T0 + 10)
+    assert store.thresholds("r1") == [kept]  # neither change without its audit row
 
 
 def test_a_database_from_before_threshold_reasons_is_brought_up_to_date(store: Store) -> None:
