@@ -190,17 +190,31 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (username);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 
--- Per-resident limits a clinician sets (NULL = the rule's default on that side).
+-- Per-resident limits a clinician sets (NULL = the rule's default on that side), with the reason for them, and their
+-- audit trail (every set and removal, per metric; limits and reason NULL on a removal).
 CREATE TABLE IF NOT EXISTS resident_thresholds (
     resident_id text NOT NULL REFERENCES residents (resident_id),
     metric      text NOT NULL,
     low         double precision,
     high        double precision,
+    reason      text NOT NULL,
     updated_at  timestamptz NOT NULL,
     updated_by  text NOT NULL,
     PRIMARY KEY (resident_id, metric),
-    CHECK (low IS NULL OR high IS NULL OR low < high)
+    CHECK (low IS NULL OR high IS NULL OR low < high),
+    CHECK (reason <> '')
 );
+CREATE TABLE IF NOT EXISTS resident_threshold_changes (
+    id           bigserial PRIMARY KEY,
+    resident_id  text NOT NULL REFERENCES residents (resident_id),
+    metric       text NOT NULL,
+    at           timestamptz NOT NULL,
+    actor        text NOT NULL,
+    low          double precision,
+    high         double precision,
+    reason       text
+);
+CREATE INDEX IF NOT EXISTS resident_threshold_changes_resident ON resident_threshold_changes (resident_id, at);
 
 -- A clinician's documented NEWS2 escalation for one resident (no row: the RCP defaults, urgent from 5, emergency
 -- from 7, a single 3 alerts), and its audit trail (every set and removal; escalation columns NULL on a removal).

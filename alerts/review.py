@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -51,8 +52,8 @@ from carewatch.model import Resident
 from carewatch.storage.base import (
     MAX_HISTORY_ROWS,
     NEWS2_EMERGENCY_FROM,
-    NEWS2_REASON_MAX,
     NEWS2_URGENT_FROM,
+    REASON_MAX,
     News2Escalation,
     Store,
     Threshold,
@@ -134,10 +135,6 @@ class News2Suggestion:
     reason: str
     assessment_due: bool = False  # the usual score is at the RCP's emergency level (7): accept only after assessment
 
-    def escalation(self, resident_id: str, by: str, at: float) -> News2Escalation:
-        return News2Escalation(resident_id, self.urgent_from, self.emergency_from, self.red_score,
-                               self.reason[:NEWS2_REASON_MAX], by, at)  # fmt: skip
-
 
 @dataclass(frozen=True, slots=True)
 class LimitReview:
@@ -157,8 +154,9 @@ class LimitReview:
         return bool(self.thresholds) or self.news2 is not None
 
     def thresholds_to_set(self, by: str, at: float, existing: Sequence[Threshold] = ()) -> list[Threshold]:
-        """The thresholds to store for accepting every limit suggestion, one per metric; a side the review does not
-        change keeps ``existing``'s value (the resident's stored thresholds)."""
+        """The thresholds to store for accepting every limit suggestion, one per metric, documented by its
+        suggestions' reasons (``documented``); a side the review does not change keeps ``existing``'s value (the
+        resident's stored thresholds)."""
         current = {t.metric: t for t in existing if t.resident_id == self.resident_id}
         limits: dict[str, dict[str, float | None]] = {}
         for s in self.thresholds:
@@ -166,17 +164,31 @@ class LimitReview:
             sides = limits.setdefault(s.metric, {"low": stored.low if stored else None,
                                                  "high": stored.high if stored else None})  # fmt: skip
             sides[s.side] = s.suggested
-        return [Threshold(self.resident_id, metric, sides["low"], sides["high"], at, by)
-                for metric, sides in limits.items()]  # fmt: skip
+        reasons = {metric: "; ".join(s.reason for s in self.thresholds if s.metric == metric) for metric in limits}
+        return [Threshold(self.resident_id, metric, sides["low"], sides["high"], self.documented(reasons[metric]),
+                          at, by) for metric, sides in limits.items()]  # fmt: skip
 
     def news2_escalation(self, by: str, at: float) -> News2Escalation | None:
-        return None if self.news2 is None else self.news2.escalation(self.resident_id, by, at)
+        n = self.news2
+        return None if n is None else News2Escalation(self.resident_id, n.urgent_from, n.emergency_from, n.red_score,
+                                                      self.documented(n.reason), by, at)  # fmt: skip
+
+    def documented(self, reason: str) -> str:
+        """A suggestion's reason as the clinician's documented reason for accepting it: with the review it came from,
+        shortened to fit (carewatch.storage.base.REASON_MAX)."""
+        source = f" (settling-in review {_day(self.start)} to {_day(self.end)})"
+        room = REASON_MAX - len(source)
+        return (reason if len(reason) <= room else reason[: room - 1] + "…") + source
 
     def describe(self) -> str:
         """One line: every suggestion's reason, then the notes."""
         parts = [s.reason for s in self.thresholds]
         parts += [self.news2.reason] if self.news2 is not None else []
         return "; ".join(parts + list(self.notes)) or f"no change ({self.windows} windows at rest)"
+
+
+def _day(epoch: float) -> str:
+    return f"{datetime.fromtimestamp(epoch, UTC):%Y-%m-%d}"
 
 
 def review_limits(store: Store, resident: Resident, start: float, end: float) -> LimitReview:

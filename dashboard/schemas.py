@@ -29,8 +29,8 @@ from carewatch.model import (
 from carewatch.storage.base import (
     NEWS2_EMERGENCY_FROM,
     NEWS2_MAX_SCORE,
-    NEWS2_REASON_MAX,
     NEWS2_URGENT_FROM,
+    REASON_MAX,
     Bucket,
     EscalationStep,
     News2Escalation,
@@ -38,8 +38,10 @@ from carewatch.storage.base import (
     OnCallShift,
     Role,
     Threshold,
+    ThresholdChange,
     User,
     news2_escalation_problem,
+    reason_problem,
 )
 
 
@@ -228,22 +230,48 @@ class ThresholdPublic(BaseModel):
     high: float | None
     updated_at: float
     updated_by: str
+    reason: str
 
     @classmethod
     def of(cls, threshold: Threshold) -> ThresholdPublic:
         return cls.model_validate(threshold, from_attributes=True)
 
 
+class ChangePublic(BaseModel):
+    """One entry of the audit trail of a clinician's individual limits: when, and who."""
+
+    at: float
+    by: str
+
+
+class ThresholdChangePublic(ChangePublic):
+    metric: str
+    threshold: ThresholdPublic | None  # None: removed (back to the rule's default)
+
+    @classmethod
+    def of(cls, change: ThresholdChange) -> ThresholdChangePublic:
+        return cls.model_validate(change, from_attributes=True)  # the threshold too
+
+
+Reason = Annotated[str, Field(min_length=1, max_length=REASON_MAX), NoNul]  # a clinician's, for an individual limit
+
+
 class ThresholdSet(Strict):
+    """A clinician's limits for one metric of one resident, documented by the reason for them."""
+
     low: Annotated[float, Field(allow_inf_nan=False)] | None = None
     high: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    reason: Reason
 
     @model_validator(mode="after")
-    def _ordered(self) -> ThresholdSet:
+    def _acceptable(self) -> ThresholdSet:
         if self.low is None and self.high is None:
             raise ValueError("give low, high or both")
         if self.low is not None and self.high is not None and self.low >= self.high:
             raise ValueError("low must be below high")
+        problem = reason_problem(self.reason)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -273,9 +301,7 @@ class News2EscalationPublic(BaseModel):
         )  # fmt: skip
 
 
-class News2EscalationChangePublic(BaseModel):
-    at: float
-    by: str
+class News2EscalationChangePublic(ChangePublic):
     escalation: News2EscalationPublic | None  # None: removed (back to the RCP's levels)
 
     @classmethod
@@ -294,7 +320,7 @@ class News2EscalationSet(Strict):
     urgent_from: News2Level = NEWS2_URGENT_FROM
     emergency_from: News2Level = NEWS2_EMERGENCY_FROM
     red_score: bool = True
-    reason: Annotated[str, Field(min_length=1, max_length=NEWS2_REASON_MAX), NoNul]
+    reason: Reason
 
     @model_validator(mode="after")
     def _acceptable(self) -> News2EscalationSet:

@@ -67,24 +67,23 @@ class User:
     active: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Threshold:
-    """A clinician's per-resident limits for one metric; None = no limit on that side (the rule's default)."""
-
-    resident_id: str
-    metric: str
-    low: float | None
-    high: float | None
-    updated_at: float
-    updated_by: str
-
-
 # NEWS2 (RCP 2017): the aggregate runs from 0 to 20 (3 for each of six parameters, 2 for supplemental oxygen); Chart
 # 2 calls 5 the key threshold for an urgent response and 7 an emergency one.
 NEWS2_MAX_SCORE = 20
 NEWS2_URGENT_FROM = 5
 NEWS2_EMERGENCY_FROM = 7
-NEWS2_REASON_MAX = 500  # characters: a line of the resident's plan, not the plan itself
+# A clinician's individual alarm limits (thresholds, a NEWS2 escalation) each carry the reason for the change, kept
+# with who made it and when in the resident's audit trail (AACN practice alert on alarm management).
+REASON_MAX = 500  # characters: a line of the resident's plan, not the plan itself
+
+
+def reason_problem(reason: str) -> str | None:
+    """Why a clinician's reason for an individual limit is not acceptable (None: it is)."""
+    if not reason.strip():
+        return "give the clinical reason (the decision documented in the resident's plan)"
+    if len(reason) > REASON_MAX:
+        return f"the reason is longer than {REASON_MAX} characters"
+    return None
 
 
 def news2_escalation_problem(urgent_from: int, emergency_from: int, reason: str) -> str | None:
@@ -95,11 +94,39 @@ def news2_escalation_problem(urgent_from: int, emergency_from: int, reason: str)
         )
     if emergency_from <= urgent_from:
         return f"emergency_from ({emergency_from}) must be above urgent_from ({urgent_from})"
-    if not reason.strip():
-        return "give the clinical reason (the decision documented in the resident's plan)"
-    if len(reason) > NEWS2_REASON_MAX:
-        return f"the reason is longer than {NEWS2_REASON_MAX} characters"
-    return None
+    return reason_problem(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A clinician's per-resident limits for one metric; None = no limit on that side (the rule's default). The
+    reason documents the decision (a line of the resident's plan). Raises ValueError without an acceptable reason
+    (`reason_problem`)."""
+
+    resident_id: str
+    metric: str
+    low: float | None
+    high: float | None
+    reason: str
+    updated_at: float
+    updated_by: str
+
+    def __post_init__(self) -> None:
+        problem = reason_problem(self.reason)
+        if problem is not None:
+            raise ValueError(problem)
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdChange:
+    """One entry of a resident's threshold audit trail: a metric's limits set (``threshold``: those then in force,
+    with their reason) or removed (``threshold`` None: back to the rule's default)."""
+
+    resident_id: str
+    metric: str
+    at: float
+    by: str
+    threshold: Threshold | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,10 +445,16 @@ class Store(ABC):
         """The resident's thresholds, by metric."""
 
     @abstractmethod
-    def set_threshold(self, threshold: Threshold) -> None: ...
+    def set_threshold(self, threshold: Threshold) -> None:
+        """Set or replace a resident's limits for one metric, with its audit row (one transaction)."""
 
     @abstractmethod
-    def delete_threshold(self, resident_id: str, metric: str) -> bool: ...
+    def delete_threshold(self, resident_id: str, metric: str, by: str, at: float) -> bool:
+        """Back to the rule's default, with its audit row; False when the resident had none (nothing written)."""
+
+    @abstractmethod
+    def threshold_changes(self, resident_id: str) -> list[ThresholdChange]:
+        """The audit trail of a resident's thresholds (every metric), oldest first."""
 
     @abstractmethod
     def news2_escalation(self, resident_id: str) -> News2Escalation | None:

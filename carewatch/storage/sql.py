@@ -66,6 +66,7 @@ from carewatch.storage.base import (
     StorageError,
     Store,
     Threshold,
+    ThresholdChange,
     User,
 )
 from carewatch.storage.history import merge as merge_buckets
@@ -87,7 +88,13 @@ OUTBOX_COLUMNS = (
 OUTBOX_FULL = "the delivery queue is full"  # the audit's error text of a message dropped at a full channel
 IDS_PER_QUERY = 500  # ids bound in one IN list: far below SQLite's host-parameter limit (32,766; 999 before 3.32)
 MAX_SHIFTS = 1_000  # a site's current and upcoming shifts listed at most: months of a busy rota
+THRESHOLD_COLUMNS = "resident_id, metric, low, high, reason, updated_at, updated_by"
+THRESHOLD_CHANGE_COLUMNS = "resident_id, metric, low, high, reason, at, actor"  # a set: THRESHOLD_COLUMNS' values
 NEWS2_ESCALATION_COLUMNS = "resident_id, urgent_from, emergency_from, red_score, reason, set_by, set_at"
+LEGACY_REASON = "set before thresholds carried a reason"  # the reason of limits set before it was asked for
+# Columns a table gained after it was first created: init_schema adds them to a database created before (its CREATE
+# TABLE has them). (table, column, definition): the definition's default fills the rows already there.
+ADDED_COLUMNS = (("resident_thresholds", "reason", f"text NOT NULL DEFAULT '{LEGACY_REASON}'"),)
 ALERT_COLUMNS = (
     "alert_id, resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation, evidence,"
     " acknowledged_at, acknowledged_by, resolved_at, resolved_by"
@@ -105,6 +112,7 @@ class Cursor(Protocol):
 
 class SqlStore(Store):
     paramstyle_format = False  # True: the driver wants %s instead of ?
+    columns_query: str  # the names of one table's columns (the table's name as the parameter)
 
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[Cursor]:
@@ -121,6 +129,12 @@ class SqlStore(Store):
 
     def _sql(self, statement: str) -> str:
         return _format_style(statement) if self.paramstyle_format else statement
+
+    def _add_columns(self) -> None:
+        """Bring a database created before a column was added up to date (ADDED_COLUMNS); idempotent."""
+        for table, column, definition in ADDED_COLUMNS:
+            if column not in {r[0] for r in self._run(self.columns_query, (table,))}:
+                self._run(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def _run(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._transaction() as cur:
@@ -530,27 +544,42 @@ class SqlStore(Store):
 
     def thresholds(self, resident_id: str) -> list[Threshold]:
         rows = self._run(
-            "SELECT resident_id, metric, low, high, updated_at, updated_by FROM resident_thresholds"
-            " WHERE resident_id = ? ORDER BY metric",
-            (resident_id,),
+            f"SELECT {THRESHOLD_COLUMNS} FROM resident_thresholds WHERE resident_id = ? ORDER BY metric", (resident_id,)
         )
-        return [Threshold(r[0], r[1], r[2], r[3], self._time_out(r[4]), r[5]) for r in rows]
+        return [self._threshold_out(r) for r in rows]
 
     def set_threshold(self, threshold: Threshold) -> None:
         t = threshold
-        self._run(
-            "INSERT INTO resident_thresholds (resident_id, metric, low, high, updated_at, updated_by)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (resident_id, metric) DO UPDATE SET low = excluded.low,"
-            " high = excluded.high, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-            (t.resident_id, t.metric, t.low, t.high, self._time_in(t.updated_at), t.updated_by),
+        row = (t.resident_id, t.metric, t.low, t.high, t.reason, self._time_in(t.updated_at), t.updated_by)
+        self._set_audited(
+            f"INSERT INTO resident_thresholds ({THRESHOLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (resident_id, metric) DO UPDATE SET low = excluded.low, high = excluded.high,"
+            " reason = excluded.reason, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            row,
+            f"INSERT INTO resident_threshold_changes ({THRESHOLD_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            row,
         )
 
-    def delete_threshold(self, resident_id: str, metric: str) -> bool:
-        rows = self._run(
+    def delete_threshold(self, resident_id: str, metric: str, by: str, at: float) -> bool:
+        return self._delete_audited(
             "DELETE FROM resident_thresholds WHERE resident_id = ? AND metric = ? RETURNING metric",
             (resident_id, metric),
+            "INSERT INTO resident_threshold_changes (resident_id, metric, at, actor) VALUES (?, ?, ?, ?)",
+            (resident_id, metric, self._time_in(at), by),
         )
-        return bool(rows)
+
+    def threshold_changes(self, resident_id: str) -> list[ThresholdChange]:
+        rows = self._run(
+            f"SELECT {THRESHOLD_CHANGE_COLUMNS} FROM resident_threshold_changes WHERE resident_id = ? ORDER BY at, id",
+            (resident_id,),
+        )
+        return [
+            ThresholdChange(r[0], r[1], self._time_out(r[5]), r[6], None if r[4] is None else self._threshold_out(r))
+            for r in rows
+        ]
+
+    def _threshold_out(self, row: Sequence[Any]) -> Threshold:
+        return Threshold(row[0], row[1], row[2], row[3], row[4], self._time_out(row[5]), row[6])
 
     def news2_escalation(self, resident_id: str) -> News2Escalation | None:
         rows = self._run(
@@ -560,36 +589,24 @@ class SqlStore(Store):
 
     def set_news2_escalation(self, escalation: News2Escalation) -> None:
         e, at = escalation, self._time_in(escalation.set_at)
-        with self._transaction() as cur:
-            cur.execute(
-                self._sql(
-                    f"INSERT INTO news2_escalations ({NEWS2_ESCALATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (resident_id) DO UPDATE SET urgent_from = excluded.urgent_from,"
-                    " emergency_from = excluded.emergency_from, red_score = excluded.red_score,"
-                    " reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at"
-                ),
-                (e.resident_id, e.urgent_from, e.emergency_from, e.red_score, e.reason, e.set_by, at),
-            )
-            cur.execute(
-                self._sql(
-                    "INSERT INTO news2_escalation_changes (resident_id, at, actor, urgent_from, emergency_from,"
-                    " red_score, reason) VALUES (?, ?, ?, ?, ?, ?, ?)"
-                ),
-                (e.resident_id, at, e.set_by, e.urgent_from, e.emergency_from, e.red_score, e.reason),
-            )
+        self._set_audited(
+            f"INSERT INTO news2_escalations ({NEWS2_ESCALATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (resident_id) DO UPDATE SET urgent_from = excluded.urgent_from,"
+            " emergency_from = excluded.emergency_from, red_score = excluded.red_score,"
+            " reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at",
+            (e.resident_id, e.urgent_from, e.emergency_from, e.red_score, e.reason, e.set_by, at),
+            "INSERT INTO news2_escalation_changes (resident_id, at, actor, urgent_from, emergency_from,"
+            " red_score, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (e.resident_id, at, e.set_by, e.urgent_from, e.emergency_from, e.red_score, e.reason),
+        )
 
     def delete_news2_escalation(self, resident_id: str, by: str, at: float) -> bool:
-        with self._transaction() as cur:
-            cur.execute(
-                self._sql("DELETE FROM news2_escalations WHERE resident_id = ? RETURNING resident_id"), (resident_id,)
-            )
-            if not cur.fetchall():
-                return False
-            cur.execute(
-                self._sql("INSERT INTO news2_escalation_changes (resident_id, at, actor) VALUES (?, ?, ?)"),
-                (resident_id, self._time_in(at), by),
-            )
-            return True
+        return self._delete_audited(
+            "DELETE FROM news2_escalations WHERE resident_id = ? RETURNING resident_id",
+            (resident_id,),
+            "INSERT INTO news2_escalation_changes (resident_id, at, actor) VALUES (?, ?, ?)",
+            (resident_id, self._time_in(at), by),
+        )
 
     def news2_escalation_changes(self, resident_id: str) -> list[News2EscalationChange]:
         rows = self._run(
@@ -603,6 +620,22 @@ class SqlStore(Store):
             escalation = None if r[3] is None else News2Escalation(r[0], r[3], r[4], bool(r[5]), r[6], r[2], at)
             changes.append(News2EscalationChange(r[0], at, r[2], escalation))
         return changes
+
+    def _set_audited(self, upsert: str, row: Sequence[Any], audit: str, audit_row: Sequence[Any]) -> None:
+        """Set or replace a clinician's individual limit and write its audit row, in one transaction."""
+        with self._transaction() as cur:
+            cur.execute(self._sql(upsert), row)
+            cur.execute(self._sql(audit), audit_row)
+
+    def _delete_audited(self, delete: str, key: Sequence[Any], audit: str, audit_row: Sequence[Any]) -> bool:
+        """Remove a clinician's individual limit (``delete`` returns the rows it removed) and write its audit row, in
+        one transaction; False, and nothing written, when there was none."""
+        with self._transaction() as cur:
+            cur.execute(self._sql(delete), key)
+            if not cur.fetchall():
+                return False
+            cur.execute(self._sql(audit), audit_row)
+            return True
 
     def _escalation_out(self, row: Sequence[Any]) -> News2Escalation:
         return News2Escalation(row[0], row[1], row[2], bool(row[3]), row[4], row[5], self._time_out(row[6]))
@@ -1098,11 +1131,8 @@ class SqlStore(Store):
         return {r[0]: self._time_out(r[1]) for r in rows}
 
     def all_thresholds(self) -> list[Threshold]:
-        rows = self._run(
-            "SELECT resident_id, metric, low, high, updated_at, updated_by FROM resident_thresholds"
-            " ORDER BY resident_id, metric"
-        )
-        return [Threshold(r[0], r[1], r[2], r[3], self._time_out(r[4]), r[5]) for r in rows]
+        rows = self._run(f"SELECT {THRESHOLD_COLUMNS} FROM resident_thresholds ORDER BY resident_id, metric")
+        return [self._threshold_out(r) for r in rows]
 
     def all_news2_escalations(self) -> list[News2Escalation]:
         rows = self._run(f"SELECT {NEWS2_ESCALATION_COLUMNS} FROM news2_escalations ORDER BY resident_id")

@@ -20,6 +20,7 @@ BUSY_TIMEOUT_S = 30.0  # a writer waits this long for another connection's lock 
 
 class SqliteStore(SqlStore):
     backend = "sqlite"
+    columns_query = "SELECT name FROM pragma_table_info(?)"
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
@@ -33,6 +34,7 @@ class SqliteStore(SqlStore):
         script = files("carewatch.storage").joinpath("sqlite_schema.sql").read_text()
         with self._lock:
             self._conn.executescript(script)
+        self._add_columns()
 
     def close(self) -> None:
         with self._lock:

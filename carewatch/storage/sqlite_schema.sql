@@ -99,9 +99,14 @@ CREATE INDEX IF NOT EXISTS sessions_user ON sessions (username);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 CREATE TABLE IF NOT EXISTS resident_thresholds (
     resident_id TEXT NOT NULL REFERENCES residents (resident_id), metric TEXT NOT NULL, low REAL, high REAL,
-    updated_at REAL NOT NULL, updated_by TEXT NOT NULL, PRIMARY KEY (resident_id, metric),
-    CHECK (low IS NULL OR high IS NULL OR low < high)
+    reason TEXT NOT NULL, updated_at REAL NOT NULL, updated_by TEXT NOT NULL, PRIMARY KEY (resident_id, metric),
+    CHECK (low IS NULL OR high IS NULL OR low < high), CHECK (reason <> '')
 );
+CREATE TABLE IF NOT EXISTS resident_threshold_changes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, resident_id TEXT NOT NULL REFERENCES residents (resident_id),
+    metric TEXT NOT NULL, at REAL NOT NULL, actor TEXT NOT NULL, low REAL, high REAL, reason TEXT
+);
+CREATE INDEX IF NOT EXISTS resident_threshold_changes_resident ON resident_threshold_changes (resident_id, at);
 CREATE TABLE IF NOT EXISTS news2_escalations (
     resident_id TEXT PRIMARY KEY REFERENCES residents (resident_id), urgent_from INTEGER NOT NULL,
     emergency_from INTEGER NOT NULL, red_score INTEGER NOT NULL, reason TEXT NOT NULL, set_by TEXT NOT NULL,

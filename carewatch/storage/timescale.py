@@ -51,6 +51,9 @@ EVENT_TYPES = ["float8", "text", "text", "text", "text", "float8", "int8"]
 class TimescaleStore(SqlStore):
     backend = "timescaledb"
     paramstyle_format = True
+    columns_query = (
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?"
+    )
 
     def __init__(self, url: str) -> None:
         self._pool = ConnectionPool(
@@ -77,6 +80,7 @@ class TimescaleStore(SqlStore):
             raise StorageError(
                 f"TimescaleDB is not loaded: {exc}; set shared_preload_libraries = 'timescaledb'"
             ) from exc
+        self._add_columns()
         if self.native_rollups:
             for statement in NATIVE_STATEMENTS:
                 with self._transaction() as cur:

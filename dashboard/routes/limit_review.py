@@ -7,13 +7,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
 from alerts.review import LimitReview, LimitSuggestion, News2Suggestion, review_limits
-from carewatch.storage.base import NEWS2_REASON_MAX
 from dashboard.deps import ScopeDep, StoreDep, ThresholdSetter, visible_resident
 from dashboard.schemas import (
     DAY_S,
@@ -58,11 +56,7 @@ def apply_review(
     resident = visible_resident(store, scope, resident_id)
     review = review_limits(store, resident, body.start, body.end)
     news2 = _news2_suggestion(review, body.news2)
-    accepted = replace(
-        review,
-        thresholds=tuple(_suggestion(review, choice) for choice in body.thresholds),
-        news2=None if news2 is None else replace(news2, reason=_reason(news2.reason, review)),
-    )
+    accepted = replace(review, thresholds=tuple(_suggestion(review, choice) for choice in body.thresholds), news2=news2)
     now = time.time()
     thresholds = accepted.thresholds_to_set(user.username, now, store.thresholds(resident_id))
     for t in thresholds:
@@ -103,15 +97,3 @@ def _news2_suggestion(review: LimitReview, choice: News2Choice | None) -> News2S
     if now != (choice.urgent_from, choice.emergency_from, choice.red_score):
         raise HTTPException(409, f"{CHANGED} (NEWS2: urgent from {now[0]}, emergency from {now[1]} now)")
     return suggestion
-
-
-def _reason(reason: str, review: LimitReview) -> str:
-    """The suggestion's reason, with the review it came from; shortened to fit the escalation's reason."""
-    day = "{:%Y-%m-%d}".format
-    source = f" (settling-in review {day(_utc(review.start))} to {day(_utc(review.end))})"
-    room = NEWS2_REASON_MAX - len(source)
-    return (reason if len(reason) <= room else reason[: room - 1] + "…") + source
-
-
-def _utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)

@@ -1,4 +1,5 @@
-"""Per-resident thresholds a clinician sets (read by the care team)."""
+"""Per-resident thresholds a clinician sets, each with the reason for it (read by the care team). Every set and
+removal is kept in the resident's audit trail (``/changes``), as a NEWS2 escalation's is."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, HTTPException
 from carewatch.catalog import METRIC_BY_NAME
 from carewatch.storage.base import Threshold
 from dashboard.deps import CareTeam, ScopeDep, StoreDep, ThresholdSetter, visible_resident
-from dashboard.schemas import ThresholdPublic, ThresholdSet
+from dashboard.schemas import ThresholdChangePublic, ThresholdPublic, ThresholdSet
 
 router = APIRouter(prefix="/api/residents/{resident_id}/thresholds", tags=["thresholds"])
 
@@ -20,20 +21,29 @@ def list_thresholds(resident_id: str, _: CareTeam, scope: ScopeDep, store: Store
     return [ThresholdPublic.of(t) for t in store.thresholds(resident_id)]
 
 
-@router.put("/{metric}", responses={422: {"description": "unknown metric"}})
+@router.get("/changes")
+def list_changes(resident_id: str, _: CareTeam, scope: ScopeDep, store: StoreDep) -> list[ThresholdChangePublic]:
+    """The audit trail: who set or removed which of the resident's limits, when, what they were and why, oldest
+    first."""
+    visible_resident(store, scope, resident_id)
+    return [ThresholdChangePublic.of(c) for c in store.threshold_changes(resident_id)]
+
+
+@router.put("/{metric}", responses={422: {"description": "unknown metric, limits out of order, or no reason"}})
 def set_threshold(
     resident_id: str, metric: str, body: ThresholdSet, user: ThresholdSetter, scope: ScopeDep, store: StoreDep
 ) -> ThresholdPublic:
     visible_resident(store, scope, resident_id)
     if metric not in METRIC_BY_NAME:
         raise HTTPException(422, f"unknown metric {metric!r}")
-    threshold = Threshold(resident_id, metric, body.low, body.high, time.time(), user.username)
+    threshold = Threshold(resident_id, metric, body.low, body.high, body.reason.strip(), time.time(), user.username)
     store.set_threshold(threshold)
     return ThresholdPublic.of(threshold)
 
 
 @router.delete("/{metric}", status_code=204)
-def delete_threshold(resident_id: str, metric: str, _: ThresholdSetter, scope: ScopeDep, store: StoreDep) -> None:
+def delete_threshold(resident_id: str, metric: str, user: ThresholdSetter, scope: ScopeDep, store: StoreDep) -> None:
+    """Back to the rule's default (audited)."""
     visible_resident(store, scope, resident_id)
-    if not store.delete_threshold(resident_id, metric):
+    if not store.delete_threshold(resident_id, metric, user.username, time.time()):
         raise HTTPException(404, f"no {metric} threshold for {resident_id}")

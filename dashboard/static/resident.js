@@ -76,33 +76,53 @@ async function history() {
   if (!alerts.length) list.append(el("li", { className: "muted", textContent: t("resident.no_alerts") }));
 }
 
+// The clinician's limits, each with the reason they documented, who set it and when, and the audit trail of changes.
 async function thresholds() {
   if (page.user.role === "family") return;
   document.getElementById("thresholds-section").hidden = false;
-  const rows = await apiJson(`/api/residents/${encodeURIComponent(residentId)}/thresholds`);
+  const url = `/api/residents/${encodeURIComponent(residentId)}/thresholds`;
+  const rows = await apiJson(url);
   const canSet = ["admin", "clinician"].includes(page.user.role);
-  document.querySelector("#thresholds tbody").replaceChildren(...rows.map((row) => el("tr", {}, [
-    el("td", { textContent: t(`metric.${row.metric}`) }), el("td", { textContent: row.low ?? "–" }),
-    el("td", { textContent: row.high ?? "–" }), el("td", { textContent: `${row.updated_by} · ${formatTime(row.updated_at)}` }),
-    el("td", {}, canSet ? [button(t("threshold.remove"), async () => {
-      await api(`/api/residents/${encodeURIComponent(residentId)}/thresholds/${row.metric}`, { method: "DELETE" });
-      thresholds();
-    })] : []),
-  ])));
+  document.querySelector("#thresholds tbody").replaceChildren(...rows.flatMap((row) => [
+    el("tr", { dataset: { metric: row.metric } }, [
+      el("td", { textContent: t(`metric.${row.metric}`) }), el("td", { textContent: row.low ?? "–" }),
+      el("td", { textContent: row.high ?? "–" }),
+      el("td", {}, canSet ? [button(t("threshold.remove"), async () => {
+        await api(`${url}/${row.metric}`, { method: "DELETE" });
+        thresholds();
+      })] : []),
+    ]),
+    el("tr", { className: "why", dataset: { reasonOf: row.metric } }, [el("td", { colSpan: 4 }, [row.reason,
+      el("span", { className: "muted", textContent: ` (${row.updated_by} · ${formatTime(row.updated_at)})` })])]),
+  ]));
+  changeList("threshold-changes", `${url}/changes`, (c) => `${t("metric." + c.metric)}: ${c.threshold
+    ? t("threshold.change", { low: c.threshold.low ?? "–", high: c.threshold.high ?? "–", reason: c.threshold.reason })
+    : t("threshold.removed")}`);
   const form = document.getElementById("threshold-form");
   if (!canSet || !form.hidden) return;
   form.hidden = false;
   form.metric.replaceChildren(...VITALS.map(([m]) => el("option", { value: m, textContent: t(`metric.${m}`) })));
+  const error = document.getElementById("threshold-error");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const body = {};
+    const body = { reason: form.reason.value };
     if (form.low.value !== "") body.low = Number(form.low.value);
     if (form.high.value !== "") body.high = Number(form.high.value);
-    const response = await api(`/api/residents/${encodeURIComponent(residentId)}/thresholds/${form.metric.value}`,
-      { method: "PUT", json: body });
-    if (!response.ok) window.alert((await response.json()).detail?.[0]?.msg || response.status);
+    const response = await api(`${url}/${form.metric.value}`, { method: "PUT", json: body });
+    error.hidden = response.ok;  // refused: the message, and what the clinician typed stays for them to fix
+    if (!response.ok) { error.textContent = await refusal(response); return; }
+    form.reset();
     thresholds();
   });
+}
+
+// A limit's audit trail, oldest first: when, who, and what was set (with its reason) or that it was removed.
+async function changeList(id, url, describe) {
+  const changes = await apiJson(url);
+  const details = document.getElementById(id);
+  details.querySelector("summary").textContent = t("changes.count", { n: changes.length });
+  details.querySelector("ol").replaceChildren(...changes.map((c) =>
+    el("li", { textContent: `${formatTime(c.at)} · ${c.by} · ${describe(c)}` })));
 }
 
 // The NEWS2 levels in force: the RCP's, or the escalation a clinician documented (with its reason, who and when).
@@ -113,13 +133,12 @@ async function news2Escalation() {
   const section = document.getElementById("news2-section");
   section.hidden = false;
   section.dataset.specific = String(e.resident_specific);
-  document.getElementById("news2-levels").textContent = t("news2_escalation.levels", {
-    urgent: e.urgent_from, emergency: e.emergency_from,
-    single: t(e.red_score ? "news2_escalation.single_on" : "news2_escalation.single_off"),
-  });
+  document.getElementById("news2-levels").textContent = news2Levels(e);
   document.getElementById("news2-documented").textContent = e.resident_specific
     ? t("news2_escalation.documented", { by: e.set_by, when: formatTime(e.set_at), reason: e.reason })
     : t("news2_escalation.defaults");
+  changeList("news2-changes", `${url}/changes`, (c) => c.escalation
+    ? `${news2Levels(c.escalation)} ${c.escalation.reason}` : t("news2_escalation.removed"));
   const form = document.getElementById("news2-form");
   if (!["admin", "clinician"].includes(page.user.role)) return;
   form.urgent_from.value = e.urgent_from;
@@ -142,6 +161,11 @@ async function news2Escalation() {
     await done(await api(url, { method: "PUT", json: body }));
   });
   form.revert.addEventListener("click", async () => done(await api(url, { method: "DELETE" })));
+}
+
+function news2Levels(e) {
+  return t("news2_escalation.levels", { urgent: e.urgent_from, emergency: e.emergency_from,
+    single: t(e.red_score ? "news2_escalation.single_on" : "news2_escalation.single_off") });
 }
 
 // The settling-in review: what the resident's own readings at rest say about the default limits. The clinician ticks
@@ -200,10 +224,7 @@ function showReview(review) {
   document.getElementById("review-news2").hidden = !news2;
   choices.news2.checked = false;
   if (!news2) return;
-  document.getElementById("review-news2-levels").textContent = t("news2_escalation.levels", {
-    urgent: news2.urgent_from, emergency: news2.emergency_from,
-    single: t(news2.red_score ? "news2_escalation.single_on" : "news2_escalation.single_off"),
-  });
+  document.getElementById("review-news2-levels").textContent = news2Levels(news2);
   document.getElementById("review-news2-reason").textContent =
     `${t("review.usual_score", { score: news2.usual_score })}: ${news2.reason}`;
 }

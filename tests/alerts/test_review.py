@@ -10,7 +10,7 @@ import pytest
 import alerts.review as review
 from alerts.review import MIN_WINDOWS, WINDOW_S, review_limits
 from carewatch.model import Batch, Device, DeviceKind, ReadingRow, Resident, Site, SiteKind
-from carewatch.storage.base import News2Escalation, Store, Threshold
+from carewatch.storage.base import REASON_MAX, News2Escalation, Store, Threshold
 
 T0 = 1_764_374_400.0  # 2025-11-29 00:00 UTC
 DAY, HOUR = 86_400.0, 3600.0
@@ -186,11 +186,24 @@ def test_accepting_merges_sides_and_keeps_stored_values() -> None:
     result = run(week(awake={**HEALTHY, "sbp": 88.0, "hr": 41.0}))
     rules = by_rule(result)
     assert {"sbp_low", "hr_low"} <= set(rules)
-    stored = [Threshold("r1", "hr", None, 120.0, T0, "dr")]
+    stored = [Threshold("r1", "hr", None, 120.0, "AF, rate control", T0, "dr")]
     chosen = {t.metric: t for t in result.thresholds_to_set("eval-clinician", T0 + 7 * DAY, stored)}
     assert chosen["hr"].low == rules["hr_low"].suggested and chosen["hr"].high == 120.0
     assert chosen["sbp"].low == rules["sbp_low"].suggested and chosen["sbp"].high is None
     assert chosen["hr"].updated_by == "eval-clinician"
+    period = "(settling-in review 2025-11-29 to 2025-12-06)"
+    assert chosen["hr"].reason == f"{rules['hr_low'].reason} {period}"  # the review's words, and which review
+    assert chosen["sbp"].reason == f"{rules['sbp_low'].reason} {period}"
+
+
+def test_a_metrics_reason_has_both_sides_and_fits_the_bound() -> None:
+    low = review.LimitSuggestion("hr_low", "hr", "low", 40.0, 38.0, 41.0, "pulse asleep 41")
+    high = review.LimitSuggestion("hr_high", "hr", "high", 120.0, 125.0, 119.0, "pulse walking 119 " + "x" * 600)
+    found = review.LimitReview("r1", T0, T0 + 7 * DAY, 2016, (low, high), None)
+    [hr] = found.thresholds_to_set("dr", T0 + 7 * DAY)
+    assert (hr.low, hr.high) == (38.0, 125.0)
+    assert hr.reason.startswith("pulse asleep 41; pulse walking 119 xxx")
+    assert hr.reason.endswith("x… (settling-in review 2025-11-29 to 2025-12-06)") and len(hr.reason) == REASON_MAX
 
 
 def test_a_bad_period_is_refused() -> None:
@@ -236,9 +249,9 @@ def test_a_usual_extreme_clear_of_the_default_changes_nothing_one_near_it_moves_
 def test_a_clinicians_limit_in_force_is_what_the_review_measures_against_and_never_tightens() -> None:
     copd = Resident("r1", "s1", "R1", spo2_scale=2)
     nights = week(awake={**HEALTHY, "spo2": 90.0}, night={"spo2": 84.0})
-    wide = Threshold("r1", "spo2", 78.0, None, T0, "dr")  # wider than the review would suggest
+    wide = Threshold("r1", "spo2", 78.0, None, "COPD", T0, "dr")  # wider than the review would suggest
     assert "spo2_low" not in by_rule(run(nights, copd, limits=[wide]))
-    crossed = Threshold("r1", "spo2", 86.0 - 1.0, None, T0, "dr")  # the usual still reaches past it
+    crossed = Threshold("r1", "spo2", 86.0 - 1.0, None, "COPD", T0, "dr")  # the usual still reaches past it
     spo2 = by_rule(run(nights, copd, limits=[crossed]))["spo2_low"]
     assert spo2.in_force == 85.0 and spo2.default == 86.0
     assert spo2.suggested < 85.0 and "clinician's limit below 85" in spo2.reason

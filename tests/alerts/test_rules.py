@@ -94,7 +94,7 @@ def test_threshold_alerts_after_its_persistence_and_clears(
 
 def test_a_clinicians_limit_replaces_the_default_and_reverts_when_removed() -> None:
     e = engine()
-    e.apply_thresholds([Threshold("r0", "hr", None, 110.0, NOW, "dr:li")])
+    e.apply_thresholds([Threshold("r0", "hr", None, 110.0, "beta-blocker stopped", NOW, "dr:li")])
     drafts, _ = e.process(vital("r0", NOW, "hr", [115.0] * 70))
     assert [d.rule for d in drafts if d.rule == "hr_high"] == ["hr_high"]
     assert "above 110 bpm" in next(d for d in drafts if d.rule == "hr_high").explanation

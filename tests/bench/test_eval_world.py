@@ -44,9 +44,12 @@ def test_the_review_of_the_history_is_accepted_for_the_residents_who_need_it(tmp
         spo2 = {t.metric: t for t in store.thresholds(copd)}["spo2"]
         assert spo2.low is not None and spo2.low < 86.0  # below scale 2's default limit
         assert spo2.updated_by == CLINICIAN and spo2.updated_at == START + DAYS * DAY_S
-        escalation = store.news2_escalation(copd)
-        assert escalation is not None and escalation.set_by == CLINICIAN
-        assert escalation.urgent_from > 5 and escalation.reason == reviews[copd].news2.reason  # type: ignore[union-attr]
+        [spo2_low] = [s for s in reviews[copd].thresholds if s.rule == "spo2_low"]
+        assert spo2.reason == reviews[copd].documented(spo2_low.reason)  # the modelled clinician's reason: the review's
+        assert [c.threshold for c in store.threshold_changes(copd) if c.metric == "spo2"] == [spo2]
+        escalation, suggested = store.news2_escalation(copd), reviews[copd].news2
+        assert escalation is not None and suggested is not None and escalation.set_by == CLINICIAN
+        assert escalation.urgent_from > 5 and escalation.reason == reviews[copd].documented(suggested.reason)
     finally:
         store.close()
 

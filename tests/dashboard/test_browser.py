@@ -32,6 +32,16 @@ def logged_in(browser: Any, served: Served, username: str, lang: str = "en") -> 
     return page
 
 
+def refused_without_a_reason(page: Any, form: str, error: str) -> None:
+    """Submit ``form`` without a reason (the browser does not send it), then with a blank one: the API refuses it
+    and the page says why."""
+    page.click(f"{form} button[type=submit]")
+    page.fill(f"{form} [name=reason]", "   ")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector(f"{error}:not([hidden])", timeout=TIMEOUT_MS)
+    assert "clinical reason" in page.inner_text(error)
+
+
 def test_operator_sees_live_tiles_and_acknowledgements_reach_a_second_operator(browser: Any, served: Served) -> None:
     first = logged_in(browser, served, "operator")
     first.wait_for_function("document.querySelectorAll('.tile').length === 2", timeout=TIMEOUT_MS)
@@ -146,11 +156,7 @@ def test_a_clinician_documents_a_news2_escalation_on_the_resident_page(browser: 
     page.fill(f"{form} [name=urgent_from]", "7")
     page.fill(f"{form} [name=emergency_from]", "9")
     page.uncheck(f"{form} [name=red_score]")
-    page.click(f"{form} button[type=submit]")  # no reason: the browser does not send it
-    page.fill(f"{form} [name=reason]", "   ")  # a blank one: the API refuses it, the page says why
-    page.click(f"{form} button[type=submit]")
-    page.wait_for_selector("#news2-error:not([hidden])", timeout=TIMEOUT_MS)
-    assert "clinical reason" in page.inner_text("#news2-error")
+    refused_without_a_reason(page, form, "#news2-error")
     with served.client("operator") as client:
         assert client.get("/api/residents/r2/news2-escalation").json()["resident_specific"] is False
     page.fill(f"{form} [name=reason]", "COPD on home oxygen, baseline 5")
@@ -160,6 +166,9 @@ def test_a_clinician_documents_a_news2_escalation_on_the_resident_page(browser: 
     assert "Urgent from 7, emergency from 9; a single 3 does not alert by itself." in page.inner_text("#news2-levels")
     assert "Set by clinician" in page.inner_text("#news2-documented")
     assert "COPD on home oxygen, baseline 5" in page.inner_text("#news2-documented")
+    page.click("#news2-changes summary")  # the audit trail, newest last
+    last = page.locator("#news2-changes li").last
+    assert "clinician" in last.inner_text() and "COPD on home oxygen, baseline 5" in last.inner_text()
     page.screenshot(path=str(ARTIFACTS / "resident-news2-escalation.png"), full_page=True)
     with served.client("operator") as client:  # what the clinician set is what the care team reads
         got = client.get("/api/residents/r2/news2-escalation").json()
@@ -180,6 +189,59 @@ def test_a_clinician_documents_a_news2_escalation_on_the_resident_page(browser: 
     operator.context.close()
 
 
+def test_a_clinician_sets_a_threshold_with_its_reason_and_sees_its_changes(browser: Any, served: Served) -> None:
+    with served.client("clinician") as client:
+        for metric in ("spo2", "hr", "rr", "sbp", "temp"):  # whatever an earlier test left
+            client.delete(f"/api/residents/r1/thresholds/{metric}")
+        before = len(client.get("/api/residents/r1/thresholds/changes").json())
+    page = logged_in(browser, served, "clinician")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/residents/r1")
+    page.wait_for_selector("body[data-loaded=true]", timeout=TIMEOUT_MS)
+    assert page.inner_text("#threshold-changes summary") == f"Changes ({before})"
+    form = "#threshold-form"
+    page.select_option(f"{form} [name=metric]", "spo2")
+    page.fill(f"{form} [name=low]", "88")
+    refused_without_a_reason(page, form, "#threshold-error")
+    with served.client("operator") as client:
+        assert client.get("/api/residents/r1/thresholds").json() == []
+    assert page.input_value(f"{form} [name=low]") == "88"  # what the clinician typed stays for them to fix
+    page.fill(f"{form} [name=reason]", "COPD, usual SpO2 88-92 % at rest")
+    page.click(f"{form} button[type=submit]")
+    row = page.locator("#thresholds tr[data-metric=spo2]")
+    row.wait_for(timeout=TIMEOUT_MS)
+    assert page.locator("#threshold-error").is_hidden()
+    why = page.inner_text("#thresholds tr[data-reason-of=spo2]")  # the reason, who and when, under the limits
+    assert why.startswith("COPD, usual SpO2 88-92 % at rest (clinician · ")
+    page.wait_for_function(
+        f"document.querySelector('#threshold-changes summary').textContent === 'Changes ({before + 1})'",
+        timeout=TIMEOUT_MS,
+    )
+    page.click("#threshold-changes summary")
+    last = page.locator("#threshold-changes li").last
+    assert "clinician" in last.inner_text()
+    assert "SpO2: low 88, high \N{EN DASH}: COPD, usual SpO2 88-92 % at rest" in last.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "resident-threshold-reason.png"), full_page=True)
+
+    operator = logged_in(browser, served, "operator")  # reads the reason and the trail, cannot set
+    operator.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    operator.goto(served.url + "/residents/r1")
+    operator.wait_for_selector("#thresholds tr[data-metric=spo2]", timeout=TIMEOUT_MS)
+    assert "COPD, usual SpO2 88-92 % at rest" in operator.inner_text("#thresholds")
+    assert operator.locator(form).is_hidden() and operator.locator("#threshold-changes").is_visible()
+
+    row.get_by_role("button", name="Remove").click()
+    page.wait_for_selector("#thresholds tr[data-metric=spo2]", state="detached", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        f"document.querySelector('#threshold-changes summary').textContent === 'Changes ({before + 2})'",
+        timeout=TIMEOUT_MS,
+    )
+    assert "SpO2: removed (back to the default)" in page.locator("#threshold-changes li").last.inner_text()
+    assert page.errors == [] and operator.errors == []
+    page.context.close()
+    operator.context.close()
+
+
 def test_a_clinician_applies_the_settling_in_review_on_the_resident_page(browser: Any, served: Served) -> None:
     end = time.time() - 3600
     settling_in_week(served.store, "r2", "s1", end)  # a COPD resident's first week
@@ -191,7 +253,7 @@ def test_a_clinician_applies_the_settling_in_review_on_the_resident_page(browser
     page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
     page.goto(served.url + "/residents/r2")
     page.wait_for_selector("#news2-section[data-specific=false]", timeout=TIMEOUT_MS)
-    assert page.locator("#thresholds tbody tr").count() == 0
+    assert page.locator("#thresholds tbody tr[data-metric]").count() == 0
     page.get_by_role("button", name="Compute the review").click()
     page.wait_for_selector("#review-limits tr[data-rule=spo2_low]", timeout=TIMEOUT_MS)
     assert "5-minute windows of readings at rest" in page.inner_text("#review-status")
@@ -212,14 +274,16 @@ def test_a_clinician_applies_the_settling_in_review_on_the_resident_page(browser
     apply.click()  # the review changed: refused, the page says so, nothing is set
     page.wait_for_selector("#review-error:not([hidden])", timeout=TIMEOUT_MS)
     assert "compute it again" in page.inner_text("#review-error")
-    assert page.locator("#thresholds tbody tr").count() == 0
+    assert page.locator("#thresholds tbody tr[data-metric]").count() == 0
     page.get_by_role("button", name="Compute the review").click()
     page.wait_for_selector("#review-error", state="hidden", timeout=TIMEOUT_MS)
     page.wait_for_selector("#review-limits tr[data-rule=spo2_low][data-bound=true]", timeout=TIMEOUT_MS)
     tick()
     apply.click()
     page.wait_for_selector("#news2-section[data-specific=true]", timeout=TIMEOUT_MS)
-    page.wait_for_function("document.querySelectorAll('#thresholds tbody tr').length === 2", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "document.querySelectorAll('#thresholds tbody tr[data-metric]').length === 2", timeout=TIMEOUT_MS
+    )
     assert "Set 2 limits and the NEWS2 escalation" in page.inner_text("#review-status")
     assert page.locator("#review-choices").is_hidden()
     with served.client("operator") as client:  # what the clinician accepted is what the care team reads
@@ -229,6 +293,7 @@ def test_a_clinician_applies_the_settling_in_review_on_the_resident_page(browser
     assert set(limits) == {"spo2", "rr"} and limits["spo2"][0] < 86 and limits["rr"][1] > 25
     shown = page.inner_text("#thresholds")
     assert str(round(limits["spo2"][0])) in shown and str(round(limits["rr"][1])) in shown
+    assert "spo2_low: SpO2 at rest" in shown and "settling-in review" in shown  # the review's reasons, documented
     assert "settling-in review" in page.inner_text("#news2-documented") and escalation["set_by"] == "clinician"
     assert f"Urgent from {escalation['urgent_from']}, emergency from {escalation['emergency_from']}" in page.inner_text(
         "#news2-levels"

@@ -112,10 +112,13 @@ def test_only_those_who_set_thresholds_within_their_scope(served: Served, week: 
 def test_applying_sets_the_chosen_limits_and_escalation_which_the_care_team_reads(served: Served, week: None) -> None:
     with served.client("clinician") as clinician, served.client("operator") as operator:
         reset(clinician, "r2")
-        assert clinician.put("/api/residents/r2/thresholds/rr", json={"low": 10}).status_code == 200
+        rr_low = {"low": 10, "reason": "chronic bradypnoea"}
+        assert clinician.put("/api/residents/r2/thresholds/rr", json=rr_low).status_code == 200
         changes_before = len(operator.get("/api/residents/r2/news2-escalation/changes").json())
+        limit_changes_before = len(operator.get("/api/residents/r2/thresholds/changes").json())
         shown = review(clinician)
         limits = {s["rule"]: s["suggested"] for s in shown["thresholds"]}
+        reasons = {s["rule"]: s["reason"] for s in shown["thresholds"]}
         response = clinician.post(URL.format("r2") + "/apply", json=choice(shown, "spo2_low", "rr_high", news2=True))
         assert response.status_code == 200, response.text
         applied = response.json()
@@ -136,6 +139,13 @@ def test_applying_sets_the_chosen_limits_and_escalation_which_the_care_team_read
         assert escalation["reason"] == f"{n2['reason']} {period}"
         changes = operator.get("/api/residents/r2/news2-escalation/changes").json()
         assert len(changes) == changes_before + 1 and changes[-1]["by"] == "clinician"
+        # each threshold documented by its suggestion's reason, in the trail with the applying clinician
+        expected = {"spo2": f"{reasons['spo2_low']} {period}", "rr": f"{reasons['rr_high']} {period}"}
+        assert {t["metric"]: t["reason"] for t in applied["thresholds"]} == expected
+        limit_changes = operator.get("/api/residents/r2/thresholds/changes").json()[limit_changes_before:]
+        assert {c["metric"]: (c["by"], c["threshold"]["reason"]) for c in limit_changes} == {
+            metric: ("clinician", reason) for metric, reason in expected.items()
+        }
 
 
 def test_only_the_ticked_suggestions_are_set(served: Served, week: None) -> None:
@@ -186,7 +196,8 @@ def test_a_limit_that_would_cross_the_other_side_is_refused(served: Served, week
         shown = review(clinician)
         [spo2] = [s for s in shown["thresholds"] if s["rule"] == "spo2_low"]
         high = spo2["suggested"] - 1
-        assert clinician.put("/api/residents/r2/thresholds/spo2", json={"high": high}).status_code == 200
+        wider = {"high": high, "reason": "oxygen titrated"}
+        assert clinician.put("/api/residents/r2/thresholds/spo2", json=wider).status_code == 200
     refused(served, "r2", choice(shown, "spo2_low", news2=True), 422, "would not be below the high")
 
 

@@ -52,6 +52,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/residents/{resident_id}/thresholds"): STAFF,
     ("PUT", "/api/residents/{resident_id}/thresholds/{metric}"): THRESHOLD_SETTERS,
     ("DELETE", "/api/residents/{resident_id}/thresholds/{metric}"): THRESHOLD_SETTERS,
+    ("GET", "/api/residents/{resident_id}/thresholds/changes"): STAFF,
     ("GET", "/api/residents/{resident_id}/news2-escalation"): STAFF,
     ("PUT", "/api/residents/{resident_id}/news2-escalation"): THRESHOLD_SETTERS,
     ("DELETE", "/api/residents/{resident_id}/news2-escalation"): THRESHOLD_SETTERS,
@@ -87,7 +88,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/residents/{resident_id}/contacts/{contact_id}"): {
         "name": "Wang Min", "role": "family", "relation": "daughter",
     },
-    ("PUT", "/api/residents/{resident_id}/thresholds/{metric}"): {"low": 90},
+    ("PUT", "/api/residents/{resident_id}/thresholds/{metric}"): {"low": 90, "reason": "COPD"},
     ("PUT", "/api/residents/{resident_id}/news2-escalation"): {"urgent_from": 7, "emergency_from": 9, "reason": "COPD"},
     ("POST", "/api/residents/{resident_id}/limit-review/apply"): {"start": 1e9, "end": 1e9 + 86400},  # accept nothing
     ("PUT", "/api/sites/{site_id}/escalation-policies/{severity}"): {
@@ -148,7 +149,7 @@ def prepare(served: Served, method: str, path: str) -> None:
         served.store.add_on_call_shifts([OnCallShift(s, "c1", SHIFT_START, SHIFT_START + 3600) for s in ("s1", "s2")])
     if path.endswith("/thresholds/{metric}"):
         for rid in ("r1", "r3"):
-            served.store.set_threshold(Threshold(rid, "spo2", 90, None, time.time(), "test"))
+            served.store.set_threshold(Threshold(rid, "spo2", 90, None, "COPD", time.time(), "test"))
     if path.endswith("/news2-escalation"):  # the escalation an allowed DELETE removes
         for rid in ("r1", "r3"):
             served.store.set_news2_escalation(News2Escalation(rid, 6, 8, True, "COPD", "test", time.time()))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 
 from carewatch.model import (
@@ -38,8 +40,10 @@ from carewatch.storage.base import (
     StorageError,
     Store,
     Threshold,
+    ThresholdChange,
     User,
 )
+from carewatch.storage.sql import LEGACY_REASON
 
 T0 = 1_764_412_800.0
 
@@ -231,14 +235,72 @@ def test_users_sessions_and_thresholds(store: Store) -> None:
     store.delete_session("t3")
     assert store.delete_user("min") and not store.delete_user("min")
 
-    store.set_threshold(Threshold("r1", "spo2", 92, None, T0, "clinician:chen"))
-    store.set_threshold(Threshold("r1", "spo2", 90, None, T0 + 5, "clinician:chen"))  # replaced, not duplicated
-    store.set_threshold(Threshold("r1", "hr", 45, 110, T0, "clinician:chen"))
-    assert store.thresholds("r1") == [
-        Threshold("r1", "hr", 45, 110, pytest.approx(T0), "clinician:chen"),  # type: ignore[arg-type]
-        Threshold("r1", "spo2", 90, None, pytest.approx(T0 + 5), "clinician:chen"),  # type: ignore[arg-type]
+
+def test_thresholds_are_set_replaced_removed_and_audited(store: Store) -> None:
+    seed(store)
+    assert store.thresholds("r1") == [] and store.threshold_changes("r1") == []
+    first = Threshold("r1", "spo2", 92, None, "COPD, usual 92 % at rest", T0, "dr:chen")
+    second = Threshold("r1", "spo2", 90, None, "COPD, lower at night", T0 + 5, "dr:li")
+    pulse = Threshold("r1", "hr", 45, 110, "fit sleeper: pulse 45 asleep", T0 + 10, "dr:chen")
+    other = Threshold("r2", "hr", None, 120, "AF, rate control", T0 + 15, "dr:li")
+    for threshold in (first, second, pulse, other):
+        store.set_threshold(threshold)  # the second replaces the first, not duplicates it
+    assert store.thresholds("r1") == [pulse, second] and store.thresholds("r2") == [other]
+    assert store.all_thresholds() == [pulse, second, other]
+    assert store.delete_threshold("r1", "hr", "dr:wu", T0 + 20)
+    assert not store.delete_threshold("r1", "hr", "dr:wu", T0 + 25)  # nothing to remove: no audit row either
+    assert store.thresholds("r1") == [second]
+    assert store.threshold_changes("r1") == [
+        ThresholdChange("r1", "spo2", T0, "dr:chen", first),
+        ThresholdChange("r1", "spo2", T0 + 5, "dr:li", second),
+        ThresholdChange("r1", "hr", T0 + 10, "dr:chen", pulse),
+        ThresholdChange("r1", "hr", T0 + 20, "dr:wu", None),
     ]
-    assert store.delete_threshold("r1", "hr") and not store.delete_threshold("r1", "hr")
+    assert store.threshold_changes("r2") == [ThresholdChange("r2", "hr", T0 + 15, "dr:li", other)]
+
+
+def test_a_threshold_and_its_audit_row_are_written_together(store: Store) -> None:
+    seed(store)
+    kept = Threshold("r1", "hr", 45, 110, "fit sleeper: pulse 45 asleep", T0, "dr:chen")
+    store.set_threshold(kept)
+    store._run("DROP TABLE resident_threshold_changes")  # type: ignore[attr-defined]  # every audit write fails
+    with pytest.raises((sqlite3.Error, psycopg.Error), match="resident_threshold_changes"):
+        store.set_threshold(Threshold("r1", "spo2", 88, None, "COPD", T0 + 5, "dr:li"))
+    with pytest.raises((sqlite3.Error, psycopg.Error), match="resident_threshold_changes"):
+        store.delete_threshold("r1", "hr", "dr:li", T0 + 10)
+    assert store.thresholds("r1") == [kept]  # neither change without its audit row
+
+
+def test_a_database_from_before_threshold_reasons_is_brought_up_to_date(store: Store) -> None:
+    seed(store)
+    time_type = {"sqlite": "REAL", "timescaledb": "timestamptz"}[store.backend]
+    old = [
+        "DROP TABLE resident_thresholds",
+        "CREATE TABLE resident_thresholds (resident_id text NOT NULL REFERENCES residents (resident_id), metric text"
+        f" NOT NULL, low double precision, high double precision, updated_at {time_type} NOT NULL, updated_by text"
+        " NOT NULL, PRIMARY KEY (resident_id, metric))",
+    ]
+    for statement in old:
+        store._run(statement)  # type: ignore[attr-defined]
+    store._run(  # type: ignore[attr-defined]
+        "INSERT INTO resident_thresholds VALUES (?, ?, ?, ?, ?, ?)",
+        ("r1", "spo2", 88.0, None, store._time_in(T0), "dr:li"),  # type: ignore[attr-defined]
+    )
+    store.init_schema()
+    store.init_schema()  # idempotent
+    legacy = Threshold("r1", "spo2", 88.0, None, LEGACY_REASON, T0, "dr:li")
+    assert store.all_thresholds() == [legacy]
+    replaced = Threshold("r1", "spo2", 86.0, None, "COPD, lower at night", T0 + 5, "dr:chen")
+    store.set_threshold(replaced)
+    assert store.thresholds("r1") == [replaced]
+    assert store.threshold_changes("r1") == [ThresholdChange("r1", "spo2", T0 + 5, "dr:chen", replaced)]
+
+
+@pytest.mark.parametrize(("reason", "problem"), [("", "give the clinical reason"), ("  ", "give the clinical reason"),
+                                                 ("x" * 501, "longer than 500")])  # fmt: skip
+def test_a_threshold_without_a_reason_is_refused(reason: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Threshold("r1", "spo2", 88, None, reason, T0, "dr:chen")
 
 
 def test_news2_escalation_is_set_replaced_removed_and_audited(store: Store) -> None:
@@ -592,6 +654,6 @@ def test_rebuild_aggregates(store: Store) -> None:
     assert store.device_events([], "door", day, day + 7200) == []
     assert store.device_last_seen(day + 150) == {"door1": day + 3700, "w1": day + 86_460, "w2": day + 300}
     assert store.device_last_seen(day + 100_000) == {}
-    limit = Threshold("r1", "spo2", 88.0, None, T0, "dr:li")
+    limit = Threshold("r1", "spo2", 88.0, None, "COPD, usual 88 %", T0, "dr:li")
     store.set_threshold(limit)
     assert store.all_thresholds() == [limit]
