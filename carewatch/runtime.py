@@ -54,6 +54,7 @@ from ingest.writer import Writer
 log = logging.getLogger(__name__)
 
 SERVER_START_TIMEOUT_S = 15.0
+SUBSCRIBE_TIMEOUT_S = 10.0  # start waits this long for the broker to grant ingest's subscriptions, then serves anyway
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,10 @@ class Platform:
         self.writer.start()
         self.reader.start()
         dashboard_url = await self._start_dashboard()
+        # Started means subscribed: what is published from now on reaches our session, even one new to the broker
+        if not await asyncio.to_thread(self.reader.subscribed.wait, SUBSCRIBE_TIMEOUT_S):
+            log.warning("not subscribed at %s after %.0f s; serving, and subscribing when it answers", mqtt_url,
+                        SUBSCRIBE_TIMEOUT_S)  # fmt: skip
         return Endpoints(dashboard_url, mqtt_url)
 
     async def stop(self) -> None:

@@ -1,8 +1,9 @@
 """The MQTT subscriber: paho's network thread, a persistent session, manual acknowledgements.
 
 `_on_message` runs on paho's thread: it decodes (pure) and hands the result to the batcher, nothing else. It never
-touches the database or the alert core. Subscriptions are made in `_on_connect`, so a reconnect resubscribes.
-Acknowledgements are sent by the writer after the batch is committed (`acknowledge`).
+touches the database or the alert core. Subscriptions are made in `_on_connect`, so a reconnect resubscribes;
+`subscribed` is set once the broker has granted them (a message published before a new session's first subscription
+reaches no one). Acknowledgements are sent by the writer after the batch is committed (`acknowledge`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class MqttReader:
         self._generation = 0
         self._stopping = threading.Event()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # connected, and the broker granted the topic filters held at connect
+        self._connect_subscription: int | None = None  # the mid of the SUBSCRIBE sent on connecting
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=True,
             protocol=MQTTProtocolVersion.MQTTv5 if mqtt5 else MQTTProtocolVersion.MQTTv311,
@@ -59,6 +62,7 @@ class MqttReader:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     def start(self) -> None:
         if self._mqtt5:
@@ -103,7 +107,9 @@ class MqttReader:
             return
         self._generation += 1
         if self._topics:
-            client.subscribe([(topic, QOS) for topic in self._topics])
+            _, self._connect_subscription = client.subscribe([(topic, QOS) for topic in self._topics])
+        else:
+            self.subscribed.set()  # nothing to hold yet
         self._metrics.connected.set(1)
         self.connected.set()
         log.info("connected to mqtt://%s:%d (session present: %s)", self._host, self._port, flags.session_present)
@@ -114,8 +120,18 @@ class MqttReader:
     ) -> None:  # fmt: skip
         self._metrics.connected.set(0)
         self.connected.clear()
+        self.subscribed.clear()
         if not self._stopping.is_set():
             log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: object, mid: int, reasons: list[ReasonCode], properties: Properties | None,
+    ) -> None:  # fmt: skip
+        refused = [str(reason) for reason in reasons if reason.is_failure]
+        if refused:
+            log.error("the broker refused %d of %d topic filters: %s", len(refused), len(reasons), ", ".join(refused))
+        elif mid == self._connect_subscription:
+            self.subscribed.set()
 
     def _on_message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
         self._metrics.received.inc()

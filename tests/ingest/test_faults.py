@@ -1,8 +1,10 @@
 """Fault tests on real services: the ingest process killed, PostgreSQL stopped, Mosquitto restarted, each under
-load. Every published reading must end up stored exactly once: none lost, none twice."""
+load, and a slow broker connection at start-up. Every published reading must end up stored exactly once: none lost,
+none twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
@@ -15,8 +17,11 @@ import psycopg
 import pytest
 from support import Mosquitto, Postgres, ServeProcess, free_port
 
+from carewatch.config import Settings
 from carewatch.registry import apply_manifest
+from carewatch.runtime import Platform
 from carewatch.storage.timescale import TimescaleStore
+from ingest.mqtt import MqttReader
 from simulators.publisher import Publisher
 
 pytestmark = pytest.mark.services
@@ -129,3 +134,40 @@ def test_broker_restarted_under_load_loses_nothing(ingest: tuple[ServeProcess, s
 
     publish_load(mosquitto, MESSAGES // 3, restart_broker)
     assert wait_for_all_readings(pg_url) == (2 * MESSAGES, 2 * MESSAGES)
+
+
+async def start_then_publish_at_once(settings: Settings, mosquitto: Mosquitto) -> int:
+    """Start the platform, publish one vitals message as soon as `start` returns, and count the readings stored."""
+    platform = Platform(settings)
+    platform.store.init_schema()
+    apply_manifest(platform.store, manifest())
+    await platform.start()
+    try:
+        publisher = Publisher("127.0.0.1", mosquitto.port, f"start-publisher-{time.monotonic_ns()}")
+        body = {"ts": time.time(), "seq": 0, "readings": [{"metric": "hr", "value": 70, "unit": "bpm"}]}
+        publisher.publish(f"carewatch/v1/{SITE}/w0/vitals", json.dumps(body).encode())
+        publisher.close()  # acknowledged by the broker: a QoS 1 publish with no subscriber is acknowledged too
+        deadline = time.monotonic() + 10.0
+        while platform.store.count("readings") == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return platform.store.count("readings")
+    finally:
+        await platform.stop()
+
+
+def test_a_message_published_once_started_is_stored_though_the_subscription_was_slow(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new client id has no session at the broker until it subscribes. With paho's thread starved of CPU (a loaded
+    CI machine), the platform said it was serving before it had subscribed: what came in between reached no one."""
+    on_connect = MqttReader._on_connect
+
+    def on_connect_late(reader: MqttReader, *args: Any) -> None:
+        time.sleep(1.0)  # paho's thread, starved: the CONNACK is handled late, and the SUBSCRIBE sent late
+        on_connect(reader, *args)
+
+    monkeypatch.setattr(MqttReader, "_on_connect", on_connect_late)
+    settings = Settings(
+        mqtt_url=mosquitto.url, data_dir=tmp_path, http_port=0, mqtt_client_id=f"ingest-{tmp_path.name}"
+    )
+    assert asyncio.run(start_then_publish_at_once(settings, mosquitto)) == 1

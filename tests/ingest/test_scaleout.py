@@ -76,7 +76,6 @@ def received(port: int) -> float:
 def test_two_workers_split_sites_and_store_everything_once(
     workers: list[tuple[ServeProcess, int]], mosquitto: Mosquitto, pg_url: str
 ) -> None:
-    time.sleep(0.5)  # let both workers' subscriptions reach the broker before the first publish
     publisher = Publisher("127.0.0.1", mosquitto.port, "scaleout-publisher")
     base = time.time() - 600
     for seq in range(MESSAGES_PER_DEVICE):
