@@ -621,11 +621,15 @@ class NoActivity(Ref):
             self.hours[r][slot] |= 1 << hour
 
     def expected(self, r: int, day: int) -> list[bool]:
-        learned = [i for i in range(bh.RING_DAYS) if day - bh.LEARN_DAYS <= self.stamp[r][i] < day and self.hours[r][i]]
-        n = len(learned)
-        if n < self.MIN_DAYS or n == 0:
-            return [False] * 24
-        return [sum((self.hours[r][i] >> h) & 1 for i in learned) >= self.SHARE * n for h in range(24)]
+        learned = [self.hours[r][i] for i in range(bh.RING_DAYS)
+                   if day - bh.LEARN_DAYS <= self.stamp[r][i] < day and self.hours[r][i]]  # fmt: skip
+        out = []
+        for h in range(24):
+            # A day observed hour h when it had activity at or before it and at or after it.
+            observed = [bits for bits in learned if (bits & -bits).bit_length() - 1 <= h < bits.bit_length()]
+            n = len(observed)
+            out.append(n >= self.MIN_DAYS and n > 0 and sum((bits >> h) & 1 for bits in observed) >= self.SHARE * n)
+        return out
 
     def raise_at(self, r: int, last: float) -> float:
         expected = self.expected(r, self.day(r, last))

@@ -5,8 +5,10 @@ own last ``LEARN_DAYS`` local days, kept in small rings stamped with the local d
 few more than learned, so that a silence spanning midnight still sees the 14 days before it):
 
 - ``hours`` (R, RING_DAYS) uint32: bit h set when there was activity in local hour h of that day. An hour is
-  *expected active* on day d when it had activity on at least ``share`` of the learned days before d (days with
-  any activity), once there are ``min_days`` of them.
+  *expected active* on day d when it had activity on at least ``share`` of the learned days before d that observed
+  it, once there are ``min_days`` of them. A day observed an hour when it had activity at or before it and at or
+  after it: the day monitoring began at 22:27 says nothing of 12:00 (counted, it made an hour active on 6 of 7
+  whole days fall short of 80 % of 8), nor does a day that ends early (in hospital) of its evening.
 - ``up`` (R, RING_DAYS): local minute of the day's getting up; the usual time on day d is the median over the
   learned days before d. Getting up is being out of bed *and staying out*. A *candidate* is the first sign of being
   up (leaving the bed, or activity outside the bedroom: alerts.signals, ``Frame.up``; a sleeper turning over is
@@ -74,6 +76,12 @@ BED_SENSOR = DEVICE_KINDS.index(DeviceKind.BED)
 
 def local_day(ts: FloatArray, offset: FloatArray) -> IntArray:
     return np.floor((ts + offset) / DAY_S).astype(np.int64)
+
+
+def _active_span(hours: np.ndarray) -> tuple[IntArray, IntArray]:
+    """The first and last local hour with activity of each day's hour bits (uint32, any shape; 0 where none)."""
+    bits = np.maximum(hours.astype(np.int64), 1)
+    return np.log2(bits & -bits).astype(np.int64), np.floor(np.log2(bits)).astype(np.int64)
 
 
 def _learned(stamp: np.ndarray, day: IntArray) -> np.ndarray:
@@ -187,13 +195,14 @@ class NoActivityRule(Rule):
         ``min_days`` days are learned."""
         stamp, hours = self.stamp[resident], self.hours[resident]
         learned = _learned(stamp, day) & (hours != 0)
-        n_days = learned.sum(axis=1)
-        enough = (n_days >= self.min_days[resident]) & (n_days > 0)
-        need = self.share[resident] * n_days
+        first, last = _active_span(hours)
+        share, min_days = self.share[resident], self.min_days[resident]
         expected = np.empty((resident.shape[0], 24), bool)
         for h in range(24):  # hours of the day, not residents
+            observed = learned & (first <= h) & (last >= h)
+            n_days = observed.sum(axis=1)
             active = ((hours >> np.uint32(h)) & np.uint32(1)).astype(bool) & learned
-            expected[:, h] = enough & (active.sum(axis=1) >= need)
+            expected[:, h] = (n_days >= min_days) & (n_days > 0) & (active.sum(axis=1) >= share * n_days)
         return expected
 
     def raise_at(self, resident: IntArray, last: FloatArray, expected: np.ndarray) -> FloatArray:

@@ -52,7 +52,10 @@ class Resting(Incident):
     def truth_of(cls, resident_id: str, start: float, duration_s: float) -> GroundTruth:
         """The ground truth of this course's incident for ``resident_id`` from ``start`` for ``duration_s``."""
         c = cls.course
-        return GroundTruth(resident_id, c.scenario, start, start + duration_s, c.expected_rule, c.also)
+        # Resting still in the chair for hours of the day is what no_activity is for: it may rightly fire too.
+        return GroundTruth(
+            resident_id, c.scenario, start, start + duration_s, c.expected_rule, (*c.also, "no_activity")
+        )
 
     def vitals(self, t: float, values: dict[str, float]) -> dict[str, float]:
         if not within(self.truth, t):

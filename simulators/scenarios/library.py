@@ -90,7 +90,9 @@ def library(world: World) -> dict[str, Recipe]:
         # Respiration 27-35/min, its readings 25 or more: above rr_high's 24, at rest (the resident rests).
         "tachypnoea": Recipe(None, (20 * m, 60 * m), lambda r, s, n, g: Tachypnoea(Tachypnoea.truth_of(
             r.resident_id, s, n), rr=float(g.uniform(27, 35)), spo2_drop=float(g.uniform(2, 4)), seed=_seed(g))),
-        "night_wandering": Recipe((1, 4), (20 * m, 60 * m), lambda r, s, n, g: NightWandering.at(
+        # Longer than night_wandering's 30 minutes out of bed: a shorter walk indoors is, to the rule, a night-time
+        # toilet visit (docs/rules.md); one out of the front door alerts at the door whatever its length.
+        "night_wandering": Recipe((1, 4), (35 * m, 60 * m), lambda r, s, n, g: NightWandering.at(
             r.resident_id, s, n, leaves_home=bool(g.random() < 0.3))),
         "not_up": Recipe((0.0, 0.1), (2 * h, 4 * h), lambda r, s, n, g: NotUp.at(r.resident_id, s, n), from_wake=True),
         "no_activity": Recipe((10, 15), (2 * h, 4 * h), lambda r, s, n, g: NoActivity.at(r.resident_id, s, n)),

@@ -393,6 +393,21 @@ def test_activity_outside_the_bedroom_ends_being_in_bed(device: str, expected: F
     assert no_activity(rows, 600.0) == [expected, expected]
 
 
+@pytest.mark.parametrize("step_s", [None, 600.0])
+def test_a_day_that_monitoring_began_late_says_nothing_of_its_earlier_hours(step_s: float | None) -> None:
+    """Monitoring begins at 22:00 on day 1; days 2-8 are active 07:00-23:30, but for 12:00-13:00 on day 3 and
+    13:00-14:00 on day 5 (out). 12:00 and 13:00 were active on 6 of the 7 days that observed them: expected (80 %).
+    On day 9 the last motion is at 11:00, and the silence alerts at 13:00, its second expected hour. (Counting day 1
+    for them, 6 of 8 fell short of 80 %, and the silence alerted only at 15:00.)"""
+    first = [event(1, 22.0 + k / 2, "pir-kitchen", "motion") for k in range(4)] + [event(1, 23.75, "bed", "bed", 1.0)]
+    out = {3: 12.0, 5: 13.0}
+    days = [x for day in range(2, 9) for x in active_day(day)
+            if not (day in out and at(day, out[day]) <= x.ts < at(day, out[day] + 1))]  # fmt: skip
+    silent = [x for x in active_day(9) if not at(9, 11.0) < x.ts < at(9, 16.0)]
+    expected = ([("r0", at(9, 13.0))], [("r0", at(9, 16.0))])
+    assert no_activity(first + days + silent, step_s) == [expected, expected]
+
+
 @pytest.mark.parametrize("up_at_2030", [False, True])
 def test_the_restart_rebuild_restores_being_in_bed(store: Store, up_at_2030: bool) -> None:
     """Restarted at 23:00 (the bed sample of 19:40 is older than the raw replay): the rebuilt rule knows whether the
