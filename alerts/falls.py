@@ -44,7 +44,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from alerts._arrays import firsts, ragged_arange
+from alerts._arrays import firsts, lasts, ragged_arange
 
 __all__ = ["FallDetector", "FallEvents", "FallParams", "magnitude"]
 
@@ -302,8 +302,8 @@ class FallDetector:
             frames = frames.take((~to_decide).nonzero()[0])
         if frames.resident.shape[0]:  # everyone else: nothing to decide, only new frames' sums to write
             self._write(frames.resident, frames.number, frames.sums)
-        newest = np.r_[s_res[1:] != s_res[:-1], True].nonzero()[0]
-        self._last_ts[s_res[newest]] = s_ts[newest]
+        last = order[lasts(res[order])]  # each resident's newest block: its last sample, as `_samples` times it
+        self._last_ts[res[last]] = start[last] + (counts[last] - 1) / rate[last]
         return events
 
     # -- the steps of process_blocks, in order ------------------------------------------------------
@@ -409,10 +409,10 @@ class FallDetector:
         return np.repeat(pending | new, np.diff(np.r_[starts, s_res.shape[0]]))
 
     def _write(self, frame_res: IntArray, frame_no: IntArray, sums: FloatArray) -> None:
-        """Add new frames' sums ``(K, 5)`` (sorted by resident, then frame) to the rings, without a timeline: the
-        slots of each resident's frames after its old newest one are cleared first (they hold frames ``L``
-        older), the old newest frame itself is continued. The residents have no impact to decide: their
-        ``_detail`` is left as it is (see :class:`FallDetector`)."""
+        """Add new frames' sums ``(K, 5)`` (sorted by resident, then frame; updated in place) to the rings, without
+        a timeline: the slots of each resident's frames after its old newest one are cleared first (they hold
+        frames ``L`` older), the old newest frame itself is continued. The residents have no impact to decide:
+        their ``_detail`` is left as it is (see :class:`FallDetector`)."""
         L = self._grid.ring
         starts = np.r_[True, frame_res[1:] != frame_res[:-1]].nonzero()[0]
         ends = np.r_[starts[1:], frame_res.shape[0]] - 1
@@ -429,15 +429,15 @@ class FallDetector:
         gaps = np.bincount(group[recent], minlength=starts.shape[0]) < new_hi - lo + 1
         owner, k = ragged_arange(np.where(gaps, np.maximum(new_hi - lo + 1, 0), 0))
         ring[r[owner] * L + (lo[owner] + k) % L] = 0.0
-        continued = (~fresh).nonzero()[0]  # the old newest frame of a resident: add to it
-        rows = frame_res[continued] * L + frame_no[continued] % L
-        before = np.take(ring, rows, axis=0)  # take: a row gather faster than fancy indexing
+        continued = (~fresh).nonzero()[0]  # the old newest frame of a resident: its new sums add to the old ones
+        total = np.take(ring, frame_res[continued] * L + frame_no[continued] % L, axis=0)  # take: faster than [ ]
+        total += np.take(sums, continued, axis=0)
+        sums[continued] = total
         written = recent | ~fresh  # all, unless a call outran the ring
         if not written.all():
             keep = written.nonzero()[0]
             frame_res, frame_no, sums = frame_res[keep], frame_no[keep], np.take(sums, keep, axis=0)
-        np.put(_rows(ring), frame_res * L + frame_no % L, _rows(sums))  # one row scatter, continued frames too
-        ring[rows] += before  # so the continued ones hold new + old, the same sums as old + new (addition commutes)
+        np.put(_rows(ring), frame_res * L + frame_no % L, _rows(sums))  # one row scatter
         self._hi[r] = np.maximum(old_hi, new_hi)
 
     def _timeline(self, frame_res: IntArray, frame_no: IntArray, values: FloatArray) -> _Timeline:
