@@ -287,11 +287,10 @@ class FallDetector:
             mag = magnitude(s_axes)
         elif taken is not None:
             mag = mag[taken]
-        slow = self._undecided_impact(s_res, mag)  # (S,) samples of residents with an impact to decide
+        slow = self._undecided_impact(res[order], s_res, mag)  # (S,) samples of residents with an impact to decide
         frames = self._to_frames(s_res, s_ts, s_axes, s_rate)
         events = _no_events()
-        to_decide = slow[frames.first]  # (K,)
-        if to_decide.any():  # residents with an impact to decide: all fields, the full timeline
+        if slow is not None and (to_decide := slow[frames.first]).any():  # (K,): all fields, the full timeline
             picked = to_decide.nonzero()[0]
             values = np.concatenate([frames.sums[picked], _detail(frames, picked, slow, s_ts, mag)], axis=1)
             line = self._timeline(frames.resident[picked], frames.number[picked], values)
@@ -397,16 +396,21 @@ class FallDetector:
             sums[:, column] = np.bincount(segment, weights=weights, minlength=k)
         return _Frames(s_res[first], frame[first], sums, first, segment)
 
-    def _undecided_impact(self, s_res: IntArray, mag: FloatArray) -> BoolArray:
+    def _undecided_impact(self, block_res: IntArray, s_res: IntArray, mag: FloatArray) -> BoolArray | None:
         """(S,) True for the samples of residents with an impact frame not decided yet: in their ring (newer than
-        ``_hi - post_hi``, the last decided frame) or among their new samples. Only those residents can fall in
-        this call; the others take the fast path (`_write`) with the same result."""
+        ``_hi - post_hi``, the last decided frame) or among their new samples; None if there are none (most calls).
+        Only those residents can fall in this call; the others take the fast path (`_write`) with the same result.
+        ``block_res`` ``(k,)``: the resident of each block the samples ``(S,)`` come from."""
+        impact = mag >= self.params.impact_g
+        if not (impact.any() or self._pending(block_res).any()):
+            return None
         starts = firsts(s_res).nonzero()[0]
-        r = s_res[starts]
-        seen = np.isfinite(self._last_ts[r])
-        pending = seen & (self._impact_hi[r] > self._hi[r] - self._grid.post_hi)
-        new = np.maximum.reduceat(mag >= self.params.impact_g, starts)
-        return np.repeat(pending | new, np.diff(np.r_[starts, s_res.shape[0]]))
+        new = np.maximum.reduceat(impact, starts)
+        return np.repeat(self._pending(s_res[starts]) | new, np.diff(np.r_[starts, s_res.shape[0]]))
+
+    def _pending(self, res: IntArray) -> BoolArray:
+        """(n,) True for residents ``res`` (n,) with an impact in their ring not decided yet."""
+        return np.isfinite(self._last_ts[res]) & (self._impact_hi[res] > self._hi[res] - self._grid.post_hi)
 
     def _write(self, frame_res: IntArray, frame_no: IntArray, sums: FloatArray) -> None:
         """Add new frames' sums ``(K, 5)`` (sorted by resident, then frame; updated in place) to the rings, without
