@@ -20,11 +20,12 @@ time). A stream that stops less than ``post_window_s[1]`` after an impact never 
 
 State is a ring of the last ``L`` frames per resident (see :class:`FallDetector`). A call concatenates
 its blocks and sums samples into frames. Most residents have no impact to decide: their new frames are
-written to the ring, and only the sums a window *before* an impact reads (count, seconds, x, y, z), since
-a later impact reads nothing else of them. A resident with an impact in the call, or one still to decide,
-gets all nine fields: one contiguous *timeline* (its ring, then its new frames) in a flat array, every
-frame that became decidable tested, the newest ``L`` frames written back. Nothing loops per sample, per
-block or per resident.
+written to the ring, and only the sums a window *before* an impact reads (count, seconds, x, y, z),
+since a later impact reads nothing else of them (their peaks are below ``impact_g``: they neither are
+nor beat an impact, and an impact's post window is summed while it is to be decided). A resident with an
+impact in the call, or one still to decide, gets all nine fields: one contiguous *timeline* (its ring,
+then its new frames) in a flat array, every frame that became decidable tested, the newest ``L`` frames
+written back. Nothing loops per sample, per block or per resident.
 
 Free fall (|a| well below 1 g before the impact) is deliberately not required: falls from sitting and
 fainting falls show no clear free-fall phase (on the SisFall development subset a 0.6 g free-fall gate
@@ -463,7 +464,7 @@ class FallDetector:
         frames = np.zeros((base[-1] + length[-1], _NF))
         frames[in_ring, :_N_SUMS] = self._sums[r[owner[in_ring]], frame_at[in_ring] % L]
         # Detail is kept only while an impact is to be decided (before this call's impacts): zeros otherwise.
-        kept = (seen & (self._impact_hi[r] > old_hi - self._grid.post_hi))[owner] & in_ring
+        kept = self._pending(r)[owner] & in_ring
         frames[kept, _N_SUMS:] = self._detail[r[owner[kept]], frame_at[kept] % L]
         group = np.repeat(np.arange(r.shape[0]), lasts - firsts + 1)
         pos = base[group] + L + frame_no - after_ring[group]
