@@ -200,7 +200,8 @@ class Signals:
 
 
 def _moving_blocks(accel: Accel, mag: np.ndarray) -> Points:
-    """Blocks of at least MIN_BLOCK_SAMPLES samples whose |a| ``mag`` (one per sample) has an SD of MOVING_SD_G."""
+    """Blocks of at least MIN_BLOCK_SAMPLES samples whose |a| ``mag`` (one per sample) has an SD of at least
+    MOVING_SD_G: the body moving."""
     enough = accel.counts >= MIN_BLOCK_SAMPLES
     if not enough.any():
         return _no_points()
