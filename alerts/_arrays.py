@@ -50,6 +50,14 @@ def run_start(first: BoolArray) -> IntArray:
     return last_index(first)
 
 
+def present(index: IntArray, size: int) -> IntArray:
+    """The distinct values of ``index`` (n,) (each in ``0 .. size - 1``), sorted: ``np.unique`` through a table of
+    ``size`` flags, where ``np.unique`` hashes or sorts (residents of a batch: n in thousands, size the population)."""
+    flags = np.zeros(size, bool)
+    flags[index] = True
+    return flags.nonzero()[0]
+
+
 def member_table(ids: Iterable[int], size: int) -> BoolArray:
     """(size,) True at ``ids``: ``table[x]`` tests small non-negative ids (catalogue metrics, event kinds) for
     membership with one gather, where ``np.isin`` sorts."""

@@ -19,10 +19,13 @@ a sample of a later frame has arrived; ``detected_ts`` is that window's end (dat
 time). A stream that stops less than ``post_window_s[1]`` after an impact never reports it.
 
 State is a ring of the last ``L`` frames per resident (see :class:`FallDetector`). A call concatenates
-its blocks, sums samples into frames with ``reduceat``, lays out for every resident of the call one
-contiguous *timeline* (its ring, then its new frames) in a flat array, tests every frame that became
-decidable, and writes the newest ``L`` frames of each timeline back to the ring. Nothing loops per
-sample, per block or per resident.
+its blocks and sums samples into frames. Most residents have no impact to decide: their new frames are
+written to the ring, and only the sums a window *before* an impact reads (count, seconds, x, y, z),
+since a later impact reads nothing else of them (their peaks are below ``impact_g``: they neither are
+nor beat an impact, and an impact's post window is summed while it is to be decided). A resident with an
+impact in the call, or one still to decide, gets all nine fields: one contiguous *timeline* (its ring,
+then its new frames) in a flat array, every frame that became decidable tested, the newest ``L`` frames
+written back. Nothing loops per sample, per block or per resident.
 
 Free fall (|a| well below 1 g before the impact) is deliberately not required: falls from sitting and
 fainting falls show no clear free-fall phase (on the SisFall development subset a 0.6 g free-fall gate
@@ -42,16 +45,19 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from alerts._arrays import firsts, ragged_arange
+from alerts._arrays import firsts, lasts, ragged_arange
 
-__all__ = ["FallDetector", "FallEvents", "FallParams"]
+__all__ = ["FallDetector", "FallEvents", "FallParams", "magnitude"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-# Fields of a frame (last axis of frame arrays). The first _N_ADDITIVE are sums, merged by addition.
+# Fields of a frame (last axis of frame arrays). The first _N_ADDITIVE are sums, merged by addition; the first
+# _N_SUMS are what a window before an impact reads, kept for every frame; the rest (the |a| sums, the peak and its
+# time) only while an impact is to be decided.
 _N, _COVER, _SX, _SY, _SZ, _SM, _SM2, _PK, _PK_TS = range(9)
+_N_SUMS: Final = 5
 _N_ADDITIVE: Final = 7
 _NF: Final = 9
 # Sample times are computed as start_ts + j / rate_hz, which at epoch magnitudes (~1.7e9 s) carries a
@@ -168,18 +174,37 @@ class _Timeline:
     new_hi: IntArray  # (u,)
 
 
+@dataclass(frozen=True, slots=True)
+class _Frames:
+    """The ``K`` distinct (resident, frame) of a call's ``S`` samples, sorted by resident, then frame."""
+
+    resident: IntArray  # (K,)
+    number: IntArray  # (K,) frame number
+    sums: FloatArray  # (K, 5) count, seconds, x, y, z
+    first: IntArray  # (K,) first sample
+    segment: IntArray  # (S,) frame (0 .. K - 1) of each sample
+
+    def take(self, index: IntArray) -> _Frames:
+        """Frames ``index`` (k,), in that order (their ``segment`` as it was)."""
+        return _Frames(self.resident[index], self.number[index], np.take(self.sums, index, axis=0),
+                       self.first[index], self.segment)  # fmt: skip
+
+
 class FallDetector:
     """Streaming fall detector; resident ``r`` is row ``r`` of every state array.
 
     State, with ``L = _Grid.ring`` frames (56 with the default parameters):
 
-    - ``_frames`` ``(capacity, L, 9)`` float64: frame ``g`` of resident ``r`` is ``_frames[r, g % L]``;
-      the ring holds frames ``_hi[r] - L + 1 .. _hi[r]``.
+    - ``_sums`` ``(capacity, L, 5)`` float64: count, seconds, x, y, z of frame ``g`` of resident ``r`` at
+      ``_sums[r, g % L]``; the ring holds frames ``_hi[r] - L + 1 .. _hi[r]``.
+    - ``_detail`` ``(capacity, L, 4)`` float64: |a|, |a|^2, peak |a| and its time, laid out alike; valid only
+      while the resident has an impact to decide (written then, with all of its ``L`` frames). A resident
+      taking the fast path leaves it as it was, and the next impact reads it as zeros.
     - ``_hi`` ``(capacity,)`` int64: newest frame with data (possibly still incomplete).
     - ``_last_ts`` ``(capacity,)`` float64: time of the newest processed sample, ``-inf`` before any.
     - ``_impact_hi`` ``(capacity,)`` int64: newest frame whose peak reached ``impact_g``. A resident with no
-      such frame awaiting its decision takes a fast path: its new frames are written to the ring directly, no
-      timeline is laid out (most calls, for most residents: impacts are rare).
+      such frame awaiting its decision takes a fast path: its new frames' sums are written to the ring
+      directly, no timeline is laid out (most calls, for most residents: impacts are rare).
     - ``stale_blocks``: blocks ignored because they were not newer than their resident's data.
     """
 
@@ -187,7 +212,8 @@ class FallDetector:
         self.params = params
         self._grid = _Grid.of(params)
         self.capacity = 0
-        self._frames = np.zeros((0, self._grid.ring, _NF), dtype=np.float64)
+        self._sums = np.zeros((0, self._grid.ring, _N_SUMS), dtype=np.float64)
+        self._detail = np.zeros((0, self._grid.ring, _NF - _N_SUMS), dtype=np.float64)
         self._hi = np.zeros(0, dtype=np.int64)
         self._last_ts = np.zeros(0, dtype=np.float64)
         self._impact_hi = np.zeros(0, dtype=np.int64)  # newest frame with a peak >= impact_g
@@ -199,11 +225,16 @@ class FallDetector:
         if capacity < self.capacity:
             raise ValueError(f"capacity can only grow ({self.capacity} -> {capacity})")
         extra = capacity - self.capacity
-        self._frames = np.concatenate([self._frames, np.zeros((extra, *self._frames.shape[1:]))])
+        self._sums = np.concatenate([self._sums, np.zeros((extra, *self._sums.shape[1:]))])
+        self._detail = np.concatenate([self._detail, np.zeros((extra, *self._detail.shape[1:]))])
         self._hi = np.concatenate([self._hi, np.zeros(extra, dtype=np.int64)])
         self._last_ts = np.concatenate([self._last_ts, np.full(extra, -np.inf)])
         self._impact_hi = np.concatenate([self._impact_hi, np.full(extra, _NO_FRAME, dtype=np.int64)])
         self.capacity = capacity
+
+    def nbytes(self) -> int:
+        """Bytes of state arrays."""
+        return sum(a.nbytes for a in (self._sums, self._detail, self._hi, self._last_ts, self._impact_hi))
 
     def process_blocks(
         self,
@@ -237,34 +268,42 @@ class FallDetector:
         rate_hz: FloatArray,
         counts: IntArray,
         axes: npt.NDArray[np.floating],
+        mag: FloatArray | None = None,
     ) -> FallEvents:
         """As `process_blocks`, with the blocks' samples laid one after the other, axis by axis: ``counts``
         ``(b,)`` samples per block and ``axes`` ``(3, sum(counts))`` x, y, z in g (the alert engine's form: no list
-        of arrays; blocks already in (resident, time) order skip a gather)."""
+        of arrays; blocks already in (resident, time) order skip a gather). ``mag`` ``(sum(counts),)``: |a| of each
+        sample as `magnitude` computes it, if the caller has it already (the engine does, for movement too)."""
         res, start, rate, counts, axes = self._validate(resident, start_ts, rate_hz, counts, axes)
+        if mag is not None and mag.shape != axes.shape[1:]:
+            raise ValueError("mag must have one value per sample")
         order = self._fresh_blocks(res, start, rate, counts)
         self.stale_blocks += int(np.count_nonzero(counts > 0)) - order.shape[0]
         if order.shape[0] == 0:
             return _no_events()
         # Samples in (resident, time) order: blocks sorted, and kept blocks of a resident never overlap.
-        s_res, s_ts, s_rate, s_axes = self._samples(res, start, rate, counts, axes, order)
-        mag = _magnitude(s_axes)
-        slow = self._undecided_impact(s_res, mag)  # (S,) samples of residents with an impact to decide
-        frame_res, frame_no, values, starts = self._to_frames(s_res, s_ts, s_axes, s_rate, mag, slow.nonzero()[0])
-        slow = slow[starts]  # (K,) per frame
-        impact = (values[:, _PK] >= self.params.impact_g).nonzero()[0]
-        np.maximum.at(self._impact_hi, frame_res[impact], frame_no[impact])
+        s_res, s_ts, s_rate, taken = self._samples(res, start, rate, counts, order)
+        s_axes = axes if taken is None else np.take(axes, taken, axis=1)
+        if mag is None:
+            mag = magnitude(s_axes)
+        elif taken is not None:
+            mag = mag[taken]
+        slow = self._undecided_impact(res[order], s_res, mag)  # (S,) samples of residents with an impact to decide
+        frames = self._to_frames(s_res, s_ts, s_axes, s_rate)
         events = _no_events()
-        if slow.any():  # residents with an impact to decide: the full timeline
-            line = self._timeline(frame_res[slow], frame_no[slow], values[slow])
+        if slow is not None and (to_decide := slow[frames.first]).any():  # (K,): all fields, the full timeline
+            picked = to_decide.nonzero()[0]
+            values = np.concatenate([frames.sums[picked], _detail(frames, picked, slow, s_ts, mag)], axis=1)
+            line = self._timeline(frames.resident[picked], frames.number[picked], values)
             events = self._decide(line)
             self._store(line)
-            fast = (~slow).nonzero()[0]
-            frame_res, frame_no, values = frame_res[fast], frame_no[fast], np.take(values, fast, axis=0)
-        if frame_res.shape[0]:  # everyone else: nothing to decide, only new frames to write
-            self._write(frame_res, frame_no, values)
-        newest = np.r_[s_res[1:] != s_res[:-1], True].nonzero()[0]
-        self._last_ts[s_res[newest]] = s_ts[newest]
+            impact = picked[values[:, _PK] >= self.params.impact_g]
+            np.maximum.at(self._impact_hi, frames.resident[impact], frames.number[impact])
+            frames = frames.take((~to_decide).nonzero()[0])
+        if frames.resident.shape[0]:  # everyone else: nothing to decide, only new frames' sums to write
+            self._write(frames.resident, frames.number, frames.sums)
+        last = order[lasts(res[order])]  # each resident's newest block: its last sample, as `_samples` times it
+        self._last_ts[res[last]] = start[last] + (counts[last] - 1) / rate[last]
         return events
 
     # -- the steps of process_blocks, in order ------------------------------------------------------
@@ -324,76 +363,61 @@ class FallDetector:
 
     @staticmethod
     def _samples(
-        res: IntArray, start: FloatArray, rate: FloatArray, counts: IntArray, axes: FloatArray, order: IntArray
-    ) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
+        res: IntArray, start: FloatArray, rate: FloatArray, counts: IntArray, order: IntArray
+    ) -> tuple[IntArray, FloatArray, FloatArray, IntArray | None]:
         """The samples of blocks ``order`` ``(k,)``, one after the other: resident, time and rate ``(S,)``, and
-        ``(3, S)`` axes (``axes`` itself when ``order`` is every block as they are)."""
+        their indices among all samples ``(S,)`` (None when ``order`` is every block as they are: no gather)."""
         n = counts[order]
         first = np.cumsum(n) - n
         j = np.arange(int(first[-1] + n[-1]), dtype=np.int64) - np.repeat(first, n)
         s_rate = np.repeat(rate[order], n)
         s_ts = np.repeat(start[order], n) + j / s_rate
+        taken = None
         if order.shape[0] < counts.shape[0] or (order[1:] < order[:-1]).any():
-            axes = np.take(axes, np.repeat((np.cumsum(counts) - counts)[order], n) + j, axis=1)
-        return np.repeat(res[order], n), s_ts, s_rate, axes
+            taken = np.repeat((np.cumsum(counts) - counts)[order], n) + j
+        return np.repeat(res[order], n), s_ts, s_rate, taken
 
-    def _to_frames(
-        self,
-        s_res: IntArray,
-        s_ts: FloatArray,
-        s_axes: FloatArray,
-        s_rate: FloatArray,
-        mag: FloatArray,
-        detail: IntArray,
-    ) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
-        """Sum ``S`` samples, sorted by (resident, time), into frames.
-
-        ``s_res``, ``s_ts``, ``s_rate``, ``mag`` (|a|) have shape ``(S,)`` and ``s_axes`` ``(3, S)``. Returns
-        resident ``(K,)``, frame number ``(K,)``, values ``(K, 9)`` and first sample ``(K,)`` of the ``K``
-        distinct (resident, frame). Only the samples ``detail`` (those of residents with an impact to decide) get
-        the |a| sums and the peak; other frames keep 0 there, which decides nothing: a peak below ``impact_g`` is
-        never an impact nor beats one, and the |a| sums are read only after an impact, from frames its resident
-        summed while the impact awaited its decision."""
+    def _to_frames(self, s_res: IntArray, s_ts: FloatArray, s_axes: FloatArray, s_rate: FloatArray) -> _Frames:
+        """Sum ``S`` samples, sorted by (resident, time), into frames: their sums a window before an impact
+        reads (`_detail` adds the rest where needed). ``s_res``, ``s_ts``, ``s_rate`` have shape ``(S,)`` and
+        ``s_axes`` ``(3, S)``."""
         frame = np.floor((s_ts + _EDGE_GUARD_S) / self.params.frame_s).astype(np.int64)
         cut = firsts(s_res)
         cut[1:] |= frame[1:] != frame[:-1]
-        starts = cut.nonzero()[0]
-        segment = np.cumsum(cut) - 1
-        k = starts.shape[0]
-        values = np.zeros((k, _NF))
-        values[:, _N] = np.diff(np.append(starts, mag.shape[0]))
+        first = cut.nonzero()[0]
+        k = first.shape[0]
+        count = np.diff(np.append(first, s_res.shape[0]))
+        segment = np.repeat(np.arange(k), count)  # (S,) frame of each sample (a cumsum of `cut` is 5 times slower)
+        sums = np.empty((k, _N_SUMS))
+        sums[:, _N] = count
         # Per-segment sums with bincount: faster than reduceat for many short segments, and the same sums (each
         # bin adds its samples in order, starting from zero, as the reference's per-sample sums do).
         x, y, z = s_axes
         for column, weights in ((_COVER, 1.0 / s_rate), (_SX, x), (_SY, y), (_SZ, z)):
-            values[:, column] = np.bincount(segment, weights=weights, minlength=k)
-        if detail.shape[0]:
-            seg, m = segment[detail], mag[detail]
-            values[:, _SM] = np.bincount(seg, weights=m, minlength=k)
-            values[:, _SM2] = np.bincount(seg, weights=m * m, minlength=k)
-            peak = values[:, _PK]
-            np.maximum.at(peak, seg, m)  # |a| >= 0
-            at_peak = detail[m == peak[seg]]
-            first = at_peak[firsts(segment[at_peak])]  # on a tie the earlier sample
-            values[segment[first], _PK_TS] = s_ts[first]
-        return s_res[starts], frame[starts], values, starts
+            sums[:, column] = np.bincount(segment, weights=weights, minlength=k)
+        return _Frames(s_res[first], frame[first], sums, first, segment)
 
-    def _undecided_impact(self, s_res: IntArray, mag: FloatArray) -> BoolArray:
+    def _undecided_impact(self, block_res: IntArray, s_res: IntArray, mag: FloatArray) -> BoolArray | None:
         """(S,) True for the samples of residents with an impact frame not decided yet: in their ring (newer than
-        ``_hi - post_hi``, the last decided frame) or among their new samples. Only those residents can fall in
-        this call; the others take the fast path (`_write`) with the same result."""
+        ``_hi - post_hi``, the last decided frame) or among their new samples; None if there are none (most calls).
+        Only those residents can fall in this call; the others take the fast path (`_write`) with the same result.
+        ``block_res`` ``(k,)``: the resident of each block the samples ``(S,)`` come from."""
+        impact = mag >= self.params.impact_g
+        if not (impact.any() or self._pending(block_res).any()):
+            return None
         starts = firsts(s_res).nonzero()[0]
-        r = s_res[starts]
-        seen = np.isfinite(self._last_ts[r])
-        pending = seen & (self._impact_hi[r] > self._hi[r] - self._grid.post_hi)
-        new = np.maximum.reduceat(mag >= self.params.impact_g, starts)
-        return np.repeat(pending | new, np.diff(np.r_[starts, s_res.shape[0]]))
+        new = np.maximum.reduceat(impact, starts)
+        return np.repeat(self._pending(s_res[starts]) | new, np.diff(np.r_[starts, s_res.shape[0]]))
 
-    def _write(self, frame_res: IntArray, frame_no: IntArray, values: FloatArray) -> None:
-        """Add new frames ``(K,)`` (sorted by resident, then frame) to the rings, without a timeline: the slots of
-        each resident's frames after its old newest one are cleared first (they hold frames ``L`` older), the
-        old newest frame itself is continued. The frames are those of residents with no impact to decide, whose
-        peak and its time `_to_frames` leaves at 0: a frame's peak is never replaced here."""
+    def _pending(self, res: IntArray) -> BoolArray:
+        """(n,) True for residents ``res`` (n,) with an impact in their ring not decided yet."""
+        return np.isfinite(self._last_ts[res]) & (self._impact_hi[res] > self._hi[res] - self._grid.post_hi)
+
+    def _write(self, frame_res: IntArray, frame_no: IntArray, sums: FloatArray) -> None:
+        """Add new frames' sums ``(K, 5)`` (sorted by resident, then frame; updated in place) to the rings, without
+        a timeline: the slots of each resident's frames after its old newest one are cleared first (they hold
+        frames ``L`` older), the old newest frame itself is continued. The residents have no impact to decide:
+        their ``_detail`` is left as it is (see :class:`FallDetector`)."""
         L = self._grid.ring
         starts = np.r_[True, frame_res[1:] != frame_res[:-1]].nonzero()[0]
         ends = np.r_[starts[1:], frame_res.shape[0]] - 1
@@ -401,7 +425,7 @@ class FallDetector:
         seen = np.isfinite(self._last_ts[r])
         old_hi = np.where(seen, self._hi[r], frame_no[starts] - 1)
         lo = np.maximum(old_hi + 1, new_hi - L + 1)
-        ring = self._frames.reshape(-1, _NF)  # a view: row r * L + slot is frame slot of resident r
+        ring = self._sums.reshape(-1, _N_SUMS)  # a view: row r * L + slot is frame slot of resident r
         group = np.repeat(np.arange(starts.shape[0]), ends - starts + 1)
         fresh = frame_no > old_hi[group]
         recent = fresh & (frame_no > new_hi[group] - L)  # a call longer than the ring keeps its last L frames
@@ -410,13 +434,15 @@ class FallDetector:
         gaps = np.bincount(group[recent], minlength=starts.shape[0]) < new_hi - lo + 1
         owner, k = ragged_arange(np.where(gaps, np.maximum(new_hi - lo + 1, 0), 0))
         ring[r[owner] * L + (lo[owner] + k) % L] = 0.0
-        new = values if recent.all() else np.take(values, recent.nonzero()[0], axis=0)
-        np.put(_rows(ring), frame_res[recent] * L + frame_no[recent] % L, _rows(new))
-        more = ~fresh  # the old newest frame, continued: add to it
-        rows = frame_res[more] * L + frame_no[more] % L
-        frames = np.take(ring, rows, axis=0)  # take: a row gather faster than fancy indexing
-        frames[:, :_N_ADDITIVE] += np.take(values, more.nonzero()[0], axis=0)[:, :_N_ADDITIVE]
-        ring[rows] = frames
+        continued = (~fresh).nonzero()[0]  # the old newest frame of a resident: its new sums add to the old ones
+        total = np.take(ring, frame_res[continued] * L + frame_no[continued] % L, axis=0)  # take: faster than [ ]
+        total += np.take(sums, continued, axis=0)
+        sums[continued] = total
+        written = recent | ~fresh  # all, unless a call outran the ring
+        if not written.all():
+            keep = written.nonzero()[0]
+            frame_res, frame_no, sums = frame_res[keep], frame_no[keep], np.take(sums, keep, axis=0)
+        np.put(_rows(ring), frame_res * L + frame_no % L, _rows(sums))  # one row scatter
         self._hi[r] = np.maximum(old_hi, new_hi)
 
     def _timeline(self, frame_res: IntArray, frame_no: IntArray, values: FloatArray) -> _Timeline:
@@ -436,7 +462,10 @@ class FallDetector:
         in_ring = k < L
         frame_at = np.where(in_ring, old_hi[owner] - L + 1 + k, after_ring[owner] + k - L)
         frames = np.zeros((base[-1] + length[-1], _NF))
-        frames[in_ring] = self._frames[r[owner[in_ring]], frame_at[in_ring] % L]
+        frames[in_ring, :_N_SUMS] = self._sums[r[owner[in_ring]], frame_at[in_ring] % L]
+        # Detail is kept only while an impact is to be decided (before this call's impacts): zeros otherwise.
+        kept = self._pending(r)[owner] & in_ring
+        frames[kept, _N_SUMS:] = self._detail[r[owner[kept]], frame_at[kept] % L]
         group = np.repeat(np.arange(r.shape[0]), lasts - firsts + 1)
         pos = base[group] + L + frame_no - after_ring[group]
         frames[pos, :_N_ADDITIVE] += values[:, :_N_ADDITIVE]
@@ -491,8 +520,27 @@ class FallDetector:
         L = self._grid.ring
         last = line.base + line.length - L
         pos = last[:, None] + np.arange(L)
-        self._frames[line.resident[:, None], line.frame_no[pos] % L] = line.frames[pos]
+        slots = (line.resident[:, None], line.frame_no[pos] % L)
+        self._sums[slots] = line.frames[pos, :_N_SUMS]
+        self._detail[slots] = line.frames[pos, _N_SUMS:]
         self._hi[line.resident] = line.new_hi
+
+
+def _detail(frames: _Frames, picked: IntArray, slow: BoolArray, s_ts: FloatArray, mag: FloatArray) -> FloatArray:
+    """The |a| sums, the peak |a| and its time ``(k, 4)`` of frames ``picked`` ``(k,)``, whose samples are those
+    of ``slow`` ``(S,)``; ``s_ts`` and ``mag`` ``(S,)``. On a tie the earlier sample is the peak."""
+    sample = slow.nonzero()[0]
+    seg = np.searchsorted(picked, frames.segment[sample])  # (s,) position of each sample's frame in `picked`
+    k, m = picked.shape[0], mag[sample]
+    detail = np.zeros((k, _NF - _N_SUMS))
+    detail[:, _SM - _N_SUMS] = np.bincount(seg, weights=m, minlength=k)
+    detail[:, _SM2 - _N_SUMS] = np.bincount(seg, weights=m * m, minlength=k)
+    peak = detail[:, _PK - _N_SUMS]
+    np.maximum.at(peak, seg, m)  # |a| >= 0
+    at_peak = (m == peak[seg]).nonzero()[0]
+    first = at_peak[firsts(seg[at_peak])]
+    detail[seg[first], _PK_TS - _N_SUMS] = s_ts[sample[first]]
+    return detail
 
 
 def _order_by(res: IntArray, start: FloatArray) -> IntArray:
@@ -504,7 +552,7 @@ def _order_by(res: IntArray, start: FloatArray) -> IntArray:
     return np.arange(res.shape[0])
 
 
-def _magnitude(axes: FloatArray) -> FloatArray:
+def magnitude(axes: FloatArray) -> FloatArray:
     """|a| ``(S,)`` of ``axes`` ``(3, S)``, as x*x + y*y + z*z (the reference's formula)."""
     x, y, z = axes
     mag: FloatArray = x * x
@@ -515,5 +563,5 @@ def _magnitude(axes: FloatArray) -> FloatArray:
 
 
 def _rows(frames: FloatArray) -> npt.NDArray[np.void]:
-    """``frames`` ``(n, 9)`` C-contiguous as ``(n,)`` opaque rows: a row scatter is then one flat copy per row."""
-    return frames.view(np.dtype((np.void, _NF * frames.itemsize))).reshape(-1)
+    """``frames`` ``(n, f)`` C-contiguous as ``(n,)`` opaque rows: a row scatter is then one flat copy per row."""
+    return frames.view(np.dtype((np.void, frames.shape[1] * frames.itemsize))).reshape(-1)

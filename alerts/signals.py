@@ -24,8 +24,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from alerts._arrays import firsts, fresh, grown, last_index, lasts, member_table, previous, run_start
-from alerts.falls import FallDetector
+from alerts._arrays import firsts, fresh, grown, last_index, lasts, member_table, present, previous, run_start
+from alerts.falls import FallDetector, magnitude
 from alerts.frame import Accel, Falls, Frame, Points, Readings
 from alerts.residents import DEVICE_KINDS, Population
 from carewatch.catalog import EVENT_ID, EVENT_KINDS, METRIC_ID, METRICS
@@ -72,25 +72,23 @@ class Signals:
 
     def nbytes(self) -> int:
         arrays = (self.worn, self.worn_ts, self.steps, self.steps_ts, self.event_value, self.event_ts, self.exerted)
-        detector = self.falls
-        return sum(a.nbytes for a in arrays) + sum(
-            a.nbytes for a in (detector._frames, detector._hi, detector._last_ts)
-        )
+        return sum(a.nbytes for a in arrays) + self.falls.nbytes()
 
     def derive(self, frame: Frame) -> Frame:
         readings, accel = self._drop_sensor_off(frame.readings, frame.accel)
         moved, changed, up = self._motion_and_changes(frame)
-        (steps, steps_since), blocks = self._step_increases(readings), _moving_blocks(accel)
+        mag = magnitude(accel.axes)  # |a| of every sample, for movement and falls
+        (steps, steps_since), blocks = self._step_increases(readings), _moving_blocks(accel, mag)
         return replace(
             frame, readings=readings, accel=accel, activity=_points(moved, changed, steps, blocks),
             recovery=_points(moved, changed, steps_since, blocks), up=up,
-            exertion=self._exertion(readings, steps, blocks), falls=self._falls(frame, accel),
+            exertion=self._exertion(readings, steps, blocks), falls=self._falls(frame, accel, mag),
         )  # fmt: skip
 
     def _exertion(self, readings: Readings, *moving: Points) -> Points:
         """The batch's exertion instants, and the newest earlier one of every resident with readings."""
         batch = _points(*moving)
-        with_readings = np.unique(readings.resident)
+        with_readings = present(readings.resident, self.exerted.shape[0])
         before = with_readings[np.isfinite(self.exerted[with_readings])]
         both = _points(Points(before, self.exerted[before]), batch)
         if batch.resident.shape[0]:
@@ -190,8 +188,8 @@ class Signals:
         self.steps[res[last]], self.steps_ts[res[last]] = value[last], ts[last]
         return Points(res[up], ts[up]), Points(res[up], since[up])
 
-    def _falls(self, frame: Frame, accel: Accel) -> Falls:
-        found = self.falls.process(accel.resident, accel.ts, accel.rate, accel.counts, accel.axes)
+    def _falls(self, frame: Frame, accel: Accel, mag: np.ndarray) -> Falls:
+        found = self.falls.process(accel.resident, accel.ts, accel.rate, accel.counts, accel.axes, mag)
         ev = frame.events
         told = (ev.kind == FALL) & (ev.value >= 0.5)
         k = int(told.sum())
@@ -206,19 +204,19 @@ class Signals:
         )
 
 
-def _moving_blocks(accel: Accel) -> Points:
+def _moving_blocks(accel: Accel, mag: np.ndarray) -> Points:
+    """Blocks of at least MIN_BLOCK_SAMPLES samples whose |a| ``mag`` (one per sample) has an SD of at least
+    MOVING_SD_G: the body moving."""
     enough = accel.counts >= MIN_BLOCK_SAMPLES
     if not enough.any():
         return _no_points()
-    blocks = accel if enough.all() else accel.take(enough)
-    x, y, z = blocks.axes
-    mag = np.sqrt(x * x + y * y + z * z)
-    block = np.repeat(np.arange(blocks.counts.shape[0]), blocks.counts)
-    n = blocks.counts.astype(np.float64)
-    mean = np.bincount(block, weights=mag, minlength=n.shape[0]) / n
-    sd = np.sqrt(np.maximum(np.bincount(block, weights=mag * mag, minlength=n.shape[0]) / n - mean * mean, 0.0))
-    moving = sd >= MOVING_SD_G
-    return Points(blocks.resident[moving], blocks.ts[moving])
+    b = accel.counts.shape[0]
+    block = np.repeat(np.arange(b), accel.counts)
+    n = np.maximum(accel.counts, 1).astype(np.float64)
+    mean = np.bincount(block, weights=mag, minlength=b) / n
+    sd = np.sqrt(np.maximum(np.bincount(block, weights=mag * mag, minlength=b) / n - mean * mean, 0.0))
+    moving = enough & (sd >= MOVING_SD_G)
+    return Points(accel.resident[moving], accel.ts[moving])
 
 
 def _no_points() -> Points:

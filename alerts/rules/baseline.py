@@ -22,7 +22,7 @@ from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, Tally, codes, last_per_key
-from alerts.rules.ring import SlotRing
+from alerts.rules.ring import NEVER, SlotRing
 from alerts.rules.threshold import ThresholdRule
 from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
 from carewatch.model import Severity
@@ -42,6 +42,8 @@ DAY_S = 86_400.0
 Z_ENTER, Z_LEAVE = 4.0, 2.5
 PERSIST_S = 15 * 60.0
 MAX_GAP_S = 10 * 60.0
+_BACK = np.arange(1, DAYS + 1)  # the look-back: days before the reading's
+_MEAN, _SD, _COUNT, _DAYS = range(4)  # fields of `_look_back_stats`
 BASIS = (
     "the resident's own readings over the last 7 days (Shewhart control limits: 4 SD to enter, 2.5 SD to leave), "
     "and at least one NEWS2 chart band of change (RCP 2017); no published default exists for personal baselines"
@@ -58,6 +60,10 @@ class BaselineRule(Rule):
         self.detail_names = ("metric", "mean", "sd", "deviation")
         self.limits = [limits.get(m, (None, None)) for m in METRICS]  # (low rule, high rule) per metric
         self.ring = SlotRing(DAYS + 1, 3 * len(METRICS))  # per metric: count, sum, sum of squares (relative)
+        # The look-back of each resident's newest day, per metric (R, M, 4): mean (relative), sd, readings, days with
+        # readings; valid where ``stats_day`` is the ring's newest day (the days before it change only with it).
+        self.stats = np.empty((0, len(METRICS), 4))
+        self.stats_day = np.empty(0, np.int64)
         self.z_enter = np.empty(0)
         self.persist = np.empty(0)
         self.episodes = Episodes(held=False)  # key = resident * M + metric column
@@ -67,6 +73,8 @@ class BaselineRule(Rule):
         super().grow(population)
         capacity = len(population)
         self.ring.grow(capacity)
+        self.stats = grown(self.stats, capacity, np.nan)
+        self.stats_day = grown(self.stats_day, capacity, NEVER)
         self.z_enter = grown(self.z_enter, capacity, Z_ENTER)
         self.persist = grown(self.persist, capacity, PERSIST_S)
         self.episodes.grow(capacity * len(METRICS))
@@ -88,8 +96,8 @@ class BaselineRule(Rule):
         days = day[:, None] - np.arange(1, DAYS + 1)[None, :]
         valid = (days <= newest) & (days > newest - L)
         per_day = np.where(valid[:, :, None], self.ring.sums[resident[:, None], days % L], 0.0)
-        mean, sd, count = _stats(per_day.sum(axis=1), column)
-        return mean + REFERENCE[column], sd, count
+        stats = _look_back_stats(per_day)[np.arange(resident.shape[0]), column]
+        return stats[:, _MEAN] + REFERENCE[column], stats[:, _SD], stats[:, _COUNT]
 
     def seed(self, resident: IntArray, column: IntArray, day: IntArray, numbers: FloatArray) -> None:
         """Stored day aggregates (k,) for the restart rebuild: ``numbers`` (k, 3) = readings, sum, sum of squares
@@ -103,6 +111,7 @@ class BaselineRule(Rule):
         relative = np.column_stack([n, total - n * ref, total_sq - 2 * ref * total + n * ref * ref])
         for k in range(3):  # count, sum, sum of squares
             np.add.at(self.ring.sums, (resident, day % L, 3 * column + k), relative[:, k])
+        self.stats_day[resident] = NEVER  # their look-back changed
 
     def evaluate(self, frame: Frame) -> Findings:
         res, ts, value, col = frame.readings.of_metrics(METRIC_IDS)
@@ -127,10 +136,9 @@ class BaselineRule(Rule):
             if key.shape[0] == 0:
                 return Findings.none()
         # The ring wants observations grouped by resident; keys (resident-major) already are.
-        before, of = self._add_and_look_back(res, day, col, value - REFERENCE[col])
-        mean, sd, count = _stats(before.sum(axis=1)[of], col)
-        days = _days(before)[of, col]
-        mean += REFERENCE[col]
+        stats = self._add_and_look_back(res, day, col, value - REFERENCE[col])
+        sd, count, days = stats[:, _SD], stats[:, _COUNT], stats[:, _DAYS]
+        mean = stats[:, _MEAN] + REFERENCE[col]
         deviation = value - mean
         mature = (count >= MIN_READINGS) & (days >= MIN_DAYS)
         low, high = np.full(key.shape[0], -np.inf), np.full(key.shape[0], np.inf)
@@ -159,34 +167,33 @@ class BaselineRule(Rule):
         all_when = np.concatenate([when, freed_at])
         return Findings.of(who[raised], all_when[raised], value[src], onset, detail, who[cleared], all_when[cleared])
 
-    def _add_and_look_back(
-        self, res: IntArray, day: IntArray, col: IntArray, x: FloatArray
-    ) -> tuple[FloatArray, IntArray]:
+    def _add_and_look_back(self, res: IntArray, day: IntArray, col: IntArray, x: FloatArray) -> FloatArray:
         """Add readings (n,) (grouped by resident; ``x`` relative to REFERENCE) to their day slots. Returns the
-        ``DAYS`` day slots before each reading's day, once per (resident, day) of the batch (u, DAYS, F), and each
-        reading's row in it (n,). Residents whose readings are all of their newest day (nearly always) are read and
-        added in place; the others go through a timeline (a new day)."""
+        statistics of the ``DAYS`` days before each reading's day for its metric (n, 4) (`_look_back_stats`).
+        Residents whose readings are all of their newest day (nearly always) are added in place and read the
+        statistics kept for that day (computed at its first reading); the others go through a timeline (a new
+        day)."""
         ring, fields = self.ring, self.ring.fields
-        back = np.arange(1, DAYS + 1)
+        stats = np.empty((res.shape[0], 4))
         stays = ring.in_newest(res, day)
-        parts: list[FloatArray] = []
-        of = np.empty(res.shape[0], np.int64)
         here = stays.nonzero()[0]
         if here.shape[0]:
-            first = firsts(res[here])
-            u = res[here][first]
-            parts.append(np.take(ring.flat, ring.rows(u[:, None], ring.newest[u][:, None] - back), axis=0))
-            of[here] = np.cumsum(first) - 1
+            u = res[here][firsts(res[here])]
+            stale = u[self.stats_day[u] != ring.newest[u]]
+            if stale.shape[0]:
+                newest = ring.newest[stale]
+                before = np.take(ring.flat, ring.rows(stale[:, None], newest[:, None] - _BACK), axis=0)
+                self.stats[stale], self.stats_day[stale] = _look_back_stats(before), newest
+            stats[here] = self.stats[res[here], col[here]]
             _add(ring.flat.reshape(-1), ring.rows(res[here], day[here]) * fields + 3 * col[here], x[here])
         moved = (~stays).nonzero()[0]
         if moved.shape[0]:
             line = ring.timeline(res[moved], day[moved])
             _add(line.sums.reshape(-1), line.position * fields + 3 * col[moved], x[moved])
             slots, inverse = np.unique(line.position, return_inverse=True)
-            of[moved] = inverse + sum(p.shape[0] for p in parts)
-            parts.append(np.take(line.sums, slots[:, None] - back, axis=0))
+            stats[moved] = _look_back_stats(np.take(line.sums, slots[:, None] - _BACK, axis=0))[inverse, col[moved]]
             ring.store(line)
-        return (parts[0] if len(parts) == 1 else np.concatenate(parts)), of
+        return stats
 
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
         self.tally.force(positions)
@@ -214,21 +221,22 @@ class BaselineRule(Rule):
     def nbytes(self) -> int:
         return (
             self.ring.nbytes()
-            + arrays_nbytes(self.z_enter, self.persist)
+            + arrays_nbytes(self.z_enter, self.persist, self.stats, self.stats_day)
             + self.episodes.nbytes()
             + self.tally.nbytes()
         )
 
 
-def _stats(sums: FloatArray, column: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """(mean relative to REFERENCE, sd floored at MIN_SD, readings), each (n,), of metric ``column`` (n,) from
-    ``sums`` (n, F)."""
-    rows = np.arange(column.shape[0])
-    count = sums[rows, 3 * column]
+def _look_back_stats(per_day: FloatArray) -> FloatArray:
+    """(u, M, 4) per metric: mean (relative to REFERENCE), sd (floored at MIN_SD), readings and days with readings,
+    from ``per_day`` (u, DAYS, F) day sums."""
+    sums = per_day.sum(axis=1)
+    count = sums[:, 0::3]
     n = np.maximum(count, 1.0)
-    mean = sums[rows, 3 * column + 1] / n
-    sd = np.sqrt(np.maximum(sums[rows, 3 * column + 2] / n - mean * mean, 0.0))
-    return mean, np.maximum(sd, MIN_SD[column]), count
+    mean = sums[:, 1::3] / n
+    sd = np.sqrt(np.maximum(sums[:, 2::3] / n - mean * mean, 0.0))
+    days = (per_day[:, :, 0::3] > 0).sum(axis=1).astype(np.float64)
+    return np.stack([mean, np.maximum(sd, MIN_SD), count, days], axis=2)
 
 
 def _add(flat: FloatArray, cell: IntArray, x: FloatArray) -> None:
@@ -237,9 +245,3 @@ def _add(flat: FloatArray, cell: IntArray, x: FloatArray) -> None:
     np.add.at(flat, cell, 1.0)
     np.add.at(flat, cell + 1, x)
     np.add.at(flat, cell + 2, x * x)
-
-
-def _days(per_day: FloatArray) -> FloatArray:
-    """(u, M) days with readings of each metric, from ``per_day`` (u, DAYS, F) sums."""
-    days: FloatArray = (per_day[:, :, 0::3] > 0).sum(axis=1).astype(np.float64)
-    return days

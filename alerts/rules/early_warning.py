@@ -59,7 +59,7 @@ from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
-from alerts.rules.ring import SlotRing
+from alerts.rules.ring import SlotRing, Timeline
 from alerts.rules.threshold import RECOVERY_S
 from alerts.signals import latest_at
 from carewatch.catalog import METRIC_ID
@@ -226,15 +226,12 @@ class News2Scorer:
         keep[measured] &= ts[measured] - latest_at(frame.exertion, res[measured], ts[measured]) > RECOVERY_S
         res, ts, value, col = res[keep], ts[keep], value[keep], col[keep]
         if res.shape[0] == 0:
-            none = np.empty(0, np.int64)
-            return Scored(none, np.empty(0), none, none, np.empty(0, bool), np.empty((0, len(DETAIL))))
-        # Counts per fine bin, laid out per resident and minute (alerts.rules.ring).
-        counts = np.zeros((res.shape[0], N_BINS))
-        for m, c in enumerate(MEASURED.tolist()):  # five parameters, not readings
-            rows = (col == c).nonzero()[0]
-            counts[rows, BIN_START[m] + fine_bin(m, value[rows])] = 1.0
+            return _no_scores()
         slot = np.floor(ts / SLOT_S).astype(np.int64)
-        line = self.ring.timeline(res, slot, counts)
+        line = self._count(res, slot, value, col)
+        if line is None:  # every reading in its resident's minute being filled: no minute completed
+            self._remember(res, ts, value, col)
+            return _no_scores()
         L = self.ring.length
         owner, j = ragged_arange(line.length - L)  # completed minutes: the previous newest, then all but the newest
         pos = line.base[owner] + L - 1 + j
@@ -269,6 +266,24 @@ class News2Scorer:
             values[:, 0], values[:, 1], scale2, oxygen, values[:, 3], values[:, 4], values[:, 5], values[:, 6], total,
         ])  # fmt: skip
         return Scored(key, at, total.astype(np.int64), points.max(axis=1).astype(np.int64), complete, detail)
+
+    def _count(self, res: IntArray, slot: IntArray, value: FloatArray, col: np.ndarray) -> Timeline | None:
+        """Count readings (n,) sorted by resident into their minute's fine bins (alerts.rules.ring): in place for
+        residents whose readings all lie in their newest minute (most), a timeline for the others (None if none)."""
+        field = np.full(res.shape[0], -1)  # the reading's fine bin; -1: a parameter not scored from a median
+        for m, c in enumerate(MEASURED.tolist()):  # five parameters, not readings
+            rows = (col == c).nonzero()[0]
+            field[rows] = BIN_START[m] + fine_bin(m, value[rows])
+        stays = self.ring.in_newest(res, slot)
+        here = (stays & (field >= 0)).nonzero()[0]
+        self.ring.count(self.ring.flat, self.ring.rows(res[here], slot[here]), field[here])
+        moves = (~stays).nonzero()[0]
+        if moves.shape[0] == 0:
+            return None
+        line = self.ring.timeline(res[moves], slot[moves])
+        binned = field[moves] >= 0
+        self.ring.count(line.sums, line.position[binned], field[moves][binned])
+        return line
 
     def _newest_before(
         self, res: IntArray, ts: FloatArray, value: FloatArray, col: np.ndarray, key: IntArray, at: FloatArray
@@ -305,6 +320,11 @@ class News2Scorer:
         np.put(self.latest_ts, cell[last], ts[last])
         newest = lasts(res)
         self.last_ts[res[newest]] = ts[newest]
+
+
+def _no_scores() -> Scored:
+    none = np.empty(0, np.int64)
+    return Scored(none, np.empty(0), none, none, np.empty(0, bool), np.empty((0, len(DETAIL))))
 
 
 class News2Rule(Rule):

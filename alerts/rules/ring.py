@@ -79,6 +79,11 @@ class SlotRing:
         """Add ``values`` (n, F) of observations in their key's newest slot (`in_newest`) to the ring in place."""
         _add_rows(self.flat, self.rows(key, slot), values)
 
+    def count(self, sums: FloatArray, rows: IntArray, field: IntArray) -> None:
+        """Add 1 to field ``field`` (n,) of rows ``rows`` (n,) of ``sums`` (``flat``, or a timeline's sums): one
+        ``add.at`` for a count per observation, where `add` takes one per field."""
+        np.add.at(sums.reshape(-1), rows * self.fields + field, 1.0)
+
     def timeline(self, key: IntArray, slot: IntArray, values: FloatArray | None = None) -> Timeline:
         """Lay out the keys of observations (n,) sorted by key and add ``values`` (n, F) (if given) to their slot's
         sums. Every observation's slot must be at or after its key's newest slot."""

@@ -1,11 +1,11 @@
-"""alerts._arrays: the shortcut sorts give the orders of the full sorts they stand for."""
+"""alerts._arrays: the shortcuts give what the numpy calls they stand for do."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from alerts._arrays import arrival_sort
+from alerts._arrays import arrival_sort, present
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -21,3 +21,12 @@ def test_arrival_sort_is_lexsort(seed: int) -> None:
     if seed % 5 == 0 and n:  # NaN never passes for ordered
         value[rng.integers(0, n)] = np.nan
     assert np.array_equal(arrival_sort(key, ts, value), np.lexsort((value, ts, key)))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_present_is_unique(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(1, 50))
+    index = rng.integers(0, size, int(rng.integers(0, 80)))
+    found = present(index, size)
+    assert np.array_equal(found, np.unique(index)) and found.dtype == np.unique(index).dtype

@@ -248,6 +248,25 @@ def test_out_of_order_blocks_in_one_call_are_sorted() -> None:
     assert detector.stale_blocks == 0
 
 
+def test_magnitudes_given_by_the_caller_follow_the_blocks_it_keeps() -> None:
+    """Blocks out of order, one of them a resend: the caller's |a| per sample is gathered as the samples are."""
+    from alerts.falls import magnitude
+
+    rate = 50.0
+    stream = synthetic_fall(rate).astype(np.float64)
+    cuts = [*range(0, stream.shape[0], 50), stream.shape[0]]
+    order = [*np.random.default_rng(7).permutation(len(cuts) - 1).tolist(), 0]  # the first block twice
+    blocks = [stream[cuts[i] : cuts[i + 1]] for i in order]
+    args = (np.zeros(len(order), np.int64), T0 + np.array([cuts[i] for i in order]) / rate, np.full(len(order), rate))
+    counts = np.array([b.shape[0] for b in blocks])
+    axes = np.concatenate(blocks).T.copy()
+    given = FallDetector(1).process(*args, counts, axes, magnitude(axes))
+    assert len(given) == 1
+    assert_same_events(given, FallDetector(1).process(*args, counts, axes))
+    with pytest.raises(ValueError, match="one value per sample"):
+        FallDetector(1).process(*args, counts, axes, magnitude(axes)[1:])
+
+
 def test_invalid_input_is_rejected() -> None:
     detector = FallDetector(2)
     ok = np.zeros((5, 3), np.float32)
@@ -314,3 +333,32 @@ def test_lost_blocks_match_the_straightforward_per_sample_detector() -> None:
         assert found == pytest.approx(expected, abs=1e-9)
         total, lost = total + len(found), lost + len(cuts) - 1 - len(kept)
     assert total >= 6 and lost >= 10  # falls survived the losses, and blocks were lost
+
+
+def test_an_impact_soon_after_a_decided_one_matches_the_per_sample_detector() -> None:
+    """A hard jolt that is no fall (decided, then the ring's slots reused by quiet frames), then a fall a few seconds
+    later, in one-second blocks: the ring's frames still hold the jolt's peak in their detail fields, which the fall
+    must not read (exactly the per-sample detector's events, one per stream, at the fall)."""
+    from alerts.reference import Falls
+
+    rate = 50.0
+    jolt = np.array([[0.0, -5.0, 0.0]], dtype=np.float32)  # 5 g, larger than the fall's impact, upright after it
+    found_any = 0
+    for gap_s in np.arange(4.0, 7.0, 0.1):
+        rng = np.random.default_rng(round(gap_s * 10))
+        stream = np.concatenate([still(UPRIGHT, 6.0, rate, rng), jolt, still(UPRIGHT, gap_s, rate, rng),
+                                 synthetic_fall(rate, seed=1)])  # fmt: skip
+        detector, reference = FallDetector(1), Falls(FallParams())
+        found, expected = [], []
+        for a in range(0, stream.shape[0], 50):
+            block = stream[a : a + 50]
+            start = np.array([T0 + a / rate])
+            events = detector.process_blocks(np.array([0]), start, np.array([rate]), [block])
+            found += list(zip(events.detected_ts.tolist(), events.impact_ts.tolist(), strict=True))
+            samples = [(float(x), float(y), float(z)) for x, y, z in block.tolist()]
+            expected += [ts for _, ts in reference.blocks([(0, T0 + a / rate, rate, samples)])]
+        assert [ts for ts, _ in found] == pytest.approx(expected, abs=1e-9)
+        impact_s = 6.0 + 1 / rate + gap_s + IMPACT_AT_S
+        assert [impact for _, impact in found] == pytest.approx([T0 + impact_s], abs=0.05)
+        found_any += len(found)
+    assert found_any == 30

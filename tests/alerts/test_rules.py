@@ -16,6 +16,7 @@ from alerts_support import DAY, HOUR, T0, TEST_DAY, Stream, end_of, engine, rout
 
 from alerts.engine import AlertEngine
 from alerts.rules import default_rules
+from alerts.rules.baseline import METRICS, BaselineRule
 from carewatch.model import AccelRow, AlertDraft, Batch, EventRow, ReadingRow, Severity
 from carewatch.storage.base import News2Escalation, Threshold
 
@@ -297,6 +298,22 @@ def test_a_deviation_from_the_residents_own_baseline_alerts_within_normal_limits
     )
     fresh = engine()  # no learned baseline: nothing to deviate from
     assert only(fresh.process(vital("r0", NOW, "hr", [108.0] * 200, step=6.0)), "baseline_deviation") == []
+
+
+def test_a_baseline_seeded_after_readings_of_the_day_is_used_at_once() -> None:
+    """Readings of today before the restart rebuild seeds the week (their look-back, empty, is kept for the day):
+    the seeded days count for the next readings of the same day."""
+    e = engine()
+    for at in (NOW - 600, NOW - 300):  # the first opens today, the next reads today's look-back: no days yet
+        e.process(vital("r0", at, "hr", [70.0]))
+    [rule] = [r for r in e.rules if isinstance(r, BaselineRule)]
+    days = np.arange(int(NOW // DAY) - 7, int(NOW // DAY))
+    n, mean, sd = 2_000.0, 70.0, 3.0
+    numbers = np.tile([n, n * mean, n * (mean * mean + sd * sd)], (days.shape[0], 1))
+    r0 = np.full(days.shape[0], e.index.position("r0"))
+    rule.seed(r0, np.full(days.shape[0], METRICS.index("hr")), days, numbers)
+    drafts, _ = e.process(vital("r0", NOW, "hr", [108.0] * 200, step=6.0))
+    assert [d.opened_at for d in drafts if d.rule == "baseline_deviation"] == [NOW + 15 * 60]
 
 
 def test_spo2_falling_is_an_early_warning_not_a_second_alert_for_a_sudden_drop() -> None:
