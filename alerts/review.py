@@ -212,7 +212,8 @@ def review_limits(store: Store, resident: Resident, start: float, end: float) ->
               for side, value in (("low", t.low), ("high", t.high)) if value is not None}  # fmt: skip
     suggestions = [s for spec in THRESHOLDS
                    if (s := _suggest(spec, resident, medians[spec.metric], limits)) is not None]  # fmt: skip
-    news2_suggestion, notes = _news2(resident, medians, rest, store.news2_escalation(resident.resident_id))
+    news2_suggestion, notes = _news2(resident, medians, rest, store.news2_escalation(resident.resident_id),
+                                     _red_at_limit(resident, suggestions))  # fmt: skip
     return LimitReview(resident.resident_id, start, end, windows, tuple(suggestions), news2_suggestion, notes)
 
 
@@ -329,10 +330,28 @@ def _filled(medians: FloatArray, max_age_s: float) -> FloatArray:
     return np.where((k - newest) * WINDOW_S <= max_age_s, value, np.nan)
 
 
-def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray,
-           in_force: News2Escalation | None) -> tuple[News2Suggestion | None, tuple[str, ...]]:  # fmt: skip
+def _red_at_limit(resident: Resident, suggestions: Sequence[LimitSuggestion]) -> list[str]:
+    """The NEWS2 parameters (labels) whose suggested limit itself scores 3: the values the resident's new limit
+    accepts as ordinary would still raise NEWS2's single-parameter trigger (a usual low pulse of 41 with ``hr_low``
+    at 36 scores 3 at 36-40)."""
+    red = []
+    for s in suggestions:
+        if s.metric not in ("rr", "spo2", "sbp", "hr", "temp"):
+            continue  # not a NEWS2 parameter (diastolic pressure)
+        one = {m: np.array([s.suggested if m == s.metric else np.nan]) for m in ("rr", "spo2", "sbp", "hr", "temp")}
+        scores = news2.score_parameters(one["rr"], one["spo2"], np.array([resident.spo2_scale == 2]),
+                                        np.array([False]), one["sbp"], one["hr"], np.array([np.nan]),
+                                        one["temp"])  # fmt: skip
+        if int(getattr(scores, s.metric)[0]) >= news2.RED_SCORE:
+            red.append(PARAMETER_LABELS[s.metric])
+    return red
+
+
+def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray, in_force: News2Escalation | None,
+           red_at_limit: Sequence[str] = ()) -> tuple[News2Suggestion | None, tuple[str, ...]]:  # fmt: skip
     """The NEWS2 suggestion; with an escalation ``in_force``, each of its levels is kept where it is wider (never
-    tightened), and no suggestion is made when nothing would widen."""
+    tightened), and no suggestion is made when nothing would widen. ``red_at_limit``: parameters whose suggested
+    limit scores 3 (`_red_at_limit`): their single 3 stops alerting by itself too."""
     v = {m: _filled(medians[m], float(age)) for m, age in zip(NEWS2_METRICS, MAX_AGE_S, strict=True)}
     complete = rest & ~np.isnan(v["rr"]) & ~np.isnan(v["spo2"]) & ~np.isnan(v["sbp"]) & ~np.isnan(v["hr"])
     complete &= ~np.isnan(v["temp"])
@@ -351,16 +370,21 @@ def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray,
         return None, (f"NEWS2 at rest usually reaches {usual} ({USUAL_PERCENTILE:g} % of {n} observation sets at or "
                       f"above), beyond the RCP's emergency level {NEWS2_EMERGENCY_FROM}: a clinical assessment is "
                       f"due, not a wider escalation",)  # fmt: skip
-    if usual < NEWS2_URGENT_FROM - 1 and not habitual:
+    at_limit = [label for label in red_at_limit if label not in habitual]
+    if usual < NEWS2_URGENT_FROM - 1 and not habitual and not at_limit:
         return None, ()
     urgent = max(NEWS2_URGENT_FROM, usual + NEWS2_RISE)
+    rise = f"{NEWS2_RISE} above" if urgent == usual + NEWS2_RISE else "the RCP's level"
     emergency = max(NEWS2_EMERGENCY_FROM, urgent + NEWS2_EMERGENCY_GAP)
     reason = (f"NEWS2: at rest it reached {usual} in {USUAL_PERCENTILE:g} % of {n} 5-minute observation sets; "
-              f"suggested urgent from {urgent} ({NEWS2_RISE} above), emergency from {emergency}")  # fmt: skip
+              f"suggested urgent from {urgent} ({rise}), emergency from {emergency}")  # fmt: skip
     if habitual:
         reason += (f"; {' and '.join(habitual)} habitually score{'s' if len(habitual) == 1 else ''} 3, so a single "
                    f"3 no longer alerts by itself (the aggregate still does)")  # fmt: skip
-    red_score = not habitual
+    if at_limit:
+        reason += (f"; {' and '.join(at_limit)} score{'s' if len(at_limit) == 1 else ''} 3 at the limit suggested "
+                   f"above, so a single 3 no longer alerts by itself (the aggregate still does)")  # fmt: skip
+    red_score = not habitual and not at_limit
     if in_force is not None:
         kept = (max(urgent, in_force.urgent_from), max(emergency, in_force.emergency_from),
                 red_score and in_force.red_score)  # fmt: skip

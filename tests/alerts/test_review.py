@@ -246,6 +246,22 @@ def test_a_usual_extreme_clear_of_the_default_changes_nothing_one_near_it_moves_
     assert 40.0 <= pulse.usual <= 42.0 and pulse.suggested == pulse.usual - 5.0
 
 
+def test_a_limit_moved_into_news2s_3_band_lifts_that_parameters_single_3() -> None:
+    # A sleeping pulse whose usual low is 40-42: hr_low goes to 35-37, where NEWS2 still scores the pulse 3; the
+    # usual aggregate is low, so the levels stay the RCP's.
+    result = run(week(night={"hr": 42.0}))
+    assert by_rule(result)["hr_low"].suggested < 40.0
+    assert result.news2 is not None and not result.news2.red_score
+    assert (result.news2.urgent_from, result.news2.emergency_from) == (5, 7)
+    assert "pulse scores 3 at the limit suggested above" in result.news2.reason
+    assert "(the RCP's level)" in result.news2.reason
+    # A scale-2 resident's SpO2 limit at 84 % scores 2 there, not 3: the single-3 trigger stays.
+    copd = Resident("r1", "s1", "R1", spo2_scale=2)
+    spo2 = run(week(awake={**HEALTHY, "spo2": 90.0}, night={"spo2": 86.0}), copd)
+    assert by_rule(spo2)["spo2_low"].suggested == 84.0
+    assert spo2.news2 is None or spo2.news2.red_score
+
+
 def test_a_clinicians_limit_in_force_is_what_the_review_measures_against_and_never_tightens() -> None:
     copd = Resident("r1", "s1", "R1", spo2_scale=2)
     nights = week(awake={**HEALTHY, "spo2": 90.0}, night={"spo2": 84.0})
