@@ -81,14 +81,13 @@ class Bound:
     """How far beyond the usual extreme a suggested limit lies, and the hard bound it never passes."""
 
     margin: float  # about twice a reading's noise, so that ordinary noise around the usual extreme stays inside
+    safety: float
+    why: str  # the safety bound's reasoning
 
     @property
     def near(self) -> float:
         """A usual extreme this close to a limit (about a reading's noise) is crossed by ordinary readings."""
         return self.margin / 2.0
-
-    safety: float
-    why: str  # the safety bound's reasoning
 
 
 # The safety bounds are design choices, each beyond the RCP NEWS2 red-score edge the defaults sit at, and at values
@@ -108,6 +107,7 @@ BOUNDS: dict[str, Bound] = {
 }  # fmt: skip
 PARAMETER_LABELS = {"rr": "respiration", "spo2": "SpO2", "air_or_oxygen": "oxygen", "sbp": "systolic pressure",
                     "hr": "pulse", "consciousness": "consciousness", "temp": "temperature"}  # fmt: skip
+NEWS2_SCORED = ("rr", "spo2", "sbp", "hr", "temp")  # the NEWS2 parameters a threshold rule also watches
 DECIMALS = {"temp": 1}  # limits are suggested at the readings' resolution: whole units, tenths of a degree
 
 
@@ -336,9 +336,9 @@ def _red_at_limit(resident: Resident, suggestions: Sequence[LimitSuggestion]) ->
     at 36 scores 3 at 36-40)."""
     red = []
     for s in suggestions:
-        if s.metric not in ("rr", "spo2", "sbp", "hr", "temp"):
+        if s.metric not in NEWS2_SCORED:
             continue  # not a NEWS2 parameter (diastolic pressure)
-        one = {m: np.array([s.suggested if m == s.metric else np.nan]) for m in ("rr", "spo2", "sbp", "hr", "temp")}
+        one = {m: np.array([s.suggested if m == s.metric else np.nan]) for m in NEWS2_SCORED}
         scores = news2.score_parameters(one["rr"], one["spo2"], np.array([resident.spo2_scale == 2]),
                                         np.array([False]), one["sbp"], one["hr"], np.array([np.nan]),
                                         one["temp"])  # fmt: skip
