@@ -290,7 +290,7 @@ def run_vectorised(engine: AlertEngine, batches: Iterator[tuple[Batch, int]]) ->
         started = time.perf_counter()
         drafts, cleared = engine.process(batch)
         out.batch_s.append(time.perf_counter() - started)
-        out.found.append((_found(drafts, cleared), False))
+        out.found.append((found_of(drafts, cleared), False))
         out.rows += len(batch)
         out.samples += sum(len(a.xyz) for a in batch.accel)
     out.found.append((_tick(engine, START + second + 1, out.tick_s), True))
@@ -301,10 +301,10 @@ def _tick(engine: AlertEngine, now: float, times: list[float]) -> Found:
     started = time.perf_counter()
     drafts, cleared = engine.tick(now)
     times.append(time.perf_counter() - started)
-    return _found(drafts, cleared)
+    return found_of(drafts, cleared)
 
 
-def _found(drafts: Sequence[object], cleared: Sequence[object]) -> Found:
+def found_of(drafts: Sequence[object], cleared: Sequence[object]) -> Found:
     return (
         [(d.resident_id, d.rule, d.opened_at) for d in drafts],  # type: ignore[attr-defined]
         [(c.resident_id, c.rule, c.at) for c in cleared],  # type: ignore[attr-defined]
