@@ -14,9 +14,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -160,6 +161,9 @@ class Postgres:
 # carewatch serve ------------------------------------------------------------------------------------------------
 
 SERVE_READY_TIMEOUT_S = 30.0
+SERVE_STOP_TIMEOUT_S = 20.0  # serve's own stop is bounded (settings.stop_timeout_seconds, 8 s): beyond this it hangs
+SERVE_OUTPUT_LINES = 2_000
+SERVE_DRAIN_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -169,6 +173,8 @@ class ServeProcess:
     env: dict[str, str]
     cwd: Path
     process: subprocess.Popen[str] | None = None
+    output: deque[str] = field(default_factory=lambda: deque(maxlen=SERVE_OUTPUT_LINES))  # its last lines of log
+    _drainer: threading.Thread | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -182,8 +188,11 @@ class ServeProcess:
             line = self.process.stdout.readline()
             lines.append(line)
             if "carewatch serving" in line:
-                # keep the pipe from filling
-                threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True).start()
+                self.output.extend(lines)
+                # keep the pipe from filling, and its last lines
+                drain_args = (self.process.stdout, self.output)
+                self._drainer = threading.Thread(target=self._drain, args=drain_args, daemon=True)
+                self._drainer.start()
                 return
             if not line:
                 break
@@ -191,10 +200,10 @@ class ServeProcess:
         raise AssertionError("carewatch serve did not start:\n" + "".join(lines))
 
     @staticmethod
-    def _drain(stdout: IO[str]) -> None:
+    def _drain(stdout: IO[str], output: deque[str]) -> None:
         with contextlib.suppress(ValueError, OSError):  # closed when the process is stopped
-            for _ in stdout:
-                pass
+            for line in stdout:
+                output.append(line)
 
     def kill(self) -> None:
         assert self.process is not None
@@ -205,9 +214,11 @@ class ServeProcess:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(20)
+            self.process.wait(SERVE_STOP_TIMEOUT_S)
         self._close()
 
     def _close(self) -> None:
+        if self._drainer is not None:  # the process is gone: its last lines are read up to the end of the pipe
+            self._drainer.join(SERVE_DRAIN_TIMEOUT_S)
         if self.process is not None and self.process.stdout is not None:
             self.process.stdout.close()
