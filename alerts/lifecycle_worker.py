@@ -38,6 +38,7 @@ class LifecycleWorker:
         self._queue: queue.Queue[_Findings | float] = queue.Queue(QUEUE_SIZE)
         self._closing = threading.Event()  # stopping: apply the findings queued, skip the ticks
         self._stopping = threading.Event()  # giving up: the time for stopping ran out
+        self._current: _Findings | float | None = None  # the submission being processed
         self._thread = threading.Thread(target=self._run, name="carewatch-lifecycle", daemon=True)
 
     def start(self) -> None:
@@ -51,10 +52,14 @@ class LifecycleWorker:
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             self._stopping.set()  # ends a retry's wait; the thread ends after the submission in progress
-            log.error("stopping: the alert lifecycle did not finish in %.1f s; %d submissions not applied (their new "
-                      "alerts are lost: the next start counts those conditions as handled)", timeout_s,
-                      self._queue.qsize())  # fmt: skip
+            log.error("stopping: the alert lifecycle did not finish in %.1f s; %d new alerts not raised (the next "
+                      "start counts their conditions as handled)", timeout_s, self._drafts_left())  # fmt: skip
         return not self._stopping.is_set()
+
+    def _drafts_left(self) -> int:
+        with self._queue.mutex:
+            left = [job for job in (self._current, *self._queue.queue) if isinstance(job, _Findings)]
+        return sum(len(job.drafts) for job in left)
 
     def submit(self, drafts: Sequence[AlertDraft], cleared: Sequence[Cleared]) -> None:
         """Findings of the rules: waits for room rather than lose one."""
@@ -80,10 +85,12 @@ class LifecycleWorker:
                 if self._closing.is_set():
                     return
                 continue
+            self._current = job
             try:
                 if not (self._closing.is_set() and isinstance(job, float)):
                     self._process(job)
             finally:
+                self._current = None
                 self._queue.task_done()
 
     def _process(self, job: _Findings | float) -> None:
@@ -100,8 +107,7 @@ class LifecycleWorker:
                 self._stopping.wait(delay)
                 delay = min(2 * delay, RETRY_MAX_S)
                 if self._stopping.is_set():
-                    log.error("stopping with %d findings not applied", len(getattr(job, "drafts", ())))
-                    return
+                    return  # counted by `stop`
             except Exception:  # a bug or a failing channel: log it and serve the next submission
                 log.exception("the alert lifecycle failed on a submission")
                 return

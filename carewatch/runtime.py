@@ -61,7 +61,7 @@ SUBSCRIBE_TIMEOUT_S = 10.0  # start waits this long for the broker to grant inge
 # not apply is an alert lost), and the remaining steps what is left.
 SERVER_STOP_TIMEOUT_S = 3
 WRITER_STOP_SHARE = 0.5
-LIFECYCLE_STOP_SHARE = 0.8
+LIFECYCLE_STOP_SHARE = 0.95
 OWN_TIMEOUT_SHARE = 0.9  # a later step with a timeout of its own returns, and says what it gave up, before the deadline
 # (the scheduled jobs are waited for with this share too, leaving the rest to the store's close)
 
