@@ -161,7 +161,10 @@ class Postgres:
 # carewatch serve ------------------------------------------------------------------------------------------------
 
 SERVE_READY_TIMEOUT_S = 30.0
-SERVE_STOP_TIMEOUT_S = 20.0  # serve's own stop is bounded (settings.stop_timeout_seconds, 8 s): beyond this it hangs
+SERVE_STOP_TIMEOUT_S = 20.0  # serve's own stop is bounded (below): beyond this it hangs
+SERVE_OWN_STOP_S = (
+    "12"  # CAREWATCH_STOP_TIMEOUT_SECONDS unless the test sets it (the default, 30 s, is for deployments)
+)
 SERVE_OUTPUT_LINES = 2_000
 SERVE_DRAIN_TIMEOUT_S = 5.0
 
@@ -178,7 +181,8 @@ class ServeProcess:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "carewatch", "serve"], env=self.env, cwd=self.cwd,
+            [sys.executable, "-m", "carewatch", "serve"], cwd=self.cwd,
+            env={"CAREWATCH_STOP_TIMEOUT_SECONDS": SERVE_OWN_STOP_S, **self.env},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         assert self.process.stdout is not None
