@@ -22,6 +22,7 @@ run, and logged each time.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,11 @@ class Escalator:
         self._router = router
         self._defaults = defaults or PolicyDefaults()
         self._clock = clock
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """A run in progress ends after the stage it is routing; the stages left fire on the next run or start."""
+        self._stopping.set()
 
     def plan(self, alert: Alert, start: float | None = None) -> list[EscalationStage]:
         """Plan (or, for a reopened alert, re-arm) the stages that have not fired, counted from ``start``."""
@@ -85,6 +91,9 @@ class Escalator:
         now = self._clock()
         fired = []
         for stage in self._store.due_escalations(now, BATCH):
+            if self._stopping.is_set():
+                log.info("stopping: due escalation stages left for the next start")
+                break
             alert = self._store.alert(stage.alert_id)
             if alert is None or alert.state is not AlertState.OPEN:
                 continue  # the claim would fail: acknowledging or resolving cancels the stage

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 1_000  # submissions, each one batch's findings; a second of ticks and batches is a few dozen
 STOP_TIMEOUT_S = 30.0
+IDLE_CHECK_S = 0.2  # an idle worker looks this often whether it is stopping
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 10.0  # while the database is down the findings wait here (applying them again is idempotent)
 
@@ -34,19 +35,31 @@ class _Findings(NamedTuple):
 class LifecycleWorker:
     def __init__(self, lifecycle: Lifecycle) -> None:
         self.lifecycle = lifecycle
-        self._queue: queue.Queue[_Findings | float | None] = queue.Queue(QUEUE_SIZE)
-        self._stopping = threading.Event()
+        self._queue: queue.Queue[_Findings | float] = queue.Queue(QUEUE_SIZE)
+        self._closing = threading.Event()  # stopping: apply the findings queued, skip the ticks
+        self._stopping = threading.Event()  # giving up: the time for stopping ran out
+        self._current: _Findings | float | None = None  # the submission being processed
         self._thread = threading.Thread(target=self._run, name="carewatch-lifecycle", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        """Finish what was submitted (giving up on a database that stays down), then stop."""
-        self._queue.put(None)
-        self._thread.join(STOP_TIMEOUT_S)
-        self._stopping.set()
-        self._thread.join(STOP_TIMEOUT_S)
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+        """Apply the findings submitted so far, then stop. Ticks still queued are skipped (a resolution waits for the
+        next start, whose replay reports the cleared conditions again). Gives up after `timeout_s` (the database slow
+        or down) and logs what was not applied. Whether everything was."""
+        self._closing.set()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._stopping.set()  # ends a retry's wait; the thread ends after the submission in progress
+            log.error("stopping: the alert lifecycle did not finish in %.1f s; %d new alerts not raised (the next "
+                      "start counts their conditions as handled)", timeout_s, self._drafts_left())  # fmt: skip
+        return not self._stopping.is_set()
+
+    def _drafts_left(self) -> int:
+        with self._queue.mutex:
+            left = [job for job in (self._current, *self._queue.queue) if isinstance(job, _Findings)]
+        return sum(len(job.drafts) for job in left)
 
     def submit(self, drafts: Sequence[AlertDraft], cleared: Sequence[Cleared]) -> None:
         """Findings of the rules: waits for room rather than lose one."""
@@ -65,13 +78,19 @@ class LifecycleWorker:
         self._queue.join()
 
     def _run(self) -> None:
-        while True:
-            job = self._queue.get()
+        while not self._stopping.is_set():
             try:
-                if job is None:
+                job = self._queue.get(timeout=IDLE_CHECK_S)
+            except queue.Empty:
+                if self._closing.is_set():
                     return
-                self._process(job)
+                continue
+            self._current = job
+            try:
+                if not (self._closing.is_set() and isinstance(job, float)):
+                    self._process(job)
             finally:
+                self._current = None
                 self._queue.task_done()
 
     def _process(self, job: _Findings | float) -> None:
@@ -88,8 +107,7 @@ class LifecycleWorker:
                 self._stopping.wait(delay)
                 delay = min(2 * delay, RETRY_MAX_S)
                 if self._stopping.is_set():
-                    log.error("stopping with %d findings not applied", len(getattr(job, "drafts", ())))
-                    return
+                    return  # counted by `stop`
             except Exception:  # a bug or a failing channel: log it and serve the next submission
                 log.exception("the alert lifecycle failed on a submission")
                 return

@@ -7,15 +7,20 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from carewatch.config import Settings, mqtt_endpoint
+
+if TYPE_CHECKING:
+    from carewatch.runtime import Platform
 
 app = typer.Typer(
     help="carewatch: elderly-care monitoring (MQTT ingest, alert core, live dashboard).", no_args_is_help=True
@@ -29,6 +34,7 @@ app.add_typer(user_app, name="user")
 
 DEMO_INCIDENT_LEAD_S = 80.0  # the demo's first hypoxia began this long before start-up: it alerts at once
 DEMO_BACKFILL_S = 90.0  # simulated history published at start-up, so the board is not empty
+EXIT_ABANDONED = 1  # the stop had to abandon a step (logged): a supervisor sees a stop that was not clean
 
 
 def _settings() -> Settings:
@@ -102,7 +108,7 @@ async def _demo(settings: Settings, count: int, seed: int, duration: float | Non
     stop.set()
     await asyncio.to_thread(simulator.join, 10)
     await asyncio.to_thread(publisher.close)
-    await platform.stop()
+    await _stop(platform)
 
 
 @app.command()
@@ -121,7 +127,7 @@ async def _serve(settings: Settings) -> None:
     endpoints = await platform.start()
     print(f"carewatch serving: dashboard {endpoints.dashboard_url}, MQTT {endpoints.mqtt_url}", flush=True)
     await _wait_for_stop(None)
-    await platform.stop()
+    await _stop(platform)
 
 
 @app.command()
@@ -285,6 +291,16 @@ def user_add(
         typer.echo(f"user {username} ({role}) saved")
     finally:
         store.close()
+
+
+async def _stop(platform: Platform) -> None:
+    """Stop the platform; if it had to abandon a step, exit at once: the interpreter's own exit would wait, without a
+    limit, for the abandoned threads (a scheduled job's worker thread is joined at exit)."""
+    if not await platform.stop():
+        logging.getLogger(__name__).error("exiting without waiting for the abandoned steps")
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(EXIT_ABANDONED)
 
 
 async def _wait_for_stop(duration: float | None) -> None:

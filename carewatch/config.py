@@ -46,6 +46,13 @@ class Settings(BaseSettings):
         "data time (accelerated evaluations and replays; ingest/clock.py)",
     )
     registry_refresh_seconds: float = Field(default=30.0, gt=0, description="how often the registry is reread")
+    stop_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a stop abandons (and logs) what still runs after this long, new alerts not yet raised "
+        "among it: keep it a few seconds below the supervisor's kill timeout (systemd's default is 90 s; give "
+        "Docker `stop_grace_period: 40s`, its default is 10 s)",
+    )
     ingest_batch_rows: int = Field(default=5_000, ge=1, description="commit a batch at this many rows ...")
     ingest_batch_seconds: float = Field(default=0.25, gt=0, description="... or after this long, whichever first")
     ingest_max_pending_messages: int = Field(

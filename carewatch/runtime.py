@@ -36,6 +36,7 @@ from alerts.rules import default_rules
 from carewatch.config import Settings, mqtt_endpoint
 from carewatch.model import Batch, Resident, WriteResult
 from carewatch.registry import Registry, apply_manifest
+from carewatch.shutdown import Shutdown
 from carewatch.storage import open_store
 from carewatch.storage.retention import RetentionPolicy
 from dashboard.app import DashboardContext, create_app
@@ -55,6 +56,14 @@ log = logging.getLogger(__name__)
 
 SERVER_START_TIMEOUT_S = 15.0
 SUBSCRIBE_TIMEOUT_S = 10.0  # start waits this long for the broker to grant ingest's subscriptions, then serves anyway
+# Stopping (see `stop`): open HTTP requests get this long to finish; the writer's flush may take this share of the
+# stop's time (what it does not commit the broker redelivers), the lifecycle this share of the rest (a finding it does
+# not apply is an alert lost), and the remaining steps what is left.
+SERVER_STOP_TIMEOUT_S = 3
+WRITER_STOP_SHARE = 0.5
+LIFECYCLE_STOP_SHARE = 0.95
+OWN_TIMEOUT_SHARE = 0.9  # a later step with a timeout of its own returns, and says what it gave up, before the deadline
+# (the scheduled jobs are waited for with this share too, leaving the rest to the store's close)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,19 +131,32 @@ class Platform:
                         SUBSCRIBE_TIMEOUT_S)  # fmt: skip
         return Endpoints(dashboard_url, mqtt_url)
 
-    async def stop(self) -> None:
-        if self._server is not None:
+    async def stop(self) -> bool:
+        """Stop within settings.stop_timeout_seconds (carewatch.shutdown): the dashboard and the reader first, then
+        the writer commits what it holds and the lifecycle applies what the rules found. A step still running at the
+        deadline is abandoned and logged. Whether every step finished (False: threads of abandoned steps may run on,
+        and the process should exit without waiting for them)."""
+        shutdown = Shutdown(self.settings.stop_timeout_seconds)
+        self.escalator.stop()  # a running escalation ends after its stage in progress; no job starts from now on
+        jobs = shutdown.start("the scheduled jobs", partial(self.scheduler.shutdown, wait=True))
+        if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
-            if self._server_task is not None:
-                await self._server_task
-        await asyncio.to_thread(self.reader.stop)
-        await asyncio.to_thread(self.writer.stop)
-        await asyncio.to_thread(self.lifecycle_worker.stop)
-        await asyncio.to_thread(self._stop_lifecycle)
+            await shutdown.wait_async("the dashboard server", asyncio.shield(self._server_task))
+        await asyncio.to_thread(shutdown.run, "the MQTT reader", self.reader.stop)
+        writer = partial(self.writer.stop, shutdown.budget(WRITER_STOP_SHARE))
+        await asyncio.to_thread(shutdown.run, "the writer", writer)
+        lifecycle = partial(self.lifecycle_worker.stop, shutdown.budget(LIFECYCLE_STOP_SHARE))
+        await asyncio.to_thread(shutdown.run, "the alert lifecycle", lifecycle)
+        dispatcher = partial(self.dispatcher.stop, shutdown.budget(OWN_TIMEOUT_SHARE))
+        await asyncio.to_thread(shutdown.run, "the dispatcher", dispatcher)
+        if self._notify_mqtt is not None:
+            await asyncio.to_thread(shutdown.run, "the MQTT notifier", self._notify_mqtt.close)
         await self.hub.stop()
         if self._broker is not None:
-            await self._broker.stop()
-        self.store.close()
+            await shutdown.wait_async("the embedded broker", self._broker.stop())
+        await asyncio.to_thread(shutdown.wait, "the scheduled jobs", jobs, OWN_TIMEOUT_SHARE)  # the store's close last
+        await asyncio.to_thread(shutdown.run, "the store", self.store.close)
+        return shutdown.complete
 
     def register(self, manifest: dict[str, Any]) -> None:
         """Add sites, residents and devices (a JSON manifest); ingest accepts their devices from now on."""
@@ -202,9 +224,9 @@ class Platform:
             s.escalation_on_call_minutes * 60, s.escalation_family_minutes * 60, s.escalation_reminder_minutes * 60,
             s.escalation_reminders,
         )  # fmt: skip
-        escalator = Escalator(self.store, router, defaults)
+        self.escalator = Escalator(self.store, router, defaults)
         self.scheduler = BackgroundScheduler(timezone="UTC")
-        escalator.attach(self.scheduler)
+        self.escalator.attach(self.scheduler)
         self._schedule_history_jobs(self.scheduler)
         self.scheduler.add_job(
             lambda: send_weekly_digests(self.store, self.dispatcher, time.time()), "cron", day_of_week="mon", hour=8,
@@ -212,7 +234,7 @@ class Platform:
         )  # fmt: skip
         self.scheduler.start()
         return Lifecycle(
-            self.store, [dashboard], router, escalator, hold_s=s.alert_hold_seconds,
+            self.store, [dashboard], router, self.escalator, hold_s=s.alert_hold_seconds,
             flap_window_s=s.alert_flap_window_seconds,
         )  # fmt: skip
 
@@ -249,12 +271,6 @@ class Platform:
             channels.append(self._notify_mqtt)
         return channels
 
-    def _stop_lifecycle(self) -> None:
-        self.scheduler.shutdown(wait=True)
-        self.dispatcher.stop()
-        if self._notify_mqtt is not None:
-            self._notify_mqtt.close()
-
     async def _start_broker(self) -> str:
         if self.settings.mqtt_url is not None:
             return self.settings.mqtt_url
@@ -271,7 +287,7 @@ class Platform:
         context = DashboardContext(self.store, self.lifecycle, self.hub, self.metrics_registry, auth)
         config = uvicorn.Config(
             create_app(context), host=self.settings.http_host, port=self.settings.http_port, log_level="warning",
-            lifespan="off", ws="websockets-sansio",
+            lifespan="off", ws="websockets-sansio", timeout_graceful_shutdown=SERVER_STOP_TIMEOUT_S,
         )  # fmt: skip
         self._server = uvicorn.Server(config)
         self._server_task = asyncio.create_task(self._server.serve())

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 10.0  # a restarted database is noticed within this long
 TAKE_TIMEOUT_S = 0.5  # how often the thread checks that it should stop
+STOP_TIMEOUT_S = 10.0  # at a stop, committing what is pending gives up after this long
 
 TICK_S = 1.0  # time-driven rules (no activity, device offline) are evaluated this often, on this thread
 
@@ -43,19 +44,26 @@ class Writer:
         self._clock = clock
         self._next_tick = 0.0
         self._stopping = threading.Event()
+        self._abandoned = threading.Event()  # stopping, and the time for committing what is pending ran out
         self._thread = threading.Thread(target=self._run, name="carewatch-writer", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Commit what is pending (while the database answers), then stop."""
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> bool:
+        """Commit what is pending (while the database answers), then stop; after `timeout_s` leave the rest to the
+        broker, which redelivers what was not acknowledged. Whether everything pending was committed."""
         self._stopping.set()
         self._batcher.close()
         self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._abandoned.set()  # the thread ends after the batch in progress
+            log.error("stopping: the writer did not finish in %.1f s; %d messages not committed (not acknowledged: "
+                      "the broker redelivers them)", timeout_s, len(self._batcher))  # fmt: skip
+        return not self._abandoned.is_set()
 
     def _run(self) -> None:
-        while True:
+        while not self._abandoned.is_set():
             pending = self._batcher.take(TAKE_TIMEOUT_S)
             self._metrics.backlog.set(len(self._batcher))
             if pending is not None:
@@ -66,8 +74,11 @@ class Writer:
 
     def _commit(self, pending: PendingBatch) -> None:
         result = self._write_with_retry(pending.batch)
-        if result is None:
-            return  # stopping while the database is down: not acknowledged, the broker redelivers
+        if result is None:  # stopping while the database is down: the rest would fail too
+            self._abandoned.set()
+            log.error("stopping with the database unavailable: %d messages not committed (not acknowledged: the "
+                      "broker redelivers them)", len(pending.tokens) + len(self._batcher))  # fmt: skip
+            return
         self._acknowledge(pending.tokens)
         self._count(pending.batch, result)
         try:

@@ -14,9 +14,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -160,6 +161,12 @@ class Postgres:
 # carewatch serve ------------------------------------------------------------------------------------------------
 
 SERVE_READY_TIMEOUT_S = 30.0
+SERVE_STOP_TIMEOUT_S = 20.0  # serve's own stop is bounded (below): beyond this it hangs
+SERVE_OWN_STOP_S = (
+    "12"  # CAREWATCH_STOP_TIMEOUT_SECONDS unless the test sets it (the default, 30 s, is for deployments)
+)
+SERVE_OUTPUT_LINES = 2_000
+SERVE_DRAIN_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -169,10 +176,13 @@ class ServeProcess:
     env: dict[str, str]
     cwd: Path
     process: subprocess.Popen[str] | None = None
+    output: deque[str] = field(default_factory=lambda: deque(maxlen=SERVE_OUTPUT_LINES))  # its last lines of log
+    _drainer: threading.Thread | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "carewatch", "serve"], env=self.env, cwd=self.cwd,
+            [sys.executable, "-m", "carewatch", "serve"], cwd=self.cwd,
+            env={"CAREWATCH_STOP_TIMEOUT_SECONDS": SERVE_OWN_STOP_S, **self.env},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         assert self.process.stdout is not None
@@ -182,8 +192,11 @@ class ServeProcess:
             line = self.process.stdout.readline()
             lines.append(line)
             if "carewatch serving" in line:
-                # keep the pipe from filling
-                threading.Thread(target=self._drain, args=(self.process.stdout,), daemon=True).start()
+                self.output.extend(lines)
+                # keep the pipe from filling, and its last lines
+                drain_args = (self.process.stdout, self.output)
+                self._drainer = threading.Thread(target=self._drain, args=drain_args, daemon=True)
+                self._drainer.start()
                 return
             if not line:
                 break
@@ -191,10 +204,10 @@ class ServeProcess:
         raise AssertionError("carewatch serve did not start:\n" + "".join(lines))
 
     @staticmethod
-    def _drain(stdout: IO[str]) -> None:
+    def _drain(stdout: IO[str], output: deque[str]) -> None:
         with contextlib.suppress(ValueError, OSError):  # closed when the process is stopped
-            for _ in stdout:
-                pass
+            for line in stdout:
+                output.append(line)
 
     def kill(self) -> None:
         assert self.process is not None
@@ -205,9 +218,11 @@ class ServeProcess:
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
-            self.process.wait(20)
+            self.process.wait(SERVE_STOP_TIMEOUT_S)
         self._close()
 
     def _close(self) -> None:
+        if self._drainer is not None:  # the process is gone: its last lines are read up to the end of the pipe
+            self._drainer.join(SERVE_DRAIN_TIMEOUT_S)
         if self.process is not None and self.process.stdout is not None:
             self.process.stdout.close()

@@ -99,10 +99,13 @@ class Dispatcher:
         for lane in self._lanes.values():
             lane.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the attempts in progress; pending messages stay in the outbox for the next start."""
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop after the attempts in progress, waiting at most ``timeout`` for all lanes together; pending messages
+        stay in the outbox for the next start. Whether every lane stopped in time."""
+        deadline = time.monotonic() + timeout
         for lane in self._lanes.values():
-            lane.stop(timeout)
+            lane.request_stop()
+        return all([lane.join(deadline - time.monotonic()) for lane in self._lanes.values()])
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll (a test that moved its clock)."""
@@ -197,11 +200,19 @@ class _Lane:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float) -> None:
+    def request_stop(self) -> None:
         self._stopping.set()
         self._wake.set()  # stops the wait now rather than at the next look
+
+    def join(self, timeout: float) -> bool:
+        """Whether the lane stopped within ``timeout``; if not, its attempt goes on and is logged as abandoned."""
         if self._thread.is_alive():
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, timeout))
+        if self._thread.is_alive():
+            log.error("stopping: the %s lane is still in an attempt; abandoned (its message goes again after the "
+                      "lease)", self._channel.name)  # fmt: skip
+            return False
+        return True
 
     def wake(self) -> None:
         self._wake.set()
