@@ -26,6 +26,9 @@ from simulators.world import SimResident, World
 
 GAP_S = 30 * MINUTE_S  # between two incidents of one resident: let the first one's alerts clear
 ATTEMPTS = 50  # residents tried per incident before giving a scenario up (every resident busy, no fitting time)
+# SpO2 (%) below which spo2_low alerts by default, by NEWS2 SpO2 scale (BTS 2017 targets 94-98 %, 88-92 % on scale 2;
+# carewatch's alerts.rules): a hypoxia's truth claims spo2_low, so its plateau lies below it.
+HYPOXAEMIA_BELOW = {1: 90.0, 2: 86.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,13 @@ def _sepsis(r: SimResident, start: float, length: float, rng: np.random.Generato
                   temp_c=round(float(temp_c), 1), spo2_drop=drop, confused=confused, seed=_seed(rng))  # fmt: skip
 
 
+def _hypoxia_nadir(r: SimResident, rng: np.random.Generator) -> float:
+    """8-13 points under the resident's baseline SpO2, and at least a point under the hypoxaemia its truth claims
+    (spo2_low enters below HYPOXAEMIA_BELOW for the resident's scale): the plateau carries no noise, so a nadir at
+    the limit never crosses it (a baseline of 98.3 gave 90 in the evaluation of 2026-11-30, seed 6)."""
+    return float(min(round(r.baseline["spo2"] - rng.uniform(8, 13)), HYPOXAEMIA_BELOW[r.spo2_scale] - 1))
+
+
 def _device(r: SimResident, world: World, rng: np.random.Generator) -> str:
     own = world.devices_of(r.resident_id)
     return own[int(rng.integers(len(own)))].device_id
@@ -75,7 +85,7 @@ def library(world: World) -> dict[str, Recipe]:
         "syncope": Recipe((8, 21), (60, 180), lambda r, s, n, g: Syncope.faint(
             r.resident_id, s, n, peak_g=float(g.uniform(2.7, 3.6)), side=int(g.integers(4)), seed=_seed(g))),
         "hypoxia": Recipe(None, (5 * m, 20 * m), lambda r, s, n, g: Hypoxia.at(
-            r.resident_id, s, n, nadir=round(r.baseline["spo2"] - g.uniform(8, 13)))),
+            r.resident_id, s, n, nadir=_hypoxia_nadir(r, g))),
         "fever": Recipe(None, (4 * h, 10 * h), lambda r, s, n, g: Fever.at(
             r.resident_id, s, n, peak_c=float(g.uniform(38.3, 39.8)), confused=bool(g.random() < 0.3))),
         "tachycardia": Recipe(None, (10 * m, 40 * m), lambda r, s, n, g: Tachycardia.at(

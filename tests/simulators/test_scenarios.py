@@ -130,6 +130,20 @@ def test_every_library_bradycardia_takes_the_pulse_below_hr_low(world: World) ->
     assert len(rates) == 200 and min(rates) >= 30 and max(round(r) for r in rates) < 40
 
 
+def test_every_library_hypoxia_takes_spo2_below_spo2_low() -> None:
+    # Its truth claims spo2_low, which enters below 90 % (86 % on scale 2), and the plateau is the nadir exactly: a
+    # nadir of 90 could never alert (a resident with a baseline of 98.3 drew one in the evaluation of 2026-11-30).
+    world = build_world("home", 40, 1, seed=5)
+    nadirs: dict[int, list[float]] = {1: [], 2: []}
+    for k, resident in enumerate(world.residents):
+        for s in range(10):
+            incident = make_incident("hypoxia", world, resident.resident_id, T0, seed=100 * k + s)
+            assert isinstance(incident, Hypoxia)
+            assert incident.nadir <= resident.baseline["spo2"] - 8 + 0.5  # a drop of 8 points at least (rounded)
+            nadirs[resident.spo2_scale].append(incident.nadir)
+    assert nadirs[1] and max(nadirs[1]) < 90 and (not nadirs[2] or max(nadirs[2]) < 86)
+
+
 def test_night_wandering_empties_the_bed_and_opens_the_door(simulate: Simulate, world: World) -> None:
     start = T0 + 2.5 * H
     incident = NightWandering.at(rid(world), start, 1800.0, leaves_home=True)
