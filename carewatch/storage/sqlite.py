@@ -33,8 +33,10 @@ class SqliteStore(SqlStore):
     def init_schema(self) -> None:
         script = files("carewatch.storage").joinpath("sqlite_schema.sql").read_text()
         with self._lock:
-            self._conn.executescript(script)
-        self._add_columns()
+            self._conn.executescript(script)  # each statement commits alone, under SQLite's write lock
+        with self._transaction() as cur:
+            cur.execute("BEGIN IMMEDIATE")  # the write lock before the columns' check: another starter waits its turn
+            self._add_columns(cur)
 
     def close(self) -> None:
         with self._lock:
