@@ -4,7 +4,9 @@ alone makes it. Each starter is a store of its own, so has its own connections; 
 
 from __future__ import annotations
 
+import functools
 import itertools
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +25,7 @@ from carewatch.storage.timescale import TimescaleStore
 
 STARTERS = 6
 BARRIER_TIMEOUT_S = 60.0
+WAL_ROUNDS = 150
 # Every table's columns and every index; on TimescaleDB also the hypertables.
 SCHEMA_QUERIES = {
     "sqlite": [
@@ -119,3 +122,13 @@ def test_a_starter_gives_up_with_a_clear_error_while_another_holds_the_schema_lo
             store.init_schema()
         holder.rollback()
         store.init_schema()
+
+
+def test_sqlite_starters_on_new_files_all_switch_them_to_wal(tmp_path: Path) -> None:
+    """Only the first start on a new file switches it to WAL, and SQLite fails those who meet there at once (no busy
+    timeout): a few rounds in a hundred. WAL_ROUNDS new files make a miss likely to show."""
+    for round_ in range(WAL_ROUNDS):
+        path = tmp_path / f"new-{round_}.db"
+        start_together(functools.partial(SqliteStore, path))
+        with closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
