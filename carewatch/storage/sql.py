@@ -113,6 +113,7 @@ class Cursor(Protocol):
 class SqlStore(Store):
     paramstyle_format = False  # True: the driver wants %s instead of ?
     columns_query: str  # the names of one table's columns (the table's name as the parameter)
+    add_column = "ADD COLUMN"  # the clause of _add_columns' ALTER TABLE
 
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[Cursor]:
@@ -130,11 +131,13 @@ class SqlStore(Store):
     def _sql(self, statement: str) -> str:
         return _format_style(statement) if self.paramstyle_format else statement
 
-    def _add_columns(self) -> None:
-        """Bring a database created before a column was added up to date (ADDED_COLUMNS); idempotent."""
+    def _add_columns(self, cur: Cursor) -> None:
+        """Bring a database created before a column was added up to date (ADDED_COLUMNS); idempotent. The caller's
+        transaction keeps other starters out between the check and the ALTER (each backend's init_schema)."""
         for table, column, definition in ADDED_COLUMNS:
-            if column not in {r[0] for r in self._run(self.columns_query, (table,))}:
-                self._run(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            cur.execute(self._sql(self.columns_query), (table,))
+            if column not in {row[0] for row in cur.fetchall()}:
+                cur.execute(f"ALTER TABLE {table} {self.add_column} {column} {definition}")
 
     def _run(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._transaction() as cur:

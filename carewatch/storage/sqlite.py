@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -16,6 +17,10 @@ from carewatch.model import Batch, WriteResult
 from carewatch.storage.sql import Cursor, SqlStore
 
 BUSY_TIMEOUT_S = 30.0  # a writer waits this long for another connection's lock before failing
+# Switching a new file to WAL can fail at once, busy timeout or not (SqliteStore._use_wal); it is tried again after a
+# pause, this many times in all (5 s).
+WAL_SWITCH_ATTEMPTS = 100
+WAL_SWITCH_PAUSE_S = 0.05
 
 
 class SqliteStore(SqlStore):
@@ -33,8 +38,25 @@ class SqliteStore(SqlStore):
     def init_schema(self) -> None:
         script = files("carewatch.storage").joinpath("sqlite_schema.sql").read_text()
         with self._lock:
-            self._conn.executescript(script)
-        self._add_columns()
+            self._use_wal()
+            self._conn.executescript(script)  # each statement commits alone, under SQLite's write lock
+        with self._transaction() as cur:
+            cur.execute("BEGIN IMMEDIATE")  # the write lock before the columns' check: another starter waits its turn
+            self._add_columns(cur)
+
+    def _use_wal(self) -> None:
+        """Switch the file to WAL (a no-op once it is). Connections that switch a new file at the same moment each
+        read it first, and SQLite fails all but one at once rather than let a reader wait for a writer that waits for
+        it (no busy timeout); tried again, the switch finds the file switched."""
+        for _ in range(WAL_SWITCH_ATTEMPTS - 1):
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+            time.sleep(WAL_SWITCH_PAUSE_S)
+        self._conn.execute("PRAGMA journal_mode = WAL")  # the last attempt: its error is the caller's
 
     def close(self) -> None:
         with self._lock:

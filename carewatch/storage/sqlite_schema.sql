@@ -1,7 +1,6 @@
 -- The embedded SQLite schema: the same tables, columns and keys as schema.sql (TimescaleDB), with times as REAL
 -- epoch seconds and JSON as TEXT. No hypertables: the embedded default serves a demo or a single small home.
-PRAGMA journal_mode = WAL;
-
+-- The file is switched to WAL mode by SqliteStore._use_wal, before this script runs.
 CREATE TABLE IF NOT EXISTS sites (
     site_id TEXT PRIMARY KEY, name TEXT NOT NULL,
     kind TEXT NOT NULL CHECK (kind IN ('home', 'community_station', 'care_institution')),

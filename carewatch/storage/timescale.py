@@ -35,6 +35,11 @@ CONNECT_TIMEOUT_S = 5.0  # how long a caller waits for a connection before the d
 # statement and connection. Custom plans always: chunk exclusion at plan time, a few ms (docs/performance.md).
 PLAN_CACHE_MODE = "force_custom_plan"
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema.sql"
+# init_schema holds this advisory lock throughout, so processes that start together (scale-out workers, serve and a
+# CLI command) set up the schema in turn: side by side, CREATE ... IF NOT EXISTS can fail on PostgreSQL's catalogue
+# (a unique violation) and the added columns' check-then-ALTER can run twice. The key is "carewatc" in ASCII.
+SCHEMA_LOCK_KEY = 0x6361_7265_7761_7463
+SCHEMA_LOCK_TIMEOUT_S = 120  # a starter waits this long for another's set-up (a few seconds) before it fails
 
 STAGING_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS stage_readings (ts float8, site_id text, device_id text, resident_id text,
@@ -54,6 +59,7 @@ class TimescaleStore(SqlStore):
     columns_query = (
         "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?"
     )
+    add_column = "ADD COLUMN IF NOT EXISTS"
 
     def __init__(self, url: str) -> None:
         self._pool = ConnectionPool(
@@ -66,6 +72,16 @@ class TimescaleStore(SqlStore):
         self._native: bool | None = None  # the full edition's roll-ups; asked of the server on first use
 
     def init_schema(self) -> None:
+        self._check_extension()
+        with self._schema_lock():
+            self._create_schema()
+            with self._transaction() as cur:
+                self._add_columns(cur)
+            if self.native_rollups:
+                self._create_native_rollups()
+        log.info("roll-ups: %s", "continuous aggregates and compression" if self.native_rollups else "our jobs")
+
+    def _check_extension(self) -> None:
         with self._transaction() as cur:
             cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
             if cur.fetchone() is None:
@@ -73,6 +89,24 @@ class TimescaleStore(SqlStore):
                     "the timescaledb extension is not installed on this PostgreSQL server: install it "
                     "(scripts/install-services does) and add it to shared_preload_libraries"
                 )
+
+    @contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        """Hold SCHEMA_LOCK_KEY for the block: a transaction-level advisory lock in a transaction of its own, on a
+        connection of its own, which ends (and so releases it) when the block does, with or without an error. The
+        set-up's statements run on other connections, each in the transaction it needs."""
+        with self._transaction() as cur:
+            cur.execute(f"SET LOCAL lock_timeout = '{SCHEMA_LOCK_TIMEOUT_S}s'")
+            try:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_KEY,))
+            except psycopg.errors.LockNotAvailable as exc:
+                raise StorageError(
+                    f"another process has held the schema lock (advisory lock {SCHEMA_LOCK_KEY}) for over "
+                    f"{SCHEMA_LOCK_TIMEOUT_S} s: is a `carewatch db init` or start-up stuck?"
+                ) from exc
+            yield
+
+    def _create_schema(self) -> None:
         try:
             with self._transaction() as cur:
                 cur.execute(SCHEMA_PATH.read_text())
@@ -80,12 +114,11 @@ class TimescaleStore(SqlStore):
             raise StorageError(
                 f"TimescaleDB is not loaded: {exc}; set shared_preload_libraries = 'timescaledb'"
             ) from exc
-        self._add_columns()
-        if self.native_rollups:
-            for statement in NATIVE_STATEMENTS:
-                with self._transaction() as cur:
-                    cur.execute(statement)
-        log.info("roll-ups: %s", "continuous aggregates and compression" if self.native_rollups else "our jobs")
+
+    def _create_native_rollups(self) -> None:
+        for statement in NATIVE_STATEMENTS:
+            with self._transaction() as cur:
+                cur.execute(statement)
 
     def license(self) -> str:
         """'apache' for the Debian build; 'timescale' where compression and continuous aggregates exist."""

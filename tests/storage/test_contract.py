@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from storage_support import predate_threshold_reasons
 
 from carewatch.model import (
     AccelRow,
@@ -273,15 +274,7 @@ def test_a_threshold_and_its_audit_row_are_written_together(store: Store) -> Non
 
 def test_a_database_from_before_threshold_reasons_is_brought_up_to_date(store: Store) -> None:
     seed(store)
-    time_type = {"sqlite": "REAL", "timescaledb": "timestamptz"}[store.backend]
-    old = [
-        "DROP TABLE resident_thresholds",
-        "CREATE TABLE resident_thresholds (resident_id text NOT NULL REFERENCES residents (resident_id), metric text"
-        f" NOT NULL, low double precision, high double precision, updated_at {time_type} NOT NULL, updated_by text"
-        " NOT NULL, PRIMARY KEY (resident_id, metric))",
-    ]
-    for statement in old:
-        store._run(statement)  # type: ignore[attr-defined]
+    predate_threshold_reasons(store)
     store._run(  # type: ignore[attr-defined]
         "INSERT INTO resident_thresholds VALUES (?, ?, ?, ?, ?, ?)",
         ("r1", "spo2", 88.0, None, store._time_in(T0), "dr:li"),  # type: ignore[attr-defined]

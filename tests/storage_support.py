@@ -1,0 +1,19 @@
+"""Shared by the storage tests (tests/storage): a database as it was before an added column (ADDED_COLUMNS)."""
+
+from __future__ import annotations
+
+from carewatch.storage.base import Store
+from carewatch.storage.sql import SqlStore
+
+
+def predate_threshold_reasons(store: Store) -> None:
+    """resident_thresholds as it was before thresholds carried a reason (recreated, empty: SQLite cannot drop a
+    column that a CHECK names)."""
+    assert isinstance(store, SqlStore)
+    time_type = {"sqlite": "REAL", "timescaledb": "timestamptz"}[store.backend]
+    store._run("DROP TABLE resident_thresholds")
+    store._run(
+        "CREATE TABLE resident_thresholds (resident_id text NOT NULL REFERENCES residents (resident_id), metric text"
+        f" NOT NULL, low double precision, high double precision, updated_at {time_type} NOT NULL, updated_by text"
+        " NOT NULL, PRIMARY KEY (resident_id, metric))"
+    )
