@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulators.climate import BUILDING_TAU_S
 from simulators.clock import utc_offset_s
 from simulators.routine import DAY_S, HOUR_S, MINUTE_S
 from simulators.scenarios.base import Incident
@@ -25,6 +26,9 @@ from simulators.scenarios.vitals import Bradycardia, Fever, Tachycardia
 from simulators.world import SimResident, World
 
 GAP_S = 30 * MINUTE_S  # between two incidents of one resident: let the first one's alerts clear
+# After a heating failure or a heat wave the rooms take three of the building's time constants to come back
+# (95 %): until then the first incident's cold or heat alert is still live, and a second would open none.
+ROOM_RECOVERY_S = 3 * BUILDING_TAU_S
 ATTEMPTS = 50  # residents tried per incident before giving a scenario up (every resident busy, no fitting time)
 # SpO2 (%) below which spo2_low alerts by default, by NEWS2 SpO2 scale (BTS 2017 targets 94-98 %, 88-92 % on scale 2;
 # carewatch's alerts.rules): a hypoxia's truth claims spo2_low, so its plateau lies below it.
@@ -34,12 +38,14 @@ HYPOXAEMIA_BELOW = {1: 90.0, 2: 86.0}
 @dataclass(frozen=True, slots=True)
 class Recipe:
     """``hours``: local hours within which the incident may start (None: any time), counted from the resident's
-    usual wake-up time when ``from_wake``; ``length_s``: its duration; ``make(resident, start, length, rng)``."""
+    usual wake-up time when ``from_wake``; ``length_s``: its duration; ``make(resident, start, length, rng)``;
+    ``recovery_s``: how long after its end the home is still affected (no other incident of the resident's then)."""
 
     hours: tuple[float, float] | None
     length_s: tuple[float, float]
     make: Callable[[SimResident, float, float, np.random.Generator], Incident]
     from_wake: bool = False
+    recovery_s: float = 0.0
 
 
 def _seed(rng: np.random.Generator) -> int:
@@ -107,8 +113,10 @@ def library(world: World) -> dict[str, Recipe]:
         "not_up": Recipe((0.0, 0.1), (2 * h, 4 * h), lambda r, s, n, g: NotUp.at(r.resident_id, s, n), from_wake=True),
         "no_activity": Recipe((10, 15), (2 * h, 4 * h), lambda r, s, n, g: NoActivity.at(r.resident_id, s, n)),
         "bathroom_long": Recipe((8, 20), (60 * m, 120 * m), lambda r, s, n, g: BathroomLong.at(r.resident_id, s, n)),
-        "heat_wave": Recipe((9, 12), (8 * h, 14 * h), lambda r, s, n, g: HeatWave.at(r.resident_id, s, n)),
-        "heating_failure": Recipe(None, (8 * h, 16 * h), lambda r, s, n, g: Cold.at(r.resident_id, s, n)),
+        "heat_wave": Recipe((9, 12), (8 * h, 14 * h), lambda r, s, n, g: HeatWave.at(r.resident_id, s, n),
+                            recovery_s=ROOM_RECOVERY_S),
+        "heating_failure": Recipe(None, (8 * h, 16 * h), lambda r, s, n, g: Cold.at(r.resident_id, s, n),
+                                  recovery_s=ROOM_RECOVERY_S),
         "smoke": Recipe((11.5, 19), (5 * m, 20 * m), lambda r, s, n, g: Alarm.at(r.resident_id, "smoke", s, n)),
         "gas": Recipe((8, 20), (10 * m, 30 * m), lambda r, s, n, g: Alarm.at(r.resident_id, "gas", s, n)),
         "water_leak": Recipe(None, (10 * m, 60 * m), lambda r, s, n, g: Alarm.at(r.resident_id, "water_leak", s, n)),
@@ -177,9 +185,10 @@ def _place(world: World, recipe: Recipe, lo: float, hi: float, busy: dict[int, l
         if not windows:
             continue
         start = _pick(windows, rng)
-        if any(start < end + GAP_S and b < start + length + GAP_S for b, end in busy.get(r, [])):
+        end = start + length + recipe.recovery_s  # the resident's home is affected until then
+        if any(start < other_end + GAP_S and other_start < end + GAP_S for other_start, other_end in busy.get(r, [])):
             continue
-        busy.setdefault(r, []).append((start, start + length))
+        busy.setdefault(r, []).append((start, end))
         return recipe.make(resident, start, length, rng)
     return None
 

@@ -20,7 +20,7 @@ from simulators.scenarios.behaviour import BathroomLong, NightWandering, NoActiv
 from simulators.scenarios.devices import ArtefactBurst, BatteryLow, DeviceOffline, NotWorn
 from simulators.scenarios.home import Alarm, Cold, HeatWave, Sos
 from simulators.scenarios.hypoxia import Hypoxia
-from simulators.scenarios.library import SCENARIOS, make_incident, plan_incidents
+from simulators.scenarios.library import ROOM_RECOVERY_S, SCENARIOS, make_incident, plan_incidents
 from simulators.scenarios.vitals import Bradycardia, Fever, Tachycardia
 from simulators.world import World
 
@@ -85,6 +85,21 @@ def test_planner_places_incidents_at_their_times_of_day() -> None:
         ordered = sorted(truths, key=lambda t: t.start)
         assert all(a.end <= b.start for a, b in itertools.pairwise(ordered))
     assert plan_incidents(world, T0 + 10 * H, 600.0, names=("night_wandering",)) == []  # no night in the window
+
+
+def test_planner_lets_a_home_recover_from_a_heating_failure_before_the_next_incident() -> None:
+    # Rooms come back over hours (the building's time constant): a second heating failure 2.4 h after the first
+    # found the first's cold alert still live and opened none (the evaluation of 2026-11-30, seed 11).
+    world = build_world("home", 2, 1, seed=4)
+    names = ("heating_failure", "gas")
+    incidents = plan_incidents(world, T0, 6 * 24 * H, seed=3, count=16, names=names)
+    by_resident: dict[str, list[GroundTruth]] = {}
+    for incident in incidents:
+        by_resident.setdefault(incident.truth.resident_id, []).append(incident.truth)
+    after_failure = [b.start - a.end for truths in by_resident.values()
+                     for a, b in itertools.pairwise(sorted(truths, key=lambda t: t.start))
+                     if a.scenario == "heating_failure"]  # fmt: skip
+    assert after_failure and min(after_failure) >= ROOM_RECOVERY_S
 
 
 def test_vital_sign_incidents(simulate: Simulate, world: World) -> None:
