@@ -16,7 +16,10 @@ Groups: falls (label ``fall``), elderly ADLs (age group ``elderly``) and hard AD
 collapse into a chair, D13 lie down quickly, D18 stumble, D19 gentle jump). Sensitivity and
 specificities come with Wilson 95 % intervals. Latency runs from the impact sample to the alert's
 time (the end of the stillness window, data time); "as emitted" runs to the end of the 1-second block
-whose batch produced the alert, which is what a live system sees.
+whose batch produced the alert, which is what a live system sees. A radio link loses a few messages: the falls
+are replayed twice more, each time losing the one block that holds a point of the posture window before the
+impact or of the stillness window after it (``LOST_AT_S``), and the sensitivity is printed again; then every
+trial once more with one message in ten lost at random.
 """
 
 from __future__ import annotations
@@ -40,15 +43,22 @@ from simulators.sisfall import ManifestRow, iter_manifest, load_trial, resample
 START_TS = 1_764_412_800.0  # an arbitrary epoch (2025-11-29 UTC): the detector's frame grid is epoch-aligned
 BLOCK_S = 1.0  # one MQTT motion message per second
 HARD_ADL_CODES = frozenset({"D11", "D13", "D18", "D19"})
+# Sensitivity again with one message lost: the one holding the middle of the posture window before the impact, or
+# the second half of the stillness window after it (FallParams' default windows).
+LOST_AT_S = (-1.75, 2.0)
+# And every trial with this share of its messages lost at random (a poor radio link; the simulators lose 0.2 %).
+LOST_SHARE, LOST_SEED = 0.1, 1
 Z_95 = 1.959963984540054  # two-sided 95 % normal quantile, for the Wilson interval
 
 
 @dataclass(frozen=True, slots=True)
 class Replay:
     """Outcome of streaming ``n`` trials: ``detected`` ``(n,)`` bool, and per detected trial ``(n,)`` float
-    (NaN where none) the first event's latency to ``detected_ts`` and to the end of the emitting block."""
+    (NaN where none) the first event's impact time and its latency to ``detected_ts`` and to the end of the
+    emitting block."""
 
     detected: npt.NDArray[np.bool_]
+    impact_ts: npt.NDArray[np.float64]
     latency_s: npt.NDArray[np.float64]
     emitted_latency_s: npt.NDArray[np.float64]
 
@@ -76,19 +86,26 @@ def engine_for(n: int) -> AlertEngine:
     return engine
 
 
-def replay(streams: Sequence[npt.NDArray[np.float32]], rate_hz: float, params: FallParams) -> Replay:
-    """Stream all ``streams`` (each ``(n_i, 3)`` g at ``rate_hz``) through the engine in 1-second blocks."""
+def replay(
+    streams: Sequence[npt.NDArray[np.float32]],
+    rate_hz: float,
+    params: FallParams,
+    lost: npt.NDArray[np.bool_] | None = None,
+) -> Replay:
+    """Stream all ``streams`` (each ``(n_i, 3)`` g at ``rate_hz``) through the engine in 1-second blocks; ``lost``
+    ``(n, blocks)``: True for a trial's block that never arrives, as a message lost on the radio link."""
     if params != FallParams():
         raise ValueError("the engine's detector uses the default FallParams")
     n = len(streams)
     engine = engine_for(n)
     per_block = max(1, round(rate_hz * BLOCK_S))
     n_blocks = np.array([math.ceil(s.shape[0] / per_block) for s in streams])
+    lost = np.zeros((n, int(n_blocks.max(initial=0))), bool) if lost is None else lost
     first_impact = np.full(n, np.nan)
     first_detected = np.full(n, np.nan)
     emitted_at = np.full(n, np.nan)
     for step in range(int(n_blocks.max(initial=0))):
-        who = np.flatnonzero(n_blocks > step).tolist()
+        who = np.flatnonzero((n_blocks > step) & ~lost[:, step]).tolist()
         start = START_TS + step * per_block / rate_hz
         blocks = [
             AccelRow(
@@ -111,7 +128,7 @@ def replay(streams: Sequence[npt.NDArray[np.float32]], rate_hz: float, params: F
             first_detected[i] = draft.opened_at
             emitted_at[i] = start + streams[i][step * per_block : (step + 1) * per_block].shape[0] / rate_hz
     detected = ~np.isnan(first_impact)
-    return Replay(detected, first_detected - first_impact, emitted_at - first_impact)
+    return Replay(detected, first_impact, first_detected - first_impact, emitted_at - first_impact)
 
 
 def _line(name: str, hits: npt.NDArray[np.bool_], count_positive: bool) -> str:
@@ -132,6 +149,8 @@ def evaluate(root: Path, rates: Sequence[float], params: FallParams) -> None:
         [r.label == "adl" and r.age_group == "young_adult" and r.activity_code in HARD_ADL_CODES for r in rows]
     )
     print(f"SisFall trials: {len(rows)} from {root}; {params}")
+    longest = max(math.ceil(xyz.shape[0] / hz / BLOCK_S) for hz, xyz in raw)
+    lost_at_random = np.random.default_rng(LOST_SEED).random((len(rows), longest)) < LOST_SHARE  # same at every rate
     for rate in rates:
         streams = [xyz if rate == hz else resample(xyz, hz, rate) for hz, xyz in raw]
         out = replay(streams, rate, params)
@@ -142,6 +161,16 @@ def evaluate(root: Path, rates: Sequence[float], params: FallParams) -> None:
         print(_line("sensitivity (falls)", out.detected[is_fall], count_positive=True))
         print(_line("specificity (elderly ADLs)", out.detected[elderly_adl], count_positive=False))
         print(_line("specificity (hard ADLs)", out.detected[hard_adl], count_positive=False))
+        blocks = np.arange(lost_at_random.shape[1])
+        for offset_s in LOST_AT_S:  # the same falls again, the message holding impact + offset never arriving
+            lost = blocks == np.floor((out.impact_ts - START_TS + offset_s) / BLOCK_S)[:, None]  # NaN: none
+            hits = replay(streams, rate, params, lost).detected & out.detected
+            print(_line(f"  message at {offset_s:+g} s lost", hits[is_fall], count_positive=True))
+        lossy = replay(streams, rate, params, lost_at_random).detected
+        print(f"  {LOST_SHARE:.0%} of messages lost at random:")
+        print(_line("  sensitivity (falls)", lossy[is_fall], count_positive=True))
+        print(_line("  specificity (elderly ADLs)", lossy[elderly_adl], count_positive=False))
+        print(_line("  specificity (hard ADLs)", lossy[hard_adl], count_positive=False))
         if fall_latency.size:
             print(
                 f"  latency impact -> event      median {np.median(fall_latency):.2f} s "

@@ -35,6 +35,7 @@ app.add_typer(user_app, name="user")
 DEMO_INCIDENT_LEAD_S = 80.0  # the demo's first hypoxia began this long before start-up: it alerts at once
 DEMO_BACKFILL_S = 90.0  # simulated history published at start-up, so the board is not empty
 EXIT_ABANDONED = 1  # the stop had to abandon a step (logged): a supervisor sees a stop that was not clean
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _settings() -> Settings:
@@ -297,16 +298,25 @@ async def _stop(platform: Platform) -> None:
     """Stop the platform; if it had to abandon a step, exit at once: the interpreter's own exit would wait, without a
     limit, for the abandoned threads (a scheduled job's worker thread is joined at exit)."""
     if not await platform.stop():
-        logging.getLogger(__name__).error("exiting without waiting for the abandoned steps")
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(EXIT_ABANDONED)
+        _exit_at_once("exiting without waiting for the abandoned steps")
+
+
+def _exit_at_once(why: str) -> None:
+    logging.getLogger(__name__).error(why)
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(EXIT_ABANDONED)
 
 
 async def _wait_for_stop(duration: float | None) -> None:
+    """Until SIGINT or SIGTERM (or the ``duration`` runs out). From then on the stop is under way, and another of
+    those signals ends the process at once: an operator's second Ctrl-C, or a supervisor's second TERM, is not
+    kept waiting for the stop's deadline."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     with contextlib.suppress(TimeoutError):  # the --duration ran out
         await asyncio.wait_for(stop.wait(), duration)
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, _exit_at_once, f"{sig.name} during the stop: exiting at once, not finishing it")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -19,8 +20,20 @@ from carewatch.shutdown import Shutdown
 from carewatch.storage.timescale import TimescaleStore
 
 BLOCKED_TIMEOUT_S = 30.0
+SECOND_SIGNAL_AFTER_S = 2.0  # the first signal's stop is under way by then, waiting on the held-up job
+SECOND_SIGNAL_EXIT_S = 10.0  # well within the stop's own 60 s
 STUCK_S = 30.0  # a stuck step's hold, released by the test: far beyond the stop's timeout
 WAITING_ON_ROLLUPS = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'rollup_watermarks'::regclass"
+
+
+def serve_env(mosquitto: Mosquitto, pg_url: str, tmp_path: Path, stop_timeout_s: float) -> dict[str, str]:
+    """`carewatch serve` with a roll-up every half second (the job the tests hold up) and this stop timeout."""
+    return {
+        **os.environ, "CAREWATCH_MQTT_URL": mosquitto.url, "CAREWATCH_DATABASE_URL": pg_url,
+        "CAREWATCH_SECRET_KEY": "shutdown-test-secret-0123456789", "CAREWATCH_HTTP_PORT": str(free_port()),
+        "CAREWATCH_MQTT_CLIENT_ID": f"ingest-{tmp_path.name}", "CAREWATCH_ROLLUP_INTERVAL_SECONDS": "0.5",
+        "CAREWATCH_STOP_TIMEOUT_SECONDS": str(stop_timeout_s),
+    }  # fmt: skip
 
 
 def wait_until_a_query_waits_on_the_lock(pg_url: str) -> None:
@@ -40,13 +53,7 @@ def test_serve_stops_by_its_deadline_while_a_rollup_waits_on_the_database(
     store = TimescaleStore(pg_url)
     store.init_schema()
     store.close()
-    env = {
-        **os.environ, "CAREWATCH_MQTT_URL": mosquitto.url, "CAREWATCH_DATABASE_URL": pg_url,
-        "CAREWATCH_SECRET_KEY": "shutdown-test-secret-0123456789", "CAREWATCH_HTTP_PORT": str(free_port()),
-        "CAREWATCH_MQTT_CLIENT_ID": f"ingest-{tmp_path.name}", "CAREWATCH_ROLLUP_INTERVAL_SECONDS": "0.5",
-        "CAREWATCH_STOP_TIMEOUT_SECONDS": "2",
-    }  # fmt: skip
-    serve = ServeProcess(env, tmp_path)
+    serve = ServeProcess(serve_env(mosquitto, pg_url, tmp_path, stop_timeout_s=2.0), tmp_path)
     serve.start()
     lock = psycopg.connect(pg_url)  # an open transaction holding the table: the job's query waits for it
     try:
@@ -60,6 +67,31 @@ def test_serve_stops_by_its_deadline_while_a_rollup_waits_on_the_database(
     assert "the scheduled jobs still running at the stop's deadline" in log
     assert "exiting without waiting for the abandoned steps" in log
     assert serve.process is not None and serve.process.returncode == EXIT_ABANDONED
+
+
+def test_a_second_signal_during_the_stop_exits_at_once(mosquitto: Mosquitto, pg_url: str, tmp_path: Path) -> None:
+    """A stop waiting (up to its 60-s deadline) on a job held up by the database; the operator presses Ctrl-C again,
+    or the supervisor sends TERM again: the process ends then, says why, and exits as abandoned."""
+    store = TimescaleStore(pg_url)
+    store.init_schema()
+    store.close()
+    serve = ServeProcess(serve_env(mosquitto, pg_url, tmp_path, stop_timeout_s=60.0), tmp_path)
+    serve.start()
+    assert serve.process is not None
+    lock = psycopg.connect(pg_url)
+    try:
+        lock.execute("LOCK TABLE rollup_watermarks IN ACCESS EXCLUSIVE MODE")
+        wait_until_a_query_waits_on_the_lock(pg_url)
+        serve.process.send_signal(signal.SIGTERM)
+        time.sleep(SECOND_SIGNAL_AFTER_S)
+        assert serve.process.poll() is None, "the stop did not wait for the held-up job"
+        serve.process.send_signal(signal.SIGINT)
+        returncode = serve.process.wait(SECOND_SIGNAL_EXIT_S)  # raises if the second signal did not end it
+    finally:
+        lock.close()
+        serve.stop()
+    assert returncode == EXIT_ABANDONED
+    assert "SIGINT during the stop: exiting at once" in "".join(serve.output)
 
 
 def test_steps_run_in_order_within_the_deadline_and_the_stuck_ones_are_named(caplog: pytest.LogCaptureFixture) -> None:
