@@ -17,11 +17,12 @@ from support import Mosquitto, ServeProcess, free_port
 
 from carewatch.cli import EXIT_ABANDONED
 from carewatch.shutdown import Shutdown
-from carewatch.storage.timescale import TimescaleStore
+from carewatch.storage.timescale import CONNECTION_CHECK_MS, TimescaleStore
 
 BLOCKED_TIMEOUT_S = 30.0
 SECOND_SIGNAL_AFTER_S = 2.0  # the first signal's stop is under way by then, waiting on the held-up job
 SECOND_SIGNAL_EXIT_S = 10.0  # well within the stop's own 60 s
+ORPHAN_ENDED_WITHIN_S = 3 * CONNECTION_CHECK_MS / 1000
 STUCK_S = 30.0  # a stuck step's hold, released by the test: far beyond the stop's timeout
 WAITING_ON_ROLLUPS = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'rollup_watermarks'::regclass"
 
@@ -44,6 +45,14 @@ def wait_until_a_query_waits_on_the_lock(pg_url: str) -> None:
             time.sleep(0.1)
 
 
+def wait_until_no_query_waits_on_the_lock(pg_url: str) -> None:
+    deadline = time.monotonic() + ORPHAN_ENDED_WITHIN_S
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        while conn.execute(WAITING_ON_ROLLUPS).fetchone() != (0,):
+            assert time.monotonic() < deadline, "the exited process's query still waits on the lock"
+            time.sleep(0.2)
+
+
 def test_serve_stops_by_its_deadline_while_a_rollup_waits_on_the_database(
     mosquitto: Mosquitto, pg_url: str, tmp_path: Path
 ) -> None:
@@ -60,6 +69,7 @@ def test_serve_stops_by_its_deadline_while_a_rollup_waits_on_the_database(
         lock.execute("LOCK TABLE rollup_watermarks IN ACCESS EXCLUSIVE MODE")
         wait_until_a_query_waits_on_the_lock(pg_url)
         serve.stop()  # waits SERVE_STOP_TIMEOUT_S at most: a stop that waits for the job fails here
+        wait_until_no_query_waits_on_the_lock(pg_url)  # the server ends the exited process's query
     finally:
         lock.close()  # lets a hanging job, and so a hanging serve, finish
         serve.stop()

@@ -34,6 +34,11 @@ CONNECT_TIMEOUT_S = 5.0  # how long a caller waits for a connection before the d
 # hypertable cannot exclude chunks at plan time: one 150-250 ms planning of every chunk (measured, 720 chunks) per
 # statement and connection. Custom plans always: chunk exclusion at plan time, a few ms (docs/performance.md).
 PLAN_CACHE_MODE = "force_custom_plan"
+# A process that exits while a query of its runs (a stop that abandoned a roll-up waiting on a lock) leaves a server
+# process that notices the closed connection only when it next writes to it: it keeps waiting, and then holding, its
+# locks. PostgreSQL (14 and later) checks the connection this often while a query runs and ends it once closed.
+CONNECTION_CHECK_MS = 5_000
+SESSION_OPTIONS = f"-c plan_cache_mode={PLAN_CACHE_MODE} -c client_connection_check_interval={CONNECTION_CHECK_MS}"
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema.sql"
 # init_schema holds this advisory lock throughout, so processes that start together (scale-out workers, serve and a
 # CLI command) set up the schema in turn: side by side, CREATE ... IF NOT EXISTS can fail on PostgreSQL's catalogue
@@ -66,7 +71,7 @@ class TimescaleStore(SqlStore):
             url, min_size=1, max_size=POOL_MAX_SIZE, open=False, timeout=CONNECT_TIMEOUT_S,
             check=ConnectionPool.check_connection,
             configure=_create_staging_tables,
-            kwargs={"connect_timeout": int(CONNECT_TIMEOUT_S), "options": f"-c plan_cache_mode={PLAN_CACHE_MODE}"},
+            kwargs={"connect_timeout": int(CONNECT_TIMEOUT_S), "options": SESSION_OPTIONS},
         )  # fmt: skip
         self._pool.open(wait=False)
         self._native: bool | None = None  # the full edition's roll-ups; asked of the server on first use
