@@ -26,7 +26,9 @@ def last_ten_utc() -> float:
 
 @pytest.mark.services
 def test_a_small_evaluation_finds_every_planted_incident(mosquitto: Any, pg_url: str, tmp_path: Path) -> None:
-    plan = Plan(residents=10, days=2 / 24, seed=3, scenarios=SCENARIOS, history=False, max_wall_s=120.0,
+    # The wall-time bound only bounds the run: it is no speed check (about 40 s idle; at load 14 on the 2 cores,
+    # 120 s reached 62 % of the 2 hours).
+    plan = Plan(residents=10, days=2 / 24, seed=3, scenarios=SCENARIOS, history=False, max_wall_s=600.0,
                 start=last_ten_utc())  # fmt: skip
     result = evaluate(plan, f"mqtt://127.0.0.1:{mosquitto.port}", pg_url, tmp_path)
     s = result.score

@@ -95,6 +95,14 @@ def test_population_has_chronic_profiles() -> None:
     assert any("atrial_fibrillation" in r.conditions for r in world.residents)
 
 
+def test_residents_on_home_oxygen_are_on_spo2_scale_2() -> None:
+    """Their prescribed target is 88-92 %: on scale 1 their ordinary SpO2 and the oxygen alone score 5 (seed 16)."""
+    residents = [r for seed in range(1, 6) for r in build_world("home", 400, 1, seed).residents]
+    on_oxygen = [r for r in residents if r.on_oxygen]
+    assert len(on_oxygen) >= 20 and all(r.spo2_scale == 2 for r in on_oxygen)
+    assert all(COPD in r.conditions for r in on_oxygen)
+
+
 def test_legacy_population() -> None:
     population = make_population(12, seed=4, site_id="st", site_name="Station")
     assert isinstance(population, Population)
