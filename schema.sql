@@ -191,7 +191,8 @@ CREATE INDEX IF NOT EXISTS sessions_user ON sessions (username);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 
 -- Per-resident limits a clinician sets (NULL = the rule's default on that side), with the reason for them, and their
--- audit trail (every set and removal, per metric; limits and reason NULL on a removal).
+-- audit trail (every set and removal, per metric and context; limits and reason NULL on a removal). The context says
+-- when a limit applies: always, or only while the resident is in bed (carewatch.storage.base.ThresholdContext).
 CREATE TABLE IF NOT EXISTS resident_thresholds (
     resident_id text NOT NULL REFERENCES residents (resident_id),
     metric      text NOT NULL,
@@ -200,7 +201,8 @@ CREATE TABLE IF NOT EXISTS resident_thresholds (
     reason      text NOT NULL,
     updated_at  timestamptz NOT NULL,
     updated_by  text NOT NULL,
-    PRIMARY KEY (resident_id, metric),
+    context     text NOT NULL DEFAULT 'always' CHECK (context IN ('always', 'in_bed')),
+    PRIMARY KEY (resident_id, metric, context),
     CHECK (low IS NULL OR high IS NULL OR low < high),
     CHECK (reason <> '')
 );
@@ -212,7 +214,8 @@ CREATE TABLE IF NOT EXISTS resident_threshold_changes (
     actor        text NOT NULL,
     low          double precision,
     high         double precision,
-    reason       text
+    reason       text,
+    context      text NOT NULL DEFAULT 'always'
 );
 CREATE INDEX IF NOT EXISTS resident_threshold_changes_resident ON resident_threshold_changes (resident_id, at);
 

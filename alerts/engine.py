@@ -23,7 +23,7 @@ from alerts.rules.early_warning import News2Rule
 from alerts.signals import Signals
 from carewatch.catalog import EVENT_KINDS, METRICS
 from carewatch.model import Alert, AlertDraft, Batch, Device, ReadingRow, Resident, Site
-from carewatch.storage.base import News2Escalation, Store, Threshold
+from carewatch.storage.base import News2Escalation, Store, Threshold, ThresholdContext
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class AlertEngine:
         self.signals = Signals()
         self.unattributed = 0  # rows of shared sensors that spoke for no single resident (alerts.frame)
         self.replaying = False  # rebuild: state advances, nothing is reported
-        self._clinician: dict[tuple[str, int], float] = {}  # (rule, resident) -> a clinician's limit in force
+        self._clinician: dict[tuple[str, int, bool], float] = {}  # (rule, resident, in bed) -> a clinician's limit
         self._rows: _RowsByResident | None = None  # the evidence index of the latest batch that raised
 
     @property
@@ -77,22 +77,24 @@ class AlertEngine:
 
     def apply_thresholds(self, thresholds: Iterable[Threshold]) -> None:
         """The clinicians' per-resident limits now in force (all of them: a limit missing here reverts to the
-        rule's default). Only changes are applied."""
-        wanted: dict[tuple[str, int], float] = {}
-        sides = {rule.threshold: rule.name for rule in self.rules if rule.threshold is not None}
+        rule's default, an in-bed one to the limit that applies otherwise). Only changes are applied. In-bed limits
+        go to the rules that take them (``Rule.bed_limits``: the vital-sign thresholds); others ignore them."""
+        wanted: dict[tuple[str, int, bool], float] = {}
+        sides = {rule.threshold: rule for rule in self.rules if rule.threshold is not None}
         for t in thresholds:
             position = self.index.position(t.resident_id)
             if position == MISSING:
                 continue
+            in_bed = t.context == ThresholdContext.IN_BED
             for side, value in (("low", t.low), ("high", t.high)):
-                name = sides.get((t.metric, side))
-                if name is not None and value is not None:
-                    wanted[(name, position)] = float(value)
-        for (name, position), value in wanted.items():
-            if self._clinician.get((name, position)) != value:
-                self.by_name[name].set_threshold(position, value)
-        for name, position in self._clinician.keys() - wanted.keys():
-            self.by_name[name].set_threshold(position, None)
+                rule = sides.get((t.metric, side))
+                if rule is not None and value is not None and (rule.bed_limits or not in_bed):
+                    wanted[(rule.name, position, in_bed)] = float(value)
+        for (name, position, in_bed), value in wanted.items():
+            if self._clinician.get((name, position, in_bed)) != value:
+                self.by_name[name].set_threshold(position, value, in_bed)
+        for name, position, in_bed in self._clinician.keys() - wanted.keys():
+            self.by_name[name].set_threshold(position, None, in_bed)
         self._clinician = wanted
 
     def apply_news2_escalations(self, escalations: Iterable[News2Escalation]) -> None:

@@ -35,7 +35,7 @@ def _empty(cls: type[T]) -> T:
     for f in fields(cls):  # type: ignore[arg-type]
         if f.name == "axes":
             arrays[f.name] = np.empty((3, 0))
-        elif f.name == "reported":
+        elif f.name in ("reported", "occupied", "before", "after"):
             arrays[f.name] = np.empty(0, bool)
         else:
             arrays[f.name] = np.empty(0, kinds.get(f.name, np.float64))
@@ -159,10 +159,23 @@ class Falls:
 
 
 @dataclass(frozen=True, slots=True)
+class InBed:
+    """Who is in bed (alerts.signals, `in_bed_at`): the batch's fresh bed samples and signs of being up, one per
+    resident and instant, sorted by (resident, ts): resident (k,), ts (k,), occupied (k,) bool (False: a bed sensor's
+    empty sample or a sign of being up); and every resident's state before the batch and after it, (R,) bool each."""
+
+    resident: np.ndarray
+    ts: np.ndarray
+    occupied: np.ndarray
+    before: np.ndarray
+    after: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
-    """Everything one batch tells the rules. ``activity``, ``recovery``, ``up``, ``exertion`` and ``falls`` are derived
-    (alerts.signals) before the rules run; ``unattributed`` counts rows of shared sensors that could not be given to
-    a resident."""
+    """Everything one batch tells the rules. ``activity``, ``recovery``, ``up``, ``exertion``, ``falls`` and ``in_bed``
+    are derived (alerts.signals) before the rules run; ``unattributed`` counts rows of shared sensors that could not
+    be given to a resident."""
 
     readings: Readings = field(default_factory=lambda: _empty(Readings))
     events: Events = field(default_factory=lambda: _empty(Events))
@@ -174,6 +187,7 @@ class Frame:
     up: Points = field(default_factory=lambda: _empty(Points))  # signs of being up: a bed exit, activity elsewhere
     exertion: Points = field(default_factory=lambda: _empty(Points))  # body movement, with each resident's last known
     falls: Falls = field(default_factory=lambda: _empty(Falls))
+    in_bed: InBed = field(default_factory=lambda: _empty(InBed))
     unattributed: int = 0
 
 

@@ -3,9 +3,10 @@
 1. Learned state from aggregates, bounded by buckets rather than rows: the baselines' day slots (7 days of
    per-day count, sum and sum of squares), the activity profiles (14 days of hourly activity buckets; for getting
    up also the bed sensors' own events, a few to a few tens a day each, read a day at a time, which also say who
-   is in bed now: no activity's clock stops in bed), every device's last-seen time (26 h) and every wearable's
-   newest ``worn`` reading (the sensor-off state). Falls with a live alert restart their long-lie clock (the
-   accelerometer blocks behind them are not replayed).
+   was in bed when the replay starts: no activity's clock stops in bed, and a clinician's limit for the time in
+   bed applies; the replay's own bed events and signs of being up carry the state on to now), every device's
+   last-seen time (26 h) and every wearable's newest ``worn`` reading (the sensor-off state). Falls with a live
+   alert restart their long-lie clock (the accelerometer blocks behind them are not replayed).
 2. Raw rows replayed through the ordinary batch path in one-minute chunks with reporting off: the last
    ``REPLAY_S`` of everything, before that (up to ``SLOW_REPLAY_S``) the sparse streams whose rules look back
    further (temperature and blood pressure, status, room temperature, events), and the last ``ACCEL_REPLAY_S`` of
@@ -111,9 +112,10 @@ def _seed_baselines(engine: AlertEngine, store: Store, now: float) -> None:
 
 
 def _seed_activity(engine: AlertEngine, store: Store, now: float) -> None:
+    """The activity profiles, getting up, and who is in bed (alerts.signals) as of the replay's start: the replay
+    carries it on, so that each replayed reading meets the in-bed state of its own time (a limit for the time in
+    bed)."""
     up, quiet = _find(engine, NotUpRule), _find(engine, NoActivityRule)
-    if up is None and quiet is None:
-        return
     start = now - LEARN_DAYS * DAY_S
     buckets = store.activity_buckets(start, now, ACTIVITY_KINDS, 3600.0)
     if quiet is not None:
@@ -123,9 +125,9 @@ def _seed_activity(engine: AlertEngine, store: Store, now: float) -> None:
         occupied = value >= 0.5
         mine = (up_ts >= at) & (up_ts < until)
         up_now = np.zeros(int(mine.sum()), bool)
-        if quiet is not None:  # in bed unless a sign of being up came after the last occupied sample
-            quiet.seed_bed(np.concatenate([b_res, up_res[mine]]), np.concatenate([ts, up_ts[mine]]),
-                           np.concatenate([occupied, up_now]))  # fmt: skip
+        signs = np.concatenate([b_res, up_res[mine]]), np.concatenate([ts, up_ts[mine]])
+        before = signs[1] < now - SLOW_REPLAY_S  # in bed unless a sign of being up came after the last occupied sample
+        engine.signals.beds.seed(signs[0][before], signs[1][before], np.concatenate([occupied, up_now])[before])
         if up is not None:
             up.seed(
                 np.concatenate([b_res[sign], up_res[mine]]),

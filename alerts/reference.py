@@ -44,7 +44,15 @@ from alerts.rules.threshold import RECOVERY_S, ThresholdSpec
 from alerts.rules.trend import TrendSpec
 from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G
 from carewatch.model import Batch, Device, DeviceKind, Resident, Site
-from carewatch.storage.base import NEWS2_EMERGENCY_FROM, NEWS2_URGENT_FROM, News2Escalation
+from carewatch.storage.base import (
+    NEWS2_EMERGENCY_FROM,
+    NEWS2_URGENT_FROM,
+    News2Escalation,
+    ThresholdContext,
+)
+from carewatch.storage.base import (
+    Threshold as ClinicianThreshold,
+)
 
 Finding = tuple[str, str, float]  # (resident_id, rule, time)
 Block = tuple[int, float, float, list[tuple[float, float, float]]]  # resident, start, rate, samples
@@ -79,6 +87,15 @@ class Rows:
     up: list[tuple[int, float]] = field(default_factory=list)  # leaving the bed, activity outside the bedroom
     exertion: dict[int, list[float]] = field(default_factory=dict)  # resident -> sorted instants of body movement
     exerted_before: dict[int, float] = field(default_factory=dict)  # newest exertion of earlier batches
+    beds: list[tuple[int, float, bool]] = field(default_factory=list)  # fresh bed samples and up signs: occupied?
+    in_bed_before: dict[int, bool] = field(default_factory=dict)  # in bed before the batch (absent: not)
+
+    def in_bed_at(self, r: int, ts: float) -> bool:
+        """In bed at ``ts``: the newest of the batch's fresh bed samples and up signs at or before it, else the state
+        before the batch."""
+        mine = [b for b in self.beds if b[0] == r and b[1] <= ts]
+        return mine[-1][2] if mine else self.in_bed_before.get(r, False)
+
     falls: list[tuple[int, float, bool]] = field(default_factory=list)  # resident, ts, reported by the device
 
 
@@ -213,16 +230,24 @@ class Threshold(Ref):
         self.spec, self.name = spec, spec.name
         self.ep: dict[int, Episode] = defaultdict(Episode)
 
-    def limits(self, position: int) -> tuple[float, float]:
+    def limits(self, position: int, in_bed: bool) -> tuple[float, float]:
+        """(enter, leave) in force: a clinician's limit for the time in bed while in bed, else their other limit, else
+        the default; a clinician's limit keeps the default hysteresis."""
         s = self.spec
-        return s.for_resident(self.world.population.residents[position]) if s.for_resident else (s.enter, s.leave)
+        clinician = self.world.clinician
+        value = clinician.get((s.name, position, True)) if in_bed else None
+        value = clinician.get((s.name, position, False)) if value is None else value
+        if value is None:
+            return s.for_resident(self.world.population.residents[position]) if s.for_resident else (s.enter, s.leave)
+        gap = abs(s.leave - s.enter)
+        return value, value + gap if s.below else value - gap
 
     def evaluate(self, rows: Rows, out: Out) -> None:
         obs = [(r, ts, v) for r, m, ts, v, _ in rows.readings if m == self.spec.metric]
         raised: list[tuple[int, float]] = []
         cleared: list[tuple[int, float]] = []
         for r, ts, v in _fresh(obs, lambda k: self.ep[k].last_ts):
-            enter, leave = self.limits(r)
+            enter, leave = self.limits(r, rows.in_bed_at(r, ts))
             code = code_of(v, self.spec.below, enter, leave)
             if code == 1 and self.spec.at_rest and ts - self.exerted(rows, r, ts) <= RECOVERY_S:
                 code = -1  # exertion or its recovery: neither starts nor continues the persistence
@@ -596,17 +621,6 @@ class NoActivity(Ref):
         self.active: dict[int, bool] = defaultdict(bool)
         self.hours: dict[int, list[int]] = defaultdict(lambda: [0] * bh.RING_DAYS)
         self.stamp: dict[int, list[float]] = defaultdict(lambda: [-INF] * bh.RING_DAYS)
-        self.bed: dict[int, tuple[float, bool]] = defaultdict(lambda: (-INF, False))  # newest bed sample: ts, occupied
-
-    def note_bed(self, r: int, ts: float, occupied: bool) -> None:
-        if ts > self.bed[r][0]:  # samples come sorted, occupied first at an instant
-            self.bed[r] = (ts, occupied)
-
-    def in_bed_at(self, r: int, ts: float, beds: list[tuple[int, float, bool]]) -> bool:
-        """In bed at ``ts``: the newest of the batch's fresh bed samples and up signs ``beds`` (an up sign is not
-        occupied) at or before it, else the carried one."""
-        mine = [b for b in beds if b[0] == r and b[1] <= ts]
-        return mine[-1][2] if mine else self.bed[r][1]
 
     def day(self, r: int, ts: float) -> int:
         return math.floor((ts + self.world.offset(r)) / DAY_S)
@@ -650,15 +664,13 @@ class NoActivity(Ref):
         raised: list[tuple[int, float]] = []
         cleared: list[tuple[int, float]] = []
         seen: set[int] = set()
-        samples = [(r, ts, v < 0.5) for r, k, ts, v, _ in rows.events if k == "bed"] + [(*u, True) for u in rows.up]
-        beds = [(r, ts, not empty) for r, ts, empty in _fresh(samples, lambda k: self.last[k])]
         for r, ts in rows.activity:
             prev = self.last[r]
             if ts <= prev:
                 continue
             first = r not in seen
             seen.add(r)
-            silent = math.isfinite(prev) and prev + self.QUIET < ts and not self.in_bed_at(r, prev, beds)
+            silent = math.isfinite(prev) and prev + self.QUIET < ts and not rows.in_bed_at(r, prev)
             due = self.raise_at(r, prev) if silent else INF
             self.learn(r, ts)
             already = first and self.active[r]
@@ -669,14 +681,13 @@ class NoActivity(Ref):
             self.last[r] = ts
         for r in seen:
             self.active[r] = False
-        for r, ts, occupied in beds:
-            self.note_bed(r, ts, occupied)
         self.report(out, raised, cleared)
 
     def tick(self, now: float, out: Out) -> None:
         raised = []
         for r, last in self.last.items():
-            if not self.active[r] and not self.bed[r][1] and math.isfinite(last) and last + self.QUIET < now:
+            in_bed = self.world.bed.get(r, (-INF, False))[1]
+            if not self.active[r] and not in_bed and math.isfinite(last) and last + self.QUIET < now:
                 due = self.raise_at(r, last)
                 if due < now:
                     self.active[r] = True
@@ -926,6 +937,8 @@ class ReferenceEngine:
         self.steps: dict[int, tuple[float, float]] = {}
         self.device_event: dict[int, tuple[float, float]] = {}
         self.exerted: dict[int, float] = {}  # resident -> newest exertion instant
+        self.bed: dict[int, tuple[float, bool]] = {}  # resident -> newest bed sample or up sign: (ts, occupied)
+        self.clinician: dict[tuple[str, int, bool], float] = {}  # (rule, resident, in bed) -> a clinician's limit
         self.falls = Falls(FallParams())
         self.rules: list[Ref] = []
         self.news2_escalations: dict[int, News2Escalation] = {}  # position -> a clinician's NEWS2 levels
@@ -952,6 +965,17 @@ class ReferenceEngine:
         for r, resident in enumerate(self.population.residents):
             if resident.resident_id in by_id:
                 self.news2_escalations[r] = by_id[resident.resident_id]
+
+    def apply_thresholds(self, thresholds: Sequence[ClinicianThreshold]) -> None:
+        """As `AlertEngine.apply_thresholds` for the vital-sign threshold rules: the limits in force, all of them,
+        always or for the time in bed."""
+        self.clinician = {}
+        for t in thresholds:
+            r = self.population.index.position(t.resident_id)
+            for spec in THRESHOLDS:
+                value = t.low if spec.below else t.high
+                if r != MISSING and spec.metric == t.metric and value is not None:
+                    self.clinician[(spec.name, r, t.context == ThresholdContext.IN_BED)] = float(value)
 
     def offset(self, r: int) -> float:
         return float(self.population.utc_offset[r])
@@ -980,9 +1004,8 @@ class ReferenceEngine:
         next(r for r in self.rules if isinstance(r, NotUp)).seed(resident, ts, in_bed)
 
     def threshold(self, name: str) -> Callable[[int], float]:
-        spec = next(s for s in THRESHOLDS if s.name == name)
-        residents = self.population.residents
-        return lambda r: spec.for_resident(residents[r])[0] if spec.for_resident else spec.enter
+        """A threshold rule's entry limit out of bed (the trends and the baseline use it)."""
+        return lambda r: next(x for x in self.rules if isinstance(x, Threshold) and x.name == name).limits(r, False)[0]
 
     def limits(self, metric: str) -> tuple[Callable[[int], float], Callable[[int], float]]:
         low = next((s.name for s in THRESHOLDS if s.metric == metric and s.below), None)
@@ -1088,6 +1111,7 @@ class ReferenceEngine:
         rows.activity = sorted(set(seen + exertion))
         rows.recovery = sorted(set(seen + [(r, since) for r, _, since in increases]))
         rows.up = sorted(set(up))
+        self.note_beds(rows)
         for r, ts in sorted(set(exertion)):
             rows.exertion.setdefault(r, []).append(ts)
         rows.exerted_before = dict(self.exerted)
@@ -1095,6 +1119,15 @@ class ReferenceEngine:
             self.exerted[r] = max(self.exerted.get(r, -INF), instants[-1])
         rows.falls = [(r, ts, False) for r, ts in self.falls.blocks(rows.accel)]
         rows.falls += [(r, ts, True) for r, k, ts, v, _ in rows.events if k == "fall" and v >= 0.5]
+
+    def note_beds(self, rows: Rows) -> None:
+        """Who is in bed (alerts.signals.Beds): the batch's bed samples and up signs newer than the state, one per
+        resident and instant (occupied wins), with the state before them; then the newest of each sets the state."""
+        samples = [(r, ts, v < 0.5) for r, k, ts, v, _ in rows.events if k == "bed"] + [(*u, True) for u in rows.up]
+        rows.beds = [(r, ts, not empty) for r, ts, empty in _fresh(samples, lambda k: self.bed.get(k, (-INF,))[0])]
+        rows.in_bed_before = {r: occupied for r, (_, occupied) in self.bed.items()}
+        for r, ts, occupied in rows.beds:
+            self.bed[r] = (ts, occupied)
 
     def changes(self, rows: Rows) -> list[tuple[int, float, str, float, int]]:
         """Door, bed, chair and bathroom sensors changing state: (resident, ts, kind, value, device)."""

@@ -29,6 +29,16 @@ review proposes; a clinician decides (docs/rules.md, "Settling-in review"). The 
    above it (``MAX_USUAL_NEWS2``) there is no suggestion but a note.
 
 Too few windows (``MIN_WINDOWS`` at rest, spread over ``MIN_SPAN_S``) give no suggestion, with a note saying why.
+
+**In bed.** Many residents' vitals are lower asleep: a limit learned from nights and applied all day hides a daytime
+bradycardia (docs/detection.md). For a resident with a bed sensor of their own, each window at rest is *in bed*
+when they were in bed for the whole of it (alerts.bed_history: the alert core's in-bed state over the stored
+events), else *out of bed*. Steps 3 and 4 then run on each class alone: a suggestion from the windows in bed is for
+the time in bed (``ThresholdContext.IN_BED``, measured against the in-bed limit in force, else the one that applies
+always, else the default), one from the windows out of bed for ``always`` (the limit out of bed). Each class needs
+``MIN_WINDOWS`` over ``MIN_SPAN_S`` of its own (3 nights of 8 hours are 288 windows in bed), else a note says which
+class had too few. Without a bed sensor every window counts, for ``always``, as before. NEWS2 (step 5) takes every
+window at rest, in bed or not (per-context escalation is a possible follow-up).
 Pure apart from reading the store; arrays are 1-D, one entry per reading or per window.
 """
 
@@ -43,6 +53,7 @@ import numpy as np
 
 from alerts import news2
 from alerts._arrays import BoolArray, FloatArray, IntArray
+from alerts.bed_history import in_bed_windows
 from alerts.rules import THRESHOLDS
 from alerts.rules.early_warning import MAX_AGE_S
 from alerts.rules.early_warning import METRICS as NEWS2_METRICS
@@ -57,6 +68,7 @@ from carewatch.storage.base import (
     News2Escalation,
     Store,
     Threshold,
+    ThresholdContext,
 )
 
 WINDOW_S = 300.0  # NEWS2's 5-minute medians (alerts.rules.early_warning: WINDOW_SLOTS x SLOT_S)
@@ -124,6 +136,7 @@ class LimitSuggestion:
     reason: str  # the evidence and the margin, in words
     at_safety_bound: bool = False  # the suggestion stopped at the hard bound: usual values still alert there
     in_force: float | None = None  # a clinician's limit in force instead of the default (None: the default is)
+    context: str = ThresholdContext.ALWAYS  # in_bed: from the windows in bed, for the time in bed
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,25 +161,29 @@ class LimitReview:
     thresholds: tuple[LimitSuggestion, ...]
     news2: News2Suggestion | None
     notes: tuple[str, ...] = ()
+    windows_in_bed: int | None = None  # of them, in bed the whole window (None: no bed sensor, not told apart)
 
     @property
     def changes(self) -> bool:
         return bool(self.thresholds) or self.news2 is not None
 
     def thresholds_to_set(self, by: str, at: float, existing: Sequence[Threshold] = ()) -> list[Threshold]:
-        """The thresholds to store for accepting every limit suggestion, one per metric, documented by its
-        suggestions' reasons (``documented``); a side the review does not change keeps ``existing``'s value (the
-        resident's stored thresholds)."""
-        current = {t.metric: t for t in existing if t.resident_id == self.resident_id}
-        limits: dict[str, dict[str, float | None]] = {}
+        """The thresholds to store for accepting every limit suggestion, one per metric and context, documented by
+        its suggestions' reasons (``documented``); a side the review does not change keeps ``existing``'s value
+        of that context (the resident's stored thresholds)."""
+        current = {(t.metric, t.context): t for t in existing if t.resident_id == self.resident_id}
+        limits: dict[tuple[str, str], dict[str, float | None]] = {}
         for s in self.thresholds:
-            stored = current.get(s.metric)
-            sides = limits.setdefault(s.metric, {"low": stored.low if stored else None,
-                                                 "high": stored.high if stored else None})  # fmt: skip
+            stored = current.get((s.metric, s.context))
+            sides = limits.setdefault((s.metric, s.context), {"low": stored.low if stored else None,
+                                                              "high": stored.high if stored else None})  # fmt: skip
             sides[s.side] = s.suggested
-        reasons = {metric: "; ".join(s.reason for s in self.thresholds if s.metric == metric) for metric in limits}
-        return [Threshold(self.resident_id, metric, sides["low"], sides["high"], self.documented(reasons[metric]),
-                          at, by) for metric, sides in limits.items()]  # fmt: skip
+        reasons = {key: "; ".join(s.reason for s in self.thresholds if (s.metric, s.context) == key) for key in limits}
+        return [
+            Threshold(self.resident_id, metric, sides["low"], sides["high"], self.documented(reasons[metric, context]),
+                      at, by, ThresholdContext(context))
+            for (metric, context), sides in limits.items()
+        ]  # fmt: skip
 
     def news2_escalation(self, by: str, at: float) -> News2Escalation | None:
         n = self.news2
@@ -199,22 +216,68 @@ def review_limits(store: Store, resident: Resident, start: float, end: float) ->
     rest = grid.at_rest(*_series(store, resident.resident_id, STEPS, start, end))
     medians = {m: grid.medians(*_series(store, resident.resident_id, m, start, end), rest)
                for m in sorted({*VITALS, *NEWS2_METRICS})}  # fmt: skip
-    had = np.zeros(grid.count, bool)
+    had = _had_vitals(medians)
+    windows, span = _coverage(had)
+    note = _too_few(windows, span, "")
+    if note is not None:
+        return LimitReview(resident.resident_id, start, end, windows, (), None, (note,))
+    limits = {(t.metric, side, t.context): value for t in store.thresholds(resident.resident_id)
+              for side, value in (("low", t.low), ("high", t.high)) if value is not None}  # fmt: skip
+    in_bed = in_bed_windows(store, resident, grid.begins(), WINDOW_S)
+    notes: tuple[str, ...] = ()
+    if in_bed is None:
+        suggestions = _suggestions(resident, medians, limits, ThresholdContext.ALWAYS)
+    else:
+        suggestions, notes = _by_context(resident, medians, limits, in_bed)
+    news2_suggestion, news2_notes = _news2(resident, medians, rest, store.news2_escalation(resident.resident_id),
+                                           _red_at_limit(resident, suggestions))  # fmt: skip
+    in_bed_count = None if in_bed is None else int((had & in_bed).sum())
+    return LimitReview(resident.resident_id, start, end, windows, tuple(suggestions), news2_suggestion,
+                       notes + news2_notes, in_bed_count)  # fmt: skip
+
+
+def _coverage(had: BoolArray) -> tuple[int, float]:
+    """Windows with readings (``had`` (count,)) and the span from the first to the last, in seconds."""
+    windows = int(had.sum())
+    return windows, (np.flatnonzero(had)[-1] - np.flatnonzero(had)[0] + 1) * WINDOW_S if windows else 0.0
+
+
+def _too_few(windows: int, span: float, what: str) -> str | None:
+    """A note when ``windows`` at rest over ``span`` are too few to review (None: enough)."""
+    if windows >= MIN_WINDOWS and span >= MIN_SPAN_S:
+        return None
+    return (f"too few readings at rest {what}to review: {windows} 5-minute windows over {span / 86_400:.1f} days; "
+            f"the review needs {MIN_WINDOWS} spread over {MIN_SPAN_S / 86_400:.0f} days")  # fmt: skip
+
+
+def _suggestions(resident: Resident, medians: dict[str, FloatArray], limits: dict[tuple[str, str, str], float],
+                 context: str) -> list[LimitSuggestion]:  # fmt: skip
+    return [s for spec in THRESHOLDS if (s := _suggest(spec, resident, medians[spec.metric], limits, context))]
+
+
+def _by_context(resident: Resident, medians: dict[str, FloatArray], limits: dict[tuple[str, str, str], float],
+                in_bed: BoolArray) -> tuple[list[LimitSuggestion], tuple[str, ...]]:  # fmt: skip
+    """Suggestions for the time in bed from the windows in bed (``in_bed`` (count,)), and for ``always`` from the
+    others, each class with enough windows of its own; notes for a class with too few."""
+    suggestions: list[LimitSuggestion] = []
+    notes: list[str] = []
+    for context, mask, what in ((ThresholdContext.IN_BED, in_bed, "in bed "),
+                                (ThresholdContext.ALWAYS, ~in_bed, "out of bed ")):  # fmt: skip
+        mine = {m: np.where(mask, values, np.nan) for m, values in medians.items()}
+        note = _too_few(*_coverage(_had_vitals(mine)), what)
+        if note is None:
+            suggestions += _suggestions(resident, mine, limits, context)
+        else:
+            notes.append(note + f" (no limit for {'the time in bed' if mask is in_bed else 'the day'} suggested)")
+    return suggestions, tuple(notes)
+
+
+def _had_vitals(medians: dict[str, FloatArray]) -> BoolArray:
+    """(count,) windows with a median of any vital sign."""
+    had = np.zeros(next(iter(medians.values())).shape[0], bool)
     for m in VITALS:
         had |= ~np.isnan(medians[m])
-    windows = int(had.sum())
-    span = (np.flatnonzero(had)[-1] - np.flatnonzero(had)[0] + 1) * WINDOW_S if windows else 0.0
-    if windows < MIN_WINDOWS or span < MIN_SPAN_S:
-        note = (f"too few readings at rest to review: {windows} 5-minute windows over {span / 86_400:.1f} days; "
-                f"the review needs {MIN_WINDOWS} spread over {MIN_SPAN_S / 86_400:.0f} days")  # fmt: skip
-        return LimitReview(resident.resident_id, start, end, windows, (), None, (note,))
-    limits = {(t.metric, side): value for t in store.thresholds(resident.resident_id)
-              for side, value in (("low", t.low), ("high", t.high)) if value is not None}  # fmt: skip
-    suggestions = [s for spec in THRESHOLDS
-                   if (s := _suggest(spec, resident, medians[spec.metric], limits)) is not None]  # fmt: skip
-    news2_suggestion, notes = _news2(resident, medians, rest, store.news2_escalation(resident.resident_id),
-                                     _red_at_limit(resident, suggestions))  # fmt: skip
-    return LimitReview(resident.resident_id, start, end, windows, tuple(suggestions), news2_suggestion, notes)
+    return had
 
 
 class Windows:
@@ -224,6 +287,11 @@ class Windows:
         self.start = start
         self.count = math.ceil((end - start) / WINDOW_S)
 
+    def begins(self) -> FloatArray:
+        """(count,) each window's start."""
+        begins: FloatArray = self.start + np.arange(self.count, dtype=np.float64) * WINDOW_S
+        return begins
+
     def index(self, ts: FloatArray) -> IntArray:
         return ((ts - self.start) // WINDOW_S).astype(np.int64)
 
@@ -231,7 +299,7 @@ class Windows:
         """(count,) bool: no step-count increase in the window or the RECOVERY_S before it. The count restarts at
         midnight (a drop is not a step); the first reading has nothing to rise from."""
         moved = np.sort(ts[1:][np.diff(steps) > 0])
-        begins = self.start + np.arange(self.count) * WINDOW_S
+        begins = self.begins()
         first = np.searchsorted(moved, begins - RECOVERY_S, side="left")
         rest: BoolArray = np.searchsorted(moved, begins + WINDOW_S, side="left") == first
         return rest
@@ -278,10 +346,11 @@ def _usual(values: FloatArray, high: bool) -> float:
     return float(np.percentile(values, q, method="inverted_cdf"))
 
 
-def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray,
-             limits: dict[tuple[str, str], float]) -> LimitSuggestion | None:  # fmt: skip
-    """The rule's suggestion, measured against the limit in force: a clinician's (``limits``, by (metric, side))
-    or else the default. It only ever widens that limit."""
+def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray, limits: dict[tuple[str, str, str], float],
+             context: str = ThresholdContext.ALWAYS) -> LimitSuggestion | None:  # fmt: skip
+    """The rule's suggestion for ``context``, measured against the limit in force there: a clinician's (``limits``,
+    by (metric, side, context); in bed, else the one that applies always) or else the default. It only ever widens
+    that limit."""
     present = medians[~np.isnan(medians)]
     if present.size < MIN_WINDOWS:
         return None
@@ -289,7 +358,9 @@ def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray,
     default = spec.for_resident(resident)[0] if spec.for_resident is not None else spec.enter
     high = not spec.below
     side = "high" if high else "low"
-    in_force = limits.get((spec.metric, side))
+    in_force = limits.get((spec.metric, side, context))
+    if in_force is None and context == ThresholdContext.IN_BED:
+        in_force = limits.get((spec.metric, side, ThresholdContext.ALWAYS))
     limit = default if in_force is None else in_force
     usual = _usual(present, high)
     if (usual + bound.near <= limit) if high else (usual - bound.near >= limit):
@@ -304,14 +375,17 @@ def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray,
     word, beyond = ("above", "at or above") if high else ("below", "at or below")
     against = f"the default {word} {default:g}" if in_force is None else (
         f"the clinician's limit {word} {in_force:g} (default {default:g})")  # fmt: skip
-    reason = (f"{spec.name}: {metric.label} at rest was {beyond} {usual:g} {metric.unit} in {USUAL_PERCENTILE:g} % "
-              f"of {present.size} 5-minute medians, against {against}{_near(usual, limit, high, bound, metric.unit)}; "
-              f"suggested {word} "
+    where = {ThresholdContext.IN_BED: (" in bed", " in bed", "for the time in bed "),
+             ThresholdContext.ALWAYS: ("", "", "")}[ThresholdContext(context)]  # fmt: skip
+    reason = (f"{spec.name}{where[0]}: {metric.label} at rest{where[1]} was {beyond} {usual:g} {metric.unit} in "
+              f"{USUAL_PERCENTILE:g} % of {present.size} 5-minute medians, against {against}"
+              f"{_near(usual, limit, high, bound, metric.unit)}; suggested {where[2]}{word} "
               f"{suggested:g}, {bound.margin:g} {metric.unit} beyond the usual")  # fmt: skip
     at_bound = suggested == bound.safety and rounded != suggested
     if at_bound:
         reason += f", held at the safety bound ({bound.why}): usual values still alert, a clinical assessment is due"
-    return LimitSuggestion(spec.name, spec.metric, side, default, suggested, usual, reason, at_bound, in_force)
+    return LimitSuggestion(spec.name, spec.metric, side, default, suggested, usual, reason, at_bound, in_force,
+                           ThresholdContext(context))  # fmt: skip
 
 
 def _near(usual: float, limit: float, high: bool, bound: Bound, unit: str) -> str:

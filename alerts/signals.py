@@ -10,6 +10,11 @@
   happened between the two reports (a resident who falls while walking reports their last steps after the fall).
 - **Up** (for not up): leaving the bed (a bed sensor changing to empty) or activity of a room sensor outside the
   bedroom (the device registry's room). Movement in bed seen by a bedroom PIR is activity but not getting up.
+- **In bed** (for no activity, and for the limits a clinician sets for the time in bed, alerts.rules.threshold):
+  a bed sensor attributed to the resident alone (alerts.frame: a shared bed speaks for nobody) said occupied, and
+  no sign of being up came after it (an empty sample, or activity outside the bedroom: a missed exit or a sensor
+  stuck at occupied does not keep them "in bed" past the next such activity). A resident without a bed sensor is
+  never in bed. The state changes only at these observations; `in_bed_at` tells it at any instant of a batch.
 - **Exertion** (for the at-rest vital-sign rules): the body moving, as the wearable says (steps going up, an
   accelerometer block that moves). The frame carries the batch's instants plus, for each resident with readings,
   the newest one before the batch, so that a rule can find the latest exertion at or before any reading.
@@ -24,9 +29,23 @@ from dataclasses import replace
 
 import numpy as np
 
-from alerts._arrays import firsts, fresh, grown, last_index, lasts, member_table, present, previous, run_start
+from alerts._arrays import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    firsts,
+    fresh,
+    grown,
+    last_index,
+    lasts,
+    member_table,
+    present,
+    previous,
+    run_start,
+    sort_fresh,
+)
 from alerts.falls import FallDetector, magnitude
-from alerts.frame import Accel, Falls, Frame, Points, Readings
+from alerts.frame import Accel, Events, Falls, Frame, InBed, Points, Readings
 from alerts.residents import DEVICE_KINDS, Population
 from carewatch.catalog import EVENT_ID, EVENT_KINDS, METRIC_ID, METRICS
 from carewatch.model import DeviceKind
@@ -56,6 +75,7 @@ class Signals:
         self.event_ts = np.empty(0)
         self.exerted = np.empty(0)  # (R,) newest exertion instant (-inf: none)
         self.falls = FallDetector(0)
+        self.beds = Beds()
         self._wearable = np.zeros(1, bool)
         self._bedroom = np.zeros(1, bool)
 
@@ -67,12 +87,13 @@ class Signals:
         self.exerted = grown(self.exerted, r, -np.inf)
         if r > self.falls.capacity:
             self.falls.grow(r)
+        self.beds.grow(r)
         self._wearable = np.append(population.device_kind == WEARABLE, False)  # (D + 1,) a sentinel for MISSING
         self._bedroom = population.device_bedroom
 
     def nbytes(self) -> int:
         arrays = (self.worn, self.worn_ts, self.steps, self.steps_ts, self.event_value, self.event_ts, self.exerted)
-        return sum(a.nbytes for a in arrays) + self.falls.nbytes()
+        return sum(a.nbytes for a in arrays) + self.falls.nbytes() + self.beds.nbytes()
 
     def derive(self, frame: Frame) -> Frame:
         readings, accel = self._drop_sensor_off(frame.readings, frame.accel)
@@ -83,6 +104,7 @@ class Signals:
             frame, readings=readings, accel=accel, activity=_points(moved, changed, steps, blocks),
             recovery=_points(moved, changed, steps_since, blocks), up=up,
             exertion=self._exertion(readings, steps, blocks), falls=self._falls(frame, accel, mag),
+            in_bed=self.beds.observe(frame.events, up),
         )  # fmt: skip
 
     def _exertion(self, readings: Readings, *moving: Points) -> Points:
@@ -202,6 +224,52 @@ class Signals:
             tilt_deg=np.concatenate([found.tilt_deg, nan]),
             reported=np.concatenate([np.zeros(len(found), bool), np.ones(k, bool)]),
         )
+
+
+class Beds:
+    """Who is in bed (the module docstring): ``occupied`` (R,) the newest bed sample or sign of being up, at ``ts``
+    (R,), said occupied (one per resident and instant: occupied wins, as a return to bed at the instant of a sign of
+    being up). The one source of this state for every rule (through ``Frame.in_bed``)."""
+
+    def __init__(self) -> None:
+        self.occupied = np.empty(0, bool)
+        self.ts = np.empty(0)
+
+    def grow(self, capacity: int) -> None:
+        self.occupied, self.ts = grown(self.occupied, capacity, False), grown(self.ts, capacity, -np.inf)
+
+    def nbytes(self) -> int:
+        return int(self.occupied.nbytes + self.ts.nbytes)
+
+    def observe(self, events: Events, up: Points) -> InBed:
+        """The batch's bed samples (``events`` of kind bed) and signs of being up (``up``) newer than the state,
+        with the state before and after them."""
+        bed = (events.kind == BED).nonzero()[0]
+        res = np.concatenate([events.resident[bed], up.resident])
+        ts = np.concatenate([events.ts[bed], up.ts])
+        occupied = np.concatenate([events.value[bed] >= 0.5, np.zeros(up.ts.shape[0], bool)])
+        keep = sort_fresh(res, ts, self.ts, ~occupied)
+        before = self.occupied.copy()
+        self.seed(res[keep], ts[keep], occupied[keep])
+        return InBed(res[keep], ts[keep], occupied[keep], before, self.occupied.copy())
+
+    def seed(self, resident: IntArray, ts: FloatArray, occupied: BoolArray) -> None:
+        """Bed samples and signs of being up (``occupied`` False) (k,), any order: the newest of each resident, if
+        newer than the state, sets it (occupied wins at one instant). Also for the restart rebuild."""
+        keep = sort_fresh(resident, ts, self.ts, ~occupied)
+        newest = keep[lasts(resident[keep])]
+        r = resident[newest]
+        self.occupied[r], self.ts[r] = occupied[newest], ts[newest]
+
+
+def in_bed_at(in_bed: InBed, resident: IntArray, ts: FloatArray) -> BoolArray:
+    """(k,) whether residents (k,) are in bed at ``ts`` (k,), instants of the batch ``in_bed`` was observed on: its
+    newest observation at or before ``ts``, else the state before the batch."""
+    occupied = in_bed.occupied
+    full = latest_at(Points(in_bed.resident[occupied], in_bed.ts[occupied]), resident, ts)
+    empty = latest_at(Points(in_bed.resident[~occupied], in_bed.ts[~occupied]), resident, ts)
+    found: BoolArray = np.where(np.isinf(full) & np.isinf(empty), in_bed.before[resident], full > empty)
+    return found
 
 
 def _moving_blocks(accel: Accel, mag: np.ndarray) -> Points:

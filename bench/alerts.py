@@ -10,6 +10,9 @@ bathroom, environment, smoke): about 2.25 rows per resident per second, cut into
 (ingest's default, 5,000) in arrival order, so a batch spans many residents. The clock ticks once per simulated
 second. Residents learned a week of baselines and activity before the run (seeded as the restart rebuild does), and
 incidents are planted (hypoxia with a full NEWS2 set, falls, SOS, smoke, low batteries, doors opened at night).
+The hypoxic residents have a clinician's SpO2 limit of 84 % for the time in bed (a COPD resident's, lower asleep),
+and half of them are in bed (their bed sensor says occupied at the start): their 85 % does not raise spo2_low, the
+others' does, so both implementations judge readings against in-bed limits.
 
 Both implementations get the same batches and ticks. The reference is run on the first ``--reference-seconds``
 seconds (all of them for 10,000 residents) and both must raise and clear exactly the same alerts there; the ratio
@@ -45,6 +48,7 @@ from carewatch.model import (
     Site,
     SiteKind,
 )
+from carewatch.storage.base import Threshold, ThresholdContext
 
 START = 1_764_468_000.0  # 2025-11-30 02:00 UTC: night in Europe, morning in Asia
 ZONES = (("UTC", 0.0), ("Europe/Berlin", 3600.0), ("Asia/Shanghai", 8 * 3600.0), ("America/New_York", -5 * 3600.0))
@@ -94,6 +98,7 @@ class Workload:
         self.sos = pick[11 * k : 12 * k]  # SOS at 1 s
         self.smoke = pick[12 * k : 12 * k + max(1, k // 2)]  # smoke at 3 s
         self.door = pick[13 * k : 14 * k]  # a door opened at 2 s (night where it is night)
+        self.in_bed = self.hypoxic[::2]  # in bed from the start (their bed sensor at 0.5 s)
         early = pick[14 * k :]
         self.battery = early[self.minute_slot[early] < 5][:k]  # a low battery in their first status message
         self.seq = 0
@@ -146,6 +151,7 @@ class Workload:
 
     def _events(self, s: int, t: float) -> list[Timed]:
         who = np.flatnonzero(self.minute_slot == (s + 30) % 60)
+        who = who[~np.isin(who, self.in_bed)]  # asleep: the living room's motion sensor would say they are up
         ts = (t + self.phase[who]).tolist()
         motion = self.room[DeviceKind.MOTION][who]
         out: list[Timed] = [
@@ -154,7 +160,7 @@ class Workload:
         ]
         for group, at, device, kind in (
             (self.sos, 1, self.wearable, "sos"), (self.smoke, 3, self.room[DeviceKind.SMOKE], "smoke"),
-            (self.door, 2, self.room[DeviceKind.DOOR], "door"),
+            (self.door, 2, self.room[DeviceKind.DOOR], "door"), (self.in_bed, 0, self.room[DeviceKind.BED], "bed"),
         ):  # fmt: skip
             if s == at:
                 owner = self.ids[group] if kind == "sos" else [None] * group.shape[0]
@@ -253,10 +259,17 @@ def _up_signs(past: Learned) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return resident, np.concatenate([past.first, past.last]), np.zeros(resident.shape[0], bool)
 
 
+def limits(n: int) -> list[Threshold]:
+    """The hypoxic residents' SpO2 limit for the time in bed (the module docstring)."""
+    return [Threshold(f"r{i}", "spo2", 84.0, None, "COPD: lower asleep", START, "bench", ThresholdContext.IN_BED)
+            for i in Workload(n).hypoxic.tolist()]  # fmt: skip
+
+
 def engine_for(w: World) -> AlertEngine:
     e = AlertEngine(default_rules())
     e.population.refresh_offsets(START)
     e.add_residents(w.residents, w.sites, w.devices)
+    e.apply_thresholds(limits(len(w.residents)))
     return e
 
 
@@ -264,6 +277,7 @@ def reference_for(w: World) -> ReferenceEngine:
     e = ReferenceEngine()
     e.population.refresh_offsets(START)
     e.add_residents(w.residents, w.sites, w.devices)
+    e.apply_thresholds(limits(len(w.residents)))
     return e
 
 

@@ -224,8 +224,15 @@ class ContactUpsert(Strict):
     priority: Annotated[int, Field(ge=1, le=99)] = 1
 
 
+# When a clinician's limit applies (carewatch.storage.base.ThresholdContext): always, or while the resident is in bed.
+ContextName = Literal["always", "in_bed"]
+CONTEXT_ABOUT = "always (the default), or in_bed: only while the resident is in bed (their own bed sensor)"
+Context = Annotated[ContextName, Field(description=CONTEXT_ABOUT)]
+
+
 class ThresholdPublic(BaseModel):
     metric: str
+    context: Context
     low: float | None
     high: float | None
     updated_at: float
@@ -246,7 +253,8 @@ class ChangePublic(BaseModel):
 
 class ThresholdChangePublic(ChangePublic):
     metric: str
-    threshold: ThresholdPublic | None  # None: removed (back to the rule's default)
+    context: Context
+    threshold: ThresholdPublic | None  # None: removed (back to the rule's default; in bed, to the limit otherwise)
 
     @classmethod
     def of(cls, change: ThresholdChange) -> ThresholdChangePublic:
@@ -349,6 +357,7 @@ class LimitSuggestionPublic(BaseModel):
     suggested: float = Field(description="the individual limit the review suggests")
     reason: str
     at_safety_bound: bool = Field(description="held at the rule's hard bound: usual values still alert there")
+    context: Context
 
 
 class News2SuggestionPublic(BaseModel):
@@ -367,6 +376,10 @@ class LimitReviewPublic(BaseModel):
     start: float = Field(description="the period reviewed, epoch seconds; send it back to apply the review")
     end: float
     windows: int = Field(description="how many 5-minute windows of readings at rest the review drew on")
+    windows_in_bed: int | None = Field(
+        description="of them, in bed the whole window (limits for the time in bed come from these, always ones from "
+        "the others); None: no bed sensor of their own, every window counts for the limits that apply always"
+    )
     thresholds: list[LimitSuggestionPublic]
     news2: News2SuggestionPublic | None
     notes: list[str] = Field(description="what the review could not suggest, and why (e.g. too few readings)")
@@ -378,6 +391,7 @@ class LimitReviewPublic(BaseModel):
 
 class LimitChoice(Strict):
     rule: Id
+    context: Context = "always"
     suggested: Annotated[float, Field(allow_inf_nan=False, description="as the review showed it (409 if it changed)")]
 
 
@@ -403,9 +417,9 @@ class LimitReviewApply(Strict):
     def _acceptable(self) -> LimitReviewApply:
         if not 0 < self.end - self.start <= REVIEW_MAX_DAYS * DAY_S + 1:  # a second for the floats' rounding
             raise ValueError(f"a review covers more than 0 and at most {REVIEW_MAX_DAYS} days (start before end)")
-        rules = [choice.rule for choice in self.thresholds]
+        rules = [(choice.rule, choice.context) for choice in self.thresholds]
         if len(set(rules)) < len(rules):
-            raise ValueError("each rule at most once")
+            raise ValueError("each rule at most once per context")
         return self
 
 

@@ -23,6 +23,7 @@ from carewatch.model import (
     Site,
     SiteKind,
 )
+from carewatch.storage.base import Threshold, ThresholdContext
 
 T0 = 1_764_374_400.0  # 2025-11-29 00:00 UTC; no daylight-saving change in the next two weeks in these zones
 DAY, HOUR, MINUTE = 86_400.0, 3600.0, 60.0
@@ -323,6 +324,19 @@ def scenario(seed: int = 0) -> Stream:
     s.readings = [r for r in s.readings if not (r.device_id == f"w-{resident}" and lo <= r.ts < hi)]
     s.events = [e for e in s.events if not (e.device_id == f"w-{resident}" and lo <= e.ts < hi)]
     return s
+
+
+# Clinicians' limits, always and for the time in bed, that change the simulated week's alerts: the routine's vitals
+# come every 10 minutes, so only the spot-measured rules (blood pressure, their gaps up to 30 minutes) form runs from
+# them; r2's systolic pressure (125 +- 4) dips under 121 at night, r4's diastolic (78 +- 3) passes 82 now and then
+# (90 in bed, so not at night), and r5's slow heart of the test day comes in the afternoon, out of bed.
+IN_BED = ThresholdContext.IN_BED
+LIMITS = (
+    Threshold("r2", "sbp", 121.0, None, "watch for nocturnal hypotension", T0, "dr:li", IN_BED),
+    Threshold("r4", "dbp", None, 82.0, "hypertension under treatment", T0, "dr:li"),
+    Threshold("r4", "dbp", None, 90.0, "higher asleep (non-dipper)", T0, "dr:li", IN_BED),
+    Threshold("r5", "hr", 35.0, None, "pulse 38 asleep (fit sleeper)", T0, "dr:li", IN_BED),
+)
 
 
 def engine() -> AlertEngine:

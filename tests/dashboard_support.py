@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import uvicorn
@@ -45,6 +46,7 @@ USERS = {
     "family": User("family", "Daughter of r1", Role.FAMILY, resident_ids=("r1",)),
 }
 START_TIMEOUT_S = 15.0
+TIMEOUT_MS = 15_000  # a page's wait for what it shows (the browser tests)
 
 
 def seed(store: Store) -> dict[str, int]:
@@ -185,3 +187,18 @@ def serve(store: Store, auth: AuthConfig) -> Iterator[tuple[str, FastAPI, Hub, a
     finally:
         state["server"].should_exit = True  # type: ignore[attr-defined]
         thread.join(10)
+
+
+def logged_in(browser: Any, served: Served, username: str, lang: str = "en") -> Any:
+    """A new browser context logged in as ``username``; the page's script errors are collected in ``page.errors``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale=lang)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors
+    page.goto(served.url + "/")
+    page.wait_for_url("**/login?next=/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    return page

@@ -1,4 +1,5 @@
-"""Shared by the storage tests (tests/storage): a database as it was before an added column (ADDED_COLUMNS)."""
+"""Shared by the storage tests (tests/storage): a database as it was before an added column (ADDED_COLUMNS) or a
+changed key (CHANGED_KEYS)."""
 
 from __future__ import annotations
 
@@ -16,4 +17,24 @@ def predate_threshold_reasons(store: Store) -> None:
         "CREATE TABLE resident_thresholds (resident_id text NOT NULL REFERENCES residents (resident_id), metric text"
         f" NOT NULL, low double precision, high double precision, updated_at {time_type} NOT NULL, updated_by text"
         " NOT NULL, PRIMARY KEY (resident_id, metric))"
+    )
+
+
+def predate_threshold_contexts(store: Store) -> None:
+    """resident_thresholds and resident_threshold_changes as they were before thresholds had a context (each metric
+    at most once per resident, the key without the context), recreated empty."""
+    assert isinstance(store, SqlStore)
+    time_type = {"sqlite": "REAL", "timescaledb": "timestamptz"}[store.backend]
+    serial = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "timescaledb": "bigserial PRIMARY KEY"}[store.backend]
+    store._run("DROP TABLE resident_thresholds")
+    store._run("DROP TABLE resident_threshold_changes")
+    store._run(
+        "CREATE TABLE resident_thresholds (resident_id text NOT NULL REFERENCES residents (resident_id), metric text"
+        f" NOT NULL, low double precision, high double precision, reason text NOT NULL, updated_at {time_type} NOT"
+        " NULL, updated_by text NOT NULL, PRIMARY KEY (resident_id, metric))"
+    )
+    store._run(
+        f"CREATE TABLE resident_threshold_changes (id {serial}, resident_id text NOT NULL REFERENCES residents"
+        f" (resident_id), metric text NOT NULL, at {time_type} NOT NULL, actor text NOT NULL, low double precision,"
+        " high double precision, reason text)"
     )

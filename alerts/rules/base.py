@@ -92,6 +92,7 @@ class Rule:
     evidence_metrics: tuple[int, ...] = ()
     evidence_kinds: tuple[int, ...] = ()
     threshold: tuple[str, str] | None = None  # (metric, "low" | "high") of carewatch.storage.base.Threshold
+    bed_limits = False  # True: the rule takes a clinician's limit for the time in bed too (ThresholdContext.IN_BED)
     detail_names: tuple[str, ...] = ()  # the columns of Findings.raised_detail, shown as facts with an alert
 
     def __init__(self) -> None:
@@ -134,8 +135,9 @@ class Rule:
             n: (float(v) if np.isfinite(v) else None) for n, v in zip(self.detail_names, detail.tolist(), strict=False)
         }
 
-    def set_threshold(self, position: int, value: float | None) -> None:
-        """A clinician's limit on ``threshold``'s side for this resident (None: back to the default)."""
+    def set_threshold(self, position: int, value: float | None, in_bed: bool = False) -> None:
+        """A clinician's limit on ``threshold``'s side for this resident (None: back to the default); ``in_bed``: the
+        limit for the time in bed (None: none, the other applies in bed too), for rules with ``bed_limits``."""
 
     def nbytes(self) -> int:
         """Bytes of state (parameters included)."""

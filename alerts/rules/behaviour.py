@@ -24,11 +24,11 @@ batch is learned day by day (a loop over the few local days in a batch, not over
 into batches and when the clock ticked change nothing. No activity alerts once a silence has covered ``quiet_s`` of
 the resident's expected-active hours (a silence at night, or in hours this resident is often quiet, does not count)
 and the resident is not in bed: a silence that began with them in bed does not run the clock at all, and leaving
-the bed is activity, so the clock starts again then. In bed (``in_bed`` (R,), as of ``bed_ts`` (R,)): a bed sensor
-attributed to them alone said occupied, and no sign of being up came after it (an empty sample, or activity outside
-the bedroom: a missed exit or a sensor stuck at occupied does not silence the rule past the next such activity).
-The state changes only at activity (a level repeat changes nothing), so the state at a silence's start is the state
-throughout it.
+the bed is activity, so the clock starts again then. In bed is the shared state of alerts.signals (``Frame.in_bed``):
+a bed sensor attributed to them alone said occupied, and no sign of being up came after it (an empty sample, or
+activity outside the bedroom: a missed exit or a sensor stuck at occupied does not silence the rule past the next
+such activity). The state changes only at activity (a level repeat changes nothing), so the state at a silence's
+start is the state throughout it.
 Both conditions are gaps in time, found two ways with the same result: by the clock (`tick`) while the silence lasts,
 and by later data when it arrives late. An alert opens at the deterministic instant the condition became true (for
 not up, the deadline: the usual time plus ``grace_s``) and clears at the next activity (for not up, at the
@@ -59,7 +59,7 @@ from alerts.frame import Frame, Points
 from alerts.residents import DEVICE_KINDS, Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.safety import clock
-from alerts.signals import latest_at
+from alerts.signals import in_bed_at
 from carewatch.catalog import EVENT_ID
 from carewatch.model import DeviceKind, Severity
 
@@ -118,8 +118,7 @@ class NoActivityRule(Rule):
         self.hours = np.zeros((0, RING_DAYS), np.uint32)
         self.stamp = np.zeros((0, RING_DAYS), np.int64)
         self.active = np.empty(0, bool)
-        self.in_bed = np.empty(0, bool)  # (R,) the newest bed sample (at ``bed_ts``) said occupied
-        self.bed_ts = np.empty(0)
+        self.in_bed = np.empty(0, bool)  # (R,) in bed after the latest batch (alerts.signals: Frame.in_bed.after)
         self.quiet = np.empty(0)
         self.share = np.empty(0)
         self.min_days = np.empty(0)
@@ -134,7 +133,6 @@ class NoActivityRule(Rule):
         self.stamp = grown(self.stamp, n, NO_DAY)
         self.active = grown(self.active, n, False)
         self.in_bed = grown(self.in_bed, n, False)
-        self.bed_ts = grown(self.bed_ts, n, -np.inf)
         self.quiet = grown(self.quiet, n, 2 * HOUR_S)
         self.share = grown(self.share, n, 0.8)
         self.min_days = grown(self.min_days, n, 7.0)
@@ -175,21 +173,6 @@ class NoActivityRule(Rule):
         self.learn(resident, first)
         np.maximum.at(self.seen.last, resident, last)
 
-    def seed_bed(self, resident: IntArray, ts: FloatArray, occupied: BoolArray) -> None:
-        """Stored bed samples and signs of being up (``occupied`` False) (k,), any order, for the restart rebuild:
-        the newest sets whether the resident is in bed (occupied wins at one instant)."""
-        keep = sort_fresh(resident, ts, self.bed_ts, ~occupied)
-        newest = keep[lasts(resident[keep])]
-        r = resident[newest]
-        self.in_bed[r], self.bed_ts[r] = occupied[newest], ts[newest]
-
-    def bed_at(self, beds: Points, occupied: BoolArray, resident: IntArray, ts: FloatArray) -> BoolArray:
-        """(k,) whether residents (k,) are in bed at ``ts`` (k,), given fresh bed samples and up signs ``beds`` (n,)
-        (``occupied`` (n,), one per resident and instant) and, before them, the state carried from earlier batches."""
-        full = latest_at(Points(beds.resident[occupied], beds.ts[occupied]), resident, ts)
-        empty = latest_at(Points(beds.resident[~occupied], beds.ts[~occupied]), resident, ts)
-        return np.where(np.isinf(full) & np.isinf(empty), self.in_bed[resident], full > empty)
-
     def expected(self, resident: IntArray, day: IntArray) -> np.ndarray:
         """(k, 24) bool: the expected-active local hours of residents (k,) as of local ``day`` (k,); none until
         ``min_days`` days are learned."""
@@ -227,17 +210,15 @@ class NoActivityRule(Rule):
         return at
 
     def evaluate(self, frame: Frame) -> Findings:
-        beds, occupied = self._fresh_beds(frame)
+        self.in_bed = frame.in_bed.after
         res, ts = self.seen.fresh(frame.activity)
         if res.shape[0] == 0:
-            self.seed_bed(beds.resident, beds.ts, occupied)
             return Findings.none()
         first, last = firsts(res), lasts(res)
         prev = previous(ts, first, self.seen.last[res])
         due = np.full(res.shape[0], np.inf)
         candidate = np.isfinite(prev) & (prev + self.quiet[res] < ts)  # a silence long enough to matter
-        candidate[candidate] = ~self.bed_at(beds, occupied, res[candidate], prev[candidate])  # in bed: not a silence
-        self.seed_bed(beds.resident, beds.ts, occupied)
+        candidate[candidate] = ~in_bed_at(frame.in_bed, res[candidate], prev[candidate])  # in bed: not a silence
         offset = self.population.utc_offset[res]
         day = local_day(ts, offset)
         for d in np.unique(day).tolist():  # the batch's local days (one or two), learned in order
@@ -254,17 +235,6 @@ class NoActivityRule(Rule):
         self.seen.last[res[last]] = ts[last]
         self.active[res[last]] = False
         return Findings.of(res[raised], due[raised], prev[raised], prev[raised], None, res[cleared], ts[cleared])
-
-    def _fresh_beds(self, frame: Frame) -> tuple[Points, BoolArray]:
-        """The batch's bed samples and signs of being up newer than the activity evaluated, one per resident and
-        instant (occupied wins), sorted by (resident, ts), and whether each says occupied."""
-        ev = frame.events
-        bed = (ev.kind == BED).nonzero()[0]
-        res = np.concatenate([ev.resident[bed], frame.up.resident])
-        ts = np.concatenate([ev.ts[bed], frame.up.ts])
-        occupied = np.concatenate([ev.value[bed] >= 0.5, np.zeros(frame.up.ts.shape[0], bool)])
-        keep = sort_fresh(res, ts, self.seen.last, ~occupied)
-        return Points(res[keep], ts[keep]), occupied[keep]
 
     def tick(self, now: float) -> Findings:
         last = self.seen.last
@@ -296,7 +266,7 @@ class NoActivityRule(Rule):
         return "No activity when usually active", text
 
     def nbytes(self) -> int:
-        arrays = (self.hours, self.stamp, self.active, self.in_bed, self.bed_ts, self.quiet, self.share)
+        arrays = (self.hours, self.stamp, self.active, self.in_bed, self.quiet, self.share)
         return arrays_nbytes(*arrays, self.min_days, self.seen.last, self._due, self._due_for)
 
 

@@ -84,7 +84,7 @@ class HeldRule(Rule):
             "persist_s": Parameter(self.persist, "s", "it alerts once it has lasted this long", per_device),
         }
 
-    def set_threshold(self, position: int, value: float | None) -> None:
+    def set_threshold(self, position: int, value: float | None, in_bed: bool = False) -> None:
         gap = self.spec.leave - self.spec.enter
         enter = self.spec.enter if value is None else value
         self.enter[position], self.leave[position] = enter, enter + gap

@@ -11,6 +11,17 @@ more than half its readings beyond (its median is beyond the limit), so values t
 `enter` and `leave`, with a reading beyond now and then, do not alert; the band keeps a raised alert, and a reading
 past `leave` outside a run (more than the dip's tolerance after the last reading beyond) clears it.
 
+*In bed.* A clinician may set a resident's limit for the time in bed (carewatch.storage.base.ThresholdContext: a fit
+sleeper's pulse, a COPD resident's SpO2, lower asleep than awake), kept as ``bed_enter`` and ``bed_leave`` beside the
+limits that apply otherwise (NaN: none, the other limit applies in bed too). Each reading is judged against the
+limits in force at its own instant: in bed (alerts.signals, ``Frame.in_bed``: the resident's own bed sensor, no sign
+of being up since) the in-bed limits, else the others. The episode is the same one on both sides of the transition:
+a run that crosses it goes on while its readings are beyond the limit now in force. A pulse of 37 that began out
+of bed (beyond 40) and goes on in bed (not beyond an in-bed limit of 35) is a dip there, and the run ends once the
+dip outlasts its tolerance; a raised alert stays while readings lie in the in-bed band (35 to 40, its hysteresis)
+and clears at one past the in-bed ``leave`` (40). Getting up with a pulse of 37 starts a run at the first reading
+out of bed (or continues one within the dip tolerance): the persistence counts from there, not from the night.
+
 *At rest.* Respiration and blood pressure rise with exertion, and their limits are for a resting person: a walk of
 a few minutes takes a COPD resident's respiration, or a hypertensive resident's systolic pressure, past them (the
 pulse limit, 130/min, is not one ordinary walking reaches: docs/rules.md). For the "high" rules marked
@@ -26,12 +37,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alerts._arrays import FloatArray, IntArray, fresh, grown
+from alerts._arrays import BoolArray, FloatArray, IntArray, fresh, grown
 from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
-from alerts.signals import latest_at
+from alerts.signals import in_bed_at, latest_at
 from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
 from carewatch.model import Resident, Severity
 
@@ -81,6 +92,8 @@ class ThresholdBank:
         self.max_gap = np.empty(0)  # (n,)
         self.enter = np.empty((0, 0))
         self.leave = np.empty((0, 0))
+        self.bed_enter = np.empty((0, 0))  # in bed (NaN: ``enter`` applies in bed too)
+        self.bed_leave = np.empty((0, 0))
         self.persist = np.empty((0, 0))
         self.episodes = Episodes(held=False)
         self._frame: Frame | None = None
@@ -96,7 +109,9 @@ class ThresholdBank:
         self.at_rest = np.array([s.at_rest for s in self.specs])
         self.max_gap = np.array([s.max_gap_s for s in self.specs])
         self.dip_fraction = np.array([s.dip_fraction for s in self.specs])
-        self.enter, self.leave, self.persist = (np.empty((0, len(self.specs))) for _ in range(3))
+        self.enter, self.leave, self.bed_enter, self.bed_leave, self.persist = (
+            np.empty((0, len(self.specs))) for _ in range(5)
+        )
         return len(self.specs) - 1
 
     def grow(self, capacity: int) -> None:
@@ -104,11 +119,14 @@ class ThresholdBank:
         n = len(self.specs)
         self.enter = grown(self.enter, capacity, np.array([s.enter for s in self.specs]))
         self.leave = grown(self.leave, capacity, np.array([s.leave for s in self.specs]))
+        self.bed_enter = grown(self.bed_enter, capacity, np.nan)
+        self.bed_leave = grown(self.bed_leave, capacity, np.nan)
         self.persist = grown(self.persist, capacity, np.array([s.persist_s for s in self.specs]))
         self.episodes.grow(capacity * n)
 
     def nbytes(self) -> int:
-        return arrays_nbytes(self.enter, self.leave, self.persist) + self.episodes.nbytes()
+        limits = arrays_nbytes(self.enter, self.leave, self.bed_enter, self.bed_leave, self.persist)
+        return limits + self.episodes.nbytes()
 
     def findings(self, column: int, frame: Frame) -> Findings:
         """Rule ``column``'s findings on ``frame``. A rule that asks twice about one frame gets a new pass, which
@@ -130,6 +148,8 @@ class ThresholdBank:
         res, ts, value, column, key = res[keep], ts[keep], value[keep], column[keep], key[keep]
         # (capacity, n) C-contiguous: row res, column c is flat element res * n + c, the key.
         enter, leave, below = np.take(self.enter, key), np.take(self.leave, key), self.below[column]
+        in_bed = self._in_bed(frame, key, res, ts)
+        enter[in_bed], leave[in_bed] = np.take(self.bed_enter, key[in_bed]), np.take(self.bed_leave, key[in_bed])
         entered = np.where(below, value < enter, value > enter)
         left = np.where(below, value >= leave, value <= leave)
         rest = self.at_rest[column].nonzero()[0]
@@ -148,9 +168,19 @@ class ThresholdBank:
             mine, gone = column[raised] == c, column[cleared] == c
             found[c] = Findings.of(
                 res[raised][mine], step.raised_at[mine], value[raised][mine], step.raised_onset[mine],
-                cleared_resident=res[cleared][gone], cleared_ts=ts[cleared][gone],
+                np.column_stack([enter[raised][mine], in_bed[raised][mine]]),
+                res[cleared][gone], ts[cleared][gone],
             )  # fmt: skip
         return found
+
+    def _in_bed(self, frame: Frame, key: IntArray, res: IntArray, ts: FloatArray) -> BoolArray:
+        """(n,) the readings (rule-and-resident ``key``, resident, ts (n,)) judged against an in-bed limit: those of
+        residents with one for the rule, taken while they were in bed. Only those residents' readings are looked up."""
+        judged = np.zeros(key.shape[0], bool)
+        limited = (~np.isnan(np.take(self.bed_enter, key))).nonzero()[0]
+        if limited.shape[0]:
+            judged[limited] = in_bed_at(frame.in_bed, res[limited], ts[limited])
+        return judged
 
 
 class ThresholdRule(Rule):
@@ -168,6 +198,8 @@ class ThresholdRule(Rule):
         self.metric_id = METRIC_ID[spec.metric]
         self.evidence_metrics = (self.metric_id,)
         self.threshold = (spec.metric, "low" if spec.below else "high")
+        self.bed_limits = True
+        self.detail_names = ("limit", "in_bed")  # the limit in force at the raising reading; 1 if the in-bed one
         self.bank = bank if bank is not None else ThresholdBank()
         self.column = self.bank.join(spec)
         self._capacity = 0
@@ -196,7 +228,11 @@ class ThresholdRule(Rule):
     def set_thresholds(self, position: int, enter: float, leave: float) -> None:
         self.bank.enter[position, self.column], self.bank.leave[position, self.column] = enter, leave
 
-    def set_threshold(self, position: int, value: float | None) -> None:
+    def set_threshold(self, position: int, value: float | None, in_bed: bool = False) -> None:
+        if in_bed:
+            enter, leave = (np.nan, np.nan) if value is None else self._with_hysteresis(value)
+            self.bank.bed_enter[position, self.column], self.bank.bed_leave[position, self.column] = enter, leave
+            return
         if value is None:
             spec = self.spec
             default = (spec.enter, spec.leave)
@@ -204,8 +240,17 @@ class ThresholdRule(Rule):
                 default = spec.for_resident(self.population.residents[position])
             self.set_thresholds(position, *default)
             return
-        gap = abs(self.spec.leave - self.spec.enter)  # keep the default hysteresis around the clinician's limit
-        self.set_thresholds(position, value, value + gap if self.spec.below else value - gap)
+        self.set_thresholds(position, *self._with_hysteresis(value))
+
+    def _with_hysteresis(self, value: float) -> tuple[float, float]:
+        """A clinician's limit as (enter, leave): the default hysteresis kept around it."""
+        gap = abs(self.spec.leave - self.spec.enter)
+        return value, value + gap if self.spec.below else value - gap
+
+    @property
+    def bed_enter(self) -> FloatArray:
+        """(capacity,) per-resident entry limits while in bed (NaN: ``enter`` applies in bed too)."""
+        return self.bank.bed_enter[:, self.column]
 
     def parameters(self) -> dict[str, Parameter]:
         side = "below" if self.spec.below else "above"
@@ -226,9 +271,10 @@ class ThresholdRule(Rule):
         metric = METRIC_BY_NAME[self.metric]
         side = "below" if self.spec.below else "above"
         title = f"{metric.label} {value:g} {metric.unit}"
+        limit, in_bed = (float(detail[0]), bool(detail[1])) if detail.shape[0] else (self.enter[position], False)
         text = (
-            f"{metric.label} {side} {self.enter[position]:g} {metric.unit} for {minutes(at - onset)} "
-            f"(alerts after {minutes(self.persist[position])}); latest {value:g} {metric.unit}."
+            f"{metric.label} {side} {limit:g} {metric.unit}{' (the limit in bed)' if in_bed else ''} for "
+            f"{minutes(at - onset)} (alerts after {minutes(self.persist[position])}); latest {value:g} {metric.unit}."
         )
         return title, text
 

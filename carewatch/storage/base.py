@@ -97,11 +97,28 @@ def news2_escalation_problem(urgent_from: int, emergency_from: int, reason: str)
     return reason_problem(reason)
 
 
+class ThresholdContext(StrEnum):
+    """When a clinician's limit applies: ``always`` (the default), or only to readings taken while the resident is in
+    bed (``in_bed``: their own bed sensor says occupied and no sign of being up came since, alerts.signals; a
+    resident without a bed sensor is never in bed). Out of bed the ``always`` limit, or the rule's default, applies."""
+
+    ALWAYS = "always"
+    IN_BED = "in_bed"
+
+
+def threshold_context_problem(context: str) -> str | None:
+    """Why a threshold's context is not acceptable (None: it is)."""
+    if context not in tuple(ThresholdContext):
+        return f"context must be one of {', '.join(ThresholdContext)}, not {context!r}"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Threshold:
-    """A clinician's per-resident limits for one metric; None = no limit on that side (the rule's default). The
-    reason documents the decision (a line of the resident's plan). Raises ValueError without an acceptable reason
-    (`reason_problem`)."""
+    """A clinician's per-resident limits for one metric in one context (`ThresholdContext`: at most one record per
+    resident, metric and context); None = no limit on that side (for ``in_bed``: the ``always`` limit, else the
+    rule's default). The reason documents the decision (a line of the resident's plan). Raises ValueError without an
+    acceptable reason (`reason_problem`) or with an unknown context."""
 
     resident_id: str
     metric: str
@@ -110,23 +127,26 @@ class Threshold:
     reason: str
     updated_at: float
     updated_by: str
+    context: str = ThresholdContext.ALWAYS
 
     def __post_init__(self) -> None:
-        problem = reason_problem(self.reason)
+        problem = reason_problem(self.reason) or threshold_context_problem(self.context)
         if problem is not None:
             raise ValueError(problem)
 
 
 @dataclass(frozen=True, slots=True)
 class ThresholdChange:
-    """One entry of a resident's threshold audit trail: a metric's limits set (``threshold``: those then in force,
-    with their reason) or removed (``threshold`` None: back to the rule's default)."""
+    """One entry of a resident's threshold audit trail: a metric's limits in one context set (``threshold``: those
+    then in force, with their reason) or removed (``threshold`` None: back to the rule's default, or for ``in_bed``
+    to the ``always`` limit)."""
 
     resident_id: str
     metric: str
     at: float
     by: str
     threshold: Threshold | None
+    context: str = ThresholdContext.ALWAYS
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,19 +462,22 @@ class Store(ABC):
 
     @abstractmethod
     def thresholds(self, resident_id: str) -> list[Threshold]:
-        """The resident's thresholds, by metric."""
+        """The resident's thresholds, by metric and context."""
 
     @abstractmethod
     def set_threshold(self, threshold: Threshold) -> None:
-        """Set or replace a resident's limits for one metric, with its audit row (one transaction)."""
+        """Set or replace a resident's limits for one metric in one context, with its audit row (one transaction)."""
 
     @abstractmethod
-    def delete_threshold(self, resident_id: str, metric: str, by: str, at: float) -> bool:
-        """Back to the rule's default, with its audit row; False when the resident had none (nothing written)."""
+    def delete_threshold(
+        self, resident_id: str, metric: str, by: str, at: float, context: str = ThresholdContext.ALWAYS
+    ) -> bool:
+        """Remove the limits of one metric and context, with its audit row; False when the resident had none
+        (nothing written). Raises ValueError for an unknown context."""
 
     @abstractmethod
     def threshold_changes(self, resident_id: str) -> list[ThresholdChange]:
-        """The audit trail of a resident's thresholds (every metric), oldest first."""
+        """The audit trail of a resident's thresholds (every metric and context), oldest first."""
 
     @abstractmethod
     def news2_escalation(self, resident_id: str) -> News2Escalation | None:

@@ -67,7 +67,9 @@ from carewatch.storage.base import (
     Store,
     Threshold,
     ThresholdChange,
+    ThresholdContext,
     User,
+    threshold_context_problem,
 )
 from carewatch.storage.history import merge as merge_buckets
 from carewatch.storage.history import source_for as history_source
@@ -88,13 +90,20 @@ OUTBOX_COLUMNS = (
 OUTBOX_FULL = "the delivery queue is full"  # the audit's error text of a message dropped at a full channel
 IDS_PER_QUERY = 500  # ids bound in one IN list: far below SQLite's host-parameter limit (32,766; 999 before 3.32)
 MAX_SHIFTS = 1_000  # a site's current and upcoming shifts listed at most: months of a busy rota
-THRESHOLD_COLUMNS = "resident_id, metric, low, high, reason, updated_at, updated_by"
-THRESHOLD_CHANGE_COLUMNS = "resident_id, metric, low, high, reason, at, actor"  # a set: THRESHOLD_COLUMNS' values
+THRESHOLD_COLUMNS = "resident_id, metric, low, high, reason, updated_at, updated_by, context"
+THRESHOLD_CHANGE_COLUMNS = "resident_id, metric, low, high, reason, at, actor, context"  # a set: THRESHOLD_COLUMNS'
 NEWS2_ESCALATION_COLUMNS = "resident_id, urgent_from, emergency_from, red_score, reason, set_by, set_at"
 LEGACY_REASON = "set before thresholds carried a reason"  # the reason of limits set before it was asked for
 # Columns a table gained after it was first created: init_schema adds them to a database created before (its CREATE
 # TABLE has them). (table, column, definition): the definition's default fills the rows already there.
-ADDED_COLUMNS = (("resident_thresholds", "reason", f"text NOT NULL DEFAULT '{LEGACY_REASON}'"),)
+ADDED_COLUMNS = (
+    ("resident_thresholds", "reason", f"text NOT NULL DEFAULT '{LEGACY_REASON}'"),
+    ("resident_thresholds", "context", "text NOT NULL DEFAULT 'always' CHECK (context IN ('always', 'in_bed'))"),
+    ("resident_threshold_changes", "context", "text NOT NULL DEFAULT 'always'"),
+)
+# Primary keys that grew after a table was first created: (table, key). init_schema re-keys a database created before
+# (after ADDED_COLUMNS, which add the new key columns); the rows keep their values.
+CHANGED_KEYS = (("resident_thresholds", ("resident_id", "metric", "context")),)
 ALERT_COLUMNS = (
     "alert_id, resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation, evidence,"
     " acknowledged_at, acknowledged_by, resolved_at, resolved_by"
@@ -113,6 +122,7 @@ class Cursor(Protocol):
 class SqlStore(Store):
     paramstyle_format = False  # True: the driver wants %s instead of ?
     columns_query: str  # the names of one table's columns (the table's name as the parameter)
+    key_query: str  # the names of one table's primary key columns (the table's name as the parameter)
     add_column = "ADD COLUMN"  # the clause of _add_columns' ALTER TABLE
 
     @abstractmethod
@@ -132,12 +142,21 @@ class SqlStore(Store):
         return _format_style(statement) if self.paramstyle_format else statement
 
     def _add_columns(self, cur: Cursor) -> None:
-        """Bring a database created before a column was added up to date (ADDED_COLUMNS); idempotent. The caller's
-        transaction keeps other starters out between the check and the ALTER (each backend's init_schema)."""
+        """Bring a database created before a column was added, or a key changed, up to date (ADDED_COLUMNS, then
+        CHANGED_KEYS); idempotent. The caller's transaction keeps other starters out between the check and the ALTER
+        (each backend's init_schema)."""
         for table, column, definition in ADDED_COLUMNS:
             cur.execute(self._sql(self.columns_query), (table,))
             if column not in {row[0] for row in cur.fetchall()}:
                 cur.execute(f"ALTER TABLE {table} {self.add_column} {column} {definition}")
+        for table, key in CHANGED_KEYS:
+            cur.execute(self._sql(self.key_query), (table,))
+            if {row[0] for row in cur.fetchall()} != set(key):
+                self._change_key(cur, table, key)
+
+    @abstractmethod
+    def _change_key(self, cur: Cursor, table: str, key: tuple[str, ...]) -> None:
+        """Make ``key`` the primary key of ``table`` (CHANGED_KEYS), inside the caller's transaction."""
 
     def _run(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._transaction() as cur:
@@ -547,28 +566,35 @@ class SqlStore(Store):
 
     def thresholds(self, resident_id: str) -> list[Threshold]:
         rows = self._run(
-            f"SELECT {THRESHOLD_COLUMNS} FROM resident_thresholds WHERE resident_id = ? ORDER BY metric", (resident_id,)
+            f"SELECT {THRESHOLD_COLUMNS} FROM resident_thresholds WHERE resident_id = ? ORDER BY metric, context",
+            (resident_id,),
         )
         return [self._threshold_out(r) for r in rows]
 
     def set_threshold(self, threshold: Threshold) -> None:
         t = threshold
-        row = (t.resident_id, t.metric, t.low, t.high, t.reason, self._time_in(t.updated_at), t.updated_by)
+        row = (t.resident_id, t.metric, t.low, t.high, t.reason, self._time_in(t.updated_at), t.updated_by,
+               str(t.context))  # fmt: skip
         self._set_audited(
-            f"INSERT INTO resident_thresholds ({THRESHOLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (resident_id, metric) DO UPDATE SET low = excluded.low, high = excluded.high,"
+            f"INSERT INTO resident_thresholds ({THRESHOLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (resident_id, metric, context) DO UPDATE SET low = excluded.low, high = excluded.high,"
             " reason = excluded.reason, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
             row,
-            f"INSERT INTO resident_threshold_changes ({THRESHOLD_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO resident_threshold_changes ({THRESHOLD_CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
 
-    def delete_threshold(self, resident_id: str, metric: str, by: str, at: float) -> bool:
+    def delete_threshold(
+        self, resident_id: str, metric: str, by: str, at: float, context: str = ThresholdContext.ALWAYS
+    ) -> bool:
+        problem = threshold_context_problem(context)
+        if problem is not None:
+            raise ValueError(problem)
         return self._delete_audited(
-            "DELETE FROM resident_thresholds WHERE resident_id = ? AND metric = ? RETURNING metric",
-            (resident_id, metric),
-            "INSERT INTO resident_threshold_changes (resident_id, metric, at, actor) VALUES (?, ?, ?, ?)",
-            (resident_id, metric, self._time_in(at), by),
+            "DELETE FROM resident_thresholds WHERE resident_id = ? AND metric = ? AND context = ? RETURNING metric",
+            (resident_id, metric, str(context)),
+            "INSERT INTO resident_threshold_changes (resident_id, metric, at, actor, context) VALUES (?, ?, ?, ?, ?)",
+            (resident_id, metric, self._time_in(at), by, str(context)),
         )
 
     def threshold_changes(self, resident_id: str) -> list[ThresholdChange]:
@@ -576,13 +602,15 @@ class SqlStore(Store):
             f"SELECT {THRESHOLD_CHANGE_COLUMNS} FROM resident_threshold_changes WHERE resident_id = ? ORDER BY at, id",
             (resident_id,),
         )
-        return [
-            ThresholdChange(r[0], r[1], self._time_out(r[5]), r[6], None if r[4] is None else self._threshold_out(r))
-            for r in rows
-        ]
+        return [self._threshold_change_out(r) for r in rows]
+
+    def _threshold_change_out(self, r: Sequence[Any]) -> ThresholdChange:
+        threshold = None if r[4] is None else self._threshold_out(r)
+        return ThresholdChange(r[0], r[1], self._time_out(r[5]), r[6], threshold, ThresholdContext(r[7]))
 
     def _threshold_out(self, row: Sequence[Any]) -> Threshold:
-        return Threshold(row[0], row[1], row[2], row[3], row[4], self._time_out(row[5]), row[6])
+        return Threshold(row[0], row[1], row[2], row[3], row[4], self._time_out(row[5]), row[6],
+                         ThresholdContext(row[7]))  # fmt: skip
 
     def news2_escalation(self, resident_id: str) -> News2Escalation | None:
         rows = self._run(
@@ -1134,7 +1162,7 @@ class SqlStore(Store):
         return {r[0]: self._time_out(r[1]) for r in rows}
 
     def all_thresholds(self) -> list[Threshold]:
-        rows = self._run(f"SELECT {THRESHOLD_COLUMNS} FROM resident_thresholds ORDER BY resident_id, metric")
+        rows = self._run(f"SELECT {THRESHOLD_COLUMNS} FROM resident_thresholds ORDER BY resident_id, metric, context")
         return [self._threshold_out(r) for r in rows]
 
     def all_news2_escalations(self) -> list[News2Escalation]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from carewatch.model import Batch, WriteResult
+from carewatch.storage.base import StorageError
 from carewatch.storage.sql import Cursor, SqlStore
 
 BUSY_TIMEOUT_S = 30.0  # a writer waits this long for another connection's lock before failing
@@ -26,6 +28,7 @@ WAL_SWITCH_PAUSE_S = 0.05
 class SqliteStore(SqlStore):
     backend = "sqlite"
     columns_query = "SELECT name FROM pragma_table_info(?)"
+    key_query = "SELECT name FROM pragma_table_info(?) WHERE pk > 0"
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
@@ -36,13 +39,22 @@ class SqliteStore(SqlStore):
         self._lock = threading.Lock()  # one connection, shared by the ingest writer and the API threads
 
     def init_schema(self) -> None:
-        script = files("carewatch.storage").joinpath("sqlite_schema.sql").read_text()
+        script = _schema()
         with self._lock:
             self._use_wal()
             self._conn.executescript(script)  # each statement commits alone, under SQLite's write lock
         with self._transaction() as cur:
             cur.execute("BEGIN IMMEDIATE")  # the write lock before the columns' check: another starter waits its turn
             self._add_columns(cur)
+
+    def _change_key(self, cur: Cursor, table: str, key: tuple[str, ...]) -> None:
+        """SQLite cannot alter a primary key: the table is made again from the schema's definition (which has the new
+        key) and its rows copied over, inside the caller's transaction."""
+        columns = ", ".join(row[0] for row in cur.execute(self.columns_query, (table,)).fetchall())
+        cur.execute(f"ALTER TABLE {table} RENAME TO {table}_before_rekey")
+        cur.execute(_table_definition(table))
+        cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_before_rekey")
+        cur.execute(f"DROP TABLE {table}_before_rekey")
 
     def _use_wal(self) -> None:
         """Switch the file to WAL (a no-op once it is). Connections that switch a new file at the same moment each
@@ -100,6 +112,18 @@ class SqliteStore(SqlStore):
             )
         offered = len(batch.readings) + len(batch.events) + len(batch.accel)
         return WriteResult(readings, events, accel, offered - readings - events - accel, len(batch.dead_letters))
+
+
+def _schema() -> str:
+    return files("carewatch.storage").joinpath("sqlite_schema.sql").read_text()
+
+
+def _table_definition(table: str) -> str:
+    """The CREATE TABLE statement of ``table`` in the schema file."""
+    found = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \(.*?\n\);", _schema(), re.DOTALL)
+    if found is None:
+        raise StorageError(f"sqlite_schema.sql has no table {table}")
+    return found.group(0)
 
 
 def _insert_ignore(cur: Cursor, statement: str, rows: list[Any]) -> int:

@@ -98,12 +98,14 @@ CREATE INDEX IF NOT EXISTS sessions_user ON sessions (username);
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 CREATE TABLE IF NOT EXISTS resident_thresholds (
     resident_id TEXT NOT NULL REFERENCES residents (resident_id), metric TEXT NOT NULL, low REAL, high REAL,
-    reason TEXT NOT NULL, updated_at REAL NOT NULL, updated_by TEXT NOT NULL, PRIMARY KEY (resident_id, metric),
-    CHECK (low IS NULL OR high IS NULL OR low < high), CHECK (reason <> '')
+    reason TEXT NOT NULL, updated_at REAL NOT NULL, updated_by TEXT NOT NULL,
+    context TEXT NOT NULL DEFAULT 'always' CHECK (context IN ('always', 'in_bed')),
+    PRIMARY KEY (resident_id, metric, context), CHECK (low IS NULL OR high IS NULL OR low < high), CHECK (reason <> '')
 );
 CREATE TABLE IF NOT EXISTS resident_threshold_changes (
     id INTEGER PRIMARY KEY AUTOINCREMENT, resident_id TEXT NOT NULL REFERENCES residents (resident_id),
-    metric TEXT NOT NULL, at REAL NOT NULL, actor TEXT NOT NULL, low REAL, high REAL, reason TEXT
+    metric TEXT NOT NULL, at REAL NOT NULL, actor TEXT NOT NULL, low REAL, high REAL, reason TEXT,
+    context TEXT NOT NULL DEFAULT 'always'
 );
 CREATE INDEX IF NOT EXISTS resident_threshold_changes_resident ON resident_threshold_changes (resident_id, at);
 CREATE TABLE IF NOT EXISTS news2_escalations (

@@ -64,6 +64,10 @@ class TimescaleStore(SqlStore):
     columns_query = (
         "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?"
     )
+    key_query = (
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)"
+        " WHERE i.indrelid = ?::regclass AND i.indisprimary"
+    )
     add_column = "ADD COLUMN IF NOT EXISTS"
 
     def __init__(self, url: str) -> None:
@@ -85,6 +89,11 @@ class TimescaleStore(SqlStore):
             if self.native_rollups:
                 self._create_native_rollups()
         log.info("roll-ups: %s", "continuous aggregates and compression" if self.native_rollups else "our jobs")
+
+    def _change_key(self, cur: Cursor, table: str, key: tuple[str, ...]) -> None:
+        cur.execute("SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'", (table,))
+        (name,) = cur.fetchone()
+        cur.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}, ADD PRIMARY KEY ({', '.join(key)})")
 
     def _check_extension(self) -> None:
         with self._transaction() as cur:

@@ -75,16 +75,15 @@ def apply_review(
 
 def _suggestion(review: LimitReview, choice: LimitChoice) -> LimitSuggestion:
     for suggestion in review.thresholds:
-        if suggestion.rule == choice.rule:
+        if (suggestion.rule, suggestion.context) == (choice.rule, choice.context):
             if not math.isclose(suggestion.suggested, choice.suggested):
-                raise HTTPException(
-                    409, f"{CHANGED} ({choice.rule}: {suggestion.suggested:g} now, {choice.suggested:g} shown)"
-                )
+                which = choice.rule if choice.context == "always" else f"{choice.rule} ({choice.context})"
+                now = f"{suggestion.suggested:g} now, {choice.suggested:g} shown"
+                raise HTTPException(409, f"{CHANGED} ({which}: {now})")
             return suggestion
-    offered = ", ".join(s.rule for s in review.thresholds) or "none"
-    raise HTTPException(
-        422, f"the review of this period suggests no limit for {choice.rule!r} (it suggests: {offered})"
-    )
+    offered = ", ".join(f"{s.rule} ({s.context})" for s in review.thresholds) or "none"
+    wanted = f"{choice.rule!r} ({choice.context})"
+    raise HTTPException(422, f"the review of this period suggests no limit for {wanted} (it suggests: {offered})")
 
 
 def _news2_suggestion(review: LimitReview, choice: News2Choice | None) -> News2Suggestion | None:

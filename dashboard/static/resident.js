@@ -84,20 +84,22 @@ async function thresholds() {
   const rows = await apiJson(url);
   const canSet = ["admin", "clinician"].includes(page.user.role);
   document.querySelector("#thresholds tbody").replaceChildren(...rows.flatMap((row) => [
-    el("tr", { dataset: { metric: row.metric } }, [
-      el("td", { textContent: t(`metric.${row.metric}`) }), el("td", { textContent: row.low ?? "–" }),
-      el("td", { textContent: row.high ?? "–" }),
+    el("tr", { dataset: { metric: row.metric, context: row.context } }, [
+      el("td", { textContent: t(`metric.${row.metric}`) }), el("td", { textContent: t(`context.${row.context}`) }),
+      el("td", { textContent: row.low ?? "–" }), el("td", { textContent: row.high ?? "–" }),
       el("td", {}, canSet ? [button(t("threshold.remove"), async () => {
-        await api(`${url}/${row.metric}`, { method: "DELETE" });
+        await api(`${url}/${row.metric}?context=${row.context}`, { method: "DELETE" });
         thresholds();
       })] : []),
     ]),
-    el("tr", { className: "why", dataset: { reasonOf: row.metric } }, [el("td", { colSpan: 4 }, [row.reason,
-      el("span", { className: "muted", textContent: ` (${row.updated_by} · ${formatTime(row.updated_at)})` })])]),
+    el("tr", { className: "why", dataset: { reasonOf: row.metric, context: row.context } }, [el("td", { colSpan: 5 }, [
+      row.reason, el("span", { className: "muted", textContent: ` (${row.updated_by} · ${formatTime(row.updated_at)})` })])]),
   ]));
-  changeList("threshold-changes", `${url}/changes`, (c) => `${t("metric." + c.metric)}: ${c.threshold
+  inBedLimits(rows);
+  changeList("threshold-changes", `${url}/changes`, (c) => `${t("metric." + c.metric)}${c.context === "in_bed"
+    ? " (" + t("context.in_bed") + ")" : ""}: ${c.threshold
     ? t("threshold.change", { low: c.threshold.low ?? "–", high: c.threshold.high ?? "–", reason: c.threshold.reason })
-    : t("threshold.removed")}`);
+    : t(c.context === "in_bed" ? "threshold.removed_in_bed" : "threshold.removed")}`);
   const form = document.getElementById("threshold-form");
   if (!canSet || !form.hidden) return;
   form.hidden = false;
@@ -108,12 +110,23 @@ async function thresholds() {
     const body = { reason: form.reason.value };
     if (form.low.value !== "") body.low = Number(form.low.value);
     if (form.high.value !== "") body.high = Number(form.high.value);
-    const response = await api(`${url}/${form.metric.value}`, { method: "PUT", json: body });
+    const response = await api(`${url}/${form.metric.value}?context=${form.context.value}`, { method: "PUT", json: body });
     error.hidden = response.ok;  // refused: the message, and what the clinician typed stays for them to fix
     if (!response.ok) { error.textContent = await refusal(response); return; }
     form.reset();
     thresholds();
   });
+}
+
+// Which limits apply while the resident is in bed (their own bed sensor says so): the in-bed ones, each side falling
+// back to the limit that applies always, or the rule's default.
+function inBedLimits(rows) {
+  const note = document.getElementById("thresholds-in-bed");
+  const inBed = rows.filter((row) => row.context === "in_bed");
+  note.hidden = !inBed.length;
+  note.textContent = inBed.length ? t("threshold.in_bed_note", { limits: inBed.map((row) => `${t("metric." + row.metric)} ${
+    [row.low !== null ? `${t("threshold.low")} ${row.low}` : "", row.high !== null ? `${t("threshold.high")} ${row.high}` : ""]
+      .filter(Boolean).join(", ")}`).join("; ") }) : "";
 }
 
 // A limit's audit trail, oldest first: when, who, and what was set (with its reason) or that it was removed.
@@ -206,6 +219,7 @@ function showReview(review) {
   const choices = document.getElementById("review-choices");
   const news2 = review.news2;
   reviewStatus(t("review.period", { from: formatTime(review.start), to: formatTime(review.end), windows: review.windows })
+    + (review.windows_in_bed === null ? " " + t("review.no_bed") : " " + t("review.in_bed", { n: review.windows_in_bed }))
     + (review.thresholds.length || news2 ? "" : " " + t("review.nothing")));
   document.getElementById("review-notes").replaceChildren(...review.notes.map((note) => el("li", { textContent: note })));
   choices.hidden = !review.thresholds.length && !news2;
@@ -213,11 +227,12 @@ function showReview(review) {
   choices.apply.disabled = true;
   document.getElementById("review-limits").hidden = !review.thresholds.length;
   document.querySelector("#review-limits tbody").replaceChildren(...review.thresholds.map((s) => {
-    const rule = el("th", { scope: "row", id: `review-rule-${s.rule}` }, [
-      `${t("metric." + s.metric)} · ${t("threshold." + s.side)} `, el("span", { className: "muted", textContent: s.rule })]);
-    const box = el("input", { type: "checkbox", name: "rule", value: s.rule });
+    const rule = el("th", { scope: "row", id: `review-rule-${s.rule}-${s.context}` }, [
+      `${t("metric." + s.metric)} · ${t("threshold." + s.side)} · ${t("context." + s.context)} `,
+      el("span", { className: "muted", textContent: s.rule })]);
+    const box = el("input", { type: "checkbox", name: "rule", value: `${s.rule}:${s.context}` });
     box.setAttribute("aria-labelledby", rule.id);
-    return el("tr", { dataset: { rule: s.rule, bound: s.at_safety_bound } }, [el("td", {}, [box]), rule,
+    return el("tr", { dataset: { rule: s.rule, context: s.context, bound: s.at_safety_bound } }, [el("td", {}, [box]), rule,
       ...[s.in_force ?? s.default, s.usual, s.suggested].map((v) => el("td", { className: "num", textContent: limitText(s.metric, v) })),
       el("td", { textContent: s.reason })]);
   }));
@@ -233,7 +248,8 @@ function showReview(review) {
 function reviewChoice() {
   const choices = document.getElementById("review-choices");
   const ticked = new Set([...choices.querySelectorAll("input[name=rule]:checked")].map((box) => box.value));
-  const limits = page.review.thresholds.filter((s) => ticked.has(s.rule)).map((s) => ({ rule: s.rule, suggested: s.suggested }));
+  const limits = page.review.thresholds.filter((s) => ticked.has(`${s.rule}:${s.context}`))
+    .map((s) => ({ rule: s.rule, context: s.context, suggested: s.suggested }));
   const n2 = choices.news2.checked ? page.review.news2 : null;
   const news2 = n2 && { urgent_from: n2.urgent_from, emergency_from: n2.emergency_from, red_score: n2.red_score };
   return { count: limits.length + (news2 ? 1 : 0), body: { start: page.review.start, end: page.review.end, thresholds: limits, news2 } };

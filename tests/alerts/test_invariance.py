@@ -10,11 +10,12 @@ from functools import cache
 
 import numpy as np
 import pytest
-from alerts_support import DAY, HOUR, T0, TEST_DAY, end_of, engine, scenario, split
+from alerts_support import DAY, HOUR, LIMITS, T0, TEST_DAY, end_of, engine, scenario, split
 
 from alerts.engine import AlertEngine, Cleared
 from alerts.rules import default_rules
 from carewatch.model import AlertDraft, Batch
+from carewatch.storage.base import Threshold
 
 Outcome = tuple[list[tuple[str, str, float]], list[tuple[str, str, float]]]
 
@@ -26,9 +27,11 @@ def outcome(drafts: list[AlertDraft], cleared: list[Cleared]) -> Outcome:
     )
 
 
-def run(batches: list[tuple[Batch, float]], end: float) -> Outcome:
-    """Feed the batches in turn, the clock ticking after each at the time its data reaches, then at ``end``."""
+def run(batches: list[tuple[Batch, float]], end: float, limits: tuple[Threshold, ...] = ()) -> Outcome:
+    """Feed the batches in turn, the clock ticking after each at the time its data reaches, then at ``end``; with
+    clinicians' ``limits`` in force."""
     e = engine()
+    e.apply_thresholds(limits)
     drafts: list[AlertDraft] = []
     cleared: list[Cleared] = []
     for batch, until in batches:
@@ -106,3 +109,22 @@ def test_a_redelivered_batch_raises_nothing_new() -> None:
     e.process(batch)
     drafts, cleared = e.process(batch)
     assert drafts == [] and cleared == []
+
+
+def test_limits_for_the_time_in_bed_keep_every_invariance() -> None:
+    """The in-bed limits (tests/alerts_support.py, LIMITS) change alerts, and neither order, cuts nor duplicates
+    change what they raise."""
+    batch, end, default = reference(0)
+    expected = run([(batch, end)], end, LIMITS)
+    assert expected != default
+    rng = np.random.default_rng(3)
+    assert run([(shuffled(batch, rng), end)], end, LIMITS) == expected
+    times = np.array([r.ts for r in batch.readings])
+    cuts = sorted(rng.uniform(times.min(), times.max(), 4).tolist())
+    assert run(list(split(batch, cuts)), end, LIMITS) == expected
+    doubled = Batch(
+        readings=batch.readings + [batch.readings[i] for i in rng.choice(len(batch.readings), 5000)],
+        events=batch.events + [batch.events[i] for i in rng.choice(len(batch.events), 300)],
+        accel=batch.accel,
+    )
+    assert run([(shuffled(doubled, rng), end)], end, LIMITS) == expected

@@ -23,7 +23,7 @@ from alerts_support import (
 from alerts.engine import AlertEngine, Cleared
 from alerts.rules.behaviour import NotUpRule, local_day
 from carewatch.model import AlertDraft, Batch, EventRow
-from carewatch.storage.base import Store
+from carewatch.storage.base import Store, Threshold, ThresholdContext
 
 NOW = T0 + TEST_DAY * DAY + 9 * HOUR  # 09:00 UTC on the test day (r0 lives in UTC)
 
@@ -148,3 +148,43 @@ def test_the_rebuild_learns_getting_up_like_live_learning_past_toilet_visits(sto
     usual = learned.usual(residents, days)
     np.testing.assert_allclose(rebuilt.usual(residents, days), usual)
     assert np.all(np.abs(usual - 7 * 60) <= 15), usual  # up at 07:00 +- 15 min; the visits were 04:15-06:30
+
+
+def test_a_restart_restores_who_is_in_bed_and_the_limits_for_it(store: Store) -> None:
+    """r0 (in-bed hr_low 35) went to bed four hours before the restart, before the replayed window; their pulse is 37
+    from 15 minutes before the restart, and they get up a minute before it: the replayed readings in bed start no
+    run, and the one out of bed alerts at the default 40 two minutes after getting up, as without the restart."""
+    register(store)
+    store.set_threshold(Threshold("r0", "hr", 35.0, None, "pulse 38 asleep", T0, "dr:li", ThresholdContext.IN_BED))
+    s = Stream(np.random.default_rng(0))
+    s.event("r0", NOW - 4 * HOUR, "bed", 1.0, personal="bed")
+    s.event("r0", NOW - 60, "bed", 0.0, personal="bed")
+    for k in range(20 * 12):
+        s.vital("r0", NOW - 900 + 5 * k, "hr", 37.0)
+    (before, _), (after, _) = split(s.batch(), [NOW])
+    steady = engine()
+    steady.apply_thresholds(store.all_thresholds())
+    store.write_batch(before)
+    apply(store, *steady.process(before))
+    assert live(store) == set()  # in bed, then a minute out of bed: not yet 2 minutes
+
+    restarted = engine()
+    restarted.apply_thresholds(store.all_thresholds())  # as the runtime does before the rebuild
+    assert restarted.rebuild(store, NOW) == []
+    expected = [(d.rule, d.opened_at) for d in steady.process(after)[0]]
+    assert expected == [("hr_low", NOW - 60 + 120)]
+    assert [(d.rule, d.opened_at) for d in restarted.process(after)[0]] == expected
+
+
+def test_a_restart_in_the_night_keeps_the_resident_in_bed(store: Store) -> None:
+    """In bed since long before the replayed window (the state comes from the stored bed events alone)."""
+    register(store)
+    store.set_threshold(Threshold("r0", "hr", 35.0, None, "pulse 38 asleep", T0, "dr:li", ThresholdContext.IN_BED))
+    store.write_batch(Batch(events=[EventRow(NOW - 6 * HOUR, "h0", "bed-r0", "r0", "bed", 1.0, 1)]))
+    restarted = engine()
+    restarted.apply_thresholds(store.all_thresholds())
+    restarted.rebuild(store, NOW)
+    s = Stream(np.random.default_rng(0))
+    for k in range(10 * 12):
+        s.vital("r0", NOW + 5 * k, "hr", 37.0)
+    assert [d.rule for d in restarted.process(s.batch())[0]] == []

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alerts_support import RESIDENTS, SITES, T0, Stream, devices, end_of, engine, scenario, split
+from alerts_support import LIMITS, RESIDENTS, SITES, T0, Stream, devices, end_of, engine, scenario, split
 
 from alerts.reference import ReferenceEngine
 from carewatch.model import Batch, EventRow
-from carewatch.storage.base import News2Escalation
+from carewatch.storage.base import News2Escalation, Threshold
 
 Findings = tuple[list[tuple[str, str, float]], list[tuple[str, str, float]]]
 
@@ -23,10 +23,14 @@ def reference_engine() -> ReferenceEngine:
 
 
 def vectorised(
-    batches: list[tuple[Batch, float]], end: float, escalations: tuple[News2Escalation, ...] = ()
+    batches: list[tuple[Batch, float]],
+    end: float,
+    escalations: tuple[News2Escalation, ...] = (),
+    limits: tuple[Threshold, ...] = (),
 ) -> Findings:
     e = engine()
     e.apply_news2_escalations(escalations)
+    e.apply_thresholds(limits)
     raised, cleared = [], []
     for batch, until in batches:
         for drafts, gone in (e.process(batch), e.tick(min(until, end))):
@@ -36,10 +40,14 @@ def vectorised(
 
 
 def straightforward(
-    batches: list[tuple[Batch, float]], end: float, escalations: tuple[News2Escalation, ...] = ()
+    batches: list[tuple[Batch, float]],
+    end: float,
+    escalations: tuple[News2Escalation, ...] = (),
+    limits: tuple[Threshold, ...] = (),
 ) -> Findings:
     e = reference_engine()
     e.apply_news2_escalations(escalations)
+    e.apply_thresholds(limits)
     raised, cleared = [], []
     for batch, until in batches:
         for found, gone in (e.process(batch), e.tick(min(until, end))):
@@ -73,6 +81,29 @@ def test_vectorised_and_straightforward_rules_agree(parts: int, escalations: tup
     expected = straightforward(batches, end, escalations)
     assert len(expected[0]) > 40  # every rule raised at least once (tests/alerts/test_invariance.py)
     assert vectorised(batches, end, escalations) == expected
+
+
+@pytest.mark.parametrize("parts", [1, 6])
+def test_limits_for_the_time_in_bed_agree(parts: int) -> None:
+    batches, end = cut(parts)
+    expected = straightforward(batches, end, limits=LIMITS)
+    assert vectorised(batches, end, limits=LIMITS) == expected
+
+
+def test_the_limits_for_the_time_in_bed_change_alerts_in_bed_only() -> None:
+    """r2's in-bed sbp_low limit of 121 alerts at night; r4's dbp_high of 82 alerts by day, its 90 not at night;
+    r5's slow heart in the afternoon alerts under the in-bed hr_low of 35."""
+    batches, end = cut(1)
+    default, limited = (set(straightforward(batches, end, limits=x)[0]) for x in ((), LIMITS))
+    added, removed = limited - default, default - limited
+    assert {(r, rule) for r, rule, _ in added} == {("r2", "sbp_low"), ("r4", "dbp_high")}
+    assert removed == set()
+    # Local hours after the first evening in bed (before it the residents are not known to be in bed).
+    hours = {rule: [(t - T0 + offset) % 86_400 / 3600 for r, rule_, t in added if rule_ == rule and t > T0 + 86_400]
+             for rule, offset in (("sbp_low", 8 * 3600.0), ("dbp_high", -5 * 3600.0))}  # fmt: skip
+    assert hours["sbp_low"] and all(h >= 22.5 or h < 7.25 for h in hours["sbp_low"]), hours  # in bed
+    assert hours["dbp_high"] and all(7.0 <= h < 22.75 for h in hours["dbp_high"]), hours  # out of bed
+    assert ("r5", "hr_low") in {(r, rule) for r, rule, _ in limited}
 
 
 def test_the_escalations_change_news2_alerts() -> None:

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import alerts.review as review
+from alerts.bed_history import in_bed_windows
 from alerts.review import MIN_WINDOWS, WINDOW_S, review_limits
-from carewatch.model import Batch, Device, DeviceKind, ReadingRow, Resident, Site, SiteKind
-from carewatch.storage.base import REASON_MAX, News2Escalation, Store, Threshold
+from carewatch.model import Batch, Device, DeviceKind, EventRow, ReadingRow, Resident, Site, SiteKind
+from carewatch.storage.base import REASON_MAX, News2Escalation, Store, Threshold, ThresholdContext
 
 T0 = 1_764_374_400.0  # 2025-11-29 00:00 UTC
 DAY, HOUR = 86_400.0, 3600.0
@@ -48,14 +49,40 @@ def week(
     return series
 
 
-class FakeStore:
-    """Only what the review reads: one resident's readings, MAX_HISTORY_ROWS at a time like the real stores, and
-    the limits in force."""
+def nights_in_bed(days: float = 7.0, first_night: int = 0) -> list[EventRow]:
+    """A bed sensor's samples: in bed from 00:00 to 06:00 UTC (``week``'s nights), from night ``first_night``."""
+    rows = []
+    for day in range(first_night, int(days)):
+        rows += [EventRow(T0 + day * DAY, "s1", "bed1", "r1", "bed", 1.0, 2 * day),
+                 EventRow(T0 + day * DAY + 6 * HOUR, "s1", "bed1", "r1", "bed", 0.0, 2 * day + 1)]  # fmt: skip
+    return rows
 
-    def __init__(self, series: Series, limits: Sequence[Threshold] = (), escalation: News2Escalation | None = None):
+
+BED_SENSOR = Device("bed1", "s1", DeviceKind.BED, "r1")
+
+
+class FakeStore:
+    """Only what the review reads: one resident's readings, MAX_HISTORY_ROWS at a time like the real stores, the
+    limits in force, and the registry and events that tell when they were in bed (none by default)."""
+
+    def __init__(self, series: Series, limits: Sequence[Threshold] = (), escalation: News2Escalation | None = None,
+                 events: Sequence[EventRow] = ()) -> None:  # fmt: skip
         self.series = series
         self.limits = list(limits)
         self.escalation = escalation
+        self.events = list(events)
+
+    def residents(self, site_id: str | None = None) -> list[Resident]:
+        return [Resident("r1", "s1", "R1")]
+
+    def sites(self) -> list[Site]:
+        return [Site("s1", "Home", SiteKind.HOME, "UTC")]
+
+    def devices(self) -> list[Device]:
+        return [BED_SENSOR] if self.events else []
+
+    def device_events(self, device_ids: Sequence[str], kind: str, start: float, end: float) -> list[EventRow]:
+        return [e for e in self.events if e.device_id in device_ids and e.kind == kind and start <= e.ts < end]
 
     def thresholds(self, resident_id: str) -> list[Threshold]:
         return [t for t in self.limits if t.resident_id == resident_id]
@@ -69,9 +96,9 @@ class FakeStore:
 
 
 def run(series: Series, resident: Resident | None = None, days: float = 7.0, limits: Sequence[Threshold] = (),
-        escalation: News2Escalation | None = None) -> review.LimitReview:  # fmt: skip
+        escalation: News2Escalation | None = None, events: Sequence[EventRow] = ()) -> review.LimitReview:  # fmt: skip
     who = resident or Resident("r1", "s1", "R1")
-    store = FakeStore(series, limits, escalation)
+    store = FakeStore(series, limits, escalation, events)
     return review_limits(store, who, T0, T0 + days * DAY)  # type: ignore[arg-type]
 
 
@@ -286,3 +313,77 @@ def test_a_news2_escalation_in_force_is_only_ever_widened() -> None:
     assert (mixed.urgent_from, mixed.emergency_from) == (suggested.urgent_from, suggested.emergency_from + 3)
     assert not mixed.red_score  # the clinician's choice is kept
     assert "kept where wider" in mixed.reason
+
+
+# Limits for the time in bed ------------------------------------------------------------------------------------------
+FIT_SLEEPER = {"hr": 40.0}  # asleep: the 5-minute medians reach 38
+
+
+def test_a_fit_sleeper_with_a_bed_sensor_gets_a_limit_for_the_time_in_bed_only() -> None:
+    """The evaluation's case: a pulse reaching 38 asleep and 55 awake. Learned from every window, the review moved
+    hr_low for the whole day; with the nights told apart it moves it for the time in bed only."""
+    series = week(awake={**HEALTHY, "hr": 55.0}, night=FIT_SLEEPER)
+    result = run(series, events=nights_in_bed())
+    [hr] = result.thresholds
+    assert (hr.rule, hr.context, hr.suggested, hr.at_safety_bound) == ("hr_low", "in_bed", 35.0, True)
+    assert hr.usual <= 39.0 and hr.reason.startswith("hr_low in bed: heart rate at rest in bed was at or below 38 bpm")
+    assert "suggested for the time in bed below 35" in hr.reason
+    assert result.windows_in_bed == pytest.approx(7 * 6 * 12, rel=0.02) and result.notes == ()
+    [threshold] = result.thresholds_to_set("dr", T0 + 7 * DAY)
+    assert (threshold.metric, threshold.low, threshold.context) == ("hr", 35.0, ThresholdContext.IN_BED)
+    # Without a bed sensor the nights count for the whole day, as before.
+    [always] = run(series).thresholds
+    assert (always.rule, always.context, always.suggested) == ("hr_low", "always", 35.0)
+    assert run(series).windows_in_bed is None
+
+
+def test_a_pulse_low_by_day_too_moves_both_limits() -> None:
+    result = run(week(awake={**HEALTHY, "hr": 42.0}, night={"hr": 36.0}), events=nights_in_bed())
+    assert {(s.rule, s.context) for s in result.thresholds} == {("hr_low", "in_bed"), ("hr_low", "always")}
+    chosen = {t.context: t.low for t in result.thresholds_to_set("dr", T0 + 7 * DAY)}
+    assert chosen[ThresholdContext.ALWAYS] == by_context(result)["always"].suggested < 40.0
+    assert chosen[ThresholdContext.IN_BED] == 35.0
+
+
+def by_context(result: review.LimitReview) -> dict[str, review.LimitSuggestion]:
+    return {s.context: s for s in result.thresholds}
+
+
+def test_too_few_nights_in_bed_give_no_limit_for_them_and_say_so() -> None:
+    """In bed on the last two nights only: too few windows in bed; the others (the first five nights among them, with
+    no bed sensor's word for them) still get reviewed."""
+    result = run(week(awake={**HEALTHY, "hr": 55.0}, night=FIT_SLEEPER), events=nights_in_bed(first_night=5))
+    assert [s.context for s in result.thresholds] == ["always"]
+    [note] = result.notes
+    assert note.startswith("too few readings at rest in bed to review: 144 5-minute windows over 1.2 days")
+    assert note.endswith("(no limit for the time in bed suggested)")
+
+
+def test_an_in_bed_limit_in_force_is_what_the_windows_in_bed_are_measured_against() -> None:
+    in_force = Threshold("r1", "hr", 36.0, None, "fit sleeper", T0, "dr", ThresholdContext.IN_BED)
+    result = run(week(awake={**HEALTHY, "hr": 55.0}, night=FIT_SLEEPER), limits=[in_force], events=nights_in_bed())
+    [hr] = result.thresholds
+    assert (hr.context, hr.in_force, hr.suggested) == ("in_bed", 36.0, 35.0)
+    assert "the clinician's limit below 36" in hr.reason
+
+
+def test_a_window_is_in_bed_only_when_the_resident_was_in_bed_throughout() -> None:
+    """A night toilet visit at 03:00-03:06 takes its windows out."""
+    store = FakeStore({}, events=[*nights_in_bed(2), EventRow(T0 + 3 * HOUR, "s1", "bed1", "r1", "bed", 0.0, 9),
+                                  EventRow(T0 + 3 * HOUR + 360, "s1", "bed1", "r1", "bed", 1.0, 10)])  # fmt: skip
+    begins = T0 + np.arange(0.0, DAY, WINDOW_S)
+    in_bed = in_bed_windows(store, Resident("r1", "s1", "R1"), begins, WINDOW_S)  # type: ignore[arg-type]
+    assert in_bed is not None
+    hours = (begins[in_bed] - T0) / HOUR
+    assert hours.min() == 0.0 and hours.max() == 6.0 - WINDOW_S / HOUR
+    assert not in_bed[(begins >= T0 + 3 * HOUR) & (begins < T0 + 3 * HOUR + 360)].any()
+    assert in_bed.sum() == 6 * 12 - 2  # 03:00 and 03:05 hold a part of the visit
+
+
+def test_the_review_tells_the_nights_in_bed_from_a_real_stores_bed_events(store: Store) -> None:
+    _stored(store, week(awake={**HEALTHY, "hr": 55.0}, night=FIT_SLEEPER, step_s=300.0))
+    store.upsert_devices([BED_SENSOR])
+    store.write_batch(Batch(events=nights_in_bed()))
+    result = review_limits(store, Resident("r1", "s1", "R1", spo2_scale=2), T0, T0 + 7 * DAY)
+    assert [(s.rule, s.context) for s in result.thresholds] == [("hr_low", "in_bed")]
+    assert result.windows_in_bed == pytest.approx(7 * 6 * 12, rel=0.02)

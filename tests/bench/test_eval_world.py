@@ -12,12 +12,14 @@ from alerts.review import LimitReview, LimitSuggestion
 from bench.eval_scenarios import Plan, evaluate
 from bench.eval_world import CLINICIAN, DAY_S, PROBE_SCENARIOS, probe, settle_in, write_history
 from carewatch.registry import apply_manifest
+from carewatch.storage.base import ThresholdContext
 from carewatch.storage.sqlite import SqliteStore
 from simulators.floorplans import build_world
 from simulators.world import World
 
 HEALTHY = {"hr": 70.0, "spo2": 97.0, "rr": 15.0, "sbp": 125.0, "dbp": 75.0, "temp": 36.6}
 COPD = {**HEALTHY, "spo2": 87.0, "rr": 22.0}  # scale 2 on oxygen: about 84 % asleep, respiration 2 points, oxygen 2
+FIT_SLEEPER = {**HEALTHY, "hr": 48.0}  # about 40 in deep sleep (simulators.physiology: -8)
 START = 1_764_374_400.0  # 2025-11-29 00:00 UTC
 DAYS = 4.0  # the review needs its windows spread over 3 days
 
@@ -30,23 +32,29 @@ def _world(*residents: tuple[int, bool, dict[str, float]]) -> World:
 
 
 def test_the_review_of_the_history_is_accepted_for_the_residents_who_need_it(tmp_path: Path) -> None:
-    world = _world((2, True, COPD), (1, False, HEALTHY))
-    copd, healthy = (r.resident_id for r in world.residents)
+    world = _world((2, True, COPD), (1, False, HEALTHY), (1, False, FIT_SLEEPER))
+    copd, healthy, sleeper = (r.resident_id for r in world.residents)
     store = SqliteStore(tmp_path / "eval.db")
     store.init_schema()
     try:
         apply_manifest(store, world.manifest())
         write_history(store, world, START, START + DAYS * DAY_S, seed=5)
         reviews = {v.resident_id: v for v in settle_in(store, world, START, START + DAYS * DAY_S)}
-        assert set(reviews) == {copd, healthy}
+        assert set(reviews) == {copd, healthy, sleeper}
         assert not reviews[healthy].changes
         assert store.thresholds(healthy) == [] and store.news2_escalation(healthy) is None
-        spo2 = {t.metric: t for t in store.thresholds(copd)}["spo2"]
-        assert spo2.low is not None and spo2.low < 86.0  # below scale 2's default limit
-        assert spo2.updated_by == CLINICIAN and spo2.updated_at == START + DAYS * DAY_S
-        [spo2_low] = [s for s in reviews[copd].thresholds if s.rule == "spo2_low"]
-        assert spo2.reason == reviews[copd].documented(spo2_low.reason)  # the modelled clinician's reason: the review's
-        assert [c.threshold for c in store.threshold_changes(copd) if c.metric == "spo2"] == [spo2]
+        stored = {(t.metric, t.context): t for t in store.thresholds(copd)}
+        spo2_limits = {context: t for (metric, context), t in stored.items() if metric == "spo2"}
+        assert ThresholdContext.IN_BED in spo2_limits  # lower asleep: a limit for the time in bed
+        for context, spo2 in spo2_limits.items():
+            assert spo2.low is not None and spo2.low < 86.0  # below scale 2's default limit
+            assert spo2.updated_by == CLINICIAN and spo2.updated_at == START + DAYS * DAY_S
+            [spo2_low] = [s for s in reviews[copd].thresholds if (s.rule, s.context) == ("spo2_low", context)]
+            assert spo2.reason == reviews[copd].documented(spo2_low.reason)  # the modelled clinician's: the review's
+        changes = [c for c in store.threshold_changes(copd) if c.metric == "spo2"]
+        assert sorted((c.context, c.threshold) for c in changes) == sorted(spo2_limits.items())
+        # The fit sleeper's pulse is low asleep only: hr_low moves for the time in bed, not for the day.
+        assert [(t.metric, t.context) for t in store.thresholds(sleeper)] == [("hr", ThresholdContext.IN_BED)]
         escalation, suggested = store.news2_escalation(copd), reviews[copd].news2
         assert escalation is not None and suggested is not None and escalation.set_by == CLINICIAN
         assert escalation.urgent_from > 5 and escalation.reason == reviews[copd].documented(suggested.reason)

@@ -10,26 +10,10 @@ import time
 from typing import Any
 
 import pytest
-from dashboard_support import PASSWORD, Served, late_low_spo2, settling_in_week
+from dashboard_support import TIMEOUT_MS, Served, late_low_spo2, logged_in, settling_in_week
 from support import ARTIFACTS
 
-TIMEOUT_MS = 15_000
-
 pytestmark = pytest.mark.browser
-
-
-def logged_in(browser: Any, served: Served, username: str, lang: str = "en") -> Any:
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale=lang)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.errors = errors
-    page.goto(served.url + "/")
-    page.wait_for_url("**/login?next=/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    return page
 
 
 def refused_without_a_reason(page: Any, form: str, error: str) -> None:

@@ -37,7 +37,7 @@ def test_a_threshold_is_set_read_replaced_removed_and_audited(served: Served) ->
             ("spo2", "clinician", None),
         ]
         assert changes[1]["threshold"] | {"updated_at": 0} == {
-            "metric": "spo2", "low": 86, "high": 99, "reason": "lower asleep", "updated_at": 0,
+            "metric": "spo2", "context": "always", "low": 86, "high": 99, "reason": "lower asleep", "updated_at": 0,
             "updated_by": "clinician",
         }  # fmt: skip
         assert [c["at"] for c in changes] == sorted(c["at"] for c in changes)  # oldest first

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from storage_support import predate_threshold_reasons
+from storage_support import predate_threshold_contexts, predate_threshold_reasons
 
+from carewatch.model import Resident, Site, SiteKind
 from carewatch.storage import timescale
 from carewatch.storage.base import StorageError
-from carewatch.storage.sql import ADDED_COLUMNS, SqlStore
+from carewatch.storage.sql import ADDED_COLUMNS, CHANGED_KEYS, SqlStore
 from carewatch.storage.sqlite import SqliteStore
 from carewatch.storage.timescale import TimescaleStore
 
@@ -67,18 +68,30 @@ def test_starters_on_a_fresh_database_all_succeed(new_database: Callable[[], Sto
     assert_schema_as_one_starter_makes_it(new_store, new_database())
 
 
+@pytest.mark.parametrize("predate", [predate_threshold_reasons, predate_threshold_contexts])
 def test_starters_on_a_database_from_before_an_added_column_all_succeed(
-    new_database: Callable[[], StoreFactory],
+    new_database: Callable[[], StoreFactory], predate: Callable[[SqlStore], None]
 ) -> None:
+    """Before threshold reasons (an added column) or contexts (added columns and a changed key, with a row to keep)."""
     new_store = new_database()
     with closing(new_store()) as old:
         old.init_schema()
-        predate_threshold_reasons(old)
+        predate(old)
+        old.upsert_sites([Site("s1", "Home", SiteKind.HOME)])
+        old.upsert_residents([Resident("r1", "s1", "R1")])
+        row = {"resident_id": "r1", "metric": "hr", "low": 45.0, "reason": "fit sleeper", "updated_by": "dr:li",
+               "updated_at": old._time_in(1_700_000_000.0)}  # fmt: skip
+        columns = [c for c in row if c in {r[0] for r in old._run(old.columns_query, ("resident_thresholds",))}]
+        old._run(f"INSERT INTO resident_thresholds ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                 [row[c] for c in columns])  # fmt: skip
     start_together(new_store)
     assert_schema_as_one_starter_makes_it(new_store, new_database())
     with closing(new_store()) as store:
         for table, column, _ in ADDED_COLUMNS:
             assert [row[0] for row in store._run(store.columns_query, (table,))].count(column) == 1
+        for table, key in CHANGED_KEYS:
+            assert {row[0] for row in store._run(store.key_query, (table,))} == set(key)
+        assert [(t.metric, t.low, t.context) for t in store.all_thresholds()] == [("hr", 45.0, "always")]
 
 
 def start_together(new_store: StoreFactory) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
-from storage_support import predate_threshold_reasons
+from storage_support import predate_threshold_contexts, predate_threshold_reasons
 
 from carewatch.model import (
     AccelRow,
@@ -42,6 +42,7 @@ from carewatch.storage.base import (
     Store,
     Threshold,
     ThresholdChange,
+    ThresholdContext,
     User,
 )
 from carewatch.storage.sql import LEGACY_REASON
@@ -287,6 +288,55 @@ def test_a_database_from_before_threshold_reasons_is_brought_up_to_date(store: S
     store.set_threshold(replaced)
     assert store.thresholds("r1") == [replaced]
     assert store.threshold_changes("r1") == [ThresholdChange("r1", "spo2", T0 + 5, "dr:chen", replaced)]
+
+
+def test_a_metric_has_a_limit_always_and_one_in_bed_each_set_removed_and_audited(store: Store) -> None:
+    seed(store)
+    always = Threshold("r1", "hr", 40, None, "the default", T0, "dr:chen")
+    in_bed = Threshold("r1", "hr", 35, None, "pulse 38 asleep", T0 + 5, "dr:chen", ThresholdContext.IN_BED)
+    wider = Threshold("r1", "hr", 34, None, "pulse 37 asleep", T0 + 10, "dr:li", ThresholdContext.IN_BED)
+    for threshold in (always, in_bed, wider):
+        store.set_threshold(threshold)  # the wider in-bed limit replaces the first, not the one that applies always
+    assert store.thresholds("r1") == [always, wider] == store.all_thresholds()
+    assert not store.delete_threshold("r2", "hr", "dr:wu", T0 + 15, ThresholdContext.IN_BED)
+    assert store.delete_threshold("r1", "hr", "dr:wu", T0 + 20, ThresholdContext.IN_BED)
+    assert store.thresholds("r1") == [always]
+    assert store.threshold_changes("r1") == [
+        ThresholdChange("r1", "hr", T0, "dr:chen", always),
+        ThresholdChange("r1", "hr", T0 + 5, "dr:chen", in_bed, ThresholdContext.IN_BED),
+        ThresholdChange("r1", "hr", T0 + 10, "dr:li", wider, ThresholdContext.IN_BED),
+        ThresholdChange("r1", "hr", T0 + 20, "dr:wu", None, ThresholdContext.IN_BED),
+    ]
+    with pytest.raises(ValueError, match="context must be one of always, in_bed"):
+        store.delete_threshold("r1", "hr", "dr:wu", T0 + 25, "asleep")
+    with pytest.raises(ValueError, match="context must be one of always, in_bed"):
+        Threshold("r1", "hr", 35, None, "asleep", T0, "dr:chen", "asleep")
+
+
+def test_a_database_from_before_threshold_contexts_is_brought_up_to_date(store: Store) -> None:
+    """Its limits apply always; the key gains the context, so an in-bed limit of the same metric can be added."""
+    seed(store)
+    predate_threshold_contexts(store)
+    old = ("r1", "hr", 45.0, None, "fit sleeper", store._time_in(T0), "dr:li")  # type: ignore[attr-defined]
+    store._run("INSERT INTO resident_thresholds VALUES (?, ?, ?, ?, ?, ?, ?)", old)  # type: ignore[attr-defined]
+    store._run(  # type: ignore[attr-defined]
+        "INSERT INTO resident_threshold_changes (resident_id, metric, at, actor, low, high, reason)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ("r1", "hr", old[5], "dr:li", 45.0, None, "fit sleeper"),
+    )
+    store.init_schema()
+    store.init_schema()  # idempotent
+    kept = Threshold("r1", "hr", 45.0, None, "fit sleeper", T0, "dr:li")
+    assert store.all_thresholds() == [kept] and store.threshold_changes("r1") == [
+        ThresholdChange("r1", "hr", T0, "dr:li", kept)
+    ]
+    in_bed = Threshold("r1", "hr", 35.0, None, "pulse 38 asleep", T0 + 5, "dr:chen", ThresholdContext.IN_BED)
+    store.set_threshold(in_bed)
+    assert store.thresholds("r1") == [kept, in_bed]
+    with pytest.raises((sqlite3.Error, psycopg.Error)):  # the table's CHECK, for a writer that bypasses the record
+        store._run(  # type: ignore[attr-defined]
+            "INSERT INTO resident_thresholds VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*old[:6], "dr:li", "asleep")
+        )
 
 
 @pytest.mark.parametrize(("reason", "problem"), [("", "give the clinical reason"), ("  ", "give the clinical reason"),
