@@ -160,7 +160,8 @@ class Falls:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """Everything one batch tells the rules. ``activity``, ``recovery``, ``up``, ``exertion`` and ``falls`` are derived
+    """Everything one batch tells the rules. ``activity``, ``recovery``, ``up``, ``inside``, ``entrance``, ``exertion``
+    and ``falls`` are derived
     (alerts.signals) before the rules run; ``unattributed`` counts rows of shared sensors that could not be given to
     a resident."""
 
@@ -172,6 +173,8 @@ class Frame:
     activity: Points = field(default_factory=lambda: _empty(Points))
     recovery: Points = field(default_factory=lambda: _empty(Points))  # activity, a step count's rise at its start
     up: Points = field(default_factory=lambda: _empty(Points))  # signs of being up: a bed exit, activity elsewhere
+    inside: Points = field(default_factory=lambda: _empty(Points))  # room sensors' activity but the front door's
+    entrance: Points = field(default_factory=lambda: _empty(Points))  # the front door's contact changing
     exertion: Points = field(default_factory=lambda: _empty(Points))  # body movement, with each resident's last known
     falls: Falls = field(default_factory=lambda: _empty(Falls))
     unattributed: int = 0

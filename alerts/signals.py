@@ -10,6 +10,9 @@
   happened between the two reports (a resident who falls while walking reports their last steps after the fall).
 - **Up** (for not up): leaving the bed (a bed sensor changing to empty) or activity of a room sensor outside the
   bedroom (the device registry's room). Movement in bed seen by a bedroom PIR is activity but not getting up.
+- **Inside and entrance** (for no activity's outings): the room sensors' activity (motion, changes) apart from the
+  front door's, and the front door's changes (`Population.device_entrance`). The wearable's activity is neither:
+  it goes out with its resident.
 - **Exertion** (for the at-rest vital-sign rules): the body moving, as the wearable says (steps going up, an
   accelerometer block that moves). The frame carries the batch's instants plus, for each resident with readings,
   the newest one before the batch, so that a rule can find the latest exertion at or before any reading.
@@ -24,7 +27,18 @@ from dataclasses import replace
 
 import numpy as np
 
-from alerts._arrays import firsts, fresh, grown, last_index, lasts, member_table, present, previous, run_start
+from alerts._arrays import (
+    BoolArray,
+    firsts,
+    fresh,
+    grown,
+    last_index,
+    lasts,
+    member_table,
+    present,
+    previous,
+    run_start,
+)
 from alerts.falls import FallDetector, magnitude
 from alerts.frame import Accel, Falls, Frame, Points, Readings
 from alerts.residents import DEVICE_KINDS, Population
@@ -58,6 +72,7 @@ class Signals:
         self.falls = FallDetector(0)
         self._wearable = np.zeros(1, bool)
         self._bedroom = np.zeros(1, bool)
+        self._entrance = np.zeros(1, bool)
 
     def grow(self, population: Population) -> None:
         r, d = len(population), population.device_count
@@ -69,6 +84,7 @@ class Signals:
             self.falls.grow(r)
         self._wearable = np.append(population.device_kind == WEARABLE, False)  # (D + 1,) a sentinel for MISSING
         self._bedroom = population.device_bedroom
+        self._entrance = population.device_entrance
 
     def nbytes(self) -> int:
         arrays = (self.worn, self.worn_ts, self.steps, self.steps_ts, self.event_value, self.event_ts, self.exerted)
@@ -76,12 +92,13 @@ class Signals:
 
     def derive(self, frame: Frame) -> Frame:
         readings, accel = self._drop_sensor_off(frame.readings, frame.accel)
-        moved, changed, up = self._motion_and_changes(frame)
+        moved, changed, up, front = self._motion_and_changes(frame)
         mag = magnitude(accel.axes)  # |a| of every sample, for movement and falls
         (steps, steps_since), blocks = self._step_increases(readings), _moving_blocks(accel, mag)
         return replace(
             frame, readings=readings, accel=accel, activity=_points(moved, changed, steps, blocks),
             recovery=_points(moved, changed, steps_since, blocks), up=up,
+            inside=_points(moved, _taken(changed, ~front)), entrance=_points(_taken(changed, front)),
             exertion=self._exertion(readings, steps, blocks), falls=self._falls(frame, accel, mag),
         )  # fmt: skip
 
@@ -147,8 +164,9 @@ class Signals:
         self.worn[res[newer]], self.worn_ts[res[newer]] = value[newer], ts[newer]
 
     # -- activity ----------------------------------------------------------------------------------------------
-    def _motion_and_changes(self, frame: Frame) -> tuple[Points, Points, Points]:
-        """Motion, state changes, and the signs of being up among them (see the module docstring)."""
+    def _motion_and_changes(self, frame: Frame) -> tuple[Points, Points, Points, BoolArray]:
+        """Motion, state changes, the signs of being up among them (see the module docstring), and which changes
+        (aligned with them) are the front door's."""
         ev = frame.events
         motion = (ev.kind == MOTION) & (ev.value >= 0.5)
         changing = (CHANGE_KIND[ev.kind] & (ev.device >= 0)).nonzero()[0]
@@ -156,7 +174,7 @@ class Signals:
         elsewhere = motion & ~self._bedroom[ev.device]  # MISSING (-1) picks the sentinel: not a bedroom
         up_moved = Points(ev.resident[elsewhere], ev.ts[elsewhere])
         if changing.size == 0:
-            return moved, _no_points(), _points(up_moved)
+            return moved, _no_points(), _points(up_moved), np.empty(0, bool)
         device, ts, value = ev.device[changing], ev.ts[changing], ev.value[changing]
         # One observation per (device, instant): a shared sensor's row appears once per resident it speaks for.
         order = np.lexsort((value, ts, device))
@@ -175,7 +193,9 @@ class Signals:
         rows = changing[order[changed]]
         bed = ev.kind[rows] == BED
         up = rows[np.where(bed, ev.value[rows] < 0.5, ~self._bedroom[ev.device[rows]])]
-        return moved, Points(ev.resident[rows], ev.ts[rows]), _points(up_moved, Points(ev.resident[up], ev.ts[up]))
+        up_changed = Points(ev.resident[up], ev.ts[up])
+        front = self._entrance[ev.device[rows]]
+        return moved, Points(ev.resident[rows], ev.ts[rows]), _points(up_moved, up_changed), front
 
     def _step_increases(self, readings: Readings) -> tuple[Points, Points]:
         """Step counts going up, at their report and at the report before it: the steps were taken in between."""
@@ -237,6 +257,10 @@ def latest_at(points: Points, resident: np.ndarray, ts: np.ndarray) -> np.ndarra
     asked = query[order]
     out[order[asked] - k] = value[asked]
     return out
+
+
+def _taken(points: Points, mask: BoolArray) -> Points:
+    return Points(points.resident[mask], points.ts[mask])
 
 
 def _points(*parts: Points) -> Points:
