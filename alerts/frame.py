@@ -173,9 +173,9 @@ class InBed:
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """Everything one batch tells the rules. ``activity``, ``recovery``, ``up``, ``exertion``, ``falls`` and ``in_bed``
-    are derived (alerts.signals) before the rules run; ``unattributed`` counts rows of shared sensors that could not
-    be given to a resident."""
+    """Everything one batch tells the rules. ``activity``, ``recovery``, ``up``, ``inside``, ``entrance``, ``exertion``,
+    ``falls`` and ``in_bed`` are derived (alerts.signals) before the rules run; ``unattributed`` counts rows of shared
+    sensors that could not be given to a resident."""
 
     readings: Readings = field(default_factory=lambda: _empty(Readings))
     events: Events = field(default_factory=lambda: _empty(Events))
@@ -185,6 +185,8 @@ class Frame:
     activity: Points = field(default_factory=lambda: _empty(Points))
     recovery: Points = field(default_factory=lambda: _empty(Points))  # activity, a step count's rise at its start
     up: Points = field(default_factory=lambda: _empty(Points))  # signs of being up: a bed exit, activity elsewhere
+    inside: Points = field(default_factory=lambda: _empty(Points))  # room sensors' activity but the front door's
+    entrance: Points = field(default_factory=lambda: _empty(Points))  # the front door's contact changing
     exertion: Points = field(default_factory=lambda: _empty(Points))  # body movement, with each resident's last known
     falls: Falls = field(default_factory=lambda: _empty(Falls))
     in_bed: InBed = field(default_factory=lambda: _empty(InBed))

@@ -4,9 +4,10 @@
    per-day count, sum and sum of squares), the activity profiles (14 days of hourly activity buckets; for getting
    up also the bed sensors' own events, a few to a few tens a day each, read a day at a time, which also say who
    was in bed when the replay starts: no activity's clock stops in bed, and a clinician's limit for the time in
-   bed applies; the replay's own bed events and signs of being up carry the state on to now), every device's
-   last-seen time (26 h) and every wearable's newest ``worn`` reading (the sensor-off state). Falls with a live
-   alert restart their long-lie clock (the accelerometer blocks behind them are not replayed).
+   bed applies; the replay's own bed events and signs of being up carry the state on to now; for no activity's
+   outings also the front doors' own events, likewise, which say who is out now), every device's last-seen time
+   (26 h) and every wearable's newest ``worn`` reading (the sensor-off state). Falls with a live alert restart their
+   long-lie clock (the accelerometer blocks behind them are not replayed).
 2. Raw rows replayed through the ordinary batch path in one-minute chunks with reporting off: the last
    ``REPLAY_S`` of everything, before that (up to ``SLOW_REPLAY_S``) the sparse streams whose rules look back
    further (temperature and blood pressure, status, room temperature, events), and the last ``ACCEL_REPLAY_S`` of
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from alerts._arrays import BoolArray, FloatArray, IntArray, firsts, lasts, previous
+from alerts.frame import Points
 from alerts.residents import DEVICE_KINDS, MISSING
 from alerts.rules.baseline import DAY_S, DAYS, METRICS, BaselineRule
 from alerts.rules.behaviour import LEARN_DAYS, NoActivityRule, NotUpRule
@@ -120,9 +122,12 @@ def _seed_activity(engine: AlertEngine, store: Store, now: float) -> None:
     buckets = store.activity_buckets(start, now, ACTIVITY_KINDS, 3600.0)
     if quiet is not None:
         _seed(quiet, engine, buckets)
+        _seed_outings(quiet, engine, store, buckets, start, now)
     up_res, up_ts = _up_signs(engine, buckets)
-    for at, until, b_res, ts, value, sign in _bed_days(engine, store, start, now):
+    beds = engine.population.device_kind == BED_SENSOR
+    for at, until, b_res, ts, value, changed in _sensor_days(engine, store, beds, "bed", start, now):
         occupied = value >= 0.5
+        sign = occupied | changed  # a change to empty is a bed exit
         mine = (up_ts >= at) & (up_ts < until)
         up_now = np.zeros(int(mine.sum()), bool)
         signs = np.concatenate([b_res, up_res[mine]]), np.concatenate([ts, up_ts[mine]])
@@ -144,6 +149,27 @@ def _seed(rule: NoActivityRule, engine: AlertEngine, buckets: list[ActivityBucke
     rule.seed(resident[order], first[order], last[order])
 
 
+def _seed_outings(
+    rule: NoActivityRule, engine: AlertEngine, store: Store, buckets: list[ActivityBucket], start: float, now: float
+) -> None:
+    """Outings: the front doors' own changes (a few a day each; their level repeats are no departure), and as
+    activity inside the first and last event of each hour of the other room sensors (k,). The hours wholly out come
+    out as live learning has them (no activity inside in them, and the last before an outing and the first after it
+    are each the last or first of their hour); the ends of an outing within an hour may differ (no matter: only
+    whole hours are learned), as may outings that a bed, chair or bathroom sensor's level repeat ends early."""
+    resident, device, first, last = _bucket_arrays(engine, buckets)
+    entrance = engine.population.device_entrance
+    inside = (resident != MISSING) & ~entrance[device]
+    door_res, door_ts = [np.empty(0, np.int64)], [np.empty(0)]
+    for _, _, r, ts, _, changed in _sensor_days(engine, store, entrance[:-1], "door", start, now):  # days
+        door_res.append(r[changed])
+        door_ts.append(ts[changed])
+    rule.seed_home(
+        Points(np.tile(resident[inside], 2), np.concatenate([first[inside], last[inside]])),
+        Points(np.concatenate(door_res), np.concatenate(door_ts)),
+    )
+
+
 def _up_signs(engine: AlertEngine, buckets: list[ActivityBucket]) -> tuple[IntArray, FloatArray]:
     """Getting up's signs besides bed exits: the first and last activity of each hour of the sensors outside the
     bedroom (k,)."""
@@ -152,21 +178,21 @@ def _up_signs(engine: AlertEngine, buckets: list[ActivityBucket]) -> tuple[IntAr
     return np.tile(resident[outside], 2), np.concatenate([first[outside], last[outside]])
 
 
-def _bed_days(
-    engine: AlertEngine, store: Store, start: float, now: float
+def _sensor_days(
+    engine: AlertEngine, store: Store, which: BoolArray, kind: str, start: float, now: float
 ) -> Iterator[tuple[float, float, IntArray, FloatArray, FloatArray, BoolArray]]:
-    """The bed sensors' own events (a few to a few tens a day each), read a day at a time: the day's start and end,
-    each attributed event's resident, time and value (k,), and which are signs for getting up (``sign``: occupied
-    samples are returns to bed, changes to empty are bed exits). Hourly buckets cannot show returns to bed, nor
-    whether the resident is in bed now."""
+    """The own events of one ``kind`` of the devices ``which`` (D,) (bed sensors, front doors: a few to a few tens
+    a day each), read a day at a time: the day's start and end, each attributed event's resident, time and value
+    (k,), and which are changes (the first of a sensor is one). Hourly buckets show neither returns to bed, nor
+    whether the resident is in bed now, nor a door's level repeats."""
     population = engine.population
-    beds = [population.device_ids[d] for d in np.flatnonzero(population.device_kind == BED_SENSOR).tolist()]
-    state = np.full(population.device_count + 1, np.nan)  # each bed sensor's latest value (NaN: none yet)
+    devices = [population.device_ids[d] for d in np.flatnonzero(which).tolist()]
+    state = np.full(population.device_count + 1, np.nan)  # each sensor's latest value (NaN: none yet)
     for at in np.arange(start, now, DAY_S).tolist():  # days, not rows
         until = min(at + DAY_S, now)
-        rows = store.device_events(beds, "bed", at, until) if beds else []
+        rows = store.device_events(devices, kind, at, until) if devices else []
         if len(rows) >= MAX_STATS_ROWS:
-            log.warning("bed events of %.0f-%.0f truncated at %d rows", at, until, MAX_STATS_ROWS)
+            log.warning("%s events of %.0f-%.0f truncated at %d rows", kind, at, until, MAX_STATS_ROWS)
         b_res, b_dev = _attributed(engine, [e.resident_id for e in rows], [e.device_id for e in rows])
         ts = np.array([e.ts for e in rows], np.float64)
         value = np.array([e.value for e in rows], np.float64)
@@ -175,8 +201,8 @@ def _bed_days(
         before = previous(value, firsts(b_dev), state[b_dev])
         state[b_dev[lasts(b_dev)]] = value[lasts(b_dev)]
         known = b_res != MISSING
-        sign = (value >= 0.5) | (value != before)  # a change to empty is a bed exit (NaN: a change)
-        yield at, until, b_res[known], ts[known], value[known], sign[known]
+        changed = value != before  # NaN: a change
+        yield at, until, b_res[known], ts[known], value[known], changed[known]
 
 
 def _bucket_arrays(

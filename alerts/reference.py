@@ -85,6 +85,8 @@ class Rows:
     activity: list[tuple[int, float]] = field(default_factory=list)
     recovery: list[tuple[int, float]] = field(default_factory=list)  # activity, a step count's rise at its start
     up: list[tuple[int, float]] = field(default_factory=list)  # leaving the bed, activity outside the bedroom
+    inside: list[tuple[int, float]] = field(default_factory=list)  # room sensors' activity but the front door's
+    entrance: list[tuple[int, float]] = field(default_factory=list)  # the front door's changes
     exertion: dict[int, list[float]] = field(default_factory=dict)  # resident -> sorted instants of body movement
     exerted_before: dict[int, float] = field(default_factory=dict)  # newest exertion of earlier batches
     beds: list[tuple[int, float, bool]] = field(default_factory=list)  # fresh bed samples and up signs: occupied?
@@ -621,28 +623,52 @@ class NoActivity(Ref):
         self.active: dict[int, bool] = defaultdict(bool)
         self.hours: dict[int, list[int]] = defaultdict(lambda: [0] * bh.RING_DAYS)
         self.stamp: dict[int, list[float]] = defaultdict(lambda: [-INF] * bh.RING_DAYS)
+        self.away: dict[int, list[int]] = defaultdict(lambda: [0] * bh.RING_DAYS)  # bit h: out for all of hour h
+        self.out_since: dict[int, float] = defaultdict(lambda: NAN)  # the current outing's start; NaN at home
 
     def day(self, r: int, ts: float) -> int:
         return math.floor((ts + self.world.offset(r)) / DAY_S)
 
     def learn(self, r: int, ts: float) -> None:
         local = ts + self.world.offset(r)
-        day, hour = math.floor(local / DAY_S), int((local % DAY_S) // HOUR_S)
+        self.mark(self.hours, r, math.floor(local / DAY_S), int((local % DAY_S) // HOUR_S))
+
+    def mark(self, bits: dict[int, list[int]], r: int, day: int, hour: int) -> None:
+        """Set bit ``hour`` of ``bits`` (hours or away) for ``day``, if the ring holds it (a newer day clears both)."""
         slot = day % bh.RING_DAYS
         if day > self.stamp[r][slot]:
-            self.hours[r][slot], self.stamp[r][slot] = 0, day
+            self.hours[r][slot], self.away[r][slot], self.stamp[r][slot] = 0, 0, day
         if day == self.stamp[r][slot]:
-            self.hours[r][slot] |= 1 << hour
+            bits[r][slot] |= 1 << hour
+
+    def at_home(self, r: int, ts: float, door: bool) -> None:
+        """An instant at home (``door``: only the front door changed): a departure starts an outing, activity
+        inside ends one, and the hours wholly inside it are learned as away."""
+        out = not math.isnan(self.out_since[r])
+        if door and not out:
+            self.out_since[r] = ts
+        elif not door and out:
+            offset = self.world.offset(r)
+            end_day = math.floor((ts + offset) / DAY_S)
+            first = max(math.ceil((self.out_since[r] + offset) / HOUR_S), (end_day - bh.RING_DAYS + 1) * 24)
+            for hour_no in range(first, math.floor((ts + offset) / HOUR_S)):  # at most RING_DAYS days of hours
+                self.mark(self.away, r, hour_no // 24, hour_no % 24)
+            self.out_since[r] = NAN
 
     def expected(self, r: int, day: int) -> list[bool]:
-        learned = [self.hours[r][i] for i in range(bh.RING_DAYS)
+        learned = [(i, self.hours[r][i]) for i in range(bh.RING_DAYS)
                    if day - bh.LEARN_DAYS <= self.stamp[r][i] < day and self.hours[r][i]]  # fmt: skip
         out = []
         for h in range(24):
-            # A day observed hour h when it had activity at or before it and at or after it.
-            observed = [bits for bits in learned if (bits & -bits).bit_length() - 1 <= h < bits.bit_length()]
-            n = len(observed)
-            out.append(n >= self.MIN_DAYS and n > 0 and sum((bits >> h) & 1 for bits in observed) >= self.SHARE * n)
+            # A day monitored hour h when it had activity at or before it and at or after it; it observed it at
+            # home unless the resident was out for all of it.
+            monitored = [i for i, bits in learned if (bits & -bits).bit_length() - 1 <= h < bits.bit_length()]
+            home = [i for i in monitored if not (self.away[r][i] >> h) & 1]
+            n = len(home)
+            active = sum((self.hours[r][i] >> h) & 1 for i in home)
+            out.append(
+                len(monitored) >= self.MIN_DAYS and n >= self.MIN_DAYS / 2 and n > 0 and active >= self.SHARE * n
+            )
         return out
 
     def raise_at(self, r: int, last: float) -> float:
@@ -664,15 +690,20 @@ class NoActivity(Ref):
         raised: list[tuple[int, float]] = []
         cleared: list[tuple[int, float]] = []
         seen: set[int] = set()
+        home = [(r, ts, False) for r, ts in rows.inside] + [(r, ts, True) for r, ts in rows.entrance]
+        door = {(r, ts): only_door for r, ts, only_door in _fresh(home, lambda k: self.last[k])}
         for r, ts in rows.activity:
             prev = self.last[r]
             if ts <= prev:
                 continue
             first = r not in seen
             seen.add(r)
-            silent = math.isfinite(prev) and prev + self.QUIET < ts and not rows.in_bed_at(r, prev)
+            gone = not math.isnan(self.out_since[r])  # the state after every instant at home up to ``prev``
+            silent = math.isfinite(prev) and prev + self.QUIET < ts and not rows.in_bed_at(r, prev) and not gone
             due = self.raise_at(r, prev) if silent else INF
             self.learn(r, ts)
+            if (r, ts) in door:
+                self.at_home(r, ts, door[(r, ts)])
             already = first and self.active[r]
             if ts > due and not already:
                 raised.append((r, due))
@@ -687,7 +718,8 @@ class NoActivity(Ref):
         raised = []
         for r, last in self.last.items():
             in_bed = self.world.bed.get(r, (-INF, False))[1]
-            if not self.active[r] and not in_bed and math.isfinite(last) and last + self.QUIET < now:
+            at_home = math.isnan(self.out_since[r])
+            if not self.active[r] and not in_bed and at_home and math.isfinite(last) and last + self.QUIET < now:
                 due = self.raise_at(r, last)
                 if due < now:
                     self.active[r] = True
@@ -1112,6 +1144,9 @@ class ReferenceEngine:
         rows.recovery = sorted(set(seen + [(r, since) for r, _, since in increases]))
         rows.up = sorted(set(up))
         self.note_beds(rows)
+        front = self.population.device_entrance
+        rows.inside = sorted({(r, ts) for r, ts, _ in motion} | {(r, ts) for r, ts, _, _, d in changes if not front[d]})
+        rows.entrance = sorted({(r, ts) for r, ts, _, _, d in changes if front[d]})
         for r, ts in sorted(set(exertion)):
             rows.exertion.setdefault(r, []).append(ts)
         rows.exerted_before = dict(self.exerted)

@@ -22,6 +22,9 @@ MISSING = -1
 # nobody: the care home watches its shared spaces itself).
 MAX_SHARED_RESIDENTS = 4
 DEVICE_KINDS: tuple[DeviceKind, ...] = tuple(DeviceKind)
+# A door contact in a room so named is the way in and out of the home: its front door ("hall" at home, where the
+# simulators and most installers put it; "entrance", "entry", "front door"). A care room's own door is not one.
+ENTRANCE_WORDS = ("hall", "entrance", "entry", "front")
 
 
 class ResidentIndex:
@@ -82,6 +85,7 @@ class Population:
         self._devices: list[Device] = []
         self.owner = np.full(1, MISSING, np.int64)  # (D + 1,) each device's registered resident, MISSING if shared
         self.device_bedroom = np.zeros(1, bool)  # (D + 1,) the device is in a bedroom (a bed sensor always is)
+        self.device_entrance = np.zeros(1, bool)  # (D + 1,) the device is a front door's contact
         self.owner_id = np.array([None], dtype=object)
         self._offset_hour = -1
         self._offset_now: float | None = None  # the time offsets were last computed for
@@ -181,6 +185,7 @@ class Population:
         self.owner = np.array([*(self.index.position(d.resident_id or "") for d in self._devices), MISSING], np.int64)
         self.owner_id = np.array([*(d.resident_id for d in self._devices), None], dtype=object)
         self.device_bedroom = np.array([*map(_in_bedroom, self._devices), False], bool)
+        self.device_entrance = np.array([*map(_at_entrance, self._devices), False], bool)
         self.speaks_ptr = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int64)
         self.speaks_for = np.array([p for x in lists for p in x], np.int64)
 
@@ -201,6 +206,12 @@ def _in_bedroom(device: Device) -> bool:
     """A bed sensor, or a device whose registry room is a bedroom ("bedroom" at home, "101/bedroom" in a care home)."""
     room = (device.room or "").rsplit("/", 1)[-1].lower()
     return device.kind is DeviceKind.BED or "bedroom" in room
+
+
+def _at_entrance(device: Device) -> bool:
+    """A door contact whose registry room names the entrance (``ENTRANCE_WORDS``, the last part of the room name)."""
+    room = (device.room or "").rsplit("/", 1)[-1].lower()
+    return device.kind is DeviceKind.DOOR and any(word in room for word in ENTRANCE_WORDS)
 
 
 def _offset(zone: str, at: datetime) -> float:

@@ -15,6 +15,9 @@
   no sign of being up came after it (an empty sample, or activity outside the bedroom: a missed exit or a sensor
   stuck at occupied does not keep them "in bed" past the next such activity). A resident without a bed sensor is
   never in bed. The state changes only at these observations; `in_bed_at` tells it at any instant of a batch.
+- **Inside and entrance** (for no activity's outings): the room sensors' activity (motion, changes) apart from the
+  front door's, and the front door's changes (`Population.device_entrance`). The wearable's activity is neither:
+  it goes out with its resident.
 - **Exertion** (for the at-rest vital-sign rules): the body moving, as the wearable says (steps going up, an
   accelerometer block that moves). The frame carries the batch's instants plus, for each resident with readings,
   the newest one before the batch, so that a rule can find the latest exertion at or before any reading.
@@ -78,6 +81,7 @@ class Signals:
         self.beds = Beds()
         self._wearable = np.zeros(1, bool)
         self._bedroom = np.zeros(1, bool)
+        self._entrance = np.zeros(1, bool)
 
     def grow(self, population: Population) -> None:
         r, d = len(population), population.device_count
@@ -90,6 +94,7 @@ class Signals:
         self.beds.grow(r)
         self._wearable = np.append(population.device_kind == WEARABLE, False)  # (D + 1,) a sentinel for MISSING
         self._bedroom = population.device_bedroom
+        self._entrance = population.device_entrance
 
     def nbytes(self) -> int:
         arrays = (self.worn, self.worn_ts, self.steps, self.steps_ts, self.event_value, self.event_ts, self.exerted)
@@ -97,12 +102,13 @@ class Signals:
 
     def derive(self, frame: Frame) -> Frame:
         readings, accel = self._drop_sensor_off(frame.readings, frame.accel)
-        moved, changed, up = self._motion_and_changes(frame)
+        moved, changed, up, front = self._motion_and_changes(frame)
         mag = magnitude(accel.axes)  # |a| of every sample, for movement and falls
         (steps, steps_since), blocks = self._step_increases(readings), _moving_blocks(accel, mag)
         return replace(
             frame, readings=readings, accel=accel, activity=_points(moved, changed, steps, blocks),
             recovery=_points(moved, changed, steps_since, blocks), up=up,
+            inside=_points(moved, _taken(changed, ~front)), entrance=_points(_taken(changed, front)),
             exertion=self._exertion(readings, steps, blocks), falls=self._falls(frame, accel, mag),
             in_bed=self.beds.observe(frame.events, up),
         )  # fmt: skip
@@ -169,8 +175,9 @@ class Signals:
         self.worn[res[newer]], self.worn_ts[res[newer]] = value[newer], ts[newer]
 
     # -- activity ----------------------------------------------------------------------------------------------
-    def _motion_and_changes(self, frame: Frame) -> tuple[Points, Points, Points]:
-        """Motion, state changes, and the signs of being up among them (see the module docstring)."""
+    def _motion_and_changes(self, frame: Frame) -> tuple[Points, Points, Points, BoolArray]:
+        """Motion, state changes, the signs of being up among them (see the module docstring), and which changes
+        (aligned with them) are the front door's."""
         ev = frame.events
         motion = (ev.kind == MOTION) & (ev.value >= 0.5)
         changing = (CHANGE_KIND[ev.kind] & (ev.device >= 0)).nonzero()[0]
@@ -178,7 +185,7 @@ class Signals:
         elsewhere = motion & ~self._bedroom[ev.device]  # MISSING (-1) picks the sentinel: not a bedroom
         up_moved = Points(ev.resident[elsewhere], ev.ts[elsewhere])
         if changing.size == 0:
-            return moved, _no_points(), _points(up_moved)
+            return moved, _no_points(), _points(up_moved), np.empty(0, bool)
         device, ts, value = ev.device[changing], ev.ts[changing], ev.value[changing]
         # One observation per (device, instant): a shared sensor's row appears once per resident it speaks for.
         order = np.lexsort((value, ts, device))
@@ -197,7 +204,9 @@ class Signals:
         rows = changing[order[changed]]
         bed = ev.kind[rows] == BED
         up = rows[np.where(bed, ev.value[rows] < 0.5, ~self._bedroom[ev.device[rows]])]
-        return moved, Points(ev.resident[rows], ev.ts[rows]), _points(up_moved, Points(ev.resident[up], ev.ts[up]))
+        up_changed = Points(ev.resident[up], ev.ts[up])
+        front = self._entrance[ev.device[rows]]
+        return moved, Points(ev.resident[rows], ev.ts[rows]), _points(up_moved, up_changed), front
 
     def _step_increases(self, readings: Readings) -> tuple[Points, Points]:
         """Step counts going up, at their report and at the report before it: the steps were taken in between."""
@@ -305,6 +314,10 @@ def latest_at(points: Points, resident: np.ndarray, ts: np.ndarray) -> np.ndarra
     asked = query[order]
     out[order[asked] - k] = value[asked]
     return out
+
+
+def _taken(points: Points, mask: BoolArray) -> Points:
+    return Points(points.resident[mask], points.ts[mask])
 
 
 def _points(*parts: Points) -> Points:

@@ -57,10 +57,10 @@ def devices() -> list[Device]:
             Device(f"bed-{r.resident_id}", r.site_id, DeviceKind.BED, r.resident_id),
             Device(f"sos-{r.resident_id}", r.site_id, DeviceKind.SOS_BUTTON, r.resident_id),
         ]
-    for site in ("h0", "h1", "h2"):  # shared home sensors: attributed to the household
+    for site in ("h0", "h1", "h2"):  # shared home sensors: attributed to the household; the door is the front door
         for kind in (DeviceKind.MOTION, DeviceKind.DOOR, DeviceKind.BATHROOM, DeviceKind.ENVIRONMENT,
                      DeviceKind.SMOKE, DeviceKind.GAS, DeviceKind.WATER):  # fmt: skip
-            out.append(Device(f"{kind.value}-{site}", site, kind, None))
+            out.append(Device(f"{kind.value}-{site}", site, kind, None, "hall" if kind is DeviceKind.DOOR else None))
     for room in ("101", "102"):  # care rooms: shared by nobody but their resident (matched by room)
         for kind in (DeviceKind.MOTION, DeviceKind.DOOR, DeviceKind.BATHROOM, DeviceKind.ENVIRONMENT):
             out.append(Device(f"{kind.value}-c1-{room}", "c1", kind, None, room))

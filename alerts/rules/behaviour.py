@@ -4,11 +4,19 @@ Activity comes from alerts.signals (room sensors, steps, wearable movement). Bot
 own last ``LEARN_DAYS`` local days, kept in small rings stamped with the local day number (``RING_DAYS`` slots, a
 few more than learned, so that a silence spanning midnight still sees the 14 days before it):
 
-- ``hours`` (R, RING_DAYS) uint32: bit h set when there was activity in local hour h of that day. An hour is
-  *expected active* on day d when it had activity on at least ``share`` of the learned days before d that observed
-  it, once there are ``min_days`` of them. A day observed an hour when it had activity at or before it and at or
-  after it: the day monitoring began at 22:27 says nothing of 12:00 (counted, it made an hour active on 6 of 7
-  whole days fall short of 80 % of 8), nor does a day that ends early (in hospital) of its evening.
+- ``hours`` (R, RING_DAYS) uint32: bit h set when there was activity in local hour h of that day; ``away`` (R,
+  RING_DAYS) uint32: bit h set when the resident was out for all of it. An hour is *expected active* on day d when
+  it had activity on at least ``share`` of the learned days before d that observed it at home, once ``min_days`` of
+  them monitored it and at least half as many observed it at home. A day monitored an hour when it had activity at
+  or before it and at or after it: the day monitoring began at 22:27 says nothing of 12:00 (counted, it made an
+  hour active on 6 of 7 whole days fall short of 80 % of 8), nor does a day that ends early (in hospital) of its
+  evening. It observed the hour at home unless the resident was out for all of it: hours spent out count neither for
+  nor against the hour (counted as silent, a resident out at 11:00 on 2 of 7 days had no usual activity then). An
+  hour the resident was out for only part of holds their departure or return, activity at home: it counts active.
+- Out (``out_since`` (R,), NaN at home): from a front door's change (`Frame.entrance`) that came after the last
+  activity inside (`Frame.inside`: the room sensors but the front door) until the next activity inside. The
+  wearable's activity (steps, movement) neither starts nor ends it: it goes out with the resident. At one instant,
+  activity inside wins. A silence that begins with the resident out is not a silence at home: it runs no clock.
 - ``up`` (R, RING_DAYS): local minute of the day's getting up; the usual time on day d is the median over the
   learned days before d. Getting up is being out of bed *and staying out*. A *candidate* is the first sign of being
   up (leaving the bed, or activity outside the bedroom: alerts.signals, ``Frame.up``; a sleeper turning over is
@@ -52,6 +60,7 @@ from alerts._arrays import (
     last_index,
     lasts,
     previous,
+    ragged_arange,
     run_start,
     sort_fresh,
 )
@@ -59,7 +68,7 @@ from alerts.frame import Frame, Points
 from alerts.residents import DEVICE_KINDS, Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.safety import clock
-from alerts.signals import in_bed_at
+from alerts.signals import in_bed_at, latest_at
 from carewatch.catalog import EVENT_ID
 from carewatch.model import DeviceKind, Severity
 
@@ -82,6 +91,21 @@ def _active_span(hours: np.ndarray) -> tuple[IntArray, IntArray]:
     """The first and last local hour with activity of each day's hour bits (uint32, any shape; 0 where none)."""
     bits = np.maximum(hours.astype(np.int64), 1)
     return np.log2(bits & -bits).astype(np.int64), np.floor(np.log2(bits)).astype(np.int64)
+
+
+def _home_instants(inside: Points, entrance: Points, last: FloatArray) -> tuple[IntArray, FloatArray, BoolArray]:
+    """Instants at home (n,) sorted by (resident, ts), one per instant, newer than ``last`` (R,), and whether only
+    the front door changed then (activity inside wins at one instant)."""
+    res = np.concatenate([inside.resident, entrance.resident])
+    ts = np.concatenate([inside.ts, entrance.ts])
+    door = np.repeat([False, True], [inside.ts.shape[0], entrance.ts.shape[0]])
+    keep = sort_fresh(res, ts, last, door)
+    return res[keep], ts[keep], door[keep]
+
+
+def _bit(bits: np.ndarray, h: int) -> np.ndarray:
+    """Bit ``h`` of uint32 hour masks (any shape) as bool."""
+    return ((bits >> np.uint32(h)) & np.uint32(1)).astype(bool)
 
 
 def _learned(stamp: np.ndarray, day: IntArray) -> np.ndarray:
@@ -109,14 +133,18 @@ class NoActivityRule(Rule):
         super().__init__()
         self.name, self.severity = "no_activity", Severity.WARNING
         self.basis = (
-            "learned from the resident's own last 14 days: silence of 2 h in an hour of the day that had activity on "
-            "at least 80 % of them, not counting time in bed (their own bed sensor occupied, no activity elsewhere "
-            "since: an early night is not a silence; an activity-pattern telecare practice with bed occupancy "
-            "sensors; no published default)"
+            "learned from the resident's own last 14 days: silence at home of 2 h in an hour of the day that had "
+            "activity on at least 80 % of the days they were at home in it (days they were out for the whole hour, "
+            "after leaving through the front door, not counted), not counting time in bed (their own bed sensor "
+            "occupied, no activity elsewhere since: an early night is not a silence) nor time out (left through the "
+            "front door, no activity inside since); an activity-pattern telecare practice with bed occupancy and "
+            "door sensors; no published default"
         )
         self.seen = _Activity()
         self.hours = np.zeros((0, RING_DAYS), np.uint32)
         self.stamp = np.zeros((0, RING_DAYS), np.int64)
+        self.away = np.zeros((0, RING_DAYS), np.uint32)  # bit h: out for all of local hour h of the slot's day
+        self.out_since = np.empty(0)  # (R,) when the current outing began; NaN at home
         self.active = np.empty(0, bool)
         self.in_bed = np.empty(0, bool)  # (R,) in bed after the latest batch (alerts.signals: Frame.in_bed.after)
         self.quiet = np.empty(0)
@@ -131,6 +159,8 @@ class NoActivityRule(Rule):
         self.seen.grow(n)
         self.hours = grown(self.hours, n, 0)
         self.stamp = grown(self.stamp, n, NO_DAY)
+        self.away = grown(self.away, n, 0)
+        self.out_since = grown(self.out_since, n, np.nan)
         self.active = grown(self.active, n, False)
         self.in_bed = grown(self.in_bed, n, False)
         self.quiet = grown(self.quiet, n, 2 * HOUR_S)
@@ -149,13 +179,31 @@ class NoActivityRule(Rule):
     def learn(self, resident: IntArray, ts: FloatArray) -> None:
         """Set the hour bits of activity instants (n,) (any order); instants of days the ring has passed are
         ignored."""
+        local = ts + self.population.utc_offset[resident]
+        hour = (np.mod(local, DAY_S) // HOUR_S).astype(np.uint32)
+        self._mark(self.hours, resident, np.floor(local / DAY_S).astype(np.int64), np.left_shift(np.uint32(1), hour))
+
+    def learn_away(self, resident: IntArray, start: FloatArray, end: FloatArray) -> None:
+        """Set the away bits of the local hours wholly inside outings [start, end) (k,), on the days the ring holds
+        before each one's end."""
+        offset = self.population.utc_offset[resident]
+        last_day = local_day(end, offset)
+        lo = np.maximum(np.ceil((start + offset) / HOUR_S), (last_day - RING_DAYS + 1) * 24).astype(np.int64)
+        hi = np.floor((end + offset) / HOUR_S).astype(np.int64)  # hours [lo, hi) are wholly out
+        n_days = np.where(hi > lo, (hi - 1) // 24 - lo // 24 + 1, 0)
+        owner, k = ragged_arange(n_days)
+        day = lo[owner] // 24 + k
+        first = np.maximum(lo[owner] - day * 24, 0)
+        stop = np.minimum(hi[owner] - day * 24, 24)
+        bits = ((np.int64(1) << stop) - (np.int64(1) << first)).astype(np.uint32)
+        self._mark(self.away, resident[owner], day, bits)
+
+    def _mark(self, bits: np.ndarray, resident: IntArray, day: IntArray, mask: np.ndarray) -> None:
+        """OR ``mask`` (n,) uint32 into ``bits`` (``hours`` or ``away``) at (resident, day) (n,). The newest day
+        per (resident, slot) owns the slot (a new day clears both); older days that map to it are dropped."""
         if resident.shape[0] == 0:
             return
-        local = ts + self.population.utc_offset[resident]
-        day = np.floor(local / DAY_S).astype(np.int64)
-        hour = (np.mod(local, DAY_S) // HOUR_S).astype(np.uint32)
         slot = day % RING_DAYS
-        # The newest day per (resident, slot) owns the slot; older instants that map to it are dropped.
         pair, inverse = np.unique(resident * RING_DAYS + slot, return_inverse=True)
         newest = np.full(pair.shape[0], NO_DAY)
         np.maximum.at(newest, inverse, day)
@@ -163,10 +211,38 @@ class NoActivityRule(Rule):
         owner = np.maximum(self.stamp[r, s], newest)
         reset = owner > self.stamp[r, s]
         self.hours[r[reset], s[reset]] = 0
+        self.away[r[reset], s[reset]] = 0
         self.stamp[r, s] = owner
         keep = day == owner[inverse]
-        np.bitwise_or.at(self.hours, (resident[keep], slot[keep]), np.left_shift(np.uint32(1), hour[keep]))
+        np.bitwise_or.at(bits, (resident[keep], slot[keep]), mask[keep])
         self._due_for[resident] = np.nan
+
+    def seed_home(self, inside: Points, entrance: Points) -> None:
+        """Stored activity inside and front-door changes, any order, for the restart rebuild: the outings among them
+        are learned and the newest says whether the resident is out."""
+        self.learn_away(*self._outings(*_home_instants(inside, entrance, np.full(self.out_since.shape[0], -np.inf))))
+
+    def _outings(self, res: IntArray, ts: FloatArray, entrance: BoolArray) -> tuple[IntArray, FloatArray, FloatArray]:
+        """Walk instants (n,) at home sorted by (resident, ts), one per instant (``entrance``: only the front door
+        changed then): update ``out_since`` and return the outings they end, resident, start and end (k,)."""
+        first = firsts(res)
+        carried = self.out_since[res]
+        departs = entrance & ~previous(entrance, first, ~np.isnan(carried))  # a front door after activity inside
+        latest = last_index(departs)
+        since = np.where(latest >= run_start(first), ts[np.maximum(latest, 0)], carried)
+        since = np.where(entrance, since, np.nan)  # (n,) the outing in force after each instant
+        before = previous(since, first, carried)
+        ends = ~entrance & ~np.isnan(before)
+        last = lasts(res)
+        self.out_since[res[last]] = since[last]
+        return res[ends], before[ends], ts[ends]
+
+    def out_at(self, entrance: Points, inside: Points, resident: IntArray, ts: FloatArray) -> BoolArray:
+        """(k,) whether residents (k,) are out at ``ts`` (k,), given the batch's fresh instants of the front door
+        alone and inside and, before them, the state carried from earlier batches."""
+        door = latest_at(entrance, resident, ts)
+        home = latest_at(inside, resident, ts)
+        return np.where(np.isinf(door) & np.isinf(home), ~np.isnan(self.out_since[resident]), door > home)
 
     def seed(self, resident: IntArray, first: FloatArray, last: FloatArray) -> None:
         """Stored hourly activity (k,): first and last event of each bucket, for the restart rebuild."""
@@ -175,17 +251,18 @@ class NoActivityRule(Rule):
 
     def expected(self, resident: IntArray, day: IntArray) -> np.ndarray:
         """(k, 24) bool: the expected-active local hours of residents (k,) as of local ``day`` (k,); none until
-        ``min_days`` days are learned."""
-        stamp, hours = self.stamp[resident], self.hours[resident]
+        ``min_days`` days have monitored an hour and half as many observed it at home."""
+        stamp, hours, away = self.stamp[resident], self.hours[resident], self.away[resident]
         learned = _learned(stamp, day) & (hours != 0)
         first, last = _active_span(hours)
         share, min_days = self.share[resident], self.min_days[resident]
         expected = np.empty((resident.shape[0], 24), bool)
         for h in range(24):  # hours of the day, not residents
-            observed = learned & (first <= h) & (last >= h)
-            n_days = observed.sum(axis=1)
-            active = ((hours >> np.uint32(h)) & np.uint32(1)).astype(bool) & learned
-            expected[:, h] = (n_days >= min_days) & (n_days > 0) & (active.sum(axis=1) >= share * n_days)
+            monitored = learned & (first <= h) & (last >= h)
+            home = monitored & ~_bit(away, h)
+            n_days, n_home = monitored.sum(axis=1), home.sum(axis=1)
+            active = (_bit(hours, h) & home).sum(axis=1)
+            expected[:, h] = (n_days >= min_days) & (n_home >= min_days / 2) & (n_home > 0) & (active >= share * n_home)
         return expected
 
     def raise_at(self, resident: IntArray, last: FloatArray, expected: np.ndarray) -> FloatArray:
@@ -219,10 +296,18 @@ class NoActivityRule(Rule):
         due = np.full(res.shape[0], np.inf)
         candidate = np.isfinite(prev) & (prev + self.quiet[res] < ts)  # a silence long enough to matter
         candidate[candidate] = ~in_bed_at(frame.in_bed, res[candidate], prev[candidate])  # in bed: not a silence
+        h_res, h_ts, door = _home_instants(frame.inside, frame.entrance, self.seen.last)
+        out = self.out_at(Points(h_res[door], h_ts[door]), Points(h_res[~door], h_ts[~door]), res[candidate],
+                          prev[candidate])  # fmt: skip
+        candidate[candidate] = ~out  # out: not a silence at home
+        o_res, o_start, o_end = self._outings(h_res, h_ts, door)
+        o_day = local_day(o_end, self.population.utc_offset[o_res])
         offset = self.population.utc_offset[res]
         day = local_day(ts, offset)
         for d in np.unique(day).tolist():  # the batch's local days (one or two), learned in order
             mine = day == d
+            ended = o_day == d  # outings that ended this day: their days before it judge this day's silences
+            self.learn_away(o_res[ended], o_start[ended], o_end[ended])
             c = (mine & candidate).nonzero()[0]
             if c.shape[0]:
                 expected = self.expected(res[c], local_day(prev[c], offset[c]))
@@ -238,7 +323,8 @@ class NoActivityRule(Rule):
 
     def tick(self, now: float) -> Findings:
         last = self.seen.last
-        silent = (~self.active & ~self.in_bed & np.isfinite(last) & (last + self.quiet < now)).nonzero()[0]
+        at_home = np.isnan(self.out_since)
+        silent = (~self.active & ~self.in_bed & at_home & np.isfinite(last) & (last + self.quiet < now)).nonzero()[0]
         if silent.shape[0] == 0:
             return Findings.none()
         stale = silent[self._due_for[silent] != last[silent]]  # a new silence, or relearned: compute its time
@@ -259,15 +345,16 @@ class NoActivityRule(Rule):
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         offset = self.population.utc_offset[position]
         text = (
-            f"No activity since {clock(value, offset)}: by {clock(at, offset)} the silence has covered "
+            f"No activity since {clock(value, offset)}: by {clock(at, offset)} the silence at home has covered "
             f"{minutes(self.quiet[position])} of the hours in which this resident is usually active (activity in the "
-            f"hour on at least {self.share[position]:.0%} of the last {LEARN_DAYS} days)."
+            f"hour on at least {self.share[position]:.0%} of the last {LEARN_DAYS} days they were at home in it)."
         )
         return "No activity when usually active", text
 
     def nbytes(self) -> int:
         arrays = (self.hours, self.stamp, self.active, self.in_bed, self.quiet, self.share)
-        return arrays_nbytes(*arrays, self.min_days, self.seen.last, self._due, self._due_for)
+        return arrays_nbytes(*arrays, self.min_days, self.seen.last, self._due, self._due_for, self.away,
+                             self.out_since)  # fmt: skip
 
 
 class NotUpRule(Rule):
