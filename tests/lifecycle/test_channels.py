@@ -74,10 +74,11 @@ def test_webhook_fails_then_recovers_and_is_delivered_exactly_once(store: Store,
 def test_a_lost_response_is_retried_and_the_receiver_dedupes_by_key(store: Store) -> None:
     """The receiver processes the first request but answers after the sender gave up: the retry carries the same
     idempotency key, so the receiver keeps one copy."""
-    d = Dispatcher(store, [WebhookChannel(SECRET, timeout_s=0.2)], FAST)
+    # The retry must be answered within the timeout: 0.2 s was too little on a loaded machine (a third request).
+    d = Dispatcher(store, [WebhookChannel(SECRET, timeout_s=1.5)], FAST)
     d.start()
     try:
-        with Receiver(stall_first_s=0.5) as receiver:
+        with Receiver(stall_first_s=3.0) as receiver:
             d.submit(message(receiver.url))
             wait_for(d.idle, "the delivery to settle")
     finally:
