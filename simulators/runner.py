@@ -4,7 +4,8 @@ Every tick (``Streams.tick_s``, 1 s by default) the simulation, for all resident
 
 1. follows each resident's daily routine (`routine`), the homes' visitors (`visitors`) and who wears their
    wearable (`wearing`);
-2. lets the active incidents steer their resident, devices and rooms (`scenarios`);
+2. lets the active incidents steer their resident, devices and rooms (`scenarios`), and walks anyone steered across
+   the front door through the hall (`doorway`);
 3. advances bodies (`physiology`), rooms (`climate`), batteries (`devices`) and room sensors (`sensors`);
 4. publishes what every device reports for the tick (`reports`), once the tick is over.
 
@@ -29,6 +30,7 @@ from simulators.accel import Accelerometer
 from simulators.climate import Climate
 from simulators.clock import Clock, utc_offset_s
 from simulators.devices import Fleet
+from simulators.doorway import Doorway
 from simulators.emit import Outbox, Publish
 from simulators.index import WorldIndex
 from simulators.physiology import Body
@@ -37,7 +39,7 @@ from simulators.routine import Routine
 from simulators.scenarios.base import GroundTruth, Incident, Scenario, VitalsOnly
 from simulators.schedule import Schedule
 from simulators.sensors import HomeSensors
-from simulators.state import NO_DEVICE, FloatArray
+from simulators.state import NO_DEVICE, Behaviour, BoolArray, FloatArray, IntArray, Posture, Room
 from simulators.tick import Tick
 from simulators.visitors import Visitors
 from simulators.wearing import Episode, Wearing
@@ -76,7 +78,10 @@ class Simulation:
         n = len(world.residents)
         self._utc_offset: FloatArray = np.zeros(n)  # filled in at the first step; components share this array
         self._routine = Routine(world, rng[0], self._utc_offset)
-        self._visitors = Visitors(world, rng[1], self._utc_offset)
+        self._doorway = Doorway(self._routine.places)
+        alone = [(self._index.resident(i.truth.resident_id), i.active_from, i.active_until)
+                 for i in incidents if i.alone]  # fmt: skip
+        self._visitors = Visitors(world, rng[1], self._utc_offset, alone)
         self._wearing = Wearing(n, rng[2])
         self._body = Body(world, rng[3], self._utc_offset)
         self._fleet = fleet = Fleet(world, rng[4], self.streams.ticks(self.streams.longest_s))
@@ -143,9 +148,9 @@ class Simulation:
     def _advance(self, t: float, dt: float, incidents: list[Incident]) -> Tick:
         world, fleet = self.population, self._fleet
         behaviour = self._routine.advance(t, dt)
-        alone = np.zeros(len(world.residents), bool)
-        alone[[self._index.resident(i.truth.resident_id) for i in incidents if i.alone]] = True
-        visitor_place, visitor_moving, visits = self._visitors.advance(t, alone)
+        visitor_place, visitor_moving, visits, seeing_out = self._visitors.advance(t)
+        _see_out(behaviour, seeing_out & (behaviour.place != self._routine.places[:, Room.OUTSIDE]),
+                 self._routine.places[:, Room.HALL])  # fmt: skip
         worn, episodes = self._wearing.update(t, behaviour.activity, self._wearable_battery())
         self._log(episodes + visits)
         d, p = len(world.devices), len(world.places)
@@ -157,6 +162,7 @@ class Simulation:
                 r = self._index.resident(incident.truth.resident_id)
                 tick.worn[r] = self._has_wearable[r]
             incident.steer(tick)
+        self._doorway.steer(t, behaviour)
         self._routine.settle(behaviour.place)
         self._body.update(t, dt, behaviour)
         self._climate.update(t, dt, behaviour, tick.outdoor_c, tick.heating_off)
@@ -189,6 +195,12 @@ class Simulation:
     def _log_artefacts(self) -> None:
         period = self.streams.vitals_s
         self._log([Episode(r, "motion_artefact", t, t + period) for r, t in self._reporter.motion_artefacts])
+
+
+def _see_out(behaviour: Behaviour, hosts: BoolArray, hall: IntArray) -> None:
+    """``hosts`` ``(N,)`` walk about the hall, seeing a visitor out."""
+    behaviour.place[hosts], behaviour.posture[hosts], behaviour.moving[hosts] = hall[hosts], Posture.WALKING, True
+    behaviour.in_bed[hosts] = behaviour.in_chair[hosts] = False
 
 
 def _utc_offsets(world: World, t: float) -> FloatArray:
