@@ -63,6 +63,9 @@ CLINICIAN = "eval-clinician"  # who accepts the settling-in review's suggestions
 PROBE_SCENARIOS = ("hypoxia", "bradycardia", "tachycardia", "fever", "sepsis", "hypotension", "tachypnoea")
 
 
+MAX_COHORTS = 100  # seeds of one run's cohorts: seed * MAX_COHORTS + k
+
+
 @dataclass(frozen=True, slots=True)
 class Cohort:
     world: World
@@ -83,9 +86,15 @@ def cohorts(residents: int, seed: int, names: Sequence[str] = SCENARIOS) -> list
     spec = [("evf", falls, True, False), ("evg", (), True, False), ("evl", learned, False, True),
             ("evm", (), False, True), ("evi", plain, False, False), ("evq", (), False, False)]  # fmt: skip
     return [
-        Cohort(build_world("home", n, 1, seed + k, prefix=prefix), scenarios, motion, history)
+        Cohort(build_world("home", n, 1, cohort_seed(seed, k), prefix=prefix), scenarios, motion, history)
         for k, (n, (prefix, scenarios, motion, history)) in enumerate(zip(sizes, spec, strict=True))
     ]
+
+
+def cohort_seed(seed: int, k: int) -> int:
+    """The seed of cohort ``k`` of the run of ``seed``: distinct for every (seed, cohort), so that runs of different
+    seeds share no resident (with ``seed + k`` the cohorts of seeds 17 and 20 were drawn alike)."""
+    return seed * MAX_COHORTS + k
 
 
 def merged(parts: Sequence[Cohort]) -> World:
@@ -107,7 +116,7 @@ def plan(parts: Sequence[Cohort], start: float, duration_s: float, seed: int, pe
             continue
         lo = math.ceil(start / DAY_S) * DAY_S if c.learned else start
         if lo < start + duration_s:
-            planned += plan_incidents(c.world, lo, start + duration_s - lo, seed + k,
+            planned += plan_incidents(c.world, lo, start + duration_s - lo, cohort_seed(seed, k),
                                       count=per_scenario * len(c.scenarios), names=c.scenarios)  # fmt: skip
     return sorted(planned, key=lambda incident: incident.truth.start)
 

@@ -3,6 +3,7 @@ with carewatch's own review, every suggestion stored as the clinician's; the pro
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from alerts.review import LimitReview, LimitSuggestion
 from bench.eval_scenarios import Plan, evaluate
-from bench.eval_world import CLINICIAN, DAY_S, PROBE_SCENARIOS, probe, settle_in, write_history
+from bench.eval_world import CLINICIAN, DAY_S, PROBE_SCENARIOS, cohorts, merged, probe, settle_in, write_history
 from carewatch.registry import apply_manifest
 from carewatch.storage.base import ThresholdContext
 from carewatch.storage.sqlite import SqliteStore
@@ -77,3 +78,15 @@ def test_the_probe_plans_each_vital_sign_incident_on_the_changed_residents_only(
 def test_the_probe_needs_the_review(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs the review"):
         evaluate(Plan(probe=True, review=False), "mqtt://127.0.0.1:1", "postgresql://127.0.0.1:1/x", tmp_path)
+
+
+def test_runs_of_different_seeds_share_no_resident() -> None:
+    """Each seed is a fresh population: seeds 17 and 20 once drew the same cohort (a pulse baseline of 45.7 in both)."""
+    from simulators.scenarios.library import SCENARIOS
+
+    profiles = [
+        {(r.baseline["hr"], r.baseline["sbp"]) for r in merged(cohorts(36, seed, SCENARIOS)).residents}
+        for seed in range(15, 21)
+    ]
+    for a, b in itertools.combinations(profiles, 2):
+        assert not a & b
