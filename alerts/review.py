@@ -261,14 +261,14 @@ def _by_context(resident: Resident, medians: dict[str, FloatArray], limits: dict
     others, each class with enough windows of its own; notes for a class with too few."""
     suggestions: list[LimitSuggestion] = []
     notes: list[str] = []
-    for context, mask, what in ((ThresholdContext.IN_BED, in_bed, "in bed "),
-                                (ThresholdContext.ALWAYS, ~in_bed, "out of bed ")):  # fmt: skip
+    for context, mask, what, limit_for in ((ThresholdContext.IN_BED, in_bed, "in bed ", "the time in bed"),
+                                           (ThresholdContext.ALWAYS, ~in_bed, "out of bed ", "the day")):  # fmt: skip
         mine = {m: np.where(mask, values, np.nan) for m, values in medians.items()}
         note = _too_few(*_coverage(_had_vitals(mine)), what)
         if note is None:
             suggestions += _suggestions(resident, mine, limits, context)
         else:
-            notes.append(note + f" (no limit for {'the time in bed' if mask is in_bed else 'the day'} suggested)")
+            notes.append(note + f" (no limit for {limit_for} suggested)")
     return suggestions, tuple(notes)
 
 
