@@ -26,6 +26,10 @@ CLIP_SD = 2.0  # a reading scatters at most this many SDs from the plateau
 HR_SD, RR_SD, SBP_SD = 2.0, 0.8, 2.0  # scatter of a reading around the plateau (the physiology's noise for RR)
 SEPSIS_RAMP_S = 30 * 60.0  # a septic deterioration develops over tens of minutes to hours
 HYPOTENSION_RAMP_S = 5 * 60.0  # a fall in pressure from dehydration or a drug's peak effect, over minutes
+# A fall in systolic pressure of 20 mmHg is the consensus threshold of orthostatic hypotension (Freeman et al., Clin
+# Auton Res 2011;21:69-72). A plateau drawn at 85 for a resident who sleeps at 88 is their ordinary night, not an
+# incident; the evaluation drew such a truth (seed 17: a plateau of 78 for a sleeping pressure of about 88).
+HYPOTENSION_MIN_FALL = 20.0
 TACHYPNOEA_RAMP_S = 5 * 60.0
 TACHYPNOEA_HR_RISE = 10.0  # bpm: the work of breathing and hypoxaemia raise the pulse
 
@@ -127,8 +131,9 @@ class Sepsis(Resting):
 @dataclass(frozen=True, slots=True)
 class Hypotension(Resting):
     """Systolic pressure falls to ``sbp`` (dehydration, or an antihypertensive's excess: in older adults a common
-    cause of dizziness, confusion and falls), the diastolic with it; the pulse rises by ``hr_rise`` (a baroreflex
-    that age and beta-blockers blunt)."""
+    cause of dizziness, confusion and falls), or ``HYPOTENSION_MIN_FALL`` under the resident's own pressure when
+    that is lower (a resident already low asleep), the diastolic with it; the pulse rises by ``hr_rise`` (a
+    baroreflex that age and beta-blockers blunt)."""
 
     truth: GroundTruth
     course: ClassVar[Course] = Course("hypotension", "sbp_low", ("news2_urgent", "news2_emergency",
@@ -139,7 +144,8 @@ class Hypotension(Resting):
 
     def unwell(self, t: float, onset: float, values: dict[str, float]) -> dict[str, float]:
         (sbp,) = scatter(self.seed, t, SBP_SD)
-        systolic = round(toward(values["sbp"], self.sbp, onset, sbp))
+        plateau = min(self.sbp, values["sbp"] - HYPOTENSION_MIN_FALL)
+        systolic = round(toward(values["sbp"], plateau, onset, sbp))
         return values | {"sbp": systolic, "dbp": _diastolic(values, systolic),
                          "hr": round(values["hr"] + onset * self.hr_rise)}  # fmt: skip
 

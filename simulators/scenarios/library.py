@@ -100,7 +100,8 @@ def library(world: World) -> dict[str, Recipe]:
         "bradycardia": Recipe(None, (10 * m, 40 * m), lambda r, s, n, g: Bradycardia.at(
             r.resident_id, s, n, rate_bpm=float(g.uniform(30, 39)))),
         "sepsis": Recipe(None, (60 * m, 180 * m), _sepsis),
-        # Systolic 70-85 mmHg, its readings 89 or less: under sbp_low's 90 from the end of the 5-minute ramp.
+        # Systolic 70-85 mmHg (or 20 under a low resting pressure), its readings 89 or less: under sbp_low's 90 from the
+        # end of the 5-minute ramp.
         "hypotension": Recipe(None, (20 * m, 60 * m), lambda r, s, n, g: Hypotension(Hypotension.truth_of(
             r.resident_id, s, n), sbp=float(g.uniform(70, 85)), hr_rise=float(g.uniform(5, 20)), seed=_seed(g))),
         # Respiration 27-35/min, its readings 25 or more: above rr_high's 24, at rest (the resident rests).

@@ -100,6 +100,16 @@ def test_every_library_draw_keeps_its_readings_past_the_expected_rules_limit(wor
             assert isinstance(incident, Tachypnoea) and 27 <= incident.rr <= 35
 
 
+def test_a_hypotension_falls_at_least_20_mmhg_under_a_low_resting_pressure() -> None:
+    """A plateau drawn at 84 is no incident for a resident who sleeps at 88: the pressure falls 20 mmHg under theirs
+    (seed 17 of the evaluation scored such a truth as a miss); a resident at 130 falls to the drawn plateau."""
+    incident = Hypotension(Hypotension.truth_of("r1", T0, H), sbp=84, hr_rise=10, seed=3)
+    for own, lo, hi in [(88.0, 64, 72), (130.0, 80, 88)]:
+        values = {"sbp": own, "dbp": own * 0.6, "hr": 60.0}
+        plateau = [incident.unwell(T0 + 600 + 5 * k, 1.0, values)["sbp"] for k in range(100)]
+        assert lo <= min(plateau) and max(plateau) <= hi, (own, min(plateau), max(plateau))
+
+
 def alerts_raised(world: World, incidents: list[Incident], start: float, duration_s: float,
                   tmp_path: Path) -> list[tuple[str, str, float]]:  # fmt: skip
     """(resident, rule, opened_at) of every alert the default rules raise on the simulated run, its messages decoded
