@@ -660,15 +660,12 @@ class NoActivity(Ref):
                    if day - bh.LEARN_DAYS <= self.stamp[r][i] < day and self.hours[r][i]]  # fmt: skip
         out = []
         for h in range(24):
-            # A day monitored hour h when it had activity at or before it and at or after it; it observed it at
-            # home unless the resident was out for all of it.
+            # A day monitored hour h when it had activity at or before it and at or after it; an hour the resident
+            # was out for all of counts as active.
             monitored = [i for i, bits in learned if (bits & -bits).bit_length() - 1 <= h < bits.bit_length()]
-            home = [i for i in monitored if not (self.away[r][i] >> h) & 1]
-            n = len(home)
-            active = sum((self.hours[r][i] >> h) & 1 for i in home)
-            out.append(
-                len(monitored) >= self.MIN_DAYS and n >= self.MIN_DAYS / 2 and n > 0 and active >= self.SHARE * n
-            )
+            n = len(monitored)
+            active = sum(((self.hours[r][i] | self.away[r][i]) >> h) & 1 for i in monitored)
+            out.append(n >= self.MIN_DAYS and n > 0 and active >= self.SHARE * n)
         return out
 
     def raise_at(self, r: int, last: float) -> float:

@@ -6,13 +6,13 @@ few more than learned, so that a silence spanning midnight still sees the 14 day
 
 - ``hours`` (R, RING_DAYS) uint32: bit h set when there was activity in local hour h of that day; ``away`` (R,
   RING_DAYS) uint32: bit h set when the resident was out for all of it. An hour is *expected active* on day d when
-  it had activity on at least ``share`` of the learned days before d that observed it at home, once ``min_days`` of
-  them monitored it and at least half as many observed it at home. A day monitored an hour when it had activity at
-  or before it and at or after it: the day monitoring began at 22:27 says nothing of 12:00 (counted, it made an
-  hour active on 6 of 7 whole days fall short of 80 % of 8), nor does a day that ends early (in hospital) of its
-  evening. It observed the hour at home unless the resident was out for all of it: hours spent out count neither for
-  nor against the hour (counted as silent, a resident out at 11:00 on 2 of 7 days had no usual activity then). An
-  hour the resident was out for only part of holds their departure or return, activity at home: it counts active.
+  it was active or spent out on at least ``share`` of the learned days before d that monitored it, once
+  ``min_days`` of them did. A day monitored an hour when it had activity at or before it and at or after it: the
+  day monitoring began at 22:27 says nothing of 12:00 (counted, it made an hour active on 6 of 7 whole days fall
+  short of 80 % of 8), nor does a day that ends early (in hospital) of its evening. An hour spent out counts as an
+  active one: out is up and about. Counted as silent, a resident out at 11:00 on 2 of 7 days had no usual activity
+  then; left out of the count, one out at 11:00 on 5 of 8 days had too few days at home to judge it (both were
+  evaluation misses). An hour the resident was out for only part of holds their departure or return: it is active.
 - Out (``out_since`` (R,), NaN at home): from a front door's change (`Frame.entrance`) that came after the last
   activity inside (`Frame.inside`: the room sensors but the front door) until the next activity inside. The
   wearable's activity (steps, movement) neither starts nor ends it: it goes out with the resident. At one instant,
@@ -134,8 +134,8 @@ class NoActivityRule(Rule):
         self.name, self.severity = "no_activity", Severity.WARNING
         self.basis = (
             "learned from the resident's own last 14 days: silence at home of 2 h in an hour of the day that had "
-            "activity on at least 80 % of the days they were at home in it (days they were out for the whole hour, "
-            "after leaving through the front door, not counted), not counting time in bed (their own bed sensor "
+            "activity on at least 80 % of the days, or that they spent out (left through the front door: up and "
+            "about), not counting time in bed (their own bed sensor "
             "occupied, no activity elsewhere since: an early night is not a silence) nor time out (left through the "
             "front door, no activity inside since); an activity-pattern telecare practice with bed occupancy and "
             "door sensors; no published default"
@@ -251,7 +251,7 @@ class NoActivityRule(Rule):
 
     def expected(self, resident: IntArray, day: IntArray) -> np.ndarray:
         """(k, 24) bool: the expected-active local hours of residents (k,) as of local ``day`` (k,); none until
-        ``min_days`` days have monitored an hour and half as many observed it at home."""
+        ``min_days`` days have monitored an hour."""
         stamp, hours, away = self.stamp[resident], self.hours[resident], self.away[resident]
         learned = _learned(stamp, day) & (hours != 0)
         first, last = _active_span(hours)
@@ -259,10 +259,9 @@ class NoActivityRule(Rule):
         expected = np.empty((resident.shape[0], 24), bool)
         for h in range(24):  # hours of the day, not residents
             monitored = learned & (first <= h) & (last >= h)
-            home = monitored & ~_bit(away, h)
-            n_days, n_home = monitored.sum(axis=1), home.sum(axis=1)
-            active = (_bit(hours, h) & home).sum(axis=1)
-            expected[:, h] = (n_days >= min_days) & (n_home >= min_days / 2) & (n_home > 0) & (active >= share * n_home)
+            n_days = monitored.sum(axis=1)
+            active = ((_bit(hours, h) | _bit(away, h)) & monitored).sum(axis=1)  # out for all of it: up and about
+            expected[:, h] = (n_days >= min_days) & (n_days > 0) & (active >= share * n_days)
         return expected
 
     def raise_at(self, resident: IntArray, last: FloatArray, expected: np.ndarray) -> FloatArray:
@@ -347,7 +346,7 @@ class NoActivityRule(Rule):
         text = (
             f"No activity since {clock(value, offset)}: by {clock(at, offset)} the silence at home has covered "
             f"{minutes(self.quiet[position])} of the hours in which this resident is usually active (activity in the "
-            f"hour on at least {self.share[position]:.0%} of the last {LEARN_DAYS} days they were at home in it)."
+            f"hour, or out, on at least {self.share[position]:.0%} of the last {LEARN_DAYS} days)."
         )
         return "No activity when usually active", text
 
