@@ -32,6 +32,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from alerts.review import LimitReview, review_limits
 from carewatch.model import AccelRow, Batch, DeadLetter, EventRow, ReadingRow
 from carewatch.registry import Registry
@@ -55,6 +57,7 @@ MOTION_HZ = 25.0
 HISTORY_STREAMS = Streams(vitals_s=60.0, status_s=300.0, climate_s=300.0, heartbeat_s=3600.0, tick_s=5.0,
                           artefacts=False)  # fmt: skip
 HISTORY_BATCH_ROWS = 20_000
+HISTORY_KEY = 1  # the history's seed is drawn from (run seed, this)
 MIN_RESIDENTS = 10
 CLINICIAN = "eval-clinician"  # who accepts the settling-in review's suggestions
 # The library's vital-sign incidents. Their expected rules: spo2_low, hr_low, hr_high, temp_high, news2_urgent
@@ -148,6 +151,13 @@ def probe(world: World, reviews: Sequence[LimitReview], start: float, duration_s
     return sorted(planned, key=lambda incident: incident.truth.start)
 
 
+def history_seed(seed: int) -> int:
+    """The history's simulation seed in the run of ``seed``, not the live run's: with the same seed the live days
+    replayed the first days of the history (each day's routine, its outings to the minute), which the learned
+    profiles had seen."""
+    return int(np.random.SeedSequence((seed, HISTORY_KEY)).generate_state(1)[0])
+
+
 def write_history(store: Store, world: World, start: float, end: float, seed: int) -> int:
     """Simulate ``world`` over ``[start, end)`` and store it through ingest's decoder; returns rows written. Raises
     if any message is rejected (the history must be clean)."""
@@ -165,7 +175,7 @@ def write_history(store: Store, world: World, start: float, end: float, seed: in
         if pending.rows >= HISTORY_BATCH_ROWS:
             pending.flush(store)
 
-    Simulation(world, [], publish, seed, streams=HISTORY_STREAMS).run(start, end - start, math.inf)
+    Simulation(world, [], publish, history_seed(seed), streams=HISTORY_STREAMS).run(start, end - start, math.inf)
     pending.flush(store)
     return pending.written
 

@@ -4,6 +4,7 @@ with carewatch's own review, every suggestion stored as the clinician's; the pro
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,11 +12,25 @@ import pytest
 
 from alerts.review import LimitReview, LimitSuggestion
 from bench.eval_scenarios import Plan, evaluate
-from bench.eval_world import CLINICIAN, DAY_S, PROBE_SCENARIOS, cohorts, merged, probe, settle_in, write_history
-from carewatch.registry import apply_manifest
+from bench.eval_world import (
+    CLINICIAN,
+    DAY_S,
+    HISTORY_DAYS,
+    HISTORY_STREAMS,
+    PROBE_SCENARIOS,
+    cohorts,
+    merged,
+    probe,
+    settle_in,
+    write_history,
+)
+from carewatch.model import EventRow
+from carewatch.registry import Registry, apply_manifest
 from carewatch.storage.base import ThresholdContext
 from carewatch.storage.sqlite import SqliteStore
+from ingest.decode import decode
 from simulators.floorplans import build_world
+from simulators.runner import Simulation
 from simulators.world import World
 
 HEALTHY = {"hr": 70.0, "spo2": 97.0, "rr": 15.0, "sbp": 125.0, "dbp": 75.0, "temp": 36.6}
@@ -90,3 +105,34 @@ def test_runs_of_different_seeds_share_no_resident() -> None:
     ]
     for a, b in itertools.combinations(profiles, 2):
         assert not a & b
+
+
+def test_the_live_days_are_not_replays_of_the_history(tmp_path: Path) -> None:
+    """The history and the live run of one seed draw their days apart: with the run's seed for both, the live run's
+    first day repeated the history's first (the same getting up, the same outings: every bed and door event at the
+    same time of day), a day the learned profiles had seen."""
+    world = build_world("home", 3, 1, 3)
+    store = SqliteStore(tmp_path / "eval.db")
+    store.init_schema()
+    try:
+        apply_manifest(store, world.manifest())
+        write_history(store, world, START, START + DAY_S, seed=5)
+        history = [e for e in store.replay_batch(START, START + DAY_S).events if e.kind in ("bed", "door")]
+        registry = Registry.load(store)
+    finally:
+        store.close()
+    live_start = START + HISTORY_DAYS * DAY_S
+    live: list[EventRow] = []
+
+    def publish(topic: str, payload: bytes) -> None:
+        item = decode(topic, payload, live_start + DAY_S, registry)
+        live.extend(e for e in getattr(item, "events", ()) if e.kind in ("bed", "door"))
+
+    Simulation(world, [], publish, 5, streams=HISTORY_STREAMS).run(live_start, DAY_S, math.inf)
+
+    def day(events: list[EventRow], start: float) -> set[tuple[str, int, float]]:
+        return {(e.device_id, round(e.ts - start), e.value) for e in events}
+
+    assert len(history) > 10 and len(live) > 10
+    shared = day(history, START) & day(live, live_start)
+    assert len(shared) < len(history) / 4, f"{len(shared)} of {len(history)} history events recur in the live day"
