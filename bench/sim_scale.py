@@ -45,6 +45,7 @@ from typing import Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.services import terminable
 from simulators.floorplans import build_world
 from simulators.pool import PublisherPool
 from simulators.publisher import PublishError
@@ -130,11 +131,12 @@ class Broker:
 
 @contextmanager
 def mosquitto() -> Iterator[Broker]:
-    broker = Broker()
-    try:
-        yield broker
-    finally:
-        broker.close()
+    with terminable():
+        broker = Broker()
+        try:
+            yield broker
+        finally:
+            broker.close()
 
 
 class Subscriber:
