@@ -476,7 +476,8 @@ class Trend(Ref):
 
     def evaluate(self, rows: Rows, out: Out) -> None:
         s = self.spec
-        obs = [(r, ts, v) for r, m, ts, v, _ in rows.readings if m == s.metric]
+        obs = [(r, ts, v) for r, m, ts, v, _ in rows.readings if m == s.metric
+               and not (s.at_rest and ts - Threshold.exerted(rows, r, ts) <= RECOVERY_S)]  # fmt: skip
         raised: list[tuple[int, float]] = []
         cleared: list[tuple[int, float]] = []
         for r, ts, v in _fresh(obs, lambda k: self.last_ts[k]):

@@ -80,9 +80,10 @@ THRESHOLDS = (SPO2_LOW, HR_HIGH, HR_LOW, RR_HIGH, RR_LOW, SBP_HIGH, SBP_LOW, DBP
 
 SPO2_FALLING = TrendSpec(
     name="spo2_falling", metric="spo2", falling=True, slot_s=10.0, window=6, lookback=10, delta=4.0, leave_delta=2.0,
-    min_count=3, severity=Severity.WARNING,
+    min_count=3, severity=Severity.WARNING, at_rest=True,
     source="BTS 2017 oxygen guideline: a fall of 3 % or more within the target range calls for assessment; "
-    "4 points between 1-minute means over 10 minutes allows for probe noise",
+    "4 points between 1-minute means over 10 minutes allows for probe noise; at rest, as SpO2 is observed "
+    "(desaturation on effort is COPD's ordinary physiology)",
 )  # fmt: skip
 TEMP_RISING = TrendSpec(
     name="temp_rising", metric="temp", falling=False, slot_s=300.0, window=2, lookback=12, delta=1.0,

@@ -8,6 +8,12 @@ A change of ``delta`` enters, one of ``leave_delta`` or less leaves (hysteresis)
 on the safe side of the matching threshold rule's limit in the evaluated slot itself (a trend is an early warning;
 past the limit the threshold alert speaks, and a sudden drop is not also a trend). Evaluating completed slots only
 makes the result independent of how readings were batched.
+
+*At rest* (``TrendSpec.at_rest``, SpO2's): readings during exertion and ``RECOVERY_S`` after (alerts.signals, as
+for the threshold rules at rest) are left out of the levels. A COPD resident desaturates on effort, and a PPG on a
+walking arm misreads oxygen low: on the evaluation's scale-2 residents a short walk made a 4-point "fall" about
+once a run. A fall during exertion is still ``spo2_low``'s to alert (never deferred), and the trend compares the
+resting levels on either side of the walk.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
 from alerts.rules.ring import SlotRing
-from alerts.rules.threshold import ThresholdRule
+from alerts.rules.threshold import RECOVERY_S, ThresholdRule
+from alerts.signals import latest_at
 from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
 from carewatch.model import Severity
 
@@ -40,6 +47,7 @@ class TrendSpec:
     min_count: int  # readings a window needs to have a level
     severity: Severity
     source: str
+    at_rest: bool = False  # readings during exertion and RECOVERY_S after are left out of the levels
 
 
 class TrendRule(Rule):
@@ -77,6 +85,8 @@ class TrendRule(Rule):
     def evaluate(self, frame: Frame) -> Findings:
         res, ts, value = frame.readings.of_metric(self.metric_id)
         keep = fresh(res, ts, self.last_ts)
+        if self.spec.at_rest:
+            keep = keep[ts[keep] - latest_at(frame.exertion, res[keep], ts[keep]) > RECOVERY_S]
         res, ts, value = res[keep], ts[keep], value[keep]
         if res.shape[0] == 0:
             return Findings.none()

@@ -120,18 +120,21 @@ def cut_readings(batch: Batch, parts: int) -> tuple[list[tuple[Batch, float]], f
 
 
 def walks_with_raised_vitals() -> Batch:
-    """Two residents breathless and hypertensive for an hour, with walks (steps going up) of 3 to 14 minutes in it:
-    the rules at rest (rr_high, sbp_high, NEWS2's observations) and the one that is not (hr_high)."""
+    """Two residents breathless and hypertensive for an hour and a quarter, with walks (steps going up) of 3 to 14
+    minutes in it: the rules at rest (rr_high, sbp_high, NEWS2's observations, spo2_falling: 5 points down on each
+    walk, and 5 points down at rest at the end) and the one that is not (hr_high)."""
     s, rng = Stream(np.random.default_rng(7)), np.random.default_rng(8)
     start = T0 + 2 * 86_400.0 + 10 * 3600.0
     for resident in ("r0", "r1"):
         walks = [(start + a, start + a + d) for a, d in ((300, 180), (1500, 840), (2700, 420))]
         steps = 100.0
-        for k in range(720):
+        for k in range(900):
             t = start + 5 * k
+            walking = any(lo <= t < hi for lo, hi in walks)
+            spo2 = 92.0 if walking else 97.0 - min(5.0, max(0.0, t - start - 3600) / 120)
             s.vitals(resident, t, rr=float(rng.integers(26, 30)), sbp=float(rng.integers(182, 196)),
-                     hr=float(rng.integers(132, 141)))  # fmt: skip
-            if any(lo <= t < hi for lo, hi in walks):
+                     hr=float(rng.integers(132, 141)), spo2=float(round(spo2)))  # fmt: skip
+            if walking:
                 steps += 8
                 s.vital(resident, t, "steps", steps)
     return s.batch()
@@ -141,7 +144,9 @@ def walks_with_raised_vitals() -> Batch:
 def test_the_rules_at_rest_agree_however_the_walks_are_cut(parts: int) -> None:
     batches, end = cut_readings(walks_with_raised_vitals(), parts)
     expected = straightforward(batches, end)
-    assert {rule for _, rule, _ in expected[0]} >= {"rr_high", "sbp_high", "hr_high", "news2_urgent"}
+    assert {rule for _, rule, _ in expected[0]} >= {"rr_high", "sbp_high", "hr_high", "news2_urgent", "spo2_falling"}
+    falling = [t for _, rule, t in expected[0] if rule == "spo2_falling"]
+    assert len(falling) == 2 and min(falling) > T0 + 2 * 86_400.0 + 11 * 3600.0  # the fall at rest only
     assert vectorised(batches, end) == expected
 
 

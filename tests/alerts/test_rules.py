@@ -324,6 +324,17 @@ def test_spo2_falling_is_an_early_warning_not_a_second_alert_for_a_sudden_drop()
     assert sorted(d.rule for d in engine().process(vital("r0", NOW, "spo2", sudden))[0]) == ["spo2_low"]
 
 
+def test_spo2_falling_is_judged_at_rest() -> None:
+    """SpO2 falling by 5 points on a 10-minute walk (the steps going up; a COPD resident desaturates on effort, a PPG
+    on a walking arm misreads low): not a trend. The same fall sitting still is one."""
+    falling = [97.0 - min(5.0, k * 5 / 96) for k in range(130)]
+    walk = stream()
+    for k in range(130):
+        walk.vital("r0", NOW + 5 * k, "steps", 100.0 + 8 * k)
+    assert only(engine().process(merge(vital("r0", NOW, "spo2", falling), walk.batch())), "spo2_falling") == []
+    assert [d.rule for d in engine().process(vital("r0", NOW, "spo2", falling))[0]] == ["spo2_falling"]
+
+
 def test_temperature_rising_but_not_recovering_from_hypothermia() -> None:
     rising = [36.6 + k * 0.05 for k in range(24)]  # every 5 minutes: +1.0 degC after 100 minutes, not yet fever
     assert [d.rule for d in engine().process(vital("r0", NOW, "temp", rising, step=300))[0]] == ["temp_rising"]
