@@ -202,3 +202,17 @@ def logged_in(browser: Any, served: Served, username: str, lang: str = "en") -> 
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     return page
+
+
+def newest_change(page: Any, changes: str, text: str) -> str:
+    """The newest entry of the change list ``changes`` (an element id) once it contains ``text``: the page fetches
+    the list after the limits it belongs to, so it may still show the previous entries for a moment."""
+    page.wait_for_function(
+        "([id, text]) => { const li = document.querySelectorAll(`#${id} li`);"
+        " return li.length > 0 && li[li.length - 1].textContent.includes(text); }",
+        arg=[changes, text],
+        timeout=TIMEOUT_MS,
+    )
+    page.click(f"#{changes} summary")
+    newest: str = page.locator(f"#{changes} li").last.inner_text()
+    return newest

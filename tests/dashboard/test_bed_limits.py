@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from dashboard_support import TIMEOUT_MS, Served, logged_in
+from dashboard_support import TIMEOUT_MS, Served, logged_in, newest_change
 from support import ARTIFACTS
 
 from carewatch.model import Batch, Device, DeviceKind, EventRow, ReadingRow
@@ -120,7 +120,6 @@ def test_the_resident_page_shows_sets_and_applies_limits_for_the_time_in_bed(
 
     row.get_by_role("button", name="Remove").click()
     page.wait_for_selector("#thresholds tr[data-metric=spo2]", state="detached", timeout=TIMEOUT_MS)
-    page.click("#threshold-changes summary")
-    assert "SpO2 (In bed): removed" in page.locator("#threshold-changes li").last.inner_text()
+    assert "SpO2 (In bed): removed" in newest_change(page, "threshold-changes", "SpO2 (In bed): removed")
     assert page.errors == []
     page.context.close()

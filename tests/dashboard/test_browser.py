@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from dashboard_support import TIMEOUT_MS, Served, late_low_spo2, logged_in, settling_in_week
+from dashboard_support import TIMEOUT_MS, Served, late_low_spo2, logged_in, newest_change, settling_in_week
 from support import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -150,9 +150,8 @@ def test_a_clinician_documents_a_news2_escalation_on_the_resident_page(browser: 
     assert "Urgent from 7, emergency from 9; a single 3 does not alert by itself." in page.inner_text("#news2-levels")
     assert "Set by clinician" in page.inner_text("#news2-documented")
     assert "COPD on home oxygen, baseline 5" in page.inner_text("#news2-documented")
-    page.click("#news2-changes summary")  # the audit trail, newest last
-    last = page.locator("#news2-changes li").last
-    assert "clinician" in last.inner_text() and "COPD on home oxygen, baseline 5" in last.inner_text()
+    last = newest_change(page, "news2-changes", "COPD on home oxygen, baseline 5")  # the audit trail, newest last
+    assert "clinician" in last and "COPD on home oxygen, baseline 5" in last
     page.screenshot(path=str(ARTIFACTS / "resident-news2-escalation.png"), full_page=True)
     with served.client("operator") as client:  # what the clinician set is what the care team reads
         got = client.get("/api/residents/r2/news2-escalation").json()
