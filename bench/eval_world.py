@@ -58,15 +58,13 @@ HISTORY_STREAMS = Streams(vitals_s=60.0, status_s=300.0, climate_s=300.0, heartb
                           artefacts=False)  # fmt: skip
 HISTORY_BATCH_ROWS = 20_000
 HISTORY_KEY = 1  # the history's seed is drawn from (run seed, this)
+MAX_COHORTS = 100  # seeds of one run's cohorts: seed * MAX_COHORTS + k
 MIN_RESIDENTS = 10
 CLINICIAN = "eval-clinician"  # who accepts the settling-in review's suggestions
 # The library's vital-sign incidents. Their expected rules: spo2_low, hr_low, hr_high, temp_high, news2_urgent
 # (sepsis), sbp_low, rr_high; of the limits the review may widen, rr_low, sbp_high, dbp_high, temp_low and NEWS2's
 # emergency level are no incident's expected rule (news2_emergency is some incidents' also).
 PROBE_SCENARIOS = ("hypoxia", "bradycardia", "tachycardia", "fever", "sepsis", "hypotension", "tachypnoea")
-
-
-MAX_COHORTS = 100  # seeds of one run's cohorts: seed * MAX_COHORTS + k
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,10 +135,9 @@ class NoActivityRule(Rule):
         self.basis = (
             "learned from the resident's own last 14 days: silence at home of 2 h in an hour of the day that had "
             "activity on at least 80 % of the days, or that they spent out (left through the front door: up and "
-            "about), not counting time in bed (their own bed sensor "
-            "occupied, no activity elsewhere since: an early night is not a silence) nor time out (left through the "
-            "front door, no activity inside since); an activity-pattern telecare practice with bed occupancy and "
-            "door sensors; no published default"
+            "about), not counting time in bed (their own bed sensor occupied, no activity elsewhere since: an early "
+            "night is not a silence) nor time out (left through the front door, no activity inside since); an "
+            "activity-pattern telecare practice with bed occupancy and door sensors; no published default"
         )
         self.seen = _Activity()
         self.hours = np.zeros((0, RING_DAYS), np.uint32)
