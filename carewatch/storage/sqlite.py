@@ -42,7 +42,14 @@ class SqliteStore(SqlStore):
         script = _schema()
         with self._lock:
             self._use_wal()
-            self._conn.executescript(script)  # each statement commits alone, under SQLite's write lock
+            try:
+                # One transaction under the write lock: other starters wait their turn (busy timeout) instead of
+                # preparing statements against a schema that changes under them, which SQLite retries only once.
+                self._conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.rollback()
+                raise
         with self._transaction() as cur:
             cur.execute("BEGIN IMMEDIATE")  # the write lock before the columns' check: another starter waits its turn
             self._add_columns(cur)

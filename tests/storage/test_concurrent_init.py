@@ -145,3 +145,16 @@ def test_sqlite_starters_on_new_files_all_switch_them_to_wal(tmp_path: Path) -> 
         start_together(functools.partial(SqliteStore, path))
         with closing(sqlite3.connect(path)) as conn:
             assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_sqlite_start_that_fails_part_way_leaves_no_part_of_the_schema(tmp_path: Path) -> None:
+    """The schema script is one transaction (which keeps other starters from preparing statements against a schema that
+    changes under them): a start that fails part way creates nothing and leaves the store usable."""
+    path = tmp_path / "carewatch.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE VIEW readings AS SELECT 1 AS time")  # CREATE TABLE IF NOT EXISTS passes; its index fails
+    with closing(SqliteStore(path)) as store:
+        with pytest.raises(sqlite3.OperationalError, match="views may not be indexed"):
+            store.init_schema()
+        assert [row[0] for row in store._run("SELECT name FROM sqlite_master WHERE type = 'table'")] == []
+        assert store._run("SELECT 1") == [(1,)]  # no transaction left open
