@@ -40,9 +40,9 @@ from alerts.rules import devices as dv
 from alerts.rules import early_warning as ew
 from alerts.rules.held import HeldSpec
 from alerts.rules.safety import REARM_S
-from alerts.rules.threshold import RECOVERY_S, ThresholdSpec
+from alerts.rules.threshold import ThresholdSpec
 from alerts.rules.trend import TrendSpec
-from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G
+from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G, RECOVERY_S
 from carewatch.model import Batch, Device, DeviceKind, Resident, Site
 from carewatch.storage.base import (
     NEWS2_EMERGENCY_FROM,

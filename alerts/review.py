@@ -57,7 +57,8 @@ from alerts.bed_history import in_bed_windows
 from alerts.rules import THRESHOLDS
 from alerts.rules.early_warning import MAX_AGE_S
 from alerts.rules.early_warning import METRICS as NEWS2_METRICS
-from alerts.rules.threshold import RECOVERY_S, ThresholdSpec
+from alerts.rules.threshold import ThresholdSpec
+from alerts.signals import RECOVERY_S
 from carewatch.catalog import METRIC_BY_NAME
 from carewatch.model import Resident
 from carewatch.storage.base import (

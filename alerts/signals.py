@@ -20,7 +20,8 @@
   it goes out with its resident.
 - **Exertion** (for the at-rest vital-sign rules): the body moving, as the wearable says (steps going up, an
   accelerometer block that moves). The frame carries the batch's instants plus, for each resident with readings,
-  the newest one before the batch, so that a rule can find the latest exertion at or before any reading.
+  the newest one before the batch, so that a rule can find the latest exertion at or before any reading. A reading
+  is *at rest* (`resting`) when no exertion came at or within ``RECOVERY_S`` before it.
 - **Falls**: the accelerometer fall detector (alerts.falls) on the wearable's blocks, and falls the device reports.
 
 Everything is computed for the whole batch at once; `Signals` keeps the state that links batches.
@@ -62,6 +63,10 @@ BED = EVENT_ID["bed"]
 # A body at rest shows an |a| SD of 0.01-0.02 g, walking or getting up 0.2-0.4 g; the fall detector calls a body
 # still below 0.15 g (FallParams.still_sd_g), and so a block at or above it is movement.
 MOVING_SD_G = 0.15
+# Blood pressure is measured after at least 5 minutes of quiet rest (2017 ACC/AHA hypertension guideline, Whelton et
+# al., Hypertension 2018;71:e13-e115, Table 8; NICE NG136 asks for the person seated and relaxed), and respiration is
+# counted at rest; a design choice to use the same 5 minutes as the recovery after any body movement.
+RECOVERY_S = 300.0
 MIN_BLOCK_SAMPLES = 5  # fewer samples say nothing about movement
 
 
@@ -300,7 +305,7 @@ def _no_points() -> Points:
     return Points(np.empty(0, np.int64), np.empty(0))
 
 
-def latest_at(points: Points, resident: np.ndarray, ts: np.ndarray) -> np.ndarray:
+def latest_at(points: Points, resident: np.ndarray, ts: np.ndarray) -> FloatArray:
     """(n,) the newest of ``points`` of each resident (n,) at or before ``ts`` (n,); -inf where there is none."""
     k, n = points.resident.shape[0], resident.shape[0]
     res = np.concatenate([points.resident, resident])
@@ -314,6 +319,12 @@ def latest_at(points: Points, resident: np.ndarray, ts: np.ndarray) -> np.ndarra
     asked = query[order]
     out[order[asked] - k] = value[asked]
     return out
+
+
+def resting(exertion: Points, resident: IntArray, ts: FloatArray) -> BoolArray:
+    """(n,) whether the readings of ``resident`` (n,) at ``ts`` (n,) are at rest: no ``exertion`` (Frame.exertion) at
+    or within ``RECOVERY_S`` before them."""
+    return ts - latest_at(exertion, resident, ts) > RECOVERY_S
 
 
 def _taken(points: Points, mask: BoolArray) -> Points:

@@ -60,8 +60,7 @@ from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
 from alerts.rules.ring import SlotRing, Timeline
-from alerts.rules.threshold import RECOVERY_S
-from alerts.signals import latest_at
+from alerts.signals import resting
 from carewatch.catalog import METRIC_ID
 from carewatch.model import Severity
 from carewatch.storage.base import NEWS2_EMERGENCY_FROM, NEWS2_URGENT_FROM, News2Escalation
@@ -223,7 +222,7 @@ class News2Scorer:
         repeat[1:] = (res[1:] == res[:-1]) & (ts[1:] == ts[:-1]) & (col[1:] == col[:-1])
         keep = ~repeat & (ts > self.last_ts[res])
         measured = IS_MEASURED[col].nonzero()[0]  # at rest: the measured parameters' readings, not o2 or avpu
-        keep[measured] &= ts[measured] - latest_at(frame.exertion, res[measured], ts[measured]) > RECOVERY_S
+        keep[measured] &= resting(frame.exertion, res[measured], ts[measured])
         res, ts, value, col = res[keep], ts[keep], value[keep], col[keep]
         if res.shape[0] == 0:
             return _no_scores()

@@ -42,14 +42,10 @@ from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
-from alerts.signals import in_bed_at, latest_at
+from alerts.signals import in_bed_at, resting
 from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
 from carewatch.model import Resident, Severity
 
-# Blood pressure is measured after at least 5 minutes of quiet rest (2017 ACC/AHA hypertension guideline, Whelton et
-# al., Hypertension 2018;71:e13-e115, Table 8; NICE NG136 asks for the person seated and relaxed), and respiration is
-# counted at rest; a design choice to use the same 5 minutes as the recovery after any body movement.
-RECOVERY_S = 300.0
 # A pulse read every few seconds is noisy: a tachyarrhythmia around 135/min with 8/min beat-to-beat irregularity
 # reads 130 or under about one time in four, and under 120 one in twenty; restarting the persistence at each such
 # reading hid every tachycardia under 141/min (docs/detection.md). A design choice for the pulse rules
@@ -154,7 +150,7 @@ class ThresholdBank:
         left = np.where(below, value >= leave, value <= leave)
         rest = self.at_rest[column].nonzero()[0]
         if rest.shape[0]:
-            entered[rest] &= ts[rest] - latest_at(frame.exertion, res[rest], ts[rest]) > RECOVERY_S
+            entered[rest] &= resting(frame.exertion, res[rest], ts[rest])
         code = codes(entered, left)
         persist, max_gap = np.take(self.persist, key), self.max_gap[column]
         tolerance = np.minimum(self.dip_fraction[column] * persist, max_gap)

@@ -28,8 +28,8 @@ from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
 from alerts.rules.ring import SlotRing
-from alerts.rules.threshold import RECOVERY_S, ThresholdRule
-from alerts.signals import latest_at
+from alerts.rules.threshold import ThresholdRule
+from alerts.signals import resting
 from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
 from carewatch.model import Severity
 
@@ -86,7 +86,7 @@ class TrendRule(Rule):
         res, ts, value = frame.readings.of_metric(self.metric_id)
         keep = fresh(res, ts, self.last_ts)
         if self.spec.at_rest:
-            keep = keep[ts[keep] - latest_at(frame.exertion, res[keep], ts[keep]) > RECOVERY_S]
+            keep = keep[resting(frame.exertion, res[keep], ts[keep])]
         res, ts, value = res[keep], ts[keep], value[keep]
         if res.shape[0] == 0:
             return Findings.none()
