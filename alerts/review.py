@@ -422,6 +422,19 @@ def _red_at_limit(resident: Resident, suggestions: Sequence[LimitSuggestion]) ->
     return red
 
 
+def _habitual_threes(habitual: Sequence[str]) -> str:
+    return f"{' and '.join(habitual)} habitually score{'s' if len(habitual) == 1 else ''} 3"
+
+
+def _scale_2_hint(resident: Resident, habitual: Sequence[str]) -> str:
+    """A resident on SpO2 scale 1 whose SpO2 habitually scores 3 (91 % or less) may be one the RCP's scale 2 is for;
+    only a clinician can say (it needs confirmed hypercapnic respiratory failure), so the review names it, no more."""
+    if resident.spo2_scale == 2 or PARAMETER_LABELS["spo2"] not in habitual:
+        return ""
+    return (" (SpO2 is scored on scale 1: if hypercapnic respiratory failure is confirmed, the RCP's scale 2 "
+            "applies, a clinician's decision)")  # fmt: skip
+
+
 def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray, in_force: News2Escalation | None,
            red_at_limit: Sequence[str] = ()) -> tuple[News2Suggestion | None, tuple[str, ...]]:  # fmt: skip
     """The NEWS2 suggestion; with an escalation ``in_force``, each of its levels is kept where it is wider (never
@@ -442,9 +455,10 @@ def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray, 
     habitual = [PARAMETER_LABELS[name] for name in news2.PARAMETERS
                 if _usual(getattr(scores, name).astype(np.float64), high=True) >= news2.RED_SCORE]  # fmt: skip
     if usual > MAX_USUAL_NEWS2:
+        habitually = f"; {_habitual_threes(habitual)}" if habitual else ""
         return None, (f"NEWS2 at rest usually reaches {usual} ({USUAL_PERCENTILE:g} % of {n} observation sets at or "
-                      f"above), beyond the RCP's emergency level {NEWS2_EMERGENCY_FROM}: a clinical assessment is "
-                      f"due, not a wider escalation",)  # fmt: skip
+                      f"above{habitually}), beyond the RCP's emergency level {NEWS2_EMERGENCY_FROM}: a clinical "
+                      f"assessment is due, not a wider escalation{_scale_2_hint(resident, habitual)}",)  # fmt: skip
     at_limit = [label for label in red_at_limit if label not in habitual]
     if usual < NEWS2_URGENT_FROM - 1 and not habitual and not at_limit:
         return None, ()
@@ -454,8 +468,8 @@ def _news2(resident: Resident, medians: dict[str, FloatArray], rest: BoolArray, 
     reason = (f"NEWS2: at rest it reached {usual} in {USUAL_PERCENTILE:g} % of {n} 5-minute observation sets; "
               f"suggested urgent from {urgent} ({rise}), emergency from {emergency}")  # fmt: skip
     if habitual:
-        reason += (f"; {' and '.join(habitual)} habitually score{'s' if len(habitual) == 1 else ''} 3, so a single "
-                   f"3 no longer alerts by itself (the aggregate still does)")  # fmt: skip
+        reason += (f"; {_habitual_threes(habitual)}, so a single 3 no longer alerts by itself (the aggregate still "
+                   f"does){_scale_2_hint(resident, habitual)}")  # fmt: skip
     if at_limit:
         reason += (f"; {' and '.join(at_limit)} score{'s' if len(at_limit) == 1 else ''} 3 at the limit suggested "
                    f"above, so a single 3 no longer alerts by itself (the aggregate still does)")  # fmt: skip

@@ -193,6 +193,19 @@ def test_an_emergency_level_as_usual_is_flagged_and_beyond_it_gets_a_note_not_a_
     assert any("clinical assessment" in note for note in result.notes)
 
 
+def test_spo2_habitually_scoring_3_on_scale_1_names_scale_2_as_a_clinicians_decision() -> None:
+    low = {**HEALTHY, "spo2": 90.0}  # 91 % or less scores 3 on scale 1, nothing on scale 2 (88-92 %)
+    result = run(week(awake=low))
+    assert result.news2 is not None and not result.news2.red_score
+    assert "SpO2 habitually scores 3" in result.news2.reason and "scale 2 applies" in result.news2.reason
+    assert "scale 2 applies" not in run(week(awake=low), resident=Resident("r1", "s1", "R1", spo2_scale=2)).describe()
+    assert "scale 2 applies" not in run(week(awake={**HEALTHY, "rr": 26.0})).describe()  # another parameter's 3
+    beyond = {**HEALTHY, "rr": 23.0, "spo2": 90.0, "hr": 112.0, "temp": 35.9, "sbp": 105.0}  # 2 + 3 + 2 + 1 + 1 = 9
+    result = run(week(awake=beyond))
+    assert result.news2 is None
+    assert any("SpO2 habitually scores 3" in note and "scale 2 applies" in note for note in result.notes)
+
+
 def test_too_few_windows_give_no_suggestion_and_say_what_is_needed() -> None:
     result = run(week(awake={**HEALTHY, "spo2": 85.0}, days=2.0), days=2.0)
     assert result.thresholds == () and result.news2 is None
