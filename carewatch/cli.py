@@ -312,11 +312,19 @@ async def _wait_for_stop(duration: float | None) -> None:
     """Until SIGINT or SIGTERM (or the ``duration`` runs out). From then on the stop is under way, and another of
     those signals ends the process at once: an operator's second Ctrl-C, or a supervisor's second TERM, is not
     kept waiting for the stop's deadline."""
+    received: list[signal.Signals] = []
     stop = asyncio.Event()
+
+    def stopping(sig: signal.Signals) -> None:
+        received.append(sig)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopping, sig)
     with contextlib.suppress(TimeoutError):  # the --duration ran out
         await asyncio.wait_for(stop.wait(), duration)
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, _exit_at_once, f"{sig.name} during the stop: exiting at once, not finishing it")
+    why = received[0].name if received else "the --duration ran out"
+    logging.getLogger(__name__).info("stopping (%s); another SIGINT or SIGTERM exits at once", why)

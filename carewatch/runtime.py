@@ -9,9 +9,11 @@ are the only ones that import every package; no package imports them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -86,7 +88,7 @@ class Platform:
         self.data_clock: DataClock | None = None  # settings.clock "data": set at start
         self._broker: EmbeddedBroker | None = None
         self._notify_mqtt: MqttChannel | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _DashboardServer | None = None
         self._server_task: asyncio.Task[None] | None = None
 
     async def start(self) -> Endpoints:
@@ -289,7 +291,7 @@ class Platform:
             create_app(context), host=self.settings.http_host, port=self.settings.http_port, log_level="warning",
             lifespan="off", ws="websockets-sansio", timeout_graceful_shutdown=SERVER_STOP_TIMEOUT_S,
         )  # fmt: skip
-        self._server = uvicorn.Server(config)
+        self._server = _DashboardServer(config)
         self._server_task = asyncio.create_task(self._server.serve())
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while not self._server.started:
@@ -300,3 +302,14 @@ class Platform:
             await asyncio.sleep(0.02)
         port = self._server.servers[0].sockets[0].getsockname()[1]
         return f"http://{self.settings.http_host}:{port}/"
+
+
+class _DashboardServer(uvicorn.Server):
+    """uvicorn's server without its own signal handling. The process's stop owns SIGINT and SIGTERM
+    (carewatch.cli); uvicorn's would, when the server stops early in that stop, put back the handlers it found at its
+    start, so that a second signal killed the process (SIGTERM) or interrupted the stop instead of ending it as
+    abandoned."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
