@@ -43,16 +43,16 @@ class SqliteStore(SqlStore):
         with self._lock:
             self._use_wal()
             try:
-                # One transaction under the write lock: other starters wait their turn (busy timeout) instead of
-                # preparing statements against a schema that changes under them, which SQLite retries only once.
-                self._conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
+                # The script and the columns' check in one transaction under the write lock: other starters wait
+                # their turn (busy timeout) instead of preparing statements against a schema that changes under them,
+                # which SQLite retries only once.
+                self._conn.executescript(f"BEGIN IMMEDIATE;\n{script}")
+                self._add_columns(self._conn.cursor())
+                self._conn.commit()
             except BaseException:
                 if self._conn.in_transaction:
                     self._conn.rollback()
                 raise
-        with self._transaction() as cur:
-            cur.execute("BEGIN IMMEDIATE")  # the write lock before the columns' check: another starter waits its turn
-            self._add_columns(cur)
 
     def _change_key(self, cur: Cursor, table: str, key: tuple[str, ...]) -> None:
         """SQLite cannot alter a primary key: the table is made again from the schema's definition (which has the new
