@@ -2,12 +2,14 @@
 Mosquitto, real TimescaleDB, ``carewatch serve`` on the data clock), and every alert is matched against the ground
 truth. Method and figures: docs/detection.md.
 
-    python -m bench.eval_scenarios [--residents 48] [--days 1.5] [--speed inf] [--seed 1]
+    python -m bench.eval_scenarios [--residents 36] [--days 2] [--seed 1] [--per-scenario 1] [--start UNIX_S]
 
-The simulation starts at the wall clock's now and runs accelerated into the future; the platform runs with
-``CAREWATCH_CLOCK=data``, so validation and the time-driven rules follow the data's time. With ``--speed inf`` the
-simulation goes as fast as the platform commits: it waits whenever it is more than ``LEAD_S`` of simulated time
-ahead of the newest committed reading (a bounded backlog, and every resident's data close to the engine's clock).
+The simulation starts at the wall clock's now (or at ``--start``: the same seed and start plan the same incidents
+at the same times, to run a printed run again on other code) and runs accelerated into the future; the platform
+runs with ``CAREWATCH_CLOCK=data``, so validation and the time-driven rules follow the data's time. With ``--speed
+inf`` the simulation goes as fast as the platform commits: it waits whenever it is more than ``LEAD_S`` of
+simulated time ahead of the newest committed reading (a bounded backlog, and every resident's data close to the
+engine's clock).
 The evaluation plays the operator: alerts that only an operator resolves (falls, SOS, smoke, gas, wandering) are
 resolved ``OPERATOR_S`` after they open, as a care station would, so that a later incident can raise them again.
 """
@@ -347,13 +349,15 @@ def print_result(r: Result, plan: Plan) -> None:
             print(f"    {o.explanation[:EXPLANATION_CHARS]}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_plan(argv: Sequence[str] | None = None) -> Plan:
     parser = argparse.ArgumentParser(prog="python -m bench.eval_scenarios", description=__doc__.split("\n\n")[0])
     parser.add_argument("--residents", type=int, default=Plan().residents, help="homes, one resident each")
     parser.add_argument("--days", type=float, default=Plan().days, help="simulated days of the live run")
     parser.add_argument("--speed", type=float, default=0.0, help="simulated seconds per wall second; 0 = as fast "
                         "as the platform commits")  # fmt: skip
     parser.add_argument("--seed", type=int, default=Plan().seed)
+    parser.add_argument("--start", type=float, default=None, help="where the simulation starts, in Unix seconds"
+                        " (default: now); with --seed, runs again the run that printed '(start N; ...)'")  # fmt: skip
     parser.add_argument("--per-scenario", type=int, default=Plan().per_scenario, help="incidents of each scenario")
     parser.add_argument("--max-minutes", type=float, default=Plan().max_wall_s / 60, help="stop the run after this")
     parser.add_argument("--no-review", action="store_true", help="no settling-in review: every resident on the"
@@ -362,9 +366,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         " each vital-sign scenario on every resident the review changed (what their limits still"
                         " find); the false-alert figure then covers the unchanged residents only")  # fmt: skip
     args = parser.parse_args(argv)
-    plan = Plan(residents=args.residents, days=args.days, speed=args.speed or math.inf, seed=args.seed,
+    return Plan(residents=args.residents, days=args.days, speed=args.speed or math.inf, seed=args.seed,
                 per_scenario=args.per_scenario, max_wall_s=args.max_minutes * 60,
-                review=not args.no_review, probe=args.probe_reviewed)  # fmt: skip
+                review=not args.no_review, probe=args.probe_reviewed, start=args.start)  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    plan = parse_plan(argv)
     with mosquitto() as broker, postgres() as server:
         log_dir = Path(tempfile.mkdtemp(prefix="carewatch-eval-"))
         result = evaluate(plan, f"mqtt://127.0.0.1:{broker.port}", server.create_database(), log_dir)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench.eval_scenarios import Plan, evaluate
+from bench.eval_scenarios import Plan, evaluate, parse_plan
 from bench.eval_scoring import DAY_S, EARLY_S, GRACE_S
 
 SCENARIOS = ("fall", "hypoxia", "sos", "water_leak", "tachycardia")
@@ -22,6 +22,12 @@ def last_ten_utc() -> float:
     now = time.time()
     ten = math.floor(now / DAY_S) * DAY_S + 10 * 3600
     return ten if ten <= now - 3 * 3600 else ten - DAY_S
+
+
+def test_the_command_line_can_run_a_printed_run_again_at_its_start() -> None:
+    assert parse_plan(["--seed", "35"]) == Plan(seed=35, speed=math.inf)  # from now, as fast as it commits
+    again = parse_plan(["--seed", "35", "--start", "1796033526", "--per-scenario", "3", "--max-minutes", "75"])
+    assert (again.seed, again.start, again.per_scenario, again.max_wall_s) == (35, 1796033526.0, 3, 4500.0)
 
 
 @pytest.mark.services
