@@ -40,7 +40,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def _settings() -> Settings:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("amqtt", "transitions"):  # the embedded broker logs every state change at INFO
+    # The embedded broker logs every state change at INFO, APScheduler every job run (the escalator's every 5 s):
+    # their warnings and errors (a job that failed or missed its time) still reach the log.
+    for chatty in ("amqtt", "transitions", "apscheduler"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     return Settings()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
-from carewatch.cli import app
+from carewatch.cli import _settings, app
 
 runner = CliRunner()
 
@@ -32,6 +33,15 @@ def test_every_command_has_help(command: list[str], phrase: str) -> None:
     result = runner.invoke(app, [*command, "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert phrase in " ".join(result.output.split())
+
+
+def test_routine_library_chatter_stays_out_of_the_log_and_its_warnings_do_not(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)  # the root at INFO, as `serve` and `demo` log
+    _settings()
+    for library in ("apscheduler.executors.default", "apscheduler.scheduler", "amqtt.broker"):
+        log = logging.getLogger(library)
+        assert not log.isEnabledFor(logging.INFO) and log.isEnabledFor(logging.WARNING), library
+    assert logging.getLogger("carewatch.cli").isEnabledFor(logging.INFO)
 
 
 def test_db_init_and_registry_load_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
