@@ -16,7 +16,7 @@ review proposes; a clinician decides (docs/rules.md, "Settling-in review"). The 
    observed median each ("in 2 % of the windows at or below this").
 4. For each threshold rule (alerts.rules.THRESHOLDS) whose default limit for this resident (``for_resident``
    included, e.g. SpO2 scale 2) lies inside the resident's usual range or within a reading's noise of its edge
-   (the usual extreme past the limit or less than half the margin short of it: the 5-second readings around a
+   (the usual extreme past the limit or less than ``Bound.near`` short of it: the 5-second readings around a
    5-minute median at the usual extreme then cross the limit on ordinary days, as a pulse whose usual low is 40-41
    crosses a limit of 40), suggest a limit ``BOUNDS[...].margin`` beyond the usual extreme, never
    past the rule's hard **safety bound** (said so when reached: the resident's usual values then still alert, and
@@ -96,11 +96,12 @@ class Bound:
     margin: float  # about twice a reading's noise, so that ordinary noise around the usual extreme stays inside
     safety: float
     why: str  # the safety bound's reasoning
+    near_distance: float | None = None  # ``near``; None: half the margin, about a reading's noise
 
     @property
     def near(self) -> float:
         """A usual extreme this close to a limit (about a reading's noise) is crossed by ordinary readings."""
-        return self.margin / 2.0
+        return self.margin / 2.0 if self.near_distance is None else self.near_distance
 
 
 # The safety bounds are design choices, each beyond the RCP NEWS2 red-score edge the defaults sit at, and at values
@@ -112,7 +113,11 @@ BOUNDS: dict[str, Bound] = {
     "hr_high": Bound(5.0, 140.0, "a resting pulse over 140/min is an uncontrolled tachyarrhythmia"),
     "rr_low": Bound(2.0, 6.0, "respiration under 6/min is hypoventilation"),
     "rr_high": Bound(2.0, 30.0, "respiration over 30/min at rest is respiratory distress, whatever the usual rate"),
-    "sbp_low": Bound(10.0, 80.0, "a systolic pressure under 80 mmHg is shock-range hypotension"),
+    # sbp_low judges the majority of 5 minutes of readings, close to the 5-minute medians the usual low is taken
+    # from: its margin is smaller than a reading's noise allows elsewhere, so that a fall of 20 mmHg from an ordinary
+    # night is not left between the usual low and the limit (docs/detection.md); a usual low within a reading's
+    # noise (5 mmHg) of the limit still moves it.
+    "sbp_low": Bound(5.0, 80.0, "a systolic pressure under 80 mmHg is shock-range hypotension", near_distance=5.0),
     "sbp_high": Bound(10.0, 200.0, "a systolic pressure over 200 mmHg is a hypertensive emergency range"),
     "dbp_high": Bound(10.0, 130.0, "a diastolic pressure over 130 mmHg is a hypertensive emergency range"),
     "temp_low": Bound(0.3, 34.5, "under 34.5 degC is hypothermia whatever the usual temperature"),

@@ -58,8 +58,9 @@ SBP_HIGH = ThresholdSpec(
     "assessment; a second reading 5 minutes later confirms it",
 )  # fmt: skip
 SBP_LOW = ThresholdSpec(
-    name="sbp_low", metric="sbp", below=True, enter=90.0, leave=100.0, persist_s=120.0, max_gap_s=SPOT_GAP_S,
-    severity=Severity.URGENT, source=f"{NEWS2}: systolic <= 90 mmHg scores 3 (hypotension)",
+    name="sbp_low", metric="sbp", below=True, enter=90.0, leave=100.0, persist_s=300.0, max_gap_s=SPOT_GAP_S,
+    severity=Severity.URGENT, dip_fraction=DIP_FRACTION,
+    source=f"{NEWS2}: systolic <= 90 mmHg scores 3 (hypotension); 5 min with most readings under 90 (design choice)",
 )  # fmt: skip
 DBP_HIGH = ThresholdSpec(
     name="dbp_high", metric="dbp", below=False, enter=120.0, leave=110.0, persist_s=300.0, max_gap_s=SPOT_GAP_S,

@@ -70,7 +70,7 @@ def learned_week(e: AlertEngine, residents: tuple[str, ...] = ("r0", "r1", "r4")
         ("rr_high", "rr", 28.0, 16.0, 300.0),
         ("rr_low", "rr", 7.0, 16.0, 120.0),
         ("sbp_high", "sbp", 190.0, 130.0, 300.0),
-        ("sbp_low", "sbp", 85.0, 120.0, 120.0),
+        ("sbp_low", "sbp", 85.0, 120.0, 300.0),
         ("dbp_high", "dbp", 125.0, 80.0, 300.0),
         ("temp_high", "temp", 38.3, 36.8, 600.0),
         ("temp_low", "temp", 34.5, 36.8, 600.0),
