@@ -80,22 +80,23 @@ def test_a_reading_back_within_the_limit_restarts_the_persistence() -> None:
     assert raised(engine(), Batch(readings=spo2(0, T0, values))) == [("r0", "spo2_low", T0 + 125)]
 
 
-def hr_low(values: list[float]) -> list[tuple[str, str, float]]:
-    return [r for r in raised(engine(), Batch(readings=readings(0, "hr", values))) if r[1] == "hr_low"]
+def raised_by(rule: str, metric: str, values: list[float]) -> list[tuple[str, str, float]]:
+    """What ``rule`` raised on resident r0's ``metric`` readings ``values`` (one every 5 s from T0)."""
+    return [r for r in raised(engine(), Batch(readings=readings(0, metric, values))) if r[1] == rule]
 
 
 @pytest.mark.parametrize("back", [41, 46])
 def test_a_pulse_dip_longer_than_a_fifth_of_the_persistence_restarts_it(back: float) -> None:
     # hr_low (2 min, so a dip of up to 24 s): 38 for 55 s, five readings back within the limit (the last 25 s after
     # the last 38), 38 again from T0 + 85: the run restarts there and reaches 2 min at T0 + 205. Past leave or not.
-    assert hr_low([38] * 12 + [back] * 5 + [38] * 30) == [("r0", "hr_low", T0 + 205)]
+    assert raised_by("hr_low", "hr", [38] * 12 + [back] * 5 + [38] * 30) == [("r0", "hr_low", T0 + 205)]
 
 
 @pytest.mark.parametrize("back", [41, 46])
 def test_a_short_pulse_dip_does_not_restart_the_persistence(back: float) -> None:
     # 38 for 55 s, two readings back within the limit (10 s), 38 again from T0 + 70: one run from T0, alerted at its
     # first reading below 40 after 2 min.
-    assert hr_low([38] * 12 + [back] * 2 + [38] * 20) == [("r0", "hr_low", T0 + 120)]
+    assert raised_by("hr_low", "hr", [38] * 12 + [back] * 2 + [38] * 20) == [("r0", "hr_low", T0 + 120)]
 
 
 def jittering(mean: float, sd: float, n: int, seed: int = 0) -> list[float]:
@@ -108,7 +109,7 @@ def test_a_sustained_tachycardia_with_ordinary_jitter_alerts(seed: int) -> None:
     # Around 135/min with 8/min SD: about one reading in four is 130 or under, one in twenty 120 or under, so a run
     # of 60 readings beyond 130 (what restarting at every reading within the limit asked for) almost never happens.
     values = jittering(135.0, 8.0, 240, seed)  # 20 minutes
-    found = [r for r in raised(engine(), Batch(readings=readings(0, "hr", values))) if r[1] == "hr_high"]
+    found = raised_by("hr_high", "hr", values)
     assert len(found) == 1 and found[0][2] <= T0 + 400
 
 
@@ -118,11 +119,7 @@ def test_a_rate_hovering_in_the_band_with_readings_beyond_now_and_then_does_not_
     # An hour around 123-127/min with 8/min SD: a quarter to a third of the readings beyond 130, few stretches of a
     # minute without one, but never more than half of a run's readings beyond: its median is within the limit.
     values = jittering(mean, 8.0, 720, seed)
-    assert [r for r in raised(engine(), Batch(readings=readings(0, "hr", values))) if r[1] == "hr_high"] == []
-
-
-def sbp_low(values: list[float]) -> list[tuple[str, str, float]]:
-    return [r for r in raised(engine(), Batch(readings=readings(0, "sbp", values))) if r[1] == "sbp_low"]
+    assert raised_by("hr_high", "hr", values) == []
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -130,7 +127,7 @@ def test_a_hypotension_with_ordinary_reading_noise_alerts(seed: int) -> None:
     # A systolic pressure of 86 mmHg with 4 mmHg of reading noise: one reading in six is 90 or over, so 2 minutes of
     # readings all under 90 (what restarting at every reading within the limit asked for) come rarely; most of 5
     # minutes' readings are under 90 from the start.
-    found = sbp_low(jittering(86.0, 4.0, 240, seed))  # 20 minutes
+    found = raised_by("sbp_low", "sbp", jittering(86.0, 4.0, 240, seed))  # 20 minutes
     assert len(found) == 1 and found[0][2] <= T0 + 400
 
 
@@ -140,7 +137,7 @@ def test_a_sleeping_pressure_hovering_over_90_does_not_alert(mean: float, seed: 
     # A night around 92-93 mmHg with 4 mmHg of reading noise: a quarter to a third of the readings under 90, and 2
     # minutes with most of them under 90 now and then (night-time alerts by chance, when the majority was judged over
     # 2 minutes), but 5 minutes' majority follows the pressure itself.
-    assert sbp_low(jittering(mean, 4.0, 720, seed)) == []
+    assert raised_by("sbp_low", "sbp", jittering(mean, 4.0, 720, seed)) == []
 
 
 def test_a_jittering_tachycardia_alerts_however_the_data_is_cut() -> None:
