@@ -39,7 +39,7 @@ from alerts.rules import behaviour as bh
 from alerts.rules import devices as dv
 from alerts.rules import early_warning as ew
 from alerts.rules.held import HeldSpec
-from alerts.rules.safety import REARM_S
+from alerts.rules.safety import NIGHT_REARM_S, REARM_S
 from alerts.rules.threshold import ThresholdSpec
 from alerts.rules.trend import TrendSpec
 from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G, RECOVERY_S
@@ -584,7 +584,7 @@ class LongLie(Ref):
 
 class NightWandering(Ref):
     name, clears = "night_wandering", False
-    START, END, BED_EMPTY, REARM = 23 * 3600.0, 5 * 3600.0, 1800.0, 1800.0
+    START, END, BED_EMPTY = 23 * 3600.0, 5 * 3600.0, 1800.0
 
     def __init__(self, world: ReferenceEngine) -> None:
         super().__init__(world)
@@ -611,7 +611,7 @@ class NightWandering(Ref):
         self._incidents(out, due)
 
     def _incidents(self, out: Out, candidates: list[tuple[int, float, int]]) -> None:
-        self.report(out, [(r, at) for r, at, _ in sorted(candidates) if self.incidents.new(r, at, self.REARM)], [])
+        self.report(out, [(r, at) for r, at, _ in sorted(candidates) if self.incidents.new(r, at, NIGHT_REARM_S)], [])
 
 
 class NoActivity(Ref):

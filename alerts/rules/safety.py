@@ -24,6 +24,7 @@ from carewatch.model import Severity
 
 SOS, BED, DOOR = EVENT_ID["sos"], EVENT_ID["bed"], EVENT_ID["door"]
 REARM_S = 60.0  # a press repeated, or a fall reported by the device and found by the detector, within a minute
+NIGHT_REARM_S = 1800.0  # a door opening or a bed exit within 30 minutes of the last: the same wandering
 DAY_S = 86_400.0
 
 
@@ -35,18 +36,22 @@ def clock(ts: float, offset: float) -> str:
 
 
 class Incidents:
-    """Debounced instants per resident: ``last`` (R,) time of the newest instant seen."""
+    """Debounced instants per resident: ``last`` (R,) time of the newest instant seen, ``rearm`` (R,) seconds after
+    which the next instant is a new incident."""
 
-    def __init__(self) -> None:
+    def __init__(self, rearm_s: float) -> None:
+        self.rearm_s = rearm_s
         self.last = np.empty(0)
+        self.rearm = np.empty(0)
 
     def grow(self, capacity: int) -> None:
         self.last = grown(self.last, capacity, -np.inf)
+        self.rearm = grown(self.rearm, capacity, self.rearm_s)
 
-    def new(self, resident: IntArray, ts: FloatArray, rearm: FloatArray) -> np.ndarray:
+    def new(self, resident: IntArray, ts: FloatArray) -> np.ndarray:
         """For instants (n,) sorted by (resident, ts): (n,) True where one starts a new incident."""
         first = firsts(resident)
-        fresh: np.ndarray = ts - previous(ts, first, self.last[resident]) > rearm
+        fresh: np.ndarray = ts - previous(ts, first, self.last[resident]) > self.rearm[resident]
         last = lasts(resident)
         self.last[resident[last]] = np.maximum(self.last[resident[last]], ts[last])
         return fresh
@@ -54,20 +59,35 @@ class Incidents:
     def continue_from(self, positions: IntArray, onset: FloatArray) -> None:
         self.last[positions] = np.maximum(self.last[positions], onset)
 
+    def nbytes(self) -> int:
+        return arrays_nbytes(self.last, self.rearm)
 
-class SosRule(Rule):
-    def __init__(self) -> None:
+
+class IncidentRule(Rule):
+    """A rule whose alerts are incidents (`Incidents`): a live alert at start-up continues its incident."""
+
+    def __init__(self, rearm_s: float) -> None:
         super().__init__()
-        self.name, self.severity, self.clears = "sos", Severity.CRITICAL, False
-        self.basis = "the resident's own call for help: always alerted, at once"
-        self.evidence_kinds = (SOS,)
-        self.incidents = Incidents()
-        self.rearm = np.empty(0)
+        self.incidents = Incidents(rearm_s)
 
     def grow(self, population: Population) -> None:
         super().grow(population)
         self.incidents.grow(len(population))
-        self.rearm = grown(self.rearm, len(population), REARM_S)
+
+    def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
+        self.incidents.continue_from(positions, onset)
+        return positions[:0]
+
+    def nbytes(self) -> int:
+        return self.incidents.nbytes()
+
+
+class SosRule(IncidentRule):
+    def __init__(self) -> None:
+        super().__init__(REARM_S)
+        self.name, self.severity, self.clears = "sos", Severity.CRITICAL, False
+        self.basis = "the resident's own call for help: always alerted, at once"
+        self.evidence_kinds = (SOS,)
 
     def evaluate(self, frame: Frame) -> Findings:
         e = frame.events
@@ -77,26 +97,19 @@ class SosRule(Rule):
         res, ts = e.resident[mine], e.ts[mine]
         order = np.lexsort((ts, res))
         res, ts = res[order], ts[order]
-        new = self.incidents.new(res, ts, self.rearm[res])
+        new = self.incidents.new(res, ts)
         return Findings.of(res[new], ts[new], np.ones(int(new.sum())))
-
-    def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
-        self.incidents.continue_from(positions, onset)
-        return positions[:0]
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         when = clock(at, self.population.utc_offset[position])
         return "SOS button pressed", f"The SOS button was pressed at {when}: the resident is calling for help."
 
-    def nbytes(self) -> int:
-        return arrays_nbytes(self.incidents.last, self.rearm)
 
-
-class FallRule(Rule):
+class FallRule(IncidentRule):
     """Falls from the accelerometer detector (impact, posture change, stillness) and falls the device reports."""
 
     def __init__(self, params: FallParams | None = None) -> None:
-        super().__init__()
+        super().__init__(REARM_S)
         self.name, self.severity, self.clears = "fall", Severity.CRITICAL, False
         self.params = params or FallParams()  # those of alerts.signals' detector, for the explanation
         self.basis = (
@@ -105,13 +118,6 @@ class FallRule(Rule):
         )
         self.evidence_kinds = (EVENT_ID["fall"],)
         self.detail_names = ("impact_ts", "peak_g", "tilt_deg", "reported")
-        self.incidents = Incidents()
-        self.rearm = np.empty(0)
-
-    def grow(self, population: Population) -> None:
-        super().grow(population)
-        self.incidents.grow(len(population))
-        self.rearm = grown(self.rearm, len(population), REARM_S)
 
     def evaluate(self, frame: Frame) -> Findings:
         f = frame.falls
@@ -119,14 +125,10 @@ class FallRule(Rule):
             return Findings.none()
         order = np.lexsort((f.reported, f.ts, f.resident))
         res, ts = f.resident[order], f.ts[order]
-        new = self.incidents.new(res, ts, self.rearm[res])
+        new = self.incidents.new(res, ts)
         pick = order[new]
         detail = np.column_stack([f.impact_ts[pick], f.peak_g[pick], f.tilt_deg[pick], f.reported[pick]])
         return Findings.of(f.resident[pick], f.ts[pick], f.peak_g[pick], f.impact_ts[pick], detail)
-
-    def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
-        self.incidents.continue_from(positions, onset)
-        return positions[:0]
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         offset = self.population.utc_offset[position]
@@ -140,9 +142,6 @@ class FallRule(Rule):
             f"<= {p.still_sd_g:g} g for {p.post_window_s[1] - p.post_window_s[0]:g} s)."
         )
         return f"Fall detected ({peak:.1f} g impact)", text
-
-    def nbytes(self) -> int:
-        return arrays_nbytes(self.incidents.last, self.rearm)
 
 
 class LongLieRule(Rule):
@@ -211,13 +210,13 @@ class LongLieRule(Rule):
         return arrays_nbytes(self.persist) + self.episodes.nbytes()
 
 
-class NightWanderingRule(Rule):
+class NightWanderingRule(IncidentRule):
     """A door opened at night, or out of bed at night and not back within ``bed_empty_s``. Night is local time
     [night_start, night_end) (default 23:00-05:00, set per resident). Bed exits are held episodes (a bed exit
     outside the night changes nothing); door openings and bed episodes that lasted are incidents."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(NIGHT_REARM_S)
         self.name, self.severity, self.clears = "night_wandering", Severity.URGENT, False
         self.basis = (
             "door and bed-exit sensors at night are the usual telecare answer to wandering in dementia; the window "
@@ -228,9 +227,7 @@ class NightWanderingRule(Rule):
         self.night_start = np.empty(0)
         self.night_end = np.empty(0)
         self.bed_empty = np.empty(0)
-        self.rearm = np.empty(0)
         self.out_of_bed = Episodes(held=True)
-        self.incidents = Incidents()
 
     def grow(self, population: Population) -> None:
         super().grow(population)
@@ -238,9 +235,7 @@ class NightWanderingRule(Rule):
         self.night_start = grown(self.night_start, n, 23 * 3600.0)
         self.night_end = grown(self.night_end, n, 5 * 3600.0)
         self.bed_empty = grown(self.bed_empty, n, 1800.0)
-        self.rearm = grown(self.rearm, n, 1800.0)
         self.out_of_bed.grow(n)
-        self.incidents.grow(n)
 
     def parameters(self) -> dict[str, Parameter]:
         return {
@@ -279,12 +274,8 @@ class NightWanderingRule(Rule):
     def _incidents(self, res: IntArray, at: FloatArray, onset: FloatArray, kind: FloatArray) -> Findings:
         order = np.lexsort((kind, at, res))
         res, at, onset, kind = res[order], at[order], onset[order], kind[order]
-        new = self.incidents.new(res, at, self.rearm[res])
+        new = self.incidents.new(res, at)
         return Findings.of(res[new], at[new], kind[new], onset[new], kind[new])
-
-    def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
-        self.incidents.continue_from(positions, onset)
-        return positions[:0]
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         offset = self.population.utc_offset[position]
@@ -298,5 +289,5 @@ class NightWanderingRule(Rule):
         return "Out of bed at night", text
 
     def nbytes(self) -> int:
-        arrays = (self.night_start, self.night_end, self.bed_empty, self.rearm, self.incidents.last)
-        return arrays_nbytes(*arrays) + self.out_of_bed.nbytes()
+        arrays = (self.night_start, self.night_end, self.bed_empty)
+        return super().nbytes() + arrays_nbytes(*arrays) + self.out_of_bed.nbytes()
