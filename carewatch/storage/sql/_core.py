@@ -1,0 +1,135 @@
+"""What every part of the SQL store stands on: the backend's primitives (a transaction's cursor, time and JSON
+conversions, the placeholder style), the schema upgrades of older databases, and the helpers several parts share."""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from functools import cache
+from typing import Any, Protocol
+
+from carewatch.model import Alert, AlertState, Severity
+from carewatch.storage.base import Store
+
+# The bucket start of `time`, epoch-aligned, so both backends cut the same buckets (time_bucket's default origin is
+# a Monday in 2000, which would shift 7-day buckets). {w}: the width in whole seconds, an int formatted in.
+BUCKET_EXPRESSIONS = {
+    "sqlite": "CAST(time / {w} AS INTEGER) * {w}",
+    "timescaledb": "time_bucket(make_interval(secs => {w}), time, to_timestamp(0))",
+}
+LEGACY_REASON = "set before thresholds carried a reason"  # the reason of limits set before it was asked for
+# Columns a table gained after it was first created: init_schema adds them to a database created before (its CREATE
+# TABLE has them). (table, column, definition): the definition's default fills the rows already there.
+ADDED_COLUMNS = (
+    ("resident_thresholds", "reason", f"text NOT NULL DEFAULT '{LEGACY_REASON}'"),
+    ("resident_thresholds", "context", "text NOT NULL DEFAULT 'always' CHECK (context IN ('always', 'in_bed'))"),
+    ("resident_threshold_changes", "context", "text NOT NULL DEFAULT 'always'"),
+)
+# Primary keys that grew after a table was first created: (table, key). init_schema re-keys a database created before
+# (after ADDED_COLUMNS, which add the new key columns); the rows keep their values.
+CHANGED_KEYS = (("resident_thresholds", ("resident_id", "metric", "context")),)
+ALERT_COLUMNS = (
+    "alert_id, resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation, evidence,"
+    " acknowledged_at, acknowledged_by, resolved_at, resolved_by"
+)
+
+
+class Cursor(Protocol):
+    def execute(self, query: Any, params: Sequence[Any] = ...) -> Any: ...
+    def executemany(self, query: Any, params_seq: Any) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    @property
+    def rowcount(self) -> int: ...
+
+
+class SqlCore(Store):
+    paramstyle_format = False  # True: the driver wants %s instead of ?
+    columns_query: str  # the names of one table's columns (the table's name as the parameter)
+    key_query: str  # the names of one table's primary key columns (the table's name as the parameter)
+    add_column = "ADD COLUMN"  # the clause of _add_columns' ALTER TABLE
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Cursor]:
+        """A cursor inside one transaction, committed on a clean exit and rolled back on an exception."""
+
+    @abstractmethod
+    def _time_in(self, ts: float) -> Any: ...
+
+    @abstractmethod
+    def _time_out(self, value: Any) -> float: ...
+
+    def _json_out(self, value: Any) -> dict[str, Any]:
+        return json.loads(value) if isinstance(value, str | bytes) else dict(value)
+
+    def _sql(self, statement: str) -> str:
+        return _format_style(statement) if self.paramstyle_format else statement
+
+    def _add_columns(self, cur: Cursor) -> None:
+        """Bring a database created before a column was added, or a key changed, up to date (ADDED_COLUMNS, then
+        CHANGED_KEYS); idempotent. The caller's transaction keeps other starters out between the check and the ALTER
+        (each backend's init_schema)."""
+        for table, column, definition in ADDED_COLUMNS:
+            cur.execute(self._sql(self.columns_query), (table,))
+            if column not in {row[0] for row in cur.fetchall()}:
+                cur.execute(f"ALTER TABLE {table} {self.add_column} {column} {definition}")
+        for table, key in CHANGED_KEYS:
+            cur.execute(self._sql(self.key_query), (table,))
+            if {row[0] for row in cur.fetchall()} != set(key):
+                self._change_key(cur, table, key)
+
+    @abstractmethod
+    def _change_key(self, cur: Cursor, table: str, key: tuple[str, ...]) -> None:
+        """Make ``key`` the primary key of ``table`` (CHANGED_KEYS), inside the caller's transaction."""
+
+    def _run(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._transaction() as cur:
+            cur.execute(self._sql(statement), params)
+            return cur.fetchall() if _returns_rows(statement) else []
+
+    def _time_out_or_none(self, value: Any) -> float | None:
+        return None if value is None else self._time_out(value)
+
+    def _upsert(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            with self._transaction() as cur:
+                cur.executemany(self._sql(statement), rows)
+
+    def _alert(self, r: Sequence[Any]) -> Alert:
+        maybe_time = self._time_out_or_none
+        return Alert(
+            alert_id=int(r[0]), resident_id=r[1], site_id=r[2], rule=r[3], severity=Severity(r[4]),
+            state=AlertState(r[5]), opened_at=self._time_out(r[6]), updated_at=self._time_out(r[7]), title=r[8],
+            explanation=r[9], evidence=self._json_out(r[10]), acknowledged_at=maybe_time(r[11]),
+            acknowledged_by=r[12], resolved_at=maybe_time(r[13]), resolved_by=r[14],
+        )  # fmt: skip
+
+
+def site_filter(site_id: str | None) -> tuple[str, tuple[str, ...]]:
+    return (" WHERE site_id = ?", (site_id,)) if site_id is not None else ("", ())
+
+
+def bucket_width(bucket_s: float) -> int:
+    if bucket_s < 1:
+        raise ValueError(f"bucket_s must be at least 1 s, not {bucket_s}")
+    return int(bucket_s)
+
+
+def placeholders(values: Sequence[Any]) -> str:
+    """As many ``?`` as ``values``, comma-separated: an IN list's placeholders."""
+    return ", ".join("?" * len(values))
+
+
+def and_site(column: str, site_id: str | None) -> tuple[str, tuple[str, ...]]:
+    return (f" AND {column} = ?", (site_id,)) if site_id is not None else ("", ())
+
+
+def _returns_rows(statement: str) -> bool:
+    return statement.lstrip().upper().startswith(("SELECT", "SHOW")) or " RETURNING " in statement.upper()
+
+
+@cache
+def _format_style(statement: str) -> str:
+    return statement.replace("%", "%%").replace("?", "%s")

@@ -1,0 +1,113 @@
+"""What the alert core reads to rebuild its state after a restart (alerts.rebuild): recent data as one batch,
+reading and activity statistics, device events and last-seen times."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from carewatch.model import AccelRow, Batch, EventRow, ReadingRow
+from carewatch.storage.base import MAX_REPLAY_ROWS, MAX_STATS_ROWS, ActivityBucket, ReadingStats
+from carewatch.storage.sql._core import BUCKET_EXPRESSIONS, SqlCore, bucket_width, placeholders
+
+IDS_PER_QUERY = 500  # ids bound in one IN list: far below SQLite's host-parameter limit (32,766; 999 before 3.32)
+
+
+class RebuildSql(SqlCore):
+    def replay_batch(
+        self, start: float, end: float, metrics: Sequence[str] | None = None, events: bool = True, accel: bool = False
+    ) -> Batch:
+        window = (self._time_in(start), self._time_in(end))
+        only = f" AND metric IN ({placeholders(metrics)})" if metrics else ""
+        readings = self._run(
+            "SELECT time, site_id, device_id, resident_id, metric, value, seq, artefact FROM readings"
+            f" WHERE time >= ? AND time < ?{only} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+            (*window, *(metrics or ())),
+        )
+        batch = Batch(
+            readings=[
+                ReadingRow(self._time_out(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6]), bool(r[7]))
+                for r in readings
+            ]
+        )
+        if events:
+            rows = self._run(
+                "SELECT time, site_id, device_id, resident_id, kind, value, seq FROM events"
+                f" WHERE time >= ? AND time < ? ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+                window,
+            )
+            batch.events = [
+                EventRow(self._time_out(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6])) for r in rows
+            ]
+        if accel:
+            rows = self._run(
+                "SELECT time, site_id, device_id, resident_id, seq, rate_hz, x, y, z FROM accel"
+                f" WHERE time >= ? AND time < ? ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+                window,
+            )
+            batch.accel = [
+                AccelRow(self._time_out(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5]), _axes(r[6], r[7], r[8]))
+                for r in rows
+            ]
+        return batch
+
+    def reading_stats(self, start: float, end: float, metrics: Sequence[str], bucket_s: float) -> list[ReadingStats]:
+        bucket = BUCKET_EXPRESSIONS[self.backend].format(w=bucket_width(bucket_s))
+        rows = self._run(
+            f"SELECT resident_id, metric, {bucket} AS bucket, count(*), sum(value), sum(value * value) FROM readings"
+            " WHERE time >= ? AND time < ? AND NOT artefact AND resident_id IS NOT NULL"
+            f" AND metric IN ({placeholders(metrics)})"
+            f" GROUP BY resident_id, metric, bucket ORDER BY bucket LIMIT {MAX_STATS_ROWS}",
+            (self._time_in(start), self._time_in(end), *metrics),
+        )
+        return [ReadingStats(r[0], r[1], self._time_out(r[2]), int(r[3]), float(r[4]), float(r[5])) for r in rows]
+
+    def activity_buckets(self, start: float, end: float, kinds: Sequence[str], bucket_s: float) -> list[ActivityBucket]:
+        bucket = BUCKET_EXPRESSIONS[self.backend].format(w=bucket_width(bucket_s))
+        rows = self._run(
+            f"SELECT device_id, resident_id, {bucket} AS bucket, min(time), max(time), count(*) FROM events"
+            f" WHERE time >= ? AND time < ? AND kind IN ({placeholders(kinds)}) AND (kind <> 'motion' OR value >= 0.5)"
+            f" GROUP BY device_id, resident_id, bucket ORDER BY bucket LIMIT {MAX_STATS_ROWS}",
+            (self._time_in(start), self._time_in(end), *kinds),
+        )
+        return [
+            ActivityBucket(r[0], r[1], self._time_out(r[2]), self._time_out(r[3]), self._time_out(r[4]), int(r[5]))
+            for r in rows
+        ]
+
+    def device_events(self, device_ids: Sequence[str], kind: str, start: float, end: float) -> list[EventRow]:
+        rows: list[Any] = []
+        for at in range(0, len(device_ids), IDS_PER_QUERY):
+            ids = device_ids[at : at + IDS_PER_QUERY]
+            rows += self._run(
+                "SELECT time, site_id, device_id, resident_id, kind, value, seq FROM events"
+                f" WHERE device_id IN ({placeholders(ids)}) AND kind = ? AND time >= ? AND time < ?"
+                f" ORDER BY device_id, time LIMIT {MAX_STATS_ROWS - len(rows)}",
+                (*ids, kind, self._time_in(start), self._time_in(end)),
+            )
+            if len(rows) >= MAX_STATS_ROWS:
+                break
+        return [EventRow(self._time_out(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6])) for r in rows]
+
+    def device_last_seen(self, since: float) -> dict[str, float]:
+        since_in = self._time_in(since)
+        rows = self._run(
+            "SELECT device_id, max(newest) FROM ("
+            " SELECT device_id, max(time) AS newest FROM readings WHERE time >= ? GROUP BY device_id"
+            " UNION ALL SELECT device_id, max(time) AS newest FROM events WHERE time >= ? GROUP BY device_id"
+            " UNION ALL SELECT device_id, max(time) AS newest FROM accel WHERE time >= ? GROUP BY device_id"
+            ") seen GROUP BY device_id",
+            (since_in, since_in, since_in),
+        )
+        return {r[0]: self._time_out(r[1]) for r in rows}
+
+
+def _axes(x: Any, y: Any, z: Any) -> np.ndarray:
+    """Stored accelerometer axes (float32 blobs on SQLite, float4[] on TimescaleDB) as (n, 3) float32."""
+
+    def axis(a: Any) -> np.ndarray:
+        return np.frombuffer(a, dtype="<f4") if isinstance(a, bytes | memoryview) else np.asarray(a, np.float32)
+
+    return np.ascontiguousarray(np.column_stack([axis(x), axis(y), axis(z)]), dtype=np.float32)

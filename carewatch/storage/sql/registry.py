@@ -1,0 +1,141 @@
+"""Sites, residents, devices and contacts; readings, the latest of them, bucketed history of one resident; dead
+letters and table counts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from carewatch.model import Contact, ContactLink, ContactRole, DeadLetter, Device, DeviceKind, Resident, Site, SiteKind
+from carewatch.storage.base import COUNTABLE_TABLES, MAX_HISTORY_ROWS, Bucket
+from carewatch.storage.sql._core import BUCKET_EXPRESSIONS, SqlCore, site_filter
+
+LATEST_LOOKBACK_S = 6 * 3600  # "latest" means within the last hours; older data is history, not the current state
+
+
+class RegistrySql(SqlCore):
+    def upsert_sites(self, sites: Sequence[Site]) -> None:
+        self._upsert(
+            "INSERT INTO sites (site_id, name, kind, timezone) VALUES (?, ?, ?, ?) ON CONFLICT (site_id) DO UPDATE"
+            " SET name = excluded.name, kind = excluded.kind, timezone = excluded.timezone",
+            [(s.site_id, s.name, s.kind.value, s.timezone) for s in sites],
+        )
+
+    def upsert_residents(self, residents: Sequence[Resident]) -> None:
+        self._upsert(
+            "INSERT INTO residents (resident_id, site_id, name, room, birth_year, spo2_scale) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (resident_id) DO UPDATE SET site_id = excluded.site_id, name = excluded.name,"
+            " room = excluded.room, birth_year = excluded.birth_year, spo2_scale = excluded.spo2_scale",
+            [(r.resident_id, r.site_id, r.name, r.room, r.birth_year, r.spo2_scale) for r in residents],
+        )
+
+    def upsert_devices(self, devices: Sequence[Device]) -> None:
+        self._upsert(
+            "INSERT INTO devices (device_id, site_id, kind, resident_id, room, friendly_name) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (device_id) DO UPDATE SET site_id = excluded.site_id, kind = excluded.kind,"
+            " resident_id = excluded.resident_id, room = excluded.room, friendly_name = excluded.friendly_name",
+            [(d.device_id, d.site_id, d.kind.value, d.resident_id, d.room, d.friendly_name) for d in devices],
+        )
+
+    def upsert_contacts(self, contacts: Sequence[Contact], links: Sequence[ContactLink]) -> None:
+        self._upsert(
+            "INSERT INTO contacts (contact_id, name, role, email, phone) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (contact_id) DO UPDATE SET name = excluded.name, role = excluded.role,"
+            " email = excluded.email, phone = excluded.phone",
+            [(c.contact_id, c.name, c.role.value, c.email, c.phone) for c in contacts],
+        )
+        self._upsert(
+            "INSERT INTO resident_contacts (resident_id, contact_id, relation, priority) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (resident_id, contact_id) DO UPDATE SET relation = excluded.relation,"
+            " priority = excluded.priority",
+            [(k.resident_id, k.contact_id, k.relation, k.priority) for k in links],
+        )
+
+    def sites(self) -> list[Site]:
+        rows = self._run("SELECT site_id, name, kind, timezone FROM sites ORDER BY site_id")
+        return [Site(r[0], r[1], SiteKind(r[2]), r[3]) for r in rows]
+
+    def residents(self, site_id: str | None = None) -> list[Resident]:
+        where, params = site_filter(site_id)
+        rows = self._run(
+            f"SELECT resident_id, site_id, name, room, birth_year, spo2_scale FROM residents{where}"
+            " ORDER BY resident_id",
+            params,
+        )
+        return [Resident(*r) for r in rows]
+
+    def resident(self, resident_id: str) -> Resident | None:
+        rows = self._run(
+            "SELECT resident_id, site_id, name, room, birth_year, spo2_scale FROM residents WHERE resident_id = ?",
+            (resident_id,),
+        )
+        return Resident(*rows[0]) if rows else None
+
+    def devices(self) -> list[Device]:
+        rows = self._run(
+            "SELECT device_id, site_id, kind, resident_id, room, friendly_name FROM devices ORDER BY device_id"
+        )
+        return [Device(r[0], r[1], DeviceKind(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    def contacts_of(self, resident_id: str) -> list[tuple[Contact, ContactLink]]:
+        rows = self._run(
+            "SELECT c.contact_id, c.name, c.role, c.email, c.phone, l.relation, l.priority FROM resident_contacts l"
+            " JOIN contacts c ON c.contact_id = l.contact_id WHERE l.resident_id = ? ORDER BY l.priority, c.contact_id",
+            (resident_id,),
+        )
+        return [
+            (Contact(r[0], r[1], ContactRole(r[2]), r[3], r[4]), ContactLink(resident_id, r[0], r[5], r[6]))
+            for r in rows
+        ]
+
+    def readings(self, resident_id: str, metric: str, start: float, end: float) -> list[tuple[float, float]]:
+        rows = self._run(
+            "SELECT time, value FROM readings WHERE resident_id = ? AND metric = ? AND time >= ? AND time < ?"
+            f" AND NOT artefact ORDER BY time LIMIT {MAX_HISTORY_ROWS}",
+            (resident_id, metric, self._time_in(start), self._time_in(end)),
+        )
+        return [(self._time_out(t), v) for t, v in rows]
+
+    def latest_readings(self, site_id: str | None = None) -> dict[str, dict[str, tuple[float, float]]]:
+        site = " AND r.site_id = ?" if site_id is not None else ""
+        since = self._time_in(time.time() - LATEST_LOOKBACK_S)
+        rows = self._run(
+            "SELECT r.resident_id, r.metric, r.time, r.value FROM readings r JOIN ("
+            "  SELECT resident_id, metric, max(time) AS newest FROM readings"
+            "  WHERE time >= ? AND NOT artefact AND resident_id IS NOT NULL GROUP BY resident_id, metric"
+            ") m ON r.resident_id = m.resident_id AND r.metric = m.metric AND r.time = m.newest"
+            f" WHERE NOT r.artefact{site}",
+            (since, *((site_id,) if site_id is not None else ())),
+        )
+        latest: dict[str, dict[str, tuple[float, float]]] = {}
+        for resident_id, metric, at, value in rows:
+            latest.setdefault(resident_id, {})[metric] = (self._time_out(at), value)
+        return latest
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = self._run(
+            "SELECT received_at, topic, reason, detail, payload, payload_size FROM dead_letters"
+            " ORDER BY received_at DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+        return [DeadLetter(self._time_out(r[0]), r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
+
+    def count(self, table: str) -> int:
+        if table not in COUNTABLE_TABLES:
+            raise ValueError(f"not a countable table: {table!r}")
+        return int(self._run(f"SELECT count(*) FROM {table}")[0][0])
+
+    def readings_bucketed(
+        self, resident_id: str, metric: str, start: float, end: float, bucket_s: float
+    ) -> list[Bucket]:
+        if bucket_s < 1:
+            raise ValueError(f"bucket_s must be at least 1 s, not {bucket_s}")
+        width = int(bucket_s)
+        bucket = BUCKET_EXPRESSIONS[self.backend].format(w=width)
+        rows = self._run(
+            f"SELECT {bucket} AS bucket, count(*), min(value), max(value), avg(value) FROM readings"
+            " WHERE resident_id = ? AND metric = ? AND time >= ? AND time < ? AND NOT artefact"
+            f" GROUP BY bucket ORDER BY bucket LIMIT {MAX_HISTORY_ROWS}",
+            (resident_id, metric, self._time_in(start), self._time_in(end)),
+        )
+        return [Bucket(self._time_out(b), int(n), float(lo), float(hi), float(mean)) for b, n, lo, hi, mean in rows]
