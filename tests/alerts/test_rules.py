@@ -421,6 +421,15 @@ def test_a_door_opened_at_night_in_the_residents_own_time_zone(hour: float, aler
     assert [d.rule for d in engine().process(s.batch())[0]] == alerts
 
 
+def test_doors_opened_at_night_within_half_an_hour_of_each_other_are_one_incident() -> None:
+    s = stream()
+    hours = (2.0, 2.3, 2.75, 3.3)  # 02:00, 02:18, 02:45 (each within 30 min of the last), then 03:18
+    for hour in hours:
+        s.event("r1", s.at("r1", TEST_DAY, hour), "door", 1.0)
+    drafts = only(engine().process(s.batch()), "night_wandering")
+    assert [d.opened_at for d in drafts] == [s.at("r1", TEST_DAY, 2.0), s.at("r1", TEST_DAY, 3.3)]
+
+
 def test_out_of_bed_at_night_for_half_an_hour() -> None:
     e = engine()
     s = stream()
