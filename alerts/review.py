@@ -19,8 +19,9 @@ review proposes; a clinician decides (docs/rules.md, "Settling-in review"). The 
    (the usual extreme past the limit or less than ``Bound.near`` short of it: the 5-second readings around a
    5-minute median at the usual extreme then cross the limit on ordinary days, as a pulse whose usual low is 40-41
    crosses a limit of 40), suggest a limit ``BOUNDS[...].margin`` beyond the usual extreme, never
-   past the rule's hard **safety bound** (said so when reached: the resident's usual values then still alert, and
-   need a clinical assessment, not a limit). Limits are only ever widened: the review never tightens a default.
+   past the rule's hard **safety bound** (said so when reached; where the usual extreme lies beyond the bound or
+   within a reading's noise of it, the resident's usual values still alert, and need a clinical assessment, not a
+   limit). Limits are only ever widened: the review never tightens a default.
 5. **NEWS2**: score each at-rest window's medians with the core's ``score_parameters`` (oxygen and consciousness
    from their readings); the usual score is the 98th percentile. From the RCP's urgent level less one (4), suggest
    urgent from the usual score + ``NEWS2_RISE``, emergency from 2 above that (never below the RCP's 5 and 7); a
@@ -140,7 +141,7 @@ class LimitSuggestion:
     suggested: float
     usual: float  # the resident's usual extreme the suggestion rests on
     reason: str  # the evidence and the margin, in words
-    at_safety_bound: bool = False  # the suggestion stopped at the hard bound: usual values still alert there
+    at_safety_bound: bool = False  # the suggestion stopped at the hard bound, short of the full margin
     in_force: float | None = None  # a clinician's limit in force instead of the default (None: the default is)
     context: str = ThresholdContext.ALWAYS  # in_bed: from the windows in bed, for the time in bed
 
@@ -386,10 +387,18 @@ def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray, limit
     reason = (f"{spec.name}{where[0]}: {metric.label} at rest{where[1]} was {beyond} {usual:g} {metric.unit} in "
               f"{USUAL_PERCENTILE:g} % of {present.size} 5-minute medians, against {against}"
               f"{_near(usual, limit, high, bound, metric.unit)}; suggested {where[2]}{word} "
-              f"{suggested:g}, {bound.margin:g} {metric.unit} beyond the usual")  # fmt: skip
+              f"{suggested:g}, ")  # fmt: skip
+    margin = f"{bound.margin:g} {metric.unit} beyond the usual"
     at_bound = suggested == bound.safety and rounded != suggested
-    if at_bound:
-        reason += f", held at the safety bound ({bound.why}): usual values still alert, a clinical assessment is due"
+    if not at_bound:
+        reason += margin
+    elif (usual + bound.near > suggested) if high else (usual - bound.near < suggested):  # usual values cross it
+        reason += f"held at the safety bound ({bound.why}) instead of {margin}: usual values still alert, a clinical "
+        reason += "assessment is due"
+    else:
+        short = round(abs(suggested - usual), 1)
+        reason += f"held at the safety bound ({bound.why}), {short:g} {metric.unit} beyond the usual instead of "
+        reason += f"{bound.margin:g}"
     return LimitSuggestion(spec.name, spec.metric, side, default, suggested, usual, reason, at_bound, in_force,
                            ThresholdContext(context))  # fmt: skip
 

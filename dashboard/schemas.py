@@ -356,7 +356,10 @@ class LimitSuggestionPublic(BaseModel):
     usual: float = Field(description="the resident's usual value at rest over the review's period")
     suggested: float = Field(description="the individual limit the review suggests")
     reason: str
-    at_safety_bound: bool = Field(description="held at the rule's hard bound: usual values still alert there")
+    at_safety_bound: bool = Field(
+        description="held at the rule's hard bound, short of the full margin (the reason says whether usual values "
+        "still alert there)"
+    )
     context: Context
 
 

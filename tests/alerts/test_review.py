@@ -137,6 +137,21 @@ def test_the_safety_bound_holds_and_says_so() -> None:
     assert "safety bound" in spo2.reason
 
 
+@pytest.mark.parametrize(("night_hr", "assessment"), [(40.0, False), (36.0, True), (31.0, True)])
+def test_a_limit_held_at_the_safety_bound_asks_for_an_assessment_only_when_usual_values_cross_it(
+    night_hr: float, assessment: bool
+) -> None:
+    """A usual low of 38-39/min held at 35 (3-4 bpm beyond it instead of 5) is clear of the limit: nothing to
+    assess. A usual low within a reading's noise of the bound (2.5 bpm), or past it, still alerts."""
+    [hr] = run(week(awake={**HEALTHY, "hr": 55.0}, night={"hr": night_hr})).thresholds
+    assert (hr.rule, hr.suggested, hr.at_safety_bound) == ("hr_low", 35.0, True)
+    assert "held at the safety bound" in hr.reason
+    assert ("usual values still alert, a clinical assessment is due" in hr.reason) is assessment
+    if not assessment:
+        assert hr.usual - hr.suggested < review.BOUNDS["hr_low"].margin
+        assert f"{hr.usual - hr.suggested:g} bpm beyond the usual instead of 5" in hr.reason
+
+
 def test_a_high_limit_is_widened_upwards_and_bounded() -> None:
     rr = by_rule(run(week(awake={**HEALTHY, "rr": 25.0})))["rr_high"]
     assert rr.side == "high" and rr.default == 24.0
