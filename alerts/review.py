@@ -370,7 +370,7 @@ def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray, limit
         in_force = limits.get((spec.metric, side, ThresholdContext.ALWAYS))
     limit = default if in_force is None else in_force
     usual = _usual(present, high)
-    if (usual + bound.near <= limit) if high else (usual - bound.near >= limit):
+    if not _crossed(usual, limit, high, bound):
         return None  # the usual extreme stays clear of the limit in force, by more than a reading's noise
     wanted = usual + bound.margin if high else usual - bound.margin
     scale = 10 ** DECIMALS.get(spec.metric, 0)
@@ -388,19 +388,25 @@ def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray, limit
               f"{USUAL_PERCENTILE:g} % of {present.size} 5-minute medians, against {against}"
               f"{_near(usual, limit, high, bound, metric.unit)}; suggested {where[2]}{word} "
               f"{suggested:g}, ")  # fmt: skip
-    margin = f"{bound.margin:g} {metric.unit} beyond the usual"
+    full_margin = f"{bound.margin:g} {metric.unit} beyond the usual"
     at_bound = suggested == bound.safety and rounded != suggested
     if not at_bound:
-        reason += margin
-    elif (usual + bound.near > suggested) if high else (usual - bound.near < suggested):  # usual values cross it
-        reason += f"held at the safety bound ({bound.why}) instead of {margin}: usual values still alert, a clinical "
-        reason += "assessment is due"
+        reason += full_margin
+    elif _crossed(usual, suggested, high, bound):
+        reason += f"held at the safety bound ({bound.why}) instead of {full_margin}: usual values still alert, a "
+        reason += "clinical assessment is due"
     else:
         short = round(abs(suggested - usual), 1)
         reason += f"held at the safety bound ({bound.why}), {short:g} {metric.unit} beyond the usual instead of "
         reason += f"{bound.margin:g}"
     return LimitSuggestion(spec.name, spec.metric, side, default, suggested, usual, reason, at_bound, in_force,
                            ThresholdContext(context))  # fmt: skip
+
+
+def _crossed(usual: float, limit: float, high: bool, bound: Bound) -> bool:
+    """Whether ordinary readings around the usual extreme cross ``limit``: the extreme lies past it, or less than
+    ``bound.near`` (about a reading's noise) short of it."""
+    return usual + bound.near > limit if high else usual - bound.near < limit
 
 
 def _near(usual: float, limit: float, high: bool, bound: Bound, unit: str) -> str:
