@@ -15,11 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from alerts._arrays import FloatArray, IntArray
 from alerts.frame import Frame, build
 from alerts.residents import MISSING, Population, ResidentIndex
 from alerts.rules import Rule
 from alerts.rules.base import Findings
+from alerts.rules.baseline import METRICS as BASELINE_METRICS
+from alerts.rules.baseline import BaselineRule
 from alerts.rules.early_warning import News2Rule
+from alerts.rules.trend import TrendRule
 from alerts.signals import Signals
 from carewatch.catalog import EVENT_KINDS, METRICS
 from carewatch.model import Alert, AlertDraft, Batch, Device, ReadingRow, Resident, Site
@@ -164,6 +168,17 @@ class AlertEngine:
                     resident_id = self.index.residents[p].resident_id
                     cleared.append(Cleared(resident_id, rule.name, now if now is not None else at[p]))
         return cleared
+
+    def seed_day_sums(self, resident: IntArray, column: IntArray, day: IntArray, numbers: FloatArray) -> None:
+        """Stored day aggregates for the restart rebuild: ``numbers`` (k, 3) = readings, sum and sum of squares of
+        metric ``column`` (k,) of alerts.rules.baseline.METRICS on UTC ``day`` (k,), for every rule that learns from
+        them: the baseline, and a trend's usual level."""
+        for rule in self.rules:
+            if isinstance(rule, BaselineRule):
+                rule.seed(resident, column, day, numbers)
+            elif isinstance(rule, TrendRule) and rule.spec.metric in BASELINE_METRICS:
+                here = column == BASELINE_METRICS.index(rule.spec.metric)
+                rule.seed(resident[here], day[here], numbers[here, 0], numbers[here, 1])
 
     def rebuild(self, store: Store, now: float) -> list[Cleared]:
         """Rebuild the state from recent stored data, then load the live alerts (alerts.rebuild)."""

@@ -1,7 +1,10 @@
 """Rebuilding the alert core's state after a restart from recent stored data, so that nothing fires twice.
 
-1. Learned state from aggregates, bounded by buckets rather than rows: the baselines' day slots (7 days of
-   per-day count, sum and sum of squares), the activity profiles (14 days of hourly activity buckets; for getting
+1. Learned state from aggregates, bounded by buckets rather than rows: the day slots of the baselines and of the
+   temperature trend's usual level (per-day count, sum and sum of squares of the 7 days before today, and of today
+   up to where each metric's replay starts, so that the replay completes today without counting a reading twice;
+   see `_seed_day_sums` for the first 2.5 h of a day),
+   the activity profiles (14 days of hourly activity buckets; for getting
    up also the bed sensors' own events, a few to a few tens a day each, read a day at a time, which also say who
    was in bed when the replay starts: no activity's clock stops in bed, and a clinician's limit for the time in
    bed applies; the replay's own bed events and signs of being up carry the state on to now; for no activity's
@@ -21,7 +24,7 @@ died between the commit and the alert) is not raised: it counts as handled. Know
 step counts are not part of the learned activity profile's rebuild (room-sensor events are aggregated, every sample
 of a door, bed, chair or bathroom sensor counting as a change; for not up, bedroom sensors are left out and the
 other sensors' buckets give their first and last event as signs of being up, so getting up is rebuilt exactly
-where a bed exit starts each stretch out of bed), and a baseline's current day restarts from the replay.
+where a bed exit starts each stretch out of bed).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import numpy as np
 from alerts._arrays import BoolArray, FloatArray, IntArray, firsts, lasts, previous
 from alerts.frame import Points
 from alerts.residents import DEVICE_KINDS, MISSING
-from alerts.rules.baseline import DAY_S, DAYS, METRICS, BaselineRule
+from alerts.rules.baseline import DAY_S, DAYS, METRICS
 from alerts.rules.behaviour import LEARN_DAYS, NoActivityRule, NotUpRule
 from alerts.rules.devices import DeviceOfflineRule
 from alerts.rules.safety import LongLieRule
@@ -68,7 +71,7 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> list[Cleared]:
     live = store.alerts(live_only=True, limit=LIVE_ALERTS_MAX)
     engine.replaying = True
     try:
-        _seed_baselines(engine, store, now)
+        _seed_day_sums(engine, store, now)
         _seed_activity(engine, store, now)
         _seed_devices(engine, store, now)
         _seed_worn(engine, store)
@@ -97,12 +100,18 @@ def _replay(
         span = float(np.clip(span * min(4.0, TARGET_ROWS / max(rows, 1)), *CHUNK_S))
 
 
-def _seed_baselines(engine: AlertEngine, store: Store, now: float) -> None:
-    rule = _find(engine, BaselineRule)
-    if rule is None:
-        return
+def _seed_day_sums(engine: AlertEngine, store: Store, now: float) -> None:
+    """Each metric's day sums from ``DAYS`` days before today up to where its replay starts (today's too, in part):
+    the replay adds the rest, so every day holds its readings once. Except in the first ``SLOW_REPLAY_S`` of a UTC
+    day, when the slow metrics' replay starts yesterday: a baseline drops readings of a day before its newest, so the
+    other metrics are seeded up to midnight only, and their day so far restarts from their replay."""
     today = math.floor(now / DAY_S) * DAY_S
-    stats = store.reading_stats(today - DAYS * DAY_S, today, METRICS, DAY_S)
+    slow_from, fast_from = now - SLOW_REPLAY_S, now - REPLAY_S
+    slow = tuple(m for m in METRICS if m in SLOW_METRICS)
+    fast = tuple(m for m in METRICS if m not in SLOW_METRICS)
+    stats = store.reading_stats(today - DAYS * DAY_S, slow_from, slow, DAY_S)
+    stats += store.reading_stats(today - DAYS * DAY_S, fast_from if slow_from >= today else min(fast_from, today),
+                                 fast, DAY_S)  # fmt: skip
     if not stats:
         return
     resident = engine.index.positions(s.resident_id for s in stats)
@@ -110,7 +119,7 @@ def _seed_baselines(engine: AlertEngine, store: Store, now: float) -> None:
     columns = np.array([METRICS.index(s.metric) for s in stats])
     day = np.array([round(s.start / DAY_S) for s in stats], np.int64)
     numbers = np.array([(s.n, s.total, s.total_sq) for s in stats], np.float64)
-    rule.seed(resident[known], columns[known], day[known], numbers[known])
+    engine.seed_day_sums(resident[known], columns[known], day[known], numbers[known])
 
 
 def _seed_activity(engine: AlertEngine, store: Store, now: float) -> None:

@@ -473,6 +473,8 @@ class Trend(Ref):
         self.newest: dict[int, int | None] = defaultdict(lambda: None)
         self.last_ts: dict[int, float] = defaultdict(lambda: -INF)
         self.ep: dict[int, Episode] = defaultdict(Episode)
+        self.days: dict[int, dict[int, list[float]]] = defaultdict(dict)  # resident -> UTC day -> count, sum
+        self.newest_day: dict[int, float] = defaultdict(lambda: -INF)
 
     def evaluate(self, rows: Rows, out: Out) -> None:
         s = self.spec
@@ -481,6 +483,9 @@ class Trend(Ref):
         raised: list[tuple[int, float]] = []
         cleared: list[tuple[int, float]] = []
         for r, ts, v in _fresh(obs, lambda k: self.last_ts[k]):
+            day = math.floor(ts / bl.DAY_S)
+            if s.above_usual is not None and day <= self.newest_day[r] - bl.DAYS - 1:
+                continue  # over a week late: its day is gone
             slot = math.floor(ts / s.slot_s)
             newest = self.newest[r]
             if newest is not None and slot > newest and self.slots[r].get(newest, [0.0])[0] > 0:
@@ -493,7 +498,27 @@ class Trend(Ref):
             span = s.window * (s.lookback + 1)
             for old in [k for k in self.slots[r] if k <= self.newest[r] - span]:  # type: ignore[operator]
                 del self.slots[r][old]
+            if s.above_usual is not None:
+                self.add_day(r, day, 1.0, v)
         self.report(out, raised, cleared)
+
+    def add_day(self, r: int, day: int, count: float, total: float) -> None:
+        sums = self.days[r].setdefault(day, [0.0, 0.0])
+        sums[0] += count
+        sums[1] += total
+        self.newest_day[r] = max(self.newest_day[r], day)
+        for old in [d for d in self.days[r] if d <= self.newest_day[r] - bl.DAYS - 1]:
+            del self.days[r][old]
+
+    def usual(self, r: int, day: int) -> float:
+        n = total = 0.0
+        days = 0
+        for back in range(1, bl.DAYS + 1):
+            past = self.days[r].get(day - back)
+            if past is not None:
+                n, total = n + past[0], total + past[1]
+                days += past[0] > 0
+        return total / n if n >= bl.MIN_READINGS and days >= bl.MIN_DAYS else NAN
 
     def evaluate_slot(self, r: int, p: int, raised: list[tuple[int, float]], cleared: list[tuple[int, float]]) -> None:
         s = self.spec
@@ -516,6 +541,9 @@ class Trend(Ref):
             change, safe = now - reference, latest <= enter_limit
         if self.origin is not None:
             safe = safe and reference >= self.origin(r)
+        if s.above_usual is not None:
+            usual = self.usual(r, math.floor(p * s.slot_s / bl.DAY_S))
+            safe = safe and (math.isnan(usual) or now >= usual + s.above_usual)
         known = math.isfinite(reference) and not math.isnan(now)
         code = 1 if known and safe and change >= s.delta else 0 if known and change <= s.leave_delta else -1
         at_ts = (p + 1) * s.slot_s
@@ -1012,8 +1040,9 @@ class ReferenceEngine:
 
     def seed_baselines(self, resident: Sequence[int], column: Sequence[int], day: Sequence[int],
                        numbers: Sequence[Sequence[float]]) -> None:  # fmt: skip
-        """As `BaselineRule.seed`: stored day aggregates (readings, sum, sum of squares)."""
+        """As `AlertEngine.seed_day_sums`: stored day aggregates (readings, sum, sum of squares)."""
         rule = next(r for r in self.rules if isinstance(r, Baseline))
+        usual = [r for r in self.rules if isinstance(r, Trend) and r.spec.above_usual is not None]
         for r, c, d, (n, total, total_sq) in zip(resident, column, day, numbers, strict=True):
             ref = float(bl.REFERENCE[c])
             slot = rule.days[r].setdefault(d, [0.0] * (3 * len(bl.METRICS)))
@@ -1021,6 +1050,9 @@ class ReferenceEngine:
             slot[3 * c + 1] += total - n * ref
             slot[3 * c + 2] += total_sq - 2 * ref * total + n * ref * ref
             rule.newest[r] = max(rule.newest[r], d)
+            for trend in usual:
+                if trend.spec.metric == bl.METRICS[c]:
+                    trend.add_day(r, d, n, total)
 
     def seed_activity(self, resident: Sequence[int], first: Sequence[float], last: Sequence[float]) -> None:
         """As `NoActivityRule.seed`: hourly activity, sorted by (resident, first)."""

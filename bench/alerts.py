@@ -35,7 +35,7 @@ import numpy as np
 from alerts.engine import AlertEngine
 from alerts.reference import ReferenceEngine
 from alerts.rules import default_rules
-from alerts.rules.baseline import DAY_S, DAYS, METRICS, BaselineRule
+from alerts.rules.baseline import DAY_S, DAYS, METRICS
 from alerts.rules.behaviour import NoActivityRule, NotUpRule
 from carewatch.model import (
     AccelRow,
@@ -238,9 +238,8 @@ def learned(n: int, offset: np.ndarray, rng: np.random.Generator) -> Learned:
 
 
 def seed(engine: AlertEngine, past: Learned) -> None:
+    engine.seed_day_sums(past.resident, past.column, past.day, past.numbers)
     for rule in engine.rules:
-        if isinstance(rule, BaselineRule):
-            rule.seed(past.resident, past.column, past.day, past.numbers)
         if isinstance(rule, NoActivityRule):
             rule.seed(past.active, past.first, past.last)
         if isinstance(rule, NotUpRule):

@@ -21,8 +21,8 @@ NEVER = np.iinfo(np.int64).min // 2  # the newest slot of a key that has no data
 @dataclass(frozen=True, slots=True)
 class Timeline:
     """Slots of the ``u`` keys of one batch laid end to end: key ``i`` owns positions ``base[i] ..
-    base[i] + length[i] - 1``, the first ``L`` its ring (slots ``old[i] - L + 1 .. old[i]``), then its new slots up
-    to ``new[i]``. ``sums`` (T, F); ``slot`` (T,) slot number at each position; ``position`` (n,) of each
+    base[i] + length[i] - 1``, the first ``L`` its ring (slots ``old[i] - L + 1 .. old[i]``), then its new slots
+    ``after[i] .. new[i]``. ``sums`` (T, F); ``slot`` (T,) slot number at each position; ``position`` (n,) of each
     observation."""
 
     sums: FloatArray
@@ -31,6 +31,7 @@ class Timeline:
     base: IntArray
     length: IntArray
     old: IntArray
+    after: IntArray
     new: IntArray
     position: IntArray
 
@@ -76,7 +77,8 @@ class SlotRing:
         return key * self.length + slot % self.length
 
     def add(self, key: IntArray, slot: IntArray, values: FloatArray) -> None:
-        """Add ``values`` (n, F) of observations in their key's newest slot (`in_newest`) to the ring in place."""
+        """Add ``values`` (n, F) of observations to their slots in place: slots within the ring, as those in their
+        key's newest slot (`in_newest`) are."""
         _add_rows(self.flat, self.rows(key, slot), values)
 
     def count(self, sums: FloatArray, rows: IntArray, field: IntArray) -> None:
@@ -93,7 +95,7 @@ class SlotRing:
         k = key[first]
         if k.shape[0] == 0:
             none = np.empty(0, np.int64)
-            return Timeline(np.zeros((0, self.fields)), none, none, none, none, none, none, none)
+            return Timeline(np.zeros((0, self.fields)), none, none, none, none, none, none, none, none)
         lo, hi = np.minimum.reduceat(slot, starts), np.maximum.reduceat(slot, starts)
         old = self.newest[k]
         seen = old != NEVER
@@ -107,10 +109,20 @@ class SlotRing:
         source = np.where(in_ring & seen[owner], k[owner] * L + slot_at % L, self.zero_row)
         sums = np.take(self.flat, source, axis=0)
         group = np.cumsum(first) - 1
-        position = base[group] + np.where(slot <= old[group], L - 1 - (old[group] - slot), L + slot - after[group])
+        position = base[group] + self._offset(old[group], after[group], slot)
         if values is not None:
             _add_rows(sums, position, values)
-        return Timeline(sums, slot_at, k, base, length, old, np.maximum(hi, old), position)
+        return Timeline(sums, slot_at, k, base, length, old, after, np.maximum(hi, old), position)
+
+    def locate(self, line: Timeline, owner: IntArray, slot: IntArray) -> IntArray:
+        """(e,) positions in ``line`` of slot ``slot`` (e,) of key ``line.key[owner]``: a slot of its ring or one
+        laid out after it."""
+        return line.base[owner] + self._offset(line.old[owner], line.after[owner], slot)
+
+    def _offset(self, old: IntArray, after: IntArray, slot: IntArray) -> IntArray:
+        L = self.length
+        offset: IntArray = np.where(slot <= old, L - 1 - (old - slot), L + slot - after)
+        return offset
 
     def store(self, line: Timeline) -> None:
         """Write back what the batch changed: each key's slots from its old newest one on (at most ``L``; older

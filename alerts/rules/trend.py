@@ -9,6 +9,13 @@ on the safe side of the matching threshold rule's limit in the evaluated slot it
 past the limit the threshold alert speaks, and a sudden drop is not also a trend). Evaluating completed slots only
 makes the result independent of how readings were batched.
 
+*Above the usual* (``TrendSpec.above_usual``, temperature's): entering also needs the level to lie that far above
+the resident's usual, the mean of their readings over the ``DAYS`` UTC days before the slot's (`Usual`, kept as the
+baseline keeps it, and used once it has ``MIN_DAYS`` days and ``MIN_READINGS`` readings). A rise that only brings
+the temperature back into the resident's ordinary range (rewarming after a cold spell, a wrist sensor pressed back
+against the skin) is not a fever's: the evaluation saw rises from 35.4-35.9 to 36.5-36.9 degC alert about once in
+three runs. Until the usual is learned, the rise alone decides.
+
 *At rest* (``TrendSpec.at_rest``, SpO2's): readings during exertion and ``RECOVERY_S`` after (alerts.signals, as
 for the threshold rules at rest) are left out of the levels. A COPD resident desaturates on effort, and a PPG on a
 walking arm misreads oxygen low: on the evaluation's scale-2 residents a short walk made a 4-point "fall" about
@@ -26,8 +33,9 @@ from alerts._arrays import FloatArray, IntArray, fresh, grown, lasts, ragged_ara
 from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
+from alerts.rules.baseline import DAY_S, DAYS, MIN_DAYS, MIN_READINGS
 from alerts.rules.episodes import Episodes, codes
-from alerts.rules.ring import SlotRing
+from alerts.rules.ring import SlotRing, Timeline
 from alerts.rules.threshold import ThresholdRule
 from alerts.signals import resting
 from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
@@ -48,6 +56,63 @@ class TrendSpec:
     severity: Severity
     source: str
     at_rest: bool = False  # readings during exertion and RECOVERY_S after are left out of the levels
+    above_usual: float | None = None  # entering needs the level this far above the resident's usual (`Usual`)
+
+
+class Usual:
+    """Each resident's usual level of one metric: the mean of their readings over the ``DAYS`` UTC days before a
+    given day, once there are ``MIN_DAYS`` such days and ``MIN_READINGS`` readings (NaN before). Day sums (count,
+    sum) in a `SlotRing`, fed the same readings as the trend's own ring, so a look-back from any slot of a batch is
+    exact however the readings were batched."""
+
+    def __init__(self) -> None:
+        self.ring = SlotRing(DAYS + 1, 2)
+
+    def grow(self, capacity: int) -> None:
+        self.ring.grow(capacity)
+
+    def placeable(self, res: IntArray, ts: FloatArray) -> np.ndarray:
+        """(n,) True for readings whose day is still in their resident's ring (not over ``DAYS`` days late)."""
+        placeable: np.ndarray = _day(ts) > self.ring.newest[res] - self.ring.length
+        return placeable
+
+    def add(self, res: IntArray, ts: FloatArray, value: FloatArray) -> None:
+        """Add placeable readings (n,) that complete no day: each in its resident's newest day."""
+        self.ring.add(res, _day(ts), np.column_stack([np.ones_like(value), value]))
+
+    def timeline(self, res: IntArray, ts: FloatArray, value: FloatArray) -> Timeline:
+        """Lay out the residents of placeable readings (n,) sorted by resident, with the readings added
+        (`SlotRing.timeline`); `store` it once the look-backs are read."""
+        return self.ring.timeline(res, _day(ts), np.column_stack([np.ones_like(value), value]))
+
+    def before(self, line: Timeline, owner: IntArray, ts: FloatArray) -> FloatArray:
+        """(e,) the usual level of resident ``line.key[owner]`` (e,) before the UTC day of ``ts`` (e,), NaN where not
+        learned yet."""
+        position = self.ring.locate(line, owner, _day(ts))
+        back = position[:, None] - np.arange(1, DAYS + 1)[None, :]
+        inside = back >= line.base[owner][:, None]  # older days have left the ring
+        sums = np.take(line.sums, np.where(inside, back, 0), axis=0) * inside[:, :, None]
+        count, total = sums[:, :, 0].sum(axis=1), sums[:, :, 1].sum(axis=1)
+        learned = (count >= MIN_READINGS) & ((sums[:, :, 0] > 0).sum(axis=1) >= MIN_DAYS)
+        usual: FloatArray = np.where(learned, total / np.maximum(count, 1.0), np.nan)
+        return usual
+
+    def store(self, line: Timeline) -> None:
+        self.ring.store(line)
+
+    def seed(self, res: IntArray, day: IntArray, count: FloatArray, total: FloatArray) -> None:
+        """Stored day aggregates (k,) of UTC ``day`` (k,) for the restart rebuild (as `BaselineRule.seed`)."""
+        np.maximum.at(self.ring.newest, res, day)
+        keep = day > self.ring.newest[res] - self.ring.length
+        self.ring.add(res[keep], day[keep], np.column_stack([count[keep], total[keep]]))
+
+    def nbytes(self) -> int:
+        return self.ring.nbytes()
+
+
+def _day(ts: FloatArray) -> IntArray:
+    day: IntArray = np.floor(ts / DAY_S).astype(np.int64)
+    return day
 
 
 class TrendRule(Rule):
@@ -65,6 +130,11 @@ class TrendRule(Rule):
         self.persist = np.empty(0)
         self.episodes = Episodes(held=False)
         self.span_s = spec.slot_s * spec.window * (spec.lookback + 1)
+        self.usual = Usual() if spec.above_usual is not None else None
+        if self.usual is not None and DAY_S % spec.slot_s:
+            raise ValueError(f"{spec.name}: a slot of {spec.slot_s} s must not straddle midnight")
+        self.above_usual = np.empty(0)
+        self.detail_names = ("reference", "change", "usual")
 
     def grow(self, population: Population) -> None:
         super().grow(population)
@@ -74,13 +144,20 @@ class TrendRule(Rule):
         self.delta = grown(self.delta, capacity, self.spec.delta)
         self.persist = grown(self.persist, capacity, 0.0)
         self.episodes.grow(capacity)
+        if self.usual is not None and self.spec.above_usual is not None:
+            self.usual.grow(capacity)
+            self.above_usual = grown(self.above_usual, capacity, self.spec.above_usual)
 
     def parameters(self) -> dict[str, Parameter]:
         unit = METRIC_BY_NAME[self.spec.metric].unit
-        return {
+        parameters = {
             "delta": Parameter(self.delta, unit, "the change over the look-back that starts the condition"),
             "persist_s": Parameter(self.persist, "s", "it alerts once it has lasted this long"),
         }
+        if self.usual is not None:
+            about = "how far above the resident's usual (their mean over 7 days) the level must be to start it"
+            parameters["above_usual"] = Parameter(self.above_usual, unit, about)
+        return parameters
 
     def evaluate(self, frame: Frame) -> Findings:
         res, ts, value = frame.readings.of_metric(self.metric_id)
@@ -88,6 +165,9 @@ class TrendRule(Rule):
         if self.spec.at_rest:
             keep = keep[resting(frame.exertion, res[keep], ts[keep])]
         res, ts, value = res[keep], ts[keep], value[keep]
+        if self.usual is not None:
+            keep = self.usual.placeable(res, ts).nonzero()[0]
+            res, ts, value = res[keep], ts[keep], value[keep]
         if res.shape[0] == 0:
             return Findings.none()
         spec, L = self.spec, self.ring.length
@@ -98,20 +178,28 @@ class TrendRule(Rule):
         stays = self.ring.in_newest(res, slot)  # most readings: still in the slot being filled, nothing to decide
         if stays.any():
             self.ring.add(res[stays], slot[stays], values[stays])
+            if self.usual is not None:
+                self.usual.add(res[stays], ts[stays], value[stays])
             moves = (~stays).nonzero()[0]
             if moves.shape[0] == 0:
                 return Findings.none()
-            res, slot, values = res[moves], slot[moves], values[moves]
+            res, ts, slot, values = res[moves], ts[moves], slot[moves], values[moves]
         line = self.ring.timeline(res, slot, values)
+        days = self.usual.timeline(res, ts, values[:, 1]) if self.usual is not None else None
         # Completed slots: each key's previous newest slot (the ring's last), then its new slots but the newest
         # (a gap longer than the ring is shortened in the timeline: those slots are empty anyway).
         owner, j = ragged_arange(line.length - L)
         pos = line.base[owner] + L - 1 + j
         filled = line.sums[pos, 0] > 0
-        pos, key = pos[filled], line.key[owner[filled]]
+        pos, owner = pos[filled], owner[filled]
+        key = line.key[owner]
         at = (line.slot[pos] + 1) * spec.slot_s
         sums = self.ring.windows(line, pos, spec.window, spec.lookback + 1)
         self.ring.store(line)
+        usual = np.full(key.shape[0], np.nan)
+        if self.usual is not None and days is not None:  # the same residents, in the same order, as `line`
+            usual = self.usual.before(days, owner, line.slot[pos] * spec.slot_s)
+            self.usual.store(days)
         count = sums[:, :, 0]
         level = np.where(count >= spec.min_count, sums[:, :, 1] / np.maximum(count, 1), np.nan)
         now, before = level[:, 0], level[:, 1:]
@@ -125,6 +213,8 @@ class TrendRule(Rule):
         if self.origin is not None:
             start = self.origin.enter[key]
             safe &= (reference <= start) if self.origin.spec.below is False else (reference >= start)
+        if self.usual is not None:  # not a return to the resident's ordinary range (once it is learned)
+            safe &= np.isnan(usual) | (now >= usual + self.above_usual[key])
         known = np.isfinite(reference) & np.isfinite(now)
         code = codes(known & safe & (change >= self.delta[key]), known & (change <= spec.leave_delta))
         gap = np.full(key.shape[0], self.span_s)
@@ -132,7 +222,7 @@ class TrendRule(Rule):
         raised = step.raised
         return Findings.of(
             key[raised], step.raised_at, now[raised], step.raised_onset,
-            np.column_stack([reference[raised], change[raised]]), key[step.cleared], at[step.cleared],
+            np.column_stack([reference[raised], change[raised], usual[raised]]), key[step.cleared], at[step.cleared],
         )  # fmt: skip
 
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
@@ -140,16 +230,30 @@ class TrendRule(Rule):
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         metric = METRIC_BY_NAME[self.spec.metric]
-        reference, change = float(detail[0]), float(detail[1])
+        reference, change, usual = float(detail[0]), float(detail[1]), float(detail[2])
         verb = "fell" if self.spec.falling else "rose"
         span = minutes(self.spec.slot_s * self.spec.window * self.spec.lookback)
         title = f"{metric.label} {verb} {abs(change):.1f} {metric.unit}"
-        text = (
-            f"{metric.label} {verb} from {reference:.1f} to {value:.1f} {metric.unit} within {span} "
-            f"(alerts at a change of {self.delta[position]:g} {metric.unit} while still "
-            f"{'at or above' if self.spec.falling else 'at or below'} {self.limit.enter[position]:g} {metric.unit})."
+        text = f"{metric.label} {verb} from {reference:.1f} to {value:.1f} {metric.unit} within {span}"
+        if np.isfinite(usual):
+            text += f", {value - usual:.1f} {metric.unit} above this resident's usual {usual:.1f} {metric.unit}"
+        text += (
+            f" (alerts at a change of {self.delta[position]:g} {metric.unit} while still "
+            f"{'at or above' if self.spec.falling else 'at or below'} {self.limit.enter[position]:g} {metric.unit}"
         )
-        return title, text
+        if self.usual is not None:
+            text += f" and at least {self.above_usual[position]:g} {metric.unit} above the usual, once learned"
+        return title, text + ")."
 
     def nbytes(self) -> int:
-        return self.ring.nbytes() + arrays_nbytes(self.last_ts, self.delta, self.persist) + self.episodes.nbytes()
+        return (
+            self.ring.nbytes()
+            + arrays_nbytes(self.last_ts, self.delta, self.persist, self.above_usual)
+            + self.episodes.nbytes()
+            + (self.usual.nbytes() if self.usual is not None else 0)
+        )
+
+    def seed(self, res: IntArray, day: IntArray, count: FloatArray, total: FloatArray) -> None:
+        """Stored day aggregates of the metric (k,) for the restart rebuild (`Usual.seed`)."""
+        if self.usual is not None:
+            self.usual.seed(res, day, count, total)

@@ -343,6 +343,25 @@ def test_temperature_rising_but_not_recovering_from_hypothermia() -> None:
     assert "temp_rising" not in found
 
 
+def test_a_temperature_rise_alerts_only_above_the_residents_usual() -> None:
+    """r0's usual is 36.7 degC (a learned week): rewarming from 35.6 to 36.8 in an hour is a return to the usual, not a
+    fever's rise; the same rise to 37.3 is. r2, with no week learned, is judged on the rise alone."""
+    e = engine()
+    learned_week(e, ("r0",))
+    rewarming = [35.6] * 6 + [36.8] * 18  # every 5 minutes
+    both = merge(vital("r0", NOW, "temp", rewarming, step=300), vital("r2", NOW, "temp", rewarming, step=300))
+    [unlearned] = only(e.process(both), "temp_rising")
+    assert unlearned.resident_id == "r2" and "usual" not in unlearned.explanation.split("(")[0]
+    [rising] = only(e.process(vital("r0", NOW + 3 * HOUR, "temp", [35.6] * 6 + [37.3] * 18, step=300)), "temp_rising")
+    assert "0.6 Cel above this resident's usual 36.7 Cel" in rising.explanation
+    week = stream()  # learned_week's readings again: the usual is their mean over the 7 days before the test day's
+    for day in range(TEST_DAY):
+        routine(week, "r0", day)
+    first = T0 + (TEST_DAY - 7) * DAY
+    temps = [r.value for r in week.batch().readings if r.metric == "temp" and first <= r.ts < T0 + TEST_DAY * DAY]
+    assert rising.evidence["facts"]["usual"] == pytest.approx(sum(temps) / len(temps), rel=1e-12)
+
+
 # Safety -------------------------------------------------------------------------------------------------------------
 
 
