@@ -12,6 +12,7 @@ persist, a per-device condition folded into one alert per resident per batch) th
 from __future__ import annotations
 
 import math
+import statistics
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -511,14 +512,14 @@ class Trend(Ref):
             del self.days[r][old]
 
     def usual(self, r: int, day: int) -> float:
-        n = total = 0.0
-        days = 0
+        n = 0.0
+        daily: list[float] = []
         for back in range(1, bl.DAYS + 1):
             past = self.days[r].get(day - back)
-            if past is not None:
-                n, total = n + past[0], total + past[1]
-                days += past[0] > 0
-        return total / n if n >= bl.MIN_READINGS and days >= bl.MIN_DAYS else NAN
+            if past is not None and past[0] > 0:
+                n += past[0]
+                daily.append(past[1] / past[0])
+        return statistics.median(daily) if n >= bl.MIN_READINGS and len(daily) >= bl.MIN_DAYS else NAN
 
     def evaluate_slot(self, r: int, p: int, raised: list[tuple[int, float]], cleared: list[tuple[int, float]]) -> None:
         s = self.spec

@@ -10,8 +10,8 @@ past the limit the threshold alert speaks, and a sudden drop is not also a trend
 makes the result independent of how readings were batched.
 
 *Above the usual* (``TrendSpec.above_usual``, temperature's): entering also needs the level to lie that far above
-the resident's usual, the mean of their readings over the ``DAYS`` UTC days before the slot's (`Usual`, kept as the
-baseline keeps it, and used once it has ``MIN_DAYS`` days and ``MIN_READINGS`` readings). A rise that only brings
+the resident's usual, the median of their daily means over the ``DAYS`` UTC days before the slot's (`Usual`, used
+once it has ``MIN_DAYS`` days and ``MIN_READINGS`` readings, as the baseline's). A rise that only brings
 the temperature back into the resident's ordinary range (rewarming after a cold spell, a wrist sensor pressed back
 against the skin) is not a fever's: the evaluation saw rises from 35.4-35.9 to 36.5-36.9 degC alert about once in
 three runs. Until the usual is learned, the rise alone decides.
@@ -60,10 +60,10 @@ class TrendSpec:
 
 
 class Usual:
-    """Each resident's usual level of one metric: the mean of their readings over the ``DAYS`` UTC days before a
-    given day, once there are ``MIN_DAYS`` such days and ``MIN_READINGS`` readings (NaN before). Day sums (count,
-    sum) in a `SlotRing`, fed the same readings as the trend's own ring, so a look-back from any slot of a batch is
-    exact however the readings were batched."""
+    """Each resident's usual level of one metric: the median of their daily means over the ``DAYS`` UTC days before
+    a given day (a fever on two or three of them does not move it), once there are ``MIN_DAYS`` days with readings
+    and ``MIN_READINGS`` readings (NaN before). Day sums (count, sum) in a `SlotRing`, fed the same readings as the
+    trend's own ring, so a look-back from any slot of a batch is exact however the readings were batched."""
 
     def __init__(self) -> None:
         self.ring = SlotRing(DAYS + 1, 2)
@@ -92,9 +92,13 @@ class Usual:
         back = position[:, None] - np.arange(1, DAYS + 1)[None, :]
         inside = back >= line.base[owner][:, None]  # older days have left the ring
         sums = np.take(line.sums, np.where(inside, back, 0), axis=0) * inside[:, :, None]
-        count, total = sums[:, :, 0].sum(axis=1), sums[:, :, 1].sum(axis=1)
-        learned = (count >= MIN_READINGS) & ((sums[:, :, 0] > 0).sum(axis=1) >= MIN_DAYS)
-        usual: FloatArray = np.where(learned, total / np.maximum(count, 1.0), np.nan)
+        count = sums[:, :, 0]
+        learned = (count.sum(axis=1) >= MIN_READINGS) & ((count > 0).sum(axis=1) >= MIN_DAYS)
+        usual = np.full(position.shape[0], np.nan)
+        if learned.any():
+            count, total = count[learned], sums[learned, :, 1]
+            daily = np.where(count > 0, total / np.maximum(count, 1.0), np.nan)
+            usual[learned] = np.nanmedian(daily, axis=1)
         return usual
 
     def store(self, line: Timeline) -> None:
@@ -134,7 +138,7 @@ class TrendRule(Rule):
         if self.usual is not None and DAY_S % spec.slot_s:
             raise ValueError(f"{spec.name}: a slot of {spec.slot_s} s must not straddle midnight")
         self.above_usual = np.empty(0)
-        self.detail_names = ("reference", "change", "usual")
+        self.detail_names = ("reference", "change", "usual")[: 3 if self.usual is not None else 2]
 
     def grow(self, population: Population) -> None:
         super().grow(population)
@@ -155,7 +159,7 @@ class TrendRule(Rule):
             "persist_s": Parameter(self.persist, "s", "it alerts once it has lasted this long"),
         }
         if self.usual is not None:
-            about = "how far above the resident's usual (their mean over 7 days) the level must be to start it"
+            about = "how far above the resident's usual (median daily mean of 7 days) the level must be to start it"
             parameters["above_usual"] = Parameter(self.above_usual, unit, about)
         return parameters
 

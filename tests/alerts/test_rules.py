@@ -354,12 +354,25 @@ def test_a_temperature_rise_alerts_only_above_the_residents_usual() -> None:
     assert unlearned.resident_id == "r2" and "usual" not in unlearned.explanation.split("(")[0]
     [rising] = only(e.process(vital("r0", NOW + 3 * HOUR, "temp", [35.6] * 6 + [37.3] * 18, step=300)), "temp_rising")
     assert "0.6 Cel above this resident's usual 36.7 Cel" in rising.explanation
-    week = stream()  # learned_week's readings again: the usual is their mean over the 7 days before the test day's
+    week = stream()  # learned_week's readings again: the usual is the median daily mean of the 7 days before
     for day in range(TEST_DAY):
         routine(week, "r0", day)
-    first = T0 + (TEST_DAY - 7) * DAY
-    temps = [r.value for r in week.batch().readings if r.metric == "temp" and first <= r.ts < T0 + TEST_DAY * DAY]
-    assert rising.evidence["facts"]["usual"] == pytest.approx(sum(temps) / len(temps), rel=1e-12)
+    temps = [r for r in week.batch().readings if r.metric == "temp"]
+    daily = [np.mean([r.value for r in temps if (r.ts - T0) // DAY == day]) for day in range(TEST_DAY - 7, TEST_DAY)]
+    assert rising.evidence["facts"]["usual"] == pytest.approx(np.median(daily), rel=1e-12)
+
+
+def test_a_fever_earlier_in_the_week_does_not_raise_the_usual_temperature() -> None:
+    """Two days of fever (38.6 degC half the time) among r0's seven: the usual is still about 36.7 (the median of the
+    daily means; their mean would be 37.1), so a new rise to 37.3 alerts."""
+    e, s = engine(), stream()
+    for day in range(TEST_DAY):
+        routine(s, "r0", day)
+        for k in range(144 if day >= TEST_DAY - 2 else 0):
+            s.vital("r0", T0 + day * DAY + k * 600 + 300, "temp", 38.6)
+    e.process(s.batch())
+    [rising] = only(e.process(vital("r0", NOW, "temp", [35.6] * 6 + [37.3] * 18, step=300)), "temp_rising")
+    assert rising.evidence["facts"]["usual"] == pytest.approx(36.7, abs=0.05)
 
 
 # Safety -------------------------------------------------------------------------------------------------------------
