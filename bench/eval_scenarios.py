@@ -139,7 +139,9 @@ def evaluate(plan: Plan, mqtt_url: str, database_url: str, log_dir: Path) -> Res
         store.close()
     truths = simulation.ground_truth()
     simulation.write_ground_truth(log_dir / "truth.jsonl")
-    (log_dir / "openings.jsonl").write_text("".join(json.dumps(asdict(o)) + "\n" for o in openings))
+    (log_dir / "openings.jsonl").write_text(
+        "".join(json.dumps(asdict(o) | {"until": o.until if math.isfinite(o.until) else None}) + "\n" for o in openings)
+    )
     residents = [r.resident_id for r in world.residents]
     result = score(openings, truths, residents, start, end)
     return Result(result, world, start, end, len(residents), [t for t in truths if not t.background], incidents,
@@ -253,15 +255,21 @@ def _drain(database_url: str, end: float) -> None:
 
 
 def _openings(database_url: str) -> list[Opening]:
-    """Every alert's opening, and every reopening of an automatically resolved alert (the flap window)."""
+    """Every alert's opening, and every reopening of an automatically resolved alert (the flap window), each with
+    when it was next resolved."""
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "SELECT alert_id, resident_id, rule, extract(epoch FROM opened_at), explanation FROM alerts"
-            " UNION ALL SELECT t.alert_id, a.resident_id, a.rule, extract(epoch FROM t.at), a.explanation"
-            " FROM alert_transitions t JOIN alerts a USING (alert_id)"
-            " WHERE t.from_state = 'resolved' AND t.to_state = 'open'"
+            "WITH opened AS (SELECT alert_id, opened_at AS at FROM alerts"
+            " UNION ALL SELECT alert_id, at FROM alert_transitions WHERE from_state = 'resolved' AND to_state = 'open')"
+            " SELECT o.alert_id, a.resident_id, a.rule, extract(epoch FROM o.at), a.explanation,"
+            " (SELECT extract(epoch FROM min(t.at)) FROM alert_transitions t"
+            "  WHERE t.alert_id = o.alert_id AND t.to_state = 'resolved' AND t.at >= o.at)"
+            " FROM opened o JOIN alerts a USING (alert_id)"
         ).fetchall()
-    return sorted(Opening(int(a), r, rule, float(at), text) for a, r, rule, at, text in rows)
+    return sorted(
+        Opening(int(a), r, rule, float(at), text, math.inf if until is None else float(until))
+        for a, r, rule, at, text, until in rows
+    )
 
 
 def _counts(database_url: str) -> tuple[int, dict[str, int]]:

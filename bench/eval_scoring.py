@@ -6,6 +6,9 @@ Pure: no I/O. The rules of the match (docs/detection.md):
   reopens rather than duplicates): each is a separate raise of the rule for the resident.
 - An incident's *window* is ``[start - EARLY_S, end + GRACE_S]``. The incident is *detected* when an opening of its
   ``expected_rule`` for its resident falls in the window; its *latency* is the first such opening minus ``start``.
+  It is also detected, *already alerted* (no latency), when that rule's alert for the resident was live as the
+  window began: opened before it and not resolved (one open alert per resident and rule, so none can open anew; a
+  battery planted low in a wearable whose battery ran low in ordinary life and has not been charged since).
 - An opening is *matched* when it falls in the window of an incident of the same resident that names its rule as
   expected or ``also``; *precision* of a rule = its matched openings / all its openings. Unmatched openings are
   false alerts.
@@ -44,6 +47,7 @@ class Opening:
     rule: str
     at: float
     explanation: str = field(default="", compare=False)
+    until: float = field(default=math.inf, compare=False)  # when it was next resolved (inf: live at the end)
 
 
 def ratio(part: float, whole: float) -> float:
@@ -58,6 +62,7 @@ class RuleFigures:
     latencies: list[float] = field(default_factory=list)
     openings: int = 0
     matched: int = 0
+    already_alerted: int = 0  # of ``detected``: the rule's alert live as the incident began
 
     @property
     def recall(self) -> float:
@@ -143,6 +148,10 @@ def score(openings: Sequence[Opening], truths: Sequence[GroundTruth], residents:
         if hits:
             figures.detected += 1
             figures.latencies.append(min(hits) - t.start)
+        elif any(o.resident_id == t.resident_id and o.rule == t.expected_rule and o.at < t.start - EARLY_S < o.until
+                 for o in openings):  # fmt: skip
+            figures.detected += 1
+            figures.already_alerted += 1
         else:
             missed.append(t)
     silent = [t for t in scored if t.expected_rule == NO_RULE]
@@ -225,7 +234,8 @@ def report(s: Score) -> str:
     lines += [
         "",
         f"recall: {s.detected}/{s.incidents} = {_ratio(s.recall)} (goal >= {GOAL_RECALL}: {recall_ok});"
-        f" {s.unscored} incidents still open at the end, not scored",
+        f" {s.unscored} incidents still open at the end, not scored; found already alerted (the rule's alert live"
+        f" as the incident began): {sum(f.already_alerted for f in s.rules.values())}",
         f"false alerts on incident-free residents: {s.quiet_false} in {s.quiet_resident_days:.1f} resident-days ="
         f" {s.false_per_resident_day:.3f}/resident-day = {weekly:.2f}/resident-week (95 % upper {upper:.2f};"
         f" goal <= {GOAL_FALSE_PER_WEEK}: {false_ok})",

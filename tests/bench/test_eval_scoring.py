@@ -46,9 +46,23 @@ def test_detection_latency_and_precision() -> None:
     ],
 )
 def test_the_window_is_start_minus_a_tick_to_end_plus_grace(at: float, matched: bool) -> None:
-    s = score([Opening(1, "r1", "spo2_low", at)], [HYPOXIA], RESIDENTS, START, END)
+    s = score([Opening(1, "r1", "spo2_low", at, until=at)], [HYPOXIA], RESIDENTS, START, END)  # not live after
     assert s.rules["spo2_low"].detected == int(matched)
     assert len(s.false_alerts) == int(not matched)
+
+
+def test_an_incident_whose_alert_was_already_live_is_found_already_alerted() -> None:
+    """A battery planted low while the wearable's battery_low alert, raised when its battery ran low in ordinary
+    life, is still live: no alert can open anew, and the operator already has one. Resolved before it, it is a miss."""
+    planted = GroundTruth("r2", "battery_low", 5000.0, 9000.0, "battery_low")
+    ran_low = GroundTruth("r2", "battery_ran_low", 4000.0, 4000.0, "battery_low", background=True)
+    for until, found in ((math.inf, True), (6000.0, True), (5000.0 - EARLY_S, False), (4500.0, False)):
+        s = score([Opening(1, "r2", "battery_low", 4000.0, until=until)], [planted, ran_low], RESIDENTS, START, END)
+        battery = s.rules["battery_low"]
+        assert (battery.detected, battery.already_alerted, battery.latencies) == (int(found), int(found), [])
+        assert s.false_alerts == [] and ("found already alerted (the rule's alert live" in report(s))
+    other = score([Opening(1, "r2", "sos", 4000.0)], [planted], RESIDENTS, START, END)  # another rule's alert
+    assert other.missed == [planted]
 
 
 def test_incidents_still_open_at_the_end_are_not_scored_and_their_alerts_not_false() -> None:
