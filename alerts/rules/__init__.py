@@ -88,10 +88,11 @@ SPO2_FALLING = TrendSpec(
 )  # fmt: skip
 TEMP_RISING = TrendSpec(
     name="temp_rising", metric="temp", falling=False, slot_s=300.0, window=2, lookback=12, delta=1.0,
-    leave_delta=0.5, min_count=1, severity=Severity.WARNING, above_usual=0.5,
-    source="IDSA 2008 (High et al. 2009): a rise of more than 1.1 degC over baseline is fever in long-term care; "
-    "1.0 degC between 10-minute means within 2 h flags it before 37.8 degC is reached, once 0.5 degC above the "
-    "resident's usual: the top of a day's ordinary swing (body temperature's circadian range is under 1 degC)",
+    leave_delta=0.5, min_count=1, severity=Severity.WARNING, above_usual=0.5, usual_cap=37.2,
+    source="IDSA 2008 (High et al. 2009): a rise of more than 1.1 degC over baseline, or repeated readings above "
+    "37.2 degC, are fever in long-term care; 1.0 degC between 10-minute means within 2 h flags it before 37.8 degC "
+    "is reached, once 0.5 degC above the resident's usual (the top of a day's ordinary swing: body temperature's "
+    "circadian range is under 1 degC) or at 37.2 degC",
 )  # fmt: skip
 
 NOT_WORN = HeldSpec(

@@ -11,10 +11,12 @@ makes the result independent of how readings were batched.
 
 *Above the usual* (``TrendSpec.above_usual``, temperature's): entering also needs the level to lie that far above
 the resident's usual, the median of their daily means over the ``DAYS`` UTC days before the slot's (`Usual`, used
-once it has ``MIN_DAYS`` days and ``MIN_READINGS`` readings, as the baseline's). A rise that only brings
-the temperature back into the resident's ordinary range (rewarming after a cold spell, a wrist sensor pressed back
-against the skin) is not a fever's: the evaluation saw rises from 35.4-35.9 to 36.5-36.9 degC alert about once in
-three runs. Until the usual is learned, the rise alone decides.
+once it has ``MIN_DAYS`` days and ``MIN_READINGS`` readings, as the baseline's), or at ``usual_cap`` (37.2 degC,
+where IDSA counts repeated readings as fever), whichever is lower. A rise that only brings the temperature back
+into the resident's ordinary range (rewarming after a cold spell, a wrist sensor pressed back against the skin) is
+not a fever's: the evaluation saw rises from 35.4-35.9 to 36.5-36.9 degC alert about once a run. The cap keeps a
+fever that starts from a night-time low of a resident whose day runs warm (usual 37.0, night 36.2) as early as
+the rise alone made it. Until the usual is learned, the rise alone decides.
 
 *At rest* (``TrendSpec.at_rest``, SpO2's): readings during exertion and ``RECOVERY_S`` after (alerts.signals, as
 for the threshold rules at rest) are left out of the levels. A COPD resident desaturates on effort, and a PPG on a
@@ -56,7 +58,8 @@ class TrendSpec:
     severity: Severity
     source: str
     at_rest: bool = False  # readings during exertion and RECOVERY_S after are left out of the levels
-    above_usual: float | None = None  # entering needs the level this far above the resident's usual (`Usual`)
+    above_usual: float | None = None  # entering needs the level this far above the resident's usual (`Usual`) ...
+    usual_cap: float = np.inf  # ... or at least this level, whichever is lower
 
 
 class Usual:
@@ -218,7 +221,7 @@ class TrendRule(Rule):
             start = self.origin.enter[key]
             safe &= (reference <= start) if self.origin.spec.below is False else (reference >= start)
         if self.usual is not None:  # not a return to the resident's ordinary range (once it is learned)
-            safe &= np.isnan(usual) | (now >= usual + self.above_usual[key])
+            safe &= np.isnan(usual) | (now >= np.minimum(usual + self.above_usual[key], spec.usual_cap))
         known = np.isfinite(reference) & np.isfinite(now)
         code = codes(known & safe & (change >= self.delta[key]), known & (change <= spec.leave_delta))
         gap = np.full(key.shape[0], self.span_s)
@@ -246,7 +249,10 @@ class TrendRule(Rule):
             f"{'at or above' if self.spec.falling else 'at or below'} {self.limit.enter[position]:g} {metric.unit}"
         )
         if self.usual is not None:
-            text += f" and at least {self.above_usual[position]:g} {metric.unit} above the usual, once learned"
+            text += (
+                f" and at least {self.above_usual[position]:g} {metric.unit} above the usual or at "
+                f"{self.spec.usual_cap:g} {metric.unit}, once the usual is learned"
+            )
         return title, text + ")."
 
     def nbytes(self) -> int:

@@ -375,6 +375,19 @@ def test_a_fever_earlier_in_the_week_does_not_raise_the_usual_temperature() -> N
     assert rising.evidence["facts"]["usual"] == pytest.approx(36.7, abs=0.05)
 
 
+def test_a_temperature_rise_to_37_2_alerts_whatever_the_usual() -> None:
+    """r0's usual is 37.0 degC (a week of readings at 37.0): a fever rising from a night-time 36.2 alerts once its level
+    reaches 37.2 (repeated readings above it are fever, IDSA), not only at 37.5 (0.5 above the usual)."""
+    e, s = engine(), stream()
+    for k in range(7 * 144):  # every 10 minutes for the week before the test day
+        s.vital("r0", T0 + (TEST_DAY - 7) * DAY + 600 * k, "temp", 37.0)
+    e.process(s.batch())
+    rising = [36.2] * 12 + [36.2 + 0.1 * k for k in range(1, 14)]  # every 5 minutes, then 0.1 degC a slot
+    [alert] = only(e.process(vital("r0", NOW, "temp", rising, step=300)), "temp_rising")
+    assert alert.evidence["facts"]["usual"] == pytest.approx(37.0)
+    assert "rose from 36.2 to 37.2 Cel" in alert.explanation and "or at 37.2 Cel" in alert.explanation
+
+
 # Safety -------------------------------------------------------------------------------------------------------------
 
 
