@@ -106,12 +106,10 @@ def _seed_day_sums(engine: AlertEngine, store: Store, now: float) -> None:
     day, when the slow metrics' replay starts yesterday: a baseline drops readings of a day before its newest, so the
     other metrics are seeded up to midnight only, and their day so far restarts from their replay."""
     today = math.floor(now / DAY_S) * DAY_S
-    slow_from, fast_from = now - SLOW_REPLAY_S, now - REPLAY_S
-    slow = tuple(m for m in METRICS if m in SLOW_METRICS)
-    fast = tuple(m for m in METRICS if m not in SLOW_METRICS)
-    stats = store.reading_stats(today - DAYS * DAY_S, slow_from, slow, DAY_S)
-    stats += store.reading_stats(today - DAYS * DAY_S, fast_from if slow_from >= today else min(fast_from, today),
-                                 fast, DAY_S)  # fmt: skip
+    start, slow_from, fast_from = today - DAYS * DAY_S, now - SLOW_REPLAY_S, now - REPLAY_S
+    fast_until = fast_from if slow_from >= today else min(fast_from, today)
+    stats = store.reading_stats(start, slow_from, tuple(m for m in METRICS if m in SLOW_METRICS), DAY_S)
+    stats += store.reading_stats(start, fast_until, tuple(m for m in METRICS if m not in SLOW_METRICS), DAY_S)
     if not stats:
         return
     resident = engine.index.positions(s.resident_id for s in stats)
