@@ -79,14 +79,15 @@ class Usual:
         placeable: np.ndarray = _day(ts) > self.ring.newest[res] - self.ring.length
         return placeable
 
-    def add(self, res: IntArray, ts: FloatArray, value: FloatArray) -> None:
-        """Add placeable readings (n,) that complete no day: each in its resident's newest day."""
-        self.ring.add(res, _day(ts), np.column_stack([np.ones_like(value), value]))
+    def add(self, res: IntArray, ts: FloatArray, counted: FloatArray) -> None:
+        """Add placeable readings (n,) that complete no day, each in its resident's newest day; ``counted`` (n, 2):
+        1 and the value of each (the trend's own slot sums)."""
+        self.ring.add(res, _day(ts), counted)
 
-    def timeline(self, res: IntArray, ts: FloatArray, value: FloatArray) -> Timeline:
-        """Lay out the residents of placeable readings (n,) sorted by resident, with the readings added
+    def timeline(self, res: IntArray, ts: FloatArray, counted: FloatArray) -> Timeline:
+        """Lay out the residents of placeable readings (n,) sorted by resident, with ``counted`` (n, 2) added
         (`SlotRing.timeline`); `store` it once the look-backs are read."""
-        return self.ring.timeline(res, _day(ts), np.column_stack([np.ones_like(value), value]))
+        return self.ring.timeline(res, _day(ts), counted)
 
     def before(self, line: Timeline, owner: IntArray, ts: FloatArray) -> FloatArray:
         """(e,) the usual level of resident ``line.key[owner]`` (e,) before the UTC day of ``ts`` (e,), NaN where not
@@ -184,15 +185,16 @@ class TrendRule(Rule):
         values = np.column_stack([np.ones_like(value), value])
         stays = self.ring.in_newest(res, slot)  # most readings: still in the slot being filled, nothing to decide
         if stays.any():
-            self.ring.add(res[stays], slot[stays], values[stays])
+            kept_res, kept_values = res[stays], values[stays]
+            self.ring.add(kept_res, slot[stays], kept_values)
             if self.usual is not None:
-                self.usual.add(res[stays], ts[stays], value[stays])
+                self.usual.add(kept_res, ts[stays], kept_values)
             moves = (~stays).nonzero()[0]
             if moves.shape[0] == 0:
                 return Findings.none()
             res, ts, slot, values = res[moves], ts[moves], slot[moves], values[moves]
         line = self.ring.timeline(res, slot, values)
-        days = self.usual.timeline(res, ts, values[:, 1]) if self.usual is not None else None
+        days = self.usual.timeline(res, ts, values) if self.usual is not None else None
         # Completed slots: each key's previous newest slot (the ring's last), then its new slots but the newest
         # (a gap longer than the ring is shortened in the timeline: those slots are empty anyway).
         owner, j = ragged_arange(line.length - L)
