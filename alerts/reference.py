@@ -44,6 +44,7 @@ from alerts.rules.safety import NIGHT_REARM_S, REARM_S
 from alerts.rules.threshold import ThresholdSpec
 from alerts.rules.trend import TrendSpec
 from alerts.signals import MIN_BLOCK_SAMPLES, MOVING_SD_G, RECOVERY_S
+from carewatch.catalog import BODY_METRICS
 from carewatch.model import Batch, Device, DeviceKind, Resident, Site
 from carewatch.storage.base import (
     NEWS2_EMERGENCY_FROM,
@@ -59,7 +60,7 @@ Finding = tuple[str, str, float]  # (resident_id, rule, time)
 Block = tuple[int, float, float, list[tuple[float, float, float]]]  # resident, start, rate, samples
 INF = math.inf
 NAN = math.nan
-VITALS = frozenset({"hr", "spo2", "rr", "sbp", "dbp", "temp"})
+
 HAZARD_METRICS = frozenset({"room_temp", "humidity"})
 DEVICE_METRICS = frozenset({"battery", "rssi"})
 HAZARD_KINDS = frozenset({"smoke", "gas", "water_leak"})
@@ -1148,7 +1149,7 @@ class ReferenceEngine:
         kind = self.population.device_kind
         rows.readings = [
             x for x in rows.readings
-            if not (x[1] in VITALS and x[4] != MISSING and kind[x[4]] == wearable and off(x[0], x[2]))
+            if not (x[1] in BODY_METRICS and x[4] != MISSING and kind[x[4]] == wearable and off(x[0], x[2]))
         ]  # fmt: skip
         rows.accel = [b for b in rows.accel if not off(b[0], b[1])]
         for r, values in worn.items():

@@ -51,11 +51,11 @@ from alerts._arrays import (
 from alerts.falls import FallDetector, magnitude
 from alerts.frame import Accel, Events, Falls, Frame, InBed, Points, Readings
 from alerts.residents import DEVICE_KINDS, Population
-from carewatch.catalog import EVENT_ID, EVENT_KINDS, METRIC_ID, METRICS
+from carewatch.catalog import BODY_METRICS, EVENT_ID, EVENT_KINDS, METRIC_ID, METRICS
 from carewatch.model import DeviceKind
 
 WEARABLE = DEVICE_KINDS.index(DeviceKind.WEARABLE)
-BODY_METRIC = member_table([METRIC_ID[m] for m in ("hr", "spo2", "rr", "sbp", "dbp", "temp")], len(METRICS))
+BODY_METRIC = member_table([METRIC_ID[m] for m in BODY_METRICS], len(METRICS))
 WORN, STEPS = METRIC_ID["worn"], METRIC_ID["steps"]
 MOTION, FALL = EVENT_ID["motion"], EVENT_ID["fall"]
 CHANGE_KIND = member_table([EVENT_ID[k] for k in ("door", "bed", "chair", "bathroom")], len(EVENT_KINDS))

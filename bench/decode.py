@@ -6,7 +6,8 @@ Usage: ``python -m bench.decode [--number 20000]``
 `json.loads` only parses into dicts; msgspec also checks every type and builds the structs, so the comparison
 flatters the standard library. `decode()` is the whole hot path (topic, registry, validation, rows). For FHIR,
 fhir.resources (pydantic), which the tests use as the reference, shows why it stays off the hot path; it is
-measured only when installed (`pip install -e '.[dev]'`).
+measured only when installed (`pip install -e '.[dev]'`). Last, what flagging vital signs sent off the body
+(ingest/sensor_off.py, as the runtime wraps `decode()`) adds, worn and off the body.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from carewatch.model import Device, DeviceKind
 from carewatch.registry import Registry
 from ingest import fhir, zigbee
 from ingest.decode import DECODERS, decode
+from ingest.sensor_off import SensorOff
 from ingest.validate import Accepted
 
 NOW = 1_764_412_800.0
@@ -89,6 +91,19 @@ def main() -> None:
         fast = per_call_us(partial(typed, data), number)
         whole = per_call_us(partial(decode, topic, data, NOW, REGISTRY), number)
         print(f"{name:<18} {len(data):>5} {stdlib:>9.2f}us {fast:>7.2f}us {stdlib / fast:>12.2f}x {whole:>8.2f}us")
+
+    print(f"\n{'message':<18} {'worn':>5} {'decode()':>10} {'+ sensor off':>13} {'ratio':>6}")
+    for name, data, _, topic in cases:
+        for worn in (1.0, 0.0):
+            sensor_off = SensorOff(REGISTRY)
+            sensor_off.seed({"r1": {"worn": (NOW - 60, worn)}})
+            wrapped = sensor_off.decoding(partial(decode, registry=REGISTRY))
+            result = wrapped(topic, data, NOW)
+            assert isinstance(result, Accepted)
+            assert any(r.artefact for r in result.readings) == (worn == 0 and name != "Zigbee2MQTT state"), name
+            whole = per_call_us(partial(decode, topic, data, NOW, REGISTRY), number)
+            flagging = per_call_us(partial(wrapped, topic, data, NOW), number)
+            print(f"{name:<18} {worn:>5.0f} {whole:>8.2f}us {flagging:>11.2f}us {flagging / whole:>5.2f}x")
 
     pydantic = fhir_resources_parser()
     if pydantic is not None:

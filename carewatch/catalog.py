@@ -44,6 +44,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("humidity", Stream.STATUS, "%", 0, 100, "humidity"),
 )
 METRIC_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+# What a wearable senses on the body: meaningless while it reports itself off the body (``worn`` 0), so an artefact
+# then (ingest/sensor_off.py flags it as stored, alerts/signals.py drops it).
+BODY_METRICS: frozenset[str] = frozenset({"hr", "spo2", "rr", "sbp", "dbp", "temp"})
 METRIC_ID: dict[str, int] = {m.name: i for i, m in enumerate(METRICS)}
 
 EVENT_KINDS: tuple[str, ...] = (

@@ -51,6 +51,7 @@ from ingest.decode import decode
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttReader
 from ingest.partition import partition_of, topic_filters
+from ingest.sensor_off import SensorOff
 from ingest.validate import MAX_PAST_S
 from ingest.writer import Writer
 
@@ -114,7 +115,9 @@ class Platform:
         host, port, username, password = mqtt_endpoint(mqtt_url)
         s = self.settings
         self.batcher = Batcher(s.ingest_batch_rows, s.ingest_batch_seconds, s.ingest_max_pending_messages)
-        decoder = partial(decode, registry=self.registry)
+        sensor_off = SensorOff(self.registry, self.metrics)
+        sensor_off.seed(await asyncio.to_thread(self.store.latest_readings))
+        decoder = sensor_off.decoding(partial(decode, registry=self.registry))
         self.reader = MqttReader(
             host, port, s.mqtt_client_id, decoder if self.data_clock is None else self.data_clock.decoding(decoder),
             self.batcher, self.metrics, username, password, mqtt5=not s.embedded_broker,

@@ -12,6 +12,11 @@ class IngestMetrics:
             "carewatch_ingest_messages_rejected", "messages dead-lettered, by reason", ["reason"], registry=registry
         )
         self.stored = Counter("carewatch_ingest_rows_stored", "rows inserted, by table", ["table"], registry=registry)
+        self.sensor_off = Counter(
+            "carewatch_ingest_readings_sensor_off",
+            "vital signs stored flagged as artefacts: sent while the wearable reported itself off the body",
+            registry=registry,
+        )
         self.duplicates = Counter(
             "carewatch_ingest_rows_duplicate", "rows skipped as already stored", registry=registry
         )

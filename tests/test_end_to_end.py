@@ -18,12 +18,13 @@ from websockets.asyncio.client import connect
 
 from carewatch.config import Settings
 from carewatch.runtime import Platform
-from carewatch.storage.base import Role, User
+from carewatch.storage.base import Role, Store, User
 from dashboard.auth import hash_password
 
 SITE = "e2e-site"
 RESIDENTS = ("r1", "r2", "r3")
 WAIT_S = 30.0
+READINGS = 2 * 24 * len(RESIDENTS) + 1  # two vital signs every 5 s for 2 minutes, and r3's worn reading
 OPERATOR_PASSWORD = "e2e operator password"
 MANIFEST: dict[str, Any] = {
     "sites": [{"site_id": SITE, "name": "End-to-end station", "kind": "community_station"}],
@@ -33,8 +34,10 @@ MANIFEST: dict[str, Any] = {
 
 
 def vitals_messages(now: float) -> list[tuple[str, bytes]]:
-    """Two minutes of vitals every 5 s; r1's SpO2 drops to 85 % after 30 s and stays there."""
-    messages = []
+    """Two minutes of vitals every 5 s; r1's SpO2 drops to 85 % after 30 s and stays there. r3's wearable said first
+    that it is off the body: its vital signs are stored as artefacts."""
+    off = {"ts": now - 125, "seq": 0, "readings": [{"metric": "worn", "value": 0, "unit": "1"}]}
+    messages = [(f"carewatch/v1/{SITE}/w-r3/status", json.dumps(off).encode())]
     for resident in RESIDENTS:
         for step in range(24):
             ts = now - 120 + 5 * step
@@ -95,8 +98,12 @@ async def run_path(settings: Settings) -> tuple[Platform, list[dict[str, Any]]]:
             assert snapshot["type"] == "snapshot" and len(snapshot["residents"]) == len(RESIDENTS)
             host, port = endpoints.mqtt_url.removeprefix("mqtt://").split(":")
             await asyncio.to_thread(publish, host, int(port), vitals_messages(time.time()))
-            await wait_until(lambda: platform.store.count("readings") == 2 * 24 * len(RESIDENTS), "all readings")
+            await wait_until(lambda: platform.store.count("readings") == READINGS, "all readings")
             await wait_until(lambda: platform.store.count("dead_letters") == 1, "the dead letter")
+            await asyncio.to_thread(check_history, platform.store)
+            headers = {"Authorization": f"Bearer {token}"}
+            system = await asyncio.to_thread(httpx.get, endpoints.dashboard_url + "api/system", headers=headers)
+            assert system.json()["ingest"]["readings_sensor_off"] == 2 * 24  # r3's pulse and SpO2
             received = []
             while not any(m["type"] == "alert" for m in received):
                 received.append(json.loads(await asyncio.wait_for(socket.recv(), WAIT_S)))
@@ -107,6 +114,13 @@ async def run_path(settings: Settings) -> tuple[Platform, list[dict[str, Any]]]:
 
 def check_alerts(platform: Platform, pushed: list[dict[str, Any]]) -> None:
     assert [(a["resident_id"], a["rule"], a["state"]) for a in pushed] == [("r1", "spo2_low", "open")]
+
+
+def check_history(store: Store) -> None:
+    """History leaves out r3's vital signs, sent off the body."""
+    assert store.readings("r3", "hr", 0.0, time.time() + 60) == []
+    assert len(store.readings("r2", "hr", 0.0, time.time() + 60)) == 24
+    assert store.latest_readings()["r3"].keys() == {"worn"}
 
 
 @pytest.mark.services
@@ -120,6 +134,8 @@ def test_real_mosquitto_and_timescaledb(mosquitto: Any, pg_url: str) -> None:
         hypertables = {r[0] for r in conn.execute("SELECT hypertable_name FROM timescaledb_information.hypertables")}
         assert {"readings", "events", "accel"} <= hypertables
         assert conn.execute("SELECT count(*) FROM readings WHERE resident_id = 'r1' AND value = 85").fetchone() == (18,)
+        flagged = "SELECT metric, count(*) FROM readings WHERE resident_id = 'r3' AND artefact GROUP BY 1 ORDER BY 1"
+        assert conn.execute(flagged).fetchall() == [("hr", 24), ("spo2", 24)]
         alerts = conn.execute("SELECT resident_id, rule, state FROM alerts").fetchall()
         assert alerts == [("r1", "spo2_low", "open")]
         reason = conn.execute("SELECT reason FROM dead_letters").fetchone()
@@ -135,6 +151,6 @@ def test_embedded_broker_and_sqlite(tmp_path: Path) -> None:
     store = SqliteStore(settings.sqlite_path)
     try:
         assert [(a.resident_id, a.rule) for a in store.alerts()] == [("r1", "spo2_low")]
-        assert store.count("readings") == 2 * 24 * len(RESIDENTS)
+        assert store.count("readings") == READINGS
     finally:
         store.close()

@@ -15,6 +15,7 @@ SYSTEM_DEAD_LETTERS = 50  # the newest rejected messages shown on the system pag
 INGEST_COUNTERS = {
     "carewatch_ingest_messages_received_total": "messages_received",
     "carewatch_ingest_rows_duplicate_total": "rows_duplicate",
+    "carewatch_ingest_readings_sensor_off_total": "readings_sensor_off",
     "carewatch_ingest_callback_errors_total": "callback_errors",
     "carewatch_ingest_write_retries_total": "write_retries",
     "carewatch_ingest_batch_rows_count": "batches_committed",

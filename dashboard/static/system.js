@@ -13,6 +13,7 @@ async function poll() {
     ["system.rejected_per_s", rate("messages_rejected")], ["system.backlog", s.backlog],
     ["system.broker", s.broker_connected ? t("system.connected") : t("system.disconnected")],
     ["system.storage", s.storage], ["system.messages_total", s.ingest.messages_received],
+    ["system.sensor_off_total", s.ingest.readings_sensor_off],
     ["system.dead_letters_total", s.dead_letters_total], ["system.clients", s.websocket_clients],
     ["system.dropped", s.websocket_dropped],
   ];

@@ -123,6 +123,7 @@ def test_admin_site_filter_admin_and_system_pages(browser: Any, served: Served) 
     page.goto(served.url + "/system")
     page.wait_for_selector("#fig-storage", timeout=TIMEOUT_MS)
     assert page.inner_text("#fig-storage") == "sqlite"
+    assert page.inner_text("#fig-sensor_off_total") == "0"
     page.screenshot(path=str(ARTIFACTS / "system.png"), full_page=True)
     assert page.errors == []
     page.context.close()
