@@ -5,6 +5,9 @@ Rules, all enforced with the store's transactions and an injected clock:
 - One live alert per resident and rule (the database's partial unique index): a repeat of a live alert changes nothing.
 - Auto-resolve with a hold: a cleared condition resolves its alert only once it has stayed clear for ``hold_s``
   (checked by ``tick``); a re-raise within the hold cancels the pending resolution. Time-driven, never sleeping.
+  The engine's findings are taken in their time order, and a resolution is stamped when the hold ran out, so the
+  outcome does not depend on how the data was cut into batches or when ``tick`` ran: a re-raise after the hold ran
+  out reopens the resolved alert (below) even when no tick came between.
 - Flap suppression: a condition that returns within ``flap_window_s`` of its alert's automatic resolution reopens the
   same alert (audited resolved -> open) instead of opening a new one; the dashboard sees the reopen, the family and
   the clinic are not told again, and the escalation stages that have not fired are re-armed (the fired ones never
@@ -53,18 +56,27 @@ class Lifecycle:
     # The writer's thread ------------------------------------------------------------------------------------
     def apply(self, drafts: Sequence[AlertDraft], cleared: Sequence[Cleared]) -> list[Alert]:
         changed: list[Alert] = []
-        for draft in drafts:
+        found: list[tuple[float, AlertDraft | Cleared]] = [(d.opened_at, d) for d in drafts]
+        found += [(c.at, c) for c in cleared]
+        found.sort(key=lambda item: (item[0], isinstance(item[1], Cleared)))  # at one instant, the raise first
+        for at, finding in found:
+            key = (finding.resident_id, finding.rule)
             with self._lock:
-                self._clearing.pop((draft.resident_id, draft.rule), None)  # back within the hold: stays open
-            alert = self._open(draft)
-            if alert is not None:
-                changed.append(alert)
-        for done in cleared:
-            if self._hold_s <= 0:
-                changed.extend(self._auto_resolve(done.resident_id, done.rule, done.at, done.at))
+                since = self._clearing.get(key)
+                ran_out = since is not None and at - since >= self._hold_s
+                if ran_out or isinstance(finding, AlertDraft):
+                    self._clearing.pop(key, None)  # back within the hold: stays open
+            if ran_out:
+                assert since is not None
+                changed += self._auto_resolve(*key, since)
+            if isinstance(finding, AlertDraft):
+                alert = self._open(finding)
+                changed += [alert] if alert is not None else []
+            elif self._hold_s <= 0:
+                changed += self._auto_resolve(*key, at)
             else:
                 with self._lock:
-                    self._clearing.setdefault((done.resident_id, done.rule), done.at)
+                    self._clearing.setdefault(key, at)
         for alert in changed:
             self.notify(alert)
         return changed
@@ -76,7 +88,7 @@ class Lifecycle:
             held = [(key, at) for key, at in self._clearing.items() if now - at >= self._hold_s]
             for key, _ in held:
                 del self._clearing[key]
-        changed = [a for (resident, rule), at in held for a in self._auto_resolve(resident, rule, at, now)]
+        changed = [a for (resident, rule), at in held for a in self._auto_resolve(resident, rule, at)]
         for alert in changed:
             self.notify(alert)
         return changed
@@ -99,9 +111,11 @@ class Lifecycle:
         self._route(lambda router: router.raised(alert))
         return alert
 
-    def _auto_resolve(self, resident_id: str, rule: str, cleared_at: float, now: float) -> list[Alert]:
+    def _auto_resolve(self, resident_id: str, rule: str, cleared_at: float) -> list[Alert]:
+        """Resolve the live alert as of when the hold ran out."""
         note = f"condition cleared at {cleared_at:.0f} and stayed clear for {self._hold_s:.0f} s"
-        alert = self._store.resolve_live(resident_id, rule, SYSTEM_ACTOR, now, note)
+        at = cleared_at + max(self._hold_s, 0.0)
+        alert = self._store.resolve_live(resident_id, rule, SYSTEM_ACTOR, at, note)
         if alert is None:
             return []
         self._route(lambda router: router.resolved(alert))

@@ -81,6 +81,34 @@ def test_a_flapping_condition_reopens_the_same_alert(harness: Any) -> None:
     assert sorted(raised) == sorted(set(raised))
 
 
+def test_the_outcome_does_not_depend_on_how_the_findings_were_batched_or_when_ticks_ran(harness: Any) -> None:
+    """One episode, as r1's findings one at a time with a tick at each, and as r2's all in one batch with one tick
+    at the end: clear, back after the hold ran out (reopened), clear, back within the hold (stays open), clear."""
+    t0, lifecycle, store = harness.T0, harness.lifecycle, harness.store
+    findings = [(0, "raised"), (30, "cleared"), (100, "raised"), (200, "cleared"), (230, "raised"), (400, "cleared")]
+
+    def finding(offset: float, kind: str, resident: str) -> tuple[list[Any], list[Any]]:
+        if kind == "raised":
+            return [harness.draft(t0 + offset, resident=resident)], []
+        return [], [harness.cleared(t0 + offset, resident=resident)]
+
+    for offset, kind in findings:
+        lifecycle.apply(*finding(offset, kind, "r1"))
+        lifecycle.tick(t0 + offset)
+    batch = [finding(offset, kind, "r2") for offset, kind in findings]
+    lifecycle.apply([d for drafts, _ in batch for d in drafts], [c for _, cleared in batch for c in cleared])
+    lifecycle.tick(t0 + 1000)
+    lifecycle.tick(t0 + 1000)  # r1's last clearing ran out here too
+
+    def trail(resident: str) -> list[tuple[Any, Any, float]]:
+        [alert] = [a for a in store.alerts() if a.resident_id == resident]
+        return [(t.from_state, t.to_state, t.at - t0) for t in store.transitions(alert.alert_id)]
+
+    open_, resolved = AlertState.OPEN, AlertState.RESOLVED
+    expected = [(None, open_, 0), (open_, resolved, 90), (resolved, open_, 100), (open_, resolved, 460)]
+    assert trail("r1") == trail("r2") == expected
+
+
 def test_after_the_flap_window_or_a_manual_resolve_a_new_alert_opens(harness: Any) -> None:
     t0, lifecycle, store = harness.T0, harness.lifecycle, harness.store
     [first] = lifecycle.apply([harness.draft(t0)], [])
