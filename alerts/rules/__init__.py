@@ -44,7 +44,7 @@ HR_LOW = ThresholdSpec(
 )  # fmt: skip
 RR_HIGH = ThresholdSpec(
     name="rr_high", metric="rr", below=False, enter=24.0, leave=20.0, persist_s=300.0, max_gap_s=VITALS_GAP_S,
-    at_rest=True, severity=Severity.URGENT,
+    at_rest=True, severity=Severity.URGENT, dip_fraction=DIP_FRACTION,
     source=f"{NEWS2}: respiration >= 25/min scores 3; 5 min persistence for wearable-derived rates",
 )  # fmt: skip
 RR_LOW = ThresholdSpec(
