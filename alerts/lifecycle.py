@@ -61,14 +61,9 @@ class Lifecycle:
         found.sort(key=lambda item: (item[0], isinstance(item[1], Cleared)))  # at one instant, the raise first
         for at, finding in found:
             key = (finding.resident_id, finding.rule)
-            with self._lock:
-                since = self._clearing.get(key)
-                ran_out = since is not None and at - since >= self._hold_s
-                if ran_out or isinstance(finding, AlertDraft):
-                    self._clearing.pop(key, None)  # back within the hold: stays open
-            if ran_out:
-                assert since is not None
-                changed += self._auto_resolve(*key, since)
+            cleared_at = self._hold_ran_out(key, at, back=isinstance(finding, AlertDraft))
+            if cleared_at is not None:
+                changed += self._auto_resolve(*key, cleared_at)
             if isinstance(finding, AlertDraft):
                 alert = self._open(finding)
                 changed += [alert] if alert is not None else []
@@ -92,6 +87,18 @@ class Lifecycle:
         for alert in changed:
             self.notify(alert)
         return changed
+
+    def _hold_ran_out(self, key: tuple[str, str], at: float, back: bool) -> float | None:
+        """When the condition of ``key`` cleared, if its hold ran out by ``at`` (no longer pending then). A condition
+        ``back`` within the hold cancels the pending resolution: its alert stays open."""
+        with self._lock:
+            since = self._clearing.get(key)
+            if since is None:
+                return None
+            ran_out = at - since >= self._hold_s
+            if ran_out or back:
+                del self._clearing[key]
+            return since if ran_out else None
 
     def pending_resolutions(self) -> dict[tuple[str, str], float]:
         with self._lock:
