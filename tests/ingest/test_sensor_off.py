@@ -20,6 +20,7 @@ from ingest.validate import Accepted
 
 NOW = 1_764_412_800.0
 SITE = "s1"
+SENSOR_OFF_TOTAL = "carewatch_ingest_readings_sensor_off_total"  # as /metrics and the system page read it
 
 
 @pytest.fixture
@@ -60,8 +61,8 @@ def flagged(rows: list[ReadingRow]) -> dict[str, bool]:
 
 
 def test_vital_signs_sent_off_the_body_are_flagged_until_it_is_worn_again(registry: Registry) -> None:
-    metrics = IngestMetrics(CollectorRegistry())
-    ingest = Ingest(registry, SensorOff(registry, metrics))
+    counters = CollectorRegistry()
+    ingest = Ingest(registry, SensorOff(registry, IngestMetrics(counters)))
     vitals = {"hr": 72, "spo2": 97, "temp": 36.6, "steps": 1200, "o2": 0}
     assert flagged(ingest.send("w1", "vitals", NOW - 70, **vitals)) == dict.fromkeys(vitals, False)
     ingest.worn("w1", NOW - 60, 0)
@@ -71,7 +72,7 @@ def test_vital_signs_sent_off_the_body_are_flagged_until_it_is_worn_again(regist
     assert flagged(ingest.send("w2", "vitals", NOW - 55, **vitals)) == dict.fromkeys(vitals, False)  # not r2's
     ingest.worn("w1", NOW - 10, 1)
     assert flagged(ingest.send("w1", "vitals", NOW - 5, **vitals)) == dict.fromkeys(vitals, False)
-    assert metrics.sensor_off._value.get() == 3
+    assert counters.get_sample_value(SENSOR_OFF_TOTAL) == 3
     assert not any(row.artefact for row in ingest.rows if row.metric in ("worn", "battery"))
 
 
@@ -88,11 +89,11 @@ def test_an_implausible_worn_value_says_nothing(registry: Registry) -> None:
 
 
 def test_an_implausible_value_off_the_body_is_counted_once(registry: Registry) -> None:
-    metrics = IngestMetrics(CollectorRegistry())
-    ingest = Ingest(registry, SensorOff(registry, metrics))
+    counters = CollectorRegistry()
+    ingest = Ingest(registry, SensorOff(registry, IngestMetrics(counters)))
     ingest.worn("w1", NOW - 60, 0)
     assert flagged(ingest.send("w1", "vitals", NOW, hr=400, spo2=97)) == {"hr": True, "spo2": True}
-    assert metrics.sensor_off._value.get() == 1  # hr=400 was an artefact already
+    assert counters.get_sample_value(SENSOR_OFF_TOTAL) == 1  # hr=400 was an artefact already
 
 
 def test_only_a_wearables_readings_are_flagged(registry: Registry) -> None:
