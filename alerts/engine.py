@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from alerts._arrays import FloatArray, IntArray
-from alerts.frame import Frame, build
+from alerts.frame import Frame, Readings, Status, build
 from alerts.residents import MISSING, Population, ResidentIndex
 from alerts.rules import Rule
 from alerts.rules.base import Findings
@@ -263,9 +263,15 @@ def _evidence(
     start = onset if math.isfinite(onset) and onset <= at else at - EVIDENCE_WINDOW_S
     start = max(start, at - EVIDENCE_WINDOW_S)
     series: dict[str, list[list[float]]] = {}
+    device = rule.evidence_device(detail)
     if rule.evidence_metrics:
-        r = rows.frame.readings
-        mine = rows.readings_of(position)  # in time order
+        if device is None:
+            r: Readings | Status = rows.frame.readings
+            mine = rows.readings_of(position)  # in time order
+        else:  # a per-device condition (a battery, a wearable not worn): that device's own status readings
+            r = rows.frame.status
+            mine = (r.device == device).nonzero()[0]
+            mine = mine[np.argsort(r.ts[mine], kind="stable")]
         mine = mine[(r.ts[mine] >= start) & (r.ts[mine] <= at) & np.isin(r.metric[mine], rule.evidence_metrics)]
         for m in np.unique(r.metric[mine]).tolist():
             these = mine[r.metric[mine] == m][-EVIDENCE_MAX_READINGS:]

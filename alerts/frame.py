@@ -23,7 +23,9 @@ from carewatch.model import AccelRow, Batch, EventRow, ReadingRow
 
 # Membership tables by catalogue id (alerts._arrays.member_table).
 HAZARD_METRIC = member_table((METRIC_ID["room_temp"], METRIC_ID["humidity"]), len(METRICS))
-DEVICE_METRIC = member_table((METRIC_ID["battery"], METRIC_ID["rssi"]), len(METRICS))  # not about its wearer
+# About the device, not its wearer: a wearable's battery, signal and whether it is worn (alerts.signals keeps "worn"
+# per device: a resident may have two wearables).
+DEVICE_METRIC = member_table((METRIC_ID["battery"], METRIC_ID["rssi"], METRIC_ID["worn"]), len(METRICS))
 HAZARD_KIND = member_table((EVENT_ID["smoke"], EVENT_ID["gas"], EVENT_ID["water_leak"]), len(EVENT_KINDS))
 
 T = TypeVar("T")
@@ -121,7 +123,7 @@ class Accel:
 
 @dataclass(frozen=True, slots=True)
 class Status:
-    """Plausible readings about devices (battery, signal): device (n,), metric (n,), ts (n,), value (n,)."""
+    """Plausible readings about known devices (battery, signal, worn): device (n,), metric (n,), ts (n,), value (n,)."""
 
     device: np.ndarray
     metric: np.ndarray

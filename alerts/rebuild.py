@@ -9,8 +9,8 @@
    was in bed when the replay starts: no activity's clock stops in bed, and a clinician's limit for the time in
    bed applies; the replay's own bed events and signs of being up carry the state on to now; for no activity's
    outings also the front doors' own events, likewise, which say who is out now), every device's last-seen time
-   (26 h) and every wearable's newest ``worn`` reading (the sensor-off state). Falls with a live alert restart their
-   long-lie clock (the accelerometer blocks behind them are not replayed).
+   (26 h) and every wearable's newest ``worn`` reading (its sensor-off state, `WORN_LOOKBACK_S`). Falls with a live
+   alert restart their long-lie clock (the accelerometer blocks behind them are not replayed).
 2. Raw rows replayed through the ordinary batch path in one-minute chunks with reporting off: the last
    ``REPLAY_S`` of everything, before that (up to ``SLOW_REPLAY_S``) the sparse streams whose rules look back
    further (temperature and blood pressure, status, room temperature, events), and the last ``ACCEL_REPLAY_S`` of
@@ -43,6 +43,7 @@ from alerts.rules.baseline import DAY_S, DAYS, METRICS
 from alerts.rules.behaviour import LEARN_DAYS, NoActivityRule, NotUpRule
 from alerts.rules.devices import DeviceOfflineRule
 from alerts.rules.safety import LongLieRule
+from carewatch.catalog import WORN_LOOKBACK_S
 from carewatch.model import Alert, DeviceKind
 from carewatch.storage.base import MAX_REPLAY_ROWS, MAX_STATS_ROWS, ActivityBucket, Store
 
@@ -74,7 +75,7 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> list[Cleared]:
         _seed_day_sums(engine, store, now)
         _seed_activity(engine, store, now)
         _seed_devices(engine, store, now)
-        _seed_worn(engine, store)
+        _seed_worn(engine, store, now)
         _seed_falls(engine, [a for a in live if a.rule == "fall" and a.opened_at >= now - SLOW_REPLAY_S])
         _replay(engine, store, now - SLOW_REPLAY_S, now - REPLAY_S, SLOW_METRICS, accel=False)
         _replay(engine, store, now - REPLAY_S, now - ACCEL_REPLAY_S, None, accel=False)
@@ -246,14 +247,12 @@ def _seed_devices(engine: AlertEngine, store: Store, now: float) -> None:
     rule.seed(device[known], ts[known])
 
 
-def _seed_worn(engine: AlertEngine, store: Store) -> None:
-    latest = store.latest_readings()
-    worn = [(r, m["worn"]) for r, m in latest.items() if "worn" in m]
-    if worn:
-        resident = engine.index.positions(r for r, _ in worn)
-        ts, value = (np.array(x) for x in zip(*(tv for _, tv in worn), strict=True))
-        known = resident != MISSING
-        engine.signals.seed_worn(resident[known], ts[known], value[known])
+def _seed_worn(engine: AlertEngine, store: Store, now: float) -> None:
+    worn = store.latest_device_readings("worn", now - WORN_LOOKBACK_S)
+    device = engine.population.device_positions(worn)
+    ts, value = (np.fromiter((tv[i] for tv in worn.values()), np.float64, len(worn)) for i in (0, 1))
+    known = device != MISSING
+    engine.signals.seed_worn(device[known], ts[known], value[known])
 
 
 def _seed_falls(engine: AlertEngine, falls: list[Alert]) -> None:

@@ -57,12 +57,12 @@ from carewatch.storage.base import (
 )
 
 Finding = tuple[str, str, float]  # (resident_id, rule, time)
-Block = tuple[int, float, float, list[tuple[float, float, float]]]  # resident, start, rate, samples
+Block = tuple[int, float, float, list[tuple[float, float, float]], int]  # resident, start, rate, samples, device
 INF = math.inf
 NAN = math.nan
 
 HAZARD_METRICS = frozenset({"room_temp", "humidity"})
-DEVICE_METRICS = frozenset({"battery", "rssi"})
+DEVICE_METRICS = frozenset({"battery", "rssi", "worn"})
 HAZARD_KINDS = frozenset({"smoke", "gas", "water_leak"})
 CHANGE_KINDS = frozenset({"door", "bed", "chair", "bathroom"})
 DAY_S, HOUR_S = 86_400.0, 3600.0
@@ -77,7 +77,7 @@ class Out:
 @dataclass
 class Rows:
     """One batch, attributed: readings (resident, metric, ts, value, device); events (resident, kind, ts, value,
-    device); accel (resident, ts, rate, samples); status (device, metric, ts, value); seen (device, ts)."""
+    device); accel (resident, ts, rate, samples, device); status (device, metric, ts, value); seen (device, ts)."""
 
     readings: list[tuple[int, str, float, float, int]] = field(default_factory=list)
     events: list[tuple[int, str, float, float, int]] = field(default_factory=list)
@@ -918,7 +918,7 @@ class Falls:
     def blocks(self, accel: list[Block]) -> list[tuple[int, float]]:
         found = []
         ends: dict[int, float] = {}
-        for r, start, rate, samples in sorted(accel, key=lambda b: (b[0], b[1])):
+        for r, start, rate, samples, _ in sorted(accel, key=lambda b: (b[0], b[1])):
             if not samples:
                 continue
             end = start + (len(samples) - 1) / rate
@@ -993,8 +993,8 @@ class ReferenceEngine:
         self.population = Population()
         self.speaks_for: list[list[int]] = []
         self.bed_owners: set[int] = set()  # residents a bed sensor speaks for alone
-        self.worn: dict[int, tuple[float, float]] = {}  # resident -> (ts, value) of the newest worn reading
-        self.steps: dict[int, tuple[float, float]] = {}
+        self.worn: dict[int, tuple[float, float]] = {}  # device -> (ts, value) of the newest worn reading
+        self.steps: dict[int, tuple[float, float]] = {}  # device -> (ts, count) of the newest step count
         self.device_event: dict[int, tuple[float, float]] = {}
         self.exerted: dict[int, float] = {}  # resident -> newest exertion instant
         self.bed: dict[int, tuple[float, bool]] = {}  # resident -> newest bed sample or up sign: (ts, occupied)
@@ -1119,7 +1119,7 @@ class ReferenceEngine:
             r = index.position(block.resident_id) if block.resident_id else MISSING
             if r != MISSING:
                 samples = [(float(x), float(y), float(z)) for x, y, z in block.xyz.tolist()]
-                rows.accel.append((r, block.ts, block.rate_hz, samples))
+                rows.accel.append((r, block.ts, block.rate_hz, samples, d))
         return rows
 
     def residents_of(self, resident_id: str | None, device: int, hazard: bool) -> list[int]:
@@ -1135,27 +1135,27 @@ class ReferenceEngine:
     def derive(self, rows: Rows) -> None:
         wearable = DEVICE_KINDS.index(DeviceKind.WEARABLE)
         worn = defaultdict(list)
-        for r, m, ts, v, _ in rows.readings:
+        for d, m, ts, v in rows.status:
             if m == "worn":
-                worn[r].append((ts, v))
-        for r in worn:
-            worn[r].sort()
+                worn[d].append((ts, v))
+        for d in worn:
+            worn[d].sort()
 
-        def off(r: int, ts: float) -> bool:
-            before = [v for t, v in worn.get(r, []) if t <= ts]
-            value = before[-1] if before else self.worn.get(r, (-INF, NAN))[1]
+        def off(d: int, ts: float) -> bool:
+            before = [v for t, v in worn.get(d, []) if t <= ts]
+            value = before[-1] if before else self.worn.get(d, (-INF, NAN))[1]
             return value < 0.5
 
         kind = self.population.device_kind
         rows.readings = [
             x for x in rows.readings
-            if not (x[1] in BODY_METRICS and x[4] != MISSING and kind[x[4]] == wearable and off(x[0], x[2]))
+            if not (x[1] in BODY_METRICS and x[4] != MISSING and kind[x[4]] == wearable and off(x[4], x[2]))
         ]  # fmt: skip
-        rows.accel = [b for b in rows.accel if not off(b[0], b[1])]
-        for r, values in worn.items():
+        rows.accel = [b for b in rows.accel if not off(b[4], b[1])]
+        for d, values in worn.items():
             ts, v = values[-1]
-            if ts >= self.worn.get(r, (-INF, NAN))[0]:
-                self.worn[r] = (ts, v)
+            if ts >= self.worn.get(d, (-INF, NAN))[0]:
+                self.worn[d] = (ts, v)
         bedroom = self.population.device_bedroom
         motion = [(r, ts, d) for r, k, ts, v, d in rows.events if k == "motion" and v >= 0.5]
         changes = self.changes(rows)
@@ -1164,7 +1164,7 @@ class ReferenceEngine:
         increases = self.step_increases(rows)
         exertion = [(r, ts) for r, ts, _ in increases]
         moving = []
-        for r, ts, _, samples in rows.accel:
+        for r, ts, _, samples, _ in rows.accel:
             if len(samples) >= MIN_BLOCK_SAMPLES:
                 mags = [math.sqrt(x * x + y * y + z * z) for x, y, z in samples]
                 mean = sum(mags) / len(mags)
@@ -1214,12 +1214,12 @@ class ReferenceEngine:
         return out
 
     def step_increases(self, rows: Rows) -> list[tuple[int, float, float]]:
-        """Step counts going up: (resident, ts, ts of the report before)."""
-        steps = [(r, ts, v) for r, m, ts, v, _ in rows.readings if m == "steps"]
+        """Step counts going up, each device's against its own: (resident, ts, ts of the report before)."""
+        steps = [(d, ts, v, r) for r, m, ts, v, d in rows.readings if m == "steps" and d != MISSING]
         out = []
-        for r, ts, v in _fresh(steps, lambda k: self.steps.get(k, (-INF, NAN))[0]):
-            since, before = self.steps.get(r, (-INF, NAN))
+        for d, ts, v, r in _fresh(steps, lambda k: self.steps.get(k, (-INF, NAN))[0]):
+            since, before = self.steps.get(d, (-INF, NAN))
             if v > before:
                 out.append((r, ts, since))
-            self.steps[r] = (ts, v)
+            self.steps[d] = (ts, v)
         return out

@@ -1,10 +1,12 @@
 """Signals derived from a batch before the rules run, each with its own small per-resident or per-device state.
 
-- **Sensor off.** Vital signs and accelerometer blocks of a wearable its resident is not wearing (the latest
-  ``worn`` reading at or before them is 0) are artefacts: dropped, like implausible values. An optical sensor off the
-  wrist reads noise, and a wearable dropped on the floor looks like a fall.
+- **Sensor off.** Vital signs and accelerometer blocks of a wearable that is not worn (its own latest ``worn``
+  reading at or before them is 0) are artefacts: dropped, like implausible values. An optical sensor off the wrist
+  reads noise, and a wearable dropped on the floor looks like a fall. The state is the device's, not the resident's:
+  a resident may have two wearables (a watch and an SOS pendant), one of them on its charger.
 - **Activity** (for no activity and recovery after a fall): PIR motion; a door, bed, chair or bathroom
-  sensor *changing* state (sensors may repeat their level, which is not activity); the step count going up; an
+  sensor *changing* state (sensors may repeat their level, which is not activity); a wearable's step count going up
+  (each device's count against its own previous one); an
   accelerometer block whose |a| varies by at least ``MOVING_SD_G``. For *recovery* a rise of the step count is
   timed at the report before it: the count is cumulative, so the steps may have been taken before a fall that
   happened between the two reports (a resident who falls while walking reports their last steps after the fall).
@@ -38,7 +40,6 @@ from alerts._arrays import (
     FloatArray,
     IntArray,
     firsts,
-    fresh,
     grown,
     last_index,
     lasts,
@@ -50,7 +51,7 @@ from alerts._arrays import (
 )
 from alerts.falls import FallDetector, magnitude
 from alerts.frame import Accel, Events, Falls, Frame, InBed, Points, Readings
-from alerts.residents import DEVICE_KINDS, Population
+from alerts.residents import DEVICE_KINDS, MISSING, Population
 from carewatch.catalog import BODY_METRICS, EVENT_ID, EVENT_KINDS, METRIC_ID, METRICS
 from carewatch.model import DeviceKind
 
@@ -71,8 +72,9 @@ MIN_BLOCK_SAMPLES = 5  # fewer samples say nothing about movement
 
 
 class Signals:
-    """State: ``worn`` (R,) latest worn value (NaN unknown) and its time; ``steps`` (R,) latest step count and its
-    time; ``event_value`` (D,) each device's latest event value and time (for changes); the fall detector's ring."""
+    """State, per device (D + 1,: a never-written sentinel last, for MISSING): ``worn`` the latest worn value (NaN
+    unknown) and its time, ``steps`` the latest step count and its time; ``event_value`` (D,) each device's latest
+    event value and time (for changes); per resident, the newest exertion and the fall detector's ring."""
 
     def __init__(self) -> None:
         self.worn = np.empty(0)
@@ -90,8 +92,8 @@ class Signals:
 
     def grow(self, population: Population) -> None:
         r, d = len(population), population.device_count
-        self.worn, self.worn_ts = grown(self.worn, r, np.nan), grown(self.worn_ts, r, -np.inf)
-        self.steps, self.steps_ts = grown(self.steps, r, np.nan), grown(self.steps_ts, r, -np.inf)
+        self.worn, self.worn_ts = grown(self.worn, d + 1, np.nan), grown(self.worn_ts, d + 1, -np.inf)
+        self.steps, self.steps_ts = grown(self.steps, d + 1, np.nan), grown(self.steps_ts, d + 1, -np.inf)
         self.event_value, self.event_ts = grown(self.event_value, d, np.nan), grown(self.event_ts, d, -np.inf)
         self.exerted = grown(self.exerted, r, -np.inf)
         if r > self.falls.capacity:
@@ -106,7 +108,7 @@ class Signals:
         return sum(a.nbytes for a in arrays) + self.falls.nbytes() + self.beds.nbytes()
 
     def derive(self, frame: Frame) -> Frame:
-        readings, accel = self._drop_sensor_off(frame.readings, frame.accel)
+        readings, accel = self._drop_sensor_off(frame)
         moved, changed, up, front = self._motion_and_changes(frame)
         mag = magnitude(accel.axes)  # |a| of every sample, for movement and falls
         (steps, steps_since), blocks = self._step_increases(readings), _moving_blocks(accel, mag)
@@ -131,14 +133,15 @@ class Signals:
         return both
 
     # -- sensor off --------------------------------------------------------------------------------------------
-    def _drop_sensor_off(self, readings: Readings, accel: Accel) -> tuple[Readings, Accel]:
-        is_worn = readings.metric == WORN
-        w_res, w_ts, w_value = readings.resident[is_worn], readings.ts[is_worn], readings.value[is_worn]
+    def _drop_sensor_off(self, frame: Frame) -> tuple[Readings, Accel]:
+        readings, accel, status = frame.readings, frame.accel, frame.status
+        is_worn = status.metric == WORN
+        w_dev, w_ts, w_value = status.device[is_worn], status.ts[is_worn], status.value[is_worn]
         wearable = self._wearable[readings.device]  # MISSING (-1) picks the sentinel at the end
         body = (BODY_METRIC[readings.metric] & wearable).nonzero()[0]
-        res = np.concatenate([readings.resident[body], accel.resident])
-        off = self._worn_at(res, np.concatenate([readings.ts[body], accel.ts]), w_res, w_ts, w_value) < 0.5
-        self._store_worn(w_res, w_ts, w_value)  # NaN (never reported) counts as worn
+        dev = np.concatenate([readings.device[body], accel.device])
+        off = self._worn_at(dev, np.concatenate([readings.ts[body], accel.ts]), w_dev, w_ts, w_value) < 0.5
+        self._store_worn(w_dev, w_ts, w_value)  # NaN (never reported) counts as worn
         if not off.any():
             return readings, accel
         drop = np.zeros(readings.ts.shape[0], bool)
@@ -147,37 +150,37 @@ class Signals:
         return readings.take(~drop), (accel.take(~accel_off) if accel_off.any() else accel)
 
     def _worn_at(
-        self, res: np.ndarray, ts: np.ndarray, w_res: np.ndarray, w_ts: np.ndarray, w_value: np.ndarray
+        self, dev: np.ndarray, ts: np.ndarray, w_dev: np.ndarray, w_ts: np.ndarray, w_value: np.ndarray
     ) -> np.ndarray:
-        """The worn value (n,) in force for residents ``res`` (n,) at ``ts`` (n,): their latest worn reading of the
-        batch (k,) at or before it (the highest value at one instant), else the stored one. Only residents with a
-        worn reading in the batch (a few: it comes once a minute) need sorting."""
-        state: np.ndarray = self.worn[res]
-        mine = np.isin(res, w_res, kind="table").nonzero()[0] if w_res.shape[0] else w_res
+        """The worn value (n,) in force for devices ``dev`` (n,) at ``ts`` (n,): their latest worn reading of the
+        batch (k,) at or before it (the highest value at one instant), else the stored one (MISSING: the sentinel's
+        NaN, worn). Only devices with a worn reading in the batch (a few: it comes once a minute) need sorting."""
+        state: np.ndarray = self.worn[dev]
+        mine = np.isin(dev, w_dev, kind="table").nonzero()[0] if w_dev.shape[0] else w_dev
         if mine.shape[0] == 0:
             return state
-        n_w = w_res.shape[0]
-        r_all = np.concatenate([w_res, res[mine]])
+        n_w = w_dev.shape[0]
+        d_all = np.concatenate([w_dev, dev[mine]])
         ts_all = np.concatenate([w_ts, ts[mine]])
         value = np.concatenate([w_value, np.zeros(mine.shape[0])])
-        target = np.arange(r_all.shape[0]) >= n_w  # worn readings sort before what they apply to at one instant
-        order = np.lexsort((value, target, ts_all, r_all))
-        r, w = r_all[order], ~target[order]
+        target = np.arange(d_all.shape[0]) >= n_w  # worn readings sort before what they apply to at one instant
+        order = np.lexsort((value, target, ts_all, d_all))
+        d, w = d_all[order], ~target[order]
         latest = last_index(w)
-        found = np.empty(r_all.shape[0])
-        found[order] = np.where(latest >= run_start(firsts(r)), value[order][latest], self.worn[r])
+        found = np.empty(d_all.shape[0])
+        found[order] = np.where(latest >= run_start(firsts(d)), value[order][latest], self.worn[d])
         state[mine] = found[n_w:]
         return state
 
-    def seed_worn(self, res: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
-        """The newest stored ``worn`` reading (k,) of residents, for the restart rebuild."""
-        self._store_worn(res, ts, value)
+    def seed_worn(self, dev: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
+        """The newest stored ``worn`` reading (k,) of devices (known ones), for the restart rebuild."""
+        self._store_worn(dev, ts, value)
 
-    def _store_worn(self, res: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
-        order = np.lexsort((value, ts, res))
-        last = order[lasts(res[order])]
-        newer = last[ts[last] >= self.worn_ts[res[last]]]
-        self.worn[res[newer]], self.worn_ts[res[newer]] = value[newer], ts[newer]
+    def _store_worn(self, dev: np.ndarray, ts: np.ndarray, value: np.ndarray) -> None:
+        order = np.lexsort((value, ts, dev))
+        last = order[lasts(dev[order])]
+        newer = last[ts[last] >= self.worn_ts[dev[last]]]
+        self.worn[dev[newer]], self.worn_ts[dev[newer]] = value[newer], ts[newer]
 
     # -- activity ----------------------------------------------------------------------------------------------
     def _motion_and_changes(self, frame: Frame) -> tuple[Points, Points, Points, BoolArray]:
@@ -214,15 +217,18 @@ class Signals:
         return moved, Points(ev.resident[rows], ev.ts[rows]), _points(up_moved, up_changed), front
 
     def _step_increases(self, readings: Readings) -> tuple[Points, Points]:
-        """Step counts going up, at their report and at the report before it: the steps were taken in between."""
-        res, ts, value = readings.of_metric(STEPS)
-        keep = fresh(res, ts, self.steps_ts)
-        res, ts, value = res[keep], ts[keep], value[keep]
-        first, last = firsts(res), lasts(res)
-        up = value > previous(value, first, self.steps[res])  # NaN (no earlier count) is not an increase
-        since = previous(ts, first, self.steps_ts[res])
-        self.steps[res[last]], self.steps_ts[res[last]] = value[last], ts[last]
-        return Points(res[up], ts[up]), Points(res[up], since[up])
+        """Step counts going up, at their report and at the report before it (the steps were taken in between),
+        each device's count against its own (a count of an unknown device says nothing)."""
+        lo, hi = np.searchsorted(readings.metric, (STEPS, STEPS + 1)).tolist()
+        rows = lo + (readings.device[lo:hi] != MISSING).nonzero()[0]
+        dev, ts, value, res = readings.device[rows], readings.ts[rows], readings.value[rows], readings.resident[rows]
+        keep = sort_fresh(dev, ts, self.steps_ts, value)
+        dev, ts, value, res = dev[keep], ts[keep], value[keep], res[keep]
+        first, last = firsts(dev), lasts(dev)
+        up = value > previous(value, first, self.steps[dev])  # NaN (no earlier count) is not an increase
+        since = previous(ts, first, self.steps_ts[dev])
+        self.steps[dev[last]], self.steps_ts[dev[last]] = value[last], ts[last]
+        return Points(res[up], ts[up]), Points(res[up], since[up])  # by device: `_points` sorts them by resident
 
     def _falls(self, frame: Frame, accel: Accel, mag: np.ndarray) -> Falls:
         found = self.falls.process(accel.resident, accel.ts, accel.rate, accel.counts, accel.axes, mag)

@@ -102,7 +102,7 @@ def main() -> None:
     for name, data, _, topic in cases:
         for worn in (1.0, 0.0):
             sensor_off = SensorOff(REGISTRY)
-            sensor_off.seed({"r1": {"worn": (NOW - 60, worn)}})
+            sensor_off.seed({"w1": (NOW - 60, worn)})
             wrapped = sensor_off.decoding(partial(decode, registry=REGISTRY))
             result = wrapped(topic, data, NOW)
             assert isinstance(result, Accepted)

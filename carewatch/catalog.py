@@ -47,6 +47,10 @@ METRIC_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
 # What a wearable senses on the body: meaningless while it reports itself off the body (``worn`` 0), so an artefact
 # then (ingest/sensor_off.py flags it as stored, alerts/signals.py drops it).
 BODY_METRICS: frozenset[str] = frozenset({"hr", "spo2", "rr", "sbp", "dbp", "temp"})
+# Whether a wearable is worn is the device's own state (a resident may have two). After a restart both read it back
+# from storage: each device's newest ``worn`` reading of the last 6 hours (a wearable sends it every minute, on the
+# body or off it; one silent longer counts as worn until it says otherwise).
+WORN_LOOKBACK_S = 6 * 3600.0
 METRIC_ID: dict[str, int] = {m.name: i for i, m in enumerate(METRICS)}
 
 EVENT_KINDS: tuple[str, ...] = (

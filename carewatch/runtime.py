@@ -35,6 +35,7 @@ from alerts.notify.webhook import WebhookChannel
 from alerts.reports import send_weekly_digests
 from alerts.routing import Router
 from alerts.rules import default_rules
+from carewatch.catalog import WORN_LOOKBACK_S
 from carewatch.config import Settings, mqtt_endpoint
 from carewatch.model import Batch, Resident, WriteResult
 from carewatch.registry import Registry, apply_manifest
@@ -116,7 +117,8 @@ class Platform:
         s = self.settings
         self.batcher = Batcher(s.ingest_batch_rows, s.ingest_batch_seconds, s.ingest_max_pending_messages)
         sensor_off = SensorOff(self.registry, self.metrics)
-        sensor_off.seed(await asyncio.to_thread(self.store.latest_readings))
+        worn = await asyncio.to_thread(self.store.latest_device_readings, "worn", started_at - WORN_LOOKBACK_S)
+        sensor_off.seed(worn)
         decoder = sensor_off.decoding(partial(decode, registry=self.registry))
         self.reader = MqttReader(
             host, port, s.mqtt_client_id, decoder if self.data_clock is None else self.data_clock.decoding(decoder),

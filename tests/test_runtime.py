@@ -1,22 +1,29 @@
 """The platform applies the clinicians' NEWS2 escalations at start and picks up those set or removed later (through
-the API, by another worker) on its registry refresh, as it does their thresholds. Embedded broker and SQLite."""
+the API, by another worker) on its registry refresh, as it does their thresholds; ingest resumes each wearable's
+stored worn state. Embedded broker and SQLite."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
 from alerts.rules.early_warning import News2Rule
-from carewatch.config import Settings
+from carewatch.config import Settings, mqtt_endpoint
+from carewatch.model import Batch, ReadingRow
 from carewatch.registry import apply_manifest
 from carewatch.runtime import Platform
 from carewatch.storage.base import News2Escalation
+from simulators.publisher import Publisher
 
 SITE = "rt-site"
 MANIFEST = {
     "sites": [{"site_id": SITE, "name": "Runtime station", "kind": "community_station"}],
     "residents": [{"resident_id": r, "site_id": SITE, "name": f"Resident {r}"} for r in ("r1", "r2")],
+    "devices": [
+        {"device_id": d, "site_id": SITE, "kind": "wearable", "resident_id": "r1"} for d in ("watch", "pendant")
+    ],
 }
 WAIT_S = 30.0
 
@@ -53,3 +60,41 @@ async def start_change_stop(settings: Settings) -> None:
 
 def test_news2_escalations_are_applied_at_start_and_refreshed(tmp_path: Path) -> None:
     asyncio.run(start_change_stop(Settings(data_dir=tmp_path, http_port=0, registry_refresh_seconds=0.2)))
+
+
+def send_pulses(mqtt_url: str, ts: float) -> None:
+    host, port, username, password = mqtt_endpoint(mqtt_url)
+    publisher = Publisher(host, port, f"rt-publisher-{time.monotonic_ns()}", username, password)
+    body = {"ts": ts, "seq": 2, "readings": [{"metric": "hr", "value": 72, "unit": "bpm"}]}
+    for device in ("watch", "pendant"):
+        publisher.publish(f"carewatch/v1/{SITE}/{device}/vitals", json.dumps(body).encode())
+    publisher.close()
+
+
+async def restart_and_send_pulses(settings: Settings) -> dict[str, bool]:
+    """Stored before a restart: r1's pendant said it is worn, then their watch that it is off the body (on its
+    charger). After the restart each sends a pulse: device -> whether it was stored as an artefact."""
+    now = time.time()
+    platform = Platform(settings)
+    platform.store.init_schema()
+    apply_manifest(platform.store, MANIFEST)
+    stored = [
+        ReadingRow(now - 60, SITE, "pendant", "r1", "worn", 1.0, 1, False),
+        ReadingRow(now - 30, SITE, "watch", "r1", "worn", 0.0, 1, False),
+    ]
+    platform.store.write_batch(Batch(readings=stored))
+    endpoints = await platform.start()
+    try:
+        await asyncio.to_thread(send_pulses, endpoints.mqtt_url, now)  # off the loop: it runs the embedded broker
+        deadline = time.monotonic() + WAIT_S
+        while platform.store.count("readings") < len(stored) + 2:
+            assert time.monotonic() < deadline, "the pulses were not stored"
+            await asyncio.sleep(0.05)
+        return {r.device_id: r.artefact for r in platform.store.replay_batch(now, now + 1, ["hr"]).readings}
+    finally:
+        await platform.stop()
+
+
+def test_a_restart_resumes_each_wearables_worn_state(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, http_port=0)
+    assert asyncio.run(restart_and_send_pulses(settings)) == {"watch": True, "pendant": False}

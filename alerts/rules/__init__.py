@@ -97,9 +97,9 @@ TEMP_RISING = TrendSpec(
 
 NOT_WORN = HeldSpec(
     name="not_worn", severity=Severity.INFO, signal="worn", below=True, enter=0.5, leave=0.5, persist_s=7200.0,
-    title="Wearable not worn for {duration}",
-    text="The wearable has reported that it is off the body for {duration} (alerts after {persist}): no vital "
-    "signs or fall detection meanwhile.",
+    per_device=True, title="Wearable not worn for {duration}",
+    text="The wearable {device} has reported that it is off the body for {duration} (alerts after {persist}): no "
+    "vital signs or fall detection from it meanwhile.",
     source="manufacturer practice: a wearable charges in 1-2 h, so off the body longer means it was not put back on",
 )  # fmt: skip
 BATTERY_LOW = HeldSpec(

@@ -129,6 +129,11 @@ class Rule:
         """The metric whose readings are an alert's main evidence (None: several, or none)."""
         return METRICS[self.evidence_metrics[0]].name if len(self.evidence_metrics) == 1 else None
 
+    def evidence_device(self, detail: FloatArray) -> int | None:
+        """The device (position) whose own readings are an alert's evidence, for a per-device condition; None: the
+        resident's readings are."""
+        return None
+
     def facts(self, position: int, detail: FloatArray) -> dict[str, Any]:
         """The numbers behind a raised condition, by name, for its evidence."""
         return {

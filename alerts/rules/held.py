@@ -159,6 +159,9 @@ class HeldRule(Rule):
         ended = self.episodes.force(positions, onset)
         return positions[ended] if self.clears else positions[:0]
 
+    def evidence_device(self, detail: FloatArray) -> int | None:
+        return int(detail[0]) if self.spec.per_device and detail.shape[0] else None
+
     def facts(self, position: int, detail: FloatArray) -> dict[str, Any]:
         if self.spec.per_device and detail.shape[0]:
             return {"device": self.population.device_ids[int(detail[0])]}

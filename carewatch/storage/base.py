@@ -651,6 +651,10 @@ class Store(ABC):
         """device_id -> newest time of any stored row (readings, events, accelerometer) at or after ``since``."""
 
     @abstractmethod
+    def latest_device_readings(self, metric: str, since: float) -> dict[str, tuple[float, float]]:
+        """device_id -> (ts, value) of the device's newest non-artefact reading of ``metric`` at or after ``since``."""
+
+    @abstractmethod
     def all_thresholds(self) -> list[Threshold]:
         """Every resident's thresholds (the alert core applies them all at once)."""
 

@@ -346,7 +346,7 @@ def test_lost_blocks_match_the_straightforward_per_sample_detector() -> None:
             start = np.array([T0 + a / rate])
             found += detector.process_blocks(np.array([0]), start, np.array([rate]), [stream[a:b]]).detected_ts.tolist()
             samples = [(float(x), float(y), float(z)) for x, y, z in stream[a:b].tolist()]
-            expected += [ts for _, ts in reference.blocks([(0, T0 + a / rate, rate, samples)])]
+            expected += [ts for _, ts in reference.blocks([(0, T0 + a / rate, rate, samples, 0)])]
         assert found == pytest.approx(expected, abs=1e-9)
         total, lost = total + len(found), lost + len(cuts) - 1 - len(kept)
     assert total >= 6 and lost >= 10  # falls survived the losses, and blocks were lost
@@ -373,7 +373,7 @@ def test_an_impact_soon_after_a_decided_one_matches_the_per_sample_detector() ->
             events = detector.process_blocks(np.array([0]), start, np.array([rate]), [block])
             found += list(zip(events.detected_ts.tolist(), events.impact_ts.tolist(), strict=True))
             samples = [(float(x), float(y), float(z)) for x, y, z in block.tolist()]
-            expected += [ts for _, ts in reference.blocks([(0, T0 + a / rate, rate, samples)])]
+            expected += [ts for _, ts in reference.blocks([(0, T0 + a / rate, rate, samples, 0)])]
         assert [ts for ts, _ in found] == pytest.approx(expected, abs=1e-9)
         impact_s = 6.0 + 1 / rate + gap_s + IMPACT_AT_S
         assert [impact for _, impact in found] == pytest.approx([T0 + impact_s], abs=0.05)

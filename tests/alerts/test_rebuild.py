@@ -24,7 +24,7 @@ from alerts.engine import AlertEngine, Cleared
 from alerts.rules.baseline import BaselineRule
 from alerts.rules.behaviour import NotUpRule, local_day
 from alerts.rules.trend import TrendRule
-from carewatch.model import AlertDraft, Batch, EventRow
+from carewatch.model import AlertDraft, Batch, Device, DeviceKind, EventRow, ReadingRow
 from carewatch.storage.base import Store, Threshold, ThresholdContext
 
 NOW = T0 + TEST_DAY * DAY + 9 * HOUR  # 09:00 UTC on the test day (r0 lives in UTC)
@@ -92,6 +92,25 @@ def test_conditions_alerted_before_a_restart_do_not_alert_again(store: Store) ->
     assert again.tick(NOW + 300) == ([], [])  # still quiet: already alerted
     drafts, cleared = again.process(Batch(readings=[quiet.readings[0]._replace(ts=NOW + 360)]))
     assert drafts == [] and ("r1", "device_offline") in {(c.resident_id, c.rule) for c in cleared}
+
+
+def test_a_restart_restores_whether_each_wearable_is_worn(store: Store) -> None:
+    """Stored three hours ago (before the replay's reach): r0's watch worn, then their pendant put on its charger.
+    After the restart the pendant's readings are still noise and the watch's still count."""
+    register(store)
+    pendant = Device("pendant-r0", "h0", DeviceKind.WEARABLE, "r0")
+    store.upsert_devices([pendant])
+    then = NOW - 3 * HOUR
+    store.write_batch(Batch(readings=[
+        ReadingRow(then, "h0", "w-r0", "r0", "worn", 1.0, 1, False),
+        ReadingRow(then + 30, "h0", "pendant-r0", "r0", "worn", 0.0, 1, False),
+    ]))  # fmt: skip
+    after = engine()
+    after.add_residents(RESIDENTS, SITES, [*devices(), pendant])
+    assert after.rebuild(store, NOW) == []
+    noise = [ReadingRow(NOW + 5 * k, "h0", "pendant-r0", "r0", "hr", 30.0, k, False) for k in range(90)]
+    drafts, _ = after.process(Batch(readings=spo2(NOW, 120, 85.0).readings + noise))
+    assert [(d.resident_id, d.rule) for d in drafts] == [("r0", "spo2_low")]
 
 
 def test_a_restarted_engine_alerts_like_one_that_never_stopped(store: Store) -> None:

@@ -6,19 +6,31 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from alerts_support import LIMITS, RESIDENTS, SITES, T0, Stream, devices, end_of, engine, scenario, split
+from alerts_support import (
+    LIMITS,
+    RESIDENTS,
+    SITES,
+    T0,
+    Stream,
+    devices,
+    end_of,
+    engine,
+    scenario,
+    split,
+    synthetic_fall,
+)
 
 from alerts.reference import ReferenceEngine
-from carewatch.model import Batch, EventRow
+from carewatch.model import AccelRow, Batch, Device, DeviceKind, EventRow, ReadingRow
 from carewatch.storage.base import News2Escalation, Threshold
 
 Findings = tuple[list[tuple[str, str, float]], list[tuple[str, str, float]]]
 
 
-def reference_engine() -> ReferenceEngine:
+def reference_engine(extra: tuple[Device, ...] = ()) -> ReferenceEngine:
     e = ReferenceEngine()
     e.population.refresh_offsets(T0)
-    e.add_residents(RESIDENTS, SITES, devices())
+    e.add_residents(RESIDENTS, SITES, [*devices(), *extra])
     return e
 
 
@@ -27,8 +39,10 @@ def vectorised(
     end: float,
     escalations: tuple[News2Escalation, ...] = (),
     limits: tuple[Threshold, ...] = (),
+    extra: tuple[Device, ...] = (),
 ) -> Findings:
     e = engine()
+    e.add_residents(RESIDENTS, SITES, [*devices(), *extra])
     e.apply_news2_escalations(escalations)
     e.apply_thresholds(limits)
     raised, cleared = [], []
@@ -44,8 +58,9 @@ def straightforward(
     end: float,
     escalations: tuple[News2Escalation, ...] = (),
     limits: tuple[Threshold, ...] = (),
+    extra: tuple[Device, ...] = (),
 ) -> Findings:
-    e = reference_engine()
+    e = reference_engine(extra)
     e.apply_news2_escalations(escalations)
     e.apply_thresholds(limits)
     raised, cleared = [], []
@@ -174,3 +189,54 @@ def test_recovery_after_a_fall_agrees_however_the_steps_are_cut(parts: int) -> N
     expected = straightforward(batches, end)
     assert sorted(r for r, rule, _ in expected[0] if rule == "fall_long_lie") == ["r0", "r2"]
     assert vectorised(batches, end) == expected
+
+
+PENDANT = Device("pendant-r0", "h0", DeviceKind.WEARABLE, "r0")
+
+
+def two_wearables() -> Batch:
+    """r0 wears a watch all along (worn 1 every minute, vital signs every 5 s with an hour of hypoxia, steps on two
+    walks) and has a pendant that measures too: off for 40 minutes (on its charger: noise, its own step count, a
+    drop that looks like a fall), worn for 50, then off for two and a half hours (not_worn)."""
+    s, rng = Stream(np.random.default_rng(11)), np.random.default_rng(12)
+    start = T0 + 2 * 86_400.0 + 9 * 3600.0
+
+    def pendant(t: float, metric: str, value: float) -> None:
+        s.readings.append(ReadingRow(t, "h0", PENDANT.device_id, "r0", metric, value, 0, False))
+
+    watch_steps, pendant_steps = 2000.0, 40.0
+    for k in range(4 * 720):
+        t, minute = start + 5 * k, k // 12
+        worn = 40 <= minute < 90
+        hypoxia = 60 <= minute < 120
+        s.vitals("r0", t, spo2=float(rng.integers(84, 88)) if hypoxia else float(rng.integers(95, 99)))
+        if worn:
+            pendant(t, "spo2", float(rng.integers(84, 88)) if hypoxia else float(rng.integers(95, 99)))
+        else:
+            pendant(t, "spo2", float(rng.integers(55, 70)))
+            pendant(t, "hr", float(rng.integers(30, 45)))
+        if k % 12 == 0:
+            s.status("r0", t, "worn", 1.0)
+            pendant(t + 30, "worn", 1.0 if worn else 0.0)
+            walking = minute in range(20, 30) or minute in range(150, 160)
+            watch_steps += 60.0 if walking else 0.0
+            pendant_steps += 30.0 if walking and worn else 0.0
+            s.vital("r0", t, "steps", watch_steps)
+            pendant(t + 15, "steps", pendant_steps)
+    fall = synthetic_fall(25.0, 20.0, rng)  # dropped on the floor while off the body
+    drop = start + 10 * 60 + 1  # just after the watch said worn: the resident's newest worn reading says 1
+    for j in range(0, fall.shape[0], 25):
+        block = fall[j : j + 25].astype(np.float32)
+        s.accel.append(AccelRow(drop + j / 25, "h0", PENDANT.device_id, "r0", j, 25.0, block))
+    return s.batch()
+
+
+@pytest.mark.parametrize("parts", [1, 5])
+def test_two_wearables_agree_however_the_data_is_cut(parts: int) -> None:
+    """Per-device state (worn, the step count, not worn) in both implementations: what the watch says counts while
+    the pendant is off, and the pendant's not-worn alert names it."""
+    batches, end = cut_readings(two_wearables(), parts)
+    expected = straightforward(batches, end, extra=(PENDANT,))
+    mine = {rule for r, rule, _ in expected[0] if r == "r0"}
+    assert {"spo2_low", "not_worn"} <= mine and not mine & {"fall", "hr_low"}, mine
+    assert vectorised(batches, end, extra=(PENDANT,)) == expected

@@ -12,12 +12,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from alerts_support import DAY, HOUR, T0, TEST_DAY, Stream, end_of, engine, routine, scenario
+from alerts_support import (
+    DAY,
+    HOUR,
+    RESIDENTS,
+    SITES,
+    T0,
+    TEST_DAY,
+    Stream,
+    devices,
+    end_of,
+    engine,
+    home_of,
+    routine,
+    scenario,
+)
 
 from alerts.engine import AlertEngine
 from alerts.rules import default_rules
 from alerts.rules.baseline import METRICS, BaselineRule
-from carewatch.model import AccelRow, AlertDraft, Batch, EventRow, ReadingRow, Severity
+from carewatch.model import AccelRow, AlertDraft, Batch, Device, DeviceKind, EventRow, ReadingRow, Severity
 from carewatch.storage.base import News2Escalation, Threshold
 
 NOW = T0 + TEST_DAY * DAY + 9 * HOUR
@@ -619,6 +633,45 @@ def test_a_wearable_left_off_for_two_hours() -> None:
     assert (draft.opened_at, draft.severity) == (NOW + 7200, Severity.INFO)
 
 
+def with_pendant(resident: str = "r0") -> AlertEngine:
+    """The test world's engine, ``resident`` with a second wearable (an SOS pendant that also measures)."""
+    e = engine()
+    site = next(r.site_id for r in RESIDENTS if r.resident_id == resident)
+    e.add_residents(RESIDENTS, SITES, [*devices(), Device(f"pendant-{resident}", site, DeviceKind.WEARABLE, resident)])
+    return e
+
+
+def pendant(resident: str, t: float, metric: str, value: float) -> ReadingRow:
+    return ReadingRow(t, home_of(resident), f"pendant-{resident}", resident, metric, value, 0, False)
+
+
+def test_a_second_wearable_off_the_body_leaves_the_worn_ones_readings_alone() -> None:
+    """Whether a wearable is worn is the device's own state: the pendant on its charger (worn 0, after the watch's
+    worn 1) drops the pendant's noise, not the watch's hypoxia."""
+    s = stream()
+    s.status("r0", NOW - 120, "worn", 1.0)
+    for k in range(40):
+        s.vital("r0", NOW + 5 * k, "spo2", 84.0)
+    charger = [pendant("r0", NOW - 60, "worn", 0.0)] + [pendant("r0", NOW + 5 * k, "spo2", 50.0) for k in range(40)]
+    batch = merge(s.batch(), Batch(readings=charger))
+    [draft] = only(with_pendant().process(batch), "spo2_low")
+    assert draft.resident_id == "r0" and draft.evidence["readings"][0][1] == 84.0  # the watch's readings only
+
+
+def test_a_wearable_not_worn_alerts_by_name_while_another_is_worn() -> None:
+    e = with_pendant()
+    s = stream()
+    for k in range(13):  # the watch on the wrist, the pendant on its charger, each saying so every 10 minutes
+        s.status("r0", NOW + 600 * k, "worn", 1.0)
+        s.readings.append(pendant("r0", NOW + 600 * k, "worn", 0.0))
+    [draft] = only(e.process(s.batch()), "not_worn")
+    assert draft.opened_at == NOW + 7200 and "pendant-r0" in draft.explanation
+    assert draft.evidence["facts"] == {"device": "pendant-r0"}
+    assert draft.evidence["readings"] == [[NOW + 600 * k, 0.0] for k in (11, 12)]  # the pendant's, in its window
+    _, cleared = e.process(Batch(readings=[pendant("r0", NOW + 7900, "worn", 1.0)]))
+    assert [(c.rule, c.at) for c in cleared] == [("not_worn", NOW + 7900)]
+
+
 # Every rule ---------------------------------------------------------------------------------------------------------
 
 
@@ -636,8 +689,13 @@ def test_every_alert_explains_itself_with_its_evidence_and_source() -> None:
 
 def test_memory_per_resident_is_bounded_and_reported() -> None:
     e = engine()
-    per_resident = sum(e.nbytes().values()) / len(e.index)
-    assert 0 < per_resident < 12_000  # fixed-size rings: independent of how long the engine runs
+    before = e.nbytes()
+    per_resident = sum(before.values()) / len(e.index)
+    assert 0 < per_resident < 13_000  # eight devices each here: per-device state (battery, worn, steps) included
+    s = scenario(0)
+    e.process(s.batch())
+    e.tick(end_of(s))
+    assert e.nbytes() == before  # fixed-size rings: a week of data and every incident grow nothing
 
 
 def test_rules_never_read_the_clock() -> None:

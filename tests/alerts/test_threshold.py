@@ -9,15 +9,16 @@ import pytest
 from alerts.engine import AlertEngine
 from alerts.rules import THRESHOLDS, default_rules
 from alerts.rules.threshold import ThresholdBank, ThresholdRule
-from carewatch.model import Alert, AlertState, Batch, ReadingRow, Resident, Severity
+from carewatch.model import Alert, AlertState, Batch, Device, DeviceKind, ReadingRow, Resident, Severity
 
 T0 = 1_764_412_800.0
 RESIDENTS = [Resident(f"r{i}", "s1", f"Resident {i}", spo2_scale=2 if i == 3 else 1) for i in range(5)]
+WEARABLES = [Device(f"w{i}", "s1", DeviceKind.WEARABLE, f"r{i}") for i in range(5)]  # ingest passes known devices
 
 
 def engine() -> AlertEngine:
     e = AlertEngine(default_rules())
-    e.add_residents(RESIDENTS)
+    e.add_residents(RESIDENTS, devices=WEARABLES)
     return e
 
 
@@ -277,6 +278,20 @@ def test_exertion_and_recovery_defer_the_at_rest_limits(rule: str, metric: str, 
     last_step = T0 + 355
     assert found == [("r0", rule, last_step + 305 + 300)]
     assert [r for r in raised(engine(), Batch(readings=vitals)) if r[1] == rule] == [("r0", rule, T0 + 300)]
+
+
+def test_two_wearables_step_counts_are_each_their_own() -> None:
+    """A watch and a pendant count steps apart (5,000 and 120 today): their reports, interleaved, are no walking.
+    Taken as one count, every report after the pendant's would be a rise, and the at-rest limit would never run."""
+    e = engine()
+    e.add_residents(RESIDENTS, devices=[*WEARABLES, Device("pendant0", "s1", DeviceKind.WEARABLE, "r0")])
+    counts = [ReadingRow(T0 + 30 * i, "s1", "w0" if i % 2 else "pendant0", "r0", "steps", 5000.0 if i % 2 else 120.0,
+                         i, False) for i in range(40)]  # fmt: skip
+    vitals = readings(0, "sbp", [190.0] * 240)
+    assert [r for r in raised(e, Batch(readings=vitals + counts)) if r[1] == "sbp_high"] == [
+        ("r0", "sbp_high", T0 + 300)
+    ]
+    assert e.signals.exerted[0] == -np.inf  # nothing went up
 
 
 def test_a_fast_pulse_alerts_while_walking() -> None:

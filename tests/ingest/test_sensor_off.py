@@ -28,6 +28,8 @@ def registry() -> Registry:
     devices = [
         Device("w1", SITE, DeviceKind.WEARABLE, resident_id="r1"),
         Device("w2", SITE, DeviceKind.WEARABLE, resident_id="r2"),
+        Device("p1", SITE, DeviceKind.WEARABLE, resident_id="r1"),  # r1's second wearable: a pendant
+        Device("spare", SITE, DeviceKind.WEARABLE),  # not given to anyone yet
         Device("room1", SITE, DeviceKind.ENVIRONMENT, resident_id="r1", room="bedroom"),
     ]
     residents = [Resident("r1", SITE, "Ada"), Resident("r2", SITE, "Bea")]
@@ -76,7 +78,7 @@ def test_vital_signs_sent_off_the_body_are_flagged_until_it_is_worn_again(regist
     assert not any(row.artefact for row in ingest.rows if row.metric in ("worn", "battery"))
 
 
-def test_a_resident_never_reported_counts_as_wearing_it(registry: Registry) -> None:
+def test_a_device_never_reported_counts_as_worn(registry: Registry) -> None:
     ingest = Ingest(registry, SensorOff(registry))
     assert not any(row.artefact for row in ingest.send("w1", "vitals", NOW, hr=72, spo2=97))
 
@@ -103,12 +105,35 @@ def test_only_a_wearables_readings_are_flagged(registry: Registry) -> None:
     assert flagged(ingest.send("room1", "vitals", NOW, temp=36.6)) == {"temp": False}
 
 
+def test_each_wearable_of_a_resident_says_whether_it_is_worn(registry: Registry) -> None:
+    """r1's watch (w1) is on its charger, their pendant (p1) on them: the pendant's vital signs are not noise."""
+    counters = CollectorRegistry()
+    ingest = Ingest(registry, SensorOff(registry, IngestMetrics(counters)))
+    ingest.worn("p1", NOW - 60, 1)
+    ingest.worn("w1", NOW - 30, 0)  # the newest worn reading of r1's: the watch's
+    assert flagged(ingest.send("p1", "vitals", NOW, hr=72, spo2=97)) == {"hr": False, "spo2": False}
+    assert flagged(ingest.send("w1", "vitals", NOW, hr=72, spo2=97)) == {"hr": True, "spo2": True}
+    ingest.worn("w1", NOW + 10, 1)  # and the other way round
+    ingest.worn("p1", NOW + 20, 0)
+    assert flagged(ingest.send("w1", "vitals", NOW + 30, hr=72)) == {"hr": False}
+    assert flagged(ingest.send("p1", "vitals", NOW + 30, hr=72)) == {"hr": True}
+    assert counters.get_sample_value(SENSOR_OFF_TOTAL) == 3
+
+
+def test_a_wearable_off_the_body_is_flagged_whoever_it_is_for(registry: Registry) -> None:
+    ingest = Ingest(registry, SensorOff(registry))
+    ingest.worn("spare", NOW - 60, 0)
+    [row] = ingest.send("spare", "vitals", NOW, hr=72)
+    assert row.resident_id is None and row.artefact
+
+
 def test_a_restart_resumes_from_the_stored_worn_state(registry: Registry) -> None:
     sensor_off = SensorOff(registry)
-    sensor_off.seed({"r1": {"worn": (NOW - 60, 0.0), "hr": (NOW - 65, 70.0)}, "r2": {"hr": (NOW - 5, 70.0)}})
+    sensor_off.seed({"w1": (NOW - 60, 0.0), "p1": (NOW - 30, 1.0)})  # Store.latest_device_readings("worn", since)
     ingest = Ingest(registry, sensor_off)
     assert flagged(ingest.send("w1", "vitals", NOW, hr=72)) == {"hr": True}
-    assert flagged(ingest.send("w2", "vitals", NOW, hr=72)) == {"hr": False}
+    assert flagged(ingest.send("p1", "vitals", NOW, hr=72)) == {"hr": False}  # r1's other wearable
+    assert flagged(ingest.send("w2", "vitals", NOW, hr=72)) == {"hr": False}  # never reported
     ingest.worn("w1", NOW - 120, 1)  # older than the seeded state: it does not replace it
     assert flagged(ingest.send("w1", "vitals", NOW + 5, hr=72)) == {"hr": True}
 
@@ -119,11 +144,11 @@ def test_in_time_order_a_reading_is_flagged_exactly_when_the_latest_worn_at_or_b
 ) -> None:
     rng = random.Random(seed)
     ingest = Ingest(registry, SensorOff(registry))
-    history: dict[str, list[tuple[float, float]]] = {"w1": [], "w2": []}
+    history: dict[str, list[tuple[float, float]]] = {"w1": [], "w2": [], "p1": []}  # w1 and p1: both r1's
     ts = NOW - 3000
     for _ in range(400):
         ts += rng.choice([0.0, 1.0, 5.0])  # same instants too: a worn reading applies to readings at its time
-        device = rng.choice(["w1", "w2"])
+        device = rng.choice(list(history))
         if rng.random() < 0.2:
             value = rng.choice([0.0, 1.0])
             ingest.worn(device, ts, value)

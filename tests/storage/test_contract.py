@@ -119,6 +119,26 @@ def test_history_and_latest_ignore_artefacts(store: Store) -> None:
     assert store.latest_readings("h1") == {}
 
 
+def test_latest_device_readings_are_each_devices_newest_plausible_one(store: Store) -> None:
+    seed(store)
+    store.upsert_devices([Device("w3", "h1", DeviceKind.WEARABLE, "r2")])  # r2's second wearable
+    rows = [
+        reading(T0, 1, "worn"),
+        reading(T0 + 60, 0, "worn"),
+        reading(T0 + 120, 7, "worn", artefact=True),  # the newest, implausible: says nothing
+        reading(T0 + 200, 72, "hr"),  # another metric
+        reading(T0 - 600, 0, "worn", "w2"),  # before ``since``
+        reading(T0 + 30, 0, "worn", "w2"),
+        reading(T0 + 90, 1, "worn", "w2"),
+        reading(T0 + 100, 70, "hr", "w3"),  # no worn reading at all
+    ]
+    store.write_batch(Batch(readings=rows))
+    assert store.latest_device_readings("worn", T0 - 300) == {"w1": (T0 + 60, 0.0), "w2": (T0 + 90, 1.0)}
+    assert store.latest_device_readings("worn", T0 + 61) == {"w2": (T0 + 90, 1.0)}  # w1: only the artefact since then
+    assert store.latest_device_readings("hr", T0) == {"w1": (T0 + 200, 72.0), "w3": (T0 + 100, 70.0)}
+    assert store.latest_device_readings("spo2", T0) == {}
+
+
 def test_one_live_alert_per_resident_and_rule(store: Store) -> None:
     seed(store)
     alert = store.raise_alert(draft())

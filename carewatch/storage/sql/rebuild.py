@@ -1,5 +1,5 @@
 """What the alert core reads to rebuild its state after a restart (alerts.rebuild): recent data as one batch,
-reading and activity statistics, device events and last-seen times."""
+reading and activity statistics, device events, last-seen times and newest readings (ingest's sensor-off state too)."""
 
 from __future__ import annotations
 
@@ -102,6 +102,16 @@ class RebuildSql(SqlCore):
             (since_in, since_in, since_in),
         )
         return {r[0]: self._time_out(r[1]) for r in rows}
+
+    def latest_device_readings(self, metric: str, since: float) -> dict[str, tuple[float, float]]:
+        rows = self._run(
+            "SELECT r.device_id, r.time, r.value FROM readings r JOIN ("
+            " SELECT device_id, max(time) AS newest FROM readings WHERE metric = ? AND time >= ? AND NOT artefact"
+            " GROUP BY device_id"
+            ") m ON r.device_id = m.device_id AND r.metric = ? AND r.time = m.newest",
+            (metric, self._time_in(since), metric),
+        )
+        return {r[0]: (self._time_out(r[1]), float(r[2])) for r in rows}
 
 
 def _axes(x: Any, y: Any, z: Any) -> np.ndarray:
