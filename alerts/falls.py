@@ -19,9 +19,10 @@ Frame ``f`` is decided as soon as the last frame of its post-impact window is co
 a sample of a later frame has arrived; ``detected_ts`` is that window's end (data time, not wall-clock
 time). A stream that stops less than ``post_window_s[1]`` after an impact never reports it.
 
-State is a ring of the last ``L`` frames per resident (see :class:`FallDetector`). A call concatenates
-its blocks and sums samples into frames. Most residents have no impact to decide: their new frames are
-written to the ring, and only the sums a window *before* an impact reads (count, seconds, x, y, z),
+State is a ring of the last ``L`` frames per resident (see :class:`FallDetector`); the alert engine's
+"residents" here are accelerometer streams, one per device (alerts.signals), which it maps back to whom each is
+about. A call concatenates its blocks and sums samples into frames. Most residents have no impact to decide:
+their new frames are written to the ring, and only the sums a window *before* an impact reads (count, seconds, x, y, z),
 since a later impact reads nothing else of them (their peaks are below ``impact_g``: they neither are
 nor beat an impact, and an impact's post window is summed while it is to be decided). A resident with an
 impact in the call, or one still to decide, gets all nine fields: one contiguous *timeline* (its ring,

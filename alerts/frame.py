@@ -102,9 +102,10 @@ class Events:
 
 @dataclass(frozen=True, slots=True)
 class Accel:
-    """Accelerometer blocks of known residents, sorted by (resident, ts): resident (b,), device (b,), ts (b,) first
-    sample, rate (b,) Hz, counts (b,) samples; axes (3, sum(counts)) float64 x, y, z in g, the blocks' samples one
-    after the other (each axis contiguous: what the fall detector and the movement test read)."""
+    """Accelerometer blocks of known residents, sorted by (device, ts) (the fall detector's timelines follow devices):
+    resident (b,), device (b,), ts (b,) first sample, rate (b,) Hz, counts (b,) samples; axes (3, sum(counts)) float64
+    x, y, z in g, the blocks' samples one after the other (each axis contiguous: what the fall detector and the
+    movement test read)."""
 
     resident: np.ndarray
     device: np.ndarray
@@ -271,7 +272,7 @@ def _accel(rows: list[AccelRow], population: Population) -> tuple[Accel, tuple[n
     resident = population.residents_of_devices(device, np.array(resident_ids, dtype=object))
     known = device != MISSING
     mine = (resident != MISSING).nonzero()[0]
-    order = mine[np.lexsort((ts[mine], resident[mine]))]
+    order = mine[np.lexsort((ts[mine], device[mine]))]
     picked = [blocks[i] for i in order.tolist()]
     axes = _axes(picked)
     counts = np.fromiter(map(len, picked), np.int64, len(picked))  # after the join: the blocks are in cache now

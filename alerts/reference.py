@@ -906,8 +906,9 @@ class DeviceOffline(Ref):
 
 # Signals and the engine ------------------------------------------------------------------------------------------
 class Falls:
-    """The accelerometer fall detector (alerts.falls), one sample at a time: per resident, frames of sums in a dict
-    and the decision of each frame once its post-impact window is complete."""
+    """The accelerometer fall detector (alerts.falls), one sample at a time: per device (one timeline per
+    accelerometer stream), frames of sums in a dict and the decision of each frame once its post-impact window is
+    complete; a fall is the resident's of the block that decided it."""
 
     def __init__(self, params: FallParams) -> None:
         self.p, self.g = params, _Grid.of(params)
@@ -918,42 +919,42 @@ class Falls:
     def blocks(self, accel: list[Block]) -> list[tuple[int, float]]:
         found = []
         ends: dict[int, float] = {}
-        for r, start, rate, samples, _ in sorted(accel, key=lambda b: (b[0], b[1])):
-            if not samples:
+        for r, start, rate, samples, d in sorted(accel, key=lambda b: (b[4], b[1])):
+            if not samples or d == MISSING:
                 continue
             end = start + (len(samples) - 1) / rate
-            if start <= max(self.last_ts[r], ends.get(r, -INF)):
+            if start <= max(self.last_ts[d], ends.get(d, -INF)):
                 continue  # a resend, or late
-            ends[r] = end
+            ends[d] = end
             for j, (x, y, z) in enumerate(samples):
-                found += self.sample(r, start + j / rate, rate, x, y, z)
+                found += [(r, at) for _, at in self.sample(d, start + j / rate, rate, x, y, z)]
         return found
 
-    def sample(self, r: int, ts: float, rate: float, x: float, y: float, z: float) -> list[tuple[int, float]]:
+    def sample(self, key: int, ts: float, rate: float, x: float, y: float, z: float) -> list[tuple[int, float]]:
         frame = math.floor((ts + _EDGE_GUARD_S) / self.p.frame_s)
         found = []
-        if r in self.hi and frame > self.hi[r]:  # frames up to frame - 1 are complete: decide those now due
-            lo, hi = self.hi[r] - self.g.post_hi + 1, frame - self.g.post_hi
-            due = sorted(f for f, s in self.frames[r].items() if lo <= f <= hi and s[7] >= self.p.impact_g)
+        if key in self.hi and frame > self.hi[key]:  # frames up to frame - 1 are complete: decide those now due
+            lo, hi = self.hi[key] - self.g.post_hi + 1, frame - self.g.post_hi
+            due = sorted(f for f, s in self.frames[key].items() if lo <= f <= hi and s[7] >= self.p.impact_g)
             for f in due:
-                if (at := self.decide(r, f)) is not None:
-                    found.append((r, at))
-            for old in [f for f in self.frames[r] if f <= frame - self.g.ring]:
-                del self.frames[r][old]
-        self.hi[r] = max(self.hi.get(r, frame), frame)
+                if (at := self.decide(key, f)) is not None:
+                    found.append((key, at))
+            for old in [f for f in self.frames[key] if f <= frame - self.g.ring]:
+                del self.frames[key][old]
+        self.hi[key] = max(self.hi.get(key, frame), frame)
         mag = math.sqrt(x * x + y * y + z * z)
-        sums = self.frames[r].setdefault(frame, [0.0] * 9)
+        sums = self.frames[key].setdefault(frame, [0.0] * 9)
         for k, v in enumerate((1.0, 1.0 / rate, x, y, z, mag, mag * mag)):
             sums[k] += v
         if mag > sums[7] or sums[0] == 1.0:
             sums[7], sums[8] = mag, ts
-        self.last_ts[r] = ts
+        self.last_ts[key] = ts
         return found
 
-    def decide(self, r: int, f: int) -> float | None:
+    def decide(self, key: int, f: int) -> float | None:
         p, g = self.p, self.g
         empty = [0.0] * 9
-        frames = self.frames[r]
+        frames = self.frames[key]
         peak = frames.get(f, empty)[7]
         if peak < p.impact_g:
             return None

@@ -25,6 +25,9 @@
   the newest one before the batch, so that a rule can find the latest exertion at or before any reading. A reading
   is *at rest* (`resting`) when no exertion came at or within ``RECOVERY_S`` before it.
 - **Falls**: the accelerometer fall detector (alerts.falls) on the wearable's blocks, and falls the device reports.
+  The detector keeps one timeline per accelerometer stream, that is per device, not per resident: two wearables of
+  one resident are two bodies of samples (a wrist and a waist), not one. Wearables get theirs at registration, any
+  other device with its first block; a block of an unknown device says nothing.
 
 Everything is computed for the whole batch at once; `Signals` keeps the state that links batches.
 """
@@ -73,8 +76,9 @@ MIN_BLOCK_SAMPLES = 5  # fewer samples say nothing about movement
 
 class Signals:
     """State, per device (D + 1,: a never-written sentinel last, for MISSING): ``worn`` the latest worn value (NaN
-    unknown) and its time, ``steps`` the latest step count and its time; ``event_value`` (D,) each device's latest
-    event value and time (for changes); per resident, the newest exertion and the fall detector's ring."""
+    unknown) and its time, ``steps`` the latest step count and its time, ``stream`` its accelerometer timeline in the
+    fall detector (MISSING: none yet); ``event_value`` (D,) each device's latest event value and time (for changes);
+    per resident, the newest exertion; per timeline, the resident of its newest block."""
 
     def __init__(self) -> None:
         self.worn = np.empty(0)
@@ -85,6 +89,8 @@ class Signals:
         self.event_ts = np.empty(0)
         self.exerted = np.empty(0)  # (R,) newest exertion instant (-inf: none)
         self.falls = FallDetector(0)
+        self.stream = np.full(1, MISSING, np.int64)  # (D + 1,) each device's timeline in `falls`
+        self.stream_resident = np.empty(0, np.int64)  # (timelines,)
         self.beds = Beds()
         self._wearable = np.zeros(1, bool)
         self._bedroom = np.zeros(1, bool)
@@ -96,16 +102,27 @@ class Signals:
         self.steps, self.steps_ts = grown(self.steps, d + 1, np.nan), grown(self.steps_ts, d + 1, -np.inf)
         self.event_value, self.event_ts = grown(self.event_value, d, np.nan), grown(self.event_ts, d, -np.inf)
         self.exerted = grown(self.exerted, r, -np.inf)
-        if r > self.falls.capacity:
-            self.falls.grow(r)
+        self.stream = np.append(grown(self.stream[:-1], d, MISSING), MISSING)
+        self._add_streams((population.device_kind == WEARABLE).nonzero()[0])
         self.beds.grow(r)
         self._wearable = np.append(population.device_kind == WEARABLE, False)  # (D + 1,) a sentinel for MISSING
         self._bedroom = population.device_bedroom
         self._entrance = population.device_entrance
 
     def nbytes(self) -> int:
-        arrays = (self.worn, self.worn_ts, self.steps, self.steps_ts, self.event_value, self.event_ts, self.exerted)
+        arrays = (self.worn, self.worn_ts, self.steps, self.steps_ts, self.event_value, self.event_ts, self.exerted,
+                  self.stream, self.stream_resident)  # fmt: skip
         return sum(a.nbytes for a in arrays) + self.falls.nbytes() + self.beds.nbytes()
+
+    def _add_streams(self, devices: IntArray) -> None:
+        """Timelines for ``devices`` (known positions) that have none yet, numbered in device order."""
+        new = np.unique(devices[self.stream[devices] == MISSING])
+        if new.shape[0] == 0:
+            return
+        first = self.falls.capacity
+        self.stream[new] = first + np.arange(new.shape[0])
+        self.falls.grow(first + new.shape[0])
+        self.stream_resident = grown(self.stream_resident, self.falls.capacity, MISSING)
 
     def derive(self, frame: Frame) -> Frame:
         readings, accel = self._drop_sensor_off(frame)
@@ -231,13 +248,20 @@ class Signals:
         return Points(res[up], ts[up]), Points(res[up], since[up])  # by device: `_points` sorts them by resident
 
     def _falls(self, frame: Frame, accel: Accel, mag: np.ndarray) -> Falls:
-        found = self.falls.process(accel.resident, accel.ts, accel.rate, accel.counts, accel.axes, mag)
+        known = accel.device != MISSING
+        if not known.all():
+            accel, mag = accel.take(known), mag[np.repeat(known, accel.counts)]
+        self._add_streams(accel.device)
+        stream = self.stream[accel.device]
+        self.stream_resident[stream] = accel.resident  # the newest block's resident, for the falls decided now
+        found = self.falls.process(stream, accel.ts, accel.rate, accel.counts, accel.axes, mag)
+        found_resident = self.stream_resident[found.resident]
         ev = frame.events
         told = (ev.kind == FALL) & (ev.value >= 0.5)
         k = int(told.sum())
         nan = np.full(k, np.nan)
         return Falls(
-            resident=np.concatenate([found.resident, ev.resident[told]]),
+            resident=np.concatenate([found_resident, ev.resident[told]]),
             ts=np.concatenate([found.detected_ts, ev.ts[told]]),
             impact_ts=np.concatenate([found.impact_ts, nan]),
             peak_g=np.concatenate([found.peak_g, nan]),

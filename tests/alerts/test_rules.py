@@ -19,6 +19,7 @@ from alerts_support import (
     SITES,
     T0,
     TEST_DAY,
+    UPRIGHT,
     Stream,
     devices,
     end_of,
@@ -431,6 +432,20 @@ def test_a_fall_then_no_recovery_is_a_long_lie() -> None:
     assert e.tick(fall.opened_at + 599) == ([], [])
     [lie] = e.tick(fall.opened_at + 601)[0]
     assert (lie.rule, lie.opened_at, lie.severity) == ("fall_long_lie", fall.opened_at + 600, Severity.CRITICAL)
+
+
+def test_a_fall_seen_by_one_of_two_wearables_is_found() -> None:
+    """Each wearable's accelerometer is its own timeline: the watch's blocks (the arm lying still, cut half a second
+    apart from the pendant's) neither hide nor blur the fall the pendant records. In one timeline the pendant's
+    overlapping blocks were dropped as late and the fall went unseen."""
+    falling = fall_blocks("r0", NOW + 0.5)
+    pendant = [b._replace(device_id="pendant-r0") for b in falling]
+    arm = UPRIGHT + np.random.default_rng(2).normal(0.0, 0.01, (25 * 20, 3))
+    s = stream()
+    s.blocks("r0", NOW, arm)
+    drafts, _ = with_pendant().process(Batch(accel=s.accel + pendant))
+    [fall] = only((drafts, []), "fall")
+    assert fall.resident_id == "r0" and fall.evidence["facts"]["peak_g"] == pytest.approx(4.49, abs=0.01)
 
 
 def test_moving_again_after_a_fall_is_recovery() -> None:
