@@ -448,6 +448,18 @@ def test_a_fall_seen_by_one_of_two_wearables_is_found() -> None:
     assert fall.resident_id == "r0" and fall.evidence["facts"]["peak_g"] == pytest.approx(4.49, abs=0.01)
 
 
+def test_a_device_of_another_kind_streaming_the_accelerometer_gets_its_own_timeline() -> None:
+    """An SOS pendant registered as a button that streams its accelerometer: its timeline starts with its first
+    block (wearables have theirs from registration), and a fall in it is the resident's."""
+    e = engine()
+    timelines = e.signals.falls.capacity
+    e.process(Batch(accel=fall_blocks("r1", NOW)))  # the wearable's timeline: one of those already there
+    assert e.signals.falls.capacity == timelines
+    drafts, _ = e.process(Batch(accel=[b._replace(device_id="sos-r0") for b in fall_blocks("r0", NOW)]))
+    assert e.signals.falls.capacity == timelines + 1
+    assert [(d.resident_id, d.rule) for d in drafts] == [("r0", "fall")]
+
+
 def test_moving_again_after_a_fall_is_recovery() -> None:
     e = engine()
     drafts, _ = e.process(Batch(accel=fall_blocks("r0", NOW)))
