@@ -647,6 +647,7 @@ def test_two_low_batteries_are_one_alert_until_both_are_charged() -> None:
     e = engine()
     drafts, _ = e.process(Batch(readings=low))
     assert rules_of(drafts) == [("r0", "battery_low")]
+    assert drafts[0].evidence["readings"] == [[NOW, 12.0]]  # the device's own reading behind it
     assert [c for c in e.process(Batch(readings=charged[:1]))[1] if c.rule == "battery_low"] == []
     cleared = [(c.rule, c.at) for c in e.process(Batch(readings=charged[1:]))[1] if c.rule == "battery_low"]
     assert cleared == [("battery_low", NOW + 3610)]
