@@ -24,33 +24,41 @@ from dashboard.auth import hash_password
 SITE = "e2e-site"
 RESIDENTS = ("r1", "r2", "r3")
 WAIT_S = 30.0
-READINGS = 2 * 24 * len(RESIDENTS) + 1  # two vital signs every 5 s for 2 minutes, and r3's worn reading
+# Two vital signs every 5 s for 2 minutes from each wearable (r3 has two), and the worn readings of r3's two.
+READINGS = 2 * 24 * (len(RESIDENTS) + 1) + 2
 OPERATOR_PASSWORD = "e2e operator password"
 MANIFEST: dict[str, Any] = {
     "sites": [{"site_id": SITE, "name": "End-to-end station", "kind": "community_station"}],
     "residents": [{"resident_id": r, "site_id": SITE, "name": f"Resident {r}"} for r in RESIDENTS],
-    "devices": [{"device_id": f"w-{r}", "site_id": SITE, "kind": "wearable", "resident_id": r} for r in RESIDENTS],
+    "devices": [
+        *({"device_id": f"w-{r}", "site_id": SITE, "kind": "wearable", "resident_id": r} for r in RESIDENTS),
+        {"device_id": "p-r3", "site_id": SITE, "kind": "wearable", "resident_id": "r3"},  # r3's pendant
+    ],
 }
+ALERTS = [("r1", "spo2_low", "open"), ("r3", "spo2_low", "open")]
 
 
 def vitals_messages(now: float) -> list[tuple[str, bytes]]:
-    """Two minutes of vitals every 5 s; r1's SpO2 drops to 85 % after 30 s and stays there. r3's wearable said first
-    that it is off the body: its vital signs are stored as artefacts."""
-    off = {"ts": now - 125, "seq": 0, "readings": [{"metric": "worn", "value": 0, "unit": "1"}]}
-    messages = [(f"carewatch/v1/{SITE}/w-r3/status", json.dumps(off).encode())]
-    for resident in RESIDENTS:
+    """Two minutes of vitals every 5 s; r1's SpO2 drops to 85 % after 30 s and stays there. r3's watch said (last)
+    that it is off the body: its vital signs are stored as artefacts; r3's pendant, worn, measures a pulse of 80
+    and SpO2 85 %, which count."""
+    messages = []
+    for device, worn, at in (("p-r3", 1, now - 126), ("w-r3", 0, now - 125)):
+        status = {"ts": at, "seq": 0, "readings": [{"metric": "worn", "value": worn, "unit": "1"}]}
+        messages.append((f"carewatch/v1/{SITE}/{device}/status", json.dumps(status).encode()))
+    for device, resident in (*((f"w-{r}", r) for r in RESIDENTS), ("p-r3", "r3")):
         for step in range(24):
             ts = now - 120 + 5 * step
-            spo2 = 85 if resident == "r1" and step >= 6 else 97
+            spo2 = 85 if (resident == "r1" and step >= 6) or device == "p-r3" else 97
             body = {
                 "ts": ts,
                 "seq": step,
                 "readings": [
                     {"metric": "spo2", "value": spo2, "unit": "%"},
-                    {"metric": "hr", "value": 72, "unit": "bpm"},
+                    {"metric": "hr", "value": 80 if device == "p-r3" else 72, "unit": "bpm"},
                 ],
             }
-            messages.append((f"carewatch/v1/{SITE}/w-{resident}/vitals", json.dumps(body).encode()))
+            messages.append((f"carewatch/v1/{SITE}/{device}/vitals", json.dumps(body).encode()))
     messages.append((f"carewatch/v1/{SITE}/stranger/vitals", b'{"ts": 1, "seq": 1, "readings": []}'))
     return messages
 
@@ -103,9 +111,9 @@ async def run_path(settings: Settings) -> tuple[Platform, list[dict[str, Any]]]:
             await asyncio.to_thread(check_history, platform.store)
             headers = {"Authorization": f"Bearer {token}"}
             system = await asyncio.to_thread(httpx.get, endpoints.dashboard_url + "api/system", headers=headers)
-            assert system.json()["ingest"]["readings_sensor_off"] == 2 * 24  # r3's pulse and SpO2
+            assert system.json()["ingest"]["readings_sensor_off"] == 2 * 24  # r3's watch's pulse and SpO2
             received = []
-            while not any(m["type"] == "alert" for m in received):
+            while len([m for m in received if m["type"] == "alert"]) < len(ALERTS):
                 received.append(json.loads(await asyncio.wait_for(socket.recv(), WAIT_S)))
         return platform, [m["alert"] for m in received if m["type"] == "alert"]
     finally:
@@ -113,14 +121,14 @@ async def run_path(settings: Settings) -> tuple[Platform, list[dict[str, Any]]]:
 
 
 def check_alerts(platform: Platform, pushed: list[dict[str, Any]]) -> None:
-    assert [(a["resident_id"], a["rule"], a["state"]) for a in pushed] == [("r1", "spo2_low", "open")]
+    assert sorted((a["resident_id"], a["rule"], a["state"]) for a in pushed) == ALERTS
 
 
 def check_history(store: Store) -> None:
-    """History leaves out r3's vital signs, sent off the body."""
-    assert store.readings("r3", "hr", 0.0, time.time() + 60) == []
+    """History leaves out the vital signs r3's watch sent off the body, and keeps their pendant's."""
+    assert [value for _, value in store.readings("r3", "hr", 0.0, time.time() + 60)] == [80.0] * 24
     assert len(store.readings("r2", "hr", 0.0, time.time() + 60)) == 24
-    assert store.latest_readings()["r3"].keys() == {"worn"}
+    assert store.latest_readings()["r3"].keys() == {"worn", "hr", "spo2"}
 
 
 @pytest.mark.services
@@ -136,8 +144,8 @@ def test_real_mosquitto_and_timescaledb(mosquitto: Any, pg_url: str) -> None:
         assert conn.execute("SELECT count(*) FROM readings WHERE resident_id = 'r1' AND value = 85").fetchone() == (18,)
         flagged = "SELECT metric, count(*) FROM readings WHERE resident_id = 'r3' AND artefact GROUP BY 1 ORDER BY 1"
         assert conn.execute(flagged).fetchall() == [("hr", 24), ("spo2", 24)]
-        alerts = conn.execute("SELECT resident_id, rule, state FROM alerts").fetchall()
-        assert alerts == [("r1", "spo2_low", "open")]
+        alerts = conn.execute("SELECT resident_id, rule, state FROM alerts ORDER BY resident_id").fetchall()
+        assert alerts == ALERTS
         reason = conn.execute("SELECT reason FROM dead_letters").fetchone()
         assert reason == ("unknown_device",)
 
@@ -150,7 +158,7 @@ def test_embedded_broker_and_sqlite(tmp_path: Path) -> None:
 
     store = SqliteStore(settings.sqlite_path)
     try:
-        assert [(a.resident_id, a.rule) for a in store.alerts()] == [("r1", "spo2_low")]
+        assert sorted((a.resident_id, a.rule) for a in store.alerts()) == [("r1", "spo2_low"), ("r3", "spo2_low")]
         assert store.count("readings") == READINGS
     finally:
         store.close()
