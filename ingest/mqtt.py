@@ -20,6 +20,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from carewatch.model import DeadLetter
+from carewatch.mqtt_clients import release
 from ingest.batcher import AckToken, Batcher
 from ingest.metrics import IngestMetrics
 from ingest.validate import Accepted, dead_letter
@@ -78,6 +79,7 @@ class MqttReader:
         self._stopping.set()
         self._client.disconnect()
         self._client.loop_stop()
+        release(self._client)
 
     def subscribe(self, topics: list[str]) -> None:
         """Hold these topic filters from now on (any thread): new ones are subscribed at once if connected."""

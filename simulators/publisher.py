@@ -19,6 +19,8 @@ from collections.abc import Callable
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from carewatch.mqtt_clients import release
+
 MAX_IN_FLIGHT = 1_000
 PUBLISH_WAIT_S = 30.0  # longer than this without an acknowledgement: the broker is gone, stop with an error
 QOS = 1
@@ -81,6 +83,7 @@ class Publisher:
         finally:
             self._client.disconnect()
             self._client.loop_stop()
+            release(self._client)
 
     def _on_publish(self, client: paho.Client, userdata: object, mid: int, reason: object, properties: object) -> None:
         self._room.release()
@@ -127,6 +130,7 @@ class InlinePublisher:
         finally:
             self._client.disconnect()
             self._client.loop(0.0)
+            release(self._client)
 
     def _wait(self, done: Callable[[], bool], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -3,9 +3,11 @@ received exactly as simulated. (Throughput is measured by bench/sim_scale.py, no
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 import time
+import weakref
 from collections import Counter
 from typing import Any
 
@@ -116,3 +118,19 @@ def test_a_pool_needs_a_connection() -> None:
 def test_publishers_report_an_unreachable_broker(kind: Any) -> None:
     with pytest.raises(OSError):
         kind("127.0.0.1", 1, "nobody-listens")
+
+
+@pytest.mark.parametrize("kind", [Publisher, InlinePublisher])
+def test_a_closed_publisher_frees_its_client_at_once(mosquitto: Any, kind: Any) -> None:
+    """Closed and dropped, a publisher's paho client goes with it (its sockets closed by paho), not later with the
+    cyclic collector: that could finalise the sockets first, and they warn that they were never closed."""
+    publisher = kind("127.0.0.1", mosquitto.port, f"close-{kind.__name__}")
+    publisher.publish("carewatch/v1/s/d/status", b"{}")
+    publisher.close()
+    client = weakref.ref(publisher._client)
+    gc.disable()
+    try:
+        del publisher
+        assert client() is None
+    finally:
+        gc.enable()
