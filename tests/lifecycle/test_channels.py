@@ -223,11 +223,14 @@ def test_mqtt_publishes_to_the_contacts_topic(mosquitto: Any) -> None:
         assert subscribed.wait(WAIT_S)
         channel.send(message(contact_topic("fam1"), "mqtt", "alert-7-raised-fam1-mqtt"))
         wait_for(lambda: received, "the family app to receive the alert")
+        channel.close()  # closed, it connects again for the next message
+        channel.send(message(contact_topic("fam1"), "mqtt", "alert-7-acknowledged-fam1-mqtt"))
+        wait_for(lambda: len(received) == 2, "the family app to receive the second message")
     finally:
         channel.close()
         app.disconnect()
         app.loop_stop()
-    assert received[0]["idempotency_key"] == "alert-7-raised-fam1-mqtt"
+    assert [r["idempotency_key"] for r in received] == ["alert-7-raised-fam1-mqtt", "alert-7-acknowledged-fam1-mqtt"]
     assert received[0]["payload"]["alert"] == {"alert_id": 7}
 
 

@@ -15,6 +15,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from carewatch.mqtt_clients import release
 from simulators.capture import Capture
 from simulators.floorplans import build_world
 from simulators.pool import PublisherPool
@@ -58,6 +59,7 @@ class Subscriber:
     def close(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+        release(self._client)
 
 
 @pytest.fixture
