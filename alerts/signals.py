@@ -102,10 +102,11 @@ class Signals:
         self.steps, self.steps_ts = grown(self.steps, d + 1, np.nan), grown(self.steps_ts, d + 1, -np.inf)
         self.event_value, self.event_ts = grown(self.event_value, d, np.nan), grown(self.event_ts, d, -np.inf)
         self.exerted = grown(self.exerted, r, -np.inf)
+        wearable = population.device_kind == WEARABLE
         self.stream = np.append(grown(self.stream[:-1], d, MISSING), MISSING)
-        self._add_streams((population.device_kind == WEARABLE).nonzero()[0])
+        self._add_streams(wearable.nonzero()[0])
         self.beds.grow(r)
-        self._wearable = np.append(population.device_kind == WEARABLE, False)  # (D + 1,) a sentinel for MISSING
+        self._wearable = np.append(wearable, False)  # (D + 1,) a sentinel for MISSING
         self._bedroom = population.device_bedroom
         self._entrance = population.device_entrance
 
@@ -251,8 +252,10 @@ class Signals:
         known = accel.device != MISSING
         if not known.all():
             accel, mag = accel.take(known), mag[np.repeat(known, accel.counts)]
-        self._add_streams(accel.device)
         stream = self.stream[accel.device]
+        if (stream == MISSING).any():  # a device of another kind streaming for the first time
+            self._add_streams(accel.device[stream == MISSING])
+            stream = self.stream[accel.device]
         self.stream_resident[stream] = accel.resident  # the newest block's resident, for the falls decided now
         found = self.falls.process(stream, accel.ts, accel.rate, accel.counts, accel.axes, mag)
         found_resident = self.stream_resident[found.resident]
