@@ -8,6 +8,11 @@ const VITALS = [["hr", "bpm"], ["spo2", "%"], ["rr", "/min"], ["sbp", "mmHg"], [
 
 const i18n = { lang: "en", words: {} };
 
+// Every form here is sent by its page's script. Until that script has attached its handler (it waits for the
+// language and the user first), a submit must not fall through to the browser's own GET: that would lose the
+// entry and put its fields, a new user's password among them, in the URL.
+document.addEventListener("submit", (event) => event.preventDefault(), true);
+
 function pickLang() {
   const stored = localStorage.getItem("carewatch.lang");
   if (stored && LANGS[stored]) return stored;
