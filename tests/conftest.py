@@ -5,6 +5,7 @@ skip, except in CI (CI=true), where that is a failure: scripts/install-services 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,3 +95,32 @@ def browser() -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A browser test that fails reports what its open pages showed: their URLs in the failure's text (so CI's log
+    has them) and screenshots in test-artifacts/."""
+    report: pytest.TestReport = yield
+    browser = getattr(item, "funcargs", {}).get("browser")
+    if report.when == "call" and report.failed and browser is not None:
+        report.sections.append(("open pages at the failure", _pages_shown(browser, item.name)))
+    return report
+
+
+def _pages_shown(browser: Any, test: str) -> str:
+    """Each open page's URL, with a screenshot of it; then the contexts are closed (the next test starts clean)."""
+    from playwright.sync_api import Error
+
+    stem = re.sub(r"\W+", "-", test)
+    lines = []
+    for c, context in enumerate(browser.contexts):
+        for p, page in enumerate(context.pages):
+            shot = ARTIFACTS / f"failed-{stem}-{c}-{p}.png"
+            try:
+                page.screenshot(path=str(shot), full_page=True)
+                lines.append(f"context {c} page {p}: {page.url} (screenshot {shot})")
+            except Error as error:
+                lines.append(f"context {c} page {p}: {page.url} (no screenshot: {error})")
+        context.close()
+    return "\n".join(lines) or "no page open"

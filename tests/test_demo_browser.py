@@ -54,22 +54,19 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 @pytest.mark.browser
 def test_demo_board_shows_tiles_and_the_scripted_alert(demo: tuple[str, dict[str, str]], browser: Any) -> None:
     url, logins = demo
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    try:
-        page = context.new_page()
-        page.goto(url)  # not logged in: the login page first
-        page.fill("input[name=username]", "operator")
-        page.fill("input[name=password]", logins["operator"])
-        page.click("button[type=submit]")
-        page.wait_for_function(f"document.querySelectorAll('.tile').length === {RESIDENTS}", timeout=30_000)
-        page.wait_for_selector("#alerts .alert", timeout=60_000)
-        page.wait_for_function("document.querySelector('.tile .v-hr').textContent !== '\u2013'", timeout=30_000)
-        alert_text = page.inner_text("#alerts .alert")
-        assert "SpO2" in alert_text
-        assert page.locator(".tile[data-status='urgent']").count() >= 1
-        page.screenshot(path=str(ARTIFACTS / "demo-board.png"), full_page=True)
+    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.goto(url)  # not logged in: the login page first
+    page.fill("input[name=username]", "operator")
+    page.fill("input[name=password]", logins["operator"])
+    page.click("button[type=submit]")
+    page.wait_for_function(f"document.querySelectorAll('.tile').length === {RESIDENTS}", timeout=30_000)
+    page.wait_for_selector("#alerts .alert", timeout=60_000)
+    page.wait_for_function("document.querySelector('.tile .v-hr').textContent !== '\u2013'", timeout=30_000)
+    alert_text = page.inner_text("#alerts .alert")
+    assert "SpO2" in alert_text
+    assert page.locator(".tile[data-status='urgent']").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "demo-board.png"), full_page=True)
 
-        page.click("#alerts .alert button:has-text('Acknowledge')")
-        page.wait_for_selector("#alerts .alert[data-state='acknowledged']", timeout=10_000)
-    finally:
-        context.close()
+    page.click("#alerts .alert button:has-text('Acknowledge')")
+    page.wait_for_selector("#alerts .alert[data-state='acknowledged']", timeout=10_000)
+    page.context.close()
