@@ -74,6 +74,14 @@ SELECT create_hypertable('readings', by_range('time', INTERVAL '1 hour'), if_not
 CREATE UNIQUE INDEX IF NOT EXISTS readings_dedupe ON readings (device_id, metric, time);
 CREATE INDEX IF NOT EXISTS readings_resident ON readings (resident_id, metric, time DESC);
 
+-- Each device's newest stored row (readings, events or accelerometer blocks, artefacts included), kept by the writer
+-- in the batch's own transaction: the restart asks it which devices went silent (the offline rule) instead of
+-- scanning a day of rows.
+CREATE TABLE IF NOT EXISTS device_seen (
+    device_id   text PRIMARY KEY,
+    last_seen   timestamptz NOT NULL
+);
+
 -- Discrete events (SOS, falls reported by devices, doors, beds, motion, smoke ...). A few per resident per minute:
 -- 1-day chunks keep the chunk count low for 30-day queries.
 CREATE TABLE IF NOT EXISTS events (

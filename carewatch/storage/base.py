@@ -652,7 +652,8 @@ class Store(ABC):
 
     @abstractmethod
     def latest_device_readings(self, metric: str, since: float) -> dict[str, tuple[float, float]]:
-        """device_id -> (ts, value) of the device's newest non-artefact reading of ``metric`` at or after ``since``."""
+        """Registered device_id -> (ts, value) of the device's newest non-artefact reading of ``metric`` at or after
+        ``since``."""
 
     @abstractmethod
     def all_thresholds(self) -> list[Threshold]:

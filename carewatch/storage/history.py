@@ -1,4 +1,5 @@
-"""History queries: raw readings for short windows, roll-ups for long ones (chosen here), and explicit gaps.
+"""History queries: raw readings for short windows, roll-ups for long ones (chosen here), and explicit gaps; the
+readings' statistics the restart rebuild learns from, read from the hour roll-up where it is complete.
 
 The Apache edition has no ``time_bucket_gapfill``: ``fill_gaps`` lists every bucket of a window, so a chart shows a
 gap where a device was offline instead of drawing a line across it.
@@ -26,6 +27,21 @@ def source_for(window_s: float, bucket_s: float) -> Rollup | None:
         if bucket_s >= rollup.width_s and int(bucket_s) % rollup.width_s == 0:
             return rollup
     return None
+
+
+def stats_spans(start: float, end: float, bucket_s: float, watermark: float | None) -> list[tuple[bool, float, float]]:
+    """[start, end) cut into (from the hour roll-up?, start, end) spans, in order: the whole hours before the hour
+    roll-up's ``watermark`` come from the roll-up, the rest from the raw readings. Buckets that are not whole hours
+    are read raw throughout."""
+    hour = HOUR.width_s
+    first = float(math.ceil(start / hour) * hour)
+    split = first
+    if watermark is not None and bucket_s % hour == 0:
+        split = max(first, min(watermark, math.floor(end / hour) * hour))
+    if split == first:
+        return [(False, start, end)]
+    spans = [(False, start, first), (True, first, split), (False, split, end)]
+    return [span for span in spans if span[1] < span[2]]
 
 
 def merge(*parts: Sequence[Bucket]) -> list[Bucket]:

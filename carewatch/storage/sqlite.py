@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 import threading
@@ -16,7 +17,7 @@ import numpy as np
 
 from carewatch.model import Batch, WriteResult
 from carewatch.storage.base import StorageError
-from carewatch.storage.sql import Cursor, SqlStore
+from carewatch.storage.sql import DEVICE_SEEN_UPSERT, Cursor, SqlStore
 
 BUSY_TIMEOUT_S = 30.0  # a writer waits this long for another connection's lock before failing
 # Switching a new file to WAL can fail at once, busy timeout or not (SqliteStore._use_wal); it is tried again after a
@@ -48,6 +49,7 @@ class SqliteStore(SqlStore):
                 # which SQLite retries only once.
                 self._conn.executescript(f"BEGIN IMMEDIATE;\n{script}")
                 self._add_columns(self._conn.cursor())
+                self._fill_device_seen(self._conn.cursor())
                 self._conn.commit()
             except BaseException:
                 if self._conn.in_transaction:
@@ -113,12 +115,25 @@ class SqliteStore(SqlStore):
                 [(*row[:6], *_axes_blobs(row.xyz)) for row in batch.accel],
             )
             cur.executemany(
+                f"INSERT INTO device_seen (device_id, last_seen) VALUES (?, ?) {DEVICE_SEEN_UPSERT}",
+                _newest_per_device(batch).items(),
+            )
+            cur.executemany(
                 "INSERT INTO dead_letters (received_at, topic, reason, detail, payload, payload_size)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 batch.dead_letters,
             )
         offered = len(batch.readings) + len(batch.events) + len(batch.accel)
         return WriteResult(readings, events, accel, offered - readings - events - accel, len(batch.dead_letters))
+
+
+def _newest_per_device(batch: Batch) -> dict[str, float]:
+    newest: dict[str, float] = {}
+    for rows in (batch.readings, batch.events, batch.accel):
+        for row in rows:
+            if row.ts > newest.get(row.device_id, -math.inf):
+                newest[row.device_id] = row.ts
+    return newest
 
 
 def _schema() -> str:

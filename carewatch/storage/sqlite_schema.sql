@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS readings (
 CREATE UNIQUE INDEX IF NOT EXISTS readings_dedupe ON readings (device_id, metric, time);
 CREATE INDEX IF NOT EXISTS readings_resident ON readings (resident_id, metric, time DESC);
 
+-- Each device's newest stored row, kept by the writer (comments in schema.sql).
+CREATE TABLE IF NOT EXISTS device_seen (device_id TEXT PRIMARY KEY, last_seen REAL NOT NULL);
+
 CREATE TABLE IF NOT EXISTS events (
     time REAL NOT NULL, site_id TEXT NOT NULL, device_id TEXT NOT NULL, resident_id TEXT, kind TEXT NOT NULL,
     value REAL NOT NULL, seq INTEGER NOT NULL
@@ -193,8 +196,14 @@ CREATE TABLE IF NOT EXISTS readings_1h (
     min REAL NOT NULL, max REAL NOT NULL, total REAL NOT NULL, total_sq REAL NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS readings_1h_key ON readings_1h (resident_id, metric, bucket);
+-- The roll-up job, the restart's statistics and retention read the roll-ups by time alone (chunks on TimescaleDB).
+CREATE INDEX IF NOT EXISTS readings_1m_bucket ON readings_1m (bucket);
+CREATE INDEX IF NOT EXISTS readings_1h_bucket ON readings_1h (bucket);
 CREATE TABLE IF NOT EXISTS rollup_watermarks (
     rollup TEXT PRIMARY KEY, done_until REAL NOT NULL, updated_at REAL NOT NULL
 );
--- The roll-up job and retention read readings by time alone (TimescaleDB has this index on every hypertable).
+-- The roll-up job, the restart's replay and activity statistics, and retention read readings, events and blocks by
+-- time alone (TimescaleDB has this index on every hypertable).
 CREATE INDEX IF NOT EXISTS readings_time ON readings (time);
+CREATE INDEX IF NOT EXISTS events_time ON events (time);
+CREATE INDEX IF NOT EXISTS accel_time ON accel (time);

@@ -24,7 +24,7 @@ from carewatch.storage.base import StorageError, TransientStorageError
 from carewatch.storage.copy_binary import accel_copy_data
 from carewatch.storage.retention import HYPERTABLES, Purged
 from carewatch.storage.rollups import NATIVE_STATEMENTS, NATIVE_VIEWS, NATIVE_WATERMARK, Rollup, rollup_mode
-from carewatch.storage.sql import LATEST_LOOKBACK_S, Cursor, SqlStore
+from carewatch.storage.sql import DEVICE_SEEN_UPSERT, LATEST_LOOKBACK_S, Cursor, SqlStore
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,13 @@ CREATE TEMP TABLE IF NOT EXISTS stage_events (ts float8, site_id text, device_id
 CREATE TEMP TABLE IF NOT EXISTS stage_accel (ts float8, site_id text, device_id text, resident_id text,
     seq int8, rate_hz float4, x float4[], y float4[], z float4[]) ON COMMIT DELETE ROWS;
 """
+# Each device's newest row of the batch, from the staged rows (still there until the commit).
+DEVICE_SEEN_FROM_STAGE = (
+    "INSERT INTO device_seen (device_id, last_seen) SELECT device_id, to_timestamp(max(ts)) FROM ("
+    " SELECT device_id, ts FROM stage_readings UNION ALL SELECT device_id, ts FROM stage_events"
+    " UNION ALL SELECT device_id, ts FROM stage_accel) staged GROUP BY device_id"
+    f" {DEVICE_SEEN_UPSERT}"
+)
 READING_TYPES = ["float8", "text", "text", "text", "text", "float8", "int8", "bool"]
 EVENT_TYPES = ["float8", "text", "text", "text", "text", "float8", "int8"]
 
@@ -86,6 +93,7 @@ class TimescaleStore(SqlStore):
             self._create_schema()
             with self._transaction() as cur:
                 self._add_columns(cur)
+                self._fill_device_seen(cur)
             if self.native_rollups:
                 self._create_native_rollups()
         log.info("roll-ups: %s", "continuous aggregates and compression" if self.native_rollups else "our jobs")
@@ -230,6 +238,7 @@ class TimescaleStore(SqlStore):
                     " FROM stage_accel ON CONFLICT DO NOTHING"
                 )
                 accel = int(cur.rowcount)
+            cur.execute(DEVICE_SEEN_FROM_STAGE)
             if batch.dead_letters:
                 cur.executemany(
                     "INSERT INTO dead_letters (received_at, topic, reason, detail, payload, payload_size)"

@@ -4,6 +4,7 @@ storage backends (the `store` fixture: SQLite and a real TimescaleDB)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from alerts_support import (
     DAY,
     HOUR,
@@ -113,9 +114,11 @@ def test_a_restart_restores_whether_each_wearable_is_worn(store: Store) -> None:
     assert [(d.resident_id, d.rule) for d in drafts] == [("r0", "spo2_low")]
 
 
-def test_a_restarted_engine_alerts_like_one_that_never_stopped(store: Store) -> None:
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw", "rolled-up"])
+def test_a_restarted_engine_alerts_like_one_that_never_stopped(store: Store, rolled_up: bool) -> None:
     """A week of data and the test day up to a restart at 18:05 UTC, when r0 lies on the floor after a fall, r1 is
-    in the bathroom and NEWS2 or baseline episodes of others run; then both engines get the rest of the day."""
+    in the bathroom and NEWS2 or baseline episodes of others run; then both engines get the rest of the day. With the
+    roll-ups up to date (as the running platform keeps them), the learned statistics come from the hour roll-up."""
     register(store)
     s = scenario(0)
     cut = T0 + TEST_DAY * DAY + 18 * HOUR + 5 * 60
@@ -125,6 +128,8 @@ def test_a_restarted_engine_alerts_like_one_that_never_stopped(store: Store) -> 
     store.write_batch(first)
     apply(store, *steady.process(first))
     apply(store, *steady.tick(cut))
+    if rolled_up:
+        store.refresh_rollups(cut)
 
     restarted: AlertEngine = engine()
     assert restarted.rebuild(store, cut) == []
@@ -219,7 +224,8 @@ def day_sums(e: AlertEngine) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(ring.newest.copy(), ring.sums.copy()) for ring in rings]
 
 
-def test_the_rebuild_restores_each_day_of_the_learned_baselines(store: Store) -> None:
+@pytest.mark.parametrize("rolled_up", [False, True], ids=["raw", "rolled-up"])
+def test_the_rebuild_restores_each_day_of_the_learned_baselines(store: Store, rolled_up: bool) -> None:
     """The day sums behind the baselines and the temperature trend's usual level, rebuilt from stored aggregates and
     the replay, equal those of an engine that never stopped: at 05:05 UTC every day's, today's readings before the
     replay included (they were left out); at 01:00 every day's but today's pulse, respiration and SpO2 (the first
@@ -235,6 +241,8 @@ def test_the_rebuild_restores_each_day_of_the_learned_baselines(store: Store) ->
         steady = engine()
         steady.process(first)
         restarted = engine()
+        if rolled_up:
+            store.refresh_rollups(T0 + cut)  # the second cut is earlier: its rebuild reads the roll-up up to it only
         restarted.rebuild(store, T0 + cut)
         for (newest, sums), (expected_newest, expected_sums) in zip(day_sums(restarted), day_sums(steady), strict=True):
             assert (newest == expected_newest).all()

@@ -680,6 +680,22 @@ def test_replay_batch_returns_rows_oldest_first(store: Store) -> None:
     assert block.xyz.dtype == np.float32 and block.xyz.shape == (2, 3)
 
 
+def test_a_database_from_before_device_seen_fills_it_at_its_next_start(store: Store) -> None:
+    seed(store)
+    store.write_batch(
+        Batch(
+            readings=[reading(T0, 97), reading(T0 + 60, 96)],
+            events=[EventRow(T0 + 5, "h1", "door1", None, "door", 1.0, 3)],
+            accel=[AccelRow(T0 + 90, "s1", "w2", "r2", 9, 50.0, np.zeros((2, 3), np.float32))],
+        )
+    )
+    store._run("DROP TABLE device_seen")  # type: ignore[attr-defined]
+    store.init_schema()
+    assert store.device_last_seen(T0) == {"w1": T0 + 60, "door1": T0 + 5, "w2": T0 + 90}
+    store.init_schema()  # filled once: a later start changes nothing
+    assert store.device_last_seen(T0) == {"w1": T0 + 60, "door1": T0 + 5, "w2": T0 + 90}
+
+
 def test_rebuild_aggregates(store: Store) -> None:
     seed(store)
     day = np.floor(T0 / 86_400) * 86_400
@@ -715,8 +731,11 @@ def test_rebuild_aggregates(store: Store) -> None:
     assert [(e.device_id, e.ts, e.value) for e in rows] == [("door1", day + 100, 0.0), ("door1", day + 200, 1.0)]
     assert store.device_events(["w2"], "door", day, day + 7200) == []  # one kind only
     assert store.device_events([], "door", day, day + 7200) == []
-    assert store.device_last_seen(day + 150) == {"door1": day + 3700, "w1": day + 86_460, "w2": day + 300}
+    seen = {"door1": day + 3700, "w1": day + 86_460, "w2": day + 300}
+    assert store.device_last_seen(day + 150) == seen
     assert store.device_last_seen(day + 100_000) == {}
+    store.write_batch(Batch(readings=[reading(day + 30, 95)]))  # an older row, sent late, moves nothing back
+    assert store.device_last_seen(day + 150) == seen
     limit = Threshold("r1", "spo2", 88.0, None, "COPD, usual 88 %", T0, "dr:li")
     store.set_threshold(limit)
     assert store.all_thresholds() == [limit]

@@ -9,7 +9,7 @@ from dashboard_support import Served, seed, serve
 
 from carewatch.model import AlertDraft, Batch, ReadingRow, Resident, Severity, Site, SiteKind
 from carewatch.storage.base import Bucket, Store
-from carewatch.storage.history import MAX_FILLED_BUCKETS, fill_gaps, merge, source_for
+from carewatch.storage.history import MAX_FILLED_BUCKETS, fill_gaps, merge, source_for, stats_spans
 from carewatch.storage.rollups import HOUR, MINUTE
 from carewatch.storage.sqlite import SqliteStore
 from dashboard.auth import AuthConfig
@@ -30,6 +30,19 @@ def test_merge_combines_buckets_split_by_the_watermark() -> None:
     rolled = [Bucket(0, 2, 1, 3, 2.0), Bucket(600, 4, 2, 8, 5.0)]
     raw = [Bucket(600, 1, 0, 4, 4.0), Bucket(1200, 1, 7, 7, 7.0)]
     assert merge(rolled, raw) == [Bucket(0, 2, 1, 3, 2.0), Bucket(600, 5, 0, 8, 4.8), Bucket(1200, 1, 7, 7, 7.0)]
+
+
+def test_the_restart_statistics_read_whole_hours_before_the_watermark_from_the_rollup() -> None:
+    week, day, hour = T0 - 7 * 86400, 86400, 3600
+    end = T0 + 5000  # the replay's start: no whole hour
+    assert stats_spans(week, end, day, T0 + 3600) == [(True, week, T0 + 3600), (False, T0 + 3600, end)]
+    assert stats_spans(week, end, day, T0 + 86400) == [(True, week, T0 + 3600), (False, T0 + 3600, end)]  # to end
+    assert stats_spans(week + 10, end, day, T0) == [(False, week + 10, week + hour), (True, week + hour, T0),
+                                                    (False, T0, end)]  # fmt: skip
+    assert stats_spans(week, end, day, None) == [(False, week, end)]  # the roll-up never ran
+    assert stats_spans(week, end, day, week - hour) == [(False, week, end)]  # nothing of the window rolled up yet
+    assert stats_spans(week, end, 600, T0) == [(False, week, end)]  # 10-minute buckets: no whole hours
+    assert stats_spans(T0 + 10, T0 + 3000, day, T0 + 7200) == [(False, T0 + 10, T0 + 3000)]  # within an hour
 
 
 def test_fill_gaps_lists_every_bucket_of_the_window() -> None:

@@ -100,6 +100,28 @@ def test_history_reads_rollups_for_long_windows_and_raw_rows_after_the_watermark
     assert [(b.start, b.samples) for b in hourly] == [(T0, 360), (T0 + 3600, 360), (T0 + 7200, 360)]
 
 
+def test_the_restart_statistics_read_the_hour_rollup_and_raw_rows_after_its_watermark(store: Store) -> None:
+    seed(store)
+    rows = three_hours()
+    store.write_batch(Batch(readings=rows))
+    store.refresh_rollups(T0 + 2 * 3600)  # the hour roll-up holds the first hour
+    assert store.rollup_watermark("readings_1h") == T0 + 3600
+    end = T0 + 3 * 3600 - 100  # where a replay would start
+    kept = [r for r in rows if not r.artefact and r.ts < end]
+    expected = {
+        (resident, metric): (len(v), sum(v), sum(x * x for x in v))
+        for resident, metric in (("r1", "hr"), ("r2", "spo2"))
+        for v in [[r.value for r in kept if (r.resident_id, r.metric) == (resident, metric)]]
+    }
+    # The first hour's raw readings are gone: the statistics still count them (from the roll-up), and the rest once.
+    store._run("DELETE FROM readings WHERE time < ?", (store._time_in(T0 + 3600),))  # type: ignore[attr-defined]
+    stats = store.reading_stats(T0 - 7 * 86400, end, ["hr", "spo2"], 86400)
+    assert {(s.resident_id, s.metric): (s.n, s.total, s.total_sq) for s in stats} == {
+        key: pytest.approx(value) for key, value in expected.items()
+    }
+    assert {s.start for s in stats} == {T0}
+
+
 def test_plan_slices_are_aligned_and_bounded() -> None:
     assert plan(MINUTE, None, None, T0) == []
     assert plan(MINUTE, None, T0 + 61, T0 + 200) == [(T0 + 60, T0 + 180)]

@@ -12,11 +12,14 @@ from carewatch.storage.sql.alerts import AlertsSql
 from carewatch.storage.sql.history import HistorySql
 from carewatch.storage.sql.limits import LimitsSql
 from carewatch.storage.sql.outbox import OutboxSql
-from carewatch.storage.sql.rebuild import RebuildSql
+from carewatch.storage.sql.rebuild import DEVICE_SEEN_UPSERT, RebuildSql
 from carewatch.storage.sql.registry import LATEST_LOOKBACK_S, RegistrySql
 from carewatch.storage.sql.users import UsersSql
 
-__all__ = ["ADDED_COLUMNS", "CHANGED_KEYS", "LATEST_LOOKBACK_S", "LEGACY_REASON", "Cursor", "SqlCore", "SqlStore"]
+__all__ = [
+    "ADDED_COLUMNS", "CHANGED_KEYS", "DEVICE_SEEN_UPSERT", "LATEST_LOOKBACK_S", "LEGACY_REASON", "Cursor", "SqlCore",
+    "SqlStore",
+]  # fmt: skip
 
 
 class SqlStore(RegistrySql, AlertsSql, UsersSql, LimitsSql, OutboxSql, RebuildSql, HistorySql):

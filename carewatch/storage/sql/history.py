@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from carewatch.storage import retention, rollups
-from carewatch.storage.base import MAX_HISTORY_ROWS, Bucket
+from carewatch.storage.base import MAX_HISTORY_ROWS, MAX_STATS_ROWS, Bucket, ReadingStats
 from carewatch.storage.history import merge as merge_buckets
 from carewatch.storage.history import source_for as history_source
+from carewatch.storage.history import stats_spans
 from carewatch.storage.retention import Purged, RetentionPolicy
-from carewatch.storage.sql._core import Cursor, SqlCore, and_site, bucket_width
+from carewatch.storage.sql._core import Cursor, SqlCore, and_site, bucket_width, placeholders
 
 
 class HistorySql(SqlCore):
@@ -75,6 +77,29 @@ class HistorySql(SqlCore):
             ]
         raw = self.readings_bucketed(resident_id, metric, split, end, bucket_s) if split < end else []
         return merge_buckets(rolled, raw)
+
+    def reading_stats(self, start: float, end: float, metrics: Sequence[str], bucket_s: float) -> list[ReadingStats]:
+        """Whole hours before the hour roll-up's watermark are read from it, the rest from the raw readings: a
+        restart learns a week of baselines from hour buckets instead of scanning a week of readings."""
+        width = bucket_width(bucket_s)
+        metric_in = f"metric IN ({placeholders(metrics)})"
+        sources = {
+            True: f"SELECT resident_id, metric, {rollups.bucket_expression(self.backend, 'bucket', width)} AS b,"
+            f" samples AS n, total, total_sq FROM {self._rollup_table(rollups.HOUR)}"
+            f" WHERE bucket >= ? AND bucket < ? AND {metric_in}",
+            False: f"SELECT resident_id, metric, {rollups.bucket_expression(self.backend, 'time', width)} AS b,"
+            " 1 AS n, value AS total, value * value AS total_sq FROM readings"
+            f" WHERE time >= ? AND time < ? AND NOT artefact AND resident_id IS NOT NULL AND {metric_in}",
+        }
+        spans = stats_spans(start, end, bucket_s, self.rollup_watermark(rollups.HOUR.name))
+        params = [p for _, a, b in spans for p in (self._time_in(a), self._time_in(b), *metrics)]
+        rows = self._run(
+            f"SELECT resident_id, metric, b, sum(n), sum(total), sum(total_sq)"
+            f" FROM ({' UNION ALL '.join(sources[rolled] for rolled, _, _ in spans)}) s"
+            f" GROUP BY resident_id, metric, b ORDER BY b LIMIT {MAX_STATS_ROWS}",
+            tuple(params),
+        )
+        return [ReadingStats(r[0], r[1], self._time_out(r[2]), int(r[3]), float(r[4]), float(r[5])) for r in rows]
 
     def alert_counts(self, site_id: str | None, start: float, end: float, bucket_s: float) -> list[tuple[float, int]]:
         bucket = rollups.bucket_expression(self.backend, "opened_at", bucket_width(bucket_s))

@@ -1,5 +1,6 @@
 """What the alert core reads to rebuild its state after a restart (alerts.rebuild): recent data as one batch,
-reading and activity statistics, device events, last-seen times and newest readings (ingest's sensor-off state too)."""
+activity statistics, device events, last-seen times and newest readings (ingest's sensor-off state too). The
+readings' statistics come from the roll-ups (sql.history)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,21 @@ from typing import Any
 import numpy as np
 
 from carewatch.model import AccelRow, Batch, EventRow, ReadingRow
-from carewatch.storage.base import MAX_REPLAY_ROWS, MAX_STATS_ROWS, ActivityBucket, ReadingStats
-from carewatch.storage.sql._core import BUCKET_EXPRESSIONS, SqlCore, bucket_width, placeholders
+from carewatch.storage.base import MAX_REPLAY_ROWS, MAX_STATS_ROWS, ActivityBucket
+from carewatch.storage.sql._core import BUCKET_EXPRESSIONS, Cursor, SqlCore, bucket_width, placeholders
 
+# Keeps each device's newest time: an older row changes nothing.
+DEVICE_SEEN_UPSERT = (
+    "ON CONFLICT (device_id) DO UPDATE SET last_seen = excluded.last_seen"
+    " WHERE device_seen.last_seen < excluded.last_seen"
+)
+FILL_DEVICE_SEEN = (
+    "INSERT INTO device_seen (device_id, last_seen) SELECT device_id, max(newest) FROM ("
+    " SELECT device_id, max(time) AS newest FROM readings GROUP BY device_id"
+    " UNION ALL SELECT device_id, max(time) AS newest FROM events GROUP BY device_id"
+    " UNION ALL SELECT device_id, max(time) AS newest FROM accel GROUP BY device_id"
+    f") seen WHERE true GROUP BY device_id {DEVICE_SEEN_UPSERT}"
+)
 IDS_PER_QUERY = 500  # ids bound in one IN list: far below SQLite's host-parameter limit (32,766; 999 before 3.32)
 
 
@@ -53,17 +66,6 @@ class RebuildSql(SqlCore):
             ]
         return batch
 
-    def reading_stats(self, start: float, end: float, metrics: Sequence[str], bucket_s: float) -> list[ReadingStats]:
-        bucket = BUCKET_EXPRESSIONS[self.backend].format(w=bucket_width(bucket_s))
-        rows = self._run(
-            f"SELECT resident_id, metric, {bucket} AS bucket, count(*), sum(value), sum(value * value) FROM readings"
-            " WHERE time >= ? AND time < ? AND NOT artefact AND resident_id IS NOT NULL"
-            f" AND metric IN ({placeholders(metrics)})"
-            f" GROUP BY resident_id, metric, bucket ORDER BY bucket LIMIT {MAX_STATS_ROWS}",
-            (self._time_in(start), self._time_in(end), *metrics),
-        )
-        return [ReadingStats(r[0], r[1], self._time_out(r[2]), int(r[3]), float(r[4]), float(r[5])) for r in rows]
-
     def activity_buckets(self, start: float, end: float, kinds: Sequence[str], bucket_s: float) -> list[ActivityBucket]:
         bucket = BUCKET_EXPRESSIONS[self.backend].format(w=bucket_width(bucket_s))
         rows = self._run(
@@ -92,24 +94,27 @@ class RebuildSql(SqlCore):
         return [EventRow(self._time_out(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6])) for r in rows]
 
     def device_last_seen(self, since: float) -> dict[str, float]:
-        since_in = self._time_in(since)
-        rows = self._run(
-            "SELECT device_id, max(newest) FROM ("
-            " SELECT device_id, max(time) AS newest FROM readings WHERE time >= ? GROUP BY device_id"
-            " UNION ALL SELECT device_id, max(time) AS newest FROM events WHERE time >= ? GROUP BY device_id"
-            " UNION ALL SELECT device_id, max(time) AS newest FROM accel WHERE time >= ? GROUP BY device_id"
-            ") seen GROUP BY device_id",
-            (since_in, since_in, since_in),
-        )
+        rows = self._run("SELECT device_id, last_seen FROM device_seen WHERE last_seen >= ?", (self._time_in(since),))
         return {r[0]: self._time_out(r[1]) for r in rows}
 
+    def _fill_device_seen(self, cur: Cursor) -> None:
+        """A database from before ``device_seen`` (kept by the writers): fill it once from the stored rows, a scan
+        of them all at that one start; later starts find it filled and do nothing."""
+        cur.execute("SELECT 1 FROM device_seen LIMIT 1")
+        if cur.fetchone() is None:
+            cur.execute(FILL_DEVICE_SEEN)
+
     def latest_device_readings(self, metric: str, since: float) -> dict[str, tuple[float, float]]:
+        # Per registered device, the newest row by the (device_id, metric, time) index, newest first: the cost follows
+        # the devices, not the rows of the look-back (grouping those read SQLite's index whole) nor the history.
+        newest = (
+            "FROM readings r WHERE r.device_id = d.device_id AND r.metric = ? AND r.time >= ? AND NOT r.artefact"
+            " ORDER BY r.time DESC LIMIT 1"
+        )
         rows = self._run(
-            "SELECT r.device_id, r.time, r.value FROM readings r JOIN ("
-            " SELECT device_id, max(time) AS newest FROM readings WHERE metric = ? AND time >= ? AND NOT artefact"
-            " GROUP BY device_id"
-            ") m ON r.device_id = m.device_id AND r.metric = ? AND r.time = m.newest",
-            (metric, self._time_in(since), metric),
+            f"SELECT device_id, ts, value FROM (SELECT d.device_id, (SELECT r.time {newest}) AS ts,"
+            f" (SELECT r.value {newest}) AS value FROM devices d) latest WHERE ts IS NOT NULL",
+            (metric, self._time_in(since)) * 2,
         )
         return {r[0]: (self._time_out(r[1]), float(r[2])) for r in rows}
 

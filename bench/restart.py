@@ -1,0 +1,200 @@
+"""Benchmark of the restart: how long the alert core's rebuild (alerts.rebuild) reads and replays, against how much
+history the store holds.
+
+Usage: ``python -m bench.restart [--residents 20] [--days 1 7] [--accel-hours 26] [--backend sqlite timescaledb]``.
+
+For each backend and each history length, a fresh store gets ``--residents`` residents of the bench world
+(bench.alerts: a wearable and six room sensors each) and ``--days`` days of what they send: vital signs every 5 s,
+status and room temperature every minute, a motion event every 10 minutes, the bed and front door a few times a
+day, and accelerometer blocks (25 Hz, one a second) for the last ``--accel-hours``. The roll-up job is brought up
+to date (as the running platform keeps it), then a new engine is rebuilt from the store at the end of the data.
+
+Printed per run: the time of each store query the rebuild makes (summed over its calls) and the rest (the engine's
+replay), the rows written, and the ratio of the longest history's times to the shortest's: a restart that reads
+only recent data costs the same whatever the history, one that scans the history grows with it. TimescaleDB runs
+in a PostgreSQL server the bench starts on a free loopback port (bench.services).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alerts.engine import AlertEngine
+from alerts.rebuild import rebuild
+from alerts.rules import default_rules
+from bench.alerts import VITALS, world
+from carewatch.model import AccelRow, Batch, DeviceKind, EventRow, ReadingRow
+from carewatch.storage.base import Store
+
+DAY_S = 86_400
+WRITE_ROWS = 100_000  # rows per written batch while filling
+VITALS_S, STATUS_S, MOTION_S = 5, 60, 600
+DAILY_EVENTS = {DeviceKind.BED: (7.5, 22.5), DeviceKind.DOOR: (10.0, 11.0, 15.0, 16.0)}  # local hours of changes
+
+
+class TimedStore:
+    """The store, with the time spent in each of its methods summed by name."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.spent: dict[str, float] = defaultdict(float)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                self.spent[name] += time.perf_counter() - started
+
+        return timed
+
+
+def history(n: int, days: float, accel_hours: float, end: float) -> Iterator[Batch]:
+    """``days`` of the bench world's data up to ``end``, in batches of about ``WRITE_ROWS`` rows, oldest first."""
+    rng = np.random.default_rng(1)
+    start = end - days * DAY_S
+    per_s = len(VITALS) / VITALS_S + 3 / STATUS_S  # readings per resident and second
+    step = max(float(STATUS_S), WRITE_ROWS / (n * per_s))  # seconds per batch: about WRITE_ROWS readings
+    for at in np.arange(start, end, step).tolist():
+        until = min(at + step, end)
+        batch = Batch(readings=_readings(n, at, until, rng), events=_events(n, at, until))
+        batch.accel = _accel(n, max(at, end - accel_hours * 3600.0), until, rng)
+        yield batch
+
+
+def _readings(n: int, at: float, until: float, rng: np.random.Generator) -> list[ReadingRow]:
+    rows: list[ReadingRow] = []
+    ticks = np.arange(math.ceil(at / VITALS_S) * VITALS_S, until, VITALS_S)
+    for metric, (mean, sd) in VITALS.items():
+        value = np.round(mean + rng.normal(0, sd, (ticks.shape[0], n)), 1)
+        rows += _rows(ticks, n, lambda i: f"w{i}", lambda i: f"r{i}", metric, value)
+    minutes = np.arange(math.ceil(at / STATUS_S) * STATUS_S, until, STATUS_S)
+    ones = np.ones((minutes.shape[0], n))
+    rows += _rows(minutes, n, lambda i: f"w{i}", lambda i: f"r{i}", "worn", ones)
+    rows += _rows(minutes, n, lambda i: f"w{i}", lambda i: f"r{i}", "battery", ones * 80.0)
+    rows += _rows(minutes, n, lambda i: f"environment{i}", lambda i: None, "room_temp", ones * 21.0)
+    return rows
+
+
+def _rows(
+    ticks: np.ndarray, n: int, device: Callable[[int], str], resident: Callable[[int], str | None], metric: str,
+    value: np.ndarray,
+) -> list[ReadingRow]:  # fmt: skip
+    devices, residents = [device(i) for i in range(n)], [resident(i) for i in range(n)]
+    return [
+        ReadingRow(t + i / n, f"h{i}", devices[i], residents[i], metric, v, 0, False)
+        for t, values in zip(ticks.tolist(), value.tolist(), strict=True)
+        for i, v in enumerate(values)
+    ]
+
+
+def _events(n: int, at: float, until: float) -> list[EventRow]:
+    rows = [
+        EventRow(t + i / n, f"h{i}", f"motion{i}", None, "motion", 1.0, 0)
+        for t in np.arange(math.ceil(at / MOTION_S) * MOTION_S, until, MOTION_S).tolist()
+        for i in range(n)
+    ]
+    for kind, hours in DAILY_EVENTS.items():
+        day = math.floor(at / DAY_S) * DAY_S
+        for k, hour in enumerate(sorted(hours) * 2):  # today's and tomorrow's changes
+            t = day + (k // len(hours)) * DAY_S + hour * 3600.0
+            if at <= t < until:
+                rows += [EventRow(t + i, f"h{i}", f"{kind.value}{i}", None, kind.value, k % 2 * 1.0, 0)
+                         for i in range(n)]  # fmt: skip
+    return rows
+
+
+def _accel(n: int, at: float, until: float, rng: np.random.Generator) -> list[AccelRow]:
+    seconds = np.arange(math.ceil(at), until, 1.0).tolist()
+    still = np.zeros((25, 3), np.float32)
+    still[:, 1] = -1.0
+    return [
+        AccelRow(t + i / n, f"h{i}", f"w{i}", f"r{i}", 0, 25.0, still + rng.normal(0, 0.01, (25, 3)).astype(np.float32))
+        for t in seconds
+        for i in range(n)
+    ]
+
+
+@contextmanager
+def store_of(backend: str) -> Iterator[Store]:
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            from carewatch.storage.sqlite import SqliteStore
+
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-restart-"))
+            store: Store = SqliteStore(Path(directory) / "restart.db")
+        else:
+            from bench.services import postgres
+            from carewatch.storage.timescale import TimescaleStore
+
+            store = TimescaleStore(stack.enter_context(postgres()).create_database())
+        store.init_schema()
+        stack.callback(store.close)
+        yield store
+
+
+def measure(backend: str, n: int, days: float, accel_hours: float) -> dict[str, float]:
+    """Fill a fresh store, roll it up, rebuild an engine from it: seconds per phase (and the rows written)."""
+    end = math.floor(time.time() / 60) * 60.0
+    w = world(n)
+    with store_of(backend) as store:
+        store.upsert_sites(w.sites)
+        store.upsert_residents(w.residents)
+        store.upsert_devices(w.devices)
+        started, rows = time.perf_counter(), 0
+        for batch in history(n, days, accel_hours, end):
+            store.write_batch(batch)
+            rows += len(batch)
+        filled = time.perf_counter() - started
+        started = time.perf_counter()
+        store.refresh_rollups(end)
+        rolled = time.perf_counter() - started
+        engine = AlertEngine(default_rules())
+        engine.population.refresh_offsets(end)
+        engine.add_residents(w.residents, w.sites, w.devices)
+        timed = TimedStore(store)
+        started = time.perf_counter()
+        rebuild(engine, timed, end)  # type: ignore[arg-type]
+        total = time.perf_counter() - started
+    engine_s = total - sum(timed.spent.values())
+    return {"rows written": rows, "fill s": filled, "roll-up s": rolled, **timed.spent, "engine (rest)": engine_s,
+            "restart total": total}  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--residents", type=int, default=20)
+    parser.add_argument("--days", type=float, nargs="+", default=[1.0, 7.0])
+    parser.add_argument("--accel-hours", type=float, default=26.0)
+    parser.add_argument("--backend", nargs="+", choices=("sqlite", "timescaledb"), default=["sqlite", "timescaledb"])
+    args = parser.parse_args(argv)
+    for backend in args.backend:
+        runs = {days: measure(backend, args.residents, days, args.accel_hours) for days in args.days}
+        short, long = min(runs), max(runs)
+        print(f"\n{backend}, {args.residents} residents, history of {' and '.join(f'{d:g}' for d in runs)} days:")
+        for phase in runs[long]:
+            figures = "  ".join(f"{runs[d].get(phase, 0.0):>14,.{0 if phase == 'rows written' else 3}f}" for d in runs)
+            ratio = runs[long].get(phase, 0.0) / max(runs[short].get(phase, 0.0), 1e-9)
+            print(f"  {phase:<24} {figures}   x{ratio:.1f}")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
