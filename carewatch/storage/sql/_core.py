@@ -50,6 +50,8 @@ class SqlCore(Store):
     columns_query: str  # the names of one table's columns (the table's name as the parameter)
     key_query: str  # the names of one table's primary key columns (the table's name as the parameter)
     add_column = "ADD COLUMN"  # the clause of _add_columns' ALTER TABLE
+    # A time column as seconds since the epoch (float), for reads of many rows: no datetime object per row.
+    epoch_of = "{}"
 
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[Cursor]:

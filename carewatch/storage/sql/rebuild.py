@@ -33,36 +33,33 @@ class RebuildSql(SqlCore):
         self, start: float, end: float, metrics: Sequence[str] | None = None, events: bool = True, accel: bool = False
     ) -> Batch:
         window = (self._time_in(start), self._time_in(end))
+        ts = self.epoch_of.format("time")
         only = f" AND metric IN ({placeholders(metrics)})" if metrics else ""
         readings = self._run(
-            "SELECT time, site_id, device_id, resident_id, metric, value, seq, artefact FROM readings"
+            f"SELECT {ts}, site_id, device_id, resident_id, metric, value, seq, artefact FROM readings"
             f" WHERE time >= ? AND time < ?{only} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
             (*window, *(metrics or ())),
         )
         batch = Batch(
             readings=[
-                ReadingRow(self._time_out(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6]), bool(r[7]))
-                for r in readings
+                ReadingRow(float(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6]), bool(r[7])) for r in readings
             ]
         )
         if events:
             rows = self._run(
-                "SELECT time, site_id, device_id, resident_id, kind, value, seq FROM events"
+                f"SELECT {ts}, site_id, device_id, resident_id, kind, value, seq FROM events"
                 f" WHERE time >= ? AND time < ? ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
                 window,
             )
-            batch.events = [
-                EventRow(self._time_out(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6])) for r in rows
-            ]
+            batch.events = [EventRow(float(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6])) for r in rows]
         if accel:
             rows = self._run(
-                "SELECT time, site_id, device_id, resident_id, seq, rate_hz, x, y, z FROM accel"
+                f"SELECT {ts}, site_id, device_id, resident_id, seq, rate_hz, x, y, z FROM accel"
                 f" WHERE time >= ? AND time < ? ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
                 window,
             )
             batch.accel = [
-                AccelRow(self._time_out(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5]), _axes(r[6], r[7], r[8]))
-                for r in rows
+                AccelRow(float(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5]), _axes(r[6], r[7], r[8])) for r in rows
             ]
         return batch
 
