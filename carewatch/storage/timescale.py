@@ -172,20 +172,19 @@ class TimescaleStore(SqlStore):
         self._pool.close()
 
     def latest_readings(self, site_id: str | None = None) -> dict[str, dict[str, tuple[float, float]]]:
-        """For one site: one index probe per resident and catalogue metric (newest first, LIMIT 1), so the cost
-        follows the site's residents, not the rows of the last hours (the shared query aggregates those)."""
-        if site_id is None:
-            return super().latest_readings(None)
+        """One index probe per resident and catalogue metric (newest first, LIMIT 1; one LATERAL probe here, where
+        the shared query takes two), so the cost follows the residents, not the rows of the last hours."""
+        site = " WHERE r.site_id = ?" if site_id is not None else ""
         rows = self._run(
             "SELECT r.resident_id, m.metric, l.time, l.value FROM residents r CROSS JOIN unnest(?::text[]) m(metric)"
             " CROSS JOIN LATERAL (SELECT time, value FROM readings WHERE resident_id = r.resident_id"
-            " AND metric = m.metric AND time >= ? AND NOT artefact ORDER BY time DESC LIMIT 1) l WHERE r.site_id = ?",
-            (list(METRIC_BY_NAME), self._time_in(time.time() - LATEST_LOOKBACK_S), site_id),
-        )
-        latest: dict[str, dict[str, tuple[float, float]]] = {}
-        for resident_id, metric, at, value in rows:
-            latest.setdefault(resident_id, {})[metric] = (self._time_out(at), value)
-        return latest
+            f" AND metric = m.metric AND time >= ? AND NOT artefact ORDER BY time DESC LIMIT 1) l{site}",
+            (
+                list(METRIC_BY_NAME), self._time_in(time.time() - LATEST_LOOKBACK_S),
+                *((site_id,) if site_id is not None else ()),
+            ),
+        )  # fmt: skip
+        return self._latest_of(rows)
 
     def _purge_older(self, cur: Cursor, table: str, column: str, cutoff: float) -> Purged:
         """drop_chunks for the chunks wholly before the cutoff, then a DELETE of the older rows of the one chunk

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
+from carewatch.catalog import METRIC_BY_NAME
 from carewatch.model import Contact, ContactLink, ContactRole, DeadLetter, Device, DeviceKind, Resident, Site, SiteKind
 from carewatch.storage.base import COUNTABLE_TABLES, MAX_HISTORY_ROWS, Bucket
 from carewatch.storage.sql._core import BUCKET_EXPRESSIONS, SqlCore, site_filter
@@ -97,16 +99,26 @@ class RegistrySql(SqlCore):
         return [(self._time_out(t), v) for t, v in rows]
 
     def latest_readings(self, site_id: str | None = None) -> dict[str, dict[str, tuple[float, float]]]:
-        site = " AND r.site_id = ?" if site_id is not None else ""
+        # One probe of the (resident_id, metric, time) index per resident and catalogue metric, newest first: the cost
+        # follows the residents, not the rows of the look-back (aggregating those took seconds a call: performance.md).
+        metrics = list(METRIC_BY_NAME)
+        newest = (
+            "FROM readings x WHERE x.resident_id = r.resident_id AND x.metric = m.metric AND x.time >= ?"
+            " AND NOT x.artefact ORDER BY x.time DESC LIMIT 1"
+        )
+        catalogue = " UNION ALL ".join("SELECT ? AS metric" for _ in metrics)
+        site = " WHERE r.site_id = ?" if site_id is not None else ""
         since = self._time_in(time.time() - LATEST_LOOKBACK_S)
         rows = self._run(
-            "SELECT r.resident_id, r.metric, r.time, r.value FROM readings r JOIN ("
-            "  SELECT resident_id, metric, max(time) AS newest FROM readings"
-            "  WHERE time >= ? AND NOT artefact AND resident_id IS NOT NULL GROUP BY resident_id, metric"
-            ") m ON r.resident_id = m.resident_id AND r.metric = m.metric AND r.time = m.newest"
-            f" WHERE NOT r.artefact{site}",
-            (since, *((site_id,) if site_id is not None else ())),
+            f"SELECT resident_id, metric, at, value FROM (SELECT r.resident_id, m.metric, (SELECT x.time {newest})"
+            f" AS at, (SELECT x.value {newest}) AS value FROM residents r CROSS JOIN ({catalogue}) m{site}) latest"
+            " WHERE at IS NOT NULL",
+            (since, since, *metrics, *((site_id,) if site_id is not None else ())),
         )
+        return self._latest_of(rows)
+
+    def _latest_of(self, rows: list[Any]) -> dict[str, dict[str, tuple[float, float]]]:
+        """(resident_id, metric, time, value) rows as resident_id -> metric -> (ts, value)."""
         latest: dict[str, dict[str, tuple[float, float]]] = {}
         for resident_id, metric, at, value in rows:
             latest.setdefault(resident_id, {})[metric] = (self._time_out(at), value)
