@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="postgresql://... for TimescaleDB; unset = SQLite in data_dir"
     )
-    data_dir: Path = Field(default=Path("carewatch-data"), description="where the embedded SQLite file lives")
+    data_dir: Path = Field(
+        default=Path("carewatch-data"),
+        description="where the embedded SQLite file lives, and the alert core's state saved at a clean stop",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     secret_key: SecretStr = SecretStr(DEMO_SECRET)
@@ -46,6 +49,11 @@ class Settings(BaseSettings):
         "data time (accelerated evaluations and replays; ingest/clock.py)",
     )
     registry_refresh_seconds: float = Field(default=30.0, gt=0, description="how often the registry is reread")
+    keep_alert_state: bool = Field(
+        default=True,
+        description="save the alert core's state at a clean stop and take it up at the next start, when nothing "
+        "was stored meanwhile (alerts/checkpoint.py); else, and after a crash, it is rebuilt from stored data",
+    )
     stop_timeout_seconds: float = Field(
         default=30.0,
         gt=0,
@@ -112,6 +120,10 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "carewatch.db"
+
+    @property
+    def alert_state_path(self) -> Path:
+        return self.data_dir / f"alert-state-{self.partition}-of-{self.partitions}.bin"
 
 
 def mqtt_endpoint(url: str) -> tuple[str, int, str | None, str | None]:

@@ -22,6 +22,7 @@ import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
 
+from alerts import checkpoint
 from alerts.engine import AlertEngine
 from alerts.escalation import Escalator, PolicyDefaults
 from alerts.lifecycle import Lifecycle
@@ -32,6 +33,7 @@ from alerts.notify.dispatch import Dispatcher, RetryPolicy
 from alerts.notify.email import EmailChannel
 from alerts.notify.mqtt import MqttChannel
 from alerts.notify.webhook import WebhookChannel
+from alerts.rebuild import rebuild, resume
 from alerts.reports import send_weekly_digests
 from alerts.routing import Router
 from alerts.rules import default_rules
@@ -88,6 +90,7 @@ class Platform:
         self._next_registry_refresh = 0.0
         self.engine = AlertEngine(default_rules())
         self.data_clock: DataClock | None = None  # settings.clock "data": set at start
+        self.engine_resumed = False  # whether start took up the state the last stop saved (else rebuilt it)
         self._broker: EmbeddedBroker | None = None
         self._notify_mqtt: MqttChannel | None = None
         self._server: _DashboardServer | None = None
@@ -97,15 +100,20 @@ class Platform:
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.store.init_schema)
         self.registry.refresh(self.store)  # before the reader exists; it subscribes once made
-        # The alert core: the registry, the clinicians' limits and NEWS2 escalations, then its state rebuilt from
-        # recent data and the live alerts loaded (conditions the replay shows ended are resolved on the first tick).
+        # The alert core: the state a clean stop saved, if still current; the registry, the clinicians' limits and
+        # NEWS2 escalations; then, unless saved, its state rebuilt from recent data; and the live alerts loaded
+        # (conditions the replay shows ended are resolved on the first tick).
+        saved = await asyncio.to_thread(self._saved_engine) if self.settings.keep_alert_state else None
+        self.engine = saved if saved is not None else self.engine
         self._engine_view = (self.registry.residents, self.registry.devices)
         self.engine.add_residents(self._owned_residents(), self.store.sites(), list(self.registry.devices.values()))
         self.engine.apply_thresholds(self.store.all_thresholds())
         self.engine.apply_news2_escalations(self.store.all_news2_escalations())
         self.data_clock = await asyncio.to_thread(self._data_clock)
         started_at = time.time() if self.data_clock is None else self.data_clock.reference(time.time())
-        self._engine_cleared = await asyncio.to_thread(self.engine.rebuild, self.store, started_at)
+        settle = resume if saved else rebuild
+        self._engine_cleared = await asyncio.to_thread(settle, self.engine, self.store, started_at)
+        self.engine_resumed = saved is not None
 
         self.hub = Hub(loop)
         self.hub.start()
@@ -154,6 +162,8 @@ class Platform:
         await asyncio.to_thread(shutdown.run, "the writer", writer)
         lifecycle = partial(self.lifecycle_worker.stop, shutdown.budget(LIFECYCLE_STOP_SHARE))
         await asyncio.to_thread(shutdown.run, "the alert lifecycle", lifecycle)
+        if self.settings.keep_alert_state and shutdown.complete:  # every batch evaluated, every finding applied
+            await asyncio.to_thread(shutdown.run, "saving the alert state", self._save_engine)
         dispatcher = partial(self.dispatcher.stop, shutdown.budget(OWN_TIMEOUT_SHARE))
         await asyncio.to_thread(shutdown.run, "the dispatcher", dispatcher)
         if self._notify_mqtt is not None:
@@ -209,6 +219,31 @@ class Platform:
             self.lifecycle_worker.submit([], cleared)
         self.lifecycle_worker.submit(*self.engine.tick(now))
         self.lifecycle_worker.tick(now)
+
+    # The alert core's state across a clean stop (alerts.checkpoint) -----------------------------------------
+    def _saved_engine(self) -> AlertEngine | None:
+        path = self.settings.alert_state_path
+        if not path.exists():
+            return None
+        engine = checkpoint.load(path, self._engine_stamp(), self._state_key())
+        if engine is not None:
+            log.info("taking up the alert core's state saved at the last stop (%s)", path)
+        return engine
+
+    def _save_engine(self) -> None:
+        path = self.settings.alert_state_path
+        size = checkpoint.save(path, self.engine, self._engine_stamp(), self._state_key())
+        log.info("saved the alert core's state for the next start: %s, %.1f MiB", path, size / 2**20)
+
+    def _engine_stamp(self) -> checkpoint.Stamp:
+        s = self.settings
+        devices = self.registry.devices.values()
+        owned = (d.device_id for d in devices if partition_of(d.site_id, s.partitions) == s.partition)
+        seen = checkpoint.devices_digest(self.store.device_last_seen(0.0), owned)
+        return checkpoint.Stamp(checkpoint.code_digest(), s.partition, s.partitions, seen)
+
+    def _state_key(self) -> bytes:
+        return self.settings.secret_key.get_secret_value().encode()
 
     # Start-up helpers ---------------------------------------------------------------------------------------
     def _data_clock(self) -> DataClock | None:

@@ -10,10 +10,11 @@ from itertools import pairwise
 
 import numpy as np
 
-from alerts.engine import AlertEngine
+from alerts.engine import AlertEngine, Cleared
 from alerts.rules import default_rules
 from carewatch.model import (
     AccelRow,
+    AlertDraft,
     Batch,
     Device,
     DeviceKind,
@@ -23,7 +24,7 @@ from carewatch.model import (
     Site,
     SiteKind,
 )
-from carewatch.storage.base import Threshold, ThresholdContext
+from carewatch.storage.base import Store, Threshold, ThresholdContext
 
 T0 = 1_764_374_400.0  # 2025-11-29 00:00 UTC; no daylight-saving change in the next two weeks in these zones
 DAY, HOUR, MINUTE = 86_400.0, 3600.0, 60.0
@@ -363,3 +364,32 @@ def split(batch: Batch, cuts: list[float]) -> Iterator[tuple[Batch, float]]:
             ),
             hi,
         )
+
+
+# A store, and the lifecycle's part in it (tests of the restart) ------------------------------------------------
+NOW = T0 + TEST_DAY * DAY + 9 * HOUR  # 09:00 UTC on the test day (r0 lives in UTC)
+
+
+def register(store: Store) -> None:
+    store.upsert_sites(SITES)
+    store.upsert_residents(RESIDENTS)
+    store.upsert_devices(devices())
+
+
+def apply(store: Store, drafts: list[AlertDraft], cleared: list[Cleared]) -> None:
+    """What the lifecycle does with findings, without its notifications."""
+    for draft in drafts:
+        store.raise_alert(draft)
+    for done in cleared:
+        store.resolve_live(done.resident_id, done.rule, "system", done.at)
+
+
+def spo2(start: float, seconds: float, value: float) -> Batch:
+    s = Stream(np.random.default_rng(0))
+    for k in range(int(seconds // 5)):
+        s.vital("r0", start + 5 * k, "spo2", value)
+    return s.batch()
+
+
+def live(store: Store) -> set[tuple[str, str]]:
+    return {(a.resident_id, a.rule) for a in store.alerts(live_only=True)}

@@ -9,11 +9,14 @@ import json
 import time
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from alerts.rules.early_warning import News2Rule
 from carewatch.config import Settings, mqtt_endpoint
 from carewatch.model import Batch, ReadingRow
 from carewatch.registry import apply_manifest
 from carewatch.runtime import Platform
+from carewatch.storage import open_store
 from carewatch.storage.base import News2Escalation
 from simulators.publisher import Publisher
 
@@ -98,3 +101,45 @@ async def restart_and_send_pulses(settings: Settings) -> dict[str, bool]:
 def test_a_restart_resumes_each_wearables_worn_state(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, http_port=0)
     assert asyncio.run(restart_and_send_pulses(settings)) == {"watch": True, "pendant": False}
+
+
+async def stop_start_and_store(settings: Settings, key: str) -> list[tuple[bool, bool]]:
+    """Starts, each after a clean stop: the first on an empty store; the second as it was left; the third after a row
+    was stored meanwhile (by a standby worker, say); the fourth with another secret key. Per start after the first:
+    (the saved state taken up, a saved state left on disk)."""
+    path = settings.alert_state_path
+    platform = Platform(settings)
+    platform.store.init_schema()
+    apply_manifest(platform.store, MANIFEST)
+    endpoints = await platform.start()
+    assert not platform.engine_resumed
+    await asyncio.to_thread(send_pulses, endpoints.mqtt_url, time.time())
+    deadline = time.monotonic() + WAIT_S
+    while platform.store.count("readings") < 2:
+        assert time.monotonic() < deadline, "the pulses were not stored"
+        await asyncio.sleep(0.05)
+    await platform.stop()
+    assert path.exists()
+    starts: list[tuple[bool, bool]] = []
+    for before in ("nothing", "a row stored", "another key"):
+        if before == "a row stored":
+            store = open_store(settings)
+            store.write_batch(Batch(readings=[ReadingRow(time.time(), SITE, "watch", "r1", "hr", 70.0, 9, False)]))
+            store.close()
+        if before == "another key":
+            settings = settings.model_copy(update={"secret_key": SecretStr(key)})
+        platform = Platform(settings)
+        await platform.start()
+        starts.append((platform.engine_resumed, path.exists()))
+        await platform.stop()
+    return starts
+
+
+def test_a_clean_stop_saves_the_alert_state_and_the_next_start_takes_it_up_if_current(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, http_port=0)
+    assert asyncio.run(stop_start_and_store(settings, "a key of the deployment's own")) == [
+        (True, False),  # taken up, and gone from the disk until the next stop
+        (False, False),  # a row stored since: rebuilt
+        (False, False),  # signed with the old key: refused, rebuilt
+    ]
+    assert settings.alert_state_path.exists()  # the last stop saved it again

@@ -8,17 +8,22 @@ import pytest
 from alerts_support import (
     DAY,
     HOUR,
+    NOW,
     RESIDENTS,
     SITES,
     T0,
     TEST_DAY,
     Stream,
+    apply,
     devices,
     end_of,
     engine,
+    live,
+    register,
     routine,
     scenario,
     split,
+    spo2,
 )
 
 from alerts.engine import AlertEngine, Cleared
@@ -27,33 +32,6 @@ from alerts.rules.behaviour import NotUpRule, local_day
 from alerts.rules.trend import TrendRule
 from carewatch.model import AlertDraft, Batch, Device, DeviceKind, EventRow, ReadingRow
 from carewatch.storage.base import Store, Threshold, ThresholdContext
-
-NOW = T0 + TEST_DAY * DAY + 9 * HOUR  # 09:00 UTC on the test day (r0 lives in UTC)
-
-
-def register(store: Store) -> None:
-    store.upsert_sites(SITES)
-    store.upsert_residents(RESIDENTS)
-    store.upsert_devices(devices())
-
-
-def apply(store: Store, drafts: list[AlertDraft], cleared: list[Cleared]) -> None:
-    """What the lifecycle does with findings, without its notifications."""
-    for draft in drafts:
-        store.raise_alert(draft)
-    for done in cleared:
-        store.resolve_live(done.resident_id, done.rule, "system", done.at)
-
-
-def spo2(start: float, seconds: float, value: float) -> Batch:
-    s = Stream(np.random.default_rng(0))
-    for k in range(int(seconds // 5)):
-        s.vital("r0", start + 5 * k, "spo2", value)
-    return s.batch()
-
-
-def live(store: Store) -> set[tuple[str, str]]:
-    return {(a.resident_id, a.rule) for a in store.alerts(live_only=True)}
 
 
 def test_conditions_alerted_before_a_restart_do_not_alert_again(store: Store) -> None:

@@ -1,0 +1,181 @@
+"""The alert core's state across a clean stop (alerts.checkpoint): taken up only when intact, signed and current, and
+then the engine goes on exactly as one that never stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import logging
+import os
+import pickle
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+from alerts_support import DAY, HOUR, NOW, T0, TEST_DAY, apply, end_of, engine, live, register, scenario, split, spo2
+
+from alerts import checkpoint
+from alerts.engine import AlertEngine
+from alerts.rebuild import resume
+from carewatch.model import Batch, EventRow
+from carewatch.storage.base import Store
+
+KEY = b"a deployment's secret key"
+STAMP = checkpoint.Stamp(code="c0de", partition=0, partitions=1, devices="d1")
+
+
+def saved(tmp_path: Path, e: AlertEngine | None = None, stamp: checkpoint.Stamp = STAMP, key: bytes = KEY) -> Path:
+    path = tmp_path / "alert-state.bin"
+    checkpoint.save(path, e or engine(), stamp, key)
+    return path
+
+
+def test_an_engine_taken_up_after_each_stop_alerts_exactly_like_one_that_never_stopped(tmp_path: Path) -> None:
+    """The simulated week and test day (every rule has a reason to fire) in hourly parts, the clock ticking at each
+    hour; one engine runs through, the other is saved and taken up again at four of the hours: a fall on the floor,
+    a resident in the bathroom, NEWS2 and baseline episodes under way. Every alert, explanation and piece of
+    evidence, and every clearance, is the same."""
+    day = T0 + TEST_DAY * DAY
+    cuts = [day + h * HOUR for h in range(1, 30)]
+    stops = {day + h * HOUR for h in (3, 9, 18, 23)}
+    s = scenario(0)
+    steady, stopped = engine(), engine()
+    found: dict[str, list[object]] = {"steady": [], "stopped": []}
+    for part, until in split(s.batch(), cuts):
+        now = min(until, end_of(s))
+        for name, e in (("steady", steady), ("stopped", stopped)):
+            found[name] += [*e.process(part), *e.tick(now)]
+        if until in stops:
+            path = saved(tmp_path, stopped)
+            taken_up = checkpoint.load(path, STAMP, KEY)
+            assert taken_up is not None and taken_up is not stopped and not path.exists()
+            stopped = taken_up
+    assert found["stopped"] == found["steady"]
+    raised = {(d.resident_id, d.rule) for drafts in found["steady"][::2] for d in drafts}  # type: ignore[attr-defined]
+    rules = {"fall_long_lie", "bathroom_long", "no_activity", "not_up", "news2_emergency", "temp_rising", "not_worn"}
+    assert rules <= {rule for _, rule in raised}
+
+
+def test_conditions_alerted_before_a_clean_stop_do_not_alert_again(store: Store, tmp_path: Path) -> None:
+    """What `resume` adds to a state taken up: the live alerts. Hypoxia alerted, then a leak whose end the lifecycle
+    had not applied when the process stopped: after the start the hypoxia goes on without a new alert, and the leak's
+    alert is reported cleared."""
+    register(store)
+    before = engine()
+    for batch in (spo2(NOW - 300, 300, 85.0), Batch(events=[EventRow(NOW - 200, "h1", "water-h1", None, "water_leak",
+                                                                     1.0, 1)])):  # fmt: skip
+        store.write_batch(batch)
+        apply(store, *before.process(batch))
+    dry = Batch(events=[EventRow(NOW - 50, "h1", "water-h1", None, "water_leak", 0.0, 2)])
+    store.write_batch(dry)
+    _, unapplied = before.process(dry)
+    assert [(c.resident_id, c.rule) for c in unapplied] == [("r1", "water_leak")]
+    assert live(store) == {("r0", "spo2_low"), ("r1", "water_leak")}
+
+    after = checkpoint.load(saved(tmp_path, before), STAMP, KEY)
+    assert after is not None
+    assert [(c.resident_id, c.rule) for c in resume(after, store, NOW)] == [("r1", "water_leak")]
+    assert after.process(spo2(NOW, 120, 85.0)) == ([], [])
+
+
+@pytest.mark.parametrize("field", ["code", "partition", "partitions", "devices"])
+def test_a_state_saved_under_another_stamp_is_not_taken_up(
+    tmp_path: Path, field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    changed = dataclasses.replace(STAMP, **{field: 7 if field.startswith("partition") else "other"})
+    path = saved(tmp_path)
+    with caplog.at_level(logging.INFO, "alerts.checkpoint"):
+        assert checkpoint.load(path, changed, KEY) is None
+    assert not path.exists()
+    assert f"out of date ({field} changed since)" in caplog.text
+
+
+def test_a_file_that_is_damaged_or_signed_with_another_key_is_refused_unread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not unpickled: a forged state, well formed but signed with another key, whose unpickling would run code, runs
+    nothing (as it does when the key is the one it was signed with)."""
+    marker = tmp_path / "ran"
+    cases = {
+        "forged": (_forged(tmp_path / "forged.bin", b"an attacker's key", marker), KEY),
+        "other key": (saved(tmp_path / "k"), b"another key"),
+        "flipped": (_flipped(saved(tmp_path / "f")), KEY),
+        "truncated": (_truncated(saved(tmp_path / "t")), KEY),
+        "not a state": (_written(tmp_path / "x.bin", b"hello"), KEY),
+    }
+    for name, (path, key) in cases.items():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, "alerts.checkpoint"):
+            assert checkpoint.load(path, STAMP, key) is None, name
+        assert not path.exists(), name
+        assert "is not used" in caplog.text, name
+    assert checkpoint.load(tmp_path / "missing.bin", STAMP, KEY) is None
+    assert not marker.exists()
+    checkpoint.load(_forged(tmp_path / "forged.bin", b"an attacker's key", marker), STAMP, b"an attacker's key")
+    assert marker.exists()
+
+
+def test_the_file_is_written_whole_or_not_at_all_and_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = saved(tmp_path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alert-state.bin"]  # no partial file left
+
+
+def test_the_devices_digest_covers_the_owned_devices_newest_stored_times() -> None:
+    seen = {"w1": 100.0, "w2": 200.0, "other": 300.0}
+    base = checkpoint.devices_digest(seen, ["w1", "w2", "never-stored"])
+    assert checkpoint.devices_digest({**seen, "other": 400.0}, ["w2", "w1", "never-stored"]) == base
+    assert checkpoint.devices_digest({**seen, "w2": 200.5}, ["w1", "w2"]) != base
+    assert checkpoint.devices_digest({**seen, "w3": 1.0}, ["w1", "w2", "w3"]) != base
+
+
+def test_the_code_digest_changes_with_any_source_the_state_depends_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = Path(checkpoint.__file__).resolve().parent.parent
+    for source in checkpoint.STATE_SOURCES:
+        if (root / source).is_dir():
+            shutil.copytree(root / source, tmp_path / source, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (tmp_path / source).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(root / source, tmp_path / source)
+    monkeypatch.setattr(checkpoint, "_ROOT", tmp_path)
+    first = checkpoint.code_digest()
+    assert checkpoint.code_digest() == first
+    for source in ("alerts/rules/threshold.py", "carewatch/catalog.py"):
+        with (tmp_path / source).open("a") as f:
+            f.write("\n# changed\n")
+        assert checkpoint.code_digest() != first, source
+        first = checkpoint.code_digest()
+
+
+def _forged(path: Path, key: bytes, marker: Path) -> Path:
+    header = json.dumps(dataclasses.asdict(STAMP)).encode()
+    body = struct.pack(">I", len(header)) + header + pickle.dumps(_Exploit(marker))
+    return _written(path, checkpoint.MAGIC + hmac.new(key, body, hashlib.sha256).digest() + body)
+
+
+class _Exploit:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (Path.touch, (str(self.marker),))  # type: ignore[return-value]
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _flipped(path: Path) -> Path:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    return _written(path, bytes(data))
+
+
+def _truncated(path: Path) -> Path:
+    return _written(path, path.read_bytes()[:-100])
