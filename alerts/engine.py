@@ -55,10 +55,8 @@ class AlertEngine:
         self._clinician: dict[tuple[str, int, bool], float] = {}  # (rule, resident, in bed) -> a clinician's limit
         self._rows: _RowsByResident | None = None  # the evidence index of the latest batch that raised
 
-    def __getstate__(self) -> dict[str, Any]:  # (alerts.checkpoint)
-        state = self.__dict__.copy()
-        state["_rows"] = None  # the last batch's evidence index, not state
-        return state
+    def __getstate__(self) -> dict[str, Any]:  # a saved state (alerts.checkpoint) holds no batch
+        return {**self.__dict__, "_rows": None}
 
     @property
     def index(self) -> ResidentIndex:

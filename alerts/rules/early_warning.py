@@ -208,6 +208,9 @@ class News2Scorer:
         own = arrays_nbytes(self.latest, self.latest_ts, self.last_ts, self.scale2)
         return self.ring.nbytes() + own + self.escalations.nbytes()
 
+    def __getstate__(self) -> dict[str, Any]:  # a saved state (alerts.checkpoint) holds no batch
+        return {**self.__dict__, "_frame": None, "_scored": None}
+
     def score(self, frame: Frame) -> Scored:
         if frame is self._frame and self._scored is not None:
             return self._scored

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -126,6 +127,9 @@ class ThresholdBank:
     def nbytes(self) -> int:
         limits = arrays_nbytes(self.enter, self.leave, self.bed_enter, self.bed_leave, self.persist)
         return limits + self.episodes.nbytes()
+
+    def __getstate__(self) -> dict[str, Any]:  # a saved state (alerts.checkpoint) holds no batch
+        return {**self.__dict__, "_frame": None, "_pending": {}}
 
     def findings(self, column: int, frame: Frame) -> Findings:
         """Rule ``column``'s findings on ``frame``. A rule that asks twice about one frame gets a new pass, which
