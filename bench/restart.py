@@ -1,7 +1,8 @@
 """Benchmark of the restart: how long the alert core's rebuild (alerts.rebuild) reads and replays, against how much
 history the store holds.
 
-Usage: ``python -m bench.restart [--residents 20] [--days 1 7] [--accel-hours 26] [--backend sqlite timescaledb]``.
+Usage: ``python -m bench.restart [--residents 20] [--days 1 7] [--accel-hours 26] [--backend sqlite timescaledb]``,
+or ``python -m bench.restart --state-only 10000 100000`` for the saved state alone (below).
 
 For each backend and each history length, a fresh store gets ``--residents`` residents of the bench world
 (bench.alerts: a wearable and six room sensors each) and ``--days`` days of what they send: vital signs every 5 s,
@@ -11,8 +12,13 @@ to date (as the running platform keeps it), then a new engine is rebuilt from th
 
 Printed per run: the time of each store query the rebuild makes (summed over its calls) and the rest (the engine's
 replay), the rows written, and the ratio of the longest history's times to the shortest's: a restart that reads
-only recent data costs the same whatever the history, one that scans the history grows with it. TimescaleDB runs
-in a PostgreSQL server the bench starts on a free loopback port (bench.services).
+only recent data costs the same whatever the history, one that scans the history grows with it. Then the other way
+to restart, after a clean stop (alerts.checkpoint): the rebuilt engine saved with its stamp, taken up by a new start
+and resumed, and the ratio of the rebuild's time to that. TimescaleDB runs in a PostgreSQL server the bench starts on
+a free loopback port (bench.services).
+
+``--state-only``: the saved state at district scale, where filling a store is out of reach here: the bench world's
+engine seeded and run for ``--state-seconds`` of its workload, then saved and taken up (its size, the two times).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from alerts import checkpoint
 from alerts.engine import AlertEngine
 from alerts.rebuild import rebuild, resume
 from alerts.rules import default_rules
-from bench.alerts import VITALS, world
+from bench.alerts import VITALS, Workload, engine_for, learned, seed, world
 from carewatch.model import AccelRow, Batch, DeviceKind, EventRow, ReadingRow
 from carewatch.storage.base import Store
 
@@ -199,13 +205,49 @@ def clean_stop(store: Store, engine: AlertEngine, devices: list[str], end: float
     return {"saved state MiB": size / 2**20, "clean stop: save s": saved - started, "start: take up s": done - saved}
 
 
+def state_cost(n: int, seconds: int) -> dict[str, float]:
+    """The saved state at district scale, without a store: the bench world's engine, seeded with a week of learned
+    state as bench.alerts seeds it and run through ``seconds`` of its workload, saved and taken up (no resume)."""
+    w = world(n)
+    engine = engine_for(w)
+    seed(engine, learned(n, Workload(n).offset, np.random.default_rng(7)))
+    for batch, _ in Workload(n).batches(seconds, 5000):
+        engine.process(batch)
+    stamp = checkpoint.Stamp(checkpoint.code_digest(), 0, 1, "")
+    with tempfile.TemporaryDirectory(prefix="bench-restart-state-") as directory:
+        path = Path(directory) / "alert-state.bin"
+        started = time.perf_counter()
+        size = checkpoint.save(path, engine, stamp, b"bench")
+        saved = time.perf_counter()
+        assert checkpoint.load(path, stamp, b"bench") is not None
+        done = time.perf_counter()
+    state = sum(engine.nbytes().values())
+    return {"state arrays MiB": state / 2**20, "saved state MiB": size / 2**20, "bytes per resident": size / n,
+            "clean stop: save s": saved - started, "start: take up s": done - saved}  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=20)
     parser.add_argument("--days", type=float, nargs="+", default=[1.0, 7.0])
     parser.add_argument("--accel-hours", type=float, default=26.0)
     parser.add_argument("--backend", nargs="+", choices=("sqlite", "timescaledb"), default=["sqlite", "timescaledb"])
+    parser.add_argument(
+        "--state-only",
+        type=int,
+        nargs="+",
+        metavar="RESIDENTS",
+        help="instead: the saved state's "
+        "size and the times to save and take it up, for these numbers of residents (no store)",
+    )
+    parser.add_argument("--state-seconds", type=int, default=30, help="with --state-only: seconds of workload run")
     args = parser.parse_args(argv)
+    if args.state_only:
+        for n in args.state_only:
+            figures = state_cost(n, args.state_seconds)
+            print(f"{n:,} residents: " + ", ".join(f"{k} {v:,.2f}" for k, v in figures.items()))
+            sys.stdout.flush()
+        return 0
     for backend in args.backend:
         runs = {days: measure(backend, args.residents, days, args.accel_hours) for days in args.days}
         short, long = min(runs), max(runs)

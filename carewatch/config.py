@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     keep_alert_state: bool = Field(
         default=True,
         description="save the alert core's state at a clean stop and take it up at the next start, when nothing "
-        "was stored meanwhile (alerts/checkpoint.py); else, and after a crash, it is rebuilt from stored data",
+        "was stored meanwhile (alerts/checkpoint.py; needs a secret key of your own); else, and after a crash, it is "
+        "rebuilt from stored data",
     )
     stop_timeout_seconds: float = Field(
         default=30.0,
@@ -120,6 +121,12 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "carewatch.db"
+
+    @property
+    def alert_state_kept(self) -> bool:
+        """Whether a stop saves the alert core's state for the next start: it is signed with the secret key, so not
+        with the demo's publicly known one (a file anyone can sign is not unpickled)."""
+        return self.keep_alert_state and self.secret_key.get_secret_value() != DEMO_SECRET
 
     @property
     def alert_state_path(self) -> Path:

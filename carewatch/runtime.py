@@ -103,7 +103,7 @@ class Platform:
         # The alert core: the state a clean stop saved, if still current; the registry, the clinicians' limits and
         # NEWS2 escalations; then, unless saved, its state rebuilt from recent data; and the live alerts loaded
         # (conditions the replay shows ended are resolved on the first tick).
-        saved = await asyncio.to_thread(self._saved_engine) if self.settings.keep_alert_state else None
+        saved = await asyncio.to_thread(self._saved_engine) if self.settings.alert_state_kept else None
         self.engine = saved if saved is not None else self.engine
         self._engine_view = (self.registry.residents, self.registry.devices)
         self.engine.add_residents(self._owned_residents(), self.store.sites(), list(self.registry.devices.values()))
@@ -162,7 +162,7 @@ class Platform:
         await asyncio.to_thread(shutdown.run, "the writer", writer)
         lifecycle = partial(self.lifecycle_worker.stop, shutdown.budget(LIFECYCLE_STOP_SHARE))
         await asyncio.to_thread(shutdown.run, "the alert lifecycle", lifecycle)
-        if self.settings.keep_alert_state and shutdown.complete:  # every batch evaluated, every finding applied
+        if self.settings.alert_state_kept and shutdown.complete:  # every batch evaluated, every finding applied
             await asyncio.to_thread(shutdown.run, "saving the alert state", self._save_engine)
         dispatcher = partial(self.dispatcher.stop, shutdown.budget(OWN_TIMEOUT_SHARE))
         await asyncio.to_thread(shutdown.run, "the dispatcher", dispatcher)

@@ -136,10 +136,29 @@ async def stop_start_and_store(settings: Settings, key: str) -> list[tuple[bool,
 
 
 def test_a_clean_stop_saves_the_alert_state_and_the_next_start_takes_it_up_if_current(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, http_port=0)
-    assert asyncio.run(stop_start_and_store(settings, "a key of the deployment's own")) == [
+    settings = Settings(data_dir=tmp_path, http_port=0, secret_key=SecretStr("the deployment's own key"))
+    assert asyncio.run(stop_start_and_store(settings, "a new key of the deployment's own")) == [
         (True, False),  # taken up, and gone from the disk until the next stop
         (False, False),  # a row stored since: rebuilt
         (False, False),  # signed with the old key: refused, rebuilt
     ]
     assert settings.alert_state_path.exists()  # the last stop saved it again
+
+
+async def start_and_stop(settings: Settings) -> bool:
+    """Whether the start took up a saved alert state."""
+    platform = Platform(settings)
+    await platform.start()
+    await platform.stop()
+    return platform.engine_resumed
+
+
+def test_with_the_demos_known_secret_key_no_alert_state_is_saved_or_read(tmp_path: Path) -> None:
+    """Anyone can sign with it: a stop saves nothing, and a start leaves a file found in the data directory unread."""
+    demo = Settings(data_dir=tmp_path, http_port=0)
+    asyncio.run(start_and_stop(demo))
+    assert not demo.alert_state_path.exists()
+    asyncio.run(start_and_stop(demo.model_copy(update={"secret_key": SecretStr("the deployment's own key")})))
+    saved = demo.alert_state_path.read_bytes()
+    assert asyncio.run(start_and_stop(demo)) is False
+    assert demo.alert_state_path.read_bytes() == saved
