@@ -15,8 +15,8 @@ gives it back at the next start only if the stamp still holds:
 
 Otherwise the start rebuilds, as after a crash. The file is removed as it is opened, whatever then becomes of it, so
 a later crash never resumes from a state older than what the process has seen since. It is signed with the
-deployment's secret key (HMAC-SHA256) and unpickled only once the signature holds: it is written by this process for
-this process, and anything else is refused unread.
+deployment's secret key (HMAC-SHA256) and unpickled only once the signature holds: it is written by carewatch for
+carewatch, and anything else is refused unread.
 
 Layout: ``MAGIC``, the 32-byte signature, then what it signs: the stamp (4-byte big-endian length, JSON) and the
 engine (pickle protocol 5, streamed both ways: nothing the size of the state is held in memory twice).

@@ -111,7 +111,7 @@ class Platform:
         self.engine.apply_news2_escalations(self.store.all_news2_escalations())
         self.data_clock = await asyncio.to_thread(self._data_clock)
         started_at = time.time() if self.data_clock is None else self.data_clock.reference(time.time())
-        settle = resume if saved else rebuild
+        settle = resume if saved is not None else rebuild
         self._engine_cleared = await asyncio.to_thread(settle, self.engine, self.store, started_at)
         self.engine_resumed = saved is not None
 
