@@ -83,16 +83,20 @@ def save(path: Path, engine: AlertEngine, stamp: Stamp, key: bytes) -> int:
     header = json.dumps(asdict(stamp)).encode()
     partial = path.with_name(path.name + ".partial")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
-        file.write(MAGIC + bytes(DIGEST_BYTES))
-        signing = _Signing(file, hmac.new(key, digestmod=hashlib.sha256))
-        signing.write(struct.pack(">I", len(header)) + header)
-        pickle.dump(engine, signing, protocol=5)
-        file.seek(len(MAGIC))
-        file.write(signing.mac.digest())
-        file.flush()
-        os.fsync(file.fileno())
-        size = file.seek(0, os.SEEK_END)
+    try:
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
+            file.write(MAGIC + bytes(DIGEST_BYTES))
+            signing = _Signing(file, hmac.new(key, digestmod=hashlib.sha256))
+            signing.write(struct.pack(">I", len(header)) + header)
+            pickle.dump(engine, signing, protocol=5)
+            file.seek(len(MAGIC))
+            file.write(signing.mac.digest())
+            file.flush()
+            os.fsync(file.fileno())
+            size = file.seek(0, os.SEEK_END)
+    except BaseException:  # a full disk, say: leave nothing behind
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(path)
     return size
 

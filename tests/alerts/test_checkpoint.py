@@ -147,6 +147,16 @@ def test_the_file_is_written_whole_or_not_at_all_and_readable_by_its_owner_only(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alert-state.bin"]  # no partial file left
 
 
+def test_a_save_that_fails_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pickle, "dump", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        saved(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_devices_digest_covers_the_owned_devices_newest_stored_times() -> None:
     seen = {"w1": 100.0, "w2": 200.0, "other": 300.0}
     base = checkpoint.devices_digest(seen, ["w1", "w2", "never-stored"])
