@@ -153,7 +153,8 @@ def serving(mqtt_url: str, database_url: str, log_dir: Path) -> Iterator[subproc
     """``carewatch serve`` on the data clock, stopped gracefully (it commits and evaluates what it holds)."""
     env = {**os.environ, "CAREWATCH_MQTT_URL": mqtt_url, "CAREWATCH_DATABASE_URL": database_url,
            "CAREWATCH_SECRET_KEY": SECRET, "CAREWATCH_HTTP_PORT": str(free_port()), "CAREWATCH_CLOCK": "data",
-           "CAREWATCH_MQTT_CLIENT_ID": f"eval-ingest-{time.monotonic_ns()}"}  # fmt: skip
+           "CAREWATCH_MQTT_CLIENT_ID": f"eval-ingest-{time.monotonic_ns()}",
+           "CAREWATCH_DATA_DIR": str(log_dir / "data")}  # fmt: skip
     log = log_dir / "serve.log"
     with log.open("w") as out:  # a file, not a pipe: nobody has to keep reading it
         proc = subprocess.Popen([sys.executable, "-m", "carewatch", "serve"], env=env, stdout=out,

@@ -294,6 +294,7 @@ def start_workers(broker_port: int, url: str, workers: int, tag: str) -> list[tu
                "CAREWATCH_MQTT_CLIENT_ID": f"bench-ingest-{tag}-{k}", "CAREWATCH_PARTITIONS": str(workers),
                "CAREWATCH_PARTITION": str(k)}  # fmt: skip
         log = Path(tempfile.mkdtemp(prefix="carewatch-bench-")) / "serve.log"
+        env["CAREWATCH_DATA_DIR"] = str(log.parent / "data")  # the alert state its stop saves
         with log.open("w") as out:  # a file, not a pipe: reading a pipe here would take CPU from the publisher
             proc = subprocess.Popen([sys.executable, "-m", "carewatch", "serve"], env=env, stdout=out,
                                     stderr=subprocess.STDOUT)  # fmt: skip

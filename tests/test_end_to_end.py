@@ -132,10 +132,11 @@ def check_history(store: Store) -> None:
 
 
 @pytest.mark.services
-def test_real_mosquitto_and_timescaledb(mosquitto: Any, pg_url: str) -> None:
+def test_real_mosquitto_and_timescaledb(mosquitto: Any, pg_url: str, tmp_path: Path) -> None:
     settings = Settings(
-        mqtt_url=mosquitto.url, database_url=pg_url, http_port=0, secret_key="e2e-secret-key-0123456789"
-    )
+        mqtt_url=mosquitto.url, database_url=pg_url, data_dir=tmp_path, http_port=0,
+        secret_key="e2e-secret-key-0123456789",
+    )  # fmt: skip
     platform, pushed = asyncio.run(run_path(settings))
     check_alerts(platform, pushed)
     with psycopg.connect(pg_url) as conn:
