@@ -34,13 +34,13 @@ def saved(tmp_path: Path, e: AlertEngine | None = None, stamp: checkpoint.Stamp 
 
 
 def test_an_engine_taken_up_after_each_stop_alerts_exactly_like_one_that_never_stopped(tmp_path: Path) -> None:
-    """The simulated week and test day (every rule has a reason to fire) in hourly parts, the clock ticking at each
-    hour; one engine runs through, the other is saved and taken up again at four of the hours: a fall on the floor,
-    a resident in the bathroom, NEWS2 and baseline episodes under way. Every alert, explanation and piece of
-    evidence, and every clearance, is the same."""
-    day = T0 + TEST_DAY * DAY
-    cuts = [day + h * HOUR for h in range(1, 30)]
-    stops = {day + h * HOUR for h in (3, 9, 18, 23)}
+    """The simulated week and test day (every rule has a reason to fire) in hourly parts, the clock ticking at the
+    end of each; one engine runs through, the other is saved and taken up again four times: in r0's hypoxia (its
+    SpO2 and NEWS2 episodes under way), with r0 on the floor after a fall while r1 is in the bathroom, and at two
+    quiet hours. Every alert, explanation and piece of evidence, and every clearance, is the same."""
+    day = T0 + TEST_DAY * DAY  # r0 lives in UTC, r1 an hour ahead (alerts_support.incidents)
+    stops = {day + 3 * HOUR, day + 9 * HOUR + 180, day + 18 * HOUR + 300, day + 23 * HOUR}
+    cuts = sorted({day + h * HOUR for h in range(1, 30)} | stops)
     s = scenario(0)
     steady, stopped = engine(), engine()
     found: dict[str, list[object]] = {"steady": [], "stopped": []}
