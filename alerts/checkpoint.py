@@ -13,7 +13,9 @@ gives it back at the next start only if the stamp still holds:
   digest over the worker's devices must be what it was at the save (a standby worker that took the partition over
   in the meantime, or a backup restored, changes it).
 
-Otherwise the start rebuilds, as after a crash. The file is removed as it is opened, whatever then becomes of it, so
+Otherwise the start rebuilds, as after a crash. Nor is a state saved that missed rows stored while it ran (`unseen`:
+another worker on the partition, a batch that failed in the engine): the stop checks each device's newest stored
+row against the engine's. The file is removed as it is opened, whatever then becomes of it, so
 a later crash never resumes from a state older than what the process has seen since. It is signed with the
 deployment's secret key (HMAC-SHA256) and unpickled only once the signature holds: it is written by carewatch for
 carewatch, and anything else is refused unread.
@@ -28,6 +30,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import pickle
 import struct
@@ -39,6 +42,8 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
+from alerts.rebuild import LAST_SEEN_S
+
 if TYPE_CHECKING:
     from alerts.engine import AlertEngine
 
@@ -48,6 +53,7 @@ MAGIC = b"carewatch alert state 1\n"
 DIGEST_BYTES = 32  # SHA-256
 HEADER_MAX = 1 << 20  # the stamp is a few hundred bytes; a larger length is a damaged file
 READ_CHUNK = 1 << 22
+SEEN_TOLERANCE_S = 1e-3  # TimescaleDB keeps microseconds: a stored time may round above the engine's float
 _ROOT = Path(__file__).resolve().parent.parent
 # The sources of every class a saved engine holds: a change to any of them may change the state's layout or meaning.
 STATE_SOURCES = ("alerts", "carewatch/catalog.py", "carewatch/model.py")
@@ -76,6 +82,19 @@ def devices_digest(last_seen: Mapping[str, float], owned: Iterable[str]) -> str:
     """A digest of the newest stored time of each of the ``owned`` devices (``Store.device_last_seen``)."""
     seen = sorted((d, last_seen[d]) for d in set(owned) if d in last_seen)
     return hashlib.sha256(json.dumps(seen).encode()).hexdigest()
+
+
+def unseen(engine: AlertEngine, stored: Mapping[str, float], owned: Iterable[str], started_at: float) -> list[str]:
+    """The ``owned`` devices whose newest stored row (``stored``: `Store.device_last_seen`) the engine has not had,
+    among those the start's state covers (rows since ``LAST_SEEN_S`` before ``started_at``). Any: the store holds
+    rows this process did not evaluate (another worker shared the partition, a batch failed in the engine), so its
+    state is not the whole story and must not be saved."""
+    had = engine.devices_seen()
+    since = started_at - LAST_SEEN_S
+    return sorted(
+        d for d in set(owned)
+        if (t := stored.get(d)) is not None and t >= since and had.get(d, -math.inf) < t - SEEN_TOLERANCE_S
+    )  # fmt: skip
 
 
 def save(path: Path, engine: AlertEngine, stamp: Stamp, key: bytes) -> int:

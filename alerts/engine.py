@@ -22,6 +22,7 @@ from alerts.rules import Rule
 from alerts.rules.base import Findings
 from alerts.rules.baseline import METRICS as BASELINE_METRICS
 from alerts.rules.baseline import BaselineRule
+from alerts.rules.devices import DeviceOfflineRule
 from alerts.rules.early_warning import News2Rule
 from alerts.rules.trend import TrendRule
 from alerts.signals import Signals
@@ -182,6 +183,15 @@ class AlertEngine:
             elif isinstance(rule, TrendRule) and rule.spec.metric in BASELINE_METRICS:
                 here = column == BASELINE_METRICS.index(rule.spec.metric)
                 rule.seed(resident[here], day[here], numbers[here, 0], numbers[here, 1])
+
+    def devices_seen(self) -> dict[str, float]:
+        """device_id -> the time of the newest row the engine has had from it (any row, artefacts included: the
+        offline rule's record, seeded by the rebuild); empty without that rule."""
+        rule = next((r for r in self.rules if isinstance(r, DeviceOfflineRule)), None)
+        if rule is None:
+            return {}
+        ids, seen = self.population.device_ids, rule.last_seen
+        return {ids[d]: float(seen[d]) for d in np.isfinite(seen).nonzero()[0].tolist()}
 
     def rebuild(self, store: Store, now: float) -> list[Cleared]:
         """Rebuild the state from recent stored data, then load the live alerts (alerts.rebuild)."""

@@ -196,6 +196,7 @@ def clean_stop(store: Store, engine: AlertEngine, devices: list[str], end: float
     with tempfile.TemporaryDirectory(prefix="bench-restart-state-") as directory:
         path = Path(directory) / "alert-state.bin"
         started = time.perf_counter()
+        assert checkpoint.unseen(engine, store.device_last_seen(0.0), devices, end) == []  # as the stop checks
         size = checkpoint.save(path, engine, stamp(), b"bench")
         saved = time.perf_counter()
         taken_up = checkpoint.load(path, stamp(), b"bench")

@@ -113,6 +113,7 @@ class Platform:
         started_at = time.time() if self.data_clock is None else self.data_clock.reference(time.time())
         settle = resume if saved is not None else rebuild
         self._engine_cleared = await asyncio.to_thread(settle, self.engine, self.store, started_at)
+        self._engine_started_at = started_at
         self.engine_resumed = saved is not None
 
         self.hub = Hub(loop)
@@ -225,22 +226,33 @@ class Platform:
         path = self.settings.alert_state_path
         if not path.exists():
             return None
-        engine = checkpoint.load(path, self._engine_stamp(), self._state_key())
+        stamp = self._engine_stamp(self.store.device_last_seen(0.0))
+        engine = checkpoint.load(path, stamp, self._state_key())
         if engine is not None:
             log.info("taking up the alert core's state saved at the last stop (%s)", path)
         return engine
 
     def _save_engine(self) -> None:
+        stored = self.store.device_last_seen(0.0)
+        missed = checkpoint.unseen(self.engine, stored, self._owned_devices(), self._engine_started_at)
+        if missed:
+            log.warning("not saving the alert core's state: %d devices of this worker have rows stored that it did "
+                        "not evaluate (e.g. %s; another worker on this partition?); the next start rebuilds",
+                        len(missed), ", ".join(missed[:3]))  # fmt: skip
+            return
         path = self.settings.alert_state_path
-        size = checkpoint.save(path, self.engine, self._engine_stamp(), self._state_key())
+        size = checkpoint.save(path, self.engine, self._engine_stamp(stored), self._state_key())
         log.info("saved the alert core's state for the next start: %s, %.1f MiB", path, size / 2**20)
 
-    def _engine_stamp(self) -> checkpoint.Stamp:
+    def _engine_stamp(self, stored: dict[str, float]) -> checkpoint.Stamp:
+        s = self.settings
+        seen = checkpoint.devices_digest(stored, self._owned_devices())
+        return checkpoint.Stamp(checkpoint.code_digest(), s.partition, s.partitions, seen)
+
+    def _owned_devices(self) -> list[str]:
         s = self.settings
         devices = self.registry.devices.values()
-        owned = (d.device_id for d in devices if partition_of(d.site_id, s.partitions) == s.partition)
-        seen = checkpoint.devices_digest(self.store.device_last_seen(0.0), owned)
-        return checkpoint.Stamp(checkpoint.code_digest(), s.partition, s.partitions, seen)
+        return [d.device_id for d in devices if partition_of(d.site_id, s.partitions) == s.partition]
 
     def _state_key(self) -> bytes:
         return self.settings.secret_key.get_secret_value().encode()

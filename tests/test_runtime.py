@@ -162,3 +162,21 @@ def test_with_the_demos_known_secret_key_no_alert_state_is_saved_or_read(tmp_pat
     saved = demo.alert_state_path.read_bytes()
     assert asyncio.run(start_and_stop(demo)) is False
     assert demo.alert_state_path.read_bytes() == saved
+
+
+async def run_while_another_worker_stores(settings: Settings) -> bool:
+    """A row of this worker's watch stored by someone else while it runs; whether its stop saved the alert state."""
+    platform = Platform(settings)
+    platform.store.init_schema()
+    apply_manifest(platform.store, MANIFEST)
+    await platform.start()
+    await asyncio.to_thread(
+        platform.store.write_batch, Batch(readings=[ReadingRow(time.time(), SITE, "watch", "r1", "hr", 70.0, 1, False)])
+    )
+    await platform.stop()
+    return settings.alert_state_path.exists()
+
+
+def test_a_stop_whose_engine_missed_stored_rows_saves_nothing(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, http_port=0, secret_key=SecretStr("the deployment's own key"))
+    assert asyncio.run(run_while_another_worker_stores(settings)) is False

@@ -147,6 +147,24 @@ def test_the_file_is_written_whole_or_not_at_all_and_readable_by_its_owner_only(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alert-state.bin"]  # no partial file left
 
 
+def test_a_state_that_missed_stored_rows_is_found_out() -> None:
+    """Before saving, the stop compares the engine's newest row of each device with the store's: rows stored that
+    this process did not evaluate (another worker on its partition) leave it incomplete."""
+    e = engine()
+    started = NOW - 600
+    e.process(spo2(NOW - 60, 60, 97.0))  # r0's wearable, w-r0, up to NOW - 5
+    had = e.devices_seen()["w-r0"]
+    stored = {
+        "w-r0": had + 1e-6,  # the same row, its time rounded to microseconds by the store
+        "w-r1": NOW - 30,  # stored by another worker: the engine never had it
+        "w-r2": started - 27 * HOUR,  # silent since before the start's look-back: no state to miss
+        "elsewhere": NOW,  # not this worker's device
+    }
+    owned = ["w-r0", "w-r1", "w-r2", "w-r3"]
+    assert checkpoint.unseen(e, stored, owned, started) == ["w-r1"]
+    assert checkpoint.unseen(e, {**stored, "w-r0": had + 1.0}, owned, started) == ["w-r0", "w-r1"]
+
+
 def test_a_save_that_fails_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
