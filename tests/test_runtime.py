@@ -1,6 +1,7 @@
 """The platform applies the clinicians' NEWS2 escalations at start and picks up those set or removed later (through
 the API, by another worker) on its registry refresh, as it does their thresholds; ingest resumes each wearable's
-stored worn state. Embedded broker and SQLite."""
+stored worn state; a clean stop saves the alert core's state, and the next start takes it up only when it is current.
+Embedded broker and SQLite."""
 
 from __future__ import annotations
 
