@@ -27,6 +27,7 @@ from alerts.engine import AlertEngine
 from alerts.escalation import Escalator, PolicyDefaults
 from alerts.lifecycle import Lifecycle
 from alerts.lifecycle_worker import LifecycleWorker
+from alerts.metrics import AlertCoreMetrics
 from alerts.notify.base import Channel
 from alerts.notify.broadcast import BroadcastNotifier
 from alerts.notify.dispatch import Dispatcher, RetryPolicy
@@ -86,6 +87,7 @@ class Platform:
         self.store = open_store(settings)
         self.metrics_registry = CollectorRegistry()
         self.metrics = IngestMetrics(self.metrics_registry)
+        self.alert_metrics = AlertCoreMetrics(self.metrics_registry)
         self.registry = Registry()
         self._next_registry_refresh = 0.0
         self.engine = AlertEngine(default_rules())
@@ -103,6 +105,7 @@ class Platform:
         # The alert core: the state a clean stop saved, if still current; the registry, the clinicians' limits and
         # NEWS2 escalations; then, unless saved, its state rebuilt from recent data; and the live alerts loaded
         # (conditions the replay shows ended are resolved on the first tick).
+        readying = time.perf_counter()
         saved = await asyncio.to_thread(self._saved_engine) if self.settings.alert_state_kept else None
         self.engine = saved if saved is not None else self.engine
         self._engine_view = (self.registry.residents, self.registry.devices)
@@ -115,6 +118,8 @@ class Platform:
         self._engine_cleared = await asyncio.to_thread(settle, self.engine, self.store, started_at)
         self._engine_started_at = started_at
         self.engine_resumed = saved is not None
+        self.alert_metrics.start_seconds.set(time.perf_counter() - readying)
+        self.alert_metrics.resumed.set(self.engine_resumed)
 
         self.hub = Hub(loop)
         self.hub.start()

@@ -533,6 +533,10 @@ class SystemPublic(BaseModel):
     websocket_dropped: int
     dead_letters_total: int
     dead_letters: list[DeadLetterPublic]
+    alert_core_start_seconds: float | None = Field(
+        description="how long this process's start took to ready the alert core's state (null: no alert core here)"
+    )
+    alert_core_resumed: bool = Field(description="that start took up the state a clean stop saved (else rebuilt it)")
 
 
 # Escalation policies and the on-call rota ----------------------------------------------------------------------------

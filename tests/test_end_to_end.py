@@ -112,6 +112,7 @@ async def run_path(settings: Settings) -> tuple[Platform, list[dict[str, Any]]]:
             headers = {"Authorization": f"Bearer {token}"}
             system = await asyncio.to_thread(httpx.get, endpoints.dashboard_url + "api/system", headers=headers)
             assert system.json()["ingest"]["readings_sensor_off"] == 2 * 24  # r3's watch's pulse and SpO2
+            assert system.json()["alert_core_resumed"] is False and system.json()["alert_core_start_seconds"] > 0
             received = []
             while len([m for m in received if m["type"] == "alert"]) < len(ALERTS):
                 received.append(json.loads(await asyncio.wait_for(socket.recv(), WAIT_S)))

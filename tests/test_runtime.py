@@ -132,6 +132,7 @@ async def stop_start_and_store(settings: Settings, key: str) -> list[tuple[bool,
         platform = Platform(settings)
         await platform.start()
         starts.append((platform.engine_resumed, path.exists()))
+        assert platform.metrics_registry.get_sample_value("carewatch_alert_core_resumed") == platform.engine_resumed
         await platform.stop()
     return starts
 

@@ -1,4 +1,5 @@
-"""Health, Prometheus metrics, and the system page's figures: ingest counters, backlog, dead letters, websockets."""
+"""Health, Prometheus metrics, and the system page's figures: ingest counters, backlog, dead letters, websockets, and
+how the alert core's state was readied at start."""
 
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ def system(_: SystemViewer, store: StoreDep, request: Request) -> SystemPublic:
         broker_connected=_sample(registry, "carewatch_ingest_broker_connected") > 0,
         websocket_clients=hub.client_count, websocket_dropped=hub.dropped_clients,
         dead_letters_total=store.count("dead_letters"),
+        alert_core_start_seconds=registry.get_sample_value("carewatch_alert_core_start_seconds"),
+        alert_core_resumed=_sample(registry, "carewatch_alert_core_resumed") > 0,
         dead_letters=[
             DeadLetterPublic(
                 received_at=d.received_at, topic=d.topic, reason=d.reason, detail=d.detail,

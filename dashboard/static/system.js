@@ -1,4 +1,5 @@
-// The system page: ingest rates (from two samples of the counters), backlog, broker, websockets, dead letters.
+// The system page: ingest rates (from two samples of the counters), backlog, broker, websockets, dead letters, and
+// how the alert core's state was readied at start.
 "use strict";
 
 const POLL_MS = 2000;
@@ -15,7 +16,7 @@ async function poll() {
     ["system.storage", s.storage], ["system.messages_total", s.ingest.messages_received],
     ["system.sensor_off_total", s.ingest.readings_sensor_off],
     ["system.dead_letters_total", s.dead_letters_total], ["system.clients", s.websocket_clients],
-    ["system.dropped", s.websocket_dropped],
+    ["system.dropped", s.websocket_dropped], ["system.alert_start", alertStart(s)],
   ];
   document.getElementById("figures").replaceChildren(...figures.flatMap(([key, value]) => [
     el("dt", { textContent: t(key) }),
@@ -26,6 +27,12 @@ async function poll() {
     el("td", { textContent: d.reason }), el("td", { textContent: d.detail }),
   ])));
   previous = { s, at: now };
+}
+
+function alertStart(s) {
+  if (s.alert_core_start_seconds === null) return "–";
+  const seconds = s.alert_core_start_seconds.toFixed(s.alert_core_start_seconds < 1 ? 2 : 1);
+  return t(s.alert_core_resumed ? "system.alert_start_saved" : "system.alert_start_rebuilt", { s: seconds });
 }
 
 startPage("page.system").then(() => { poll(); setInterval(poll, POLL_MS); });
