@@ -93,6 +93,7 @@ class Platform:
         self.engine = AlertEngine(default_rules())
         self.data_clock: DataClock | None = None  # settings.clock "data": set at start
         self.engine_resumed = False  # whether start took up the state the last stop saved (else rebuilt it)
+        self._engine_started_at: float | None = None  # the engine's time when its state was ready
         self._broker: EmbeddedBroker | None = None
         self._notify_mqtt: MqttChannel | None = None
         self._server: _DashboardServer | None = None
@@ -168,8 +169,10 @@ class Platform:
         await asyncio.to_thread(shutdown.run, "the writer", writer)
         lifecycle = partial(self.lifecycle_worker.stop, shutdown.budget(LIFECYCLE_STOP_SHARE))
         await asyncio.to_thread(shutdown.run, "the alert lifecycle", lifecycle)
-        if self.settings.alert_state_kept and shutdown.complete:  # every batch evaluated, every finding applied
-            await asyncio.to_thread(shutdown.run, "saving the alert state", self._save_engine)
+        started_at = self._engine_started_at
+        if started_at is not None and self.settings.alert_state_kept and shutdown.complete:  # all evaluated, applied
+            save = partial(self._save_engine, started_at)
+            await asyncio.to_thread(shutdown.run, "saving the alert state", save)
         dispatcher = partial(self.dispatcher.stop, shutdown.budget(OWN_TIMEOUT_SHARE))
         await asyncio.to_thread(shutdown.run, "the dispatcher", dispatcher)
         if self._notify_mqtt is not None:
@@ -237,9 +240,9 @@ class Platform:
             log.info("taking up the alert core's state saved at the last stop (%s)", path)
         return engine
 
-    def _save_engine(self) -> None:
+    def _save_engine(self, started_at: float) -> None:
         stored = self.store.device_last_seen(0.0)
-        missed = checkpoint.unseen(self.engine, stored, self._owned_devices(), self._engine_started_at)
+        missed = checkpoint.unseen(self.engine, stored, self._owned_devices(), started_at)
         if missed:
             log.warning("not saving the alert core's state: %d devices of this worker have rows stored that it did "
                         "not evaluate (e.g. %s; another worker on this partition?); the next start rebuilds",
