@@ -1,7 +1,7 @@
 """The platform applies the clinicians' NEWS2 escalations at start and picks up those set or removed later (through
 the API, by another worker) on its registry refresh, as it does their thresholds; ingest resumes each wearable's
 stored worn state; a clean stop saves the alert core's state, and the next start takes it up only when it is current.
-Embedded broker and SQLite."""
+Embedded broker; SQLite, and TimescaleDB for the saved state."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from pydantic import SecretStr
 
 from alerts.rules.early_warning import News2Rule
@@ -137,8 +138,14 @@ async def stop_start_and_store(settings: Settings, key: str) -> list[tuple[bool,
     return starts
 
 
-def test_a_clean_stop_saves_the_alert_state_and_the_next_start_takes_it_up_if_current(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, http_port=0, secret_key=SecretStr("the deployment's own key"))
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("timescaledb", marks=pytest.mark.services)])
+def test_a_clean_stop_saves_the_alert_state_and_the_next_start_takes_it_up_if_current(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    database_url = request.getfixturevalue("pg_url") if backend == "timescaledb" else None
+    settings = Settings(
+        data_dir=tmp_path, database_url=database_url, http_port=0, secret_key=SecretStr("the deployment's own key")
+    )
     assert asyncio.run(stop_start_and_store(settings, "a new key of the deployment's own")) == [
         (True, False),  # taken up, and gone from the disk until the next stop
         (False, False),  # a row stored since: rebuilt
