@@ -19,8 +19,8 @@
 4. The live alerts are loaded (`AlertEngine.mark_live`): a continuing condition is not raised again; one the replay
    shows ended is reported cleared.
 
-After a clean stop the start takes up the state that stop saved instead (alerts.checkpoint) and does only 3 and 4
-(`resume`).
+After a clean stop the start takes up the state that stop saved instead (alerts.checkpoint) and does only 4
+(`resume`): the time stopped is judged by the live ticks once the broker's backlog is read (ingest.catch_up).
 
 A condition that became alertable in the replayed data with no live alert (it was resolved by hand, or the process
 died between the commit and the alert) is not raised: it counts as handled. Known limits: accelerometer movement and
@@ -83,25 +83,18 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> list[Cleared]:
         _replay(engine, store, now - SLOW_REPLAY_S, now - REPLAY_S, SLOW_METRICS, accel=False)
         _replay(engine, store, now - REPLAY_S, now - ACCEL_REPLAY_S, None, accel=False)
         _replay(engine, store, now - ACCEL_REPLAY_S, now, None, accel=True)
-    finally:
-        engine.replaying = False
-    return _settle(engine, live, now)
-
-
-def resume(engine: AlertEngine, store: Store, now: float) -> list[Cleared]:
-    """Steps 3 and 4 for an engine whose state a clean stop saved (alerts.checkpoint): nothing to rebuild or replay,
-    as nothing was stored since; the time since then, and the live alerts (by hand, or ended), as after a rebuild."""
-    engine.population.refresh_offsets(now)
-    return _settle(engine, store.alerts(live_only=True, limit=LIVE_ALERTS_MAX), now)
-
-
-def _settle(engine: AlertEngine, live: list[Alert], now: float) -> list[Cleared]:
-    engine.replaying = True
-    try:
         engine.tick(now)
     finally:
         engine.replaying = False
     return engine.mark_live(live, now)
+
+
+def resume(engine: AlertEngine, store: Store, now: float) -> list[Cleared]:
+    """Step 4 for an engine whose state a clean stop saved (alerts.checkpoint): nothing to rebuild or replay, as
+    nothing was stored since, and no silent tick: the state is exact up to the stop, so what the time stopped made
+    true was not alerted, and the next ticks judge it (once ingest has read the broker's backlog: ingest.catch_up)."""
+    engine.population.refresh_offsets(now)
+    return engine.mark_live(store.alerts(live_only=True, limit=LIVE_ALERTS_MAX), now)
 
 
 def _replay(

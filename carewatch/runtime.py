@@ -50,6 +50,7 @@ from dashboard.auth import AuthConfig
 from dashboard.hub import Hub
 from ingest.batcher import Batcher
 from ingest.broker import EmbeddedBroker
+from ingest.catch_up import CatchUp
 from ingest.clock import DataClock
 from ingest.decode import decode
 from ingest.metrics import IngestMetrics
@@ -94,6 +95,7 @@ class Platform:
         self.data_clock: DataClock | None = None  # settings.clock "data": set at start
         self.engine_resumed = False  # whether start took up the state the last stop saved (else rebuilt it)
         self._engine_started_at: float | None = None  # the engine's time when its state was ready
+        self.catch_up: CatchUp | None = None  # after a take-up: the time-driven rules wait for the broker's backlog
         self._broker: EmbeddedBroker | None = None
         self._notify_mqtt: MqttChannel | None = None
         self._server: _DashboardServer | None = None
@@ -119,6 +121,7 @@ class Platform:
         self._engine_cleared = await asyncio.to_thread(settle, self.engine, self.store, started_at)
         self._engine_started_at = started_at
         self.engine_resumed = saved is not None
+        self.catch_up = CatchUp(started_at) if saved is not None else None
         self.alert_metrics.start_seconds.set(time.perf_counter() - readying)
         self.alert_metrics.resumed.set(self.engine_resumed)
 
@@ -207,6 +210,8 @@ class Platform:
     def _on_committed(self, batch: Batch, result: WriteResult) -> None:
         if self.data_clock is not None:
             self.data_clock.committed(batch)
+        if self.catch_up is not None:
+            self.catch_up.committed(batch)
         view = (self.registry.residents, self.registry.devices)
         if view[0] is not self._engine_view[0] or view[1] is not self._engine_view[1]:  # the registry was reloaded
             self._engine_view = view
@@ -226,7 +231,8 @@ class Platform:
         if self._engine_cleared:  # conditions the start-up replay found ended
             cleared, self._engine_cleared = self._engine_cleared, []
             self.lifecycle_worker.submit([], cleared)
-        self.lifecycle_worker.submit(*self.engine.tick(now))
+        if self.catch_up is None or not self.catch_up.waiting():
+            self.lifecycle_worker.submit(*self.engine.tick(now))
         self.lifecycle_worker.tick(now)
 
     # The alert core's state across a clean stop (alerts.checkpoint) -----------------------------------------

@@ -81,6 +81,25 @@ def test_conditions_alerted_before_a_clean_stop_do_not_alert_again(store: Store,
     assert after.process(spo2(NOW, 120, 85.0)) == ([], [])
 
 
+def test_what_the_time_stopped_made_true_is_alerted_by_the_next_tick(store: Store, tmp_path: Path) -> None:
+    """r0 lies on the floor after a fall when the process stops at 18:05; it starts again at 18:40, nothing having
+    come meanwhile. The state is exact up to the stop, so `resume` marks nothing silently (the rebuild would: it
+    cannot know what was alerted), and the first tick raises what one that never stopped raises then: the long lie,
+    and the wearables silent for longer than their offline time."""
+    day = T0 + TEST_DAY * DAY
+    stop, start = day + 18 * HOUR + 300, day + 18 * HOUR + 40 * 60
+    (first, _), _ = split(scenario(0).batch(), [stop])
+    steady = engine()
+    steady.process(first)
+    steady.tick(stop)
+    taken_up = checkpoint.load(saved(tmp_path, steady), STAMP, KEY)
+    assert taken_up is not None
+    assert resume(taken_up, store, start) == []
+    expected = sorted((d.resident_id, d.rule, d.opened_at) for d in steady.tick(start)[0])
+    assert sorted((d.resident_id, d.rule, d.opened_at) for d in taken_up.tick(start)[0]) == expected
+    assert ("r0", "fall_long_lie") in {(r, rule) for r, rule, _ in expected}
+
+
 @pytest.mark.parametrize("field", ["code", "partition", "partitions", "devices"])
 def test_a_state_saved_under_another_stamp_is_not_taken_up(
     tmp_path: Path, field: str, caplog: pytest.LogCaptureFixture
