@@ -84,6 +84,11 @@ def devices_digest(last_seen: Mapping[str, float], owned: Iterable[str]) -> str:
     return hashlib.sha256(json.dumps(seen).encode()).hexdigest()
 
 
+def stamp(last_seen: Mapping[str, float], owned: Iterable[str], partition: int, partitions: int) -> Stamp:
+    """The stamp of a worker's state now: ``last_seen`` is `Store.device_last_seen`, ``owned`` its devices."""
+    return Stamp(code_digest(), partition, partitions, devices_digest(last_seen, owned))
+
+
 def unseen(engine: AlertEngine, stored: Mapping[str, float], owned: Iterable[str], started_at: float) -> list[str]:
     """The ``owned`` devices whose newest stored row (``stored``: `Store.device_last_seen`) the engine has not had,
     among those the start's state covers (rows since ``LAST_SEEN_S`` before ``started_at``). Any: the store holds

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from bench.alerts import world
+from bench.report import print_ratios
 from bench.restart import history, store_of
 
 DAY_S = 86_400
@@ -61,12 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for backend in args.backend:
         runs = {hours: measure(backend, args.residents, hours, args.runs) for hours in args.hours}
-        few, most = min(runs), max(runs)
         stored = " and ".join(f"{h:g}" for h in runs)
         print(f"\n{backend}, {args.residents} residents, {stored} hours stored (median ms):")
-        for what in runs[most]:
-            figures = "  ".join(f"{runs[h][what] * 1000:>9.2f}" for h in runs)
-            print(f"  {what:<28} {figures}   x{runs[most][what] / runs[few][what]:.1f}")
+        print_ratios(runs, 28, lambda _, seconds: f"{seconds * 1000:>9.2f}")
         sys.stdout.flush()
     return 0
 

@@ -41,6 +41,7 @@ from alerts.engine import AlertEngine
 from alerts.rebuild import rebuild, resume
 from alerts.rules import default_rules
 from bench.alerts import VITALS, Workload, engine_for, learned, seed, world
+from bench.report import print_ratios
 from carewatch.model import AccelRow, Batch, DeviceKind, EventRow, ReadingRow
 from carewatch.storage.base import Store
 
@@ -190,8 +191,7 @@ def clean_stop(store: Store, engine: AlertEngine, devices: list[str], end: float
     with its stamp (the code's digest, the store's device times)."""
 
     def stamp() -> checkpoint.Stamp:
-        seen = checkpoint.devices_digest(store.device_last_seen(0.0), devices)
-        return checkpoint.Stamp(checkpoint.code_digest(), 0, 1, seen)
+        return checkpoint.stamp(store.device_last_seen(0.0), devices, 0, 1)
 
     with tempfile.TemporaryDirectory(prefix="bench-restart-state-") as directory:
         path = Path(directory) / "alert-state.bin"
@@ -214,7 +214,7 @@ def state_cost(n: int, seconds: int) -> dict[str, float]:
     seed(engine, learned(n, Workload(n).offset, np.random.default_rng(7)))
     for batch, _ in Workload(n).batches(seconds, 5000):
         engine.process(batch)
-    stamp = checkpoint.Stamp(checkpoint.code_digest(), 0, 1, "")
+    stamp = checkpoint.stamp({}, [], 0, 1)  # no store: no devices
     with tempfile.TemporaryDirectory(prefix="bench-restart-state-") as directory:
         path = Path(directory) / "alert-state.bin"
         started = time.perf_counter()
@@ -251,12 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     for backend in args.backend:
         runs = {days: measure(backend, args.residents, days, args.accel_hours) for days in args.days}
-        short, long = min(runs), max(runs)
         print(f"\n{backend}, {args.residents} residents, history of {' and '.join(f'{d:g}' for d in runs)} days:")
-        for phase in runs[long]:
-            figures = "  ".join(f"{runs[d].get(phase, 0.0):>14,.{0 if phase == 'rows written' else 3}f}" for d in runs)
-            ratio = runs[long].get(phase, 0.0) / max(runs[short].get(phase, 0.0), 1e-9)
-            print(f"  {phase:<24} {figures}   x{ratio:.1f}")
+        print_ratios(runs, 24, lambda phase, value: f"{value:>14,.{0 if phase == 'rows written' else 3}f}")
         speedup = "  ".join(f"{runs[d]['restart total'] / runs[d]['start: take up s']:>13,.1f}x" for d in runs)
         print(f"  {'rebuild / take up':<24} {speedup}")
         sys.stdout.flush()

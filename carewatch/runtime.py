@@ -259,9 +259,7 @@ class Platform:
         log.info("saved the alert core's state for the next start: %s, %.1f MiB", path, size / 2**20)
 
     def _engine_stamp(self, stored: dict[str, float]) -> checkpoint.Stamp:
-        s = self.settings
-        seen = checkpoint.devices_digest(stored, self._owned_devices())
-        return checkpoint.Stamp(checkpoint.code_digest(), s.partition, s.partitions, seen)
+        return checkpoint.stamp(stored, self._owned_devices(), self.settings.partition, self.settings.partitions)
 
     def _owned_devices(self) -> list[str]:
         s = self.settings
