@@ -11,7 +11,7 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from carewatch.catalog import EVENT_KINDS, METRICS
 from carewatch.model import Alert, AlertDraft, Batch, Device, ReadingRow, Resident, Site
 from carewatch.storage.base import News2Escalation, Store, Threshold, ThresholdContext
 
+if TYPE_CHECKING:
+    from alerts.rebuild import AlertedBefore
+
 log = logging.getLogger(__name__)
 
 EVIDENCE_MAX_READINGS = 120  # readings stored with an alert; the full window stays queryable in the history
@@ -43,6 +46,9 @@ class Cleared:
     at: float
 
 
+Found = tuple[list[AlertDraft], list[Cleared]]  # what a batch, a tick or a start gives the lifecycle
+
+
 class AlertEngine:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = list(rules)
@@ -53,6 +59,7 @@ class AlertEngine:
         self.signals = Signals()
         self.unattributed = 0  # rows of shared sensors that spoke for no single resident (alerts.frame)
         self.replaying = False  # rebuild: state advances, nothing is reported
+        self.alerted_before: AlertedBefore | None = None  # after a rebuild: checks the first tick's findings
         self._clinician: dict[tuple[str, int, bool], float] = {}  # (rule, resident, in bed) -> a clinician's limit
         self._rows: _RowsByResident | None = None  # the evidence index of the latest batch that raised
 
@@ -142,6 +149,8 @@ class AlertEngine:
         empty = Frame()
         for rule in self.rules:
             self._report(rule, rule.tick(now), empty, drafts, cleared)
+        if self.alerted_before is not None:  # what the time stopped made true: alerted before the restart?
+            drafts, self.alerted_before = self.alerted_before.unalerted(drafts), None
         return drafts, cleared
 
     def latest(self, frame: Frame) -> dict[str, dict[str, list[float]]]:
@@ -193,8 +202,10 @@ class AlertEngine:
         ids, seen = self.population.device_ids, rule.last_seen
         return {ids[d]: float(seen[d]) for d in np.isfinite(seen).nonzero()[0].tolist()}
 
-    def rebuild(self, store: Store, now: float) -> list[Cleared]:
-        """Rebuild the state from recent stored data, then load the live alerts (alerts.rebuild)."""
+    def rebuild(self, store: Store, now: float) -> Found:
+        """Rebuild the state from recent stored data, then load the live alerts (alerts.rebuild). Returns the
+        conditions the process before never alerted and the live alerts whose condition ended; the first `tick`
+        after it reports only what the process before had not alerted either."""
         from alerts.rebuild import rebuild
 
         return rebuild(self, store, now)
@@ -244,6 +255,7 @@ class AlertEngine:
             resident_id=resident.resident_id, site_id=resident.site_id, rule=rule.name, severity=rule.severity,
             opened_at=at, title=title, explanation=explanation,
             evidence=_evidence(rule, rows, position, onset, at, detail),
+            onset=onset if math.isfinite(onset) and onset < at else None,
         )  # fmt: skip
 
 

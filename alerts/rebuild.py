@@ -1,4 +1,5 @@
-"""Rebuilding the alert core's state after a restart from recent stored data, so that nothing fires twice.
+"""Rebuilding the alert core's state after a restart from recent stored data, so that nothing fires twice and
+nothing the process before had not alerted is lost.
 
 1. Learned state from aggregates, bounded by buckets rather than rows: the day slots of the baselines and of the
    temperature trend's usual level (per-day count, sum and sum of squares of the 7 days before today, and of today
@@ -11,30 +12,38 @@
    outings also the front doors' own events, likewise, which say who is out now), every device's last-seen time
    (26 h) and every wearable's newest ``worn`` reading (its sensor-off state, `WORN_LOOKBACK_S`). Falls with a live
    alert restart their long-lie clock (the accelerometer blocks behind them are not replayed).
-2. Raw rows replayed through the ordinary batch path in one-minute chunks with reporting off: the last
-   ``REPLAY_S`` of everything, before that (up to ``SLOW_REPLAY_S``) the sparse streams whose rules look back
-   further (temperature and blood pressure, status, room temperature, events), and the last ``ACCEL_REPLAY_S`` of
+2. Raw rows replayed through the ordinary batch path in one-minute chunks: the last ``REPLAY_S`` of everything,
+   before that (up to ``SLOW_REPLAY_S``, with reporting off) the sparse streams whose rules look back further
+   (temperature and blood pressure, status, room temperature, events), and the last ``ACCEL_REPLAY_S`` of
    accelerometer blocks.
-3. One `tick(now)`, still silent: conditions that time alone makes true now count as already alerted.
+3. What the replay finds alertable is checked against the stored alerts (`AlertedBefore`): a condition whose episode
+   began inside the replayed data, with no alert of that resident and rule live at any time since it began, was
+   never alerted (the process died between the commit and the alert) and is raised now; the rest counts as handled.
 4. The live alerts are loaded (`AlertEngine.mark_live`): a continuing condition is not raised again; one the replay
    shows ended is reported cleared.
 
-After a clean stop the start takes up the state that stop saved instead (alerts.checkpoint) and does only 4
-(`resume`): the time stopped is judged by the live ticks once the broker's backlog is read (ingest.catch_up).
+There is no tick in the rebuild: the time-driven rules (device offline, no activity, not up, bathroom, long lie)
+judge the time stopped at the first live tick, which waits until ingest has read the broker's backlog
+(ingest.catch_up), and whose findings from before the restart get the same check as the replay's (a long lie
+through the crash is raised; one alerted, then resolved by hand, is not raised again).
 
-A condition that became alertable in the replayed data with no live alert (it was resolved by hand, or the process
-died between the commit and the alert) is not raised: it counts as handled. Known limits: accelerometer movement and
-step counts are not part of the learned activity profile's rebuild (room-sensor events are aggregated, every sample
-of a door, bed, chair or bathroom sensor counting as a change; for not up, bedroom sensors are left out and the
-other sensors' buckets give their first and last event as signs of being up, so getting up is rebuilt exactly
-where a bed exit starts each stretch out of bed).
+After a clean stop the start takes up the state that stop saved instead (alerts.checkpoint) and does only 4
+(`resume`): its state knows what it alerted, so the live ticks need no check.
+
+Known limits: an episode that reaches back to the start of the replayed data counts as handled (its beginning is not
+in the data; the process before saw it), and so does one the slow streams' silent replay finds. Accelerometer
+movement and step counts are not part of the learned activity profile's rebuild (room-sensor events are aggregated,
+every sample of a door, bed, chair or bathroom sensor counting as a change; for not up, bedroom sensors are left out
+and the other sensors' buckets give their first and last event as signs of being up, so getting up is rebuilt
+exactly where a bed exit starts each stretch out of bed).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -47,11 +56,11 @@ from alerts.rules.behaviour import LEARN_DAYS, NoActivityRule, NotUpRule
 from alerts.rules.devices import DeviceOfflineRule
 from alerts.rules.safety import LongLieRule
 from carewatch.catalog import WORN_LOOKBACK_S
-from carewatch.model import Alert, DeviceKind
+from carewatch.model import Alert, AlertDraft, DeviceKind
 from carewatch.storage.base import MAX_REPLAY_ROWS, MAX_STATS_ROWS, ActivityBucket, Store
 
 if TYPE_CHECKING:
-    from alerts.engine import AlertEngine, Cleared
+    from alerts.engine import AlertEngine, Found
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -68,9 +77,15 @@ LAST_SEEN_S = 26 * 3600.0  # the longest offline timeout is 25 h
 ACTIVITY_KINDS = ("motion", "door", "bed", "chair", "bathroom")  # the kinds alerts.signals counts as activity
 LIVE_ALERTS_MAX = 100_000
 BED_SENSOR = DEVICE_KINDS.index(DeviceKind.BED)
+# An episode that begins this close to the replay's start may have begun before it (a breach seen from the first
+# replayed reading on; the slowest vital signs come once a minute): its beginning is not in the data.
+REPLAY_EDGE_S = 120.0
+ALERTED_SLACK_S = 60.0  # an alert resolved this long before an episode began still covers it (the rebuild's times)
 
 
-def rebuild(engine: AlertEngine, store: Store, now: float) -> list[Cleared]:
+def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
+    """Steps 1-4 (above). Returns what the lifecycle is to apply: the conditions the process before never alerted
+    (with their clearings in the replay), and the live alerts whose condition ended."""
     engine.population.refresh_offsets(now)
     live = store.alerts(live_only=True, limit=LIVE_ALERTS_MAX)
     engine.replaying = True
@@ -81,25 +96,74 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> list[Cleared]:
         _seed_worn(engine, store, now)
         _seed_falls(engine, [a for a in live if a.rule == "fall" and a.opened_at >= now - SLOW_REPLAY_S])
         _replay(engine, store, now - SLOW_REPLAY_S, now - REPLAY_S, SLOW_METRICS, accel=False)
-        _replay(engine, store, now - REPLAY_S, now - ACCEL_REPLAY_S, None, accel=False)
-        _replay(engine, store, now - ACCEL_REPLAY_S, now, None, accel=True)
-        engine.tick(now)
     finally:
         engine.replaying = False
-    return engine.mark_live(live, now)
+    drafts = _replay(engine, store, now - REPLAY_S, now - ACCEL_REPLAY_S, None, accel=False)
+    drafts = _merge(drafts, _replay(engine, store, now - ACCEL_REPLAY_S, now, None, accel=True))
+    engine.alerted_before = AlertedBefore.load(store, live, now - REPLAY_S, now)
+    raised = engine.alerted_before.unalerted(drafts[0], replayed=True)
+    keys = {(d.resident_id, d.rule) for d in raised}
+    ended = [c for c in drafts[1] if (c.resident_id, c.rule) in keys]
+    if raised:
+        log.warning("the rebuild found %d conditions the process before had not alerted (e.g. %s of %s): raising them",
+                    len(raised), raised[0].rule, raised[0].resident_id)  # fmt: skip
+    return raised, ended + engine.mark_live(live, now)
 
 
-def resume(engine: AlertEngine, store: Store, now: float) -> list[Cleared]:
+def resume(engine: AlertEngine, store: Store, now: float) -> Found:
     """Step 4 for an engine whose state a clean stop saved (alerts.checkpoint): nothing to rebuild or replay, as
-    nothing was stored since, and no silent tick: the state is exact up to the stop, so what the time stopped made
+    nothing was stored since, and nothing to check: the state is exact up to the stop, so what the time stopped made
     true was not alerted, and the next ticks judge it (once ingest has read the broker's backlog: ingest.catch_up)."""
     engine.population.refresh_offsets(now)
-    return engine.mark_live(store.alerts(live_only=True, limit=LIVE_ALERTS_MAX), now)
+    return [], engine.mark_live(store.alerts(live_only=True, limit=LIVE_ALERTS_MAX), now)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertedBefore:
+    """Which of the conditions a rebuild finds alertable the process before it had alerted, from the stored alerts
+    (a condition's episode runs from its ``onset`` to its ``opened_at``):
+
+    - found alertable after the restart (``opened_at`` > ``rebuilt_at``): not alerted, whatever is stored;
+    - else alerted if an alert of that resident and rule was live at some time since the episode began (still live,
+      or resolved since, by hand or by the system); if not, the process died first: between a commit and its alert,
+      or before the time made it true (a long lie through the crash), and it is raised now;
+    - but an episode the replay finds reaching back to its start (``REPLAY_EDGE_S``) may have begun before it: any
+      alert of that resident and rule counts (one resolved by hand while the condition went on is not raised again).
+
+    The alerts are those opened in the last ``LAST_SEEN_S`` (the longest episode a tick can find: a wearable offline
+    25 h) and the live ones."""
+
+    replayed_from: float
+    rebuilt_at: float
+    live_until: dict[tuple[str, str], float]  # (resident, rule) -> when their latest alert was live (inf: still)
+
+    @classmethod
+    def load(cls, store: Store, live: Sequence[Alert], replayed_from: float, rebuilt_at: float) -> AlertedBefore:
+        recent = store.alerts_matching(since=rebuilt_at - LAST_SEEN_S, limit=LIVE_ALERTS_MAX)
+        live_until: dict[tuple[str, str], float] = {}
+        for a in [*recent, *live]:
+            until = math.inf if a.resolved_at is None else a.resolved_at
+            key = (a.resident_id, a.rule)
+            live_until[key] = max(until, live_until.get(key, -math.inf))
+        return cls(replayed_from, rebuilt_at, live_until)
+
+    def unalerted(self, drafts: Sequence[AlertDraft], replayed: bool = False) -> list[AlertDraft]:
+        """``replayed``: found by the replay, whose first episodes may have begun before its data."""
+        return [d for d in drafts if not self.alerted(d, replayed)]
+
+    def alerted(self, draft: AlertDraft, replayed: bool = False) -> bool:
+        if draft.opened_at > self.rebuilt_at:
+            return False
+        onset = draft.opened_at if draft.onset is None else draft.onset
+        since = -math.inf if replayed and onset <= self.replayed_from + REPLAY_EDGE_S else onset - ALERTED_SLACK_S
+        until = self.live_until.get((draft.resident_id, draft.rule))
+        return until is not None and until >= since
 
 
 def _replay(
     engine: AlertEngine, store: Store, start: float, end: float, metrics: tuple[str, ...] | None, accel: bool
-) -> None:
+) -> Found:
+    found: Found = ([], [])
     at, span = start, CHUNK_S[0]
     while at < end:  # chunks of time, not rows
         stop = min(at + span, end)
@@ -107,9 +171,14 @@ def _replay(
         rows = max(len(batch.readings), len(batch.events), len(batch.accel))
         if rows >= MAX_REPLAY_ROWS:
             log.warning("replay of %.0f-%.0f truncated at %d rows per table", at, stop, MAX_REPLAY_ROWS)
-        engine.evaluate(engine.frame(batch))
+        found = _merge(found, engine.evaluate(engine.frame(batch)))
         at = stop
         span = float(np.clip(span * min(4.0, TARGET_ROWS / max(rows, 1)), *CHUNK_S))
+    return found
+
+
+def _merge(a: Found, b: Found) -> Found:
+    return a[0] + b[0], a[1] + b[1]
 
 
 def _seed_day_sums(engine: AlertEngine, store: Store, now: float) -> None:

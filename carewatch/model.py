@@ -167,6 +167,7 @@ class AlertDraft:
     title: str
     explanation: str
     evidence: dict[str, Any]  # the readings behind it: {"metric": ..., "window": [t0, t1], "readings": [[ts, v], ...]}
+    onset: float | None = None  # when the condition began, if before opened_at (alerts.rebuild.AlertedBefore)
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,7 +95,7 @@ class Platform:
         self.data_clock: DataClock | None = None  # settings.clock "data": set at start
         self.engine_resumed = False  # whether start took up the state the last stop saved (else rebuilt it)
         self._engine_started_at: float | None = None  # the engine's time when its state was ready
-        self.catch_up: CatchUp | None = None  # after a take-up: the time-driven rules wait for the broker's backlog
+        self.catch_up: CatchUp | None = None  # after the start: the time-driven rules wait for the broker's backlog
         self._broker: EmbeddedBroker | None = None
         self._notify_mqtt: MqttChannel | None = None
         self._server: _DashboardServer | None = None
@@ -107,7 +107,8 @@ class Platform:
         self.registry.refresh(self.store)  # before the reader exists; it subscribes once made
         # The alert core: the state a clean stop saved, if still current; the registry, the clinicians' limits and
         # NEWS2 escalations; then, unless saved, its state rebuilt from recent data; and the live alerts loaded
-        # (conditions the replay shows ended are resolved on the first tick).
+        # (the conditions the rebuild found never alerted are raised, those the replay shows ended resolved, on the
+        # first tick).
         readying = time.perf_counter()
         saved = await asyncio.to_thread(self._saved_engine) if self.settings.alert_state_kept else None
         self.engine = saved if saved is not None else self.engine
@@ -118,10 +119,10 @@ class Platform:
         self.data_clock = await asyncio.to_thread(self._data_clock)
         started_at = time.time() if self.data_clock is None else self.data_clock.reference(time.time())
         settle = resume if saved is not None else rebuild
-        self._engine_cleared = await asyncio.to_thread(settle, self.engine, self.store, started_at)
+        self._engine_found = await asyncio.to_thread(settle, self.engine, self.store, started_at)
         self._engine_started_at = started_at
         self.engine_resumed = saved is not None
-        self.catch_up = CatchUp(started_at) if saved is not None else None
+        self.catch_up = CatchUp(started_at)
         self.alert_metrics.start_seconds.set(time.perf_counter() - readying)
         self.alert_metrics.resumed.set(self.engine_resumed)
 
@@ -228,9 +229,9 @@ class Platform:
             self.reload_registry()
             self.engine.apply_thresholds(self.store.all_thresholds())  # limits clinicians set through the API
             self.engine.apply_news2_escalations(self.store.all_news2_escalations())  # and NEWS2 escalations
-        if self._engine_cleared:  # conditions the start-up replay found ended
-            cleared, self._engine_cleared = self._engine_cleared, []
-            self.lifecycle_worker.submit([], cleared)
+        if self._engine_found != ([], []):  # what the start found never alerted, or ended
+            found, self._engine_found = self._engine_found, ([], [])
+            self.lifecycle_worker.submit(*found)
         if self.catch_up is None or not self.catch_up.waiting():
             self.lifecycle_worker.submit(*self.engine.tick(now))
         self.lifecycle_worker.tick(now)

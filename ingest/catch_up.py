@@ -1,9 +1,10 @@
-"""Catching up with the broker's backlog after a start that took up the alert state a clean stop saved.
+"""Catching up with the broker's backlog after a start.
 
-While carewatch was stopped the broker queued the devices' messages (a persistent session, QoS 1); the start reads
-them first, in order, then live traffic. The saved state is exact up to the stop, so the time-driven rules (device
-offline, no activity, not up, bathroom, long lie) could judge the time stopped exactly, but only once that backlog is
-read: before, every device looks silent since the stop. So their ticks wait until a committed batch holds a row
+While carewatch was stopped (or down after a crash) the broker queued the devices' messages (a persistent session,
+QoS 1); the start reads them first, in order, then live traffic. The alert state the start took up (a clean stop's,
+alerts.checkpoint) or rebuilt (alerts.rebuild) reaches the stop, so the time-driven rules (device offline, no
+activity, not up, bathroom, long lie) can judge the time stopped, but only once that backlog is read: before, every
+device looks silent since the stop. So their ticks wait until a committed batch holds a row
 stamped at or after the start (what was queued before it is then committed), or `MAX_WAIT_S` has passed (nobody
 sends: the silence is real). The rows themselves are evaluated as they come, ticks or not.
 """

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from alerts.rules.early_warning import News2Rule
 from carewatch.config import Settings, mqtt_endpoint
-from carewatch.model import Batch, ReadingRow
+from carewatch.model import Batch, EventRow, ReadingRow
 from carewatch.registry import apply_manifest
 from carewatch.runtime import Platform
 from carewatch.storage import open_store
@@ -105,6 +105,31 @@ def test_a_restart_resumes_each_wearables_worn_state(tmp_path: Path) -> None:
     assert asyncio.run(restart_and_send_pulses(settings)) == {"watch": True, "pendant": False}
 
 
+async def start_after_a_crash(settings: Settings, fell_at: float) -> list[tuple[str, str, float]]:
+    """The process before committed a fall r1's watch reported, then died before alerting it. The live alerts once
+    the start has settled: (resident, rule, opened at)."""
+    platform = Platform(settings)
+    platform.store.init_schema()
+    apply_manifest(platform.store, MANIFEST)
+    platform.store.write_batch(Batch(events=[EventRow(fell_at, SITE, "watch", "r1", "fall", 1.0, 1)]))
+    await platform.start()
+    try:
+        assert not platform.engine_resumed
+        deadline = time.monotonic() + WAIT_S
+        while not (alerts := platform.store.alerts(live_only=True)):
+            assert time.monotonic() < deadline, "nothing alerted after the start"
+            await asyncio.sleep(0.05)
+        return [(a.resident_id, a.rule, a.opened_at) for a in alerts]
+    finally:
+        await platform.stop()
+
+
+def test_a_fall_committed_but_not_alerted_before_a_crash_is_alerted_after_the_start(tmp_path: Path) -> None:
+    fell_at = round(time.time() - 20, 3)
+    live = asyncio.run(start_after_a_crash(Settings(data_dir=tmp_path, http_port=0), fell_at))
+    assert live == [("r1", "fall", pytest.approx(fell_at, abs=1e-3))]
+
+
 async def stop_start_and_store(settings: Settings, key: str) -> list[tuple[bool, bool]]:
     """Starts, each after a clean stop: the first on an empty store; the second as it was left; the third after a row
     was stored meanwhile (by a standby worker, say); the fourth with another secret key. Per start after the first:
@@ -134,7 +159,7 @@ async def stop_start_and_store(settings: Settings, key: str) -> list[tuple[bool,
         endpoints = await platform.start()
         starts.append((platform.engine_resumed, path.exists()))
         assert platform.metrics_registry.get_sample_value("carewatch_alert_core_resumed") == platform.engine_resumed
-        if platform.catch_up is not None:  # taken up: the time-driven rules wait for a row from after the start
+        if platform.catch_up is not None:  # the time-driven rules wait for a row from after the start
             assert platform.catch_up.waiting()
             await asyncio.to_thread(send_pulses, endpoints.mqtt_url, time.time())
             deadline = time.monotonic() + WAIT_S

@@ -77,7 +77,8 @@ def test_conditions_alerted_before_a_clean_stop_do_not_alert_again(store: Store,
 
     after = checkpoint.load(saved(tmp_path, before), STAMP, KEY)
     assert after is not None
-    assert [(c.resident_id, c.rule) for c in resume(after, store, NOW)] == [("r1", "water_leak")]
+    raised, cleared = resume(after, store, NOW)
+    assert raised == [] and [(c.resident_id, c.rule) for c in cleared] == [("r1", "water_leak")]
     assert after.process(spo2(NOW, 120, 85.0)) == ([], [])
 
 
@@ -94,7 +95,7 @@ def test_what_the_time_stopped_made_true_is_alerted_by_the_next_tick(store: Stor
     steady.tick(stop)
     taken_up = checkpoint.load(saved(tmp_path, steady), STAMP, KEY)
     assert taken_up is not None
-    assert resume(taken_up, store, start) == []
+    assert resume(taken_up, store, start) == ([], [])
     expected = sorted((d.resident_id, d.rule, d.opened_at) for d in steady.tick(start)[0])
     assert sorted((d.resident_id, d.rule, d.opened_at) for d in taken_up.tick(start)[0]) == expected
     assert ("r0", "fall_long_lie") in {(r, rule) for r, rule, _ in expected}
