@@ -13,12 +13,11 @@ nothing the process before had not alerted is lost.
    (26 h) and every wearable's newest ``worn`` reading (its sensor-off state, `WORN_LOOKBACK_S`). Falls with a live
    alert restart their long-lie clock (the accelerometer blocks behind them are not replayed).
 2. Raw rows replayed through the ordinary batch path in one-minute chunks: the last ``REPLAY_S`` of everything,
-   before that (up to ``SLOW_REPLAY_S``, with reporting off) the sparse streams whose rules look back further
-   (temperature and blood pressure, status, room temperature, events), and the last ``ACCEL_REPLAY_S`` of
-   accelerometer blocks.
-3. What the replay finds alertable is checked against the stored alerts (`AlertedBefore`): a condition whose episode
-   began inside the replayed data, with no alert of that resident and rule live at any time since it began, was
-   never alerted (the process died between the commit and the alert) and is raised now; the rest counts as handled.
+   before that (up to ``SLOW_REPLAY_S``) the sparse streams whose rules look back further (temperature and blood
+   pressure, status, room temperature, events), and the last ``ACCEL_REPLAY_S`` of accelerometer blocks.
+3. What the replay finds alertable is checked against the stored alerts (`AlertedBefore`): a condition with no alert
+   of that resident and rule live at any time since it became alertable was never alerted (the process died between
+   the commit and the alert) and is raised now; the rest counts as handled.
 4. The live alerts are loaded (`AlertEngine.mark_live`): a continuing condition is not raised again; one the replay
    shows ended is reported cleared.
 
@@ -30,8 +29,9 @@ through the crash is raised; one alerted, then resolved by hand, is not raised a
 After a clean stop the start takes up the state that stop saved instead (alerts.checkpoint) and does only 4
 (`resume`): its state knows what it alerted, so the live ticks need no check.
 
-Known limits: an episode that reaches back to the start of the replayed data counts as handled (its beginning is not
-in the data; the process before saw it), and so does one the slow streams' silent replay finds. Accelerometer
+Known limits: an episode that reaches back to the start of the replayed data counts as handled if any alert of that
+resident and rule is stored from the last ``LAST_SEEN_S`` (its beginning is not in the data); a fall the detector
+would find in blocks older than ``ACCEL_REPLAY_S`` is not recovered. Accelerometer
 movement and step counts are not part of the learned activity profile's rebuild (room-sensor events are aggregated,
 every sample of a door, bed, chair or bathroom sensor counting as a change; for not up, bedroom sensors are left out
 and the other sensors' buckets give their first and last event as signs of being up, so getting up is rebuilt
@@ -80,7 +80,7 @@ BED_SENSOR = DEVICE_KINDS.index(DeviceKind.BED)
 # An episode that begins this close to the replay's start may have begun before it (a breach seen from the first
 # replayed reading on; the slowest vital signs come once a minute): its beginning is not in the data.
 REPLAY_EDGE_S = 120.0
-ALERTED_SLACK_S = 60.0  # an alert resolved this long before an episode began still covers it (the rebuild's times)
+ALERTED_SLACK_S = 60.0  # an alert resolved this long before a condition became alertable still covers it
 
 
 def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
@@ -88,19 +88,16 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
     (with their clearings in the replay), and the live alerts whose condition ended."""
     engine.population.refresh_offsets(now)
     live = store.alerts(live_only=True, limit=LIVE_ALERTS_MAX)
-    engine.replaying = True
-    try:
-        _seed_day_sums(engine, store, now)
-        _seed_activity(engine, store, now)
-        _seed_devices(engine, store, now)
-        _seed_worn(engine, store, now)
-        _seed_falls(engine, [a for a in live if a.rule == "fall" and a.opened_at >= now - SLOW_REPLAY_S])
-        _replay(engine, store, now - SLOW_REPLAY_S, now - REPLAY_S, SLOW_METRICS, accel=False)
-    finally:
-        engine.replaying = False
-    drafts = _replay(engine, store, now - REPLAY_S, now - ACCEL_REPLAY_S, None, accel=False)
-    drafts = _merge(drafts, _replay(engine, store, now - ACCEL_REPLAY_S, now, None, accel=True))
-    engine.alerted_before = AlertedBefore.load(store, live, now - REPLAY_S, now)
+    _seed_day_sums(engine, store, now)
+    _seed_activity(engine, store, now)
+    _seed_devices(engine, store, now)
+    _seed_worn(engine, store, now)
+    _seed_falls(engine, [a for a in live if a.rule == "fall" and a.opened_at >= now - SLOW_REPLAY_S])
+    starts = (now - SLOW_REPLAY_S, now - REPLAY_S, now - ACCEL_REPLAY_S)
+    drafts = _replay(engine, store, starts[0], starts[1], SLOW_METRICS, accel=False)
+    drafts = _merge(drafts, _replay(engine, store, starts[1], starts[2], None, accel=False))
+    drafts = _merge(drafts, _replay(engine, store, starts[2], now, None, accel=True))
+    engine.alerted_before = AlertedBefore.load(store, live, starts[:2], now)
     raised = engine.alerted_before.unalerted(drafts[0], replayed=True)
     keys = {(d.resident_id, d.rule) for d in raised}
     ended = [c for c in drafts[1] if (c.resident_id, c.rule) in keys]
@@ -124,21 +121,25 @@ class AlertedBefore:
     (a condition's episode runs from its ``onset`` to its ``opened_at``):
 
     - found alertable after the restart (``opened_at`` > ``rebuilt_at``): not alerted, whatever is stored;
-    - else alerted if an alert of that resident and rule was live at some time since the episode began (still live,
-      or resolved since, by hand or by the system); if not, the process died first: between a commit and its alert,
-      or before the time made it true (a long lie through the crash), and it is raised now;
-    - but an episode the replay finds reaching back to its start (``REPLAY_EDGE_S``) may have begun before it: any
-      alert of that resident and rule counts (one resolved by hand while the condition went on is not raised again).
+    - else alerted if an alert of that resident and rule was live at some time since it became alertable (still
+      live, or resolved since, by hand or by the system; ``ALERTED_SLACK_S`` for the rebuild's times); if not, the
+      process died first: between a commit and its alert, or before the time made it true (a long lie through the
+      crash), and it is raised now;
+    - but an episode the replay finds reaching back to the start of a stream's replay (``REPLAY_EDGE_S``) may have
+      begun before it: any alert of that resident and rule counts (one resolved by hand while the condition went on
+      is not raised again).
 
     The alerts are those opened in the last ``LAST_SEEN_S`` (the longest episode a tick can find: a wearable offline
     25 h) and the live ones."""
 
-    replayed_from: float
+    replayed_from: tuple[float, ...]  # where the replay's streams start
     rebuilt_at: float
     live_until: dict[tuple[str, str], float]  # (resident, rule) -> when their latest alert was live (inf: still)
 
     @classmethod
-    def load(cls, store: Store, live: Sequence[Alert], replayed_from: float, rebuilt_at: float) -> AlertedBefore:
+    def load(
+        cls, store: Store, live: Sequence[Alert], replayed_from: tuple[float, ...], rebuilt_at: float
+    ) -> AlertedBefore:
         recent = store.alerts_matching(since=rebuilt_at - LAST_SEEN_S, limit=LIVE_ALERTS_MAX)
         live_until: dict[tuple[str, str], float] = {}
         for a in [*recent, *live]:
@@ -155,7 +156,8 @@ class AlertedBefore:
         if draft.opened_at > self.rebuilt_at:
             return False
         onset = draft.opened_at if draft.onset is None else draft.onset
-        since = -math.inf if replayed and onset <= self.replayed_from + REPLAY_EDGE_S else onset - ALERTED_SLACK_S
+        edge = replayed and any(0.0 <= onset - start <= REPLAY_EDGE_S for start in self.replayed_from)
+        since = -math.inf if edge else draft.opened_at - ALERTED_SLACK_S
         until = self.live_until.get((draft.resident_id, draft.rule))
         return until is not None and until >= since
 
