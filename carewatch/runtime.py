@@ -122,7 +122,8 @@ class Platform:
         self._engine_found = await asyncio.to_thread(settle, self.engine, self.store, started_at)
         self._engine_started_at = started_at
         self.engine_resumed = saved is not None
-        self.catch_up = CatchUp(started_at)
+        # On the data clock the ticks' now is the newest committed row: they never run ahead of the backlog.
+        self.catch_up = CatchUp(started_at) if self.data_clock is None else None
         self.alert_metrics.start_seconds.set(time.perf_counter() - readying)
         self.alert_metrics.resumed.set(self.engine_resumed)
 

@@ -130,6 +130,22 @@ def test_a_fall_committed_but_not_alerted_before_a_crash_is_alerted_after_the_st
     assert live == [("r1", "fall", pytest.approx(fell_at, abs=1e-3))]
 
 
+async def holds_ticks(settings: Settings) -> bool:
+    platform = Platform(settings)
+    await platform.start()
+    try:
+        return platform.catch_up is not None and platform.catch_up.waiting()
+    finally:
+        await platform.stop()
+
+
+@pytest.mark.parametrize("clock", ["wall", "data"])
+def test_the_first_ticks_wait_for_the_backlog_on_the_wall_clock_only(tmp_path: Path, clock: str) -> None:
+    """On the wall clock a device whose queued messages are not read yet would look silent since the stop; on the
+    data clock the ticks' now is the newest committed row, so they never run ahead of the backlog."""
+    assert asyncio.run(holds_ticks(Settings(data_dir=tmp_path, http_port=0, clock=clock))) == (clock == "wall")
+
+
 async def stop_start_and_store(settings: Settings, key: str) -> list[tuple[bool, bool]]:
     """Starts, each after a clean stop: the first on an empty store; the second as it was left; the third after a row
     was stored meanwhile (by a standby worker, say); the fourth with another secret key. Per start after the first:
