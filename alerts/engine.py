@@ -58,7 +58,6 @@ class AlertEngine:
         self.population = Population()
         self.signals = Signals()
         self.unattributed = 0  # rows of shared sensors that spoke for no single resident (alerts.frame)
-        self.replaying = False  # rebuild: state advances, nothing is reported
         self.alerted_before: AlertedBefore | None = None  # after a rebuild: checks the first tick's findings
         self._clinician: dict[tuple[str, int, bool], float] = {}  # (rule, resident, in bed) -> a clinician's limit
         self._rows: _RowsByResident | None = None  # the evidence index of the latest batch that raised
@@ -220,7 +219,7 @@ class AlertEngine:
     def _report(
         self, rule: Rule, found: Findings, frame: Frame, drafts: list[AlertDraft], cleared: list[Cleared]
     ) -> None:
-        if self.replaying or not len(found):
+        if not len(found):
             return
         residents = self.index.residents
         rows = self._rows_of(frame) if found.raised_resident.shape[0] else None
