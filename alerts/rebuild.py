@@ -14,7 +14,9 @@ nothing the process before had not alerted is lost.
    alert restart their long-lie clock (the accelerometer blocks behind them are not replayed).
 2. Raw rows replayed through the ordinary batch path in one-minute chunks: the last ``REPLAY_S`` of everything,
    before that (up to ``SLOW_REPLAY_S``) the sparse streams whose rules look back further (temperature and blood
-   pressure, status, room temperature, events), and the last ``ACCEL_REPLAY_S`` of accelerometer blocks.
+   pressure, status, room temperature, events), and the last ``ACCEL_REPLAY_S`` of accelerometer blocks. "Last":
+   up to the newest row stored for the engine's devices (`_newest_row`), so that after a crash and a time down the
+   state is rebuilt as it was when the data stopped; steps 1-2 all take that as their "now".
 3. What the replay finds alertable is checked against the stored alerts (`AlertedBefore`): a condition with no alert
    of that resident and rule live at any time since it became alertable was never alerted (the process died between
    the commit and the alert) and is raised now; the rest counts as handled.
@@ -80,6 +82,7 @@ BED_SENSOR = DEVICE_KINDS.index(DeviceKind.BED)
 # An episode that begins this close to the replay's start may have begun before it (a breach seen from the first
 # replayed reading on; the slowest vital signs come once a minute): its beginning is not in the data.
 REPLAY_EDGE_S = 120.0
+STORED_RESOLUTION_S = 1e-3  # stored times are exact to 1 us (TimescaleDB); the replay's end is excluded
 ALERTED_SLACK_S = 60.0  # an alert resolved this long before a condition became alertable still covers it
 
 
@@ -88,15 +91,16 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
     (with their clearings in the replay), and the live alerts whose condition ended."""
     engine.population.refresh_offsets(now)
     live = store.alerts(live_only=True, limit=LIVE_ALERTS_MAX)
-    _seed_day_sums(engine, store, now)
-    _seed_activity(engine, store, now)
-    _seed_devices(engine, store, now)
-    _seed_worn(engine, store, now)
-    _seed_falls(engine, [a for a in live if a.rule == "fall" and a.opened_at >= now - SLOW_REPLAY_S])
-    starts = (now - SLOW_REPLAY_S, now - REPLAY_S, now - ACCEL_REPLAY_S)
+    until = _newest_row(engine, store, now)
+    _seed_day_sums(engine, store, until)
+    _seed_activity(engine, store, until)
+    _seed_devices(engine, store, until)
+    _seed_worn(engine, store, until)
+    _seed_falls(engine, [a for a in live if a.rule == "fall" and a.opened_at >= until - SLOW_REPLAY_S])
+    starts = (until - SLOW_REPLAY_S, until - REPLAY_S, until - ACCEL_REPLAY_S)
     drafts = _replay(engine, store, starts[0], starts[1], SLOW_METRICS, accel=False)
     drafts = _merge(drafts, _replay(engine, store, starts[1], starts[2], None, accel=False))
-    drafts = _merge(drafts, _replay(engine, store, starts[2], now, None, accel=True))
+    drafts = _merge(drafts, _replay(engine, store, starts[2], until, None, accel=True))
     engine.alerted_before = AlertedBefore.load(store, live, starts[:2], now)
     raised = engine.alerted_before.unalerted(drafts[0], replayed=True)
     keys = {(d.resident_id, d.rule) for d in raised}
@@ -105,6 +109,19 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
         log.warning("the rebuild found %d conditions the process before had not alerted (e.g. %s of %s): raising them",
                     len(raised), raised[0].rule, raised[0].resident_id)  # fmt: skip
     return raised, ended + engine.mark_live(live, now)
+
+
+def _newest_row(engine: AlertEngine, store: Store, now: float) -> float:
+    """Where the replay ends (excluded): just after the newest row stored for the engine's devices (the crash, after
+    a time down), at most ``now``, so that the state is rebuilt as it was when the data stopped and the time since is
+    judged by the live ticks (or the broker's backlog, as it is read); ``now`` if nothing was stored for
+    ``LAST_SEEN_S``."""
+    seen = store.device_last_seen(now - LAST_SEEN_S)
+    mine = engine.population.device_positions(seen) != MISSING
+    if not mine.any():
+        return now
+    newest = float(np.fromiter(seen.values(), np.float64, len(seen))[mine].max())
+    return min(now, newest + STORED_RESOLUTION_S)
 
 
 def resume(engine: AlertEngine, store: Store, now: float) -> Found:

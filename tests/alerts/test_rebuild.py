@@ -3,6 +3,8 @@ storage backends (the `store` fixture: SQLite and a real TimescaleDB)."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from alerts_support import (
@@ -103,11 +105,13 @@ def test_what_a_crash_kept_from_being_alerted_is_raised_by_the_rebuild(store: St
     }  # fmt: skip
 
 
-def test_a_crash_at_any_time_of_the_day_loses_no_alert_and_repeats_none(store: Store) -> None:
+@pytest.mark.parametrize("down_s", [0.0, 40 * 60.0], ids=["restarted-at-once", "down-40-minutes"])
+def test_a_crash_at_any_time_of_the_day_loses_no_alert_and_repeats_none(store: Store, down_s: float) -> None:
     """The busy test day (and the night after), crashing every 20 minutes and 10 s after each alert the day raises:
-    each time the process commits a last minute of rows, ticks, and dies before alerting what that showed. A
-    rebuild, then its first tick, raise exactly those alerts, at their times, and nothing the process before had
-    alerted."""
+    each time the process commits a last minute of rows, ticks, and dies before alerting what that showed; it starts
+    again at once, or 40 minutes later with nothing come meanwhile. A rebuild, then its first tick, raise exactly
+    those alerts and what an engine that never stopped raises at the start (the time down), at their times, and
+    nothing the process before had alerted."""
     register(store)
     day = T0 + TEST_DAY * DAY
     batch = scenario(0).batch()
@@ -126,14 +130,16 @@ def test_a_crash_at_any_time_of_the_day_loses_no_alert_and_repeats_none(store: S
             apply(store, *found)
             continue
         ticked = steady.tick(upto)
-        lost = [(d.resident_id, d.rule, d.opened_at) for d in found[0] + ticked[0]]
-        lost = sorted((r, rule, round(at, 3)) for r, rule, at in lost if (r, rule) not in live(store))
         if upto >= day:
+            start = upto + down_s
+            never_stopped = copy.deepcopy(steady).tick(start)[0] if down_s else []
+            lost = [(d.resident_id, d.rule, round(d.opened_at, 3)) for d in found[0] + ticked[0] + never_stopped]
+            expected = sorted((r, rule, at) for r, rule, at in lost if (r, rule) not in live(store))
             restarted = engine()
-            raised, _ = restarted.rebuild(store, upto)
-            raised += restarted.tick(upto)[0]
-            assert sorted((d.resident_id, d.rule, round(d.opened_at, 3)) for d in raised) == lost, upto - day
-            lost_in_all.update(rule for _, rule, _ in lost)
+            raised, _ = restarted.rebuild(store, start)
+            raised += restarted.tick(start)[0]
+            assert sorted((d.resident_id, d.rule, round(d.opened_at, 3)) for d in raised) == expected, upto - day
+            lost_in_all.update(rule for _, rule, _ in expected)
         apply(store, *found)
         apply(store, *ticked)
     assert {"sos", "fall", "news2_urgent", "spo2_low", "water_leak", "device_offline"} <= lost_in_all
