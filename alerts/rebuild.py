@@ -98,13 +98,14 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
     _seed_worn(engine, store, until)
     _seed_falls(engine, [a for a in live if a.rule == "fall" and a.opened_at >= until - SLOW_REPLAY_S])
     starts = (until - SLOW_REPLAY_S, until - REPLAY_S, until - ACCEL_REPLAY_S)
-    drafts = _replay(engine, store, starts[0], starts[1], SLOW_METRICS, accel=False)
-    drafts = _merge(drafts, _replay(engine, store, starts[1], starts[2], None, accel=False))
-    drafts = _merge(drafts, _replay(engine, store, starts[2], until, None, accel=True))
-    engine.alerted_before = AlertedBefore.load(store, live, starts[:2], now)
-    raised = engine.alerted_before.unalerted(drafts[0], replayed=True)
+    found: Found = ([], [])
+    _replay(engine, store, starts[0], starts[1], SLOW_METRICS, False, found)
+    _replay(engine, store, starts[1], starts[2], None, False, found)
+    _replay(engine, store, starts[2], until, None, True, found)
+    engine.alerted_before = AlertedBefore.load(store, live, starts[:2], now, until - LAST_SEEN_S)
+    raised = engine.alerted_before.unalerted(found[0], replayed=True)
     keys = {(d.resident_id, d.rule) for d in raised}
-    ended = [c for c in drafts[1] if (c.resident_id, c.rule) in keys]
+    ended = [c for c in found[1] if (c.resident_id, c.rule) in keys]
     if raised:
         log.warning("the rebuild found %d conditions the process before had not alerted (e.g. %s of %s): raising them",
                     len(raised), raised[0].rule, raised[0].resident_id)  # fmt: skip
@@ -146,8 +147,8 @@ class AlertedBefore:
       begun before it: any alert of that resident and rule counts (one resolved by hand while the condition went on
       is not raised again).
 
-    The alerts are those opened in the last ``LAST_SEEN_S`` (the longest episode a tick can find: a wearable offline
-    25 h) and the live ones."""
+    The alerts are the live ones and those opened since ``LAST_SEEN_S`` before the replay's end (the longest episode
+    a tick can find: a wearable offline 25 h)."""
 
     replayed_from: tuple[float, ...]  # where the replay's streams start
     rebuilt_at: float
@@ -155,9 +156,9 @@ class AlertedBefore:
 
     @classmethod
     def load(
-        cls, store: Store, live: Sequence[Alert], replayed_from: tuple[float, ...], rebuilt_at: float
+        cls, store: Store, live: Sequence[Alert], replayed_from: tuple[float, ...], rebuilt_at: float, since: float
     ) -> AlertedBefore:
-        recent = store.alerts_matching(since=rebuilt_at - LAST_SEEN_S, limit=LIVE_ALERTS_MAX)
+        recent = store.alerts_matching(since=since, limit=LIVE_ALERTS_MAX)
         live_until: dict[tuple[str, str], float] = {}
         for a in [*recent, *live]:
             until = math.inf if a.resolved_at is None else a.resolved_at
@@ -180,9 +181,10 @@ class AlertedBefore:
 
 
 def _replay(
-    engine: AlertEngine, store: Store, start: float, end: float, metrics: tuple[str, ...] | None, accel: bool
-) -> Found:
-    found: Found = ([], [])
+    engine: AlertEngine, store: Store, start: float, end: float, metrics: tuple[str, ...] | None, accel: bool,
+    found: Found,
+) -> None:  # fmt: skip
+    """Rows of [start, end) through the batch path; what they raise and clear is added to ``found``."""
     at, span = start, CHUNK_S[0]
     while at < end:  # chunks of time, not rows
         stop = min(at + span, end)
@@ -190,14 +192,11 @@ def _replay(
         rows = max(len(batch.readings), len(batch.events), len(batch.accel))
         if rows >= MAX_REPLAY_ROWS:
             log.warning("replay of %.0f-%.0f truncated at %d rows per table", at, stop, MAX_REPLAY_ROWS)
-        found = _merge(found, engine.evaluate(engine.frame(batch)))
+        drafts, cleared = engine.evaluate(engine.frame(batch))
+        found[0].extend(drafts)
+        found[1].extend(cleared)
         at = stop
         span = float(np.clip(span * min(4.0, TARGET_ROWS / max(rows, 1)), *CHUNK_S))
-    return found
-
-
-def _merge(a: Found, b: Found) -> Found:
-    return a[0] + b[0], a[1] + b[1]
 
 
 def _seed_day_sums(engine: AlertEngine, store: Store, now: float) -> None:
