@@ -98,10 +98,11 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
     _seed_worn(engine, store, until)
     _seed_falls(engine, [a for a in live if a.rule == "fall" and a.opened_at >= until - SLOW_REPLAY_S])
     starts = (until - SLOW_REPLAY_S, until - REPLAY_S, until - ACCEL_REPLAY_S)
+    sites = sorted({r.site_id for r in engine.index.residents})  # the worker's partition: its rows only
     found: Found = ([], [])
-    _replay(engine, store, starts[0], starts[1], SLOW_METRICS, False, found)
-    _replay(engine, store, starts[1], starts[2], None, False, found)
-    _replay(engine, store, starts[2], until, None, True, found)
+    _replay(engine, store, (starts[0], starts[1]), sites, SLOW_METRICS, False, found)
+    _replay(engine, store, (starts[1], starts[2]), sites, None, False, found)
+    _replay(engine, store, (starts[2], until), sites, None, True, found)
     engine.alerted_before = AlertedBefore.load(store, live, starts[:2], now, until - LAST_SEEN_S)
     raised = engine.alerted_before.unalerted(found[0], replayed=True)
     keys = {(d.resident_id, d.rule) for d in raised}
@@ -181,14 +182,15 @@ class AlertedBefore:
 
 
 def _replay(
-    engine: AlertEngine, store: Store, start: float, end: float, metrics: tuple[str, ...] | None, accel: bool,
-    found: Found,
+    engine: AlertEngine, store: Store, span_s: tuple[float, float], sites: list[str],
+    metrics: tuple[str, ...] | None, accel: bool, found: Found,
 ) -> None:  # fmt: skip
-    """Rows of [start, end) through the batch path; what they raise and clear is added to ``found``."""
-    at, span = start, CHUNK_S[0]
+    """The rows of ``sites`` in [start, end) through the batch path; what they raise and clear is added to
+    ``found``."""
+    (at, end), span = span_s, CHUNK_S[0]
     while at < end:  # chunks of time, not rows
         stop = min(at + span, end)
-        batch = store.replay_batch(at, stop, metrics, events=True, accel=accel)
+        batch = store.replay_batch(at, stop, metrics, events=True, accel=accel, sites=sites)
         rows = max(len(batch.readings), len(batch.events), len(batch.accel))
         if rows >= MAX_REPLAY_ROWS:
             log.warning("replay of %.0f-%.0f truncated at %d rows per table", at, stop, MAX_REPLAY_ROWS)

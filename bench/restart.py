@@ -1,7 +1,8 @@
 """Benchmark of the restart: how long the alert core's rebuild (alerts.rebuild) reads and replays, against how much
 history the store holds.
 
-Usage: ``python -m bench.restart [--residents 20] [--days 1 7] [--accel-hours 26] [--backend sqlite timescaledb]``,
+Usage: ``python -m bench.restart [--residents 20] [--days 1 7] [--accel-hours 26] [--backend sqlite timescaledb]
+[--partitions 1]``,
 or ``python -m bench.restart --state-only 10000 100000`` for the saved state alone (below).
 
 For each backend and each history length, a fresh store gets ``--residents`` residents of the bench world
@@ -14,8 +15,9 @@ Printed per run: the time of each store query the rebuild makes (summed over its
 replay), the rows written, and the ratio of the longest history's times to the shortest's: a restart that reads
 only recent data costs the same whatever the history, one that scans the history grows with it. Then the other way
 to restart, after a clean stop (alerts.checkpoint): the rebuilt engine saved with its stamp, taken up by a new start
-and resumed, and the ratio of the rebuild's time to that. TimescaleDB runs in a PostgreSQL server the bench starts on
-a free loopback port (bench.services).
+and resumed, and the ratio of the rebuild's time to that. With ``--partitions P``, also the rebuild of one worker of
+P (partition 0's residents, reading its sites' rows only), and the single worker's time over it. TimescaleDB runs
+in a PostgreSQL server the bench starts on a free loopback port (bench.services).
 
 ``--state-only``: the saved state at district scale, where filling a store is out of reach here: the bench world's
 engine seeded and run for ``--state-seconds`` of its workload, then saved and taken up (its size, the two times).
@@ -40,10 +42,11 @@ from alerts import checkpoint
 from alerts.engine import AlertEngine
 from alerts.rebuild import rebuild, resume
 from alerts.rules import default_rules
-from bench.alerts import VITALS, Workload, engine_for, learned, seed, world
+from bench.alerts import VITALS, Workload, World, engine_for, learned, seed, world
 from bench.report import print_ratios
 from carewatch.model import AccelRow, Batch, DeviceKind, EventRow, ReadingRow
 from carewatch.storage.base import Store
+from ingest.partition import partition_of
 
 DAY_S = 86_400
 WRITE_ROWS = 100_000  # rows per written batch while filling
@@ -157,8 +160,9 @@ def store_of(backend: str) -> Iterator[Store]:
         yield store
 
 
-def measure(backend: str, n: int, days: float, accel_hours: float) -> dict[str, float]:
-    """Fill a fresh store, roll it up, rebuild an engine from it: seconds per phase (and the rows written)."""
+def measure(backend: str, n: int, days: float, accel_hours: float, partitions: int = 1) -> dict[str, float]:
+    """Fill a fresh store, roll it up, rebuild an engine from it: seconds per phase (and the rows written); with
+    ``partitions`` > 1 also the rebuild of partition 0's worker alone (its residents' sites, ingest.partition)."""
     end = math.floor(time.time() / 60) * 60.0
     w = world(n)
     with store_of(backend) as store:
@@ -182,8 +186,22 @@ def measure(backend: str, n: int, days: float, accel_hours: float) -> dict[str, 
         total = time.perf_counter() - started
         engine_s = total - sum(timed.spent.values())
         clean = clean_stop(store, engine, [d.device_id for d in w.devices], end)
+        if partitions > 1:
+            clean[f"restart of 1 of {partitions} workers"] = partition_rebuild(store, w, end, partitions)
     return {"rows written": rows, "fill s": filled, "roll-up s": rolled, **timed.spent, "engine (rest)": engine_s,
             "restart total": total, **clean}  # fmt: skip
+
+
+def partition_rebuild(store: Store, w: World, end: float, partitions: int) -> float:
+    """Seconds to rebuild the engine of partition 0's worker (its sites' residents and devices) on the same store."""
+    mine = {s.site_id for s in w.sites if partition_of(s.site_id, partitions) == 0}
+    engine = AlertEngine(default_rules())
+    engine.population.refresh_offsets(end)
+    engine.add_residents([r for r in w.residents if r.site_id in mine], w.sites,
+                         [d for d in w.devices if d.site_id in mine])  # fmt: skip
+    started = time.perf_counter()
+    rebuild(engine, store, end)
+    return time.perf_counter() - started
 
 
 def clean_stop(store: Store, engine: AlertEngine, devices: list[str], end: float) -> dict[str, float]:
@@ -233,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--days", type=float, nargs="+", default=[1.0, 7.0])
     parser.add_argument("--accel-hours", type=float, default=26.0)
     parser.add_argument("--backend", nargs="+", choices=("sqlite", "timescaledb"), default=["sqlite", "timescaledb"])
+    parser.add_argument("--partitions", type=int, default=1, help="also rebuild the worker of 1 of this many")
     parser.add_argument(
         "--state-only",
         type=int,
@@ -250,11 +269,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()
         return 0
     for backend in args.backend:
-        runs = {days: measure(backend, args.residents, days, args.accel_hours) for days in args.days}
+        runs = {days: measure(backend, args.residents, days, args.accel_hours, args.partitions) for days in args.days}
         print(f"\n{backend}, {args.residents} residents, history of {' and '.join(f'{d:g}' for d in runs)} days:")
         print_ratios(runs, 24, lambda phase, value: f"{value:>14,.{0 if phase == 'rows written' else 3}f}")
         speedup = "  ".join(f"{runs[d]['restart total'] / runs[d]['start: take up s']:>13,.1f}x" for d in runs)
         print(f"  {'rebuild / take up':<24} {speedup}")
+        if args.partitions > 1:
+            worker = f"restart of 1 of {args.partitions} workers"
+            shares = "  ".join(f"{runs[d]['restart total'] / runs[d][worker]:>13,.1f}x" for d in runs)
+            print(f"  {'one worker / 1 of ' + str(args.partitions):<24} {shares}")
         sys.stdout.flush()
     return 0
 

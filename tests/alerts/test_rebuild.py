@@ -4,6 +4,7 @@ storage backends (the `store` fixture: SQLite and a real TimescaleDB)."""
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,6 +30,7 @@ from alerts_support import (
 )
 
 from alerts.engine import AlertEngine, Cleared
+from alerts.rules import default_rules
 from alerts.rules.baseline import BaselineRule
 from alerts.rules.behaviour import NotUpRule, local_day
 from alerts.rules.trend import TrendRule
@@ -224,6 +226,41 @@ def test_a_restarted_engine_alerts_like_one_that_never_stopped(store: Store, rol
     got = restarted.process(rest), restarted.tick(end)
     assert outcome(*got) == outcome(*expected)
     assert ("r0", "fall_long_lie") in {(d[0], d[1]) for d in outcome(*expected)[0]}
+
+
+def test_a_worker_rebuilds_from_its_own_sites_rows_like_one_that_never_stopped(store: Store) -> None:
+    """The restart at 18:05 of the busy day, by the worker of two of the four sites (h0: r0 on the floor after a
+    fall; c1: the care home, r4 and r5): it replays only their rows, and raises and clears for its residents exactly
+    what an engine of every resident that never stopped does."""
+    register(store)
+    s = scenario(0)
+    cut = T0 + TEST_DAY * DAY + 18 * HOUR + 5 * 60
+    (first, _), (rest, _) = split(s.batch(), [cut])
+    steady = engine()
+    store.write_batch(first)
+    apply(store, *steady.process(first))
+    apply(store, *steady.tick(cut))
+    mine = {"h0", "c1"}
+    worker = AlertEngine(default_rules())
+    worker.population.refresh_offsets(T0)
+    worker.add_residents(
+        [r for r in RESIDENTS if r.site_id in mine], SITES, [d for d in devices() if d.site_id in mine]
+    )
+    read: list[tuple[str, ...]] = []
+    replay = store.replay_batch
+
+    def replay_batch(*args: Any, **kwargs: Any) -> Batch:
+        read.append(tuple(kwargs["sites"]))
+        return replay(*args, **kwargs)
+
+    store.replay_batch = replay_batch  # type: ignore[method-assign]
+    assert worker.rebuild(store, cut) == ([], [])
+    assert set(read) == {("c1", "h0")}
+    expected = outcome(steady.process(rest), steady.tick(end_of(s)))
+    ours = {r.resident_id for r in RESIDENTS if r.site_id in mine}
+    got = outcome(worker.process(rest), worker.tick(end_of(s)))
+    assert got == tuple([x for x in part if x[0] in ours] for part in expected)
+    assert ("r0", "fall_long_lie") in {(d[0], d[1]) for d in got[0]}
 
 
 def outcome(

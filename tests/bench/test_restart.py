@@ -12,8 +12,9 @@ from bench.restart import main
 
 def test_the_rebuild_and_the_take_up_are_timed_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--residents", "3", "--days", "0.02", "0.05", "--accel-hours", "0.05", "--backend", "sqlite"]
-    assert main(args) == 0
+    assert main([*args, "--partitions", "2"]) == 0
     out = capsys.readouterr().out
+    assert re.search(r"^  one worker / 1 of 2\s+[\d,.]+x\s+[\d,.]+x$", out, re.M), out
     phases = dict(re.findall(r"^  (\S[^\n]*?)\s{2,}([\d,.]+)\s+[\d,.]+\s+x[\d.]+$", out, re.M))
     assert {"replay_batch", "restart total", "clean stop: save s", "start: take up s", "saved state MiB"} <= set(phases)
     assert float(phases["saved state MiB"]) > 0, out

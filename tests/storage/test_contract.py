@@ -678,6 +678,13 @@ def test_replay_batch_returns_rows_oldest_first(store: Store) -> None:
     assert (block.ts, block.device_id, block.rate_hz) == (T0 + 1, "w1", 50.0)
     np.testing.assert_array_equal(block.xyz, xyz)
     assert block.xyz.dtype == np.float32 and block.xyz.shape == (2, 3)
+    # A worker's partition: only its sites' rows, however many sites it names.
+    home = store.replay_batch(T0, T0 + 60, accel=True, sites=["h1"])
+    assert (len(home.readings), home.events, home.accel) == (0, batch.events, [])
+    station = store.replay_batch(T0, T0 + 60, accel=True, sites=["s1", *(f"other-{k}" for k in range(2000))])
+    assert (len(station.readings), station.events, len(station.accel)) == (4, [], 1)
+    nowhere = store.replay_batch(T0, T0 + 60, accel=True, sites=[])
+    assert (nowhere.readings, nowhere.events, nowhere.accel) == ([], [], [])
 
 
 def test_a_database_from_before_device_seen_fills_it_at_its_next_start(store: Store) -> None:

@@ -19,6 +19,8 @@ BUCKET_EXPRESSIONS = {
     "sqlite": "CAST(time / {w} AS INTEGER) * {w}",
     "timescaledb": "time_bucket(make_interval(secs => {w}), time, to_timestamp(0))",
 }
+# A column's value among a list bound as one parameter, however long (a worker's sites): SQLite reads a JSON array.
+IN_LIST = {"sqlite": "{c} IN (SELECT value FROM json_each(?))", "timescaledb": "{c} = ANY(?)"}
 LEGACY_REASON = "set before thresholds carried a reason"  # the reason of limits set before it was asked for
 # Columns a table gained after it was first created: init_schema adds them to a database created before (its CREATE
 # TABLE has them). (table, column, definition): the definition's default fills the rows already there.
@@ -68,6 +70,13 @@ class SqlCore(Store):
 
     def _sql(self, statement: str) -> str:
         return _format_style(statement) if self.paramstyle_format else statement
+
+    def _and_in(self, column: str, values: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
+        """`` AND column`` among ``values`` (one parameter), or nothing for None."""
+        if values is None:
+            return "", ()
+        listed = json.dumps(list(values)) if self.backend == "sqlite" else list(values)
+        return f" AND {IN_LIST[self.backend].format(c=column)}", (listed,)
 
     def _add_columns(self, cur: Cursor) -> None:
         """Bring a database created before a column was added, or a key changed, up to date (ADDED_COLUMNS, then

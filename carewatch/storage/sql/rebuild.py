@@ -30,14 +30,16 @@ IDS_PER_QUERY = 500  # ids bound in one IN list: far below SQLite's host-paramet
 
 class RebuildSql(SqlCore):
     def replay_batch(
-        self, start: float, end: float, metrics: Sequence[str] | None = None, events: bool = True, accel: bool = False
-    ) -> Batch:
-        window = (self._time_in(start), self._time_in(end))
+        self, start: float, end: float, metrics: Sequence[str] | None = None, events: bool = True, accel: bool = False,
+        sites: Sequence[str] | None = None,
+    ) -> Batch:  # fmt: skip
+        in_sites, site_params = self._and_in("site_id", sites)
+        window = (self._time_in(start), self._time_in(end), *site_params)
         ts = self.epoch_of.format("time")
         only = f" AND metric IN ({placeholders(metrics)})" if metrics else ""
         readings = self._run(
             f"SELECT {ts}, site_id, device_id, resident_id, metric, value, seq, artefact FROM readings"
-            f" WHERE time >= ? AND time < ?{only} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+            f" WHERE time >= ? AND time < ?{in_sites}{only} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
             (*window, *(metrics or ())),
         )
         batch = Batch(
@@ -48,14 +50,14 @@ class RebuildSql(SqlCore):
         if events:
             rows = self._run(
                 f"SELECT {ts}, site_id, device_id, resident_id, kind, value, seq FROM events"
-                f" WHERE time >= ? AND time < ? ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+                f" WHERE time >= ? AND time < ?{in_sites} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
                 window,
             )
             batch.events = [EventRow(float(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6])) for r in rows]
         if accel:
             rows = self._run(
                 f"SELECT {ts}, site_id, device_id, resident_id, seq, rate_hz, x, y, z FROM accel"
-                f" WHERE time >= ? AND time < ? ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+                f" WHERE time >= ? AND time < ?{in_sites} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
                 window,
             )
             batch.accel = [
