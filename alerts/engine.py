@@ -127,10 +127,10 @@ class AlertEngine:
             batch = Batch(readings=list(batch))
         return build(batch, self.population)
 
-    def process(self, batch: Batch) -> tuple[list[AlertDraft], list[Cleared]]:
+    def process(self, batch: Batch) -> Found:
         return self.evaluate(self.frame(batch))
 
-    def evaluate(self, frame: Frame) -> tuple[list[AlertDraft], list[Cleared]]:
+    def evaluate(self, frame: Frame) -> Found:
         """Run every rule on one batch. Returns the conditions that became alertable and those that cleared."""
         frame = self.signals.derive(frame)
         self.unattributed += frame.unattributed
@@ -140,7 +140,7 @@ class AlertEngine:
             self._report(rule, rule.evaluate(frame), frame, drafts, cleared)
         return drafts, cleared
 
-    def tick(self, now: float) -> tuple[list[AlertDraft], list[Cleared]]:
+    def tick(self, now: float) -> Found:
         """Time-driven evaluation (a device gone quiet, no activity when expected), about once a second."""
         self.population.refresh_offsets(now)
         drafts: list[AlertDraft] = []

@@ -340,11 +340,13 @@ LIMITS = (
 )
 
 
-def engine() -> AlertEngine:
-    """An engine with every rule and this world registered, its clock at T0 (for the residents' UTC offsets)."""
+def engine(sites: set[str] | None = None) -> AlertEngine:
+    """An engine with every rule and this world registered (only the residents and devices of ``sites``, a worker's
+    partition, when given), its clock at T0 (for the residents' UTC offsets)."""
     e = AlertEngine(default_rules())
     e.population.refresh_offsets(T0)
-    e.add_residents(RESIDENTS, SITES, devices())
+    mine = (lambda site: site in sites) if sites is not None else (lambda site: True)
+    e.add_residents([r for r in RESIDENTS if mine(r.site_id)], SITES, [d for d in devices() if mine(d.site_id)])
     return e
 
 

@@ -29,12 +29,11 @@ from alerts_support import (
     spo2,
 )
 
-from alerts.engine import AlertEngine, Cleared
-from alerts.rules import default_rules
+from alerts.engine import AlertEngine, Found
 from alerts.rules.baseline import BaselineRule
 from alerts.rules.behaviour import NotUpRule, local_day
 from alerts.rules.trend import TrendRule
-from carewatch.model import AlertDraft, Batch, Device, DeviceKind, EventRow, ReadingRow
+from carewatch.model import Batch, Device, DeviceKind, EventRow, ReadingRow
 from carewatch.storage.base import Store, Threshold, ThresholdContext
 
 
@@ -241,11 +240,7 @@ def test_a_worker_rebuilds_from_its_own_sites_rows_like_one_that_never_stopped(s
     apply(store, *steady.process(first))
     apply(store, *steady.tick(cut))
     mine = {"h0", "c1"}
-    worker = AlertEngine(default_rules())
-    worker.population.refresh_offsets(T0)
-    worker.add_residents(
-        [r for r in RESIDENTS if r.site_id in mine], SITES, [d for d in devices() if d.site_id in mine]
-    )
+    worker = engine(mine)
     read: list[tuple[str, ...]] = []
     replay = store.replay_batch
 
@@ -263,9 +258,7 @@ def test_a_worker_rebuilds_from_its_own_sites_rows_like_one_that_never_stopped(s
     assert ("r0", "fall_long_lie") in {(d[0], d[1]) for d in got[0]}
 
 
-def outcome(
-    found: tuple[list[AlertDraft], list[Cleared]], ticked: tuple[list[AlertDraft], list[Cleared]]
-) -> tuple[list[tuple[str, str, float]], list[tuple[str, str, float]]]:
+def outcome(found: Found, ticked: Found) -> tuple[list[tuple[str, str, float]], list[tuple[str, str, float]]]:
     drafts, cleared = found[0] + ticked[0], found[1] + ticked[1]
     return (
         sorted((d.resident_id, d.rule, round(d.opened_at, 6)) for d in drafts),
