@@ -1,27 +1,36 @@
-"""The alert core's state kept across a planned restart: saved at a clean stop, taken up again at the next start.
+"""The alert core's state kept across a restart: saved while the process runs and at a clean stop, taken up again at
+the next start.
 
-After a crash the state is rebuilt from stored data (alerts.rebuild): aggregates, then a replay of the last 20
-minutes (2.5 h of the sparse streams). That costs about 30 s per 1,000 residents and approximates a few parts (its
-docstring lists them). A clean stop knows more: every committed batch was evaluated and every finding applied, so
-the engine's arrays *are* the state. `save` writes the engine with a stamp of what that state depends on; `load`
-gives it back at the next start only if the stamp still holds:
+Without a saved state the start rebuilds from stored data (alerts.rebuild): aggregates, then a replay of the last 20
+minutes (2.5 h of the sparse streams). That costs about 30 s per 1,000 residents, with no alert evaluated meanwhile,
+and approximates a few parts (its docstring lists them). A saved state is exact. `save` writes the engine, the
+findings it had submitted that the lifecycle may not have applied (``pending``) and a stamp of what the state
+depends on; `load` gives them back at the next start only if the stamp still holds:
 
 - the code: a digest of the sources whose objects the state holds (the rules, the catalogue's metric numbering, the
   registry's types) and of numpy's and Python's versions;
-- the worker's partition: which residents it owns;
-- the store: no row stored since the save. The writers keep each device's newest stored time (``device_seen``); its
-  digest over the worker's devices must be what it was at the save (a standby worker that took the partition over
-  in the meantime, or a backup restored, changes it).
+- the worker's partition: which residents it owns.
 
-Otherwise the start rebuilds, as after a crash. Nor is a state saved that missed rows stored while it ran (`unseen`:
-another worker on the partition, a batch that failed in the engine): the stop checks each device's newest stored
-row against the engine's. The file is removed as it is opened, whatever then becomes of it, so
-a later crash never resumes from a state older than what the process has seen since. It is signed with the
-deployment's secret key (HMAC-SHA256) and unpickled only once the signature holds: it is written by carewatch for
-carewatch, and anything else is refused unread.
+Then the stamp says how much more the start must do:
+
+- saved at a clean stop (``clean``: every committed batch evaluated, every finding applied) and nothing stored since
+  (``devices``: the digest of each of the worker's devices' newest stored time, as the writers keep it in
+  ``device_seen``, is what it was at the save): the arrays *are* the state (`alerts.rebuild.resume`);
+- else, saved by a running process every few minutes (``Settings.alert_state_interval_seconds``) that may have
+  died since, or at a stop after which rows were stored (another worker took the partition over, a backup was
+  restored): the rows stored since are replayed, and what they and the time since find is checked against the
+  stored alerts (`alerts.rebuild.recover`), which declines (and the start rebuilds) when the store is behind the
+  state or much was stored since.
+
+A clean stop does not save as clean a state that missed rows stored while it ran (`unseen`: another worker on the
+partition, a batch that failed in the engine): the stop checks each device's newest stored row against the
+engine's. The file is removed as it is opened, whatever then becomes of it: the process that took it up saves its own
+at its first tick. It is signed with the deployment's secret key (HMAC-SHA256) and unpickled only once the signature
+holds: it is written by carewatch for carewatch, and anything else is refused unread.
 
 Layout: ``MAGIC``, the 32-byte signature, then what it signs: the stamp (4-byte big-endian length, JSON) and the
-engine (pickle protocol 5, streamed both ways: nothing the size of the state is held in memory twice).
+engine with its pending findings (pickle protocol 5, streamed both ways: nothing the size of the state is held in
+memory twice).
 """
 
 from __future__ import annotations
@@ -42,18 +51,17 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from alerts.rebuild import LAST_SEEN_S
+from alerts.rebuild import LAST_SEEN_S, SEEN_TOLERANCE_S
 
 if TYPE_CHECKING:
-    from alerts.engine import AlertEngine
+    from alerts.engine import AlertEngine, Found
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"carewatch alert state 1\n"
+MAGIC = b"carewatch alert state 2\n"
 DIGEST_BYTES = 32  # SHA-256
 HEADER_MAX = 1 << 20  # the stamp is a few hundred bytes; a larger length is a damaged file
 READ_CHUNK = 1 << 22
-SEEN_TOLERANCE_S = 1e-3  # TimescaleDB keeps microseconds: a stored time may round above the engine's float
 _ROOT = Path(__file__).resolve().parent.parent
 # The sources of every class a saved engine holds: a change to any of them may change the state's layout or meaning.
 STATE_SOURCES = ("alerts", "carewatch/catalog.py", "carewatch/model.py")
@@ -67,6 +75,21 @@ class Stamp:
     partition: int
     partitions: int
     devices: str  # `devices_digest()` of the worker's devices at the save
+    clean: bool  # saved at a clean stop that evaluated and applied everything; else by a running process
+
+    def fits(self, current: Stamp) -> bool:
+        """Whether a state saved with this stamp can serve the ``current`` process (same code and partition)."""
+        return (self.code, self.partition, self.partitions) == (current.code, current.partition, current.partitions)
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A state taken up: the engine, the findings submitted and maybe not applied at the save, and whether the state
+    is the whole story (saved clean, nothing stored since) or the rows stored since must be replayed."""
+
+    engine: AlertEngine
+    pending: Found
+    untouched: bool
 
 
 def code_digest() -> str:
@@ -84,9 +107,11 @@ def devices_digest(last_seen: Mapping[str, float], owned: Iterable[str]) -> str:
     return hashlib.sha256(json.dumps(seen).encode()).hexdigest()
 
 
-def stamp(last_seen: Mapping[str, float], owned: Iterable[str], partition: int, partitions: int) -> Stamp:
+def stamp(
+    last_seen: Mapping[str, float], owned: Iterable[str], partition: int, partitions: int, clean: bool = False
+) -> Stamp:
     """The stamp of a worker's state now: ``last_seen`` is `Store.device_last_seen`, ``owned`` its devices."""
-    return Stamp(code_digest(), partition, partitions, devices_digest(last_seen, owned))
+    return Stamp(code_digest(), partition, partitions, devices_digest(last_seen, owned), clean)
 
 
 def unseen(engine: AlertEngine, stored: Mapping[str, float], owned: Iterable[str], started_at: float) -> list[str]:
@@ -102,8 +127,9 @@ def unseen(engine: AlertEngine, stored: Mapping[str, float], owned: Iterable[str
     )  # fmt: skip
 
 
-def save(path: Path, engine: AlertEngine, stamp: Stamp, key: bytes) -> int:
-    """Write the engine's state (atomically: a complete file or none). Returns its size in bytes."""
+def save(path: Path, engine: AlertEngine, stamp: Stamp, key: bytes, pending: Found = ([], [])) -> int:
+    """Write the engine's state and the ``pending`` findings (atomically: a complete file or none). Returns its size
+    in bytes."""
     header = json.dumps(asdict(stamp)).encode()
     partial = path.with_name(path.name + ".partial")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,7 +138,7 @@ def save(path: Path, engine: AlertEngine, stamp: Stamp, key: bytes) -> int:
             file.write(MAGIC + bytes(DIGEST_BYTES))
             signing = _Signing(file, hmac.new(key, digestmod=hashlib.sha256))
             signing.write(struct.pack(">I", len(header)) + header)
-            pickle.dump(engine, signing, protocol=5)
+            pickle.dump((engine, pending), signing, protocol=5)
             file.seek(len(MAGIC))
             file.write(signing.mac.digest())
             file.flush()
@@ -125,9 +151,9 @@ def save(path: Path, engine: AlertEngine, stamp: Stamp, key: bytes) -> int:
     return size
 
 
-def load(path: Path, stamp: Stamp, key: bytes) -> AlertEngine | None:
-    """The engine saved at ``path`` if its file is intact and ``stamp`` still holds, else None (and why is logged).
-    The file is gone afterwards either way."""
+def load(path: Path, current: Stamp, key: bytes) -> Saved | None:
+    """The state saved at ``path`` if its file is intact and its stamp fits the ``current`` one, else None (and why
+    is logged). The file is gone afterwards either way."""
     try:
         file = path.open("rb")
     except FileNotFoundError:
@@ -139,17 +165,18 @@ def load(path: Path, stamp: Stamp, key: bytes) -> AlertEngine | None:
         except ValueError as exc:
             log.warning("the saved alert state %s is not used: %s; rebuilding from stored data", path, exc)
             return None
-        if saved != stamp:
-            changed = [name for name, value in asdict(stamp).items() if asdict(saved)[name] != value]
+        if not saved.fits(current):
+            changed = [name for name in ("code", "partition", "partitions")
+                       if getattr(saved, name) != getattr(current, name)]  # fmt: skip
             log.info("the saved alert state is out of date (%s changed since); rebuilding from stored data",
                      ", ".join(changed))  # fmt: skip
             return None
         try:
-            engine: AlertEngine = pickle.load(file)  # noqa: S301 - signed by this deployment's key, checked above
+            engine, pending = pickle.load(file)  # noqa: S301 - signed by this deployment's key, checked above
         except Exception:  # a bug, with the code unchanged: the rebuild is always possible
             log.exception("the saved alert state could not be read; rebuilding from stored data")
             return None
-        return engine
+        return Saved(engine, pending, saved.clean and saved.devices == current.devices)
 
 
 class _Signing:

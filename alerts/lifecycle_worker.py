@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from alerts.engine import Cleared
+from alerts.engine import Cleared, Found
 from alerts.lifecycle import Lifecycle
 from carewatch.model import AlertDraft
 from carewatch.storage.base import TransientStorageError
@@ -38,7 +39,8 @@ class LifecycleWorker:
         self._queue: queue.Queue[_Findings | float] = queue.Queue(QUEUE_SIZE)
         self._closing = threading.Event()  # stopping: apply the findings queued, skip the ticks
         self._stopping = threading.Event()  # giving up: the time for stopping ran out
-        self._current: _Findings | float | None = None  # the submission being processed
+        self._unapplied: deque[_Findings] = deque()  # submitted findings not yet processed, oldest first
+        self._unapplied_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="carewatch-lifecycle", daemon=True)
 
     def start(self) -> None:
@@ -53,18 +55,25 @@ class LifecycleWorker:
         if self._thread.is_alive():
             self._stopping.set()  # ends a retry's wait; the thread ends after the submission in progress
             log.error("stopping: the alert lifecycle did not finish in %.1f s; %d new alerts not raised (the next "
-                      "start counts their conditions as handled)", timeout_s, self._drafts_left())  # fmt: skip
+                      "start raises those it finds never alerted)", timeout_s, self._drafts_left())  # fmt: skip
         return not self._stopping.is_set()
 
     def _drafts_left(self) -> int:
-        with self._queue.mutex:
-            left = [job for job in (self._current, *self._queue.queue) if isinstance(job, _Findings)]
-        return sum(len(job.drafts) for job in left)
+        return len(self.unapplied()[0])
 
     def submit(self, drafts: Sequence[AlertDraft], cleared: Sequence[Cleared]) -> None:
         """Findings of the rules: waits for room rather than lose one."""
         if drafts or cleared:
-            self._queue.put(_Findings(drafts, cleared))
+            findings = _Findings(drafts, cleared)
+            with self._unapplied_lock:
+                self._unapplied.append(findings)
+            self._queue.put(findings)
+
+    def unapplied(self) -> Found:
+        """The findings submitted and not yet processed (the one in progress included), kept with a saved state
+        (alerts.checkpoint) so that a crash loses none; the next start checks them against the stored alerts."""
+        with self._unapplied_lock:
+            return [d for f in self._unapplied for d in f.drafts], [c for f in self._unapplied for c in f.cleared]
 
     def tick(self, now: float) -> None:
         """Time-driven resolutions; skipped when the queue is full (the next tick comes a second later)."""
@@ -85,12 +94,13 @@ class LifecycleWorker:
                 if self._closing.is_set():
                     return
                 continue
-            self._current = job
             try:
                 if not (self._closing.is_set() and isinstance(job, float)):
                     self._process(job)
             finally:
-                self._current = None
+                if isinstance(job, _Findings) and not self._stopping.is_set():
+                    with self._unapplied_lock:
+                        self._unapplied.popleft()
                 self._queue.task_done()
 
     def _process(self, job: _Findings | float) -> None:

@@ -29,7 +29,9 @@ judge the time stopped at the first live tick, which waits until ingest has read
 through the crash is raised; one alerted, then resolved by hand, is not raised again).
 
 After a clean stop the start takes up the state that stop saved instead (alerts.checkpoint) and does only 4
-(`resume`): its state knows what it alerted, so the live ticks need no check.
+(`resume`): its state knows what it alerted, so the live ticks need no check. After a crash it takes up the state the
+running process last saved (every few minutes) and does 2-4 from there (`recover`): the rows stored since replayed,
+what they and the time since find checked against the stored alerts; exact where the rebuild approximates.
 
 Known limits: an episode that reaches back to the start of the replayed data counts as handled if any alert of that
 resident and rule is stored from the last ``LAST_SEEN_S`` (its beginning is not in the data); a fall the detector
@@ -84,6 +86,12 @@ BED_SENSOR = DEVICE_KINDS.index(DeviceKind.BED)
 REPLAY_EDGE_S = 120.0
 STORED_RESOLUTION_S = 1e-3  # stored times are exact to 1 us (TimescaleDB); the replay's end is excluded
 ALERTED_SLACK_S = 60.0  # an alert resolved this long before a condition became alertable still covers it
+# Recovering from a saved state: rows stored after it up to this much older than the newest it had are replayed
+# (redelivered and late rows; the rules drop what they evaluated already) ...
+LATE_S = 60.0
+# ... and beyond this much data stored since it, the rebuild (20 minutes of everything) reads less.
+RECOVER_MAX_S = 3600.0
+SEEN_TOLERANCE_S = 1e-3  # TimescaleDB keeps microseconds: a stored time may round above the engine's float
 
 
 def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
@@ -91,7 +99,7 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
     (with their clearings in the replay), and the live alerts whose condition ended."""
     engine.population.refresh_offsets(now)
     live = store.alerts(live_only=True, limit=LIVE_ALERTS_MAX)
-    until = _newest_row(engine, store, now)
+    until = _newest_row(engine, store.device_last_seen(now - LAST_SEEN_S), now)
     _seed_day_sums(engine, store, until)
     _seed_activity(engine, store, until)
     _seed_devices(engine, store, until)
@@ -103,27 +111,72 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
     _replay(engine, store, (starts[0], starts[1]), sites, SLOW_METRICS, False, found)
     _replay(engine, store, (starts[1], starts[2]), sites, None, False, found)
     _replay(engine, store, (starts[2], until), sites, None, True, found)
-    engine.alerted_before = AlertedBefore.load(store, live, starts[:2], now, until - LAST_SEEN_S)
-    raised = engine.alerted_before.unalerted(found[0], replayed=True)
+    return _unalerted(engine, AlertedBefore.load(store, live, starts[:2], now, until - LAST_SEEN_S), found, live, now)
+
+
+def _unalerted(engine: AlertEngine, check: AlertedBefore, found: Found, live: list[Alert], now: float) -> Found:
+    """Steps 3-4 on what a replay ``found``: the conditions never alerted, with their clearings, and the live alerts
+    whose condition ended. The first tick's findings get the same ``check``."""
+    engine.alerted_before = check
+    raised = check.unalerted(found[0], replayed=True)
     keys = {(d.resident_id, d.rule) for d in raised}
     ended = [c for c in found[1] if (c.resident_id, c.rule) in keys]
     if raised:
-        log.warning("the rebuild found %d conditions the process before had not alerted (e.g. %s of %s): raising them",
+        log.warning("the start found %d conditions the process before had not alerted (e.g. %s of %s): raising them",
                     len(raised), raised[0].rule, raised[0].resident_id)  # fmt: skip
     return raised, ended + engine.mark_live(live, now)
 
 
-def _newest_row(engine: AlertEngine, store: Store, now: float) -> float:
-    """Where the replay ends (excluded): just after the newest row stored for the engine's devices (the crash, after
-    a time down), at most ``now``, so that the state is rebuilt as it was when the data stopped and the time since is
-    judged by the live ticks (or the broker's backlog, as it is read); ``now`` if nothing was stored for
-    ``LAST_SEEN_S``."""
-    seen = store.device_last_seen(now - LAST_SEEN_S)
+def _newest_row(engine: AlertEngine, seen: dict[str, float], now: float) -> float:
+    """Where the replay ends (excluded): just after the newest row stored for the engine's devices (``seen``:
+    `Store.device_last_seen` since ``LAST_SEEN_S``; the crash, after a time down), at most ``now``, so that the
+    state is rebuilt as it was when the data stopped and the time since is judged by the live ticks (or the broker's
+    backlog, as it is read); ``now`` if nothing was stored for ``LAST_SEEN_S``."""
     mine = engine.population.device_positions(seen) != MISSING
     if not mine.any():
         return now
     newest = float(np.fromiter(seen.values(), np.float64, len(seen))[mine].max())
     return min(now, newest + STORED_RESOLUTION_S)
+
+
+def recover(engine: AlertEngine, store: Store, now: float, pending: Found) -> Found | None:
+    """Steps 2-4 for a state a running process saved (alerts.checkpoint), or a clean stop after which rows were
+    stored: the rows of the engine's sites stored since are replayed (from ``LATE_S`` before the newest row the state
+    had; before that only the devices with rows newer than the state had from them: a backlog sent late), and
+    what the replay finds, the findings ``pending`` at the save, and what the first tick finds the time made true,
+    are checked against the stored alerts as after a rebuild. None, with nothing changed, where the rebuild must do
+    instead: the store is behind the state (a backup restored), or more than ``RECOVER_MAX_S`` of data came since."""
+    seen = {d: t for d, t in engine.devices_seen().items() if t >= now - LAST_SEEN_S}
+    stored = store.device_last_seen(now - LAST_SEEN_S)
+    until, had = _newest_row(engine, stored, now), max(seen.values(), default=-math.inf)
+    behind = [d for d, t in seen.items() if stored.get(d, -math.inf) < t - SEEN_TOLERANCE_S]
+    if behind or until - had > RECOVER_MAX_S:
+        why = (
+            f"{len(behind)} devices have fewer rows stored than it had (e.g. {behind[0]})" if behind
+            else "it had no row of the last 26 h" if not seen
+            else f"{(until - had) / 60:.0f} minutes of data came since it"
+        )  # fmt: skip
+        log.warning("the saved alert state is not used: %s; rebuilding from stored data", why)
+        return None
+    engine.population.refresh_offsets(now)
+    live = store.alerts(live_only=True, limit=LIVE_ALERTS_MAX)
+    sites = sorted({r.site_id for r in engine.index.residents})
+    start = had - LATE_S
+    found: Found = ([*pending[0]], [*pending[1]])
+    late = _sent_late(engine, seen, stored, start)
+    if late:
+        late_from = max(min(late.values()), now - LAST_SEEN_S)
+        _replay(engine, store, (late_from, start), sites, None, True, found, sorted(late))
+    _replay(engine, store, (start, until), sites, None, True, found)
+    return _unalerted(engine, AlertedBefore.load(store, live, (), now, until - LAST_SEEN_S), found, live, now)
+
+
+def _sent_late(engine: AlertEngine, seen: dict[str, float], stored: dict[str, float], start: float) -> dict[str, float]:
+    """The engine's devices with rows stored newer than the newest it had from them (``seen``), that newest being
+    before ``start``: device -> that newest (-inf: none)."""
+    mine = engine.population.device_positions(stored) != MISSING
+    had = {d: seen.get(d, -math.inf) for d, m in zip(stored, mine.tolist(), strict=True) if m}
+    return {d: t for d, t in had.items() if t < start and stored[d] > t + SEEN_TOLERANCE_S}
 
 
 def resume(engine: AlertEngine, store: Store, now: float) -> Found:
@@ -183,14 +236,14 @@ class AlertedBefore:
 
 def _replay(
     engine: AlertEngine, store: Store, span_s: tuple[float, float], sites: list[str],
-    metrics: tuple[str, ...] | None, accel: bool, found: Found,
+    metrics: tuple[str, ...] | None, accel: bool, found: Found, devices: list[str] | None = None,
 ) -> None:  # fmt: skip
-    """The rows of ``sites`` in [start, end) through the batch path; what they raise and clear is added to
-    ``found``."""
+    """The rows of ``sites`` (and of ``devices`` if given) in [start, end) through the batch path; what they raise
+    and clear is added to ``found``."""
     (at, end), span = span_s, CHUNK_S[0]
     while at < end:  # chunks of time, not rows
         stop = min(at + span, end)
-        batch = store.replay_batch(at, stop, metrics, events=True, accel=accel, sites=sites)
+        batch = store.replay_batch(at, stop, metrics, events=True, accel=accel, sites=sites, devices=devices)
         rows = max(len(batch.readings), len(batch.events), len(batch.accel))
         if rows >= MAX_REPLAY_ROWS:
             log.warning("replay of %.0f-%.0f truncated at %d rows per table", at, stop, MAX_REPLAY_ROWS)

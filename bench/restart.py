@@ -2,7 +2,7 @@
 history the store holds.
 
 Usage: ``python -m bench.restart [--residents 20] [--days 1 7] [--accel-hours 26] [--backend sqlite timescaledb]
-[--partitions 1]``,
+[--partitions 1] [--saved-minutes 5]``,
 or ``python -m bench.restart --state-only 10000 100000`` for the saved state alone (below).
 
 For each backend and each history length, a fresh store gets ``--residents`` residents of the bench world
@@ -13,9 +13,11 @@ to date (as the running platform keeps it), then a new engine is rebuilt from th
 
 Printed per run: the time of each store query the rebuild makes (summed over its calls) and the rest (the engine's
 replay), the rows written, and the ratio of the longest history's times to the shortest's: a restart that reads
-only recent data costs the same whatever the history, one that scans the history grows with it. Then the other way
-to restart, after a clean stop (alerts.checkpoint): the rebuilt engine saved with its stamp, taken up by a new start
-and resumed, and the ratio of the rebuild's time to that. With ``--partitions P``, also the rebuild of one worker of
+only recent data costs the same whatever the history, one that scans the history grows with it. Then the other ways
+to restart (alerts.checkpoint): after a crash, the state the running process saved ``--saved-minutes`` before it
+(an engine rebuilt then, the store filled only up to then) taken up and brought up to date from the rows stored
+since (alerts.rebuild.recover); after a clean stop, the rebuilt engine saved with its stamp, taken up by a new start
+and resumed; and the ratio of the rebuild's time to each. With ``--partitions P``, also the rebuild of one worker of
 P (partition 0's residents, reading its sites' rows only), and the single worker's time over it. TimescaleDB runs
 in a PostgreSQL server the bench starts on a free loopback port (bench.services).
 
@@ -40,7 +42,7 @@ import numpy as np
 
 from alerts import checkpoint
 from alerts.engine import AlertEngine
-from alerts.rebuild import rebuild, resume
+from alerts.rebuild import rebuild, recover, resume
 from alerts.rules import default_rules
 from bench.alerts import VITALS, Workload, World, engine_for, learned, seed, world
 from bench.report import print_ratios
@@ -160,9 +162,12 @@ def store_of(backend: str) -> Iterator[Store]:
         yield store
 
 
-def measure(backend: str, n: int, days: float, accel_hours: float, partitions: int = 1) -> dict[str, float]:
-    """Fill a fresh store, roll it up, rebuild an engine from it: seconds per phase (and the rows written); with
-    ``partitions`` > 1 also the rebuild of partition 0's worker alone (its residents' sites, ingest.partition)."""
+def measure(
+    backend: str, n: int, days: float, accel_hours: float, partitions: int = 1, saved_s: float = 300.0
+) -> dict[str, float]:
+    """Fill a fresh store, roll it up, rebuild an engine from it: seconds per phase (and the rows written); the
+    recovery from a state saved ``saved_s`` before the end; with ``partitions`` > 1 also the rebuild of partition
+    0's worker alone (its residents' sites, ingest.partition)."""
     end = math.floor(time.time() / 60) * 60.0
     w = world(n)
     with store_of(backend) as store:
@@ -170,35 +175,71 @@ def measure(backend: str, n: int, days: float, accel_hours: float, partitions: i
         store.upsert_residents(w.residents)
         store.upsert_devices(w.devices)
         started, rows = time.perf_counter(), 0
-        for batch in history(n, days, accel_hours, end):
+        for batch in history(n, days - saved_s / DAY_S, accel_hours, end - saved_s):
             store.write_batch(batch)
             rows += len(batch)
         filled = time.perf_counter() - started
+        store.refresh_rollups(end - saved_s)
+        state = saved_while_running(store, w, end - saved_s)
+        for batch in history(n, saved_s / DAY_S, accel_hours, end):
+            store.write_batch(batch)
+            rows += len(batch)
         started = time.perf_counter()
         store.refresh_rollups(end)
         rolled = time.perf_counter() - started
-        engine = AlertEngine(default_rules())
-        engine.population.refresh_offsets(end)
-        engine.add_residents(w.residents, w.sites, w.devices)
+        engine = engine_of(w, end)
         timed = TimedStore(store)
         started = time.perf_counter()
         rebuild(engine, timed, end)  # type: ignore[arg-type]
         total = time.perf_counter() - started
         engine_s = total - sum(timed.spent.values())
-        clean = clean_stop(store, engine, [d.device_id for d in w.devices], end)
+        clean = {**recovery(store, state, end), **clean_stop(store, engine, [d.device_id for d in w.devices], end)}
         if partitions > 1:
             clean[f"restart of 1 of {partitions} workers"] = partition_rebuild(store, w, end, partitions)
     return {"rows written": rows, "fill s": filled, "roll-up s": rolled, **timed.spent, "engine (rest)": engine_s,
             "restart total": total, **clean}  # fmt: skip
 
 
+def engine_of(w: World, now: float, sites: set[str] | None = None) -> AlertEngine:
+    """A new engine with the world's residents (of ``sites`` only, if given)."""
+    engine = AlertEngine(default_rules())
+    engine.population.refresh_offsets(now)
+    mine = (lambda site: site in sites) if sites is not None else (lambda site: True)
+    engine.add_residents(
+        [r for r in w.residents if mine(r.site_id)], w.sites, [d for d in w.devices if mine(d.site_id)]
+    )
+    return engine
+
+
+def saved_while_running(store: Store, w: World, at: float) -> bytes:
+    """The state a running process saved at ``at`` (the store holding rows up to then): an engine rebuilt then."""
+    engine = engine_of(w, at)
+    rebuild(engine, store, at)
+    with tempfile.TemporaryDirectory(prefix="bench-restart-state-") as directory:
+        path = Path(directory) / "alert-state.bin"
+        checkpoint.save(path, engine, checkpoint.stamp({}, [], 0, 1), b"bench")
+        return path.read_bytes()
+
+
+def recovery(store: Store, state: bytes, end: float) -> dict[str, float]:
+    """After a crash at ``end``: the state saved while running taken up and brought up to date from the rows stored
+    since."""
+    with tempfile.TemporaryDirectory(prefix="bench-restart-state-") as directory:
+        path = Path(directory) / "alert-state.bin"
+        path.write_bytes(state)
+        started = time.perf_counter()
+        saved = checkpoint.load(path, checkpoint.stamp({}, [], 0, 1), b"bench")
+        assert saved is not None and not saved.untouched
+        taken_up = time.perf_counter()
+        assert recover(saved.engine, store, end, saved.pending) is not None
+        done = time.perf_counter()
+    return {"crash: take up s": taken_up - started, "crash: replay since s": done - taken_up,
+            "crash: recovery s": done - started}  # fmt: skip
+
+
 def partition_rebuild(store: Store, w: World, end: float, partitions: int) -> float:
     """Seconds to rebuild the engine of partition 0's worker (its sites' residents and devices) on the same store."""
-    mine = {s.site_id for s in w.sites if partition_of(s.site_id, partitions) == 0}
-    engine = AlertEngine(default_rules())
-    engine.population.refresh_offsets(end)
-    engine.add_residents([r for r in w.residents if r.site_id in mine], w.sites,
-                         [d for d in w.devices if d.site_id in mine])  # fmt: skip
+    engine = engine_of(w, end, {s.site_id for s in w.sites if partition_of(s.site_id, partitions) == 0})
     started = time.perf_counter()
     rebuild(engine, store, end)
     return time.perf_counter() - started
@@ -209,7 +250,7 @@ def clean_stop(store: Store, engine: AlertEngine, devices: list[str], end: float
     with its stamp (the code's digest, the store's device times)."""
 
     def stamp() -> checkpoint.Stamp:
-        return checkpoint.stamp(store.device_last_seen(0.0), devices, 0, 1)
+        return checkpoint.stamp(store.device_last_seen(0.0), devices, 0, 1, clean=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-restart-state-") as directory:
         path = Path(directory) / "alert-state.bin"
@@ -218,8 +259,8 @@ def clean_stop(store: Store, engine: AlertEngine, devices: list[str], end: float
         size = checkpoint.save(path, engine, stamp(), b"bench")
         saved = time.perf_counter()
         taken_up = checkpoint.load(path, stamp(), b"bench")
-        assert taken_up is not None
-        resume(taken_up, store, end)
+        assert taken_up is not None and taken_up.untouched
+        resume(taken_up.engine, store, end)
         done = time.perf_counter()
     return {"saved state MiB": size / 2**20, "clean stop: save s": saved - started, "start: take up s": done - saved}
 
@@ -232,7 +273,7 @@ def state_cost(n: int, seconds: int) -> dict[str, float]:
     seed(engine, learned(n, Workload(n).offset, np.random.default_rng(7)))
     for batch, _ in Workload(n).batches(seconds, 5000):
         engine.process(batch)
-    stamp = checkpoint.stamp({}, [], 0, 1)  # no store: no devices
+    stamp = checkpoint.stamp({}, [], 0, 1, clean=True)  # no store: no devices
     with tempfile.TemporaryDirectory(prefix="bench-restart-state-") as directory:
         path = Path(directory) / "alert-state.bin"
         started = time.perf_counter()
@@ -252,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--accel-hours", type=float, default=26.0)
     parser.add_argument("--backend", nargs="+", choices=("sqlite", "timescaledb"), default=["sqlite", "timescaledb"])
     parser.add_argument("--partitions", type=int, default=1, help="also rebuild the worker of 1 of this many")
+    parser.add_argument("--saved-minutes", type=float, default=5.0, help="the crash's state saved this long before")
     parser.add_argument(
         "--state-only",
         type=int,
@@ -269,11 +311,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()
         return 0
     for backend in args.backend:
-        runs = {days: measure(backend, args.residents, days, args.accel_hours, args.partitions) for days in args.days}
+        runs = {
+            days: measure(backend, args.residents, days, args.accel_hours, args.partitions, args.saved_minutes * 60)
+            for days in args.days
+        }
         print(f"\n{backend}, {args.residents} residents, history of {' and '.join(f'{d:g}' for d in runs)} days:")
         print_ratios(runs, 24, lambda phase, value: f"{value:>14,.{0 if phase == 'rows written' else 3}f}")
-        speedup = "  ".join(f"{runs[d]['restart total'] / runs[d]['start: take up s']:>13,.1f}x" for d in runs)
-        print(f"  {'rebuild / take up':<24} {speedup}")
+        for name, phase in (("rebuild / recovery", "crash: recovery s"), ("rebuild / take up", "start: take up s")):
+            speedup = "  ".join(f"{runs[d]['restart total'] / runs[d][phase]:>13,.1f}x" for d in runs)
+            print(f"  {name:<24} {speedup}")
         if args.partitions > 1:
             worker = f"restart of 1 of {args.partitions} workers"
             shares = "  ".join(f"{runs[d]['restart total'] / runs[d][worker]:>13,.1f}x" for d in runs)

@@ -23,18 +23,18 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client import CollectorRegistry
 
 from alerts import checkpoint
-from alerts.engine import AlertEngine
+from alerts.engine import AlertEngine, Found
 from alerts.escalation import Escalator, PolicyDefaults
 from alerts.lifecycle import Lifecycle
 from alerts.lifecycle_worker import LifecycleWorker
-from alerts.metrics import AlertCoreMetrics
+from alerts.metrics import AlertCoreMetrics, EngineStart
 from alerts.notify.base import Channel
 from alerts.notify.broadcast import BroadcastNotifier
 from alerts.notify.dispatch import Dispatcher, RetryPolicy
 from alerts.notify.email import EmailChannel
 from alerts.notify.mqtt import MqttChannel
 from alerts.notify.webhook import WebhookChannel
-from alerts.rebuild import rebuild, resume
+from alerts.rebuild import rebuild, recover, resume
 from alerts.reports import send_weekly_digests
 from alerts.routing import Router
 from alerts.rules import default_rules
@@ -93,7 +93,11 @@ class Platform:
         self._next_registry_refresh = 0.0
         self.engine = AlertEngine(default_rules())
         self.data_clock: DataClock | None = None  # settings.clock "data": set at start
-        self.engine_resumed = False  # whether start took up the state the last stop saved (else rebuilt it)
+        # How start readied the alert core's state: "resumed" (as a clean stop saved it), "recovered" (a saved state
+        # and the rows stored since) or "rebuilt" (from stored data).
+        self.engine_start: EngineStart = "rebuilt"
+        self._next_engine_save = math.inf  # monotonic time of the next save while running
+        self._engine_view: tuple[object, object] = ({}, {})  # the registry's residents and devices the engine has
         self._engine_started_at: float | None = None  # the engine's time when its state was ready
         self.catch_up: CatchUp | None = None  # after the start: the time-driven rules wait for the broker's backlog
         self._broker: EmbeddedBroker | None = None
@@ -105,27 +109,21 @@ class Platform:
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.store.init_schema)
         self.registry.refresh(self.store)  # before the reader exists; it subscribes once made
-        # The alert core: the state a clean stop saved, if still current; the registry, the clinicians' limits and
-        # NEWS2 escalations; then, unless saved, its state rebuilt from recent data; and the live alerts loaded
-        # (the conditions the rebuild found never alerted are raised, those the replay shows ended resolved, on the
-        # first tick).
+        # The alert core: the state saved last (alerts.checkpoint), if still current; the registry, the clinicians'
+        # limits and NEWS2 escalations; then its state made current: taken up as a clean stop left it, or brought
+        # up to date from the rows stored since it was saved, else rebuilt from recent data; and the live alerts
+        # loaded (the conditions found never alerted are raised, those found ended resolved, on the first tick).
         readying = time.perf_counter()
         saved = await asyncio.to_thread(self._saved_engine) if self.settings.alert_state_kept else None
-        self.engine = saved if saved is not None else self.engine
-        self._engine_view = (self.registry.residents, self.registry.devices)
-        self.engine.add_residents(self._owned_residents(), self.store.sites(), list(self.registry.devices.values()))
-        self.engine.apply_thresholds(self.store.all_thresholds())
-        self.engine.apply_news2_escalations(self.store.all_news2_escalations())
         self.data_clock = await asyncio.to_thread(self._data_clock)
         started_at = time.time() if self.data_clock is None else self.data_clock.reference(time.time())
-        settle = resume if saved is not None else rebuild
-        self._engine_found = await asyncio.to_thread(settle, self.engine, self.store, started_at)
+        self.engine_start, self._engine_found = await asyncio.to_thread(self._ready_engine, saved, started_at)
         self._engine_started_at = started_at
-        self.engine_resumed = saved is not None
+        self._next_engine_save = time.monotonic()  # the first tick saves: the file taken up is gone
         # On the data clock the ticks' now is the newest committed row: they never run ahead of the backlog.
         self.catch_up = CatchUp(started_at) if self.data_clock is None else None
         self.alert_metrics.start_seconds.set(time.perf_counter() - readying)
-        self.alert_metrics.resumed.set(self.engine_resumed)
+        self.alert_metrics.started(self.engine_start)
 
         self.hub = Hub(loop)
         self.hub.start()
@@ -236,32 +234,71 @@ class Platform:
         if self.catch_up is None or not self.catch_up.waiting():
             self.lifecycle_worker.submit(*self.engine.tick(now))
         self.lifecycle_worker.tick(now)
+        if time.monotonic() >= self._next_engine_save and self.settings.alert_state_kept:
+            self._next_engine_save = time.monotonic() + self.settings.alert_state_interval_seconds
+            self._save_engine_running()
 
-    # The alert core's state across a clean stop (alerts.checkpoint) -----------------------------------------
-    def _saved_engine(self) -> AlertEngine | None:
+    # The alert core's state across a restart (alerts.checkpoint) ------------------------------------------------
+    def _readied(self, engine: AlertEngine) -> AlertEngine:
+        """``engine`` with the registry's residents, sites and devices, and the clinicians' settings."""
+        engine.add_residents(self._owned_residents(), self.store.sites(), list(self.registry.devices.values()))
+        engine.apply_thresholds(self.store.all_thresholds())
+        engine.apply_news2_escalations(self.store.all_news2_escalations())
+        self._engine_view = (self.registry.residents, self.registry.devices)
+        return engine
+
+    def _ready_engine(self, saved: checkpoint.Saved | None, now: float) -> tuple[EngineStart, Found]:
+        """The state taken up as a clean stop saved it, else brought up to date from the rows stored since it was
+        saved, else rebuilt (alerts.rebuild); and what the lifecycle is to apply at the first tick."""
+        if saved is not None:
+            self.engine = self._readied(saved.engine)
+            if saved.untouched:
+                return "resumed", resume(self.engine, self.store, now)
+            found = recover(self.engine, self.store, now, saved.pending)
+            if found is not None:
+                return "recovered", found
+        self.engine = self._readied(AlertEngine(default_rules()))
+        return "rebuilt", rebuild(self.engine, self.store, now)
+
+    def _saved_engine(self) -> checkpoint.Saved | None:
         path = self.settings.alert_state_path
         if not path.exists():
             return None
-        stamp = self._engine_stamp(self.store.device_last_seen(0.0))
-        engine = checkpoint.load(path, stamp, self._state_key())
-        if engine is not None:
-            log.info("taking up the alert core's state saved at the last stop (%s)", path)
-        return engine
+        saved = checkpoint.load(path, self._engine_stamp(self.store.device_last_seen(0.0)), self._state_key())
+        if saved is not None:
+            log.info("taking up the alert core's state saved %s (%s)",
+                     "at the last stop" if saved.untouched else "last, with the rows stored since", path)  # fmt: skip
+        return saved
 
     def _save_engine(self, started_at: float) -> None:
+        """At a clean stop: the state as the next start takes it up, unless it missed stored rows (then as saved
+        while running: the next start replays them)."""
         stored = self.store.device_last_seen(0.0)
         missed = checkpoint.unseen(self.engine, stored, self._owned_devices(), started_at)
         if missed:
-            log.warning("not saving the alert core's state: %d devices of this worker have rows stored that it did "
-                        "not evaluate (e.g. %s; another worker on this partition?); the next start rebuilds",
-                        len(missed), ", ".join(missed[:3]))  # fmt: skip
-            return
+            log.warning("%d devices of this worker have rows stored that its alert core did not evaluate (e.g. %s; "
+                        "another worker on this partition?): the next start replays them", len(missed),
+                        ", ".join(missed[:3]))  # fmt: skip
         path = self.settings.alert_state_path
-        size = checkpoint.save(path, self.engine, self._engine_stamp(stored), self._state_key())
+        size = checkpoint.save(path, self.engine, self._engine_stamp(stored, clean=not missed), self._state_key())
         log.info("saved the alert core's state for the next start: %s, %.1f MiB", path, size / 2**20)
 
-    def _engine_stamp(self, stored: dict[str, float]) -> checkpoint.Stamp:
-        return checkpoint.stamp(stored, self._owned_devices(), self.settings.partition, self.settings.partitions)
+    def _save_engine_running(self) -> None:
+        """On the writer's thread, between batches: the state, with the findings the lifecycle has not yet applied,
+        so that a crash costs the next start a replay of the rows stored since rather than a rebuild."""
+        saving = time.perf_counter()
+        try:
+            stamp = self._engine_stamp({})  # the devices' digest serves a clean stop's state only
+            path = self.settings.alert_state_path
+            size = checkpoint.save(path, self.engine, stamp, self._state_key(), self.lifecycle_worker.unapplied())
+        except Exception:  # a full disk, say: the file saved before stays; the next save tries again
+            log.exception("could not save the alert core's state")
+            return
+        self.alert_metrics.saved(time.perf_counter() - saving, size)
+
+    def _engine_stamp(self, stored: dict[str, float], clean: bool = False) -> checkpoint.Stamp:
+        s = self.settings
+        return checkpoint.stamp(stored, self._owned_devices(), s.partition, s.partitions, clean)
 
     def _owned_devices(self) -> list[str]:
         s = self.settings

@@ -536,7 +536,11 @@ class SystemPublic(BaseModel):
     alert_core_start_seconds: float | None = Field(
         description="how long this process's start took to ready the alert core's state (null: no alert core here)"
     )
-    alert_core_resumed: bool = Field(description="that start took up the state a clean stop saved (else rebuilt it)")
+    alert_core_resumed: bool = Field(description="that start took up the state a clean stop saved, as it was")
+    alert_core_recovered: bool = Field(
+        description="that start took up the state saved last while running and replayed the rows stored since "
+        "(both false: it rebuilt the state from stored data)"
+    )
 
 
 # Escalation policies and the on-call rota ----------------------------------------------------------------------------

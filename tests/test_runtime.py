@@ -1,7 +1,8 @@
 """The platform applies the clinicians' NEWS2 escalations at start and picks up those set or removed later (through
 the API, by another worker) on its registry refresh, as it does their thresholds; ingest resumes each wearable's
-stored worn state; a clean stop saves the alert core's state, and the next start takes it up only when it is current.
-Embedded broker; SQLite, and TimescaleDB for the saved state."""
+stored worn state; the running process and a clean stop save the alert core's state, and the next start takes it up
+as it was when it is current, brings it up to date when rows were stored since (a crash), or rebuilds. Embedded
+broker; SQLite, and TimescaleDB for the saved state."""
 
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ async def start_after_a_crash(settings: Settings, fell_at: float) -> list[tuple[
     platform.store.write_batch(Batch(events=[EventRow(fell_at, SITE, "watch", "r1", "fall", 1.0, 1)]))
     await platform.start()
     try:
-        assert not platform.engine_resumed
+        assert platform.engine_start == "rebuilt"
         deadline = time.monotonic() + WAIT_S
         while not (alerts := platform.store.alerts(live_only=True)):
             assert time.monotonic() < deadline, "nothing alerted after the start"
@@ -146,16 +147,16 @@ def test_the_first_ticks_wait_for_the_backlog_on_the_wall_clock_only(tmp_path: P
     assert asyncio.run(holds_ticks(Settings(data_dir=tmp_path, http_port=0, clock=clock))) == (clock == "wall")
 
 
-async def stop_start_and_store(settings: Settings, key: str) -> list[tuple[bool, bool]]:
+async def stop_start_and_store(settings: Settings, key: str) -> list[str]:
     """Starts, each after a clean stop: the first on an empty store; the second as it was left; the third after a row
-    was stored meanwhile (by a standby worker, say); the fourth with another secret key. Per start after the first:
-    (the saved state taken up, a saved state left on disk)."""
+    was stored meanwhile (by a standby worker, say); the fourth with another secret key. How each start after the
+    first readied the alert core's state."""
     path = settings.alert_state_path
     platform = Platform(settings)
     platform.store.init_schema()
     apply_manifest(platform.store, MANIFEST)
     endpoints = await platform.start()
-    assert not platform.engine_resumed
+    assert platform.engine_start == "rebuilt"
     await asyncio.to_thread(send_pulses, endpoints.mqtt_url, time.time())
     deadline = time.monotonic() + WAIT_S
     while platform.store.count("readings") < 2:
@@ -163,7 +164,7 @@ async def stop_start_and_store(settings: Settings, key: str) -> list[tuple[bool,
         await asyncio.sleep(0.05)
     await platform.stop()
     assert path.exists()
-    starts: list[tuple[bool, bool]] = []
+    starts: list[str] = []
     for before in ("nothing", "a row stored", "another key"):
         if before == "a row stored":
             store = open_store(settings)
@@ -173,8 +174,10 @@ async def stop_start_and_store(settings: Settings, key: str) -> list[tuple[bool,
             settings = settings.model_copy(update={"secret_key": SecretStr(key)})
         platform = Platform(settings)
         endpoints = await platform.start()
-        starts.append((platform.engine_resumed, path.exists()))
-        assert platform.metrics_registry.get_sample_value("carewatch_alert_core_resumed") == platform.engine_resumed
+        starts.append(platform.engine_start)
+        for gauge in ("resumed", "recovered"):
+            value = platform.metrics_registry.get_sample_value(f"carewatch_alert_core_{gauge}")
+            assert value == (platform.engine_start == gauge), gauge
         if platform.catch_up is not None:  # the time-driven rules wait for a row from after the start
             assert platform.catch_up.waiting()
             await asyncio.to_thread(send_pulses, endpoints.mqtt_url, time.time())
@@ -195,9 +198,9 @@ def test_a_clean_stop_saves_the_alert_state_and_the_next_start_takes_it_up_if_cu
         data_dir=tmp_path, database_url=database_url, http_port=0, secret_key=SecretStr("the deployment's own key")
     )
     assert asyncio.run(stop_start_and_store(settings, "a new key of the deployment's own")) == [
-        (True, False),  # taken up, and gone from the disk until the next stop
-        (False, False),  # a row stored since: rebuilt
-        (False, False),  # signed with the old key: refused, rebuilt
+        "resumed",  # taken up as it was
+        "recovered",  # a row stored since: replayed
+        "rebuilt",  # signed with the old key: refused
     ]
     assert settings.alert_state_path.exists()  # the last stop saved it again
 
@@ -207,7 +210,7 @@ async def start_and_stop(settings: Settings) -> bool:
     platform = Platform(settings)
     await platform.start()
     await platform.stop()
-    return platform.engine_resumed
+    return platform.engine_start != "rebuilt"
 
 
 def test_with_the_demos_known_secret_key_no_alert_state_is_saved_or_read(tmp_path: Path) -> None:
@@ -221,19 +224,73 @@ def test_with_the_demos_known_secret_key_no_alert_state_is_saved_or_read(tmp_pat
     assert demo.alert_state_path.read_bytes() == saved
 
 
-async def run_while_another_worker_stores(settings: Settings) -> bool:
-    """A row of this worker's watch stored by someone else while it runs; whether its stop saved the alert state."""
+async def evaluated(platform: Platform) -> None:
+    """Until the alert core has had a row of both of r1's wearables."""
+    deadline = time.monotonic() + WAIT_S
+    while len(platform.engine.devices_seen()) < 2:
+        assert time.monotonic() < deadline, "the pulses were not evaluated"
+        await asyncio.sleep(0.05)
+
+
+async def run_while_another_worker_stores(settings: Settings) -> tuple[str, bool]:
+    """A row of this worker's watch stored by someone else while it runs (after its own pulses). How the next start
+    readies the alert core's state, and whether it had the row then."""
     platform = Platform(settings)
     platform.store.init_schema()
     apply_manifest(platform.store, MANIFEST)
-    await platform.start()
-    await asyncio.to_thread(
-        platform.store.write_batch, Batch(readings=[ReadingRow(time.time(), SITE, "watch", "r1", "hr", 70.0, 1, False)])
-    )
+    endpoints = await platform.start()
+    await asyncio.to_thread(send_pulses, endpoints.mqtt_url, time.time())
+    await evaluated(platform)
+    row = ReadingRow(time.time(), SITE, "watch", "r1", "hr", 70.0, 1, False)
+    await asyncio.to_thread(platform.store.write_batch, Batch(readings=[row]))
     await platform.stop()
-    return settings.alert_state_path.exists()
+    platform = Platform(settings)
+    await platform.start()
+    try:
+        return platform.engine_start, platform.engine.devices_seen().get("watch", 0.0) >= row.ts
+    finally:
+        await platform.stop()
 
 
-def test_a_stop_whose_engine_missed_stored_rows_saves_nothing(tmp_path: Path) -> None:
+def test_a_stop_whose_engine_missed_stored_rows_saves_a_state_the_next_start_brings_up_to_date(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, http_port=0, secret_key=SecretStr("the deployment's own key"))
-    assert asyncio.run(run_while_another_worker_stores(settings)) is False
+    assert asyncio.run(run_while_another_worker_stores(settings)) == ("recovered", True)
+
+
+async def run_save_and_crash(settings: Settings, fell_at: float) -> tuple[str, list[tuple[str, str, float]]]:
+    """The process saves its alert state while running; after the save it commits a fall r1's watch reported and
+    dies before alerting it (its stop's save is thrown away: the one taken up is the one saved while running). How
+    the next start readies the state, and the live alerts once it has settled."""
+    path = settings.alert_state_path
+    platform = Platform(settings)
+    platform.store.init_schema()
+    apply_manifest(platform.store, MANIFEST)
+    endpoints = await platform.start()
+    await asyncio.to_thread(send_pulses, endpoints.mqtt_url, time.time())
+    await evaluated(platform)
+    await asyncio.sleep(settings.alert_state_interval_seconds * 3)  # a save since
+    saved_while_running = path.read_bytes()
+    fall = Batch(events=[EventRow(fell_at, SITE, "watch", "r1", "fall", 1.0, 3)])
+    await asyncio.to_thread(platform.store.write_batch, fall)
+    await platform.stop()
+    path.write_bytes(saved_while_running)
+    platform = Platform(settings)
+    await platform.start()
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not (alerts := platform.store.alerts(live_only=True)):
+            assert time.monotonic() < deadline, "nothing alerted after the start"
+            await asyncio.sleep(0.05)
+        return platform.engine_start, [(a.resident_id, a.rule, a.opened_at) for a in alerts]
+    finally:
+        await platform.stop()
+
+
+def test_after_a_crash_the_state_saved_while_running_is_brought_up_to_date(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, http_port=0, secret_key=SecretStr("the deployment's own key"),
+        alert_state_interval_seconds=0.2,
+    )  # fmt: skip
+    fell_at = round(time.time(), 3)
+    start, alerts = asyncio.run(run_save_and_crash(settings, fell_at))
+    assert (start, alerts) == ("recovered", [("r1", "fall", pytest.approx(fell_at, abs=1e-3))])

@@ -625,12 +625,12 @@ class Store(ABC):
     @abstractmethod
     def replay_batch(
         self, start: float, end: float, metrics: Sequence[str] | None = None, events: bool = True, accel: bool = False,
-        sites: Sequence[str] | None = None,
+        sites: Sequence[str] | None = None, devices: Sequence[str] | None = None,
     ) -> Batch:  # fmt: skip
         """Stored rows with times in [start, end), oldest first, as a Batch to replay into the alert core: readings
         (artefacts included, flagged; only ``metrics`` when given), events unless ``events`` is False, accelerometer
-        blocks when ``accel``; only rows of ``sites`` when given (a worker's partition). At most MAX_REPLAY_ROWS per
-        table: read long ranges in chunks."""
+        blocks when ``accel``; only rows of ``sites`` when given (a worker's partition), of ``devices`` when given.
+        At most MAX_REPLAY_ROWS per table: read long ranges in chunks."""
 
     @abstractmethod
     def reading_stats(self, start: float, end: float, metrics: Sequence[str], bucket_s: float) -> list[ReadingStats]:

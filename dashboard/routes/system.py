@@ -58,6 +58,7 @@ def system(_: SystemViewer, store: StoreDep, request: Request) -> SystemPublic:
         dead_letters_total=store.count("dead_letters"),
         alert_core_start_seconds=registry.get_sample_value("carewatch_alert_core_start_seconds"),
         alert_core_resumed=_sample(registry, "carewatch_alert_core_resumed") > 0,
+        alert_core_recovered=_sample(registry, "carewatch_alert_core_recovered") > 0,
         dead_letters=[
             DeadLetterPublic(
                 received_at=d.received_at, topic=d.topic, reason=d.reason, detail=d.detail,

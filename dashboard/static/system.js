@@ -32,7 +32,9 @@ async function poll() {
 function alertStart(s) {
   if (s.alert_core_start_seconds === null) return "–";
   const seconds = s.alert_core_start_seconds.toFixed(s.alert_core_start_seconds < 1 ? 2 : 1);
-  return t(s.alert_core_resumed ? "system.alert_start_saved" : "system.alert_start_rebuilt", { s: seconds });
+  const key = s.alert_core_resumed ? "system.alert_start_saved"
+    : s.alert_core_recovered ? "system.alert_start_recovered" : "system.alert_start_rebuilt";
+  return t(key, { s: seconds });
 }
 
 startPage("page.system").then(() => { poll(); setInterval(poll, POLL_MS); });

@@ -16,9 +16,11 @@ def test_the_rebuild_and_the_take_up_are_timed_side_by_side(capsys: pytest.Captu
     out = capsys.readouterr().out
     assert re.search(r"^  one worker / 1 of 2\s+[\d,.]+x\s+[\d,.]+x$", out, re.M), out
     phases = dict(re.findall(r"^  (\S[^\n]*?)\s{2,}([\d,.]+)\s+[\d,.]+\s+x[\d.]+$", out, re.M))
-    assert {"replay_batch", "restart total", "clean stop: save s", "start: take up s", "saved state MiB"} <= set(phases)
+    assert {"replay_batch", "restart total", "clean stop: save s", "start: take up s", "saved state MiB",
+            "crash: recovery s"} <= set(phases)  # fmt: skip
     assert float(phases["saved state MiB"]) > 0, out
     assert re.search(r"^  rebuild / take up\s+[\d,.]+x\s+[\d,.]+x$", out, re.M), out
+    assert re.search(r"^  rebuild / recovery\s+[\d,.]+x\s+[\d,.]+x$", out, re.M), out
 
 
 def test_the_saved_state_alone(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ import pytest
 from dashboard_support import TIMEOUT_MS, Served, late_low_spo2, logged_in, newest_change, settling_in_week
 from support import ARTIFACTS
 
-from alerts.metrics import AlertCoreMetrics
+from alerts.metrics import AlertCoreMetrics, EngineStart
 from dashboard.deps import context_of
 
 pytestmark = pytest.mark.browser
@@ -129,9 +129,13 @@ def test_admin_site_filter_admin_and_system_pages(browser: Any, served: Served) 
     assert page.inner_text("#fig-sensor_off_total") == "0"
     assert page.inner_text("#fig-alert_start") == "\u2013"  # (an en dash) no alert core in this process
     alert_core = AlertCoreMetrics(context_of(served.app).metrics_registry)
-    for resumed, seconds, shown in ((0, 31.84, "rebuilt its state from stored data, in 31.8 s"),
-                                    (1, 0.04, "took up the state saved at the last stop, in 0.04 s")):  # fmt: skip
-        alert_core.resumed.set(resumed)
+    starts: tuple[tuple[EngineStart, float, str], ...] = (
+        ("rebuilt", 31.84, "rebuilt its state from stored data, in 31.8 s"),
+        ("resumed", 0.04, "took up the state saved at the last stop, in 0.04 s"),
+        ("recovered", 2.31, "took up the state saved last while running and replayed what came since, in 2.3 s"),
+    )
+    for how, seconds, shown in starts:
+        alert_core.started(how)
         alert_core.start_seconds.set(seconds)
         page.wait_for_function(f"document.querySelector('#fig-alert_start').textContent === {shown!r}",
                                timeout=TIMEOUT_MS)  # fmt: skip

@@ -28,6 +28,20 @@ def test_a_stop_applies_the_findings_submitted(harness: Any) -> None:
     assert [(a.resident_id, a.rule) for a in harness.store.alerts(live_only=True)] == [("r1", "spo2_low")]
 
 
+def test_the_findings_not_yet_applied_are_known_for_a_saved_state(harness: Any) -> None:
+    """What a save of the alert core's state keeps (alerts.checkpoint): submitted and not yet applied, in order."""
+    worker = LifecycleWorker(harness.lifecycle)
+    first, second = harness.draft(harness.T0), harness.draft(harness.T0 + 5, resident="r2")
+    worker.submit([first], [])
+    worker.submit([second], [])
+    worker.submit([], [])  # nothing to apply: not kept
+    assert worker.unapplied() == ([first, second], [])
+    worker.start()
+    worker.drain()
+    assert worker.unapplied() == ([], [])
+    assert worker.stop()
+
+
 def test_a_stop_gives_up_on_a_database_that_is_gone(harness: Any, caplog: pytest.LogCaptureFixture) -> None:
     gone = TimescaleStore(f"postgresql://postgres@127.0.0.1:{free_port()}/gone")  # nothing listens there
     try:
@@ -38,6 +52,7 @@ def test_a_stop_gives_up_on_a_database_that_is_gone(harness: Any, caplog: pytest
         with caplog.at_level(logging.ERROR, logger="alerts.lifecycle_worker"):
             assert not worker.stop(GONE_STOP_S)
         assert "2 new alerts not raised" in caplog.text  # the one in progress and the one queued
+        assert len(worker.unapplied()[0]) == 2
     finally:
         gone.close()
 

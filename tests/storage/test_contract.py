@@ -685,6 +685,12 @@ def test_replay_batch_returns_rows_oldest_first(store: Store) -> None:
     assert (len(station.readings), station.events, len(station.accel)) == (4, [], 1)
     nowhere = store.replay_batch(T0, T0 + 60, accel=True, sites=[])
     assert (nowhere.readings, nowhere.events, nowhere.accel) == ([], [], [])
+    # Some devices' rows only (a recovery's backlog), with a site or without.
+    door = store.replay_batch(T0, T0 + 60, accel=True, devices=["door1", "gone"])
+    assert (door.readings, door.events, door.accel) == ([], batch.events, [])
+    wearable = store.replay_batch(T0, T0 + 60, accel=True, sites=["s1"], devices=["w1"])
+    assert (len(wearable.readings), wearable.events, len(wearable.accel)) == (4, [], 1)
+    assert store.replay_batch(T0, T0 + 60, accel=True, sites=["h1"], devices=["w1"]) == Batch()
 
 
 def test_a_database_from_before_device_seen_fills_it_at_its_next_start(store: Store) -> None:

@@ -31,10 +31,12 @@ IDS_PER_QUERY = 500  # ids bound in one IN list: far below SQLite's host-paramet
 class RebuildSql(SqlCore):
     def replay_batch(
         self, start: float, end: float, metrics: Sequence[str] | None = None, events: bool = True, accel: bool = False,
-        sites: Sequence[str] | None = None,
+        sites: Sequence[str] | None = None, devices: Sequence[str] | None = None,
     ) -> Batch:  # fmt: skip
         in_sites, site_params = self._and_in("site_id", sites)
-        window = (self._time_in(start), self._time_in(end), *site_params)
+        in_devices, device_params = self._and_in("device_id", devices)
+        in_sites += in_devices
+        window = (self._time_in(start), self._time_in(end), *site_params, *device_params)
         ts = self.epoch_of.format("time")
         only = f" AND metric IN ({placeholders(metrics)})" if metrics else ""
         readings = self._run(
