@@ -4,13 +4,14 @@ life for every resident (so that baselines and activity profiles are learned), t
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
 
-from alerts.engine import AlertEngine, Cleared
+from alerts.engine import AlertEngine, Cleared, Found
 from alerts.rules import default_rules
 from carewatch.model import (
     AccelRow,
@@ -395,3 +396,48 @@ def spo2(start: float, seconds: float, value: float) -> Batch:
 
 def live(store: Store) -> set[tuple[str, str]]:
     return {(a.resident_id, a.rule) for a in store.alerts(live_only=True)}
+
+
+def crash_sweep(
+    store: Store, down_s: float, restart: Callable[[float], list[AlertDraft]],
+    saves: Callable[[float, AlertEngine, Found], None] | None = None, save_every_s: float = 300.0,
+) -> set[str]:  # fmt: skip
+    """The busy test day (and the night after) through a process that crashes every 20 minutes and 10 s after each
+    alert the day raises: each time it commits a last minute of rows, ticks, and dies before alerting what that
+    showed; it starts again at once, or ``down_s`` later with nothing come meanwhile. ``restart(start)`` readies a
+    new engine as the start does and returns what it and its first tick raise: exactly those alerts and what an
+    engine that never stopped raises at the start (the time down), at their times, and nothing alerted before
+    (asserted). With ``saves``, the process saves its state every ``save_every_s``: ``saves(at, engine, findings)``,
+    the findings of its last batch not yet applied. Returns the rules of the lost alerts."""
+    register(store)
+    day = T0 + TEST_DAY * DAY
+    batch = scenario(0).batch()
+    (history, _), (test_day, _) = split(batch, [day])
+    once = engine()
+    once.process(history)
+    alerted = [d.opened_at for d in once.process(test_day)[0]]
+    crashes = sorted({day + k * 20 * 60 + 300 for k in range(30 * 3)} | {round(at + 10, 3) for at in alerted})
+    saved_at = set((day - 600 + save_every_s * np.arange(1 + 31 * HOUR // save_every_s)).tolist()) if saves else set()
+    edges = sorted({t for crash in crashes for t in (crash - 60, crash)} | saved_at)
+    steady = engine()
+    lost_in_all: set[str] = set()
+    for part, upto in split(batch, edges):
+        store.write_batch(part)
+        found = steady.process(part)
+        if saves is not None and upto in saved_at:
+            saves(upto, steady, found)  # the lifecycle applies them after the save
+        if upto not in crashes:
+            apply(store, *found)
+            continue
+        ticked = steady.tick(upto)
+        if upto >= day:
+            start = upto + down_s
+            never_stopped = copy.deepcopy(steady).tick(start)[0] if down_s else []
+            lost = [(d.resident_id, d.rule, round(d.opened_at, 3)) for d in found[0] + ticked[0] + never_stopped]
+            expected = sorted((r, rule, at) for r, rule, at in lost if (r, rule) not in live(store))
+            raised = restart(start)
+            assert sorted((d.resident_id, d.rule, round(d.opened_at, 3)) for d in raised) == expected, upto - day
+            lost_in_all.update(rule for _, rule, _ in expected)
+        apply(store, *found)
+        apply(store, *ticked)
+    return lost_in_all

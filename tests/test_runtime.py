@@ -224,23 +224,24 @@ def test_with_the_demos_known_secret_key_no_alert_state_is_saved_or_read(tmp_pat
     assert demo.alert_state_path.read_bytes() == saved
 
 
-async def evaluated(platform: Platform) -> None:
-    """Until the alert core has had a row of both of r1's wearables."""
-    deadline = time.monotonic() + WAIT_S
-    while len(platform.engine.devices_seen()) < 2:
-        assert time.monotonic() < deadline, "the pulses were not evaluated"
-        await asyncio.sleep(0.05)
-
-
-async def run_while_another_worker_stores(settings: Settings) -> tuple[str, bool]:
-    """A row of this worker's watch stored by someone else while it runs (after its own pulses). How the next start
-    readies the alert core's state, and whether it had the row then."""
+async def started_with_pulses(settings: Settings) -> Platform:
+    """A platform started on the manifest, once its alert core has had a pulse of each of r1's wearables."""
     platform = Platform(settings)
     platform.store.init_schema()
     apply_manifest(platform.store, MANIFEST)
     endpoints = await platform.start()
     await asyncio.to_thread(send_pulses, endpoints.mqtt_url, time.time())
-    await evaluated(platform)
+    deadline = time.monotonic() + WAIT_S
+    while len(platform.engine.devices_seen()) < 2:
+        assert time.monotonic() < deadline, "the pulses were not evaluated"
+        await asyncio.sleep(0.05)
+    return platform
+
+
+async def run_while_another_worker_stores(settings: Settings) -> tuple[str, bool]:
+    """A row of this worker's watch stored by someone else while it runs (after its own pulses). How the next start
+    readies the alert core's state, and whether it had the row then."""
+    platform = await started_with_pulses(settings)
     row = ReadingRow(time.time(), SITE, "watch", "r1", "hr", 70.0, 1, False)
     await asyncio.to_thread(platform.store.write_batch, Batch(readings=[row]))
     await platform.stop()
@@ -262,12 +263,7 @@ async def run_save_and_crash(settings: Settings, fell_at: float) -> tuple[str, l
     dies before alerting it (its stop's save is thrown away: the one taken up is the one saved while running). How
     the next start readies the state, and the live alerts once it has settled."""
     path = settings.alert_state_path
-    platform = Platform(settings)
-    platform.store.init_schema()
-    apply_manifest(platform.store, MANIFEST)
-    endpoints = await platform.start()
-    await asyncio.to_thread(send_pulses, endpoints.mqtt_url, time.time())
-    await evaluated(platform)
+    platform = await started_with_pulses(settings)
     await asyncio.sleep(settings.alert_state_interval_seconds * 3)  # a save since
     saved_while_running = path.read_bytes()
     fall = Batch(events=[EventRow(fell_at, SITE, "watch", "r1", "fall", 1.0, 3)])

@@ -3,7 +3,6 @@ storage backends (the `store` fixture: SQLite and a real TimescaleDB)."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from alerts_support import (
     TEST_DAY,
     Stream,
     apply,
+    crash_sweep,
     devices,
     end_of,
     engine,
@@ -33,7 +33,7 @@ from alerts.engine import AlertEngine, Found
 from alerts.rules.baseline import BaselineRule
 from alerts.rules.behaviour import NotUpRule, local_day
 from alerts.rules.trend import TrendRule
-from carewatch.model import Batch, Device, DeviceKind, EventRow, ReadingRow
+from carewatch.model import AlertDraft, Batch, Device, DeviceKind, EventRow, ReadingRow
 from carewatch.storage.base import Store, Threshold, ThresholdContext
 
 
@@ -108,42 +108,16 @@ def test_what_a_crash_kept_from_being_alerted_is_raised_by_the_rebuild(store: St
 
 @pytest.mark.parametrize("down_s", [0.0, 40 * 60.0], ids=["restarted-at-once", "down-40-minutes"])
 def test_a_crash_at_any_time_of_the_day_loses_no_alert_and_repeats_none(store: Store, down_s: float) -> None:
-    """The busy test day (and the night after), crashing every 20 minutes and 10 s after each alert the day raises:
-    each time the process commits a last minute of rows, ticks, and dies before alerting what that showed; it starts
-    again at once, or 40 minutes later with nothing come meanwhile. A rebuild, then its first tick, raise exactly
-    those alerts and what an engine that never stopped raises at the start (the time down), at their times, and
-    nothing the process before had alerted."""
-    register(store)
-    day = T0 + TEST_DAY * DAY
-    batch = scenario(0).batch()
-    (history, _), (test_day, _) = split(batch, [day])
-    once = engine()
-    once.process(history)
-    alerted = [d.opened_at for d in once.process(test_day)[0]]
-    crashes = sorted({day + k * 20 * 60 + 300 for k in range(30 * 3)} | {round(at + 10, 3) for at in alerted})
-    edges = sorted({t for crash in crashes for t in (crash - 60, crash)})
-    steady = engine()
-    lost_in_all: set[str] = set()
-    for part, upto in split(batch, edges):
-        store.write_batch(part)
-        found = steady.process(part)
-        if upto not in crashes:
-            apply(store, *found)
-            continue
-        ticked = steady.tick(upto)
-        if upto >= day:
-            start = upto + down_s
-            never_stopped = copy.deepcopy(steady).tick(start)[0] if down_s else []
-            lost = [(d.resident_id, d.rule, round(d.opened_at, 3)) for d in found[0] + ticked[0] + never_stopped]
-            expected = sorted((r, rule, at) for r, rule, at in lost if (r, rule) not in live(store))
-            restarted = engine()
-            raised, _ = restarted.rebuild(store, start)
-            raised += restarted.tick(start)[0]
-            assert sorted((d.resident_id, d.rule, round(d.opened_at, 3)) for d in raised) == expected, upto - day
-            lost_in_all.update(rule for _, rule, _ in expected)
-        apply(store, *found)
-        apply(store, *ticked)
-    assert {"sos", "fall", "news2_urgent", "spo2_low", "water_leak", "device_offline"} <= lost_in_all
+    """`crash_sweep`: a rebuild, then its first tick, raise exactly what each crash kept from being alerted and what
+    an engine that never stopped raises for the time down, and nothing the process before had alerted."""
+
+    def restart(start: float) -> list[AlertDraft]:
+        restarted = engine()
+        raised, _ = restarted.rebuild(store, start)
+        return raised + restarted.tick(start)[0]
+
+    lost = crash_sweep(store, down_s, restart)
+    assert {"sos", "fall", "news2_urgent", "spo2_low", "water_leak", "device_offline"} <= lost
 
 
 def test_an_episode_reaching_back_before_the_replay_counts_as_alerted(store: Store) -> None:
