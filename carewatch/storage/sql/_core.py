@@ -54,6 +54,9 @@ class SqlCore(Store):
     add_column = "ADD COLUMN"  # the clause of _add_columns' ALTER TABLE
     # A time column as seconds since the epoch (float), for reads of many rows: no datetime object per row.
     epoch_of = "{}"
+    # An accelerometer axis column as bytes (for reads of many blocks: no Python float per sample), and the bytes
+    # before its values (PostgreSQL's binary array format: a header, then each value after its length).
+    axis_bytes_of, axis_header = "{}", 0
 
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[Cursor]:

@@ -25,6 +25,7 @@ FILL_DEVICE_SEEN = (
     " UNION ALL SELECT device_id, max(time) AS newest FROM accel GROUP BY device_id"
     f") seen WHERE true GROUP BY device_id {DEVICE_SEEN_UPSERT}"
 )
+SENT_FLOAT4 = np.dtype([("length", ">i4"), ("value", ">f4")])  # an element of a float4[] in PostgreSQL's binary format
 IDS_PER_QUERY = 500  # ids bound in one IN list: far below SQLite's host-parameter limit (32,766; 999 before 3.32)
 
 
@@ -57,13 +58,15 @@ class RebuildSql(SqlCore):
             )
             batch.events = [EventRow(float(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6])) for r in rows]
         if accel:
+            axes = ", ".join(self.axis_bytes_of.format(axis) for axis in "xyz")
             rows = self._run(
-                f"SELECT {ts}, site_id, device_id, resident_id, seq, rate_hz, x, y, z FROM accel"
+                f"SELECT {ts}, site_id, device_id, resident_id, seq, rate_hz, {axes} FROM accel"
                 f" WHERE time >= ? AND time < ?{in_sites} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
                 window,
             )
             batch.accel = [
-                AccelRow(float(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5]), _axes(r[6], r[7], r[8])) for r in rows
+                AccelRow(float(r[0]), r[1], r[2], r[3], int(r[4]), float(r[5]), xyz)
+                for r, xyz in zip(rows, _blocks(rows, 6, self.axis_header), strict=True)
             ]
         return batch
 
@@ -120,10 +123,18 @@ class RebuildSql(SqlCore):
         return {r[0]: (self._time_out(r[1]), float(r[2])) for r in rows}
 
 
-def _axes(x: Any, y: Any, z: Any) -> np.ndarray:
-    """Stored accelerometer axes (float32 blobs on SQLite, float4[] on TimescaleDB) as (n, 3) float32."""
-
-    def axis(a: Any) -> np.ndarray:
-        return np.frombuffer(a, dtype="<f4") if isinstance(a, bytes | memoryview) else np.asarray(a, np.float32)
-
-    return np.ascontiguousarray(np.column_stack([axis(x), axis(y), axis(z)]), dtype=np.float32)
+def _blocks(rows: Sequence[Sequence[Any]], x: int, header: int) -> list[np.ndarray]:
+    """Each row's accelerometer axes (columns ``x``, ``x + 1``, ``x + 2``, read as `axis_bytes_of`: SQLite's float32
+    blobs, ``header`` 0; PostgreSQL's float4[] in its binary format) as (n, 3) float32: views of one array, decoded in
+    one pass per axis rather than per block."""
+    if not rows:
+        return []
+    if header:
+        lengths = [max(len(r[x]) - header, 0) // 8 for r in rows]
+        axes = [np.frombuffer(b"".join(r[x + k][header:] for r in rows), SENT_FLOAT4)["value"] for k in range(3)]
+    else:
+        lengths = [len(r[x]) // 4 for r in rows]
+        axes = [np.frombuffer(b"".join(r[x + k] for r in rows), "<f4") for k in range(3)]
+    xyz = np.stack(axes, axis=1).astype(np.float32)
+    ends = np.cumsum(lengths).tolist()
+    return [xyz[start:end] for start, end in zip([0, *ends[:-1]], ends, strict=True)]
