@@ -62,7 +62,8 @@ class LifecycleWorker:
         return len(self.unapplied()[0])
 
     def submit(self, drafts: Sequence[AlertDraft], cleared: Sequence[Cleared]) -> None:
-        """Findings of the rules: waits for room rather than lose one."""
+        """Findings of the rules: waits for room rather than lose one. One thread submits (the writer's), so the
+        findings are applied in the order `unapplied` lists them."""
         if drafts or cleared:
             findings = _Findings(drafts, cleared)
             with self._unapplied_lock:
