@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from alerts import checkpoint
 from alerts.rules.early_warning import News2Rule
 from carewatch.config import Settings, mqtt_endpoint
 from carewatch.model import Batch, EventRow, ReadingRow
 from carewatch.registry import apply_manifest
-from carewatch.runtime import Platform
+from carewatch.runtime import Endpoints, Platform
 from carewatch.storage import open_store
 from carewatch.storage.base import News2Escalation
 from simulators.publisher import Publisher
@@ -224,7 +226,7 @@ def test_with_the_demos_known_secret_key_no_alert_state_is_saved_or_read(tmp_pat
     assert demo.alert_state_path.read_bytes() == saved
 
 
-async def started_with_pulses(settings: Settings) -> Platform:
+async def started_with_pulses(settings: Settings) -> tuple[Platform, Endpoints]:
     """A platform started on the manifest, once its alert core has had a pulse of each of r1's wearables."""
     platform = Platform(settings)
     platform.store.init_schema()
@@ -235,13 +237,13 @@ async def started_with_pulses(settings: Settings) -> Platform:
     while len(platform.engine.devices_seen()) < 2:
         assert time.monotonic() < deadline, "the pulses were not evaluated"
         await asyncio.sleep(0.05)
-    return platform
+    return platform, endpoints
 
 
 async def run_while_another_worker_stores(settings: Settings) -> tuple[str, bool]:
     """A row of this worker's watch stored by someone else while it runs (after its own pulses). How the next start
     readies the alert core's state, and whether it had the row then."""
-    platform = await started_with_pulses(settings)
+    platform, _ = await started_with_pulses(settings)
     row = ReadingRow(time.time(), SITE, "watch", "r1", "hr", 70.0, 1, False)
     await asyncio.to_thread(platform.store.write_batch, Batch(readings=[row]))
     await platform.stop()
@@ -263,7 +265,7 @@ async def run_save_and_crash(settings: Settings, fell_at: float) -> tuple[str, l
     dies before alerting it (its stop's save is thrown away: the one taken up is the one saved while running). How
     the next start readies the state, and the live alerts once it has settled."""
     path = settings.alert_state_path
-    platform = await started_with_pulses(settings)
+    platform, _ = await started_with_pulses(settings)
     await asyncio.sleep(settings.alert_state_interval_seconds * 3)  # a save since
     saved_while_running = path.read_bytes()
     fall = Batch(events=[EventRow(fell_at, SITE, "watch", "r1", "fall", 1.0, 3)])
@@ -290,3 +292,34 @@ def test_after_a_crash_the_state_saved_while_running_is_brought_up_to_date(tmp_p
     fell_at = round(time.time(), 3)
     start, alerts = asyncio.run(run_save_and_crash(settings, fell_at))
     assert (start, alerts) == ("recovered", [("r1", "fall", pytest.approx(fell_at, abs=1e-3))])
+
+
+async def run_with_a_full_disk(settings: Settings) -> int:
+    """Every save while running fails; pulses keep coming. The readings stored."""
+    platform, endpoints = await started_with_pulses(settings)
+    try:
+        await asyncio.sleep(settings.alert_state_interval_seconds * 3)  # saves tried and failed meanwhile
+        await asyncio.to_thread(send_pulses, endpoints.mqtt_url, time.time() + 1)
+        deadline = time.monotonic() + WAIT_S
+        while platform.store.count("readings") < 4:
+            assert time.monotonic() < deadline, "ingest stopped after the failed saves"
+            await asyncio.sleep(0.05)
+        return platform.store.count("readings")
+    finally:
+        await platform.stop()
+
+
+def test_a_save_that_fails_while_running_is_logged_and_ingest_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def disk_full(*args: object, **kwargs: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save", disk_full)
+    settings = Settings(
+        data_dir=tmp_path, http_port=0, secret_key=SecretStr("the deployment's own key"),
+        alert_state_interval_seconds=0.1,
+    )  # fmt: skip
+    with caplog.at_level(logging.ERROR, "carewatch.runtime"):
+        assert asyncio.run(run_with_a_full_disk(settings)) == 4
+    assert "could not save the alert core's state" in caplog.text and "No space left" in caplog.text
