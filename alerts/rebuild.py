@@ -145,7 +145,8 @@ def recover(engine: AlertEngine, store: Store, now: float, pending: Found) -> Fo
     had; before that only the devices with rows newer than the state had from them: a backlog sent late), and
     what the replay finds, the findings ``pending`` at the save, and what the first tick finds the time made true,
     are checked against the stored alerts as after a rebuild. None, with nothing changed, where the rebuild must do
-    instead: the store is behind the state (a backup restored), or more than ``RECOVER_MAX_S`` of data came since."""
+    instead: the store is behind the state (a backup restored), more than ``RECOVER_MAX_S`` of data came since, or
+    the state had no row of the last ``LAST_SEEN_S``."""
     seen = {d: t for d, t in engine.devices_seen().items() if t >= now - LAST_SEEN_S}
     stored = store.device_last_seen(now - LAST_SEEN_S)
     until, had = _newest_row(engine, stored, now), max(seen.values(), default=-math.inf)
@@ -153,7 +154,7 @@ def recover(engine: AlertEngine, store: Store, now: float, pending: Found) -> Fo
     if behind or until - had > RECOVER_MAX_S:
         why = (
             f"{len(behind)} devices have fewer rows stored than it had (e.g. {behind[0]})" if behind
-            else "it had no row of the last 26 h" if not seen
+            else f"it had no row of the last {LAST_SEEN_S / 3600:.0f} h" if not seen
             else f"{(until - had) / 60:.0f} minutes of data came since it"
         )  # fmt: skip
         log.warning("the saved alert state is not used: %s; rebuilding from stored data", why)
