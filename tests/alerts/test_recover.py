@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from alerts_support import (
     DAY,
     HOUR,
     NOW,
+    RESIDENTS,
     T0,
     TEST_DAY,
     Stream,
@@ -191,3 +193,40 @@ def test_a_row_stored_after_the_save_a_little_older_than_what_the_state_had_is_r
     restarted, pending = taken_up(state)
     recovered = recover(restarted, store, NOW + 5, pending)
     assert recovered is not None and outcome(recovered) == expected
+
+
+def test_a_worker_recovers_from_its_own_sites_rows_like_one_that_never_stopped(store: Store) -> None:
+    """The worker of two of the four sites (h0: r0 on the floor after a fall; c1: the care home) saves at 18:02 and
+    crashes at 18:06: it replays only its sites' rows, and then raises and clears for its residents exactly what an
+    engine of every resident that never stopped does."""
+    register(store)
+    s = scenario(0)
+    save, crash = T0 + TEST_DAY * DAY + 18 * HOUR + 120, T0 + TEST_DAY * DAY + 18 * HOUR + 360
+    (before, _), (since, _), (rest, _) = split(s.batch(), [save, crash])
+    mine = {"h0", "c1"}
+    steady, worker = engine(), engine(mine)
+    for part, until in ((before, save), (since, crash)):
+        store.write_batch(part)
+        for e in (steady, worker):
+            found = e.process(part), e.tick(until)
+            if e is steady:
+                for f in found:
+                    apply(store, *f)
+        if until == save:
+            state = saved(worker)
+    read: list[tuple[str, ...]] = []
+    replay = store.replay_batch
+
+    def replay_batch(*args: Any, **kwargs: Any) -> Batch:
+        read.append(tuple(kwargs["sites"]))
+        return replay(*args, **kwargs)
+
+    store.replay_batch = replay_batch  # type: ignore[method-assign]
+    restarted, pending = taken_up(state)
+    assert recover(restarted, store, crash, pending) == ([], [])
+    assert read and set(read) == {("c1", "h0")}
+    ours = {r.resident_id for r in RESIDENTS if r.site_id in mine}
+    expected = outcome(steady.process(rest), steady.tick(end_of(s)))
+    got = outcome(restarted.process(rest), restarted.tick(end_of(s)))
+    assert got == tuple([x for x in part if x[0] in ours] for part in expected)
+    assert ("r0", "fall_long_lie") in {(d[0], d[1]) for d in got[0]}
