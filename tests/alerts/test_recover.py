@@ -104,15 +104,15 @@ def test_an_engine_recovered_after_a_crash_alerts_exactly_like_one_that_never_st
 
 
 def test_rows_a_device_sent_late_after_the_save_are_replayed(store: Store) -> None:
-    """r1's wearable, out of reach for an hour, sends its backlog after the save: a hypoxia 40 to 30 minutes before
-    the save. The process stores it, and dies before evaluating it. Recovered, the engine raises it as the one that
-    never stopped did, though the rows are older than the replay's start for every other device."""
+    """r1's wearable, out of reach for an hour, sends its backlog after the save: a hypoxia from 60 to 40 minutes
+    before the save. The process stores it, and dies before evaluating it. Recovered, the engine raises it as the one
+    that never stopped did, though the rows are older than the replay's start for every other device."""
     register(store)
     steady = engine()
     recent = spo2(NOW - 3600, 3600, 97.0)  # r0, up to the save
     s = Stream(np.random.default_rng(1))
     for k in range(360):
-        s.vital("r1", NOW - 4200 + 5 * k, "spo2", 97.0 if k < 120 else 85.0)  # hypoxic from 50 minutes before
+        s.vital("r1", NOW - 4200 + 5 * k, "spo2", 97.0 if k < 120 else 85.0)  # hypoxic from NOW - 3600 on
     old, backlog = split(s.batch(), [NOW - 3600])
     for part in (old[0], recent):
         store.write_batch(part)
