@@ -8,6 +8,7 @@ import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
@@ -441,3 +442,16 @@ def crash_sweep(
         apply(store, *found)
         apply(store, *ticked)
     return lost_in_all
+
+
+def sites_read(store: Store) -> list[tuple[str, ...]]:
+    """The ``sites`` that each `Store.replay_batch` call on ``store`` from now on names (the list fills as it reads)."""
+    read: list[tuple[str, ...]] = []
+    replay = store.replay_batch
+
+    def replay_batch(*args: Any, **kwargs: Any) -> Batch:
+        read.append(tuple(kwargs["sites"]))
+        return replay(*args, **kwargs)
+
+    store.replay_batch = replay_batch  # type: ignore[method-assign]
+    return read

@@ -3,8 +3,6 @@ storage backends (the `store` fixture: SQLite and a real TimescaleDB)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 from alerts_support import (
@@ -25,6 +23,7 @@ from alerts_support import (
     register,
     routine,
     scenario,
+    sites_read,
     split,
     spo2,
 )
@@ -215,14 +214,7 @@ def test_a_worker_rebuilds_from_its_own_sites_rows_like_one_that_never_stopped(s
     apply(store, *steady.tick(cut))
     mine = {"h0", "c1"}
     worker = engine(mine)
-    read: list[tuple[str, ...]] = []
-    replay = store.replay_batch
-
-    def replay_batch(*args: Any, **kwargs: Any) -> Batch:
-        read.append(tuple(kwargs["sites"]))
-        return replay(*args, **kwargs)
-
-    store.replay_batch = replay_batch  # type: ignore[method-assign]
+    read = sites_read(store)
     assert worker.rebuild(store, cut) == ([], [])
     assert set(read) == {("c1", "h0")}
     expected = outcome(steady.process(rest), steady.tick(end_of(s)))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-from typing import Any
 
 import numpy as np
 import pytest
@@ -25,6 +24,7 @@ from alerts_support import (
     live,
     register,
     scenario,
+    sites_read,
     split,
     spo2,
 )
@@ -214,14 +214,7 @@ def test_a_worker_recovers_from_its_own_sites_rows_like_one_that_never_stopped(s
                     apply(store, *f)
         if until == save:
             state = saved(worker)
-    read: list[tuple[str, ...]] = []
-    replay = store.replay_batch
-
-    def replay_batch(*args: Any, **kwargs: Any) -> Batch:
-        read.append(tuple(kwargs["sites"]))
-        return replay(*args, **kwargs)
-
-    store.replay_batch = replay_batch  # type: ignore[method-assign]
+    read = sites_read(store)
     restarted, pending = taken_up(state)
     assert recover(restarted, store, crash, pending) == ([], [])
     assert read and set(read) == {("c1", "h0")}
