@@ -51,7 +51,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from alerts.rebuild import LAST_SEEN_S, SEEN_TOLERANCE_S
+from alerts.rebuild import LAST_SEEN_S, STORED_RESOLUTION_S
 
 if TYPE_CHECKING:
     from alerts.engine import AlertEngine, Found
@@ -123,7 +123,7 @@ def unseen(engine: AlertEngine, stored: Mapping[str, float], owned: Iterable[str
     since = started_at - LAST_SEEN_S
     return sorted(
         d for d in set(owned)
-        if (t := stored.get(d)) is not None and t >= since and had.get(d, -math.inf) < t - SEEN_TOLERANCE_S
+        if (t := stored.get(d)) is not None and t >= since and had.get(d, -math.inf) < t - STORED_RESOLUTION_S
     )  # fmt: skip
 
 

@@ -84,14 +84,15 @@ BED_SENSOR = DEVICE_KINDS.index(DeviceKind.BED)
 # An episode that begins this close to the replay's start may have begun before it (a breach seen from the first
 # replayed reading on; the slowest vital signs come once a minute): its beginning is not in the data.
 REPLAY_EDGE_S = 120.0
-STORED_RESOLUTION_S = 1e-3  # stored times are exact to 1 us (TimescaleDB); the replay's end is excluded
+# Stored times are exact to 1 us (TimescaleDB): a stored time may round away from the engine's float by this much
+# (and the replay's end, excluded, lies this far after the newest row).
+STORED_RESOLUTION_S = 1e-3
 ALERTED_SLACK_S = 60.0  # an alert resolved this long before a condition became alertable still covers it
 # Recovering from a saved state: rows stored after it up to this much older than the newest it had are replayed
 # (redelivered and late rows; the rules drop what they evaluated already) ...
 LATE_S = 60.0
 # ... and beyond this much data stored since it, the rebuild (20 minutes of everything) reads less.
 RECOVER_MAX_S = 3600.0
-SEEN_TOLERANCE_S = 1e-3  # TimescaleDB keeps microseconds: a stored time may round above the engine's float
 
 
 def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
@@ -106,7 +107,7 @@ def rebuild(engine: AlertEngine, store: Store, now: float) -> Found:
     _seed_worn(engine, store, until)
     _seed_falls(engine, [a for a in live if a.rule == "fall" and a.opened_at >= until - SLOW_REPLAY_S])
     starts = (until - SLOW_REPLAY_S, until - REPLAY_S, until - ACCEL_REPLAY_S)
-    sites = sorted({r.site_id for r in engine.index.residents})  # the worker's partition: its rows only
+    sites = _own_sites(engine)
     found: Found = ([], [])
     _replay(engine, store, (starts[0], starts[1]), sites, SLOW_METRICS, False, found)
     _replay(engine, store, (starts[1], starts[2]), sites, None, False, found)
@@ -150,7 +151,7 @@ def recover(engine: AlertEngine, store: Store, now: float, pending: Found) -> Fo
     seen = {d: t for d, t in engine.devices_seen().items() if t >= now - LAST_SEEN_S}
     stored = store.device_last_seen(now - LAST_SEEN_S)
     until, had = _newest_row(engine, stored, now), max(seen.values(), default=-math.inf)
-    behind = [d for d, t in seen.items() if stored.get(d, -math.inf) < t - SEEN_TOLERANCE_S]
+    behind = [d for d, t in seen.items() if stored.get(d, -math.inf) < t - STORED_RESOLUTION_S]
     if behind or until - had > RECOVER_MAX_S:
         why = (
             f"{len(behind)} devices have fewer rows stored than it had (e.g. {behind[0]})" if behind
@@ -161,7 +162,7 @@ def recover(engine: AlertEngine, store: Store, now: float, pending: Found) -> Fo
         return None
     engine.population.refresh_offsets(now)
     live = store.alerts(live_only=True, limit=LIVE_ALERTS_MAX)
-    sites = sorted({r.site_id for r in engine.index.residents})
+    sites = _own_sites(engine)
     start = had - LATE_S
     found: Found = ([*pending[0]], [*pending[1]])
     late = _sent_late(engine, seen, stored, start)
@@ -172,12 +173,17 @@ def recover(engine: AlertEngine, store: Store, now: float, pending: Found) -> Fo
     return _unalerted(engine, AlertedBefore.load(store, live, (), now, until - LAST_SEEN_S), found, live, now)
 
 
+def _own_sites(engine: AlertEngine) -> list[str]:
+    """The sites of the engine's residents: a worker replays its partition's rows only."""
+    return sorted({r.site_id for r in engine.index.residents})
+
+
 def _sent_late(engine: AlertEngine, seen: dict[str, float], stored: dict[str, float], start: float) -> dict[str, float]:
     """The engine's devices with rows stored newer than the newest it had from them (``seen``), that newest being
     before ``start``: device -> that newest (-inf: none)."""
     mine = engine.population.device_positions(stored) != MISSING
     had = {d: seen.get(d, -math.inf) for d, m in zip(stored, mine.tolist(), strict=True) if m}
-    return {d: t for d, t in had.items() if t < start and stored[d] > t + SEEN_TOLERANCE_S}
+    return {d: t for d, t in had.items() if t < start and stored[d] > t + STORED_RESOLUTION_S}
 
 
 def resume(engine: AlertEngine, store: Store, now: float) -> Found:

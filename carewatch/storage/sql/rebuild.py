@@ -36,13 +36,13 @@ class RebuildSql(SqlCore):
     ) -> Batch:  # fmt: skip
         in_sites, site_params = self._and_in("site_id", sites)
         in_devices, device_params = self._and_in("device_id", devices)
-        in_sites += in_devices
+        among = in_sites + in_devices
         window = (self._time_in(start), self._time_in(end), *site_params, *device_params)
         ts = self.epoch_of.format("time")
         only = f" AND metric IN ({placeholders(metrics)})" if metrics else ""
         readings = self._run(
             f"SELECT {ts}, site_id, device_id, resident_id, metric, value, seq, artefact FROM readings"
-            f" WHERE time >= ? AND time < ?{in_sites}{only} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+            f" WHERE time >= ? AND time < ?{among}{only} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
             (*window, *(metrics or ())),
         )
         batch = Batch(
@@ -53,7 +53,7 @@ class RebuildSql(SqlCore):
         if events:
             rows = self._run(
                 f"SELECT {ts}, site_id, device_id, resident_id, kind, value, seq FROM events"
-                f" WHERE time >= ? AND time < ?{in_sites} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+                f" WHERE time >= ? AND time < ?{among} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
                 window,
             )
             batch.events = [EventRow(float(r[0]), r[1], r[2], r[3], r[4], float(r[5]), int(r[6])) for r in rows]
@@ -61,7 +61,7 @@ class RebuildSql(SqlCore):
             axes = ", ".join(self.axis_bytes_of.format(axis) for axis in "xyz")
             rows = self._run(
                 f"SELECT {ts}, site_id, device_id, resident_id, seq, rate_hz, {axes} FROM accel"
-                f" WHERE time >= ? AND time < ?{in_sites} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
+                f" WHERE time >= ? AND time < ?{among} ORDER BY time LIMIT {MAX_REPLAY_ROWS}",
                 window,
             )
             batch.accel = [
