@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime
 from itertools import repeat
+from operator import attrgetter
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -34,6 +37,12 @@ class ResidentIndex:
 
     def __len__(self) -> int:
         return len(self.residents)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "residents": _field_tuples(Resident, self.residents)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, residents=[Resident(*row) for row in state["residents"]])
 
     def add(self, residents: Iterable[Resident]) -> list[int]:
         """Index new residents (known ones keep their position and take the new details). Returns new positions."""
@@ -90,12 +99,29 @@ class Population:
         self._offset_hour = -1
         self._offset_now: float | None = None  # the time offsets were last computed for
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            **self.__dict__,
+            "sites": _field_tuples(Site, self.sites.values()),
+            "_devices": _field_tuples(Device, self._devices),
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        sites = (Site(*row) for row in state["sites"])
+        devices = [Device(*row) for row in state["_devices"]]
+        self.__dict__.update(state, sites={site.site_id: site for site in sites}, _devices=devices)
+
     @property
     def residents(self) -> list[Resident]:
         return self.index.residents
 
     def __len__(self) -> int:
         return len(self.index)
+
+    @property
+    def devices(self) -> list[Device]:
+        """The registry's devices by position."""
+        return self._devices
 
     @property
     def device_count(self) -> int:
@@ -200,6 +226,13 @@ class Population:
         if not candidates and site is not None and site.kind is SiteKind.HOME:
             candidates = by_site.get(device.site_id, [])
         return candidates if len(candidates) <= MAX_SHARED_RESIDENTS else []
+
+
+def _field_tuples(cls: type, records: Iterable[object]) -> list[tuple[Any, ...]]:
+    """The registry's ``records`` (frozen dataclasses of ``cls``) as tuples of their fields, as the saved state
+    (alerts.checkpoint) holds them: pickling 70,000 devices as dataclasses took 170 ms, most of a 10,000-resident
+    save, as tuples 25 ms."""
+    return list(map(attrgetter(*(f.name for f in fields(cls))), records))
 
 
 def _in_bedroom(device: Device) -> bool:

@@ -161,6 +161,19 @@ def test_a_file_that_is_damaged_or_signed_with_another_key_is_refused_unread(
     assert marker.exists()
 
 
+def test_the_registry_records_come_back_as_they_were(tmp_path: Path) -> None:
+    """Residents, sites and devices are saved as field tuples (fast to pickle) and come back as the records they
+    were, in their positions, without the registry supplying them again."""
+    e = engine()
+    before = e.population
+    after = taken_up(saved(tmp_path, e)).population
+    assert after.residents == before.residents and len(after.residents) == 6
+    assert after.sites == before.sites and after.sites
+    assert after.devices == before.devices and all(type(d) is type(before.devices[0]) for d in after.devices)
+    assert after.update(before.residents, list(before.sites.values()), before.devices) == []
+    assert after.device_ids == before.device_ids
+
+
 def test_the_saved_state_holds_no_batch() -> None:
     """Per-batch caches (the evidence index, the threshold rules' and NEWS2's shared passes over the last batch) are
     left out: they are not state, and the last batch may be a replay's 200,000 rows."""
