@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from carewatch.config import Settings, mqtt_endpoint
+from carewatch.config import Settings, mqtt_endpoint, redacted
 
 if TYPE_CHECKING:
     from carewatch.runtime import Platform
@@ -35,6 +35,7 @@ app.add_typer(user_app, name="user")
 DEMO_INCIDENT_LEAD_S = 80.0  # the demo's first hypoxia began this long before start-up: it alerts at once
 DEMO_BACKFILL_S = 90.0  # simulated history published at start-up, so the board is not empty
 EXIT_ABANDONED = 1  # the stop had to abandon a step (logged): a supervisor sees a stop that was not clean
+EXIT_FAILED = 2  # the platform could not go on (the broker refused the credentials): stopped, and says why
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -102,16 +103,17 @@ async def _demo(settings: Settings, count: int, seed: int, duration: float | Non
     simulator = threading.Thread(target=simulate, name="carewatch-demo-simulator", daemon=True)
     simulator.start()
     print(f"\ncarewatch demo: {count} simulated residents, dashboard at {endpoints.dashboard_url}", flush=True)
-    print(f"  MQTT broker {endpoints.mqtt_url}, storage: {platform.store.backend}; Ctrl-C to stop", flush=True)
+    broker = redacted(endpoints.mqtt_url)
+    print(f"  MQTT broker {broker}, storage: {platform.store.backend}; Ctrl-C to stop", flush=True)
     print("  demo logins (made up for this run; the demo only):" if logins else "  log in as your users", flush=True)
     for login in logins:
         print(f"    login {login.username} / {login.password}  ({login.role}: {login.sees})", flush=True)
     print(flush=True)
-    await _wait_for_stop(duration)
+    failure = await _wait_for_stop(duration, platform.failure)
     stop.set()
     await asyncio.to_thread(simulator.join, 10)
     await asyncio.to_thread(publisher.close)
-    await _stop(platform)
+    await _stop(platform, failure)
 
 
 @app.command()
@@ -128,9 +130,9 @@ async def _serve(settings: Settings) -> None:
 
     platform = Platform(settings)
     endpoints = await platform.start()
-    print(f"carewatch serving: dashboard {endpoints.dashboard_url}, MQTT {endpoints.mqtt_url}", flush=True)
-    await _wait_for_stop(None)
-    await _stop(platform)
+    if platform.failure is None or not platform.failure.done():
+        print(f"carewatch serving: dashboard {endpoints.dashboard_url}, MQTT {redacted(endpoints.mqtt_url)}", flush=True)
+    await _stop(platform, await _wait_for_stop(None, platform.failure))
 
 
 @app.command()
@@ -296,11 +298,15 @@ def user_add(
         store.close()
 
 
-async def _stop(platform: Platform) -> None:
+async def _stop(platform: Platform, failure: str | None = None) -> None:
     """Stop the platform; if it had to abandon a step, exit at once: the interpreter's own exit would wait, without a
-    limit, for the abandoned threads (a scheduled job's worker thread is joined at exit)."""
+    limit, for the abandoned threads (a scheduled job's worker thread is joined at exit). Stopped for a ``failure``,
+    exit with EXIT_FAILED and the reason."""
     if not await platform.stop():
         _exit_at_once("exiting without waiting for the abandoned steps")
+    if failure is not None:
+        print(f"carewatch stopped: {failure}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_FAILED)
 
 
 def _exit_at_once(why: str) -> None:
@@ -310,10 +316,10 @@ def _exit_at_once(why: str) -> None:
     os._exit(EXIT_ABANDONED)
 
 
-async def _wait_for_stop(duration: float | None) -> None:
-    """Until SIGINT or SIGTERM (or the ``duration`` runs out). From then on the stop is under way, and another of
-    those signals ends the process at once: an operator's second Ctrl-C, or a supervisor's second TERM, is not
-    kept waiting for the stop's deadline."""
+async def _wait_for_stop(duration: float | None, failure: asyncio.Future[str] | None = None) -> str | None:
+    """Until SIGINT or SIGTERM, the ``duration`` runs out, or the platform fails (``failure``: then its reason is
+    returned). From then on the stop is under way, and another of those signals ends the process at once: an
+    operator's second Ctrl-C, or a supervisor's second TERM, is not kept waiting for the stop's deadline."""
     received: list[signal.Signals] = []
     stop = asyncio.Event()
 
@@ -324,9 +330,13 @@ async def _wait_for_stop(duration: float | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stopping, sig)
+    if failure is not None:
+        failure.add_done_callback(lambda _: stop.set())
     with contextlib.suppress(TimeoutError):  # the --duration ran out
         await asyncio.wait_for(stop.wait(), duration)
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, _exit_at_once, f"{sig.name} during the stop: exiting at once, not finishing it")
-    why = received[0].name if received else "the --duration ran out"
+    failed = failure.result() if failure is not None and failure.done() else None
+    why = received[0].name if received else failed or "the --duration ran out"
     logging.getLogger(__name__).info("stopping (%s); another SIGINT or SIGTERM exits at once", why)
+    return failed

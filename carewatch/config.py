@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -145,3 +145,12 @@ def mqtt_endpoint(url: str) -> tuple[str, int, str | None, str | None]:
     if parts.scheme not in ("mqtt", "tcp"):
         raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r}: use mqtt://host:port")
     return parts.hostname or "127.0.0.1", parts.port or 1883, parts.username, parts.password
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``: for logs and printed output."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

@@ -39,7 +39,7 @@ from alerts.reports import send_weekly_digests
 from alerts.routing import Router
 from alerts.rules import default_rules
 from carewatch.catalog import WORN_LOOKBACK_S
-from carewatch.config import Settings, mqtt_endpoint
+from carewatch.config import Settings, mqtt_endpoint, redacted
 from carewatch.model import Batch, Resident, WriteResult
 from carewatch.registry import Registry, apply_manifest
 from carewatch.shutdown import Shutdown
@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 SERVER_START_TIMEOUT_S = 15.0
 SUBSCRIBE_TIMEOUT_S = 10.0  # start waits this long for the broker to grant ingest's subscriptions, then serves anyway
+SUBSCRIBE_POLL_S = 0.05
 # Stopping (see `stop`): open HTTP requests get this long to finish; the writer's flush may take this share of the
 # stop's time (what it does not commit the broker redelivers), the lifecycle this share of the rest (a finding it does
 # not apply is an alert lost), and the remaining steps what is left.
@@ -72,6 +73,11 @@ WRITER_STOP_SHARE = 0.5
 LIFECYCLE_STOP_SHARE = 0.95
 OWN_TIMEOUT_SHARE = 0.9  # a later step with a timeout of its own returns, and says what it gave up, before the deadline
 # (the scheduled jobs are waited for with this share too, leaving the rest to the store's close)
+
+
+def _fail(failure: asyncio.Future[str], why: str) -> None:
+    if not failure.done():
+        failure.set_result(why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +110,13 @@ class Platform:
         self._notify_mqtt: MqttChannel | None = None
         self._server: _DashboardServer | None = None
         self._server_task: asyncio.Task[None] | None = None
+        # Done, with the reason, when the platform cannot go on and the process should stop (the broker refused the
+        # credentials: ingest would ingest nothing). Made at start.
+        self.failure: asyncio.Future[str] | None = None
 
     async def start(self) -> Endpoints:
         loop = asyncio.get_running_loop()
+        failure = self.failure = loop.create_future()
         await asyncio.to_thread(self.store.init_schema)
         self.registry.refresh(self.store)  # before the reader exists; it subscribes once made
         # The alert core: the state saved last (alerts.checkpoint), if still current; the registry, the clinicians'
@@ -141,6 +151,7 @@ class Platform:
         self.reader = MqttReader(
             host, port, s.mqtt_client_id, decoder if self.data_clock is None else self.data_clock.decoding(decoder),
             self.batcher, self.metrics, username, password, mqtt5=not s.embedded_broker,
+            on_refused=lambda why: loop.call_soon_threadsafe(_fail, failure, why),
         )  # fmt: skip
         self.reader.subscribe(self._topic_filters())
         self.writer = Writer(
@@ -151,10 +162,20 @@ class Platform:
         self.reader.start()
         dashboard_url = await self._start_dashboard()
         # Started means subscribed: what is published from now on reaches our session, even one new to the broker
-        if not await asyncio.to_thread(self.reader.subscribed.wait, SUBSCRIBE_TIMEOUT_S):
-            log.warning("not subscribed at %s after %.0f s; serving, and subscribing when it answers", mqtt_url,
-                        SUBSCRIBE_TIMEOUT_S)  # fmt: skip
+        if not await self._subscribed() and not failure.done():
+            log.warning("not subscribed at %s after %.0f s; serving, and subscribing when it answers",
+                        redacted(mqtt_url), SUBSCRIBE_TIMEOUT_S)  # fmt: skip
         return Endpoints(dashboard_url, mqtt_url)
+
+    async def _subscribed(self) -> bool:
+        """Whether the broker grants ingest's subscriptions within SUBSCRIBE_TIMEOUT_S (no, at once, if it refuses
+        the credentials)."""
+        deadline = time.monotonic() + SUBSCRIBE_TIMEOUT_S
+        while not self.reader.subscribed.is_set():
+            if self.reader.refused is not None or time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(SUBSCRIBE_POLL_S)
+        return True
 
     async def stop(self) -> bool:
         """Stop within settings.stop_timeout_seconds (carewatch.shutdown): the dashboard and the reader first, then

@@ -38,3 +38,6 @@ class IngestMetrics:
         self.connected = Gauge(
             "carewatch_ingest_broker_connected", "1 while connected to the broker", registry=registry
         )
+        self.refused = Gauge(
+            "carewatch_ingest_broker_refused", "1 once the broker refused carewatch's credentials", registry=registry
+        )

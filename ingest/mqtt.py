@@ -4,6 +4,13 @@
 touches the database or the alert core. Subscriptions are made in `_on_connect`, so a reconnect resubscribes;
 `subscribed` is set once the broker has granted them (a message published before a new session's first subscription
 reaches no one). Acknowledgements are sent by the writer after the batch is committed (`acknowledge`).
+
+Retained messages are the broker's stored copies of old ones (a Zigbee2MQTT bridge may retain every device's last
+state), sent again at each subscription: never readings of now. An MQTT 5 subscription asks not to be sent them;
+one that arrives anyway (MQTT 3.1.1, the embedded broker) is a dead letter (`retained`), not a new reading.
+A broker that refuses the credentials will not accept them by being asked again: the reader stops and says so
+(``on_refused``; the process then stops, carewatch.cli), rather than run on ingesting nothing. Any other refusal (the
+broker busy or restarting) is retried, as a lost connection is.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from carewatch.model import DeadLetter
 from carewatch.mqtt_clients import release
@@ -33,6 +41,10 @@ SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our subscription and backlo
 RECEIVE_MAXIMUM = 65_535  # MQTT 5: unacknowledged messages in flight to us; the batcher bounds what we hold
 RECONNECT_MAX_DELAY_S = 10
 
+# Refusals that asking again will not mend (MQTT 3.1.1 return codes 4 and 5, MQTT 5 reason codes 0x86, 0x87, 0x8C)
+BAD_CREDENTIALS = frozenset({"Bad user name or password", "Not authorized", "Bad authentication method"})
+RETAINED = "a retained message: the broker's stored copy of an old message, sent on subscribing, not a new reading"
+
 Decode = Callable[[str, bytes, float], Accepted | DeadLetter]
 
 
@@ -40,6 +52,7 @@ class MqttReader:
     def __init__(
         self, host: str, port: int, client_id: str, decode: Decode, batcher: Batcher, metrics: IngestMetrics,
         username: str | None = None, password: str | None = None, mqtt5: bool = True,
+        on_refused: Callable[[str], object] = lambda why: None,
     ) -> None:  # fmt: skip
         self._host, self._port = host, port
         self._decode = decode
@@ -51,6 +64,9 @@ class MqttReader:
         self._stopping = threading.Event()
         self.connected = threading.Event()
         self.subscribed = threading.Event()  # connected, and the broker granted the topic filters held at connect
+        self.refused: str | None = None  # why the broker refused our credentials (then the reader has stopped)
+        self._on_refused = on_refused  # called on paho's thread
+        self._last_refusal: str | None = None
         self._connect_subscription: int | None = None  # the mid of the SUBSCRIBE sent on connecting
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=True,
@@ -86,7 +102,14 @@ class MqttReader:
         new = [t for t in topics if t not in self._topics]
         self._topics = self._topics + new
         if new and self.connected.is_set():
-            self._client.subscribe([(topic, QOS) for topic in new])
+            self._client.subscribe(self._subscriptions(new))
+
+    def _subscriptions(self, topics: list[str]) -> list[tuple[str, SubscribeOptions]] | list[tuple[str, int]]:
+        if not self._mqtt5:  # MQTT 3.1.1 has no subscription options
+            return [(topic, QOS) for topic in topics]
+        return [
+            (topic, SubscribeOptions(qos=QOS, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)) for topic in topics
+        ]
 
     def acknowledge(self, tokens: list[AckToken]) -> None:
         """Acknowledge committed messages (any thread). Tokens of an earlier connection are skipped: the broker
@@ -102,14 +125,12 @@ class MqttReader:
         properties: Properties | None,
     ) -> None:  # fmt: skip
         if reason.is_failure:
-            log.error("broker refused the connection: %s", reason)
-            if str(reason) in ("Bad user name or password", "Not authorized"):
-                self._stopping.set()  # wrong credentials do not fix themselves: fail fast, do not hammer the broker
-                client.disconnect()
+            self._refused(client, str(reason))
             return
+        self._last_refusal = None
         self._generation += 1
         if self._topics:
-            _, self._connect_subscription = client.subscribe([(topic, QOS) for topic in self._topics])
+            _, self._connect_subscription = client.subscribe(self._subscriptions(self._topics))
         else:
             self.subscribed.set()  # nothing to hold yet
         self._metrics.connected.set(1)
@@ -123,8 +144,21 @@ class MqttReader:
         self._metrics.connected.set(0)
         self.connected.clear()
         self.subscribed.clear()
-        if not self._stopping.is_set():
+        if not self._stopping.is_set() and self._last_refusal is None:  # a refusal is logged by _on_connect
             log.warning("disconnected from the broker (%s); reconnecting", reason)
+
+    def _refused(self, client: paho.Client, reason: str) -> None:
+        where = f"mqtt://{self._host}:{self._port}"
+        if reason in BAD_CREDENTIALS:
+            log.error("the broker at %s refused carewatch's credentials (%s): ingest stops", where, reason)
+            self.refused = reason
+            self._metrics.refused.set(1)
+            self._stopping.set()
+            client.disconnect()
+            self._on_refused(f"the broker at {where} refused carewatch's credentials ({reason})")
+        elif reason != self._last_refusal:  # once, not at every retry
+            log.error("the broker at %s refused the connection (%s); asking again", where, reason)
+        self._last_refusal = reason
 
     def _on_subscribe(
         self, client: paho.Client, userdata: object, mid: int, reasons: list[ReasonCode], properties: Properties | None,
@@ -139,8 +173,12 @@ class MqttReader:
         self._metrics.received.inc()
         token = AckToken(self._generation, message.mid)
         payload = bytes(message.payload)
+        item: Accepted | DeadLetter
         try:
-            item = self._decode(message.topic, payload, time.time())
+            if message.retain:
+                item = dead_letter(message.topic, payload, time.time(), "retained", RETAINED)
+            else:
+                item = self._decode(message.topic, payload, time.time())
         except Exception as exc:  # a decoder bug must not lose the message or kill paho's loop
             self._metrics.callback_errors.inc()
             log.exception("decoding failed on %s: %r", message.topic, payload[:200])

@@ -17,7 +17,10 @@ from carewatch.model import AccelRow, DeadLetter, EventRow, ReadingRow
 MAX_PAYLOAD_BYTES = 64 * 1024  # 1 s of 3-axis samples at 1 kHz is ~40 KiB of JSON; anything larger is not a device
 DEAD_LETTER_PAYLOAD_BYTES = 1024  # enough to see what was wrong, bounded so a flood cannot fill the disk
 DEAD_LETTER_DETAIL_CHARS = 500
-MAX_FUTURE_S = 5 * 60  # device clocks drift; beyond this the clock is wrong, not the reading late
+# A device synchronised by NTP (or through its phone or gateway) is within a second; an unsynchronised watch drifts a
+# few seconds a day. Further ahead, its clock is wrong. The bound is also how long one accepted reading from ahead of
+# time can hide its resident's readings behind it from the rules (each drops what is not newer than it has seen).
+MAX_FUTURE_S = 60
 MAX_PAST_S = 7 * 24 * 3600  # a gateway may flush a week's backlog after an outage; older is history import
 MAX_BATCH = 1000  # readings or events in one message; 64 KiB holds ~900 readings, so the size limit bites first
 
@@ -68,6 +71,8 @@ def decode_json(decoder: msgspec.json.Decoder[T], payload: bytes) -> T:
         raise Rejected(reason, str(exc)) from None
     except msgspec.DecodeError as exc:
         raise Rejected("malformed_json", str(exc)) from None
+    except RecursionError:  # arrays or objects nested about a thousand deep: no message of ours nests more than 3
+        raise Rejected("malformed_json", "nested too deeply") from None
 
 
 def check_time(ts: float, received_at: float) -> float:
@@ -102,4 +107,6 @@ def event_row(source: Source, kind: str, value: float, ts: float, seq: int) -> E
         raise Rejected("bad_schema", f"unknown event kind {kind[:40]!r}")
     if not math.isfinite(value):
         raise Rejected("not_finite", f"{kind} value is not a finite number")
+    if value not in (0.0, 1.0):
+        raise Rejected("bad_schema", f"{kind} value must be 1 or 0, not {value:g}")
     return EventRow(ts, source.site_id, source.device_id, source.resident_id, kind, value, seq)

@@ -68,7 +68,7 @@ def wait_for_port(port: int, timeout: float = SERVICE_START_TIMEOUT_S) -> None:
 
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
-allow_anonymous true
+{access}
 persistence true
 persistence_location {dir}/
 autosave_interval 1
@@ -87,6 +87,7 @@ class Mosquitto:
     port: int
     directory: Path
     process: subprocess.Popen[bytes] | None = None
+    users: dict[str, str] | None = None  # username -> password; None: anonymous clients welcome
 
     @property
     def url(self) -> str:
@@ -94,7 +95,7 @@ class Mosquitto:
 
     def start(self) -> None:
         conf = self.directory / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.format(port=self.port, dir=self.directory))
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port, dir=self.directory, access=self._access()))
         if os.geteuid() == 0:  # mosquitto drops root privileges to its own user
             shutil.chown(self.directory, "mosquitto")
         with (self.directory / "stderr.log").open("ab") as stderr:
@@ -105,6 +106,18 @@ class Mosquitto:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+    def _access(self) -> str:
+        if self.users is None:
+            return "allow_anonymous true"
+        passwords = self.directory / "passwd"
+        passwords.unlink(missing_ok=True)
+        for user, password in self.users.items():
+            create = [] if passwords.exists() else ["-c"]
+            subprocess.run(["mosquitto_passwd", "-b", *create, str(passwords), user, password], check=True)
+        if os.geteuid() == 0:
+            shutil.chown(passwords, "mosquitto")
+        return f"allow_anonymous false\npassword_file {passwords}"
 
 
 # PostgreSQL + TimescaleDB -------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
 from carewatch.cli import _settings, app
+from carewatch.config import redacted
 
 runner = CliRunner()
 
@@ -127,3 +128,8 @@ def test_simulate_refuses_a_start_that_would_run_ahead_of_the_clock() -> None:
                                      "--start", str(start)])  # fmt: skip
         said = " ".join(result.output.replace("│", " ").split())  # the message, unwrapped from its box
         assert result.exit_code == 2 and "--start" in said and "ahead of the clock" in said
+
+
+def test_printed_broker_urls_hide_the_password() -> None:
+    assert redacted("mqtt://ingest:s3cret@broker.example:1883") == "mqtt://ingest:***@broker.example:1883"
+    assert redacted("mqtt://127.0.0.1:1883") == "mqtt://127.0.0.1:1883"
