@@ -35,6 +35,7 @@ memory twice).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import json
@@ -44,7 +45,8 @@ import os
 import pickle
 import struct
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -138,7 +140,8 @@ def save(path: Path, engine: AlertEngine, stamp: Stamp, key: bytes, pending: Fou
             file.write(MAGIC + bytes(DIGEST_BYTES))
             signing = _Signing(file, hmac.new(key, digestmod=hashlib.sha256))
             signing.write(struct.pack(">I", len(header)) + header)
-            pickle.dump((engine, pending), signing, protocol=5)
+            with _collector_paused():
+                pickle.dump((engine, pending), signing, protocol=5)
             file.seek(len(MAGIC))
             file.write(signing.mac.digest())
             file.flush()
@@ -172,11 +175,26 @@ def load(path: Path, current: Stamp, key: bytes) -> Saved | None:
                      ", ".join(changed))  # fmt: skip
             return None
         try:
-            engine, pending = pickle.load(file)  # noqa: S301 - signed by this deployment's key, checked above
+            with _collector_paused():
+                engine, pending = pickle.load(file)  # noqa: S301 - signed by this deployment's key, checked above
         except Exception:  # a bug, with the code unchanged: the rebuild is always possible
             log.exception("the saved alert state could not be read; rebuilding from stored data")
             return None
         return Saved(engine, pending, saved.clean and saved.devices == current.devices)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a state is pickled or unpickled: the millions of objects a large one
+    creates (the registry's records, their ids) would set off collections that each walk all of them (at 100,000
+    residents a save took 5.2 s with it on, 3.5-4.4 s off; a take-up 3.4 s against 2.4 s)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Signing:
