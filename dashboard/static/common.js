@@ -44,10 +44,24 @@ async function api(path, options = {}) {
   }
   const response = await fetch(path, init);
   if (response.status === 401) {
-    location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+    toLogin();
     throw new Error("not logged in");
   }
   return response;
+}
+
+function toLogin() {
+  location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+}
+
+// Whether the session still holds. A refused websocket handshake (HTTP 403) reaches the page as close code 1006,
+// the same as a network failure or a restarting server; the API tells them apart (401: the session is over).
+async function loggedIn() {
+  try {
+    return (await fetch("/api/auth/me", { credentials: "same-origin" })).status !== 401;
+  } catch {
+    return true; // the server is out of reach: not a logout, keep trying
+  }
 }
 
 async function apiJson(path, options) {
@@ -90,7 +104,8 @@ async function startPage(titleKey) {
   return user;
 }
 
-// The live socket: calls onMessage with each parsed message; reconnects by itself with capped backoff.
+// The live socket: calls onMessage with each parsed message; reconnects by itself with capped backoff. A session
+// that ended (logged out: close code 1008; expired or deactivated: a refused handshake) goes to the login page.
 function liveSocket(onMessage) {
   const RECONNECT_MAX_MS = 10000;
   let delay = 500;
@@ -98,16 +113,17 @@ function liveSocket(onMessage) {
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/ws`);
+    let opened = false;
     setConnection("connecting");
-    socket.onopen = () => { setConnection("open"); delay = 500; stats.connects += 1; };
+    socket.onopen = () => { opened = true; setConnection("open"); delay = 500; stats.connects += 1; };
     socket.onmessage = (event) => {
       stats.messages += 1;
       stats.bytes += event.data.length;
       onMessage(JSON.parse(event.data));
     };
-    socket.onclose = (event) => {
+    socket.onclose = async (event) => {
       setConnection("closed");
-      if (event.code === 1008) { location.assign(`/login?next=${encodeURIComponent(location.pathname)}`); return; }
+      if (event.code === 1008 || !(opened || await loggedIn())) { toLogin(); return; }
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, RECONNECT_MAX_MS);
     };
