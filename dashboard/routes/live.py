@@ -18,9 +18,9 @@ from carewatch.model import AlertState, Resident
 from carewatch.storage.base import Store, User
 from dashboard.access import Permission, Scope, allowed
 from dashboard.auth import COOKIE_NAME, Sessions
-from dashboard.deps import context_of, hub_of
+from dashboard.deps import context_of, hub_of, public_alerts
 from dashboard.hub import POLICY_VIOLATION, Close
-from dashboard.schemas import AlertPublic, News2Public, ResidentPublic
+from dashboard.schemas import News2Public, ResidentPublic
 from dashboard.scoring import news2
 
 router = APIRouter(tags=["live"])
@@ -63,7 +63,7 @@ def snapshot(store: Store, residents: list[Resident], everyone: bool) -> tuple[d
             ).model_dump()
             for r in residents
         ],
-        "alerts": [AlertPublic.of(a).model_dump() for a in alerts],
+        "alerts": [a.model_dump() for a in public_alerts(store, alerts)],
     }  # fmt: skip
     return message, scale2
 

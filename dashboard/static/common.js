@@ -186,6 +186,13 @@ function alertItem(alert, residentName, user, onAct) {
   return li;
 }
 
+// An alert change on the socket does not say whether the alert escalated (the snapshot and the notices do): an
+// escalation stays, whatever the alert's state.
+function keptEscalation(alert, before) {
+  alert.escalation ??= before?.escalation;
+  return alert;
+}
+
 async function act(alertId, action) {
   const response = await api(`/api/alerts/${alertId}/${action}`, { method: "POST", json: {} });
   if (response.status === 409) window.alert(t("alert.conflict"));

@@ -2,8 +2,8 @@
 operator logs in and sees a tile update live, acknowledges an alert and a second operator's page shows it; a family
 member sees their relative only; the resident page draws uPlot charts; the language switches to zh-CN; a clinician
 documents a NEWS2 escalation and applies a settling-in review; a board whose session ends (logged out in another tab,
-the user deactivated) goes to the login page, and one whose session holds keeps reconnecting. Screenshots go to
-test-artifacts/."""
+the user deactivated) goes to the login page, and one whose session holds keeps reconnecting; the escalated marker
+survives a reload. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from dashboard_support import (
     PASSWORD,
     TIMEOUT_MS,
     Served,
+    escalated_alert,
     late_low_spo2,
     logged_in,
     newest_change,
@@ -374,5 +375,19 @@ def test_a_board_whose_reconnect_is_refused_keeps_trying_while_its_session_holds
     monkeypatch.undo()
     page.wait_for_function("window.carewatchStats.connects === 2", timeout=TIMEOUT_MS)
     assert page.url == served.url + "/" and page.locator(LIVE).count() == 1
+    assert page.errors == []
+    page.context.close()
+
+
+def test_the_escalated_marker_survives_a_reload(browser: Any, served: Served) -> None:
+    alert = f"#alert-{escalated_alert(served)}"
+    page = logged_in(browser, served, "operator")
+    page.wait_for_selector(f"{alert} .escalated", timeout=TIMEOUT_MS)
+    page.reload()
+    page.wait_for_selector(f"{alert} .escalated", timeout=TIMEOUT_MS)
+    assert "escalated" in page.inner_text(f"{alert} .escalated")
+    page.click(f"{alert} button:has-text('Acknowledge')")  # a change of the alert keeps the marker
+    page.wait_for_selector(f"{alert}[data-state=acknowledged] .escalated", timeout=TIMEOUT_MS)
+    page.screenshot(path=str(ARTIFACTS / "board-escalated.png"), full_page=True)
     assert page.errors == []
     page.context.close()
