@@ -50,20 +50,6 @@ async function api(path, options = {}) {
   return response;
 }
 
-function toLogin() {
-  location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
-}
-
-// Whether the session still holds. A refused websocket handshake (HTTP 403) reaches the page as close code 1006,
-// the same as a network failure or a restarting server; the API tells them apart (401: the session is over).
-async function loggedIn() {
-  try {
-    return (await fetch("/api/auth/me", { credentials: "same-origin" })).status !== 401;
-  } catch {
-    return true; // the server is out of reach: not a logout, keep trying
-  }
-}
-
 async function apiJson(path, options) {
   const response = await api(path, options);
   if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
@@ -74,6 +60,22 @@ async function apiJson(path, options) {
 async function refusal(response) {
   const detail = (await response.json().catch(() => ({}))).detail;
   return Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : String(detail ?? response.status);
+}
+
+function toLogin() {
+  location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+}
+
+// Whether the session still holds. A refused websocket handshake (HTTP 403) reaches the page as close code 1006,
+// the same as a network failure or a restarting server; the API tells them apart (401: the session is over).
+async function loggedIn() {
+  const SESSION_CHECK_MS = 5000; // a server that accepts and never answers must not stop the reconnecting
+  try {
+    const signal = AbortSignal.timeout(SESSION_CHECK_MS);
+    return (await fetch("/api/auth/me", { credentials: "same-origin", signal })).status !== 401;
+  } catch {
+    return true; // the server is out of reach: not a logout, keep trying
+  }
 }
 
 // Loads the language and the user, draws the header; resolves to the user. Every page starts with it.
