@@ -103,7 +103,7 @@ class Router:
     def escalate(self, alert: Alert, stage: EscalationStage, fired_at: float | None = None) -> bool:
         """Queue a stage's messages. With ``fired_at`` the stage is claimed (fired at that time) in the transaction
         that writes them: False, and nothing queued, when it was acknowledged or claimed by another worker first."""
-        kind = f"escalation:{stage.stage}"
+        kind = stage.kind
         messages, held = self.messages(alert, self.escalation_contacts(alert, stage.target, stage.due_at), kind)
         if stage.target == OPERATORS:
             notice = self._message(alert, self._resident(alert), None, DASHBOARD_CHANNEL, alert.site_id, kind)

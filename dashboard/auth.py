@@ -64,7 +64,8 @@ class Sessions:
         self._config = config
         self._clock = clock
 
-    def _key(self, token: str) -> str:
+    def key(self, token: str) -> str:
+        """What the store keeps of a session's token (and the hub knows its sockets by)."""
         return hmac.new(self._config.secret_key, token.encode(), hashlib.sha256).hexdigest()
 
     def create(self, username: str) -> tuple[str, float]:
@@ -73,16 +74,16 @@ class Sessions:
         token = secrets.token_urlsafe(TOKEN_BYTES)
         expires_at = now + self._config.session_ttl_s
         self._store.purge_sessions(now)
-        self._store.create_session(self._key(token), username, now, expires_at)
+        self._store.create_session(self.key(token), username, now, expires_at)
         return token, expires_at
 
     def user(self, token: str | None) -> User | None:
         if not token:
             return None
-        return self._store.session_user(self._key(token), self._clock())
+        return self._store.session_user(self.key(token), self._clock())
 
     def revoke(self, token: str) -> None:
-        self._store.delete_session(self._key(token))
+        self._store.delete_session(self.key(token))
 
 
 class LoginThrottle:

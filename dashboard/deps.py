@@ -6,7 +6,7 @@ Unauthenticated -> 401; a role without the permission -> 403; a resident or aler
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Security
@@ -18,6 +18,7 @@ from carewatch.storage.base import Store, User
 from dashboard.access import Permission, Scope, allowed
 from dashboard.auth import COOKIE_NAME, LoginThrottle, Sessions
 from dashboard.hub import Hub
+from dashboard.schemas import AlertPublic
 
 if TYPE_CHECKING:
     from dashboard.app import DashboardContext
@@ -118,3 +119,13 @@ def visible_alert(store: Store, scope: Scope, alert_id: int) -> Alert:
     if alert is None or not scope.sees_alert(alert):
         raise HTTPException(404, f"no alert {alert_id}")
     return alert
+
+
+def public_alerts(store: Store, alerts: Sequence[Alert]) -> list[AlertPublic]:
+    """The alerts as the API and the board show them: with the escalation each has fired (one query for all)."""
+    fired = store.fired_escalations([a.alert_id for a in alerts])
+    return [AlertPublic.of(a, fired.get(a.alert_id)) for a in alerts]
+
+
+def public_alert(store: Store, alert: Alert) -> AlertPublic:
+    return public_alerts(store, [alert])[0]

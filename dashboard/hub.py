@@ -5,6 +5,10 @@ not grow behind a slow tab. Vitals are coalesced per resident and flushed at mos
 residents' NEWS2 recomputed from the newest value of every parameter. Each client sees only the residents its user
 may see (`Client.visible`; None = all). Other threads hand messages over with `*_threadsafe`; everything else runs
 on the event loop.
+
+A dropped client's queue ends with a `Close`, which says how its sender closes the socket: "reconnect" for a client
+too slow (counted in `dropped_clients`), a user an admin changed and a stopping server; "logged out" for the sockets
+of a session that ended, which the page answers by going to the login page.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from dashboard.scoring import news2
@@ -25,12 +30,27 @@ VITALS_FLUSH_S = 1.0  # a tile changes at most once a second: enough for a human
 Message = dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Close:
+    """The last item of a dropped client's queue: its sender closes the socket with this code and reason."""
+
+    code: int
+    reason: str
+
+
+POLICY_VIOLATION = 1008  # websocket close codes (RFC 6455): the page goes to the login page
+TRY_AGAIN_LATER = 1013  # the page reconnects
+RECONNECT = Close(TRY_AGAIN_LATER, "dropped: reconnect for a fresh snapshot")
+LOGGED_OUT = Close(POLICY_VIOLATION, "logged out")
+
+
 class Client:
-    def __init__(self, visible: frozenset[str] | None = None, username: str = "") -> None:
-        self.queue: asyncio.Queue[Message | None] = asyncio.Queue(CLIENT_QUEUE_SIZE)
+    def __init__(self, visible: frozenset[str] | None = None, username: str = "", session: str = "") -> None:
+        self.queue: asyncio.Queue[Message | Close] = asyncio.Queue(CLIENT_QUEUE_SIZE)
         self.dropped = False
         self.visible = visible  # the resident ids this client may see; None = every resident
         self.username = username
+        self.session = session  # the key of the login session it was opened with (Sessions.key), never the token
 
     def view(self, message: Message) -> Message | None:
         """The part of a message this client may see, or None for nothing."""
@@ -78,17 +98,28 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
         for client in list(self._clients):
-            self._drop(client)
+            self._drop(client, RECONNECT)
 
-    def connect(self, visible: frozenset[str] | None = None, username: str = "") -> Client:
-        client = Client(visible, username)
+    def connect(self, visible: frozenset[str] | None = None, username: str = "", session: str = "") -> Client:
+        client = Client(visible, username, session)
         self._clients.add(client)
         return client
 
     def drop_user(self, username: str) -> None:
-        """Close the sockets of a user who logged out or was deactivated."""
+        """Close the sockets of a user an admin changed or deleted: they reconnect with the new scope or are refused."""
         for client in [c for c in self._clients if c.username == username]:
-            self._drop(client)
+            self._drop(client, RECONNECT)
+
+    def drop_session(self, session: str) -> None:
+        """Close the sockets of a login session that ended (logged out); the user's other sessions keep theirs."""
+        for client in [c for c in self._clients if c.session == session]:
+            self._drop(client, LOGGED_OUT)
+
+    def drop_user_threadsafe(self, username: str) -> None:
+        self._loop.call_soon_threadsafe(self.drop_user, username)
+
+    def drop_session_threadsafe(self, session: str) -> None:
+        self._loop.call_soon_threadsafe(self.drop_session, session)
 
     def set_spo2_scale2(self, resident_ids: Collection[str]) -> None:
         """The residents a clinician marked for NEWS2 SpO2 scale 2."""
@@ -113,21 +144,21 @@ class Hub:
                 client.queue.put_nowait(view)
             except asyncio.QueueFull:
                 log.warning("dropping a dashboard client that stopped reading")
-                self._drop(client)
+                self.drop(client)
 
     def drop(self, client: Client) -> None:
-        """Stop serving a client (it is too slow or stuck); its sender closes the socket."""
+        """Stop serving a client that is too slow or stuck (counted in dropped_clients); it reconnects."""
         if client in self._clients:
-            self._drop(client)
+            self.dropped_clients += 1
+            self._drop(client, RECONNECT)
 
-    def _drop(self, client: Client) -> None:
+    def _drop(self, client: Client, close: Close) -> None:
         self._clients.discard(client)
         client.dropped = True
-        self.dropped_clients += 1
         with contextlib.suppress(asyncio.QueueEmpty):
             while True:
                 client.queue.get_nowait()
-        client.queue.put_nowait(None)  # wakes the sender, which closes the socket
+        client.queue.put_nowait(close)  # wakes the sender, which closes the socket
 
     def _merge_vitals(self, latest: dict[str, dict[str, list[float]]]) -> None:
         for resident_id, metrics in latest.items():

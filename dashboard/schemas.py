@@ -32,6 +32,7 @@ from carewatch.storage.base import (
     NEWS2_URGENT_FROM,
     REASON_MAX,
     Bucket,
+    EscalationStage,
     EscalationStep,
     News2Escalation,
     News2EscalationChange,
@@ -486,10 +487,18 @@ class AlertPublic(BaseModel):
     acknowledged_by: str | None
     resolved_at: float | None
     resolved_by: str | None
+    escalation: str | None = Field(
+        default=None,
+        description="the newest escalation stage that fired (`escalation:<stage>`, as the live notice names it): "
+        "nobody acknowledged in time; null: none fired",
+    )
 
     @classmethod
-    def of(cls, alert: Alert) -> AlertPublic:
-        return cls.model_validate(alert, from_attributes=True)
+    def of(cls, alert: Alert, escalation: EscalationStage | None = None) -> AlertPublic:
+        """The alert, with the newest escalation stage it fired (Store.fired_escalations)."""
+        public = cls.model_validate(alert, from_attributes=True)
+        public.escalation = None if escalation is None else escalation.kind
+        return public
 
 
 class TransitionPublic(BaseModel):

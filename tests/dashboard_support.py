@@ -32,7 +32,7 @@ from carewatch.model import (
     Site,
     SiteKind,
 )
-from carewatch.storage.base import Role, Store, User
+from carewatch.storage.base import EscalationStage, Role, Store, User
 from dashboard.app import DashboardContext, create_app
 from dashboard.auth import AuthConfig, hash_password
 from dashboard.hub import Hub
@@ -152,6 +152,20 @@ class Served:
 
         self.loop.call_soon_threadsafe(run)
         assert done.wait(5)
+
+
+def escalated_alert(served: Served, stages: int = 1) -> int:
+    """A live alert of r2 whose first ``stages`` escalation stages fired (as the escalator claims them)."""
+    now = time.time()
+    alert = served.store.raise_alert(
+        AlertDraft("r2", "s1", "hr_high", Severity.URGENT, now - 600, "HR high", "HR 130 for 60 s", {})
+    )
+    assert alert is not None
+    planned = [EscalationStage(alert.alert_id, n, "operators", now - 600 + 60 * n) for n in (1, 2, 3)]
+    served.store.plan_escalation(alert.alert_id, planned)
+    for stage in planned[:stages]:
+        assert served.store.claim_escalation(alert.alert_id, stage.stage, now)
+    return alert.alert_id
 
 
 @contextmanager

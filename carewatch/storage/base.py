@@ -258,6 +258,11 @@ class EscalationStage:
     fired_at: float | None = None
     cancelled_at: float | None = None
 
+    @property
+    def kind(self) -> str:
+        """How its messages, and the dashboard's notice and alerts, name the stage: "escalation:<stage>"."""
+        return f"escalation:{self.stage}"
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryAttempt:
@@ -568,6 +573,10 @@ class Store(ABC):
 
     @abstractmethod
     def escalations(self, alert_id: int) -> list[EscalationStage]: ...
+
+    @abstractmethod
+    def fired_escalations(self, alert_ids: Sequence[int]) -> dict[int, EscalationStage]:
+        """The newest stage that fired of each of these alerts that escalated (alert id -> stage)."""
 
     @abstractmethod
     def record_deliveries(self, attempts: Sequence[DeliveryAttempt]) -> None: ...

@@ -18,6 +18,8 @@ from dashboard.deps import (
     ScopeDep,
     Snoozer,
     StoreDep,
+    public_alert,
+    public_alerts,
     visible_alert,
 )
 from dashboard.schemas import AlertAction, AlertDetailPublic, AlertId, AlertPublic, NoNul, TransitionPublic
@@ -47,7 +49,7 @@ def list_alerts(
         severities=[s.value for s in severity] if severity else None, rule=rule, since=since, until=until,
         limit=limit,
     )  # fmt: skip
-    return [AlertPublic.of(a) for a in alerts]
+    return public_alerts(store, alerts)
 
 
 def _narrow(allowed: frozenset[str] | None, wanted: str | None) -> list[str] | None:
@@ -61,7 +63,7 @@ def _narrow(allowed: frozenset[str] | None, wanted: str | None) -> list[str] | N
 def get_alert(alert_id: AlertId, _: Reader, scope: ScopeDep, store: StoreDep) -> AlertDetailPublic:
     alert = visible_alert(store, scope, alert_id)
     transitions = [TransitionPublic.of(t) for t in store.transitions(alert_id)]
-    return AlertDetailPublic(**AlertPublic.of(alert).model_dump(), transitions=transitions)
+    return AlertDetailPublic(**public_alert(store, alert).model_dump(), transitions=transitions)
 
 
 @router.post("/{alert_id}/acknowledge", responses={409: {"description": "not open (someone acknowledged first)"}})
@@ -71,7 +73,7 @@ def acknowledge(
 ) -> AlertPublic:  # fmt: skip
     visible_alert(store, scope, alert_id)
     try:
-        return AlertPublic.of(lifecycle.acknowledge(alert_id, user.username, time.time(), action.note))
+        return public_alert(store, lifecycle.acknowledge(alert_id, user.username, time.time(), action.note))
     except AlertConflict as exc:
         raise HTTPException(409, str(exc)) from None
 
@@ -82,7 +84,7 @@ def resolve(
 ) -> AlertPublic:
     visible_alert(store, scope, alert_id)
     try:
-        return AlertPublic.of(lifecycle.resolve(alert_id, user.username, time.time(), action.note))
+        return public_alert(store, lifecycle.resolve(alert_id, user.username, time.time(), action.note))
     except AlertConflict as exc:
         raise HTTPException(409, str(exc)) from None
 
@@ -114,4 +116,4 @@ def snooze(
         alert = lifecycle.snooze(alert_id, user.username, now, until, action.note)
     except AlertConflict as exc:
         raise HTTPException(409, str(exc)) from None
-    return SnoozePublic(alert=AlertPublic.of(alert), snoozed_until=until)
+    return SnoozePublic(alert=public_alert(store, alert), snoozed_until=until)

@@ -7,7 +7,7 @@ import math
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from dashboard.auth import COOKIE_NAME, verify_password
-from dashboard.deps import CurrentUser, SessionsDep, StoreDep, ThrottleDep, TokenDep, context_of
+from dashboard.deps import CurrentUser, SessionsDep, StoreDep, ThrottleDep, TokenDep, context_of, hub_of
 from dashboard.schemas import LoginPublic, LoginRequest, UserPublic
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -41,9 +41,11 @@ def login(
 
 
 @router.post("/logout", status_code=204)
-def logout(sessions: SessionsDep, token: TokenDep, response: Response) -> None:
+def logout(sessions: SessionsDep, token: TokenDep, request: Request, response: Response) -> None:
+    """End this session and close its sockets (the pages go to the login page); other sessions of the user stay."""
     if token:
         sessions.revoke(token)
+        hub_of(request.app).drop_session_threadsafe(sessions.key(token))
     response.delete_cookie(COOKIE_NAME, path="/")
 
 

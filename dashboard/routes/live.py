@@ -18,8 +18,9 @@ from carewatch.model import AlertState, Resident
 from carewatch.storage.base import Store, User
 from dashboard.access import Permission, Scope, allowed
 from dashboard.auth import COOKIE_NAME, Sessions
-from dashboard.deps import context_of, hub_of
-from dashboard.schemas import AlertPublic, News2Public, ResidentPublic
+from dashboard.deps import context_of, hub_of, public_alerts
+from dashboard.hub import POLICY_VIOLATION, Close
+from dashboard.schemas import News2Public, ResidentPublic
 from dashboard.scoring import news2
 
 router = APIRouter(tags=["live"])
@@ -27,7 +28,6 @@ router = APIRouter(tags=["live"])
 SNAPSHOT_ALERTS = 500
 ALERT_QUERY_IDS = 500  # resident ids per query: SQLite allows 32,766 parameters, PostgreSQL 65,535; stay far below
 LIVE_STATES = [s for s in AlertState if s is not AlertState.RESOLVED]
-POLICY_VIOLATION = 1008
 SEND_TIMEOUT_S = 10.0  # a client whose socket takes no message for this long is stuck: close it, free its task
 
 
@@ -63,7 +63,7 @@ def snapshot(store: Store, residents: list[Resident], everyone: bool) -> tuple[d
             ).model_dump()
             for r in residents
         ],
-        "alerts": [AlertPublic.of(a).model_dump() for a in alerts],
+        "alerts": [a.model_dump() for a in public_alerts(store, alerts)],
     }  # fmt: skip
     return message, scale2
 
@@ -74,28 +74,32 @@ def _same_origin(websocket: WebSocket) -> bool:
     return origin is None or urlsplit(origin).netloc == websocket.headers.get("host")
 
 
-async def _authenticate(websocket: WebSocket) -> User | None:
+async def _authenticate(websocket: WebSocket) -> tuple[User, str] | None:
+    """The user and the key of their session (the hub closes its sockets at logout); None: refused."""
     token = websocket.query_params.get("token") or websocket.cookies.get(COOKIE_NAME)
+    if not token:
+        return None
     sessions: Sessions = websocket.app.state.sessions
     user = await run_in_threadpool(sessions.user, token)
     if user is None or not allowed(user, Permission.READ):
         return None
-    return user
+    return user, sessions.key(token)
 
 
 @router.websocket("/ws")
 async def live(websocket: WebSocket) -> None:
-    user = await _authenticate(websocket) if _same_origin(websocket) else None
-    if user is None:
+    login = await _authenticate(websocket) if _same_origin(websocket) else None
+    if login is None:
         await websocket.close(code=POLICY_VIOLATION, reason="log in first")
         return
+    user, session = login
     await websocket.accept()
     context = context_of(websocket.app)
     hub = hub_of(websocket.app)
     scope = Scope.of(user)
     # Residents visible to a scoped user are fixed at connection: a resident registered later shows after reconnecting.
     residents, visible = await run_in_threadpool(visible_residents, context.store, scope)
-    client = hub.connect(visible, user.username)  # before reading the snapshot: no change in between is missed
+    client = hub.connect(visible, user.username, session)  # before reading the snapshot: no change in between is missed
     message, scale2 = await run_in_threadpool(snapshot, context.store, residents, visible is None)
     if scope.everything:
         hub.set_spo2_scale2(scale2)
@@ -109,8 +113,8 @@ async def live(websocket: WebSocket) -> None:
                 getter.cancel()
                 break
             delta = getter.result()
-            if delta is None:  # dropped as too slow, or logged out
-                await websocket.close(code=1013, reason="dropped: reconnect for a fresh snapshot")
+            if isinstance(delta, Close):  # dropped: too slow, the user changed, or the session logged out
+                await websocket.close(code=delta.code, reason=delta.reason)
                 break
             await asyncio.wait_for(websocket.send_json(delta), SEND_TIMEOUT_S)
     except TimeoutError:

@@ -52,7 +52,7 @@ def update_user(username: str, body: UserUpdate, admin: Admin, store: StoreDep, 
     _check_references(store, list(user.site_ids), list(user.resident_ids))
     store.save_user(user, hash_password(body.password) if body.password is not None else None)
     if user != old:
-        hub_of(request.app).drop_user(username)  # open sockets reconnect with the new scope (or not at all)
+        hub_of(request.app).drop_user_threadsafe(username)  # open sockets reconnect with the new scope (or not at all)
     return UserPublic.of(user)
 
 
@@ -62,7 +62,7 @@ def delete_user(username: str, admin: Admin, store: StoreDep, request: Request) 
         raise HTTPException(422, "you cannot delete yourself")
     if not store.delete_user(username):
         raise HTTPException(404, f"no user {username}")
-    hub_of(request.app).drop_user(username)
+    hub_of(request.app).drop_user_threadsafe(username)
 
 
 def _existing(store: StoreDep, username: str) -> User:

@@ -43,7 +43,7 @@ function handle(message) {
     return;
   }
   if (message.type === "alert") {
-    const alert = message.alert;
+    const alert = keptEscalation(message.alert, board.alerts.get(message.alert.alert_id));
     if (alert.state === "resolved") board.alerts.delete(alert.alert_id);
     else board.alerts.set(alert.alert_id, alert);
     regroupAlerts();

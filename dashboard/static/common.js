@@ -44,7 +44,7 @@ async function api(path, options = {}) {
   }
   const response = await fetch(path, init);
   if (response.status === 401) {
-    location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+    toLogin();
     throw new Error("not logged in");
   }
   return response;
@@ -60,6 +60,22 @@ async function apiJson(path, options) {
 async function refusal(response) {
   const detail = (await response.json().catch(() => ({}))).detail;
   return Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : String(detail ?? response.status);
+}
+
+function toLogin() {
+  location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+}
+
+// Whether the session still holds. A refused websocket handshake (HTTP 403) reaches the page as close code 1006,
+// the same as a network failure or a restarting server; the API tells them apart (401: the session is over).
+async function loggedIn() {
+  const SESSION_CHECK_MS = 5000; // a server that accepts and never answers must not stop the reconnecting
+  try {
+    const signal = AbortSignal.timeout(SESSION_CHECK_MS);
+    return (await fetch("/api/auth/me", { credentials: "same-origin", signal })).status !== 401;
+  } catch {
+    return true; // the server is out of reach: not a logout, keep trying
+  }
 }
 
 // Loads the language and the user, draws the header; resolves to the user. Every page starts with it.
@@ -90,7 +106,8 @@ async function startPage(titleKey) {
   return user;
 }
 
-// The live socket: calls onMessage with each parsed message; reconnects by itself with capped backoff.
+// The live socket: calls onMessage with each parsed message; reconnects by itself with capped backoff. A session
+// that ended (logged out: close code 1008; expired or deactivated: a refused handshake) goes to the login page.
 function liveSocket(onMessage) {
   const RECONNECT_MAX_MS = 10000;
   let delay = 500;
@@ -98,16 +115,17 @@ function liveSocket(onMessage) {
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${location.host}/ws`);
+    let opened = false;
     setConnection("connecting");
-    socket.onopen = () => { setConnection("open"); delay = 500; stats.connects += 1; };
+    socket.onopen = () => { opened = true; setConnection("open"); delay = 500; stats.connects += 1; };
     socket.onmessage = (event) => {
       stats.messages += 1;
       stats.bytes += event.data.length;
       onMessage(JSON.parse(event.data));
     };
-    socket.onclose = (event) => {
+    socket.onclose = async (event) => {
       setConnection("closed");
-      if (event.code === 1008) { location.assign(`/login?next=${encodeURIComponent(location.pathname)}`); return; }
+      if (event.code === 1008 || !(opened || await loggedIn())) { toLogin(); return; }
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, RECONNECT_MAX_MS);
     };
@@ -168,6 +186,13 @@ function alertItem(alert, residentName, user, onAct) {
     li.append(button(t("action.resolve"), () => onAct(alert.alert_id, "resolve")));
   }
   return li;
+}
+
+// An alert change on the socket does not say whether the alert escalated (the snapshot and the notices do): an
+// escalation stays, whatever the alert's state.
+function keptEscalation(alert, before) {
+  alert.escalation ??= before?.escalation;
+  return alert;
 }
 
 async function act(alertId, action) {

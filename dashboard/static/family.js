@@ -9,7 +9,8 @@ function handle(message) {
     family.residents = new Map(message.residents.map((r) => [r.resident_id, r]));
     family.alerts = new Map(message.alerts.map((a) => [a.alert_id, a]));
   } else if (message.type === "alert") {
-    family.alerts.set(message.alert.alert_id, message.alert);
+    const alert = message.alert;
+    family.alerts.set(alert.alert_id, keptEscalation(alert, family.alerts.get(alert.alert_id)));
   } else if (message.type === "vitals") {
     for (const [id, metrics] of Object.entries(message.residents)) {
       const resident = family.residents.get(id);

@@ -1,7 +1,9 @@
 """The pages in a real browser (Debian's Chromium, headless, through Playwright) against a served dashboard: an
 operator logs in and sees a tile update live, acknowledges an alert and a second operator's page shows it; a family
 member sees their relative only; the resident page draws uPlot charts; the language switches to zh-CN; a clinician
-documents a NEWS2 escalation and applies a settling-in review. Screenshots go to test-artifacts/."""
+documents a NEWS2 escalation and applies a settling-in review; a board whose session ends (logged out in another tab,
+the user deactivated) goes to the login page, and one whose session holds keeps reconnecting; the escalated marker
+survives a reload. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -10,13 +12,25 @@ import time
 from typing import Any
 
 import pytest
-from dashboard_support import TIMEOUT_MS, Served, late_low_spo2, logged_in, newest_change, settling_in_week
+from dashboard_support import (
+    PASSWORD,
+    TIMEOUT_MS,
+    Served,
+    escalated_alert,
+    late_low_spo2,
+    logged_in,
+    newest_change,
+    settling_in_week,
+)
 from support import ARTIFACTS
 
 from alerts.metrics import AlertCoreMetrics, EngineStart
 from dashboard.deps import context_of
+from dashboard.routes import live
 
 pytestmark = pytest.mark.browser
+
+LIVE = "#connection[data-state=open]"
 
 
 def refused_without_a_reason(page: Any, form: str, error: str) -> None:
@@ -307,3 +321,73 @@ def test_a_clinician_applies_the_settling_in_review_on_the_resident_page(browser
     assert page.errors == [] and operator.errors == []
     page.context.close()
     operator.context.close()
+
+
+def test_logging_out_sends_the_sessions_other_tabs_to_the_login_page(browser: Any, served: Served) -> None:
+    tab = logged_in(browser, served, "operator")
+    tab.wait_for_selector(LIVE, timeout=TIMEOUT_MS)
+    other_tab = tab.context.new_page()  # the same browser: the same session cookie
+    other_tab.goto(served.url + "/")
+    other_device = logged_in(browser, served, "operator")  # the same user's other session
+    for page in (other_tab, other_device):
+        page.wait_for_selector(LIVE, timeout=TIMEOUT_MS)
+    tab.click("#logout")
+    tab.wait_for_url(re.compile(r"/login($|\?)"), timeout=TIMEOUT_MS)  # by the button, or its socket closing first
+    other_tab.wait_for_url("**/login?next=%2F", timeout=TIMEOUT_MS)  # its socket closed at once: no live data
+    assert other_device.url == served.url + "/" and other_device.locator(LIVE).count() == 1
+    assert other_device.evaluate("window.carewatchStats.connects") == 1  # never dropped
+    assert tab.errors == [] and other_device.errors == []
+    tab.context.close()
+    other_device.context.close()
+
+
+def test_a_deactivated_users_board_goes_to_the_login_page(browser: Any, served: Served) -> None:
+    with served.client("admin") as admin:
+        created = admin.post("/api/users", json={
+            "username": "evening", "display_name": "Evening shift", "role": "operator", "password": PASSWORD,
+            "site_ids": ["s1"],
+        })  # fmt: skip
+        assert created.status_code == 201, created.text
+        page = logged_in(browser, served, "evening")
+        page.wait_for_selector(LIVE, timeout=TIMEOUT_MS)
+        assert admin.patch("/api/users/evening", json={"active": False}).status_code == 200
+    page.wait_for_url("**/login?next=%2F", timeout=TIMEOUT_MS)  # the reconnect was refused and the session is over
+    assert page.errors == []
+    page.context.close()
+
+
+def test_a_board_whose_reconnect_is_refused_keeps_trying_while_its_session_holds(
+    browser: Any, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = logged_in(browser, served, "operator2")
+    page.wait_for_selector(LIVE, timeout=TIMEOUT_MS)
+    refused: list[str] = []
+
+    async def refuse(websocket: Any) -> None:
+        refused.append(websocket.url.path)
+
+    monkeypatch.setattr(live, "_authenticate", refuse)  # handshakes refused (HTTP 403), as for an ended session
+    served.on_loop(lambda: served.hub.drop_user("operator2"))
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while len(refused) < 2 and time.monotonic() < deadline:  # refused, asked the API, tried again
+        page.wait_for_timeout(50)
+    assert len(refused) >= 2
+    monkeypatch.undo()
+    page.wait_for_function("window.carewatchStats.connects === 2", timeout=TIMEOUT_MS)
+    assert page.url == served.url + "/" and page.locator(LIVE).count() == 1
+    assert page.errors == []
+    page.context.close()
+
+
+def test_the_escalated_marker_survives_a_reload(browser: Any, served: Served) -> None:
+    alert = f"#alert-{escalated_alert(served)}"
+    page = logged_in(browser, served, "operator")
+    page.wait_for_selector(f"{alert} .escalated", timeout=TIMEOUT_MS)
+    page.reload()
+    page.wait_for_selector(f"{alert} .escalated", timeout=TIMEOUT_MS)
+    assert "escalated" in page.inner_text(f"{alert} .escalated")
+    page.click(f"{alert} button:has-text('Acknowledge')")  # a change of the alert keeps the marker
+    page.wait_for_selector(f"{alert}[data-state=acknowledged] .escalated", timeout=TIMEOUT_MS)
+    page.screenshot(path=str(ARTIFACTS / "board-escalated.png"), full_page=True)
+    assert page.errors == []
+    page.context.close()

@@ -457,6 +457,26 @@ def test_escalation_stages_are_claimed_once_and_cancelled_by_acknowledgement(sto
     assert store.escalations_between("h1", T0, T0 + 100) == []
 
 
+def test_fired_escalations_give_the_newest_stage_each_alert_fired(store: Store) -> None:
+    from carewatch.storage.base import EscalationStage
+
+    seed(store)
+    alerts = [store.raise_alert(draft(rule=rule)) for rule in ("spo2_low", "hr_high", "rr_high")]
+    escalated, acknowledged, quiet = [a.alert_id for a in alerts if a is not None]
+    for alert_id in (escalated, acknowledged, quiet):
+        store.plan_escalation(alert_id, [EscalationStage(alert_id, n, "operators", T0 + 60 * n) for n in (1, 2, 3)])
+    for stage in (1, 2):
+        assert store.claim_escalation(escalated, stage, T0 + 60 * stage)
+    assert store.claim_escalation(acknowledged, 1, T0 + 60)
+    store.acknowledge_alert(acknowledged, "operator:zhang", T0 + 100)  # its later stages are cancelled, never fired
+    fired = store.fired_escalations([escalated, acknowledged, quiet, 999])
+    assert {alert_id: (s.stage, s.fired_at) for alert_id, s in fired.items()} == {
+        escalated: (2, pytest.approx(T0 + 120)), acknowledged: (1, pytest.approx(T0 + 60)),
+    }  # fmt: skip
+    assert fired[escalated].kind == "escalation:2"
+    assert store.fired_escalations([quiet]) == {} and store.fired_escalations([]) == {}
+
+
 def test_snooze_reopen_and_deliveries(store: Store) -> None:
     from carewatch.storage.base import DeliveryAttempt, EscalationStage
 

@@ -74,7 +74,7 @@ class SqlCore(Store):
     def _sql(self, statement: str) -> str:
         return _format_style(statement) if self.paramstyle_format else statement
 
-    def _and_in(self, column: str, values: Sequence[str] | None) -> tuple[str, tuple[Any, ...]]:
+    def _and_in(self, column: str, values: Sequence[str] | Sequence[int] | None) -> tuple[str, tuple[Any, ...]]:
         """`` AND column`` among ``values`` (one parameter), or nothing for None."""
         if values is None:
             return "", ()

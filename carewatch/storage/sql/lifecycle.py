@@ -184,6 +184,16 @@ class LifecycleSql(SqlCore):
         rows = self._run(f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE alert_id = ? ORDER BY stage", (alert_id,))
         return [self._stage(r) for r in rows]
 
+    def fired_escalations(self, alert_ids: Sequence[int]) -> dict[int, EscalationStage]:
+        if not alert_ids:
+            return {}
+        among, params = self._and_in("alert_id", alert_ids)
+        rows = self._run(
+            f"SELECT {ESCALATION_COLUMNS} FROM escalations WHERE fired_at IS NOT NULL{among} ORDER BY fired_at, stage",
+            params,
+        )
+        return {stage.alert_id: stage for stage in map(self._stage, rows)}  # the newest last: it stays
+
     def record_deliveries(self, attempts: Sequence[DeliveryAttempt]) -> None:
         if attempts:
             with self._transaction() as cur:
