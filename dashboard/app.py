@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from alerts.lifecycle import Lifecycle
 from carewatch.storage.base import Store
 from dashboard.auth import AuthConfig, LoginThrottle, Sessions
-from dashboard.guard import RefuseNul
+from dashboard.guard import LimitBody, RefuseNul, validation_error
 from dashboard.hub import Hub
 from dashboard.routes import (
     alerts,
@@ -57,9 +58,11 @@ def create_app(context: DashboardContext) -> FastAPI:
     app = FastAPI(
         title="carewatch", summary="Elderly-care monitoring: residents, vitals, alerts", version="0.1.0",
         description="Log in with POST /api/auth/login; send the token as `Authorization: Bearer <token>`.",
+        exception_handlers={RequestValidationError: validation_error},
     )  # fmt: skip
     app.state.context = context
     app.add_middleware(RefuseNul)
+    app.add_middleware(LimitBody)
     app.state.sessions = Sessions(context.store, context.auth)
     app.state.login_throttle = LoginThrottle(context.auth.login_max_failures, context.auth.login_window_s)
     for module in ROUTERS:

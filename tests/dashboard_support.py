@@ -203,9 +203,10 @@ def serve(store: Store, auth: AuthConfig) -> Iterator[tuple[str, FastAPI, Hub, a
         thread.join(10)
 
 
-def logged_in(browser: Any, served: Served, username: str, lang: str = "en") -> Any:
-    """A new browser context logged in as ``username``; the page's script errors are collected in ``page.errors``."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale=lang)
+def logged_in(browser: Any, served: Served, username: str, lang: str = "en", timezone: str | None = None) -> Any:
+    """A new browser context logged in as ``username`` (in the browser's ``timezone``, if given); the page's script
+    errors are collected in ``page.errors``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale=lang, timezone_id=timezone)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

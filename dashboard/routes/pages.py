@@ -31,6 +31,12 @@ def _page(request: Request, user: User | None, name: str, permission: Permission
     return FileResponse(STATIC / name, headers={"Cache-Control": "no-store"})
 
 
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """The icon browsers ask for by this name, as an SVG (one that draws no SVG icon shows its default)."""
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+
 @router.get("/login")
 def login_page() -> FileResponse:
     return FileResponse(STATIC / "login.html")

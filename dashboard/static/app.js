@@ -210,7 +210,7 @@ function renderAlerts() {
   }));
   document.getElementById("no-alerts").hidden = alerts.length > 0;
   document.getElementById("counts").textContent =
-    t("board.counts", { residents: board.order.length, alerts: board.alerts.size });
+    `${t("board.residents_count", { n: board.order.length })} · ${t("board.alerts_count", { n: alerts.length })}`;
 }
 
 // A site filter for users who see more than one site (kept in localStorage).

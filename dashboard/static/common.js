@@ -6,7 +6,7 @@ const LANGS = { en: "English", "zh-CN": "中文" };
 const SEVERITY_RANK = { critical: 4, urgent: 3, warning: 2, info: 1 };
 const VITALS = [["hr", "bpm"], ["spo2", "%"], ["rr", "/min"], ["sbp", "mmHg"], ["temp", "°C"]];
 
-const i18n = { lang: "en", words: {} };
+const i18n = { lang: "en", words: {}, plural: new Intl.PluralRules("en") };
 
 // Every form here is sent by its page's script. Until that script has attached its handler (it waits for the
 // language and the user first), a submit must not fall through to the browser's own GET: that would lose the
@@ -23,6 +23,7 @@ async function loadLang(lang) {
   const response = await fetch(`/static/i18n/${lang}.json`);
   i18n.words = await response.json();
   i18n.lang = lang;
+  i18n.plural = new Intl.PluralRules(lang);
   document.documentElement.lang = lang;
   for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
   for (const node of document.querySelectorAll("[data-i18n-placeholder]")) {
@@ -30,9 +31,11 @@ async function loadLang(lang) {
   }
 }
 
-// t("board.counts", {residents: 3, alerts: 1}) -> the text in the current language, filled in; the key if missing.
+// t("tile.room", {room: "101"}) -> the text in the current language, filled in; the key if missing. An entry may be
+// plural forms by Intl.PluralRules category ({"one": "{n} resident", "other": "{n} residents"}), chosen by vars.n.
 function t(key, vars = {}) {
-  const text = i18n.words[key] ?? key;
+  const entry = i18n.words[key] ?? key;
+  const text = typeof entry === "string" ? entry : entry[i18n.plural.select(vars.n)] ?? entry.other;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
@@ -50,9 +53,12 @@ async function api(path, options = {}) {
   return response;
 }
 
+// The response's JSON; an error (with the response's status) if it is not a success.
 async function apiJson(path, options) {
   const response = await api(path, options);
-  if (!response.ok) throw new Error(`${response.status} ${await response.text()}`);
+  if (!response.ok) {
+    throw Object.assign(new Error(`${response.status} ${await response.text()}`), { status: response.status });
+  }
   return response.status === 204 ? null : response.json();
 }
 
@@ -85,6 +91,7 @@ async function startPage(titleKey) {
   const header = document.getElementById("top");
   const nav = el("nav");
   const links = [["/", "nav.board", user.role !== "family"], ["/family", "nav.family", user.role === "family"],
+    ["/reports", "nav.reports", user.role !== "family"],
     ["/system", "nav.system", ["admin", "operator"].includes(user.role)], ["/admin", "nav.admin", user.role === "admin"]];
   for (const [href, key, shown] of links) {
     if (shown) nav.append(el("a", { href, textContent: t(key), className: location.pathname === href ? "here" : "" }));

@@ -1,18 +1,26 @@
 // The service report page: a site and a period in, the counted figures and bar charts (inline SVG, no library) out.
+// The period is whole days of the viewer's time zone, as every time the pages show: from the local midnight that
+// starts the first day to the one that ends the last (the API counts [start, end) in epoch seconds).
 "use strict";
 
-const DAY_S = 86400;
+const REPORT_DAYS = 7; // the period shown first: the last week, today included
 
-function isoDate(epochSeconds) {
-  return new Date(epochSeconds * 1000).toISOString().slice(0, 10);
+// The local day `offset` days from today, as a date input's value (YYYY-MM-DD).
+function localDay(offset) {
+  const now = new Date();
+  const day = new Date(now.getFullYear(), now.getMonth(), now.getDate() + offset);
+  return [day.getFullYear(), day.getMonth() + 1, day.getDate()].map((n) => String(n).padStart(2, "0")).join("-");
 }
 
+// The epoch seconds of the local midnight that starts a date input's day, or (endOfDay) the one after it: a day of
+// a daylight-saving change is 23 or 25 hours long.
 function epochOf(isoDay, endOfDay) {
-  return Date.parse(`${isoDay}T00:00:00Z`) / 1000 + (endOfDay ? DAY_S : 0);
+  const [year, month, day] = isoDay.split("-").map(Number);
+  return new Date(year, month - 1, day + (endOfDay ? 1 : 0)).getTime() / 1000;
 }
 
 function minutes(seconds) {
-  return seconds === null ? "–" : `${(seconds / 60).toFixed(1)} min`;
+  return seconds === null ? "–" : t("report.minutes", { m: (seconds / 60).toFixed(1) });
 }
 
 function figure(label, value) {
@@ -24,7 +32,7 @@ function barChart(title, counts) {
   const entries = Object.entries(counts);
   const figureNode = el("figure", {}, [el("figcaption", { textContent: title })]);
   if (!entries.length) {
-    figureNode.append(el("p", { className: "muted", textContent: "none" }));
+    figureNode.append(el("p", { className: "muted", textContent: t("report.none") }));
     return figureNode;
   }
   const ns = "http://www.w3.org/2000/svg";
@@ -62,22 +70,23 @@ function deliveriesByChannel(byChannel) {
 function draw(report) {
   const a = report.alerts, ack = report.time_to_acknowledge_s;
   document.getElementById("figures").replaceChildren(
-    figure("residents covered", report.residents_covered),
-    figure("residents with alerts", report.residents_with_alerts),
-    figure("alerts", a.total),
-    figure("acknowledged", a.acknowledged),
-    figure("resolved automatically", a.resolved_automatically),
-    figure("median time to acknowledge", minutes(ack.median)),
-    figure("90th percentile time to acknowledge", minutes(ack.p90)),
-    figure("escalation stages fired", report.escalations.total),
-    figure("alerts escalated", report.escalations.alerts_escalated),
-    figure("delivery attempts", report.deliveries.attempts),
+    figure(t("report.residents_covered"), report.residents_covered),
+    figure(t("report.residents_with_alerts"), report.residents_with_alerts),
+    figure(t("report.alerts"), a.total),
+    figure(t("report.acknowledged"), a.acknowledged),
+    figure(t("report.resolved_automatically"), a.resolved_automatically),
+    figure(t("report.ack_median"), minutes(ack.median)),
+    figure(t("report.ack_p90"), minutes(ack.p90)),
+    figure(t("report.escalations"), report.escalations.total),
+    figure(t("report.alerts_escalated"), report.escalations.alerts_escalated),
+    figure(t("report.deliveries"), report.deliveries.attempts),
   );
+  const bySeverity = Object.fromEntries(Object.entries(a.by_severity).map(([s, n]) => [t(`severity.${s}`), n]));
   document.getElementById("charts").replaceChildren(
-    barChart("Alerts by rule", a.by_rule),
-    barChart("Alerts by severity", a.by_severity),
-    barChart("Escalations by target", report.escalations.by_target),
-    barChart("Deliveries by channel and outcome", deliveriesByChannel(report.deliveries.by_channel)),
+    barChart(t("report.by_rule"), a.by_rule),
+    barChart(t("report.by_severity"), bySeverity),
+    barChart(t("report.by_target"), report.escalations.by_target),
+    barChart(t("report.by_channel"), deliveriesByChannel(report.deliveries.by_channel)),
   );
 }
 
@@ -88,25 +97,24 @@ async function show() {
   const url = `/api/reports/service?site_id=${encodeURIComponent(site)}&start=${start}&end=${end}`;
   document.getElementById("json").href = url;
   const status = document.getElementById("status");
-  status.textContent = "loading…";
+  status.textContent = t("report.loading");
   try {
     draw(await apiJson(url));
     status.textContent = "";
   } catch (error) {
-    status.textContent = `could not load the report: ${error.message}`;
+    status.textContent = t("report.failed", { error: error.message });
   }
 }
 
 async function main() {
-  await startPage("nav.reports");
+  await startPage("page.reports");
   const sites = await apiJson("/api/sites");
   const select = document.getElementById("site");
   for (const site of sites) select.append(el("option", { value: site.site_id, textContent: site.name }));
   const params = new URLSearchParams(location.search);
   if (params.get("site_id")) select.value = params.get("site_id");
-  const now = Date.now() / 1000;
-  document.getElementById("end").value = isoDate(now);
-  document.getElementById("start").value = isoDate(now - 6 * DAY_S);
+  document.getElementById("end").value = localDay(0);
+  document.getElementById("start").value = localDay(1 - REPORT_DAYS);
   document.getElementById("period").addEventListener("submit", (event) => { event.preventDefault(); show(); });
   if (select.value) await show();
 }

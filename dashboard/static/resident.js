@@ -10,7 +10,11 @@ const page = { user: null, view: localStorage.getItem("carewatch.view") || "1h",
 
 async function load() {
   page.user = await startPage("page.resident");
-  const resident = await apiJson(`/api/residents/${encodeURIComponent(residentId)}`);
+  const resident = await apiJson(`/api/residents/${encodeURIComponent(residentId)}`).catch((error) => {
+    if (error.status === 404) return null;
+    throw error;
+  });
+  if (!resident) return notFound();
   document.getElementById("resident-name").textContent = resident.name;
   document.getElementById("resident-where").textContent =
     [resident.room ? t("tile.room", { room: resident.room }) : "", resident.site_id].filter(Boolean).join(" · ");
@@ -30,6 +34,14 @@ async function load() {
   }
   limitReview();
   await Promise.all([charts(), history(), thresholds(), news2Escalation(), contacts()]);
+  document.body.dataset.loaded = "true";
+}
+
+// The API answers 404 alike for a resident that does not exist and for one the user may not see (nobody can probe
+// for residents): the page says so in place of the resident.
+function notFound() {
+  const message = el("p", { id: "not-found", className: "error", textContent: t("resident.not_found") });
+  document.querySelector("main").replaceChildren(el("section", {}, [message]));
   document.body.dataset.loaded = "true";
 }
 
@@ -218,7 +230,7 @@ function showReview(review) {
   page.review = review;
   const choices = document.getElementById("review-choices");
   const news2 = review.news2;
-  reviewStatus(t("review.period", { from: formatTime(review.start), to: formatTime(review.end), windows: review.windows })
+  reviewStatus(t("review.period", { from: formatTime(review.start), to: formatTime(review.end), n: review.windows })
     + (review.windows_in_bed === null ? " " + t("review.no_bed") : " " + t("review.in_bed", { n: review.windows_in_bed }))
     + (review.thresholds.length || news2 ? "" : " " + t("review.nothing")));
   document.getElementById("review-notes").replaceChildren(...review.notes.map((note) => el("li", { textContent: note })));

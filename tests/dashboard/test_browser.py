@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from dashboard_support import (
@@ -25,12 +28,14 @@ from dashboard_support import (
 from support import ARTIFACTS
 
 from alerts.metrics import AlertCoreMetrics, EngineStart
+from carewatch.model import AlertDraft, Severity
 from dashboard.deps import context_of
 from dashboard.routes import live
 
 pytestmark = pytest.mark.browser
 
 LIVE = "#connection[data-state=open]"
+PHONE = {"width": 390, "height": 844}
 
 
 def refused_without_a_reason(page: Any, form: str, error: str) -> None:
@@ -76,10 +81,12 @@ def test_family_sees_only_their_relative(browser: Any, served: Served) -> None:
     for other in ("Zhao Lei", "Li Wei"):
         assert other not in page.content()
     page.screenshot(path=str(ARTIFACTS / "family.png"), full_page=True)
-    page.goto(served.url + "/residents/r3")  # another resident's page: the API answers 404, nothing is shown
-    page.wait_for_timeout(500)
+    assert page.locator("nav a[href='/reports']").count() == 0  # reports are the care team's
+    page.goto(served.url + "/residents/r3")  # another resident's page: the API answers 404, the page says so
+    page.wait_for_selector("#not-found", timeout=TIMEOUT_MS)
+    assert page.inner_text("#not-found").startswith("Resident not found")
     assert "Li Wei" not in page.content()
-    assert page.errors == [] or all("404" in e for e in page.errors)
+    assert page.errors == []
     page.context.close()
 
 
@@ -108,6 +115,8 @@ def test_admin_site_filter_admin_and_system_pages(browser: Any, served: Served) 
     page.select_option("#site", "s2")  # an admin sees both sites and may narrow the board to one
     page.wait_for_function("document.querySelectorAll('.tile').length === 1", timeout=TIMEOUT_MS)
     assert page.locator("#tile-r3").count() == 1
+    assert page.locator("#alerts .alert").count() == 1
+    assert page.inner_text("#counts") == "1 resident · 1 live alert"  # the site's, as the feed and the tiles
     page.goto(served.url + "/admin")
     page.wait_for_function("document.querySelectorAll('#users tbody tr').length >= 4", timeout=TIMEOUT_MS)
     page.wait_for_selector("#policy-form [name=site_id] option[value=s1]", state="attached", timeout=TIMEOUT_MS)
@@ -356,6 +365,16 @@ def test_a_deactivated_users_board_goes_to_the_login_page(browser: Any, served: 
     page.context.close()
 
 
+def test_a_wrong_resident_address_says_not_found(browser: Any, served: Served) -> None:
+    page = logged_in(browser, served, "operator", lang="zh-CN")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/residents/nosuch")
+    page.wait_for_selector("#not-found", timeout=TIMEOUT_MS)
+    assert page.inner_text("#not-found").startswith("未找到该长者")
+    assert page.errors == []
+    page.context.close()
+
+
 def test_a_board_whose_reconnect_is_refused_keeps_trying_while_its_session_holds(
     browser: Any, served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -379,6 +398,19 @@ def test_a_board_whose_reconnect_is_refused_keeps_trying_while_its_session_holds
     page.context.close()
 
 
+def test_the_care_team_finds_the_reports_page_in_the_header_in_their_language(browser: Any, served: Served) -> None:
+    page = logged_in(browser, served, "clinician", lang="zh-CN")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.click("nav a[href='/reports']")
+    page.wait_for_selector("#figures .figure", timeout=TIMEOUT_MS)
+    assert page.title() == "carewatch · 服务报告"
+    assert "服务报告" in page.inner_text("header") and "覆盖长者" in page.inner_text("#figures")
+    assert not re.search(r"\b(?:nav|page|report)\.\w", page.inner_text("body"))  # no key in place of its text
+    page.screenshot(path=str(ARTIFACTS / "report-zh-CN.png"), full_page=True)
+    assert page.errors == []
+    page.context.close()
+
+
 def test_the_escalated_marker_survives_a_reload(browser: Any, served: Served) -> None:
     alert = f"#alert-{escalated_alert(served)}"
     page = logged_in(browser, served, "operator")
@@ -389,5 +421,63 @@ def test_the_escalated_marker_survives_a_reload(browser: Any, served: Served) ->
     page.click(f"{alert} button:has-text('Acknowledge')")  # a change of the alert keeps the marker
     page.wait_for_selector(f"{alert}[data-state=acknowledged] .escalated", timeout=TIMEOUT_MS)
     page.screenshot(path=str(ARTIFACTS / "board-escalated.png"), full_page=True)
+    assert page.errors == []
+    page.context.close()
+
+
+def test_report_days_are_the_viewers_local_days(browser: Any, served: Served) -> None:
+    """In Pago Pago (UTC-11) the evening of 15 June is 16 June in UTC. The resident page shows an alert of that evening
+    on the 15th; the report of the 15th counts it, and the period the page shows first ends on the local today."""
+    zone = ZoneInfo("Pacific/Pago_Pago")
+    opened = datetime(2026, 6, 15, 20, 0, tzinfo=zone).timestamp()
+    evidence = {"metric": "hr", "readings": [[opened - 60, 131.0]]}
+    alert = served.store.raise_alert(
+        AlertDraft("r3", "s2", "hr_high", Severity.WARNING, opened, "Pulse high", "HR 131 bpm for 5 min", evidence)
+    )
+    assert alert is not None
+    served.store.resolve_alert(alert.alert_id, "system", opened + 600)
+    page = logged_in(browser, served, "admin", timezone="Pacific/Pago_Pago")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.clock.set_fixed_time(datetime(2026, 6, 15, 21, 0, tzinfo=zone))
+    page.goto(served.url + "/residents/r3")
+    shown = page.locator(f"#alert-{alert.alert_id}")
+    shown.wait_for(timeout=TIMEOUT_MS)
+    assert "6/15/2026, 8:00:00 PM" in shown.inner_text()
+    assert "1 reading behind this alert" in shown.inner_text()  # one, not "1 readings"
+
+    page.goto(served.url + "/reports?site_id=s2")
+    page.wait_for_selector("#figures .figure", timeout=TIMEOUT_MS)
+    assert (page.input_value("#start"), page.input_value("#end")) == ("2026-06-09", "2026-06-15")  # a week to today
+    page.fill("#start", "2026-06-15")
+    with page.expect_response(lambda response: "/api/reports/service" in response.url) as asked:
+        page.click("#period button[type=submit]")
+    period = {k: float(v) for k, [v] in parse_qs(urlsplit(asked.value.url).query).items() if k in ("start", "end")}
+    midnight = datetime(2026, 6, 15, tzinfo=zone).timestamp()
+    assert period == {"start": midnight, "end": midnight + 86_400}  # the local day, midnight to midnight
+    page.wait_for_function("document.getElementById('status').textContent === ''", timeout=TIMEOUT_MS)
+    alerts = page.locator(".figure").filter(has=page.get_by_text("alerts", exact=True))
+    assert alerts.locator("b").inner_text() == "1"
+    assert page.errors == []
+    page.context.close()
+
+
+def test_pages_fit_a_phone(browser: Any, served: Served) -> None:
+    page = logged_in(browser, served, "admin")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.set_viewport_size(PHONE)
+    pages = (
+        ("/", ".tile"), ("/residents/r1", "body[data-loaded=true]"), ("/reports", "#figures .figure"),
+        ("/system", "#fig-storage"), ("/admin", "#users tbody tr"),
+    )  # fmt: skip
+    for path, ready in pages:
+        page.goto(served.url + path)
+        page.wait_for_selector(ready, timeout=TIMEOUT_MS)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width} px wide"
+    last = page.locator("#users tbody tr button").last  # a wide table scrolls in its section to its buttons
+    last.scroll_into_view_if_needed()
+    box = last.bounding_box()
+    assert box is not None and box["x"] + box["width"] <= PHONE["width"]
+    page.screenshot(path=str(ARTIFACTS / "admin-phone.png"), full_page=True)
     assert page.errors == []
     page.context.close()

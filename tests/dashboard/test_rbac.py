@@ -74,7 +74,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/reports/service"): STAFF,
     ("GET", "/api/reports/digest/{contact_id}"): STAFF,
 }
-PUBLIC = {("POST", "/api/auth/login"), ("POST", "/api/auth/logout"), ("GET", "/healthz"), ("GET", "/metrics")}
+PUBLIC = {
+    ("POST", "/api/auth/login"), ("POST", "/api/auth/logout"), ("GET", "/healthz"), ("GET", "/metrics"),
+    ("GET", "/favicon.ico"),
+}  # fmt: skip
 PAGES = {"/", "/login", "/residents/{resident_id}", "/family", "/admin", "/system", "/reports"}
 
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -193,6 +196,7 @@ def test_matrix(served: Served, method: str, path: str) -> None:
 def test_public_endpoints(served: Served) -> None:
     assert httpx.get(f"{served.url}/healthz").status_code == 200
     assert httpx.get(f"{served.url}/metrics").status_code == 200
+    assert httpx.get(f"{served.url}/favicon.ico").headers["content-type"] == "image/svg+xml"
     assert served.login("admin", "wrong").status_code == 401
     pages = httpx.get(f"{served.url}/", follow_redirects=False)
     assert pages.status_code == 303 and pages.headers["location"] == "/login?next=/"
