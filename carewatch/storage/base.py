@@ -547,11 +547,12 @@ class Store(ABC):
 
     @abstractmethod
     def set_escalation_policy(self, site_id: str, severity: Severity, steps: Sequence[EscalationStep]) -> None:
-        """Replaces the site's policy for this severity."""
+        """Replaces the site's policy for this severity; without steps, alerts of that severity never escalate."""
 
     @abstractmethod
     def escalation_policy(self, site_id: str, severity: Severity) -> list[EscalationStep] | None:
-        """The site's stages for this severity, by stage; None when the site has none configured."""
+        """The site's stages for this severity, by stage; [] for a policy set without steps (never escalate), None
+        when the site has none configured (the defaults apply)."""
 
     @abstractmethod
     def plan_escalation(self, alert_id: int, stages: Sequence[EscalationStage]) -> None:

@@ -41,7 +41,8 @@ async function loadPolicy() {
   const policy = await apiJson(`/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`);
   if (load !== policyLoads) return;  // a later load supersedes this one
   f.steps.value = policy.steps.map((s) => `${s.after_minutes}:${s.target}`).join(", ");
-  document.getElementById("policy-state").textContent = policy.configured ? "" : t("admin.defaults");
+  document.getElementById("policy-state").textContent = !policy.configured ? t("admin.defaults")
+    : policy.steps.length ? "" : t("admin.never_escalates");
   f.dataset.loaded = key;
 }
 

@@ -45,7 +45,7 @@ from carewatch.storage.base import (
     ThresholdContext,
     User,
 )
-from carewatch.storage.sql import LEGACY_REASON
+from carewatch.storage.sql import LEGACY_REASON, SqlStore
 
 T0 = 1_764_412_800.0
 
@@ -455,6 +455,23 @@ def test_escalation_stages_are_claimed_once_and_cancelled_by_acknowledgement(sto
     assert store.escalations(alert.alert_id)[1].cancelled_at == pytest.approx(T0 + 100)
     assert [e.stage for e in store.escalations_between("s1", T0, T0 + 100)] == [1]
     assert store.escalations_between("h1", T0, T0 + 100) == []
+
+
+def test_an_escalation_policy_set_without_steps_is_kept_as_never_escalate(store: Store) -> None:
+    from carewatch.storage.base import EscalationStep
+
+    seed(store)
+    store.set_escalation_policy("s1", Severity.URGENT, [])
+    assert store.escalation_policy("s1", Severity.URGENT) == []  # set, empty: never escalate
+    assert store.escalation_policy("s1", Severity.CRITICAL) is None  # none set: the defaults apply
+    assert store.escalation_policy("h1", Severity.URGENT) is None
+    store.set_escalation_policy("s1", Severity.URGENT, [EscalationStep(1, 60, "operators")])
+    assert store.escalation_policy("s1", Severity.URGENT) == [EscalationStep(1, 60, "operators")]
+    assert isinstance(store, SqlStore)
+    store._run("DELETE FROM escalation_policies_set")  # a database from before the table: its steps still count
+    assert store.escalation_policy("s1", Severity.URGENT) == [EscalationStep(1, 60, "operators")]
+    store.set_escalation_policy("s1", Severity.URGENT, [])  # emptied again: its steps gone, still set
+    assert store.escalation_policy("s1", Severity.URGENT) == []
 
 
 def test_snooze_reopen_and_deliveries(store: Store) -> None:
