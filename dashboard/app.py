@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
@@ -15,6 +16,7 @@ from carewatch.storage.base import Store
 from dashboard.auth import AuthConfig, LoginThrottle, Sessions
 from dashboard.guard import RefuseNul
 from dashboard.hub import Hub
+from dashboard.refusals import invalid_request
 from dashboard.routes import (
     alerts,
     auth,
@@ -60,6 +62,7 @@ def create_app(context: DashboardContext) -> FastAPI:
     )  # fmt: skip
     app.state.context = context
     app.add_middleware(RefuseNul)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.state.sessions = Sessions(context.store, context.auth)
     app.state.login_throttle = LoginThrottle(context.auth.login_max_failures, context.auth.login_window_s)
     for module in ROUTERS:
