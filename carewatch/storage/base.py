@@ -563,6 +563,10 @@ class Store(ABC):
         """Replaces the site's policy for this severity; without steps, alerts of that severity never escalate."""
 
     @abstractmethod
+    def delete_escalation_policy(self, site_id: str, severity: Severity) -> bool:
+        """Remove the site's policy for this severity (the defaults apply again); False when none was set."""
+
+    @abstractmethod
     def escalation_policy(self, site_id: str, severity: Severity) -> list[EscalationStep] | None:
         """The site's stages for this severity, by stage; [] for a policy set without steps (never escalate), None
         when the site has none configured (the defaults apply)."""

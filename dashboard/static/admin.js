@@ -58,6 +58,8 @@ function parseSteps(text) {
   });
 }
 
+const policyUrl = (f) => `/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`;
+
 // Shows the saved policy of the chosen site and severity; data-loaded names the pair once the latest load arrived.
 let policyLoads = 0;
 async function loadPolicy() {
@@ -65,7 +67,7 @@ async function loadPolicy() {
   const key = `${f.site_id.value}/${f.severity.value}`;
   const load = ++policyLoads;
   delete f.dataset.loaded;
-  const policy = await apiJson(`/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`);
+  const policy = await apiJson(policyUrl(f));
   if (load !== policyLoads) return;  // a later load supersedes this one
   f.steps.value = policy.steps.map((s) => `${s.after_minutes}:${s.target}`).join(", ");
   document.getElementById("policy-state").textContent = !policy.configured ? t("admin.defaults")
@@ -111,11 +113,16 @@ async function escalationForms() {
   }
   if (!sites.length) return;
   document.getElementById("policy-load").addEventListener("click", loadPolicy);
+  document.getElementById("policy-defaults").addEventListener("click", async () => {
+    const f = document.getElementById("policy-form");
+    const response = await api(policyUrl(f), { method: "DELETE" });  // 404: none of its own, the defaults already
+    formError(f, response.ok || response.status === 404 ? "" : await refusal(response));
+    loadPolicy();
+  });
   for (const name of ["site_id", "severity"]) document.querySelector(`#policy-form [name=${name}]`).addEventListener("change", loadPolicy);
   document.querySelector("#shift-form [name=site_id]").addEventListener("change", loadRota);
   onSubmit("policy-form", async (f) => {
-    const response = await api(`/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`,
-      { method: "PUT", json: { steps: parseSteps(f.steps.value) } });
+    const response = await api(policyUrl(f), { method: "PUT", json: { steps: parseSteps(f.steps.value) } });
     if (response.ok) setTimeout(loadPolicy);
     return response;
   }, false);

@@ -82,6 +82,12 @@ def test_an_admin_re_saves_residents_and_sites_without_resetting_clinical_settin
     page.wait_for_function(
         "document.querySelector('#policy-state').textContent.includes('never escalate')", timeout=TIMEOUT_MS
     )
+    page.click("#policy-defaults")  # back to the defaults
+    page.wait_for_function(
+        "document.querySelector('#policy-state').textContent.includes('the defaults apply')", timeout=TIMEOUT_MS
+    )
+    with served.client("operator") as client:
+        assert client.get("/api/sites/s1/escalation-policies/urgent").json()["configured"] is False
     page.screenshot(path=str(ARTIFACTS / "admin-registry-kept.png"), full_page=True)
     assert page.errors == []
     page.context.close()

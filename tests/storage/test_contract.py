@@ -472,6 +472,12 @@ def test_an_escalation_policy_set_without_steps_is_kept_as_never_escalate(store:
     assert store.escalation_policy("s1", Severity.URGENT) == [EscalationStep(1, 60, "operators")]
     store.set_escalation_policy("s1", Severity.URGENT, [])  # emptied again: its steps gone, still set
     assert store.escalation_policy("s1", Severity.URGENT) == []
+    assert store.delete_escalation_policy("s1", Severity.URGENT) is True  # back to the defaults
+    assert store.escalation_policy("s1", Severity.URGENT) is None
+    assert store.delete_escalation_policy("s1", Severity.URGENT) is False
+    store.set_escalation_policy("s1", Severity.URGENT, [EscalationStep(1, 60, "operators")])
+    assert store.delete_escalation_policy("s1", Severity.URGENT) is True
+    assert store.escalation_policy("s1", Severity.URGENT) is None
 
 
 def test_snooze_reopen_and_deliveries(store: Store) -> None:

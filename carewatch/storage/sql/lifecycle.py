@@ -145,6 +145,14 @@ class LifecycleSql(SqlCore):
                     [(site_id, severity.value, s.stage, s.after_s, s.target) for s in steps],
                 )
 
+    def delete_escalation_policy(self, site_id: str, severity: Severity) -> bool:
+        key = (site_id, severity.value)
+        with self._transaction() as cur:
+            cur.execute(self._sql("DELETE FROM escalation_policies WHERE site_id = ? AND severity = ?"), key)
+            steps = cur.rowcount
+            cur.execute(self._sql("DELETE FROM escalation_policies_set WHERE site_id = ? AND severity = ?"), key)
+            return steps + cur.rowcount > 0
+
     def escalation_policy(self, site_id: str, severity: Severity) -> list[EscalationStep] | None:
         # The steps, and a row of NULLs if the policy was set: set without steps is [] (never escalate), not None.
         rows = self._run(
