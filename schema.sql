@@ -296,6 +296,15 @@ CREATE TABLE IF NOT EXISTS on_call_shifts (
 );
 CREATE INDEX IF NOT EXISTS on_call_shifts_site ON on_call_shifts (site_id, starts_at);
 
+-- The site's policies set per severity, steps or none: a policy without steps never escalates (a pair in neither table
+-- has no policy of its own: the defaults apply). Databases from before it hold steps only (escalation_policy reads
+-- either as set).
+CREATE TABLE IF NOT EXISTS escalation_policies_set (
+    site_id     text NOT NULL REFERENCES sites (site_id),
+    severity    text NOT NULL CHECK (severity IN ('info', 'warning', 'urgent', 'critical')),
+    PRIMARY KEY (site_id, severity)
+);
+
 -- Escalation policies per site and severity: stage n goes to target after_s seconds after the alert opened.
 CREATE TABLE IF NOT EXISTS escalation_policies (
     site_id     text NOT NULL REFERENCES sites (site_id),

@@ -131,7 +131,8 @@ async def _serve(settings: Settings) -> None:
     platform = Platform(settings)
     endpoints = await platform.start()
     if platform.failure is None or not platform.failure.done():
-        print(f"carewatch serving: dashboard {endpoints.dashboard_url}, MQTT {redacted(endpoints.mqtt_url)}", flush=True)
+        broker = redacted(endpoints.mqtt_url)
+        print(f"carewatch serving: dashboard {endpoints.dashboard_url}, MQTT {broker}", flush=True)
     await _stop(platform, await _wait_for_stop(None, platform.failure))
 
 

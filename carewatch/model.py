@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -51,6 +52,16 @@ class Resident:
     room: str | None = None
     birth_year: int | None = None
     spo2_scale: int = 1  # NEWS2 SpO2 scale; 2 for hypercapnic respiratory failure, set by a clinician
+
+
+Registered = TypeVar("Registered", Site, Resident)
+
+
+def upserted(stored: Registered | None, new: Callable[..., Registered], fields: dict[str, Any]) -> Registered:
+    """A site or resident created (``new(**fields)``) or replaced from ``fields``; a field they leave out keeps its
+    stored value, so a client or a manifest that does not know one (a resident's SpO2 scale, a clinician's NEWS2
+    decision; a site's time zone, the rules' local time) cannot reset it."""
+    return replace(stored, **fields) if stored is not None else new(**fields)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from carewatch.model import Contact, ContactLink, ContactRole, Device, DeviceKind, Resident, Site, SiteKind
+from carewatch.model import Contact, ContactLink, ContactRole, Device, DeviceKind, Resident, Site, SiteKind, upserted
 from carewatch.storage.base import Store
 
 
@@ -38,9 +38,16 @@ class Registry:
 
 
 def apply_manifest(store: Store, manifest: dict[str, Any]) -> None:
-    """Register the sites, residents, devices and contacts of a JSON manifest (upserts: safe to apply again)."""
-    store.upsert_sites([Site(**{**s, "kind": SiteKind(s["kind"])}) for s in manifest.get("sites", [])])
-    store.upsert_residents([Resident(**r) for r in manifest.get("residents", [])])
+    """Register the sites, residents, devices and contacts of a JSON manifest (upserts: safe to apply again). A
+    site's or resident's field the manifest leaves out keeps its stored value (`upserted`), as through the API."""
+    sites = {s.site_id: s for s in store.sites()}
+    store.upsert_sites(
+        [upserted(sites.get(s["site_id"]), Site, {**s, "kind": SiteKind(s["kind"])}) for s in manifest.get("sites", [])]
+    )
+    residents = {r.resident_id: r for r in store.residents()}
+    store.upsert_residents(
+        [upserted(residents.get(r["resident_id"]), Resident, r) for r in manifest.get("residents", [])]
+    )
     store.upsert_devices([Device(**{**d, "kind": DeviceKind(d["kind"])}) for d in manifest.get("devices", [])])
     contacts = [Contact(**{**c, "role": ContactRole(c["role"])}) for c in manifest.get("contacts", [])]
     store.upsert_contacts(contacts, [ContactLink(**k) for k in manifest.get("contact_links", [])])

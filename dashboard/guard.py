@@ -12,9 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The largest body the API takes is a user with their sites or residents (ids of at most 64 characters): a mebibyte
@@ -56,12 +53,6 @@ class LimitBody:
             await self.app(scope, receive, send)
             return
         await _refuse(send, 413, f"the request body is over {MAX_BODY_BYTES} bytes")
-
-
-async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 without each error's `input` and `ctx`: where (`loc`), why (`msg`) and the error's `type`."""
-    errors = [{"loc": list(e["loc"]), "msg": str(e["msg"]), "type": str(e["type"])} for e in exc.errors()]
-    return JSONResponse({"detail": errors}, status_code=422)
 
 
 def _has_nul(scope: Scope) -> bool:

@@ -6,10 +6,13 @@ server stores (a password hash, an actor taken from the session) and the two evo
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from alerts.review import LimitReview
 from carewatch.model import (
@@ -53,9 +56,43 @@ def _no_nul(value: str) -> str:
 
 
 NoNul = AfterValidator(_no_nul)  # PostgreSQL text cannot hold NUL: refuse it at the edge (422), not in the database
+# An id names its thing in URLs and MQTT topics (carewatch/v1/<site>/<device>/...): no '/', '+', '#' nor spaces.
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=ID_PATTERN)]
-Name = Annotated[str, Field(min_length=1, max_length=200), NoNul]
+ID_RULE = (
+    "an id is letters, digits and . _ : - (not dots alone; no spaces, '/', '+' or '#': URLs and MQTT topics carry it)"
+)
+ID_MAX = 64
+NAME_MAX = 200  # characters: a person's or a place's name, as shown on a tile
+
+
+def _id(value: str) -> str:
+    if re.fullmatch(ID_PATTERN, value) is None or not value.strip("."):  # "." and ".." are a URL's dot-segments
+        raise PydanticCustomError("id", ID_RULE)
+    return value
+
+
+def _name(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "a name cannot be blank")
+    return value.strip()
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "timezone", "unknown time zone {zone}: give an IANA name such as Asia/Shanghai", {"zone": repr(value)}
+        ) from None
+    return value
+
+
+Id = Annotated[
+    str, Field(min_length=1, max_length=ID_MAX, json_schema_extra={"pattern": ID_PATTERN}), AfterValidator(_id)
+]
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX), NoNul, AfterValidator(_name)]  # stored trimmed
+TimeZone = Annotated[str, Field(min_length=1, max_length=64, description="IANA, e.g. Asia/Shanghai"), NoNul,
+                     AfterValidator(_timezone)]  # fmt: skip
 AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="alert id")]
 
 
@@ -140,9 +177,11 @@ class SitePublic(BaseModel):
 
 
 class SiteUpsert(Strict):
+    """A site, created or replaced; a field left out keeps its stored value (carewatch.model.upserted)."""
+
     name: Name
     kind: SiteKind
-    timezone: Annotated[str, Field(min_length=1, max_length=64), NoNul] = "UTC"
+    timezone: TimeZone = "UTC"
 
 
 class News2Public(BaseModel):
@@ -156,6 +195,7 @@ class ResidentPublic(BaseModel):
     site_id: str
     name: str
     room: str | None
+    birth_year: int | None
     spo2_scale: int
     latest: dict[str, tuple[float, float]] = Field(description="metric -> (epoch seconds, value)")
     news2: News2Public | None = None
@@ -166,11 +206,14 @@ class ResidentPublic(BaseModel):
     ) -> ResidentPublic:
         return cls(
             resident_id=resident.resident_id, site_id=resident.site_id, name=resident.name, room=resident.room,
-            spo2_scale=resident.spo2_scale, latest=latest, news2=news2,
+            birth_year=resident.birth_year, spo2_scale=resident.spo2_scale, latest=latest, news2=news2,
         )  # fmt: skip
 
 
 class ResidentUpsert(Strict):
+    """A resident, created or replaced; a field left out keeps its stored value (carewatch.model.upserted): the
+    SpO2 scale, a clinician's decision, is never reset by a client that does not show it."""
+
     site_id: Id
     name: Name
     room: Annotated[str, Field(max_length=32), NoNul] | None = None

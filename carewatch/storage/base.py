@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from carewatch.catalog import Metric
 from carewatch.model import (
     Alert,
     AlertDraft,
@@ -83,6 +84,18 @@ def reason_problem(reason: str) -> str | None:
         return "give the clinical reason (the decision documented in the resident's plan)"
     if len(reason) > REASON_MAX:
         return f"the reason is longer than {REASON_MAX} characters"
+    return None
+
+
+def threshold_limits_problem(metric: Metric, low: float | None, high: float | None) -> str | None:
+    """Why a clinician's limits for ``metric`` are not acceptable (None: they are): each must lie within the metric's
+    plausible range (carewatch.catalog). A reading beyond it is an artefact the rules never see, so a limit there
+    could never be met, or always be crossed (a permanent alert)."""
+    for side, value in (("low", low), ("high", high)):
+        if value is not None and not metric.low <= value <= metric.high:
+            unit = "" if metric.unit == "1" else f" {metric.unit}"
+            plausible = f"{metric.low:g} to {metric.high:g}{unit}"
+            return f"{side} {value:g} is outside the plausible range of {metric.label} ({plausible})"
     return None
 
 
@@ -552,11 +565,16 @@ class Store(ABC):
 
     @abstractmethod
     def set_escalation_policy(self, site_id: str, severity: Severity, steps: Sequence[EscalationStep]) -> None:
-        """Replaces the site's policy for this severity."""
+        """Replaces the site's policy for this severity; without steps, alerts of that severity never escalate."""
+
+    @abstractmethod
+    def delete_escalation_policy(self, site_id: str, severity: Severity) -> bool:
+        """Remove the site's policy for this severity (the defaults apply again); False when none was set."""
 
     @abstractmethod
     def escalation_policy(self, site_id: str, severity: Severity) -> list[EscalationStep] | None:
-        """The site's stages for this severity, by stage; None when the site has none configured."""
+        """The site's stages for this severity, by stage; [] for a policy set without steps (never escalate), None
+        when the site has none configured (the defaults apply)."""
 
     @abstractmethod
     def plan_escalation(self, alert_id: int, stages: Sequence[EscalationStage]) -> None:

@@ -149,6 +149,10 @@ CREATE TABLE IF NOT EXISTS on_call_shifts (
     PRIMARY KEY (site_id, contact_id, starts_at)
 );
 CREATE INDEX IF NOT EXISTS on_call_shifts_site ON on_call_shifts (site_id, starts_at);
+CREATE TABLE IF NOT EXISTS escalation_policies_set (
+    site_id TEXT NOT NULL REFERENCES sites (site_id),
+    severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'urgent', 'critical')), PRIMARY KEY (site_id, severity)
+);
 CREATE TABLE IF NOT EXISTS escalation_policies (
     site_id TEXT NOT NULL REFERENCES sites (site_id),
     severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'urgent', 'critical')),

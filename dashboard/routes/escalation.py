@@ -46,6 +46,14 @@ def set_policy(
     return EscalationPolicyPublic.of(site_id, severity, steps)
 
 
+@router.delete("/escalation-policies/{severity}", status_code=204, responses={404: {"description": "none set"}})
+def delete_policy(site_id: str, severity: Severity, _: Admin, scope: ScopeDep, store: StoreDep) -> None:
+    """Back to the defaults (a policy without steps is not that: it never escalates)."""
+    _site(store, scope, site_id)
+    if not store.delete_escalation_policy(site_id, severity):
+        raise HTTPException(404, f"site {site_id} has no {severity} policy of its own")
+
+
 @router.get("/on-call")
 def on_call(
     site_id: str, _: CareTeam, scope: ScopeDep, store: StoreDep,

@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from carewatch.catalog import METRIC_BY_NAME
-from carewatch.model import Resident
+from carewatch.model import Resident, upserted
 from carewatch.storage.history import fill_gaps
 from dashboard.deps import Admin, Reader, ScopeDep, StoreDep, visible_resident
 from dashboard.schemas import (
@@ -59,7 +59,8 @@ def get_resident(resident_id: str, _: Reader, scope: ScopeDep, store: StoreDep) 
 def put_resident(resident_id: Id, body: ResidentUpsert, _: Admin, store: StoreDep) -> ResidentPublic:
     if body.site_id not in {s.site_id for s in store.sites()}:
         raise HTTPException(422, f"unknown site {body.site_id}")
-    resident = Resident(resident_id, body.site_id, body.name, body.room, body.birth_year, body.spo2_scale)
+    given = {"resident_id": resident_id, **body.model_dump(exclude_unset=True)}
+    resident = upserted(store.resident(resident_id), Resident, given)
     store.upsert_residents([resident])
     return ResidentPublic.of(resident, {})
 

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from carewatch.catalog import METRIC_BY_NAME
-from carewatch.storage.base import Threshold, ThresholdContext
+from carewatch.storage.base import Threshold, ThresholdContext, threshold_limits_problem
 from dashboard.deps import CareTeam, ScopeDep, StoreDep, ThresholdSetter, visible_resident
 from dashboard.schemas import CONTEXT_ABOUT, ContextName, ThresholdChangePublic, ThresholdPublic, ThresholdSet
 
@@ -35,7 +35,7 @@ def list_changes(resident_id: str, _: CareTeam, scope: ScopeDep, store: StoreDep
 
 
 @router.put(
-    "/{metric}", responses={422: {"description": "unknown metric or context, limits out of order, or no reason"}}
+    "/{metric}", responses={422: {"description": "unknown metric or context, no reason, limits out of order or range"}}
 )
 def set_threshold(
     resident_id: str, metric: str, body: ThresholdSet, user: ThresholdSetter, scope: ScopeDep, store: StoreDep,
@@ -44,6 +44,9 @@ def set_threshold(
     visible_resident(store, scope, resident_id)
     if metric not in METRIC_BY_NAME:
         raise HTTPException(422, f"unknown metric {metric!r}")
+    problem = threshold_limits_problem(METRIC_BY_NAME[metric], body.low, body.high)
+    if problem is not None:
+        raise HTTPException(422, problem)
     threshold = Threshold(resident_id, metric, body.low, body.high, body.reason.strip(), time.time(), user.username,
                           ThresholdContext(context))  # fmt: skip
     store.set_threshold(threshold)

@@ -1,25 +1,52 @@
 // Administration: users and roles, sites, residents, devices, escalation policies and the on-call rota.
 "use strict";
 
+// An id goes into URLs and MQTT topics: the API's rule (dashboard/schemas.py, ID_PATTERN), checked here too because an
+// id with a "/" (or only dots) would change the URL it is sent to and never reach the API's check.
+const ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+const validId = (id) => ID.test(id) && !/^\.+$/.test(id);
+
 function rows(selector, items, cells) {
   document.querySelector(`${selector} tbody`).replaceChildren(
     ...items.map((item) => el("tr", {}, cells(item).map((c) => (c instanceof Node ? el("td", {}, [c]) : el("td", { textContent: c ?? "" }))))));
 }
 
+// A form's error line: why the page or the API refused what the form sent; hidden when there is nothing to say.
+function formError(form, message) {
+  const node = form.querySelector(".error");
+  node.textContent = message;
+  node.hidden = !message;
+}
+
 async function loadUsers(me) {
   const users = await apiJson("/api/users");
+  const form = document.getElementById("user-form");
   rows("#users", users, (u) => [u.username, u.display_name, t(`role.${u.role}`), [...u.site_ids, ...u.resident_ids].join(", "),
     u.active ? "✓" : "✗",
     u.username === me.username ? "" : button(u.active ? t("admin.deactivate") : t("admin.activate"), async () => {
-      await apiJson(`/api/users/${encodeURIComponent(u.username)}`, { method: "PATCH", json: { active: !u.active } });
+      const response = await api(`/api/users/${encodeURIComponent(u.username)}`, { method: "PATCH", json: { active: !u.active } });
+      formError(form, response.ok ? "" : await refusal(response));
       loadUsers(me);
     })]);
 }
 
+// Edit fills a form with a record's fields as stored, the clinical ones among them, for the admin to change and save.
+function editButton(formId, record) {
+  return button(t("admin.edit"), () => {
+    const form = document.getElementById(formId);
+    for (const [name, value] of Object.entries(record)) {
+      const field = form.elements.namedItem(name);
+      if (field) field.value = value ?? "";
+    }
+    formError(form, "");
+  });
+}
+
 async function loadRegistry() {
   const [sites, residents, devices] = await Promise.all([apiJson("/api/sites"), apiJson("/api/residents"), apiJson("/api/devices")]);
-  rows("#sites", sites, (s) => [s.site_id, s.name, s.kind]);
-  rows("#residents", residents, (r) => [el("a", { href: `/residents/${r.resident_id}`, textContent: r.resident_id }), r.name, r.site_id, r.room]);
+  rows("#sites", sites, (s) => [s.site_id, s.name, s.kind, s.timezone, editButton("site-form", s)]);
+  rows("#residents", residents, (r) => [el("a", { href: `/residents/${r.resident_id}`, textContent: r.resident_id }), r.name,
+    r.site_id, r.room, r.birth_year, String(r.spo2_scale), editButton("resident-form", r)]);
   rows("#devices", devices, (d) => [d.device_id, d.kind, d.site_id, d.resident_id]);
 }
 
@@ -31,6 +58,8 @@ function parseSteps(text) {
   });
 }
 
+const policyUrl = (f) => `/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`;
+
 // Shows the saved policy of the chosen site and severity; data-loaded names the pair once the latest load arrived.
 let policyLoads = 0;
 async function loadPolicy() {
@@ -38,10 +67,11 @@ async function loadPolicy() {
   const key = `${f.site_id.value}/${f.severity.value}`;
   const load = ++policyLoads;
   delete f.dataset.loaded;
-  const policy = await apiJson(`/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`);
+  const policy = await apiJson(policyUrl(f));
   if (load !== policyLoads) return;  // a later load supersedes this one
   f.steps.value = policy.steps.map((s) => `${s.after_minutes}:${s.target}`).join(", ");
-  document.getElementById("policy-state").textContent = policy.configured ? "" : t("admin.defaults");
+  document.getElementById("policy-state").textContent = !policy.configured ? t("admin.defaults")
+    : policy.steps.length ? "" : t("admin.never_escalates");
   f.dataset.loaded = key;
 }
 
@@ -64,7 +94,7 @@ async function loadShifts() {
     button(t("admin.remove"), async () => {
       const shift = new URLSearchParams({ contact_id: s.contact_id, starts_at: String(s.starts_at) });
       const response = await api(`/api/sites/${encodeURIComponent(site)}/on-call/shifts?${shift}`, { method: "DELETE" });
-      if (!response.ok) window.alert(`${response.status}: ${await response.text()}`);
+      formError(document.getElementById("shift-form"), response.ok ? "" : await refusal(response));
       loadRota();
     })]);
   document.getElementById("no-shifts").hidden = shifts.length > 0;
@@ -83,11 +113,16 @@ async function escalationForms() {
   }
   if (!sites.length) return;
   document.getElementById("policy-load").addEventListener("click", loadPolicy);
+  document.getElementById("policy-defaults").addEventListener("click", async () => {
+    const f = document.getElementById("policy-form");
+    const response = await api(policyUrl(f), { method: "DELETE" });  // 404: none of its own, the defaults already
+    formError(f, response.ok || response.status === 404 ? "" : await refusal(response));
+    loadPolicy();
+  });
   for (const name of ["site_id", "severity"]) document.querySelector(`#policy-form [name=${name}]`).addEventListener("change", loadPolicy);
   document.querySelector("#shift-form [name=site_id]").addEventListener("change", loadRota);
   onSubmit("policy-form", async (f) => {
-    const response = await api(`/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`,
-      { method: "PUT", json: { steps: parseSteps(f.steps.value) } });
+    const response = await api(policyUrl(f), { method: "PUT", json: { steps: parseSteps(f.steps.value) } });
     if (response.ok) setTimeout(loadPolicy);
     return response;
   }, false);
@@ -102,14 +137,22 @@ async function escalationForms() {
   loadRota();
 }
 
+// Sends a form with send(form), which answers the API's response, or a message when the page refuses it itself. A
+// refusal is shown in the form's error line and leaves what the admin typed for them to fix.
 function onSubmit(id, send, reset = true) {
   const form = document.getElementById(id);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const response = await send(form);
-    if (!response.ok) { window.alert(`${response.status}: ${await response.text()}`); return; }
-    if (reset) form.reset();
+    const outcome = await send(form);
+    const message = typeof outcome === "string" ? outcome : outcome.ok ? "" : await refusal(outcome);
+    formError(form, message);
+    if (!message && reset) form.reset();
   });
+}
+
+// The optional fields a form gives: blank ones are left out, so the API keeps what is stored for them.
+function given(fields) {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== ""));
 }
 
 startPage("page.admin").then((me) => {
@@ -124,13 +167,20 @@ startPage("page.admin").then((me) => {
     loadUsers(me);
     return response;
   });
+  document.getElementById("timezones").replaceChildren(
+    ...Intl.supportedValuesOf("timeZone").map((zone) => el("option", { value: zone })));
   onSubmit("site-form", async (f) => {
-    const response = await api(`/api/sites/${encodeURIComponent(f.site_id.value)}`, { method: "PUT", json: { name: f.name.value, kind: f.kind.value } });
+    if (!validId(f.site_id.value)) return t("admin.bad_id");
+    const body = { name: f.name.value, kind: f.kind.value, ...given({ timezone: f.timezone.value.trim() }) };
+    const response = await api(`/api/sites/${encodeURIComponent(f.site_id.value)}`, { method: "PUT", json: body });
     loadRegistry();
     return response;
   });
   onSubmit("resident-form", async (f) => {
-    const body = { site_id: f.site_id.value, name: f.name.value, room: f.room.value || null };
+    if (!validId(f.resident_id.value)) return t("admin.bad_id");
+    const clinical = given({ birth_year: f.birth_year.value, spo2_scale: f.spo2_scale.value });
+    const body = { site_id: f.site_id.value, name: f.name.value, room: f.room.value || null,
+      ...Object.fromEntries(Object.entries(clinical).map(([name, value]) => [name, Number(value)])) };
     const response = await api(`/api/residents/${encodeURIComponent(f.resident_id.value)}`, { method: "PUT", json: body });
     loadRegistry();
     return response;

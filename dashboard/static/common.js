@@ -62,10 +62,12 @@ async function apiJson(path, options) {
   return response.status === 204 ? null : response.json();
 }
 
-// Why the API refused a request: FastAPI's validation messages joined, or the detail text.
+// Why the API refused a request: its validation messages joined, each after the field it is about, or the detail text.
 async function refusal(response) {
   const detail = (await response.json().catch(() => ({}))).detail;
-  return Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : String(detail ?? response.status);
+  if (!Array.isArray(detail)) return String(detail ?? response.status);
+  const about = (d) => { const field = d.loc?.at(-1); return typeof field === "string" && field !== "body" ? `${field}: ` : ""; };
+  return detail.map((d) => about(d) + d.msg).join("; ");
 }
 
 function toLogin() {

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from carewatch.model import Severity
 from carewatch.storage.base import News2Escalation, OnCallShift, Threshold, User
 
 ROLES = ("family", "clinician", "operator", "admin")  # admin last: its writes must not change what others see
@@ -67,6 +68,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/system"): OPERATORS,
     ("GET", "/api/sites/{site_id}/escalation-policies/{severity}"): STAFF,
     ("PUT", "/api/sites/{site_id}/escalation-policies/{severity}"): ADMINS,
+    ("DELETE", "/api/sites/{site_id}/escalation-policies/{severity}"): ADMINS,
     ("GET", "/api/sites/{site_id}/on-call"): STAFF,
     ("POST", "/api/sites/{site_id}/on-call"): ADMINS,
     ("GET", "/api/sites/{site_id}/on-call/shifts"): STAFF,
@@ -156,6 +158,9 @@ def prepare(served: Served, method: str, path: str) -> None:
     if path.endswith("/news2-escalation"):  # the escalation an allowed DELETE removes
         for rid in ("r1", "r3"):
             served.store.set_news2_escalation(News2Escalation(rid, 6, 8, True, "COPD", "test", time.time()))
+    if path.endswith("/escalation-policies/{severity}"):  # the policy an allowed DELETE removes
+        for site in ("s1", "s2"):
+            served.store.set_escalation_policy(site, Severity.URGENT, [])
 
 
 def request(served: Served, role: str | None, method: str, path: str, in_scope: bool = True) -> httpx.Response:

@@ -53,6 +53,9 @@ def test_a_threshold_is_set_read_replaced_removed_and_audited(served: Served) ->
         ({"low": 88, "reason": "COPD\x00"}, "NUL characters are not allowed"),
         ({"reason": "COPD"}, "give low, high or both"),
         ({"low": 95, "high": 90, "reason": "COPD"}, "low must be below high"),
+        ({"low": 1e308, "reason": "COPD"}, "low 1e+308 is outside the plausible range of SpO2 (50 to 100 %)"),
+        ({"low": 49.9, "reason": "COPD"}, "low 49.9 is outside the plausible range of SpO2 (50 to 100 %)"),
+        ({"low": 88, "high": 100.5, "reason": "COPD"}, "high 100.5 is outside the plausible range of SpO2"),
     ],
 )
 def test_no_reason_or_bad_limits_are_refused_with_a_clear_message(
@@ -81,3 +84,14 @@ def test_only_those_who_set_thresholds_within_their_scope(served: Served) -> Non
         assert clinician.get(URL.format("r3") + "/changes").status_code == 404
     with served.client("family") as family:
         assert family.get(URL.format("r1") + "/changes").status_code == 403
+
+
+def test_limits_on_the_bounds_of_the_plausible_range_are_accepted(served: Served) -> None:
+    with served.client("clinician") as clinician:
+        put = clinician.put(URL.format("r2") + "/temp", json={"low": 30, "high": 43, "reason": "palliative care"})
+        assert put.status_code == 200, put.text
+        assert (put.json()["low"], put.json()["high"]) == (30, 43)
+        refused = clinician.put(URL.format("r2") + "/temp", json={"low": -500, "reason": "palliative care"})
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == "low -500 is outside the plausible range of body temperature (30 to 43 Cel)"
+        assert clinician.delete(URL.format("r2") + "/temp").status_code == 204

@@ -179,6 +179,15 @@ def test_a_site_policy_replaces_the_defaults(harness: Any) -> None:
     assert planned == [(1, "clinic", 0), (2, "family", 120)]
 
 
+def test_a_site_policy_without_steps_never_escalates(harness: Any) -> None:
+    store = harness.store
+    store.set_escalation_policy("s1", Severity.URGENT, [])
+    [alert] = harness.lifecycle.apply([harness.draft(harness.T0)], [])  # urgent: the defaults would plan 4 stages
+    assert store.escalations(alert.alert_id) == []
+    harness.clock.now = harness.T0 + 7 * 86_400
+    assert harness.escalator.run_due() == [] and kinds(harness) == []
+
+
 def test_a_reopened_alert_rearms_only_the_stages_that_have_not_fired(harness: Any) -> None:
     t0, clock, lifecycle, store = harness.T0, harness.clock, harness.lifecycle, harness.store
     [alert] = lifecycle.apply([harness.draft(t0)], [])

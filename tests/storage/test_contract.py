@@ -45,7 +45,7 @@ from carewatch.storage.base import (
     ThresholdContext,
     User,
 )
-from carewatch.storage.sql import LEGACY_REASON
+from carewatch.storage.sql import LEGACY_REASON, SqlStore
 
 T0 = 1_764_412_800.0
 
@@ -475,6 +475,29 @@ def test_fired_escalations_give_the_newest_stage_each_alert_fired(store: Store) 
     }  # fmt: skip
     assert fired[escalated].kind == "escalation:2"
     assert store.fired_escalations([quiet]) == {} and store.fired_escalations([]) == {}
+
+
+def test_an_escalation_policy_set_without_steps_is_kept_as_never_escalate(store: Store) -> None:
+    from carewatch.storage.base import EscalationStep
+
+    seed(store)
+    store.set_escalation_policy("s1", Severity.URGENT, [])
+    assert store.escalation_policy("s1", Severity.URGENT) == []  # set, empty: never escalate
+    assert store.escalation_policy("s1", Severity.CRITICAL) is None  # none set: the defaults apply
+    assert store.escalation_policy("h1", Severity.URGENT) is None
+    store.set_escalation_policy("s1", Severity.URGENT, [EscalationStep(1, 60, "operators")])
+    assert store.escalation_policy("s1", Severity.URGENT) == [EscalationStep(1, 60, "operators")]
+    assert isinstance(store, SqlStore)
+    store._run("DELETE FROM escalation_policies_set")  # a database from before the table: its steps still count
+    assert store.escalation_policy("s1", Severity.URGENT) == [EscalationStep(1, 60, "operators")]
+    store.set_escalation_policy("s1", Severity.URGENT, [])  # emptied again: its steps gone, still set
+    assert store.escalation_policy("s1", Severity.URGENT) == []
+    assert store.delete_escalation_policy("s1", Severity.URGENT) is True  # back to the defaults
+    assert store.escalation_policy("s1", Severity.URGENT) is None
+    assert store.delete_escalation_policy("s1", Severity.URGENT) is False
+    store.set_escalation_policy("s1", Severity.URGENT, [EscalationStep(1, 60, "operators")])
+    assert store.delete_escalation_policy("s1", Severity.URGENT) is True
+    assert store.escalation_policy("s1", Severity.URGENT) is None
 
 
 def test_snooze_reopen_and_deliveries(store: Store) -> None:

@@ -127,10 +127,14 @@ class LifecycleSql(SqlCore):
         return bool(rows)
 
     def set_escalation_policy(self, site_id: str, severity: Severity, steps: Sequence[EscalationStep]) -> None:
+        key = (site_id, severity.value)
         with self._transaction() as cur:
+            cur.execute(self._sql("DELETE FROM escalation_policies WHERE site_id = ? AND severity = ?"), key)
             cur.execute(
-                self._sql("DELETE FROM escalation_policies WHERE site_id = ? AND severity = ?"),
-                (site_id, severity.value),
+                self._sql(
+                    "INSERT INTO escalation_policies_set (site_id, severity) VALUES (?, ?) ON CONFLICT DO NOTHING"
+                ),
+                key,
             )
             if steps:
                 cur.executemany(
@@ -141,12 +145,25 @@ class LifecycleSql(SqlCore):
                     [(site_id, severity.value, s.stage, s.after_s, s.target) for s in steps],
                 )
 
+    def delete_escalation_policy(self, site_id: str, severity: Severity) -> bool:
+        key = (site_id, severity.value)
+        with self._transaction() as cur:
+            cur.execute(self._sql("DELETE FROM escalation_policies WHERE site_id = ? AND severity = ?"), key)
+            steps = cur.rowcount
+            cur.execute(self._sql("DELETE FROM escalation_policies_set WHERE site_id = ? AND severity = ?"), key)
+            return steps + cur.rowcount > 0
+
     def escalation_policy(self, site_id: str, severity: Severity) -> list[EscalationStep] | None:
+        # The steps, and a row of NULLs if the policy was set: set without steps is [] (never escalate), not None.
         rows = self._run(
-            "SELECT stage, after_s, target FROM escalation_policies WHERE site_id = ? AND severity = ? ORDER BY stage",
-            (site_id, severity.value),
+            "SELECT stage, after_s, target FROM escalation_policies WHERE site_id = ? AND severity = ?"
+            " UNION ALL SELECT NULL, NULL, NULL FROM escalation_policies_set WHERE site_id = ? AND severity = ?"
+            " ORDER BY stage",
+            (site_id, severity.value) * 2,
         )
-        return [EscalationStep(int(r[0]), float(r[1]), r[2]) for r in rows] or None
+        if not rows:
+            return None
+        return [EscalationStep(int(r[0]), float(r[1]), r[2]) for r in rows if r[0] is not None]
 
     def plan_escalation(self, alert_id: int, stages: Sequence[EscalationStage]) -> None:
         self._upsert(

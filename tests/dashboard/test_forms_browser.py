@@ -1,0 +1,146 @@
+"""Forms in a real browser (headless Chromium, Playwright) that must keep what they do not show and say why they are
+refused: an admin re-saves a resident and a site without resetting the SpO2 scale, birth year or time zone, edits
+the scale, saves a policy without steps and sees it never escalates, and reads each refusal in the form's own error
+line; a clinician reads why an absurd limit is refused. Their own dashboard (the module's), so the residents and
+sites changed here do not reach tests/dashboard/test_browser.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from dashboard_support import TIMEOUT_MS, Served, logged_in
+from support import ARTIFACTS
+
+from carewatch.model import Resident, Site, SiteKind
+
+pytestmark = pytest.mark.browser
+
+FANG = Resident("r1", "s1", "Wang Fang", "101", 1938, spo2_scale=2)  # NEWS2 scale 2, a clinician's decision
+SUNRISE = Site("s1", "Sunrise station", SiteKind.COMMUNITY_STATION, "Asia/Shanghai")
+
+
+def row_shows(page: Any, table: str, first: str, text: str) -> None:
+    """Wait until the row of ``table`` whose first cell is ``first`` contains ``text`` (lists reload after a save)."""
+    page.wait_for_function(
+        "([table, first, text]) => [...document.querySelectorAll(`#${table} tbody tr`)].some("
+        "(r) => r.cells[0].textContent === first && r.textContent.includes(text))",
+        arg=[table, first, text],
+        timeout=TIMEOUT_MS,
+    )
+
+
+def refused(page: Any, form: str, text: str) -> str:
+    """Submit ``form``; its error line comes to show the refusal containing ``text``, which is returned."""
+    page.click(f"#{form}-form button[type=submit]")
+    page.wait_for_function(
+        "([id, text]) => { const e = document.getElementById(id); return !e.hidden && e.textContent.includes(text); }",
+        arg=[f"{form}-error", text],
+        timeout=TIMEOUT_MS,
+    )  # the line may still show an earlier refusal for a moment
+    message: str = page.inner_text(f"#{form}-error")
+    return message
+
+
+def test_an_admin_re_saves_residents_and_sites_without_resetting_clinical_settings(
+    browser: Any, served: Served
+) -> None:
+    served.store.upsert_sites([SUNRISE])
+    served.store.upsert_residents([FANG])
+    page = logged_in(browser, served, "admin")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/admin")
+    row_shows(page, "residents", "r1", "1938")
+    form = "#resident-form"
+    for name, value in (("resident_id", "r1"), ("site_id", "s1"), ("name", "Wang Fang"), ("room", "103")):
+        page.fill(f"{form} [name={name}]", value)  # typed over, as the reviewer did: no field for the scale touched
+    page.click(f"{form} button[type=submit]")
+    row_shows(page, "residents", "r1", "103")
+    assert served.store.resident("r1") == Resident("r1", "s1", "Wang Fang", "103", 1938, spo2_scale=2)
+
+    page.click("#residents tbody tr:has(a:text-is('r1')) button")  # Edit: the form shows the stored scale
+    assert (page.input_value(f"{form} [name=spo2_scale]"), page.input_value(f"{form} [name=birth_year]")) == (
+        "2", "1938",
+    )  # fmt: skip
+    page.select_option(f"{form} [name=spo2_scale]", "1")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_function(
+        "document.querySelector('#residents tbody tr').cells[5].textContent === '1'", timeout=TIMEOUT_MS
+    )
+    assert served.store.resident("r1") == Resident("r1", "s1", "Wang Fang", "103", 1938, spo2_scale=1)
+
+    page.fill("#site-form [name=site_id]", "s1")
+    page.fill("#site-form [name=name]", "Sunrise Station")
+    page.click("#site-form button[type=submit]")
+    row_shows(page, "sites", "s1", "Sunrise Station")
+    assert "Asia/Shanghai" in page.inner_text("#sites tbody tr:has(td:text-is('s1'))")
+    assert [s.timezone for s in served.store.sites() if s.site_id == "s1"] == ["Asia/Shanghai"]
+
+    page.wait_for_selector("#policy-form[data-loaded='s1/urgent']", state="attached", timeout=TIMEOUT_MS)
+    page.fill("#policy-form [name=steps]", "")
+    page.click("#policy-form button[type=submit]")
+    page.wait_for_function(
+        "document.querySelector('#policy-state').textContent.includes('never escalate')", timeout=TIMEOUT_MS
+    )
+    page.click("#policy-defaults")  # back to the defaults
+    page.wait_for_function(
+        "document.querySelector('#policy-state').textContent.includes('the defaults apply')", timeout=TIMEOUT_MS
+    )
+    with served.client("operator") as client:
+        assert client.get("/api/sites/s1/escalation-policies/urgent").json()["configured"] is False
+    page.screenshot(path=str(ARTIFACTS / "admin-registry-kept.png"), full_page=True)
+    assert page.errors == []
+    page.context.close()
+
+
+def test_admin_forms_say_why_they_are_refused(browser: Any, served: Served) -> None:
+    page = logged_in(browser, served, "admin")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/admin")
+    page.wait_for_function("document.querySelectorAll('#users tbody tr').length >= 4", timeout=TIMEOUT_MS)
+    page.fill("#site-form [name=site_id]", "a/b")
+    page.fill("#site-form [name=name]", "Harbour home")
+    refused(page, "site", "An id is letters, digits and . _ : -")
+    page.fill("#site-form [name=site_id]", "harbour")
+    page.fill("#site-form [name=timezone]", "Mars/Olympus")
+    refused(page, "site", "timezone: unknown time zone 'Mars/Olympus'")
+    assert page.input_value("#site-form [name=name]") == "Harbour home"  # kept for the admin to fix
+
+    for name, value in (("resident_id", "r5"), ("site_id", "s1"), ("name", "   ")):
+        page.fill(f"#resident-form [name={name}]", value)
+    refused(page, "resident", "name: a name cannot be blank")
+    page.fill("#user-form [name=username]", "nurse1")
+    page.fill("#user-form [name=display_name]", "x" * 5000)
+    page.fill("#user-form [name=password]", "0123456789ab")
+    message = refused(page, "user", "display_name: String should have at most 200 characters")
+    assert len(message) < 200  # short: the 5,000 characters are not echoed
+    page.fill("#user-form [name=display_name]", "Nurse One")
+    page.click("#user-form button[type=submit]")
+    row_shows(page, "users", "nurse1", "Nurse One")
+    page.wait_for_selector("#user-error", state="hidden", timeout=TIMEOUT_MS)  # a success clears the error line
+    with served.client("admin") as admin:
+        assert {s["site_id"] for s in admin.get("/api/sites").json()} == {"s1", "s2"}
+        assert "r5" not in {r["resident_id"] for r in admin.get("/api/residents").json()}
+    page.screenshot(path=str(ARTIFACTS / "admin-refusals.png"), full_page=True)
+    assert page.errors == []
+    page.context.close()
+
+
+def test_a_clinician_reads_why_an_absurd_limit_is_refused(browser: Any, served: Served) -> None:
+    page = logged_in(browser, served, "clinician")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/residents/r2")
+    page.wait_for_selector("body[data-loaded=true]", timeout=TIMEOUT_MS)
+    form = "#threshold-form"
+    page.select_option(f"{form} [name=metric]", "hr")
+    page.fill(f"{form} [name=low]", "1e308")
+    page.fill(f"{form} [name=reason]", "bradycardic at rest")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector("#threshold-error:not([hidden])", timeout=TIMEOUT_MS)
+    assert (
+        page.inner_text("#threshold-error") == "low 1e+308 is outside the plausible range of heart rate (20 to 300 bpm)"
+    )
+    with served.client("clinician") as clinician:
+        assert clinician.get("/api/residents/r2/thresholds").json() == []
+    assert page.errors == []
+    page.context.close()
