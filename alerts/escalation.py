@@ -5,7 +5,8 @@ planned with their due times from the site's policy for the alert's severity (or
 only the clock that calls ``run_due`` every few seconds. Each due stage is claimed with a conditional UPDATE (not yet
 fired, not cancelled, the alert still open), so across a restart, a second worker or a racing acknowledgement every
 stage fires exactly once, or not at all once acknowledged; acknowledging or resolving cancels the pending stages in the
-transition's own transaction. Snoozing moves the pending stages to the snooze's end.
+transition's own transaction. Snoozing moves the pending stages to the snooze's end; an alert reopened (the same
+episode, within the flap window) before its snooze ended re-arms its stages no earlier than that end.
 
 Claim and messages commit together. The stage's messages are worked out first (who, on which channel, held back or
 not), then one transaction claims the stage and writes them to the dispatcher's durable outbox
@@ -82,7 +83,8 @@ class Escalator:
         if steps is None:
             steps = self._defaults.steps(alert.severity)
         begin = alert.opened_at if start is None else start
-        stages = [EscalationStage(alert.alert_id, s.stage, s.target, begin + s.after_s) for s in steps]
+        held = 0.0 if start is None else self._store.snoozed_until(alert.alert_id) or 0.0  # a reopen keeps a snooze
+        stages = [EscalationStage(alert.alert_id, s.stage, s.target, max(begin + s.after_s, held)) for s in steps]
         self._store.plan_escalation(alert.alert_id, stages)
         return stages
 

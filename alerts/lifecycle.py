@@ -148,14 +148,14 @@ class Lifecycle:
         if until <= at:
             raise ValueError("a snooze must end in the future")
         alert = self._store.snooze_alert(alert_id, actor, at, until, note)
-        self.notify(alert)
+        self.notify(alert, snoozed_until=until)
         return alert
 
     # Delivery -----------------------------------------------------------------------------------------------
-    def notify(self, alert: Alert) -> None:
+    def notify(self, alert: Alert, snoozed_until: float | None = None) -> None:
         for notifier in self._notifiers:
             try:
-                notifier.alert_changed(alert)
+                notifier.alert_changed(alert, snoozed_until)
             except Exception:  # one failing channel must not keep the alert from the others
                 log.exception("notifier %s failed for alert %d", type(notifier).__name__, alert.alert_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -200,6 +201,14 @@ class Alert:
     resolved_by: str | None = None
 
 
+_SNOOZE_NOTE = re.compile(r"snoozed until (\d+(?:\.\d*)?)(?:: (.*))?", re.DOTALL)
+
+
+def snooze_note(until: float, note: str) -> str:
+    """The audit note of a snooze: its end (epoch seconds), then the actor's note (AlertTransition.snooze reads it)."""
+    return f"snoozed until {until:.0f}" + (f": {note}" if note else "")
+
+
 @dataclass(frozen=True, slots=True)
 class AlertTransition:
     alert_id: int
@@ -208,3 +217,9 @@ class AlertTransition:
     to_state: AlertState
     actor: str
     note: str = ""
+
+    @property
+    def snooze(self) -> tuple[float, str] | None:
+        """A snooze's end and the actor's note (a snooze keeps the state, its end is in the note); else None."""
+        found = _SNOOZE_NOTE.fullmatch(self.note) if self.from_state is self.to_state else None
+        return None if found is None else (float(found[1]), found[2] or "")

@@ -122,9 +122,11 @@ def visible_alert(store: Store, scope: Scope, alert_id: int) -> Alert:
 
 
 def public_alerts(store: Store, alerts: Sequence[Alert]) -> list[AlertPublic]:
-    """The alerts as the API and the board show them: with the escalation each has fired (one query for all)."""
-    fired = store.fired_escalations([a.alert_id for a in alerts])
-    return [AlertPublic.of(a, fired.get(a.alert_id)) for a in alerts]
+    """The alerts as the API and the board show them: with the escalation each has fired and the end of its newest
+    snooze (one query each for all)."""
+    ids = [a.alert_id for a in alerts]
+    fired, snoozes = store.fired_escalations(ids), store.snoozes(ids)
+    return [AlertPublic.of(a, fired.get(a.alert_id), snoozes.get(a.alert_id)) for a in alerts]
 
 
 def public_alert(store: Store, alert: Alert) -> AlertPublic:

@@ -535,12 +535,20 @@ class AlertPublic(BaseModel):
         description="the newest escalation stage that fired (`escalation:<stage>`, as the live notice names it): "
         "nobody acknowledged in time; null: none fired",
     )
+    snoozed_until: float | None = Field(
+        default=None,
+        description="when the newest snooze ends (or ended): its escalation waits until then; null: never snoozed",
+    )
 
     @classmethod
-    def of(cls, alert: Alert, escalation: EscalationStage | None = None) -> AlertPublic:
-        """The alert, with the newest escalation stage it fired (Store.fired_escalations)."""
+    def of(
+        cls, alert: Alert, escalation: EscalationStage | None = None, snoozed_until: float | None = None
+    ) -> AlertPublic:
+        """The alert, with the newest escalation stage it fired (Store.fired_escalations) and the end of its newest
+        snooze (Store.snoozes)."""
         public = cls.model_validate(alert, from_attributes=True)
         public.escalation = None if escalation is None else escalation.kind
+        public.snoozed_until = snoozed_until
         return public
 
 
@@ -549,11 +557,15 @@ class TransitionPublic(BaseModel):
     from_state: AlertState | None
     to_state: AlertState
     actor: str
-    note: str
+    note: str = Field(description="what the actor wrote (the system: why); of a snooze, without its end")
+    snoozed_until: float | None = Field(default=None, description="a snooze (the state stays): when it ends")
 
     @classmethod
     def of(cls, transition: AlertTransition) -> TransitionPublic:
-        return cls.model_validate(transition, from_attributes=True)
+        public = cls.model_validate(transition, from_attributes=True)
+        if transition.snooze is not None:
+            public.snoozed_until, public.note = transition.snooze
+        return public
 
 
 class AlertDetailPublic(AlertPublic):

@@ -154,6 +154,15 @@ class Served:
         assert done.wait(5)
 
 
+def live_alert(served: Served, resident_id: str, rule: str, title: str) -> int:
+    """A new live urgent alert of one of s1's residents, opened a minute ago (a rule of its own per test: one live
+    alert per resident and rule)."""
+    draft = AlertDraft(resident_id, "s1", rule, Severity.URGENT, time.time() - 60, title, f"{title} (test)", {})
+    alert = served.store.raise_alert(draft)
+    assert alert is not None
+    return alert.alert_id
+
+
 def escalated_alert(served: Served, stages: int = 1) -> int:
     """A live alert of r2 whose first ``stages`` escalation stages fired (as the escalator claims them)."""
     now = time.time()

@@ -18,8 +18,9 @@ FHIR_JSON = "application/fhir+json"
 
 
 class Notifier(Protocol):
-    def alert_changed(self, alert: Alert) -> None:
-        """An alert was raised or changed state. Called from the ingest writer's or an API thread: return quickly."""
+    def alert_changed(self, alert: Alert, snoozed_until: float | None = None) -> None:
+        """An alert was raised or changed state, or was snoozed until ``snoozed_until`` (its state unchanged). Called
+        from the ingest writer's or an API thread: return quickly."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,10 @@ from carewatch.model import Alert
 Broadcast = Callable[[dict[str, Any]], None]
 
 
-def alert_message(alert: Alert) -> dict[str, Any]:
-    return {"type": "alert", "alert": asdict(alert)}
+def alert_message(alert: Alert, snoozed_until: float | None = None) -> dict[str, Any]:
+    """An alert change; a snooze adds its end (other changes do not say: the boards keep what they know)."""
+    snooze = {} if snoozed_until is None else {"snoozed_until": snoozed_until}
+    return {"type": "alert", "alert": asdict(alert) | snooze}
 
 
 def notice_message(message: Message) -> dict[str, Any]:
@@ -34,8 +36,8 @@ class BroadcastNotifier:
     def __init__(self, broadcast: Broadcast) -> None:
         self._broadcast = broadcast
 
-    def alert_changed(self, alert: Alert) -> None:
-        self._broadcast(alert_message(alert))
+    def alert_changed(self, alert: Alert, snoozed_until: float | None = None) -> None:
+        self._broadcast(alert_message(alert, snoozed_until))
 
     def send(self, message: Message) -> None:
         self._broadcast(notice_message(message))

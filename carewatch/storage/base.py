@@ -526,7 +526,11 @@ class Store(ABC):
         Raises AlertConflict when the alert is resolved."""
 
     @abstractmethod
-    def snoozed_until(self, alert_id: int) -> float | None: ...
+    def snoozes(self, alert_ids: Sequence[int]) -> dict[int, float]:
+        """When the newest snooze of each of these alerts that was snoozed ends (or ended): alert id -> end."""
+
+    def snoozed_until(self, alert_id: int) -> float | None:
+        return self.snoozes([alert_id]).get(alert_id)
 
     @abstractmethod
     def upsert_contact_channels(self, channels: Sequence[ContactChannel]) -> None: ...

@@ -26,6 +26,7 @@ const board = {
   rowHeight: 0,
   columns: 1,
   site: localStorage.getItem("carewatch.site") || "", // "" = every site the user may see
+  snoozeTimer: 0, // draws the alerts again when the soonest snooze ends
 };
 
 function handle(message) {
@@ -43,7 +44,7 @@ function handle(message) {
     return;
   }
   if (message.type === "alert") {
-    const alert = keptEscalation(message.alert, board.alerts.get(message.alert.alert_id));
+    const alert = keptMarks(message.alert, board.alerts.get(message.alert.alert_id));
     if (alert.state === "resolved") board.alerts.delete(alert.alert_id);
     else board.alerts.set(alert.alert_id, alert);
     regroupAlerts();
@@ -206,11 +207,19 @@ function renderAlerts() {
     (a, b) => (SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]) || (b.opened_at - a.opened_at));
   document.getElementById("alerts").replaceChildren(...alerts.map((a) => {
     const resident = board.residents.get(a.resident_id);
-    return alertItem(a, resident ? resident.name : a.resident_id, board.user, act);
+    return alertItem(a, resident ? resident.name : a.resident_id, board.user, () => {}); // the socket brings the change
   }));
   document.getElementById("no-alerts").hidden = alerts.length > 0;
+  redrawAtSnoozeEnd(alerts);
   document.getElementById("counts").textContent =
     `${t("board.residents_count", { n: board.order.length })} · ${t("board.alerts_count", { n: alerts.length })}`;
+}
+
+// No message comes when a snooze ends: the alerts are drawn again then, without its "snoozed until".
+function redrawAtSnoozeEnd(alerts) {
+  clearTimeout(board.snoozeTimer);
+  const waits = alerts.filter(snoozed).map((a) => a.snoozed_until * 1000 - Date.now());
+  if (waits.length) board.snoozeTimer = setTimeout(() => { board.alertsDirty = true; schedule(); }, Math.min(...waits));
 }
 
 // A site filter for users who see more than one site (kept in localStorage).

@@ -5,6 +5,11 @@
 const LANGS = { en: "English", "zh-CN": "中文" };
 const SEVERITY_RANK = { critical: 4, urgent: 3, warning: 2, info: 1 };
 const VITALS = [["hr", "bpm"], ["spo2", "%"], ["rr", "/min"], ["sbp", "mmHg"], ["temp", "°C"]];
+// Who may act on an alert (dashboard/access.py): a clinician acknowledges; resolving and snoozing are the station's.
+const ALERT_ACTIONS = { acknowledge: ["admin", "operator", "clinician"], resolve: ["admin", "operator"],
+  snooze: ["admin", "operator"] };
+const SNOOZE_MINUTES = [15, 60, 240]; // the choices offered; the API takes up to a day (SNOOZE_MAX_MINUTES)
+const NOTE_MAX_CHARS = 2000; // as the API (AlertAction.note)
 
 const i18n = { lang: "en", words: {}, plural: new Intl.PluralRules("en") };
 
@@ -177,8 +182,9 @@ function el(tag, props = {}, children = []) {
   return node;
 }
 
-// An alert as a list item; actions appear only where the user's role allows them.
-function alertItem(alert, residentName, user, onAct) {
+// An alert as a list item. onDone (null: no actions) runs after an action; the actions shown are those the user's role
+// and the alert's state allow.
+function alertItem(alert, residentName, user, onDone) {
   const li = el("li", { className: "alert", id: `alert-${alert.alert_id}`, dataset: { severity: alert.severity, state: alert.state } });
   const by = alert.acknowledged_by ? ` · ${t("alert.by", { who: alert.acknowledged_by })}` : "";
   li.append(
@@ -188,24 +194,85 @@ function alertItem(alert, residentName, user, onAct) {
       `${t("severity." + alert.severity)} · ${t("state." + alert.state)}${by} · ${formatTime(alert.opened_at)}` }),
   );
   if (alert.escalation) li.append(el("div", { className: "escalated", textContent: t("alert.escalated") }));
-  if (onAct && alert.state === "open" && ["admin", "operator", "clinician"].includes(user.role)) {
-    li.append(button(t("action.acknowledge"), () => onAct(alert.alert_id, "acknowledge")));
+  if (snoozed(alert)) {
+    li.append(el("div", { className: "snoozed", textContent: t("alert.snoozed_until", { time: formatTime(alert.snoozed_until) }) }));
   }
-  if (onAct && alert.state !== "resolved" && ["admin", "operator"].includes(user.role)) {
-    li.append(button(t("action.resolve"), () => onAct(alert.alert_id, "resolve")));
-  }
+  if (onDone) li.append(...alertActions(alert, `${residentName} · ${alert.title}`, user, onDone));
   return li;
 }
 
-// An alert change on the socket does not say whether the alert escalated (the snapshot and the notices do): an
-// escalation stays, whatever the alert's state.
-function keptEscalation(alert, before) {
+// An open alert whose snooze has not ended: its escalation waits (acknowledging stopped it anyway).
+function snoozed(alert) {
+  return alert.state === "open" && alert.snoozed_until * 1000 > Date.now();
+}
+
+// Acknowledging is one click (time to acknowledge is what escalation measures), or with a note; resolving asks what
+// was done; a snooze (of an open alert: acknowledging already stopped the escalation) asks how long.
+function alertActions(alert, name, user, onDone) {
+  const may = (action) => ALERT_ACTIONS[action].includes(user.role);
+  const open = alert.state === "open";
+  const withNote = (action) => () => actionDialog(alert, name, action, onDone);
+  const acknowledge = async () => {
+    const refused = await act(alert.alert_id, "acknowledge");
+    if (refused) window.alert(refused);
+    else onDone();
+  };
+  return [
+    open && may("acknowledge") && button(t("action.acknowledge"), acknowledge),
+    open && may("acknowledge") && button(t("action.acknowledge_dialog"), withNote("acknowledge")),
+    alert.state !== "resolved" && may("resolve") && button(t("action.resolve_dialog"), withNote("resolve")),
+    open && may("snooze") && button(t("action.snooze_dialog"), withNote("snooze")),
+  ].filter(Boolean);
+}
+
+// A small dialog for an action with a note (and, for a snooze, how long); the note goes to the alert's audit trail.
+// It lives outside the alert list, which the board redraws on every change: what the operator types stays.
+function actionDialog(alert, name, action, onDone) {
+  const dialog = el("dialog", { id: "alert-dialog", className: "alert-dialog" });
+  const form = el("form", { className: "limit-form" });
+  const note = el("textarea", { name: "note", rows: 3, maxLength: NOTE_MAX_CHARS, required: action === "resolve" });
+  const error = el("p", { className: "error", hidden: true });
+  const submit = el("button", { type: "submit", textContent: t(`action.${action}`) });
+  form.append(el("h2", { textContent: t(`dialog.${action}`, { alert: name }) }),
+    ...(action === "snooze" ? [snoozeChoices()] : []),
+    el("label", {}, [el("span", { textContent: t(`dialog.note_${action}`) }), note]), error,
+    el("div", {}, [submit, button(t("action.cancel"), () => dialog.close())]));
+  form.addEventListener("submit", async () => {
+    const body = { note: note.value.trim(), ...(action === "snooze" && { minutes: Number(form.minutes.value) }) };
+    submit.disabled = true; // one action per click
+    const refused = await act(alert.alert_id, action, body);
+    submit.disabled = false;
+    Object.assign(error, { hidden: !refused, textContent: refused });
+    if (!refused) { dialog.close(); onDone(); }
+  });
+  dialog.addEventListener("close", () => dialog.remove());
+  dialog.append(form);
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
+function snoozeChoices() {
+  const choices = SNOOZE_MINUTES.map((minutes, i) => el("label", { className: "check" }, [
+    el("input", { type: "radio", name: "minutes", value: String(minutes), checked: i === 0 }), duration(minutes)]));
+  return el("fieldset", {}, [el("legend", { textContent: t("dialog.snooze_for") }), ...choices,
+    el("p", { className: "muted", textContent: t("dialog.snooze_hint") })]);
+}
+
+function duration(minutes) {
+  return minutes % 60 ? t("duration.minutes", { n: minutes }) : t("duration.hours", { n: minutes / 60 });
+}
+
+// An alert change on the socket does not say whether the alert escalated (the snapshot and the notices do), nor,
+// unless it is a snooze, when its snooze ends: what the page knew stays (an escalation, whatever the alert's state).
+function keptMarks(alert, before) {
   alert.escalation ??= before?.escalation;
+  alert.snoozed_until ??= before?.snoozed_until;
   return alert;
 }
 
-async function act(alertId, action) {
-  const response = await api(`/api/alerts/${alertId}/${action}`, { method: "POST", json: {} });
-  if (response.status === 409) window.alert(t("alert.conflict"));
-  else if (!response.ok) window.alert(`${response.status}: ${await response.text()}`);
+// Posts an action on an alert: "" when done, else why it was refused (409: someone else changed it first).
+async function act(alertId, action, body = {}) {
+  const response = await api(`/api/alerts/${alertId}/${action}`, { method: "POST", json: body });
+  if (response.ok) return "";
+  return response.status === 409 ? t("alert.conflict") : refusal(response);
 }

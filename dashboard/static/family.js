@@ -10,7 +10,7 @@ function handle(message) {
     family.alerts = new Map(message.alerts.map((a) => [a.alert_id, a]));
   } else if (message.type === "alert") {
     const alert = message.alert;
-    family.alerts.set(alert.alert_id, keptEscalation(alert, family.alerts.get(alert.alert_id)));
+    family.alerts.set(alert.alert_id, keptMarks(alert, family.alerts.get(alert.alert_id)));
   } else if (message.type === "vitals") {
     for (const [id, metrics] of Object.entries(message.residents)) {
       const resident = family.residents.get(id);

@@ -1,6 +1,7 @@
 // One resident: latest vitals, charts of the bucketed history (uPlot: mean with min/max), alert history with the
-// readings behind each alert, thresholds and the NEWS2 escalation (clinicians set them, by hand or from the
-// settling-in review of the resident's own readings) and contacts.
+// readings behind each alert and its audit trail (who acknowledged, snoozed, resolved, and their notes), thresholds
+// and the NEWS2 escalation (clinicians set them, by hand or from the settling-in review of the resident's own
+// readings) and contacts.
 "use strict";
 
 const residentId = decodeURIComponent(location.pathname.split("/").pop());
@@ -73,7 +74,7 @@ async function history() {
   const alerts = await apiJson(`/api/alerts?resident_id=${encodeURIComponent(residentId)}&limit=50`);
   const list = document.getElementById("history");
   list.replaceChildren(...alerts.map((a) => {
-    const li = alertItem(a, a.rule, page.user, async (id, action) => { await act(id, action); history(); });
+    const li = alertItem(a, a.rule, page.user, history);
     const readings = (a.evidence && a.evidence.readings) || [];
     if (readings.length) {
       const table = el("table", { className: "evidence" });
@@ -83,9 +84,29 @@ async function history() {
       }
       li.append(el("details", {}, [el("summary", { textContent: t("evidence.readings", { n: readings.length }) }), table]));
     }
+    li.append(trail(a.alert_id));
     return li;
   }));
   if (!alerts.length) list.append(el("li", { className: "muted", textContent: t("resident.no_alerts") }));
+}
+
+// An alert's audit trail, oldest first: when, who, what (opened, acknowledged, snoozed until, resolved, reopened)
+// and the note they wrote. Read from the API when first opened.
+function trail(alertId) {
+  const details = el("details", { className: "changes trail" }, [el("summary", { textContent: t("alert.trail") }), el("ol")]);
+  details.addEventListener("toggle", async () => {
+    if (!details.open || details.dataset.loaded) return;
+    const { transitions } = await apiJson(`/api/alerts/${alertId}`);
+    details.querySelector("ol").replaceChildren(...transitions.map((tr) => el("li", { textContent: transitionText(tr) })));
+    details.dataset.loaded = "true";
+  });
+  return details;
+}
+
+function transitionText(tr) {
+  const what = tr.snoozed_until !== null ? t("trail.snoozed", { time: formatTime(tr.snoozed_until) })
+    : t(`trail.${tr.from_state === "resolved" ? "reopened" : tr.to_state}`);
+  return `${formatTime(tr.at)} · ${tr.actor} · ${what}${tr.note ? `: ${tr.note}` : ""}`;
 }
 
 // The clinician's limits, each with the reason they documented, who set it and when, and the audit trail of changes.

@@ -1,13 +1,17 @@
-"""Which alerts escalated is in what the board and the API give: the board's snapshot, the alert list, one alert and
-the answer to an action on it, so an operator coming on shift sees it (and a reload keeps it)."""
+"""Which alerts escalated, and until when an alert is snoozed, is in what the board and the API give: the board's
+snapshot, the alert list, one alert and the answer to an action on it, so an operator coming on shift sees it (and a
+reload keeps it); a snooze also reaches the other boards live. One alert's audit trail gives a snooze's end apart
+from the note the operator wrote."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
-from dashboard_support import Served, escalated_alert
+import pytest
+from dashboard_support import Served, escalated_alert, live_alert
 from websockets.asyncio.client import connect
 
 
@@ -33,3 +37,39 @@ def test_the_snapshot_and_the_api_say_which_alerts_escalated(served: Served) -> 
         acknowledged = client.post(f"/api/alerts/{escalated}/acknowledge", json={}).json()
     assert acknowledged["state"] == "acknowledged" and acknowledged["escalation"] == "escalation:2"  # it stays
     assert snapshot_alerts(served, "admin")[escalated]["escalation"] == "escalation:2"
+
+
+def test_a_snooze_reaches_the_boards_live_and_the_api_says_until_when(served: Served) -> None:
+    alert_id = live_alert(served, "r2", "rr_high", "RR high")
+    note = "waiting for the GP's call back"
+
+    def snooze() -> dict[str, Any]:
+        with served.client("operator") as client:
+            response = client.post(f"/api/alerts/{alert_id}/snooze", json={"minutes": 60, "note": note})
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    async def run() -> tuple[dict[str, Any], dict[str, Any]]:
+        async with connect(f"{served.ws_url}?token={served.token('operator2')}") as socket:
+            assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "snapshot"
+            answer = await asyncio.to_thread(snooze)
+            while True:  # vitals may come between
+                message = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                if message["type"] == "alert" and message["alert"]["alert_id"] == alert_id:
+                    return answer, message["alert"]
+
+    answer, live = asyncio.run(run())
+    until = answer["snoozed_until"]
+    assert until == pytest.approx(time.time() + 3600, abs=60) and answer["alert"]["snoozed_until"] == until
+    assert live["snoozed_until"] == until and live["state"] == "open"  # another operator's board is told
+    assert snapshot_alerts(served, "operator")[alert_id]["snoozed_until"] == until  # and a reload keeps it
+    with served.client("operator") as client:
+        listed = {a["alert_id"]: a["snoozed_until"] for a in client.get("/api/alerts", params={"live": True}).json()}
+        detail = client.get(f"/api/alerts/{alert_id}").json()
+    assert listed[alert_id] == until and listed[served.alerts["r1"]] is None  # never snoozed
+    assert detail["snoozed_until"] == until
+    snoozed = detail["transitions"][-1]
+    assert (snoozed["from_state"], snoozed["to_state"], snoozed["actor"]) == ("open", "open", "operator")
+    assert snoozed["note"] == note and snoozed["snoozed_until"] == pytest.approx(until, abs=1)  # the end, apart
+    assert detail["transitions"][0]["snoozed_until"] is None  # not a snooze
+    assert served.store.transitions(alert_id)[-1].note.endswith(f": {note}")  # stored as it was written

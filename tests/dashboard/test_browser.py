@@ -3,7 +3,9 @@ operator logs in and sees a tile update live, acknowledges an alert and a second
 member sees their relative only; the resident page draws uPlot charts; the language switches to zh-CN; a clinician
 documents a NEWS2 escalation and applies a settling-in review; a board whose session ends (logged out in another tab,
 the user deactivated) goes to the login page, and one whose session holds keeps reconnecting; the escalated marker
-survives a reload. Screenshots go to test-artifacts/."""
+survives a reload; an operator resolves with a note (kept in the alert's audit trail, shown in its history) and
+snoozes for an hour (the card says until when); a clinician acknowledges with a note and is offered no resolve or
+snooze. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from dashboard_support import (
     Served,
     escalated_alert,
     late_low_spo2,
+    live_alert,
     logged_in,
     newest_change,
     settling_in_week,
@@ -36,6 +39,7 @@ pytestmark = pytest.mark.browser
 
 LIVE = "#connection[data-state=open]"
 PHONE = {"width": 390, "height": 844}
+DIALOG = "#alert-dialog"
 
 
 def refused_without_a_reason(page: Any, form: str, error: str) -> None:
@@ -479,5 +483,101 @@ def test_pages_fit_a_phone(browser: Any, served: Served) -> None:
     box = last.bounding_box()
     assert box is not None and box["x"] + box["width"] <= PHONE["width"]
     page.screenshot(path=str(ARTIFACTS / "admin-phone.png"), full_page=True)
+    assert page.errors == []
+    page.context.close()
+
+
+def card_buttons(page: Any, card: str) -> list[str]:
+    buttons: list[str] = page.locator(f"{card} button").all_inner_texts()
+    return buttons
+
+
+def in_words(epoch: float, zone: str) -> str:
+    """A time as the pages show it in English (toLocaleString("en")) in the browser's time zone."""
+    d = datetime.fromtimestamp(epoch, ZoneInfo(zone))
+    return f"{d.month}/{d.day}/{d.year}, {d.hour % 12 or 12}:{d:%M:%S} {'AM' if d.hour < 12 else 'PM'}"
+
+
+def test_an_operator_resolves_with_a_note_that_the_alerts_history_shows(browser: Any, served: Served) -> None:
+    alert_id, note = live_alert(served, "r2", "fall", "Fall detected"), "Called the daughter, resident fine"
+    card = f"#alert-{alert_id}"
+    page = logged_in(browser, served, "operator")
+    page.wait_for_selector(card, timeout=TIMEOUT_MS)
+    page.click(f"{card} button:has-text('Resolve…')")
+    assert page.inner_text(f"{DIALOG} h2") == "Resolve: Zhao Lei · Fall detected"
+    page.click(f"{DIALOG} button[type=submit]")  # without a note: the dialog asks what was done, and stays
+    assert page.evaluate(f"document.querySelector('{DIALOG} [name=note]').validity.valueMissing")
+    page.fill(f"{DIALOG} [name=note]", note)
+    page.screenshot(path=str(ARTIFACTS / "board-resolve-with-note.png"), full_page=True)
+    page.click(f"{DIALOG} button[type=submit]")
+    page.wait_for_selector(card, state="detached", timeout=TIMEOUT_MS)  # resolved: off the board
+    assert page.locator(DIALOG).count() == 0
+    resolved = served.store.transitions(alert_id)[-1]  # the stored audit trail
+    assert (resolved.to_state, resolved.actor, resolved.note) == ("resolved", "operator", note)
+
+    page.goto(served.url + "/residents/r2")  # the alert's history shows who resolved it, and what was done
+    page.click(f"{card} .trail summary")
+    page.wait_for_selector(f"{card} .trail li >> nth=1", timeout=TIMEOUT_MS)
+    trail = page.locator(f"{card} .trail li").all_inner_texts()
+    assert trail[0].endswith(" · system · opened: Fall detected (test)")
+    assert trail[-1].endswith(f" · operator · resolved: {note}") and len(trail) == 2
+    page.screenshot(path=str(ARTIFACTS / "resident-alert-trail.png"), full_page=True)
+    assert page.errors == []
+    page.context.close()
+
+
+def test_an_operator_snoozes_an_alert_for_an_hour_with_a_note(browser: Any, served: Served) -> None:
+    alert_id, note = live_alert(served, "r2", "bathroom_long", "Long in the bathroom"), "She answered, taking a bath"
+    card, zone = f"#alert-{alert_id}", "Asia/Shanghai"
+    page = logged_in(browser, served, "operator", timezone=zone)
+    other = logged_in(browser, served, "operator2")  # another operator's board
+    for board in (page, other):
+        board.wait_for_selector(f"{card}[data-state=open]", timeout=TIMEOUT_MS)
+        board.wait_for_selector(LIVE, timeout=TIMEOUT_MS)
+    assert card_buttons(page, card) == ["Acknowledge", "With a note…", "Resolve…", "Snooze…"]
+    assert page.locator(f"{card} .snoozed").count() == 0
+    page.click(f"{card} button:has-text('Snooze…')")
+    page.get_by_label("1 hour").check()
+    page.fill(f"{DIALOG} [name=note]", note)
+    with page.expect_response(f"**/api/alerts/{alert_id}/snooze") as answered:
+        page.click(f"{DIALOG} button[type=submit]")
+    until = answered.value.json()["snoozed_until"]
+    assert until == pytest.approx(time.time() + 3600, abs=60)
+    shown = f"Snoozed until {in_words(until, zone)}: escalation waits"  # in the operator's local time
+    page.wait_for_selector(f"{card} .snoozed", timeout=TIMEOUT_MS)
+    assert page.inner_text(f"{card} .snoozed") == shown and page.locator(DIALOG).count() == 0
+    assert page.locator(f"{card}[data-state=open]").count() == 1  # a snooze keeps the state
+    other.wait_for_selector(f"{card} .snoozed", timeout=TIMEOUT_MS)  # told live
+    page.screenshot(path=str(ARTIFACTS / "board-snoozed.png"), full_page=True)
+    with served.client("operator") as client:
+        detail = client.get(f"/api/alerts/{alert_id}").json()
+    assert detail["snoozed_until"] == until and detail["state"] == "open"
+    assert (detail["transitions"][-1]["actor"], detail["transitions"][-1]["note"]) == ("operator", note)
+    page.reload()  # an operator coming on shift sees it
+    page.wait_for_selector(f"{card} .snoozed", timeout=TIMEOUT_MS)
+    assert page.inner_text(f"{card} .snoozed") == shown
+    assert page.errors == [] and other.errors == []
+    page.context.close()
+    other.context.close()
+
+
+def test_a_clinician_acknowledges_with_a_note_and_is_offered_no_resolve_or_snooze(browser: Any, served: Served) -> None:
+    alert_id, note = live_alert(served, "r2", "no_activity", "No activity"), "On my round: asleep, breathing easily"
+    card = f"#alert-{alert_id}"
+    page = logged_in(browser, served, "clinician")
+    page.wait_for_selector(card, timeout=TIMEOUT_MS)
+    assert card_buttons(page, card) == ["Acknowledge", "With a note…"]  # resolving and snoozing are the station's
+    page.click(f"{card} button:has-text('With a note…')")
+    assert page.inner_text(f"{DIALOG} h2") == "Acknowledge: Zhao Lei · No activity"
+    assert page.locator(f"{DIALOG} [name=minutes]").count() == 0  # no snooze here
+    page.fill(f"{DIALOG} [name=note]", note)
+    page.click(f"{DIALOG} button[type=submit]")
+    page.wait_for_selector(f"{card}[data-state=acknowledged]", timeout=TIMEOUT_MS)
+    assert card_buttons(page, card) == []
+    acknowledged = served.store.transitions(alert_id)[-1]
+    assert (acknowledged.to_state, acknowledged.actor, acknowledged.note) == ("acknowledged", "clinician", note)
+    page.goto(served.url + "/residents/r2")  # nor on the resident page
+    page.wait_for_selector("body[data-loaded=true]", timeout=TIMEOUT_MS)
+    assert page.locator("#history button:has-text('Resolve…'), #history button:has-text('Snooze…')").count() == 0
     assert page.errors == []
     page.context.close()

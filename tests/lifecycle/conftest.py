@@ -109,7 +109,7 @@ class Harness:
             store, [self], self.router, self.escalator, clock, hold_s=self.HOLD_S, flap_window_s=self.FLAP_S
         )
 
-    def alert_changed(self, alert: Any) -> None:  # the Notifier the dashboard would be
+    def alert_changed(self, alert: Any, snoozed_until: float | None = None) -> None:  # the dashboard's Notifier
         self.changes.append(alert)
 
     def cleared(self, at: float, resident: str = "r1") -> Cleared:

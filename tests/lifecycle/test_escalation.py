@@ -201,6 +201,16 @@ def test_a_reopened_alert_rearms_only_the_stages_that_have_not_fired(harness: An
     assert [(s.due_at - t0, s.cancelled_at) for s in stages[1:]] == [(1100, None), (1100, None), (1700, None)]
 
 
+def test_a_reopened_alert_keeps_its_snooze(harness: Any) -> None:
+    t0, lifecycle, store = harness.T0, harness.lifecycle, harness.store
+    [alert] = lifecycle.apply([harness.draft(t0)], [])
+    lifecycle.snooze(alert.alert_id, "operator:li", t0 + 10, t0 + 1500, "in the bath, she answered")
+    lifecycle.apply([], [harness.cleared(t0 + 100)])
+    lifecycle.tick(t0 + 300)  # auto-resolved
+    lifecycle.apply([harness.draft(t0 + 400)], [])  # back within the flap window: the same episode, still snoozed
+    assert [s.due_at - t0 for s in store.escalations(alert.alert_id)] == [1500, 1500, 1500, 1600]
+
+
 def test_apscheduler_drives_the_runs(harness: Any) -> None:
     [alert] = harness.lifecycle.apply([harness.draft(harness.T0)], [])
     harness.clock.now = harness.T0 + 300

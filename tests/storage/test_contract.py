@@ -509,6 +509,9 @@ def test_snooze_reopen_and_deliveries(store: Store) -> None:
     store.plan_escalation(alert.alert_id, [EscalationStage(alert.alert_id, 1, "operators", T0 + 60)])
     store.snooze_alert(alert.alert_id, "operator:li", T0 + 10, T0 + 900, "showering")
     assert store.snoozed_until(alert.alert_id) == pytest.approx(T0 + 900)
+    assert store.snoozes([alert.alert_id, alert.alert_id + 1]) == {alert.alert_id: pytest.approx(T0 + 900)}
+    assert store.snoozes([]) == {}
+    assert store.transitions(alert.alert_id)[-1].snooze == (pytest.approx(T0 + 900), "showering")
     assert store.due_escalations(T0 + 899) == [] and len(store.due_escalations(T0 + 900)) == 1
     assert store.reopen_recent(draft(at=T0 + 950), T0) is None  # live: nothing to reopen
     store.resolve_live("r1", "spo2_low", "system", T0 + 1000, "cleared")

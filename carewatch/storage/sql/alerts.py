@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from carewatch.model import Alert, AlertDraft, AlertState, AlertTransition
+from carewatch.model import Alert, AlertDraft, AlertState, AlertTransition, snooze_note
 from carewatch.storage.base import AlertConflict
 from carewatch.storage.sql._core import ALERT_COLUMNS, Cursor, SqlCore, site_filter
 
@@ -233,13 +233,15 @@ class AlertsSql(SqlCore):
                 ),
                 (self._time_in(until), alert_id, self._time_in(until)),
             )
-            text = f"snoozed until {until:.0f}" + (f": {note}" if note else "")
-            self._audit(cur, alert_id, at, alert.state, alert.state, actor, text)
+            self._audit(cur, alert_id, at, alert.state, alert.state, actor, snooze_note(until, note))
             return alert
 
-    def snoozed_until(self, alert_id: int) -> float | None:
-        rows = self._run("SELECT until FROM alert_snoozes WHERE alert_id = ?", (alert_id,))
-        return self._time_out(rows[0][0]) if rows else None
+    def snoozes(self, alert_ids: Sequence[int]) -> dict[int, float]:
+        if not alert_ids:
+            return {}
+        among, params = self._and_in("alert_id", alert_ids)
+        rows = self._run(f"SELECT alert_id, until FROM alert_snoozes WHERE true{among}", params)
+        return {int(alert_id): self._time_out(until) for alert_id, until in rows}
 
 
 class _Lost(Exception):
