@@ -561,10 +561,13 @@ class TransitionPublic(BaseModel):
     snoozed_until: float | None = Field(default=None, description="a snooze (the state stays): when it ends")
 
     @classmethod
-    def of(cls, transition: AlertTransition) -> TransitionPublic:
+    def of(cls, transition: AlertTransition, notes: bool = True) -> TransitionPublic:
+        """``notes``: False leaves out what the actor wrote (a family member's view)."""
         public = cls.model_validate(transition, from_attributes=True)
         if transition.snooze is not None:
             public.snoozed_until, public.note = transition.snooze
+        if not notes:
+            public.note = ""
         return public
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from carewatch.model import AlertState, Severity
-from carewatch.storage.base import AlertConflict
+from carewatch.storage.base import AlertConflict, Role
 from dashboard.deps import (
     Acknowledger,
     LifecycleDep,
@@ -60,9 +60,11 @@ def _narrow(allowed: frozenset[str] | None, wanted: str | None) -> list[str] | N
 
 
 @router.get("/{alert_id}")
-def get_alert(alert_id: AlertId, _: Reader, scope: ScopeDep, store: StoreDep) -> AlertDetailPublic:
+def get_alert(alert_id: AlertId, user: Reader, scope: ScopeDep, store: StoreDep) -> AlertDetailPublic:
+    """The alert with its audit trail; a family member's without the care team's notes (they are the team's
+    working record: "daughter not answering", a clinical remark), its states and times as they are."""
     alert = visible_alert(store, scope, alert_id)
-    transitions = [TransitionPublic.of(t) for t in store.transitions(alert_id)]
+    transitions = [TransitionPublic.of(t, notes=user.role is not Role.FAMILY) for t in store.transitions(alert_id)]
     return AlertDetailPublic(**public_alert(store, alert).model_dump(), transitions=transitions)
 
 

@@ -95,3 +95,16 @@ def test_websocket_sends_each_user_only_their_scope(served: Served) -> None:
     assert set(family_vitals["residents"]) == {"r1"} and set(family_vitals["news2"]) == {"r1"}
     assert set(admin_vitals["residents"]) == {"r1", "r2", "r3"}
     assert family_alert["alert"]["alert_id"] == 98
+
+
+def test_a_family_member_reads_the_audit_trail_without_the_care_teams_notes(served: Served) -> None:
+    with served.client("family") as family:
+        alert_id = next(a["alert_id"] for a in family.get("/api/alerts").json() if a["state"] == "open")
+    note = "daughter not answering; try the son"
+    with served.client("operator") as operator:
+        assert operator.post(f"/api/alerts/{alert_id}/acknowledge", json={"note": note}).status_code == 200
+        assert note in [t["note"] for t in operator.get(f"/api/alerts/{alert_id}").json()["transitions"]]
+    with served.client("family") as family:
+        trail = family.get(f"/api/alerts/{alert_id}").json()["transitions"]
+    assert [t["to_state"] for t in trail][-1] == "acknowledged"
+    assert {t["note"] for t in trail} == {""}
