@@ -60,14 +60,23 @@ async function charts() {
     holder.append(box);
     const xs = h.buckets.map((b) => b.start + h.bucket_s / 2);
     const data = [xs, h.buckets.map((b) => b.mean), h.buckets.map((b) => b.min), h.buckets.map((b) => b.max)];
+    const alone = (u, si, show) => (show ? null : lone(u.data[si]));  // uPlot draws these points, too few for a line
     page.charts.push(new uPlot({
       title: `${t("metric." + h.metric)} (${h.buckets.some((b) => b.count) ? "" : t("resident.no_data")})`.replace(" ()", ""),
       width: Math.min(holder.clientWidth || 600, 720), height: 160,
       scales: { x: { time: true, min: h.start, max: h.end } },
-      series: [{}, { label: t("chart.mean"), stroke: "#12324a", width: 2 },
-        { label: t("chart.min"), stroke: "#9bb0c2", dash: [4, 4] }, { label: t("chart.max"), stroke: "#9bb0c2", dash: [4, 4] }],
+      series: [{}, { label: t("chart.mean"), stroke: "#12324a", width: 2, points: { filter: alone } },
+        { label: t("chart.min"), stroke: "#9bb0c2", dash: [4, 4], points: { filter: alone } },
+        { label: t("chart.max"), stroke: "#9bb0c2", dash: [4, 4], points: { filter: alone } }],
     }, data, box));
   }
+}
+
+// The indexes of buckets with data between empty ones (or null if none): a line needs two neighbours, so a lone
+// bucket (the only hour with readings in the 7-day view, say) would show nothing.
+function lone(values) {
+  const found = values.flatMap((v, i) => (v != null && values[i - 1] == null && values[i + 1] == null ? [i] : []));
+  return found.length ? found : null;
 }
 
 async function history() {

@@ -113,6 +113,30 @@ def test_resident_page_charts_and_chinese(browser: Any, served: Served) -> None:
     page.context.close()
 
 
+def test_a_lone_bucket_of_readings_is_drawn(browser: Any, served: Served) -> None:
+    """Half an hour of readings is one bucket of the 30-day view, with no neighbour to draw a line to: it is drawn as
+    a point, in the mean's colour."""
+    page = logged_in(browser, served, "operator")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/residents/r1")
+    page.wait_for_selector("body[data-loaded=true]", timeout=TIMEOUT_MS)
+    page.click("button[data-view='30d']")
+    page.wait_for_selector("button[data-view='30d'].here", timeout=TIMEOUT_MS)
+    page.wait_for_selector("#chart-hr canvas", timeout=TIMEOUT_MS)
+    mean_pixels = """() => {
+        const canvas = document.querySelector('#chart-hr canvas');
+        const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        let n = 0;
+        for (let i = 0; i < data.length; i += 4) {
+            if (Math.abs(data[i] - 0x12) + Math.abs(data[i + 1] - 0x32) + Math.abs(data[i + 2] - 0x4a) < 12) n++;
+        }
+        return n;
+    }"""
+    assert page.evaluate(mean_pixels) > 4
+    assert page.errors == []
+    page.context.close()
+
+
 def test_admin_site_filter_admin_and_system_pages(browser: Any, served: Served) -> None:
     page = logged_in(browser, served, "admin")
     page.wait_for_function("document.querySelectorAll('.tile').length === 3", timeout=TIMEOUT_MS)
