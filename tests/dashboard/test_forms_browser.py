@@ -1,15 +1,19 @@
 """Forms in a real browser (headless Chromium, Playwright) that must keep what they do not show and say why they are
 refused: an admin re-saves a resident and a site without resetting the SpO2 scale, birth year or time zone, edits
 the scale, saves a policy without steps and sees it never escalates, and reads each refusal in the form's own error
-line; a clinician reads why an absurd limit is refused. Their own dashboard (the module's), so the residents and
-sites changed here do not reach tests/dashboard/test_browser.py."""
+line; a clinician reads why an absurd limit is refused and downloads an alert as FHIR, which a family member is not
+offered. Their own dashboard (the module's), so the residents and sites changed here do not reach
+tests/dashboard/test_browser.py."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_support import TIMEOUT_MS, Served, logged_in
+from dashboard_support import TIMEOUT_MS, Served, clinical_alert, logged_in
+from fhir.resources.R4B.bundle import Bundle
 from support import ARTIFACTS
 
 from carewatch.model import Resident, Site, SiteKind
@@ -142,5 +146,30 @@ def test_a_clinician_reads_why_an_absurd_limit_is_refused(browser: Any, served: 
     )
     with served.client("clinician") as clinician:
         assert clinician.get("/api/residents/r2/thresholds").json() == []
+    assert page.errors == []
+    page.context.close()
+
+
+def test_a_clinician_downloads_an_alert_as_fhir_and_a_family_member_is_not_offered_it(
+    browser: Any, served: Served
+) -> None:
+    alert_id = clinical_alert(served)
+    page = logged_in(browser, served, "clinician")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/residents/r2")
+    with page.expect_download(timeout=TIMEOUT_MS) as download:
+        page.click(f"#alert-{alert_id} a.fhir")
+    bundle = Bundle.model_validate(json.loads(Path(download.value.path()).read_text(encoding="utf-8")))
+    kinds = [e.resource.get_resource_type() for e in bundle.entry]
+    assert kinds[:3] == ["Patient", "Flag", "Communication"] and set(kinds[3:]) == {"Observation"} and kinds[3:]
+    assert download.value.suggested_filename == f"alert-{alert_id}.fhir.json"
+    assert page.errors == []
+    page.context.close()
+
+    page = logged_in(browser, served, "family")
+    page.wait_for_url("**/family")
+    page.goto(served.url + "/residents/r1")
+    page.wait_for_selector(f"#alert-{served.alerts['r1']}", timeout=TIMEOUT_MS)
+    assert page.locator("a.fhir").count() == 0
     assert page.errors == []
     page.context.close()

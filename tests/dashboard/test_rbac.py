@@ -62,6 +62,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/residents/{resident_id}/limit-review/apply"): THRESHOLD_SETTERS,
     ("GET", "/api/alerts"): EVERYONE,
     ("GET", "/api/alerts/{alert_id}"): EVERYONE,
+    ("GET", "/api/alerts/{alert_id}/fhir"): STAFF,
     ("POST", "/api/alerts/{alert_id}/acknowledge"): ACKNOWLEDGERS,
     ("POST", "/api/alerts/{alert_id}/resolve"): OPERATORS,
     ("POST", "/api/alerts/{alert_id}/snooze"): OPERATORS,
