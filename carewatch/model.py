@@ -55,16 +55,6 @@ class Resident:
     spo2_scale: int = 1  # NEWS2 SpO2 scale; 2 for hypercapnic respiratory failure, set by a clinician
 
 
-Registered = TypeVar("Registered", Site, Resident)
-
-
-def upserted(stored: Registered | None, new: Callable[..., Registered], fields: dict[str, Any]) -> Registered:
-    """A site or resident created (``new(**fields)``) or replaced from ``fields``; a field they leave out keeps its
-    stored value, so a client or a manifest that does not know one (a resident's SpO2 scale, a clinician's NEWS2
-    decision; a site's time zone, the rules' local time) cannot reset it."""
-    return replace(stored, **fields) if stored is not None else new(**fields)
-
-
 @dataclass(frozen=True, slots=True)
 class Device:
     device_id: str
@@ -90,6 +80,17 @@ class ContactLink:
     contact_id: str
     relation: str  # "daughter", "GP", ...
     priority: int = 1  # 1 = called first
+
+
+Registered = TypeVar("Registered", Site, Resident, Device, Contact, ContactLink)
+
+
+def upserted(stored: Registered | None, new: Callable[..., Registered], fields: dict[str, Any]) -> Registered:
+    """A registry record created (``new(**fields)``) or replaced from ``fields``; a field they leave out keeps its
+    stored value, so a client or a manifest that does not know one (a resident's SpO2 scale, a clinician's NEWS2
+    decision; a site's time zone, the rules' local time; a device's Zigbee2MQTT name; a contact's phone) cannot
+    reset it."""
+    return replace(stored, **fields) if stored is not None else new(**fields)
 
 
 class ReadingRow(NamedTuple):

@@ -6,10 +6,22 @@ keeps the old dicts when nothing changed, so that a consumer can tell a change b
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from carewatch.model import Contact, ContactLink, ContactRole, Device, DeviceKind, Resident, Site, SiteKind, upserted
+from carewatch.model import (
+    Contact,
+    ContactLink,
+    ContactRole,
+    Device,
+    DeviceKind,
+    Registered,
+    Resident,
+    Site,
+    SiteKind,
+    upserted,
+)
 from carewatch.storage.base import Store
 
 
@@ -38,16 +50,24 @@ class Registry:
 
 
 def apply_manifest(store: Store, manifest: dict[str, Any]) -> None:
-    """Register the sites, residents, devices and contacts of a JSON manifest (upserts: safe to apply again). A
-    site's or resident's field the manifest leaves out keeps its stored value (`upserted`), as through the API."""
-    sites = {s.site_id: s for s in store.sites()}
-    store.upsert_sites(
-        [upserted(sites.get(s["site_id"]), Site, {**s, "kind": SiteKind(s["kind"])}) for s in manifest.get("sites", [])]
+    """Register the sites, residents, devices, contacts and their links of a JSON manifest (upserts: safe to apply
+    again). A field the manifest leaves out keeps its stored value (`upserted`), as through the API."""
+    sites = [{**s, "kind": SiteKind(s["kind"])} for s in manifest.get("sites", [])]
+    store.upsert_sites(_upserted_all(store.sites(), Site, sites, "site_id"))
+    store.upsert_residents(_upserted_all(store.residents(), Resident, manifest.get("residents", []), "resident_id"))
+    devices = [{**d, "kind": DeviceKind(d["kind"])} for d in manifest.get("devices", [])]
+    store.upsert_devices(_upserted_all(store.devices(), Device, devices, "device_id"))
+    contacts = [{**c, "role": ContactRole(c["role"])} for c in manifest.get("contacts", [])]
+    links = manifest.get("contact_links", [])
+    store.upsert_contacts(
+        _upserted_all(store.contacts(), Contact, contacts, "contact_id"),
+        _upserted_all(store.contact_links(), ContactLink, links, "resident_id", "contact_id"),
     )
-    residents = {r.resident_id: r for r in store.residents()}
-    store.upsert_residents(
-        [upserted(residents.get(r["resident_id"]), Resident, r) for r in manifest.get("residents", [])]
-    )
-    store.upsert_devices([Device(**{**d, "kind": DeviceKind(d["kind"])}) for d in manifest.get("devices", [])])
-    contacts = [Contact(**{**c, "role": ContactRole(c["role"])}) for c in manifest.get("contacts", [])]
-    store.upsert_contacts(contacts, [ContactLink(**k) for k in manifest.get("contact_links", [])])
+
+
+def _upserted_all(
+    stored: Iterable[Registered], new: Callable[..., Registered], records: list[dict[str, Any]], *key: str
+) -> list[Registered]:
+    """A manifest's records, each `upserted` over the stored record with the same ``key`` fields."""
+    by_key = {tuple(getattr(s, k) for k in key): s for s in stored}
+    return [upserted(by_key.get(tuple(r[k] for k in key)), new, r) for r in records]

@@ -235,6 +235,9 @@ class DevicePublic(BaseModel):
 
 
 class DeviceUpsert(Strict):
+    """A device, created or replaced; a field left out keeps its stored value (carewatch.model.upserted): the
+    Zigbee2MQTT name ingest maps a bridged sensor by is never cleared by a client that does not show it."""
+
     site_id: Id
     kind: DeviceKind
     resident_id: Id | None = None
@@ -259,13 +262,53 @@ class ContactPublic(BaseModel):
         )  # fmt: skip
 
 
+class ContactLinkPublic(BaseModel):
+    resident_id: str
+    contact_id: str
+    relation: str
+    priority: int
+
+    @classmethod
+    def of(cls, link: ContactLink) -> ContactLinkPublic:
+        return cls.model_validate(link, from_attributes=True)
+
+
+class ContactDetailPublic(BaseModel):
+    """A contact with every link of theirs to a resident (the admin's directory)."""
+
+    contact_id: str
+    name: str
+    role: ContactRole
+    email: str | None
+    phone: str | None
+    links: list[ContactLinkPublic]
+
+    @classmethod
+    def of(cls, contact: Contact, links: list[ContactLink]) -> ContactDetailPublic:
+        return cls(
+            contact_id=contact.contact_id, name=contact.name, role=contact.role, email=contact.email,
+            phone=contact.phone, links=[ContactLinkPublic.of(k) for k in links],
+        )  # fmt: skip
+
+
 class ContactUpsert(Strict):
+    """A contact, created or replaced; a field left out keeps its stored value (carewatch.model.upserted)."""
+
     name: Name
     role: ContactRole
     email: Annotated[str, Field(max_length=200, pattern=r"^[^@\s]+@[^@\s]+$"), NoNul] | None = None
     phone: Annotated[str, Field(max_length=32), NoNul] | None = None
+
+
+class ContactLinkUpsert(Strict):
+    """A contact's link to a resident, created or replaced; a priority left out keeps its stored value."""
+
     relation: Annotated[str, Field(min_length=1, max_length=64), NoNul]
-    priority: Annotated[int, Field(ge=1, le=99)] = 1
+    priority: Annotated[int, Field(ge=1, le=99, description="1 = called first")] = 1
+
+
+class ResidentContactUpsert(ContactUpsert, ContactLinkUpsert):
+    """A contact and their link to the resident, in one call."""
 
 
 # When a clinician's limit applies (carewatch.storage.base.ThresholdContext): always, or while the resident is in bed.

@@ -177,6 +177,17 @@ def escalated_alert(served: Served, stages: int = 1) -> int:
     return alert.alert_id
 
 
+def clinical_alert(served: Served) -> int:
+    """A live SpO2 alert of r2 (s1) with the readings behind it, as the clinic receives one in FHIR."""
+    now = time.time()
+    readings = [[now - 60 + 5 * i, 88.0 - i * 0.5] for i in range(5)]
+    evidence = {"metric": "spo2", "window": [now - 60, now], "readings": readings}
+    draft = AlertDraft("r2", "s1", "spo2_low", Severity.URGENT, now, "SpO2 low", "SpO2 below 90 % for 60 s", evidence)
+    alert = served.store.raise_alert(draft)
+    assert alert is not None
+    return alert.alert_id
+
+
 @contextmanager
 def serve(store: Store, auth: AuthConfig) -> Iterator[tuple[str, FastAPI, Hub, asyncio.AbstractEventLoop]]:
     ready = threading.Event()

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from carewatch.model import Device, DeviceKind, Resident, Site, SiteKind
+from carewatch.model import Contact, ContactLink, ContactRole, Device, DeviceKind, Resident, Site, SiteKind
 from carewatch.registry import Registry, apply_manifest
 from carewatch.storage.sqlite import SqliteStore
+
+MANIFEST = {
+    "sites": [{"site_id": "h1", "name": "Li home", "kind": "home"}],
+    "residents": [{"resident_id": "r1", "site_id": "h1", "name": "Li Wei"}],
+    "devices": [{"device_id": "door1", "site_id": "h1", "kind": "door", "room": "hall", "friendly_name": "front_door"}],
+    "contacts": [{"contact_id": "c1", "name": "Li Na", "role": "family", "phone": "+86 139"}],
+    "contact_links": [{"resident_id": "r1", "contact_id": "c1", "relation": "daughter", "priority": 2}],
+}
 
 
 def test_refresh_keeps_unchanged_views_and_replaces_changed_ones(tmp_path: Path) -> None:
@@ -43,4 +51,20 @@ def test_a_manifest_loaded_again_keeps_the_fields_it_leaves_out(tmp_path: Path) 
     assert store.residents() == [
         Resident("r1", "h1", "Li Wei", "bedroom", 1940, spo2_scale=2), Resident("r2", "h2", "Wu Fei")
     ]  # fmt: skip
+    store.close()
+
+
+def test_a_manifest_loaded_again_keeps_a_devices_and_a_contacts_fields_it_leaves_out(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "r.db")
+    store.init_schema()
+    apply_manifest(store, MANIFEST)
+    again = {
+        "devices": [{"device_id": "door1", "site_id": "h1", "kind": "door"}],
+        "contacts": [{"contact_id": "c1", "name": "Li Na", "role": "family"}],
+        "contact_links": [{"resident_id": "r1", "contact_id": "c1", "relation": "daughter"}],
+    }
+    apply_manifest(store, again)
+    assert store.devices() == [Device("door1", "h1", DeviceKind.DOOR, None, "hall", "front_door")]
+    assert store.contacts() == [Contact("c1", "Li Na", ContactRole.FAMILY, phone="+86 139")]
+    assert store.contact_links() == [ContactLink("r1", "c1", "daughter", priority=2)]
     store.close()

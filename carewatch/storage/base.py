@@ -365,6 +365,18 @@ class Store(ABC):
     @abstractmethod
     def contacts_of(self, resident_id: str) -> list[tuple[Contact, ContactLink]]: ...
 
+    @abstractmethod
+    def contacts(self) -> list[Contact]:
+        """Every contact, linked to a resident or not (the site's operators, an on-call clinician), by id."""
+
+    @abstractmethod
+    def contact_links(self) -> list[ContactLink]:
+        """Every link of a contact to a resident, by contact, priority and resident."""
+
+    @abstractmethod
+    def delete_contact_link(self, resident_id: str, contact_id: str) -> bool:
+        """Unlink a contact from a resident (the contact stays); False when they were not linked."""
+
     # Time series ----------------------------------------------------------------------------------------------
     @abstractmethod
     def write_batch(self, batch: Batch) -> WriteResult:

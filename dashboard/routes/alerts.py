@@ -1,4 +1,5 @@
-"""Alerts: list with filters, one alert with its audit trail, acknowledge, resolve, snooze. The actor is the user."""
+"""Alerts: list with filters, one alert with its audit trail or as FHIR, acknowledge, resolve, snooze. The actor is
+the user."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.fhir import alert_bundle
 from carewatch.model import AlertState, Severity
 from carewatch.storage.base import AlertConflict, Role
 from dashboard.deps import (
     Acknowledger,
+    CareTeam,
     LifecycleDep,
     Reader,
     Resolver,
@@ -66,6 +70,18 @@ def get_alert(alert_id: AlertId, user: Reader, scope: ScopeDep, store: StoreDep)
     alert = visible_alert(store, scope, alert_id)
     transitions = [TransitionPublic.of(t, notes=user.role is not Role.FAMILY) for t in store.transitions(alert_id)]
     return AlertDetailPublic(**public_alert(store, alert).model_dump(), transitions=transitions)
+
+
+class FhirJSONResponse(JSONResponse):
+    media_type = "application/fhir+json"
+
+
+@router.get("/{alert_id}/fhir", response_class=FhirJSONResponse)
+def get_alert_fhir(alert_id: AlertId, _: CareTeam, scope: ScopeDep, store: StoreDep) -> FhirJSONResponse:
+    """The alert as the clinic receives it: a FHIR R4 Bundle of the Patient, a Flag, a Communication and the
+    vital-sign Observations behind it (alerts/fhir.py)."""
+    alert = visible_alert(store, scope, alert_id)
+    return FhirJSONResponse(alert_bundle(alert, store.resident(alert.resident_id)))
 
 
 @router.post("/{alert_id}/acknowledge", responses={409: {"description": "not open (someone acknowledged first)"}})

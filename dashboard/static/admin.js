@@ -1,10 +1,12 @@
-// Administration: users and roles, sites, residents, devices, escalation policies and the on-call rota.
+// Administration: users and roles, sites, residents, devices, contacts and their residents, escalation policies and the
+// on-call rota.
 "use strict";
 
 // An id goes into URLs and MQTT topics: the API's rule (dashboard/schemas.py, ID_PATTERN), checked here too because an
 // id with a "/" (or only dots) would change the URL it is sent to and never reach the API's check.
 const ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 const validId = (id) => ID.test(id) && !/^\.+$/.test(id);
+const SHARED = "(shared)";  // the device form's choice "no resident: a shared home sensor" (no id has parentheses)
 
 function rows(selector, items, cells) {
   document.querySelector(`${selector} tbody`).replaceChildren(
@@ -42,12 +44,50 @@ function editButton(formId, record) {
   });
 }
 
+// Fills a select (or datalist) with [value, label] options, keeping its choice; options marked data-fixed stay first.
+function options(select, items) {
+  const kept = select.value;
+  select.querySelectorAll("option:not([data-fixed])").forEach((option) => option.remove());
+  select.append(...items.map(([value, label]) => el("option", { value, textContent: label })));
+  if ([...select.options].some((option) => option.value === kept)) select.value = kept;
+}
+
+// Lists the registry and offers its sites, residents and contacts in the forms; resolves to the sites.
 async function loadRegistry() {
-  const [sites, residents, devices] = await Promise.all([apiJson("/api/sites"), apiJson("/api/residents"), apiJson("/api/devices")]);
+  const [sites, residents, contacts] = await Promise.all([apiJson("/api/sites"), apiJson("/api/residents"), apiJson("/api/contacts")]);
   rows("#sites", sites, (s) => [s.site_id, s.name, s.kind, s.timezone, editButton("site-form", s)]);
   rows("#residents", residents, (r) => [el("a", { href: `/residents/${r.resident_id}`, textContent: r.resident_id }), r.name,
     r.site_id, r.room, r.birth_year, String(r.spo2_scale), editButton("resident-form", r)]);
-  rows("#devices", devices, (d) => [d.device_id, d.kind, d.site_id, d.resident_id]);
+  rows("#contacts", contacts, (c) => [c.contact_id, c.name, t(`contact.${c.role}`), c.email, c.phone, links(c),
+    editButton("contact-form", c)]);
+  for (const select of document.querySelectorAll(".site-select, #device-site")) options(select, sites.map((s) => [s.site_id, s.name]));
+  for (const select of document.querySelectorAll(".resident-select")) {
+    options(select, residents.map((r) => [r.resident_id, `${r.resident_id} · ${r.name}`]));
+  }
+  options(document.getElementById("contact-ids"), contacts.map((c) => [c.contact_id, c.name]));
+  loadDevices();
+  return sites;
+}
+
+// The devices of the site chosen above the list (all sites when none is).
+async function loadDevices() {
+  const site = document.getElementById("device-site").value;
+  const devices = await apiJson(`/api/devices${site ? `?site_id=${encodeURIComponent(site)}` : ""}`);
+  rows("#devices", devices, (d) => [d.device_id, d.site_id, d.kind, d.resident_id, d.room, d.friendly_name,
+    editButton("device-form", d)]);
+}
+
+const linkUrl = (contactId, residentId) =>
+  `/api/contacts/${encodeURIComponent(contactId)}/links/${encodeURIComponent(residentId)}`;
+
+// A contact's residents, each with the relation and priority and a button to unlink them.
+function links(contact) {
+  return el("span", {}, contact.links.map((k) => el("span", { className: "link" }, [`${k.resident_id} · ${k.relation} (${k.priority}) `,
+    button(t("admin.unlink"), async () => {
+      const response = await api(linkUrl(k.contact_id, k.resident_id), { method: "DELETE" });
+      formError(document.getElementById("link-form"), response.ok ? "" : await refusal(response));
+      loadRegistry();
+    })])));
 }
 
 // Escalation steps as text: "10:on_call, 20:family" (minutes after the alert opened : target).
@@ -106,11 +146,8 @@ function loadRota() {
   loadShifts();
 }
 
-async function escalationForms() {
-  const sites = await apiJson("/api/sites");
-  for (const select of document.querySelectorAll(".site-select")) {
-    select.replaceChildren(...sites.map((s) => el("option", { value: s.site_id, textContent: s.name })));
-  }
+// The policy and rota forms, once loadRegistry has offered the sites in them.
+function escalationForms(sites) {
   if (!sites.length) return;
   document.getElementById("policy-load").addEventListener("click", loadPolicy);
   document.getElementById("policy-defaults").addEventListener("click", async () => {
@@ -155,10 +192,15 @@ function given(fields) {
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== ""));
 }
 
+// The same, as numbers (number inputs give text).
+function givenNumbers(fields) {
+  return Object.fromEntries(Object.entries(given(fields)).map(([name, value]) => [name, Number(value)]));
+}
+
 startPage("page.admin").then((me) => {
   loadUsers(me);
-  loadRegistry();
-  escalationForms();
+  loadRegistry().then(escalationForms);
+  document.getElementById("device-site").addEventListener("change", loadDevices);
   onSubmit("user-form", async (f) => {
     const scope = f.scope.value.split(",").map((s) => s.trim()).filter(Boolean);
     const body = { username: f.username.value, display_name: f.display_name.value, role: f.role.value, password: f.password.value,
@@ -178,10 +220,32 @@ startPage("page.admin").then((me) => {
   });
   onSubmit("resident-form", async (f) => {
     if (!validId(f.resident_id.value)) return t("admin.bad_id");
-    const clinical = given({ birth_year: f.birth_year.value, spo2_scale: f.spo2_scale.value });
     const body = { site_id: f.site_id.value, name: f.name.value, room: f.room.value || null,
-      ...Object.fromEntries(Object.entries(clinical).map(([name, value]) => [name, Number(value)])) };
+      ...givenNumbers({ birth_year: f.birth_year.value, spo2_scale: f.spo2_scale.value }) };
     const response = await api(`/api/residents/${encodeURIComponent(f.resident_id.value)}`, { method: "PUT", json: body });
+    loadRegistry();
+    return response;
+  });
+  onSubmit("device-form", async (f) => {
+    if (!validId(f.device_id.value)) return t("admin.bad_id");
+    const resident = f.resident_id.value === SHARED ? { resident_id: null } : given({ resident_id: f.resident_id.value });
+    const body = { site_id: f.site_id.value, kind: f.kind.value, room: f.room.value || null, ...resident,
+      ...given({ friendly_name: f.friendly_name.value.trim() }) };
+    const response = await api(`/api/devices/${encodeURIComponent(f.device_id.value)}`, { method: "PUT", json: body });
+    loadDevices();
+    return response;
+  });
+  onSubmit("contact-form", async (f) => {
+    if (!validId(f.contact_id.value)) return t("admin.bad_id");
+    const body = { name: f.name.value, role: f.role.value, ...given({ email: f.email.value.trim(), phone: f.phone.value.trim() }) };
+    const response = await api(`/api/contacts/${encodeURIComponent(f.contact_id.value)}`, { method: "PUT", json: body });
+    loadRegistry();
+    return response;
+  });
+  onSubmit("link-form", async (f) => {
+    if (!validId(f.contact_id.value)) return t("admin.bad_id");
+    const body = { relation: f.relation.value, ...givenNumbers({ priority: f.priority.value }) };
+    const response = await api(linkUrl(f.contact_id.value, f.resident_id.value), { method: "PUT", json: body });
     loadRegistry();
     return response;
   });

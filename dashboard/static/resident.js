@@ -79,11 +79,20 @@ function lone(values) {
   return found.length ? found : null;
 }
 
+const FHIR_READERS = ["admin", "operator", "clinician"];  // the care team: GET /api/alerts/{id}/fhir
+
+// The alert as the clinic receives it (a FHIR R4 Bundle), to download.
+function fhirLink(alert) {
+  return el("a", { className: "fhir", href: `/api/alerts/${alert.alert_id}/fhir`, download: `alert-${alert.alert_id}.fhir.json`,
+    textContent: t("alert.fhir"), title: t("alert.fhir_title") });
+}
+
 async function history() {
   const alerts = await apiJson(`/api/alerts?resident_id=${encodeURIComponent(residentId)}&limit=50`);
   const list = document.getElementById("history");
   list.replaceChildren(...alerts.map((a) => {
     const li = alertItem(a, a.rule, page.user, history);
+    if (FHIR_READERS.includes(page.user.role)) li.append(fhirLink(a));
     const readings = (a.evidence && a.evidence.readings) || [];
     if (readings.length) {
       const table = el("table", { className: "evidence" });

@@ -1,7 +1,8 @@
 """Which alerts escalated, and until when an alert is snoozed, is in what the board and the API give: the board's
 snapshot, the alert list, one alert and the answer to an action on it, so an operator coming on shift sees it (and a
 reload keeps it); a snooze also reaches the other boards live. One alert's audit trail gives a snooze's end apart
-from the note the operator wrote."""
+from the note the operator wrote. An alert as the clinic receives it, a FHIR R4 Bundle, for the care team of its
+site."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import time
 from typing import Any
 
 import pytest
-from dashboard_support import Served, escalated_alert, live_alert
+from dashboard_support import Served, clinical_alert, escalated_alert, live_alert
+from fhir.resources.R4B.bundle import Bundle
 from websockets.asyncio.client import connect
 
 
@@ -73,3 +75,21 @@ def test_a_snooze_reaches_the_boards_live_and_the_api_says_until_when(served: Se
     assert snoozed["note"] == note and snoozed["snoozed_until"] == pytest.approx(until, abs=1)  # the end, apart
     assert detail["transitions"][0]["snoozed_until"] is None  # not a snooze
     assert served.store.transitions(alert_id)[-1].note.endswith(f": {note}")  # stored as it was written
+
+
+def test_the_care_team_gets_an_alert_as_the_clinics_fhir_bundle(served: Served) -> None:
+    alert_id = clinical_alert(served)
+    with served.client("clinician") as clinician:
+        response = clinician.get(f"/api/alerts/{alert_id}/fhir")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/fhir+json"
+    bundle = Bundle.model_validate(response.json())
+    kinds = [e.resource.get_resource_type() for e in bundle.entry]
+    assert kinds == ["Patient", "Flag", "Communication", *["Observation"] * 5]
+    assert bundle.entry[0].resource.name[0].text == "Zhao Lei"  # the resident, from the registry
+    assert bundle.entry[3].resource.code.coding[0].code == "59408-5"  # SpO2, LOINC-coded
+    with served.client("family") as family:  # a relative reads alerts, not the clinic's records
+        assert family.get(f"/api/alerts/{served.alerts['r1']}/fhir").status_code == 403
+    with served.client("operator") as operator:  # of s1: r3's alert at s2 is not theirs
+        assert operator.get(f"/api/alerts/{served.alerts['r3']}/fhir").status_code == 404
+        assert operator.get("/api/alerts/999999/fhir").status_code == 404

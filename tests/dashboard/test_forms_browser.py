@@ -1,18 +1,23 @@
 """Forms in a real browser (headless Chromium, Playwright) that must keep what they do not show and say why they are
 refused: an admin re-saves a resident and a site without resetting the SpO2 scale, birth year or time zone, edits
-the scale, saves a policy without steps and sees it never escalates, and reads each refusal in the form's own error
-line; a clinician reads why an absurd limit is refused. Their own dashboard (the module's), so the residents and
-sites changed here do not reach tests/dashboard/test_browser.py."""
+the scale, saves a policy without steps and sees it never escalates, registers a device and a contact linked to a
+resident (re-saving keeps the device's Zigbee2MQTT name and the contact's phone), and reads each refusal in the
+form's own error line; a clinician reads why an absurd limit is refused and downloads an alert as FHIR, which a
+family member is not offered. Their own dashboard (the module's), so the residents and sites changed here do not
+reach tests/dashboard/test_browser.py."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_support import TIMEOUT_MS, Served, logged_in
+from dashboard_support import TIMEOUT_MS, Served, clinical_alert, logged_in
+from fhir.resources.R4B.bundle import Bundle
 from support import ARTIFACTS
 
-from carewatch.model import Resident, Site, SiteKind
+from carewatch.model import Contact, ContactLink, ContactRole, Device, DeviceKind, Resident, Site, SiteKind
 
 pytestmark = pytest.mark.browser
 
@@ -142,5 +147,91 @@ def test_a_clinician_reads_why_an_absurd_limit_is_refused(browser: Any, served: 
     )
     with served.client("clinician") as clinician:
         assert clinician.get("/api/residents/r2/thresholds").json() == []
+    assert page.errors == []
+    page.context.close()
+
+
+def fill(page: Any, form: str, fields: dict[str, str]) -> None:
+    for name, value in fields.items():
+        page.fill(f"#{form}-form [name={name}]", value)
+
+
+def test_an_admin_registers_a_device_and_a_contact_linked_to_a_resident(browser: Any, served: Served) -> None:
+    page = logged_in(browser, served, "admin")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/admin")
+    page.wait_for_selector("#device-form [name=resident_id] option[value=r2]", state="attached", timeout=TIMEOUT_MS)
+    kinds = page.eval_on_selector_all("#device-form [name=kind] option", "options => options.map((o) => o.value)")
+    assert kinds == [k.value for k in DeviceKind]  # the catalogue's kinds
+
+    fill(page, "device", {"device_id": "w/7"})
+    refused(page, "device", "An id is letters, digits and . _ : -")
+    fill(page, "device", {"device_id": "w7", "room": "102", "friendly_name": "wrist_7"})
+    page.select_option("#device-form [name=resident_id]", "r2")
+    page.click("#device-form button[type=submit]")
+    row_shows(page, "devices", "w7", "wrist_7")
+    assert [d for d in served.store.devices() if d.device_id == "w7"] == [
+        Device("w7", "s1", DeviceKind.WEARABLE, "r2", "102", "wrist_7")
+    ]
+    fill(page, "device", {"device_id": "w7", "room": "103"})  # typed over: no name given, the resident as stored
+    page.click("#device-form button[type=submit]")
+    row_shows(page, "devices", "w7", "103")
+    assert [d for d in served.store.devices() if d.device_id == "w7"] == [
+        Device("w7", "s1", DeviceKind.WEARABLE, "r2", "103", "wrist_7")
+    ]
+    page.click("#devices tbody tr:has(td:text-is('w7')) button")  # Edit: the stored values, the name among them
+    assert page.input_value("#device-form [name=friendly_name]") == "wrist_7"
+    assert page.input_value("#device-form [name=resident_id]") == "r2"
+
+    fill(page, "contact", {"contact_id": "gp 7", "name": "Dr Chen"})
+    refused(page, "contact", "An id is letters, digits and . _ : -")
+    fill(page, "contact", {"contact_id": "gp7", "phone": "+86 10 5555"})
+    page.select_option("#contact-form [name=role]", "clinician")
+    page.click("#contact-form button[type=submit]")
+    row_shows(page, "contacts", "gp7", "Dr Chen")
+    fill(page, "link", {"contact_id": "gp7", "relation": "GP"})
+    page.select_option("#link-form [name=resident_id]", "r2")
+    page.click("#link-form button[type=submit]")
+    row_shows(page, "contacts", "gp7", "r2 · GP (1)")
+    fill(page, "contact", {"contact_id": "gp7", "name": "Dr Chen Jie"})  # no phone typed: the stored one stays
+    page.select_option("#contact-form [name=role]", "clinician")
+    page.click("#contact-form button[type=submit]")
+    row_shows(page, "contacts", "gp7", "Dr Chen Jie")
+    assert [(c, k) for c, k in served.store.contacts_of("r2") if c.contact_id == "gp7"] == [
+        (Contact("gp7", "Dr Chen Jie", ContactRole.CLINICIAN, phone="+86 10 5555"), ContactLink("r2", "gp7", "GP"))
+    ]
+    page.screenshot(path=str(ARTIFACTS / "admin-devices-contacts.png"), full_page=True)
+    page.click("#contacts tbody tr:has(td:text-is('gp7')) .link button")  # Unlink
+    page.wait_for_function(
+        "!document.querySelector('#contacts tbody').textContent.includes('r2 · GP')",
+        timeout=TIMEOUT_MS,
+    )
+    assert "gp7" not in {c.contact_id for c, _ in served.store.contacts_of("r2")}
+    assert "gp7" in {c.contact_id for c in served.store.contacts()}  # the contact stays
+    assert page.errors == []
+    page.context.close()
+
+
+def test_a_clinician_downloads_an_alert_as_fhir_and_a_family_member_is_not_offered_it(
+    browser: Any, served: Served
+) -> None:
+    alert_id = clinical_alert(served)
+    page = logged_in(browser, served, "clinician")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/residents/r2")
+    with page.expect_download(timeout=TIMEOUT_MS) as download:
+        page.click(f"#alert-{alert_id} a.fhir")
+    bundle = Bundle.model_validate(json.loads(Path(download.value.path()).read_text(encoding="utf-8")))
+    kinds = [e.resource.get_resource_type() for e in bundle.entry]
+    assert kinds[:3] == ["Patient", "Flag", "Communication"] and set(kinds[3:]) == {"Observation"} and kinds[3:]
+    assert download.value.suggested_filename == f"alert-{alert_id}.fhir.json"
+    assert page.errors == []
+    page.context.close()
+
+    page = logged_in(browser, served, "family")
+    page.wait_for_url("**/family")
+    page.goto(served.url + "/residents/r1")
+    page.wait_for_selector(f"#alert-{served.alerts['r1']}", timeout=TIMEOUT_MS)
+    assert page.locator("a.fhir").count() == 0
     assert page.errors == []
     page.context.close()

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from carewatch.model import Severity
+from carewatch.model import ContactLink, Severity
 from carewatch.storage.base import News2Escalation, OnCallShift, Threshold, User
 
 ROLES = ("family", "clinician", "operator", "admin")  # admin last: its writes must not change what others see
@@ -50,6 +50,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/devices/{device_id}"): ADMINS,
     ("GET", "/api/residents/{resident_id}/contacts"): STAFF,
     ("PUT", "/api/residents/{resident_id}/contacts/{contact_id}"): ADMINS,
+    ("GET", "/api/contacts"): ADMINS,
+    ("PUT", "/api/contacts/{contact_id}"): ADMINS,
+    ("PUT", "/api/contacts/{contact_id}/links/{resident_id}"): ADMINS,
+    ("DELETE", "/api/contacts/{contact_id}/links/{resident_id}"): ADMINS,
     ("GET", "/api/residents/{resident_id}/thresholds"): STAFF,
     ("PUT", "/api/residents/{resident_id}/thresholds/{metric}"): THRESHOLD_SETTERS,
     ("DELETE", "/api/residents/{resident_id}/thresholds/{metric}"): THRESHOLD_SETTERS,
@@ -62,6 +66,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/residents/{resident_id}/limit-review/apply"): THRESHOLD_SETTERS,
     ("GET", "/api/alerts"): EVERYONE,
     ("GET", "/api/alerts/{alert_id}"): EVERYONE,
+    ("GET", "/api/alerts/{alert_id}/fhir"): STAFF,
     ("POST", "/api/alerts/{alert_id}/acknowledge"): ACKNOWLEDGERS,
     ("POST", "/api/alerts/{alert_id}/resolve"): OPERATORS,
     ("POST", "/api/alerts/{alert_id}/snooze"): OPERATORS,
@@ -93,6 +98,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/residents/{resident_id}/contacts/{contact_id}"): {
         "name": "Wang Min", "role": "family", "relation": "daughter",
     },
+    ("PUT", "/api/contacts/{contact_id}"): {"name": "Wang Min", "role": "family"},
+    ("PUT", "/api/contacts/{contact_id}/links/{resident_id}"): {"relation": "daughter"},
     ("PUT", "/api/residents/{resident_id}/thresholds/{metric}"): {"low": 90, "reason": "COPD"},
     ("PUT", "/api/residents/{resident_id}/news2-escalation"): {"urgent_from": 7, "emergency_from": 9, "reason": "COPD"},
     ("POST", "/api/residents/{resident_id}/limit-review/apply"): {"start": 1e9, "end": 1e9 + 86400},  # accept nothing
@@ -158,6 +165,8 @@ def prepare(served: Served, method: str, path: str) -> None:
     if path.endswith("/news2-escalation"):  # the escalation an allowed DELETE removes
         for rid in ("r1", "r3"):
             served.store.set_news2_escalation(News2Escalation(rid, 6, 8, True, "COPD", "test", time.time()))
+    if path.endswith("/links/{resident_id}"):  # the link an allowed DELETE removes
+        served.store.upsert_contacts([], [ContactLink("r1", "c1", "daughter")])
     if path.endswith("/escalation-policies/{severity}"):  # the policy an allowed DELETE removes
         for site in ("s1", "s2"):
             served.store.set_escalation_policy(site, Severity.URGENT, [])

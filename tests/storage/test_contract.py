@@ -88,6 +88,29 @@ def test_registry_round_trip_and_upsert(store: Store) -> None:
     assert contact.email == "min@example.org" and link.relation == "daughter"
 
 
+def test_contacts_linked_or_not_their_links_and_unlinking(store: Store) -> None:
+    seed(store)
+    store.upsert_contacts(
+        [
+            Contact("op", "Nurse Liu", ContactRole.OPERATOR),
+            Contact("fam", "Wang Min", ContactRole.FAMILY, phone="+86 139"),
+            Contact("doc", "Dr Chen", ContactRole.CLINICIAN),
+        ],
+        [ContactLink("r2", "doc", "GP"), ContactLink("r1", "fam", "daughter"), ContactLink("r1", "doc", "GP", 2)],
+    )
+    assert [c.contact_id for c in store.contacts()] == ["doc", "fam", "op"]  # "op" linked to nobody
+    assert store.contacts()[1] == Contact("fam", "Wang Min", ContactRole.FAMILY, phone="+86 139")
+    assert store.contact_links() == [
+        ContactLink("r2", "doc", "GP"), ContactLink("r1", "doc", "GP", 2), ContactLink("r1", "fam", "daughter"),
+    ]  # fmt: skip
+    assert store.delete_contact_link("r1", "doc") is True
+    assert store.delete_contact_link("r1", "doc") is False  # no longer linked
+    assert store.delete_contact_link("r1", "op") is False  # never linked
+    assert [k.contact_id for _, k in store.contacts_of("r1")] == ["fam"]
+    assert [k.resident_id for k in store.contact_links() if k.contact_id == "doc"] == ["r2"]
+    assert len(store.contacts()) == 3  # the contact stays
+
+
 def test_write_batch_skips_duplicates(store: Store) -> None:
     seed(store)
     xyz = np.tile(np.array([0.0, -1.0, 0.02], dtype=np.float32), (50, 1))

@@ -90,6 +90,24 @@ class RegistrySql(SqlCore):
             for r in rows
         ]
 
+    def contacts(self) -> list[Contact]:
+        rows = self._run("SELECT contact_id, name, role, email, phone FROM contacts ORDER BY contact_id")
+        return [Contact(r[0], r[1], ContactRole(r[2]), r[3], r[4]) for r in rows]
+
+    def contact_links(self) -> list[ContactLink]:
+        rows = self._run(
+            "SELECT resident_id, contact_id, relation, priority FROM resident_contacts"
+            " ORDER BY contact_id, priority, resident_id"
+        )
+        return [ContactLink(*r) for r in rows]
+
+    def delete_contact_link(self, resident_id: str, contact_id: str) -> bool:
+        rows = self._run(
+            "DELETE FROM resident_contacts WHERE resident_id = ? AND contact_id = ? RETURNING contact_id",
+            (resident_id, contact_id),
+        )
+        return bool(rows)
+
     def readings(self, resident_id: str, metric: str, start: float, end: float) -> list[tuple[float, float]]:
         rows = self._run(
             "SELECT time, value FROM readings WHERE resident_id = ? AND metric = ? AND time >= ? AND time < ?"
