@@ -108,6 +108,7 @@ async function startPage(titleKey) {
   lang.value = i18n.lang;
   lang.addEventListener("change", () => { localStorage.setItem("carewatch.lang", lang.value); location.reload(); });
   const logout = button(t("nav.logout"), async () => {
+    leaving = true;  // the server closes this session's sockets as it answers: the button, not them, goes on
     await api("/api/auth/logout", { method: "POST" });
     location.assign("/login");
   });
@@ -122,6 +123,8 @@ async function startPage(titleKey) {
 
 // The live socket: calls onMessage with each parsed message; reconnects by itself with capped backoff. A session
 // that ended (logged out: close code 1008; expired or deactivated: a refused handshake) goes to the login page.
+let leaving = false;  // this page is logging out
+
 function liveSocket(onMessage) {
   const RECONNECT_MAX_MS = 10000;
   let delay = 500;
@@ -139,6 +142,7 @@ function liveSocket(onMessage) {
     };
     socket.onclose = async (event) => {
       setConnection("closed");
+      if (leaving) return;
       if (event.code === 1008 || !(opened || await loggedIn())) { toLogin(); return; }
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, RECONNECT_MAX_MS);
