@@ -1,8 +1,15 @@
 """FHIR R4 for the clinic: an alert as a Bundle (type collection) of the Patient, a Flag, a Communication and the
 LOINC-coded vital-sign Observations behind it (the alert's evidence).
 
-Plain dicts, JSON-ready; tests validate them with fhir.resources. Resource ids derive from the alert's id, so a
-resend of the same alert is the same Bundle.
+Plain dicts, JSON-ready; tests validate them with fhir.resources. FHIR JSON has no empty arrays: an element with
+nothing in it is left out (the Communication's reasonReference of an alert without vital-sign readings). Resource ids
+derive from the alert's id, so a resend of the same alert is the same Bundle.
+
+The Flag's category (the HL7 flag-category code system) says what kind of concern the alert is: "clinical" for the
+clinic's business (``is_clinical``: vital signs, NEWS2); "safety" for every other rule (falls, SOS, no activity,
+night wandering, the home's smoke, gas and temperature, devices that stopped monitoring): a risk to the resident's
+safety, not clinical data. The code system's "behavioral" is for risks from a patient's conduct (aggression), and
+"admin" for administrative and financial processes: neither fits a carewatch rule.
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+CLINICAL = {"system": FLAG_CATEGORY, "code": "clinical", "display": "Clinical"}
+SAFETY = {"system": FLAG_CATEGORY, "code": "safety", "display": "Safety"}
 RESIDENT_SYSTEM = "urn:carewatch:resident"
 ALERT_SYSTEM = "urn:carewatch:alert"
 MAX_OBSERVATIONS = 30  # the newest readings of the evidence; the full series stays in carewatch's history
@@ -44,7 +53,7 @@ def alert_bundle(alert: Alert, resident: Resident | None) -> dict[str, Any]:
     patient_url = _urn(f"patient:{alert.resident_id}")
     flag_url = _urn(f"flag:{alert.alert_id}")
     observations = [(_urn(f"obs:{alert.alert_id}:{i}"), o) for i, o in enumerate(_observations(alert, patient_url))]
-    communication = {
+    communication: dict[str, Any] = {
         "resourceType": "Communication",
         "identifier": [{"system": ALERT_SYSTEM, "value": str(alert.alert_id)}],
         "status": "completed",
@@ -53,9 +62,10 @@ def alert_bundle(alert: Alert, resident: Resident | None) -> dict[str, Any]:
         "subject": {"reference": patient_url},
         "about": [{"reference": flag_url}],
         "sent": _instant(alert.updated_at),
-        "reasonReference": [{"reference": url} for url, _ in observations],
         "payload": [{"contentString": f"{alert.title}: {alert.explanation}"}],
     }
+    if observations:
+        communication["reasonReference"] = [{"reference": url} for url, _ in observations]
     entries = [
         (patient_url, _patient(alert, resident)),
         (flag_url, _flag(alert, patient_url)),
@@ -91,7 +101,7 @@ def _flag(alert: Alert, patient_url: str) -> dict[str, Any]:
         "resourceType": "Flag",
         "identifier": [{"system": ALERT_SYSTEM, "value": str(alert.alert_id)}],
         "status": "inactive" if alert.state is AlertState.RESOLVED else "active",
-        "category": [{"coding": [{"system": FLAG_CATEGORY, "code": "clinical", "display": "Clinical"}]}],
+        "category": [{"coding": [CLINICAL if is_clinical(alert) else SAFETY]}],
         "code": {"coding": [{"system": "urn:carewatch:rule", "code": alert.rule}], "text": alert.title},
         "subject": {"reference": patient_url},
         "period": period,

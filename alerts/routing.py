@@ -7,7 +7,11 @@
   alerts, which always go through. A message held back is audited as "suppressed".
 - The clinic (the site's clinician contacts) receives clinical alerts, as a FHIR R4 Bundle; the on-call clinician of
   the rota receives escalations.
-- When an alert resolves, everyone who was told about it is told it is over.
+- When an alert resolves, whoever was told of it and not yet that it is over hears it is over, on the channel and
+  address they were told on: told means a message delivered or still being tried (one held back, refused by a full
+  channel, failed or dead-lettered told nobody). Each resolution of an alert (a flap reopens it) is its own message,
+  so whoever an escalation called after the reopening hears of its end too. Quiet hours hold a resolution back like
+  any family message, also a critical alert's: its end is not critical news.
 
 Each routing hands its messages to the dispatcher at once, so they reach its durable outbox in one transaction; an
 escalation stage's messages commit with the stage's claim (alerts/escalation.py says why).
@@ -26,8 +30,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from alerts.fhir import alert_bundle, is_clinical
 from alerts.notify.base import FHIR_JSON, JSON, Message
 from alerts.notify.dispatch import Dispatcher
-from carewatch.model import Alert, Contact, ContactRole, Resident, Severity
-from carewatch.storage.base import ContactPreference, EscalationStage, StageClaim, Store
+from carewatch.model import Alert, AlertState, Contact, ContactRole, Resident, Severity
+from carewatch.storage.base import OUTBOX_PENDING, ContactPreference, EscalationStage, StageClaim, Store
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,12 @@ SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.URGENT: 2, Seve
 FAMILY_DEFAULT_LOWEST = Severity.URGENT  # a family contact without preferences hears of urgent and critical alerts
 OPERATORS = "operators"  # the pseudo-contact of a site's dashboard notices
 DASHBOARD_CHANNEL = "websocket"
+RESOLVED = "resolved"  # the kind of the message that says an alert is over
+TOLD = frozenset({"delivered", OUTBOX_PENDING})  # a message in these states told (or is still telling) its contact
+ALERT_MESSAGES_MAX = 10_000  # an alert's messages read to find who was told: contacts x channels x (stages +
+# resolutions) stays far below; a bound, so a runaway alert cannot make one resolution read without end
+
+Target = tuple[Contact, str, str]  # a contact, a channel, the address on it
 
 
 def at_least(severity: Severity, lowest: Severity) -> bool:
@@ -112,53 +122,65 @@ class Router:
         return self._dispatcher.submit_all(messages, held, claim)
 
     def resolved(self, alert: Alert) -> int:
-        """Tell everyone who was told of the alert (a delivered message) that it is over."""
-        told = {(d.contact_id, d.channel, d.address) for d in self._store.deliveries(alert.alert_id)}
-        told = {t for t in told if t[1] != DASHBOARD_CHANNEL}
-        contacts = {c.contact_id: c for c in self._store.site_contacts(alert.site_id)}
-        contacts.update({c.contact_id: c for c, _ in self._store.contacts_of(alert.resident_id)})
-        resident = self._resident(alert)
-        self._dispatcher.submit_all(
-            [
-                self._message(alert, resident, contacts[contact_id], channel, address, "resolved")
-                for contact_id, channel, address in sorted(told)
-                if contact_id in contacts
-            ]
-        )
-        return len(told)
+        """Tell whoever was told of the alert, and not yet that it is over, that it is over (quiet hours apply)."""
+        told = self.told(alert)
+        contacts = {c.contact_id: c for c in self._store.contacts(sorted({contact_id for contact_id, _, _ in told}))}
+        targets = [(contacts[c], channel, address) for c, channel, address in told if c in contacts]
+        episode = sum(t.to_state is AlertState.RESOLVED for t in self._store.transitions(alert.alert_id))
+        messages, held = self._compose(alert, targets, RESOLVED, episode)
+        self._dispatcher.submit_all(messages, held)
+        return len(messages)
+
+    def told(self, alert: Alert) -> list[tuple[str, str, str]]:
+        """(contact, channel, address) told of the alert and not yet that it is over: their newest message about it
+        that was delivered or is still being tried is not a resolution. Dashboard notices are for no one person."""
+        newest: dict[tuple[str, str, str], str] = {}
+        for item in self._store.outbox(alert_id=alert.alert_id, limit=ALERT_MESSAGES_MAX):  # oldest first
+            if item.state in TOLD and item.channel != DASHBOARD_CHANNEL:
+                newest[(item.contact_id, item.channel, item.address)] = item.kind
+        return sorted(target for target, kind in newest.items() if kind != RESOLVED)
 
     def messages(
         self, alert: Alert, contacts: Sequence[Contact], kind: str
     ) -> tuple[list[Message], list[tuple[Message, str]]]:
-        """One message per contact and channel, and the ones held back with the reason: family in quiet hours,
-        unless the alert is critical."""
-        ids = [c.contact_id for c in contacts]
-        preferences = self._store.contact_preferences(ids)
+        """One message per contact and channel, and the ones held back with the reason (``_compose``)."""
         by_contact = {c.contact_id: c for c in contacts}
+        channels = self._store.contact_channels(list(by_contact))
+        return self._compose(alert, [(by_contact[c.contact_id], c.channel, c.address) for c in channels], kind)
+
+    def _compose(
+        self, alert: Alert, targets: Sequence[Target], kind: str, episode: int | None = None
+    ) -> tuple[list[Message], list[tuple[Message, str]]]:
+        """One message per target, and the ones held back with the reason: family in quiet hours, unless the news is
+        critical (a critical alert, not its end)."""
+        preferences = self._store.contact_preferences(sorted({contact.contact_id for contact, _, _ in targets}))
+        critical = alert.severity is Severity.CRITICAL and kind != RESOLVED
         resident = self._resident(alert)
         now = self._clock()
         messages: list[Message] = []
         held: list[tuple[Message, str]] = []
-        for channel in self._store.contact_channels(ids):
-            contact = by_contact[channel.contact_id]
-            message = self._message(alert, resident, contact, channel.channel, channel.address, kind)
+        for contact, channel, address in targets:
+            message = self._message(alert, resident, contact, channel, address, kind, episode)
             quiet = contact.role is ContactRole.FAMILY and in_quiet_hours(preferences.get(contact.contact_id), now)
-            if quiet and alert.severity is not Severity.CRITICAL:
+            if quiet and not critical:
                 held.append((message, "quiet hours"))
             else:
                 messages.append(message)
         return messages, held
 
     def _message(
-        self, alert: Alert, resident: Resident | None, contact: Contact | None, channel: str, address: str, kind: str
-    ) -> Message:
+        self, alert: Alert, resident: Resident | None, contact: Contact | None, channel: str, address: str, kind: str,
+        episode: int | None = None,
+    ) -> Message:  # fmt: skip
+        """``episode`` numbers an occasion that recurs (the alert's first, second resolution): its own key."""
         contact_id = contact.contact_id if contact else OPERATORS
+        occasion = kind if episode is None else f"{kind}:{episode}"
         subject = _subject(alert, resident, kind)
         clinic = contact is not None and contact.role is ContactRole.CLINICIAN
         payload: dict[str, Any] = alert_bundle(alert, resident) if clinic else {"kind": kind, "alert": asdict(alert)}
         return Message(
             site_id=alert.site_id, alert_id=alert.alert_id, contact_id=contact_id, channel=channel, address=address,
-            kind=kind, idempotency_key=f"alert-{alert.alert_id}-{kind}-{contact_id}-{channel}", subject=subject,
+            kind=kind, idempotency_key=f"alert-{alert.alert_id}-{occasion}-{contact_id}-{channel}", subject=subject,
             text=_text(alert, resident, kind), payload=payload, content_type=FHIR_JSON if clinic else JSON,
         )  # fmt: skip
 
@@ -172,7 +194,7 @@ def _unique(contacts: Sequence[Contact]) -> list[Contact]:
 
 def _subject(alert: Alert, resident: Resident | None, kind: str) -> str:
     who = resident.name if resident else alert.resident_id
-    prefix = {"raised": "", "resolved": "Resolved: "}.get(kind, "Not acknowledged: " if kind.startswith("esc") else "")
+    prefix = {"raised": "", RESOLVED: "Resolved: "}.get(kind, "Not acknowledged: " if kind.startswith("esc") else "")
     return f"{prefix}[{alert.severity.value}] {alert.title} - {who}"
 
 
@@ -184,6 +206,6 @@ def _text(alert: Alert, resident: Resident | None, kind: str) -> str:
     lines = [f"{alert.title}: {who}, site {alert.site_id}.", alert.explanation, f"Opened {opened}; now {alert.state}."]
     if kind.startswith("escalation"):
         lines.insert(0, "Nobody has acknowledged this alert yet: you are being called as the next step.")
-    if kind == "resolved":
+    if kind == RESOLVED:
         lines.insert(0, "This alert is over.")
     return "\n".join(lines)

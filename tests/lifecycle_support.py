@@ -30,11 +30,15 @@ def wait_for(condition: Any, what: str) -> None:
 
 
 class Receiver:
-    """Answers the first ``failures`` requests with ``status``, then 200; keeps one copy per idempotency key."""
+    """Answers the first ``failures`` requests with ``status`` (and a ``Location`` when ``location`` is given), then
+    200; keeps one copy per idempotency key. A GET (a redirect followed) is answered 200 and kept in ``gets``."""
 
-    def __init__(self, failures: int = 0, status: int = 503, stall_first_s: float = 0.0) -> None:
-        self.failures, self.status, self.stall_first_s = failures, status, stall_first_s
+    def __init__(
+        self, failures: int = 0, status: int = 503, stall_first_s: float = 0.0, location: str | None = None
+    ) -> None:
+        self.failures, self.status, self.stall_first_s, self.location = failures, status, stall_first_s, location
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.gets: list[str] = []
         self.accepted: dict[str, bytes] = {}
         receiver = self
 
@@ -47,9 +51,16 @@ class Receiver:
                     time.sleep(receiver.stall_first_s)
                 if len(receiver.requests) <= receiver.failures:
                     self.send_response(receiver.status)
+                    if receiver.location:
+                        self.send_header("Location", receiver.location)
                 else:
                     receiver.accepted.setdefault(self.headers["Idempotency-Key"], body)
                     self.send_response(200)
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                receiver.gets.append(self.path)
+                self.send_response(200)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:

@@ -49,7 +49,7 @@ class TransientDeliveryError(DeliveryError):
 
 
 class PermanentDeliveryError(DeliveryError):
-    """The receiver refused the message (4xx, SMTP 5xx, a bad address): retrying will not help."""
+    """The receiver refused the message (4xx, a redirect, SMTP 5xx, a bad address): retrying will not help."""
 
 
 class Channel(Protocol):

@@ -2,7 +2,8 @@
 
 The Message-ID derives from the idempotency key (also sent as X-Carewatch-Idempotency-Key), so a mailbox (or the
 clinic's system) can drop a resent copy.
-SMTP 5xx replies and refused addresses are permanent; 4xx replies and connection failures are transient.
+SMTP 5xx replies are permanent; 4xx replies (a server busy, a recipient greylisted or their mailbox full) and
+connection failures are transient. A refused recipient is classified by its reply code like any other reply.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from alerts.notify.base import FHIR_JSON, Message, PermanentDeliveryError, TransientDeliveryError
+from alerts.notify.base import FHIR_JSON, DeliveryError, Message, PermanentDeliveryError, TransientDeliveryError
 
 TIMEOUT_S = 15.0  # an SMTP server slower than this counts as down (retried)
 
@@ -61,10 +62,15 @@ class EmailChannel:
                 smtp.send_message(mail)
         except smtplib.SMTPAuthenticationError as exc:
             raise PermanentDeliveryError(f"SMTP authentication failed: {exc.smtp_code}") from None
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise PermanentDeliveryError(f"recipient refused: {exc.recipients}") from None
+        except smtplib.SMTPRecipientsRefused as exc:  # {address: (code, reply)}; one recipient per message
+            code = max(code for code, _ in exc.recipients.values())
+            raise _by_code(code, f"recipient refused: {exc.recipients}") from None
         except smtplib.SMTPResponseException as exc:
-            error = f"SMTP {exc.smtp_code} {exc.smtp_error!r}"
-            raise (PermanentDeliveryError if exc.smtp_code >= 500 else TransientDeliveryError)(error) from None
+            raise _by_code(exc.smtp_code, f"SMTP {exc.smtp_code} {exc.smtp_error!r}") from None
         except (smtplib.SMTPException, OSError) as exc:  # refused, disconnected, timed out
             raise TransientDeliveryError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _by_code(code: int, error: str) -> DeliveryError:
+    """SMTP 5xx is permanent; 4xx (451 greylisted, 452 mailbox full, 421 busy) is transient."""
+    return (PermanentDeliveryError if code >= 500 else TransientDeliveryError)(error)

@@ -3,6 +3,8 @@
 Headers: ``X-Carewatch-Timestamp`` (epoch seconds), ``X-Carewatch-Signature: sha256=<hex>`` over
 ``<timestamp>.<body>`` (the timestamp lets a receiver refuse replays), ``Idempotency-Key`` (the same on every attempt of
 one delivery, so a receiver that saw it already can answer 200 and do nothing), ``X-Carewatch-Event`` (the kind).
+
+Redirects are not followed: the message goes to the configured URL or not at all (``_classify`` says why).
 """
 
 from __future__ import annotations
@@ -14,11 +16,24 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from email.message import Message as Headers
 
-from alerts.notify.base import Message, PermanentDeliveryError, TransientDeliveryError
+from alerts.notify.base import DeliveryError, Message, PermanentDeliveryError, TransientDeliveryError
 
 TIMEOUT_S = 10.0  # a receiver slower than this counts as down (retried)
 TRANSIENT_STATUS = frozenset({408, 425, 429})  # 4xx that mean "later"; every other 4xx is the sender's fault
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would repeat a 301/302/303 POST as a GET without its body, and count the 200 that answers it."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: object, code: int, msg: str, headers: Headers, newurl: str
+    ) -> None:
+        return None  # not followed: urlopen raises HTTPError with the 3xx status
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -49,11 +64,21 @@ class WebhookChannel:
             },
         )  # fmt: skip
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
+            with _OPENER.open(request, timeout=self._timeout_s) as response:
                 response.read()
         except urllib.error.HTTPError as exc:
-            if exc.code >= 500 or exc.code in TRANSIENT_STATUS:
-                raise TransientDeliveryError(f"HTTP {exc.code} {exc.reason}") from None
-            raise PermanentDeliveryError(f"HTTP {exc.code} {exc.reason}") from None
+            raise _classify(exc) from None
         except (urllib.error.URLError, OSError) as exc:  # refused, reset, timed out, DNS
             raise TransientDeliveryError(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
+
+
+def _classify(exc: urllib.error.HTTPError) -> DeliveryError:
+    """5xx and TRANSIENT_STATUS mean "later". Any other status is permanent, redirects included: a 3xx says the
+    configured URL is not where the receiver takes the message (moved, or a proxy's login page), which retrying the
+    same URL does not change, and following it would send a resident's data to an address nobody configured. The
+    contact's URL must be corrected: the audit says so now, with where the redirect pointed."""
+    error = f"HTTP {exc.code} {exc.reason}"
+    if 300 <= exc.code < 400:
+        error += f" to {exc.headers.get('Location')!r} (redirects are not followed)"
+    transient = exc.code >= 500 or exc.code in TRANSIENT_STATUS
+    return (TransientDeliveryError if transient else PermanentDeliveryError)(error)

@@ -366,8 +366,9 @@ class Store(ABC):
     def contacts_of(self, resident_id: str) -> list[tuple[Contact, ContactLink]]: ...
 
     @abstractmethod
-    def contacts(self) -> list[Contact]:
-        """Every contact, linked to a resident or not (the site's operators, an on-call clinician), by id."""
+    def contacts(self, contact_ids: Sequence[str] | None = None) -> list[Contact]:
+        """Every contact (or those of ``contact_ids`` that exist), linked to a resident or not (the site's operators,
+        an on-call clinician), by id."""
 
     @abstractmethod
     def contact_links(self) -> list[ContactLink]:
@@ -645,8 +646,10 @@ class Store(ABC):
         lease was no longer ``owner``'s (another dispatcher took the message over): only the audit row is written."""
 
     @abstractmethod
-    def outbox(self, channel: str | None = None, pending_only: bool = False, limit: int = 500) -> list[OutboxItem]:
-        """Outbox messages (of one channel; only the pending ones), oldest first."""
+    def outbox(
+        self, channel: str | None = None, pending_only: bool = False, limit: int = 500, alert_id: int | None = None
+    ) -> list[OutboxItem]:
+        """Outbox messages (of one channel; only the pending ones; of one alert), oldest first (as submitted)."""
 
     @abstractmethod
     def outbox_next_due(self, channel: str) -> float | None:

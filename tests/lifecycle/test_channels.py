@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email import message_from_bytes
 from email.message import Message as EmailMessage
 from typing import Any
@@ -94,6 +95,17 @@ def test_webhook_client_errors_are_not_retried(store: Store, dispatcher: Dispatc
     assert len(receiver.requests) == 1 and audit(store) == [(1, "failed")]
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_webhook_redirects_are_not_followed_and_fail(store: Store, dispatcher: Dispatcher, status: int) -> None:
+    """urllib would repeat a 301/302/303 POST as a GET without its body and count the 200 as delivered."""
+    with Receiver(failures=5, status=status, location="/moved") as receiver:
+        dispatcher.submit(message(receiver.url))
+        wait_for(dispatcher.idle, "the delivery to settle")
+    assert len(receiver.requests) == 1 and receiver.gets == [] and receiver.accepted == {}
+    assert audit(store) == [(1, "failed")]
+    assert f"HTTP {status}" in store.deliveries()[0].error and "'/moved'" in store.deliveries()[0].error
+
+
 def test_webhook_rate_limits_are_retried_then_dead_lettered(store: Store, dispatcher: Dispatcher) -> None:
     with Receiver(failures=100, status=429) as receiver:
         dispatcher.submit(message(receiver.url))
@@ -161,21 +173,52 @@ def test_an_unconfigured_channel_is_audited_as_failed(store: Store) -> None:
 
 
 class Inbox:
-    def __init__(self) -> None:
+    """Keeps every mail; refuses the recipient of the first attempts with ``refusals`` (SMTP replies), in order."""
+
+    def __init__(self, *refusals: str) -> None:
         self.mails: list[tuple[str, list[str], EmailMessage]] = []
+        self.refusals = list(refusals)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if self.refusals:
+            return self.refusals.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.mails.append((envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
         return "250 OK"
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
+@contextmanager
+def smtp_server(inbox: Inbox) -> Iterator[int]:
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
-    yield inbox, port
-    controller.stop()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    with smtp_server(inbox) as port:
+        yield inbox, port
+
+
+def deliver_mail(store: Store, inbox: Inbox) -> list[tuple[int, str]]:
+    """One e-mail through the dispatcher to ``inbox``; the audit of its attempts."""
+    with smtp_server(inbox) as port:
+        d = Dispatcher(store, [EmailChannel("127.0.0.1", port, "carewatch@station.example")], FAST)
+        d.start()
+        try:
+            d.submit(message("min@example.org", "email"))
+            wait_for(d.idle, "the e-mail to settle")
+        finally:
+            d.stop()
+    return audit(store)
 
 
 def test_email_reaches_a_real_smtp_server_with_the_bundle_attached(smtp: tuple[Inbox, int]) -> None:
@@ -195,6 +238,19 @@ def test_email_reaches_a_real_smtp_server_with_the_bundle_attached(smtp: tuple[I
     assert "Nobody has acknowledged" in parts["text/plain"].get_payload(decode=True).decode()
     attached = json.loads(parts["application/fhir+json"].get_payload(decode=True))
     assert Bundle.model_validate(attached).type == "collection"
+
+
+@pytest.mark.parametrize("refusal", ["451 4.7.1 Greylisted, try again later", "452 4.2.2 Mailbox full"])
+def test_a_recipient_refused_for_now_is_retried_then_delivered(store: Store, refusal: str) -> None:
+    inbox = Inbox(refusal)
+    assert deliver_mail(store, inbox) == [(1, "retry"), (2, "delivered")]
+    assert refusal[:3] in store.deliveries()[0].error and len(inbox.mails) == 1
+
+
+def test_a_recipient_refused_for_good_is_not_retried(store: Store) -> None:
+    inbox = Inbox("550 5.1.1 No such user", "550 5.1.1 No such user")
+    assert deliver_mail(store, inbox) == [(1, "failed")]
+    assert "550" in store.deliveries()[0].error and inbox.mails == []
 
 
 def test_email_to_a_server_that_is_down_is_transient() -> None:
@@ -267,6 +323,47 @@ def test_the_clinic_bundle_is_valid_fhir_r4_with_loinc_observations() -> None:
     assert observation.code.coding[0].system == "http://loinc.org" and observation.code.coding[0].code == "59408-5"
     assert observation.valueQuantity.code == "%" and observation.subject.reference == patient_url
     assert alert_bundle(sample_alert(), None) == alert_bundle(sample_alert(), None)  # resends are identical
+
+
+def empty_arrays(value: Any, path: str = "$") -> list[str]:
+    """Where a JSON value has an empty array (FHIR JSON has none)."""
+    if isinstance(value, list):
+        return [path] if not value else [p for i, v in enumerate(value) for p in empty_arrays(v, f"{path}[{i}]")]
+    if isinstance(value, dict):
+        return [p for key, v in value.items() for p in empty_arrays(v, f"{path}.{key}")]
+    return []
+
+
+T = 1_764_403_200.0
+SPO2 = [[T - 5.0, 86.0], [T, 85.0]]
+KINDS = [  # rule, its evidence as the engine writes it, the Flag's category, how many Observations
+    ("spo2_low", {"metric": "spo2", "window": [T - 60, T], "readings": SPO2}, "clinical", 2),
+    ("news2_emergency", {"metric": None, "readings": [], "series": {"spo2": SPO2}, "facts": {"score": 7}},
+     "clinical", 0),
+    ("spo2_falling", {"metric": "spo2", "window": [T - 600, T], "readings": []}, "clinical", 0),
+    ("sos", {"metric": None, "readings": [], "events": [[T, "sos", 1.0]]}, "safety", 0),
+    ("fall", {"metric": None, "readings": [], "events": [[T, "fall", 1.0]]}, "safety", 0),
+    ("no_activity", {"metric": None, "readings": [], "facts": {"silent_s": 7200}}, "safety", 0),
+    ("device_offline", {"metric": None, "readings": [], "facts": {"device": "w1"}}, "safety", 0),
+]  # fmt: skip
+
+
+def rule_alert(rule: str, evidence: dict[str, Any]) -> Alert:
+    return Alert(7, "r1", "s1", rule, Severity.CRITICAL, AlertState.OPEN, T, T, rule, "explained", evidence)
+
+
+@pytest.mark.parametrize(("rule", "evidence", "category", "observations"), KINDS, ids=[k[0] for k in KINDS])
+def test_every_kind_of_alert_is_valid_fhir_without_empty_arrays(
+    rule: str, evidence: dict[str, Any], category: str, observations: int
+) -> None:
+    for resident in (None, Resident("r1", "s1", "Wang Fang")):
+        raw = alert_bundle(rule_alert(rule, evidence), resident)
+        assert empty_arrays(raw) == []
+        bundle = Bundle.model_validate(raw)
+        flag, communication = bundle.entry[1].resource, bundle.entry[2].resource
+        [coding] = flag.category[0].coding
+        assert (coding.system, coding.code) == ("http://terminology.hl7.org/CodeSystem/flag-category", category)
+        assert len(communication.reasonReference or []) == observations == len(bundle.entry) - 3
 
 
 def test_blood_pressure_travels_as_the_loinc_panel() -> None:

@@ -1,16 +1,18 @@
 """Routing on both backends: who is told of a new alert (operators, clinic for clinical alerts, family by their
 preferences), quiet hours in the contact's own time zone with the critical bypass, the on-call rota, and the closing
-message when an alert resolves."""
+message when an alert resolves: only to whoever was told (delivered or still being tried), in quiet hours held back,
+once per resolution (a flap's reopening and escalation end with a second one)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from lifecycle_support import wait_for
 
 from alerts.notify.base import FHIR_JSON, JSON
 from alerts.routing import in_quiet_hours, wants
-from carewatch.model import Alert, AlertState, Severity
+from carewatch.model import Alert, AlertState, Contact, ContactLink, ContactRole, Severity
 from carewatch.storage.base import ContactPreference
 
 EVENING = 7 * 3600  # T0 is 16:00 in Shanghai; T0 + 7 h is 23:00 there, 15:00 UTC
@@ -102,3 +104,109 @@ def test_everyone_told_hears_that_it_is_over(harness: Any) -> None:
         m.payload for m in harness.channels["webhook"].sent if m.kind == "resolved" and m.contact_id == "clinic"
     ]
     assert bundle["entry"][1]["resource"]["status"] == "inactive"
+
+
+def over(harness: Any) -> list[tuple[str, str]]:
+    """(contact, channel) of every "resolved" message delivered."""
+    return sorted((contact, channel) for contact, channel, kind in harness.sent() if kind == "resolved")
+
+
+def family_of_everything(harness: Any) -> None:
+    """fam2 hears of every alert from warning up, and sleeps 22:00-07:00 Shanghai time."""
+    preference = ContactPreference("fam2", "Asia/Shanghai", 22 * 60, 7 * 60, (("*", Severity.WARNING),))
+    harness.store.upsert_contact_preferences([preference])
+
+
+def statuses(harness: Any, alert: Any, contact: str) -> list[tuple[str, str, str]]:
+    harness.settle()
+    return [(d.kind, d.status, d.error) for d in harness.store.deliveries(alert.alert_id) if d.contact_id == contact]
+
+
+def retried(harness: Any) -> bool:
+    """Whether every message settled, moving the clock a second on (retries fall due on the harness's clock)."""
+    harness.clock.advance(1.0)
+    harness.dispatcher.wake()
+    return bool(harness.dispatcher.idle())
+
+
+def test_a_family_member_held_back_by_quiet_hours_is_not_told_it_is_over(harness: Any) -> None:
+    family_of_everything(harness)
+    harness.clock.now = harness.T0 + EVENING  # 23:00 in Shanghai
+    [alert] = harness.lifecycle.apply([harness.draft(harness.clock.now)], [])
+    harness.lifecycle.resolve(alert.alert_id, "operator:zhang", harness.clock.advance(600))
+    assert statuses(harness, alert, "fam2") == [("raised", "suppressed", "quiet hours")]  # nothing about its end
+    assert over(harness) == [("clinic", "webhook"), ("fam1", "email"), ("fam1", "mqtt"), ("op1", "webhook")]
+
+
+@pytest.mark.parametrize("severity", [Severity.URGENT, Severity.CRITICAL])
+def test_the_end_of_an_alert_waits_out_quiet_hours_even_a_critical_ones(harness: Any, severity: Severity) -> None:
+    family_of_everything(harness)
+    told_at = harness.T0 if severity is Severity.URGENT else harness.T0 + EVENING  # a critical alert goes at night
+    harness.clock.now = told_at
+    [alert] = harness.lifecycle.apply([harness.draft(told_at, severity)], [])
+    harness.settle()  # told
+    harness.clock.now = harness.T0 + EVENING + 600  # 23:10 in Shanghai
+    harness.lifecycle.resolve(alert.alert_id, "operator:zhang", harness.clock.now)
+    assert statuses(harness, alert, "fam2") == [
+        ("raised", "delivered", ""), ("resolved", "suppressed", "quiet hours")
+    ]  # fmt: skip
+    assert ("fam1", "mqtt") in over(harness)  # fam1 keeps no quiet hours
+
+
+def test_a_message_that_died_told_nobody(harness: Any) -> None:
+    harness.channels["email"].failures = 100  # fam1's e-mail is dead-lettered after 3 attempts
+    [alert] = harness.lifecycle.apply([harness.draft(harness.T0)], [])
+    wait_for(lambda: retried(harness), "the e-mail's retries to run out")
+    assert [s for _, s, _ in statuses(harness, alert, "fam1") if s != "delivered"] == ["retry", "retry", "dead"]
+    harness.channels["email"].failures = 0
+    harness.lifecycle.resolve(alert.alert_id, "operator:zhang", harness.clock.advance(60))
+    assert over(harness) == [("clinic", "webhook"), ("fam1", "mqtt"), ("op1", "webhook")]
+    assert [
+        i for i in harness.store.outbox(alert_id=alert.alert_id) if i.kind == "resolved" and i.channel == "email"
+    ] == []
+
+
+def test_a_message_still_being_tried_counts_as_told(harness: Any) -> None:
+    harness.dispatcher.stop()  # nothing is sent: the raised messages wait in the outbox
+    [alert] = harness.lifecycle.apply([harness.draft(harness.T0)], [])
+    harness.lifecycle.resolve(alert.alert_id, "operator:zhang", harness.clock.advance(60))
+    pending = harness.store.outbox(pending_only=True, alert_id=alert.alert_id)
+    raised = sorted((i.contact_id, i.channel) for i in pending if i.kind == "raised")
+    assert raised == sorted((i.contact_id, i.channel) for i in pending if i.kind == "resolved")
+    assert raised == [("clinic", "webhook"), ("fam1", "email"), ("fam1", "mqtt"), ("op1", "webhook")]
+
+
+def test_the_on_call_clinician_hears_that_it_is_over(harness: Any) -> None:
+    """Dr Chen is on the rota and linked to another resident: neither a site contact nor one of Wang Fang's."""
+    doctor = Contact("doc1", "Dr Chen", ContactRole.CLINICIAN)
+    harness.store.upsert_contacts([doctor], [ContactLink("r2", "doc1", "doctor", 1)])
+    [alert] = harness.lifecycle.apply([harness.draft(harness.T0)], [])
+    harness.clock.now = harness.T0 + 600
+    assert [s.target for s in harness.escalator.run_due()] == ["operators", "operators", "on_call"]
+    harness.lifecycle.resolve(alert.alert_id, "operator:zhang", harness.clock.advance(60))
+    assert ("doc1", "email") in over(harness)
+    [closing] = [m for m in harness.channels["email"].sent if m.contact_id == "doc1" and m.kind == "resolved"]
+    assert closing.payload["resourceType"] == "Bundle"  # a clinician's copy is FHIR
+
+
+def test_each_resolution_after_a_flap_tells_whoever_was_told_since(harness: Any) -> None:
+    """Raised, resolved by itself, back within the flap window (the same alert, nobody told), escalated, resolved by
+    hand: the second resolution reaches everyone the escalation called, the clinic (told only of the first
+    episode, and that it ended) is not told again."""
+    t0, clock, lifecycle = harness.T0, harness.clock, harness.lifecycle
+    [alert] = lifecycle.apply([harness.draft(t0)], [])
+    clock.now = t0 + 10 + harness.HOLD_S
+    lifecycle.apply([], [harness.cleared(t0 + 10)])
+    assert [a.state for a in lifecycle.tick(clock.now)] == [AlertState.RESOLVED]
+    everyone = [("clinic", "webhook"), ("fam1", "email"), ("fam1", "mqtt"), ("op1", "webhook")]
+    assert over(harness) == everyone
+    clock.now = t0 + 100
+    [reopened] = lifecycle.apply([harness.draft(clock.now)], [])
+    assert reopened.alert_id == alert.alert_id and reopened.state is AlertState.OPEN
+    clock.now = t0 + 1300
+    assert [s.target for s in harness.escalator.run_due()] == ["operators", "operators", "on_call", "family"]
+    lifecycle.resolve(alert.alert_id, "operator:zhang", clock.advance(60))
+    since = [("doc1", "email"), ("fam1", "email"), ("fam1", "mqtt"), ("op1", "webhook")]
+    assert over(harness) == sorted(everyone + since)
+    keys = [i.idempotency_key for i in harness.store.outbox(alert_id=alert.alert_id) if i.kind == "resolved"]
+    assert len(set(keys)) == len(keys) == 8  # each resolution's message has its own key

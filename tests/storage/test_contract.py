@@ -100,6 +100,8 @@ def test_contacts_linked_or_not_their_links_and_unlinking(store: Store) -> None:
     )
     assert [c.contact_id for c in store.contacts()] == ["doc", "fam", "op"]  # "op" linked to nobody
     assert store.contacts()[1] == Contact("fam", "Wang Min", ContactRole.FAMILY, phone="+86 139")
+    assert [c.contact_id for c in store.contacts(["op", "nobody", "fam"])] == ["fam", "op"]  # those that exist
+    assert store.contacts([]) == []
     assert store.contact_links() == [
         ContactLink("r2", "doc", "GP"), ContactLink("r1", "doc", "GP", 2), ContactLink("r1", "fam", "daughter"),
     ]  # fmt: skip
@@ -605,6 +607,7 @@ def test_outbox_enqueue_is_idempotent_bounded_and_audits_what_settles_at_once(st
     assert store.enqueue_outbox(items, T0, limit=2) == [QUEUED, QUEUED, "suppressed", "failed", "dropped", QUEUED]
     assert store.enqueue_outbox(items, T0 + 1, limit=100) == [DUPLICATE] * 6  # the same keys again: no-ops
     assert [i.idempotency_key for i in store.outbox(pending_only=True)] == ["a", "b", "f"]
+    assert [i.idempotency_key for i in store.outbox(alert_id=alert.alert_id)] == ["a"]  # one alert's messages
     assert store.outbox("webhook", pending_only=True)[0] == items[0]  # the message round-trips, payload and all
     assert {i.idempotency_key: i.state for i in store.outbox()} == {
         "a": "pending", "b": "pending", "c": "suppressed", "d": "failed", "e": "dropped", "f": "pending"

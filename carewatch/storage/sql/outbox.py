@@ -97,12 +97,17 @@ class OutboxSql(LifecycleSql):
                 )
             return cur.fetchone() is not None
 
-    def outbox(self, channel: str | None = None, pending_only: bool = False, limit: int = 500) -> list[OutboxItem]:
+    def outbox(
+        self, channel: str | None = None, pending_only: bool = False, limit: int = 500, alert_id: int | None = None
+    ) -> list[OutboxItem]:
         clauses: list[str] = []
         params: list[Any] = []
         if channel is not None:
             clauses.append("channel = ?")
             params.append(channel)
+        if alert_id is not None:
+            clauses.append("alert_id = ?")
+            params.append(alert_id)
         if pending_only:
             clauses.append("state = 'pending'")
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""

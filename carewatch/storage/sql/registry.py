@@ -10,7 +10,7 @@ from typing import Any
 from carewatch.catalog import METRIC_BY_NAME
 from carewatch.model import Contact, ContactLink, ContactRole, DeadLetter, Device, DeviceKind, Resident, Site, SiteKind
 from carewatch.storage.base import COUNTABLE_TABLES, MAX_HISTORY_ROWS, Bucket
-from carewatch.storage.sql._core import BUCKET_EXPRESSIONS, SqlCore, site_filter
+from carewatch.storage.sql._core import BUCKET_EXPRESSIONS, SqlCore, placeholders, site_filter
 
 LATEST_LOOKBACK_S = 6 * 3600  # "latest" means within the last hours; older data is history, not the current state
 
@@ -90,8 +90,14 @@ class RegistrySql(SqlCore):
             for r in rows
         ]
 
-    def contacts(self) -> list[Contact]:
-        rows = self._run("SELECT contact_id, name, role, email, phone FROM contacts ORDER BY contact_id")
+    def contacts(self, contact_ids: Sequence[str] | None = None) -> list[Contact]:
+        if contact_ids is not None and not contact_ids:
+            return []
+        where = "" if contact_ids is None else f" WHERE contact_id IN ({placeholders(contact_ids)})"
+        rows = self._run(
+            f"SELECT contact_id, name, role, email, phone FROM contacts{where} ORDER BY contact_id",
+            tuple(contact_ids or ()),
+        )
         return [Contact(r[0], r[1], ContactRole(r[2]), r[3], r[4]) for r in rows]
 
     def contact_links(self) -> list[ContactLink]:
