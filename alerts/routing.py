@@ -10,8 +10,8 @@
 - When an alert resolves, whoever was told of it and not yet that it is over hears it is over, on the channel and
   address they were told on: told means a message delivered or still being tried (one held back, refused by a full
   channel, failed or dead-lettered told nobody). Each resolution of an alert (a flap reopens it) is its own message,
-  so whoever an escalation called after the reopening hears of its end too. Quiet hours hold a resolution back like
-  any family message, also a critical alert's: its end is not critical news.
+  so whoever an escalation called after the reopening hears of its end too. Quiet hours hold a resolution back as
+  they held the alert: a critical alert's end goes through (it woke them; they should not lie awake over it).
 
 Each routing hands its messages to the dispatcher at once, so they reach its durable outbox in one transaction; an
 escalation stage's messages commit with the stage's claim (alerts/escalation.py says why).
@@ -151,10 +151,10 @@ class Router:
     def _compose(
         self, alert: Alert, targets: Sequence[Target], kind: str, episode: int | None = None
     ) -> tuple[list[Message], list[tuple[Message, str]]]:
-        """One message per target, and the ones held back with the reason: family in quiet hours, unless the news is
-        critical (a critical alert, not its end)."""
+        """One message per target, and the ones held back with the reason: family in quiet hours, unless the alert is
+        critical (its end too)."""
         preferences = self._store.contact_preferences(sorted({contact.contact_id for contact, _, _ in targets}))
-        critical = alert.severity is Severity.CRITICAL and kind != RESOLVED
+        critical = alert.severity is Severity.CRITICAL
         resident = self._resident(alert)
         now = self._clock()
         messages: list[Message] = []
