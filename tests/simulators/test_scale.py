@@ -19,7 +19,7 @@ from carewatch.mqtt_clients import release
 from simulators.capture import Capture
 from simulators.floorplans import build_world
 from simulators.pool import PublisherPool
-from simulators.publisher import InlinePublisher, Publisher
+from simulators.publisher import InlinePublisher, Publisher, PublishError
 from simulators.reports import Streams
 from simulators.runner import Simulation
 from simulators.scenarios.library import plan_incidents
@@ -118,7 +118,7 @@ def test_a_pool_needs_a_connection() -> None:
 
 @pytest.mark.parametrize("kind", [Publisher, InlinePublisher])
 def test_publishers_report_an_unreachable_broker(kind: Any) -> None:
-    with pytest.raises(OSError):
+    with pytest.raises(PublishError, match=r"could not connect to mqtt://127\.0\.0\.1:1: Connection refused"):
         kind("127.0.0.1", 1, "nobody-listens")
 
 
