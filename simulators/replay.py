@@ -4,7 +4,7 @@ exactly the path of live devices.
 Replay CSV format (also in docs/protocol.md, "Replay CSV format")
 -----------------------------------------------------------------
 
-UTF-8 text with a header row naming the columns, in any order::
+UTF-8 text (a leading byte order mark is skipped) with a header row naming the columns, in any order::
 
     ts,device,metric,value,site,unit
     1764412800,home-7-wearable,hr,72,home-7,
