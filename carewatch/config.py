@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SECRET = "carewatch-demo-secret-change-me"  # noqa: S105 - the embedded demo's known value, refused in production
@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     retention_alerts_days: float = Field(
         default=3650, gt=0, description="resolved alerts and their audit trail (the legal period; live ones stay)"
     )
+
+    @field_validator("mqtt_url", "notify_mqtt_url")
+    @classmethod
+    def _mqtt_scheme(cls, url: str | None) -> str | None:
+        if url is not None:
+            mqtt_endpoint(url)  # refuses an unsupported scheme at start-up, before anything runs
+        return url
 
     @model_validator(mode="after")
     def _partition_in_range(self) -> Settings:

@@ -45,6 +45,7 @@ CARE_ROOM_SENSORS = (
     (Room.BEDROOM, "motion"), (Room.BATHROOM, "bathroom"), (Room.BEDROOM, "bed"), (Room.BEDROOM, "chair"),
     (Room.BEDROOM, "environment"), (Room.BATHROOM, "water"), (Room.BATHROOM, "sos_button"),
 )  # fmt: skip
+HOME_MAX_RESIDENTS = 2  # a single resident or a couple: a home's rooms and sensors are laid out for no more
 SITE_PREFIX = {HOME: "h", COMMUNITY_STATION: "cs", CARE_INSTITUTION: "ci"}
 SITE_DIGITS = {HOME: 5, COMMUNITY_STATION: 3, CARE_INSTITUTION: 3}
 
@@ -107,6 +108,8 @@ def build_world(kind: str, homes: int, residents_per_site: int = 1, seed: int = 
         raise ValueError(f"kind must be one of {SITE_KINDS}, got {kind!r}")
     if homes < 0 or residents_per_site < 1:
         raise ValueError("homes must be >= 0 and residents_per_site >= 1")
+    if kind == HOME and residents_per_site > HOME_MAX_RESIDENTS:
+        raise ValueError(f"a home has 1 or {HOME_MAX_RESIDENTS} residents (a couple), not {residents_per_site}")
     builder = Builder(zigbee)
     add = add_home if kind == HOME else add_care_site
     for i, child in enumerate(np.random.SeedSequence(seed).spawn(homes)):

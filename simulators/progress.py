@@ -20,9 +20,10 @@ class ProgressLine:
     """``progress(elapsed_s, published)`` callback for `Simulation.run` and the replays: simulated time done (of
     ``duration_s`` when known), messages published, their rate and the time left, redrawn in place."""
 
-    def __init__(self, duration_s: float | None = None, stream: TextIO = sys.stderr, every_s: float = PRINT_EVERY_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
-        self._duration, self._stream, self._every, self._clock = duration_s, stream, every_s, clock
+    def __init__(self, duration_s: float | None = None, stream: TextIO | None = None,
+                 every_s: float = PRINT_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        # sys.stderr as it is now (default), not as it was at import: a caller may have replaced it since
+        self._duration, self._stream, self._every, self._clock = duration_s, stream or sys.stderr, every_s, clock
         self._first = self._last = -1.0
         self._line = ""
 

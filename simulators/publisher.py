@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
 
 from carewatch.mqtt_clients import release
 
@@ -47,12 +48,16 @@ class Publisher:
             self._client.username_pw_set(username, password)
         self._client.on_publish = self._on_publish
         self._connected = threading.Event()
-        self._client.on_connect = lambda *_: self._connected.set()
-        self._client.connect(host, port, keepalive=30)
+        self._refusal: str | None = None  # the broker's reason when it refused the connection
+        self._client.on_connect = self._on_connect
+        _connect(self._client, host, port)
         self._client.loop_start()
-        if not self._connected.wait(10):
+        answered = self._connected.wait(CONNECT_TIMEOUT_S)
+        if not answered or self._refusal is not None:
+            self._client.disconnect()
             self._client.loop_stop()
-            raise PublishError(f"could not connect to mqtt://{host}:{port}")
+            release(self._client)
+            raise PublishError(_not_connected(host, port, self._refusal))
         self.published = 0
 
     def publish(self, topic: str, payload: bytes) -> None:
@@ -88,6 +93,12 @@ class Publisher:
     def _on_publish(self, client: paho.Client, userdata: object, mid: int, reason: object, properties: object) -> None:
         self._room.release()
 
+    def _on_connect(self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode,
+                    properties: object) -> None:  # fmt: skip
+        if reason.is_failure:  # refused (bad credentials, not authorised): paho would retry it for ever, in vain
+            self._refusal = str(reason)
+        self._connected.set()
+
 
 class InlinePublisher:
     """One MQTT connection driven by the calling thread (see the module's docstring); `Publisher`'s interface."""
@@ -101,12 +112,18 @@ class InlinePublisher:
         if username:
             self._client.username_pw_set(username, password)
         self._client.on_publish = self._on_publish
-        self._client.connect(host, port, keepalive=30)
+        self._refusal: str | None = None
+        self._client.on_connect = self._on_connect
+        _connect(self._client, host, port)
         deadline = time.monotonic() + CONNECT_TIMEOUT_S
-        while not self._client.is_connected():
-            if time.monotonic() > deadline:
-                raise PublishError(f"could not connect to mqtt://{host}:{port}")
-            self._serve(0.05)
+        while not self._client.is_connected() and self._refusal is None and time.monotonic() < deadline:
+            rc = self._client.loop(0.05)
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS and self._refusal is None:
+                release(self._client)
+                raise PublishError(f"could not connect to mqtt://{host}:{port}: {paho.error_string(rc)}")
+        if not self._client.is_connected():
+            release(self._client)
+            raise PublishError(_not_connected(host, port, self._refusal))
         self._served = time.monotonic()
         self.published = 0
 
@@ -148,3 +165,21 @@ class InlinePublisher:
 
     def _on_publish(self, client: paho.Client, userdata: object, mid: int, reason: object, properties: object) -> None:
         self._acked += 1
+
+    def _on_connect(self, client: paho.Client, userdata: object, flags: object, reason: ReasonCode,
+                    properties: object) -> None:  # fmt: skip
+        if reason.is_failure:
+            self._refusal = str(reason)
+
+
+def _connect(client: paho.Client, host: str, port: int) -> None:
+    try:
+        client.connect(host, port, keepalive=30)
+    except OSError as exc:  # refused, unknown host, unreachable: say where it tried
+        raise PublishError(f"could not connect to mqtt://{host}:{port}: {exc.strerror or exc}") from exc
+
+
+def _not_connected(host: str, port: int, refusal: str | None) -> str:
+    if refusal is not None:
+        return f"the broker at mqtt://{host}:{port} refused the connection ({refusal}): check the user and password"
+    return f"no answer from the broker at mqtt://{host}:{port} within {CONNECT_TIMEOUT_S} s"

@@ -4,7 +4,7 @@ exactly the path of live devices.
 Replay CSV format (also in docs/protocol.md, "Replay CSV format")
 -----------------------------------------------------------------
 
-UTF-8 text with a header row naming the columns, in any order::
+UTF-8 text (a leading byte order mark is skipped) with a header row naming the columns, in any order::
 
     ts,device,metric,value,site,unit
     1764412800,home-7-wearable,hr,72,home-7,
@@ -49,14 +49,20 @@ import msgspec
 import numpy as np
 
 from carewatch.catalog import EVENT_KINDS, FAHRENHEIT, FAHRENHEIT_CONVERTIBLE, METRIC_BY_NAME, Stream
+from carewatch.model import DeviceKind
 from simulators import protocol
+from simulators.clock import placed_start
 from simulators.playback import Message, Progress, Publish, play
 from simulators.sisfall import load_trial, resample
+from simulators.zigbee import BASE_TOPIC
 
 REQUIRED = ("ts", "device", "metric", "value")
 OPTIONAL = ("site", "unit")
 BLOCK_S = 1.0  # SisFall replay: one accelerometer message per second, as the simulated wearables send
 DEFAULT_RATE_HZ = 50.0
+ZIGBEE_BRIDGE = "bridge"  # zigbee2mqtt/bridge/...: the bridge's own state and logs, no device's
+# The event an occupancy report is, by device kind (as ingest.zigbee reads it): others report motion.
+BRIDGE_OCCUPANCY = {"bed": "bed", "chair": "chair", "bathroom": "bathroom"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +82,7 @@ class Row:
 
 def read_csv(path: Path | str) -> Iterator[Row]:
     """The rows of a replay CSV, validated; ``ValueError`` with the line number on the first bad one."""
-    with Path(path).open(newline="", encoding="utf-8") as fh:
+    with Path(path).open(newline="", encoding="utf-8-sig") as fh:  # -sig: a byte order mark (Excel's) is skipped
         reader = csv.DictReader(fh)
         missing = set(REQUIRED) - set(reader.fieldnames or ())
         if missing:
@@ -147,17 +153,46 @@ def sisfall_messages(path: Path | str, site_id: str, device_id: str, rate_hz: fl
         )
 
 
+def sisfall_span(path: Path | str) -> float:
+    """How long a SisFall trial lasts (seconds)."""
+    source_hz, xyz = load_trial(path)
+    return float(xyz.shape[0] / source_hz)
+
+
 def replay_sisfall(path: Path | str, publish: Publish, site_id: str, device_id: str, *,
                    rate_hz: float = DEFAULT_RATE_HZ, speed: float = 1.0, start: float | None = None,
                    stop: threading.Event | None = None, progress: Progress | None = None) -> int:  # fmt: skip
-    """Publish a SisFall trial as a wearable's accelerometer stream (first sample at ``start``, default now)."""
-    messages = sisfall_messages(path, site_id, device_id, rate_hz, time.time() if start is None else start)
+    """Publish a SisFall trial as a wearable's accelerometer stream, the first sample at ``start`` (default: placed
+    so that no sample runs ahead of the clock, `placed_start`: now in real time, ending now when accelerated)."""
+    if start is None:
+        start = placed_start(sisfall_span(path), speed, time.time())
+    messages = sisfall_messages(path, site_id, device_id, rate_hz, start)
     return play(messages, publish, speed, stop, progress)
 
 
-def csv_rows(topic: str, payload: bytes) -> list[Row]:
-    """The rows of one carewatch ``vitals``, ``status`` or ``event`` message (others give none): the recorder's
-    half of a round trip."""
+@dataclass(frozen=True, slots=True)
+class BridgedDevice:
+    """A home sensor behind a Zigbee2MQTT bridge, as the registry knows it: what its friendly name stands for."""
+
+    device_id: str
+    site_id: str
+    kind: str  # carewatch.model.DeviceKind's value: motion, door, bed, ...
+
+
+def bridged_devices_of(manifest: Mapping[str, Any]) -> dict[str, BridgedDevice]:
+    """friendly name -> device, of a registry manifest's devices that have one (``World.manifest()`` with zigbee)."""
+    return {d["friendly_name"]: BridgedDevice(d["device_id"], d["site_id"], d["kind"])
+            for d in manifest.get("devices", []) if d.get("friendly_name")}  # fmt: skip
+
+
+def csv_rows(topic: str, payload: bytes, bridged: Mapping[str, BridgedDevice] | None = None) -> list[Row]:
+    """The rows of one message: the recorder's half of a round trip. A carewatch ``vitals``, ``status`` or ``event``
+    message gives its readings or events (``motion`` gives none: the CSV carries no accelerometer); a Zigbee2MQTT
+    device state (``zigbee2mqtt/<friendly name>``) gives the rows ingest would store of it, found by the friendly
+    name in ``bridged`` (`bridged_devices_of`; without it such a message is a ``ValueError``, so that a recording
+    never loses them unsaid); the bridge's own topics and other messages give none."""
+    if topic.startswith(f"{BASE_TOPIC}/"):
+        return _bridged_rows(topic.removeprefix(f"{BASE_TOPIC}/"), payload, bridged)
     parts = topic.split("/")
     if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != protocol.PREFIX or parts[4] == Stream.MOTION.value:
         return []
@@ -169,15 +204,42 @@ def csv_rows(topic: str, payload: bytes) -> list[Row]:
 
 
 def write_csv(path: Path | str, rows: Iterable[Row]) -> int:
-    """Write rows in the replay CSV format (all columns). Returns rows written."""
-    count = 0
+    """Write rows in the replay CSV format (all columns), in time order (stable: rows of one time keep their order,
+    so a capture of several connections, whose messages interleave out of time order, replays). Returns rows
+    written."""
+    ordered = sorted(rows, key=lambda row: row.ts)
     with Path(path).open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow((*REQUIRED, *OPTIONAL))
-        for row in rows:
+        for row in ordered:
             writer.writerow((repr(row.ts), row.device, row.metric, repr(row.value), row.site or "", row.unit or ""))
-            count += 1
-    return count
+    return len(ordered)
+
+
+def _bridged_rows(name: str, payload: bytes, bridged: Mapping[str, BridgedDevice] | None) -> list[Row]:
+    if name == ZIGBEE_BRIDGE or name.startswith(f"{ZIGBEE_BRIDGE}/"):
+        return []
+    if bridged is None or name not in bridged:
+        raise ValueError(f"{BASE_TOPIC}/{name}: a Zigbee2MQTT device not in the friendly names given "
+                         "(csv_rows(..., bridged=bridged_devices_of(manifest)))")  # fmt: skip
+    device, state = bridged[name], msgspec.json.decode(payload)
+    if "last_seen" not in state:
+        raise ValueError(f"{BASE_TOPIC}/{name}: no last_seen, so no time to record it at")
+    contact = state.get("contact")
+    levels = {BRIDGE_OCCUPANCY.get(device.kind, "motion"): state.get("occupancy"), "smoke": state.get("smoke"),
+              "door": None if contact is None else not contact, "water_leak": state.get("water_leak"),
+              "gas": state.get("gas")}  # fmt: skip
+    action = state.get("action")
+    if device.kind == DeviceKind.SOS_BUTTON and action and not action.endswith("release"):
+        levels["sos"] = True
+    readings = {
+        "room_temp": state.get("temperature"),
+        "humidity": state.get("humidity"),
+        "battery": state.get("battery"),
+    }
+    ts = state["last_seen"] / 1000.0  # epoch milliseconds (simulators.zigbee)
+    return [Row(ts, device.device_id, metric, float(value), device.site_id)
+            for metric, value in (*readings.items(), *levels.items()) if value is not None]  # fmt: skip
 
 
 def _row(record: Mapping[str, str | None], line: int) -> Row:

@@ -135,10 +135,11 @@ class Simulation:
                 progress(t - start, published)
         return published
 
-    def ground_truth(self) -> list[GroundTruth]:
+    def ground_truth(self, until: float = math.inf) -> list[GroundTruth]:
         """The incidents injected and the background episodes logged so far (unless sent to ``on_truth``), in order
-        of start."""
-        return sorted(self._truths, key=lambda truth: (truth.start, truth.resident_id))
+        of start; background episodes starting at or after ``until`` (a visit planned past the run's end) left out."""
+        kept = [truth for truth in self._truths if not truth.background or truth.start < until]
+        return sorted(kept, key=lambda truth: (truth.start, truth.resident_id))
 
     def write_ground_truth(self, path: Path) -> None:
         """The ground truth as JSON lines. Written before a run it holds the incidents only; after, the background

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from carewatch.catalog import METRIC_BY_NAME
 from carewatch.model import Batch, WriteResult
@@ -87,6 +88,8 @@ class TimescaleStore(SqlStore):
             kwargs={"connect_timeout": int(CONNECT_TIMEOUT_S), "options": SESSION_OPTIONS},
         )  # fmt: skip
         self._pool.open(wait=False)
+        where = conninfo_to_dict(url)
+        self._server = f"{where.get('host') or 'localhost'}:{where.get('port') or 5432}"  # for error messages
         self._native: bool | None = None  # the full edition's roll-ups; asked of the server on first use
 
     def init_schema(self) -> None:
@@ -205,6 +208,8 @@ class TimescaleStore(SqlStore):
         try:
             with self._pool.connection() as conn, conn.cursor() as cur:
                 yield cur
+        except PoolTimeout as exc:  # the pool says only how long it waited: say where
+            raise TransientStorageError(f"could not connect to the database at {self._server} ({exc})") from exc
         except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as exc:
             raise TransientStorageError(str(exc)) from exc
 

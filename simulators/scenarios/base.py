@@ -33,7 +33,9 @@ class GroundTruth:
 
     ``also`` lists rules that may rightly fire too (a long lie is also a fall); ``device_id`` names the device an
     incident concerns (one that goes offline); ``background`` marks ordinary life that no rule should alert on
-    (charging, a shower, a visitor, a motion artefact), logged so that an evaluation can explain false alerts.
+    (charging, a shower, a visitor, a motion artefact), logged so that an evaluation can explain false alerts;
+    ``unobservable`` says why the run that injected it cannot show its expected alert (None: it can), such as a fall
+    that only an accelerometer stream would show, in a run without one.
     """
 
     resident_id: str
@@ -44,6 +46,7 @@ class GroundTruth:
     also: tuple[str, ...] = ()
     device_id: str | None = None
     background: bool = False
+    unobservable: str | None = None
 
     def __post_init__(self) -> None:
         unknown = {self.expected_rule, *self.also} - {*RULES, NO_RULE}
@@ -55,7 +58,7 @@ class GroundTruth:
     def as_json(self) -> dict[str, Any]:
         return {"resident_id": self.resident_id, "scenario": self.scenario, "start": self.start, "end": self.end,
                 "expected_rule": self.expected_rule, "also": list(self.also), "device_id": self.device_id,
-                "background": self.background}  # fmt: skip
+                "background": self.background, "unobservable": self.unobservable}  # fmt: skip
 
 
 class Scenario(Protocol):

@@ -8,7 +8,7 @@ at the usual wake-up time, falls while up and about, smoke at cooking times), at
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,10 +29,14 @@ GAP_S = 30 * MINUTE_S  # between two incidents of one resident: let the first on
 # After a heating failure or a heat wave the rooms take three of the building's time constants to come back
 # (95 %): until then the first incident's cold or heat alert is still live, and a second would open none.
 ROOM_RECOVERY_S = 3 * BUILDING_TAU_S
+ORDER_STREAM = 1  # the random stream, beside the seed, that orders the scenarios (placements keep their draws)
 ATTEMPTS = 50  # residents tried per incident before giving a scenario up (every resident busy, no fitting time)
 # SpO2 (%) below which spo2_low alerts by default, by NEWS2 SpO2 scale (BTS 2017 targets 94-98 %, 88-92 % on scale 2;
 # carewatch's alerts.rules): a hypoxia's truth claims spo2_low, so its plateau lies below it.
 HYPOXAEMIA_BELOW = {1: 90.0, 2: 86.0}
+# Rules that learn the resident's routine before they alert: days of it they need (their defaults' min_days,
+# alerts/rules/behaviour.py; docs/rules.md). An incident earlier in a run than that cannot alert.
+LEARNED_DAYS = {"no_activity": 7.0, "not_up": 5.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,21 +152,50 @@ def make_incident(name: str, world: World, resident_id: str, start: float, lengt
 
 def plan_incidents(world: World, start: float, duration_s: float, seed: int = 1, *, count: int | None = None,
                    names: Sequence[str] = SCENARIOS) -> list[Incident]:  # fmt: skip
-    """``count`` incidents (default: one of each of ``names``) cycling through ``names``, each for a random
-    resident at a random fitting time within ``[start, start + duration_s)``. A scenario that fits nowhere (night
-    wandering in a run that ends before night) is left out. Deterministic from ``seed``."""
+    """``count`` incidents (default: one of each of ``names``), each for a random resident at a random fitting time
+    within ``[start, start + duration_s)``. With a ``count``, the names are taken in a random order drawn from
+    ``seed`` and cycled through, so that a few incidents sample the whole library rather than its first entries.
+    A scenario that fits nowhere (night wandering in a run that ends before night) is left out. Deterministic from
+    ``seed``."""
     rng = np.random.default_rng(seed)
     recipes = {name: _recipe(name, world) for name in names}
+    order = (
+        list(names)
+        if count is None
+        else [names[k] for k in np.random.default_rng([seed, ORDER_STREAM]).permutation(len(names))]
+    )
     busy: dict[int, list[tuple[float, float]]] = {}
     planned: list[Incident] = []
     for k in range(len(names) if count is None else count):
         if not world.residents:
             break
-        name = names[k % len(names)]
+        name = order[k % len(order)]
         incident = _place(world, recipes[name], start, start + duration_s, busy, rng)
         if incident is not None:
             planned.append(incident)
     return sorted(planned, key=lambda incident: incident.truth.start)
+
+
+def mark_unobservable(incidents: Sequence[Incident], run_start: float, accelerometer: bool) -> list[Incident]:
+    """The incidents with ``truth.unobservable`` saying why a run from ``run_start`` (with an accelerometer stream
+    or not) cannot show the alert each expects: a fall the wearable does not report itself, without an accelerometer
+    stream (the detector reads the stream), or a rule that learns days of routine first, too early in the run."""
+    return [_marked(incident, _unobservable(incident, run_start, accelerometer)) for incident in incidents]
+
+
+def _unobservable(incident: Incident, run_start: float, accelerometer: bool) -> str | None:
+    rule, learned_s = incident.truth.expected_rule, incident.truth.start - run_start
+    if rule in LEARNED_DAYS and learned_s < LEARNED_DAYS[rule] * DAY_S:
+        return f"{rule} learns {LEARNED_DAYS[rule]:g} days of routine first; the run gave it {learned_s / DAY_S:.1f}"
+    if isinstance(incident, Fall) and not incident.device_reports and not accelerometer:
+        return "no accelerometer stream (--accelerometer-hz) and the wearable does not report this fall itself"
+    return None
+
+
+def _marked(incident: Incident, why: str | None) -> Incident:
+    if why is None:
+        return incident
+    return replace(incident, truth=replace(incident.truth, unobservable=why))  # type: ignore[type-var]
 
 
 def _recipe(name: str, world: World) -> Recipe:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -16,6 +17,7 @@ from simulators.floorplans import build_world
 from simulators.playback import Message, play
 from simulators.replay import (
     Row,
+    bridged_devices_of,
     csv_messages,
     csv_rows,
     csv_span,
@@ -69,6 +71,48 @@ def test_round_trip_of_a_simulated_recording(tmp_path: Path) -> None:
                       for t, body in capture.decoded() if not t.endswith("/motion"))  # fmt: skip
 
     assert content(replayed) == content(recorded)
+
+
+def test_a_capture_out_of_time_order_is_written_in_order(tmp_path: Path) -> None:
+    """Several connections (a `PublisherPool`) deliver their sites' messages interleaved out of time order: the
+    recording is sorted, stably (rows of one time keep their order), so that it replays."""
+    world = build_world("home", 3, 1, seed=3)
+    recorded = Capture()
+    Simulation(world, [], recorded, 1).run(T0 + 9 * 3600, 60.0, speed=math.inf)
+    rows = [row for topic, payload in recorded.messages for row in csv_rows(topic, payload)]
+    by_connection = sorted(rows, key=lambda row: row.site or "")  # one site's whole run after another's
+    assert any(b.ts < a.ts for a, b in itertools.pairwise(by_connection))
+    write_csv(tmp_path / "pool.csv", by_connection)
+    written = [(r.ts, r.device, r.metric, r.value) for r in read_csv(tmp_path / "pool.csv")]
+    assert written == [(r.ts, r.device, r.metric, r.value) for r in sorted(by_connection, key=lambda r: r.ts)]
+
+
+def test_a_byte_order_mark_before_the_header_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_text("\ufeff" + CSV, encoding="utf-8")
+    assert replay_csv(path, Capture(), speed=math.inf) == 4
+
+
+def test_zigbee_room_sensors_are_recorded_by_their_friendly_names(tmp_path: Path) -> None:
+    world = build_world("home", 2, 1, seed=3, zigbee=True)
+    recorded = Capture()
+    Simulation(world, [], recorded, 1).run(T0 + 9 * 3600, 600.0, speed=math.inf)
+    bridged = bridged_devices_of(world.manifest())
+    zigbee = [(t, p) for t, p in recorded.messages if t.startswith("zigbee2mqtt/")]
+    assert zigbee and bridged
+    rows = [row for topic, payload in recorded.messages for row in csv_rows(topic, payload, bridged)]
+    from_zigbee = [row for row in rows if row.device in {d.device_id for d in bridged.values()}]
+    assert {"battery", "room_temp", "humidity"} <= {r.metric for r in from_zigbee}
+    assert {"motion", "bed", "door"} & {r.metric for r in from_zigbee}
+    assert all(r.site == bridged[t.split("/", 1)[1]].site_id for t, p in zigbee for r in csv_rows(t, p, bridged))
+    write_csv(tmp_path / "zigbee.csv", rows)
+    replayed = Capture()
+    replay_csv(tmp_path / "zigbee.csv", replayed, speed=math.inf)
+    device = next(iter(bridged.values()))
+    assert replayed.decoded(device=device.device_id) and not replayed.zigbee()
+    with pytest.raises(ValueError, match="friendly names"):
+        csv_rows(*zigbee[0])  # without the names, not dropped unsaid
+    assert csv_rows("zigbee2mqtt/bridge/state", b'{"state": "online"}', bridged) == []
 
 
 def test_start_shifts_every_row_alike(tmp_path: Path) -> None:
@@ -139,6 +183,16 @@ def test_sisfall_trial_becomes_motion_blocks(tmp_path: Path) -> None:
     assert np.allclose(bodies[0]["y"], -1.0) and messages[0].topic == "carewatch/v1/home-7/w1/motion"
     capture = Capture()
     assert replay_sisfall(trial, capture, "home-7", "w1", rate_hz=25.0, speed=math.inf, start=T0) == 3
+
+
+def test_an_accelerated_sisfall_replay_ends_by_now(tmp_path: Path) -> None:
+    trial = tmp_path / "F01_SA01_R01.txt"
+    write_trial(trial, 20.0)
+    capture = Capture()
+    before = time.time()
+    assert replay_sisfall(trial, capture, "home-7", "w1", speed=math.inf) == 20
+    stamps = [body["ts"] for _, body in capture.decoded("motion")]
+    assert before - 21.0 <= stamps[0] and stamps[-1] <= time.time()  # no sample ahead of the clock
 
 
 @pytest.mark.skipif(not (SISFALL / "MANIFEST.csv").exists(), reason="SisFall development subset not present")

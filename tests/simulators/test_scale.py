@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import threading
 import time
 import weakref
@@ -14,12 +15,13 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from support import Mosquitto, free_port, service_directory
 
 from carewatch.mqtt_clients import release
 from simulators.capture import Capture
 from simulators.floorplans import build_world
 from simulators.pool import PublisherPool
-from simulators.publisher import InlinePublisher, Publisher
+from simulators.publisher import InlinePublisher, Publisher, PublishError
 from simulators.reports import Streams
 from simulators.runner import Simulation
 from simulators.scenarios.library import plan_incidents
@@ -118,8 +120,25 @@ def test_a_pool_needs_a_connection() -> None:
 
 @pytest.mark.parametrize("kind", [Publisher, InlinePublisher])
 def test_publishers_report_an_unreachable_broker(kind: Any) -> None:
-    with pytest.raises(OSError):
+    with pytest.raises(PublishError, match=r"could not connect to mqtt://127\.0\.0\.1:1: Connection refused"):
         kind("127.0.0.1", 1, "nobody-listens")
+
+
+@pytest.mark.services
+@pytest.mark.parametrize("kind", [Publisher, InlinePublisher])
+def test_publishers_say_at_connect_time_that_the_broker_refused_the_credentials(kind: Any) -> None:
+    """Not after publishing for PUBLISH_WAIT_S with nothing acknowledged: paho retries a refused connection for ever."""
+    os.environ["PATH"] += ":/usr/sbin"  # mosquitto_passwd
+    with service_directory("mosquitto-auth") as directory:
+        broker = Mosquitto(free_port(), directory, users={"sim": "sim-password-0123"})
+        broker.start()
+        try:
+            started = time.monotonic()
+            with pytest.raises(PublishError, match=r"refused the connection \(Not authorized\)"):
+                kind("127.0.0.1", broker.port, f"refused-{kind.__name__}", "sim", "wrong-password")
+            assert time.monotonic() - started < 5
+        finally:
+            broker.stop()
 
 
 @pytest.mark.parametrize("kind", [Publisher, InlinePublisher])

@@ -18,9 +18,10 @@ from simulators.runner import Simulation
 from simulators.scenarios.base import NO_RULE, RULES, GroundTruth
 from simulators.scenarios.behaviour import BathroomLong, NightWandering, NoActivity, NotUp
 from simulators.scenarios.devices import ArtefactBurst, BatteryLow, DeviceOffline, NotWorn
+from simulators.scenarios.falls import Fall
 from simulators.scenarios.home import Alarm, Cold, HeatWave, Sos
 from simulators.scenarios.hypoxia import Hypoxia
-from simulators.scenarios.library import ROOM_RECOVERY_S, SCENARIOS, make_incident, plan_incidents
+from simulators.scenarios.library import ROOM_RECOVERY_S, SCENARIOS, make_incident, mark_unobservable, plan_incidents
 from simulators.scenarios.vitals import Bradycardia, Fever, Tachycardia
 from simulators.world import World
 
@@ -55,7 +56,7 @@ def test_every_library_scenario_has_a_valid_ground_truth(world: World, name: str
     assert truth.expected_rule in (*RULES, NO_RULE) and set(truth.also) <= set(RULES)
     assert incident.active_from <= truth.start and incident.active_until >= truth.end
     assert set(truth.as_json()) == {"resident_id", "scenario", "start", "end", "expected_rule", "also", "device_id",
-                                    "background"}  # fmt: skip
+                                    "background", "unobservable"}  # fmt: skip
 
 
 def test_ground_truth_refuses_unknown_rules() -> None:
@@ -85,6 +86,46 @@ def test_planner_places_incidents_at_their_times_of_day() -> None:
         ordered = sorted(truths, key=lambda t: t.start)
         assert all(a.end <= b.start for a, b in itertools.pairwise(ordered))
     assert plan_incidents(world, T0 + 10 * H, 600.0, names=("night_wandering",)) == []  # no night in the window
+
+
+def test_a_few_planned_incidents_sample_the_whole_library_reproducibly() -> None:
+    world = build_world("home", 60, 1, seed=4)
+    chosen = {seed: [i.truth.scenario for i in plan_incidents(world, T0, 2 * 24 * H, seed=seed, count=3)]
+              for seed in range(1, 9)}  # fmt: skip
+    assert all(len(names) == 3 for names in chosen.values())
+    assert len({name for names in chosen.values() for name in names}) > 10  # not always fall, fall_long_lie, syncope
+    assert [i.truth.scenario for i in plan_incidents(world, T0, 2 * 24 * H, seed=5, count=3)] == chosen[5]
+    some = plan_incidents(world, T0, 2 * 24 * H, seed=2, count=6, names=("sos", "gas"))
+    assert sorted(i.truth.scenario for i in some) == ["gas"] * 3 + ["sos"] * 3
+
+
+def test_truth_says_which_incidents_a_run_cannot_alert_on(world: World) -> None:
+    start = T0 + 10 * H
+    faint = make_incident("syncope", world, rid(world), start + 600, seed=3)
+    fall = make_incident("fall", world, rid(world), start + 600, seed=3)
+    reported = Fall.at(rid(world), start + 600, 60.0, device_reports=True)
+    not_up = make_incident("not_up", world, rid(world), start + 600, seed=3)
+    hypoxia = make_incident("hypoxia", world, rid(world), start + 600, seed=3)
+    incidents = [faint, fall, reported, not_up, hypoxia]
+    without = {i.truth.scenario + str(j): i.truth.unobservable for j, i in enumerate(
+        mark_unobservable(incidents, start, accelerometer=False))}  # fmt: skip
+    assert without["syncope0"] is not None and "accelerometer" in without["syncope0"]
+    assert isinstance(fall, Fall) and (without["fall1"] is not None) == (not fall.device_reports)
+    assert without["fall2"] is None and without["hypoxia4"] is None
+    assert without["not_up3"] is not None and "5 days" in without["not_up3"]
+    marked = mark_unobservable(incidents, start, accelerometer=True)
+    assert [i.truth.unobservable is None for i in marked] == [True, True, True, False, True]
+    learned = mark_unobservable([not_up], start - 6 * 24 * H, accelerometer=False)
+    assert learned[0].truth.unobservable is None  # six days of routine before it: the rule has learned
+    assert marked[0].truth.as_json()["unobservable"] is None and "unobservable" in faint.truth.as_json()
+
+
+def test_ground_truth_leaves_out_background_episodes_after_the_run(simulate: Simulate, world: World) -> None:
+    simulation, _ = simulate(world, [], T0 + 9 * H, 600.0, **COARSE)
+    everything = simulation.ground_truth()
+    kept = simulation.ground_truth(until=T0 + 9 * H + 600.0)
+    assert len(kept) < len(everything) and all(t.start < T0 + 9 * H + 600.0 for t in kept if t.background)
+    assert [t for t in everything if t.start < T0 + 9 * H + 600.0 or not t.background] == kept
 
 
 def test_planner_lets_a_home_recover_from_a_heating_failure_before_the_next_incident() -> None:

@@ -111,7 +111,7 @@ def test_the_original_api_still_works(tmp_path: Path) -> None:
         "resident_id": population.residents[2].resident_id, "scenario": "hypoxia", "start": T0 + 20,
         "end": T0 + 620, "expected_rule": "spo2_low",
         "also": ["news2_urgent", "news2_emergency", "rr_high", "spo2_falling", "baseline_deviation"], "device_id": None,
-        "background": False}  # fmt: skip
+        "background": False, "unobservable": None}  # fmt: skip
 
 
 def test_vitals_every_five_seconds_spread_over_the_period(simulate: Simulate) -> None:
