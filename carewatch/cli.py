@@ -81,6 +81,7 @@ def reports_user_errors(
             except Exception as exc:
                 if not isinstance(exc, (*_user_errors(), *also())):
                     raise
+                logging.getLogger(__name__).debug("carewatch %s failed", command_name, exc_info=exc)
                 print(f"carewatch {command_name}: {_one_line(exc)}", file=sys.stderr, flush=True)
                 raise SystemExit(EXIT_USER_ERROR) from None
 
@@ -106,9 +107,11 @@ def _settings() -> Settings:
     for chatty in ("amqtt", "transitions", "apscheduler"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
-        return Settings()
+        settings = Settings()
     except pydantic.ValidationError as exc:  # one line per setting, named as it is set
         raise ValueError("; ".join(_setting_error(error) for error in exc.errors())) from None
+    logging.getLogger().setLevel(settings.log_level)
+    return settings
 
 
 def _setting_error(error: Any) -> str:

@@ -17,6 +17,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CAREWATCH_", env_file=".env", extra="ignore")
 
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="DEBUG also logs the traceback behind a command's one-line user error"
+    )
+
     mqtt_url: str | None = Field(
         default=None, description="mqtt://user:password@host:port; unset = start an embedded broker on loopback"
     )

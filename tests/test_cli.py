@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -314,3 +316,17 @@ def test_simulate_refuses_a_start_that_would_run_ahead_of_the_clock() -> None:
 def test_printed_broker_urls_hide_the_password() -> None:
     assert redacted("mqtt://ingest:s3cret@broker.example:1883") == "mqtt://ingest:***@broker.example:1883"
     assert redacted("mqtt://127.0.0.1:1883") == "mqtt://127.0.0.1:1883"
+
+
+def test_a_user_errors_traceback_is_logged_at_debug(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = tmp_path / "m.json"
+    manifest.write_text("[]")
+    monkeypatch.setenv("CAREWATCH_DATA_DIR", str(tmp_path))
+    for level, traceback in (("INFO", False), ("DEBUG", True)):
+        monkeypatch.setenv("CAREWATCH_LOG_LEVEL", level)
+        done = subprocess.run(
+            [sys.executable, "-m", "carewatch", "registry", "load", str(manifest)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2 and "carewatch registry load:" in done.stderr
+        assert ("Traceback (most recent call last)" in done.stderr) is traceback, level
