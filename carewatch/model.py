@@ -83,6 +83,21 @@ class ContactLink:
 
 
 Registered = TypeVar("Registered", Site, Resident, Device, Contact, ContactLink)
+# An id names its thing in URLs and MQTT topics (carewatch/v1/<site>/<device>/...): no '/', '+', '#' nor spaces.
+ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+ID_RULE = (
+    "an id is letters, digits and . _ : - (not dots alone; no spaces, '/', '+' or '#': URLs and MQTT topics carry it)"
+)
+ID_MAX = 64
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an id (`ID_RULE`), or None."""
+    if len(value) > ID_MAX:
+        return f"an id is at most {ID_MAX} characters"
+    if re.fullmatch(ID_PATTERN, value) is None or not value.strip("."):  # "." and ".." are a URL's dot-segments
+        return ID_RULE
+    return None
 
 
 def upserted(stored: Registered | None, new: Callable[..., Registered], fields: dict[str, Any]) -> Registered:

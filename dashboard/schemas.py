@@ -6,7 +6,6 @@ server stores (a password hash, an actor taken from the session) and the two evo
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,6 +15,9 @@ from pydantic_core import PydanticCustomError
 
 from alerts.review import LimitReview
 from carewatch.model import (
+    ID_MAX,
+    ID_PATTERN,
+    ID_RULE,
     Alert,
     AlertState,
     AlertTransition,
@@ -28,6 +30,7 @@ from carewatch.model import (
     Severity,
     Site,
     SiteKind,
+    id_problem,
 )
 from carewatch.storage.base import (
     NEWS2_EMERGENCY_FROM,
@@ -56,17 +59,11 @@ def _no_nul(value: str) -> str:
 
 
 NoNul = AfterValidator(_no_nul)  # PostgreSQL text cannot hold NUL: refuse it at the edge (422), not in the database
-# An id names its thing in URLs and MQTT topics (carewatch/v1/<site>/<device>/...): no '/', '+', '#' nor spaces.
-ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
-ID_RULE = (
-    "an id is letters, digits and . _ : - (not dots alone; no spaces, '/', '+' or '#': URLs and MQTT topics carry it)"
-)
-ID_MAX = 64
 NAME_MAX = 200  # characters: a person's or a place's name, as shown on a tile
 
 
 def _id(value: str) -> str:
-    if re.fullmatch(ID_PATTERN, value) is None or not value.strip("."):  # "." and ".." are a URL's dot-segments
+    if id_problem(value) is not None:
         raise PydanticCustomError("id", ID_RULE)
     return value
 

@@ -7,11 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from carewatch.model import Severity
+from carewatch.model import ID_PATTERN, Severity
 from carewatch.storage.base import EscalationStep, OnCallShift
 from dashboard.deps import Admin, CareTeam, ScopeDep, StoreDep
 from dashboard.schemas import (
-    ID_PATTERN,
     EscalationPolicyPublic,
     EscalationPolicySet,
     OnCallPublic,
