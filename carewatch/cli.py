@@ -260,14 +260,18 @@ def db_init() -> None:
 
 @registry_app.command("load")
 def registry_load(manifest: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
-    """Register the sites, residents, devices and contacts of a JSON manifest (upserts: safe to load again)."""
-    from carewatch.registry import apply_manifest
+    """Register the sites, residents, devices and contacts of a JSON manifest, with the contacts' channels and
+    preferences and the sites' own contacts (upserts: safe to load again; README, "Running for real")."""
+    from carewatch.registry import ManifestError, apply_manifest
     from carewatch.storage import open_store
 
     store = open_store(_settings())
     try:
         store.init_schema()
-        apply_manifest(store, json.loads(manifest.read_text()))
+        try:
+            apply_manifest(store, json.loads(manifest.read_text()))
+        except ManifestError as exc:
+            raise typer.BadParameter(str(exc), param_hint="MANIFEST") from None
         typer.echo(f"registered {len(store.residents())} residents, {len(store.devices())} devices in all")
     finally:
         store.close()

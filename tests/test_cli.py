@@ -58,6 +58,9 @@ def test_db_init_and_registry_load_on_sqlite(tmp_path: Path, monkeypatch: pytest
     }))  # fmt: skip
     result = runner.invoke(app, ["registry", "load", str(manifest)])
     assert result.exit_code == 0 and "registered 1 residents, 1 devices" in result.output
+    manifest.write_text(json.dumps({"site_contacts": [{"site_id": "h1", "contact_id": "nobody"}]}))
+    result = runner.invoke(app, ["registry", "load", str(manifest)])
+    assert result.exit_code == 2 and "site_contacts[0]: no contact 'nobody'" in result.output
 
 
 @pytest.mark.services
