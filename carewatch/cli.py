@@ -429,7 +429,8 @@ def db_init() -> None:
 @registry_app.command("load")
 @reports_user_errors("registry load", also=_manifest_errors)
 def registry_load(manifest: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
-    """Register the sites, residents, devices and contacts of a JSON manifest (upserts: safe to load again)."""
+    """Register the sites, residents, devices and contacts of a JSON manifest, with the contacts' channels and
+    preferences and the sites' own contacts (upserts: safe to load again; README, "Running for real")."""
     from carewatch.registry import apply_manifest
     from carewatch.storage import open_store
 

@@ -37,6 +37,9 @@ class ContactRole(StrEnum):
     OPERATOR = "operator"
 
 
+SITE_CONTACT_ROLES = (ContactRole.OPERATOR, ContactRole.CLINICIAN)  # a site's own contacts; family are residents'
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
     site_id: str

@@ -13,7 +13,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from alerts.lifecycle import Lifecycle
-from carewatch.model import Alert, Resident
+from carewatch.model import Alert, Contact, Resident
 from carewatch.storage.base import Store, User
 from dashboard.access import Permission, Scope, allowed
 from dashboard.auth import COOKIE_NAME, LoginThrottle, Sessions
@@ -112,6 +112,19 @@ def visible_resident(store: Store, scope: Scope, resident_id: str) -> Resident:
         if resident.resident_id == resident_id and scope.sees(resident):
             return resident
     raise HTTPException(404, f"no resident {resident_id}")
+
+
+def known_contact(store: Store, contact_id: str) -> Contact:
+    """The stored contact, else 404 (contacts are the admin's: no scope to check)."""
+    contact = next((c for c in store.contacts() if c.contact_id == contact_id), None)
+    if contact is None:
+        raise HTTPException(404, f"no contact {contact_id}")
+    return contact
+
+
+def visible_site(store: Store, scope: Scope, site_id: str) -> None:
+    if not scope.sees_site(site_id) or site_id not in {s.site_id for s in store.sites()}:
+        raise HTTPException(404, f"no site {site_id}")
 
 
 def visible_alert(store: Store, scope: Scope, alert_id: int) -> Alert:

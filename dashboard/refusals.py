@@ -14,3 +14,8 @@ async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)  # registered for it alone (starlette types handlers broadly)
     detail = [{"type": e["type"], "loc": e["loc"], "msg": e["msg"].removeprefix(VALUE_ERROR)} for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+def refused(field: str, kind: str, message: str) -> RequestValidationError:
+    """A refusal of one body field that a route checks itself, answered like the model's own (422)."""
+    return RequestValidationError([{"type": kind, "loc": ("body", field), "msg": message}])

@@ -7,7 +7,6 @@ server stores (a password hash, an actor taken from the session) and the two evo
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -33,11 +32,17 @@ from carewatch.model import (
     id_problem,
 )
 from carewatch.storage.base import (
+    ADDRESS_MAX,
+    EMAIL_PATTERN,
+    MINUTES_PER_DAY,
     NEWS2_EMERGENCY_FROM,
     NEWS2_MAX_SCORE,
     NEWS2_URGENT_FROM,
     REASON_MAX,
+    RULE_PATTERN,
     Bucket,
+    ContactChannel,
+    ContactPreference,
     EscalationStage,
     EscalationStep,
     News2Escalation,
@@ -48,7 +53,9 @@ from carewatch.storage.base import (
     ThresholdChange,
     User,
     news2_escalation_problem,
+    quiet_hours_problem,
     reason_problem,
+    timezone_problem,
 )
 
 
@@ -75,12 +82,9 @@ def _name(value: str) -> str:
 
 
 def _timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError(
-            "timezone", "unknown time zone {zone}: give an IANA name such as Asia/Shanghai", {"zone": repr(value)}
-        ) from None
+    problem = timezone_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("timezone", "{problem}", {"problem": problem})
     return value
 
 
@@ -270,30 +274,121 @@ class ContactLinkPublic(BaseModel):
         return cls.model_validate(link, from_attributes=True)
 
 
+ChannelKind = Literal["email", "webhook", "mqtt"]  # carewatch.storage.base.CONTACT_CHANNELS
+
+
+class ContactChannelPublic(BaseModel):
+    channel: ChannelKind
+    address: str = Field(description="an e-mail address, a webhook URL (http or https), an MQTT topic")
+
+    @classmethod
+    def of(cls, channel: ContactChannel) -> ContactChannelPublic:
+        return cls(channel=channel.channel, address=channel.address)  # type: ignore[arg-type]
+
+
+class ContactChannelSet(Strict):
+    """Where the contact is reached on this channel (checked for the channel: carewatch.storage.base)."""
+
+    address: Annotated[str, Field(min_length=1, max_length=ADDRESS_MAX), NoNul]
+
+
+Minute = Annotated[int, Field(ge=0, lt=MINUTES_PER_DAY, description="minutes after local midnight")]
+RuleName = Annotated[str, Field(pattern=RULE_PATTERN, description="a rule's name, or * for any rule")]
+
+
+class ContactRulePublic(BaseModel):
+    rule: str = Field(description="a rule, or * for any rule the contact has no entry for")
+    lowest: Severity = Field(description="the lowest severity of the rule's alerts the contact receives")
+
+
+class ContactRuleSet(Strict):
+    rule: RuleName
+    lowest: Severity
+
+
+class ContactPreferencePublic(BaseModel):
+    """What routing reads of a family contact: their time zone, quiet hours (held back there, except critical
+    alerts) and the rules they receive (none listed: urgent and critical alerts of every rule)."""
+
+    configured: bool = Field(description="false: none stored; the defaults apply")
+    timezone: str
+    quiet_start: int | None
+    quiet_end: int | None
+    rules: list[ContactRulePublic]
+
+    @classmethod
+    def of(cls, preference: ContactPreference | None) -> ContactPreferencePublic:
+        p = preference or ContactPreference("")
+        return cls(
+            configured=preference is not None, timezone=p.timezone, quiet_start=p.quiet_start, quiet_end=p.quiet_end,
+            rules=[ContactRulePublic(rule=rule, lowest=lowest) for rule, lowest in p.rules],
+        )  # fmt: skip
+
+
+class ContactPreferenceSet(Strict):
+    """A family contact's preferences; a field left out keeps its stored value (the default if none)."""
+
+    timezone: TimeZone = "UTC"
+    quiet_start: Minute | None = None
+    quiet_end: Minute | None = None
+    rules: Annotated[list[ContactRuleSet], Field(max_length=50, description="empty: urgent and critical")] = Field(
+        default_factory=list
+    )
+
+    @model_validator(mode="after")
+    def _acceptable(self) -> ContactPreferenceSet:
+        if len({"quiet_start", "quiet_end"} & self.model_fields_set) == 1:
+            raise ValueError("give both ends of the quiet hours (null for none), or neither to keep them")
+        problem = quiet_hours_problem(self.quiet_start, self.quiet_end)
+        if problem is not None:
+            raise ValueError(problem)
+        rules = [r.rule for r in self.rules]
+        if len(set(rules)) < len(rules):
+            raise ValueError("each rule at most once")
+        return self
+
+
 class ContactDetailPublic(BaseModel):
-    """A contact with every link of theirs to a resident (the admin's directory)."""
+    """A contact with every link of theirs to a resident, their channels and preferences (the admin's directory)."""
 
     contact_id: str
     name: str
     role: ContactRole
-    email: str | None
+    email: str | None = Field(description="the directory's; messages go to the channels only")
     phone: str | None
     links: list[ContactLinkPublic]
+    channels: list[ContactChannelPublic]
+    preferences: ContactPreferencePublic
 
     @classmethod
-    def of(cls, contact: Contact, links: list[ContactLink]) -> ContactDetailPublic:
+    def of(
+        cls, contact: Contact, links: list[ContactLink], channels: list[ContactChannel],
+        preference: ContactPreference | None,
+    ) -> ContactDetailPublic:  # fmt: skip
         return cls(
             contact_id=contact.contact_id, name=contact.name, role=contact.role, email=contact.email,
             phone=contact.phone, links=[ContactLinkPublic.of(k) for k in links],
+            channels=[ContactChannelPublic.of(c) for c in channels], preferences=ContactPreferencePublic.of(preference),
         )  # fmt: skip
 
 
+class SiteContactPublic(BaseModel):
+    """One of a site's own contacts: its operators and clinic (routing's, and the on-call rota's, besides the
+    residents' contacts)."""
+
+    site_id: str
+    contact_id: str
+    name: str
+    role: ContactRole
+
+
 class ContactUpsert(Strict):
-    """A contact, created or replaced; a field left out keeps its stored value (carewatch.model.upserted)."""
+    """A contact, created or replaced; a field left out keeps its stored value (carewatch.model.upserted). The
+    e-mail is the directory's: messages go to the contact's channels (PUT .../channels/email)."""
 
     name: Name
     role: ContactRole
-    email: Annotated[str, Field(max_length=200, pattern=r"^[^@\s]+@[^@\s]+$"), NoNul] | None = None
+    email: Annotated[str, Field(max_length=200, pattern=EMAIL_PATTERN), NoNul] | None = None
     phone: Annotated[str, Field(max_length=32), NoNul] | None = None
 
 

@@ -62,6 +62,9 @@ def test_db_init_and_registry_load_on_sqlite(tmp_path: Path, monkeypatch: pytest
     }))  # fmt: skip
     result = runner.invoke(app, ["registry", "load", str(manifest)])
     assert result.exit_code == 0 and "registered 1 residents, 1 devices" in result.output
+    manifest.write_text(json.dumps({"site_contacts": [{"site_id": "h1", "contact_id": "nobody"}]}))
+    result = runner.invoke(app, ["registry", "load", str(manifest)])
+    assert result.exit_code == 2 and "site_contacts[0]: no contact 'nobody'" in result.output
 
 
 @pytest.mark.services
@@ -133,8 +136,9 @@ def test_an_unreachable_database_is_named(monkeypatch: pytest.MonkeyPatch) -> No
 @pytest.mark.parametrize(("text", "line"), [
     ("sites: []", "is not JSON: Expecting value: line 1 column 1 (char 0)"),
     ("[]", "holds a JSON list, not an object with sites, residents, ..."),
-    (json.dumps({"sites": [{"site_id": "h1", "name": "Home"}]}), "missing 'kind'"),
-    (json.dumps({"devices": [{"device_id": "w1", "site_id": "nowhere", "kind": "wearable"}]}), "FOREIGN KEY"),
+    (json.dumps({"sites": [{"site_id": "h1", "name": "Home"}]}), "sites[0]: give kind"),
+    (json.dumps({"devices": [{"device_id": "w1", "site_id": "nowhere", "kind": "wearable"}]}),
+     "devices[0]: no site 'nowhere' (register it under sites)"),
 ])  # fmt: skip
 def test_registry_load_refuses_a_bad_manifest_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                           text: str, line: str) -> None:  # fmt: skip

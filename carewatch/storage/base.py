@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from carewatch.catalog import Metric
 from carewatch.model import (
@@ -229,10 +232,20 @@ ESCALATION_TARGETS = ("operators", "on_call", "family", "clinic")
 DELIVERY_STATUSES = ("delivered", "retry", "failed", "dead", "suppressed", "dropped")
 
 
+CONTACT_CHANNELS = ("email", "webhook", "mqtt")  # how a contact is reached (the dashboard's notices are not theirs)
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
+ADDRESS_MAX = 500  # characters: an e-mail address (RFC 5321: 254), a webhook URL, an MQTT topic
+MINUTES_PER_DAY = 1440
+RULE_PATTERN = r"^(\*|[a-z0-9_]{1,64})$"  # a preference's rule: a rule's name, or * for any rule
+
+
 @dataclass(frozen=True, slots=True)
 class ContactChannel:
+    """Where routing sends a contact's messages: the single source of where a contact is reached (a contact's
+    ``email`` is their directory entry, not a channel)."""
+
     contact_id: str
-    channel: str  # "email", "webhook", "mqtt"
+    channel: str  # one of CONTACT_CHANNELS
     address: str  # an e-mail address, a webhook URL, an MQTT topic
 
 
@@ -245,6 +258,68 @@ class ContactPreference:
     quiet_start: int | None = None
     quiet_end: int | None = None
     rules: tuple[tuple[str, Severity], ...] = ()  # (rule or "*", lowest severity); empty = urgent and up
+
+
+def channel_address_problem(channel: str, address: str) -> str | None:
+    """Why ``address`` cannot be the address of a ``channel`` (None: it can)."""
+    if channel not in CONTACT_CHANNELS:
+        return f"channel must be one of {', '.join(CONTACT_CHANNELS)}, not {channel!r}"
+    if not address or len(address) > ADDRESS_MAX or "\x00" in address or address != address.strip():
+        return f"give an address of 1 to {ADDRESS_MAX} characters, without NUL or surrounding spaces"
+    return _ADDRESS_PROBLEMS[channel](address)
+
+
+def _email_problem(address: str) -> str | None:
+    return None if re.fullmatch(EMAIL_PATTERN, address) else f"{address[:80]!r} is not an e-mail address"
+
+
+def _webhook_problem(address: str) -> str | None:
+    url = urlsplit(address)
+    if url.scheme not in ("http", "https") or not url.hostname or any(c.isspace() for c in address):
+        return "a webhook is an http:// or https:// URL with a host, e.g. https://clinic.example/carewatch"
+    return None
+
+
+def _mqtt_topic_problem(address: str) -> str | None:
+    if "+" in address or "#" in address or address.startswith("$"):
+        return "an MQTT topic to publish to has no wildcards (+, #) and does not start with $"
+    return None
+
+
+_ADDRESS_PROBLEMS = {"email": _email_problem, "webhook": _webhook_problem, "mqtt": _mqtt_topic_problem}
+
+
+def timezone_problem(zone: str) -> str | None:
+    """Why ``zone`` is not a time zone routing can use (None: it is)."""
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {zone[:80]!r}: give an IANA name such as Asia/Shanghai"
+    return None
+
+
+def preference_problem(preference: ContactPreference) -> str | None:
+    """Why routing could not read ``preference`` as it is meant (None: it can)."""
+    rules = [rule for rule, _ in preference.rules]
+    bad = [rule for rule in rules if not re.fullmatch(RULE_PATTERN, rule)]
+    if bad:
+        return f"{bad[0][:80]!r} is not a rule's name (lower-case letters, digits and _) nor * (any rule)"
+    if len(set(rules)) < len(rules):
+        return "each rule at most once"
+    return timezone_problem(preference.timezone) or quiet_hours_problem(preference.quiet_start, preference.quiet_end)
+
+
+def quiet_hours_problem(start: int | None, end: int | None) -> str | None:
+    """Why quiet hours from ``start`` to ``end`` (minutes after local midnight) are not acceptable (None: they are)."""
+    if (start is None) != (end is None):
+        return "give both ends of the quiet hours, or neither"
+    if start is None or end is None:
+        return None
+    if not (0 <= start < MINUTES_PER_DAY and 0 <= end < MINUTES_PER_DAY):
+        return f"quiet hours are minutes after local midnight, 0 to {MINUTES_PER_DAY - 1}"
+    if start == end:
+        return "quiet hours that start and end at the same minute hold nothing back: leave them out"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -553,7 +628,12 @@ class Store(ABC):
         """Replaces each contact's time zone, quiet hours and rule list."""
 
     @abstractmethod
-    def contact_channels(self, contact_ids: Sequence[str]) -> list[ContactChannel]: ...
+    def contact_channels(self, contact_ids: Sequence[str]) -> list[ContactChannel]:
+        """The channels of these contacts, by contact and channel."""
+
+    @abstractmethod
+    def delete_contact_channel(self, contact_id: str, channel: str) -> bool:
+        """The contact is no longer reached on this channel; False when they had none."""
 
     @abstractmethod
     def contact_preferences(self, contact_ids: Sequence[str]) -> dict[str, ContactPreference]: ...
@@ -563,7 +643,12 @@ class Store(ABC):
         """The site's operators and clinic."""
 
     @abstractmethod
-    def site_contacts(self, site_id: str) -> list[Contact]: ...
+    def site_contacts(self, site_id: str) -> list[Contact]:
+        """The site's own contacts (operators, clinic), by id."""
+
+    @abstractmethod
+    def delete_site_contact(self, site_id: str, contact_id: str) -> bool:
+        """The contact is no longer one of the site's own (the contact stays); False when they were not."""
 
     @abstractmethod
     def add_on_call_shifts(self, shifts: Sequence[OnCallShift]) -> None: ...

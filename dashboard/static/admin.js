@@ -1,5 +1,5 @@
-// Administration: users and roles, sites, residents, devices, contacts and their residents, escalation policies and the
-// on-call rota.
+// Administration: users and roles, sites, residents, devices, contacts with their residents, channels and preferences,
+// the sites' own contacts, escalation policies and the on-call rota.
 "use strict";
 
 // An id goes into URLs and MQTT topics: the API's rule (dashboard/schemas.py, ID_PATTERN), checked here too because an
@@ -59,13 +59,14 @@ async function loadRegistry() {
   rows("#residents", residents, (r) => [el("a", { href: `/residents/${r.resident_id}`, textContent: r.resident_id }), r.name,
     r.site_id, r.room, r.birth_year, String(r.spo2_scale), editButton("resident-form", r)]);
   rows("#contacts", contacts, (c) => [c.contact_id, c.name, t(`contact.${c.role}`), c.email, c.phone, links(c),
-    editButton("contact-form", c)]);
+    channels(c), preferences(c), editButton("contact-form", c)]);
   for (const select of document.querySelectorAll(".site-select, #device-site")) options(select, sites.map((s) => [s.site_id, s.name]));
   for (const select of document.querySelectorAll(".resident-select")) {
     options(select, residents.map((r) => [r.resident_id, `${r.resident_id} · ${r.name}`]));
   }
   options(document.getElementById("contact-ids"), contacts.map((c) => [c.contact_id, c.name]));
   loadDevices();
+  loadSiteContacts(sites);
   return sites;
 }
 
@@ -90,13 +91,58 @@ function links(contact) {
     })])));
 }
 
-// Escalation steps as text: "10:on_call, 20:family" (minutes after the alert opened : target).
-function parseSteps(text) {
-  return text.split(",").map((s) => s.trim()).filter(Boolean).map((step) => {
-    const [minutes, target] = step.split(":").map((x) => x.trim());
-    return { after_minutes: Number(minutes), target };
-  });
+const channelUrl = (contactId, channel) =>
+  `/api/contacts/${encodeURIComponent(contactId)}/channels/${encodeURIComponent(channel)}`;
+
+// A contact's channels (where routing sends their messages), each with Edit (fills the channel form) and Remove.
+function channels(contact) {
+  return el("span", {}, contact.channels.map((c) => el("span", { className: "channel" }, [`${t(`channel.${c.channel}`)}: ${c.address} `,
+    editButton("channel-form", { contact_id: contact.contact_id, ...c }),
+    button(t("admin.remove"), async () => {
+      const response = await api(channelUrl(contact.contact_id, c.channel), { method: "DELETE" });
+      formError(document.getElementById("channel-form"), response.ok ? "" : await refusal(response));
+      loadRegistry();
+    })])));
 }
+
+// Minutes after midnight as a time input's "HH:MM", and back (blank: none).
+const clock = (minutes) => minutes === null ? "" : `${String(Math.floor(minutes / 60)).padStart(2, "0")}:${String(minutes % 60).padStart(2, "0")}`;
+const minutes = (text) => { if (!text) return null; const [h, m] = text.split(":").map(Number); return h * 60 + m; };
+
+// A family contact's preferences as routing reads them, with Edit (fills the preference form); nothing for others.
+function preferences(contact) {
+  if (contact.role !== "family") return "";
+  const p = contact.preferences;
+  const rules = p.rules.map((r) => `${r.rule}:${r.lowest}`).join(", ");
+  const quiet = p.quiet_start === null ? "" : `${t("admin.quiet_hours", { start: clock(p.quiet_start), end: clock(p.quiet_end) })} (${p.timezone}) · `;
+  return el("span", {}, [`${quiet}${rules || t("admin.default_rules")} `, editButton("preference-form",
+    { contact_id: contact.contact_id, timezone: p.timezone, quiet_start: clock(p.quiet_start), quiet_end: clock(p.quiet_end), rules })]);
+}
+
+const siteContactUrl = (siteId, contactId) =>
+  `/api/sites/${encodeURIComponent(siteId)}/contacts/${encodeURIComponent(contactId)}`;
+
+// Every site's own contacts (operators, clinic), each removable.
+async function loadSiteContacts(sites) {
+  const lists = await Promise.all(sites.map((s) => apiJson(`/api/sites/${encodeURIComponent(s.site_id)}/contacts`)));
+  rows("#site-contacts", lists.flat(), (c) => [c.site_id, c.contact_id, c.name, t(`contact.${c.role}`),
+    button(t("admin.remove"), async () => {
+      const response = await api(siteContactUrl(c.site_id, c.contact_id), { method: "DELETE" });
+      formError(document.getElementById("site-contact-form"), response.ok ? "" : await refusal(response));
+      loadSiteContacts(sites);
+    })]);
+}
+
+// "a:b, c:d" as pairs [["a", "b"], ["c", "d"]]: escalation steps and a contact's rules are written so.
+function pairs(text) {
+  return text.split(",").map((s) => s.trim()).filter(Boolean).map((pair) => pair.split(":").map((x) => x.trim()));
+}
+
+// Escalation steps as text: "10:on_call, 20:family" (minutes after the alert opened : target).
+const parseSteps = (text) => pairs(text).map(([minutes, target]) => ({ after_minutes: Number(minutes), target }));
+
+// A contact's rules as text: "fall:warning, *:critical" (rule, or * for any : lowest severity).
+const parseRules = (text) => pairs(text).map(([rule, lowest]) => ({ rule, lowest }));
 
 const policyUrl = (f) => `/api/sites/${encodeURIComponent(f.site_id.value)}/escalation-policies/${f.severity.value}`;
 
@@ -239,6 +285,26 @@ startPage("page.admin").then((me) => {
     if (!validId(f.contact_id.value)) return t("admin.bad_id");
     const body = { name: f.name.value, role: f.role.value, ...given({ email: f.email.value.trim(), phone: f.phone.value.trim() }) };
     const response = await api(`/api/contacts/${encodeURIComponent(f.contact_id.value)}`, { method: "PUT", json: body });
+    loadRegistry();
+    return response;
+  });
+  onSubmit("channel-form", async (f) => {
+    if (!validId(f.contact_id.value)) return t("admin.bad_id");
+    const response = await api(channelUrl(f.contact_id.value, f.channel.value), { method: "PUT", json: { address: f.address.value.trim() } });
+    loadRegistry();
+    return response;
+  });
+  onSubmit("preference-form", async (f) => {  // blank quiet hours or rules clear them (shown in the list); a blank zone is kept
+    if (!validId(f.contact_id.value)) return t("admin.bad_id");
+    const body = { quiet_start: minutes(f.quiet_start.value), quiet_end: minutes(f.quiet_end.value), rules: parseRules(f.rules.value),
+      ...given({ timezone: f.timezone.value.trim() }) };
+    const response = await api(`/api/contacts/${encodeURIComponent(f.contact_id.value)}/preferences`, { method: "PUT", json: body });
+    loadRegistry();
+    return response;
+  });
+  onSubmit("site-contact-form", async (f) => {
+    if (!validId(f.contact_id.value)) return t("admin.bad_id");
+    const response = await api(siteContactUrl(f.site_id.value, f.contact_id.value), { method: "PUT" });
     loadRegistry();
     return response;
   });

@@ -17,7 +17,8 @@ from dashboard_support import TIMEOUT_MS, Served, clinical_alert, logged_in
 from fhir.resources.R4B.bundle import Bundle
 from support import ARTIFACTS
 
-from carewatch.model import Contact, ContactLink, ContactRole, Device, DeviceKind, Resident, Site, SiteKind
+from carewatch.model import Contact, ContactLink, ContactRole, Device, DeviceKind, Resident, Severity, Site, SiteKind
+from carewatch.storage.base import ContactChannel, ContactPreference
 
 pytestmark = pytest.mark.browser
 
@@ -233,5 +234,52 @@ def test_a_clinician_downloads_an_alert_as_fhir_and_a_family_member_is_not_offer
     page.goto(served.url + "/residents/r1")
     page.wait_for_selector(f"#alert-{served.alerts['r1']}", timeout=TIMEOUT_MS)
     assert page.locator("a.fhir").count() == 0
+    assert page.errors == []
+    page.context.close()
+
+
+def test_an_admin_gives_a_family_contact_a_channel_and_quiet_hours_and_a_site_its_own_clinician(
+    browser: Any, served: Served
+) -> None:
+    page = logged_in(browser, served, "admin")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/admin")
+    row_shows(page, "contacts", "c1", "Wang Min")
+
+    fill(page, "channel", {"contact_id": "c1", "address": "min at example.org"})
+    page.select_option("#channel-form [name=channel]", "email")
+    refused(page, "channel", "address: 'min at example.org' is not an e-mail address")
+    fill(page, "channel", {"address": "min@example.org"})
+    page.click("#channel-form button[type=submit]")
+    row_shows(page, "contacts", "c1", "E-mail: min@example.org")
+    assert served.store.contact_channels(["c1"]) == [ContactChannel("c1", "email", "min@example.org")]
+
+    fill(page, "preference", {"contact_id": "c1", "timezone": "Asia/Shanghai", "quiet_start": "22:00"})
+    fill(page, "preference", {"quiet_end": "07:00", "rules": "fall:warning"})
+    page.click("#preference-form button[type=submit]")
+    row_shows(page, "contacts", "c1", "quiet hours 22:00 to 07:00 (Asia/Shanghai) · fall:warning")
+    night = ContactPreference("c1", "Asia/Shanghai", 22 * 60, 7 * 60, (("fall", Severity.WARNING),))
+    assert served.store.contact_preferences(["c1"]) == {"c1": night}
+    page.fill("#preference-form [name=contact_id]", "")
+    page.click("#contacts tbody tr:has(td:text-is('c1')) td:nth-child(8) button")  # Edit: the stored preferences
+    assert [page.input_value(f"#preference-form [name={n}]") for n in ("contact_id", "quiet_start", "rules")] == [
+        "c1", "22:00", "fall:warning",
+    ]  # fmt: skip
+
+    fill(page, "contact", {"contact_id": "oncall8", "name": "Dr Sun"})  # no resident of their own
+    page.select_option("#contact-form [name=role]", "clinician")
+    page.click("#contact-form button[type=submit]")
+    row_shows(page, "contacts", "oncall8", "Dr Sun")
+    page.select_option("#site-contact-form [name=site_id]", "s1")
+    fill(page, "site-contact", {"contact_id": "c1"})
+    refused(page, "site-contact", "contact c1 is family: link them to a resident")
+    fill(page, "site-contact", {"contact_id": "oncall8"})
+    page.click("#site-contact-form button[type=submit]")
+    row_shows(page, "site-contacts", "s1", "oncall8")
+    assert [c.contact_id for c in served.store.site_contacts("s1")] == ["oncall8"]
+    page.screenshot(path=str(ARTIFACTS / "admin-channels-site-contacts.png"), full_page=True)
+    page.click("#site-contacts tbody tr:has(td:text-is('oncall8')) button")  # Remove
+    page.wait_for_function("document.querySelectorAll('#site-contacts tbody tr').length === 0", timeout=TIMEOUT_MS)
+    assert served.store.site_contacts("s1") == []
     assert page.errors == []
     page.context.close()

@@ -20,8 +20,8 @@ from starlette.routing import BaseRoute
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from carewatch.model import ContactLink, Severity
-from carewatch.storage.base import News2Escalation, OnCallShift, Threshold, User
+from carewatch.model import Contact, ContactLink, ContactRole, Severity
+from carewatch.storage.base import ContactChannel, News2Escalation, OnCallShift, Threshold, User
 
 ROLES = ("family", "clinician", "operator", "admin")  # admin last: its writes must not change what others see
 EVERYONE = set(ROLES)
@@ -54,6 +54,14 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/contacts/{contact_id}"): ADMINS,
     ("PUT", "/api/contacts/{contact_id}/links/{resident_id}"): ADMINS,
     ("DELETE", "/api/contacts/{contact_id}/links/{resident_id}"): ADMINS,
+    ("GET", "/api/contacts/{contact_id}/channels"): ADMINS,
+    ("PUT", "/api/contacts/{contact_id}/channels/{channel}"): ADMINS,
+    ("DELETE", "/api/contacts/{contact_id}/channels/{channel}"): ADMINS,
+    ("GET", "/api/contacts/{contact_id}/preferences"): ADMINS,
+    ("PUT", "/api/contacts/{contact_id}/preferences"): ADMINS,
+    ("GET", "/api/sites/{site_id}/contacts"): ADMINS,
+    ("PUT", "/api/sites/{site_id}/contacts/{contact_id}"): ADMINS,
+    ("DELETE", "/api/sites/{site_id}/contacts/{contact_id}"): ADMINS,
     ("GET", "/api/residents/{resident_id}/thresholds"): STAFF,
     ("PUT", "/api/residents/{resident_id}/thresholds/{metric}"): THRESHOLD_SETTERS,
     ("DELETE", "/api/residents/{resident_id}/thresholds/{metric}"): THRESHOLD_SETTERS,
@@ -100,6 +108,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("PUT", "/api/contacts/{contact_id}"): {"name": "Wang Min", "role": "family"},
     ("PUT", "/api/contacts/{contact_id}/links/{resident_id}"): {"relation": "daughter"},
+    ("PUT", "/api/contacts/{contact_id}/channels/{channel}"): {"address": "min@example.org"},
+    ("PUT", "/api/contacts/{contact_id}/preferences"): {"quiet_start": 1320, "quiet_end": 420},
     ("PUT", "/api/residents/{resident_id}/thresholds/{metric}"): {"low": 90, "reason": "COPD"},
     ("PUT", "/api/residents/{resident_id}/news2-escalation"): {"urgent_from": 7, "emergency_from": 9, "reason": "COPD"},
     ("POST", "/api/residents/{resident_id}/limit-review/apply"): {"start": 1e9, "end": 1e9 + 86400},  # accept nothing
@@ -147,7 +157,10 @@ def fill(path: str, served: Served, in_scope: bool) -> str:
         "device_id": "w-r1",
         "contact_id": "c1",
         "metric": "spo2",
+        "channel": "email",
     }
+    if path.startswith("/api/sites/{site_id}/contacts/"):  # a site's own contact: an operator, not family c1
+        values["contact_id"] = "op1"
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
     return path
@@ -167,6 +180,12 @@ def prepare(served: Served, method: str, path: str) -> None:
             served.store.set_news2_escalation(News2Escalation(rid, 6, 8, True, "COPD", "test", time.time()))
     if path.endswith("/links/{resident_id}"):  # the link an allowed DELETE removes
         served.store.upsert_contacts([], [ContactLink("r1", "c1", "daughter")])
+    if path.endswith("/channels/{channel}"):  # the channel an allowed DELETE removes
+        served.store.upsert_contact_channels([ContactChannel("c1", "email", "min@example.org")])
+    if path.endswith("/contacts/{contact_id}"):  # the site's own contact an allowed DELETE removes
+        served.store.upsert_contacts([Contact("op1", "Zhang", ContactRole.OPERATOR)], [])
+        for site in ("s1", "s2"):
+            served.store.add_site_contacts(site, ["op1"])
     if path.endswith("/escalation-policies/{severity}"):  # the policy an allowed DELETE removes
         for site in ("s1", "s2"):
             served.store.set_escalation_policy(site, Severity.URGENT, [])

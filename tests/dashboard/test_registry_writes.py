@@ -89,8 +89,10 @@ def test_an_admin_lists_links_and_unlinks_contacts(served: Served) -> None:
     with served.client("admin") as admin:
         nurse = admin.put("/api/contacts/nurse9", json={"name": " Nurse Liu ", "role": "operator"})
         assert nurse.status_code == 200, nurse.text
+        defaults = {"configured": False, "timezone": "UTC", "quiet_start": None, "quiet_end": None, "rules": []}
         assert nurse.json() == {
             "contact_id": "nurse9", "name": "Nurse Liu", "role": "operator", "email": None, "phone": None, "links": [],
+            "channels": [], "preferences": defaults,
         }  # fmt: skip
         assert {"nurse9", "c1"} <= {c["contact_id"] for c in admin.get("/api/contacts").json()}  # linked or not
         link = admin.put("/api/contacts/nurse9/links/r1", json={"relation": "key worker", "priority": 2})

@@ -451,6 +451,26 @@ def test_contact_channels_preferences_site_contacts_and_rota(store: Store) -> No
     assert store.on_call("s1", T0 + 3600) == [] and store.on_call("h1", T0 + 10) == []
 
 
+def test_a_contacts_channel_and_a_sites_own_contact_are_removed(store: Store) -> None:
+    from carewatch.storage.base import ContactChannel
+
+    seed(store)
+    store.upsert_contacts(
+        [Contact("op", "Zhang", ContactRole.OPERATOR), Contact("doc", "Dr Chen", ContactRole.CLINICIAN)], []
+    )
+    store.upsert_contact_channels([ContactChannel("op", "mqtt", "t/op"), ContactChannel("op", "email", "z@b.c")])
+    assert store.delete_contact_channel("op", "email") is True
+    assert store.delete_contact_channel("op", "email") is False  # none left to remove
+    assert store.contact_channels(["op"]) == [ContactChannel("op", "mqtt", "t/op")]
+    store.add_site_contacts("s1", ["op", "doc"])
+    store.add_site_contacts("h1", ["doc"])
+    assert store.delete_site_contact("s1", "doc") is True
+    assert store.delete_site_contact("s1", "doc") is False
+    assert [c.contact_id for c in store.site_contacts("s1")] == ["op"]
+    assert [c.contact_id for c in store.site_contacts("h1")] == ["doc"]  # another site's own stays
+    assert {c.contact_id for c in store.contacts()} >= {"op", "doc"}  # the contact stays in the directory
+
+
 def test_escalation_stages_are_claimed_once_and_cancelled_by_acknowledgement(store: Store) -> None:
     from carewatch.storage.base import EscalationStage, EscalationStep
 

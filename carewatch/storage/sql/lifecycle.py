@@ -64,6 +64,13 @@ class LifecycleSql(SqlCore):
         )
         return [ContactChannel(*r) for r in rows]
 
+    def delete_contact_channel(self, contact_id: str, channel: str) -> bool:
+        rows = self._run(
+            "DELETE FROM contact_channels WHERE contact_id = ? AND channel = ? RETURNING contact_id",
+            (contact_id, channel),
+        )
+        return bool(rows)
+
     def contact_preferences(self, contact_ids: Sequence[str]) -> dict[str, ContactPreference]:
         if not contact_ids:
             return {}
@@ -94,6 +101,12 @@ class LifecycleSql(SqlCore):
             (site_id,),
         )
         return [Contact(r[0], r[1], ContactRole(r[2]), r[3], r[4]) for r in rows]
+
+    def delete_site_contact(self, site_id: str, contact_id: str) -> bool:
+        rows = self._run(
+            "DELETE FROM site_contacts WHERE site_id = ? AND contact_id = ? RETURNING contact_id", (site_id, contact_id)
+        )
+        return bool(rows)
 
     def add_on_call_shifts(self, shifts: Sequence[OnCallShift]) -> None:
         self._upsert(
