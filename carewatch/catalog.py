@@ -58,6 +58,15 @@ EVENT_KINDS: tuple[str, ...] = (
 )  # fmt: skip
 EVENT_ID: dict[str, int] = {k: i for i, k in enumerate(EVENT_KINDS)}
 
+# The alert core's rules by name (alerts.rules.default_rules; tests/alerts/test_rules.py keeps the two equal): what a
+# family contact's preferences may name.
+RULE_NAMES: tuple[str, ...] = (
+    "spo2_low", "hr_high", "hr_low", "rr_high", "rr_low", "sbp_high", "sbp_low", "dbp_high", "temp_high", "temp_low",
+    "news2_urgent", "news2_emergency", "baseline_deviation", "spo2_falling", "temp_rising", "fall", "fall_long_lie",
+    "sos", "no_activity", "not_up", "bathroom_long", "night_wandering", "heat", "cold", "smoke", "gas", "water_leak",
+    "device_offline", "battery_low", "not_worn",
+)  # fmt: skip
+
 FAHRENHEIT = "[degF]"
 FAHRENHEIT_CONVERTIBLE = frozenset({"temp", "room_temp"})
 

@@ -146,6 +146,8 @@ def test_a_manifest_gives_contacts_their_channels_and_preferences_and_a_site_its
         ("contact_preferences", {"contact_id": "op1", "quiet_start": 1320, "quiet_end": 420},
          "contact_preferences[0]: contact 'op1' is operator, not family"),
         ("contact_preferences", {"contact_id": "c1", "quiet": "22-7"}, "contact_preferences[0]: unknown field 'quiet'"),
+        ("contact_preferences", {"contact_id": "c1", "rules": [{"rule": "fal", "lowest": "urgent"}]},
+         "contact_preferences[0]: 'fal' is not a rule's name"),
         ("site_contacts", {"site_id": "h1", "contact_id": "c1"}, "site_contacts[0]: contact 'c1' is family"),
         ("site_contacts", {"site_id": "h9", "contact_id": "op1"}, "site_contacts[0]: no site 'h9'"),
     ],

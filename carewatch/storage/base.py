@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from carewatch.catalog import Metric
+from carewatch.catalog import RULE_NAMES, Metric
 from carewatch.model import (
     Alert,
     AlertDraft,
@@ -301,9 +301,9 @@ def timezone_problem(zone: str) -> str | None:
 def preference_problem(preference: ContactPreference) -> str | None:
     """Why routing could not read ``preference`` as it is meant (None: it can)."""
     rules = [rule for rule, _ in preference.rules]
-    bad = [rule for rule in rules if not re.fullmatch(RULE_PATTERN, rule)]
+    bad = [rule for rule in rules if rule != "*" and rule not in RULE_NAMES]
     if bad:
-        return f"{bad[0][:80]!r} is not a rule's name (lower-case letters, digits and _) nor * (any rule)"
+        return f"{bad[0][:80]!r} is not a rule's name (docs/rules.md: fall, sos, spo2_low, ...) nor * (any rule)"
     if len(set(rules)) < len(rules):
         return "each rule at most once"
     return timezone_problem(preference.timezone) or quiet_hours_problem(preference.quiet_start, preference.quiet_end)

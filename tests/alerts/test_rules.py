@@ -32,6 +32,7 @@ from alerts_support import (
 from alerts.engine import AlertEngine
 from alerts.rules import default_rules
 from alerts.rules.baseline import METRICS, BaselineRule
+from carewatch.catalog import RULE_NAMES
 from carewatch.model import AccelRow, AlertDraft, Batch, Device, DeviceKind, EventRow, ReadingRow, Severity
 from carewatch.storage.base import News2Escalation, Threshold
 
@@ -75,6 +76,11 @@ def learned_week(e: AlertEngine, residents: tuple[str, ...] = ("r0", "r1", "r4")
 
 
 # Vital-sign thresholds ---------------------------------------------------------------------------------------------
+
+
+def test_the_catalogue_names_every_rule() -> None:
+    """What a family contact's preferences may name (carewatch.catalog.RULE_NAMES) is the registry's rules."""
+    assert tuple(rule.name for rule in default_rules()) == RULE_NAMES
 
 
 @pytest.mark.parametrize(
