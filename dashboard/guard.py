@@ -1,10 +1,9 @@
-"""Guards at the edge: NUL characters in paths and query strings, oversized request bodies, and what a validation
-error says back.
+"""Guards at the edge: NUL characters in paths and query strings, and oversized request bodies (what a validation
+error says back: dashboard/refusals.py).
 
 PostgreSQL text cannot hold NUL, so without `RefuseNul` a stray %00 in a query parameter becomes a database error
 (500) on TimescaleDB while SQLite accepts it (422 here; a websocket is closed with 1008). Request bodies are checked
-by their models (schemas.NoNul). `LimitBody` bounds what one request can make the server read and hold (413), and
-`validation_error` answers 422 with where and why, never the submitted input (a body, or a password, sent back).
+by their models (schemas.NoNul). `LimitBody` bounds what one request can make the server read and hold (413).
 """
 
 from __future__ import annotations
