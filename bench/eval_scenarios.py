@@ -126,12 +126,15 @@ def evaluate(plan: Plan, mqtt_url: str, database_url: str, log_dir: Path) -> Res
             simulation = Simulation(world, incidents, pool.publish, plan.seed, streams=streams(parts))
             pacer = _Pacer(database_url, store, pool, start, began + plan.max_wall_s)
             try:
-                end = _run(simulation, pacer, start, duration, plan.speed)
+                try:
+                    end = _run(simulation, pacer, start, duration, plan.speed)
+                finally:
+                    pool.close()
+                phases["simulation"] = time.monotonic() - began - sum(phases.values())
+                _drain(database_url, end)
+                pacer.operate(end)  # what fell due after its last look (it looks once a wall second)
             finally:
-                pool.close()
                 pacer.close()
-            phases["simulation"] = time.monotonic() - began - sum(phases.values())
-            _drain(database_url, end)
             phases["drain"] = time.monotonic() - began - sum(phases.values())
         openings = _openings(database_url)
         stored, dead = _counts(database_url)
@@ -191,8 +194,7 @@ class _Pacer:
         now = self._start + elapsed_s
         if time.monotonic() - self._operated >= 1.0:
             self._operated = time.monotonic()
-            self._look()
-            self._operate()
+            self.operate(self._look())
         if now - self.committed > LEAD_S:
             self._pool.flush()
             while now - self._look() > LEAD_S and not self._over():
@@ -210,9 +212,10 @@ class _Pacer:
             self.committed = max(self.committed, float(row[0]))
         return self.committed
 
-    def _operate(self) -> None:
+    def operate(self, now: float) -> None:
+        """Resolve, as of ``now``, the operator's alerts open ``OPERATOR_S`` by then."""
         for alert in self._store.alerts(live_only=True, limit=10_000):
-            if alert.rule in OPERATOR_RULES and alert.opened_at + OPERATOR_S <= self.committed:
+            if alert.rule in OPERATOR_RULES and alert.opened_at + OPERATOR_S <= now:
                 self._store.resolve_alert(alert.alert_id, "eval-operator", alert.opened_at + OPERATOR_S)
 
     def close(self) -> None:
