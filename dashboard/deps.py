@@ -114,9 +114,13 @@ def visible_resident(store: Store, scope: Scope, resident_id: str) -> Resident:
     raise HTTPException(404, f"no resident {resident_id}")
 
 
+def stored_contact(store: Store, contact_id: str) -> Contact | None:
+    return next(iter(store.contacts([contact_id])), None)
+
+
 def known_contact(store: Store, contact_id: str) -> Contact:
     """The stored contact, else 404 (contacts are the admin's: no scope to check)."""
-    contact = next((c for c in store.contacts() if c.contact_id == contact_id), None)
+    contact = stored_contact(store, contact_id)
     if contact is None:
         raise HTTPException(404, f"no contact {contact_id}")
     return contact

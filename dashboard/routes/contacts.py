@@ -13,8 +13,14 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel
 
 from carewatch.model import Contact, ContactLink, ContactRole, upserted
-from carewatch.storage.base import ContactChannel, ContactPreference, Store, channel_address_problem
-from dashboard.deps import Admin, CareTeam, ScopeDep, StoreDep, known_contact, visible_resident
+from carewatch.storage.base import (
+    ContactChannel,
+    ContactPreference,
+    Store,
+    channel_address_problem,
+    preference_problem,
+)
+from dashboard.deps import Admin, CareTeam, ScopeDep, StoreDep, known_contact, stored_contact, visible_resident
 from dashboard.refusals import refused
 from dashboard.schemas import (
     ChannelKind,
@@ -36,8 +42,7 @@ router = APIRouter(tags=["registry"])
 
 def _contact(store: Store, contact_id: str, fields: dict[str, Any]) -> Contact:
     """The contact as ``fields`` change it (created if new; what they leave out is kept)."""
-    stored = next((c for c in store.contacts() if c.contact_id == contact_id), None)
-    return upserted(stored, Contact, {"contact_id": contact_id, **fields})
+    return upserted(stored_contact(store, contact_id), Contact, {"contact_id": contact_id, **fields})
 
 
 def _link(store: Store, resident_id: str, contact_id: str, fields: dict[str, Any]) -> ContactLink:
@@ -169,5 +174,8 @@ def set_preferences(contact_id: str, body: ContactPreferenceSet, _: Admin, store
     if "rules" in fields:
         fields["rules"] = tuple((r.rule, r.lowest) for r in body.rules)
     preference = replace(stored, **fields)
+    problem = preference_problem(preference)  # as the manifest checks it (registry.py)
+    if problem is not None:
+        raise refused("body", "preference", problem)
     store.upsert_contact_preferences([preference])
     return ContactPreferencePublic.of(preference)

@@ -110,6 +110,7 @@ def test_an_admin_sets_a_family_contacts_preferences_and_keeps_what_is_left_out(
         ({"rules": [{"rule": "fall/x", "lowest": "info"}]}, "String should match pattern"),
         ({"rules": [{"rule": "fall", "lowest": "loud"}]}, "Input should be 'info', 'warning', 'urgent' or 'critical'"),
         ({"rules": [{"rule": "fall", "lowest": "info"}, {"rule": "fall", "lowest": "urgent"}]}, "each rule at most"),
+        ({"rules": [{"rule": "fal", "lowest": "info"}]}, "'fal' is not a rule's name"),
     ],
 )
 def test_preferences_routing_could_not_read_are_refused(
