@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ParamSpec
@@ -313,9 +314,7 @@ def _truth_summary(truth: list[GroundTruth]) -> str:
 
 
 def _reasons(truth: list[GroundTruth]) -> str:
-    counts: dict[str, int] = {}
-    for t in truth:
-        counts[f"{t.scenario}: {t.unobservable}"] = counts.get(f"{t.scenario}: {t.unobservable}", 0) + 1
+    counts = Counter(f"{t.scenario}: {t.unobservable}" for t in truth)
     return "; ".join(f"{n} {what}" for what, n in sorted(counts.items()))
 
 

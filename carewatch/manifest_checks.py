@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 from enum import Enum
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from carewatch.model import (
     Contact,
@@ -22,7 +21,7 @@ from carewatch.model import (
     SiteKind,
     id_problem,
 )
-from carewatch.storage.base import Store
+from carewatch.storage.base import Store, timezone_problem
 
 ENUMS: dict[str, type[Enum]] = {"sites.kind": SiteKind, "devices.kind": DeviceKind, "contacts.role": ContactRole}
 
@@ -53,8 +52,7 @@ def check_registry(store: Store, manifest: Any) -> None:
                 raise ManifestError(f"{where}: resident {owner!r} lives at site {residents[owner]!r}, not {site_id!r}")
     stored_contacts = {c.contact_id for c in store.contacts()}
     contacts = stored_contacts | set(_section(manifest, "contacts", Contact, "contact_id", stored_contacts))
-    for i, entry in enumerate(_objects(manifest, "contact_links")):
-        where = f"contact_links[{i}]"
+    for where, entry in entries(manifest, "contact_links"):
         _fields(where, entry, ContactLink, new=True)
         _known(where, "resident", entry["resident_id"], residents, "residents")
         _known(where, "contact", entry["contact_id"], contacts, "contacts")
@@ -65,8 +63,7 @@ def _section(
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     """The section's entries, each checked alone: id -> (where it is, the entry)."""
     found: dict[str, tuple[str, dict[str, Any]]] = {}
-    for i, entry in enumerate(_objects(manifest, name)):
-        where = f"{name}[{i}]"
+    for where, entry in entries(manifest, name):
         record_id = entry.get(key)
         if not isinstance(record_id, str):
             raise ManifestError(f"{where}: {key}: give it, as text")
@@ -81,11 +78,15 @@ def _section(
     return found
 
 
-def _objects(manifest: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    entries = manifest.get(name, [])
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+def entries(manifest: dict[str, Any], name: str, shape: str = "an object") -> list[tuple[str, dict[str, Any]]]:
+    """The section ``name``'s entries, each with where it is (``name[i]``): a list of objects (``shape`` says which)."""
+    section = manifest.get(name, [])
+    if not isinstance(section, list):
         raise ManifestError(f"{name}: give a list of objects")
-    return entries
+    for i, entry in enumerate(section):
+        if not isinstance(entry, dict):
+            raise ManifestError(f"{name}[{i}]: give {shape}")
+    return [(f"{name}[{i}]", entry) for i, entry in enumerate(section)]
 
 
 def _fields(where: str, entry: dict[str, Any], record: type, new: bool) -> None:
@@ -105,12 +106,9 @@ def _value(where: str, field_name: str, value: Any) -> None:
         allowed = ", ".join(member.value for member in enum)
         raise ManifestError(f"{where}: {field_name.split('.')[1]} {value!r} is not one of {allowed}")
     if field_name == "sites.timezone":
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise ManifestError(
-                f"{where}: unknown time zone {value!r}: give an IANA name such as Asia/Shanghai"
-            ) from None
+        problem = timezone_problem(value) if isinstance(value, str) else "give timezone as text (an IANA name)"
+        if problem is not None:
+            raise ManifestError(f"{where}: {problem}")
 
 
 def _known(where: str, what: str, record_id: Any, known: dict[str, Any] | set[str], section: str) -> None:

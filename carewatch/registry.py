@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from carewatch.manifest_checks import ManifestError, check_registry
+from carewatch.manifest_checks import ManifestError, check_registry, entries
 from carewatch.model import (
     SITE_CONTACT_ROLES,
     Contact,
@@ -129,14 +129,8 @@ def _entries(
     manifest: dict[str, Any], key: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
 ) -> list[tuple[str, dict[str, Any]]]:
     """The entries of ``key``, each with where it is (``key[i]``), once each has its fields and no others."""
-    entries = manifest.get(key, [])
-    if not isinstance(entries, list):
-        raise ManifestError(f"{key}: give a list of entries")
     checked = []
-    for i, entry in enumerate(entries):
-        where = f"{key}[{i}]"
-        if not isinstance(entry, dict):
-            raise ManifestError(f"{where}: give an object with {', '.join(required)}")
+    for where, entry in entries(manifest, key, f"an object with {', '.join(required)}"):
         missing = [f for f in required if not isinstance(entry.get(f), str)]
         unknown = sorted(set(entry) - {*required, *optional})
         if missing or unknown:

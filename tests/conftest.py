@@ -15,6 +15,8 @@ import pytest
 from support import (
     ARTIFACTS,
     CHROMIUM,
+    GUARDED_PASSWORD,
+    GUARDED_USER,
     Mosquitto,
     Postgres,
     free_port,
@@ -26,16 +28,27 @@ from support import (
 from carewatch.storage.base import Store
 
 
-@pytest.fixture(scope="session")
-def mosquitto() -> Iterator[Mosquitto]:
+def _mosquitto(name: str, users: dict[str, str] | None = None) -> Iterator[Mosquitto]:
     if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
         missing_service("mosquitto")
-    os.environ["PATH"] += ":/usr/sbin"
-    with service_directory("mosquitto") as directory:
-        broker = Mosquitto(free_port(), directory)
+    if "/usr/sbin" not in os.environ["PATH"].split(":"):
+        os.environ["PATH"] += ":/usr/sbin"  # mosquitto, mosquitto_passwd
+    with service_directory(name) as directory:
+        broker = Mosquitto(free_port(), directory, users=users)
         broker.start()
         yield broker
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[Mosquitto]:
+    yield from _mosquitto("mosquitto")
+
+
+@pytest.fixture
+def guarded_mosquitto() -> Iterator[Mosquitto]:
+    """A Mosquitto of its own that admits one user, GUARDED_USER with GUARDED_PASSWORD, and nobody anonymous."""
+    yield from _mosquitto("mosquitto-auth", {GUARDED_USER: GUARDED_PASSWORD})
 
 
 @pytest.fixture(scope="session")

@@ -66,6 +66,7 @@ def wait_for_port(port: int, timeout: float = SERVICE_START_TIMEOUT_S) -> None:
 
 # Mosquitto ----------------------------------------------------------------------------------------------------------
 
+GUARDED_USER, GUARDED_PASSWORD = "carewatch", "guarded-password-0123"  # the one user of `guarded_mosquitto`
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
 {access}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from support import Mosquitto, free_port, service_directory
+from support import GUARDED_USER, Mosquitto
 from typer.testing import CliRunner, Result
 
 from carewatch.cli import EXIT_USER_ERROR, _settings, app
@@ -264,20 +263,13 @@ def test_simulate_injects_the_scenarios_asked_for(mosquitto: Any, tmp_path: Path
 
 
 @pytest.mark.services
-def test_simulate_says_at_once_that_the_broker_refused_the_credentials(tmp_path: Path) -> None:
-    os.environ["PATH"] += ":/usr/sbin"
-    with service_directory("mosquitto-auth") as directory:
-        broker = Mosquitto(free_port(), directory, users={"sim": "sim-password-0123"})
-        broker.start()
-        try:
-            started = time.monotonic()
-            url = f"mqtt://sim:wrong-password@127.0.0.1:{broker.port}"
-            result = runner.invoke(app, ["simulate", "--mqtt-url", url, "--speed", "0", "--duration", "60"])
-        finally:
-            broker.stop()
-    line = said(result)
-    assert line == f"carewatch simulate: the broker at mqtt://127.0.0.1:{broker.port} refused the connection " \
-                   "(Not authorized): check the user and password"  # fmt: skip
+def test_simulate_says_at_once_that_the_broker_refused_the_credentials(guarded_mosquitto: Mosquitto) -> None:
+    started = time.monotonic()
+    url = f"mqtt://{GUARDED_USER}:wrong-password@127.0.0.1:{guarded_mosquitto.port}"
+    result = runner.invoke(app, ["simulate", "--mqtt-url", url, "--speed", "0", "--duration", "60"])
+    broker = f"mqtt://127.0.0.1:{guarded_mosquitto.port}"
+    assert said(result) == f"carewatch simulate: the broker at {broker} refused the connection (Not authorized): " \
+                           "check the user and password"  # fmt: skip
     assert time.monotonic() - started < 10 and "wrong-password" not in result.output
 
 

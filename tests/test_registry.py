@@ -101,14 +101,6 @@ REACH = {
 }
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    store = SqliteStore(tmp_path / "r.db")
-    store.init_schema()
-    yield store
-    store.close()
-
-
 def test_a_manifest_gives_contacts_their_channels_and_preferences_and_a_site_its_own_contacts(store: Any) -> None:
     apply_manifest(store, REACH)
     assert store.contact_channels(["c1", "op1"]) == [

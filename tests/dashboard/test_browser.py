@@ -31,7 +31,7 @@ from dashboard_support import (
 from support import ARTIFACTS
 
 from alerts.metrics import AlertCoreMetrics, EngineStart
-from carewatch.model import AlertDraft, Severity
+from carewatch.model import AlertDraft, Batch, ReadingRow, Severity
 from dashboard.deps import context_of
 from dashboard.routes import live
 
@@ -114,17 +114,19 @@ def test_resident_page_charts_and_chinese(browser: Any, served: Served) -> None:
 
 
 def test_a_lone_bucket_of_readings_is_drawn(browser: Any, served: Served) -> None:
-    """Half an hour of readings is one bucket of the 30-day view, with no neighbour to draw a line to: it is drawn as
-    a point, in the mean's colour."""
+    """One respiratory rate three days ago is one bucket of the 30-day view, with no neighbour to draw a line to: it
+    is drawn as a point, in the mean's colour (the chart has nothing else of that colour)."""
+    rr = ReadingRow(time.time() - 3 * 86_400, "s1", "w-r1", "r1", "rr", 16.0, 99_999, False)
+    served.store.write_batch(Batch(readings=[rr]))
     page = logged_in(browser, served, "operator")
     page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
     page.goto(served.url + "/residents/r1")
     page.wait_for_selector("body[data-loaded=true]", timeout=TIMEOUT_MS)
+    before = page.wait_for_selector("#chart-rr canvas", timeout=TIMEOUT_MS)  # the 24-hour chart: empty
     page.click("button[data-view='30d']")
-    page.wait_for_selector("button[data-view='30d'].here", timeout=TIMEOUT_MS)
-    page.wait_for_selector("#chart-hr canvas", timeout=TIMEOUT_MS)
+    page.wait_for_function("old => !old.isConnected", arg=before, timeout=TIMEOUT_MS)  # replaced by the 30-day one
     mean_pixels = """() => {
-        const canvas = document.querySelector('#chart-hr canvas');
+        const canvas = document.querySelector('#chart-rr canvas');
         const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
         let n = 0;
         for (let i = 0; i < data.length; i += 4) {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 import threading
 import time
 import weakref
@@ -15,7 +14,7 @@ from typing import Any
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from support import Mosquitto, free_port, service_directory
+from support import GUARDED_USER, Mosquitto
 
 from carewatch.mqtt_clients import release
 from simulators.capture import Capture
@@ -126,19 +125,14 @@ def test_publishers_report_an_unreachable_broker(kind: Any) -> None:
 
 @pytest.mark.services
 @pytest.mark.parametrize("kind", [Publisher, InlinePublisher])
-def test_publishers_say_at_connect_time_that_the_broker_refused_the_credentials(kind: Any) -> None:
+def test_publishers_say_at_connect_time_that_the_broker_refused_the_credentials(
+    guarded_mosquitto: Mosquitto, kind: Any
+) -> None:
     """Not after publishing for PUBLISH_WAIT_S with nothing acknowledged: paho retries a refused connection for ever."""
-    os.environ["PATH"] += ":/usr/sbin"  # mosquitto_passwd
-    with service_directory("mosquitto-auth") as directory:
-        broker = Mosquitto(free_port(), directory, users={"sim": "sim-password-0123"})
-        broker.start()
-        try:
-            started = time.monotonic()
-            with pytest.raises(PublishError, match=r"refused the connection \(Not authorized\)"):
-                kind("127.0.0.1", broker.port, f"refused-{kind.__name__}", "sim", "wrong-password")
-            assert time.monotonic() - started < 5
-        finally:
-            broker.stop()
+    started = time.monotonic()
+    with pytest.raises(PublishError, match=r"refused the connection \(Not authorized\)"):
+        kind("127.0.0.1", guarded_mosquitto.port, f"refused-{kind.__name__}", GUARDED_USER, "wrong-password")
+    assert time.monotonic() - started < 5
 
 
 @pytest.mark.parametrize("kind", [Publisher, InlinePublisher])
