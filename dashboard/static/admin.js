@@ -20,6 +20,15 @@ function formError(form, message) {
   node.hidden = !message;
 }
 
+// A button that deletes ``url``, says in form ``formId``'s error line why the API refused, and then reloads.
+function deleteButton(label, url, formId, reload) {
+  return button(label, async () => {
+    const response = await api(url, { method: "DELETE" });
+    formError(document.getElementById(formId), response.ok ? "" : await refusal(response));
+    reload();
+  });
+}
+
 async function loadUsers(me) {
   const users = await apiJson("/api/users");
   const form = document.getElementById("user-form");
@@ -84,11 +93,7 @@ const linkUrl = (contactId, residentId) =>
 // A contact's residents, each with the relation and priority and a button to unlink them.
 function links(contact) {
   return el("span", {}, contact.links.map((k) => el("span", { className: "link" }, [`${k.resident_id} · ${k.relation} (${k.priority}) `,
-    button(t("admin.unlink"), async () => {
-      const response = await api(linkUrl(k.contact_id, k.resident_id), { method: "DELETE" });
-      formError(document.getElementById("link-form"), response.ok ? "" : await refusal(response));
-      loadRegistry();
-    })])));
+    deleteButton(t("admin.unlink"), linkUrl(k.contact_id, k.resident_id), "link-form", loadRegistry)])));
 }
 
 const channelUrl = (contactId, channel) =>
@@ -98,11 +103,7 @@ const channelUrl = (contactId, channel) =>
 function channels(contact) {
   return el("span", {}, contact.channels.map((c) => el("span", { className: "channel" }, [`${t(`channel.${c.channel}`)}: ${c.address} `,
     editButton("channel-form", { contact_id: contact.contact_id, ...c }),
-    button(t("admin.remove"), async () => {
-      const response = await api(channelUrl(contact.contact_id, c.channel), { method: "DELETE" });
-      formError(document.getElementById("channel-form"), response.ok ? "" : await refusal(response));
-      loadRegistry();
-    })])));
+    deleteButton(t("admin.remove"), channelUrl(contact.contact_id, c.channel), "channel-form", loadRegistry)])));
 }
 
 // Minutes after midnight as a time input's "HH:MM", and back (blank: none).
@@ -126,11 +127,8 @@ const siteContactUrl = (siteId, contactId) =>
 async function loadSiteContacts(sites) {
   const lists = await Promise.all(sites.map((s) => apiJson(`/api/sites/${encodeURIComponent(s.site_id)}/contacts`)));
   rows("#site-contacts", lists.flat(), (c) => [c.site_id, c.contact_id, c.name, t(`contact.${c.role}`),
-    button(t("admin.remove"), async () => {
-      const response = await api(siteContactUrl(c.site_id, c.contact_id), { method: "DELETE" });
-      formError(document.getElementById("site-contact-form"), response.ok ? "" : await refusal(response));
-      loadSiteContacts(sites);
-    })]);
+    deleteButton(t("admin.remove"), siteContactUrl(c.site_id, c.contact_id), "site-contact-form",
+      () => loadSiteContacts(sites))]);
 }
 
 // "a:b, c:d" as pairs [["a", "b"], ["c", "d"]]: escalation steps and a contact's rules are written so.
@@ -177,12 +175,8 @@ async function loadShifts() {
   const shifts = await apiJson(`/api/sites/${encodeURIComponent(site)}/on-call/shifts`);
   if (load !== shiftLoads) return;  // a later load supersedes this one
   rows("#shifts", shifts, (s) => [s.contact_id, formatTime(s.starts_at), formatTime(s.ends_at),
-    button(t("admin.remove"), async () => {
-      const shift = new URLSearchParams({ contact_id: s.contact_id, starts_at: String(s.starts_at) });
-      const response = await api(`/api/sites/${encodeURIComponent(site)}/on-call/shifts?${shift}`, { method: "DELETE" });
-      formError(document.getElementById("shift-form"), response.ok ? "" : await refusal(response));
-      loadRota();
-    })]);
+    deleteButton(t("admin.remove"), `/api/sites/${encodeURIComponent(site)}/on-call/shifts?${new URLSearchParams(
+      { contact_id: s.contact_id, starts_at: String(s.starts_at) })}`, "shift-form", loadRota)]);
   document.getElementById("no-shifts").hidden = shifts.length > 0;
   table.dataset.loaded = site;
 }
