@@ -337,7 +337,8 @@ CREATE TABLE IF NOT EXISTS alert_snoozes (
     note        text NOT NULL DEFAULT ''
 );
 
--- Every delivery attempt on every channel (and every delivery held back by quiet hours or a full queue).
+-- Every delivery attempt on every channel (and every delivery held back by quiet hours or a full queue, deferred to
+-- the end of quiet hours, or withdrawn before it went).
 CREATE TABLE IF NOT EXISTS deliveries (
     id              bigserial PRIMARY KEY,
     at              timestamptz NOT NULL,
@@ -349,7 +350,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     kind            text NOT NULL,
     idempotency_key text NOT NULL,
     attempt         smallint NOT NULL,
-    status          text NOT NULL CHECK (status IN ('delivered', 'retry', 'failed', 'dead', 'suppressed', 'dropped')),
+    status          text NOT NULL CHECK (status IN ('delivered', 'retry', 'failed', 'dead', 'suppressed', 'dropped',
+                                                'deferred', 'superseded')),
     error           text NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, at);
@@ -360,8 +362,11 @@ CREATE INDEX IF NOT EXISTS deliveries_site ON deliveries (site_id, at);
 -- idempotency key (submitting a key again is a no-op); a message stays "pending" (attempt = the next attempt's number,
 -- due_at = when it may go) until it settles with the status of its last attempt, in the transaction that writes that
 -- attempt's row in deliveries. A dispatcher leases the row it is sending (lease_owner, lease_until), so of several
--- workers one sends it; a crashed worker's lease runs out and another takes the message over. A plain table, not a
--- hypertable: a small queue updated by key; settled rows are kept (they hold the keys) and purged with the alert.
+-- workers one sends it; a crashed worker's lease runs out and another takes the message over. One alert's messages
+-- to one target (contact, channel, address) go in the order they were written (created_at): a later one is not
+-- claimed while an earlier one is pending. An alert's end deferred to the end of quiet hours is pending with that due
+-- time; withdrawn when the alert reopens, it settles "superseded". A plain table, not a hypertable: a small queue
+-- updated by key; settled rows are kept (they hold the keys) and purged with the alert.
 CREATE TABLE IF NOT EXISTS outbox (
     idempotency_key text PRIMARY KEY,
     channel         text NOT NULL,
@@ -371,7 +376,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     address         text NOT NULL,
     kind            text NOT NULL,
     message         jsonb NOT NULL,  -- the whole serialised Message: subject, text, payload, content type ...
-    state           text NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'dead', 'suppressed', 'dropped')),
+    state           text NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'dead', 'suppressed', 'dropped',
+                                              'superseded')),
     attempt         smallint NOT NULL,  -- pending: the number of the next attempt; settled: of the last one
     due_at          timestamptz NOT NULL,
     lease_owner     text,

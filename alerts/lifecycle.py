@@ -10,8 +10,9 @@ Rules, all enforced with the store's transactions and an injected clock:
   out reopens the resolved alert (below) even when no tick came between.
 - Flap suppression: a condition that returns within ``flap_window_s`` of its alert's automatic resolution reopens the
   same alert (audited resolved -> open) instead of opening a new one; the dashboard sees the reopen, the family and
-  the clinic are not told again, and the escalation stages that have not fired are re-armed (the fired ones never
-  fire twice). An alert resolved by hand is never reopened: a new episode is a new alert.
+  the clinic are not told again, its end not yet sent to them is withdrawn (alerts/routing.py), and the escalation
+  stages that have not fired are re-armed (the fired ones never fire twice). An alert resolved by hand is never
+  reopened: a new episode is a new alert.
 - Acknowledge (who, when, note), resolve by hand, snooze until a time (escalation waits). Every transition is written
   to the audit trail by the store, in the transition's transaction, which also cancels pending escalation stages.
 """
@@ -109,6 +110,7 @@ class Lifecycle:
         if reopened is not None:
             if self._escalator is not None:
                 self._escalator.plan(reopened, start=draft.opened_at)
+            self._route(lambda router: router.reopened(reopened))
             return reopened
         alert = self._store.raise_alert(draft)
         if alert is None:

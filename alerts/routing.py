@@ -9,9 +9,18 @@
   the rota receives escalations.
 - When an alert resolves, whoever was told of it and not yet that it is over hears it is over, on the channel and
   address they were told on: told means a message delivered or still being tried (one held back, refused by a full
-  channel, failed or dead-lettered told nobody). Each resolution of an alert (a flap reopens it) is its own message,
-  so whoever an escalation called after the reopening hears of its end too. Quiet hours hold a resolution back as
-  they held the alert: a critical alert's end goes through (it woke them; they should not lie awake over it).
+  channel, failed, dead-lettered or withdrawn told nobody). Each resolution of an alert (a flap reopens it) is its own
+  message, so whoever an escalation called after the reopening hears of its end too. A critical alert's end goes
+  through quiet hours (it woke them; they should not lie awake over it). The end of any other alert they were told of
+  is deferred to the end of their quiet hours (in their time zone): queued with its first attempt then, audited
+  "deferred" with until when. Not held back for good: they were told it began, they must hear it is over; not at
+  night: a non-critical end is no reason to wake them.
+- An alert that reopens (a flap) is not over: its end not yet sent (deferred to the morning, or in its retries) is
+  withdrawn ("superseded", audited), so nobody hears "over" while it is open again; one being sent at that moment
+  goes. Whoever it was meant for is told still (their newest message about it is not an end), so the next
+  resolution, with its own key, tells them once that it is over: in the morning, one "resolved" for the whole night.
+- Messages about one alert reach a target in the order they were queued (the dispatcher's outbox), so an end
+  never arrives before the "raised" it follows, even when that one is in its retries.
 
 Each routing hands its messages to the dispatcher at once, so they reach its durable outbox in one transaction; an
 escalation stage's messages commit with the stage's claim (alerts/escalation.py says why).
@@ -23,13 +32,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerts.fhir import alert_bundle, is_clinical
 from alerts.notify.base import FHIR_JSON, JSON, Message
-from alerts.notify.dispatch import Dispatcher
+from alerts.notify.dispatch import Deferred, Dispatcher
 from carewatch.model import Alert, AlertState, Contact, ContactRole, Resident, Severity
 from carewatch.storage.base import OUTBOX_PENDING, ContactPreference, EscalationStage, StageClaim, Store
 
@@ -44,7 +53,17 @@ TOLD = frozenset({"delivered", OUTBOX_PENDING})  # a message in these states tol
 ALERT_MESSAGES_MAX = 10_000  # an alert's messages read to find who was told: contacts x channels x (stages +
 # resolutions) stays far below; a bound, so a runaway alert cannot make one resolution read without end
 
+REOPENED = "the alert reopened"  # why an end not yet sent is withdrawn
+
 Target = tuple[Contact, str, str]  # a contact, a channel, the address on it
+
+
+class Routed(NamedTuple):
+    """A routing's messages: to send now, held back (with the reason), deferred (to the end of quiet hours)."""
+
+    messages: list[Message]
+    held: list[tuple[Message, str]]
+    deferred: list[Deferred]
 
 
 def at_least(severity: Severity, lowest: Severity) -> bool:
@@ -62,15 +81,28 @@ def in_quiet_hours(preference: ContactPreference | None, at: float) -> bool:
     """Whether ``at`` falls in the contact's quiet hours, in the contact's own time zone (start > end wraps)."""
     if preference is None or preference.quiet_start is None or preference.quiet_end is None:
         return False
-    try:
-        zone = ZoneInfo(preference.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        log.warning("contact %s has an unknown time zone %r: UTC", preference.contact_id, preference.timezone)
-        zone = ZoneInfo("UTC")
-    local = datetime.fromtimestamp(at, zone)
+    local = datetime.fromtimestamp(at, _zone(preference))
     minute = local.hour * 60 + local.minute
     start, end = preference.quiet_start, preference.quiet_end
     return start <= minute < end if start <= end else minute >= start or minute < end
+
+
+def quiet_hours_end(preference: ContactPreference, at: float) -> datetime:
+    """When the quiet hours ``at`` falls in end: the next quiet_end after ``at``, in the contact's time zone."""
+    if preference.quiet_end is None:
+        raise ValueError(f"contact {preference.contact_id} keeps no quiet hours")
+    local = datetime.fromtimestamp(at, _zone(preference))
+    hour, minute = divmod(preference.quiet_end, 60)
+    end = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return end if end > local else end + timedelta(days=1)  # a day of the wall clock: the same time after a DST change
+
+
+def _zone(preference: ContactPreference) -> ZoneInfo:
+    try:
+        return ZoneInfo(preference.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("contact %s has an unknown time zone %r: UTC", preference.contact_id, preference.timezone)
+        return ZoneInfo("UTC")
 
 
 class Router:
@@ -106,30 +138,34 @@ class Router:
 
     # What -----------------------------------------------------------------------------------------------------
     def raised(self, alert: Alert) -> int:
-        messages, held = self.messages(alert, self.raised_contacts(alert), "raised")
-        self._dispatcher.submit_all(messages, held)
-        return len(messages)
+        routed = self.messages(alert, self.raised_contacts(alert), "raised")
+        self._submit(routed)
+        return len(routed.messages)
 
     def escalate(self, alert: Alert, stage: EscalationStage, fired_at: float | None = None) -> bool:
         """Queue a stage's messages. With ``fired_at`` the stage is claimed (fired at that time) in the transaction
         that writes them: False, and nothing queued, when it was acknowledged or claimed by another worker first."""
         kind = stage.kind
-        messages, held = self.messages(alert, self.escalation_contacts(alert, stage.target, stage.due_at), kind)
+        routed = self.messages(alert, self.escalation_contacts(alert, stage.target, stage.due_at), kind)
         if stage.target == OPERATORS:
             notice = self._message(alert, self._resident(alert), None, DASHBOARD_CHANNEL, alert.site_id, kind)
-            messages.insert(0, notice)
-        claim = None if fired_at is None else StageClaim(stage.alert_id, stage.stage, fired_at)
-        return self._dispatcher.submit_all(messages, held, claim)
+            routed.messages.insert(0, notice)
+        return self._submit(routed, None if fired_at is None else StageClaim(stage.alert_id, stage.stage, fired_at))
 
     def resolved(self, alert: Alert) -> int:
-        """Tell whoever was told of the alert, and not yet that it is over, that it is over (quiet hours apply)."""
+        """Tell whoever was told of the alert, and not yet that it is over, that it is over (quiet hours defer it);
+        how many messages go now."""
         told = self.told(alert)
         contacts = {c.contact_id: c for c in self._store.contacts(sorted({contact_id for contact_id, _, _ in told}))}
         targets = [(contacts[c], channel, address) for c, channel, address in told if c in contacts]
         episode = sum(t.to_state is AlertState.RESOLVED for t in self._store.transitions(alert.alert_id))
-        messages, held = self._compose(alert, targets, RESOLVED, episode)
-        self._dispatcher.submit_all(messages, held)
-        return len(messages)
+        routed = self._compose(alert, targets, RESOLVED, episode)
+        self._submit(routed)
+        return len(routed.messages)
+
+    def reopened(self, alert: Alert) -> int:
+        """The alert is open again (a flap): withdraw its end not yet sent; how many messages were withdrawn."""
+        return self._dispatcher.withdraw(alert.alert_id, RESOLVED, REOPENED)
 
     def told(self, alert: Alert) -> list[tuple[str, str, str]]:
         """(contact, channel, address) told of the alert and not yet that it is over: their newest message about it
@@ -140,33 +176,36 @@ class Router:
                 newest[(item.contact_id, item.channel, item.address)] = item.kind
         return sorted(target for target, kind in newest.items() if kind != RESOLVED)
 
-    def messages(
-        self, alert: Alert, contacts: Sequence[Contact], kind: str
-    ) -> tuple[list[Message], list[tuple[Message, str]]]:
-        """One message per contact and channel, and the ones held back with the reason (``_compose``)."""
+    def messages(self, alert: Alert, contacts: Sequence[Contact], kind: str) -> Routed:
+        """One message per contact and channel, sorted by quiet hours (``_compose``)."""
         by_contact = {c.contact_id: c for c in contacts}
         channels = self._store.contact_channels(list(by_contact))
         return self._compose(alert, [(by_contact[c.contact_id], c.channel, c.address) for c in channels], kind)
 
-    def _compose(
-        self, alert: Alert, targets: Sequence[Target], kind: str, episode: int | None = None
-    ) -> tuple[list[Message], list[tuple[Message, str]]]:
-        """One message per target, and the ones held back with the reason: family in quiet hours, unless the alert is
-        critical (its end too)."""
+    def _compose(self, alert: Alert, targets: Sequence[Target], kind: str, episode: int | None = None) -> Routed:
+        """One message per target. A family contact in quiet hours: a critical alert's message goes now, another
+        alert's end is deferred to the end of the quiet hours, anything else is held back."""
         preferences = self._store.contact_preferences(sorted({contact.contact_id for contact, _, _ in targets}))
         critical = alert.severity is Severity.CRITICAL
         resident = self._resident(alert)
         now = self._clock()
-        messages: list[Message] = []
-        held: list[tuple[Message, str]] = []
+        routed = Routed([], [], [])
         for contact, channel, address in targets:
             message = self._message(alert, resident, contact, channel, address, kind, episode)
-            quiet = contact.role is ContactRole.FAMILY and in_quiet_hours(preferences.get(contact.contact_id), now)
-            if quiet and not critical:
-                held.append((message, "quiet hours"))
+            preference = preferences.get(contact.contact_id)
+            quiet = contact.role is ContactRole.FAMILY and in_quiet_hours(preference, now)
+            if not quiet or critical:
+                routed.messages.append(message)
+            elif kind == RESOLVED and preference is not None:
+                end = quiet_hours_end(preference, now)
+                note = f"quiet hours: until {end:%Y-%m-%d %H:%M} {end.tzinfo}"
+                routed.deferred.append(Deferred(message, end.timestamp(), note))
             else:
-                messages.append(message)
-        return messages, held
+                routed.held.append((message, "quiet hours"))
+        return routed
+
+    def _submit(self, routed: Routed, claim: StageClaim | None = None) -> bool:
+        return self._dispatcher.submit_all(routed.messages, routed.held, claim, routed.deferred)
 
     def _message(
         self, alert: Alert, resident: Resident | None, contact: Contact | None, channel: str, address: str, kind: str,

@@ -1,8 +1,11 @@
-"""Shared by the storage tests (tests/storage): a database as it was before an added column (ADDED_COLUMNS) or a
-changed key (CHANGED_KEYS)."""
+"""Shared by the storage tests (tests/storage): a database as it was before an added column (ADDED_COLUMNS), a
+changed key (CHANGED_KEYS) or a widened check (CHANGED_CHECKS)."""
 
 from __future__ import annotations
 
+import re
+
+from carewatch.storage import sqlite, timescale
 from carewatch.storage.base import Store
 from carewatch.storage.sql import SqlStore
 
@@ -38,3 +41,15 @@ def predate_threshold_contexts(store: Store) -> None:
         f" (resident_id), metric text NOT NULL, at {time_type} NOT NULL, actor text NOT NULL, low double precision,"
         " high double precision, reason text)"
     )
+
+
+def predate_delivery_states(store: Store) -> None:
+    """deliveries and outbox as they were before a message could be deferred or superseded (their checks without
+    those values), recreated empty from the schema's definitions."""
+    assert isinstance(store, SqlStore)
+    schema = sqlite._schema() if store.backend == "sqlite" else timescale.SCHEMA_PATH.read_text()
+    for table in ("deliveries", "outbox"):
+        found = re.search(rf"CREATE TABLE IF NOT EXISTS {table} \(.*?\n\);", schema, re.DOTALL)
+        assert found is not None
+        store._run(f"DROP TABLE {table}")
+        store._run(re.sub(r",\s*'(deferred|superseded)'", "", found.group(0)))

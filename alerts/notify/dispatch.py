@@ -10,7 +10,14 @@ pending again with its next attempt due after a capped exponential backoff. Afte
 failing message is dead-lettered ("dead"); a permanent failure ("failed") is not retried. Messages held back (quiet
 hours: "suppressed"), refused by a full channel ("dropped": ``queue_size`` messages of the channel already pending)
 or meant for a channel this process has no settings for ("failed") are settled on submission, audited in the same
-transaction.
+transaction. A deferred message (an alert's end in quiet hours, alerts/routing.py) is queued with its first attempt
+due at a later time, audited "deferred" with until when; ``withdraw`` settles an alert's pending messages of a kind
+as "superseded" (its end, when it reopens), except one being sent.
+
+Order. Messages about one alert to one target (contact, channel, address) go in the order they were queued: the
+outbox leases a message only when no earlier one to that target is pending (in its retries, being sent, deferred),
+so a "resolved" never overtakes its "raised" in backoff; once the earlier one is delivered, failed or dead-lettered,
+the later one goes. Messages of other alerts or other targets do not wait.
 
 Guarantees. A submitted message is not lost before it settles: after a restart (or in another worker) the pending
 messages resume with their attempt numbers and due times, and one whose retry fell due during the downtime goes at
@@ -30,6 +37,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 from alerts.notify.base import Channel, Message, PermanentDeliveryError, TransientDeliveryError
 from carewatch.storage.base import (
@@ -62,6 +70,14 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based): first_s * 2**(attempt-1), capped."""
         return float(min(self.cap_s, self.first_s * 2 ** (attempt - 1)))
+
+
+class Deferred(NamedTuple):
+    """A message whose first attempt waits until ``until`` (epoch seconds); ``note`` says why and until when."""
+
+    message: Message
+    until: float
+    note: str
 
 
 def encode(
@@ -121,13 +137,16 @@ class Dispatcher:
         self.submit_all([], [(message, reason)])
 
     def submit_all(
-        self, messages: Sequence[Message], held: Sequence[tuple[Message, str]] = (), claim: StageClaim | None = None
-    ) -> bool:
-        """Write messages (and the ones held back, with the reason) to the outbox in one transaction, which with
-        ``claim`` first claims that escalation stage; False when the claim was lost (nothing written)."""
+        self, messages: Sequence[Message], held: Sequence[tuple[Message, str]] = (), claim: StageClaim | None = None,
+        deferred: Sequence[Deferred] = (),
+    ) -> bool:  # fmt: skip
+        """Write messages (the ones held back with the reason, the deferred ones due later) to the outbox in one
+        transaction, which with ``claim`` first claims that escalation stage; False when the claim was lost (nothing
+        written)."""
         now = self._clock()
         items = [self._item(m, now) for m in messages]
         items += [encode(m, now, "suppressed", 0, reason) for m, reason in held]
+        items += [self._item(d.message, now, d.until, d.note) for d in deferred]
         outcomes = self._store.enqueue_outbox(items, now, self._queue_size, claim)
         if outcomes is None:
             return False
@@ -139,13 +158,21 @@ class Dispatcher:
                           item.idempotency_key)  # fmt: skip
         return True
 
-    def _item(self, message: Message, now: float) -> OutboxItem:
+    def _item(self, message: Message, now: float, due_at: float | None = None, note: str = "") -> OutboxItem:
         if message.channel not in self._lanes:
             return encode(message, now, "failed", 1, f"channel {message.channel!r} is not configured")
-        return encode(message, now)
+        return encode(message, now if due_at is None else due_at, note=note)
+
+    def withdraw(self, alert_id: int, kind: str, reason: str) -> int:
+        """Settle the alert's pending messages of ``kind`` as "superseded" (audited with ``reason``), except one
+        being sent; how many."""
+        withdrawn = self._store.withdraw_outbox(alert_id, kind, self._clock(), reason)
+        for item in withdrawn:
+            log.info("withdrew %s: %s", item.idempotency_key, reason)
+        return len(withdrawn)
 
     def idle(self) -> bool:
-        """Nothing of this dispatcher's channels pending: queued, waiting for a retry or being sent."""
+        """Nothing of this dispatcher's channels pending: queued (deferred too), waiting for a retry or being sent."""
         return not any(self._store.outbox(name, pending_only=True, limit=1) for name in self._lanes)
 
     # The lanes' threads -------------------------------------------------------------------------------------

@@ -229,7 +229,10 @@ class Bucket(NamedTuple):
 
 # Lifecycle records: escalation, routing, deliveries --------------------------------------------------------------
 ESCALATION_TARGETS = ("operators", "on_call", "family", "clinic")
-DELIVERY_STATUSES = ("delivered", "retry", "failed", "dead", "suppressed", "dropped")
+# An attempt's outcome, or what became of a message without one: held back ("suppressed"), refused by a full channel
+# ("dropped"), queued for a later first attempt ("deferred": the end of quiet hours), withdrawn before it went
+# ("superseded": an alert's end when the alert reopened).
+DELIVERY_STATUSES = ("delivered", "retry", "failed", "dead", "suppressed", "dropped", "deferred", "superseded")
 
 
 CONTACT_CHANNELS = ("email", "webhook", "mqtt")  # how a contact is reached (the dashboard's notices are not theirs)
@@ -368,7 +371,7 @@ class DeliveryAttempt:
 
 
 OUTBOX_PENDING = "pending"  # an outbox message's state until it settles with one of DELIVERY_STATUSES
-OUTBOX_STATES = (OUTBOX_PENDING, "delivered", "failed", "dead", "suppressed", "dropped")
+OUTBOX_STATES = (OUTBOX_PENDING, "delivered", "failed", "dead", "suppressed", "dropped", "superseded")
 QUEUED, DUPLICATE = "queued", "duplicate"  # outcomes of enqueue_outbox besides the settled states
 
 
@@ -389,7 +392,7 @@ class OutboxItem:
     state: str = OUTBOX_PENDING
     attempt: int = 1
     due_at: float = 0.0
-    note: str = ""  # for an item settled on submission (suppressed, failed): its audit row's error text
+    note: str = ""  # for an item settled (suppressed, failed) or deferred on submission: its audit row's error text
 
 
 class StageClaim(NamedTuple):
@@ -716,13 +719,21 @@ class Store(ABC):
         is written and the result is None. Then each item: a key already in the outbox -> DUPLICATE (nothing
         written); an item settled on submission (state suppressed or failed) -> stored settled, with its audit row;
         a pending item whose channel already has ``limit`` or more pending messages -> "dropped" (stored settled,
-        audited); else QUEUED. Racing writers may overshoot ``limit`` by their own items.
+        audited); else QUEUED, and one due after ``now`` is audited "deferred" (attempt 0, its note). Racing writers
+        may overshoot ``limit`` by their own items.
         """
 
     @abstractmethod
     def claim_outbox(self, channel: str, now: float, owner: str, lease_s: float, limit: int = 1) -> list[OutboxItem]:
         """Lease to ``owner`` until ``now + lease_s`` up to ``limit`` pending messages of the channel that are due
-        at ``now`` and not leased (or whose lease ran out), soonest due first: of racing claimers one gets each."""
+        at ``now`` and not leased (or whose lease ran out), soonest due first: of racing claimers one gets each.
+        A message about an alert waits while one queued before it to the same target (contact, channel, address)
+        is pending, in its retries or being sent: one alert's messages reach a target in the order queued."""
+
+    @abstractmethod
+    def withdraw_outbox(self, alert_id: int, kind: str, now: float, reason: str) -> list[OutboxItem]:
+        """Settle the alert's pending messages of ``kind`` that are not being sent as "superseded", each audited
+        (attempt 0, ``reason``), in one transaction; the ones withdrawn."""
 
     @abstractmethod
     def settle_outbox(self, attempt: DeliveryAttempt, owner: str, retry_at: float | None = None) -> bool:
@@ -738,7 +749,8 @@ class Store(ABC):
 
     @abstractmethod
     def outbox_next_due(self, channel: str) -> float | None:
-        """When the channel's next pending message may go (its due time, or the end of a lease on it); None: none."""
+        """When the channel's next pending message may go (its due time, or the end of a lease on it; one waiting
+        for an earlier message to its target goes after that one); None: none."""
 
     @abstractmethod
     def alerts_between(self, site_id: str | None, start: float, end: float) -> list[Alert]:

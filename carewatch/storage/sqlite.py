@@ -30,6 +30,7 @@ class SqliteStore(SqlStore):
     backend = "sqlite"
     columns_query = "SELECT name FROM pragma_table_info(?)"
     key_query = "SELECT name FROM pragma_table_info(?) WHERE pk > 0"
+    checks_query = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?"  # the whole CREATE TABLE
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":
@@ -57,13 +58,12 @@ class SqliteStore(SqlStore):
                 raise
 
     def _change_key(self, cur: Cursor, table: str, key: tuple[str, ...]) -> None:
-        """SQLite cannot alter a primary key: the table is made again from the schema's definition (which has the new
-        key) and its rows copied over, inside the caller's transaction."""
-        columns = ", ".join(row[0] for row in cur.execute(self.columns_query, (table,)).fetchall())
-        cur.execute(f"ALTER TABLE {table} RENAME TO {table}_before_rekey")
-        cur.execute(_table_definition(table))
-        cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_before_rekey")
-        cur.execute(f"DROP TABLE {table}_before_rekey")
+        """SQLite cannot alter a primary key: the table is made again from the schema's definition (_remake)."""
+        _remake(cur, table)
+
+    def _change_check(self, cur: Cursor, table: str, column: str, values: tuple[str, ...]) -> None:
+        """SQLite cannot alter a check: the table is made again from the schema's definition (_remake)."""
+        _remake(cur, table)
 
     def _use_wal(self) -> None:
         """Switch the file to WAL (a no-op once it is). Connections that switch a new file at the same moment each
@@ -138,6 +138,18 @@ def _newest_per_device(batch: Batch) -> dict[str, float]:
 
 def _schema() -> str:
     return files("carewatch.storage").joinpath("sqlite_schema.sql").read_text()
+
+
+def _remake(cur: Cursor, table: str) -> None:
+    """Make ``table`` again from the schema's definition (its new key or check) with its rows and its indexes, inside
+    the caller's transaction. The old table goes before the indexes are made: they would be found on it by name."""
+    columns = ", ".join(row[0] for row in cur.execute(SqliteStore.columns_query, (table,)).fetchall())
+    cur.execute(f"ALTER TABLE {table} RENAME TO {table}_before_remake")
+    cur.execute(_table_definition(table))
+    cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_before_remake")
+    cur.execute(f"DROP TABLE {table}_before_remake")
+    for index in re.findall(rf"^CREATE (?:UNIQUE )?INDEX IF NOT EXISTS \w+ ON {table} .*?;$", _schema(), re.MULTILINE):
+        cur.execute(index)
 
 
 def _table_definition(table: str) -> str:

@@ -173,7 +173,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, site_id TEXT NOT NULL,
     alert_id INTEGER REFERENCES alerts (alert_id), contact_id TEXT NOT NULL, channel TEXT NOT NULL,
     address TEXT NOT NULL, kind TEXT NOT NULL, idempotency_key TEXT NOT NULL, attempt INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('delivered', 'retry', 'failed', 'dead', 'suppressed', 'dropped')),
+    status TEXT NOT NULL CHECK (
+        status IN ('delivered', 'retry', 'failed', 'dead', 'suppressed', 'dropped', 'deferred', 'superseded')
+    ),
     error TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries (alert_id, at);
@@ -182,7 +184,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     idempotency_key TEXT PRIMARY KEY, channel TEXT NOT NULL, site_id TEXT NOT NULL,
     alert_id INTEGER REFERENCES alerts (alert_id), contact_id TEXT NOT NULL, address TEXT NOT NULL, kind TEXT NOT NULL,
     message TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed', 'dead', 'suppressed', 'dropped')),
+    state TEXT NOT NULL CHECK (
+        state IN ('pending', 'delivered', 'failed', 'dead', 'suppressed', 'dropped', 'superseded')
+    ),
     attempt INTEGER NOT NULL, due_at REAL NOT NULL, lease_owner TEXT, lease_until REAL, created_at REAL NOT NULL,
     settled_at REAL
 );

@@ -1,7 +1,8 @@
 """The durable outbox on both backends, with a controlled clock: a restart in the middle of a webhook's retries resumes
 them where they were and the receiver gets the message once; a crash while an escalation stage is being claimed, or
 after it fired but before its messages went out, loses nothing and sends nothing twice; a key submitted twice is one
-delivery; two dispatchers on one database send each message once."""
+delivery; two dispatchers on one database send each message once; messages about one alert to one target go in the
+order they were queued, a later one waiting while an earlier one is in its retries."""
 
 from __future__ import annotations
 
@@ -107,6 +108,71 @@ def test_two_dispatchers_on_one_database_send_each_message_once(
     keys = sorted(h["Idempotency-Key"] for h, _ in receiver.requests)
     assert keys == [f"k{i:02}" for i in range(30)]  # every message, none twice
     assert attempts(store) == [(1, "delivered")] * 30
+
+
+# Order: messages about one alert to one target go in the order they were queued -----------------------------
+
+
+def about(alert_id: int, address: str, kind: str, contact: str = "fam1") -> Message:
+    return Message(
+        site_id="s1", alert_id=alert_id, contact_id=contact, channel="webhook", address=address, kind=kind,
+        idempotency_key=f"alert-{alert_id}-{kind}-{contact}-webhook", subject=kind, text=kind, payload={"kind": kind},
+    )  # fmt: skip
+
+
+def test_the_end_of_an_alert_waits_for_its_raised_message_in_retry_to_the_same_target(
+    harness: Any, store: Store, clock: Any
+) -> None:
+    """The family's receiver answers "raised" 503: its retry is a minute away when the alert resolves. "resolved"
+    waits for it (a message to another target, queued after it, goes at once), then follows it."""
+    harness.dispatcher.stop()  # this test's dispatcher has a real webhook channel
+    alert = store.raise_alert(harness.draft(clock.now))  # not routed: the test queues its messages
+    assert alert is not None
+    with Receiver(failures=1) as receiver:
+        raised, resolved = (about(alert.alert_id, receiver.url, kind) for kind in ("raised", "resolved"))
+        other = about(alert.alert_id, receiver.url, "raised", contact="fam2")
+        dispatcher = Dispatcher(store, [WebhookChannel(SECRET)], RETRY, clock)
+        dispatcher.start()
+        try:
+            dispatcher.submit(raised)
+            wait_for(lambda: attempts(store) == [(1, "retry")], "the first attempt")
+            clock.advance(1)
+            dispatcher.submit(resolved)  # due now, but "raised" is still pending to the same target
+            clock.advance(1)
+            dispatcher.submit(other)  # to another target: goes at once, after "resolved" if that could go
+            wait_for(lambda: other.idempotency_key in receiver.accepted, "the other target's message")
+            assert list(receiver.accepted) == [other.idempotency_key]
+            assert store.outbox_next_due("webhook") == pytest.approx(clock.now - 2 + 60)  # "raised"'s retry, no spin
+            clock.advance(60)
+            dispatcher.wake()
+            wait_for(dispatcher.idle, "the deliveries")
+        finally:
+            dispatcher.stop()
+    assert list(receiver.accepted)[1:] == [raised.idempotency_key, resolved.idempotency_key]
+
+
+def test_a_later_message_goes_once_the_earlier_one_to_its_target_is_dead_lettered(
+    harness: Any, store: Store, clock: Any
+) -> None:
+    harness.dispatcher.stop()
+    alert = store.raise_alert(harness.draft(clock.now))  # not routed: the test queues its messages
+    assert alert is not None
+    with Receiver(failures=2) as receiver:
+        dispatcher = Dispatcher(store, [WebhookChannel(SECRET)], RetryPolicy(max_attempts=2, first_s=60), clock)
+        dispatcher.start()
+        try:
+            dispatcher.submit(about(alert.alert_id, receiver.url, "raised"))
+            wait_for(lambda: attempts(store) == [(1, "retry")], "the first attempt")
+            clock.advance(1)
+            dispatcher.submit(about(alert.alert_id, receiver.url, "resolved"))
+            clock.advance(60)
+            dispatcher.wake()
+            wait_for(dispatcher.idle, "the deliveries")
+        finally:
+            dispatcher.stop()
+    assert [(d.kind, d.status) for d in store.deliveries()] == [
+        ("raised", "retry"), ("raised", "dead"), ("resolved", "delivered")
+    ]  # fmt: skip
 
 
 # Escalation: claiming a stage and writing its messages commit together ----------------------------------------

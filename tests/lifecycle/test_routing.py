@@ -1,17 +1,19 @@
 """Routing on both backends: who is told of a new alert (operators, clinic for clinical alerts, family by their
 preferences), quiet hours in the contact's own time zone with the critical bypass, the on-call rota, and the closing
-message when an alert resolves: only to whoever was told (delivered or still being tried), in quiet hours held back,
-once per resolution (a flap's reopening and escalation end with a second one)."""
+message when an alert resolves: only to whoever was told (delivered or still being tried), in quiet hours deferred to
+their end (withdrawn if the alert reopens first), once per resolution (a flap's reopening and escalation end with a
+second one)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from lifecycle_support import wait_for
 
 from alerts.notify.base import FHIR_JSON, JSON
-from alerts.routing import in_quiet_hours, wants
+from alerts.routing import in_quiet_hours, quiet_hours_end, wants
 from carewatch.model import Alert, AlertState, Contact, ContactLink, ContactRole, Severity
 from carewatch.storage.base import ContactPreference
 
@@ -43,6 +45,18 @@ def test_quiet_hours_are_in_the_contacts_time_zone_and_wrap_midnight() -> None:
     afternoon_nap = ContactPreference("f", "UTC", 13 * 60, 15 * 60)
     assert in_quiet_hours(afternoon_nap, t0 + 5 * 3600) and not in_quiet_hours(afternoon_nap, t0)
     assert not in_quiet_hours(None, t0)
+
+
+def test_quiet_hours_end_at_their_next_end_in_the_contacts_time_zone() -> None:
+    night = ContactPreference("f", "Asia/Shanghai", 22 * 60, 7 * 60)
+    t0 = 1_764_403_200.0  # 2025-11-29 16:00 Shanghai
+    assert quiet_hours_end(night, t0 + EVENING).timestamp() == t0 + 15 * 3600  # 23:00 -> 07:00 the next day
+    assert quiet_hours_end(night, t0 + 14 * 3600).timestamp() == t0 + 15 * 3600  # 06:00 -> 07:00 that day
+    nap = ContactPreference("f", "UTC", 13 * 60, 15 * 60)
+    assert quiet_hours_end(nap, t0 + 5 * 3600 + 59).timestamp() == t0 + 7 * 3600  # 13:00:59 UTC -> 15:00
+    london = ContactPreference("f", "Europe/London", 22 * 60, 7 * 60)
+    before_spring_forward = datetime(2025, 3, 29, 23, 0, tzinfo=UTC).timestamp()  # 23:00 GMT; BST from 01:00 UTC
+    assert quiet_hours_end(london, before_spring_forward) == datetime(2025, 3, 30, 6, 0, tzinfo=UTC)  # 07:00 BST
 
 
 def test_a_clinical_alert_reaches_operators_clinic_and_the_family_who_want_it(harness: Any) -> None:
@@ -138,10 +152,15 @@ def test_a_family_member_held_back_by_quiet_hours_is_not_told_it_is_over(harness
     assert over(harness) == [("clinic", "webhook"), ("fam1", "email"), ("fam1", "mqtt"), ("op1", "webhook")]
 
 
+MORNING = 15 * 3600  # T0 + 15 h: 07:00 the next day in Shanghai, the end of fam2's quiet hours
+UNTIL_MORNING = "quiet hours: until 2025-11-30 07:00 Asia/Shanghai"
+
+
 @pytest.mark.parametrize("severity", [Severity.URGENT, Severity.CRITICAL])
-def test_the_end_of_an_alert_keeps_the_alerts_quiet_hours(harness: Any, severity: Severity) -> None:
-    """An urgent alert told by day ends at night: its end waits (held back). A critical one went through the quiet
-    hours and woke them: they hear that it is over, whenever it is."""
+def test_the_end_of_an_alert_told_by_day_waits_for_the_end_of_the_quiet_hours(harness: Any, severity: Severity) -> None:
+    """An urgent alert told by day ends at night: its end is deferred to the end of the quiet hours (07:00 in their
+    time zone), audited as such, and goes then. A critical one went through the quiet hours and woke them: they hear
+    that it is over at once."""
     family_of_everything(harness)
     told_at = harness.T0 if severity is Severity.URGENT else harness.T0 + EVENING  # a critical alert goes at night
     harness.clock.now = told_at
@@ -149,10 +168,55 @@ def test_the_end_of_an_alert_keeps_the_alerts_quiet_hours(harness: Any, severity
     harness.settle()  # told
     harness.clock.now = harness.T0 + EVENING + 600  # 23:10 in Shanghai
     harness.lifecycle.resolve(alert.alert_id, "operator:zhang", harness.clock.now)
-    harness.settle()
-    end = ("resolved", "suppressed", "quiet hours") if severity is Severity.URGENT else ("resolved", "delivered", "")
-    assert statuses(harness, alert, "fam2") == [("raised", "delivered", ""), end]
     assert ("fam1", "mqtt") in over(harness)  # fam1 keeps no quiet hours
+    if severity is Severity.CRITICAL:
+        assert statuses(harness, alert, "fam2") == [("raised", "delivered", ""), ("resolved", "delivered", "")]
+        return
+    assert statuses(harness, alert, "fam2") == [("raised", "delivered", ""), ("resolved", "deferred", UNTIL_MORNING)]
+    [deferred] = harness.store.outbox(pending_only=True)
+    assert (deferred.contact_id, deferred.kind, deferred.due_at) == ("fam2", "resolved", harness.T0 + MORNING)
+    assert ("fam2", "mqtt") not in over(harness)  # not at night
+    harness.clock.now = harness.T0 + MORNING
+    harness.dispatcher.wake()
+    assert ("fam2", "mqtt") in over(harness)
+    assert statuses(harness, alert, "fam2")[-1] == ("resolved", "delivered", "")
+
+
+def resolve_by_itself(harness: Any, cleared_at: float) -> None:
+    harness.lifecycle.apply([], [harness.cleared(cleared_at)])
+    harness.clock.now = cleared_at + harness.HOLD_S
+    assert [a.state for a in harness.lifecycle.tick(harness.clock.now)] == [AlertState.RESOLVED]
+    harness.settle()
+
+
+def test_a_deferred_end_is_withdrawn_when_the_alert_reopens_and_the_last_end_goes_in_the_morning(
+    harness: Any,
+) -> None:
+    """Told by day; at night it resolves by itself (its end deferred), comes back within the flap window (the
+    deferred end is withdrawn: it is not over), and resolves again: in the morning fam2 hears once that it is over,
+    the second resolution's message; fam1 (no quiet hours) heard the first end at once and is not told again."""
+    family_of_everything(harness)
+    [alert] = harness.lifecycle.apply([harness.draft(harness.T0)], [])
+    harness.settle()
+    resolve_by_itself(harness, harness.T0 + EVENING)
+    [first_end] = harness.store.outbox(pending_only=True)
+    assert (first_end.contact_id, first_end.due_at) == ("fam2", harness.T0 + MORNING)
+    harness.clock.advance(60)
+    [reopened] = harness.lifecycle.apply([harness.draft(harness.clock.now)], [])
+    assert reopened.alert_id == alert.alert_id and harness.store.outbox(pending_only=True) == []
+    harness.lifecycle.resolve(alert.alert_id, "operator:zhang", harness.clock.advance(600))
+    harness.settle()
+    [second_end] = harness.store.outbox(pending_only=True)
+    assert second_end.contact_id == "fam2" and second_end.idempotency_key.endswith("resolved:2-fam2-mqtt")
+    harness.clock.now = harness.T0 + MORNING
+    harness.dispatcher.wake()
+    assert [s for s in harness.sent() if s[0] == "fam2"] == [("fam2", "mqtt", "raised"), ("fam2", "mqtt", "resolved")]
+    assert statuses(harness, alert, "fam2") == [
+        ("raised", "delivered", ""), ("resolved", "deferred", UNTIL_MORNING),
+        ("resolved", "superseded", "the alert reopened"), ("resolved", "deferred", UNTIL_MORNING),
+        ("resolved", "delivered", ""),
+    ]  # fmt: skip
+    assert over(harness).count(("fam1", "mqtt")) == 1
 
 
 def test_a_message_that_died_told_nobody(harness: Any) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from storage_support import predate_threshold_contexts, predate_threshold_reasons
+from storage_support import predate_delivery_states, predate_threshold_contexts, predate_threshold_reasons
 
 from carewatch.model import Resident, Site, SiteKind
 from carewatch.storage import timescale
@@ -68,11 +68,12 @@ def test_starters_on_a_fresh_database_all_succeed(new_database: Callable[[], Sto
     assert_schema_as_one_starter_makes_it(new_store, new_database())
 
 
-@pytest.mark.parametrize("predate", [predate_threshold_reasons, predate_threshold_contexts])
+@pytest.mark.parametrize("predate", [predate_threshold_reasons, predate_threshold_contexts, predate_delivery_states])
 def test_starters_on_a_database_from_before_an_added_column_all_succeed(
     new_database: Callable[[], StoreFactory], predate: Callable[[SqlStore], None]
 ) -> None:
-    """Before threshold reasons (an added column) or contexts (added columns and a changed key, with a row to keep)."""
+    """Before threshold reasons (an added column), contexts (added columns and a changed key, with a row to keep) or
+    deferred and superseded deliveries (widened checks: SQLite makes the tables again, with their indexes)."""
     new_store = new_database()
     with closing(new_store()) as old:
         old.init_schema()

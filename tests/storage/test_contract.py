@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
-from storage_support import predate_threshold_contexts, predate_threshold_reasons
+from storage_support import predate_delivery_states, predate_threshold_contexts, predate_threshold_reasons
 
 from carewatch.model import (
     AccelRow,
@@ -667,8 +668,88 @@ def test_outbox_leases_retries_and_settles_with_the_audit(store: Store) -> None:
         ("b", "dead", 1),
     ]
     assert [(d.idempotency_key, d.attempt, d.status) for d in store.deliveries()] == [
-        ("a", 1, "retry"), ("a", 2, "delivered"), ("a", 2, "delivered"), ("b", 1, "dead")
-    ]  # every attempt is audited, also the one whose lease was lost  # fmt: skip
+        ("b", 0, "deferred"), ("a", 1, "retry"), ("a", 2, "delivered"), ("a", 2, "delivered"), ("b", 1, "dead")
+    ]  # b was queued due later; every attempt is audited, also the one whose lease was lost  # fmt: skip
+
+
+def to_target(
+    key: str, alert_id: int, kind: str = "raised", due: float = T0, address: str = "http://x/fam"
+) -> OutboxItem:
+    return replace(outbox_item(key, alert_id=alert_id, due=due), address=address, kind=kind)
+
+
+def test_one_alerts_messages_to_one_target_are_claimed_in_the_order_queued(store: Store) -> None:
+    """The end waits while "raised" to the same target is in its retries; another target's message and a digest
+    (no alert) do not; once "raised" settles (dead-lettered here), the end goes."""
+    seed(store)
+    alert = store.raise_alert(draft())
+    assert alert is not None
+    store.enqueue_outbox([to_target("raised", alert.alert_id)], T0, limit=10)
+    [raised] = store.claim_outbox("webhook", T0, "w1", lease_s=60)
+    retry = DeliveryAttempt(T0, "s1", alert.alert_id, "fam", "webhook", raised.address, "raised", "raised", 1, "retry")
+    assert store.settle_outbox(retry, "w1", retry_at=T0 + 60)
+    later = [
+        to_target("resolved", alert.alert_id, "resolved", T0 + 1), to_target("other", alert.alert_id, due=T0 + 1,
+        address="http://x/other"), outbox_item("digest", due=T0 + 1),
+    ]  # fmt: skip
+    store.enqueue_outbox(later, T0 + 1, limit=10)
+    assert store.outbox_next_due("webhook") == pytest.approx(T0 + 1)  # other and digest
+    assert {i.idempotency_key for i in store.claim_outbox("webhook", T0 + 2, "w1", lease_s=60, limit=5)} == {
+        "other", "digest"
+    }  # fmt: skip
+    assert store.outbox_next_due("webhook") == pytest.approx(T0 + 60)  # raised's retry: resolved goes after it
+    assert store.claim_outbox("webhook", T0 + 59, "w1", lease_s=60, limit=5) == []
+    [again] = store.claim_outbox("webhook", T0 + 60, "w1", lease_s=60, limit=5)
+    assert again.idempotency_key == "raised"
+    assert store.settle_outbox(replace(retry, at=T0 + 60, attempt=2, status="dead"), "w1")
+    assert [i.idempotency_key for i in store.claim_outbox("webhook", T0 + 60, "w1", lease_s=60)] == ["resolved"]
+
+
+def test_a_deferred_message_is_audited_and_one_withdrawn_settles_superseded(store: Store) -> None:
+    seed(store)
+    alert = store.raise_alert(draft())
+    assert alert is not None
+    until = "quiet hours: until 2025-11-30 07:00 Asia/Shanghai"
+    items = [
+        replace(to_target("end", alert.alert_id, "resolved", T0 + 3600), note=until),
+        to_target("sending", alert.alert_id, "resolved", address="http://x/clinic"),
+        to_target("raised", alert.alert_id, address="http://x/op"),  # another kind: stays
+    ]
+    assert store.enqueue_outbox(items, T0, limit=10) == [QUEUED] * 3
+    assert [(d.idempotency_key, d.attempt, d.status, d.error) for d in store.deliveries()] == [
+        ("end", 0, "deferred", until)
+    ]
+    assert {i.idempotency_key for i in store.claim_outbox("webhook", T0, "w1", lease_s=60, limit=5)} == {
+        "sending", "raised"
+    }  # fmt: skip
+    withdrawn = store.withdraw_outbox(alert.alert_id, "resolved", T0 + 10, "the alert reopened")
+    assert [i.idempotency_key for i in withdrawn] == ["end"]  # not the one being sent
+    assert store.withdraw_outbox(alert.alert_id, "resolved", T0 + 11, "the alert reopened") == []
+    assert {i.idempotency_key: i.state for i in store.outbox()} == {
+        "end": "superseded", "sending": "pending", "raised": "pending"
+    }  # fmt: skip
+    assert [(d.idempotency_key, d.attempt, d.status, d.error) for d in store.deliveries()][1:] == [
+        ("end", 0, "superseded", "the alert reopened")
+    ]
+
+
+def test_a_database_from_before_deferred_deliveries_is_brought_up_to_date(store: Store) -> None:
+    """Its outbox and audit rows are kept; a deferral and a withdrawal can be stored."""
+    seed(store)
+    alert = store.raise_alert(draft())
+    assert alert is not None
+    predate_delivery_states(store)
+    held = replace(to_target("held", alert.alert_id), state="suppressed", attempt=0, note="quiet hours")
+    store.enqueue_outbox([held], T0, limit=10)
+    store.init_schema()
+    store.init_schema()  # idempotent
+    deferred = to_target("end", alert.alert_id, "resolved", T0 + 3600, "http://x/other")
+    assert store.enqueue_outbox([deferred], T0, limit=10) == [QUEUED]
+    assert [i.idempotency_key for i in store.withdraw_outbox(alert.alert_id, "resolved", T0, "reopened")] == ["end"]
+    assert [(d.idempotency_key, d.status) for d in store.deliveries()] == [
+        ("held", "suppressed"), ("end", "deferred"), ("end", "superseded")
+    ]  # fmt: skip
+    assert {i.idempotency_key: i.state for i in store.outbox()} == {"held": "suppressed", "end": "superseded"}
 
 
 def test_racing_claimers_get_each_message_once(store: Store) -> None:

@@ -7,7 +7,7 @@ in each backend.
 
 from __future__ import annotations
 
-from carewatch.storage.sql._core import ADDED_COLUMNS, CHANGED_KEYS, LEGACY_REASON, Cursor, SqlCore
+from carewatch.storage.sql._core import ADDED_COLUMNS, CHANGED_CHECKS, CHANGED_KEYS, LEGACY_REASON, Cursor, SqlCore
 from carewatch.storage.sql.alerts import AlertsSql
 from carewatch.storage.sql.history import HistorySql
 from carewatch.storage.sql.limits import LimitsSql
@@ -17,8 +17,8 @@ from carewatch.storage.sql.registry import LATEST_LOOKBACK_S, RegistrySql
 from carewatch.storage.sql.users import UsersSql
 
 __all__ = [
-    "ADDED_COLUMNS", "CHANGED_KEYS", "DEVICE_SEEN_UPSERT", "LATEST_LOOKBACK_S", "LEGACY_REASON", "Cursor", "SqlCore",
-    "SqlStore",
+    "ADDED_COLUMNS", "CHANGED_CHECKS", "CHANGED_KEYS", "DEVICE_SEEN_UPSERT", "LATEST_LOOKBACK_S", "LEGACY_REASON",
+    "Cursor", "SqlCore", "SqlStore",
 ]  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from carewatch.model import Alert, AlertState, Severity
-from carewatch.storage.base import Store
+from carewatch.storage.base import DELIVERY_STATUSES, OUTBOX_STATES, Store
 
 # The bucket start of `time`, epoch-aligned, so both backends cut the same buckets (time_bucket's default origin is
 # a Monday in 2000, which would shift 7-day buckets). {w}: the width in whole seconds, an int formatted in.
@@ -32,6 +32,9 @@ ADDED_COLUMNS = (
 # Primary keys that grew after a table was first created: (table, key). init_schema re-keys a database created before
 # (after ADDED_COLUMNS, which add the new key columns); the rows keep their values.
 CHANGED_KEYS = (("resident_thresholds", ("resident_id", "metric", "context")),)
+# Columns whose CHECK (column IN (...)) gained values after the table was first created: (table, column, the values).
+# init_schema widens the check of a database created before (after CHANGED_KEYS); the rows keep their values.
+CHANGED_CHECKS = (("deliveries", "status", DELIVERY_STATUSES), ("outbox", "state", OUTBOX_STATES))
 ALERT_COLUMNS = (
     "alert_id, resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation, evidence,"
     " acknowledged_at, acknowledged_by, resolved_at, resolved_by"
@@ -51,6 +54,7 @@ class SqlCore(Store):
     paramstyle_format = False  # True: the driver wants %s instead of ?
     columns_query: str  # the names of one table's columns (the table's name as the parameter)
     key_query: str  # the names of one table's primary key columns (the table's name as the parameter)
+    checks_query: str  # the text of one table's CHECK constraints (the table's name as the parameter)
     add_column = "ADD COLUMN"  # the clause of _add_columns' ALTER TABLE
     # A time column as seconds since the epoch (float), for reads of many rows: no datetime object per row.
     epoch_of = "{}"
@@ -82,9 +86,9 @@ class SqlCore(Store):
         return f" AND {IN_LIST[self.backend].format(c=column)}", (listed,)
 
     def _add_columns(self, cur: Cursor) -> None:
-        """Bring a database created before a column was added, or a key changed, up to date (ADDED_COLUMNS, then
-        CHANGED_KEYS); idempotent. The caller's transaction keeps other starters out between the check and the ALTER
-        (each backend's init_schema)."""
+        """Bring a database created before a column was added, a key changed or a check widened up to date
+        (ADDED_COLUMNS, CHANGED_KEYS, then CHANGED_CHECKS); idempotent. The caller's transaction keeps other starters
+        out between the check and the ALTER (each backend's init_schema)."""
         for table, column, definition in ADDED_COLUMNS:
             cur.execute(self._sql(self.columns_query), (table,))
             if column not in {row[0] for row in cur.fetchall()}:
@@ -93,10 +97,19 @@ class SqlCore(Store):
             cur.execute(self._sql(self.key_query), (table,))
             if {row[0] for row in cur.fetchall()} != set(key):
                 self._change_key(cur, table, key)
+        for table, column, values in CHANGED_CHECKS:
+            cur.execute(self._sql(self.checks_query), (table,))
+            checks = " ".join(row[0] for row in cur.fetchall())
+            if not all(f"'{value}'" in checks for value in values):
+                self._change_check(cur, table, column, values)
 
     @abstractmethod
     def _change_key(self, cur: Cursor, table: str, key: tuple[str, ...]) -> None:
         """Make ``key`` the primary key of ``table`` (CHANGED_KEYS), inside the caller's transaction."""
+
+    @abstractmethod
+    def _change_check(self, cur: Cursor, table: str, column: str, values: tuple[str, ...]) -> None:
+        """Make ``column IN values`` the check of ``column`` (CHANGED_CHECKS), inside the caller's transaction."""
 
     def _run(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._transaction() as cur:

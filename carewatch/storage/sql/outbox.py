@@ -1,5 +1,6 @@
 """The durable outbox of deliveries (alerts/notify/dispatch.py): enqueue with the escalation stage's claim,
-claim with a lease, settle with the delivery's audit."""
+claim with a lease (one alert's messages to one target in the order queued), settle with the delivery's audit,
+withdraw what an alert's reopening made untrue."""
 
 from __future__ import annotations
 
@@ -15,6 +16,14 @@ OUTBOX_COLUMNS = (
     "idempotency_key, channel, site_id, alert_id, contact_id, address, kind, message, state, attempt, due_at"
 )
 OUTBOX_FULL = "the delivery queue is full"  # the audit's error text of a message dropped at a full channel
+# A pending message ("queued") that no earlier message about its alert to its target (contact, channel, address)
+# is waiting for: an earlier one still pending (in its retries, being sent, deferred) goes first. Earlier: written
+# before (created_at); a digest (no alert) waits for nothing.
+FIRST_FOR_TARGET = (
+    "NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.alert_id = queued.alert_id"
+    " AND earlier.contact_id = queued.contact_id AND earlier.channel = queued.channel"
+    " AND earlier.address = queued.address AND earlier.state = 'pending' AND earlier.created_at < queued.created_at)"
+)
 
 
 class OutboxSql(LifecycleSql):
@@ -38,6 +47,8 @@ class OutboxSql(LifecycleSql):
                 elif state == OUTBOX_PENDING:
                     pending[item.channel] += 1
                     outcomes.append(QUEUED)
+                    if item.due_at > now:  # its first attempt later (the end of quiet hours): audited as such
+                        self._insert_deliveries(cur, [_attempt_of(item, now, 0, "deferred", item.note)])
                 else:
                     self._insert_deliveries(cur, [_attempt_of(item, now, item.attempt, state, note)])
                     outcomes.append(state)
@@ -70,8 +81,8 @@ class OutboxSql(LifecycleSql):
         at = self._time_in(now)
         rows = self._run(
             f"UPDATE outbox SET lease_owner = ?, lease_until = ? WHERE {free} AND idempotency_key IN ("
-            f" SELECT idempotency_key FROM outbox WHERE channel = ? AND due_at <= ? AND {free}"
-            f" ORDER BY due_at, created_at LIMIT ?) RETURNING {OUTBOX_COLUMNS}",
+            f" SELECT idempotency_key FROM outbox queued WHERE channel = ? AND due_at <= ? AND {free}"
+            f" AND {FIRST_FOR_TARGET} ORDER BY due_at, created_at LIMIT ?) RETURNING {OUTBOX_COLUMNS}",
             (owner, self._time_in(now + lease_s), at, channel, at, at, limit),
         )  # the outer condition again: of racing claimers, the later re-reads the row and finds it leased
         return sorted((self._outbox_item(r) for r in rows), key=lambda item: item.due_at)
@@ -97,6 +108,21 @@ class OutboxSql(LifecycleSql):
                 )
             return cur.fetchone() is not None
 
+    def withdraw_outbox(self, alert_id: int, kind: str, now: float, reason: str) -> list[OutboxItem]:
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE outbox SET state = 'superseded', settled_at = ? WHERE alert_id = ? AND kind = ?"
+                    " AND state = 'pending' AND (lease_until IS NULL OR lease_until <= ?)"
+                    f" RETURNING {OUTBOX_COLUMNS}"
+                ),
+                (self._time_in(now), alert_id, kind, self._time_in(now)),
+            )
+            withdrawn = [self._outbox_item(r) for r in cur.fetchall()]
+            if withdrawn:
+                self._insert_deliveries(cur, [_attempt_of(item, now, 0, "superseded", reason) for item in withdrawn])
+            return withdrawn
+
     def outbox(
         self, channel: str | None = None, pending_only: bool = False, limit: int = 500, alert_id: int | None = None
     ) -> list[OutboxItem]:
@@ -119,8 +145,8 @@ class OutboxSql(LifecycleSql):
 
     def outbox_next_due(self, channel: str) -> float | None:
         rows = self._run(
-            "SELECT min(CASE WHEN lease_until > due_at THEN lease_until ELSE due_at END) FROM outbox"
-            " WHERE channel = ? AND state = 'pending'",
+            "SELECT min(CASE WHEN lease_until > due_at THEN lease_until ELSE due_at END) FROM outbox queued"
+            f" WHERE channel = ? AND state = 'pending' AND {FIRST_FOR_TARGET}",  # the earlier one's time counts
             (channel,),
         )
         return self._time_out_or_none(rows[0][0])
