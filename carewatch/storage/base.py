@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -350,6 +350,13 @@ class EscalationStage:
     def kind(self) -> str:
         """How its messages, and the dashboard's notice and alerts, name the stage: "escalation:<stage>"."""
         return f"escalation:{self.stage}"
+
+
+def snooze_delay(dues: Iterable[float], until: float) -> float:
+    """How far a snooze ending at ``until`` moves the pending escalation stages due at ``dues``: all by this one delay,
+    so the first fires at the snooze's end (at its own time, if later) and the others keep their spacing after it (the
+    on-call is not paged in the same instant as the operators' reminder)."""
+    return max(0.0, until - min(dues, default=until))
 
 
 @dataclass(frozen=True, slots=True)

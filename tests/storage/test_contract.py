@@ -551,8 +551,15 @@ def test_snooze_reopen_and_deliveries(store: Store) -> None:
     seed(store)
     alert = store.raise_alert(draft())
     assert alert is not None
-    store.plan_escalation(alert.alert_id, [EscalationStage(alert.alert_id, 1, "operators", T0 + 60)])
+    store.plan_escalation(
+        alert.alert_id,
+        [
+            EscalationStage(alert.alert_id, 1, "operators", T0 + 60),
+            EscalationStage(alert.alert_id, 2, "on_call", T0 + 360),
+        ],
+    )
     store.snooze_alert(alert.alert_id, "operator:li", T0 + 10, T0 + 900, "showering")
+    assert [s.due_at for s in store.escalations(alert.alert_id)] == [T0 + 900, T0 + 1200]  # held, spacing kept
     assert store.snoozed_until(alert.alert_id) == pytest.approx(T0 + 900)
     assert store.snoozes([alert.alert_id, alert.alert_id + 1]) == {alert.alert_id: pytest.approx(T0 + 900)}
     assert store.snoozes([]) == {}
