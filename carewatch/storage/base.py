@@ -430,6 +430,11 @@ class Store(ABC):
     def upsert_devices(self, devices: Sequence[Device]) -> None: ...
 
     @abstractmethod
+    def registry_generation(self) -> int:
+        """A counter that every write to sites, residents or devices raises, visible with the write's rows: a cheap
+        read that says whether the registry changed since it was last read (one row, whatever its size)."""
+
+    @abstractmethod
     def upsert_contacts(self, contacts: Sequence[Contact], links: Sequence[ContactLink]) -> None: ...
 
     @abstractmethod
