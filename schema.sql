@@ -51,6 +51,15 @@ CREATE TABLE IF NOT EXISTS resident_contacts (
     PRIMARY KEY (resident_id, contact_id)
 );
 
+-- The registry's generation: one row, its counter bumped in the transaction of every write to sites, residents or
+-- devices (the store's upserts), so that it changes exactly when the registry's committed rows do. A running platform
+-- reads it every second and rereads the whole registry only when it changed (carewatch/runtime.py).
+CREATE TABLE IF NOT EXISTS registry_generation (
+    id          smallint PRIMARY KEY CHECK (id = 1),
+    generation  bigint NOT NULL
+);
+INSERT INTO registry_generation (id, generation) VALUES (1, 0) ON CONFLICT DO NOTHING;
+
 -- Time series ------------------------------------------------------------------------------------------------------
 -- Chunk intervals follow TimescaleDB's sizing rule: the newest chunk of each table, with its indexes, should fit in
 -- about a quarter of memory. The standard load per resident is ~1 scalar reading a second (vitals every 5 s, status,

@@ -5,8 +5,10 @@ planned with their due times from the site's policy for the alert's severity (or
 only the clock that calls ``run_due`` every few seconds. Each due stage is claimed with a conditional UPDATE (not yet
 fired, not cancelled, the alert still open), so across a restart, a second worker or a racing acknowledgement every
 stage fires exactly once, or not at all once acknowledged; acknowledging or resolving cancels the pending stages in the
-transition's own transaction. Snoozing moves the pending stages to the snooze's end; an alert reopened (the same
-episode, within the flap window) before its snooze ended re-arms its stages no earlier than that end.
+transition's own transaction. Snoozing moves the pending stages by one delay (`snooze_delay`): the first fires at the
+snooze's end (at its own time, if later) and the others keep their spacing after it, so the operators get their
+reminder before the on-call clinician is paged, as without the snooze. An alert reopened (the same episode, within the
+flap window) before its snooze ended re-arms the stages that have not fired held the same way.
 
 Claim and messages commit together. The stage's messages are worked out first (who, on which channel, held back or
 not), then one transaction claims the stage and writes them to the dispatcher's durable outbox
@@ -26,13 +28,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from apscheduler.schedulers.base import BaseScheduler
 
 from alerts.routing import Router
 from carewatch.model import Alert, AlertState, Severity
-from carewatch.storage.base import EscalationStage, EscalationStep, Store
+from carewatch.storage.base import EscalationStage, EscalationStep, Store, snooze_delay
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +85,20 @@ class Escalator:
         if steps is None:
             steps = self._defaults.steps(alert.severity)
         begin = alert.opened_at if start is None else start
-        held = 0.0 if start is None else self._store.snoozed_until(alert.alert_id) or 0.0  # a reopen keeps a snooze
-        stages = [EscalationStage(alert.alert_id, s.stage, s.target, max(begin + s.after_s, held)) for s in steps]
+        stages = [EscalationStage(alert.alert_id, s.stage, s.target, begin + s.after_s) for s in steps]
+        if start is not None:
+            stages = self._held(alert.alert_id, stages)  # a reopen keeps a snooze still running
         self._store.plan_escalation(alert.alert_id, stages)
         return stages
+
+    def _held(self, alert_id: int, stages: list[EscalationStage]) -> list[EscalationStage]:
+        """The stages as the alert's snooze holds them: those that have not fired moved by `snooze_delay`."""
+        until = self._store.snoozed_until(alert_id)
+        if until is None:
+            return stages
+        fired = {s.stage for s in self._store.escalations(alert_id) if s.fired_at is not None}
+        delay = snooze_delay([s.due_at for s in stages if s.stage not in fired], until)
+        return [s if s.stage in fired else replace(s, due_at=s.due_at + delay) for s in stages]
 
     def run_due(self) -> list[EscalationStage]:
         """Fire every due stage this process wins the claim of; the stages fired."""

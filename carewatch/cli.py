@@ -250,8 +250,8 @@ def simulate(
     Every resident has a daily routine, physiology and devices (wearable, SOS button, motion, door, bed, bathroom,
     climate, smoke, gas, water sensors); incidents from the scenario library (falls, hypoxia, fever, wandering, SOS,
     device offline, ...) are injected with ground truth. Register the world first (`carewatch registry load` with
-    the --manifest file) and give a running `carewatch serve` time to reread its registry
-    (CAREWATCH_REGISTRY_REFRESH_SECONDS, 30 s), or ingest dead-letters the first messages as unknown devices.
+    the --manifest file): a running `carewatch serve` knows the new devices within about a second; a message sent
+    before then is dead-lettered as from an unknown device.
     Accelerated runs are placed in the past, so that no timestamp runs ahead of the clock.
     """
     from ingest.validate import MAX_PAST_S
@@ -440,7 +440,7 @@ def registry_load(manifest: Annotated[Path, typer.Argument(exists=True, dir_okay
         apply_manifest(store, _read_manifest(manifest))
         typer.echo(
             f"registered {len(store.residents())} residents, {len(store.devices())} devices in all; a "
-            f"running serve rereads the registry every {settings.registry_refresh_seconds:g} s"
+            "running serve knows them within about a second"
         )
     finally:
         store.close()

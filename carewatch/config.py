@@ -52,7 +52,11 @@ class Settings(BaseSettings):
         description="what 'now' is for validation and the time-driven rules: the wall clock (live), or the newest "
         "data time (accelerated evaluations and replays; ingest/clock.py)",
     )
-    registry_refresh_seconds: float = Field(default=30.0, gt=0, description="how often the registry is reread")
+    registry_refresh_seconds: float = Field(
+        default=30.0, gt=0,
+        description="how often the clinicians' limits and NEWS2 escalations are reread (the registry itself is "
+        "followed within about a second: carewatch/runtime.py, REGISTRY_POLL_S)",
+    )  # fmt: skip
     keep_alert_state: bool = Field(
         default=True,
         description="save the alert core's state while running and at a clean stop, and take it up at the next "

@@ -2,8 +2,9 @@
 
 Threads: paho's network thread decodes and fills the batcher; the writer thread commits, acknowledges and runs the
 alert core (it alone owns the core's arrays); the event loop serves HTTP and websockets and (embedded mode) the
-broker. Crossings: batcher (paho -> writer), call_soon_threadsafe (writer -> loop). This module and carewatch.cli
-are the only ones that import every package; no package imports them.
+broker; APScheduler's threads run the timed jobs (escalation, roll-ups, retention) and follow the registry (whose
+reread swaps whole dicts: carewatch/registry.py). Crossings: batcher (paho -> writer), call_soon_threadsafe (writer
+-> loop). This module and carewatch.cli are the only ones that import every package; no package imports them.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from carewatch.config import Settings, mqtt_endpoint, redacted
 from carewatch.model import Batch, Resident, WriteResult
 from carewatch.registry import Registry, apply_manifest
 from carewatch.shutdown import Shutdown
-from carewatch.storage import open_store
+from carewatch.storage import TransientStorageError, open_store
 from carewatch.storage.retention import RetentionPolicy
 from dashboard.app import DashboardContext, create_app
 from dashboard.auth import AuthConfig
@@ -63,6 +64,9 @@ from ingest.writer import Writer
 log = logging.getLogger(__name__)
 
 SERVER_START_TIMEOUT_S = 15.0
+# How often the registry's generation is read (one row): a device registered while running is known this soon. The
+# whole registry is reread only when it changed (at 100,000 residents a reread takes seconds: docs/performance.md).
+REGISTRY_POLL_S = 1.0
 SUBSCRIBE_TIMEOUT_S = 10.0  # start waits this long for the broker to grant ingest's subscriptions, then serves anyway
 SUBSCRIBE_POLL_S = 0.05
 # Stopping (see `stop`): open HTTP requests get this long to finish; the writer's flush may take this share of the
@@ -96,7 +100,8 @@ class Platform:
         self.metrics = IngestMetrics(self.metrics_registry)
         self.alert_metrics = AlertCoreMetrics(self.metrics_registry)
         self.registry = Registry()
-        self._next_registry_refresh = 0.0
+        self._registry_generation = -1  # the store's registry generation when the registry was last read
+        self._next_limits_refresh = 0.0  # wall time of the next reread of the clinicians' limits and NEWS2 escalations
         self.engine = AlertEngine(default_rules())
         self.data_clock: DataClock | None = None  # settings.clock "data": set at start
         # How start readied the alert core's state: "resumed" (as a clean stop saved it), "recovered" (a saved state
@@ -118,7 +123,7 @@ class Platform:
         loop = asyncio.get_running_loop()
         failure = self.failure = loop.create_future()
         await asyncio.to_thread(self.store.init_schema)
-        self.registry.refresh(self.store)  # before the reader exists; it subscribes once made
+        self._read_registry()  # before the reader exists; it subscribes once made
         # The alert core: the state saved last (alerts.checkpoint), if still current; the registry, the clinicians'
         # limits and NEWS2 escalations; then its state made current: taken up as a clean stop left it, or brought
         # up to date from the rows stored since it was saved, else rebuilt from recent data; and the live alerts
@@ -154,6 +159,10 @@ class Platform:
             on_refused=lambda why: loop.call_soon_threadsafe(_fail, failure, why),
         )  # fmt: skip
         self.reader.subscribe(self._topic_filters())
+        self.scheduler.add_job(
+            self._follow_registry, "interval", seconds=REGISTRY_POLL_S, id="carewatch-registry", coalesce=True,
+            max_instances=1,
+        )  # fmt: skip
         self.writer = Writer(
             self.store, self.batcher, self.reader.acknowledge, self._on_committed, self.metrics, self._on_tick,
             clock=time.time if self.data_clock is None else self.data_clock.now,
@@ -215,9 +224,25 @@ class Platform:
 
     def reload_registry(self) -> None:
         """Reread sites, residents and devices; subscribe to the topics of sites this worker now owns."""
-        self.registry.refresh(self.store)
-        self._next_registry_refresh = time.time() + self.settings.registry_refresh_seconds
+        self._read_registry()
         self.reader.subscribe(self._topic_filters())
+
+    def _read_registry(self) -> None:
+        # The generation before the rows: a write committed in between moves it past the one kept, and the next poll
+        # rereads; kept only once the rows are read, so that a reread that fails is tried again
+        generation = self.store.registry_generation()
+        self.registry.refresh(self.store)
+        self._registry_generation = generation
+
+    def _follow_registry(self) -> None:
+        """Reread the registry when its generation moved (sites, residents or devices registered by another process
+        or the API): one row read every REGISTRY_POLL_S on the wall clock (APScheduler's thread), the whole registry
+        only when it changed."""
+        try:
+            if self.store.registry_generation() != self._registry_generation:
+                self.reload_registry()
+        except TransientStorageError as exc:  # the database restarting
+            log.warning("could not follow the registry (%s); trying again in %g s", exc, REGISTRY_POLL_S)
 
     def _topic_filters(self) -> list[str]:
         s = self.settings
@@ -245,8 +270,8 @@ class Platform:
 
     def _on_tick(self, now: float) -> None:
         """``now``: the engine's clock (the wall clock, or the newest committed data time on the data clock)."""
-        if time.time() >= self._next_registry_refresh:  # devices registered through another worker or the API
-            self.reload_registry()
+        if time.time() >= self._next_limits_refresh:
+            self._next_limits_refresh = time.time() + self.settings.registry_refresh_seconds
             self.engine.apply_thresholds(self.store.all_thresholds())  # limits clinicians set through the API
             self.engine.apply_news2_escalations(self.store.all_news2_escalations())  # and NEWS2 escalations
         if self._engine_found != ([], []):  # what the start found never alerted, or ended

@@ -1,8 +1,9 @@
 """The platform applies the clinicians' NEWS2 escalations at start and picks up those set or removed later (through
-the API, by another worker) on its registry refresh, as it does their thresholds; ingest resumes each wearable's
-stored worn state; the running process and a clean stop save the alert core's state, and the next start takes it up
-as it was when it is current, brings it up to date when rows were stored since (a crash), or rebuilds. Embedded
-broker; SQLite, and TimescaleDB for the saved state."""
+the API, by another worker) on its registry refresh, as it does their thresholds; a device registered while it runs
+(another process, the API) is known within seconds and its first message stored, not dead-lettered; ingest resumes
+each wearable's stored worn state; the running process and a clean stop save the alert core's state, and the next
+start takes it up as it was when it is current, brings it up to date when rows were stored since (a crash), or
+rebuilds. Embedded broker; SQLite, and TimescaleDB for the saved state and the registration."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from pydantic import SecretStr
@@ -70,11 +72,11 @@ def test_news2_escalations_are_applied_at_start_and_refreshed(tmp_path: Path) ->
     asyncio.run(start_change_stop(Settings(data_dir=tmp_path, http_port=0, registry_refresh_seconds=0.2)))
 
 
-def send_pulses(mqtt_url: str, ts: float) -> None:
+def send_pulses(mqtt_url: str, ts: float, devices: tuple[str, ...] = ("watch", "pendant")) -> None:
     host, port, username, password = mqtt_endpoint(mqtt_url)
     publisher = Publisher(host, port, f"rt-publisher-{time.monotonic_ns()}", username, password)
     body = {"ts": ts, "seq": 2, "readings": [{"metric": "hr", "value": 72, "unit": "bpm"}]}
-    for device in ("watch", "pendant"):
+    for device in devices:
         publisher.publish(f"carewatch/v1/{SITE}/{device}/vitals", json.dumps(body).encode())
     publisher.close()
 
@@ -323,3 +325,46 @@ def test_a_save_that_fails_while_running_is_logged_and_ingest_goes_on(
     with caplog.at_level(logging.ERROR, "carewatch.runtime"):
         assert asyncio.run(run_with_a_full_disk(settings)) == 4
     assert "could not save the alert core's state" in caplog.text and "No space left" in caplog.text
+
+
+NEW_WATCH = {"device_id": "new-watch", "site_id": SITE, "kind": "wearable", "resident_id": "r2"}
+SEEN_WITHIN_S = 5.0  # a registry change reaches the running platform this soon (it was up to 30 s: a timed reread)
+
+
+def stored_from(platform: Platform, device_id: str) -> int:
+    return len(platform.store.replay_batch(0, time.time() + 60, ["hr"], devices=[device_id]).readings)
+
+
+async def register_while_running_and_send(settings: Settings) -> tuple[int, int]:
+    """A device registered while the platform runs, by another process (`carewatch registry load`, the API), sends
+    its first message as soon as the platform knows it: (readings stored from it, dead letters)."""
+    platform, endpoints = await started_with_pulses(settings)
+    other = open_store(settings)
+    try:
+        await asyncio.to_thread(apply_manifest, other, {"devices": [NEW_WATCH]})
+        deadline = time.monotonic() + SEEN_WITHIN_S
+        while "new-watch" not in platform.registry.devices:
+            assert time.monotonic() < deadline, (
+                f"the new device was not known {SEEN_WITHIN_S:g} s after it was registered"
+            )
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(send_pulses, endpoints.mqtt_url, time.time(), ("new-watch",))
+        deadline = time.monotonic() + WAIT_S
+        while not (stored := stored_from(platform, "new-watch")) and not platform.store.dead_letters():
+            assert time.monotonic() < deadline, "its first message was neither stored nor dead-lettered"
+            await asyncio.sleep(0.05)
+        return stored, len(platform.store.dead_letters())
+    finally:
+        other.close()
+        await platform.stop()
+
+
+@pytest.mark.parametrize(("backend", "clock"), [("sqlite", "wall"), ("timescaledb", "wall"), ("sqlite", "data")])
+def test_a_device_registered_while_running_is_known_within_seconds(
+    tmp_path: Path, backend: str, clock: Literal["wall", "data"], request: pytest.FixtureRequest
+) -> None:
+    """Also on the data clock, whose ticks wait for data time to move: the registry follows the wall clock."""
+    database = {"database_url": request.getfixturevalue("pg_url")} if backend == "timescaledb" else {}
+    key = SecretStr("the deployment's own key")
+    settings = Settings(data_dir=tmp_path, http_port=0, secret_key=key, clock=clock, **database)
+    assert asyncio.run(register_while_running_and_send(settings)) == (1, 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -355,6 +355,13 @@ class EscalationStage:
         return f"escalation:{self.stage}"
 
 
+def snooze_delay(dues: Iterable[float], until: float) -> float:
+    """How far a snooze ending at ``until`` moves the pending escalation stages due at ``dues``: all by this one delay,
+    so the first fires at the snooze's end (at its own time, if later) and the others keep their spacing after it (the
+    on-call is not paged in the same instant as the operators' reminder)."""
+    return max(0.0, until - min(dues, default=until))
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryAttempt:
     at: float
@@ -424,6 +431,11 @@ class Store(ABC):
 
     @abstractmethod
     def upsert_devices(self, devices: Sequence[Device]) -> None: ...
+
+    @abstractmethod
+    def registry_generation(self) -> int:
+        """A counter that every write to sites, residents or devices raises, visible with the write's rows: a cheap
+        read that says whether the registry changed since it was last read (one row, whatever its size)."""
 
     @abstractmethod
     def upsert_contacts(self, contacts: Sequence[Contact], links: Sequence[ContactLink]) -> None: ...

@@ -29,6 +29,11 @@ CREATE TABLE IF NOT EXISTS resident_contacts (
     contact_id TEXT NOT NULL REFERENCES contacts (contact_id),
     relation TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 1, PRIMARY KEY (resident_id, contact_id)
 );
+-- The registry's generation, bumped with every write to sites, residents or devices (comments in schema.sql).
+CREATE TABLE IF NOT EXISTS registry_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL
+);
+INSERT INTO registry_generation (id, generation) VALUES (1, 0) ON CONFLICT DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS readings (
     time REAL NOT NULL, site_id TEXT NOT NULL, device_id TEXT NOT NULL, resident_id TEXT, metric TEXT NOT NULL,

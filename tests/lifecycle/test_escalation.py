@@ -1,6 +1,6 @@
 """Escalation on both backends with a controlled clock: stages fire in order and exactly once, also across a restart
-and with two schedulers racing; acknowledging stops them, also when it races a due stage; snoozing delays them; site
-policies override the defaults; APScheduler drives the runs."""
+and with two schedulers racing; acknowledging stops them, also when it races a due stage; snoozing delays them, keeping
+their spacing; site policies override the defaults; APScheduler drives the runs."""
 
 from __future__ import annotations
 
@@ -156,14 +156,38 @@ def test_two_schedulers_racing_fire_each_stage_once(
     assert len(fired) == len(set(fired)) == 8  # 4 stages of 2 alerts, each once
 
 
-def test_snooze_holds_the_escalation_until_it_ends(harness: Any) -> None:
-    t0, clock, escalator = harness.T0, harness.clock, harness.escalator
-    [alert] = harness.lifecycle.apply([harness.draft(t0)], [])
+def fired_at(harness: Any, *offsets: float) -> list[list[int]]:
+    """The stages each run fires with the clock at T0 + each offset."""
+    runs = []
+    for offset in offsets:
+        harness.clock.now = harness.T0 + offset
+        runs.append([s.stage for s in harness.escalator.run_due()])
+    return runs
+
+
+def test_a_snooze_holds_the_escalation_and_it_resumes_with_its_spacing(harness: Any) -> None:
+    t0 = harness.T0
+    [alert] = harness.lifecycle.apply([harness.draft(t0)], [])  # stages at 300, 600, 600 (on-call), 1200 (family)
     harness.lifecycle.snooze(alert.alert_id, "operator:li", t0 + 10, t0 + 900, "in the shower")
-    clock.now = t0 + 899
-    assert escalator.run_due() == []
-    clock.now = t0 + 900
-    assert [s.stage for s in escalator.run_due()] == [1, 2, 3]
+    # The operators first, at the snooze's end; the on-call 300 s and the family 900 s after them, as planned
+    assert fired_at(harness, 899, 900, 1199, 1200, 1799, 1800) == [[], [1], [], [2, 3], [], [4]]
+
+
+def test_a_snooze_after_a_stage_fired_shifts_only_the_pending_stages(harness: Any) -> None:
+    t0 = harness.T0
+    [alert] = harness.lifecycle.apply([harness.draft(t0)], [])
+    assert fired_at(harness, 300) == [[1]]
+    harness.lifecycle.snooze(alert.alert_id, "operator:li", t0 + 310, t0 + 900, "on my way")
+    assert [s.due_at - t0 for s in harness.store.escalations(alert.alert_id)] == [300, 900, 900, 1500]
+    harness.lifecycle.snooze(alert.alert_id, "operator:li", t0 + 320, t0 + 400, "a shorter one")  # holds no less
+    assert [s.due_at - t0 for s in harness.store.escalations(alert.alert_id)] == [300, 900, 900, 1500]
+
+
+def test_a_snooze_ending_before_the_next_stage_moves_nothing(harness: Any) -> None:
+    t0 = harness.T0
+    [alert] = harness.lifecycle.apply([harness.draft(t0)], [])
+    harness.lifecycle.snooze(alert.alert_id, "operator:li", t0 + 10, t0 + 200, "a moment")
+    assert [s.due_at - t0 for s in harness.store.escalations(alert.alert_id)] == [300, 600, 600, 1200]
 
 
 def test_a_site_policy_replaces_the_defaults(harness: Any) -> None:
@@ -208,7 +232,19 @@ def test_a_reopened_alert_keeps_its_snooze(harness: Any) -> None:
     lifecycle.apply([], [harness.cleared(t0 + 100)])
     lifecycle.tick(t0 + 300)  # auto-resolved
     lifecycle.apply([harness.draft(t0 + 400)], [])  # back within the flap window: the same episode, still snoozed
-    assert [s.due_at - t0 for s in store.escalations(alert.alert_id)] == [1500, 1500, 1500, 1600]
+    # re-armed from the reopen (700, 1000, 1000, 1600), then held: the first at the snooze's end, the spacing kept
+    assert [s.due_at - t0 for s in store.escalations(alert.alert_id)] == [1500, 1800, 1800, 2400]
+
+
+def test_a_reopened_alert_keeps_its_snooze_counted_from_the_first_stage_not_fired(harness: Any) -> None:
+    t0, lifecycle, store = harness.T0, harness.lifecycle, harness.store
+    [alert] = lifecycle.apply([harness.draft(t0)], [])
+    assert fired_at(harness, 300) == [[1]]
+    lifecycle.snooze(alert.alert_id, "operator:li", t0 + 310, t0 + 2000, "with her now")
+    lifecycle.apply([], [harness.cleared(t0 + 320)])
+    lifecycle.tick(t0 + 400)  # auto-resolved
+    lifecycle.apply([harness.draft(t0 + 500)], [])  # re-armed from 500: stage 1 (800) fired, 1100, 1100, 1700
+    assert [s.due_at - t0 for s in store.escalations(alert.alert_id)] == [300, 2000, 2000, 2600]
 
 
 def test_apscheduler_drives_the_runs(harness: Any) -> None:

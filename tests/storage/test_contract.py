@@ -89,6 +89,21 @@ def test_registry_round_trip_and_upsert(store: Store) -> None:
     assert contact.email == "min@example.org" and link.relation == "daughter"
 
 
+def test_every_registry_write_raises_the_registry_generation_with_its_rows(store: Store) -> None:
+    generations = [store.registry_generation()]
+    seed(store)  # sites, residents, devices: one write each
+    generations.append(store.registry_generation())
+    store.upsert_devices([Device("w3", "s1", DeviceKind.WEARABLE, "r1")])
+    generations.append(store.registry_generation())
+    store.upsert_devices([])
+    store.upsert_contacts([Contact("c1", "Wang Min", ContactRole.FAMILY)], [])  # not what ingest reads
+    generations.append(store.registry_generation())
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.ForeignKeyViolation)):
+        store.upsert_devices([Device("w4", "nowhere", DeviceKind.WEARABLE, None)])  # rolled back with its bump
+    generations.append(store.registry_generation())
+    assert [g - generations[0] for g in generations] == [0, 3, 4, 4, 4]
+
+
 def test_contacts_linked_or_not_their_links_and_unlinking(store: Store) -> None:
     seed(store)
     store.upsert_contacts(
@@ -552,8 +567,15 @@ def test_snooze_reopen_and_deliveries(store: Store) -> None:
     seed(store)
     alert = store.raise_alert(draft())
     assert alert is not None
-    store.plan_escalation(alert.alert_id, [EscalationStage(alert.alert_id, 1, "operators", T0 + 60)])
+    store.plan_escalation(
+        alert.alert_id,
+        [
+            EscalationStage(alert.alert_id, 1, "operators", T0 + 60),
+            EscalationStage(alert.alert_id, 2, "on_call", T0 + 360),
+        ],
+    )
     store.snooze_alert(alert.alert_id, "operator:li", T0 + 10, T0 + 900, "showering")
+    assert [s.due_at for s in store.escalations(alert.alert_id)] == [T0 + 900, T0 + 1200]  # held, spacing kept
     assert store.snoozed_until(alert.alert_id) == pytest.approx(T0 + 900)
     assert store.snoozes([alert.alert_id, alert.alert_id + 1]) == {alert.alert_id: pytest.approx(T0 + 900)}
     assert store.snoozes([]) == {}

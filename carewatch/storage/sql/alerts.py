@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from carewatch.model import Alert, AlertDraft, AlertState, AlertTransition, snooze_note
-from carewatch.storage.base import AlertConflict
+from carewatch.storage.base import AlertConflict, snooze_delay
 from carewatch.storage.sql._core import ALERT_COLUMNS, Cursor, SqlCore, site_filter
 
 
@@ -226,15 +226,25 @@ class AlertsSql(SqlCore):
                 ),
                 (alert_id, self._time_in(until), actor, self._time_in(at), note),
             )
-            cur.execute(
-                self._sql(
-                    "UPDATE escalations SET due_at = ? WHERE alert_id = ? AND fired_at IS NULL"
-                    " AND cancelled_at IS NULL AND due_at < ?"
-                ),
-                (self._time_in(until), alert_id, self._time_in(until)),
-            )
+            self._hold_escalation(cur, alert_id, until)
             self._audit(cur, alert_id, at, alert.state, alert.state, actor, snooze_note(until, note))
             return alert
+
+    def _hold_escalation(self, cur: Cursor, alert_id: int, until: float) -> None:
+        """Move the alert's pending stages by one delay (`snooze_delay`), keeping their spacing."""
+        cur.execute(
+            self._sql(
+                "SELECT stage, due_at FROM escalations WHERE alert_id = ? AND fired_at IS NULL AND cancelled_at IS NULL"
+            ),
+            (alert_id,),
+        )
+        pending = [(stage, self._time_out(due_at)) for stage, due_at in cur.fetchall()]
+        delay = snooze_delay([due_at for _, due_at in pending], until)
+        if delay > 0:
+            cur.executemany(
+                self._sql("UPDATE escalations SET due_at = ? WHERE alert_id = ? AND stage = ? AND fired_at IS NULL"),
+                [(self._time_in(due_at + delay), alert_id, stage) for stage, due_at in pending],
+            )
 
     def snoozes(self, alert_ids: Sequence[int]) -> dict[int, float]:
         if not alert_ids:

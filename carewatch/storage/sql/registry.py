@@ -17,14 +17,14 @@ LATEST_LOOKBACK_S = 6 * 3600  # "latest" means within the last hours; older data
 
 class RegistrySql(SqlCore):
     def upsert_sites(self, sites: Sequence[Site]) -> None:
-        self._upsert(
+        self._upsert_registry(
             "INSERT INTO sites (site_id, name, kind, timezone) VALUES (?, ?, ?, ?) ON CONFLICT (site_id) DO UPDATE"
             " SET name = excluded.name, kind = excluded.kind, timezone = excluded.timezone",
             [(s.site_id, s.name, s.kind.value, s.timezone) for s in sites],
         )
 
     def upsert_residents(self, residents: Sequence[Resident]) -> None:
-        self._upsert(
+        self._upsert_registry(
             "INSERT INTO residents (resident_id, site_id, name, room, birth_year, spo2_scale) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (resident_id) DO UPDATE SET site_id = excluded.site_id, name = excluded.name,"
             " room = excluded.room, birth_year = excluded.birth_year, spo2_scale = excluded.spo2_scale",
@@ -32,12 +32,24 @@ class RegistrySql(SqlCore):
         )
 
     def upsert_devices(self, devices: Sequence[Device]) -> None:
-        self._upsert(
+        self._upsert_registry(
             "INSERT INTO devices (device_id, site_id, kind, resident_id, room, friendly_name) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (device_id) DO UPDATE SET site_id = excluded.site_id, kind = excluded.kind,"
             " resident_id = excluded.resident_id, room = excluded.room, friendly_name = excluded.friendly_name",
             [(d.device_id, d.site_id, d.kind.value, d.resident_id, d.room, d.friendly_name) for d in devices],
         )
+
+    def _upsert_registry(self, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert the rows and raise the registry's generation in the same transaction: whoever reads the new
+        generation also reads the rows (a bump committed apart from them could be read, and the registry reread,
+        without them, and the change then missed)."""
+        if rows:
+            with self._transaction() as cur:
+                cur.executemany(self._sql(statement), rows)
+                cur.execute("UPDATE registry_generation SET generation = generation + 1 WHERE id = 1")
+
+    def registry_generation(self) -> int:
+        return int(self._run("SELECT generation FROM registry_generation WHERE id = 1")[0][0])
 
     def upsert_contacts(self, contacts: Sequence[Contact], links: Sequence[ContactLink]) -> None:
         self._upsert(
