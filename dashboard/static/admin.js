@@ -68,7 +68,8 @@ async function loadRegistry() {
   rows("#residents", residents, (r) => [el("a", { href: `/residents/${r.resident_id}`, textContent: r.resident_id }), r.name,
     r.site_id, r.room, r.birth_year, String(r.spo2_scale), editButton("resident-form", r)]);
   rows("#contacts", contacts, (c) => [c.contact_id, c.name, t(`contact.${c.role}`), c.email, c.phone, links(c),
-    channels(c), preferences(c), editButton("contact-form", c)]);
+    channels(c), preferences(c), el("span", {}, [editButton("contact-form", c), " ",
+      deleteButton(t("admin.delete"), `/api/contacts/${encodeURIComponent(c.contact_id)}`, "contact-form", loadRegistry)])]);
   for (const select of document.querySelectorAll(".site-select, #device-site")) options(select, sites.map((s) => [s.site_id, s.name]));
   for (const select of document.querySelectorAll(".resident-select")) {
     options(select, residents.map((r) => [r.resident_id, `${r.resident_id} · ${r.name}`]));

@@ -2,13 +2,15 @@
 refused: an admin re-saves a resident and a site without resetting the SpO2 scale, birth year or time zone, edits
 the scale, saves a policy without steps and sees it never escalates, registers a device and a contact linked to a
 resident (re-saving keeps the device's Zigbee2MQTT name and the contact's phone), and reads each refusal in the
-form's own error line; a clinician reads why an absurd limit is refused and downloads an alert as FHIR, which a
-family member is not offered. Their own dashboard (the module's), so the residents and sites changed here do not
+form's own error line; a contact on the rota is neither deleted nor removed from their site (the refusal says why)
+until their shift is removed; a clinician reads why an absurd limit is refused and downloads an alert as FHIR, which
+a family member is not offered. Their own dashboard (the module's), so the residents and sites changed here do not
 reach tests/dashboard/test_browser.py."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from fhir.resources.R4B.bundle import Bundle
 from support import ARTIFACTS
 
 from carewatch.model import Contact, ContactLink, ContactRole, Device, DeviceKind, Resident, Severity, Site, SiteKind
-from carewatch.storage.base import ContactChannel, ContactPreference
+from carewatch.storage.base import ContactChannel, ContactPreference, OnCallShift
 
 pytestmark = pytest.mark.browser
 
@@ -281,5 +283,41 @@ def test_an_admin_gives_a_family_contact_a_channel_and_quiet_hours_and_a_site_it
     page.click("#site-contacts tbody tr:has(td:text-is('oncall8')) button")  # Remove
     page.wait_for_function("document.querySelectorAll('#site-contacts tbody tr').length === 0", timeout=TIMEOUT_MS)
     assert served.store.site_contacts("s1") == []
+    assert page.errors == []
+    page.context.close()
+
+
+def test_an_admin_reads_why_a_contact_on_the_rota_is_not_removed(browser: Any, served: Served) -> None:
+    now = time.time()
+    served.store.upsert_contacts([Contact("doc8", "Dr Sun", ContactRole.CLINICIAN)], [])
+    served.store.add_site_contacts("s1", ["doc8"])
+    served.store.add_on_call_shifts([OnCallShift("s1", "doc8", now - 60, now + 3600)])
+    page = logged_in(browser, served, "admin")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/admin")
+    row_shows(page, "contacts", "doc8", "Dr Sun")
+    row_shows(page, "site-contacts", "s1", "doc8")
+
+    page.click("#contacts tbody tr:has(td:text-is('doc8')) button:text-is('Delete')")
+    page.wait_for_selector("#contact-error:not([hidden])", timeout=TIMEOUT_MS)
+    assert page.inner_text("#contact-error").startswith("contact doc8 is on the on-call rota (s1 ")
+    page.click("#site-contacts tbody tr:has(td:text-is('doc8')) button")  # Remove from the site
+    page.wait_for_selector("#site-contact-error:not([hidden])", timeout=TIMEOUT_MS)
+    assert "reassign or remove these shifts first" in page.inner_text("#site-contact-error")
+    assert "doc8" in {c.contact_id for c in served.store.contacts()}
+    assert [c.contact_id for c in served.store.site_contacts("s1")] == ["doc8"]
+
+    page.select_option("#shift-form [name=site_id]", "s1")
+    page.wait_for_selector("#shifts[data-loaded=s1] tbody tr:has(td:text-is('doc8'))", timeout=TIMEOUT_MS)
+    page.click("#shifts tbody tr:has(td:text-is('doc8')) button")  # the shift reassigned first
+    page.wait_for_function("!document.querySelector('#shifts tbody').textContent.includes('doc8')", timeout=TIMEOUT_MS)
+    page.click("#contacts tbody tr:has(td:text-is('doc8')) button:text-is('Delete')")
+    page.wait_for_function(
+        "![...document.querySelectorAll('#contacts tbody tr')].some((r) => r.cells[0].textContent === 'doc8')",
+        timeout=TIMEOUT_MS,
+    )
+    assert page.is_hidden("#contact-error")
+    assert "doc8" not in {c.contact_id for c in served.store.contacts()}
+    page.screenshot(path=str(ARTIFACTS / "admin-contact-on-rota.png"), full_page=True)
     assert page.errors == []
     page.context.close()
