@@ -12,11 +12,11 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from alerts.lifecycle import Lifecycle
-from carewatch.storage.base import Store
+from carewatch.storage.base import StillOnRota, Store
 from dashboard.auth import AuthConfig, LoginThrottle, Sessions
 from dashboard.guard import LimitBody, RefuseNul
 from dashboard.hub import Hub
-from dashboard.refusals import invalid_request
+from dashboard.refusals import invalid_request, still_on_rota
 from dashboard.routes import (
     alerts,
     auth,
@@ -59,7 +59,7 @@ def create_app(context: DashboardContext) -> FastAPI:
     app = FastAPI(
         title="carewatch", summary="Elderly-care monitoring: residents, vitals, alerts", version="0.1.0",
         description="Log in with POST /api/auth/login; send the token as `Authorization: Bearer <token>`.",
-        exception_handlers={RequestValidationError: invalid_request},
+        exception_handlers={RequestValidationError: invalid_request, StillOnRota: still_on_rota},
     )  # fmt: skip
     app.state.context = context
     app.add_middleware(RefuseNul)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -340,6 +341,30 @@ class OnCallShift:
     ends_at: float
 
 
+SHIFTS_NAMED = 5  # a refusal names this many of the shifts in the way, then counts the rest
+
+
+class StillOnRota(Exception):
+    """A removal refused, and nothing removed: it would leave ``shifts`` (current or upcoming) to a contact who is no
+    longer a contact of the shift's site, or no longer exists. The rota would then name someone the site does not
+    call, or, the contact gone, nobody at all: the escalation's on-call stage would quietly fall back to the clinic.
+    Reassign or remove the shifts first."""
+
+    def __init__(self, contact_id: str, shifts: Sequence[OnCallShift]) -> None:
+        self.contact_id = contact_id
+        self.shifts = tuple(shifts)
+        named = [f"{s.site_id} {_utc(s.starts_at)} to {_utc(s.ends_at)}" for s in self.shifts[:SHIFTS_NAMED]]
+        more = len(self.shifts) - len(named)
+        listed = "; ".join(named) + (f"; and {more} more" if more else "")
+        super().__init__(
+            f"contact {contact_id} is on the on-call rota ({listed}): reassign or remove these shifts first"
+        )
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+
 @dataclass(frozen=True, slots=True)
 class EscalationStage:
     alert_id: int
@@ -465,8 +490,17 @@ class Store(ABC):
         """Every link of a contact to a resident, by contact, priority and resident."""
 
     @abstractmethod
-    def delete_contact_link(self, resident_id: str, contact_id: str) -> bool:
-        """Unlink a contact from a resident (the contact stays); False when they were not linked."""
+    def delete_contact_link(self, resident_id: str, contact_id: str, now: float) -> bool:
+        """Unlink a contact from a resident (the contact stays); False when they were not linked. Raises StillOnRota
+        (nothing removed) when that leaves them shifts at the resident's site that end after ``now`` while they are
+        no longer a contact of it (not one of its own, not linked to another of its residents)."""
+
+    @abstractmethod
+    def delete_contact(self, contact_id: str, now: float) -> bool:
+        """Remove a contact from the directory with what is theirs: their links to residents, their place among
+        sites' own contacts, their channels, preferences and past on-call shifts (one transaction); False when there
+        was none. Raises StillOnRota (nothing removed) while they have a shift that ends after ``now``. Delivery
+        records keep their id (the audit trail)."""
 
     # Time series ----------------------------------------------------------------------------------------------
     @abstractmethod
@@ -662,8 +696,10 @@ class Store(ABC):
         """The site's own contacts (operators, clinic), by id."""
 
     @abstractmethod
-    def delete_site_contact(self, site_id: str, contact_id: str) -> bool:
-        """The contact is no longer one of the site's own (the contact stays); False when they were not."""
+    def delete_site_contact(self, site_id: str, contact_id: str, now: float) -> bool:
+        """The contact is no longer one of the site's own (the contact stays); False when they were not. Raises
+        StillOnRota (nothing removed) when that leaves them shifts at the site that end after ``now`` while they are
+        no longer a contact of it (not linked to one of its residents)."""
 
     @abstractmethod
     def add_on_call_shifts(self, shifts: Sequence[OnCallShift]) -> None: ...

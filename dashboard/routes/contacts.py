@@ -5,6 +5,7 @@ family, the preferences it reads (alerts/routing.py)."""
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import replace
 from typing import Any
@@ -21,7 +22,7 @@ from carewatch.storage.base import (
     preference_problem,
 )
 from dashboard.deps import Admin, CareTeam, ScopeDep, StoreDep, known_contact, stored_contact, visible_resident
-from dashboard.refusals import refused
+from dashboard.refusals import ON_ROTA, refused
 from dashboard.schemas import (
     ChannelKind,
     ContactChannelPublic,
@@ -117,11 +118,24 @@ def link_contact(
 
 
 @router.delete(
-    "/api/contacts/{contact_id}/links/{resident_id}", status_code=204, responses={404: {"description": "not linked"}}
+    "/api/contacts/{contact_id}", status_code=204, responses={404: {"description": "no such contact"}, **ON_ROTA}
 )
+def delete_contact(contact_id: str, _: Admin, store: StoreDep) -> None:
+    """Remove a contact with their links, their place among sites' own contacts, their channels, preferences and
+    past shifts. Refused (409, naming the shifts) while they have current or upcoming shifts on a rota: reassign
+    those first, or the on-call stage would find nobody. Delivery records keep their id."""
+    if not store.delete_contact(contact_id, time.time()):
+        raise HTTPException(404, f"no contact {contact_id}")
+
+
+@router.delete(
+    "/api/contacts/{contact_id}/links/{resident_id}", status_code=204,
+    responses={404: {"description": "not linked"}, **ON_ROTA},
+)  # fmt: skip
 def unlink_contact(contact_id: str, resident_id: str, _: Admin, store: StoreDep) -> None:
-    """The contact is no longer called for the resident; the contact stays."""
-    if not store.delete_contact_link(resident_id, contact_id):
+    """The contact is no longer called for the resident; the contact stays. Refused (409, naming the shifts) when
+    that leaves them current or upcoming shifts at the resident's site, of which they would no longer be a contact."""
+    if not store.delete_contact_link(resident_id, contact_id, time.time()):
         raise HTTPException(404, f"contact {contact_id} is not linked to resident {resident_id}")
 
 

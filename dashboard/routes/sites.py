@@ -3,10 +3,13 @@ clinic), whom routing calls for all its residents and the on-call rota accepts b
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, HTTPException
 
 from carewatch.model import SITE_CONTACT_ROLES, Contact, Site, upserted
 from dashboard.deps import Admin, CareTeam, ScopeDep, StoreDep, known_contact, visible_site
+from dashboard.refusals import ON_ROTA
 from dashboard.schemas import Id, SiteContactPublic, SitePublic, SiteUpsert
 
 router = APIRouter(prefix="/api/sites", tags=["registry"])
@@ -51,10 +54,13 @@ def add_site_contact(site_id: str, contact_id: str, _: Admin, scope: ScopeDep, s
 
 
 @router.delete(
-    "/{site_id}/contacts/{contact_id}", status_code=204, responses={404: {"description": "not the site's own"}}
-)
+    "/{site_id}/contacts/{contact_id}", status_code=204,
+    responses={404: {"description": "not the site's own"}, **ON_ROTA},
+)  # fmt: skip
 def delete_site_contact(site_id: str, contact_id: str, _: Admin, scope: ScopeDep, store: StoreDep) -> None:
-    """The contact is no longer the site's own (they stay in the directory; shifts already on the rota stay)."""
+    """The contact is no longer the site's own (they stay in the directory). Refused (409, naming the shifts) while
+    they have current or upcoming shifts at the site and are not linked to one of its residents: the rota would name
+    someone the site no longer calls."""
     visible_site(store, scope, site_id)
-    if not store.delete_site_contact(site_id, contact_id):
+    if not store.delete_site_contact(site_id, contact_id, time.time()):
         raise HTTPException(404, f"contact {contact_id} is not one of site {site_id}'s own")

@@ -41,6 +41,9 @@ async function loadUsers(me) {
     })]);
 }
 
+// The record Edit last filled each form with, as stored; forgotten when the form is reset (after a save).
+const edited = new WeakMap();
+
 // Edit fills a form with a record's fields as stored, the clinical ones among them, for the admin to change and save.
 function editButton(formId, record) {
   return button(t("admin.edit"), () => {
@@ -49,6 +52,8 @@ function editButton(formId, record) {
       const field = form.elements.namedItem(name);
       if (field) field.value = value ?? "";
     }
+    if (!edited.has(form)) form.addEventListener("reset", () => edited.delete(form));
+    edited.set(form, record);
     formError(form, "");
   });
 }
@@ -68,7 +73,8 @@ async function loadRegistry() {
   rows("#residents", residents, (r) => [el("a", { href: `/residents/${r.resident_id}`, textContent: r.resident_id }), r.name,
     r.site_id, r.room, r.birth_year, String(r.spo2_scale), editButton("resident-form", r)]);
   rows("#contacts", contacts, (c) => [c.contact_id, c.name, t(`contact.${c.role}`), c.email, c.phone, links(c),
-    channels(c), preferences(c), editButton("contact-form", c)]);
+    channels(c), preferences(c), el("span", {}, [editButton("contact-form", c), " ",
+      deleteButton(t("admin.delete"), `/api/contacts/${encodeURIComponent(c.contact_id)}`, "contact-form", loadRegistry)])]);
   for (const select of document.querySelectorAll(".site-select, #device-site")) options(select, sites.map((s) => [s.site_id, s.name]));
   for (const select of document.querySelectorAll(".resident-select")) {
     options(select, residents.map((r) => [r.resident_id, `${r.resident_id} · ${r.name}`]));
@@ -237,6 +243,21 @@ function givenNumbers(fields) {
   return Object.fromEntries(Object.entries(given(fields)).map(([name, value]) => [name, Number(value)]));
 }
 
+// The optional fields of ``names`` that can be cleared (the API takes null for none), as ``form`` gives them: a filled
+// one as typed (through ``convert``); a blank one that Edit showed with a value, for the record the form still names
+// (its first field is the id), as null, which clears it; any other blank one left out, so that the API keeps what is
+// stored (typing over a record's id without Edit resets nothing the admin did not see).
+function cleared(form, names, convert = (value) => value) {
+  const record = edited.get(form);
+  const id = form.elements[0];
+  const shown = (name) => record !== undefined && record[id.name] === id.value && (record[name] ?? "") !== "";
+  return Object.fromEntries(names.flatMap((name) => {
+    const value = form.elements.namedItem(name).value.trim();
+    if (value !== "") return [[name, convert(value)]];
+    return shown(name) ? [[name, null]] : [];
+  }));
+}
+
 startPage("page.admin").then((me) => {
   loadUsers(me);
   loadRegistry().then(escalationForms);
@@ -260,8 +281,8 @@ startPage("page.admin").then((me) => {
   });
   onSubmit("resident-form", async (f) => {
     if (!validId(f.resident_id.value)) return t("admin.bad_id");
-    const body = { site_id: f.site_id.value, name: f.name.value, room: f.room.value || null,
-      ...givenNumbers({ birth_year: f.birth_year.value, spo2_scale: f.spo2_scale.value }) };
+    const body = { site_id: f.site_id.value, name: f.name.value, ...cleared(f, ["room"]),
+      ...cleared(f, ["birth_year"], Number), ...givenNumbers({ spo2_scale: f.spo2_scale.value }) };
     const response = await api(`/api/residents/${encodeURIComponent(f.resident_id.value)}`, { method: "PUT", json: body });
     loadRegistry();
     return response;
@@ -269,15 +290,14 @@ startPage("page.admin").then((me) => {
   onSubmit("device-form", async (f) => {
     if (!validId(f.device_id.value)) return t("admin.bad_id");
     const resident = f.resident_id.value === SHARED ? { resident_id: null } : given({ resident_id: f.resident_id.value });
-    const body = { site_id: f.site_id.value, kind: f.kind.value, room: f.room.value || null, ...resident,
-      ...given({ friendly_name: f.friendly_name.value.trim() }) };
+    const body = { site_id: f.site_id.value, kind: f.kind.value, ...resident, ...cleared(f, ["room", "friendly_name"]) };
     const response = await api(`/api/devices/${encodeURIComponent(f.device_id.value)}`, { method: "PUT", json: body });
     loadDevices();
     return response;
   });
   onSubmit("contact-form", async (f) => {
     if (!validId(f.contact_id.value)) return t("admin.bad_id");
-    const body = { name: f.name.value, role: f.role.value, ...given({ email: f.email.value.trim(), phone: f.phone.value.trim() }) };
+    const body = { name: f.name.value, role: f.role.value, ...cleared(f, ["email", "phone"]) };
     const response = await api(`/api/contacts/${encodeURIComponent(f.contact_id.value)}`, { method: "PUT", json: body });
     loadRegistry();
     return response;

@@ -2,13 +2,17 @@
 refused: an admin re-saves a resident and a site without resetting the SpO2 scale, birth year or time zone, edits
 the scale, saves a policy without steps and sees it never escalates, registers a device and a contact linked to a
 resident (re-saving keeps the device's Zigbee2MQTT name and the contact's phone), and reads each refusal in the
-form's own error line; a clinician reads why an absurd limit is refused and downloads an alert as FHIR, which a
-family member is not offered. Their own dashboard (the module's), so the residents and sites changed here do not
+form's own error line; emptying a field an Edit showed clears it (a resident's room and birth year, a device's
+room and name, a contact's e-mail and phone, quiet hours), typing over a record without Edit clears nothing; a
+contact on the rota is neither deleted nor removed from their site (the refusal says why) until their shift is
+removed; a clinician reads why an absurd limit is refused and downloads an alert as FHIR, which a family member is
+not offered. Their own dashboard (the module's), so the residents and sites changed here do not
 reach tests/dashboard/test_browser.py."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,7 @@ from fhir.resources.R4B.bundle import Bundle
 from support import ARTIFACTS
 
 from carewatch.model import Contact, ContactLink, ContactRole, Device, DeviceKind, Resident, Severity, Site, SiteKind
-from carewatch.storage.base import ContactChannel, ContactPreference
+from carewatch.storage.base import ContactChannel, ContactPreference, OnCallShift
 
 pytestmark = pytest.mark.browser
 
@@ -281,5 +285,112 @@ def test_an_admin_gives_a_family_contact_a_channel_and_quiet_hours_and_a_site_it
     page.click("#site-contacts tbody tr:has(td:text-is('oncall8')) button")  # Remove
     page.wait_for_function("document.querySelectorAll('#site-contacts tbody tr').length === 0", timeout=TIMEOUT_MS)
     assert served.store.site_contacts("s1") == []
+    assert page.errors == []
+    page.context.close()
+
+
+def cells(page: Any, table: str, first: str) -> list[str]:
+    """The cells' text of the row of ``table`` whose first cell is ``first`` (waiting for it to be listed)."""
+    texts: list[str] = page.wait_for_function(
+        "([table, first]) => [...document.querySelectorAll(`#${table} tbody tr`)].map((r) => [...r.cells].map("
+        "(c) => c.textContent)).find((texts) => texts[0] === first)",
+        arg=[table, first],
+        timeout=TIMEOUT_MS,
+    ).json_value()
+    return texts
+
+
+def test_an_admin_clears_an_optional_field_by_emptying_it(browser: Any, served: Served) -> None:
+    served.store.upsert_devices([Device("w8", "s1", DeviceKind.WEARABLE, "r2", "108", "wrist_8")])
+    served.store.upsert_contacts([Contact("fam8", "Sun Mei", ContactRole.FAMILY)], [])
+    served.store.upsert_contact_preferences([ContactPreference("fam8", "Asia/Shanghai", 22 * 60, 7 * 60)])
+    page = logged_in(browser, served, "admin")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/admin")
+    row_shows(page, "devices", "w8", "wrist_8")
+    fill(
+        page, "resident", {"resident_id": "r8", "site_id": "s1", "name": "Sun Li", "room": "108", "birth_year": "1941"}
+    )
+    page.click("#resident-form button[type=submit]")
+    row_shows(page, "residents", "r8", "1941")
+    fill(page, "contact", {"contact_id": "gp8", "name": "Dr Ma", "email": "ma@clinic.example", "phone": "+86 10 8888"})
+    page.select_option("#contact-form [name=role]", "clinician")
+    page.click("#contact-form button[type=submit]")
+    row_shows(page, "contacts", "gp8", "+86 10 8888")
+
+    page.click("#residents tbody tr:has(a:text-is('r8')) button")  # Edit, empty, save
+    fill(page, "resident", {"room": "", "birth_year": ""})
+    page.click("#resident-form button[type=submit]")
+    page.click("#devices tbody tr:has(td:text-is('w8')) button")
+    fill(page, "device", {"friendly_name": "", "room": ""})
+    page.click("#device-form button[type=submit]")
+    page.click("#contacts tbody tr:has(td:text-is('gp8')) td:last-child button:text-is('Edit')")
+    fill(page, "contact", {"phone": "", "email": ""})
+    page.click("#contact-form button[type=submit]")
+    page.click("#contacts tbody tr:has(td:text-is('fam8')) td:nth-child(8) button")
+    fill(page, "preference", {"quiet_start": "", "quiet_end": ""})
+    page.click("#preference-form button[type=submit]")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#contacts tbody tr')].some("
+        "(r) => r.cells[0].textContent === 'fam8' && !r.textContent.includes('quiet hours'))",
+        timeout=TIMEOUT_MS,
+    )
+
+    page.reload()
+    row_shows(page, "devices", "w8", "r2")
+    row_shows(page, "contacts", "gp8", "Dr Ma")
+    assert cells(page, "residents", "r8")[3:5] == ["", ""]  # room, birth year
+    assert cells(page, "devices", "w8")[4:6] == ["", ""]  # room, Zigbee2MQTT name
+    assert cells(page, "contacts", "gp8")[3:5] == ["", ""]  # e-mail, phone
+    assert served.store.resident("r8") == Resident("r8", "s1", "Sun Li", None, None)
+    assert [d for d in served.store.devices() if d.device_id == "w8"] == [Device("w8", "s1", DeviceKind.WEARABLE, "r2")]
+    assert served.store.contacts(["gp8"]) == [Contact("gp8", "Dr Ma", ContactRole.CLINICIAN)]
+    assert served.store.contact_preferences(["fam8"]) == {"fam8": ContactPreference("fam8", "Asia/Shanghai")}
+    with served.client("admin") as admin:
+        resident = admin.get("/api/residents/r8").json()
+        assert (resident["room"], resident["birth_year"]) == (None, None)
+        [contact] = [c for c in admin.get("/api/contacts").json() if c["contact_id"] == "gp8"]
+        assert (contact["email"], contact["phone"]) == (None, None)
+
+    fill(page, "resident", {"resident_id": "r2", "site_id": "s1", "name": "Zhao Lei"})  # typed over: nothing shown
+    page.click("#resident-form button[type=submit]")
+    row_shows(page, "residents", "r2", "Zhao Lei")
+    assert served.store.resident("r2") == Resident("r2", "s1", "Zhao Lei", "102")  # so nothing cleared
+    assert page.errors == []
+    page.context.close()
+
+
+def test_an_admin_reads_why_a_contact_on_the_rota_is_not_removed(browser: Any, served: Served) -> None:
+    now = time.time()
+    served.store.upsert_contacts([Contact("doc8", "Dr Sun", ContactRole.CLINICIAN)], [])
+    served.store.add_site_contacts("s1", ["doc8"])
+    served.store.add_on_call_shifts([OnCallShift("s1", "doc8", now - 60, now + 3600)])
+    page = logged_in(browser, served, "admin")
+    page.wait_for_selector(".tile", timeout=TIMEOUT_MS)
+    page.goto(served.url + "/admin")
+    row_shows(page, "contacts", "doc8", "Dr Sun")
+    row_shows(page, "site-contacts", "s1", "doc8")
+
+    page.click("#contacts tbody tr:has(td:text-is('doc8')) button:text-is('Delete')")
+    page.wait_for_selector("#contact-error:not([hidden])", timeout=TIMEOUT_MS)
+    assert page.inner_text("#contact-error").startswith("contact doc8 is on the on-call rota (s1 ")
+    page.click("#site-contacts tbody tr:has(td:text-is('doc8')) button")  # Remove from the site
+    page.wait_for_selector("#site-contact-error:not([hidden])", timeout=TIMEOUT_MS)
+    assert "reassign or remove these shifts first" in page.inner_text("#site-contact-error")
+    assert "doc8" in {c.contact_id for c in served.store.contacts()}
+    assert [c.contact_id for c in served.store.site_contacts("s1")] == ["doc8"]
+
+    page.select_option("#shift-form [name=site_id]", "s1")
+    page.wait_for_selector("#shifts[data-loaded=s1] tbody tr:has(td:text-is('doc8'))", timeout=TIMEOUT_MS)
+    page.click("#shifts tbody tr:has(td:text-is('doc8')) button")  # the shift reassigned first
+    page.wait_for_function("!document.querySelector('#shifts tbody').textContent.includes('doc8')", timeout=TIMEOUT_MS)
+    page.click("#contacts tbody tr:has(td:text-is('doc8')) button:text-is('Delete')")
+    page.wait_for_function(
+        "![...document.querySelectorAll('#contacts tbody tr')].some((r) => r.cells[0].textContent === 'doc8')",
+        timeout=TIMEOUT_MS,
+    )
+    assert page.is_hidden("#contact-error")
+    assert "doc8" not in {c.contact_id for c in served.store.contacts()}
+    page.screenshot(path=str(ARTIFACTS / "admin-contact-on-rota.png"), full_page=True)
     assert page.errors == []
     page.context.close()

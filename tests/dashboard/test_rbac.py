@@ -52,6 +52,7 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("PUT", "/api/residents/{resident_id}/contacts/{contact_id}"): ADMINS,
     ("GET", "/api/contacts"): ADMINS,
     ("PUT", "/api/contacts/{contact_id}"): ADMINS,
+    ("DELETE", "/api/contacts/{contact_id}"): ADMINS,
     ("PUT", "/api/contacts/{contact_id}/links/{resident_id}"): ADMINS,
     ("DELETE", "/api/contacts/{contact_id}/links/{resident_id}"): ADMINS,
     ("GET", "/api/contacts/{contact_id}/channels"): ADMINS,
@@ -161,6 +162,8 @@ def fill(path: str, served: Served, in_scope: bool) -> str:
     }
     if path.startswith("/api/sites/{site_id}/contacts/"):  # a site's own contact: an operator, not family c1
         values["contact_id"] = "op1"
+    if path == "/api/contacts/{contact_id}":  # a directory entry an allowed DELETE removes, not family c1
+        values["contact_id"] = "temp1"
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
     return path
@@ -186,6 +189,8 @@ def prepare(served: Served, method: str, path: str) -> None:
         served.store.upsert_contacts([Contact("op1", "Zhang", ContactRole.OPERATOR)], [])
         for site in ("s1", "s2"):
             served.store.add_site_contacts(site, ["op1"])
+    if path == "/api/contacts/{contact_id}":  # the contact an allowed DELETE removes
+        served.store.upsert_contacts([Contact("temp1", "Temporary", ContactRole.OPERATOR)], [])
     if path.endswith("/escalation-policies/{severity}"):  # the policy an allowed DELETE removes
         for site in ("s1", "s2"):
             served.store.set_escalation_policy(site, Severity.URGENT, [])

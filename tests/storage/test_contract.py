@@ -121,9 +121,9 @@ def test_contacts_linked_or_not_their_links_and_unlinking(store: Store) -> None:
     assert store.contact_links() == [
         ContactLink("r2", "doc", "GP"), ContactLink("r1", "doc", "GP", 2), ContactLink("r1", "fam", "daughter"),
     ]  # fmt: skip
-    assert store.delete_contact_link("r1", "doc") is True
-    assert store.delete_contact_link("r1", "doc") is False  # no longer linked
-    assert store.delete_contact_link("r1", "op") is False  # never linked
+    assert store.delete_contact_link("r1", "doc", T0) is True
+    assert store.delete_contact_link("r1", "doc", T0) is False  # no longer linked
+    assert store.delete_contact_link("r1", "op", T0) is False  # never linked
     assert [k.contact_id for _, k in store.contacts_of("r1")] == ["fam"]
     assert [k.resident_id for k in store.contact_links() if k.contact_id == "doc"] == ["r2"]
     assert len(store.contacts()) == 3  # the contact stays
@@ -480,11 +480,58 @@ def test_a_contacts_channel_and_a_sites_own_contact_are_removed(store: Store) ->
     assert store.contact_channels(["op"]) == [ContactChannel("op", "mqtt", "t/op")]
     store.add_site_contacts("s1", ["op", "doc"])
     store.add_site_contacts("h1", ["doc"])
-    assert store.delete_site_contact("s1", "doc") is True
-    assert store.delete_site_contact("s1", "doc") is False
+    assert store.delete_site_contact("s1", "doc", T0) is True
+    assert store.delete_site_contact("s1", "doc", T0) is False
     assert [c.contact_id for c in store.site_contacts("s1")] == ["op"]
     assert [c.contact_id for c in store.site_contacts("h1")] == ["doc"]  # another site's own stays
     assert {c.contact_id for c in store.contacts()} >= {"op", "doc"}  # the contact stays in the directory
+
+
+def test_a_contact_with_shifts_not_yet_over_is_not_removed_from_a_site_or_the_directory(store: Store) -> None:
+    from carewatch.storage.base import ContactChannel, ContactPreference, OnCallShift, StillOnRota
+
+    seed(store)
+    store.upsert_contacts(
+        [Contact("doc", "Dr Chen", ContactRole.CLINICIAN), Contact("fam", "Wang Min", ContactRole.FAMILY)],
+        [ContactLink("r1", "doc", "GP"), ContactLink("r1", "fam", "daughter")],
+    )
+    store.add_site_contacts("s1", ["doc"])
+    store.upsert_contact_channels([ContactChannel("doc", "email", "chen@clinic.example")])
+    store.upsert_contact_preferences([ContactPreference("fam", "Asia/Shanghai", 1320, 420)])
+    past, current = OnCallShift("s1", "doc", T0 - 7200, T0 - 3600), OnCallShift("s1", "doc", T0 - 60, T0 + 3600)
+    upcoming = OnCallShift("s1", "fam", T0 + 86_400, T0 + 90_000)
+    elsewhere = OnCallShift("h1", "fam", T0, T0 + 600)  # at a site fam is no contact of: not unlinking r1's concern
+    store.add_on_call_shifts([past, current, upcoming, elsewhere])
+
+    assert store.delete_site_contact("s1", "doc", T0) is True  # still a contact of s1: linked to r1
+    with pytest.raises(StillOnRota) as refused:
+        store.delete_contact_link("r1", "doc", T0)  # then no longer one, with a shift running
+    assert refused.value.shifts == (current,)
+    assert "contact doc is on the on-call rota (s1 2025-11-29 10:39 UTC to 2025-11-29 11:40 UTC)" in str(refused.value)
+    assert [k.contact_id for _, k in store.contacts_of("r1")] == ["doc", "fam"]  # nothing removed
+    store.add_site_contacts("s1", ["doc"])
+    with pytest.raises(StillOnRota):
+        store.delete_contact("doc", T0)
+    assert [k.contact_id for _, k in store.contacts_of("r1")] == ["doc", "fam"]
+    assert [c.contact_id for c in store.site_contacts("s1")] == ["doc"]
+    assert store.contact_channels(["doc"]) != [] and [c.contact_id for c in store.on_call("s1", T0)] == ["doc"]
+    with pytest.raises(StillOnRota) as refused:
+        store.delete_contact_link("r1", "fam", T0)  # an upcoming shift too
+    assert refused.value.shifts == (upcoming,)
+
+    assert store.delete_contact("doc", T0 + 3600) is True  # at the end of the shift: only past ones left
+    assert store.delete_contact("doc", T0 + 3600) is False
+    assert "doc" not in {c.contact_id for c in store.contacts()}
+    assert [k.contact_id for _, k in store.contacts_of("r1")] == ["fam"]
+    assert store.site_contacts("s1") == [] and store.contact_channels(["doc"]) == []
+    assert store.on_call_shifts("s1", 0) == [upcoming]  # the past shifts went with them
+    store.delete_on_call_shift("s1", "fam", upcoming.starts_at)
+    with pytest.raises(StillOnRota) as refused:
+        store.delete_contact("fam", T0)
+    assert refused.value.shifts == (elsewhere,)
+    assert store.delete_contact("fam", T0 + 600) is True
+    assert store.on_call_shifts("h1", 0) == []
+    assert store.contact_preferences(["fam"]) == {} and store.contacts() == []
 
 
 def test_escalation_stages_are_claimed_once_and_cancelled_by_acknowledgement(store: Store) -> None:

@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from carewatch.model import Alert, AlertState, Severity
-from carewatch.storage.base import DELIVERY_STATUSES, OUTBOX_STATES, Store
+from carewatch.storage.base import DELIVERY_STATUSES, OUTBOX_STATES, OnCallShift, StillOnRota, Store
 
 # The bucket start of `time`, epoch-aligned, so both backends cut the same buckets (time_bucket's default origin is
 # a Monday in 2000, which would shift 7-day buckets). {w}: the width in whole seconds, an int formatted in.
@@ -35,6 +35,16 @@ CHANGED_KEYS = (("resident_thresholds", ("resident_id", "metric", "context")),)
 # Columns whose CHECK (column IN (...)) gained values after the table was first created: (table, column, the values).
 # init_schema widens the check of a database created before (after CHANGED_KEYS); the rows keep their values.
 CHANGED_CHECKS = (("deliveries", "status", DELIVERY_STATUSES), ("outbox", "state", OUTBOX_STATES))
+# A contact's shifts that end after a time, at sites they are not (or no longer) a contact of: neither one of the
+# site's own nor linked to one of its residents (the rota's own rule, dashboard/routes/escalation.py). Parameters: the
+# contact, the time; {site}: nothing, or a condition on the site (s.site_id).
+SHIFTS_LEFT_BEHIND = (
+    "SELECT s.site_id, s.contact_id, s.starts_at, s.ends_at FROM on_call_shifts s WHERE s.contact_id = ?"
+    " AND s.ends_at > ?{site} AND NOT EXISTS (SELECT 1 FROM site_contacts o WHERE o.site_id = s.site_id"
+    " AND o.contact_id = s.contact_id) AND NOT EXISTS (SELECT 1 FROM resident_contacts l JOIN residents r"
+    " ON r.resident_id = l.resident_id WHERE r.site_id = s.site_id AND l.contact_id = s.contact_id)"
+    " ORDER BY s.starts_at, s.site_id"
+)
 ALERT_COLUMNS = (
     "alert_id, resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation, evidence,"
     " acknowledged_at, acknowledged_by, resolved_at, resolved_by"
@@ -123,6 +133,29 @@ class SqlCore(Store):
         if rows:
             with self._transaction() as cur:
                 cur.executemany(self._sql(statement), rows)
+
+    def _shift(self, r: Sequence[Any]) -> OnCallShift:
+        """A row of (site_id, contact_id, starts_at, ends_at) as a shift."""
+        return OnCallShift(r[0], r[1], self._time_out(r[2]), self._time_out(r[3]))
+
+    def _untie(self, statement: str, params: Sequence[Any], contact_id: str, now: float) -> bool:
+        """Run ``statement``, a DELETE of one of the contact's ties to a site (one of its own, a link to one of its
+        residents) RETURNING that site, unless that leaves them shifts there (StillOnRota); whether it removed one."""
+        with self._transaction() as cur:
+            cur.execute(self._sql(statement), params)
+            removed = cur.fetchall()
+            if removed:
+                self._refuse_shifts_left_behind(cur, contact_id, now, removed[0][0])
+        return bool(removed)
+
+    def _refuse_shifts_left_behind(self, cur: Cursor, contact_id: str, now: float, site_id: str | None) -> None:
+        """Raise StillOnRota, which rolls the caller's transaction back, when what it removed leaves the contact
+        shifts ending after ``now`` at a site (``site_id``; None: any) they are no longer a contact of."""
+        site, at_site = (" AND s.site_id = ?", (site_id,)) if site_id is not None else ("", ())
+        cur.execute(self._sql(SHIFTS_LEFT_BEHIND.format(site=site)), (contact_id, self._time_in(now), *at_site))
+        shifts = [self._shift(r) for r in cur.fetchall()]
+        if shifts:
+            raise StillOnRota(contact_id, shifts)
 
     def _alert(self, r: Sequence[Any]) -> Alert:
         maybe_time = self._time_out_or_none

@@ -102,11 +102,11 @@ class LifecycleSql(SqlCore):
         )
         return [Contact(r[0], r[1], ContactRole(r[2]), r[3], r[4]) for r in rows]
 
-    def delete_site_contact(self, site_id: str, contact_id: str) -> bool:
-        rows = self._run(
-            "DELETE FROM site_contacts WHERE site_id = ? AND contact_id = ? RETURNING contact_id", (site_id, contact_id)
-        )
-        return bool(rows)
+    def delete_site_contact(self, site_id: str, contact_id: str, now: float) -> bool:
+        return self._untie(
+            "DELETE FROM site_contacts WHERE site_id = ? AND contact_id = ? RETURNING site_id",
+            (site_id, contact_id), contact_id, now,
+        )  # fmt: skip
 
     def add_on_call_shifts(self, shifts: Sequence[OnCallShift]) -> None:
         self._upsert(
@@ -130,7 +130,7 @@ class LifecycleSql(SqlCore):
             f" ORDER BY starts_at, contact_id LIMIT {MAX_SHIFTS}",
             (site_id, self._time_in(since)),
         )
-        return [OnCallShift(r[0], r[1], self._time_out(r[2]), self._time_out(r[3])) for r in rows]
+        return [self._shift(r) for r in rows]
 
     def delete_on_call_shift(self, site_id: str, contact_id: str, starts_at: float) -> bool:
         rows = self._run(

@@ -12,6 +12,9 @@ from carewatch.model import Contact, ContactLink, ContactRole, DeadLetter, Devic
 from carewatch.storage.base import COUNTABLE_TABLES, MAX_HISTORY_ROWS, Bucket
 from carewatch.storage.sql._core import BUCKET_EXPRESSIONS, SqlCore, placeholders, site_filter
 
+# What goes with a contact besides their links (every table that refers to contacts, schema.sql): past shifts only,
+# once delete_contact has refused those not yet over. Their deliveries and outbox rows keep the id (the audit trail).
+CONTACTS_OWN = ("on_call_shifts", "contact_rules", "contact_preferences", "contact_channels")
 LATEST_LOOKBACK_S = 6 * 3600  # "latest" means within the last hours; older data is history, not the current state
 
 
@@ -119,12 +122,22 @@ class RegistrySql(SqlCore):
         )
         return [ContactLink(*r) for r in rows]
 
-    def delete_contact_link(self, resident_id: str, contact_id: str) -> bool:
-        rows = self._run(
-            "DELETE FROM resident_contacts WHERE resident_id = ? AND contact_id = ? RETURNING contact_id",
-            (resident_id, contact_id),
-        )
-        return bool(rows)
+    def delete_contact_link(self, resident_id: str, contact_id: str, now: float) -> bool:
+        return self._untie(
+            "DELETE FROM resident_contacts WHERE resident_id = ? AND contact_id = ?"
+            " RETURNING (SELECT site_id FROM residents r WHERE r.resident_id = resident_contacts.resident_id)",
+            (resident_id, contact_id), contact_id, now,
+        )  # fmt: skip
+
+    def delete_contact(self, contact_id: str, now: float) -> bool:
+        with self._transaction() as cur:
+            for table in ("resident_contacts", "site_contacts"):
+                cur.execute(self._sql(f"DELETE FROM {table} WHERE contact_id = ?"), (contact_id,))
+            self._refuse_shifts_left_behind(cur, contact_id, now, None)  # linked nowhere now: any shift not over
+            for table in CONTACTS_OWN:
+                cur.execute(self._sql(f"DELETE FROM {table} WHERE contact_id = ?"), (contact_id,))
+            cur.execute(self._sql("DELETE FROM contacts WHERE contact_id = ? RETURNING contact_id"), (contact_id,))
+            return bool(cur.fetchall())
 
     def readings(self, resident_id: str, metric: str, start: float, end: float) -> list[tuple[float, float]]:
         rows = self._run(
