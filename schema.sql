@@ -434,9 +434,30 @@ SELECT create_hypertable('readings_1h', by_range('bucket', INTERVAL '30 days'), 
                          if_not_exists => TRUE);
 CREATE UNIQUE INDEX IF NOT EXISTS readings_1h_key ON readings_1h (resident_id, metric, bucket);
 
--- How far each roll-up is complete: every bucket before done_until is aggregated (up to the late margin).
+-- How far each roll-up is complete: every bucket before done_until is aggregated (up to the late margin; readings
+-- stored later still are marked in rollup_dirty).
 CREATE TABLE IF NOT EXISTS rollup_watermarks (
     rollup      text PRIMARY KEY,
     done_until  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL
+);
+
+-- Late readings: rows stored behind the minute roll-up's watermark (a gateway's backlog, up to a week old) leave a
+-- mark here in their batch's transaction: the minutes [lo, hi) of one resident's metric to recompute. The roll-up job
+-- re-aggregates them (minutes from the raw readings, then their hours) and deletes the marks it did; retention keeps
+-- the raw readings from the oldest mark on. Empty but for backlogs.
+CREATE TABLE IF NOT EXISTS rollup_dirty (
+    id          bigserial PRIMARY KEY,
+    resident_id text NOT NULL,
+    metric      text NOT NULL,
+    lo          timestamptz NOT NULL,
+    hi          timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rollup_dirty_lo ON rollup_dirty (lo);
+
+-- Where retention last cut readings and readings_1m: rows before kept_from may be gone. History reads the minute
+-- roll-up there instead of raw readings, and re-aggregation does not recompute what it no longer has the rows for.
+CREATE TABLE IF NOT EXISTS retention_horizons (
+    table_name  text PRIMARY KEY,
+    kept_from   timestamptz NOT NULL
 );

@@ -859,7 +859,8 @@ class Store(ABC):
     # History at scale: roll-ups, retention (carewatch.storage.rollups, .retention, .history) ----------------------
     @abstractmethod
     def refresh_rollups(self, now: float) -> dict[str, int]:
-        """Bring every roll-up up to date to ``now`` (incremental, idempotent); roll-up -> buckets written."""
+        """Bring every roll-up up to date to ``now`` (incremental, idempotent), and re-aggregate the buckets that
+        readings stored behind the watermark marked late (carewatch.storage.rollups); roll-up -> buckets written."""
 
     @abstractmethod
     def rollup_watermark(self, rollup: str) -> float | None:
@@ -868,7 +869,9 @@ class Store(ABC):
     @abstractmethod
     def history(self, resident_id: str, metric: str, start: float, end: float, bucket_s: float) -> list[Bucket]:
         """Like readings_bucketed, from raw readings for short windows and from a roll-up (then raw readings after
-        its watermark) for long ones. A roll-up's first bucket may start before ``start`` (by less than its width)."""
+        its watermark) for long ones. A roll-up's first bucket may start before ``start`` (by less than its width).
+        Short windows read the minute roll-up where retention removed the raw readings, in buckets of a whole number
+        of minutes (1-minute buckets for ``bucket_s`` under a minute or not a multiple of one)."""
 
     @abstractmethod
     def alert_counts(self, site_id: str | None, start: float, end: float, bucket_s: float) -> list[tuple[float, int]]:

@@ -29,6 +29,13 @@ def source_for(window_s: float, bucket_s: float) -> Rollup | None:
     return None
 
 
+def minute_multiple(bucket_s: float) -> int:
+    """The bucket width a short window is read in from the minute roll-up (where retention removed its raw readings):
+    ``bucket_s`` when it is whole minutes, else one minute (the roll-up holds nothing finer)."""
+    width = MINUTE.width_s
+    return int(bucket_s) if bucket_s >= width and int(bucket_s) % width == 0 else width
+
+
 def stats_spans(start: float, end: float, bucket_s: float, watermark: float | None) -> list[tuple[bool, float, float]]:
     """[start, end) cut into (from the hour roll-up?, start, end) spans, in order: the whole hours before the hour
     roll-up's ``watermark`` come from the roll-up, the rest from the raw readings. Buckets that are not whole hours

@@ -4,8 +4,10 @@ Guarantee (both backends): after ``Store.apply_retention(policy, now)`` no row o
 (``now - days``) remains and no younger row is gone. On TimescaleDB the old chunks are dropped whole
 (``drop_chunks``: no dead tuples, no vacuum) and the rows of the one chunk that straddles the cutoff are then
 deleted, so the cutoff holds to the row and not only to the chunk. Two exceptions keep data safe: raw readings
-the 1-minute roll-up has not aggregated yet (and minutes the hour roll-up has not) are kept until it has; live
-alerts are never deleted, whatever their age.
+the 1-minute roll-up has not aggregated yet (and minutes the hour roll-up has not), or has a late mark to
+re-aggregate from (``rollup_dirty``, carewatch.storage.rollups), are kept until it has; live alerts are never
+deleted, whatever their age. Each run records where it cut each table (``retention_horizons``): history reads the
+minute roll-up before the cut of the raw readings.
 """
 
 from __future__ import annotations

@@ -5,7 +5,11 @@ A scheduled job (``SqlStore.refresh_rollups``) brings each roll-up up to date in
 [watermark - late_margin, now - settle), rounded to the bucket width, with ``INSERT ... ON CONFLICT DO UPDATE``. A
 bucket recomputed from the same rows gets the same values, so a pass that runs twice, or again after a crash (the
 upsert and the watermark commit together), changes nothing; a reading that arrives up to ``late_margin`` late is
-picked up by the next pass. This module holds the plan (pure) and the SQL; the store runs them.
+picked up by the next pass. A reading older than the minute roll-up's watermark (a gateway flushing a week's backlog)
+leaves a mark in ``rollup_dirty``, written with it: per resident and metric, the minutes [lo, hi) its batch touched
+(``late_ranges``). The job then recomputes those minutes from the raw readings and their hours from the minutes, a
+merged range per transaction (``merge_marks``), and deletes the marks; retention keeps the raw readings of a marked
+range until then. This module holds the plans (pure) and the SQL; the store runs them.
 
 Where the server is the full TimescaleDB edition (``SHOW timescaledb.license`` = 'timescale'), continuous
 aggregates and compression do this natively: ``rollup_mode`` chooses, ``NATIVE_STATEMENTS`` is that set-up.
@@ -14,11 +18,18 @@ aggregates and compression do this natively: ``rollup_mode`` chooses, ``NATIVE_S
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
+
+from carewatch.model import ReadingRow
 
 ROLLUP_SLICE_S = 86_400  # one transaction aggregates at most a day of source rows: a catch-up is many small commits
 MAX_SLICES_PER_PASS = 400  # a pass stops after this many (a 400-day backlog); the next pass continues
+# Late marks one pass re-aggregates at most, oldest first; the next pass continues. A week's backlog of one gateway
+# flushed in 10,000-row batches leaves a few marks per resident and metric per batch: a few thousand in all, merged
+# into a range or so per resident and metric (each range at most a week: ingest refuses older readings).
+MAX_MARKS_PER_PASS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +48,51 @@ ROLLUPS = (MINUTE, HOUR)
 
 
 def floor_to(ts: float, width: int) -> float:
-    return float(math.floor(ts / width) * width)
+    """``ts`` down to a multiple of ``width`` (an infinity as it is)."""
+    return ts if math.isinf(ts) else float(math.floor(ts / width) * width)
+
+
+def ceil_to(ts: float, width: int) -> float:
+    """``ts`` up to a multiple of ``width`` (an infinity as it is)."""
+    return ts if math.isinf(ts) else float(math.ceil(ts / width) * width)
+
+
+class LateRange(NamedTuple):
+    """Minutes [lo, hi) of one resident's metric to re-aggregate (a mark, or marks merged)."""
+
+    resident_id: str
+    metric: str
+    lo: float
+    hi: float
+
+
+def late_ranges(readings: Sequence[ReadingRow], done_until: float) -> list[LateRange]:
+    """The marks a batch leaves: per resident and metric, the whole minutes from its oldest to its newest reading
+    before ``done_until`` (the minute roll-up's watermark). Artefacts and rows without a resident are never
+    aggregated and leave none; a batch of current readings leaves none."""
+    if not readings or min(r.ts for r in readings) >= done_until:
+        return []
+    spans: dict[tuple[str, str], tuple[float, float]] = {}
+    for r in readings:
+        if r.ts < done_until and not r.artefact and r.resident_id is not None:
+            lo, hi = spans.get((r.resident_id, r.metric), (r.ts, r.ts))
+            spans[(r.resident_id, r.metric)] = (min(lo, r.ts), max(hi, r.ts))
+    width = MINUTE.width_s
+    return [LateRange(*key, floor_to(lo, width), floor_to(hi, width) + width) for key, (lo, hi) in spans.items()]
+
+
+def merge_marks(marks: Iterable[tuple[LateRange, int]]) -> list[tuple[LateRange, list[int]]]:
+    """Marks (range, id) of the same resident and metric whose ranges overlap or touch as one range, with the ids
+    it covers; by resident, metric and start."""
+    merged: list[tuple[LateRange, list[int]]] = []
+    for mark, id_ in sorted(marks):
+        if merged and merged[-1][0][:2] == mark[:2] and mark.lo <= merged[-1][0].hi:
+            last, ids = merged[-1]
+            ids.append(id_)
+            merged[-1] = (last._replace(hi=max(last.hi, mark.hi)), ids)
+        else:
+            merged.append((mark, [id_]))
+    return merged
 
 
 def plan(rollup: Rollup, watermark: float | None, oldest: float | None, limit: float) -> list[tuple[float, float]]:
@@ -72,20 +127,23 @@ def bucket_expression(backend: str, column: str, width_s: int) -> str:
     return BUCKETS[backend].format(col=column, w=int(width_s))
 
 
-def upsert_statement(rollup: Rollup, backend: str) -> str:
-    """INSERT ... SELECT ... ON CONFLICT DO UPDATE for one slice (parameters: slice start, slice end), ``?`` style."""
+def upsert_statement(rollup: Rollup, backend: str, one_series: bool = False) -> str:
+    """INSERT ... SELECT ... ON CONFLICT DO UPDATE for one slice (parameters: slice start, slice end; with
+    ``one_series`` then a resident and a metric: only their buckets), ``?`` style."""
+    series = " AND resident_id = ? AND metric = ?" if one_series else ""
     if rollup.source == "readings":
         bucket = bucket_expression(backend, "time", rollup.width_s)
         select = (
             f"SELECT {bucket} AS b, resident_id, metric, count(*), min(value), max(value), sum(value),"
-            " sum(value * value) FROM readings WHERE time >= ? AND time < ? AND NOT artefact"
+            f" sum(value * value) FROM readings WHERE time >= ? AND time < ?{series} AND NOT artefact"
             " AND resident_id IS NOT NULL GROUP BY b, resident_id, metric"
         )
     else:
         bucket = bucket_expression(backend, "bucket", rollup.width_s)
         select = (
             f"SELECT {bucket} AS b, resident_id, metric, sum(samples), min(min), max(max), sum(total),"
-            f" sum(total_sq) FROM {rollup.source} WHERE bucket >= ? AND bucket < ? GROUP BY b, resident_id, metric"
+            f" sum(total_sq) FROM {rollup.source} WHERE bucket >= ? AND bucket < ?{series}"
+            " GROUP BY b, resident_id, metric"
         )
     return (
         f"INSERT INTO {rollup.name} (bucket, resident_id, metric, samples, min, max, total, total_sq) {select}"

@@ -114,6 +114,7 @@ class SqliteStore(SqlStore):
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(*row[:6], *_axes_blobs(row.xyz)) for row in batch.accel],
             )
+            self._mark_late(cur, batch.readings)
             cur.executemany(
                 f"INSERT INTO device_seen (device_id, last_seen) VALUES (?, ?) {DEVICE_SEEN_UPSERT}",
                 _newest_per_device(batch).items(),

@@ -215,6 +215,11 @@ CREATE INDEX IF NOT EXISTS readings_1h_bucket ON readings_1h (bucket);
 CREATE TABLE IF NOT EXISTS rollup_watermarks (
     rollup TEXT PRIMARY KEY, done_until REAL NOT NULL, updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rollup_dirty (
+    id INTEGER PRIMARY KEY, resident_id TEXT NOT NULL, metric TEXT NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rollup_dirty_lo ON rollup_dirty (lo);
+CREATE TABLE IF NOT EXISTS retention_horizons (table_name TEXT PRIMARY KEY, kept_from REAL NOT NULL);
 -- The roll-up job, the restart's replay and activity statistics, and retention read readings, events and blocks by
 -- time alone (TimescaleDB has this index on every hypertable).
 CREATE INDEX IF NOT EXISTS readings_time ON readings (time);

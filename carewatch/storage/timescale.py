@@ -252,6 +252,7 @@ class TimescaleStore(SqlStore):
                     " FROM stage_accel ON CONFLICT DO NOTHING"
                 )
                 accel = int(cur.rowcount)
+            self._mark_late(cur, batch.readings)
             cur.execute(DEVICE_SEEN_FROM_STAGE)
             if batch.dead_letters:
                 cur.executemany(

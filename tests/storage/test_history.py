@@ -10,6 +10,7 @@ from dashboard_support import Served, seed, serve
 from carewatch.model import AlertDraft, Batch, ReadingRow, Resident, Severity, Site, SiteKind
 from carewatch.storage.base import Bucket, Store
 from carewatch.storage.history import MAX_FILLED_BUCKETS, fill_gaps, merge, source_for, stats_spans
+from carewatch.storage.retention import RetentionPolicy
 from carewatch.storage.rollups import HOUR, MINUTE
 from carewatch.storage.sqlite import SqliteStore
 from dashboard.auth import AuthConfig
@@ -68,6 +69,27 @@ def test_an_offline_device_shows_as_a_gap(store: Store) -> None:
         seen = [at - T0 for at, b in filled if b is not None]
         assert seen == [t for t in range(0, 48 * 3600, bucket_s) if not 20 * 3600 <= t < 26 * 3600]
         assert sum(b.samples for _, b in filled if b) == len(online)
+
+
+def test_short_windows_older_than_the_raw_retention_read_the_minute_rollup(store: Store) -> None:
+    store.upsert_sites([Site("s1", "Sunrise Home", SiteKind.CARE_INSTITUTION)])
+    store.upsert_residents([Resident("r1", "s1", "Wang Fang")])
+    day = [ReadingRow(T0 + t, "s1", "w1", "r1", "hr", 60.0 + t % 7, t, False) for t in range(0, 86400, 10)]
+    store.write_batch(Batch(readings=day))
+    store.refresh_rollups(T0 + 86400 + 700)  # the minutes to past the day's end and its late margin
+    store.apply_retention(RetentionPolicy(), T0 + 43 * 86400)  # 43 days on: the raw readings are gone
+    assert store.count("readings") == 0
+    two = T0 + 2 * 3600  # 02:00 to 03:00 of that day, the 1 h view
+    hour = store.history("r1", "hr", two, two + 3600, 60)
+    assert [b.start for b in hour] == [two + 60 * i for i in range(60)]
+    assert [b.samples for b in hour] == [6] * 60
+    assert [b.mean for b in hour] == pytest.approx([sum(60 + (t % 7) for t in range(60 * i, 60 * i + 60, 10)) / 6
+                                                    for i in range(120, 180)])  # fmt: skip
+    assert store.history("r1", "hr", two + 30, two + 3600, 10) == hour  # finer than a minute: the minutes
+    # A window across the horizon: the minute roll-up before it, the raw readings after it.
+    store.write_batch(Batch(readings=[ReadingRow(T0 + 86400 + 5, "s1", "w1", "r1", "hr", 99.0, 1, False)]))
+    edge = store.history("r1", "hr", T0 + 86400 - 120, T0 + 86400 + 60, 60)
+    assert [(b.start - T0, b.samples) for b in edge] == [(86400 - 120, 6), (86400 - 60, 6), (86400, 1)]
 
 
 def test_the_history_endpoint_fills_gaps_and_serves_30_days(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from carewatch.model import Batch, ReadingRow, Resident, Site, SiteKind
 from carewatch.storage import rollups
 from carewatch.storage.base import Store
+from carewatch.storage.retention import DAY_S, RetentionPolicy
 from carewatch.storage.rollups import HOUR, MINUTE, plan, rollup_mode
 from carewatch.storage.timescale import TimescaleStore
 
@@ -57,10 +58,7 @@ def test_minute_and_hour_rollups_equal_the_raw_aggregates(store: Store) -> None:
 
 
 def test_a_second_run_and_a_run_after_a_crash_change_nothing(store: Store) -> None:
-    seed(store)
-    store.write_batch(Batch(readings=three_hours()))
-    now = T0 + 3 * 3600 + 120
-    store.refresh_rollups(now)
+    now = rolled_up(store)
     before = {name: table(store, name) for name in ("readings_1m", "readings_1h")}
     store.refresh_rollups(now)  # twice: the late margin is recomputed to the same values
     assert {name: table(store, name) for name in before} == before
@@ -71,10 +69,7 @@ def test_a_second_run_and_a_run_after_a_crash_change_nothing(store: Store) -> No
 
 
 def test_a_late_reading_within_the_margin_is_picked_up(store: Store) -> None:
-    seed(store)
-    store.write_batch(Batch(readings=three_hours()))
-    now = T0 + 3 * 3600 + 120
-    store.refresh_rollups(now)
+    now = rolled_up(store)
     late = T0 + 3 * 3600 - 300 + 5  # five minutes behind the watermark (the margin is ten)
     store.write_batch(Batch(readings=[reading(late, 140)]))
     store.refresh_rollups(now + 60)
@@ -82,6 +77,68 @@ def test_a_late_reading_within_the_margin_is_picked_up(store: Store) -> None:
     assert (bucket[3], bucket[5]) == (7, 140)  # six readings a minute, and the late one
     hour = next(r for r in table(store, "readings_1h") if r[0] == "r1" and r[2] == T0 + 2 * 3600)
     assert (hour[3], hour[5]) == (361, 140)
+
+
+def rolled_up(store: Store) -> float:
+    """The residents, three_hours() stored and rolled up; the pass's time."""
+    seed(store)
+    store.write_batch(Batch(readings=three_hours()))
+    now = T0 + 3 * 3600 + 120
+    store.refresh_rollups(now)
+    return now
+
+
+def late_hour() -> list[ReadingRow]:
+    """hr 90 every 10 s through the second hour, 5 s after the rows of three_hours: 6 more readings a minute."""
+    return [reading(T0 + 3600 + 10 * i + 5, 90) for i in range(360)]
+
+
+def raw_aggregates(store: Store, width: int) -> list[tuple[Any, ...]]:
+    """r1's hr per bucket from the raw readings, in table()'s shape (without the sums of squares)."""
+    raw = store.readings_bucketed("r1", "hr", T0, T0 + 3 * 3600, width)
+    return [(b.start, b.samples, b.min, b.max, round(b.mean * b.samples, 6)) for b in raw]
+
+
+def marks(store: Store) -> int:
+    return int(store._run("SELECT count(*) FROM rollup_dirty")[0][0])  # type: ignore[attr-defined]
+
+
+def rolled(store: Store, name: str) -> list[tuple[Any, ...]]:
+    return [r[2:7] for r in table(store, name) if r[:2] == ("r1", "hr")]
+
+
+def test_rows_older_than_the_watermark_reopen_their_minutes_and_hours(store: Store) -> None:
+    now = rolled_up(store)
+    spo2 = [r for r in table(store, "readings_1h") if r[0] == "r2"]
+    store.write_batch(Batch(readings=late_hour()))  # an hour late: far behind the 10-minute margin
+    written = store.refresh_rollups(now + 60)
+    assert written["readings_1m"] >= 60 and written["readings_1h"] >= 1
+    for name, width in (("readings_1m", 60), ("readings_1h", 3600)):
+        assert rolled(store, name) == raw_aggregates(store, width), name
+    hour = next(r for r in table(store, "readings_1h") if r[:3] == ("r1", "hr", T0 + 3600))
+    assert hour[3] == 720 and hour[6] == sum(60 + i % 17 for i in range(360, 720)) + 90 * 360
+    assert [r for r in table(store, "readings_1h") if r[0] == "r2"] == spo2  # another resident's untouched
+    assert marks(store) == 0  # the marks are cleared
+    before = {name: table(store, name) for name in ("readings_1m", "readings_1h")}
+    store.refresh_rollups(now + 120)  # nothing left to re-aggregate: the same tables
+    assert {name: table(store, name) for name in before} == before
+
+
+def test_retention_keeps_late_rows_until_they_are_aggregated(store: Store) -> None:
+    now = rolled_up(store)
+    store.write_batch(Batch(readings=late_hour()))
+    later = now + 43 * DAY_S  # 43 days on: past the raw readings' 42 days
+    store.apply_retention(RetentionPolicy(), later)  # before the roll-up has re-aggregated them
+    kept = [ts for ts, value in store.readings("r1", "hr", T0, T0 + 3 * 3600) if value == 90]
+    assert kept == [r.ts for r in late_hour()]  # not deleted
+    store.refresh_rollups(later)
+    store.apply_retention(RetentionPolicy(), later + 3600)
+    assert store.count("readings") == 0  # now they go: the roll-ups hold them
+    assert marks(store) == 0
+    hour = next(r for r in table(store, "readings_1h") if r[:3] == ("r1", "hr", T0 + 3600))
+    assert hour[3] == 720
+    minutes = [r for r in table(store, "readings_1m") if r[:2] == ("r1", "hr") and T0 + 3600 <= r[2] < T0 + 7200]
+    assert [r[3] for r in minutes] == [12] * 60
 
 
 def test_history_reads_rollups_for_long_windows_and_raw_rows_after_the_watermark(store: Store) -> None:
@@ -130,6 +187,32 @@ def test_plan_slices_are_aligned_and_bounded() -> None:
     days = plan(HOUR, None, T0, T0 + 3 * 86400 + 10)
     assert days == [(T0 + d * 86400, T0 + (d + 1) * 86400) for d in range(3)]
     assert len(plan(MINUTE, None, T0, T0 + 1000 * 86400)) == rollups.MAX_SLICES_PER_PASS
+
+
+def test_late_ranges_mark_the_minutes_behind_the_watermark_per_series() -> None:
+    rows = [reading(T0 + 65, 70), reading(T0 + 250, 71), reading(T0 + 130, 95, "r2", "spo2"), reading(T0 + 900, 72)]
+    rows += [reading(T0 + 10, 250, artefact=True), reading(T0 + 5, 70)._replace(resident_id=None)]  # never rolled up
+    assert rollups.late_ranges(rows, T0 + 600) == [
+        rollups.LateRange("r1", "hr", T0 + 60, T0 + 300), rollups.LateRange("r2", "spo2", T0 + 120, T0 + 180)
+    ]  # fmt: skip
+    assert rollups.late_ranges(rows, T0) == []  # current readings: no mark
+    marks = [(rollups.LateRange("r1", "hr", T0 + 60 * a, T0 + 60 * b), i) for i, (a, b) in enumerate(
+        [(5, 6), (0, 2), (2, 3), (1, 4), (7, 9)])]  # fmt: skip
+    marks.append((rollups.LateRange("r2", "hr", T0, T0 + 60), 5))
+    merged = [(late.resident_id, late.lo - T0, late.hi - T0, ids) for late, ids in rollups.merge_marks(marks)]
+    assert merged == [("r1", 0, 240, [1, 3, 2]), ("r1", 300, 360, [0]), ("r1", 420, 540, [4]), ("r2", 0, 60, [5])]
+
+
+def test_a_database_from_before_the_late_marks_gets_their_tables(store: Store) -> None:
+    seed(store)
+    store._run("DROP TABLE rollup_dirty")  # type: ignore[attr-defined]
+    store._run("DROP TABLE retention_horizons")  # type: ignore[attr-defined]
+    store.init_schema()  # the next start
+    now = rolled_up(store)
+    store.write_batch(Batch(readings=late_hour()))
+    assert marks(store) == 1
+    store.refresh_rollups(now + 60)
+    assert rolled(store, "readings_1h") == raw_aggregates(store, 3600)
 
 
 def test_the_full_edition_uses_native_aggregates_and_the_apache_edition_our_jobs() -> None:
