@@ -367,6 +367,24 @@ class DeliveryAttempt:
     error: str = ""
 
 
+class AlertTally(NamedTuple):
+    """The alerts of one rule and severity in a report's period."""
+
+    rule: str
+    severity: Severity
+    alerts: int
+    acknowledged: int
+    resolved_automatically: int
+    live: int  # not yet resolved
+
+
+class EscalationTally(NamedTuple):
+    """The escalation stages fired in a report's period."""
+
+    by_target: dict[str, int]
+    alerts: int  # the alerts escalated
+
+
 OUTBOX_PENDING = "pending"  # an outbox message's state until it settles with one of DELIVERY_STATUSES
 OUTBOX_STATES = (OUTBOX_PENDING, "delivered", "failed", "dead", "suppressed", "dropped")
 QUEUED, DUPLICATE = "queued", "duplicate"  # outcomes of enqueue_outbox besides the settled states
@@ -740,17 +758,36 @@ class Store(ABC):
     def outbox_next_due(self, channel: str) -> float | None:
         """When the channel's next pending message may go (its due time, or the end of a lease on it); None: none."""
 
+    # Reports (alerts.reports): counted in the database, never capped ------------------------------------------
     @abstractmethod
-    def alerts_between(self, site_id: str | None, start: float, end: float) -> list[Alert]:
-        """Alerts opened in [start, end), oldest first (reports)."""
+    def alert_tallies(
+        self, site_id: str | None, start: float, end: float, resident_id: str | None = None
+    ) -> list[AlertTally]:
+        """The alerts opened in [start, end) (of a site, of a resident), counted by rule and severity."""
 
     @abstractmethod
-    def escalations_between(self, site_id: str | None, start: float, end: float) -> list[EscalationStage]:
-        """Stages that fired in [start, end) (reports)."""
+    def residents_alerted(self, site_id: str | None, start: float, end: float) -> int:
+        """How many residents had an alert opened in [start, end)."""
 
     @abstractmethod
-    def deliveries_between(self, site_id: str | None, start: float, end: float) -> list[DeliveryAttempt]:
-        """Delivery attempts in [start, end) (reports)."""
+    def acknowledge_delays(
+        self, site_id: str | None, start: float, end: float, resident_id: str | None = None
+    ) -> list[float]:
+        """Seconds from opening to acknowledgement of every acknowledged alert opened in [start, end), in no order."""
+
+    @abstractmethod
+    def alerts_raised(
+        self, site_id: str | None, start: float, end: float, resident_id: str | None = None, limit: int = 20
+    ) -> list[Alert]:
+        """The newest ``limit`` alerts opened in [start, end) (of a site, of a resident), oldest first."""
+
+    @abstractmethod
+    def escalation_tally(self, site_id: str | None, start: float, end: float) -> EscalationTally:
+        """The escalation stages that fired in [start, end), counted by target, and the alerts they were of."""
+
+    @abstractmethod
+    def delivery_tallies(self, site_id: str | None, start: float, end: float) -> list[tuple[str, str, int]]:
+        """The delivery attempts made in [start, end), counted: (channel, status, attempts)."""
 
     # Alert core: rebuilding its state after a restart (alerts.rebuild) ------------------------------------------
     @abstractmethod

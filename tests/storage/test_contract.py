@@ -498,8 +498,8 @@ def test_escalation_stages_are_claimed_once_and_cancelled_by_acknowledgement(sto
     assert store.due_escalations(T0 + 10_000) == []
     assert store.claim_escalation(alert.alert_id, 2, T0 + 10_000) is False
     assert store.escalations(alert.alert_id)[1].cancelled_at == pytest.approx(T0 + 100)
-    assert [e.stage for e in store.escalations_between("s1", T0, T0 + 100)] == [1]
-    assert store.escalations_between("h1", T0, T0 + 100) == []
+    assert store.escalation_tally("s1", T0, T0 + 100) == ({"operators": 1}, 1)
+    assert store.escalation_tally("h1", T0, T0 + 100) == ({}, 0)
 
 
 def test_fired_escalations_give_the_newest_stage_each_alert_fired(store: Store) -> None:
@@ -577,9 +577,10 @@ def test_snooze_reopen_and_deliveries(store: Store) -> None:
     store.record_deliveries(attempts)
     assert store.deliveries(alert.alert_id) == attempts[:2]
     assert store.deliveries() == attempts
-    assert store.deliveries_between("h1", T0, T0 + 10) == attempts[2:]
-    assert [a.alert_id for a in store.alerts_between("s1", T0, T0 + 1)] == [alert.alert_id]
-    assert store.alerts_between("s1", T0 + 1, T0 + 2) == []
+    assert store.delivery_tallies("h1", T0, T0 + 10) == [("email", "delivered", 1)]
+    assert store.delivery_tallies(None, T0, T0 + 2.5) == [("webhook", "delivered", 1), ("webhook", "retry", 1)]
+    assert [a.alert_id for a in store.alerts_raised("s1", T0, T0 + 1)] == [alert.alert_id]
+    assert store.alerts_raised("s1", T0 + 1, T0 + 2) == []
 
 
 def test_the_rota_lists_current_and_upcoming_shifts_and_deletes_one(store: Store) -> None:
