@@ -82,7 +82,7 @@ class Escalator:
         steps = self._store.escalation_policy(alert.site_id, alert.severity)
         if steps is None:
             steps = self._defaults.steps(alert.severity)
-        begin = alert.opened_at if start is None else start
+        begin = alert.raised_at if start is None else start
         held = 0.0 if start is None else self._store.snoozed_until(alert.alert_id) or 0.0  # a reopen keeps a snooze
         stages = [EscalationStage(alert.alert_id, s.stage, s.target, max(begin + s.after_s, held)) for s in steps]
         self._store.plan_escalation(alert.alert_id, stages)

@@ -497,8 +497,10 @@ class Store(ABC):
 
     # Alerts ---------------------------------------------------------------------------------------------------
     @abstractmethod
-    def raise_alert(self, draft: AlertDraft) -> Alert | None:
-        """Open an alert, unless one for this resident and rule is live (then None). Audited."""
+    def raise_alert(self, draft: AlertDraft, raised_at: float | None = None) -> Alert | None:
+        """Open an alert, unless one for this resident and rule is live (then None). Audited as raised at
+        ``raised_at`` (the wall clock; by default the draft's time, as for live data); ``opened_at`` keeps the
+        draft's (the condition's) time."""
 
     @abstractmethod
     def acknowledge_alert(self, alert_id: int, actor: str, at: float, note: str = "") -> Alert:
@@ -510,7 +512,8 @@ class Store(ABC):
 
     @abstractmethod
     def resolve_live(self, resident_id: str, rule: str, actor: str, at: float, note: str = "") -> Alert | None:
-        """Resolve the live alert of this resident and rule, if there is one (the condition cleared)."""
+        """Resolve the live alert of this resident and rule, if there is one (the condition cleared), at ``at`` or,
+        if it was raised later (from a backlog), at its raise."""
 
     @abstractmethod
     def alert(self, alert_id: int) -> Alert | None: ...
@@ -621,9 +624,10 @@ class Store(ABC):
 
     # Lifecycle: escalation, routing, deliveries ------------------------------------------------------------------
     @abstractmethod
-    def reopen_recent(self, draft: AlertDraft, since: float) -> Alert | None:
+    def reopen_recent(self, draft: AlertDraft, since: float, at: float | None = None) -> Alert | None:
         """Flap suppression: reopen this resident's and rule's newest alert if the system resolved it at or after
-        ``since`` and no alert of theirs is live (audited resolved -> open); else None."""
+        ``since`` and no alert of theirs is live (audited resolved -> open at ``at``, by default the draft's time);
+        else None."""
 
     @abstractmethod
     def snooze_alert(self, alert_id: int, actor: str, at: float, until: float, note: str = "") -> Alert:
@@ -763,23 +767,23 @@ class Store(ABC):
     def alert_tallies(
         self, site_id: str | None, start: float, end: float, resident_id: str | None = None
     ) -> list[AlertTally]:
-        """The alerts opened in [start, end) (of a site, of a resident), counted by rule and severity."""
+        """The alerts raised in [start, end) (of a site, of a resident), counted by rule and severity."""
 
     @abstractmethod
     def residents_alerted(self, site_id: str | None, start: float, end: float) -> int:
-        """How many residents had an alert opened in [start, end)."""
+        """How many residents had an alert raised in [start, end)."""
 
     @abstractmethod
     def acknowledge_delays(
         self, site_id: str | None, start: float, end: float, resident_id: str | None = None
     ) -> list[float]:
-        """Seconds from opening to acknowledgement of every acknowledged alert opened in [start, end), in no order."""
+        """Seconds from raise to acknowledgement of every acknowledged alert raised in [start, end), in no order."""
 
     @abstractmethod
     def alerts_raised(
         self, site_id: str | None, start: float, end: float, resident_id: str | None = None, limit: int = 20
     ) -> list[Alert]:
-        """The newest ``limit`` alerts opened in [start, end) (of a site, of a resident), oldest first."""
+        """The newest ``limit`` alerts raised in [start, end) (of a site, of a resident), oldest first."""
 
     @abstractmethod
     def escalation_tally(self, site_id: str | None, start: float, end: float) -> EscalationTally:

@@ -30,6 +30,7 @@ class SqliteStore(SqlStore):
     backend = "sqlite"
     columns_query = "SELECT name FROM pragma_table_info(?)"
     key_query = "SELECT name FROM pragma_table_info(?) WHERE pk > 0"
+    time_type = "REAL"
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":

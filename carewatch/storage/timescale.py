@@ -77,6 +77,7 @@ class TimescaleStore(SqlStore):
         " WHERE i.indrelid = ?::regclass AND i.indisprimary"
     )
     add_column = "ADD COLUMN IF NOT EXISTS"
+    time_type = "timestamptz"
     epoch_of = "extract(epoch FROM {})::float8"  # 1.4-1.8x faster than timestamptz for the restart's replay
     axis_bytes_of, axis_header = "array_send({})", 20  # one dimension: 5 int32 (ndim, flags, type, size, lower bound)
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
-from storage_support import predate_threshold_contexts, predate_threshold_reasons
+from storage_support import predate_alert_raise_times, predate_threshold_contexts, predate_threshold_reasons
 
 from carewatch.model import (
     AccelRow,
@@ -333,6 +333,26 @@ def test_a_database_from_before_threshold_reasons_is_brought_up_to_date(store: S
     store.set_threshold(replaced)
     assert store.thresholds("r1") == [replaced]
     assert store.threshold_changes("r1") == [ThresholdChange("r1", "spo2", T0 + 5, "dr:chen", replaced)]
+
+
+def test_alerts_from_before_raise_times_were_raised_when_opened(store: Store) -> None:
+    """A database from before an alert's raise time was kept apart: its alerts get raised_at = opened_at (then they
+    were one), its reports count them as before, and new alerts keep the two apart."""
+    seed(store)
+    predate_alert_raise_times(store)
+    store._run(  # type: ignore[attr-defined]
+        "INSERT INTO alerts (resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation,"
+        " evidence) VALUES ('r1', 's1', 'spo2_low', 'urgent', 'open', ?, ?, 't', 'e', '{}')",
+        (store._time_in(T0), store._time_in(T0)),  # type: ignore[attr-defined]
+    )
+    store.init_schema()
+    store.init_schema()  # idempotent
+    [old] = store.alerts()
+    assert (old.opened_at, old.raised_at) == (T0, T0)
+    assert [t.alerts for t in store.alert_tallies("s1", T0, T0 + 1)] == [1]
+    new = store.raise_alert(draft(rule="hr_high", at=T0 + 10), raised_at=T0 + 86_400)
+    assert new is not None and (new.opened_at, new.raised_at) == (T0 + 10, T0 + 86_400)
+    assert store.alerts_raised(None, T0 + 86_400, T0 + 86_401) == [new]
 
 
 def test_a_metric_has_a_limit_always_and_one_in_bed_each_set_removed_and_audited(store: Store) -> None:

@@ -1,7 +1,8 @@
-"""What reports read (alerts.reports): the alerts raised in a period counted by rule and severity, the delays to
-acknowledge them, the escalation stages fired and the delivery attempts made, counted in SQL. Nothing is capped: a
-yearly report of a district counts every row, and the one figure counted outside SQL (the delays, for their median
-and percentiles) is read whole, a page at a time."""
+"""What reports read (alerts.reports): the alerts raised in a period (by when carewatch raised them, not by their
+condition's time: a backlog flushed late counts in the period it was raised, and a period past stays as it was)
+counted by rule and severity, the delays to acknowledge them, the escalation stages fired and the delivery attempts
+made, counted in SQL. Nothing is capped: a yearly report of a district counts every row, and the one figure counted
+outside SQL (the delays, for their median and percentiles) is read whole, a page at a time."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class ReportsSql(SqlCore):
         self, site_id: str | None, start: float, end: float, resident_id: str | None = None
     ) -> list[float]:
         where, params = self._raised_in(site_id, start, end, resident_id)
-        delay = f"{self.epoch_of.format('acknowledged_at')} - {self.epoch_of.format('opened_at')}"
+        delay = f"{self.epoch_of.format('acknowledged_at')} - {self.epoch_of.format('raised_at')}"
         delays: list[float] = []
         after = -1
         while True:  # pages by alert id: the same rows whatever the page size
@@ -57,7 +58,7 @@ class ReportsSql(SqlCore):
     ) -> list[Alert]:
         where, params = self._raised_in(site_id, start, end, resident_id)
         rows = self._run(
-            f"SELECT {ALERT_COLUMNS} FROM alerts{where} ORDER BY opened_at DESC, alert_id DESC LIMIT ?",
+            f"SELECT {ALERT_COLUMNS} FROM alerts{where} ORDER BY raised_at DESC, alert_id DESC LIMIT ?",
             (*params, limit),
         )
         return [self._alert(r) for r in reversed(rows)]
@@ -86,7 +87,7 @@ class ReportsSql(SqlCore):
         self, site_id: str | None, start: float, end: float, resident_id: str | None = None
     ) -> tuple[str, tuple[Any, ...]]:
         """The WHERE clause of the alerts in the period (of a site, of a resident), and its parameters."""
-        where = " WHERE opened_at >= ? AND opened_at < ?"
+        where = " WHERE raised_at >= ? AND raised_at < ?"
         params: tuple[Any, ...] = (self._time_in(start), self._time_in(end))
         for column, value in (("site_id", site_id), ("resident_id", resident_id)):
             if value is not None:
