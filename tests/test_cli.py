@@ -110,6 +110,18 @@ NOWHERE = "mqtt://127.0.0.1:1"  # nobody listens
      "carewatch db init: CAREWATCH_PARTITION must be below CAREWATCH_PARTITIONS (2)"),
     (["db", "init"], {"CAREWATCH_PARTITIONS": "two"},
      "carewatch db init: CAREWATCH_PARTITIONS: Input should be a valid integer, unable to parse string as an integer"),
+    (["serve"], {"CAREWATCH_RETENTION_ALERTS_DAYS": "inf"},
+     "carewatch serve: CAREWATCH_RETENTION_ALERTS_DAYS: Input should be a finite number"),
+    (["serve"], {"CAREWATCH_RETENTION_ALERTS_DAYS": "1e300"},
+     "carewatch serve: CAREWATCH_RETENTION_ALERTS_DAYS: Input should be less than or equal to 36525"),
+    (["serve"], {"CAREWATCH_RETENTION_READINGS_DAYS": "1e6"},
+     "carewatch serve: CAREWATCH_RETENTION_READINGS_DAYS: Input should be less than or equal to 36525"),
+    (["serve"], {"CAREWATCH_ROLLUP_INTERVAL_SECONDS": "inf", "CAREWATCH_ALERT_HOLD_SECONDS": "1e300"},
+     "carewatch serve: CAREWATCH_ALERT_HOLD_SECONDS: Input should be less than or equal to 31622400; "
+     "CAREWATCH_ROLLUP_INTERVAL_SECONDS: Input should be a finite number"),
+    (["serve"], {"CAREWATCH_ESCALATION_FAMILY_MINUTES": "nan", "CAREWATCH_HTTP_PORT": "70000"},
+     "carewatch serve: CAREWATCH_HTTP_PORT: Input should be less than or equal to 65535; "
+     "CAREWATCH_ESCALATION_FAMILY_MINUTES: Input should be a finite number"),
 ])  # fmt: skip
 def test_user_errors_end_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str],
                                      env: dict[str, str], line: str) -> None:  # fmt: skip
@@ -326,3 +338,4 @@ def test_a_user_errors_traceback_is_logged_at_debug(tmp_path: Path, monkeypatch:
         )  # fmt: skip
         assert done.returncode == 2 and "carewatch registry load:" in done.stderr
         assert ("Traceback (most recent call last)" in done.stderr) is traceback, level
+
