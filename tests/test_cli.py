@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -339,3 +341,22 @@ def test_a_user_errors_traceback_is_logged_at_debug(tmp_path: Path, monkeypatch:
         assert done.returncode == 2 and "carewatch registry load:" in done.stderr
         assert ("Traceback (most recent call last)" in done.stderr) is traceback, level
 
+
+@pytest.mark.parametrize("command", [["serve"], ["demo", "--duration", "5"]])
+@pytest.mark.parametrize("setting", ["CAREWATCH_HTTP_PORT", "CAREWATCH_EMBEDDED_MQTT_PORT"])
+def test_a_port_in_use_is_one_line(tmp_path: Path, command: list[str], setting: str) -> None:
+    """The dashboard's or the embedded broker's port taken by another process: one line and status 2, before
+    anything starts (it was 147-200 lines of traceback and status 1 or 3)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "CAREWATCH_DATA_DIR": str(tmp_path), "CAREWATCH_HTTP_PORT": "0", setting: str(port)}
+        done = subprocess.run(
+            [sys.executable, "-m", "carewatch", *command], capture_output=True, text=True, timeout=60, env=env
+        )
+    name = command[0]
+    assert (done.returncode, done.stderr) == (
+        EXIT_USER_ERROR,
+        f"carewatch {name}: cannot listen on 127.0.0.1:{port}: address already in use\n",
+    )
