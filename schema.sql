@@ -144,7 +144,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     rule            text NOT NULL,
     severity        text NOT NULL CHECK (severity IN ('info', 'warning', 'urgent', 'critical')),
     state           text NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),
-    opened_at       timestamptz NOT NULL,
+    opened_at       timestamptz NOT NULL,  -- the condition's (data) time
+    raised_at       timestamptz NOT NULL,  -- when carewatch raised it (wall clock); its index: ADDED_INDEXES
     updated_at      timestamptz NOT NULL,
     title           text NOT NULL,
     explanation     text NOT NULL,

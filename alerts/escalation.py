@@ -84,7 +84,7 @@ class Escalator:
         steps = self._store.escalation_policy(alert.site_id, alert.severity)
         if steps is None:
             steps = self._defaults.steps(alert.severity)
-        begin = alert.opened_at if start is None else start
+        begin = alert.raised_at if start is None else start
         stages = [EscalationStage(alert.alert_id, s.stage, s.target, begin + s.after_s) for s in steps]
         if start is not None:
             stages = self._held(alert.alert_id, stages)  # a reopen keeps a snooze still running

@@ -3,6 +3,10 @@
 Rules, all enforced with the store's transactions and an injected clock:
 
 - One live alert per resident and rule (the database's partial unique index): a repeat of a live alert changes nothing.
+- Two times: an alert is *opened* when its condition became alertable (the data's time, ``opened_at``: what the
+  rules, the flap window and the hold go by) and *raised* when carewatch found it (the clock, ``raised_at``: its
+  audit trail, escalation, time to acknowledge and the reports go by). Live they are a moment apart; a backlog
+  flushed days late raises today what was opened then.
 - Auto-resolve with a hold: a cleared condition resolves its alert only once it has stayed clear for ``hold_s``
   (checked by ``tick``); a re-raise within the hold cancels the pending resolution. Time-driven, never sleeping.
   The engine's findings are taken in their time order, and a resolution is stamped when the hold ran out, so the
@@ -106,13 +110,16 @@ class Lifecycle:
             return dict(self._clearing)
 
     def _open(self, draft: AlertDraft) -> Alert | None:
-        reopened = self._store.reopen_recent(draft, draft.opened_at - self._flap_window_s)
+        # Raised now: a condition found in a backlog of the past is raised (and escalates, and is measured) from
+        # when carewatch found it; never before its own time (a device clock a little ahead).
+        now = max(self._clock(), draft.opened_at)
+        reopened = self._store.reopen_recent(draft, draft.opened_at - self._flap_window_s, now)
         if reopened is not None:
             if self._escalator is not None:
-                self._escalator.plan(reopened, start=draft.opened_at)
+                self._escalator.plan(reopened, start=now)
             self._route(lambda router: router.reopened(reopened))
             return reopened
-        alert = self._store.raise_alert(draft)
+        alert = self._store.raise_alert(draft, now)
         if alert is None:
             return None  # live already: a repeat
         if self._escalator is not None:

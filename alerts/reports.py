@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
 
 from alerts.notify.base import Message
 from alerts.notify.dispatch import Dispatcher
-from carewatch.model import Alert, AlertState, Contact, ContactRole, Resident
+from carewatch.model import Alert, Contact, ContactRole, Resident
 from carewatch.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -24,39 +24,39 @@ Report = dict[str, object]
 
 
 def service_report(store: Store, site_id: str | None, start: float, end: float) -> Report:
-    """Residents covered, alerts by rule and severity, time to acknowledge (median, p90), escalations, deliveries."""
-    alerts = store.alerts_between(site_id, start, end)
-    escalations = store.escalations_between(site_id, start, end)
-    deliveries = store.deliveries_between(site_id, start, end)
-    by_channel: dict[str, Counter[str]] = {}
-    for d in deliveries:
-        by_channel.setdefault(d.channel, Counter())[d.status] += 1
+    """Residents covered, alerts by rule and severity, time to acknowledge (median, p90), escalations, deliveries:
+    every alert, stage and attempt of the period, however many (counted by the store)."""
+    tallies = store.alert_tallies(site_id, start, end)
+    escalations = store.escalation_tally(site_id, start, end)
+    by_channel: dict[str, dict[str, int]] = {}
+    for channel, status, attempts in store.delivery_tallies(site_id, start, end):
+        by_channel.setdefault(channel, {})[status] = attempts
     return {
         "site_id": site_id,
         "period": {"start": start, "end": end},
         "residents_covered": len(store.residents(site_id)),
-        "residents_with_alerts": len({a.resident_id for a in alerts}),
+        "residents_with_alerts": store.residents_alerted(site_id, start, end),
         "alerts": {
-            "total": len(alerts),
-            "by_rule": dict(sorted(Counter(a.rule for a in alerts).items())),
-            "by_severity": dict(sorted(Counter(a.severity.value for a in alerts).items())),
+            "total": sum(t.alerts for t in tallies),
+            "by_rule": _counted((t.rule, t.alerts) for t in tallies),
+            "by_severity": _counted((t.severity.value, t.alerts) for t in tallies),
             "by_rule_and_severity": [
-                {"rule": rule, "severity": severity, "count": n}
-                for (rule, severity), n in sorted(Counter((a.rule, a.severity.value) for a in alerts).items())
+                {"rule": t.rule, "severity": t.severity.value, "count": t.alerts}
+                for t in sorted(tallies, key=lambda t: (t.rule, t.severity.value))
             ],
-            "acknowledged": sum(a.acknowledged_at is not None for a in alerts),
-            "resolved_automatically": sum(a.resolved_by == "system" for a in alerts),
-            "still_open": sum(a.state is not AlertState.RESOLVED for a in alerts),
+            "acknowledged": sum(t.acknowledged for t in tallies),
+            "resolved_automatically": sum(t.resolved_automatically for t in tallies),
+            "still_open": sum(t.live for t in tallies),
         },
-        "time_to_acknowledge_s": _spread([a.acknowledged_at - a.opened_at for a in alerts if a.acknowledged_at]),
+        "time_to_acknowledge_s": _spread(store.acknowledge_delays(site_id, start, end)),
         "escalations": {
-            "total": len(escalations),
-            "alerts_escalated": len({e.alert_id for e in escalations}),
-            "by_target": dict(sorted(Counter(e.target for e in escalations).items())),
+            "total": sum(escalations.by_target.values()),
+            "alerts_escalated": escalations.alerts,
+            "by_target": escalations.by_target,
         },
         "deliveries": {
-            "attempts": len(deliveries),
-            "by_channel": {channel: dict(sorted(c.items())) for channel, c in sorted(by_channel.items())},
+            "attempts": sum(sum(c.values()) for c in by_channel.values()),
+            "by_channel": by_channel,
         },
     }
 
@@ -65,19 +65,16 @@ def family_digest(store: Store, contact: Contact, residents: Sequence[Resident],
     """What happened to a family contact's relatives in the period, in words a family reads."""
     relatives = []
     for resident in residents:
-        alerts = [
-            a for a in store.alerts_between(resident.site_id, start, end) if a.resident_id == resident.resident_id
-        ]
+        site, who = resident.site_id, resident.resident_id
+        tallies = store.alert_tallies(site, start, end, who)
         relatives.append(
             {
-                "resident_id": resident.resident_id,
+                "resident_id": who,
                 "name": resident.name,
-                "alerts": len(alerts),
-                "by_rule": dict(sorted(Counter(a.rule for a in alerts).items())),
-                "time_to_acknowledge_s": _spread(
-                    [a.acknowledged_at - a.opened_at for a in alerts if a.acknowledged_at]
-                ),
-                "list": [_line(a) for a in alerts[-DIGEST_LIST_MAX:]],
+                "alerts": sum(t.alerts for t in tallies),
+                "by_rule": _counted((t.rule, t.alerts) for t in tallies),
+                "time_to_acknowledge_s": _spread(store.acknowledge_delays(site, start, end, who)),
+                "list": [_line(a) for a in store.alerts_raised(site, start, end, who, DIGEST_LIST_MAX)],
             }
         )
     return {"contact_id": contact.contact_id, "name": contact.name, "period": {"start": start, "end": end},
@@ -121,6 +118,14 @@ def send_weekly_digests(store: Store, dispatcher: Dispatcher, now: float) -> int
         queued += 1
     log.info("queued %d weekly digests", queued)
     return queued
+
+
+def _counted(pairs: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """Counts summed by key, in key order."""
+    counts: Counter[str] = Counter()
+    for key, n in pairs:
+        counts[key] += n
+    return dict(sorted(counts.items()))
 
 
 def _spread(seconds: list[float]) -> dict[str, float | int | None]:

@@ -167,6 +167,11 @@ class Population:
         found: np.ndarray = owner[self.speaks_for == position]
         return found
 
+    @property
+    def now(self) -> float | None:
+        """The engine's clock at its latest tick (None before the first): the "today" of the explanations' times."""
+        return self._offset_now
+
     def refresh_offsets(self, now: float) -> None:
         """Recompute every resident's UTC offset at ``now`` once per hour (one zoneinfo lookup per time zone)."""
         self._offset_now = now

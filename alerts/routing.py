@@ -241,10 +241,15 @@ def _text(alert: Alert, resident: Resident | None, kind: str) -> str:
     who = alert.resident_id if resident is None else resident.name
     if resident is not None and resident.room:
         who += f" (room {resident.room})"
-    opened = datetime.fromtimestamp(alert.opened_at, ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"{alert.title}: {who}, site {alert.site_id}.", alert.explanation, f"Opened {opened}; now {alert.state}."]
+    opened, raised = (_utc(t) for t in (alert.opened_at, alert.raised_at))
+    when = f"Opened {opened}" if raised == opened else f"Condition since {opened}, raised {raised}"
+    lines = [f"{alert.title}: {who}, site {alert.site_id}.", alert.explanation, f"{when}; now {alert.state}."]
     if kind.startswith("escalation"):
         lines.insert(0, "Nobody has acknowledged this alert yet: you are being called as the next step.")
     if kind == RESOLVED:
         lines.insert(0, "This alert is over.")
     return "\n".join(lines)
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")

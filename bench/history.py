@@ -110,8 +110,8 @@ def generate_alerts(conn: psycopg.Connection[Any], residents: int, sites: int, s
     with (
         conn.cursor() as cur,
         cur.copy(
-            "COPY alerts (resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation,"
-            " evidence, resolved_at, resolved_by) FROM STDIN"
+            "COPY alerts (resident_id, site_id, rule, severity, state, opened_at, raised_at, updated_at, title,"
+            " explanation, evidence, resolved_at, resolved_by) FROM STDIN"
         ) as copy,
     ):
         for _ in range(n):
@@ -120,7 +120,7 @@ def generate_alerts(conn: psycopg.Connection[Any], residents: int, sites: int, s
             at = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(opened))
             resolved = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(opened + 600))
             copy.write_row(
-                (f"r{r:04d}", f"s{r % sites:03d}", "spo2_low", "urgent", "resolved", at, resolved, "SpO2 low", "",
+                (f"r{r:04d}", f"s{r % sites:03d}", "spo2_low", "urgent", "resolved", at, at, resolved, "SpO2 low", "",
                  "{}", resolved, "system")
             )  # fmt: skip
     conn.commit()

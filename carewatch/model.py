@@ -209,7 +209,8 @@ class Alert:
     rule: str
     severity: Severity
     state: AlertState
-    opened_at: float
+    opened_at: float  # when the condition became alertable: the data's time (the rules', the evidence's)
+    raised_at: float  # when carewatch raised it (the wall clock): the record, the reports and time to acknowledge
     updated_at: float
     title: str
     explanation: str

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from dashboard.app import DashboardContext, create_app
 from dashboard.auth import AuthConfig
 from dashboard.hub import Hub
 from ingest.batcher import Batcher
+from ingest.broker import HOST as EMBEDDED_HOST
 from ingest.broker import EmbeddedBroker
 from ingest.catch_up import CatchUp
 from ingest.clock import DataClock
@@ -120,6 +122,12 @@ class Platform:
         self.failure: asyncio.Future[str] | None = None
 
     async def start(self) -> Endpoints:
+        s = self.settings
+        for host, port in (
+            (s.http_host, s.http_port),
+            (EMBEDDED_HOST, s.embedded_mqtt_port if s.embedded_broker else 0),
+        ):
+            check_listenable(host, port)  # before anything runs: a taken port is one line, not a failed start's trace
         loop = asyncio.get_running_loop()
         failure = self.failure = loop.create_future()
         await asyncio.to_thread(self.store.init_schema)
@@ -147,7 +155,6 @@ class Platform:
         self.lifecycle_worker.start()
         mqtt_url = await self._start_broker()
         host, port, username, password = mqtt_endpoint(mqtt_url)
-        s = self.settings
         self.batcher = Batcher(s.ingest_batch_rows, s.ingest_batch_seconds, s.ingest_max_pending_messages)
         sensor_off = SensorOff(self.registry, self.metrics)
         worn = await asyncio.to_thread(self.store.latest_device_readings, "worn", started_at - WORN_LOOKBACK_S)
@@ -451,6 +458,23 @@ class Platform:
             await asyncio.sleep(0.02)
         port = self._server.servers[0].sockets[0].getsockname()[1]
         return f"http://{self.settings.http_host}:{port}/"
+
+
+def check_listenable(host: str, port: int) -> None:
+    """Raise OSError (EADDRINUSE, ...) with the line "cannot listen on host:port: <reason>" if a server could not listen
+    on ``host``:``port`` now (bound as uvicorn and amqtt bind: SO_REUSEADDR); port 0 (any free one) always can. A
+    check, not a reservation: a port taken between it and the server's own bind still fails that start."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]  # fmt: skip
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {reason}") from None
 
 
 class _DashboardServer(uvicorn.Server):

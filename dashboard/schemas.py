@@ -649,7 +649,11 @@ class AlertPublic(BaseModel):
     rule: str
     severity: Severity
     state: AlertState
-    opened_at: float
+    opened_at: float = Field(description="when the condition became alertable (the data's time)")
+    raised_at: float = Field(
+        description="when carewatch raised it (its clock): the audit trail, escalation, time to acknowledge and the "
+        "reports go by it; later than opened_at for a condition found in data that came late (a gateway's backlog)"
+    )
     updated_at: float
     title: str
     explanation: str

@@ -14,7 +14,7 @@ def predate_threshold_reasons(store: Store) -> None:
     """resident_thresholds as it was before thresholds carried a reason (recreated, empty: SQLite cannot drop a
     column that a CHECK names)."""
     assert isinstance(store, SqlStore)
-    time_type = {"sqlite": "REAL", "timescaledb": "timestamptz"}[store.backend]
+    time_type = store.time_type
     store._run("DROP TABLE resident_thresholds")
     store._run(
         "CREATE TABLE resident_thresholds (resident_id text NOT NULL REFERENCES residents (resident_id), metric text"
@@ -27,7 +27,7 @@ def predate_threshold_contexts(store: Store) -> None:
     """resident_thresholds and resident_threshold_changes as they were before thresholds had a context (each metric
     at most once per resident, the key without the context), recreated empty."""
     assert isinstance(store, SqlStore)
-    time_type = {"sqlite": "REAL", "timescaledb": "timestamptz"}[store.backend]
+    time_type = store.time_type
     serial = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "timescaledb": "bigserial PRIMARY KEY"}[store.backend]
     store._run("DROP TABLE resident_thresholds")
     store._run("DROP TABLE resident_threshold_changes")
@@ -53,3 +53,10 @@ def predate_delivery_states(store: Store) -> None:
         assert found is not None
         store._run(f"DROP TABLE {table}")
         store._run(re.sub(r",\s*'(deferred|superseded)'", "", found.group(0)))
+
+
+def predate_alert_raise_times(store: Store) -> None:
+    """alerts as they were before an alert's raise time was kept apart from its condition's (no raised_at)."""
+    assert isinstance(store, SqlStore)
+    store._run("DROP INDEX IF EXISTS alerts_site_raised")
+    store._run("ALTER TABLE alerts DROP COLUMN raised_at")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -110,6 +112,18 @@ NOWHERE = "mqtt://127.0.0.1:1"  # nobody listens
      "carewatch db init: CAREWATCH_PARTITION must be below CAREWATCH_PARTITIONS (2)"),
     (["db", "init"], {"CAREWATCH_PARTITIONS": "two"},
      "carewatch db init: CAREWATCH_PARTITIONS: Input should be a valid integer, unable to parse string as an integer"),
+    (["serve"], {"CAREWATCH_RETENTION_ALERTS_DAYS": "inf"},
+     "carewatch serve: CAREWATCH_RETENTION_ALERTS_DAYS: Input should be a finite number"),
+    (["serve"], {"CAREWATCH_RETENTION_ALERTS_DAYS": "1e300"},
+     "carewatch serve: CAREWATCH_RETENTION_ALERTS_DAYS: Input should be less than or equal to 36525"),
+    (["serve"], {"CAREWATCH_RETENTION_READINGS_DAYS": "1e6"},
+     "carewatch serve: CAREWATCH_RETENTION_READINGS_DAYS: Input should be less than or equal to 36525"),
+    (["serve"], {"CAREWATCH_ROLLUP_INTERVAL_SECONDS": "inf", "CAREWATCH_ALERT_HOLD_SECONDS": "1e300"},
+     "carewatch serve: CAREWATCH_ALERT_HOLD_SECONDS: Input should be less than or equal to 31622400; "
+     "CAREWATCH_ROLLUP_INTERVAL_SECONDS: Input should be a finite number"),
+    (["serve"], {"CAREWATCH_ESCALATION_FAMILY_MINUTES": "nan", "CAREWATCH_HTTP_PORT": "70000"},
+     "carewatch serve: CAREWATCH_HTTP_PORT: Input should be less than or equal to 65535; "
+     "CAREWATCH_ESCALATION_FAMILY_MINUTES: Input should be a finite number"),
 ])  # fmt: skip
 def test_user_errors_end_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: list[str],
                                      env: dict[str, str], line: str) -> None:  # fmt: skip
@@ -326,3 +340,23 @@ def test_a_user_errors_traceback_is_logged_at_debug(tmp_path: Path, monkeypatch:
         )  # fmt: skip
         assert done.returncode == 2 and "carewatch registry load:" in done.stderr
         assert ("Traceback (most recent call last)" in done.stderr) is traceback, level
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo", "--duration", "5"]])
+@pytest.mark.parametrize("setting", ["CAREWATCH_HTTP_PORT", "CAREWATCH_EMBEDDED_MQTT_PORT"])
+def test_a_port_in_use_is_one_line(tmp_path: Path, command: list[str], setting: str) -> None:
+    """The dashboard's or the embedded broker's port taken by another process: one line and status 2, before
+    anything starts (it was 147-200 lines of traceback and status 1 or 3)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "CAREWATCH_DATA_DIR": str(tmp_path), "CAREWATCH_HTTP_PORT": "0", setting: str(port)}
+        done = subprocess.run(
+            [sys.executable, "-m", "carewatch", *command], capture_output=True, text=True, timeout=60, env=env
+        )
+    name = command[0]
+    assert (done.returncode, done.stderr) == (
+        EXIT_USER_ERROR,
+        f"carewatch {name}: cannot listen on 127.0.0.1:{port}: address already in use\n",
+    )

@@ -341,11 +341,11 @@ class NoActivityRule(Rule):
         return positions[moved]
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
-        offset = self.population.utc_offset[position]
+        offset, today = self.population.utc_offset[position], self.population.now
         text = (
-            f"No activity since {clock(value, offset)}: by {clock(at, offset)} the silence at home has covered "
-            f"{minutes(self.quiet[position])} of the hours in which this resident is usually active (activity in the "
-            f"hour, or out, on at least {self.share[position]:.0%} of the last {LEARN_DAYS} days)."
+            f"No activity since {clock(value, offset, today)}: by {clock(at, offset, today)} the silence at home has "
+            f"covered {minutes(self.quiet[position])} of the hours in which this resident is usually active (activity "
+            f"in the hour, or out, on at least {self.share[position]:.0%} of the last {LEARN_DAYS} days)."
         )
         return "No activity when usually active", text
 
@@ -585,10 +585,10 @@ class NotUpRule(Rule):
         return positions[up]
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
-        offset = self.population.utc_offset[position]
+        offset, today = self.population.utc_offset[position], self.population.now
         usual = float(detail[0]) * 60 if detail.shape[0] else float("nan")
         text = (
-            f"No sign of getting up by {clock(at, offset)}: this resident is usually up by {clock(usual, 0)} "
+            f"No sign of getting up by {clock(at, offset, today)}: this resident is usually up by {clock(usual, 0)} "
             f"(median of the last {LEARN_DAYS} days); alerts {minutes(self.grace[position])} later."
         )
         if self.has_bed[position]:

@@ -126,7 +126,7 @@ class DeviceOfflineRule(Rule):
         kind = DEVICE_KINDS[self.population.device_kind[device]].value.replace("_", " ")
         offset = self.population.utc_offset[position]
         text = (
-            f"The {kind} {name} has sent nothing since {clock(value, offset)} (offline after "
+            f"The {kind} {name} has sent nothing since {clock(value, offset, self.population.now)} (offline after "
             f"{minutes(self.offline[device])} of silence)."
         )
         return f"{kind.capitalize()} offline", text

@@ -28,11 +28,15 @@ NIGHT_REARM_S = 1800.0  # a door opening or a bed exit within 30 minutes of the 
 DAY_S = 86_400.0
 
 
-def clock(ts: float, offset: float) -> str:
-    """Local wall-clock time HH:MM of epoch ``ts`` for a UTC ``offset`` in seconds."""
+def clock(ts: float, offset: float, today: float | None = None) -> str:
+    """Local wall-clock time HH:MM of epoch ``ts`` for a UTC ``offset`` in seconds; YYYY-MM-DD HH:MM when it is not
+    on the local day of ``today`` (the engine's now, Population.now: an alert found in data that came days late)."""
     if not math.isfinite(ts):
         return "?"
-    return time.strftime("%H:%M", time.gmtime(ts + offset))
+    local = time.gmtime(ts + offset)
+    if today is not None and time.gmtime(today + offset)[:3] != local[:3]:
+        return time.strftime("%Y-%m-%d %H:%M", local)
+    return time.strftime("%H:%M", local)
 
 
 class Incidents:
@@ -101,7 +105,7 @@ class SosRule(IncidentRule):
         return Findings.of(res[new], ts[new], np.ones(int(new.sum())))
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
-        when = clock(at, self.population.utc_offset[position])
+        when = clock(at, self.population.utc_offset[position], self.population.now)
         return "SOS button pressed", f"The SOS button was pressed at {when}: the resident is calling for help."
 
 
@@ -131,14 +135,14 @@ class FallRule(IncidentRule):
         return Findings.of(f.resident[pick], f.ts[pick], f.peak_g[pick], f.impact_ts[pick], detail)
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
-        offset = self.population.utc_offset[position]
+        offset, today = self.population.utc_offset[position], self.population.now
         impact_ts, peak, tilt, reported = (float(x) for x in detail[:4])
         if reported >= 0.5:
-            return "Fall reported", f"The wearable reported a fall at {clock(at, offset)}."
+            return "Fall reported", f"The wearable reported a fall at {clock(at, offset, today)}."
         p = self.params
         text = (
-            f"Fall at {clock(impact_ts, offset)}: an impact of {peak:.1f} g, the body turned {tilt:.0f} deg and then "
-            f"stayed still (the detector needs >= {p.impact_g:g} g, >= {p.min_tilt_deg:g} deg and an |a| SD "
+            f"Fall at {clock(impact_ts, offset, today)}: an impact of {peak:.1f} g, the body turned {tilt:.0f} deg and "
+            f"then stayed still (the detector needs >= {p.impact_g:g} g, >= {p.min_tilt_deg:g} deg and an |a| SD "
             f"<= {p.still_sd_g:g} g for {p.post_window_s[1] - p.post_window_s[0]:g} s)."
         )
         return f"Fall detected ({peak:.1f} g impact)", text
@@ -199,7 +203,7 @@ class LongLieRule(Rule):
         return positions[:0]
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
-        fell = clock(onset, self.population.utc_offset[position])
+        fell = clock(onset, self.population.utc_offset[position], self.population.now)
         text = (
             f"No sign of recovery for {minutes(at - onset)} after the fall at {fell}: no movement on the wearable, "
             f"no room sensor, no steps (alerts after {minutes(self.persist[position])})."
@@ -278,12 +282,15 @@ class NightWanderingRule(IncidentRule):
         return Findings.of(res[new], at[new], kind[new], onset[new], kind[new])
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
-        offset = self.population.utc_offset[position]
+        offset, today = self.population.utc_offset[position], self.population.now
         night = f"{clock(self.night_start[position], 0)}-{clock(self.night_end[position], 0)}"
         if value < 0.5:
-            return "Door opened at night", f"A door was opened at {clock(at, offset)}, during the night ({night})."
+            return (
+                "Door opened at night",
+                f"A door was opened at {clock(at, offset, today)}, during the night ({night}).",
+            )
         text = (
-            f"Out of bed since {clock(onset, offset)} during the night ({night}) and not back after "
+            f"Out of bed since {clock(onset, offset, today)} during the night ({night}) and not back after "
             f"{minutes(at - onset)}."
         )
         return "Out of bed at night", text

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from carewatch.config import Settings
+from typing import TYPE_CHECKING
+
 from carewatch.storage.base import AlertConflict, StorageError, Store, TransientStorageError
+
+if TYPE_CHECKING:  # carewatch.config reads the storage's bounds (retention.MAX_RETENTION_DAYS)
+    from carewatch.config import Settings
 
 __all__ = ["AlertConflict", "StorageError", "Store", "TransientStorageError", "open_store"]
 

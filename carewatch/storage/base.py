@@ -402,6 +402,24 @@ class DeliveryAttempt:
     error: str = ""
 
 
+class AlertTally(NamedTuple):
+    """The alerts of one rule and severity in a report's period."""
+
+    rule: str
+    severity: Severity
+    alerts: int
+    acknowledged: int
+    resolved_automatically: int
+    live: int  # not yet resolved
+
+
+class EscalationTally(NamedTuple):
+    """The escalation stages fired in a report's period."""
+
+    by_target: dict[str, int]
+    alerts: int  # the alerts escalated
+
+
 OUTBOX_PENDING = "pending"  # an outbox message's state until it settles with one of DELIVERY_STATUSES
 OUTBOX_STATES = (OUTBOX_PENDING, "delivered", "failed", "dead", "suppressed", "dropped", "superseded")
 QUEUED, DUPLICATE = "queued", "duplicate"  # outcomes of enqueue_outbox besides the settled states
@@ -528,8 +546,10 @@ class Store(ABC):
 
     # Alerts ---------------------------------------------------------------------------------------------------
     @abstractmethod
-    def raise_alert(self, draft: AlertDraft) -> Alert | None:
-        """Open an alert, unless one for this resident and rule is live (then None). Audited."""
+    def raise_alert(self, draft: AlertDraft, raised_at: float | None = None) -> Alert | None:
+        """Open an alert, unless one for this resident and rule is live (then None). Audited as raised at
+        ``raised_at`` (the wall clock; by default the draft's time, as for live data); ``opened_at`` keeps the
+        draft's (the condition's) time."""
 
     @abstractmethod
     def acknowledge_alert(self, alert_id: int, actor: str, at: float, note: str = "") -> Alert:
@@ -541,7 +561,8 @@ class Store(ABC):
 
     @abstractmethod
     def resolve_live(self, resident_id: str, rule: str, actor: str, at: float, note: str = "") -> Alert | None:
-        """Resolve the live alert of this resident and rule, if there is one (the condition cleared)."""
+        """Resolve the live alert of this resident and rule, if there is one (the condition cleared), at ``at`` or,
+        if it was raised later (from a backlog), at its raise."""
 
     @abstractmethod
     def alert(self, alert_id: int) -> Alert | None: ...
@@ -652,9 +673,10 @@ class Store(ABC):
 
     # Lifecycle: escalation, routing, deliveries ------------------------------------------------------------------
     @abstractmethod
-    def reopen_recent(self, draft: AlertDraft, since: float) -> Alert | None:
+    def reopen_recent(self, draft: AlertDraft, since: float, at: float | None = None) -> Alert | None:
         """Flap suppression: reopen this resident's and rule's newest alert if the system resolved it at or after
-        ``since`` and no alert of theirs is live (audited resolved -> open); else None."""
+        ``since`` and no alert of theirs is live (audited resolved -> open at ``at``, by default the draft's time);
+        else None."""
 
     @abstractmethod
     def snooze_alert(self, alert_id: int, actor: str, at: float, until: float, note: str = "") -> Alert:
@@ -800,17 +822,36 @@ class Store(ABC):
         """When the channel's next pending message may go (its due time, or the end of a lease on it; one waiting
         for an earlier message to its target goes after that one); None: none."""
 
+    # Reports (alerts.reports): counted in the database, never capped ------------------------------------------
     @abstractmethod
-    def alerts_between(self, site_id: str | None, start: float, end: float) -> list[Alert]:
-        """Alerts opened in [start, end), oldest first (reports)."""
+    def alert_tallies(
+        self, site_id: str | None, start: float, end: float, resident_id: str | None = None
+    ) -> list[AlertTally]:
+        """The alerts raised in [start, end) (of a site, of a resident), counted by rule and severity."""
 
     @abstractmethod
-    def escalations_between(self, site_id: str | None, start: float, end: float) -> list[EscalationStage]:
-        """Stages that fired in [start, end) (reports)."""
+    def residents_alerted(self, site_id: str | None, start: float, end: float) -> int:
+        """How many residents had an alert raised in [start, end)."""
 
     @abstractmethod
-    def deliveries_between(self, site_id: str | None, start: float, end: float) -> list[DeliveryAttempt]:
-        """Delivery attempts in [start, end) (reports)."""
+    def acknowledge_delays(
+        self, site_id: str | None, start: float, end: float, resident_id: str | None = None
+    ) -> list[float]:
+        """Seconds from raise to acknowledgement of every acknowledged alert raised in [start, end), in no order."""
+
+    @abstractmethod
+    def alerts_raised(
+        self, site_id: str | None, start: float, end: float, resident_id: str | None = None, limit: int = 20
+    ) -> list[Alert]:
+        """The newest ``limit`` alerts raised in [start, end) (of a site, of a resident), oldest first."""
+
+    @abstractmethod
+    def escalation_tally(self, site_id: str | None, start: float, end: float) -> EscalationTally:
+        """The escalation stages that fired in [start, end), counted by target, and the alerts they were of."""
+
+    @abstractmethod
+    def delivery_tallies(self, site_id: str | None, start: float, end: float) -> list[tuple[str, str, int]]:
+        """The delivery attempts made in [start, end), counted: (channel, status, attempts)."""
 
     # Alert core: rebuilding its state after a restart (alerts.rebuild) ------------------------------------------
     @abstractmethod

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 DAY_S = 86_400.0
+# The longest a policy keeps rows: 100 years, beyond any record-keeping period (so, for care records, "forever").
+# Its cutoff is a time both backends hold; beyond it (inf, 1e300 or 1e6 days) TimescaleDB failed every run with
+# "timestamp out of range" while SQLite went on.
+MAX_RETENTION_DAYS = 36_525.0
 
 # The time column of each table under a time-based policy. Hypertables on TimescaleDB (drop_chunks) are the first
 # five; dead letters are an ordinary table.
@@ -56,8 +60,9 @@ class RetentionPolicy:
             "alerts": self.alerts_days,
         }
         for table, value in days.items():
-            if value <= 0:
-                raise ValueError(f"retention of {table} must be positive, not {value} days")
+            if not 0 < value <= MAX_RETENTION_DAYS:  # also refuses nan
+                raise ValueError(f"retention of {table} must be above 0 and at most {MAX_RETENTION_DAYS:g} days, not "
+                                 f"{value}")  # fmt: skip
         return {table: now - value * DAY_S for table, value in days.items()}
 
 

@@ -31,6 +31,7 @@ class SqliteStore(SqlStore):
     columns_query = "SELECT name FROM pragma_table_info(?)"
     key_query = "SELECT name FROM pragma_table_info(?) WHERE pk > 0"
     checks_query = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?"  # the whole CREATE TABLE
+    time_type = "REAL"
 
     def __init__(self, path: Path | str) -> None:
         if str(path) != ":memory:":

@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     resident_id TEXT NOT NULL REFERENCES residents (resident_id), site_id TEXT NOT NULL REFERENCES sites (site_id),
     rule TEXT NOT NULL, severity TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'urgent', 'critical')),
     state TEXT NOT NULL CHECK (state IN ('open', 'acknowledged', 'resolved')),
-    opened_at REAL NOT NULL, updated_at REAL NOT NULL, title TEXT NOT NULL, explanation TEXT NOT NULL,
+    opened_at REAL NOT NULL, raised_at REAL NOT NULL, updated_at REAL NOT NULL, title TEXT NOT NULL, explanation TEXT NOT NULL,
     evidence TEXT NOT NULL, acknowledged_at REAL, acknowledged_by TEXT, resolved_at REAL, resolved_by TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_live ON alerts (resident_id, rule) WHERE state <> 'resolved';

@@ -172,6 +172,23 @@ function formatTime(epochSeconds) {
   return new Date(epochSeconds * 1000).toLocaleString(i18n.lang);
 }
 
+// When an alert was raised and, if its condition began a minute or more before (found in data that came late: a
+// gateway's backlog), since when: "condition since 23/11/2025, 22:46 (6 days ago), raised 29/11/2025, 12:47".
+function alertTimes(alert) {
+  const raised = formatTime(alert.raised_at);
+  if (alert.raised_at - alert.opened_at < 60) return raised;
+  const since = formatTime(alert.opened_at);
+  return t("alert.condition_since", { since, ago: formatAgo(alert.opened_at), raised });
+}
+
+// How long ago a time was, in the largest whole unit ("6 days ago", "3 hours ago").
+function formatAgo(epochSeconds) {
+  const seconds = epochSeconds - Date.now() / 1000;
+  const units = [["day", 86400], ["hour", 3600], ["minute", 60]];
+  const [unit, size] = units.find(([, s]) => Math.abs(seconds) >= s) || units[2];
+  return new Intl.RelativeTimeFormat(i18n.lang, { numeric: "auto" }).format(Math.round(seconds / size), unit);
+}
+
 function button(text, onClick) {
   const b = el("button", { type: "button", textContent: text });
   b.addEventListener("click", onClick);
@@ -195,7 +212,7 @@ function alertItem(alert, residentName, user, onDone) {
     el("div", { className: "who", textContent: `${residentName} · ${alert.title}` }),
     el("div", { className: "why", textContent: alert.explanation }),
     el("div", { className: "muted", textContent:
-      `${t("severity." + alert.severity)} · ${t("state." + alert.state)}${by} · ${formatTime(alert.opened_at)}` }),
+      `${t("severity." + alert.severity)} · ${t("state." + alert.state)}${by} · ${alertTimes(alert)}` }),
   );
   if (alert.escalation) li.append(el("div", { className: "escalated", textContent: t("alert.escalated") }));
   if (snoozed(alert)) {

@@ -643,6 +643,22 @@ def test_a_silent_device_goes_offline_at_the_same_time_by_clock_or_by_data() -> 
     assert [(c.rule, c.at) for c in cleared] == [("device_offline", NOW + 2000)]
 
 
+def test_a_time_in_an_explanation_carries_its_date_when_it_is_not_today() -> None:
+    """A backlog 6 days old read today: the device went silent at 09:00 of that day, so the text says which day; read
+    on the day itself, the time alone."""
+    readings = [ReadingRow(NOW, "h0", "w-r0", "r0", "rssi", -60.0, 1, False)]
+    backlog = [*readings, readings[0]._replace(ts=NOW + 2000)]
+    late = engine()
+    late.tick(NOW + 6 * DAY)
+    [draft] = late.process(Batch(readings=backlog))[0]
+    day = datetime.fromtimestamp(NOW, UTC).date().isoformat()
+    assert f"has sent nothing since {day} 09:00 " in draft.explanation
+    on_time = engine()
+    on_time.tick(NOW + 2000)
+    [draft] = on_time.process(Batch(readings=backlog))[0]
+    assert "has sent nothing since 09:00 " in draft.explanation
+
+
 def test_two_low_batteries_are_one_alert_until_both_are_charged() -> None:
     s = stream()
     low = [

@@ -208,7 +208,20 @@ def test_hysteresis_must_be_on_safe_side() -> None:
 
 
 def live_alert(resident_id: str, opened_at: float) -> Alert:
-    return Alert(1, resident_id, "s1", "spo2_low", Severity.URGENT, AlertState.OPEN, opened_at, opened_at, "t", "e", {})
+    return Alert(
+        1,
+        resident_id,
+        "s1",
+        "spo2_low",
+        Severity.URGENT,
+        AlertState.OPEN,
+        opened_at,
+        opened_at,
+        opened_at,
+        "t",
+        "e",
+        {},
+    )
 
 
 # Invariances over the whole registry ----------------------------------------------------------------------------

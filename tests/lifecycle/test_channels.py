@@ -306,7 +306,7 @@ def sample_alert(metric: str = "spo2", state: AlertState = AlertState.OPEN) -> A
     t = 1_764_403_200.0
     readings = [[t - 60 + 5 * i, 88.0 - i * 0.5] for i in range(13)]
     return Alert(
-        7, "r1", "s1", "spo2_low" if metric == "spo2" else f"{metric}_high", Severity.URGENT, state, t, t + 30,
+        7, "r1", "s1", "spo2_low" if metric == "spo2" else f"{metric}_high", Severity.URGENT, state, t, t, t + 30,
         "SpO2 low", "SpO2 below 90 % for 60 s", {"metric": metric, "window": [t - 60, t], "readings": readings},
         resolved_at=t + 30 if state is AlertState.RESOLVED else None,
     )  # fmt: skip
@@ -349,7 +349,7 @@ KINDS = [  # rule, its evidence as the engine writes it, the Flag's category, ho
 
 
 def rule_alert(rule: str, evidence: dict[str, Any]) -> Alert:
-    return Alert(7, "r1", "s1", rule, Severity.CRITICAL, AlertState.OPEN, T, T, rule, "explained", evidence)
+    return Alert(7, "r1", "s1", rule, Severity.CRITICAL, AlertState.OPEN, T, T, T, rule, "explained", evidence)
 
 
 @pytest.mark.parametrize(("rule", "evidence", "category", "observations"), KINDS, ids=[k[0] for k in KINDS])

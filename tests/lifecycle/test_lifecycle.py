@@ -172,3 +172,30 @@ def test_a_reopen_never_makes_a_second_live_alert(harness: Any) -> None:
     assert lifecycle.apply([harness.draft(t0 + 90)], []) == []
     assert [a.alert_id for a in store.alerts(live_only=True)] == [other.alert_id]
     assert store.alert(first.alert_id).state is AlertState.RESOLVED
+
+
+def test_an_alert_from_a_backlog_is_raised_now_and_counted_then(harness: Any) -> None:
+    """A gateway flushes data 6 days old: the alert keeps its condition's time (opened_at, the evidence) and is raised
+    now: its audit trail, its escalation, its time to acknowledge and the report's period go by the raise; the report
+    of the closed period of the data stays as it was; the condition's end, in the same backlog, is recorded at the
+    raise, not before it."""
+    from alerts.reports import service_report
+
+    t0, store, clock = harness.T0, harness.store, harness.clock
+    before = service_report(store, "s1", t0 - 86_400, t0 + 86_400)
+    now = clock.advance(6 * 86_400)
+    [alert] = harness.lifecycle.apply([harness.draft(t0)], [])
+    assert (alert.opened_at, alert.raised_at) == (t0, now)
+    assert [(t.at, t.to_state) for t in store.transitions(alert.alert_id)] == [(now, AlertState.OPEN)]
+    assert min(s.due_at for s in store.escalations(alert.alert_id)) > now  # not overdue at once
+    harness.lifecycle.acknowledge(alert.alert_id, "operator:zhang", now + 120)
+    report = service_report(store, "s1", now - 3600, now + 3600)
+    assert report["alerts"]["total"] == 1 and report["time_to_acknowledge_s"]["median"] == 120.0
+    assert service_report(store, "s1", t0 - 86_400, t0 + 86_400) == before  # the closed period is unchanged
+    assert before["alerts"]["total"] == 0
+
+    [other] = harness.lifecycle.apply([harness.draft(t0 + 60, resident="r2")], [harness.cleared(t0 + 600, "r2")])
+    harness.lifecycle.tick(now + 1)  # the hold ran out in the data long ago
+    resolved = store.alert(other.alert_id)
+    assert resolved is not None and resolved.resolved_at == now and resolved.opened_at == t0 + 60
+    assert [t.at for t in store.transitions(other.alert_id)] == [now, now]

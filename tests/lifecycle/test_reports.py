@@ -13,6 +13,8 @@ from dashboard_support import Served, seed, serve
 
 from alerts.reports import digest_text, send_weekly_digests, service_report
 from carewatch.model import AlertState
+from carewatch.storage.base import DeliveryAttempt, EscalationStage
+from carewatch.storage.sql import reports as reports_sql
 from carewatch.storage.sqlite import SqliteStore
 from dashboard.auth import AuthConfig
 
@@ -42,6 +44,34 @@ def test_the_service_report_counts_what_happened(harness: Any) -> None:
     assert by_channel["websocket"] == {"delivered": 2} and by_channel["email"]["delivered"] >= 1
     assert service_report(harness.store, "s1", t0 + 100_000, t0 + 200_000)["alerts"]["total"] == 0
     assert open_one.state is AlertState.OPEN
+
+
+def test_the_service_report_counts_every_row_past_a_page(harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The delays are read in pages (a page of 3 here, DELAY_PAGE_ROWS in production) and the counts are made in
+    SQL: 10 alerts, attempts and stages all count, the newest too, and the median is of all 10 delays."""
+    monkeypatch.setattr(reports_sql, "DELAY_PAGE_ROWS", 3)
+    t0, store = harness.T0, harness.store
+    delays = [60.0 * (i + 1) for i in range(10)]
+    for i, delay in enumerate(delays):
+        alert = store.raise_alert(harness.draft(t0 + i * 1000, resident=("r1", "r2")[i % 2]))
+        assert alert is not None
+        store.plan_escalation(alert.alert_id, [EscalationStage(alert.alert_id, 1, "operators", t0 + i * 1000 + 1)])
+        assert store.claim_escalation(alert.alert_id, 1, t0 + i * 1000 + 1)
+        store.acknowledge_alert(alert.alert_id, "operator:zhang", t0 + i * 1000 + delay)
+        if i < 9:
+            store.resolve_alert(alert.alert_id, "system", t0 + i * 1000 + 900)
+        store.record_deliveries(
+            [DeliveryAttempt(t0 + i * 1000, "s1", alert.alert_id, "op1", "webhook", "http://x", "raised", f"k{i}",
+                             1, "delivered" if i % 5 else "retry")]
+        )  # fmt: skip
+    report = service_report(store, "s1", t0, t0 + 10_000)
+    alerts = report["alerts"]
+    assert alerts["total"] == 10 and alerts["acknowledged"] == 10 and alerts["by_rule"] == {"spo2_low": 10}
+    assert alerts["resolved_automatically"] == 9 and alerts["still_open"] == 1  # the newest
+    assert report["residents_with_alerts"] == 2
+    assert report["time_to_acknowledge_s"] == {"count": 10, "median": 330.0, "p90": pytest.approx(546.0)}
+    assert report["escalations"] == {"total": 10, "alerts_escalated": 10, "by_target": {"operators": 10}}
+    assert report["deliveries"] == {"attempts": 10, "by_channel": {"webhook": {"delivered": 8, "retry": 2}}}
 
 
 def test_the_weekly_digest_goes_to_each_family_contact(harness: Any) -> None:

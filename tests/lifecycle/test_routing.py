@@ -21,7 +21,7 @@ EVENING = 7 * 3600  # T0 is 16:00 in Shanghai; T0 + 7 h is 23:00 there, 15:00 UT
 
 
 def alert_of(rule: str = "fall", severity: Severity = Severity.WARNING) -> Alert:
-    return Alert(1, "r1", "s1", rule, severity, AlertState.OPEN, 0, 0, "t", "e", {})
+    return Alert(1, "r1", "s1", rule, severity, AlertState.OPEN, 0, 0, 0, "t", "e", {})
 
 
 def test_family_preferences_select_by_rule_then_star_then_default() -> None:

@@ -15,7 +15,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from storage_support import predate_delivery_states, predate_threshold_contexts, predate_threshold_reasons
+from storage_support import (
+    predate_alert_raise_times,
+    predate_delivery_states,
+    predate_threshold_contexts,
+    predate_threshold_reasons,
+)
 
 from carewatch.model import Resident, Site, SiteKind
 from carewatch.storage import timescale
@@ -68,7 +73,10 @@ def test_starters_on_a_fresh_database_all_succeed(new_database: Callable[[], Sto
     assert_schema_as_one_starter_makes_it(new_store, new_database())
 
 
-@pytest.mark.parametrize("predate", [predate_threshold_reasons, predate_threshold_contexts, predate_delivery_states])
+PREDATES = [predate_threshold_reasons, predate_threshold_contexts, predate_delivery_states, predate_alert_raise_times]
+
+
+@pytest.mark.parametrize("predate", PREDATES)
 def test_starters_on_a_database_from_before_an_added_column_all_succeed(
     new_database: Callable[[], StoreFactory], predate: Callable[[SqlStore], None]
 ) -> None:
@@ -88,7 +96,7 @@ def test_starters_on_a_database_from_before_an_added_column_all_succeed(
     start_together(new_store)
     assert_schema_as_one_starter_makes_it(new_store, new_database())
     with closing(new_store()) as store:
-        for table, column, _ in ADDED_COLUMNS:
+        for table, column, *_ in ADDED_COLUMNS:
             assert [row[0] for row in store._run(store.columns_query, (table,))].count(column) == 1
         for table, key in CHANGED_KEYS:
             assert {row[0] for row in store._run(store.key_query, (table,))} == set(key)

@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
-from storage_support import predate_delivery_states, predate_threshold_contexts, predate_threshold_reasons
+from storage_support import (
+    predate_alert_raise_times,
+    predate_delivery_states,
+    predate_threshold_contexts,
+    predate_threshold_reasons,
+)
 
 from carewatch.model import (
     AccelRow,
@@ -351,6 +356,26 @@ def test_a_database_from_before_threshold_reasons_is_brought_up_to_date(store: S
     assert store.threshold_changes("r1") == [ThresholdChange("r1", "spo2", T0 + 5, "dr:chen", replaced)]
 
 
+def test_alerts_from_before_raise_times_were_raised_when_opened(store: Store) -> None:
+    """A database from before an alert's raise time was kept apart: its alerts get raised_at = opened_at (then they
+    were one), its reports count them as before, and new alerts keep the two apart."""
+    seed(store)
+    predate_alert_raise_times(store)
+    store._run(  # type: ignore[attr-defined]
+        "INSERT INTO alerts (resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation,"
+        " evidence) VALUES ('r1', 's1', 'spo2_low', 'urgent', 'open', ?, ?, 't', 'e', '{}')",
+        (store._time_in(T0), store._time_in(T0)),  # type: ignore[attr-defined]
+    )
+    store.init_schema()
+    store.init_schema()  # idempotent
+    [old] = store.alerts()
+    assert (old.opened_at, old.raised_at) == (T0, T0)
+    assert [t.alerts for t in store.alert_tallies("s1", T0, T0 + 1)] == [1]
+    new = store.raise_alert(draft(rule="hr_high", at=T0 + 10), raised_at=T0 + 86_400)
+    assert new is not None and (new.opened_at, new.raised_at) == (T0 + 10, T0 + 86_400)
+    assert store.alerts_raised(None, T0 + 86_400, T0 + 86_401) == [new]
+
+
 def test_a_metric_has_a_limit_always_and_one_in_bed_each_set_removed_and_audited(store: Store) -> None:
     seed(store)
     always = Threshold("r1", "hr", 40, None, "the default", T0, "dr:chen")
@@ -561,8 +586,8 @@ def test_escalation_stages_are_claimed_once_and_cancelled_by_acknowledgement(sto
     assert store.due_escalations(T0 + 10_000) == []
     assert store.claim_escalation(alert.alert_id, 2, T0 + 10_000) is False
     assert store.escalations(alert.alert_id)[1].cancelled_at == pytest.approx(T0 + 100)
-    assert [e.stage for e in store.escalations_between("s1", T0, T0 + 100)] == [1]
-    assert store.escalations_between("h1", T0, T0 + 100) == []
+    assert store.escalation_tally("s1", T0, T0 + 100) == ({"operators": 1}, 1)
+    assert store.escalation_tally("h1", T0, T0 + 100) == ({}, 0)
 
 
 def test_fired_escalations_give_the_newest_stage_each_alert_fired(store: Store) -> None:
@@ -647,9 +672,10 @@ def test_snooze_reopen_and_deliveries(store: Store) -> None:
     store.record_deliveries(attempts)
     assert store.deliveries(alert.alert_id) == attempts[:2]
     assert store.deliveries() == attempts
-    assert store.deliveries_between("h1", T0, T0 + 10) == attempts[2:]
-    assert [a.alert_id for a in store.alerts_between("s1", T0, T0 + 1)] == [alert.alert_id]
-    assert store.alerts_between("s1", T0 + 1, T0 + 2) == []
+    assert store.delivery_tallies("h1", T0, T0 + 10) == [("email", "delivered", 1)]
+    assert store.delivery_tallies(None, T0, T0 + 2.5) == [("webhook", "delivered", 1), ("webhook", "retry", 1)]
+    assert [a.alert_id for a in store.alerts_raised("s1", T0, T0 + 1)] == [alert.alert_id]
+    assert store.alerts_raised("s1", T0 + 1, T0 + 2) == []
 
 
 def test_the_rota_lists_current_and_upcoming_shifts_and_deletes_one(store: Store) -> None:

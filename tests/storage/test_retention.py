@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ from carewatch.model import (
     SiteKind,
 )
 from carewatch.storage.base import DeliveryAttempt, EscalationStage, Store
-from carewatch.storage.retention import DAY_S, RetentionPolicy
+from carewatch.storage.retention import DAY_S, MAX_RETENTION_DAYS, RetentionPolicy
 
 T0 = 1_764_374_400.0  # a midnight UTC
 HOUR = 3600.0
@@ -104,6 +106,17 @@ def test_raw_readings_not_yet_rolled_up_are_kept(store: Store) -> None:
     assert kept[0] >= T0 + 2 * HOUR - 600 - 60 and kept == [t for t in TIMES if t >= kept[0]]
 
 
-def test_a_policy_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="accel"):
-        RetentionPolicy(accel_days=0).cutoffs(NOW)
+def test_a_policy_must_be_positive_and_finite() -> None:
+    for days in (0, -1, math.nan, math.inf, 1e300, 1e6):
+        with pytest.raises(ValueError, match="accel"):
+            RetentionPolicy(accel_days=days).cutoffs(NOW)
+
+
+def test_the_longest_policy_runs_on_both_backends(store: Store) -> None:
+    """A century (MAX_RETENTION_DAYS) for every table, the most a setting may ask: its cutoffs are times both
+    backends hold (inf, 1e300 or 1e6 days failed every run on TimescaleDB: "timestamp out of range"); nothing goes."""
+    seed(store)
+    counts = {table: store.count(table) for table in ("readings", "events", "alerts")}
+    days = MAX_RETENTION_DAYS
+    store.apply_retention(RetentionPolicy(days, days, days, days, days, days, days), NOW)
+    assert {table: store.count(table) for table in counts} == counts

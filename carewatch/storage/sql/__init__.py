@@ -14,6 +14,7 @@ from carewatch.storage.sql.limits import LimitsSql
 from carewatch.storage.sql.outbox import OutboxSql
 from carewatch.storage.sql.rebuild import DEVICE_SEEN_UPSERT, RebuildSql
 from carewatch.storage.sql.registry import LATEST_LOOKBACK_S, RegistrySql
+from carewatch.storage.sql.reports import ReportsSql
 from carewatch.storage.sql.users import UsersSql
 
 __all__ = [
@@ -22,5 +23,5 @@ __all__ = [
 ]  # fmt: skip
 
 
-class SqlStore(RegistrySql, AlertsSql, UsersSql, LimitsSql, OutboxSql, RebuildSql, HistorySql):
+class SqlStore(RegistrySql, AlertsSql, UsersSql, LimitsSql, OutboxSql, RebuildSql, HistorySql, ReportsSql):
     """The whole storage contract on SQL; a backend adds its connection, schema and batch writes."""

@@ -23,12 +23,17 @@ BUCKET_EXPRESSIONS = {
 IN_LIST = {"sqlite": "{c} IN (SELECT value FROM json_each(?))", "timescaledb": "{c} = ANY(?)"}
 LEGACY_REASON = "set before thresholds carried a reason"  # the reason of limits set before it was asked for
 # Columns a table gained after it was first created: init_schema adds them to a database created before (its CREATE
-# TABLE has them). (table, column, definition): the definition's default fills the rows already there.
-ADDED_COLUMNS = (
-    ("resident_thresholds", "reason", f"text NOT NULL DEFAULT '{LEGACY_REASON}'"),
-    ("resident_thresholds", "context", "text NOT NULL DEFAULT 'always' CHECK (context IN ('always', 'in_bed'))"),
-    ("resident_threshold_changes", "context", "text NOT NULL DEFAULT 'always'"),
+# TABLE has them). (table, column, definition, fill): the definition's default, or the expression `fill` of each row,
+# fills the rows already there; {time} in a definition is the backend's time type.
+ADDED_COLUMNS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("resident_thresholds", "reason", f"text NOT NULL DEFAULT '{LEGACY_REASON}'", None),
+    ("resident_thresholds", "context", "text NOT NULL DEFAULT 'always' CHECK (context IN ('always', 'in_bed'))", None),
+    ("resident_threshold_changes", "context", "text NOT NULL DEFAULT 'always'", None),
+    # An alert's raise time (wall clock) apart from its condition's (opened_at): before, they were one.
+    ("alerts", "raised_at", "{time}", "opened_at"),
 )
+# Indexes on ADDED_COLUMNS: made after them (the schema's script runs first, on a table that may lack the column).
+ADDED_INDEXES = ("CREATE INDEX IF NOT EXISTS alerts_site_raised ON alerts (site_id, raised_at)",)
 # Primary keys that grew after a table was first created: (table, key). init_schema re-keys a database created before
 # (after ADDED_COLUMNS, which add the new key columns); the rows keep their values.
 CHANGED_KEYS = (("resident_thresholds", ("resident_id", "metric", "context")),)
@@ -46,7 +51,8 @@ SHIFTS_LEFT_BEHIND = (
     " ORDER BY s.starts_at, s.site_id"
 )
 ALERT_COLUMNS = (
-    "alert_id, resident_id, site_id, rule, severity, state, opened_at, updated_at, title, explanation, evidence,"
+    "alert_id, resident_id, site_id, rule, severity, state, opened_at, raised_at, updated_at, title, explanation,"
+    " evidence,"
     " acknowledged_at, acknowledged_by, resolved_at, resolved_by"
 )
 
@@ -66,6 +72,7 @@ class SqlCore(Store):
     key_query: str  # the names of one table's primary key columns (the table's name as the parameter)
     checks_query: str  # the text of one table's CHECK constraints (the table's name as the parameter)
     add_column = "ADD COLUMN"  # the clause of _add_columns' ALTER TABLE
+    time_type: str  # a time column's type
     # A time column as seconds since the epoch (float), for reads of many rows: no datetime object per row.
     epoch_of = "{}"
     # An accelerometer axis column as bytes (for reads of many blocks: no Python float per sample), and the bytes
@@ -99,10 +106,14 @@ class SqlCore(Store):
         """Bring a database created before a column was added, a key changed or a check widened up to date
         (ADDED_COLUMNS, CHANGED_KEYS, then CHANGED_CHECKS); idempotent. The caller's transaction keeps other starters
         out between the check and the ALTER (each backend's init_schema)."""
-        for table, column, definition in ADDED_COLUMNS:
+        for table, column, definition, fill in ADDED_COLUMNS:
             cur.execute(self._sql(self.columns_query), (table,))
             if column not in {row[0] for row in cur.fetchall()}:
-                cur.execute(f"ALTER TABLE {table} {self.add_column} {column} {definition}")
+                cur.execute(f"ALTER TABLE {table} {self.add_column} {column} {definition.format(time=self.time_type)}")
+                if fill is not None:
+                    cur.execute(f"UPDATE {table} SET {column} = {fill}")
+        for statement in ADDED_INDEXES:
+            cur.execute(statement)
         for table, key in CHANGED_KEYS:
             cur.execute(self._sql(self.key_query), (table,))
             if {row[0] for row in cur.fetchall()} != set(key):
@@ -161,9 +172,9 @@ class SqlCore(Store):
         maybe_time = self._time_out_or_none
         return Alert(
             alert_id=int(r[0]), resident_id=r[1], site_id=r[2], rule=r[3], severity=Severity(r[4]),
-            state=AlertState(r[5]), opened_at=self._time_out(r[6]), updated_at=self._time_out(r[7]), title=r[8],
-            explanation=r[9], evidence=self._json_out(r[10]), acknowledged_at=maybe_time(r[11]),
-            acknowledged_by=r[12], resolved_at=maybe_time(r[13]), resolved_by=r[14],
+            state=AlertState(r[5]), opened_at=self._time_out(r[6]), raised_at=self._time_out(r[7]),
+            updated_at=self._time_out(r[8]), title=r[9], explanation=r[10], evidence=self._json_out(r[11]),
+            acknowledged_at=maybe_time(r[12]), acknowledged_by=r[13], resolved_at=maybe_time(r[14]), resolved_by=r[15],
         )  # fmt: skip
 
 

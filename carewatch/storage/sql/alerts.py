@@ -14,26 +14,27 @@ from carewatch.storage.sql._core import ALERT_COLUMNS, Cursor, SqlCore, site_fil
 
 
 class AlertsSql(SqlCore):
-    def raise_alert(self, draft: AlertDraft) -> Alert | None:
-        at = self._time_in(draft.opened_at)
+    def raise_alert(self, draft: AlertDraft, raised_at: float | None = None) -> Alert | None:
+        raised = draft.opened_at if raised_at is None else raised_at
         with self._transaction() as cur:
             cur.execute(
                 self._sql(
-                    "INSERT INTO alerts (resident_id, site_id, rule, severity, state, opened_at, updated_at, title,"
-                    " explanation, evidence) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)"
+                    "INSERT INTO alerts (resident_id, site_id, rule, severity, state, opened_at, raised_at, updated_at,"
+                    " title, explanation, evidence) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)"
                     " ON CONFLICT (resident_id, rule) WHERE state <> 'resolved' DO NOTHING"
                     f" RETURNING {ALERT_COLUMNS}"
                 ),
                 (
-                    draft.resident_id, draft.site_id, draft.rule, draft.severity.value, at, at, draft.title,
-                    draft.explanation, json.dumps(draft.evidence),
+                    draft.resident_id, draft.site_id, draft.rule, draft.severity.value, self._time_in(draft.opened_at),
+                    self._time_in(raised), self._time_in(raised), draft.title, draft.explanation,
+                    json.dumps(draft.evidence),
                 ),
             )  # fmt: skip
             row = cur.fetchone()
             if row is None:
                 return None
             alert = self._alert(row)
-            self._audit(cur, alert.alert_id, draft.opened_at, None, AlertState.OPEN, "system", draft.explanation)
+            self._audit(cur, alert.alert_id, raised, None, AlertState.OPEN, "system", draft.explanation)
             return alert
 
     def acknowledge_alert(self, alert_id: int, actor: str, at: float, note: str = "") -> Alert:
@@ -77,13 +78,13 @@ class AlertsSql(SqlCore):
 
     def resolve_live(self, resident_id: str, rule: str, actor: str, at: float, note: str = "") -> Alert | None:
         rows = self._run(
-            "SELECT alert_id FROM alerts WHERE resident_id = ? AND rule = ? AND state <> 'resolved'",
+            "SELECT alert_id, raised_at FROM alerts WHERE resident_id = ? AND rule = ? AND state <> 'resolved'",
             (resident_id, rule),
         )
         if not rows:
             return None
-        try:
-            return self.resolve_alert(int(rows[0][0]), actor, at, note)
+        try:  # never before its raise: a condition over before carewatch learned of it (a backlog) ends as raised
+            return self.resolve_alert(int(rows[0][0]), actor, max(at, self._time_out(rows[0][1])), note)
         except AlertConflict:
             return None  # resolved by someone else in between
 
@@ -170,13 +171,13 @@ class AlertsSql(SqlCore):
         )
         return [self._alert(r) for r in rows]
 
-    def reopen_recent(self, draft: AlertDraft, since: float) -> Alert | None:
+    def reopen_recent(self, draft: AlertDraft, since: float, at: float | None = None) -> Alert | None:
         try:
-            return self._reopen_recent(draft, since)
+            return self._reopen_recent(draft, since, draft.opened_at if at is None else at)
         except _Lost:  # rolled back: the other worker's live alert stands
             return None
 
-    def _reopen_recent(self, draft: AlertDraft, since: float) -> Alert | None:
+    def _reopen_recent(self, draft: AlertDraft, since: float, at: float) -> Alert | None:
         with self._transaction() as cur:
             cur.execute(
                 self._sql(
@@ -197,7 +198,7 @@ class AlertsSql(SqlCore):
                         " = NULL, acknowledged_by = NULL, updated_at = ? WHERE alert_id = ? AND state = 'resolved'"
                         f" RETURNING {ALERT_COLUMNS}"
                     ),
-                    (self._time_in(draft.opened_at), found[0]),
+                    (self._time_in(at), found[0]),
                 )
             except Exception as exc:
                 if _unique_violation(exc):  # another worker opened a live alert meanwhile
@@ -208,7 +209,7 @@ class AlertsSql(SqlCore):
                 return None
             alert = self._alert(row)
             self._audit(
-                cur, alert.alert_id, draft.opened_at, AlertState.RESOLVED, AlertState.OPEN, "system",
+                cur, alert.alert_id, at, AlertState.RESOLVED, AlertState.OPEN, "system",
                 f"reopened: the condition returned within the flap window ({draft.explanation})",
             )  # fmt: skip
             return alert

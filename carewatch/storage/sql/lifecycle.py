@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from dataclasses import astuple
 from typing import Any
 
-from carewatch.model import Alert, Contact, ContactRole, Severity
+from carewatch.model import Contact, ContactRole, Severity
 from carewatch.storage.base import (
-    MAX_HISTORY_ROWS,
     ContactChannel,
     ContactPreference,
     DeliveryAttempt,
@@ -18,7 +17,7 @@ from carewatch.storage.base import (
     OnCallShift,
     StageClaim,
 )
-from carewatch.storage.sql._core import ALERT_COLUMNS, Cursor, SqlCore, and_site, placeholders
+from carewatch.storage.sql._core import Cursor, SqlCore, placeholders
 
 ESCALATION_COLUMNS = "alert_id, stage, target, due_at, fired_at, cancelled_at"
 DELIVERY_COLUMNS = "at, site_id, alert_id, contact_id, channel, address, kind, idempotency_key, attempt, status, error"
@@ -238,34 +237,6 @@ class LifecycleSql(SqlCore):
     def deliveries(self, alert_id: int | None = None, limit: int = 500) -> list[DeliveryAttempt]:
         where, params = (" WHERE alert_id = ?", (alert_id,)) if alert_id is not None else ("", ())
         rows = self._run(f"SELECT {DELIVERY_COLUMNS} FROM deliveries{where} ORDER BY at, id LIMIT ?", (*params, limit))
-        return [self._delivery(r) for r in rows]
-
-    def alerts_between(self, site_id: str | None, start: float, end: float) -> list[Alert]:
-        site, params = and_site("site_id", site_id)
-        rows = self._run(
-            f"SELECT {ALERT_COLUMNS} FROM alerts WHERE opened_at >= ? AND opened_at < ?{site}"
-            f" ORDER BY opened_at, alert_id LIMIT {MAX_HISTORY_ROWS}",
-            (self._time_in(start), self._time_in(end), *params),
-        )
-        return [self._alert(r) for r in rows]
-
-    def escalations_between(self, site_id: str | None, start: float, end: float) -> list[EscalationStage]:
-        site, params = and_site("a.site_id", site_id)
-        columns = ", ".join(f"e.{c.strip()}" for c in ESCALATION_COLUMNS.split(","))
-        rows = self._run(
-            f"SELECT {columns} FROM escalations e JOIN alerts a ON a.alert_id = e.alert_id"
-            f" WHERE e.fired_at >= ? AND e.fired_at < ?{site} ORDER BY e.fired_at LIMIT {MAX_HISTORY_ROWS}",
-            (self._time_in(start), self._time_in(end), *params),
-        )
-        return [self._stage(r) for r in rows]
-
-    def deliveries_between(self, site_id: str | None, start: float, end: float) -> list[DeliveryAttempt]:
-        site, params = and_site("site_id", site_id)
-        rows = self._run(
-            f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE at >= ? AND at < ?{site}"
-            f" ORDER BY at, id LIMIT {MAX_HISTORY_ROWS}",
-            (self._time_in(start), self._time_in(end), *params),
-        )
         return [self._delivery(r) for r in rows]
 
     def _stage(self, r: Sequence[Any]) -> EscalationStage:
