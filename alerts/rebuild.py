@@ -82,8 +82,9 @@ ACTIVITY_KINDS = ("motion", "door", "bed", "chair", "bathroom")  # the kinds ale
 LIVE_ALERTS_MAX = 100_000
 BED_SENSOR = DEVICE_KINDS.index(DeviceKind.BED)
 # An episode that begins this close to the replay's start may have begun before it (a breach seen from the first
-# replayed reading on; the slowest vital signs come once a minute): its beginning is not in the data.
-REPLAY_EDGE_S = 120.0
+# replayed reading on; the slowest vital signs come once a minute, and NEWS2 scores a minute at the start of the
+# minute after the next, alerts.rules.early_warning.LATE_SLOTS): its beginning is not in the data.
+REPLAY_EDGE_S = 180.0
 # Stored times are exact to 1 us (TimescaleDB): a stored time may round away from the engine's float by this much
 # (and the replay's end, excluded, lies this far after the newest row).
 STORED_RESOLUTION_S = 1e-3

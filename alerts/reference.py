@@ -316,16 +316,17 @@ class Held(Ref):
 
 
 class News2(Ref):
-    """Both levels share one scorer (as in the engine). Each resident's NEWS2 readings are walked in time order; when
-    one falls in a later minute than the resident's newest, the newest minute (if it had a measured reading) is
-    scored at its end: each measured parameter from the median of its readings of the last WINDOW_SLOTS minutes
-    (the lower score of the two middle readings), else its newest value if recent enough."""
+    """Both levels share one scorer (as in the engine). Each resident's NEWS2 readings are walked in time order, each
+    used when newer than the newest of its own parameter; when one falls LATE_SLOTS + 1 minutes or more after a minute
+    with a measured reading not yet scored, that minute is scored at the start of the minute LATE_SLOTS after it: each
+    measured parameter from the median of its readings of the minute's last WINDOW_SLOTS minutes (the lower score of
+    the two middle readings), else its newest value if recent enough. A reading more than RING_SLOTS minutes older
+    than the resident's newest one counts only as a newest value."""
 
     def __init__(self, world: ReferenceEngine) -> None:
         super().__init__(world)
         self.latest: dict[int, list[float]] = defaultdict(lambda: [NAN] * 7)
         self.latest_ts: dict[int, list[float]] = defaultdict(lambda: [-INF] * 7)
-        self.last_ts: dict[int, float] = defaultdict(lambda: -INF)
         self.slot: dict[int, int | None] = defaultdict(lambda: None)  # the resident's newest minute
         self.window: dict[int, list[tuple[int, int, float]]] = defaultdict(list)  # (minute, column, value)
         self.levels: dict[str, dict[int, Episode]] = {
@@ -340,7 +341,7 @@ class News2(Ref):
         for o in obs:
             if kept and kept[-1][:3] == o[:3]:
                 continue
-            if o[1] > self.last_ts[o[0]]:
+            if o[1] > self.latest_ts[o[0]][o[2]]:
                 kept.append(o)
         found: dict[str, list[tuple[int, float]]] = {"news2_urgent": [], "news2_emergency": []}
         lost: dict[str, list[tuple[int, float]]] = {"news2_urgent": [], "news2_emergency": []}
@@ -350,14 +351,18 @@ class News2(Ref):
                 continue  # observations are taken at rest
             slot = math.floor(ts / ew.SLOT_S)
             newest = self.slot[r]
-            if newest is not None and slot > newest:
-                if any(s == newest and k in measured for s, k, _ in self.window[r]):
-                    self.score_minute(r, newest, found, lost)
-                self.window[r] = [x for x in self.window[r] if x[0] > slot - ew.WINDOW_SLOTS]
-            self.slot[r] = slot
+            if newest is None or slot > newest:
+                pending = -INF if newest is None else newest - ew.LATE_SLOTS
+                due = {s for s, k, _ in self.window[r] if k in measured and pending <= s < slot - ew.LATE_SLOTS}
+                for p in sorted(due):
+                    self.score_minute(r, p, found, lost)
+                self.slot[r] = slot
+                self.window[r] = [x for x in self.window[r] if x[0] > slot - ew.RING_SLOTS]
+            elif slot <= newest - ew.RING_SLOTS:
+                self.latest[r][c], self.latest_ts[r][c] = v, ts  # too old for the medians
+                continue
             self.window[r].append((slot, c, v))
             self.latest[r][c], self.latest_ts[r][c] = v, ts
-            self.last_ts[r] = ts
         for name in found:
             out.raised += [(self.id(p), name, t) for p, t in found[name]]
             out.cleared += [(self.id(p), name, t) for p, t in lost[name]]
@@ -365,7 +370,7 @@ class News2(Ref):
     def score_minute(
         self, r: int, p: int, found: dict[str, list[tuple[int, float]]], lost: dict[str, list[tuple[int, float]]]
     ) -> None:
-        at = (p + 1) * ew.SLOT_S
+        at = (p + 1 + ew.LATE_SLOTS) * ew.SLOT_S
         newest = [self.latest[r][k] if at - self.latest_ts[r][k] <= ew.MAX_AGE_S[k] else NAN for k in range(7)]
         low, high = list(newest), list(newest)
         for c in ew.MEASURED.tolist():
@@ -376,23 +381,27 @@ class News2(Ref):
         e = self.world.news2_escalations.get(r)  # a clinician's levels for this resident, else the RCP's
         urgent = e.urgent_from if e else NEWS2_URGENT_FROM
         emergency = e.emergency_from if e else NEWS2_EMERGENCY_FROM
-        total = sum(points)
+        total = sum(points)  # a floor of the aggregate when parameters are missing
         red = max(points) >= news2.RED_SCORE and (e is None or e.red_score)
-        if any(math.isnan(low[k]) for k in ew.MEASURED.tolist()):
-            return  # incomplete: says nothing
+        # Ending a level needs every missing parameter to be one not measured for OBSERVED_S.
+        settled = all(not math.isnan(low[k]) or at - self.latest_ts[r][k] > ew.OBSERVED_S for k in ew.MEASURED.tolist())
+        emergency_open = False
         for name, enter, persist in (
-            ("news2_urgent", urgent, ew.URGENT_PERSIST_S), ("news2_emergency", emergency, ew.EMERGENCY_PERSIST_S)
+            ("news2_emergency", emergency, ew.EMERGENCY_PERSIST_S), ("news2_urgent", urgent, ew.URGENT_PERSIST_S)
         ):  # fmt: skip
             leave = max(enter - ew.HYSTERESIS, 0)
             if name == "news2_urgent":
-                code = 1 if total >= enter or red else 0 if total <= leave and not red else -1
+                code = 1 if total >= enter or red else 0 if settled and total <= leave and not red else -1
+                if emergency_open or total >= emergency:
+                    persist = INF  # not opened at the emergency level or beside the emergency alert
             else:
-                code = 1 if total >= enter else 0 if total <= leave else -1
+                code = 1 if total >= enter else 0 if settled and total <= leave else -1
             raised, gone = sampled(self.levels[name][r], at, code, persist, ew.MAX_GAP_S)
             if raised is not None:
                 found[name].append((r, raised))
             if gone:
                 lost[name].append((r, at))
+            emergency_open = self.levels[name][r].active
 
     def points(self, r: int, v: list[float]) -> list[int]:
         rr, spo2, o2, sbp, hr, avpu, temp = v

@@ -88,7 +88,8 @@ class SlotRing:
 
     def timeline(self, key: IntArray, slot: IntArray, values: FloatArray | None = None) -> Timeline:
         """Lay out the keys of observations (n,) sorted by key and add ``values`` (n, F) (if given) to their slot's
-        sums. Every observation's slot must be at or after its key's newest slot."""
+        sums. Every observation's slot must be at or after its key's newest slot, or within its ring (then `store` the
+        line ``whole``)."""
         L = self.length
         first = firsts(key)
         starts = first.nonzero()[0]
@@ -124,11 +125,12 @@ class SlotRing:
         offset: IntArray = np.where(slot <= old, L - 1 - (old - slot), L + slot - after)
         return offset
 
-    def store(self, line: Timeline) -> None:
+    def store(self, line: Timeline, whole: bool = False) -> None:
         """Write back what the batch changed: each key's slots from its old newest one on (at most ``L``; older
-        slots in the ring are as they were)."""
+        slots in the ring are as they were), or, ``whole``, its newest ``L`` slots (for observations added to older
+        slots of the ring: late ones)."""
         L = self.length
-        first = np.maximum(line.base + L - 1, line.base + line.length - L)
+        first = line.base + line.length - L if whole else np.maximum(line.base + L - 1, line.base + line.length - L)
         owner, j = ragged_arange(line.base + line.length - first)
         pos = first[owner] + j
         self.flat[line.key[owner] * L + line.slot[pos] % L] = line.sums[pos]

@@ -33,7 +33,7 @@ from alerts.rules.baseline import BaselineRule
 from alerts.rules.behaviour import NotUpRule, local_day
 from alerts.rules.trend import TrendRule
 from carewatch.model import AlertDraft, Batch, Device, DeviceKind, EventRow, ReadingRow
-from carewatch.storage.base import Store, Threshold, ThresholdContext
+from carewatch.storage.base import News2Escalation, Store, Threshold, ThresholdContext
 
 
 def test_conditions_alerted_before_a_restart_do_not_alert_again(store: Store) -> None:
@@ -127,8 +127,10 @@ def test_an_episode_reaching_back_before_the_replay_counts_as_alerted(store: Sto
     history = spo2(NOW - 3000, 3000, 85.0)
     store.write_batch(history)
     apply(store, *before.process(history))
-    (hypoxia,) = store.alerts(live_only=True)
-    store.resolve_alert(hypoxia.alert_id, "nurse", NOW - 2400, "known, being seen")
+    alerted = store.alerts(live_only=True)  # SpO2 85 scores 3: NEWS2 urgent (ward-based) from the SpO2 alone too
+    assert sorted(a.rule for a in alerted) == ["news2_urgent", "spo2_low"]
+    for alert in alerted:
+        store.resolve_alert(alert.alert_id, "nurse", NOW - 2400, "known, being seen")
     assert engine().rebuild(store, NOW) == ([], [])
 
 
@@ -262,9 +264,11 @@ def test_the_rebuild_learns_getting_up_like_live_learning_past_toilet_visits(sto
 def test_a_restart_restores_who_is_in_bed_and_the_limits_for_it(store: Store) -> None:
     """r0 (in-bed hr_low 35) went to bed four hours before the restart, before the replayed window; their pulse is 37
     from 15 minutes before the restart, and they get up a minute before it: the replayed readings in bed start no
-    run, and the one out of bed alerts at the default 40 two minutes after getting up, as without the restart."""
+    run, and the one out of bed alerts at the default 40 two minutes after getting up, as without the restart. (A
+    pulse of 37 scores 3: the clinician's NEWS2 escalation says a single 3 does not alert by itself for r0.)"""
     register(store)
     store.set_threshold(Threshold("r0", "hr", 35.0, None, "pulse 38 asleep", T0, "dr:li", ThresholdContext.IN_BED))
+    store.set_news2_escalation(News2Escalation("r0", 5, 7, False, "pulse 38 asleep", "dr:li", T0))
     s = Stream(np.random.default_rng(0))
     s.event("r0", NOW - 4 * HOUR, "bed", 1.0, personal="bed")
     s.event("r0", NOW - 60, "bed", 0.0, personal="bed")
@@ -273,12 +277,14 @@ def test_a_restart_restores_who_is_in_bed_and_the_limits_for_it(store: Store) ->
     (before, _), (after, _) = split(s.batch(), [NOW])
     steady = engine()
     steady.apply_thresholds(store.all_thresholds())
+    steady.apply_news2_escalations(store.all_news2_escalations())
     store.write_batch(before)
     apply(store, *steady.process(before))
     assert live(store) == set()  # in bed, then a minute out of bed: not yet 2 minutes
 
     restarted = engine()
     restarted.apply_thresholds(store.all_thresholds())  # as the runtime does before the rebuild
+    restarted.apply_news2_escalations(store.all_news2_escalations())
     assert restarted.rebuild(store, NOW) == ([], [])
     expected = [(d.rule, d.opened_at) for d in steady.process(after)[0]]
     assert expected == [("hr_low", NOW - 60 + 120)]

@@ -167,12 +167,14 @@ def news2_set(resident: str, seconds: float, **values: float) -> Batch:
     return s.batch()
 
 
-def test_news2_needs_a_complete_set() -> None:
+def test_news2_scores_a_partial_set_as_a_floor() -> None:
     s = stream()
-    for k in range(60):  # SpO2 86 (3 points) and pulse 135 (3 points), but no RR, BP or temperature
+    for k in range(15 * 12):  # SpO2 86 (3 points) and pulse 135 (3 points), but no RR, BP or temperature
         s.vital("r0", NOW + 5 * k, "spo2", 86.0)
         s.vital("r0", NOW + 5 * k, "hr", 135.0)
-    assert [d.rule for d in engine().process(s.batch())[0] if d.rule.startswith("news2")] == []
+    [draft] = [d for d in engine().process(s.batch())[0] if d.rule.startswith("news2")]
+    assert draft.rule == "news2_urgent" and draft.title == "NEWS2 at least 6 (urgent response)"
+    assert "respiration and blood pressure and temperature not measured" in draft.explanation
 
 
 @pytest.mark.parametrize(
@@ -181,7 +183,7 @@ def test_news2_needs_a_complete_set() -> None:
         ({"rr": 22.0, "hr": 105.0, "temp": 38.5}, []),  # 2 + 1 + 1 = 4: low risk
         ({"rr": 22.0, "hr": 115.0, "temp": 38.5}, ["news2_urgent"]),  # 2 + 2 + 1 = 5
         ({"rr": 26.0}, ["news2_urgent"]),  # a single 3 (red score), aggregate 3
-        ({"rr": 26.0, "hr": 135.0, "spo2": 93.0}, ["news2_emergency", "news2_urgent"]),  # 3 + 3 + 2 = 8
+        ({"rr": 26.0, "hr": 135.0, "spo2": 93.0}, ["news2_emergency"]),  # 3 + 3 + 2 = 8: not urgent beside it
     ],
 )
 def test_news2_response_levels(values: dict[str, float], expected: list[str]) -> None:
@@ -190,9 +192,9 @@ def test_news2_response_levels(values: dict[str, float], expected: list[str]) ->
     assert found == expected
     for d in drafts:
         if d.rule.startswith("news2"):
-            # Scored at the end of each minute; the first minute at the level ends at NOW + 60, and the level must
-            # persist 10 minutes (urgent) or 2 minutes (emergency).
-            assert d.opened_at == NOW + 60 + (600 if d.rule == "news2_urgent" else 120)
+            # Each minute scored at the start of the minute after the next (a late reading still counts): the first
+            # at NOW + 120, and the level must persist 10 minutes (urgent) or 2 minutes (emergency).
+            assert d.opened_at == NOW + 120 + (600 if d.rule == "news2_urgent" else 120)
             assert "NEWS2" in d.explanation and "Royal College of Physicians" in d.evidence["basis"]
             assert "median" in d.explanation
 
