@@ -28,9 +28,11 @@ def _spo2_targets(resident: Resident) -> tuple[float, float]:
 
 SPO2_LOW = ThresholdSpec(
     name="spo2_low", metric="spo2", below=True, enter=90.0, leave=92.0, persist_s=60.0, max_gap_s=VITALS_GAP_S,
-    severity=Severity.URGENT, for_resident=_spo2_targets,
+    severity=Severity.URGENT, for_resident=_spo2_targets, dip_fraction=DIP_FRACTION,
     source="BTS 2017 emergency oxygen guideline (SpO2 < 90 % is hypoxaemia; 4 points under the 94 % target floor; "
-    "88-92 % target for NEWS2 scale 2 residents, alert below 86 %); 60 s persistence filters motion artefacts",
+    "88-92 % target for NEWS2 scale 2 residents, alert below 86 %); 60 s with most readings under the limit, "
+    "through dips of up to 12 s (design choice): a single low reading (a motion artefact) never alerts, and probe "
+    "noise does not restart a sustained hypoxaemia's clock",
 )  # fmt: skip
 HR_HIGH = ThresholdSpec(
     name="hr_high", metric="hr", below=False, enter=130.0, leave=120.0, persist_s=300.0, max_gap_s=VITALS_GAP_S,
