@@ -42,7 +42,8 @@ HR_HIGH = ThresholdSpec(
 )  # fmt: skip
 HR_LOW = ThresholdSpec(
     name="hr_low", metric="hr", below=True, enter=40.0, leave=45.0, persist_s=120.0, max_gap_s=VITALS_GAP_S,
-    severity=Severity.URGENT, dip_fraction=DIP_FRACTION, source=f"{NEWS2}: pulse <= 40/min scores 3",
+    severity=Severity.URGENT, dip_fraction=DIP_FRACTION, inclusive=True,
+    source=f"{NEWS2}: pulse <= 40/min scores 3 (so a pulse of 40 is beyond the limit)",
 )  # fmt: skip
 RR_HIGH = ThresholdSpec(
     name="rr_high", metric="rr", below=False, enter=24.0, leave=20.0, persist_s=300.0, max_gap_s=VITALS_GAP_S,
@@ -55,18 +56,19 @@ RR_LOW = ThresholdSpec(
 )  # fmt: skip
 SBP_HIGH = ThresholdSpec(
     name="sbp_high", metric="sbp", below=False, enter=180.0, leave=170.0, persist_s=300.0, max_gap_s=SPOT_GAP_S,
-    at_rest=True, severity=Severity.URGENT,
+    at_rest=True, severity=Severity.URGENT, inclusive=True,
     source="NICE NG136 (2019): blood pressure of 180/120 mmHg or more is severe hypertension needing same-day "
     "assessment; a second reading 5 minutes later confirms it",
 )  # fmt: skip
 SBP_LOW = ThresholdSpec(
     name="sbp_low", metric="sbp", below=True, enter=90.0, leave=100.0, persist_s=300.0, max_gap_s=SPOT_GAP_S,
-    severity=Severity.URGENT, dip_fraction=DIP_FRACTION,
-    source=f"{NEWS2}: systolic <= 90 mmHg scores 3 (hypotension); 5 min with most readings under 90 (design choice)",
+    severity=Severity.URGENT, dip_fraction=DIP_FRACTION, inclusive=True,
+    source=f"{NEWS2}: systolic <= 90 mmHg scores 3 (hypotension); 5 min with most readings at or under 90 (design "
+    "choice)",
 )  # fmt: skip
 DBP_HIGH = ThresholdSpec(
     name="dbp_high", metric="dbp", below=False, enter=120.0, leave=110.0, persist_s=300.0, max_gap_s=SPOT_GAP_S,
-    at_rest=True, severity=Severity.URGENT,
+    at_rest=True, severity=Severity.URGENT, inclusive=True,
     source="NICE NG136 (2019): diastolic 120 mmHg or more is severe hypertension",
 )  # fmt: skip
 TEMP_HIGH = ThresholdSpec(
@@ -77,7 +79,9 @@ TEMP_HIGH = ThresholdSpec(
 )  # fmt: skip
 TEMP_LOW = ThresholdSpec(
     name="temp_low", metric="temp", below=True, enter=35.0, leave=35.5, persist_s=600.0, max_gap_s=SPOT_GAP_S,
-    severity=Severity.URGENT, source=f"hypothermia is a core temperature < 35 degC; {NEWS2}: <= 35.0 degC scores 3",
+    severity=Severity.URGENT, inclusive=True,
+    source=f"{NEWS2}: temperature <= 35.0 degC scores 3 (so 35.0 is beyond the limit); hypothermia is a core "
+    "temperature < 35 degC, and a skin or wrist reading runs under the core",
 )  # fmt: skip
 THRESHOLDS = (SPO2_LOW, HR_HIGH, HR_LOW, RR_HIGH, RR_LOW, SBP_HIGH, SBP_LOW, DBP_HIGH, TEMP_HIGH, TEMP_LOW)
 

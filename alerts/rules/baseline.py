@@ -141,14 +141,11 @@ class BaselineRule(Rule):
         mean = stats[:, _MEAN] + REFERENCE[col]
         deviation = value - mean
         mature = (count >= MIN_READINGS) & (days >= MIN_DAYS)
-        low, high = np.full(key.shape[0], -np.inf), np.full(key.shape[0], np.inf)
+        inside_limits = np.ones(key.shape[0], bool)
         for c, (lo, hi) in enumerate(self.limits):  # five metrics, not readings
-            here = col == c
-            if lo is not None:
-                low[here] = lo.enter[res[here]]
-            if hi is not None:
-                high[here] = hi.enter[res[here]]
-        inside_limits = (value >= low) & (value <= high)
+            here = (col == c).nonzero()[0]
+            for rule in (r for r in (lo, hi) if r is not None):
+                inside_limits[here] &= ~rule.beyond(res[here], value[here])
         far = np.abs(deviation) >= np.maximum(self.z_enter[res] * sd, MIN_CHANGE[col])
         near = np.abs(deviation) <= np.maximum(Z_LEAVE * sd, MIN_CHANGE[col] / 2)
         code = codes(mature & inside_limits & far, mature & near)

@@ -78,6 +78,7 @@ class ThresholdSpec:
     for_resident: Callable[[Resident], tuple[float, float]] | None = None  # per-resident (enter, leave) defaults
     at_rest: bool = False  # readings during exertion and RECOVERY_S after do not count toward the persistence
     dip_fraction: float = 0.0  # a run continues through dips of this share of the persistence (DIP_FRACTION)
+    inclusive: bool = False  # True: a value at ``enter`` is beyond it (the source says "<=" or ">=")
 
 
 class ThresholdBank:
@@ -94,6 +95,7 @@ class ThresholdBank:
         self.below = np.empty(0, bool)  # (n,)
         self.at_rest = np.empty(0, bool)  # (n,)
         self.max_gap = np.empty(0)  # (n,)
+        self.inclusive = np.empty(0, bool)  # (n,) a value at the entry limit is beyond it
         self.enter = np.empty((0, 0))
         self.leave = np.empty((0, 0))
         self.bed_enter = np.empty((0, 0))  # in bed (NaN: ``enter`` applies in bed too)
@@ -113,6 +115,7 @@ class ThresholdBank:
         self.at_rest = np.array([s.at_rest for s in self.specs])
         self.max_gap = np.array([s.max_gap_s for s in self.specs])
         self.dip_fraction = np.array([s.dip_fraction for s in self.specs])
+        self.inclusive = np.array([s.inclusive for s in self.specs])
         self.enter, self.leave, self.bed_enter, self.bed_leave, self.persist = (
             np.empty((0, len(self.specs))) for _ in range(5)
         )
@@ -157,7 +160,7 @@ class ThresholdBank:
         enter, leave, below = np.take(self.enter, key), np.take(self.leave, key), self.below[column]
         in_bed = self._in_bed(frame, key, res, ts)
         enter[in_bed], leave[in_bed] = np.take(self.bed_enter, key[in_bed]), np.take(self.bed_leave, key[in_bed])
-        entered = np.where(below, value < enter, value > enter)
+        entered = np.where(below, value < enter, value > enter) | (self.inclusive[column] & (value == enter))
         left = np.where(below, value >= leave, value <= leave)
         rest = self.at_rest[column].nonzero()[0]
         if rest.shape[0]:
@@ -216,6 +219,15 @@ class ThresholdRule(Rule):
         """(capacity,) per-resident entry limits (a clinician may change them): a view of the bank's column."""
         return self.bank.enter[:, self.column]
 
+    def beyond(self, positions: IntArray, values: FloatArray) -> BoolArray:
+        """(n,) whether ``values`` (n,) of residents ``positions`` (n,) are beyond their entry limit out of bed (at it,
+        for an ``inclusive`` rule): the trends and the baseline deviation speak only on the safe side of it."""
+        limit = self.enter[positions]
+        beyond: BoolArray = (values < limit if self.spec.below else values > limit) | (
+            self.spec.inclusive & (values == limit)
+        )
+        return beyond
+
     @property
     def leave(self) -> FloatArray:
         return self.bank.leave[:, self.column]
@@ -260,7 +272,7 @@ class ThresholdRule(Rule):
         return self.bank.bed_enter[:, self.column]
 
     def parameters(self) -> dict[str, Parameter]:
-        side = "below" if self.spec.below else "above"
+        side = self.side
         unit = METRIC_BY_NAME[self.metric].unit
         return {
             "enter": Parameter(self.enter, unit, f"the condition starts {side} this value"),
@@ -274,9 +286,14 @@ class ThresholdRule(Rule):
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
         return positions[self.bank.episodes.force(positions * len(self.bank.specs) + self.column, onset)]
 
+    @property
+    def side(self) -> str:
+        """Where a value must lie to be beyond the limit, in words: "below", or "at or below" for an inclusive rule."""
+        return ("at or " if self.spec.inclusive else "") + ("below" if self.spec.below else "above")
+
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         metric = METRIC_BY_NAME[self.metric]
-        side = "below" if self.spec.below else "above"
+        side = self.side
         title = f"{metric.label} {value:g} {metric.unit}"
         limit, in_bed = (float(detail[0]), bool(detail[1])) if detail.shape[0] else (self.enter[position], False)
         text = (

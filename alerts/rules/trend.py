@@ -215,13 +215,13 @@ class TrendRule(Rule):
         latest = line.sums[pos, 1] / line.sums[pos, 0]  # the completed slot alone: is the value still in range?
         if spec.falling:
             reference = np.where(np.isnan(before), -np.inf, before).max(axis=1)
-            change, safe = reference - now, latest >= self.limit.enter[key]
+            change = reference - now
         else:
             reference = np.where(np.isnan(before), np.inf, before).min(axis=1)
-            change, safe = now - reference, latest <= self.limit.enter[key]
+            change = now - reference
+        safe = ~self.limit.beyond(key, latest)
         if self.origin is not None:
-            start = self.origin.enter[key]
-            safe &= (reference <= start) if self.origin.spec.below is False else (reference >= start)
+            safe &= ~self.origin.beyond(key, reference)
         if self.usual is not None:  # not a return to the resident's ordinary range (once it is learned)
             safe &= np.isnan(usual) | (now >= np.minimum(usual + self.above_usual[key], spec.usual_cap))
         known = np.isfinite(reference) & np.isfinite(now)

@@ -114,6 +114,34 @@ def test_threshold_alerts_after_its_persistence_and_clears(
     assert [d.rule for d in engine().process(vital("r0", NOW, metric, [bad] * (n - 3)))[0] if d.rule == rule] == []
 
 
+# Each default edge as its source draws it: inclusive where the source says "<=" or "or more" (NEWS2 scores a pulse
+# of 40, a systolic of 90 and a temperature of 35.0 as 3; NICE NG136: 180/120 mmHg or more), exclusive where it says
+# "<" or ">" (BTS: SpO2 < 90 %; IDSA: > 37.8 degC) or where the next whole number is NEWS2's (>= 131, >= 25, <= 8).
+EDGES = [
+    ("hr_low", "hr", 40.0, 41.0, 120.0),
+    ("sbp_low", "sbp", 90.0, 91.0, 300.0),
+    ("temp_low", "temp", 35.0, 35.1, 600.0),
+    ("sbp_high", "sbp", 180.0, 179.0, 300.0),
+    ("dbp_high", "dbp", 120.0, 119.0, 300.0),
+    ("spo2_low", "spo2", 89.0, 90.0, 60.0),
+    ("hr_high", "hr", 131.0, 130.0, 300.0),
+    ("rr_high", "rr", 25.0, 24.0, 300.0),
+    ("rr_low", "rr", 8.0, 9.0, 120.0),
+    ("temp_high", "temp", 37.9, 37.8, 600.0),
+]
+
+
+@pytest.mark.parametrize(("rule", "metric", "edge", "inside", "persist"), EDGES)
+def test_each_threshold_edge_is_the_one_its_source_cites(
+    rule: str, metric: str, edge: float, inside: float, persist: float
+) -> None:
+    """A watch-only resident (no complete NEWS2 set): a pulse of 40, a systolic of 90 or a temperature of 35.0,
+    sustained, raised nothing when the limits stopped one step short of NEWS2's red band."""
+    n = int(persist // 5) + 2
+    assert [d.rule for d in engine().process(vital("r0", NOW, metric, [edge] * n))[0]] == [rule]
+    assert [d.rule for d in engine().process(vital("r0", NOW, metric, [inside] * n))[0] if d.rule == rule] == []
+
+
 def test_a_clinicians_limit_replaces_the_default_and_reverts_when_removed() -> None:
     e = engine()
     e.apply_thresholds([Threshold("r0", "hr", None, 110.0, "beta-blocker stopped", NOW, "dr:li")])

@@ -63,7 +63,7 @@ HYSTERESIS_ONLY = [
     ("spo2_low", 3, "spo2", [85] + [87] * 20),  # scale 2: enters < 86, leaves >= 88 (asleep at 86-88 %)
     ("rr_high", 0, "rr", [25] + [22] * 70),  # COPD breathing 21-23/min: enters > 24, leaves <= 20
     ("rr_low", 0, "rr", [8] + [11] * 30),  # asleep at 10-11/min: enters < 9, leaves >= 12
-    ("sbp_low", 0, "sbp", [89] + [96] * 30),  # asleep at 95-100 mmHg: enters < 90, leaves >= 100
+    ("sbp_low", 0, "sbp", [89] + [96] * 30),  # asleep at 95-100 mmHg: enters <= 90, leaves >= 100
     ("hr_high", 0, "hr", [131, 131] + [125] * 70),
 ]
 
