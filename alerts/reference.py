@@ -546,7 +546,7 @@ class Trend(Ref):
             safe = safe and not self.origin(r, reference)  # not a recovery from beyond the other rule's limit
         if s.above_usual is not None:
             usual = self.usual(r, math.floor(p * s.slot_s / bl.DAY_S))
-            safe = safe and (math.isnan(usual) or now >= min(usual + s.above_usual, s.usual_cap))
+            safe = safe and (now > s.usual_cap or now >= usual + s.above_usual)  # NaN usual: the cap alone
         known = math.isfinite(reference) and not math.isnan(now)
         code = 1 if known and safe and change >= s.delta else 0 if known and change <= s.leave_delta else -1
         at_ts = (p + 1) * s.slot_s

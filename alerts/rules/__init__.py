@@ -97,8 +97,9 @@ TEMP_RISING = TrendSpec(
     leave_delta=0.5, min_count=1, severity=Severity.WARNING, above_usual=0.5, usual_cap=37.2,
     source="IDSA 2008 (High et al. 2009): a rise of more than 1.1 degC over baseline, or repeated readings above "
     "37.2 degC, are fever in long-term care; 1.0 degC between 10-minute means within 2 h flags it before 37.8 degC "
-    "is reached, once 0.5 degC above the resident's usual (the top of a day's ordinary swing: body temperature's "
-    "circadian range is under 1 degC) or at 37.2 degC",
+    "is reached, once above 37.2 degC or, with the resident's usual learned, 0.5 degC above it (the top of a day's "
+    "ordinary swing: body temperature's circadian range is under 1 degC); a rise ending in the ordinary range, or "
+    "starting from hypothermia (<= 35.0 degC), is not a fever's",
 )  # fmt: skip
 
 NOT_WORN = HeldSpec(

@@ -9,14 +9,16 @@ on the safe side of the matching threshold rule's limit in the evaluated slot it
 past the limit the threshold alert speaks, and a sudden drop is not also a trend). Evaluating completed slots only
 makes the result independent of how readings were batched.
 
-*Above the usual* (``TrendSpec.above_usual``, temperature's): entering also needs the level to lie that far above
-the resident's usual, the median of their daily means over the ``DAYS`` UTC days before the slot's (`Usual`, used
-once it has ``MIN_DAYS`` days and ``MIN_READINGS`` readings, as the baseline's), or at ``usual_cap`` (37.2 degC,
-where IDSA counts repeated readings as fever), whichever is lower. A rise that only brings the temperature back
-into the resident's ordinary range (rewarming after a cold spell, a wrist sensor pressed back against the skin) is
-not a fever's: the evaluation saw rises from 35.4-35.9 to 36.5-36.9 degC alert about once a run. The cap keeps a
-fever that starts from a night-time low of a resident whose day runs warm (usual 37.0, night 36.2) as early as
-the rise alone made it. Until the usual is learned, the rise alone decides.
+*A fever's level* (``TrendSpec.above_usual`` and ``usual_cap``, temperature's): entering also needs the level to lie
+above ``usual_cap`` (37.2 degC: IDSA 2008 counts repeated readings above it as fever in long-term care), or at least
+``above_usual`` above the resident's usual, the median of their daily means over the ``DAYS`` UTC days before the
+slot's (`Usual`, used once it has ``MIN_DAYS`` days and ``MIN_READINGS`` readings, as the baseline's). A rise that
+only brings the temperature back into the ordinary range (rewarming after a cold spell, a wrist sensor pressed back
+against the skin) is not a fever's: the evaluation saw rises from 35.4-35.9 to 36.5-36.9 degC alert about once a
+run, and until the clinical review a new resident (no usual learned: the first 3 days) was judged on the rise
+alone, so 30 minutes at 35.0 then 36.8 warned "rose from 35.0 to 36.8". The cap keeps a fever that starts from a
+night-time low of a resident whose day runs warm (usual 37.0, night 36.2) as early as the rise alone made it. The
+``origin`` rule (temp_low) keeps a rise that starts beyond its limit (<= 35.0 degC: hypothermia recovering) out.
 
 *At rest* (``TrendSpec.at_rest``, SpO2's): readings during exertion and ``RECOVERY_S`` after (alerts.signals, as
 for the threshold rules at rest) are left out of the levels. A COPD resident desaturates on effort, and a PPG on a
@@ -222,8 +224,8 @@ class TrendRule(Rule):
         safe = ~self.limit.beyond(key, latest)
         if self.origin is not None:
             safe &= ~self.origin.beyond(key, reference)
-        if self.usual is not None:  # not a return to the resident's ordinary range (once it is learned)
-            safe &= np.isnan(usual) | (now >= np.minimum(usual + self.above_usual[key], spec.usual_cap))
+        if self.usual is not None:  # a fever's level, not a return to the ordinary range (NaN usual: the cap alone)
+            safe &= (now > spec.usual_cap) | (now >= usual + self.above_usual[key])
         known = np.isfinite(reference) & np.isfinite(now)
         code = codes(known & safe & (change >= self.delta[key]), known & (change <= spec.leave_delta))
         gap = np.full(key.shape[0], self.span_s)
@@ -252,8 +254,8 @@ class TrendRule(Rule):
         )
         if self.usual is not None:
             text += (
-                f" and at least {self.above_usual[position]:g} {metric.unit} above the usual or at "
-                f"{self.spec.usual_cap:g} {metric.unit}, once the usual is learned"
+                f" and above {self.spec.usual_cap:g} {metric.unit}, or at least {self.above_usual[position]:g} "
+                f"{metric.unit} above the usual once it is learned"
             )
         return title, text + ")."
 
