@@ -544,6 +544,9 @@ class Trend(Ref):
         safe = not self.limit(r, latest)  # still on the safe side of the threshold rule's limit
         if self.origin is not None:
             safe = safe and not self.origin(r, reference)  # not a recovery from beyond the other rule's limit
+        if s.ends_beyond is not None:  # a change that ends inside the resident's target range is none
+            end = s.ends_beyond(self.world.population.residents[r])
+            safe = safe and (now < end if s.falling else now > end)
         if s.above_usual is not None:
             usual = self.usual(r, math.floor(p * s.slot_s / bl.DAY_S))
             safe = safe and (now > s.usual_cap or now >= usual + s.above_usual)  # NaN usual: the cap alone

@@ -3,6 +3,8 @@ table for people; every default below carries its source."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from alerts.rules.base import Findings, Parameter, Rule
 from alerts.rules.baseline import BaselineRule
 from alerts.rules.behaviour import NoActivityRule, NotUpRule
@@ -24,6 +26,12 @@ SPOT_GAP_S = 1800.0  # blood pressure and temperature may come from a cuff or th
 def _spo2_targets(resident: Resident) -> tuple[float, float]:
     # BTS 2017 oxygen guideline: target 94-98 %, or 88-92 % in hypercapnic respiratory failure (NEWS2 SpO2 scale 2).
     return (86.0, 88.0) if resident.spo2_scale == 2 else (90.0, 92.0)
+
+
+def _spo2_target_floor(resident: Resident) -> float:
+    # BTS 2017: a scale-2 (hypercapnic) resident's target is 88-92 %; a fall into it from above is the intended
+    # correction (oxygen titrated down), so spo2_falling needs the level under 88 %. Scale 1: anywhere.
+    return 88.0 if resident.spo2_scale == 2 else np.inf
 
 
 SPO2_LOW = ThresholdSpec(
@@ -87,10 +95,11 @@ THRESHOLDS = (SPO2_LOW, HR_HIGH, HR_LOW, RR_HIGH, RR_LOW, SBP_HIGH, SBP_LOW, DBP
 
 SPO2_FALLING = TrendSpec(
     name="spo2_falling", metric="spo2", falling=True, slot_s=10.0, window=6, lookback=10, delta=4.0, leave_delta=2.0,
-    min_count=3, severity=Severity.WARNING, at_rest=True,
+    min_count=3, severity=Severity.WARNING, at_rest=True, ends_beyond=_spo2_target_floor,
     source="BTS 2017 oxygen guideline: a fall of 3 % or more within the target range calls for assessment; "
     "4 points between 1-minute means over 10 minutes allows for probe noise; at rest, as SpO2 is observed "
-    "(desaturation on effort is COPD's ordinary physiology)",
+    "(desaturation on effort is COPD's ordinary physiology); for NEWS2 scale 2 residents (target 88-92 %) only a "
+    "fall that ends under 88 %: one from above into the target is the intended correction",
 )  # fmt: skip
 TEMP_RISING = TrendSpec(
     name="temp_rising", metric="temp", falling=False, slot_s=300.0, window=2, lookback=12, delta=1.0,

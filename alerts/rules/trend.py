@@ -20,6 +20,12 @@ alone, so 30 minutes at 35.0 then 36.8 warned "rose from 35.0 to 36.8". The cap 
 night-time low of a resident whose day runs warm (usual 37.0, night 36.2) as early as the rise alone made it. The
 ``origin`` rule (temp_low) keeps a rise that starts beyond its limit (<= 35.0 degC: hypothermia recovering) out.
 
+*Ending beyond a target* (``TrendSpec.ends_beyond``, SpO2's): for a resident with a target range, a change that ends
+inside it is the intended correction, not a deterioration. SpO2 scale 2 (hypercapnic risk): BTS 2017 targets 88-92 %,
+so a fall from 97 % on oxygen to 92 % is oxygen being titrated down to target (the clinical review saw it warn
+"SpO2 fell from 97.0 to 92.3 %"); the fall alerts only once its level is under 88 %, while still at or above
+spo2_low's 86 %. Scale 1: anywhere (a fall of 4 points within 94-98 % calls for assessment).
+
 *At rest* (``TrendSpec.at_rest``, SpO2's): readings during exertion and ``RECOVERY_S`` after (alerts.signals, as
 for the threshold rules at rest) are left out of the levels. A COPD resident desaturates on effort, and a PPG on a
 walking arm misreads oxygen low: on the evaluation's scale-2 residents a short walk made a 4-point "fall" about
@@ -29,6 +35,7 @@ resting levels on either side of the walk.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +50,7 @@ from alerts.rules.ring import SlotRing, Timeline
 from alerts.rules.threshold import ThresholdRule
 from alerts.signals import resting
 from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
-from carewatch.model import Severity
+from carewatch.model import Resident, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +68,9 @@ class TrendSpec:
     source: str
     at_rest: bool = False  # readings during exertion and RECOVERY_S after are left out of the levels
     above_usual: float | None = None  # entering needs the level this far above the resident's usual (`Usual`) ...
-    usual_cap: float = np.inf  # ... or at least this level, whichever is lower
+    usual_cap: float = np.inf  # ... or above this level (until the usual is learned: above it alone)
+    # The level a change must end beyond, per resident (falling: under it), None: anywhere (spo2_falling's target)
+    ends_beyond: Callable[[Resident], float] | None = None
 
 
 class Usual:
@@ -144,6 +153,7 @@ class TrendRule(Rule):
         if self.usual is not None and DAY_S % spec.slot_s:
             raise ValueError(f"{spec.name}: a slot of {spec.slot_s} s must not straddle midnight")
         self.above_usual = np.empty(0)
+        self.ends_beyond = np.empty(0)  # (R,) the level a change must end beyond (+-inf: anywhere)
         self.detail_names = ("reference", "change", "usual")[: 3 if self.usual is not None else 2]
 
     def grow(self, population: Population) -> None:
@@ -154,6 +164,11 @@ class TrendRule(Rule):
         self.delta = grown(self.delta, capacity, self.spec.delta)
         self.persist = grown(self.persist, capacity, 0.0)
         self.episodes.grow(capacity)
+        old = self.ends_beyond.shape[0]
+        self.ends_beyond = grown(self.ends_beyond, capacity, np.inf if self.spec.falling else -np.inf)
+        if self.spec.ends_beyond is not None:
+            for position in range(old, capacity):  # registration, not the batch path
+                self.ends_beyond[position] = self.spec.ends_beyond(population.residents[position])
         if self.usual is not None and self.spec.above_usual is not None:
             self.usual.grow(capacity)
             self.above_usual = grown(self.above_usual, capacity, self.spec.above_usual)
@@ -222,6 +237,7 @@ class TrendRule(Rule):
             reference = np.where(np.isnan(before), np.inf, before).min(axis=1)
             change = now - reference
         safe = ~self.limit.beyond(key, latest)
+        safe &= (now < self.ends_beyond[key]) if spec.falling else (now > self.ends_beyond[key])
         if self.origin is not None:
             safe &= ~self.origin.beyond(key, reference)
         if self.usual is not None:  # a fever's level, not a return to the ordinary range (NaN usual: the cap alone)

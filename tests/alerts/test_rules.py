@@ -373,6 +373,17 @@ def test_spo2_falling_is_an_early_warning_not_a_second_alert_for_a_sudden_drop()
     assert sorted(d.rule for d in engine().process(vital("r0", NOW, "spo2", sudden))[0]) == ["spo2_low"]
 
 
+@pytest.mark.parametrize(("start", "end", "alerts"), [(97.0, 90.0, False), (97.0, 92.0, False), (92.0, 87.0, True)])
+def test_a_scale_2_residents_fall_alerts_only_below_the_target(start: float, end: float, alerts: bool) -> None:
+    """r3 is on SpO2 scale 2 (target 88-92 %, BTS 2017). On oxygen at 97 %, titrated down to 90 % (the clinical
+    review: warned "SpO2 fell from 97.0 to 92.3 %"): the intended correction. A fall from 92 to 87 % leaves the
+    target (still above spo2_low's 86 %): that one alerts."""
+    falling = [start - min(start - end, k * (start - end) / 96) for k in range(160)]
+    assert len(only(engine().process(vital("r3", NOW, "spo2", falling)), "spo2_falling")) == (1 if alerts else 0)
+    if not alerts:  # a scale-1 resident's same fall alerts
+        assert len(only(engine().process(vital("r0", NOW, "spo2", falling)), "spo2_falling")) == 1
+
+
 def test_spo2_falling_is_judged_at_rest() -> None:
     """SpO2 falling by 5 points on a 10-minute walk (the steps going up; a COPD resident desaturates on effort, a PPG
     on a walking arm misreads low): not a trend. The same fall sitting still is one."""
