@@ -32,6 +32,7 @@ continues a run); it still clears a raised alert, and an alert already raised st
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ from alerts.rules.episodes import Episodes, codes
 from alerts.signals import in_bed_at, resting
 from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
 from carewatch.model import Resident, Severity
+from carewatch.storage.base import Threshold
 
 # A pulse read every few seconds is noisy: a tachyarrhythmia around 135/min with 8/min beat-to-beat irregularity reads
 # 130 or under about one time in four, and under 120 one in twenty; restarting the persistence at each such reading hid
@@ -296,11 +298,44 @@ class ThresholdRule(Rule):
         side = self.side
         title = f"{metric.label} {value:g} {metric.unit}"
         limit, in_bed = (float(detail[0]), bool(detail[1])) if detail.shape[0] else (self.enter[position], False)
+        whose = self._clinicians(position, limit, in_bed)
+        if whose is not None:
+            day = time.strftime("%Y-%m-%d", time.gmtime(whose.updated_at))
+            set_by = f"limit set by {whose.updated_by} on {day}: {whose.reason}"
+            note = f" (the limit in bed, {set_by})" if in_bed else f" ({set_by})"
+        else:
+            note = " (the limit in bed)" if in_bed else ""
         text = (
-            f"{metric.label} {side} {limit:g} {metric.unit}{' (the limit in bed)' if in_bed else ''} for "
+            f"{metric.label} {side} {limit:g} {metric.unit}{note} for "
             f"{minutes(at - onset)} (alerts after {minutes(self.persist[position])}); latest {value:g} {metric.unit}."
         )
         return title, text
+
+    def _clinicians(self, position: int, limit: float, in_bed: bool) -> Threshold | None:
+        """The clinician's record of the limit an alert was judged against (None: the rule's default)."""
+        record = self.documented.get((position, in_bed))
+        value = None if record is None else record.low if self.spec.below else record.high
+        return record if value is not None and float(value) == limit else None
+
+    def basis_of(self, position: int, detail: FloatArray) -> str:
+        limit, in_bed = (float(detail[0]), bool(detail[1])) if detail.shape[0] else (self.enter[position], False)
+        whose = self._clinicians(position, limit, in_bed)
+        if whose is None:
+            return self.basis
+        day = time.strftime("%Y-%m-%d", time.gmtime(whose.updated_at))
+        return (
+            f"a clinician's limit for this resident, not the default: {self.side} {limit:g} "
+            f"{METRIC_BY_NAME[self.metric].unit}{' in bed' if in_bed else ''}, set by {whose.updated_by} on {day} "
+            f"({whose.reason}); the default it replaces: {self.basis}"
+        )
+
+    def facts(self, position: int, detail: FloatArray) -> dict[str, Any]:
+        facts = super().facts(position, detail)
+        limit, in_bed = (float(detail[0]), bool(detail[1])) if detail.shape[0] else (self.enter[position], False)
+        whose = self._clinicians(position, limit, in_bed)
+        if whose is not None:  # for machine-readable consumers too (as a NEWS2 escalation)
+            facts["set_by"] = {"by": whose.updated_by, "at": whose.updated_at, "reason": whose.reason}
+        return facts
 
     def nbytes(self) -> int:
         return self.bank.nbytes() // len(self.bank.specs)  # its share: every part of the state has n columns

@@ -153,6 +153,23 @@ def test_a_clinicians_limit_replaces_the_default_and_reverts_when_removed() -> N
     assert [d.rule for d in drafts if d.rule == "hr_high"] == []
 
 
+def test_an_alert_against_a_clinicians_limit_names_who_set_it_when_and_why() -> None:
+    """The clinical review: a limit of 92 % set with the reason "post-op, escalate any SpO2 under 92" gave "SpO2 below
+    92 % for 60 s", naming no one, and a basis citing the default's source. Like a NEWS2 escalation, it says whose."""
+    e = engine()
+    reason = "post-op, escalate any SpO2 under 92"
+    e.apply_thresholds([Threshold("r0", "spo2", 92.0, None, reason, NOW - DAY, "dr:li")])
+    [draft] = only(e.process(vital("r0", NOW, "spo2", [91.0] * 20)), "spo2_low")
+    day = datetime.fromtimestamp(NOW - DAY, UTC).strftime("%Y-%m-%d")
+    assert f"below 92 % (limit set by dr:li on {day}: {reason}) for" in draft.explanation
+    basis = draft.evidence["basis"]
+    assert basis.startswith("a clinician's limit for this resident, not the default: below 92 %") and reason in basis
+    assert draft.evidence["facts"]["set_by"] == {"by": "dr:li", "at": NOW - DAY, "reason": reason}
+    e.apply_thresholds([])  # back to the default: its own source again
+    [default] = only(e.process(vital("r0", NOW + HOUR, "spo2", [97.0] * 3 + [85.0] * 20)), "spo2_low")
+    assert "set by" not in default.explanation and default.evidence["basis"].startswith("BTS 2017")
+
+
 def test_parameters_are_per_resident_and_checked() -> None:
     e = engine()
     e.set_parameter("spo2_low", "r0", "persist_s", 20.0)
