@@ -134,14 +134,14 @@ BATHROOM_LONG = HeldSpec(
 HEAT = HeldSpec(
     name="heat", severity=Severity.WARNING, signal="room_temp", below=False, enter=26.0, leave=25.0,
     persist_s=1800.0, clinician_threshold=True,
-    title="Room {value} degC", text="The room has been above {threshold} degC for {duration}; now {value} degC.",
+    title="Room {value} {unit}", text="The room has been above {threshold} {unit} for {duration}; now {value} {unit}.",
     source="WHO Europe heat-health action plans (2008) and the UK Heatwave Plan: keep the rooms of vulnerable "
     "people below 26 degC",
 )  # fmt: skip
 COLD = HeldSpec(
     name="cold", severity=Severity.WARNING, signal="room_temp", below=True, enter=18.0, leave=19.0,
     persist_s=3600.0, clinician_threshold=True,
-    title="Room {value} degC", text="The room has been below {threshold} degC for {duration}; now {value} degC.",
+    title="Room {value} {unit}", text="The room has been below {threshold} {unit} for {duration}; now {value} {unit}.",
     source="WHO Housing and health guidelines (2018): at least 18 degC indoors in the cold season, more for older "
     "people",
 )  # fmt: skip

@@ -45,7 +45,7 @@ from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
 from alerts.signals import in_bed_at, resting
-from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
+from carewatch.catalog import METRIC_BY_NAME, METRIC_ID, shown, symbol
 from carewatch.model import Resident, Severity
 from carewatch.storage.base import Threshold
 
@@ -295,8 +295,8 @@ class ThresholdRule(Rule):
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         metric = METRIC_BY_NAME[self.metric]
-        side = self.side
-        title = f"{metric.label} {value:g} {metric.unit}"
+        side, unit = self.side, symbol(metric)
+        title = f"{metric.label} {shown(metric, value)} {unit}"
         limit, in_bed = (float(detail[0]), bool(detail[1])) if detail.shape[0] else (self.enter[position], False)
         whose = self._clinicians(position, limit, in_bed)
         if whose is not None:
@@ -306,8 +306,8 @@ class ThresholdRule(Rule):
         else:
             note = " (the limit in bed)" if in_bed else ""
         text = (
-            f"{metric.label} {side} {limit:g} {metric.unit}{note} for "
-            f"{minutes(at - onset)} (alerts after {minutes(self.persist[position])}); latest {value:g} {metric.unit}."
+            f"{metric.label} {side} {limit:g} {unit}{note} for {minutes(at - onset)} (alerts after "
+            f"{minutes(self.persist[position])}); latest {shown(metric, value)} {unit}."
         )
         return title, text
 

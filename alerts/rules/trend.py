@@ -49,7 +49,7 @@ from alerts.rules.episodes import Episodes, codes
 from alerts.rules.ring import SlotRing, Timeline
 from alerts.rules.threshold import ThresholdRule
 from alerts.signals import resting
-from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
+from carewatch.catalog import METRIC_BY_NAME, METRIC_ID, shown, symbol
 from carewatch.model import Resident, Severity
 
 
@@ -257,21 +257,28 @@ class TrendRule(Rule):
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         metric = METRIC_BY_NAME[self.spec.metric]
+        unit = symbol(metric)
+
+        def show(x: float) -> str:
+            return shown(metric, x)
+
         reference, change, usual = float(detail[0]), float(detail[1]), float(detail[2])
         verb = "fell" if self.spec.falling else "rose"
         span = minutes(self.spec.slot_s * self.spec.window * self.spec.lookback)
-        title = f"{metric.label} {verb} {abs(change):.1f} {metric.unit}"
-        text = f"{metric.label} {verb} from {reference:.1f} to {value:.1f} {metric.unit} within {span}"
+        title = f"{metric.label} {verb} {abs(change):.1f} {unit}"
+        text = f"{metric.label} {verb} from {show(reference)} to {show(value)} {unit} within {span}"
         if np.isfinite(usual):
-            text += f", {value - usual:.1f} {metric.unit} above this resident's usual {usual:.1f} {metric.unit}"
+            text += f", {value - usual:.1f} {unit} above this resident's usual {show(usual)} {unit}"
         text += (
-            f" (alerts at a change of {self.delta[position]:g} {metric.unit} while still "
-            f"{'at or above' if self.spec.falling else 'at or below'} {self.limit.enter[position]:g} {metric.unit}"
+            f" (alerts at a change of {self.delta[position]:g} {unit} while still "
+            f"{'at or above' if self.spec.falling else 'at or below'} {self.limit.enter[position]:g} {unit}"
         )
+        if np.isfinite(self.ends_beyond[position]):
+            text += f" and ending {'under' if self.spec.falling else 'over'} {self.ends_beyond[position]:g} {unit}"
         if self.usual is not None:
             text += (
-                f" and above {self.spec.usual_cap:g} {metric.unit}, or at least {self.above_usual[position]:g} "
-                f"{metric.unit} above the usual once it is learned"
+                f" and above {self.spec.usual_cap:g} {unit}, or at least {self.above_usual[position]:g} "
+                f"{unit} above the usual once it is learned"
             )
         return title, text + ")."
 

@@ -170,6 +170,20 @@ def test_an_alert_against_a_clinicians_limit_names_who_set_it_when_and_why() -> 
     assert "set by" not in default.explanation and default.evidence["basis"].startswith("BTS 2017")
 
 
+def test_explanations_round_to_the_readings_resolution_and_write_degrees_as_people_do() -> None:
+    """The clinical review: a reading of 101.5 degF, stored as 38.6111 Cel, read "body temperature 38.6111 Cel", where
+    room alerts said "degC". Values at their readings' resolution (a tenth of a degree; whole SpO2 and pulse where
+    whole, a tenth more for a mean), and the symbol people write; the UCUM code stays in the evidence and FHIR."""
+    [fever] = only(engine().process(vital("r0", NOW, "temp", [(101.5 - 32) * 5 / 9] * 130)), "temp_high")
+    assert fever.title == "body temperature 38.6 °C" and "latest 38.6 °C." in fever.explanation
+    assert "Cel" not in fever.explanation and "38.611" not in fever.explanation
+    [low] = only(engine().process(vital("r0", NOW, "spo2", [88.0] * 20)), "spo2_low")
+    assert low.title == "SpO2 88 %" and "latest 88 %." in low.explanation
+    falling = [97.0 - min(5.0, k * 5 / 96) for k in range(130)]
+    [fall] = only(engine().process(vital("r0", NOW, "spo2", falling)), "spo2_falling")
+    assert re.search(r"fell from 96\.9 to 92\.8 %", fall.explanation), fall.explanation  # means: 96.921875, 92.83
+
+
 def test_parameters_are_per_resident_and_checked() -> None:
     e = engine()
     e.set_parameter("spo2_low", "r0", "persist_s", 20.0)
@@ -446,7 +460,7 @@ def test_a_temperature_rise_alerts_only_above_the_residents_usual() -> None:
     [unlearned] = only(e.process(fever), "temp_rising")
     assert unlearned.resident_id == "r2" and "usual" not in unlearned.explanation.split("(")[0]
     [rising] = only(e.process(vital("r0", NOW + 3 * HOUR, "temp", [35.6] * 6 + [37.3] * 18, step=300)), "temp_rising")
-    assert "0.6 Cel above this resident's usual 36.7 Cel" in rising.explanation
+    assert "0.6 °C above this resident's usual 36.7 °C" in rising.explanation
     week = stream()  # learned_week's readings again: the usual is the median daily mean of the 7 days before
     for day in range(TEST_DAY):
         routine(week, "r0", day)
