@@ -94,6 +94,7 @@ class AlertEngine:
         rule's default, an in-bed one to the limit that applies otherwise). Only changes are applied. In-bed limits
         go to the rules that take them (``Rule.bed_limits``: the vital-sign thresholds); others ignore them."""
         wanted: dict[tuple[str, int, bool], float] = {}
+        records: dict[tuple[str, int, bool], Threshold] = {}
         sides = {rule.threshold: rule for rule in self.rules if rule.threshold is not None}
         for t in thresholds:
             position = self.index.position(t.resident_id)
@@ -104,11 +105,16 @@ class AlertEngine:
                 rule = sides.get((t.metric, side))
                 if rule is not None and value is not None and (rule.bed_limits or not in_bed):
                     wanted[(rule.name, position, in_bed)] = float(value)
+                    records[(rule.name, position, in_bed)] = t
         for (name, position, in_bed), value in wanted.items():
             if self._clinician.get((name, position, in_bed)) != value:
                 self.by_name[name].set_threshold(position, value, in_bed)
         for name, position, in_bed in self._clinician.keys() - wanted.keys():
             self.by_name[name].set_threshold(position, None, in_bed)
+        for rule in sides.values():  # who set each limit, when and why, for the explanations
+            rule.documented = {}
+        for (name, position, in_bed), t in records.items():
+            self.by_name[name].documented[(position, in_bed)] = t
         self._clinician = wanted
 
     def apply_news2_escalations(self, escalations: Iterable[News2Escalation]) -> None:
@@ -311,7 +317,7 @@ def _evidence(
     metric = rule.primary_metric(detail)
     evidence: dict[str, Any] = {
         "metric": metric, "window": [start, at], "readings": series.get(metric, []) if metric else [],
-        "basis": rule.basis, "facts": rule.facts(position, detail),
+        "basis": rule.basis_of(position, detail), "facts": rule.facts(position, detail),
     }  # fmt: skip
     if len(series) > 1 or (series and metric is None):
         evidence["series"] = series

@@ -179,10 +179,11 @@ def held_tick(e: Episode, now: float, persist: float) -> float | None:
     return None
 
 
-def code_of(value: float, below: bool, enter: float, leave: float) -> int:
+def code_of(value: float, below: bool, enter: float, leave: float, inclusive: bool = False) -> int:
+    """1 beyond the entry limit (at it too, ``inclusive``), 0 past the leave limit, -1 in between."""
     if below:
-        return 1 if value < enter else 0 if value >= leave else -1
-    return 1 if value > enter else 0 if value <= leave else -1
+        return 1 if value < enter or (inclusive and value == enter) else 0 if value >= leave else -1
+    return 1 if value > enter or (inclusive and value == enter) else 0 if value <= leave else -1
 
 
 class Tally:
@@ -252,7 +253,7 @@ class Threshold(Ref):
         cleared: list[tuple[int, float]] = []
         for r, ts, v in _fresh(obs, lambda k: self.ep[k].last_ts):
             enter, leave = self.limits(r, rows.in_bed_at(r, ts))
-            code = code_of(v, self.spec.below, enter, leave)
+            code = code_of(v, self.spec.below, enter, leave, self.spec.inclusive)
             if code == 1 and self.spec.at_rest and ts - self.exerted(rows, r, ts) <= RECOVERY_S:
                 code = -1  # exertion or its recovery: neither starts nor continues the persistence
             tolerance = min(self.spec.dip_fraction * self.spec.persist_s, self.spec.max_gap_s)
@@ -459,7 +460,7 @@ class Baseline(Ref):
             deviation = v - (mean + float(bl.REFERENCE[c]))
             mature = n >= bl.MIN_READINGS and days >= bl.MIN_DAYS
             low, high = self.limits[bl.METRICS[c]]
-            within = low(r) <= v <= high(r)
+            within = not low(r, v) and not high(r, v)
             change = float(bl.MIN_CHANGE[c])
             far = abs(deviation) >= max(bl.Z_ENTER * sd, change)
             near = abs(deviation) <= max(bl.Z_LEAVE * sd, change / 2)
@@ -479,7 +480,7 @@ class Trend(Ref):
     def __init__(self, world: ReferenceEngine, spec: TrendSpec, limit: str, origin: str | None) -> None:
         super().__init__(world)
         self.spec, self.name = spec, spec.name
-        self.limit, self.origin = world.threshold(limit), world.threshold(origin) if origin else None
+        self.limit, self.origin = world.beyond(limit), world.beyond(origin) if origin else None
         self.slots: dict[int, dict[int, list[float]]] = defaultdict(dict)
         self.newest: dict[int, int | None] = defaultdict(lambda: None)
         self.last_ts: dict[int, float] = defaultdict(lambda: -INF)
@@ -543,18 +544,21 @@ class Trend(Ref):
             levels.append(total / max(n, 1.0) if n >= s.min_count else NAN)
         now, before = levels[0], [x for x in levels[1:] if not math.isnan(x)]
         latest = self.slots[r][p][1] / self.slots[r][p][0]
-        enter_limit = self.limit(r)
         if s.falling:
             reference = max(before) if before else -INF
-            change, safe = reference - now, latest >= enter_limit
+            change = reference - now
         else:
             reference = min(before) if before else INF
-            change, safe = now - reference, latest <= enter_limit
+            change = now - reference
+        safe = not self.limit(r, latest)  # still on the safe side of the threshold rule's limit
         if self.origin is not None:
-            safe = safe and reference >= self.origin(r)
+            safe = safe and not self.origin(r, reference)  # not a recovery from beyond the other rule's limit
+        if s.ends_beyond is not None:  # a change that ends inside the resident's target range is none
+            end = s.ends_beyond(self.world.population.residents[r])
+            safe = safe and (now < end if s.falling else now > end)
         if s.above_usual is not None:
             usual = self.usual(r, math.floor(p * s.slot_s / bl.DAY_S))
-            safe = safe and (math.isnan(usual) or now >= min(usual + s.above_usual, s.usual_cap))
+            safe = safe and (now > s.usual_cap or now >= usual + s.above_usual)  # NaN usual: the cap alone
         known = math.isfinite(reference) and not math.isnan(now)
         code = 1 if known and safe and change >= s.delta else 0 if known and change <= s.leave_delta else -1
         at_ts = (p + 1) * s.slot_s
@@ -1077,14 +1081,21 @@ class ReferenceEngine:
         """As `NotUpRule.seed`: stored up signs and bed sensors' occupied samples."""
         next(r for r in self.rules if isinstance(r, NotUp)).seed(resident, ts, in_bed)
 
-    def threshold(self, name: str) -> Callable[[int], float]:
-        """A threshold rule's entry limit out of bed (the trends and the baseline use it)."""
-        return lambda r: next(x for x in self.rules if isinstance(x, Threshold) and x.name == name).limits(r, False)[0]
+    def beyond(self, name: str) -> Callable[[int, float], bool]:
+        """Whether a value of resident r is beyond a threshold rule's entry limit out of bed (the trends and the
+        baseline speak only on the safe side of it)."""
 
-    def limits(self, metric: str) -> tuple[Callable[[int], float], Callable[[int], float]]:
+        def beyond(r: int, v: float) -> bool:
+            rule = next(x for x in self.rules if isinstance(x, Threshold) and x.name == name)
+            return code_of(v, rule.spec.below, rule.limits(r, False)[0], NAN, rule.spec.inclusive) == 1
+
+        return beyond
+
+    def limits(self, metric: str) -> tuple[Callable[[int, float], bool], Callable[[int, float], bool]]:
         low = next((s.name for s in THRESHOLDS if s.metric == metric and s.below), None)
         high = next((s.name for s in THRESHOLDS if s.metric == metric and not s.below), None)
-        return (self.threshold(low) if low else lambda r: -INF), (self.threshold(high) if high else lambda r: INF)
+        never: Callable[[int, float], bool] = lambda r, v: False  # noqa: E731
+        return (self.beyond(low) if low else never), (self.beyond(high) if high else never)
 
     def process(self, batch: Batch) -> tuple[list[Finding], list[Finding]]:
         rows = self.attribute(batch)

@@ -379,7 +379,8 @@ def _suggest(spec: ThresholdSpec, resident: Resident, medians: FloatArray, limit
     if (suggested <= limit) if high else (suggested >= limit):
         return None  # held at the bound inside a limit already wider: never tighten
     metric = METRIC_BY_NAME[spec.metric]
-    word, beyond = ("above", "at or above") if high else ("below", "at or below")
+    beyond = "at or above" if high else "at or below"
+    word = beyond if spec.inclusive else "above" if high else "below"  # as the rule judges its limit
     against = f"the default {word} {default:g}" if in_force is None else (
         f"the clinician's limit {word} {in_force:g} (default {default:g})")  # fmt: skip
     where = {ThresholdContext.IN_BED: (" in bed", " in bed", "for the time in bed "),

@@ -44,6 +44,27 @@ METRICS: tuple[Metric, ...] = (
     Metric("humidity", Stream.STATUS, "%", 0, 100, "humidity"),
 )
 METRIC_BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+
+# What operators read in alerts' titles and explanations (the UCUM codes stay in FHIR and the evidence): a unit's
+# symbol, and each metric's values at the resolution its readings have (tenths of a degree, whole units otherwise).
+SYMBOLS = {"Cel": "\N{DEGREE SIGN}C"}
+DECIMALS = {"temp": 1, "room_temp": 1}
+
+
+def symbol(metric: Metric) -> str:
+    """The metric's unit as a person writes it ("°C" for UCUM's "Cel")."""
+    return SYMBOLS.get(metric.unit, metric.unit)
+
+
+def shown(metric: Metric, value: float) -> str:
+    """A value as an operator reads it: at its readings' resolution (a temperature converted from degF, 38.6111, is
+    38.6), a tenth more where it is a mean between those steps (SpO2 92.3 %, but 92 where whole)."""
+    places = DECIMALS.get(metric.name, 0)
+    if abs(value - round(value, places)) > 1e-9:
+        places = max(places, 1)
+    return f"{value:.{places}f}"
+
+
 # What a wearable senses on the body: meaningless while it reports itself off the body (``worn`` 0), so an artefact
 # then (ingest/sensor_off.py flags it as stored, alerts/signals.py drops it).
 BODY_METRICS: frozenset[str] = frozenset({"hr", "spo2", "rr", "sbp", "dbp", "temp"})

@@ -13,6 +13,7 @@ from alerts.frame import Frame
 from alerts.residents import Population
 from carewatch.catalog import METRICS
 from carewatch.model import Severity
+from carewatch.storage.base import Threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,8 @@ class Rule:
 
     def __init__(self) -> None:
         self.population = Population()
+        # The clinicians' limits in force by (position, in_bed), for rules with ``threshold``: who set each, when, why
+        self.documented: dict[tuple[int, bool], Threshold] = {}
 
     def grow(self, population: Population) -> None:
         """Make room for every resident and device of ``population`` (positions never change); set the parameters
@@ -133,6 +136,11 @@ class Rule:
         """The device (position) whose own readings are an alert's evidence, for a per-device condition; None: the
         resident's readings are."""
         return None
+
+    def basis_of(self, position: int, detail: FloatArray) -> str:
+        """The basis of one raised condition: the published source of the defaults, unless a limit of the
+        resident's own replaced them."""
+        return self.basis
 
     def facts(self, position: int, detail: FloatArray) -> dict[str, Any]:
         """The numbers behind a raised condition, by name, for its evidence."""

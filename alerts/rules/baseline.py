@@ -24,7 +24,7 @@ from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, Tally, codes, last_per_key
 from alerts.rules.ring import NEVER, SlotRing
 from alerts.rules.threshold import ThresholdRule
-from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
+from carewatch.catalog import METRIC_BY_NAME, METRIC_ID, shown, symbol
 from carewatch.model import Severity
 
 METRICS = ("hr", "rr", "spo2", "temp", "sbp")
@@ -141,14 +141,11 @@ class BaselineRule(Rule):
         mean = stats[:, _MEAN] + REFERENCE[col]
         deviation = value - mean
         mature = (count >= MIN_READINGS) & (days >= MIN_DAYS)
-        low, high = np.full(key.shape[0], -np.inf), np.full(key.shape[0], np.inf)
+        inside_limits = np.ones(key.shape[0], bool)
         for c, (lo, hi) in enumerate(self.limits):  # five metrics, not readings
-            here = col == c
-            if lo is not None:
-                low[here] = lo.enter[res[here]]
-            if hi is not None:
-                high[here] = hi.enter[res[here]]
-        inside_limits = (value >= low) & (value <= high)
+            here = (col == c).nonzero()[0]
+            for rule in (r for r in (lo, hi) if r is not None):
+                inside_limits[here] &= ~rule.beyond(res[here], value[here])
         far = np.abs(deviation) >= np.maximum(self.z_enter[res] * sd, MIN_CHANGE[col])
         near = np.abs(deviation) <= np.maximum(Z_LEAVE * sd, MIN_CHANGE[col] / 2)
         code = codes(mature & inside_limits & far, mature & near)
@@ -209,11 +206,12 @@ class BaselineRule(Rule):
         column, mean, sd, deviation = int(detail[0]), float(detail[1]), float(detail[2]), float(detail[3])
         metric = METRIC_BY_NAME[METRICS[column]]
         side = "above" if deviation > 0 else "below"
-        title = f"{metric.label} {value:g} {metric.unit}: unusual for this resident"
+        unit = symbol(metric)
+        title = f"{metric.label} {shown(metric, value)} {unit}: unusual for this resident"
         text = (
-            f"{metric.label} {value:g} {metric.unit} is {abs(deviation):.1f} {metric.unit} {side} this resident's "
-            f"usual {mean:.1f} +/- {sd:.1f} {metric.unit} (last {DAYS} days) for {minutes(at - onset)} "
-            f"(alerts at {self.z_enter[position]:g} SD and at least {MIN_CHANGE[column]:g} {metric.unit}, "
+            f"{metric.label} {shown(metric, value)} {unit} is {abs(deviation):.1f} {unit} {side} this resident's "
+            f"usual {mean:.1f} +/- {sd:.1f} {unit} (last {DAYS} days) for {minutes(at - onset)} "
+            f"(alerts at {self.z_enter[position]:g} SD and at least {MIN_CHANGE[column]:g} {unit}, "
             f"after {minutes(self.persist[position])})."
         )
         return title, text

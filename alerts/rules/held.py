@@ -19,7 +19,7 @@ from alerts.frame import Frame
 from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, Tally, codes, last_per_key
-from carewatch.catalog import EVENT_ID, METRIC_BY_NAME, METRIC_ID
+from carewatch.catalog import EVENT_ID, METRIC_BY_NAME, METRIC_ID, shown, symbol
 from carewatch.model import Severity
 
 
@@ -172,9 +172,11 @@ class HeldRule(Rule):
         if detail.shape[0] and np.isfinite(detail[0]):
             device = self.population.device_ids[int(detail[0])]
         key = int(detail[0]) if self.spec.per_device and detail.shape[0] else position
-        unit = "" if self.spec.events else METRIC_BY_NAME[self.spec.signal].unit
+        metric = None if self.spec.events else METRIC_BY_NAME[self.spec.signal]
+        unit = "" if metric is None else symbol(metric)  # what operators read: "°C", not UCUM's "Cel"
         fields = {
-            "value": f"{value:g}", "unit": unit, "threshold": f"{self.enter[key]:g}",
+            "value": f"{value:g}" if metric is None else shown(metric, value), "unit": unit,
+            "threshold": f"{self.enter[key]:g}",
             "duration": minutes(at - onset), "persist": minutes(self.persist[key]), "device": device,
         }  # fmt: skip
         return self.spec.title.format(**fields), self.spec.text.format(**fields)

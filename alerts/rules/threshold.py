@@ -32,6 +32,7 @@ continues a run); it still clears a raised alert, and an alert already raised st
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,19 +45,24 @@ from alerts.residents import Population
 from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
 from alerts.signals import in_bed_at, resting
-from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
+from carewatch.catalog import METRIC_BY_NAME, METRIC_ID, shown, symbol
 from carewatch.model import Resident, Severity
+from carewatch.storage.base import Threshold
 
-# A pulse read every few seconds is noisy: a tachyarrhythmia around 135/min with 8/min beat-to-beat irregularity
-# reads 130 or under about one time in four, and under 120 one in twenty; restarting the persistence at each such
-# reading hid every tachycardia under 141/min (docs/detection.md). A design choice for the pulse rules, rr_high and
-# sbp_low (``ThresholdSpec.dip_fraction``): a run continues through dips of up to a fifth of the persistence (60 s,
-# twelve 5-s readings, for hr_high), never more than the rule's maximum gap, and must have more than half its
-# readings beyond the limit. sbp_low takes it over 5 minutes, not 2: a sleeping systolic pressure hovering around
-# 90 mmHg with 4 mmHg of reading noise formed 2-minute runs with a majority below 90 by chance (14 night-time alerts
-# in one evaluation run), where 60 readings' majority follows the pressure itself. rr_high: a tachypnoea at 28/min
-# against a limit reviewed to 26 had 89 % of its readings beyond but never 60 in a row (missed). Not for the others
-# (no miss called for it): any reading back within the limit restarts their persistence.
+# A pulse read every few seconds is noisy: a tachyarrhythmia around 135/min with 8/min beat-to-beat irregularity reads
+# 130 or under about one time in four, and under 120 one in twenty; restarting the persistence at each such reading hid
+# every tachycardia under 141/min (docs/detection.md). A design choice for the pulse rules, rr_high, sbp_low and
+# spo2_low (``ThresholdSpec.dip_fraction``): a run continues through dips of up to a fifth of the persistence (60 s,
+# twelve 5-s readings, for hr_high), never more than the rule's maximum gap, and must have more than half its readings
+# beyond the limit. sbp_low takes it over 5 minutes, not 2: a sleeping systolic pressure hovering around 90 mmHg with 4
+# mmHg of reading noise formed 2-minute runs with a majority below 90 by chance (14 night-time alerts in one evaluation
+# run), where 60 readings' majority follows the pressure itself. rr_high: a tachypnoea at 28/min against a limit
+# reviewed to 26 had 89 % of its readings beyond but never 60 in a row (missed). spo2_low: a true SpO2 of 88-89 % read
+# as whole numbers with 1.5 points of probe noise reads 90 or over one time in six to one in three, and each such
+# reading restarted the 60 s: first alerts after 1-13 min at 88 %, none in 6 of 8 half-hours at 89 % (the clinical
+# review); with the fifth (12 s: two readings) and the majority, the slowest of 40 simulated runs alerted after 1.4 min
+# at 88 %, 4.4 min at 89 %, and a single low reading (a motion artefact) still never does. Not for the others (no miss
+# called for it): any reading back within the limit restarts their persistence.
 DIP_FRACTION = 0.2
 
 
@@ -74,6 +80,7 @@ class ThresholdSpec:
     for_resident: Callable[[Resident], tuple[float, float]] | None = None  # per-resident (enter, leave) defaults
     at_rest: bool = False  # readings during exertion and RECOVERY_S after do not count toward the persistence
     dip_fraction: float = 0.0  # a run continues through dips of this share of the persistence (DIP_FRACTION)
+    inclusive: bool = False  # True: a value at ``enter`` is beyond it (the source says "<=" or ">=")
 
 
 class ThresholdBank:
@@ -90,6 +97,7 @@ class ThresholdBank:
         self.below = np.empty(0, bool)  # (n,)
         self.at_rest = np.empty(0, bool)  # (n,)
         self.max_gap = np.empty(0)  # (n,)
+        self.inclusive = np.empty(0, bool)  # (n,) a value at the entry limit is beyond it
         self.enter = np.empty((0, 0))
         self.leave = np.empty((0, 0))
         self.bed_enter = np.empty((0, 0))  # in bed (NaN: ``enter`` applies in bed too)
@@ -109,6 +117,7 @@ class ThresholdBank:
         self.at_rest = np.array([s.at_rest for s in self.specs])
         self.max_gap = np.array([s.max_gap_s for s in self.specs])
         self.dip_fraction = np.array([s.dip_fraction for s in self.specs])
+        self.inclusive = np.array([s.inclusive for s in self.specs])
         self.enter, self.leave, self.bed_enter, self.bed_leave, self.persist = (
             np.empty((0, len(self.specs))) for _ in range(5)
         )
@@ -153,7 +162,7 @@ class ThresholdBank:
         enter, leave, below = np.take(self.enter, key), np.take(self.leave, key), self.below[column]
         in_bed = self._in_bed(frame, key, res, ts)
         enter[in_bed], leave[in_bed] = np.take(self.bed_enter, key[in_bed]), np.take(self.bed_leave, key[in_bed])
-        entered = np.where(below, value < enter, value > enter)
+        entered = np.where(below, value < enter, value > enter) | (self.inclusive[column] & (value == enter))
         left = np.where(below, value >= leave, value <= leave)
         rest = self.at_rest[column].nonzero()[0]
         if rest.shape[0]:
@@ -212,6 +221,15 @@ class ThresholdRule(Rule):
         """(capacity,) per-resident entry limits (a clinician may change them): a view of the bank's column."""
         return self.bank.enter[:, self.column]
 
+    def beyond(self, positions: IntArray, values: FloatArray) -> BoolArray:
+        """(n,) whether ``values`` (n,) of residents ``positions`` (n,) are beyond their entry limit out of bed (at it,
+        for an ``inclusive`` rule): the trends and the baseline deviation speak only on the safe side of it."""
+        limit = self.enter[positions]
+        beyond: BoolArray = (values < limit if self.spec.below else values > limit) | (
+            self.spec.inclusive & (values == limit)
+        )
+        return beyond
+
     @property
     def leave(self) -> FloatArray:
         return self.bank.leave[:, self.column]
@@ -256,7 +274,7 @@ class ThresholdRule(Rule):
         return self.bank.bed_enter[:, self.column]
 
     def parameters(self) -> dict[str, Parameter]:
-        side = "below" if self.spec.below else "above"
+        side = self.side
         unit = METRIC_BY_NAME[self.metric].unit
         return {
             "enter": Parameter(self.enter, unit, f"the condition starts {side} this value"),
@@ -270,16 +288,54 @@ class ThresholdRule(Rule):
     def mark_active(self, positions: IntArray, onset: FloatArray) -> IntArray:
         return positions[self.bank.episodes.force(positions * len(self.bank.specs) + self.column, onset)]
 
+    @property
+    def side(self) -> str:
+        """Where a value must lie to be beyond the limit, in words: "below", or "at or below" for an inclusive rule."""
+        return ("at or " if self.spec.inclusive else "") + ("below" if self.spec.below else "above")
+
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         metric = METRIC_BY_NAME[self.metric]
-        side = "below" if self.spec.below else "above"
-        title = f"{metric.label} {value:g} {metric.unit}"
+        side, unit = self.side, symbol(metric)
+        title = f"{metric.label} {shown(metric, value)} {unit}"
         limit, in_bed = (float(detail[0]), bool(detail[1])) if detail.shape[0] else (self.enter[position], False)
+        whose = self._clinicians(position, limit, in_bed)
+        if whose is not None:
+            day = time.strftime("%Y-%m-%d", time.gmtime(whose.updated_at))
+            set_by = f"limit set by {whose.updated_by} on {day}: {whose.reason}"
+            note = f" (the limit in bed, {set_by})" if in_bed else f" ({set_by})"
+        else:
+            note = " (the limit in bed)" if in_bed else ""
         text = (
-            f"{metric.label} {side} {limit:g} {metric.unit}{' (the limit in bed)' if in_bed else ''} for "
-            f"{minutes(at - onset)} (alerts after {minutes(self.persist[position])}); latest {value:g} {metric.unit}."
+            f"{metric.label} {side} {limit:g} {unit}{note} for {minutes(at - onset)} (alerts after "
+            f"{minutes(self.persist[position])}); latest {shown(metric, value)} {unit}."
         )
         return title, text
+
+    def _clinicians(self, position: int, limit: float, in_bed: bool) -> Threshold | None:
+        """The clinician's record of the limit an alert was judged against (None: the rule's default)."""
+        record = self.documented.get((position, in_bed))
+        value = None if record is None else record.low if self.spec.below else record.high
+        return record if value is not None and float(value) == limit else None
+
+    def basis_of(self, position: int, detail: FloatArray) -> str:
+        limit, in_bed = (float(detail[0]), bool(detail[1])) if detail.shape[0] else (self.enter[position], False)
+        whose = self._clinicians(position, limit, in_bed)
+        if whose is None:
+            return self.basis
+        day = time.strftime("%Y-%m-%d", time.gmtime(whose.updated_at))
+        return (
+            f"a clinician's limit for this resident, not the default: {self.side} {limit:g} "
+            f"{METRIC_BY_NAME[self.metric].unit}{' in bed' if in_bed else ''}, set by {whose.updated_by} on {day} "
+            f"({whose.reason}); the default it replaces: {self.basis}"
+        )
+
+    def facts(self, position: int, detail: FloatArray) -> dict[str, Any]:
+        facts = super().facts(position, detail)
+        limit, in_bed = (float(detail[0]), bool(detail[1])) if detail.shape[0] else (self.enter[position], False)
+        whose = self._clinicians(position, limit, in_bed)
+        if whose is not None:  # for machine-readable consumers too (as a NEWS2 escalation)
+            facts["set_by"] = {"by": whose.updated_by, "at": whose.updated_at, "reason": whose.reason}
+        return facts
 
     def nbytes(self) -> int:
         return self.bank.nbytes() // len(self.bank.specs)  # its share: every part of the state has n columns

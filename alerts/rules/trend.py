@@ -9,14 +9,22 @@ on the safe side of the matching threshold rule's limit in the evaluated slot it
 past the limit the threshold alert speaks, and a sudden drop is not also a trend). Evaluating completed slots only
 makes the result independent of how readings were batched.
 
-*Above the usual* (``TrendSpec.above_usual``, temperature's): entering also needs the level to lie that far above
-the resident's usual, the median of their daily means over the ``DAYS`` UTC days before the slot's (`Usual`, used
-once it has ``MIN_DAYS`` days and ``MIN_READINGS`` readings, as the baseline's), or at ``usual_cap`` (37.2 degC,
-where IDSA counts repeated readings as fever), whichever is lower. A rise that only brings the temperature back
-into the resident's ordinary range (rewarming after a cold spell, a wrist sensor pressed back against the skin) is
-not a fever's: the evaluation saw rises from 35.4-35.9 to 36.5-36.9 degC alert about once a run. The cap keeps a
-fever that starts from a night-time low of a resident whose day runs warm (usual 37.0, night 36.2) as early as
-the rise alone made it. Until the usual is learned, the rise alone decides.
+*A fever's level* (``TrendSpec.above_usual`` and ``usual_cap``, temperature's): entering also needs the level to lie
+above ``usual_cap`` (37.2 degC: IDSA 2008 counts repeated readings above it as fever in long-term care), or at least
+``above_usual`` above the resident's usual, the median of their daily means over the ``DAYS`` UTC days before the
+slot's (`Usual`, used once it has ``MIN_DAYS`` days and ``MIN_READINGS`` readings, as the baseline's). A rise that
+only brings the temperature back into the ordinary range (rewarming after a cold spell, a wrist sensor pressed back
+against the skin) is not a fever's: the evaluation saw rises from 35.4-35.9 to 36.5-36.9 degC alert about once a
+run, and until the clinical review a new resident (no usual learned: the first 3 days) was judged on the rise
+alone, so 30 minutes at 35.0 then 36.8 warned "rose from 35.0 to 36.8". The cap keeps a fever that starts from a
+night-time low of a resident whose day runs warm (usual 37.0, night 36.2) as early as the rise alone made it. The
+``origin`` rule (temp_low) keeps a rise that starts beyond its limit (<= 35.0 degC: hypothermia recovering) out.
+
+*Ending beyond a target* (``TrendSpec.ends_beyond``, SpO2's): for a resident with a target range, a change that ends
+inside it is the intended correction, not a deterioration. SpO2 scale 2 (hypercapnic risk): BTS 2017 targets 88-92 %,
+so a fall from 97 % on oxygen to 92 % is oxygen being titrated down to target (the clinical review saw it warn
+"SpO2 fell from 97.0 to 92.3 %"); the fall alerts only once its level is under 88 %, while still at or above
+spo2_low's 86 %. Scale 1: anywhere (a fall of 4 points within 94-98 % calls for assessment).
 
 *At rest* (``TrendSpec.at_rest``, SpO2's): readings during exertion and ``RECOVERY_S`` after (alerts.signals, as
 for the threshold rules at rest) are left out of the levels. A COPD resident desaturates on effort, and a PPG on a
@@ -27,6 +35,7 @@ resting levels on either side of the walk.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +49,8 @@ from alerts.rules.episodes import Episodes, codes
 from alerts.rules.ring import SlotRing, Timeline
 from alerts.rules.threshold import ThresholdRule
 from alerts.signals import resting
-from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
-from carewatch.model import Severity
+from carewatch.catalog import METRIC_BY_NAME, METRIC_ID, shown, symbol
+from carewatch.model import Resident, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +68,9 @@ class TrendSpec:
     source: str
     at_rest: bool = False  # readings during exertion and RECOVERY_S after are left out of the levels
     above_usual: float | None = None  # entering needs the level this far above the resident's usual (`Usual`) ...
-    usual_cap: float = np.inf  # ... or at least this level, whichever is lower
+    usual_cap: float = np.inf  # ... or above this level (until the usual is learned: above it alone)
+    # The level a change must end beyond, per resident (falling: under it), None: anywhere (spo2_falling's target)
+    ends_beyond: Callable[[Resident], float] | None = None
 
 
 class Usual:
@@ -142,6 +153,7 @@ class TrendRule(Rule):
         if self.usual is not None and DAY_S % spec.slot_s:
             raise ValueError(f"{spec.name}: a slot of {spec.slot_s} s must not straddle midnight")
         self.above_usual = np.empty(0)
+        self.ends_beyond = np.empty(0)  # (R,) the level a change must end beyond (+-inf: anywhere)
         self.detail_names = ("reference", "change", "usual")[: 3 if self.usual is not None else 2]
 
     def grow(self, population: Population) -> None:
@@ -152,6 +164,11 @@ class TrendRule(Rule):
         self.delta = grown(self.delta, capacity, self.spec.delta)
         self.persist = grown(self.persist, capacity, 0.0)
         self.episodes.grow(capacity)
+        old = self.ends_beyond.shape[0]
+        self.ends_beyond = grown(self.ends_beyond, capacity, np.inf if self.spec.falling else -np.inf)
+        if self.spec.ends_beyond is not None:
+            for position in range(old, capacity):  # registration, not the batch path
+                self.ends_beyond[position] = self.spec.ends_beyond(population.residents[position])
         if self.usual is not None and self.spec.above_usual is not None:
             self.usual.grow(capacity)
             self.above_usual = grown(self.above_usual, capacity, self.spec.above_usual)
@@ -215,15 +232,16 @@ class TrendRule(Rule):
         latest = line.sums[pos, 1] / line.sums[pos, 0]  # the completed slot alone: is the value still in range?
         if spec.falling:
             reference = np.where(np.isnan(before), -np.inf, before).max(axis=1)
-            change, safe = reference - now, latest >= self.limit.enter[key]
+            change = reference - now
         else:
             reference = np.where(np.isnan(before), np.inf, before).min(axis=1)
-            change, safe = now - reference, latest <= self.limit.enter[key]
+            change = now - reference
+        safe = ~self.limit.beyond(key, latest)
+        safe &= (now < self.ends_beyond[key]) if spec.falling else (now > self.ends_beyond[key])
         if self.origin is not None:
-            start = self.origin.enter[key]
-            safe &= (reference <= start) if self.origin.spec.below is False else (reference >= start)
-        if self.usual is not None:  # not a return to the resident's ordinary range (once it is learned)
-            safe &= np.isnan(usual) | (now >= np.minimum(usual + self.above_usual[key], spec.usual_cap))
+            safe &= ~self.origin.beyond(key, reference)
+        if self.usual is not None:  # a fever's level, not a return to the ordinary range (NaN usual: the cap alone)
+            safe &= (now > spec.usual_cap) | (now >= usual + self.above_usual[key])
         known = np.isfinite(reference) & np.isfinite(now)
         code = codes(known & safe & (change >= self.delta[key]), known & (change <= spec.leave_delta))
         gap = np.full(key.shape[0], self.span_s)
@@ -239,21 +257,28 @@ class TrendRule(Rule):
 
     def explain(self, position: int, at: float, value: float, onset: float, detail: FloatArray) -> tuple[str, str]:
         metric = METRIC_BY_NAME[self.spec.metric]
+        unit = symbol(metric)
+
+        def show(x: float) -> str:
+            return shown(metric, x)
+
         reference, change, usual = float(detail[0]), float(detail[1]), float(detail[2])
         verb = "fell" if self.spec.falling else "rose"
         span = minutes(self.spec.slot_s * self.spec.window * self.spec.lookback)
-        title = f"{metric.label} {verb} {abs(change):.1f} {metric.unit}"
-        text = f"{metric.label} {verb} from {reference:.1f} to {value:.1f} {metric.unit} within {span}"
+        title = f"{metric.label} {verb} {abs(change):.1f} {unit}"
+        text = f"{metric.label} {verb} from {show(reference)} to {show(value)} {unit} within {span}"
         if np.isfinite(usual):
-            text += f", {value - usual:.1f} {metric.unit} above this resident's usual {usual:.1f} {metric.unit}"
+            text += f", {value - usual:.1f} {unit} above this resident's usual {show(usual)} {unit}"
         text += (
-            f" (alerts at a change of {self.delta[position]:g} {metric.unit} while still "
-            f"{'at or above' if self.spec.falling else 'at or below'} {self.limit.enter[position]:g} {metric.unit}"
+            f" (alerts at a change of {self.delta[position]:g} {unit} while still "
+            f"{'at or above' if self.spec.falling else 'at or below'} {self.limit.enter[position]:g} {unit}"
         )
+        if np.isfinite(self.ends_beyond[position]):
+            text += f" and ending {'under' if self.spec.falling else 'over'} {self.ends_beyond[position]:g} {unit}"
         if self.usual is not None:
             text += (
-                f" and at least {self.above_usual[position]:g} {metric.unit} above the usual or at "
-                f"{self.spec.usual_cap:g} {metric.unit}, once the usual is learned"
+                f" and above {self.spec.usual_cap:g} {unit}, or at least {self.above_usual[position]:g} "
+                f"{unit} above the usual once it is learned"
             )
         return title, text + ")."
 

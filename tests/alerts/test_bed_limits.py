@@ -66,8 +66,9 @@ def test_below_the_in_bed_limit_in_bed_alerts_and_says_which_limit() -> None:
     pulse(s, s.at("r0", DAY_2, 3.0), 10, value=33.0)
     [alert] = hr_low(engine(), s.batch())
     assert alert.opened_at == s.at("r0", DAY_2, 3.0) + 120
-    assert "below 35 bpm (the limit in bed)" in alert.explanation
-    assert alert.evidence["facts"] == {"limit": 35.0, "in_bed": 1.0}
+    assert "at or below 35 bpm (the limit in bed, limit set by dr:li on" in alert.explanation
+    assert {k: alert.evidence["facts"][k] for k in ("limit", "in_bed")} == {"limit": 35.0, "in_bed": 1.0}
+    assert alert.evidence["facts"]["set_by"]["by"] == "dr:li"
 
 
 def test_a_sign_of_being_up_ends_the_time_in_bed_without_a_bed_exit() -> None:

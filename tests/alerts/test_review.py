@@ -355,7 +355,7 @@ def test_a_fit_sleeper_with_a_bed_sensor_gets_a_limit_for_the_time_in_bed_only()
     [hr] = result.thresholds
     assert (hr.rule, hr.context, hr.suggested, hr.at_safety_bound) == ("hr_low", "in_bed", 35.0, True)
     assert hr.usual <= 39.0 and hr.reason.startswith("hr_low in bed: heart rate at rest in bed was at or below 38 bpm")
-    assert "suggested for the time in bed below 35" in hr.reason
+    assert "suggested for the time in bed at or below 35" in hr.reason
     assert result.windows_in_bed == pytest.approx(7 * 6 * 12, rel=0.02) and result.notes == ()
     [threshold] = result.thresholds_to_set("dr", T0 + 7 * DAY)
     assert (threshold.metric, threshold.low, threshold.context) == ("hr", 35.0, ThresholdContext.IN_BED)
@@ -392,7 +392,7 @@ def test_an_in_bed_limit_in_force_is_what_the_windows_in_bed_are_measured_agains
     result = run(week(awake={**HEALTHY, "hr": 55.0}, night=FIT_SLEEPER), limits=[in_force], events=nights_in_bed())
     [hr] = result.thresholds
     assert (hr.context, hr.in_force, hr.suggested) == ("in_bed", 36.0, 35.0)
-    assert "the clinician's limit below 36" in hr.reason
+    assert "the clinician's limit at or below 36" in hr.reason
 
 
 def test_a_window_is_in_bed_only_when_the_resident_was_in_bed_throughout() -> None:

@@ -114,6 +114,34 @@ def test_threshold_alerts_after_its_persistence_and_clears(
     assert [d.rule for d in engine().process(vital("r0", NOW, metric, [bad] * (n - 3)))[0] if d.rule == rule] == []
 
 
+# Each default edge as its source draws it: inclusive where the source says "<=" or "or more" (NEWS2 scores a pulse
+# of 40, a systolic of 90 and a temperature of 35.0 as 3; NICE NG136: 180/120 mmHg or more), exclusive where it says
+# "<" or ">" (BTS: SpO2 < 90 %; IDSA: > 37.8 degC) or where the next whole number is NEWS2's (>= 131, >= 25, <= 8).
+EDGES = [
+    ("hr_low", "hr", 40.0, 41.0, 120.0),
+    ("sbp_low", "sbp", 90.0, 91.0, 300.0),
+    ("temp_low", "temp", 35.0, 35.1, 600.0),
+    ("sbp_high", "sbp", 180.0, 179.0, 300.0),
+    ("dbp_high", "dbp", 120.0, 119.0, 300.0),
+    ("spo2_low", "spo2", 89.0, 90.0, 60.0),
+    ("hr_high", "hr", 131.0, 130.0, 300.0),
+    ("rr_high", "rr", 25.0, 24.0, 300.0),
+    ("rr_low", "rr", 8.0, 9.0, 120.0),
+    ("temp_high", "temp", 37.9, 37.8, 600.0),
+]
+
+
+@pytest.mark.parametrize(("rule", "metric", "edge", "inside", "persist"), EDGES)
+def test_each_threshold_edge_is_the_one_its_source_cites(
+    rule: str, metric: str, edge: float, inside: float, persist: float
+) -> None:
+    """A watch-only resident (no complete NEWS2 set): a pulse of 40, a systolic of 90 or a temperature of 35.0,
+    sustained, raised nothing when the limits stopped one step short of NEWS2's red band."""
+    n = int(persist // 5) + 2
+    assert [d.rule for d in engine().process(vital("r0", NOW, metric, [edge] * n))[0]] == [rule]
+    assert [d.rule for d in engine().process(vital("r0", NOW, metric, [inside] * n))[0] if d.rule == rule] == []
+
+
 def test_a_clinicians_limit_replaces_the_default_and_reverts_when_removed() -> None:
     e = engine()
     e.apply_thresholds([Threshold("r0", "hr", None, 110.0, "beta-blocker stopped", NOW, "dr:li")])
@@ -123,6 +151,37 @@ def test_a_clinicians_limit_replaces_the_default_and_reverts_when_removed() -> N
     e.apply_thresholds([])  # the limit was deleted: back to 130
     drafts, _ = engine().process(vital("r0", NOW, "hr", [115.0] * 70))
     assert [d.rule for d in drafts if d.rule == "hr_high"] == []
+
+
+def test_an_alert_against_a_clinicians_limit_names_who_set_it_when_and_why() -> None:
+    """The clinical review: a limit of 92 % set with the reason "post-op, escalate any SpO2 under 92" gave "SpO2 below
+    92 % for 60 s", naming no one, and a basis citing the default's source. Like a NEWS2 escalation, it says whose."""
+    e = engine()
+    reason = "post-op, escalate any SpO2 under 92"
+    e.apply_thresholds([Threshold("r0", "spo2", 92.0, None, reason, NOW - DAY, "dr:li")])
+    [draft] = only(e.process(vital("r0", NOW, "spo2", [91.0] * 20)), "spo2_low")
+    day = datetime.fromtimestamp(NOW - DAY, UTC).strftime("%Y-%m-%d")
+    assert f"below 92 % (limit set by dr:li on {day}: {reason}) for" in draft.explanation
+    basis = draft.evidence["basis"]
+    assert basis.startswith("a clinician's limit for this resident, not the default: below 92 %") and reason in basis
+    assert draft.evidence["facts"]["set_by"] == {"by": "dr:li", "at": NOW - DAY, "reason": reason}
+    e.apply_thresholds([])  # back to the default: its own source again
+    [default] = only(e.process(vital("r0", NOW + HOUR, "spo2", [97.0] * 3 + [85.0] * 20)), "spo2_low")
+    assert "set by" not in default.explanation and default.evidence["basis"].startswith("BTS 2017")
+
+
+def test_explanations_round_to_the_readings_resolution_and_write_degrees_as_people_do() -> None:
+    """The clinical review: a reading of 101.5 degF, stored as 38.6111 Cel, read "body temperature 38.6111 Cel", where
+    room alerts said "degC". Values at their readings' resolution (a tenth of a degree; whole SpO2 and pulse where
+    whole, a tenth more for a mean), and the symbol people write; the UCUM code stays in the evidence and FHIR."""
+    [fever] = only(engine().process(vital("r0", NOW, "temp", [(101.5 - 32) * 5 / 9] * 130)), "temp_high")
+    assert fever.title == "body temperature 38.6 °C" and "latest 38.6 °C." in fever.explanation
+    assert "Cel" not in fever.explanation and "38.611" not in fever.explanation
+    [low] = only(engine().process(vital("r0", NOW, "spo2", [88.0] * 20)), "spo2_low")
+    assert low.title == "SpO2 88 %" and "latest 88 %." in low.explanation
+    falling = [97.0 - min(5.0, k * 5 / 96) for k in range(130)]
+    [fall] = only(engine().process(vital("r0", NOW, "spo2", falling)), "spo2_falling")
+    assert re.search(r"fell from 96\.9 to 92\.8 %", fall.explanation), fall.explanation  # means: 96.921875, 92.83
 
 
 def test_parameters_are_per_resident_and_checked() -> None:
@@ -347,6 +406,17 @@ def test_spo2_falling_is_an_early_warning_not_a_second_alert_for_a_sudden_drop()
     assert sorted(d.rule for d in engine().process(vital("r0", NOW, "spo2", sudden))[0]) == ["spo2_low"]
 
 
+@pytest.mark.parametrize(("start", "end", "alerts"), [(97.0, 90.0, False), (97.0, 92.0, False), (92.0, 87.0, True)])
+def test_a_scale_2_residents_fall_alerts_only_below_the_target(start: float, end: float, alerts: bool) -> None:
+    """r3 is on SpO2 scale 2 (target 88-92 %, BTS 2017). On oxygen at 97 %, titrated down to 90 % (the clinical
+    review: warned "SpO2 fell from 97.0 to 92.3 %"): the intended correction. A fall from 92 to 87 % leaves the
+    target (still above spo2_low's 86 %): that one alerts."""
+    falling = [start - min(start - end, k * (start - end) / 96) for k in range(160)]
+    assert len(only(engine().process(vital("r3", NOW, "spo2", falling)), "spo2_falling")) == (1 if alerts else 0)
+    if not alerts:  # a scale-1 resident's same fall alerts
+        assert len(only(engine().process(vital("r0", NOW, "spo2", falling)), "spo2_falling")) == 1
+
+
 def test_spo2_falling_is_judged_at_rest() -> None:
     """SpO2 falling by 5 points on a 10-minute walk (the steps going up; a COPD resident desaturates on effort, a PPG
     on a walking arm misreads low): not a trend. The same fall sitting still is one."""
@@ -366,17 +436,33 @@ def test_temperature_rising_but_not_recovering_from_hypothermia() -> None:
     assert "temp_rising" not in found
 
 
+@pytest.mark.parametrize(
+    ("start", "end", "alerts"), [(35.0, 36.8, False), (35.5, 36.8, False), (36.0, 37.1, False), (36.0, 37.4, True)]
+)
+def test_a_new_residents_rise_alerts_only_when_it_ends_in_fever(start: float, end: float, alerts: bool) -> None:
+    """The clinical review: a new resident (no usual learned, the first 3 days) 30 minutes at 35.0 degC, then back at
+    36.8, warned "body temperature rose from 35.0 to 36.8 within 2 h". A rise that ends in the ordinary range is no
+    fever (IDSA 2008: repeated readings above 37.2 degC, or > 1.1 over a baseline we do not know yet); one that starts
+    at 35.0 (NEWS2 scores it 3: temp_low's) is hypothermia recovering."""
+    warming = [start] * 6 + [end] * 18  # every 5 minutes
+    found = only(engine().process(vital("r0", NOW, "temp", warming, step=300)), "temp_rising")
+    assert len(found) == (1 if alerts else 0)
+
+
 def test_a_temperature_rise_alerts_only_above_the_residents_usual() -> None:
     """r0's usual is 36.7 degC (a learned week): rewarming from 35.6 to 36.8 in an hour is a return to the usual, not a
-    fever's rise; the same rise to 37.3 is. r2, with no week learned, is judged on the rise alone."""
+    fever's rise; the same rise to 37.3 is. r2, with no week learned, is judged against 37.2 alone: the rewarming is
+    nothing either (it warned before the clinical review), the rise to 37.3 alerts."""
     e = engine()
     learned_week(e, ("r0",))
     rewarming = [35.6] * 6 + [36.8] * 18  # every 5 minutes
     both = merge(vital("r0", NOW, "temp", rewarming, step=300), vital("r2", NOW, "temp", rewarming, step=300))
-    [unlearned] = only(e.process(both), "temp_rising")
+    assert only(e.process(both), "temp_rising") == []
+    fever = vital("r2", NOW + 3 * HOUR, "temp", [35.6] * 6 + [37.3] * 18, step=300)
+    [unlearned] = only(e.process(fever), "temp_rising")
     assert unlearned.resident_id == "r2" and "usual" not in unlearned.explanation.split("(")[0]
     [rising] = only(e.process(vital("r0", NOW + 3 * HOUR, "temp", [35.6] * 6 + [37.3] * 18, step=300)), "temp_rising")
-    assert "0.6 Cel above this resident's usual 36.7 Cel" in rising.explanation
+    assert "0.6 °C above this resident's usual 36.7 °C" in rising.explanation
     week = stream()  # learned_week's readings again: the usual is the median daily mean of the 7 days before
     for day in range(TEST_DAY):
         routine(week, "r0", day)
@@ -408,7 +494,7 @@ def test_a_temperature_rise_to_37_2_alerts_whatever_the_usual() -> None:
     rising = [36.2] * 12 + [36.2 + 0.1 * k for k in range(1, 14)]  # every 5 minutes, then 0.1 degC a slot
     [alert] = only(e.process(vital("r0", NOW, "temp", rising, step=300)), "temp_rising")
     assert alert.evidence["facts"]["usual"] == pytest.approx(37.0)
-    assert "rose from 36.2 to 37.2 Cel" in alert.explanation and "or at 37.2 Cel" in alert.explanation
+    assert "rose from 36.2 to 37.2" in alert.explanation and "above 37.2" in alert.explanation  # a level of 37.25
 
 
 # Safety -------------------------------------------------------------------------------------------------------------
