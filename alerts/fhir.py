@@ -1,5 +1,9 @@
 """FHIR R4 for the clinic: an alert as a Bundle (type collection) of the Patient, a Flag, a Communication and the
-LOINC-coded vital-sign Observations behind it (the alert's evidence).
+LOINC-coded vital-sign Observations behind it (the alert's evidence). A NEWS2 alert carries the score itself: an
+Observation coded as the UK's FHIR guides code NEWS2 (SNOMED CT's "Royal College of Physicians NEWS2 total score",
+with each parameter's score as a component), derived from the vital-sign Observations of the readings it scored
+(their newest readings, ``facts["inputs"]`` of alerts.rules.early_warning). A score from a partial set is a floor:
+its value has the comparator ">=" and a note names the parameters not measured.
 
 Plain dicts, JSON-ready; tests validate them with fhir.resources. FHIR JSON has no empty arrays: an element with
 nothing in it is left out (the Communication's reasonReference of an alert without vital-sign readings). Resource ids
@@ -21,6 +25,7 @@ from typing import Any
 from carewatch.model import Alert, AlertState, Resident, Severity
 
 LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
@@ -41,6 +46,20 @@ VITALS = {
     "dbp": ("8462-4", "Diastolic blood pressure", "mm[Hg]"),
 }
 BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
+NEWS2 = "Royal College of Physicians NEWS2 (National Early Warning Score 2)"
+NEWS2_TOTAL = ("1104051000000101", f"{NEWS2} total score")
+# A parameter's score (facts["inputs"] key -> SNOMED CT code, what it scores); SpO2 by the scale the resident is on.
+NEWS2_PARTS = {
+    "rr": ("1104301000000104", "respiration rate"),
+    "spo2": ("1104311000000102", "oxygen saturation scale 1"),
+    "spo2_scale2": ("1104321000000108", "oxygen saturation scale 2"),
+    "o2": ("1104331000000105", "air or oxygen"),
+    "sbp": ("1104341000000101", "systolic blood pressure"),
+    "hr": ("1104351000000103", "pulse"),
+    "avpu": ("1104361000000100", "consciousness"),
+    "temp": ("1104371000000107", "temperature"),
+}
+SCORE_UNIT = {"unit": "score", "system": UCUM, "code": "{score}"}
 PRIORITY = {Severity.CRITICAL: "stat", Severity.URGENT: "asap", Severity.WARNING: "urgent", Severity.INFO: "routine"}
 
 
@@ -110,30 +129,69 @@ def _flag(alert: Alert, patient_url: str) -> dict[str, Any]:
 
 def _observations(alert: Alert, patient_url: str) -> list[dict[str, Any]]:
     metric = alert.evidence.get("metric")
-    if metric not in VITALS:
-        return []
+    if metric in VITALS:
+        readings = alert.evidence.get("readings", [])[-MAX_OBSERVATIONS:]
+        return [_vital(metric, float(ts), float(value), patient_url) for ts, value in readings]
+    facts = alert.evidence.get("facts", {})
+    if alert.rule.startswith("news2") and "total" in facts:
+        return _news2(alert, facts, patient_url)
+    return []
+
+
+def _vital(metric: str, ts: float, value: float, patient_url: str) -> dict[str, Any]:
     code, display, unit = VITALS[metric]
-    readings = alert.evidence.get("readings", [])[-MAX_OBSERVATIONS:]
-    observations = []
-    for ts, value in readings:
-        quantity = {"value": float(value), "unit": unit, "system": UCUM, "code": unit}
-        observation: dict[str, Any] = {
-            "resourceType": "Observation",
-            "status": "final",
-            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
-            "subject": {"reference": patient_url},
-            "effectiveDateTime": _instant(float(ts)),
-        }
-        if metric in ("sbp", "dbp"):
-            observation["code"] = {"coding": [{"system": LOINC, "code": BP_PANEL[0], "display": BP_PANEL[1]}]}
-            observation["component"] = [
-                {"code": {"coding": [{"system": LOINC, "code": code, "display": display}]}, "valueQuantity": quantity}
-            ]
-        else:
-            observation["code"] = {"coding": [{"system": LOINC, "code": code, "display": display}]}
-            observation["valueQuantity"] = quantity
-        observations.append(observation)
-    return observations
+    quantity = {"value": value, "unit": unit, "system": UCUM, "code": unit}
+    observation: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs"}]}],
+        "subject": {"reference": patient_url},
+        "effectiveDateTime": _instant(ts),
+    }
+    if metric in ("sbp", "dbp"):
+        observation["code"] = {"coding": [{"system": LOINC, "code": BP_PANEL[0], "display": BP_PANEL[1]}]}
+        observation["component"] = [
+            {"code": {"coding": [{"system": LOINC, "code": code, "display": display}]}, "valueQuantity": quantity}
+        ]
+    else:
+        observation["code"] = {"coding": [{"system": LOINC, "code": code, "display": display}]}
+        observation["valueQuantity"] = quantity
+    return observation
+
+
+def _news2(alert: Alert, facts: dict[str, Any], patient_url: str) -> list[dict[str, Any]]:
+    """The score's Observation first, then the vital-sign Observations it derives from (its position in the bundle
+    is 0, theirs 1..n: alert_bundle numbers the entries in this order)."""
+    inputs: dict[str, dict[str, Any]] = facts.get("inputs", {})
+    scored = [(m, i) for m, i in inputs.items() if m in VITALS and "value" in i and "time" in i]
+    vitals = [_vital(m, float(i["time"]), float(i["value"]), patient_url) for m, i in scored]
+    score: dict[str, Any] = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey"}]}],
+        "code": {"coding": [{"system": SNOMED, "code": NEWS2_TOTAL[0], "display": NEWS2_TOTAL[1]}]},
+        "subject": {"reference": patient_url},
+        "effectiveDateTime": _instant(alert.opened_at),
+        "valueQuantity": {"value": int(facts["total"]), **SCORE_UNIT}
+        | ({"comparator": ">="} if facts.get("floor") else {}),
+    }
+    components = []
+    for metric, one in inputs.items():
+        part = "spo2_scale2" if metric == "spo2" and facts.get("spo2_scale") == 2 else metric
+        if part in NEWS2_PARTS and "points" in one:
+            code, what = NEWS2_PARTS[part]
+            coding = {"system": SNOMED, "code": code, "display": f"{NEWS2} - {what} score"}
+            components.append(
+                {"code": {"coding": [coding]}, "valueQuantity": {"value": int(one["points"]), **SCORE_UNIT}}
+            )
+    if components:
+        score["component"] = components
+    if facts.get("missing"):
+        missed = ", ".join(NEWS2_PARTS[m][1] if m in NEWS2_PARTS else m for m in facts["missing"])
+        score["note"] = [{"text": f"A floor: the parameters measured score this; not measured: {missed}."}]
+    if vitals:
+        score["derivedFrom"] = [{"reference": _urn(f"obs:{alert.alert_id}:{n}")} for n in range(1, len(vitals) + 1)]
+    return [score, *vitals]
 
 
 def _urn(name: str) -> str:

@@ -9,9 +9,11 @@ from itertools import pairwise
 import numpy as np
 import pytest
 from alerts_support import DAY, HOUR, RESIDENTS, SITES, T0, TEST_DAY, devices, engine
+from fhir.resources.R4B.bundle import Bundle
 
+from alerts.fhir import alert_bundle
 from alerts.reference import ReferenceEngine
-from carewatch.model import AlertDraft, Batch, ReadingRow
+from carewatch.model import Alert, AlertDraft, AlertState, Batch, ReadingRow
 
 NOW = T0 + TEST_DAY * DAY + 9 * HOUR
 NORMAL = {"hr": 72.0, "rr": 16.0, "spo2": 97.0}
@@ -184,3 +186,26 @@ def test_the_explanation_shows_what_was_measured(value: float) -> None:
         "median_band": [88.0, 91.0],
     }  # fmt: skip
     assert facts["inputs"]["o2"] == {"points": 0} and facts["inputs"]["avpu"] == {"points": 0}
+
+
+def test_the_clinic_reads_the_score_and_the_readings_it_came_from_in_fhir() -> None:
+    """The FHIR bundle of the watch-only emergency: the NEWS2 total (SNOMED CT, as the UK's FHIR guides code it) as a
+    floor (">=", the parameters not measured in a note), each parameter's points, derived from LOINC vital-sign
+    Observations of the readings scored."""
+    ill = [watch(NOW + 5 * k, hr=115.0, rr=23.0, spo2=91.0) for k in range(5 * 12)]
+    _, [draft] = run_engine(ill)
+    d = draft
+    alert = Alert(9, d.resident_id, d.site_id, d.rule, d.severity, AlertState.OPEN, d.opened_at, d.opened_at,
+                  d.opened_at, d.title, d.explanation, d.evidence)  # fmt: skip
+    bundle = Bundle.model_validate(alert_bundle(alert, None))
+    score, *vitals = [e.resource for e in bundle.entry[3:]]
+    assert (score.code.coding[0].system, score.code.coding[0].code) == ("http://snomed.info/sct", "1104051000000101")
+    assert (score.valueQuantity.value, score.valueQuantity.comparator) == (7, ">=")
+    assert "systolic blood pressure, temperature" in score.note[0].text
+    points = {c.code.coding[0].code: c.valueQuantity.value for c in score.component}
+    assert points["1104311000000102"] == 3 and points["1104351000000103"] == 2 and points["1104301000000104"] == 2
+    measured = {v.code.coding[0].code: v.valueQuantity.value for v in vitals}
+    assert measured == {"9279-1": 23.0, "59408-5": 91.0, "8867-4": 115.0}
+    urls = {e.resource.get_resource_type() + str(i): e.fullUrl for i, e in enumerate(bundle.entry)}
+    assert [r.reference for r in score.derivedFrom] == [urls[f"Observation{i}"] for i in range(4, 4 + len(vitals))]
+    assert len(bundle.entry[2].resource.reasonReference) == 1 + len(vitals)

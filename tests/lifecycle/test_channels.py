@@ -336,10 +336,17 @@ def empty_arrays(value: Any, path: str = "$") -> list[str]:
 
 T = 1_764_403_200.0
 SPO2 = [[T - 5.0, 86.0], [T, 85.0]]
+NEWS2_FACTS = {
+    "total": 5, "floor": False, "missing": [], "spo2_scale": 1,
+    "inputs": {"rr": {"points": 3, "value": 26.0, "time": T, "unit": "/min", "scored_from": "newest"},
+               "spo2": {"points": 0, "value": 97.0, "time": T, "unit": "%", "scored_from": "newest"},
+               "o2": {"points": 2, "value": 1.0, "time": T}, "avpu": {"points": 0}},
+}  # fmt: skip
 KINDS = [  # rule, its evidence as the engine writes it, the Flag's category, how many Observations
     ("spo2_low", {"metric": "spo2", "window": [T - 60, T], "readings": SPO2}, "clinical", 2),
     ("news2_emergency", {"metric": None, "readings": [], "series": {"spo2": SPO2}, "facts": {"score": 7}},
-     "clinical", 0),
+     "clinical", 0),  # evidence without the inputs (as saved before they were kept): no Observation
+    ("news2_urgent", {"metric": None, "readings": [], "facts": NEWS2_FACTS}, "clinical", 3),
     ("spo2_falling", {"metric": "spo2", "window": [T - 600, T], "readings": []}, "clinical", 0),
     ("sos", {"metric": None, "readings": [], "events": [[T, "sos", 1.0]]}, "safety", 0),
     ("fall", {"metric": None, "readings": [], "events": [[T, "fall", 1.0]]}, "safety", 0),
