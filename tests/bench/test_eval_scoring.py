@@ -36,6 +36,16 @@ def test_detection_latency_and_precision() -> None:
     assert sorted(o.alert_id for o in s.false_alerts) == [3, 4]
 
 
+def test_an_emergency_finds_an_incident_that_expects_the_urgent_news2_level() -> None:
+    """NEWS2's emergency alert holds the urgent one back (one alert per deterioration): a sepsis that goes straight
+    to 7 is found by the emergency; the emergency does not find a hypoxia (another rule's incident)."""
+    sepsis = GroundTruth("r1", "sepsis", 1000.0, 1600.0, "news2_urgent", ("news2_emergency",))
+    s = score([Opening(1, "r1", "news2_emergency", 1240.0)], [sepsis], RESIDENTS, START, END)
+    assert (s.detected, s.rules["news2_urgent"].latencies, s.false_alerts) == (1, [240.0], [])
+    other = score([Opening(1, "r1", "news2_emergency", 1240.0)], [HYPOXIA], RESIDENTS, START, END)
+    assert other.missed == [HYPOXIA]
+
+
 @pytest.mark.parametrize(
     ("at", "matched"),
     [
