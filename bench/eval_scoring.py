@@ -5,9 +5,9 @@ Pure: no I/O. The rules of the match (docs/detection.md):
 - An *opening* is a new alert or an automatically resolved one reopened within the flap window (the lifecycle
   reopens rather than duplicates): each is a separate raise of the rule for the resident.
 - An incident's *window* is ``[start - EARLY_S, end + GRACE_S]``. The incident is *detected* when an opening of its
-  ``expected_rule`` (or a higher level of the same score, ``STANDS_FOR``: an emergency holds the urgent NEWS2 alert
-  back, alerts.rules.early_warning) for its resident falls in the window; its *latency* is the first such opening
-  minus ``start``.
+  ``expected_rule`` (or a higher level of the same score, ``GroundTruth.found_by``: an emergency holds the urgent
+  NEWS2 alert back, alerts.rules.early_warning) for its resident falls in the window; its *latency* is the first
+  such opening minus ``start``.
   It is also detected, *already alerted* (no latency), when that rule's alert for the resident was live as the
   window began: opened before it and not resolved (one open alert per resident and rule, so none can open anew; a
   battery planted low in a wearable whose battery ran low in ordinary life and has not been charged since).
@@ -38,9 +38,6 @@ DAY_S = 86_400.0
 WEEK_DAYS = 7.0
 GOAL_RECALL = 0.99
 GOAL_FALSE_PER_WEEK = 1.0
-# An expected rule -> the rules whose opening finds it as well: NEWS2's emergency level is its urgent level and more
-# (the urgent alert does not open while the emergency one does: one alert per deterioration).
-STANDS_FOR = {"news2_urgent": ("news2_urgent", "news2_emergency")}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -147,12 +144,11 @@ def score(openings: Sequence[Opening], truths: Sequence[GroundTruth], residents:
     for t in alerting(scored):
         figures = rules.setdefault(t.expected_rule, RuleFigures())
         figures.incidents += 1
-        finding = STANDS_FOR.get(t.expected_rule, (t.expected_rule,))
-        hits = [o.at for o in openings if o.resident_id == t.resident_id and o.rule in finding and within(t, o.at)]
+        hits = [o.at for o in openings if o.resident_id == t.resident_id and o.rule in t.found_by and within(t, o.at)]
         if hits:
             figures.detected += 1
             figures.latencies.append(min(hits) - t.start)
-        elif any(o.resident_id == t.resident_id and o.rule in finding and o.at < t.start - EARLY_S < o.until
+        elif any(o.resident_id == t.resident_id and o.rule in t.found_by and o.at < t.start - EARLY_S < o.until
                  for o in openings):  # fmt: skip
             figures.detected += 1
             figures.already_alerted += 1

@@ -25,6 +25,9 @@ RULES = ("spo2_low", "hr_high", "hr_low", "rr_high", "rr_low", "sbp_high", "sbp_
          "fall_long_lie", "sos", "no_activity", "not_up", "bathroom_long", "night_wandering", "heat", "cold", "smoke",
          "gas", "water_leak", "device_offline", "battery_low", "not_worn")  # fmt: skip
 NO_RULE = "none"
+# An expected rule -> the rules whose alert finds it: NEWS2's emergency level is its urgent level and more (the urgent
+# alert does not open while the emergency one does: one alert per deterioration, alerts.rules.early_warning).
+STANDS_FOR = {"news2_urgent": ("news2_urgent", "news2_emergency")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,11 @@ class GroundTruth:
             raise ValueError(f"unknown rule names {sorted(unknown)}; known: {RULES}")
         if self.end < self.start:
             raise ValueError(f"ground truth ends ({self.end}) before it starts ({self.start})")
+
+    @property
+    def found_by(self) -> tuple[str, ...]:
+        """The rules whose alert finds it: its expected rule, or a higher level of the same score (``STANDS_FOR``)."""
+        return STANDS_FOR.get(self.expected_rule, (self.expected_rule,))
 
     def as_json(self) -> dict[str, Any]:
         return {"resident_id": self.resident_id, "scenario": self.scenario, "start": self.start, "end": self.end,
