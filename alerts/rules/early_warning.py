@@ -76,7 +76,7 @@ from alerts.rules.base import Findings, Parameter, Rule, arrays_nbytes, minutes
 from alerts.rules.episodes import Episodes, codes
 from alerts.rules.ring import SlotRing, Timeline
 from alerts.signals import resting
-from carewatch.catalog import METRIC_ID
+from carewatch.catalog import METRIC_BY_NAME, METRIC_ID
 from carewatch.model import Severity
 from carewatch.storage.base import NEWS2_EMERGENCY_FROM, NEWS2_URGENT_FROM, News2Escalation
 
@@ -116,7 +116,7 @@ BASIS = (
 PER_PARAMETER = ("value", "ts", "points", "bin")
 DETAIL = ("total", "complete", "scale2", *(f"{m}_{f}" for m in METRICS for f in PER_PARAMETER))
 NAMES = {"rr": "RR", "spo2": "SpO2", "o2": "oxygen", "sbp": "SBP", "hr": "HR", "avpu": "consciousness", "temp": "temp"}
-UNITS = {"rr": "/min", "spo2": "%", "sbp": " mmHg", "hr": "/min", "temp": " degC"}
+UNITS = {"rr": "/min", "spo2": "%", "sbp": " mmHg", "hr": "/min", "temp": " \N{DEGREE SIGN}C"}  # as operators read them
 SPOKEN = {"rr": "respiration", "spo2": "SpO2", "sbp": "blood pressure", "hr": "pulse", "temp": "temperature"}
 
 
@@ -505,7 +505,7 @@ class News2Rule(Rule):
             if not math.isnan(value):
                 one |= {"value": value, "time": ts}
             if m in UNITS:
-                one["unit"] = UNITS[m].strip()
+                one["unit"] = METRIC_BY_NAME[m].unit  # UCUM, as the evidence and FHIR carry units
                 one["scored_from"] = "median" if b >= 0 else "newest"
                 if b >= 0:
                     one["median_band"] = _band(m, b)

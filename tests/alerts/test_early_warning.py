@@ -175,7 +175,7 @@ def test_the_explanation_shows_what_was_measured(value: float) -> None:
     _, [draft] = same_everywhere(messages)
     text = draft.explanation
     assert f"SpO2 median 88-91% (newest {value:g}%) -> 3" in text
-    assert "temp median 35 or less degC (newest 35 degC) -> 3" in text
+    assert "temp median 35 or less °C (newest 35 °C) -> 3" in text
     assert "HR median 51-90/min (newest 72/min) -> 0" in text
     assert "SBP median 111-219 mmHg (newest 128 mmHg) -> 0" in text
     assert not any(shown in text for shown in ("87.5", "34.05", "50.5", "110.5"))
