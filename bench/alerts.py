@@ -93,7 +93,7 @@ class Workload:
         self.offset = np.array([ZONES[i % len(ZONES)][1] for i in range(n)])
         pick = rng.permutation(n)
         k = max(1, n // 1000)
-        self.hypoxic = pick[: 10 * k]  # 1 %: SpO2 85 %, RR 26, pulse 135 throughout (spo2_low at 60 s, NEWS2 at 120 s)
+        self.hypoxic = pick[: 10 * k]  # 1 %: SpO2 85 %, RR 26, pulse 135 throughout (spo2_low at 60 s, NEWS2 by 300 s)
         self.falling = pick[10 * k : 11 * k]  # 0.1 %: a fall at 3.5 s
         self.sos = pick[11 * k : 12 * k]  # SOS at 1 s
         self.smoke = pick[12 * k : 12 * k + max(1, k // 2)]  # smoke at 3 s
@@ -428,7 +428,7 @@ def _prefix(run: Run, batches: int, seconds: int) -> Found:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.alerts", description=__doc__.split("\n\n")[0])
     parser.add_argument("--residents", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--seconds", type=int, default=130, help="simulated seconds (NEWS2 alerts after 120 s)")
+    parser.add_argument("--seconds", type=int, default=130, help="simulated seconds (NEWS2 alerts within 300 s)")
     parser.add_argument("--batch-rows", type=int, default=5_000, help="rows per committed batch (ingest's default)")
     parser.add_argument("--reference-seconds", type=int, nargs="+", default=[130, 8],
                         help="seconds the straightforward implementation runs on, per population size")  # fmt: skip
