@@ -384,19 +384,31 @@ class News2(Ref):
         emergency = e.emergency_from if e else NEWS2_EMERGENCY_FROM
         total = sum(points)  # a floor of the aggregate when parameters are missing
         red = max(points) >= news2.RED_SCORE and (e is None or e.red_score)
-        # Ending a level needs every missing parameter to be one not measured for OBSERVED_S.
-        settled = all(not math.isnan(low[k]) or at - self.latest_ts[r][k] > ew.OBSERVED_S for k in ew.MEASURED.tolist())
+        # Ending a level counts a missing parameter with the points of its last reading within OBSERVED_S.
+        last = [NAN] * 7
+        last[2] = low[2]  # SpO2's column follows the oxygen in use
+        for k in ew.MEASURED.tolist():
+            if math.isnan(low[k]) and at - self.latest_ts[r][k] <= ew.OBSERVED_S:
+                last[k] = self.latest[r][k]
+        stale = [self.points(r, last)[k] for k in ew.MEASURED.tolist()]
+        stale_red = max(stale) >= news2.RED_SCORE and (e is None or e.red_score)
         emergency_open = False
         for name, enter, persist in (
             ("news2_emergency", emergency, ew.EMERGENCY_PERSIST_S), ("news2_urgent", urgent, ew.URGENT_PERSIST_S)
         ):  # fmt: skip
             leave = max(enter - ew.HYSTERESIS, 0)
             if name == "news2_urgent":
-                code = 1 if total >= enter or red else 0 if settled and total <= leave and not red else -1
+                code = (
+                    1
+                    if total >= enter or red
+                    else 0
+                    if total + sum(stale) <= leave and not red and not stale_red
+                    else -1
+                )
                 if emergency_open or total >= emergency:
                     persist = INF  # not opened at the emergency level or beside the emergency alert
             else:
-                code = 1 if total >= enter else 0 if settled and total <= leave else -1
+                code = 1 if total >= enter else 0 if total + sum(stale) <= leave else -1
             raised, gone = sampled(self.levels[name][r], at, code, persist, ew.MAX_GAP_S)
             if raised is not None:
                 found[name].append((r, raised))

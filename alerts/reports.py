@@ -21,6 +21,9 @@ WEEK_S = 7 * 86_400.0
 DIGEST_LIST_MAX = 20  # alerts listed by name in one digest; the counts cover them all
 
 Report = dict[str, object]
+# The delivery outcomes that were a try to send (the rest are messages held back, refused by a full queue, deferred
+# or withdrawn: listed by channel, not counted as attempts).
+ATTEMPTED = frozenset({"delivered", "retry", "failed", "dead"})
 
 
 def service_report(store: Store, site_id: str | None, start: float, end: float) -> Report:
@@ -55,7 +58,7 @@ def service_report(store: Store, site_id: str | None, start: float, end: float) 
             "by_target": escalations.by_target,
         },
         "deliveries": {
-            "attempts": sum(sum(c.values()) for c in by_channel.values()),
+            "attempts": sum(n for c in by_channel.values() for status, n in c.items() if status in ATTEMPTED),
             "by_channel": by_channel,
         },
     }

@@ -23,6 +23,7 @@ Seconds = Annotated[float, Field(gt=0, le=MAX_WAIT_S, allow_inf_nan=False)]
 SecondsOrZero = Annotated[float, Field(ge=0, le=MAX_WAIT_S, allow_inf_nan=False)]  # 0: at once
 Minutes = Annotated[float, Field(gt=0, le=MAX_WAIT_S / 60, allow_inf_nan=False)]
 Port = Annotated[int, Field(ge=0, le=65_535)]
+MAX_PARTITIONS = 1024  # workers of one deployment: each a process with its own broker subscription and alert state
 Count = Annotated[int, Field(ge=1, le=1_000_000_000)]  # rows, messages, attempts: beyond a billion is a typo
 
 
@@ -59,7 +60,9 @@ class Settings(BaseSettings):
     mqtt_share_group: str | None = Field(
         default=None, description="MQTT 5 shared-subscription group; set it to split the load over several workers"
     )
-    partitions: int = Field(default=1, ge=1, description="workers own sites: site s is in partition crc32(s) mod P")
+    partitions: int = Field(
+        default=1, ge=1, le=MAX_PARTITIONS, description="workers own sites: site s is in partition crc32(s) mod P"
+    )
     partition: int = Field(default=0, ge=0, description="this worker's partition, 0 .. partitions - 1")
     clock: Literal["wall", "data"] = Field(
         default="wall",

@@ -110,6 +110,8 @@ NOWHERE = "mqtt://127.0.0.1:1"  # nobody listens
      "carewatch db init: unsupported database URL mysql://..."),
     (["db", "init"], {"CAREWATCH_PARTITION": "3", "CAREWATCH_PARTITIONS": "2"},
      "carewatch db init: CAREWATCH_PARTITION must be below CAREWATCH_PARTITIONS (2)"),
+    (["db", "init"], {"CAREWATCH_PARTITIONS": "99999999999999999999"},
+     "carewatch db init: CAREWATCH_PARTITIONS: Input should be less than or equal to 1024"),
     (["db", "init"], {"CAREWATCH_PARTITIONS": "two"},
      "carewatch db init: CAREWATCH_PARTITIONS: Input should be a valid integer, unable to parse string as an integer"),
     (["serve"], {"CAREWATCH_RETENTION_ALERTS_DAYS": "inf"},

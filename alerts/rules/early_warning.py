@@ -34,13 +34,15 @@ the newest of its own parameter (a duplicate or a redelivery changes nothing), w
 
 The five measured parameters (RR, SpO2, systolic BP, pulse, temperature) present are summed. Points are never
 negative, so a partial set's sum is a **floor** of the aggregate: a partial set at a level is at least at it and
-enters it (a watch-only resident at pulse 115, respiration 23, SpO2 91 scores at least 7). It cannot say the score is
-low, though: a set ends a level only when it is complete or every parameter it lacks has not been measured for
-``OBSERVED_S`` (12 hours, the RCP's longest observation interval: not part of this resident's observations, so the
-floor is their whole set). A partial set below the entry while a missing parameter is due keeps a raised alert and does
-not count toward the persistence. Supplemental oxygen (``o2`` = 1) adds its 2 points and switches SpO2 scale 2 to its
-oxygen column for residents a clinician marked for scale 2; consciousness (``avpu`` = 1: new confusion or not alert)
-adds 3 points where it is reported. Chart 2's levels become two rules:
+enters it (a watch-only resident at pulse 115, respiration 23, SpO2 91 scores at least 7). To end a level, a
+parameter it lacks counts with the points of its last reading if that was taken within ``OBSERVED_S`` (12 hours, the
+RCP's longest observation interval): the last we know of it (a blood pressure of 88 two hours ago holds an alert open
+until the pressure is measured again; the morning's normal one does not hold a recovered resident's alert all day);
+one not measured for 12 hours is not part of this resident's observations and counts nothing. A partial set below the
+entry but not low enough to end a level keeps a raised alert and does not count toward the persistence. Supplemental
+oxygen (``o2`` = 1) adds its 2 points and switches SpO2 scale 2 to its oxygen column for residents a clinician marked
+for scale 2; consciousness (``avpu`` = 1: new confusion or not alert) adds 3 points where it is reported. Chart 2's
+levels become two rules:
 
 - ``news2_urgent``: aggregate 5 or more ("urgent response"), or a single parameter scoring 3 ("urgent ward-based
   response"). Clears when the aggregate is 3 or less with no parameter at 3 (4 keeps a raised alert: hysteresis).
@@ -110,7 +112,7 @@ BASIS = (
     "(aggregate 5-6 or a single 3: urgent response; 7 or more: emergency response); on continuous data each "
     "parameter is scored from its 5-minute median and the level must persist (10 min urgent, 2 min emergency)"
 )
-# A raised alert's detail: the aggregate (a floor unless settled), whether the set was complete, SpO2's scale, then
+# A raised alert's detail: the aggregate (a floor unless complete), whether the set was complete, SpO2's scale, then
 # per parameter (METRICS order) its newest value before the scoring instant, that value's time, its points and the
 # fine bin its median lay in (-1: scored from the newest value, or missing).
 PER_PARAMETER = ("value", "ts", "points", "bin")
@@ -149,16 +151,18 @@ def fine_bin(m: int, value: FloatArray) -> IntArray:
 class Scored:
     """The scoring instants of one frame, (p,) each, sorted by (resident, ts): ``total`` the sum of the parameters
     present (the aggregate of a complete set, a floor of it otherwise) and ``max_single``; ``complete`` every measured
-    parameter present; ``settled`` every missing one not measured for OBSERVED_S (the floor is the resident's whole
-    set). Per parameter (p, 7) in METRICS order: ``points``; ``newest`` value before the instant (NaN: none within
-    MAX_AGE_S) and ``newest_ts`` its time (-inf: none); ``bin`` the fine bin of the median scored (-1: none)."""
+    parameter present; ``stale`` the points the missing parameters' last readings within OBSERVED_S score (what ends
+    a level counts them too) and ``stale_red`` whether one of them is a red score. Per parameter (p, 7) in METRICS
+    order: ``points``; ``newest`` value before the instant (NaN: none within MAX_AGE_S) and ``newest_ts`` its time
+    (-inf: none); ``bin`` the fine bin of the median scored (-1: none)."""
 
     resident: IntArray
     ts: FloatArray
     total: IntArray
     max_single: IntArray
     complete: BoolArray
-    settled: BoolArray
+    stale: IntArray
+    stale_red: BoolArray
     points: IntArray
     newest: FloatArray
     newest_ts: FloatArray
@@ -322,11 +326,25 @@ class News2Scorer:
         points = np.minimum(points_a, points_b).astype(np.int64)
         scored_bin = np.where(points_a <= points_b, low_bin, high_bin)
         missing = np.isnan(low[:, MEASURED])
-        unobserved = at[:, None] - newest_ts[:, MEASURED] > OBSERVED_S
         complete = np.asarray(~missing.any(axis=1))
-        settled = np.asarray(~(missing & ~unobserved).any(axis=1))
+        stale, stale_red = self._stale_points(newest, newest_ts, at, missing, scale2, oxygen)
         total, max_single = points.sum(axis=1), points.max(axis=1)
-        return Scored(key, at, total, max_single, complete, settled, points, recent, newest_ts, scored_bin, scale2)
+        return Scored(key, at, total, max_single, complete, stale, stale_red, points, recent, newest_ts, scored_bin,
+                      scale2)  # fmt: skip
+
+    @staticmethod
+    def _stale_points(
+        newest: FloatArray, newest_ts: FloatArray, at: FloatArray, missing: BoolArray, scale2: BoolArray,
+        oxygen: BoolArray,
+    ) -> tuple[IntArray, BoolArray]:  # fmt: skip
+        """(p,) the points of the missing measured parameters' last readings within OBSERVED_S, and whether one is a
+        red score (the last we know of them, for ending a level)."""
+        observed = missing & (at[:, None] - newest_ts[:, MEASURED] <= OBSERVED_S)
+        v = np.full(newest.shape, np.nan)
+        v[:, MEASURED] = np.where(observed, newest[:, MEASURED], np.nan)
+        s = news2.score_parameters(v[:, 0], v[:, 1], scale2, oxygen, v[:, 3], v[:, 4], v[:, 5], v[:, 6])
+        points = np.stack([s.rr, s.spo2, s.sbp, s.hr, s.temp], axis=1).astype(np.int64)  # MEASURED's order
+        return points.sum(axis=1), points.max(axis=1, initial=0) >= news2.RED_SCORE
 
     def _count(self, res: IntArray, slot: IntArray, value: FloatArray, col: np.ndarray) -> Timeline | None:
         """Count readings (n,) sorted by resident into their minute's fine bins (alerts.rules.ring): in place for
@@ -389,7 +407,7 @@ class News2Scorer:
 def _no_scores() -> Scored:
     none, no = np.empty(0, np.int64), np.empty(0, bool)
     per = np.empty((0, len(METRICS)))
-    return Scored(none, np.empty(0), none, none, no, no, per.astype(np.int64), per, per, per.astype(np.int64), no)
+    return Scored(none, np.empty(0), none, none, no, none, no, per.astype(np.int64), per, per, per.astype(np.int64), no)
 
 
 class News2Rule(Rule):
@@ -427,14 +445,15 @@ class News2Rule(Rule):
         each instant. Where ``blocked`` (p,), the alert does not open (its persistence still counts).
 
         A set enters the level by the sum of its parameters present (a floor of the aggregate: a partial set at the
-        level is at least at it) and leaves it only when ``settled`` (complete, or missing only parameters this
-        resident is not observed with): a partial set below the entry neither ends a level nor counts toward it."""
+        level is at least at it) and leaves it when that sum and the ``stale`` points of the parameters it lacks are
+        low enough: a partial set between the two neither ends a level nor counts toward it."""
         levels = self.scorer.escalations
         enter = (levels.emergency_from if self.emergency else levels.urgent_from)[s.resident]
-        entered, left = s.total >= enter, s.settled & (s.total <= leave_level(enter))
+        entered, left = s.total >= enter, s.total + s.stale <= leave_level(enter)
         if not self.emergency:
-            red = (s.max_single >= news2.RED_SCORE) & levels.red_score[s.resident]
-            entered, left = entered | red, left & ~red
+            red = levels.red_score[s.resident] & (s.max_single >= news2.RED_SCORE)
+            stale_red = levels.red_score[s.resident] & s.stale_red
+            entered, left = entered | red, left & ~red & ~stale_red
         persist = self.persist[s.resident]
         if blocked is not None:
             persist = np.where(blocked, np.inf, persist)

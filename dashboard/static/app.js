@@ -204,7 +204,7 @@ function writeTile(id) {
 
 function renderAlerts() {
   const alerts = [...board.alerts.values()].filter((a) => !board.site || a.site_id === board.site).sort(
-    (a, b) => (SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]) || (b.opened_at - a.opened_at));
+    (a, b) => (SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]) || (b.raised_at - a.raised_at));  // newest raised first: a backlog's alert is new too
   document.getElementById("alerts").replaceChildren(...alerts.map((a) => {
     const resident = board.residents.get(a.resident_id);
     return alertItem(a, resident ? resident.name : a.resident_id, board.user, () => {}); // the socket brings the change

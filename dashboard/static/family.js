@@ -40,7 +40,7 @@ function render() {
     ]);
   });
   document.getElementById("relatives").replaceChildren(...cards);
-  const alerts = [...new Map([...family.history, ...family.alerts]).values()].sort((a, b) => b.opened_at - a.opened_at);
+  const alerts = [...new Map([...family.history, ...family.alerts]).values()].sort((a, b) => b.raised_at - a.raised_at);
   document.getElementById("alerts").replaceChildren(...alerts.map((a) => {
     const resident = family.residents.get(a.resident_id);
     return alertItem(a, resident ? resident.name : "", family.user, null);

@@ -121,18 +121,25 @@ def test_a_watch_only_resident_is_scored_from_what_the_watch_measures() -> None:
     assert rule == "news2_emergency" and NOW + 1800 < at < NOW + 1800 + 600
 
 
-def test_a_partial_set_does_not_end_a_level_while_a_missing_parameter_is_due() -> None:
+def test_a_missing_parameter_ends_a_level_by_what_its_last_reading_scored() -> None:
     """The same resident with a blood pressure and temperature taken 2 hours before (older than the hour they count
-    for, within the 12 hours of the RCP's longest observation interval): the watch raises the emergency, but its
-    normal values alone do not end it (the blood pressure is what could still hold the score up); the first score
-    after the next cuff reading does."""
-    taken = [cuff(NOW - 2 * HOUR)]
+    for, within the 12 hours of the RCP's longest observation interval): the watch raises the emergency. A systolic
+    pressure of 88 and a temperature of 35.0 then (3 + 3 points) could still hold the score at 6, above where the
+    emergency ends (5), so the watch's normal values alone do not end it;
+    the first score after the next cuff reading does. The morning's normal pressure (0 points) does not hold a
+    recovered resident's alert: it ends with the watch's values (the clinical review: it stayed open 12 hours)."""
     ill = [watch(NOW + 5 * k, hr=115.0, rr=23.0, spo2=91.0) for k in range(30 * 12)]
     well = [watch(NOW + 1800 + 5 * k) for k in range(40 * 12)]
     later = [cuff(NOW + 1800 + 30 * 60 + 2)]
-    (raised, cleared), _ = same_everywhere(taken + ill + well[:360] + later + well[360:])
+    low_then = [cuff(NOW - 2 * HOUR, sbp=88.0, temp=35.0)]
+    (raised, cleared), _ = same_everywhere(low_then + ill + well[:360] + later + well[360:])
     assert raised == [("news2_emergency", NOW + 120 + 120)]
     assert cleared == [("news2_emergency", NOW + 1800 + 31 * 60)]  # the first score with the cuff's reading
+    normal_then = [cuff(NOW - 2 * HOUR)]
+    (raised, cleared), _ = same_everywhere(normal_then + ill + well)
+    assert raised == [("news2_emergency", NOW + 120 + 120)]
+    [(rule, at)] = cleared
+    assert rule == "news2_emergency" and NOW + 1800 < at < NOW + 1800 + 600
 
 
 def excursion(*levels: tuple[float, dict[str, float]]) -> list[Message]:

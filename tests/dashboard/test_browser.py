@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -605,5 +606,23 @@ def test_a_clinician_acknowledges_with_a_note_and_is_offered_no_resolve_or_snooz
     page.goto(served.url + "/residents/r2")  # nor on the resident page
     page.wait_for_selector("body[data-loaded=true]", timeout=TIMEOUT_MS)
     assert page.locator("#history button:has-text('Resolve…'), #history button:has-text('Snooze…')").count() == 0
+    assert page.errors == []
+    page.context.close()
+
+
+def test_the_board_lists_the_newest_raised_alert_first_within_a_severity(browser: Any, served: Served) -> None:
+    """A gateway's backlog two days old raises an alert now: it is the newest for the operator to see, listed above
+    an alert whose condition began later but that was raised before it (the review: it sank to the bottom)."""
+    now = time.time()
+    draft = AlertDraft("r1", "s1", "hr_high", Severity.WARNING, now - 600, "Pulse high", "HR 131 bpm for 5 min", {})
+    earlier = served.store.raise_alert(draft, raised_at=now - 600)
+    backlog = replace(draft, resident_id="r2", opened_at=now - 2 * 86_400)
+    later = served.store.raise_alert(backlog, raised_at=now - 60)
+    assert earlier is not None and later is not None
+    page = logged_in(browser, served, "operator")
+    page.wait_for_selector(f"#alert-{later.alert_id}", timeout=TIMEOUT_MS)
+    order = page.eval_on_selector_all("#alerts .alert", "items => items.map((i) => i.id)")
+    assert order.index(f"alert-{later.alert_id}") < order.index(f"alert-{earlier.alert_id}"), order
+    assert "2 days ago" in page.inner_text(f"#alert-{later.alert_id}")
     assert page.errors == []
     page.context.close()

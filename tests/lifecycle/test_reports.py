@@ -4,6 +4,7 @@ report as JSON and as a page, the snooze endpoint, each behind the dashboard's r
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ def test_the_service_report_counts_every_row_past_a_page(harness: Any, monkeypat
             [DeliveryAttempt(t0 + i * 1000, "s1", alert.alert_id, "op1", "webhook", "http://x", "raised", f"k{i}",
                              1, "delivered" if i % 5 else "retry")]
         )  # fmt: skip
+    end = DeliveryAttempt(t0, "s1", alert.alert_id, "fam", "webhook", "http://f", "resolved", "end", 0, "deferred")
+    store.record_deliveries([end, replace(end, at=t0 + 1, status="superseded")])  # never sent: no attempt
     report = service_report(store, "s1", t0, t0 + 10_000)
     alerts = report["alerts"]
     assert alerts["total"] == 10 and alerts["acknowledged"] == 10 and alerts["by_rule"] == {"spo2_low": 10}
@@ -71,7 +74,9 @@ def test_the_service_report_counts_every_row_past_a_page(harness: Any, monkeypat
     assert report["residents_with_alerts"] == 2
     assert report["time_to_acknowledge_s"] == {"count": 10, "median": 330.0, "p90": pytest.approx(546.0)}
     assert report["escalations"] == {"total": 10, "alerts_escalated": 10, "by_target": {"operators": 10}}
-    assert report["deliveries"] == {"attempts": 10, "by_channel": {"webhook": {"delivered": 8, "retry": 2}}}
+    assert report["deliveries"] == {
+        "attempts": 10, "by_channel": {"webhook": {"deferred": 1, "delivered": 8, "retry": 2, "superseded": 1}}
+    }  # fmt: skip
 
 
 def test_the_weekly_digest_goes_to_each_family_contact(harness: Any) -> None:

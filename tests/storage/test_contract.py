@@ -1035,3 +1035,35 @@ def test_rebuild_aggregates(store: Store) -> None:
     limit = Threshold("r1", "spo2", 88.0, None, "COPD, usual 88 %", T0, "dr:li")
     store.set_threshold(limit)
     assert store.all_thresholds() == [limit]
+
+
+def test_a_removed_contact_hears_nothing_more_of_what_was_pending_for_them(store: Store) -> None:
+    """The review: a family member removed (a guardianship change) still got an alert's end deferred to the end of
+    their quiet hours. Unlinking them from the resident withdraws their pending messages about that resident's
+    alerts; removing them from the directory, all of theirs. One being sent goes; other contacts' messages stay."""
+    seed(store)
+    store.upsert_contacts(
+        [Contact("fam", "Wang Min", ContactRole.FAMILY), Contact("son", "Wang Lei", ContactRole.FAMILY)],
+        [ContactLink("r1", "fam", "daughter"), ContactLink("r1", "son", "son")],
+    )
+    alert, other = store.raise_alert(draft()), store.raise_alert(draft("r2"))
+    assert alert is not None and other is not None
+    items = [
+        to_target("end", alert.alert_id, "resolved", T0 + 3600),  # deferred to the end of quiet hours
+        to_target("sending", alert.alert_id, address="http://x/fam-email"),
+        replace(to_target("son", alert.alert_id, due=T0 + 600), contact_id="son", address="http://x/son"),
+        to_target("r2's", other.alert_id, due=T0 + 600),  # about another resident's alert
+    ]
+    assert store.enqueue_outbox(items, T0, limit=10) == [QUEUED] * 4
+    assert [i.idempotency_key for i in store.claim_outbox("webhook", T0, "w1", lease_s=60)] == ["sending"]
+    assert store.delete_contact_link("r1", "fam", T0 + 10) is True
+    states = {i.idempotency_key: i.state for i in store.outbox()}
+    assert states == {"end": "superseded", "sending": "pending", "son": "pending", "r2's": "pending"}
+    assert store.delete_contact("fam", T0 + 20) is True
+    states = {i.idempotency_key: i.state for i in store.outbox()}
+    assert states == {"end": "superseded", "sending": "pending", "son": "pending", "r2's": "superseded"}
+    audit = [(d.idempotency_key, d.status, d.error) for d in store.deliveries() if d.status == "superseded"]
+    assert audit == [
+        ("end", "superseded", "the contact was removed"),
+        ("r2's", "superseded", "the contact was removed"),
+    ]

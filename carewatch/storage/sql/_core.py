@@ -11,7 +11,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from carewatch.model import Alert, AlertState, Severity
-from carewatch.storage.base import DELIVERY_STATUSES, OUTBOX_STATES, OnCallShift, StillOnRota, Store
+from carewatch.storage.base import DELIVERY_STATUSES, OUTBOX_STATES, OnCallShift, OutboxItem, StillOnRota, Store
 
 # The bucket start of `time`, epoch-aligned, so both backends cut the same buckets (time_bucket's default origin is
 # a Monday in 2000, which would shift 7-day buckets). {w}: the width in whole seconds, an int formatted in.
@@ -50,6 +50,7 @@ SHIFTS_LEFT_BEHIND = (
     " ON r.resident_id = l.resident_id WHERE r.site_id = s.site_id AND l.contact_id = s.contact_id)"
     " ORDER BY s.starts_at, s.site_id"
 )
+CONTACT_UNTIED = "the contact was removed"  # why their pending messages are withdrawn (carewatch.storage.sql.registry)
 ALERT_COLUMNS = (
     "alert_id, resident_id, site_id, rule, severity, state, opened_at, raised_at, updated_at, title, explanation,"
     " evidence,"
@@ -149,15 +150,29 @@ class SqlCore(Store):
         """A row of (site_id, contact_id, starts_at, ends_at) as a shift."""
         return OnCallShift(r[0], r[1], self._time_out(r[2]), self._time_out(r[3]))
 
-    def _untie(self, statement: str, params: Sequence[Any], contact_id: str, now: float) -> bool:
+    def _untie(
+        self, statement: str, params: Sequence[Any], contact_id: str, now: float,
+        withdraw: tuple[str, Sequence[Any]] | None = None,
+    ) -> bool:  # fmt: skip
         """Run ``statement``, a DELETE of one of the contact's ties to a site (one of its own, a link to one of its
-        residents) RETURNING that site, unless that leaves them shifts there (StillOnRota); whether it removed one."""
+        residents) RETURNING that site, unless that leaves them shifts there (StillOnRota), and withdraw the pending
+        messages ``withdraw`` selects (``_withdraw``): what they were to hear through that tie; whether it removed
+        one."""
         with self._transaction() as cur:
             cur.execute(self._sql(statement), params)
             removed = cur.fetchall()
             if removed:
                 self._refuse_shifts_left_behind(cur, contact_id, now, removed[0][0])
+                if withdraw is not None:
+                    self._withdraw(cur, *withdraw, now, CONTACT_UNTIED)
         return bool(removed)
+
+    @abstractmethod
+    def _withdraw(
+        self, cur: Cursor, condition: str, params: Sequence[Any], now: float, reason: str
+    ) -> list[OutboxItem]:
+        """Settle the pending outbox messages ``condition`` selects (parameters ``params``), except one being sent, as
+        "superseded", each audited (attempt 0, ``reason``), in the caller's transaction; the ones withdrawn."""
 
     def _refuse_shifts_left_behind(self, cur: Cursor, contact_id: str, now: float, site_id: str | None) -> None:
         """Raise StillOnRota, which rolls the caller's transaction back, when what it removed leaves the contact

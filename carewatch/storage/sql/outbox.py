@@ -110,18 +110,23 @@ class OutboxSql(LifecycleSql):
 
     def withdraw_outbox(self, alert_id: int, kind: str, now: float, reason: str) -> list[OutboxItem]:
         with self._transaction() as cur:
-            cur.execute(
-                self._sql(
-                    "UPDATE outbox SET state = 'superseded', settled_at = ? WHERE alert_id = ? AND kind = ?"
-                    " AND state = 'pending' AND (lease_until IS NULL OR lease_until <= ?)"
-                    f" RETURNING {OUTBOX_COLUMNS}"
-                ),
-                (self._time_in(now), alert_id, kind, self._time_in(now)),
-            )
-            withdrawn = [self._outbox_item(r) for r in cur.fetchall()]
-            if withdrawn:
-                self._insert_deliveries(cur, [_attempt_of(item, now, 0, "superseded", reason) for item in withdrawn])
-            return withdrawn
+            return self._withdraw(cur, "alert_id = ? AND kind = ?", (alert_id, kind), now, reason)
+
+    def _withdraw(
+        self, cur: Cursor, condition: str, params: Sequence[Any], now: float, reason: str
+    ) -> list[OutboxItem]:
+        at = self._time_in(now)
+        cur.execute(
+            self._sql(
+                "UPDATE outbox SET state = 'superseded', settled_at = ? WHERE state = 'pending'"
+                f" AND (lease_until IS NULL OR lease_until <= ?) AND {condition} RETURNING {OUTBOX_COLUMNS}"
+            ),
+            (at, at, *params),
+        )
+        withdrawn = [self._outbox_item(r) for r in cur.fetchall()]
+        if withdrawn:
+            self._insert_deliveries(cur, [_attempt_of(item, now, 0, "superseded", reason) for item in withdrawn])
+        return withdrawn
 
     def outbox(
         self, channel: str | None = None, pending_only: bool = False, limit: int = 500, alert_id: int | None = None

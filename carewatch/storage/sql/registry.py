@@ -10,7 +10,7 @@ from typing import Any
 from carewatch.catalog import METRIC_BY_NAME
 from carewatch.model import Contact, ContactLink, ContactRole, DeadLetter, Device, DeviceKind, Resident, Site, SiteKind
 from carewatch.storage.base import COUNTABLE_TABLES, MAX_HISTORY_ROWS, Bucket
-from carewatch.storage.sql._core import BUCKET_EXPRESSIONS, SqlCore, placeholders, site_filter
+from carewatch.storage.sql._core import BUCKET_EXPRESSIONS, CONTACT_UNTIED, SqlCore, placeholders, site_filter
 
 # What goes with a contact besides their links (every table that refers to contacts, schema.sql): past shifts only,
 # once delete_contact has refused those not yet over. Their deliveries and outbox rows keep the id (the audit trail).
@@ -127,6 +127,8 @@ class RegistrySql(SqlCore):
             "DELETE FROM resident_contacts WHERE resident_id = ? AND contact_id = ?"
             " RETURNING (SELECT site_id FROM residents r WHERE r.resident_id = resident_contacts.resident_id)",
             (resident_id, contact_id), contact_id, now,
+            ("contact_id = ? AND alert_id IN (SELECT alert_id FROM alerts WHERE resident_id = ?)",
+             (contact_id, resident_id)),
         )  # fmt: skip
 
     def delete_contact(self, contact_id: str, now: float) -> bool:
@@ -134,6 +136,7 @@ class RegistrySql(SqlCore):
             for table in ("resident_contacts", "site_contacts"):
                 cur.execute(self._sql(f"DELETE FROM {table} WHERE contact_id = ?"), (contact_id,))
             self._refuse_shifts_left_behind(cur, contact_id, now, None)  # linked nowhere now: any shift not over
+            self._withdraw(cur, "contact_id = ?", (contact_id,), now, CONTACT_UNTIED)  # nothing more reaches them
             for table in CONTACTS_OWN:
                 cur.execute(self._sql(f"DELETE FROM {table} WHERE contact_id = ?"), (contact_id,))
             cur.execute(self._sql("DELETE FROM contacts WHERE contact_id = ? RETURNING contact_id"), (contact_id,))
