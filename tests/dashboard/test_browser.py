@@ -614,7 +614,11 @@ def test_the_board_lists_the_newest_raised_alert_first_within_a_severity(browser
     """A gateway's backlog two days old raises an alert now: it is the newest for the operator to see, listed above
     an alert whose condition began later but that was raised before it (the review: it sank to the bottom)."""
     now = time.time()
-    draft = AlertDraft("r1", "s1", "hr_high", Severity.WARNING, now - 600, "Pulse high", "HR 131 bpm for 5 min", {})
+    draft = AlertDraft(
+        "r1", "s1", "bathroom_long", Severity.WARNING, now - 600, "In the bathroom long", "In the bathroom 60 min", {}
+    )
+    for resident in ("r1", "r2"):  # an alert of the rule that another test left live: one live per resident and rule
+        served.store.resolve_live(resident, draft.rule, "system", now - 700, "")
     earlier = served.store.raise_alert(draft, raised_at=now - 600)
     backlog = replace(draft, resident_id="r2", opened_at=now - 2 * 86_400)
     later = served.store.raise_alert(backlog, raised_at=now - 60)
