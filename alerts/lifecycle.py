@@ -14,7 +14,8 @@ Rules, all enforced with the store's transactions and an injected clock:
   out reopens the resolved alert (below) even when no tick came between.
 - Flap suppression: a condition that returns within ``flap_window_s`` of its alert's automatic resolution reopens the
   same alert (audited resolved -> open) instead of opening a new one; the dashboard sees the reopen, the family and
-  the clinic are not told again, its end not yet sent to them is withdrawn (alerts/routing.py), and the escalation
+  the clinic are not told again, its end not yet sent to them (an automatic resolution's end waits out the flap
+  window) is withdrawn (alerts/routing.py), and the escalation
   stages that have not fired are re-armed (the fired ones never fire twice). An alert resolved by hand is never
   reopened: a new episode is a new alert.
 - Acknowledge (who, when, note), resolve by hand, snooze until a time (escalation waits). Every transition is written
@@ -134,7 +135,7 @@ class Lifecycle:
         alert = self._store.resolve_live(resident_id, rule, SYSTEM_ACTOR, at, note)
         if alert is None:
             return []
-        self._route(lambda router: router.resolved(alert))
+        self._route(lambda router: router.resolved(alert, self._flap_window_s))  # told once it can no longer reopen
         return [alert]
 
     # API threads --------------------------------------------------------------------------------------------

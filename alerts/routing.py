@@ -15,10 +15,13 @@
   is deferred to the end of their quiet hours (in their time zone): queued with its first attempt then, audited
   "deferred" with until when. Not held back for good: they were told it began, they must hear it is over; not at
   night: a non-critical end is no reason to wake them.
-- An alert that reopens (a flap) is not over: its end not yet sent (deferred to the morning, or in its retries) is
-  withdrawn ("superseded", audited), so nobody hears "over" while it is open again; one being sent at that moment
-  goes. Whoever it was meant for is told still (their newest message about it is not an end), so the next
-  resolution, with its own key, tells them once that it is over: in the morning, one "resolved" for the whole night.
+- An alert that resolved by itself may come back within the flap window and reopen (alerts/lifecycle.py): its end is
+  therefore sent only once that window has passed (deferred till then, audited "deferred"); one resolved by hand cannot
+  reopen and goes at once. An alert that reopens is not over: its end not yet sent (waiting out the window, deferred to
+  the morning, or in its retries) is withdrawn ("superseded", audited), so nobody hears "over" while it is open again
+  (they would hear nothing more until it ended again); one being sent at that moment goes. Whoever it was meant for is
+  told still (their newest message about it is not an end), so the next resolution, with its own key, tells them once
+  that it is over: in the morning, one "resolved" for the whole night.
 - Messages about one alert reach a target in the order they were queued (the dispatcher's outbox), so an end
   never arrives before the "raised" it follows, even when that one is in its retries.
 
@@ -54,6 +57,7 @@ ALERT_MESSAGES_MAX = 10_000  # an alert's messages read to find who was told: co
 # resolutions) stays far below; a bound, so a runaway alert cannot make one resolution read without end
 
 REOPENED = "the alert reopened"  # why an end not yet sent is withdrawn
+SETTLING = "it may yet come back"  # why an automatic resolution's end waits out the flap window
 
 Target = tuple[Contact, str, str]  # a contact, a channel, the address on it
 
@@ -152,14 +156,15 @@ class Router:
             routed.messages.insert(0, notice)
         return self._submit(routed, None if fired_at is None else StageClaim(stage.alert_id, stage.stage, fired_at))
 
-    def resolved(self, alert: Alert) -> int:
-        """Tell whoever was told of the alert, and not yet that it is over, that it is over (quiet hours defer it);
-        how many messages go now."""
+    def resolved(self, alert: Alert, settle_s: float = 0.0) -> int:
+        """Tell whoever was told of the alert, and not yet that it is over, that it is over, no sooner than
+        ``settle_s`` from now (an automatic resolution: the flap window, within which it may reopen; quiet hours
+        defer it further); how many messages go now."""
         told = self.told(alert)
         contacts = {c.contact_id: c for c in self._store.contacts(sorted({contact_id for contact_id, _, _ in told}))}
         targets = [(contacts[c], channel, address) for c, channel, address in told if c in contacts]
         episode = sum(t.to_state is AlertState.RESOLVED for t in self._store.transitions(alert.alert_id))
-        routed = self._compose(alert, targets, RESOLVED, episode)
+        routed = self._compose(alert, targets, RESOLVED, episode, self._clock() + settle_s)
         self._submit(routed)
         return len(routed.messages)
 
@@ -182,26 +187,34 @@ class Router:
         channels = self._store.contact_channels(list(by_contact))
         return self._compose(alert, [(by_contact[c.contact_id], c.channel, c.address) for c in channels], kind)
 
-    def _compose(self, alert: Alert, targets: Sequence[Target], kind: str, episode: int | None = None) -> Routed:
-        """One message per target. A family contact in quiet hours: a critical alert's message goes now, another
-        alert's end is deferred to the end of the quiet hours, anything else is held back."""
+    def _compose(
+        self, alert: Alert, targets: Sequence[Target], kind: str, episode: int | None = None,
+        not_before: float | None = None,
+    ) -> Routed:  # fmt: skip
+        """One message per target, going at ``not_before`` (None: now; later: deferred till then). A family contact in
+        quiet hours then: a critical alert's message goes, another alert's end is deferred to the end of the quiet
+        hours, anything else is held back."""
         preferences = self._store.contact_preferences(sorted({contact.contact_id for contact, _, _ in targets}))
         critical = alert.severity is Severity.CRITICAL
         resident = self._resident(alert)
         now = self._clock()
+        at = now if not_before is None else max(now, not_before)
         routed = Routed([], [], [])
         for contact, channel, address in targets:
             message = self._message(alert, resident, contact, channel, address, kind, episode)
             preference = preferences.get(contact.contact_id)
-            quiet = contact.role is ContactRole.FAMILY and in_quiet_hours(preference, now)
-            if not quiet or critical:
-                routed.messages.append(message)
-            elif kind == RESOLVED and preference is not None:
-                end = quiet_hours_end(preference, now)
+            quiet = contact.role is ContactRole.FAMILY and in_quiet_hours(preference, at) and not critical
+            if quiet and kind == RESOLVED and preference is not None:
+                end = quiet_hours_end(preference, at)
                 note = f"quiet hours: until {end:%Y-%m-%d %H:%M} {end.tzinfo}"
                 routed.deferred.append(Deferred(message, end.timestamp(), note))
-            else:
+            elif quiet:
                 routed.held.append((message, "quiet hours"))
+            elif at > now:
+                until = datetime.fromtimestamp(at, ZoneInfo("UTC"))
+                routed.deferred.append(Deferred(message, at, f"{SETTLING}: until {until:%Y-%m-%d %H:%M:%S} UTC"))
+            else:
+                routed.messages.append(message)
         return routed
 
     def _submit(self, routed: Routed, claim: StageClaim | None = None) -> bool:
