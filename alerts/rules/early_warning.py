@@ -570,9 +570,8 @@ def _described(metric: str, p: dict[str, Any]) -> str:
     if "median_band" not in p:
         return f"{NAMES[metric]} {newest} (newest reading) -> {points}"
     low, high = p["median_band"]
-    band = (
-        f"{low:g}-{high:g}"
-        if low is not None and high is not None
-        else (f"{high:g} or less" if low is None else f"{low:g} or more")
-    )
+    if low is not None and high is not None:
+        band = f"{low:g}" if low == high else f"{low:g}-{high:g}"  # a bin one reading step wide: the value itself
+    else:
+        band = f"{high:g} or less" if low is None else f"{low:g} or more"
     return f"{NAMES[metric]} median {band}{unit} (newest {newest}) -> {points}"

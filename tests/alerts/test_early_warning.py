@@ -13,6 +13,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from alerts.fhir import alert_bundle
 from alerts.reference import ReferenceEngine
+from alerts.rules import early_warning
 from carewatch.model import Alert, AlertDraft, AlertState, Batch, ReadingRow
 
 NOW = T0 + TEST_DAY * DAY + 9 * HOUR
@@ -216,3 +217,13 @@ def test_the_clinic_reads_the_score_and_the_readings_it_came_from_in_fhir() -> N
     urls = {e.resource.get_resource_type() + str(i): e.fullUrl for i, e in enumerate(bundle.entry)}
     assert [r.reference for r in score.derivedFrom] == [urls[f"Observation{i}"] for i in range(4, 4 + len(vitals))]
     assert len(bundle.entry[2].resource.reasonReference) == 1 + len(vitals)
+
+
+@pytest.mark.parametrize(
+    ("band", "shown"),
+    [([93.0, 93.0], "median 93%"), ([88.0, 91.0], "median 88-91%"), ([None, 85.0], "median 85 or less%")],
+)
+def test_a_median_band_one_step_wide_reads_as_the_value(band: list[float | None], shown: str) -> None:
+    """The review: "SpO2 median 93-93%"."""
+    text = early_warning._described("spo2", {"points": 2, "value": 93.0, "time": NOW, "median_band": band})
+    assert f"SpO2 {shown} (newest 93%) -> 2" == text
